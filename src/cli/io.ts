@@ -1,0 +1,53 @@
+// What every CLI command receives, and the dispatcher over src/cli/<name>.ts.
+import { ConfigError } from "../config.ts";
+import { UserError } from "../errors.ts";
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream;
+  isTTY: boolean;
+  env: NodeJS.ProcessEnv;
+}
+
+export type CliCommand = (args: string[], io: CliIo) => Promise<number>;
+
+/** The commands, loaded on demand so `validate` does not pay for the Discord or provider code. */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: CliCommand }> }> = {
+  // validate: issue 2
+  // sample: issue 2
+};
+
+/** Thrown for bad arguments: printed as one line, exit 2. */
+export class UsageError extends UserError {
+  constructor(message: string) {
+    super(message, "usage");
+  }
+}
+
+export function printUsage(out: NodeJS.WritableStream): void {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  out.write(`usage: classtune <command> [options]\n\ncommands:\n${lines.join("\n")}\n`);
+}
+
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    printUsage(name === undefined ? io.stderr : io.stdout);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr.write(`classtune: unknown command "${name}" (try: ${Object.keys(COMMANDS).join(", ")})\n`);
+    return 2;
+  }
+  try {
+    const { run } = await command.load();
+    return await run(args, io);
+  } catch (err) {
+    if (err instanceof UserError || err instanceof ConfigError) {
+      io.stderr.write(`classtune ${name}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,77 @@
+// Repository for the datasets table. Every read takes the guild id: another guild's row is "not found".
+import type { Db } from "./open.ts";
+
+export interface DatasetRow {
+  id: number;
+  guildId: string;
+  uploaderId: string;
+  fileName: string;
+  sha256: string;
+  bytes: number;
+  format: string;
+  examples: number;
+  valid: number;
+  invalid: number;
+  totalTokens: number;
+  baseModel: string;
+  fineTunable: boolean;
+  reportJson: string;
+  storedPath: string;
+  cleanedPath: string | null;
+  createdAt: string;
+}
+
+export type NewDataset = Omit<DatasetRow, "id" | "createdAt"> & { createdAt?: string };
+
+const COLUMNS = `id, guild_id AS guildId, uploader_id AS uploaderId, file_name AS fileName, sha256, bytes, format,
+  examples, valid, invalid, total_tokens AS totalTokens, base_model AS baseModel, fine_tunable AS fineTunable,
+  report_json AS reportJson, stored_path AS storedPath, cleaned_path AS cleanedPath, created_at AS createdAt`;
+
+type RawRow = Omit<DatasetRow, "fineTunable"> & { fineTunable: number };
+const fromRaw = (r: RawRow): DatasetRow => ({ ...r, fineTunable: r.fineTunable === 1 });
+
+export class DatasetRepository {
+  constructor(private readonly db: Db) {}
+
+  insert(d: NewDataset): DatasetRow {
+    const info = this.db
+      .prepare(
+        `INSERT INTO datasets (guild_id, uploader_id, file_name, sha256, bytes, format, examples, valid, invalid,
+          total_tokens, base_model, fine_tunable, report_json, stored_path, cleaned_path, created_at)
+         VALUES (@guildId, @uploaderId, @fileName, @sha256, @bytes, @format, @examples, @valid, @invalid,
+          @totalTokens, @baseModel, @fineTunable, @reportJson, @storedPath, @cleanedPath, @createdAt)`,
+      )
+      .run({ ...d, fineTunable: d.fineTunable ? 1 : 0, createdAt: d.createdAt ?? new Date().toISOString() });
+    const row = this.get(d.guildId, Number(info.lastInsertRowid));
+    if (!row) throw new Error("inserted dataset vanished");
+    return row;
+  }
+
+  get(guildId: string, id: number): DatasetRow | undefined {
+    const r = this.db
+      .prepare(`SELECT ${COLUMNS} FROM datasets WHERE guild_id = ? AND id = ?`)
+      .get(guildId, id) as RawRow | undefined;
+    return r && fromRaw(r);
+  }
+
+  list(guildId: string, limit = 25): DatasetRow[] {
+    return (
+      this.db
+        .prepare(`SELECT ${COLUMNS} FROM datasets WHERE guild_id = ? ORDER BY id DESC LIMIT ?`)
+        .all(guildId, limit) as RawRow[]
+    ).map(fromRaw);
+  }
+
+  /** For autocomplete: newest first, matching the id or file name. */
+  search(guildId: string, text: string, limit = 25): DatasetRow[] {
+    const like = `%${text.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
+    return (
+      this.db
+        .prepare(
+          `SELECT ${COLUMNS} FROM datasets WHERE guild_id = ? AND (file_name LIKE ? ESCAPE '\\' OR CAST(id AS TEXT) LIKE ? ESCAPE '\\')
+           ORDER BY id DESC LIMIT ?`,
+        )
+        .all(guildId, like, like, limit) as RawRow[]
+    ).map(fromRaw);
+  }
+}

@@ -1,0 +1,19 @@
+// Opens the SQLite database with explicit pragmas and applies the numbered migrations.
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { migrate } from "./migrate.ts";
+
+export type Db = Database.Database;
+
+/** Opens (creating if needed) the database at `path` (":memory:" for tests) and migrates it. */
+export function openDb(path: string): Db {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("busy_timeout = 5000");
+  db.pragma("foreign_keys = ON");
+  db.pragma("synchronous = NORMAL");
+  migrate(db);
+  return db;
+}

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ConfigError, loadConfig } from "../src/config.ts";
+
+describe("loadConfig", () => {
+  it("uses the sandbox with defaults when nothing is set", () => {
+    const config = loadConfig({});
+    assert.equal(config.provider.kind, "sandbox");
+    assert.equal(config.provider.name, "sandbox");
+    assert.equal(config.discord.apiUrl, "https://discord.com/api");
+    assert.deepEqual(config.discord.attachmentHosts, ["cdn.discordapp.com", "media.discordapp.net"]);
+    assert.equal(config.discord.maxAttachmentBytes, 25 * 1024 * 1024);
+    assert.equal(config.maxJobCostUsd, 25);
+    assert.match(config.databasePath, /data\/classtune\.db$/);
+  });
+
+  it("selects an OpenAI-compatible host from the SDK's own variable names", () => {
+    const config = loadConfig({ OPENAI_API_KEY: "k", OPENAI_BASE_URL: "https://example.test/openai/v1/" });
+    assert.equal(config.provider.kind, "openai-compatible");
+    assert.equal(config.provider.baseURL, "https://example.test/openai/v1");
+  });
+
+  it("reports every bad variable in one error", () => {
+    assert.throws(
+      () =>
+        loadConfig({
+          MAX_ATTACHMENT_BYTES: "lots",
+          DISCORD_CLIENT_ID: "abc",
+          OPENAI_BASE_URL: "ftp://x",
+          LOG_LEVEL: "loud",
+        }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        const text = err.problems.join("\n");
+        for (const name of ["MAX_ATTACHMENT_BYTES", "DISCORD_CLIENT_ID", "OPENAI_BASE_URL", "LOG_LEVEL"]) {
+          assert.match(text, new RegExp(name));
+        }
+        return true;
+      },
+    );
+  });
+
+  it("parses attachment hosts with ports and rejects junk", () => {
+    assert.deepEqual(
+      loadConfig({ ATTACHMENT_HOSTS: "127.0.0.1:8080, CDN.example.com" }).discord.attachmentHosts,
+      ["127.0.0.1:8080", "cdn.example.com"],
+    );
+    assert.throws(() => loadConfig({ ATTACHMENT_HOSTS: "http://evil/" }), ConfigError);
+  });
+});

@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import Database from "better-sqlite3";
+import { loadMigrations, migrate } from "../../src/db/migrate.ts";
+import { openDb } from "../../src/db/open.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "classtune-migrate-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("migrations", () => {
+  it("apply once on a new database file, with WAL and foreign keys on", () => {
+    const path = join(dir, "app.db");
+    const db = openDb(path);
+    assert.equal(db.pragma("journal_mode", { simple: true }), "wal");
+    assert.equal(db.pragma("foreign_keys", { simple: true }), 1);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
+    assert.ok(tables.includes("datasets"));
+    db.close();
+    const again = openDb(path);
+    assert.deepEqual(migrate(again), [], "a second start applies nothing");
+    again.close();
+  });
+
+  it("apply in numeric order and roll back a failing one whole", () => {
+    const mdir = join(dir, "m");
+    rmSync(mdir, { recursive: true, force: true });
+    mkdirSync(mdir);
+    writeFileSync(join(mdir, "002_b.sql"), "INSERT INTO t (v) VALUES ('b');");
+    writeFileSync(join(mdir, "001_a.sql"), "CREATE TABLE t (v TEXT);");
+    writeFileSync(join(mdir, "003_bad.sql"), "INSERT INTO t (v) VALUES ('c'); SELECT * FROM nope;");
+    writeFileSync(join(mdir, "notes.txt"), "ignored");
+    const db = new Database(":memory:");
+    const migrations = loadMigrations(mdir);
+    assert.deepEqual(
+      migrations.map((m) => m.version),
+      [1, 2, 3],
+    );
+    assert.throws(() => migrate(db, migrations), /nope/);
+    assert.deepEqual(db.prepare("SELECT v FROM t").pluck().all(), ["b"], "003's insert was rolled back");
+    assert.deepEqual(db.prepare("SELECT version FROM schema_migrations").pluck().all(), [1, 2]);
+  });
+});
