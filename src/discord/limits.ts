@@ -1,0 +1,17 @@
+// Discord's platform limits, named once (https://discord.com/developers/docs/resources/message).
+export const DiscordLimits = {
+  messageContent: 2000,
+  embedDescription: 4096,
+  embedFieldValue: 1024,
+  embedFields: 25,
+  embedTitle: 256,
+  autocompleteChoices: 25,
+  choiceName: 100,
+  choiceValue: 100,
+  buttonLabel: 80,
+  customId: 100,
+  modalTextInput: 4000,
+  /** An interaction must be acknowledged within 3 s; its token then lives 15 minutes. */
+  acknowledgeMs: 3000,
+  interactionTokenMs: 15 * 60 * 1000,
+} as const;
