@@ -1,0 +1,92 @@
+// /config: where notices go, which role counts as teacher, and what the guild is set to.
+import {
+  ChannelType,
+  EmbedBuilder,
+  InteractionContextType,
+  PermissionFlagsBits,
+  SlashCommandBuilder,
+} from "discord.js";
+import type { Command } from "../discord/command.ts";
+import { respond } from "../discord/respond.ts";
+
+const data = new SlashCommandBuilder()
+  .setName("config")
+  .setDescription("Configure classtune for this server (teachers)")
+  .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
+  .setContexts(InteractionContextType.Guild)
+  .addSubcommand((s) =>
+    s
+      .setName("notifications")
+      .setDescription("Choose the channel where fine-tuning notices are posted")
+      .addChannelOption((o) =>
+        o
+          .setName("channel")
+          .setDescription("A text channel the bot can post in")
+          .addChannelTypes(ChannelType.GuildText, ChannelType.GuildAnnouncement)
+          .setRequired(true),
+      ),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName("teacher-role")
+      .setDescription("Members with this role may use the teacher commands")
+      .addRoleOption((o) => o.setName("role").setDescription("The teachers' role").setRequired(true)),
+  )
+  .addSubcommand((s) => s.setName("show").setDescription("Show this server's classtune settings"));
+
+export default {
+  data,
+  access: "teacher",
+  async execute(interaction, ctx) {
+    const guildId = interaction.guildId;
+    switch (interaction.options.getSubcommand()) {
+      case "notifications": {
+        const channel = interaction.options.getChannel("channel", true);
+        ctx.guildSettings.update(guildId, { notifyChannelId: channel.id });
+        await respond(interaction, { content: `Fine-tuning notices will be posted in <#${channel.id}>.` });
+        return;
+      }
+      case "teacher-role": {
+        const role = interaction.options.getRole("role", true);
+        if (role.id === guildId) {
+          await respond(interaction, {
+            content: "@everyone cannot be the teacher role: pick a role only teachers have.",
+          });
+          return;
+        }
+        ctx.guildSettings.update(guildId, { teacherRoleId: role.id });
+        await respond(interaction, {
+          content: `Members with <@&${role.id}> can now use the teacher commands.`,
+        });
+        return;
+      }
+      default: {
+        const s = ctx.guildSettings.get(guildId);
+        const notify = s.notifyChannelId ?? ctx.config.discord.notifyChannelId;
+        const provider = ctx.config.provider;
+        const embed = new EmbedBuilder().setTitle("classtune settings").addFields(
+          {
+            name: "Notices",
+            value: notify
+              ? `<#${notify}>${s.notifyChannelId ? "" : " (bot default)"}`
+              : "not set — `/config notifications`",
+          },
+          {
+            name: "Teacher role",
+            value: s.teacherRoleId ? `<@&${s.teacherRoleId}>` : "none — Manage Server only",
+          },
+          { name: "Default model for /ask", value: s.defaultModel ?? "the bot's configured base model" },
+          {
+            name: "Fine-tuning provider",
+            value:
+              provider.kind === "sandbox"
+                ? "sandbox (simulated: no cost, no real training)"
+                : `${provider.name}${provider.baseURL ? ` at ${new URL(provider.baseURL).host}` : ""}`,
+          },
+          { name: "Cost cap per job", value: `$${ctx.config.maxJobCostUsd.toFixed(2)} (estimated)` },
+        );
+        await respond(interaction, { embeds: [embed] });
+      }
+    }
+  },
+} satisfies Command;
