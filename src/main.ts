@@ -1,22 +1,26 @@
-// Composition root: config -> db -> services -> discord client -> scheduler.
+// `npm start`: reads the configuration once, starts the bot, and shuts down gracefully on SIGINT/SIGTERM.
+import { startApp } from "./app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
+import { createLogger } from "./logger.ts";
 
-try {
-  const config = loadConfig();
-  if (!config.discord.token) {
-    process.stderr.write(
-      [
-        "classtune: DISCORD_TOKEN is not set, so the bot cannot connect to Discord.",
-        "  Set DISCORD_TOKEN (Bot → Reset Token) and DISCORD_CLIENT_ID (General Information → Application ID)",
-        "  from https://discord.com/developers/applications, in the environment or in ./.env (see .env.example).",
-        "  Offline, without Discord: npm run -s classtune -- help",
-        "",
-      ].join("\n"),
-    );
-    process.exit(1);
-  }
-  process.stderr.write("classtune: the Discord bot is not built yet.\n");
+function missingToken(): never {
+  process.stderr.write(
+    [
+      "classtune: DISCORD_TOKEN is not set, so the bot cannot connect to Discord.",
+      "  1. Create an application at https://discord.com/developers/applications",
+      "  2. Set DISCORD_TOKEN (Bot → Reset Token) and DISCORD_CLIENT_ID (General Information → Application ID)",
+      "     in the environment or in ./.env (copy .env.example).",
+      "  3. npm run deploy-commands, then npm start. The README has the invite URL and every variable.",
+      "  Offline, without Discord or keys: npm run -s classtune -- help   (or: npm run demo)",
+      "",
+    ].join("\n"),
+  );
   process.exit(1);
+}
+
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig();
 } catch (err) {
   if (err instanceof ConfigError) {
     process.stderr.write(`classtune: ${err.message}\n`);
@@ -24,3 +28,27 @@ try {
   }
   throw err;
 }
+if (!config.discord.token) missingToken();
+
+const logger = createLogger(config.logLevel);
+const app = await startApp({ config, logger }).catch((err: unknown) => {
+  logger.fatal({ err }, "classtune could not start");
+  process.exit(1);
+});
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down: finishing in-flight work");
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, "unclean shutdown");
+        process.exit(1);
+      },
+    );
+  });
+}
+process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection"));
