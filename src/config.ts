@@ -1,5 +1,6 @@
 // The one place that reads the environment: a zod schema over process.env, validated once at start-up,
 // every problem reported in one message. Everything else receives a typed Config.
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
 
@@ -114,6 +115,22 @@ export const envSchema = z.object({
   ATTACHMENT_HOSTS: hostList("cdn.discordapp.com,media.discordapp.net"),
   MAX_ATTACHMENT_BYTES: intFrom(25 * 1024 * 1024, 1),
   NOTIFY_CHANNEL_ID: snowflake,
+
+  // Classroom Q&A (/ask): extra chat providers, routing default, limits, cache, prices.
+  CHAT_PROVIDERS: optionalString,
+  CHAT_PROVIDERS_FILE: optionalString,
+  CHAT_MAX_RETRIES: intFrom(2),
+  CHAT_TIMEOUT_MS: intFrom(30_000, 1),
+  CHAT_PRICES_FILE: optionalString,
+  ASK_DEFAULT_MODEL: z.string().trim().min(1).default("gpt-4o-mini-2024-07-18"),
+  ASK_MAX_QUESTION_CHARS: intFrom(2000, 1),
+  ASK_USER_PER_MINUTE: numberFrom(5, 0.001),
+  ASK_USER_BURST: intFrom(5, 1),
+  ASK_GUILD_PER_MINUTE: numberFrom(60, 0.001),
+  ASK_GUILD_BURST: intFrom(60, 1),
+  ASK_DAILY_BUDGET_USD: numberFrom(2),
+  ASK_CACHE_TTL_SECONDS: intFrom(3600),
+  ASK_CACHE_MAX_ENTRIES: intFrom(1000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -145,6 +162,115 @@ export interface Config {
     maxAttachmentBytes: number;
     notifyChannelId: string | undefined;
   };
+  /** Extra OpenAI-compatible chat providers for /ask (the fine-tuning provider is always registered too). */
+  chatProviders: ChatProviderSpec[];
+  ask: AskConfig;
+}
+
+/** One chat provider: its key already resolved from the variable named by `apiKeyEnv`. */
+export interface ChatProviderSpec {
+  name: string;
+  baseURL: string;
+  /** The variable the key came from (for messages); never the key itself. */
+  apiKeyEnv: string | undefined;
+  apiKey: string | undefined;
+  defaultHeaders: Record<string, string> | undefined;
+  maxRetries: number;
+  timeoutMs: number;
+  /** Self-hosted or free: its answers cost $0 whatever the model's name. */
+  free: boolean;
+}
+
+export interface AskConfig {
+  defaultModel: string;
+  maxQuestionChars: number;
+  userPerMinute: number;
+  userBurst: number;
+  guildPerMinute: number;
+  guildBurst: number;
+  dailyBudgetUsd: number;
+  cacheTtlSeconds: number;
+  cacheMaxEntries: number;
+  /** Dated chat price table; default data/chat-prices.json in the repository. */
+  chatPricesFile: string | undefined;
+}
+
+const chatProviderEntry = z
+  .object({
+    name: z
+      .string()
+      .trim()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/i, "a provider name is 1–32 letters, digits, - or _"),
+    baseURL: z.url({ protocol: /^https?$/ }),
+    apiKeyEnv: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/, "apiKeyEnv is the NAME of an environment variable, e.g. GROQ_API_KEY")
+      .optional(),
+    defaultHeaders: z.record(z.string(), z.string()).optional(),
+    maxRetries: z.number().int().min(0).max(10).optional(),
+    timeoutMs: z.number().int().min(1).optional(),
+    free: z.boolean().optional(),
+  })
+  .strict();
+const chatProviderList = z.array(chatProviderEntry);
+
+/** Parses CHAT_PROVIDERS / CHAT_PROVIDERS_FILE and resolves each apiKeyEnv; pushes problems instead of throwing. */
+function loadChatProviders(e: Env, env: NodeJS.ProcessEnv, problems: string[]): ChatProviderSpec[] {
+  const sources: { where: string; text: string }[] = [];
+  if (e.CHAT_PROVIDERS) sources.push({ where: "CHAT_PROVIDERS", text: e.CHAT_PROVIDERS });
+  if (e.CHAT_PROVIDERS_FILE) {
+    try {
+      sources.push({
+        where: "CHAT_PROVIDERS_FILE",
+        text: readFileSync(resolve(e.CHAT_PROVIDERS_FILE), "utf8"),
+      });
+    } catch (err) {
+      problems.push(
+        `CHAT_PROVIDERS_FILE: cannot read "${e.CHAT_PROVIDERS_FILE}" (${(err as Error).message})`,
+      );
+    }
+  }
+  const specs: ChatProviderSpec[] = [];
+  for (const { where, text } of sources) {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      problems.push(`${where}: not valid JSON (${(err as Error).message})`);
+      continue;
+    }
+    // A file may be a bare list or { "providers": [...] } with comments/examples beside it.
+    const list =
+      json !== null && typeof json === "object" && !Array.isArray(json) && "providers" in json
+        ? (json as { providers: unknown }).providers
+        : json;
+    const parsed = chatProviderList.safeParse(list);
+    if (!parsed.success) {
+      for (const i of parsed.error.issues) problems.push(`${where}[${i.path.join(".")}]: ${i.message}`);
+      continue;
+    }
+    for (const p of parsed.data) {
+      const apiKey = p.apiKeyEnv === undefined ? undefined : env[p.apiKeyEnv]?.trim() || undefined;
+      if (p.apiKeyEnv !== undefined && apiKey === undefined) {
+        problems.push(
+          `${p.apiKeyEnv}: not set, but chat provider "${p.name}" (${where}) needs its API key there`,
+        );
+      }
+      if (specs.some((s) => s.name === p.name))
+        problems.push(`${where}: chat provider "${p.name}" is defined twice`);
+      specs.push({
+        name: p.name,
+        baseURL: p.baseURL.replace(/\/+$/, ""),
+        apiKeyEnv: p.apiKeyEnv,
+        apiKey,
+        defaultHeaders: p.defaultHeaders,
+        maxRetries: p.maxRetries ?? e.CHAT_MAX_RETRIES,
+        timeoutMs: p.timeoutMs ?? e.CHAT_TIMEOUT_MS,
+        free: p.free ?? false,
+      });
+    }
+  }
+  return specs;
 }
 
 export class ConfigError extends Error {
@@ -165,6 +291,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   const dataDir = resolve(e.DATA_DIR);
   const kind = e.OPENAI_API_KEY ? "openai-compatible" : "sandbox";
+  const providerName =
+    e.PROVIDER_NAME ?? (kind === "sandbox" ? "sandbox" : e.OPENAI_BASE_URL ? "openai-compatible" : "openai");
+  const chatProblems: string[] = [];
+  const chatProviders = loadChatProviders(e, env, chatProblems);
+  if (chatProviders.some((p) => p.name === providerName)) {
+    chatProblems.push(`CHAT_PROVIDERS: "${providerName}" is the fine-tuning provider's name; pick another`);
+  }
+  if (chatProblems.length > 0) throw new ConfigError(chatProblems);
   return {
     logLevel: e.LOG_LEVEL,
     dataDir,
@@ -192,6 +326,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       attachmentHosts: e.ATTACHMENT_HOSTS,
       maxAttachmentBytes: e.MAX_ATTACHMENT_BYTES,
       notifyChannelId: e.NOTIFY_CHANNEL_ID,
+    },
+    chatProviders,
+    ask: {
+      defaultModel: e.ASK_DEFAULT_MODEL,
+      maxQuestionChars: e.ASK_MAX_QUESTION_CHARS,
+      userPerMinute: e.ASK_USER_PER_MINUTE,
+      userBurst: e.ASK_USER_BURST,
+      guildPerMinute: e.ASK_GUILD_PER_MINUTE,
+      guildBurst: e.ASK_GUILD_BURST,
+      dailyBudgetUsd: e.ASK_DAILY_BUDGET_USD,
+      cacheTtlSeconds: e.ASK_CACHE_TTL_SECONDS,
+      cacheMaxEntries: e.ASK_CACHE_MAX_ENTRIES,
+      chatPricesFile: e.CHAT_PRICES_FILE,
     },
   };
 }
