@@ -1,0 +1,91 @@
+// Repository for the models table: the fine-tuned models a guild owns (registered when a job succeeds).
+import type { Db } from "./open.ts";
+
+export interface ModelRow {
+  id: number;
+  guildId: string;
+  /** The provider's model id, e.g. ft:gpt-4o-mini-2024-07-18:classtune-sandbox:bio:abc123. */
+  name: string;
+  provider: string;
+  baseModel: string;
+  jobId: number | null;
+  label: string | null;
+  createdAt: string;
+  shutdownDate: string | null;
+}
+
+export type NewModel = Omit<ModelRow, "id" | "createdAt" | "label" | "shutdownDate"> & {
+  label?: string | null;
+  shutdownDate?: string | null;
+  createdAt?: string;
+};
+
+const COLUMNS = `id, guild_id AS guildId, name, provider, base_model AS baseModel, job_id AS jobId, label,
+  created_at AS createdAt, shutdown_date AS shutdownDate`;
+
+export class ModelRepository {
+  constructor(private readonly db: Db) {}
+
+  /** Registers a model for the guild; registering the same name again returns the existing row. */
+  register(m: NewModel): ModelRow {
+    this.db
+      .prepare(
+        `INSERT INTO models (guild_id, name, provider, base_model, job_id, label, created_at, shutdown_date)
+         VALUES (@guildId, @name, @provider, @baseModel, @jobId, @label, @createdAt, @shutdownDate)
+         ON CONFLICT (guild_id, name) DO NOTHING`,
+      )
+      .run({
+        ...m,
+        label: m.label ?? null,
+        shutdownDate: m.shutdownDate ?? null,
+        createdAt: m.createdAt ?? new Date().toISOString(),
+      });
+    const row = this.get(m.guildId, m.name);
+    if (!row) throw new Error("registered model vanished");
+    return row;
+  }
+
+  get(guildId: string, name: string): ModelRow | undefined {
+    return this.db
+      .prepare(`SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND name = ?`)
+      .get(guildId, name) as ModelRow | undefined;
+  }
+
+  list(guildId: string, limit = 100): ModelRow[] {
+    return this.db
+      .prepare(`SELECT ${COLUMNS} FROM models WHERE guild_id = ? ORDER BY id DESC LIMIT ?`)
+      .all(guildId, limit) as ModelRow[];
+  }
+
+  /** For autocomplete: newest first, matching the name or label. */
+  search(guildId: string, text: string, limit = 25): ModelRow[] {
+    const like = `%${text.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
+    return this.db
+      .prepare(
+        `SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND (name LIKE ? ESCAPE '\\' OR IFNULL(label, '') LIKE ? ESCAPE '\\')
+         ORDER BY id DESC LIMIT ?`,
+      )
+      .all(guildId, like, like, limit) as ModelRow[];
+  }
+
+  setLabel(guildId: string, name: string, label: string | null): boolean {
+    return (
+      this.db.prepare("UPDATE models SET label = ? WHERE guild_id = ? AND name = ?").run(label, guildId, name)
+        .changes === 1
+    );
+  }
+
+  setShutdownDate(guildId: string, name: string, shutdownDate: string | null): boolean {
+    return (
+      this.db
+        .prepare("UPDATE models SET shutdown_date = ? WHERE guild_id = ? AND name = ?")
+        .run(shutdownDate, guildId, name).changes === 1
+    );
+  }
+
+  remove(guildId: string, name: string): boolean {
+    return (
+      this.db.prepare("DELETE FROM models WHERE guild_id = ? AND name = ?").run(guildId, name).changes === 1
+    );
+  }
+}

@@ -1,0 +1,108 @@
+// Repository for the outbox: notices written in the same transaction as the change they announce,
+// posted later by the notifier. The dedupe key makes enqueueing idempotent; `revision` lets a notice be
+// updated in place (progress) and re-posted as an edit of the same message.
+import type { NoticeKind } from "../services/notifier.ts";
+import type { Db } from "./open.ts";
+
+export interface OutboxRow {
+  id: number;
+  guildId: string;
+  channelId: string | null;
+  kind: NoticeKind;
+  payload: unknown;
+  dedupeKey: string;
+  revision: number;
+  createdAt: string;
+  updatedAt: string;
+  postedAt: string | null;
+  messageId: string | null;
+  attempts: number;
+  lastError: string | null;
+}
+
+export interface NewNotice {
+  guildId: string;
+  channelId: string | null;
+  kind: NoticeKind;
+  payload: unknown;
+  dedupeKey: string;
+}
+
+const COLUMNS = `id, guild_id AS guildId, channel_id AS channelId, kind, payload, dedupe_key AS dedupeKey, revision,
+  created_at AS createdAt, updated_at AS updatedAt, posted_at AS postedAt, message_id AS messageId, attempts,
+  last_error AS lastError`;
+
+type RawRow = Omit<OutboxRow, "payload"> & { payload: string };
+const fromRaw = (r: RawRow): OutboxRow => ({ ...r, payload: JSON.parse(r.payload) as unknown });
+
+export class OutboxRepository {
+  constructor(private readonly db: Db) {}
+
+  /** Enqueues once: a second notice with the same dedupe key is ignored. Returns whether it was new. */
+  enqueue(n: NewNotice, now = new Date()): boolean {
+    const at = now.toISOString();
+    return (
+      this.db
+        .prepare(
+          `INSERT INTO outbox (guild_id, channel_id, kind, payload, dedupe_key, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING`,
+        )
+        .run(n.guildId, n.channelId, n.kind, JSON.stringify(n.payload), n.dedupeKey, at, at).changes === 1
+    );
+  }
+
+  /** Enqueues, or replaces the payload of the notice with this key and marks it for re-posting (an edit). */
+  upsert(n: NewNotice, now = new Date()): void {
+    const at = now.toISOString();
+    this.db
+      .prepare(
+        `INSERT INTO outbox (guild_id, channel_id, kind, payload, dedupe_key, created_at, updated_at)
+         VALUES (@guildId, @channelId, @kind, @payload, @dedupeKey, @at, @at)
+         ON CONFLICT (dedupe_key) DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at,
+           revision = revision + 1, posted_at = NULL, attempts = 0, last_error = NULL`,
+      )
+      .run({ ...n, payload: JSON.stringify(n.payload), at });
+  }
+
+  getByKey(guildId: string, dedupeKey: string): OutboxRow | undefined {
+    const r = this.db
+      .prepare(`SELECT ${COLUMNS} FROM outbox WHERE guild_id = ? AND dedupe_key = ?`)
+      .get(guildId, dedupeKey) as RawRow | undefined;
+    return r && fromRaw(r);
+  }
+
+  list(guildId: string, limit = 100): OutboxRow[] {
+    return (
+      this.db
+        .prepare(`SELECT ${COLUMNS} FROM outbox WHERE guild_id = ? ORDER BY id LIMIT ?`)
+        .all(guildId, limit) as RawRow[]
+    ).map(fromRaw);
+  }
+
+  /** The notifier's sweep, across guilds, oldest first. */
+  pendingAcrossGuilds(limit = 50): OutboxRow[] {
+    return (
+      this.db
+        .prepare(`SELECT ${COLUMNS} FROM outbox WHERE posted_at IS NULL ORDER BY id LIMIT ?`)
+        .all(limit) as RawRow[]
+    ).map(fromRaw);
+  }
+
+  /**
+   * Records a successful post. If the notice was updated meanwhile (newer revision), only the message id is
+   * kept, so the newer payload is posted next as an edit of that message.
+   */
+  markPosted(id: number, revision: number, messageId: string | null, now = new Date()): void {
+    this.db
+      .prepare(
+        `UPDATE outbox SET message_id = COALESCE(@messageId, message_id), attempts = attempts + 1, last_error = NULL,
+           posted_at = CASE WHEN revision = @revision THEN @at ELSE NULL END
+         WHERE id = @id`,
+      )
+      .run({ id, revision, messageId, at: now.toISOString() });
+  }
+
+  markFailed(id: number, error: string): void {
+    this.db.prepare("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?").run(error, id);
+  }
+}

@@ -1,0 +1,164 @@
+// What classtune needs from a fine-tuning provider, in classtune's own shapes. One implementation
+// (openaiCompatible.ts) serves OpenAI, OpenAI-compatible hosts and the sandbox; a provider with its own
+// job API (Together AI) is one more file implementing FineTuningProvider.
+
+/** Job status, normalised across providers. */
+export type JobStatus =
+  | "validating_files"
+  | "queued"
+  | "running"
+  | "paused"
+  | "succeeded"
+  | "failed"
+  | "cancelled";
+
+export const JOB_STATUSES: readonly JobStatus[] = [
+  "validating_files",
+  "queued",
+  "running",
+  "paused",
+  "succeeded",
+  "failed",
+  "cancelled",
+];
+
+export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(["succeeded", "failed", "cancelled"]);
+
+export const isTerminal = (status: JobStatus): boolean => TERMINAL_STATUSES.has(status);
+
+/** Maps a provider's raw status; anything unknown counts as still running (the raw value is kept next to it). */
+export function normaliseStatus(raw: string): JobStatus {
+  const s = raw.trim().toLowerCase();
+  if ((JOB_STATUSES as readonly string[]).includes(s)) return s as JobStatus;
+  switch (s) {
+    case "canceled":
+      return "cancelled";
+    case "pending":
+    case "created":
+      return "queued";
+    case "completed":
+    case "complete":
+      return "succeeded";
+    case "error":
+      return "failed";
+    default:
+      return "running";
+  }
+}
+
+export interface ProviderJobError {
+  code: string | null;
+  message: string;
+  param: string | null;
+}
+
+export interface ProviderJob {
+  id: string;
+  status: JobStatus;
+  /** Exactly what the provider said (kept for unknown statuses). */
+  rawStatus: string;
+  model: string;
+  fineTunedModel: string | null;
+  trainedTokens: number | null;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  finishedAt: number | null;
+  estimatedFinish: number | null;
+  /** Set only when status is "failed" (OpenAI sends `"error": {}` on healthy jobs). */
+  error: ProviderJobError | null;
+  metadata: Record<string, string>;
+  nEpochs: number | "auto" | null;
+  trainingFile: string;
+}
+
+export interface ProviderEvent {
+  id: string;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  level: string;
+  message: string;
+  type: string | null;
+  data: unknown;
+}
+
+export interface ProviderCheckpoint {
+  id: string;
+  stepNumber: number;
+  model: string;
+  createdAt: number;
+  metrics: Record<string, number>;
+}
+
+export interface ProviderModel {
+  id: string;
+  createdAt: number;
+  ownedBy: string;
+  /** ISO date when the provider announced one (retirement), else null. */
+  shutdownDate: string | null;
+}
+
+export interface Page<T> {
+  data: T[];
+  hasMore: boolean;
+}
+
+export interface CreateJobInput {
+  model: string;
+  trainingFileId: string;
+  suffix?: string | undefined;
+  seed?: number | undefined;
+  /** Unset: the provider's own "auto". */
+  epochs?: number | undefined;
+  /** classtune's own id for the job: how an ambiguous create is found again. */
+  metadata: { classtune_job_id: string };
+}
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+export interface ChatInput {
+  model: string;
+  messages: ChatMessage[];
+  temperature?: number | undefined;
+  maxTokens?: number | undefined;
+}
+
+export interface ChatResult {
+  text: string;
+  usage: { promptTokens: number; completionTokens: number; totalTokens: number };
+  model: string;
+}
+
+export interface UploadedFile {
+  id: string;
+  bytes: number;
+  filename: string;
+}
+
+export interface FineTuningProvider {
+  /** Shown to people ("sandbox", "openai", …) and stored on every job row. */
+  readonly name: string;
+  /** Which implementation ("openai-compatible", "together", …). */
+  readonly kind: string;
+  /** Streams the file from disk; never reads it whole into memory. */
+  uploadTrainingFile(path: string): Promise<UploadedFile>;
+  /** Never creates two jobs for one call: see openaiCompatible.ts. */
+  createJob(input: CreateJobInput): Promise<ProviderJob>;
+  retrieveJob(id: string): Promise<ProviderJob>;
+  /** Newest first. */
+  listJobs(opts?: { after?: string | undefined; limit?: number | undefined }): Promise<Page<ProviderJob>>;
+  findJobByMetadata(key: string, value: string): Promise<ProviderJob | undefined>;
+  cancelJob(id: string): Promise<ProviderJob>;
+  /** Newest first; `after` is an event id (OpenAI's cursor: older than that event). */
+  listEvents(
+    jobId: string,
+    opts?: { after?: string | undefined; limit?: number | undefined },
+  ): Promise<Page<ProviderEvent>>;
+  listCheckpoints(jobId: string): Promise<ProviderCheckpoint[]>;
+  listModels(): Promise<ProviderModel[]>;
+  retrieveModel(id: string): Promise<ProviderModel>;
+  deleteModel(id: string): Promise<{ id: string; deleted: boolean }>;
+  chat(input: ChatInput): Promise<ChatResult>;
+}
