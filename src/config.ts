@@ -210,6 +210,8 @@ const chatProviderEntry = z
     maxRetries: z.number().int().min(0).max(10).optional(),
     timeoutMs: z.number().int().min(1).optional(),
     free: z.boolean().optional(),
+    /** Free text for people reading the file. */
+    note: z.string().optional(),
   })
   .strict();
 const chatProviderList = z.array(chatProviderEntry);
