@@ -1,5 +1,6 @@
 // The validation report: the shape of `classtune validate --json` (a contract other tools read:
 // extend, never rename) and what the bot, the sandbox and the job service consume.
+import type { Catalog } from "./models.ts";
 
 export type DatasetFormat = "chat" | "preference";
 
@@ -88,4 +89,8 @@ export interface ValidateOptions {
   cleanedOutPath?: string;
   onProgress?: (bytesRead: number, totalBytes: number) => void;
   signal?: AbortSignal;
+  /** The model catalog (models file and price table), read once by the caller; default: the built-in one. */
+  catalog?: Catalog;
+  /** Worker threads; default min(2, cores), and one for files under 1 MB. */
+  workers?: number;
 }

@@ -1,0 +1,35 @@
+// Messages between the validator (main thread) and its workers.
+import type { LineShape } from "./rules.ts";
+import type { EncodingName } from "./tokens.ts";
+import type { ErrorCode, WarningCode } from "./types.ts";
+
+export interface WorkerInit {
+  encoding: EncodingName;
+  maxTokensPerExample: number;
+}
+
+export interface BatchRequest {
+  id: number;
+  /** The batch's bytes: its lines separated by "\n", no trailing newline. */
+  buf: Uint8Array;
+  /** Byte range of each line within buf (end excludes the "\n"). */
+  starts: Int32Array;
+  ends: Int32Array;
+}
+
+export interface BatchResult {
+  id: number;
+  /** Per line: the example's tokens, or LINE_INVALID / LINE_BLANK. */
+  tokens: Int32Array;
+  /** Per line: index into SHAPE_CODES. */
+  shapes: Uint8Array;
+  /** Per valid line: HASH_BYTES of sha1(line text), for duplicate detection. */
+  hashes: Uint8Array;
+  /** Per-line problems, in line order. */
+  issues: { i: number; code: ErrorCode | WarningCode; message: string; warning?: true }[];
+}
+
+export const LINE_INVALID = -1;
+export const LINE_BLANK = -2;
+export const HASH_BYTES = 12;
+export const SHAPE_CODES: readonly LineShape[] = ["none", "chat", "preference"];

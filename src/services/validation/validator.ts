@@ -1,0 +1,553 @@
+// The dataset validator: streams a JSONL file, splits it into lines on the main thread, checks and counts
+// the lines in worker threads (the event loop keeps turning: a bot's gateway heartbeat keeps beating), and
+// folds the results, in file order, into a ValidationReport. Memory stays flat: a bounded number of batches
+// is in flight, errors and warnings are stored up to a cap, duplicates are found through 12-byte hashes.
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { open } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import { UserError } from "../../errors.ts";
+import { billingTokens, defaultEpochs, trainingCostUsd } from "./estimate.ts";
+import { type Catalog, defaultCatalog, type ModelInfo, resolveModel } from "./models.ts";
+import {
+  type BatchRequest,
+  type BatchResult,
+  HASH_BYTES,
+  LINE_BLANK,
+  SHAPE_CODES,
+  type WorkerInit,
+} from "./protocol.ts";
+import type {
+  DatasetFormat,
+  ErrorCode,
+  LineError,
+  TokenStats,
+  ValidateOptions,
+  ValidationReport,
+  Warning,
+  WarningCode,
+} from "./types.ts";
+
+/** Errors and warnings kept in the report; the rest are only counted. */
+export const MAX_STORED_ISSUES = 10_000;
+/** A longer line is reported without being read into memory (no legitimate example comes near it). */
+export const MAX_LINE_BYTES = 32 * 1024 * 1024;
+const CHUNK_BYTES = 512 * 1024;
+const BATCHES_IN_FLIGHT_PER_WORKER = 2;
+/** Files smaller than this use one worker: starting a second costs more than it saves. */
+const BYTES_PER_WORKER = 1024 * 1024;
+const RECOMMENDED_EXAMPLES = 50;
+const MIN_EXAMPLES = 10;
+
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/** Known binary signatures: a file starting with one is not a dataset. */
+const BINARY_SIGNATURES: { name: string; bytes: number[] }[] = [
+  { name: "a PNG image", bytes: [0x89, 0x50, 0x4e, 0x47] },
+  { name: "a JPEG image", bytes: [0xff, 0xd8, 0xff] },
+  { name: "a GIF image", bytes: [0x47, 0x49, 0x46, 0x38] },
+  { name: "a PDF document", bytes: [0x25, 0x50, 0x44, 0x46, 0x2d] },
+  { name: "a ZIP archive (or an Office document such as .xlsx/.docx)", bytes: [0x50, 0x4b, 0x03, 0x04] },
+  { name: "a gzip archive", bytes: [0x1f, 0x8b] },
+  { name: "UTF-16 text (save it as UTF-8)", bytes: [0xff, 0xfe] },
+  { name: "UTF-16 text (save it as UTF-8)", bytes: [0xfe, 0xff] },
+  { name: "an old Office document (.xls/.doc)", bytes: [0xd0, 0xcf, 0x11, 0xe0] },
+  { name: "a WebAssembly or executable file", bytes: [0x7f, 0x45, 0x4c, 0x46] },
+];
+const SNIFF_BYTES = 8192;
+
+/** Why the start of the file shows it is not text, if it does. */
+export function sniffBinary(head: Uint8Array): string | undefined {
+  for (const sig of BINARY_SIGNATURES) {
+    if (sig.bytes.every((b, i) => head[i] === b)) return `this is ${sig.name}, not a JSONL text file`;
+  }
+  const nul = head.subarray(0, SNIFF_BYTES).indexOf(0);
+  if (nul >= 0)
+    return `the file contains NUL bytes (at byte ${nul + 1}): it is binary, not a JSONL text file`;
+  return undefined;
+}
+
+/**
+ * The worker entry: worker.ts, loaded through tsx. Node 20 does not run the parent's `--import tsx` hooks in
+ * worker threads, so a tiny data: URL module registers tsx first when a plain import of the .ts file fails.
+ */
+const WORKER_BOOTSTRAP = (() => {
+  const href = new URL("./worker.ts", import.meta.url).href;
+  const tsx = JSON.stringify(import.meta.resolve("tsx/esm/api"));
+  // The retry needs a fresh URL: the failed import stays cached under the first one.
+  const code = `try { await import(${JSON.stringify(href)}); } catch (err) {
+  if (err?.code !== "ERR_UNKNOWN_FILE_EXTENSION") throw err;
+  const { register } = await import(${tsx}); register(); await import(${JSON.stringify(`${href}?tsx`)});
+}`;
+  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
+})();
+
+interface Batch {
+  firstLine: number;
+  region: Buffer;
+  starts: Int32Array;
+  ends: Int32Array;
+  result: Promise<BatchResult>;
+}
+
+/** The worker threads of one validation, each with a count of its outstanding batches. */
+class WorkerPool {
+  private readonly workers: { worker: Worker; outstanding: number }[] = [];
+  private readonly waiting = new Map<
+    number,
+    { resolve: (r: BatchResult) => void; reject: (e: Error) => void }
+  >();
+  private failure: Error | undefined;
+  private nextId = 0;
+
+  constructor(
+    private readonly size: number,
+    private readonly init: WorkerInit,
+  ) {}
+
+  run(buf: Uint8Array, starts: Int32Array, ends: Int32Array): Promise<BatchResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.workers.length < this.size && this.workers.every((w) => w.outstanding > 0)) this.spawn();
+    const slot = this.workers.reduce((a, b) => (b.outstanding < a.outstanding ? b : a));
+    const id = this.nextId++;
+    slot.outstanding++;
+    const req: BatchRequest = { id, buf, starts, ends };
+    return new Promise<BatchResult>((resolve, reject) => {
+      this.waiting.set(id, {
+        resolve: (r) => {
+          slot.outstanding--;
+          resolve(r);
+        },
+        reject,
+      });
+      slot.worker.postMessage(req, [
+        buf.buffer as ArrayBuffer,
+        starts.buffer as ArrayBuffer,
+        ends.buffer as ArrayBuffer,
+      ]);
+    });
+  }
+
+  private spawn(): void {
+    const worker = new Worker(WORKER_BOOTSTRAP, { workerData: this.init });
+    worker.on("message", (r: BatchResult) => {
+      const w = this.waiting.get(r.id);
+      this.waiting.delete(r.id);
+      w?.resolve(r);
+    });
+    const fail = (err: Error) => {
+      this.failure ??= err;
+      for (const w of this.waiting.values()) w.reject(err);
+      this.waiting.clear();
+    };
+    worker.on("error", fail);
+    worker.on("exit", (code) => {
+      if (code !== 0) fail(new Error(`validation worker exited with code ${code}`));
+    });
+    this.workers.push({ worker, outstanding: 0 });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    this.workers.length = 0;
+  }
+}
+
+/** A growable list of example token counts (4 bytes each). */
+class TokenList {
+  private data = new Uint32Array(1024);
+  length = 0;
+  push(n: number): void {
+    if (this.length === this.data.length) {
+      const bigger = new Uint32Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = n;
+  }
+  values(): Uint32Array {
+    return this.data.subarray(0, this.length);
+  }
+}
+
+export function tokenStats(values: Uint32Array): TokenStats {
+  if (values.length === 0) return { total: 0, min: 0, max: 0, mean: 0, p50: 0, p90: 0 };
+  const sorted = Uint32Array.from(values).sort();
+  let total = 0;
+  for (const v of sorted) total += v;
+  // Nearest-rank percentiles: always the token count of a real example.
+  const rank = (p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+  return {
+    total,
+    min: sorted[0] as number,
+    max: sorted[sorted.length - 1] as number,
+    mean: Math.round((total / sorted.length) * 100) / 100,
+    p50: rank(50),
+    p90: rank(90),
+  };
+}
+
+const NO_PREFERENCE_KEYS = `the line has none of "input", "preferred_output", "non_preferred_output"`;
+
+/** Folds batch results, in file order, into the report's counts, issues and token list. */
+class Tally {
+  format: DatasetFormat | undefined;
+  examples = 0;
+  valid = 0;
+  invalid = 0;
+  readonly errors: LineError[] = [];
+  errorsOmitted = 0;
+  readonly errorCounts: Partial<Record<ErrorCode, number>> = {};
+  readonly warnings: Warning[] = [];
+  warningsOmitted = 0;
+  readonly warningCounts: Partial<Record<WarningCode, number>> = {};
+  readonly tokens = new TokenList();
+  private readonly seen = new Map<string, number>();
+  /** Shapeless lines seen before the format was known: their code depends on it. */
+  private readonly shapeless: LineError[] = [];
+  private shapelessCount = 0;
+
+  constructor(private readonly cleaned: WriteStream | undefined) {}
+
+  error(line: number, code: ErrorCode, message: string): LineError | undefined {
+    this.errorCounts[code] = (this.errorCounts[code] ?? 0) + 1;
+    if (this.errors.length >= MAX_STORED_ISSUES) {
+      this.errorsOmitted++;
+      return undefined;
+    }
+    const e = { line, code, message };
+    this.errors.push(e);
+    return e;
+  }
+
+  warning(line: number | undefined, code: WarningCode, message: string): void {
+    this.warningCounts[code] = (this.warningCounts[code] ?? 0) + 1;
+    if (this.warnings.length >= MAX_STORED_ISSUES) {
+      this.warningsOmitted++;
+      return;
+    }
+    this.warnings.push(line === undefined ? { code, message } : { line, code, message });
+  }
+
+  private decideFormat(format: DatasetFormat): void {
+    this.format = format;
+    if (format === "preference" && this.shapelessCount > 0) {
+      for (const e of this.shapeless) {
+        e.code = "missing_preference_fields";
+        e.message = NO_PREFERENCE_KEYS;
+      }
+      this.errorCounts.missing_messages_list =
+        (this.errorCounts.missing_messages_list ?? 0) - this.shapelessCount;
+      if (this.errorCounts.missing_messages_list === 0) delete this.errorCounts.missing_messages_list;
+      this.errorCounts.missing_preference_fields =
+        (this.errorCounts.missing_preference_fields ?? 0) + this.shapelessCount;
+    }
+    this.shapeless.length = 0;
+  }
+
+  /** Records one example line that could not be read at all (over MAX_LINE_BYTES). */
+  oversized(line: number, bytes: number): void {
+    this.examples++;
+    this.invalid++;
+    this.error(
+      line,
+      "too_many_tokens",
+      `the line is ${(bytes / 1024 / 1024).toFixed(0)} MB long, far over any model's per-example limit`,
+    );
+  }
+
+  async add(batch: Batch, r: BatchResult): Promise<void> {
+    let k = 0;
+    const issues = r.issues;
+    for (let i = 0; i < r.tokens.length; i++) {
+      const line = batch.firstLine + i;
+      const t = r.tokens[i] as number;
+      const start = k;
+      while (k < issues.length && (issues[k] as BatchResult["issues"][number]).i === i) k++;
+      if (t === LINE_BLANK) {
+        this.warning(line, "blank_line", "blank line (skipped)");
+        continue;
+      }
+      this.examples++;
+      const shape = SHAPE_CODES[r.shapes[i] as number];
+      if (this.format === undefined && (shape === "chat" || shape === "preference")) this.decideFormat(shape);
+      const mismatch =
+        this.format !== undefined && (shape === "chat" || shape === "preference") && shape !== this.format;
+      if (t >= 0 && !mismatch) {
+        this.valid++;
+        this.tokens.push(t);
+        const key = Buffer.from(r.hashes.buffer, i * HASH_BYTES, HASH_BYTES).toString("latin1");
+        const first = this.seen.get(key);
+        if (first === undefined) this.seen.set(key, line);
+        else this.warning(line, "duplicate_example", `the same example as line ${first}`);
+        for (let j = start; j < k; j++) {
+          const w = issues[j] as BatchResult["issues"][number];
+          this.warning(line, w.code as WarningCode, w.message);
+        }
+        if (this.cleaned) {
+          const end = (batch.ends[i] as number) + (batch.ends[i] === batch.region.length ? 0 : 1);
+          if (!this.cleaned.write(batch.region.subarray(batch.starts[i], end)))
+            await once(this.cleaned, "drain");
+        }
+        continue;
+      }
+      this.invalid++;
+      if (mismatch) {
+        if (this.format === "chat") {
+          this.error(line, "missing_messages_list", `the line is a preference (DPO) example in a chat file`);
+        } else
+          this.error(line, "missing_preference_fields", `the line is a chat example in a preference file`);
+        continue;
+      }
+      for (let j = start; j < k; j++) {
+        const e = issues[j] as BatchResult["issues"][number];
+        if (e.warning) continue;
+        if (shape === "none" && e.code === "missing_messages_list") {
+          if (this.format === "preference") this.error(line, "missing_preference_fields", NO_PREFERENCE_KEYS);
+          else {
+            const stored = this.error(line, "missing_messages_list", e.message);
+            if (this.format === undefined) {
+              this.shapelessCount++;
+              if (stored) this.shapeless.push(stored);
+            }
+          }
+        } else this.error(line, e.code as ErrorCode, e.message);
+      }
+    }
+  }
+}
+
+/** Splits a region of complete lines into line ranges (a trailing "\n" ends the last line). */
+function splitLines(region: Buffer): { starts: Int32Array; ends: Int32Array } {
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let s = 0;
+  for (;;) {
+    const nl = region.indexOf(10, s);
+    if (nl < 0) {
+      if (s < region.length) {
+        starts.push(s);
+        ends.push(region.length);
+      }
+      break;
+    }
+    starts.push(s);
+    ends.push(nl);
+    s = nl + 1;
+  }
+  return { starts: Int32Array.from(starts), ends: Int32Array.from(ends) };
+}
+
+function workerCount(requested: number | undefined, bytes: number): number {
+  const wanted = requested ?? Math.min(2, availableParallelism());
+  return Math.max(1, Math.min(wanted, Math.ceil(bytes / BYTES_PER_WORKER)));
+}
+
+async function openForReading(path: string) {
+  try {
+    const handle = await open(path, "r");
+    const info = await handle.stat();
+    if (info.isDirectory()) {
+      await handle.close();
+      throw new UserError(`cannot read ${path}: it is a directory`, "io");
+    }
+    return { handle, size: info.size };
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EACCES"
+          ? "permission denied"
+          : code === "EISDIR"
+            ? "it is a directory"
+            : (err as Error).message;
+    throw new UserError(`cannot read ${path}: ${why}`, "io");
+  }
+}
+
+/** Validates a JSONL fine-tuning dataset; see ValidationReport for what it reports. */
+export async function validateFile(path: string, options: ValidateOptions = {}): Promise<ValidationReport> {
+  const catalog: Catalog = options.catalog ?? defaultCatalog();
+  const model: ModelInfo = resolveModel(options.model ?? catalog.defaultModel, catalog);
+  options.signal?.throwIfAborted();
+  const { handle, size } = await openForReading(path);
+  const cleaned = options.cleanedOutPath ? createWriteStream(options.cleanedOutPath) : undefined;
+  const tally = new Tally(cleaned);
+  const pool = new WorkerPool(workerCount(options.workers, size), {
+    encoding: model.encoding,
+    maxTokensPerExample: model.maxTokensPerExample,
+  });
+  const maxInFlight = workerCount(options.workers, size) * BATCHES_IN_FLIGHT_PER_WORKER;
+  const sha = createHash("sha256");
+  const queue: Batch[] = [];
+  let bytesRead = 0;
+  let fileError: { code: ErrorCode; message: string } | undefined;
+  let nextLine = 1;
+  let first = true;
+  let carry: Buffer[] = [];
+  let carryBytes = 0;
+  let oversizeBytes = 0; // > 0 while skipping an over-long line
+
+  const drainHead = async () => {
+    const batch = queue.shift();
+    if (batch) await tally.add(batch, await batch.result);
+  };
+  const submit = async (region: Buffer) => {
+    const { starts, ends } = splitLines(region);
+    if (starts.length === 0) return;
+    const last = ends[ends.length - 1] as number;
+    const buf = new Uint8Array(region.subarray(0, last)); // a copy the worker owns
+    const batch: Batch = {
+      firstLine: nextLine,
+      region,
+      starts,
+      ends,
+      result: pool.run(buf, starts.slice(), ends.slice()),
+    };
+    batch.result.catch(() => {}); // awaited in order by drainHead
+    nextLine += starts.length;
+    queue.push(batch);
+    while (queue.length >= maxInFlight) await drainHead();
+  };
+  const flushOversize = async () => {
+    while (queue.length > 0) await drainHead();
+    tally.oversized(nextLine, oversizeBytes);
+    nextLine++;
+    oversizeBytes = 0;
+  };
+
+  try {
+    const stream = handle.createReadStream({ highWaterMark: CHUNK_BYTES, autoClose: false });
+    const onAbort = () => stream.destroy(options.signal?.reason as Error);
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      for await (const raw of stream as AsyncIterable<Buffer>) {
+        sha.update(raw);
+        bytesRead += raw.length;
+        options.onProgress?.(bytesRead, size);
+        if (fileError) continue;
+        let chunk = raw;
+        if (first) {
+          first = false;
+          if (chunk.subarray(0, 3).equals(BOM)) chunk = chunk.subarray(3);
+          const why = sniffBinary(chunk);
+          if (why) {
+            fileError = { code: "not_text", message: why };
+            continue;
+          }
+        }
+        const nl = chunk.lastIndexOf(10);
+        if (oversizeBytes > 0) {
+          if (nl < 0) {
+            oversizeBytes += chunk.length;
+            continue;
+          }
+          const firstNl = chunk.indexOf(10);
+          oversizeBytes += firstNl;
+          await flushOversize();
+          chunk = chunk.subarray(firstNl + 1);
+          const rest = chunk.lastIndexOf(10);
+          await submit(chunk.subarray(0, rest + 1));
+          carry = [chunk.subarray(rest + 1)];
+          carryBytes = chunk.length - rest - 1;
+          continue;
+        }
+        if (nl < 0) {
+          carry.push(chunk);
+          carryBytes += chunk.length;
+          if (carryBytes > MAX_LINE_BYTES) {
+            oversizeBytes = carryBytes;
+            carry = [];
+            carryBytes = 0;
+          }
+          continue;
+        }
+        const head = chunk.subarray(0, nl + 1);
+        const region = carryBytes > 0 ? Buffer.concat([...carry, head]) : head;
+        carry = [chunk.subarray(nl + 1)];
+        carryBytes = chunk.length - nl - 1;
+        await submit(region);
+      }
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+    }
+    if (!fileError) {
+      if (oversizeBytes > 0) await flushOversize();
+      else if (carryBytes > 0) await submit(Buffer.concat(carry));
+    }
+    while (queue.length > 0) await drainHead();
+  } finally {
+    await pool.close();
+    await handle.close();
+    if (cleaned) {
+      cleaned.end();
+      await once(cleaned, "close").catch(() => {});
+    }
+  }
+  options.signal?.throwIfAborted();
+
+  if (fileError) tally.error(0, fileError.code, fileError.message);
+  else if (tally.examples === 0) {
+    tally.error(
+      0,
+      "empty_file",
+      size === 0 ? "the file is empty" : "the file has no examples, only blank lines",
+    );
+  } else {
+    if (tally.valid < MIN_EXAMPLES) {
+      tally.warning(
+        undefined,
+        "too_few_examples",
+        `only ${tally.valid} valid example(s): OpenAI refuses a file with fewer than ${MIN_EXAMPLES}`,
+      );
+    }
+    if (tally.valid < RECOMMENDED_EXAMPLES) {
+      tally.warning(
+        undefined,
+        "below_recommended_examples",
+        `${tally.valid} valid example(s): OpenAI recommends at least ${RECOMMENDED_EXAMPLES} (50–100 is a good start)`,
+      );
+    }
+  }
+  return buildReport(tally, model, catalog, size, sha.digest("hex"));
+}
+
+function buildReport(
+  tally: Tally,
+  model: ModelInfo,
+  catalog: Catalog,
+  bytes: number,
+  sha256: string,
+): ValidationReport {
+  const values = tally.tokens.values();
+  const epochs = defaultEpochs(tally.valid);
+  const billing = tally.valid > 0 ? billingTokens(values, model.maxTokensPerExample, epochs) : 0;
+  return {
+    format: tally.format ?? "chat",
+    model: model.id,
+    encoding: model.encoding,
+    bytes,
+    sha256,
+    examples: tally.examples,
+    valid: tally.valid,
+    invalid: tally.invalid,
+    fineTunable: tally.invalid === 0 && tally.valid >= MIN_EXAMPLES && tally.errors.every((e) => e.line > 0),
+    errors: tally.errors,
+    errorsOmitted: tally.errorsOmitted,
+    errorCounts: tally.errorCounts,
+    warnings: tally.warnings,
+    warningsOmitted: tally.warningsOmitted,
+    warningCounts: tally.warningCounts,
+    tokens: tokenStats(values),
+    epochs,
+    billingTokens: billing,
+    estimatedCostUsd: trainingCostUsd(billing, model.trainingPricePerMillionUsd),
+    costIsEstimate: true,
+    pricePerMillionTrainingTokensUsd: model.trainingPricePerMillionUsd,
+    pricesAsOf: catalog.pricesAsOf,
+  };
+}
