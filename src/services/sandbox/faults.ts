@@ -1,0 +1,139 @@
+// Fault injection for tests: queue failures (429 with retry-after, 5xx, latency) for matching
+// requests, and make the next created job fail. Rules are consumed in order, `times` each.
+import { SandboxApiError } from "./errors.ts";
+
+export type RateLimitCode = "rate_limit_exceeded" | "daily_rate_limit_exceeded" | "insufficient_quota";
+
+export interface FaultRule {
+  /** Only requests with this method (GET, POST, DELETE); any when unset. */
+  method?: string;
+  /** Matches the path after /v1 (e.g. "/fine_tuning/jobs"): a regex, or a string for an exact match. */
+  path?: RegExp | string;
+  /** HTTP status to answer with; unset with `latencyMs` means "delay, then answer normally". */
+  status?: number;
+  code?: RateLimitCode | (string & {});
+  message?: string;
+  type?: string;
+  /** For 429 (or any status): sets `retry-after` (seconds, rounded up) and `retry-after-ms`. */
+  retryAfterSeconds?: number;
+  /** Overrides `retry-after-ms` (the SDK prefers it), so a test retries in milliseconds. */
+  retryAfterMs?: number;
+  /** Delay before answering (the fault or the real response). */
+  latencyMs?: number;
+  /** How many matching requests this rule applies to; default 1, Infinity for "until cleared". */
+  times?: number;
+}
+
+export interface JobFailure {
+  code?: string;
+  message?: string;
+  param?: string | null;
+  /** Fail after this many training steps; unset fails right after file validation. */
+  afterSteps?: number;
+}
+
+export interface InjectedFault {
+  status: number | undefined;
+  latencyMs: number;
+  error: SandboxApiError | undefined;
+  headers: Record<string, string>;
+}
+
+const DEFAULTS: Record<number, { type: string; code: string | null; message: string }> = {
+  429: {
+    type: "requests",
+    code: "rate_limit_exceeded",
+    message: "Rate limit reached for requests. Please try again later.",
+  },
+  500: {
+    type: "server_error",
+    code: null,
+    message: "The server had an error while processing your request. Sorry about that!",
+  },
+  502: { type: "server_error", code: null, message: "Bad gateway." },
+  503: {
+    type: "server_error",
+    code: null,
+    message: "The engine is currently overloaded, please try again later.",
+  },
+};
+
+const CODE_DEFAULTS: Record<string, { type: string; message: string }> = {
+  insufficient_quota: {
+    type: "insufficient_quota",
+    message: "You exceeded your current quota, please check your plan and billing details.",
+  },
+  daily_rate_limit_exceeded: {
+    type: "invalid_request_error",
+    message: "This organization has reached its daily limit of fine-tuning jobs. Please try again tomorrow.",
+  },
+  rate_limit_exceeded: {
+    type: "requests",
+    message: "Rate limit reached for requests. Please try again later.",
+  },
+};
+
+export class FaultInjector {
+  private rules: Array<FaultRule & { remaining: number }> = [];
+  private jobFailures: JobFailure[] = [];
+  /** How many faults were injected so far (latency-only rules included). */
+  injected = 0;
+
+  /** Queues a fault for the next matching request(s). */
+  next(rule: FaultRule): this {
+    this.rules.push({ ...rule, remaining: rule.times ?? 1 });
+    return this;
+  }
+
+  /** The next created job fails (after validation, or after `afterSteps` steps) with this error. */
+  failNextJob(failure: JobFailure = {}): this {
+    this.jobFailures.push(failure);
+    return this;
+  }
+
+  clear(): void {
+    this.rules = [];
+    this.jobFailures = [];
+  }
+
+  /** Consumed by the server for each created job. */
+  takeJobFailure(): JobFailure | undefined {
+    return this.jobFailures.shift();
+  }
+
+  /** Consumed by the server for each request: the fault to apply, if any. */
+  match(method: string, path: string): InjectedFault | undefined {
+    const index = this.rules.findIndex(
+      (r) =>
+        r.remaining > 0 &&
+        (r.method === undefined || r.method.toUpperCase() === method) &&
+        (r.path === undefined || (typeof r.path === "string" ? r.path === path : r.path.test(path))),
+    );
+    const rule = this.rules[index];
+    if (!rule) return undefined;
+    rule.remaining -= 1;
+    if (rule.remaining <= 0) this.rules.splice(index, 1);
+    this.injected += 1;
+
+    const headers: Record<string, string> = {};
+    if (rule.retryAfterSeconds !== undefined || rule.retryAfterMs !== undefined) {
+      const ms = rule.retryAfterMs ?? (rule.retryAfterSeconds ?? 0) * 1000;
+      headers["retry-after"] = String(Math.ceil(rule.retryAfterSeconds ?? ms / 1000));
+      headers["retry-after-ms"] = String(ms);
+    }
+    let error: SandboxApiError | undefined;
+    if (rule.status !== undefined) {
+      const byCode = rule.code ? CODE_DEFAULTS[rule.code] : undefined;
+      const byStatus = DEFAULTS[rule.status];
+      error = new SandboxApiError(
+        rule.status,
+        rule.message ?? byCode?.message ?? byStatus?.message ?? `Injected error ${rule.status}.`,
+        {
+          type: rule.type ?? byCode?.type ?? byStatus?.type ?? "server_error",
+          code: rule.code ?? byStatus?.code ?? null,
+        },
+      );
+    }
+    return { status: rule.status, latencyMs: rule.latencyMs ?? 0, error, headers };
+  }
+}
