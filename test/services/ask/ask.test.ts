@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import type { AskResult } from "../../../src/services/ask/ask.ts";
-import { buildHarness, type ChatServer, type Harness, startChatServer } from "./helpers.ts";
+import { addModel, buildHarness, type ChatServer, type Harness, startChatServer } from "./helpers.ts";
 
 const G = "100000000000000001";
 const OTHER_G = "100000000000000002";
@@ -42,8 +42,8 @@ describe("AskService", () => {
       fineTuning: { name: "sandbox", url: sandbox.url },
       extra: [{ name: "groq", url: groq.url }],
     });
-    h.models.add(G, { name: FT, provider: "sandbox", baseModel: BASE });
-    h.models.add(G, { name: "llama-3.1-8b-instant", provider: "groq" });
+    addModel(h, G, { name: FT, provider: "sandbox", baseModel: BASE });
+    addModel(h, G, { name: "llama-3.1-8b-instant", provider: "groq" });
   });
 
   const ask = (over: Partial<Parameters<Harness["ask"]["ask"]>[0]> = {}) =>
@@ -166,7 +166,7 @@ describe("AskService", () => {
     });
 
     it("answers with the fallback once the model's shutdown date has passed, without asking for it", async () => {
-      h.models.add(G, { name: FT, provider: "sandbox", shutdownDate: "2026-11-01" });
+      addModel(h, G, { name: FT, provider: "sandbox", shutdownDate: "2026-11-01" });
       const r = answered(await ask({ channelId: CLASS }));
       assert.equal(r.model, BASE);
       assert.deepEqual(
@@ -233,7 +233,7 @@ describe("AskService", () => {
           extra: [{ name: "openai", url: paid.url }],
           limits: { dailyBudgetUsd: 0.000_01 },
         });
-        h.models.add(G, { name: "gpt-4o-2024-08-06", provider: "openai" });
+        addModel(h, G, { name: "gpt-4o-2024-08-06", provider: "openai" });
         const first = answered(await ask({ model: "gpt-4o-2024-08-06", question: "one two three" }));
         assert.ok(first.costUsd > 0.000_01, `cost ${first.costUsd}`);
         const capped = refused(await ask({ model: "gpt-4o-2024-08-06", question: "another" }));

@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import { AnswerRepository } from "../../../src/db/answers.ts";
 import { ChannelSettingsRepository } from "../../../src/db/channels.ts";
 import { GuildSettingsRepository } from "../../../src/db/guildSettings.ts";
+import { ModelRepository } from "../../../src/db/models.ts";
 import { type Db, openDb } from "../../../src/db/open.ts";
 import { UsageRepository } from "../../../src/db/usage.ts";
 import { silentLogger } from "../../../src/logger.ts";
@@ -13,7 +14,7 @@ import { type AskLimits, AskService, type ModelUnavailableInfo } from "../../../
 import { ClassroomService } from "../../../src/services/ask/classroom.ts";
 import { ChatPriceTable } from "../../../src/services/ask/prices.ts";
 import { ChatProviderRegistry } from "../../../src/services/ask/providers.ts";
-import { type GuildModel, type GuildModelLookup, ModelRouter } from "../../../src/services/ask/routing.ts";
+import { ModelRouter } from "../../../src/services/ask/routing.ts";
 
 export interface ChatServer {
   url: string;
@@ -101,20 +102,20 @@ export async function startChatServer(name: string, models: string[]): Promise<C
   };
 }
 
-/** The guild's models table as routing sees it (src/db/models.ts is another engineer's file). */
-export class MemoryModels implements GuildModelLookup {
-  private readonly rows = new Map<string, GuildModel>();
-  add(guildId: string, m: Partial<GuildModel> & { name: string; provider: string }): void {
-    this.rows.set(`${guildId}/${m.name}`, {
-      baseModel: null,
-      label: null,
-      shutdownDate: null,
-      ...m,
-    });
-  }
-  get(guildId: string, name: string): GuildModel | undefined {
-    return this.rows.get(`${guildId}/${name}`);
-  }
+/** Registers a model in the guild's real models table (optionally with a shutdown date). */
+export function addModel(
+  h: { models: ModelRepository },
+  guildId: string,
+  m: { name: string; provider: string; baseModel?: string; shutdownDate?: string },
+): void {
+  h.models.register({
+    guildId,
+    name: m.name,
+    provider: m.provider,
+    baseModel: m.baseModel ?? m.name,
+    jobId: null,
+  });
+  if (m.shutdownDate) h.models.setShutdownDate(guildId, m.name, m.shutdownDate);
 }
 
 export const DEFAULT_LIMITS: AskLimits = {
@@ -130,7 +131,7 @@ export const DEFAULT_LIMITS: AskLimits = {
 
 export interface Harness {
   db: Db;
-  models: MemoryModels;
+  models: ModelRepository;
   providers: ChatProviderRegistry;
   router: ModelRouter;
   ask: AskService;
@@ -151,7 +152,7 @@ export function buildHarness(opts: {
 }): Harness {
   const db = opts.db ?? openDb(":memory:");
   const clock = { now: Date.parse("2026-11-25T10:00:00Z") };
-  const models = new MemoryModels();
+  const models = new ModelRepository(db);
   const providers = new ChatProviderRegistry({
     fineTuning: {
       name: opts.fineTuning.name,

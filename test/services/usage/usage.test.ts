@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { formatUsageText, UsageService } from "../../../src/services/usage/usage.ts";
-import { buildHarness, type ChatServer, startChatServer } from "../ask/helpers.ts";
+import { addModel, buildHarness, type ChatServer, startChatServer } from "../ask/helpers.ts";
 
 const G = "100000000000000001";
 const OTHER_G = "100000000000000002";
@@ -26,7 +26,7 @@ describe("UsageService.summary against a known script of questions", () => {
       fineTuning: { name: "sandbox", url: sandbox.url },
       extra: [{ name: "openai", url: paid.url }],
     });
-    h.models.add(G, { name: PAID, provider: "openai" });
+    addModel(h, G, { name: PAID, provider: "openai" });
     const ask = (userId: string, question: string, model?: string, guildId = G) =>
       h.ask.ask({ guildId, channelId: CH, userId, isTeacher: false, question, model });
 
