@@ -1,0 +1,398 @@
+// Tests for the fake Discord itself, driven by the real discord.js client running a tiny bot written here.
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { after, before, describe, test } from "node:test";
+import { inflateSync } from "node:zlib";
+import {
+  ActionRowBuilder,
+  AttachmentBuilder,
+  ButtonBuilder,
+  ButtonStyle,
+  ChannelType,
+  Client,
+  EmbedBuilder,
+  Events,
+  GatewayIntentBits,
+  GatewayOpcodes,
+  type Interaction,
+  MessageFlags,
+  ModalBuilder,
+  PermissionFlagsBits,
+  REST,
+  Routes,
+  SlashCommandBuilder,
+  TextInputBuilder,
+  TextInputStyle,
+} from "discord.js";
+import { WebSocket } from "ws";
+import { type FakeDiscord, type FakeGuild, type FakeUser, startFakeDiscord } from "./index.ts";
+
+const commands = [
+  new SlashCommandBuilder()
+    .setName("dataset")
+    .setDescription("Datasets")
+    .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
+    .addSubcommand((s) =>
+      s
+        .setName("validate")
+        .setDescription("Validate a dataset")
+        .addAttachmentOption((o) => o.setName("file").setDescription("JSONL").setRequired(true))
+        .addStringOption((o) => o.setName("model").setDescription("Base model")),
+    ),
+  new SlashCommandBuilder()
+    .setName("finetune")
+    .setDescription("Fine-tune")
+    .addSubcommand((s) =>
+      s
+        .setName("start")
+        .setDescription("Start")
+        .addStringOption((o) => o.setName("dataset").setDescription("Dataset").setAutocomplete(true))
+        .addIntegerOption((o) => o.setName("epochs").setDescription("Epochs")),
+    ),
+  new SlashCommandBuilder()
+    .setName("notify")
+    .setDescription("Post a notice")
+    .addChannelOption((o) => o.setName("channel").setDescription("Where").setRequired(true))
+    .addUserOption((o) => o.setName("who").setDescription("Who to mention").setRequired(true)),
+  new SlashCommandBuilder().setName("feedback").setDescription("Opens a modal"),
+];
+
+/** The tiny bot under test: what a real bot does with each interaction, in a few lines each. */
+async function handle(interaction: Interaction): Promise<void> {
+  if (interaction.isChatInputCommand() && interaction.commandName === "dataset") {
+    await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+    const file = interaction.options.getAttachment("file", true);
+    const text = await (await fetch(file.url)).text();
+    const lines = text.trim().split("\n").length;
+    const allowed = interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild) ?? false;
+    await interaction.editReply({
+      embeds: [
+        new EmbedBuilder()
+          .setTitle(`Validated ${file.name}`)
+          .setDescription(`${lines} lines; teacher: ${allowed}`),
+      ],
+      files: [new AttachmentBuilder(Buffer.from(`# Report\n${lines} lines\n`), { name: "report.md" })],
+      components: [
+        new ActionRowBuilder<ButtonBuilder>().addComponents(
+          new ButtonBuilder()
+            .setCustomId("finetune:start")
+            .setLabel("Fine-tune this")
+            .setStyle(ButtonStyle.Primary),
+        ),
+      ],
+    });
+  } else if (interaction.isAutocomplete()) {
+    const typed = String(interaction.options.getFocused()).toLowerCase();
+    const names = ["algebra", "biology", "chemistry", ...Array.from({ length: 40 }, (_, i) => `set-${i}`)];
+    await interaction.respond(
+      names
+        .filter((n) => n.includes(typed))
+        .slice(0, 25)
+        .map((n) => ({ name: n, value: n })),
+    );
+  } else if (interaction.isButton()) {
+    await interaction.update({
+      content: `Started by ${interaction.user.username}`,
+      embeds: [],
+      components: [],
+    });
+  } else if (interaction.isChatInputCommand() && interaction.commandName === "notify") {
+    const channel = interaction.options.getChannel("channel", true, [ChannelType.GuildText]);
+    const who = interaction.options.getUser("who", true);
+    await interaction.reply({ content: "Posted.", flags: MessageFlags.Ephemeral });
+    await channel.send({
+      content: `${who} your job is done @everyone`,
+      allowedMentions: { users: [who.id] },
+    });
+  } else if (interaction.isChatInputCommand() && interaction.commandName === "feedback") {
+    const input = new TextInputBuilder()
+      .setCustomId("comment")
+      .setLabel("Comment")
+      .setStyle(TextInputStyle.Short);
+    await interaction.showModal(
+      new ModalBuilder()
+        .setCustomId("feedback")
+        .setTitle("Feedback")
+        .addComponents(new ActionRowBuilder<TextInputBuilder>().addComponents(input)),
+    );
+  } else if (interaction.isModalSubmit()) {
+    await interaction.reply({
+      content: `Thanks: ${interaction.fields.getTextInputValue("comment")}`,
+      flags: MessageFlags.Ephemeral,
+    });
+  }
+}
+
+async function startBot(discord: FakeDiscord): Promise<Client> {
+  const client = new Client({
+    intents: [GatewayIntentBits.Guilds],
+    allowedMentions: { parse: [] },
+    rest: { api: discord.apiUrl },
+  });
+  client.on(Events.InteractionCreate, (interaction) => void handle(interaction));
+  const ready = once(client, Events.ClientReady);
+  await client.login(discord.token);
+  await ready;
+  return client;
+}
+
+describe("fake Discord with the real discord.js client", () => {
+  let discord: FakeDiscord;
+  let client: Client;
+  let guild: FakeGuild;
+  let teacher: FakeUser;
+  let student: FakeUser;
+
+  before(async () => {
+    discord = await startFakeDiscord({ heartbeatIntervalMs: 200 });
+    guild = discord.addGuild({
+      name: "Springfield High",
+      channels: ["general", "admin"],
+      roles: ["teachers"],
+    });
+    teacher = discord.addUser({ username: "ms-rivera" });
+    student = discord.addUser({ username: "bart" });
+    guild.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
+    guild.addMember(student);
+    await new REST({ api: discord.apiUrl })
+      .setToken(discord.token)
+      .put(Routes.applicationGuildCommands(discord.applicationId, guild.id), {
+        body: commands.map((c) => c.toJSON()),
+      });
+    client = await startBot(discord);
+    await discord.waitForReady();
+  });
+
+  after(async () => {
+    await client.destroy();
+    await discord.close();
+  });
+
+  test("the client reaches READY and caches the guild with its channels and roles", () => {
+    assert.equal(client.user?.id, discord.botUser.id);
+    assert.equal(client.application?.id, discord.applicationId);
+    const cached = client.guilds.cache.get(guild.id);
+    assert.equal(cached?.name, "Springfield High");
+    assert.deepEqual(cached?.channels.cache.map((c) => c.name).sort(), ["admin", "general"]);
+    assert.ok(cached?.roles.cache.some((r) => r.name === "teachers"));
+    assert.equal(discord.identifies[0]?.intents, GatewayIntentBits.Guilds);
+  });
+
+  test("deployed commands are stored with their options and default permissions", () => {
+    const stored = discord.commands(guild);
+    assert.deepEqual(
+      stored.map((c) => c.name),
+      ["dataset", "finetune", "notify", "feedback"],
+    );
+    assert.equal(stored[0]?.default_member_permissions, PermissionFlagsBits.ManageGuild.toString());
+    assert.equal(stored[0]?.options?.[0]?.name, "validate");
+  });
+
+  test("a slash command with an attachment gets a deferred reply, then an edit with an embed and a file", async () => {
+    const file = discord.cdn.attachment("qa.jsonl", '{"a":1}\n{"a":2}\n{"a":3}\n');
+    const run = await discord.slash({
+      channel: guild.channel("general"),
+      user: teacher,
+      command: "dataset",
+      subcommand: "validate",
+      options: { file, model: "gpt-4o-mini-2024-07-18" },
+    });
+    const callback = await run.response();
+    assert.equal(run.deferred, true);
+    assert.equal(run.ephemeral, true);
+    assert.ok((run.ackLatencyMs ?? Number.POSITIVE_INFINITY) < 3_000);
+    assert.equal(callback.files.length, 0);
+    const reply = await run.waitForOriginal();
+    assert.equal(reply.embeds[0]?.title, "Validated qa.jsonl");
+    assert.equal(reply.embeds[0]?.description, "3 lines; teacher: true");
+    assert.equal(reply.file("report.md").text(), "# Report\n3 lines\n");
+    assert.ok(reply.attachments[0]?.url.startsWith(discord.cdn.baseUrl));
+    assert.deepEqual(reply.customIds, ["finetune:start"]);
+    assert.equal(discord.cdn.requestsFor(file).length, 1);
+    const edit = discord.requests.find((r) => r.method === "PATCH" && r.path.endsWith("/messages/@original"));
+    assert.equal(edit?.files[0]?.field, "files[0]");
+  });
+
+  test("a student's member permissions come through without Manage Server", async () => {
+    const file = discord.cdn.attachment("b.jsonl", "{}\n");
+    const run = await discord.slash({
+      channel: guild.channel("general"),
+      user: student,
+      command: "dataset",
+      subcommand: "validate",
+      options: { file },
+    });
+    const reply = await run.waitForOriginal();
+    assert.equal(reply.embeds[0]?.description, "1 lines; teacher: false");
+  });
+
+  test("autocomplete returns the bot's choices, capped at 25", async () => {
+    const choices = await discord.autocomplete({
+      channel: guild.channel("general"),
+      user: teacher,
+      command: "finetune",
+      subcommand: "start",
+      options: { dataset: "bio", epochs: 3 },
+      focused: "dataset",
+    });
+    assert.deepEqual(choices, [{ name: "biology", value: "biology" }]);
+    const all = await discord.autocomplete({
+      channel: guild.channel("general"),
+      user: teacher,
+      command: "finetune",
+      subcommand: "start",
+      focused: "dataset",
+    });
+    assert.equal(all.length, 25);
+  });
+
+  test("a button click updates the message it was clicked on", async () => {
+    const file = discord.cdn.attachment("c.jsonl", "{}\n");
+    const run = await discord.slash({
+      channel: guild.channel("general"),
+      user: teacher,
+      command: "dataset",
+      subcommand: "validate",
+      options: { file },
+    });
+    const reply = await run.waitForOriginal();
+    const click = await discord.click({ message: reply, customId: "finetune:start", user: teacher });
+    await click.response();
+    const updated = await click.waitForOriginal((m) => m.content.startsWith("Started"));
+    assert.equal(updated.id, reply.id);
+    assert.equal(updated.content, "Started by ms-rivera");
+    assert.deepEqual(updated.components, []);
+    await assert.rejects(
+      discord.click({ message: updated, customId: "finetune:start", user: teacher }),
+      /has no component/,
+    );
+  });
+
+  test("a channel message records allowed_mentions and who it actually pings", async () => {
+    const admin = guild.channel("admin");
+    const run = await discord.slash({
+      channel: guild.channel("general"),
+      user: teacher,
+      command: "notify",
+      options: { channel: admin, who: student },
+    });
+    assert.equal((await run.waitForOriginal()).content, "Posted.");
+    const notice = await discord.waitForMessage(admin, (m) => m.content.includes("job is done"));
+    assert.deepEqual(notice.allowedMentions, { users: [student.id] });
+    assert.deepEqual(notice.pings, { everyone: false, users: [student.id], roles: [] });
+    assert.equal(notice.ephemeral, false);
+  });
+
+  test("a modal opened by a command can be submitted", async () => {
+    const run = await discord.slash({
+      channel: guild.channel("general"),
+      user: student,
+      command: "feedback",
+    });
+    await run.response();
+    assert.equal(run.modal?.custom_id, "feedback");
+    const submit = await discord.submitModal({ from: run, fields: { comment: "great class" } });
+    assert.equal((await submit.waitForOriginal()).content, "Thanks: great class");
+  });
+
+  test("heartbeats are ACKed", async () => {
+    const beat = await discord.waitForHeartbeat();
+    assert.equal(beat.direction, "received");
+    const acked = discord.gatewayFrames.some(
+      (f) => f.direction === "sent" && f.op === GatewayOpcodes.HeartbeatAck && f.at >= beat.at,
+    );
+    assert.ok(acked);
+    assert.ok(client.ws.ping >= 0);
+  });
+
+  test("nothing unexpected was requested", () => {
+    assert.deepEqual(discord.unhandledRequests, []);
+  });
+
+  test("a restarted client (destroy, new login) identifies again and answers", async () => {
+    await client.destroy();
+    client = await startBot(discord);
+    await discord.waitForReady({ count: 2 });
+    const choices = await discord.autocomplete({
+      channel: guild.channel("general"),
+      user: teacher,
+      command: "finetune",
+      subcommand: "start",
+      options: { dataset: "alg" },
+      focused: "dataset",
+    });
+    assert.deepEqual(choices, [{ name: "algebra", value: "algebra" }]);
+  });
+});
+
+describe("fake Discord protocol details", () => {
+  let discord: FakeDiscord;
+  before(async () => {
+    discord = await startFakeDiscord();
+    discord.addGuild({ name: "G" });
+  });
+  after(() => discord.close());
+
+  test("REST without the bot token is refused with Discord's error shape", async () => {
+    const response = await fetch(`${discord.apiUrl}/v10/gateway/bot`);
+    assert.equal(response.status, 401);
+    assert.deepEqual(await response.json(), { message: "401: Unauthorized", code: 0 });
+  });
+
+  test("an unknown route answers 404 and is recorded as unhandled", async () => {
+    const response = await fetch(`${discord.apiUrl}/v10/guilds/1/bans`, {
+      headers: { authorization: `Bot ${discord.token}` },
+    });
+    assert.equal(response.status, 404);
+    assert.deepEqual(await response.json(), { message: "404: Not Found", code: 0 });
+    assert.equal(discord.unhandledRequests[0]?.path, "/guilds/1/bans");
+  });
+
+  test("zlib-stream compression: every frame ends with a sync flush and inflates to the payload", async () => {
+    const ws = new WebSocket(`${discord.gatewayUrl}?v=10&encoding=json&compress=zlib-stream`);
+    const frames: Buffer[] = [];
+    ws.on("message", (data) => frames.push(data as Buffer));
+    await once(ws, "open");
+    while (frames.length === 0) await once(ws, "message");
+    ws.send(
+      JSON.stringify({
+        op: GatewayOpcodes.Identify,
+        d: { token: discord.token, intents: 1, properties: {} },
+      }),
+    );
+    await discord.waitForReady();
+    while (frames.length < 3) await once(ws, "message");
+    const all = Buffer.concat(frames);
+    for (const frame of frames) assert.deepEqual([...frame.subarray(-4)], [0, 0, 0xff, 0xff]);
+    const text = inflateSync(all, { finishFlush: 2 }).toString("utf8");
+    assert.match(text, /"op":10/);
+    assert.match(text, /"t":"READY"/);
+    assert.match(text, /"t":"GUILD_CREATE"/);
+    ws.close();
+  });
+
+  test("a wrong token in IDENTIFY closes with 4004", async () => {
+    const ws = new WebSocket(`${discord.gatewayUrl}?v=10&encoding=json`);
+    await once(ws, "message");
+    ws.send(
+      JSON.stringify({ op: GatewayOpcodes.Identify, d: { token: "nope", intents: 1, properties: {} } }),
+    );
+    const [code] = await once(ws, "close");
+    assert.equal(code, 4004);
+  });
+
+  test("the CDN can lie about Content-Length or send none, and records every fetch", async () => {
+    const big = Buffer.alloc(100_000, 97);
+    const lying = discord.cdn.add("lie.txt", big, { contentLength: 10, reportedSize: 10 });
+    const chunked = discord.cdn.add("chunked.txt", big, { contentLength: "none" });
+    assert.equal(lying.attachment.size, 10);
+    const chunkedResponse = await fetch(chunked.url);
+    assert.equal(chunkedResponse.headers.get("content-length"), null);
+    assert.equal((await chunkedResponse.arrayBuffer()).byteLength, big.length);
+    const lyingResponse = await fetch(lying.url);
+    assert.equal(lyingResponse.headers.get("content-length"), "10");
+    await lyingResponse.arrayBuffer().catch(() => undefined);
+    assert.equal(discord.cdn.requestsFor(lying).length, 1);
+    assert.equal(discord.cdn.requestsFor(chunked).length, 1);
+  });
+});
