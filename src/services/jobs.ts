@@ -1,0 +1,385 @@
+// Starting, cancelling and listing fine-tuning jobs for a guild ("cli" for the terminal). A job starts
+// from a stored, fine-tunable dataset, is refused before any upload when its estimated cost is above the
+// cap, and is written together with its job_created notice in one transaction.
+import { randomUUID } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { finished } from "node:stream/promises";
+import { DatasetRepository, type DatasetRow } from "../db/datasets.ts";
+import { JobRepository, type JobRow, type TestQuestion } from "../db/jobs.ts";
+import type { Db } from "../db/open.ts";
+import { OutboxRepository } from "../db/outbox.ts";
+import { UserError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import { silentLogger } from "../logger.ts";
+import type { JobCancelledPayload, JobCreatedPayload, JobNoticeBase } from "./notifier.ts";
+import { logProviderError, providerUserError } from "./providers/errors.ts";
+import { type FineTuningProvider, isTerminal, type ProviderJob } from "./providers/types.ts";
+import { trainingCostUsd } from "./validation/estimate.ts";
+import type { ValidationReport } from "./validation/types.ts";
+import { validateFile } from "./validation/validator.ts";
+
+/** OpenAI's limit on a fine-tuned model's suffix, and the characters it keeps. */
+export const MAX_SUFFIX_LENGTH = 64;
+const SUFFIX_PATTERN = /^[a-zA-Z0-9_-]+$/;
+export const MAX_EPOCHS = 50;
+/** Held-out test questions need this many examples, so 10 remain to train on (OpenAI's minimum). */
+export const MIN_EXAMPLES_FOR_HELD_OUT = 13;
+export const HELD_OUT_QUESTIONS = 3;
+/** The seed tutorial's test questions, asked when the dataset is too small to hold any out. */
+export const DEFAULT_TEST_QUESTIONS: readonly string[] = [
+  "What is the capital of France?",
+  "Can you explain photosynthesis?",
+  "What is the Pythagorean theorem?",
+];
+
+export interface StartJobInput {
+  guildId: string;
+  datasetId: number;
+  requesterId: string;
+  /** Default: the model the dataset was validated for. */
+  model?: string | undefined;
+  suffix?: string | undefined;
+  /** Default: the provider's "auto". */
+  epochs?: number | undefined;
+  seed?: number | undefined;
+  notifyChannelId?: string | undefined;
+}
+
+export interface JobServiceOptions {
+  db: Db;
+  provider: FineTuningProvider;
+  logger?: Logger;
+  /** Per-job cap on the estimated cost (config.maxJobCostUsd). */
+  maxJobCostUsd: number;
+  /** Scratch space for training files with held-out examples removed. */
+  dataDir: string;
+  now?: () => Date;
+}
+
+/** Checks a suffix the way OpenAI does; returns it trimmed, or throws a UserError naming the rule. */
+export function checkSuffix(suffix: string): string {
+  const s = suffix.trim();
+  if (s.length === 0 || s.length > MAX_SUFFIX_LENGTH || !SUFFIX_PATTERN.test(s)) {
+    throw new UserError(
+      `The suffix must be 1–${MAX_SUFFIX_LENGTH} characters of letters, digits, "-" and "_" (got "${s.slice(0, 80)}", ${s.length} characters).`,
+      "bad_suffix",
+    );
+  }
+  return s;
+}
+
+export function checkEpochs(epochs: number): number {
+  if (!Number.isInteger(epochs) || epochs < 1 || epochs > MAX_EPOCHS) {
+    throw new UserError(
+      `Epochs must be a whole number from 1 to ${MAX_EPOCHS} (got ${epochs}).`,
+      "bad_epochs",
+    );
+  }
+  return epochs;
+}
+
+/** The estimated cost for `epochs` (default: the report's own), from a report for the same model. */
+export function estimateFromReport(report: ValidationReport, epochs?: number): number {
+  if (epochs === undefined || epochs === report.epochs) return report.estimatedCostUsd;
+  const perEpoch = report.billingTokens / Math.max(1, report.epochs);
+  return trainingCostUsd(perEpoch * epochs, report.pricePerMillionTrainingTokensUsd);
+}
+
+export function noticeBase(job: JobRow, datasetName: string): JobNoticeBase {
+  return {
+    jobId: job.id,
+    remoteId: job.remoteId,
+    provider: job.provider,
+    baseModel: job.baseModel,
+    suffix: job.suffix,
+    datasetId: job.datasetId,
+    datasetName,
+    requesterId: job.requesterId,
+  };
+}
+
+export class JobService {
+  readonly provider: FineTuningProvider;
+  private readonly db: Db;
+  private readonly jobs: JobRepository;
+  private readonly datasets: DatasetRepository;
+  private readonly outbox: OutboxRepository;
+  private readonly logger: Logger;
+  private readonly maxJobCostUsd: number;
+  private readonly dataDir: string;
+  private readonly now: () => Date;
+
+  constructor({ db, provider, logger = silentLogger, maxJobCostUsd, dataDir, now }: JobServiceOptions) {
+    this.db = db;
+    this.provider = provider;
+    this.jobs = new JobRepository(db);
+    this.datasets = new DatasetRepository(db);
+    this.outbox = new OutboxRepository(db);
+    this.logger = logger;
+    this.maxJobCostUsd = maxJobCostUsd;
+    this.dataDir = dataDir;
+    this.now = now ?? (() => new Date());
+  }
+
+  async start(input: StartJobInput): Promise<JobRow> {
+    const dataset = this.datasets.get(input.guildId, input.datasetId);
+    if (!dataset) throw new UserError(`Dataset #${input.datasetId} was not found.`, "not_found");
+    if (!dataset.fineTunable) {
+      throw new UserError(
+        `Dataset #${dataset.id} (${dataset.fileName}) cannot be fine-tuned: ${dataset.invalid} invalid line(s) and ${dataset.valid} valid example(s) (at least 10 valid examples and no invalid lines are needed). Fix it and upload it again.`,
+        "not_fine_tunable",
+      );
+    }
+    const suffix =
+      input.suffix === undefined || input.suffix.trim() === "" ? undefined : checkSuffix(input.suffix);
+    const epochs = input.epochs === undefined ? undefined : checkEpochs(input.epochs);
+    const model = input.model?.trim() || dataset.baseModel;
+    const path = dataset.cleanedPath ?? dataset.storedPath;
+
+    const estimate = await this.estimate(dataset, path, model, epochs);
+    if (estimate > this.maxJobCostUsd) {
+      throw new UserError(
+        `The estimated cost of this job is $${estimate.toFixed(2)}, above the limit of $${this.maxJobCostUsd.toFixed(2)} per job (MAX_JOB_COST_USD). Use a smaller dataset or fewer epochs.`,
+        "over_cost_cap",
+      );
+    }
+
+    const tag = `ct-${randomUUID()}`;
+    const { trainingPath, testQuestions, cleanup } = await this.prepareTrainingFile(dataset, path, tag);
+    let remote: ProviderJob;
+    let trainingFileId: string;
+    try {
+      try {
+        trainingFileId = (await this.provider.uploadTrainingFile(trainingPath)).id;
+      } catch (err) {
+        logProviderError(this.logger, err, { datasetId: dataset.id }, "training file upload failed");
+        throw providerUserError("upload the training file", err);
+      }
+      try {
+        remote = await this.provider.createJob({
+          model,
+          trainingFileId,
+          suffix,
+          seed: input.seed,
+          epochs,
+          metadata: { classtune_job_id: tag },
+        });
+      } catch (err) {
+        logProviderError(this.logger, err, { datasetId: dataset.id, tag }, "job create failed");
+        throw providerUserError("start the fine-tuning job", err);
+      }
+    } finally {
+      await cleanup();
+    }
+
+    const now = this.now().toISOString();
+    const job = this.db.transaction(() => {
+      const row = this.jobs.insert({
+        tag,
+        guildId: input.guildId,
+        provider: this.provider.name,
+        remoteId: remote.id,
+        datasetId: dataset.id,
+        requesterId: input.requesterId,
+        baseModel: model,
+        suffix: suffix ?? null,
+        hyperparameters: { nEpochs: epochs ?? "auto", seed: input.seed ?? null },
+        trainingFileId,
+        status: remote.status,
+        rawStatus: remote.rawStatus,
+        estimatedCostUsd: estimate,
+        notifyChannelId: input.notifyChannelId ?? null,
+        testQuestions,
+        createdAt: now,
+      });
+      const payload: JobCreatedPayload = {
+        ...noticeBase(row, dataset.fileName),
+        estimatedCostUsd: estimate,
+        nEpochs: epochs ?? "auto",
+        examples: dataset.valid,
+      };
+      this.outbox.enqueue(
+        {
+          guildId: row.guildId,
+          channelId: row.notifyChannelId,
+          kind: "job_created",
+          payload,
+          dedupeKey: `job:${row.id}:created`,
+        },
+        new Date(now),
+      );
+      return row;
+    })();
+    this.logger.info(
+      { jobId: job.id, remoteId: job.remoteId, guildId: job.guildId, model },
+      "fine-tuning job started",
+    );
+    return job;
+  }
+
+  /** Asks the provider to cancel; records "cancelled" (and its notice) once the provider confirms it. */
+  async cancel(guildId: string, jobId: number): Promise<JobRow> {
+    const job = this.require(guildId, jobId);
+    if (isTerminal(job.status)) {
+      throw new UserError(`Job #${job.id} has already ended (${job.status}).`, "already_ended");
+    }
+    let remote: ProviderJob;
+    try {
+      remote = await this.provider.cancelJob(job.remoteId);
+    } catch (err) {
+      logProviderError(this.logger, err, { jobId, remoteId: job.remoteId }, "cancel failed");
+      throw providerUserError(`cancel job #${job.id}`, err);
+    }
+    if (remote.status === "cancelled") {
+      const datasetName = this.datasets.get(guildId, job.datasetId)?.fileName ?? `dataset #${job.datasetId}`;
+      recordEnding(this.db, job, remote, {
+        kind: "job_cancelled",
+        payload: noticeBase(job, datasetName) satisfies JobCancelledPayload,
+        now: this.now(),
+      });
+    }
+    return this.require(guildId, jobId);
+  }
+
+  get(guildId: string, jobId: number): JobRow | undefined {
+    return this.jobs.get(guildId, jobId);
+  }
+
+  /** The job, or a UserError saying it was not found (another guild's job is "not found" too). */
+  require(guildId: string, jobId: number): JobRow {
+    const job = this.jobs.get(guildId, jobId);
+    if (!job) throw new UserError(`Job #${jobId} was not found.`, "not_found");
+    return job;
+  }
+
+  list(guildId: string, limit = 25): JobRow[] {
+    return this.jobs.list(guildId, limit);
+  }
+
+  search(guildId: string, text: string, limit = 25): JobRow[] {
+    return this.jobs.search(guildId, text, limit);
+  }
+
+  private async estimate(dataset: DatasetRow, path: string, model: string, epochs?: number): Promise<number> {
+    const report = JSON.parse(dataset.reportJson) as ValidationReport;
+    if (report.model === model) return estimateFromReport(report, epochs);
+    // Another model may tokenise and price differently: validate again for it (unknown models: UserError).
+    return estimateFromReport(await validateFile(path, { model }), epochs);
+  }
+
+  /**
+   * With enough examples, three (spread evenly through the file) are held out of training and asked of the
+   * finished model; otherwise the whole file trains and the seed's three questions are asked.
+   */
+  private async prepareTrainingFile(
+    dataset: DatasetRow,
+    path: string,
+    tag: string,
+  ): Promise<{ trainingPath: string; testQuestions: TestQuestion[]; cleanup: () => Promise<void> }> {
+    const defaults = {
+      trainingPath: path,
+      testQuestions: DEFAULT_TEST_QUESTIONS.map((question) => ({ question, expected: null })),
+      cleanup: async () => {},
+    };
+    if (dataset.format !== "chat" || dataset.valid < MIN_EXAMPLES_FOR_HELD_OUT) return defaults;
+
+    const n = dataset.valid;
+    const picks = new Set(
+      Array.from({ length: HELD_OUT_QUESTIONS }, (_, k) =>
+        Math.floor(((k + 1) * n) / (HELD_OUT_QUESTIONS + 1)),
+      ),
+    );
+    const dir = join(this.dataDir, "jobs");
+    await mkdir(dir, { recursive: true });
+    const trainingPath = join(dir, `${tag}.jsonl`);
+    const out = createWriteStream(trainingPath);
+    const held: TestQuestion[] = [];
+    let index = 0;
+    const lines = createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY });
+    for await (const line of lines) {
+      if (line.trim() === "") continue;
+      const pair = picks.has(index) ? questionOf(line) : undefined;
+      index += 1;
+      if (pair) held.push(pair);
+      else if (!out.write(`${line}\n`)) await new Promise<void>((r) => out.once("drain", () => r()));
+    }
+    out.end();
+    await finished(out);
+    const cleanup = () => rm(trainingPath, { force: true });
+    if (held.length === 0) {
+      await cleanup();
+      return defaults;
+    }
+    return { trainingPath, testQuestions: held, cleanup };
+  }
+}
+
+/** The last user question and the assistant answer after it, from one chat-format line. */
+function questionOf(line: string): TestQuestion | undefined {
+  try {
+    const { messages } = JSON.parse(line) as { messages?: Array<{ role?: unknown; content?: unknown }> };
+    if (!Array.isArray(messages)) return undefined;
+    let question: string | undefined;
+    let expected: string | null = null;
+    for (const m of messages) {
+      if (m.role === "user" && typeof m.content === "string") {
+        question = m.content;
+        expected = null;
+      } else if (m.role === "assistant" && typeof m.content === "string" && question !== undefined) {
+        expected = m.content;
+      }
+    }
+    return question === undefined ? undefined : { question, expected };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface EndingNotice {
+  kind: "job_succeeded" | "job_failed" | "job_cancelled";
+  payload: unknown;
+  now: Date;
+  /** Also registers the fine-tuned model (success), inside the same transaction. */
+  alsoInTransaction?: () => void;
+}
+
+/**
+ * Writes a job's final state and its notice in one SQLite transaction. The dedupe key
+ * (job:<id>:<status>) makes a second attempt (cancel racing the poller, a retried tick) a no-op.
+ */
+export function recordEnding(db: Db, job: JobRow, remote: ProviderJob, notice: EndingNotice): void {
+  const jobs = new JobRepository(db);
+  const outbox = new OutboxRepository(db);
+  db.transaction(() => {
+    const current = jobs.get(job.guildId, job.id);
+    if (!current || isTerminal(current.status)) return;
+    jobs.update(
+      job.guildId,
+      job.id,
+      {
+        status: remote.status,
+        rawStatus: remote.rawStatus,
+        fineTunedModel: remote.fineTunedModel,
+        trainedTokens: remote.trainedTokens,
+        errorCode: remote.error?.code ?? null,
+        errorMessage: remote.error?.message ?? null,
+        finishedAt: new Date(remote.finishedAt ?? notice.now.getTime()).toISOString(),
+      },
+      notice.now,
+    );
+    notice.alsoInTransaction?.();
+    outbox.enqueue(
+      {
+        guildId: job.guildId,
+        channelId: job.notifyChannelId,
+        kind: notice.kind,
+        payload: notice.payload,
+        dedupeKey: `job:${job.id}:${remote.status}`,
+      },
+      notice.now,
+    );
+  })();
+}
