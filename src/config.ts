@@ -193,6 +193,9 @@ export interface AskConfig {
   cacheMaxEntries: number;
   /** Dated chat price table; default data/chat-prices.json in the repository. */
   chatPricesFile: string | undefined;
+  /** SDK retries and timeout for chat calls (also to the fine-tuning provider's chat endpoint). */
+  chatMaxRetries: number;
+  chatTimeoutMs: number;
 }
 
 const chatProviderEntry = z
@@ -341,6 +344,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cacheTtlSeconds: e.ASK_CACHE_TTL_SECONDS,
       cacheMaxEntries: e.ASK_CACHE_MAX_ENTRIES,
       chatPricesFile: e.CHAT_PRICES_FILE,
+      chatMaxRetries: e.CHAT_MAX_RETRIES,
+      chatTimeoutMs: e.CHAT_TIMEOUT_MS,
     },
   };
 }

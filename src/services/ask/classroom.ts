@@ -7,7 +7,9 @@ import {
   DEFAULT_TEMPERATURE,
 } from "../../db/channels.ts";
 import type { GuildSettingsRepository } from "../../db/guildSettings.ts";
+import type { ModelRepository, ModelRow } from "../../db/models.ts";
 import { UserError } from "../../errors.ts";
+import type { ChatProviderRegistry } from "./providers.ts";
 import type { ModelRouter } from "./routing.ts";
 
 export const MAX_SYSTEM_PROMPT_CHARS = 4000;
@@ -29,6 +31,8 @@ export class ClassroomService {
       channels: ChannelSettingsRepository;
       guildSettings: GuildSettingsRepository;
       router: ModelRouter;
+      models: ModelRepository;
+      providers: ChatProviderRegistry;
       now?: () => number;
     },
   ) {}
@@ -116,6 +120,28 @@ export class ClassroomService {
       updatedBy: teacherId,
       updatedAt: this.now(),
     });
+  }
+
+  /** `/model add model provider [label]`: registers a model another provider serves, for this guild. */
+  addModel(guildId: string, model: string, provider: string, label?: string | undefined): ModelRow {
+    const name = model.trim();
+    if (name === "" || name.length > 256)
+      throw new UserError("Give the model's id as its provider names it.");
+    this.deps.providers.assertKnown(provider);
+    const existing = this.deps.models.get(guildId, name);
+    if (existing && existing.provider !== provider) {
+      throw new UserError(
+        `"${name}" is already registered here with provider "${existing.provider}". A model is always used with its own provider.`,
+        "model_exists",
+      );
+    }
+    const row = this.deps.models.register({ guildId, name, provider, baseModel: name, jobId: null });
+    const wanted = label?.trim() || null;
+    if (wanted !== null && wanted !== row.label) {
+      this.deps.models.setLabel(guildId, name, wanted.slice(0, 100));
+      return this.deps.models.get(guildId, name) ?? row;
+    }
+    return row;
   }
 
   /** `/model use model` without a channel: the guild's default. */

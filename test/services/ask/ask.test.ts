@@ -134,6 +134,30 @@ describe("AskService", () => {
       assert.throws(() => h.classroom.remove(G, CLASS), /not a class channel/);
     });
 
+    it("/model add registers a model with a configured provider, for this guild only", async () => {
+      const row = h.classroom.addModel(OTHER_G, "llama-3.1-8b-instant", "groq", "Fast Llama");
+      assert.deepEqual([row.guildId, row.provider, row.label], [OTHER_G, "groq", "Fast Llama"]);
+      const r = answered(
+        await h.ask.ask({
+          guildId: OTHER_G,
+          channelId: HALL,
+          userId: STUDENT,
+          isTeacher: false,
+          question: "hi",
+          model: "llama-3.1-8b-instant",
+        }),
+      );
+      assert.equal(r.provider, "groq");
+      assert.throws(
+        () => h.classroom.addModel(OTHER_G, "x", "openrouter"),
+        /no chat provider called "openrouter"/,
+      );
+      assert.throws(
+        () => h.classroom.addModel(OTHER_G, "llama-3.1-8b-instant", "sandbox"),
+        /already registered/,
+      );
+    });
+
     it("refuses over-long and empty questions", async () => {
       assert.equal(refused(await ask({ question: "x".repeat(2001) })).reason, "question_too_long");
       assert.equal(refused(await ask({ question: "   " })).reason, "empty_question");

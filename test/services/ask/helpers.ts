@@ -201,6 +201,6 @@ export function buildHarness(opts: {
       notices.push({ guildId, model, info });
     },
   });
-  const classroom = new ClassroomService({ channels, guildSettings, router, now });
+  const classroom = new ClassroomService({ channels, guildSettings, router, models, providers, now });
   return { db, models, providers, router, ask, classroom, guildSettings, usage, answers, clock, notices };
 }
