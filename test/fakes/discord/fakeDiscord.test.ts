@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import { inflateSync } from "node:zlib";
 import {
   ActionRowBuilder,
+  ApplicationCommandOptionType,
   AttachmentBuilder,
   ButtonBuilder,
   ButtonStyle,
@@ -15,10 +16,12 @@ import {
   GatewayIntentBits,
   GatewayOpcodes,
   type Interaction,
+  InteractionResponseType,
   MessageFlags,
   ModalBuilder,
   PermissionFlagsBits,
   REST,
+  RESTJSONErrorCodes,
   Routes,
   SlashCommandBuilder,
   TextInputBuilder,
@@ -100,10 +103,11 @@ async function handle(interaction: Interaction): Promise<void> {
     const channel = interaction.options.getChannel("channel", true, [ChannelType.GuildText]);
     const who = interaction.options.getUser("who", true);
     await interaction.reply({ content: "Posted.", flags: MessageFlags.Ephemeral });
-    await channel.send({
-      content: `${who} your job is done @everyone`,
+    const notice = await channel.send({
+      content: `${who} your job is running @everyone`,
       allowedMentions: { users: [who.id] },
     });
+    await notice.edit({ content: `${who} your job is done @everyone` });
   } else if (interaction.isChatInputCommand() && interaction.commandName === "feedback") {
     const input = new TextInputBuilder()
       .setCustomId("comment")
@@ -119,6 +123,10 @@ async function handle(interaction: Interaction): Promise<void> {
     await interaction.reply({
       content: `Thanks: ${interaction.fields.getTextInputValue("comment")}`,
       flags: MessageFlags.Ephemeral,
+    });
+    await interaction.followUp({
+      content: "Your comment, attached.",
+      files: [{ attachment: Buffer.from("great class"), name: "comment.txt" }],
     });
   }
 }
@@ -278,7 +286,10 @@ describe("fake Discord with the real discord.js client", () => {
     });
     assert.equal((await run.waitForOriginal()).content, "Posted.");
     const notice = await discord.waitForMessage(admin, (m) => m.content.includes("job is done"));
-    assert.deepEqual(notice.allowedMentions, { users: [student.id] });
+    assert.equal(notice.editCount, 1);
+    assert.equal(notice.bodies[0]?.content, `<@${student.id}> your job is running @everyone`);
+    assert.deepEqual(notice.bodies[0]?.allowed_mentions, { users: [student.id] });
+    assert.deepEqual(notice.allowedMentions, { parse: [] }, "the edit carries the client's default");
     assert.deepEqual(notice.pings, { everyone: false, users: [student.id], roles: [] });
     assert.equal(notice.ephemeral, false);
   });
@@ -292,7 +303,13 @@ describe("fake Discord with the real discord.js client", () => {
     await run.response();
     assert.equal(run.modal?.custom_id, "feedback");
     const submit = await discord.submitModal({ from: run, fields: { comment: "great class" } });
-    assert.equal((await submit.waitForOriginal()).content, "Thanks: great class");
+    const thanks = await submit.waitForOriginal();
+    assert.equal(thanks.content, "Thanks: great class");
+    assert.equal(thanks.ephemeral, true);
+    const followUp = await submit.waitForFollowUp();
+    assert.equal(followUp.file("comment.txt").text(), "great class");
+    assert.equal(followUp.ephemeral, false);
+    assert.equal(followUp.interactionId, submit.id);
   });
 
   test("heartbeats are ACKed, so the client keeps beating on the same session", async () => {
@@ -310,6 +327,22 @@ describe("fake Discord with the real discord.js client", () => {
 
   test("nothing unexpected was requested", () => {
     assert.deepEqual(discord.unhandledRequests, []);
+  });
+
+  test("a dropped gateway connection is resumed and the bot keeps answering", async () => {
+    discord.disconnectAll();
+    await discord.waitForReady();
+    assert.equal(discord.resumes.length, 1);
+    assert.equal(discord.identifies.length, 1);
+    const choices = await discord.autocomplete({
+      channel: guild.channel("general"),
+      user: teacher,
+      command: "finetune",
+      subcommand: "start",
+      options: { dataset: "chem" },
+      focused: "dataset",
+    });
+    assert.deepEqual(choices, [{ name: "chemistry", value: "chemistry" }]);
   });
 
   test("a restarted client (destroy, new login) identifies again and answers", async () => {
@@ -397,5 +430,150 @@ describe("fake Discord protocol details", () => {
     await lyingResponse.arrayBuffer().catch(() => undefined);
     assert.equal(discord.cdn.requestsFor(lying).length, 1);
     assert.equal(discord.cdn.requestsFor(chunked).length, 1);
+  });
+});
+
+/** A bare gateway client (no discord.js) for checking the wire protocol and the REST rules directly. */
+async function rawBot(discord: FakeDiscord): Promise<WebSocket> {
+  const ws = new WebSocket(`${discord.gatewayUrl}?v=10&encoding=json`);
+  await once(ws, "message");
+  const identify = { token: discord.token, intents: GatewayIntentBits.Guilds, properties: {} };
+  ws.send(JSON.stringify({ op: GatewayOpcodes.Identify, d: identify }));
+  await discord.waitForReady();
+  return ws;
+}
+
+describe("fake Discord interaction rules, seen from a bare client", () => {
+  let discord: FakeDiscord;
+  let ws: WebSocket;
+  let guild: FakeGuild;
+  let user: FakeUser;
+  before(async () => {
+    discord = await startFakeDiscord();
+    guild = discord.addGuild({
+      name: "G",
+      roles: [{ name: "teachers", permissions: PermissionFlagsBits.ManageGuild }],
+    });
+    user = discord.addUser({ username: "lisa" });
+    guild.addMember(user, { roles: [guild.role("teachers")] });
+    ws = await rawBot(discord);
+  });
+  after(async () => {
+    ws.close();
+    await discord.close();
+  });
+
+  const post = (path: string, body: unknown) =>
+    fetch(`${discord.apiUrl}/v10${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+
+  test("option types are inferred from values when no command is deployed, with resolved objects", async () => {
+    const channel = guild.channel("general");
+    const role = guild.role("teachers");
+    const run = await discord.slash({
+      channel,
+      user,
+      command: "raw",
+      options: { n: 3, x: 1.5, flag: true, role, where: channel, who: user },
+    });
+    const data = run.payload.data as unknown as {
+      options: { name: string; type: number }[];
+      resolved: Record<string, Record<string, unknown>>;
+    };
+    assert.deepEqual(
+      data.options.map((o) => [o.name, o.type]),
+      [
+        ["n", ApplicationCommandOptionType.Integer],
+        ["x", ApplicationCommandOptionType.Number],
+        ["flag", ApplicationCommandOptionType.Boolean],
+        ["role", ApplicationCommandOptionType.Role],
+        ["where", ApplicationCommandOptionType.Channel],
+        ["who", ApplicationCommandOptionType.User],
+      ],
+    );
+    assert.ok(data.resolved.roles?.[role.id]);
+    assert.ok(data.resolved.channels?.[channel.id]);
+    assert.ok(data.resolved.members?.[user.id]);
+    const member = (run.payload as unknown as { member: { permissions: string } }).member;
+    assert.ok(
+      (BigInt(member.permissions) & PermissionFlagsBits.ManageGuild) !== 0n,
+      "a role's permissions count",
+    );
+  });
+
+  test("webhooks wait for the callback, one callback only, the first follow-up replaces the deferral", async () => {
+    const run = await discord.slash({ channel: guild.channel("general"), user, command: "raw" });
+    const webhook = `/webhooks/${discord.applicationId}/${run.token}?wait=true`;
+    assert.equal((await post(webhook, { content: "too early" })).status, 404);
+    const callback = `/interactions/${run.id}/${run.token}/callback`;
+    const deferred = await post(callback, {
+      type: InteractionResponseType.DeferredChannelMessageWithSource,
+      data: {},
+    });
+    assert.equal(deferred.status, 204);
+    const again = await post(callback, {
+      type: InteractionResponseType.ChannelMessageWithSource,
+      data: { content: "x" },
+    });
+    assert.equal(again.status, 400);
+    const error = (await again.json()) as { code: number };
+    assert.equal(error.code, RESTJSONErrorCodes.InteractionHasAlreadyBeenAcknowledged);
+    assert.equal(run.original()?.loading, true);
+    const first = (await (await post(webhook, { content: "first" })).json()) as { id: string };
+    const second = (await (await post(webhook, { content: "second" })).json()) as { id: string };
+    assert.equal(first.id, run.originalMessageId);
+    assert.notEqual(second.id, first.id);
+    assert.deepEqual(
+      run.followUps().map((m) => m.content),
+      ["second"],
+    );
+  });
+
+  test("a callback can return the created message (with_response=true)", async () => {
+    const run = await discord.slash({ channel: guild.channel("general"), user, command: "raw" });
+    const response = await post(`/interactions/${run.id}/${run.token}/callback?with_response=true`, {
+      type: InteractionResponseType.ChannelMessageWithSource,
+      data: { content: "hi", flags: MessageFlags.Ephemeral },
+    });
+    const body = (await response.json()) as { resource: { message: { content: string; flags: number } } };
+    assert.equal(body.resource.message.content, "hi");
+    assert.equal(body.resource.message.flags, MessageFlags.Ephemeral);
+    assert.equal(run.ephemeral, true);
+  });
+
+  test("Discord's message limits are enforced with its error codes", async () => {
+    const rest = new REST({ api: discord.apiUrl }).setToken(discord.token);
+    const channel = guild.channel("general");
+    const codeIs = (code: number) => (error: unknown) => (error as { code?: number }).code === code;
+    await assert.rejects(
+      rest.post(Routes.channelMessages(channel.id), { body: { content: "x".repeat(2001) } }),
+      codeIs(RESTJSONErrorCodes.InvalidFormBodyOrContentType),
+    );
+    await assert.rejects(
+      rest.post(Routes.channelMessages(channel.id), { body: { content: "" } }),
+      codeIs(RESTJSONErrorCodes.CannotSendAnEmptyMessage),
+    );
+    await assert.rejects(
+      rest.post(Routes.channelMessages("1"), { body: { content: "hi" } }),
+      codeIs(RESTJSONErrorCodes.UnknownChannel),
+    );
+    assert.deepEqual(
+      discord.channelMessages(channel).filter((m) => !m.interactionId),
+      [],
+    );
+  });
+
+  test("a message without allowed_mentions pings whatever it mentions", async () => {
+    const rest = new REST({ api: discord.apiUrl }).setToken(discord.token);
+    const channel = guild.channel("general");
+    const teachers = guild.role("teachers");
+    await rest.post(Routes.channelMessages(channel.id), {
+      body: { content: `@everyone ${user.mention} ${teachers.mention}` },
+    });
+    const [message] = discord.channelMessages(channel).filter((m) => !m.interactionId);
+    assert.deepEqual(message?.pings, { everyone: true, users: [user.id], roles: [teachers.id] });
   });
 });

@@ -116,6 +116,8 @@ export interface ClickInput {
   message: FakeMessage;
   customId: string;
   user: FakeUser;
+  /** For a select menu: the chosen values (string selects; ids for user, role and channel selects). */
+  values?: string[] | undefined;
   /** Default: the message's channel. */
   channel?: FakeChannel | undefined;
   locale?: string | undefined;
@@ -189,6 +191,8 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
   readonly gatewayFrames: GatewayFrame[] = [];
   /** Every IDENTIFY received (one per login). */
   readonly identifies: IdentifyRecord[] = [];
+  /** Session ids resumed (after `disconnectAll()` discord.js resumes rather than identifies). */
+  readonly resumes: string[] = [];
   readonly guilds: FakeGuild[] = [];
   readonly users: FakeUser[] = [];
 
@@ -415,7 +419,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     return interaction.choices ?? [];
   }
 
-  /** Clicks a button (or other component) on a message the bot sent. Throws if it is absent or disabled. */
+  /** Clicks a button (or picks `values` in a select) on a message the bot sent. Throws if absent or disabled. */
   async click(input: ClickInput): Promise<FakeInteraction> {
     const component = findComponent(input.message.components, input.customId);
     if (!component) {
@@ -428,7 +432,11 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     return this.createInteraction(
       InteractionType.MessageComponent,
       { channel, user: input.user, locale: input.locale },
-      { custom_id: input.customId, component_type: component.type as ComponentType },
+      {
+        custom_id: input.customId,
+        component_type: component.type as ComponentType,
+        ...(component.type === ComponentType.Button ? {} : { values: input.values ?? [] }),
+      },
       input.message,
     );
   }
@@ -532,6 +540,14 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
 
   record(frame: GatewayFrame): void {
     this.gatewayFrames.push(frame);
+  }
+
+  resumableSession(sessionId: string): GatewaySession | undefined {
+    return this.sessions.find((s) => s.closed && s.sessionId === sessionId);
+  }
+
+  onResume(session: GatewaySession): void {
+    this.resumes.push(session.sessionId ?? "");
   }
 
   onIdentify(_session: GatewaySession, identify: IdentifyRecord): void {

@@ -37,6 +37,9 @@ export interface GatewayHost {
   initialDispatches(): { t: GatewayDispatchEvents; d: unknown }[];
   record(frame: GatewayFrame): void;
   onIdentify(session: GatewaySession, identify: IdentifyRecord): void;
+  /** A closed session with this id that may be resumed. */
+  resumableSession(sessionId: string): GatewaySession | undefined;
+  onResume(session: GatewaySession): void;
   onChange(): void;
 }
 
@@ -144,8 +147,7 @@ export class GatewaySession {
         this.onIdentify(payload.d as Record<string, unknown>);
         break;
       case GatewayOpcodes.Resume:
-        // Resuming is not faked: Discord's answer to an unknown session is "invalid, do not resume".
-        this.send(GatewayOpcodes.InvalidSession, false);
+        this.onResume(payload.d as Record<string, unknown>);
         break;
       case GatewayOpcodes.PresenceUpdate:
       case GatewayOpcodes.VoiceStateUpdate:
@@ -155,6 +157,26 @@ export class GatewaySession {
         this.close(GatewayCloseCodes.UnknownOpcode, "Unknown opcode.");
     }
     this.host.onChange();
+  }
+
+  /**
+   * RESUME of a session whose connection has closed: the new connection takes over its id and sequence and
+   * gets RESUMED. Events dispatched while no connection was up are not replayed (the fake drops them).
+   * An unknown session gets "invalid session, do not resume", so the client identifies afresh.
+   */
+  private onResume(d: Record<string, unknown>): void {
+    const previous = typeof d.session_id === "string" ? this.host.resumableSession(d.session_id) : undefined;
+    if (d.token !== this.host.token || !previous || this.sessionId) {
+      this.send(GatewayOpcodes.InvalidSession, false);
+      return;
+    }
+    this.sessionId = previous.sessionId;
+    this.sequence = previous.sequence;
+    this.identify = previous.identify;
+    previous.sessionId = undefined;
+    this.host.onResume(this);
+    this.dispatch(GatewayDispatchEvents.Resumed, {});
+    this.ready = true;
   }
 
   private onIdentify(d: Record<string, unknown>): void {

@@ -340,7 +340,7 @@ export class FakeMessage {
   /** The files currently attached (uploaded with this message or a later edit). */
   files: UploadedFile[] = [];
   flags = 0;
-  /** `allowed_mentions` as sent with the latest create or edit (undefined when the bot sent none). */
+  /** `allowed_mentions` of the latest create or edit that carried one (undefined if none did); see `bodies`. */
   allowedMentions: APIAllowedMentions | undefined;
   /** Every body the bot sent for this message, the create first, then each edit. */
   readonly bodies: Record<string, unknown>[] = [];
@@ -371,9 +371,20 @@ export class FakeMessage {
     return Math.max(0, this.bodies.length - 1);
   }
 
-  /** Who this message pings, given its content and allowed_mentions (embeds never ping). */
+  /**
+   * Who this message could have pinged: the union, over the create and every edit that carried content, of
+   * what that body's content and allowed_mentions let through (embeds never ping). Conservative on purpose.
+   */
   get pings(): Pings {
-    return computePings(this.content, this.allowedMentions);
+    const all: Pings = { everyone: false, users: [], roles: [] };
+    for (const body of this.bodies) {
+      if (typeof body.content !== "string") continue;
+      const pings = computePings(body.content, body.allowed_mentions as APIAllowedMentions | undefined);
+      all.everyone ||= pings.everyone;
+      all.users = [...new Set([...all.users, ...pings.users])];
+      all.roles = [...new Set([...all.roles, ...pings.roles])];
+    }
+    return all;
   }
 
   /** An uploaded file by name (throws if absent, listing what is there). */
@@ -410,9 +421,9 @@ export class FakeMessage {
       timestamp: this.createdAt,
       edited_timestamp: this.editedAt,
       tts: false,
-      mention_everyone: this.pings.everyone,
+      mention_everyone: computePings(this.content, this.allowedMentions).everyone,
       mentions: [],
-      mention_roles: this.pings.roles,
+      mention_roles: computePings(this.content, this.allowedMentions).roles,
       attachments: this.attachments,
       embeds: this.embeds,
       components: this.components,
