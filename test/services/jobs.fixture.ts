@@ -17,7 +17,11 @@ import { type SandboxHandle, startSandbox } from "../../src/services/sandbox/ser
 import { validateFile } from "../../src/services/validation/validator.ts";
 
 /** Replaces the response to one request: the request still reaches the server first. */
-export type Tamper = (url: string, init: RequestInit | undefined, res: Response) => Response | undefined;
+export type Tamper = (
+  url: string,
+  init: RequestInit | undefined,
+  res: Response,
+) => Response | undefined | Promise<Response | undefined>;
 
 export interface Harness {
   dir: string;
@@ -66,7 +70,7 @@ export async function harness(opts: { secondsPerStep?: number; maxRetries?: numb
     calls.push(`${init?.method ?? "GET"} ${new URL(url).pathname.replace(/^\/v1/, "")}`);
     const res = await fetch(input, init);
     for (const t of tamper) {
-      const replaced = t(url, init, res);
+      const replaced = await t(url, init, res);
       if (replaced) {
         tamper.splice(tamper.indexOf(t), 1);
         return replaced;

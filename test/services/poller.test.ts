@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { JobMetricsRepository } from "../../src/db/jobs.ts";
+import { JobMetricsRepository, JobRepository } from "../../src/db/jobs.ts";
 import { ModelRepository } from "../../src/db/models.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
 import { DEFAULT_TEST_QUESTIONS } from "../../src/services/jobs.ts";
@@ -131,4 +131,138 @@ test("an invalid schedule is refused with the variable's name", () => {
     () => new JobPoller({ db: {} as never, provider: {} as never, schedule: "every minute" }),
     /POLL_SCHEDULE/,
   );
+});
+
+describe("poller under faults and at scale", () => {
+  let h: Harness;
+  before(async () => {
+    h = await harness();
+  });
+  after(() => h.close());
+
+  test("429s and 500s during ticks never fail a job", async () => {
+    const dataset = await h.dataset(12);
+    const job = await h.jobs.start({ guildId: "g1", datasetId: dataset.id, requesterId: "u1" });
+    await tickUntil(h, () => h.jobs.require("g1", job.id).status === "running", 1_000);
+
+    h.sandbox.faults.next({
+      method: "GET",
+      path: "/fine_tuning/jobs",
+      status: 429,
+      retryAfterMs: 1,
+      times: 3,
+    });
+    h.clock.advance(2_000);
+    const limited = await h.poller.tick();
+    assert.equal(limited.errors, 1);
+    assert.equal(h.jobs.require("g1", job.id).status, "running");
+
+    h.sandbox.faults.next({
+      method: "GET",
+      path: "/fine_tuning/jobs",
+      status: 500,
+      retryAfterMs: 1,
+      times: 3,
+    });
+    h.clock.advance(2_000);
+    assert.equal((await h.poller.tick()).errors, 1);
+    assert.equal(h.jobs.require("g1", job.id).status, "running");
+
+    h.sandbox.faults.next({ method: "GET", path: /\/events$/, status: 500, retryAfterMs: 1, times: 3 });
+    h.clock.advance(2_000);
+    const eventsDown = await h.poller.tick();
+    assert.equal(eventsDown.errors, 1);
+    assert.equal(h.jobs.require("g1", job.id).status, "running");
+
+    await tickUntil(h, () => h.jobs.require("g1", job.id).status === "succeeded");
+    assert.equal(h.sent.filter((n) => n.kind === "job_failed").length, 0);
+  });
+
+  test("a crash between the status change and the post still yields exactly one notice", async () => {
+    const dataset = await h.dataset(12);
+    const job = await h.jobs.start({ guildId: "g1", datasetId: dataset.id, requesterId: "u1" });
+    await h.notifier.drain();
+    // This process records the ending but dies before posting (no notifier ran).
+    const dying = new JobPoller({ db: h.db, provider: h.provider, now: () => new Date(h.clock.now()) });
+    h.clock.advance(3_600_000);
+    await dying.tick();
+    assert.equal(h.jobs.require("g1", job.id).status, "succeeded");
+    const mine = () => h.sent.filter((n) => n.kind === "job_succeeded" && n.payload.jobId === job.id);
+    assert.equal(mine().length, 0);
+    await h.restart();
+    await h.poller.tick();
+    await h.notifier.drain();
+    h.clock.advance(60_000);
+    await h.poller.tick();
+    assert.equal(mine().length, 1);
+  });
+
+  test("an unknown status keeps the job running with the raw status kept", async () => {
+    const dataset = await h.dataset(12);
+    const job = await h.jobs.start({ guildId: "g1", datasetId: dataset.id, requesterId: "u1" });
+    const rewrite = async (res: Response) => {
+      const body = (await res.json()) as { data: Array<{ id: string; status: string }> };
+      for (const j of body.data) if (j.id === job.remoteId) j.status = "uploading_weights";
+      return new Response(JSON.stringify(body), { status: res.status, headers: res.headers });
+    };
+    h.tamper.push((url, init, res) =>
+      (init?.method ?? "GET") === "GET" && new URL(url).pathname.endsWith("/fine_tuning/jobs")
+        ? rewrite(res)
+        : undefined,
+    );
+    h.clock.advance(3_600_000);
+    await h.poller.tick();
+    const row = h.jobs.require("g1", job.id);
+    assert.equal(row.status, "running");
+    assert.equal(row.rawStatus, "uploading_weights");
+    await h.poller.tick();
+    assert.equal(h.jobs.require("g1", job.id).status, "succeeded");
+  });
+
+  test("more than 100 tracked jobs are found across pages; API calls grow with ⌈tracked/100⌉", async () => {
+    const dataset = await h.dataset(12);
+    const file = await h.provider.uploadTrainingFile(dataset.storedPath);
+    const repo = new JobRepository(h.db);
+    const create = async (i: number, track: boolean) => {
+      const remote = await h.provider.createJob({
+        model: "gpt-4o-mini-2024-07-18",
+        trainingFileId: file.id,
+        metadata: { classtune_job_id: `bulk-${i}` },
+      });
+      if (!track) return;
+      repo.insert({
+        tag: `bulk-${i}`,
+        guildId: "g3",
+        provider: "sandbox",
+        remoteId: remote.id,
+        datasetId: dataset.id,
+        requesterId: "u1",
+        baseModel: remote.model,
+        suffix: null,
+        hyperparameters: { nEpochs: "auto", seed: null },
+        trainingFileId: file.id,
+        status: remote.status,
+        rawStatus: remote.rawStatus,
+        estimatedCostUsd: null,
+        notifyChannelId: null,
+        testQuestions: [],
+      });
+    };
+    await create(0, true); // the oldest tracked job: beyond the pages the poller reads
+    for (let i = 1; i <= 250; i++) await create(i, false);
+    for (let i = 251; i <= 380; i++) await create(i, true);
+    const tracked = repo.listActiveAcrossGuilds("sandbox").length;
+    assert.equal(tracked, 131);
+    h.calls.length = 0;
+    const r = await h.poller.tick();
+    assert.equal(r.tracked, 131);
+    assert.equal(r.listCalls, 3, "⌈131/100⌉ + 1 spare page");
+    assert.equal(r.retrieveCalls, 1, "the old job is retrieved on its own");
+    assert.equal(r.errors, 0);
+    assert.equal(h.calls.filter((c) => c === "GET /fine_tuning/jobs").length, 3);
+    assert.ok(
+      repo.list("g3", 500).every((j) => j.remoteFingerprint !== null),
+      "every tracked job was updated",
+    );
+  });
 });
