@@ -149,6 +149,7 @@ export function buildHarness(opts: {
   limits?: Partial<AskLimits>;
   defaultModel?: string;
   db?: Db;
+  timeoutMs?: number;
 }): Harness {
   const db = opts.db ?? openDb(":memory:");
   const clock = { now: Date.parse("2026-11-25T10:00:00Z") };
@@ -159,7 +160,7 @@ export function buildHarness(opts: {
       baseURL: opts.fineTuning.url,
       apiKey: "sk-test",
       maxRetries: 0,
-      timeoutMs: 5000,
+      timeoutMs: opts.timeoutMs ?? 5000,
       free: opts.fineTuning.free ?? true,
     },
     extra: (opts.extra ?? []).map((p) => ({

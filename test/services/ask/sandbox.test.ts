@@ -135,6 +135,21 @@ describe("AskService with two sandboxes as two providers", () => {
     assert.match(!r.ok ? r.message : "", /run out of credit/);
   });
 
+  it("says plainly when the provider times out", async () => {
+    const slow = buildHarness({ fineTuning: { name: "sandbox", url: a.sandbox.url }, timeoutMs: 100 });
+    a.sandbox.faults.next({ path: "/chat/completions", latencyMs: 1000 });
+    const r = await slow.ask.ask({
+      guildId: G,
+      channelId: CLASS,
+      userId: STUDENT,
+      isTeacher: false,
+      question: "slow?",
+    });
+    assert.equal(!r.ok && r.code, "timeout");
+    assert.match(!r.ok ? r.message : "", /took too long/);
+    assert.equal(slow.usage.between(G, "2000", "2100")[0]?.error, "timeout");
+  });
+
   it("falls back when the model is deleted in the sandbox (404 model_not_found)", async () => {
     h.classroom.setup({
       guildId: G,
