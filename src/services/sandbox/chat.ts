@@ -4,9 +4,7 @@
 // Base models answer a short reply that says plainly it comes from the sandbox.
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
-import * as cl100k from "gpt-tokenizer/encoding/cl100k_base";
-import * as o200k from "gpt-tokenizer/encoding/o200k_base";
-import { type EncodingName, textCounter } from "../validation/tokens.ts";
+import { ENCODING_MODULES, type EncodingName, loadTextCounter } from "../validation/tokens.ts";
 
 /** Below this cosine similarity a fine-tuned model says it does not know. */
 export const SIMILARITY_FLOOR = 0.3;
@@ -23,23 +21,31 @@ export interface ChatMessage {
 
 type Encoding = EncodingName;
 
-/** Only for truncation (max_tokens); counting goes through the validation engine's counter. */
-const ENCODERS = { o200k_base: o200k, cl100k_base: cl100k } as const;
-
-export function countTokens(text: string, encoding: Encoding): number {
-  return textCounter(encoding).count(text);
+/** Counts a chat's tokens with the validation engine's exact counter (tables load on first use, ~70 MB each). */
+export interface ChatTokenCounter {
+  count(text: string): number;
+  /** Prompt tokens as OpenAI counts a chat: 3 per message, its role and content, 3 to prime the reply. */
+  prompt(messages: ChatMessage[]): number;
 }
 
-/** Prompt tokens as OpenAI counts a chat: 3 per message, its role and content, 3 to prime the reply. */
-export function countPromptTokens(messages: ChatMessage[], encoding: Encoding): number {
-  let total = 3;
-  for (const m of messages) total += 3 + countTokens(m.role, encoding) + countTokens(m.content, encoding);
-  return total;
+export async function chatTokenCounter(encoding: Encoding): Promise<ChatTokenCounter> {
+  const counter = await loadTextCounter(encoding);
+  return {
+    count: (text) => counter.count(text),
+    prompt(messages) {
+      let total = 3;
+      for (const m of messages) total += 3 + counter.count(m.role) + counter.count(m.content);
+      return total;
+    },
+  };
 }
 
-/** The first `maxTokens` tokens of `text`. */
-export function truncateToTokens(text: string, maxTokens: number, encoding: Encoding): string {
-  const enc = ENCODERS[encoding];
+/** The first `maxTokens` tokens of `text` (only for max_tokens, so the encoder loads lazily). */
+export async function truncateToTokens(text: string, maxTokens: number, encoding: Encoding): Promise<string> {
+  const enc = (await import(ENCODING_MODULES[encoding])) as {
+    encode(text: string): number[];
+    decode(tokens: number[]): string;
+  };
   return enc.decode(enc.encode(text).slice(0, maxTokens));
 }
 

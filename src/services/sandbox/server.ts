@@ -16,9 +16,8 @@ import { BASE_MODELS, resolveBaseModel } from "./catalog.ts";
 import {
   baseModelAnswer,
   type ChatMessage,
+  chatTokenCounter,
   contentText,
-  countPromptTokens,
-  countTokens,
   IndexCache,
   truncateToTokens,
 } from "./chat.ts";
@@ -357,7 +356,14 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
     };
   };
 
-  const modelParam = (ctx: Ctx): string => decodeURIComponent(ctx.params[0] ?? "");
+  const modelParam = (ctx: Ctx): string => {
+    const raw = ctx.params[0] ?? "";
+    try {
+      return decodeURIComponent(raw);
+    } catch {
+      throw modelNotFound(raw);
+    }
+  };
 
   const retrieveModel: Handler = (ctx) => {
     const id = modelParam(ctx);
@@ -449,14 +455,15 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
         ? index.answer(question).text
         : "I don't know that yet: my training data is no longer available.";
     }
+    const tokens = await chatTokenCounter(encoding);
     let finish = "stop";
-    let completionTokens = countTokens(answer, encoding);
+    let completionTokens = tokens.count(answer);
     if (typeof maxTokens === "number" && completionTokens > maxTokens) {
-      answer = truncateToTokens(answer, maxTokens, encoding);
+      answer = await truncateToTokens(answer, maxTokens, encoding);
       completionTokens = maxTokens;
       finish = "length";
     }
-    const promptTokens = countPromptTokens(messages, encoding);
+    const promptTokens = tokens.prompt(messages);
     return {
       id: randomId("chatcmpl-", 29),
       object: "chat.completion",
