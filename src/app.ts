@@ -5,20 +5,36 @@ import { commands, components } from "./commands/index.ts";
 import type { Config } from "./config.ts";
 import { DatasetRepository } from "./db/datasets.ts";
 import { GuildSettingsRepository } from "./db/guildSettings.ts";
+import { ModelRepository } from "./db/models.ts";
 import { openDb } from "./db/open.ts";
+import { OutboxRepository } from "./db/outbox.ts";
 import { createDiscordClient } from "./discord/client.ts";
 import type { AppContext } from "./discord/context.ts";
+import { createDiscordNoticeSender } from "./discord/notices.ts";
 import { createInteractionRouter } from "./discord/router.ts";
 import type { Logger } from "./logger.ts";
+import { createClassroomServices } from "./services/ask/index.ts";
+import { storeDataset } from "./services/datasets.ts";
+import type { StoreDataset } from "./services/feedback/feedback.ts";
+import { JobService } from "./services/jobs.ts";
+import { Notifier } from "./services/notifier.ts";
+import { JobPoller } from "./services/poller.ts";
+import { describeProviderError } from "./services/providers/errors.ts";
+import { createProviderFromConfig } from "./services/runtime.ts";
+import type { SandboxHandle } from "./services/sandbox/server.ts";
+import { loadCatalog } from "./services/validation/models.ts";
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
+  /** Used for attachment downloads and provider HTTP (tests count or fault requests here). */
   fetch?: typeof fetch;
 }
 
 export interface App {
   ctx: AppContext;
+  /** The embedded sandbox when it is the provider (tests advance its clock). */
+  sandbox: SandboxHandle | undefined;
   /** Resolves once the gateway is READY. */
   ready: Promise<void>;
   close(): Promise<void>;
@@ -28,39 +44,111 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
   const token = config.discord.token;
   if (!token) throw new Error("startApp needs config.discord.token");
   const db = openDb(config.databasePath);
+  const catalog = loadCatalog({ modelsFile: config.modelsFile, pricesFile: config.pricesFile });
+  const runtime = await createProviderFromConfig(config, { db, logger, dataDir: config.dataDir });
+  const guildSettings = new GuildSettingsRepository(db);
+  const store: StoreDataset = (args) => storeDataset({ ...args, catalog });
+  const outbox = new OutboxRepository(db);
+  const models = new ModelRepository(db);
+  const classroom = createClassroomServices({
+    config,
+    db,
+    logger,
+    fineTuningBaseURL: runtime.sandbox?.url,
+    storeDataset,
+    // Posted on the poller's next drain; the service already limits this to once per guild, model and day.
+    onModelUnavailable: (guildId, model, info) => {
+      const registered = models.get(guildId, model);
+      outbox.enqueue({
+        guildId,
+        channelId: null,
+        kind: "model_unavailable",
+        payload: {
+          model,
+          provider: registered?.provider ?? "unknown",
+          shutdownDate: registered?.shutdownDate ?? null,
+          reason: info.fallbackModel
+            ? `${info.reason} Students are answered by ${info.fallbackModel} meanwhile.`
+            : info.reason,
+        },
+        dedupeKey: `model_unavailable:${model}:${new Date().toISOString().slice(0, 10)}`,
+      });
+    },
+  });
+  const client = createDiscordClient({ apiUrl: config.discord.apiUrl });
+  const notifier = new Notifier({
+    db,
+    logger: logger.child({ service: "notifier" }),
+    sender: createDiscordNoticeSender({
+      client,
+      guildSettings,
+      defaultChannelId: config.discord.notifyChannelId,
+    }),
+  });
+  const poller = new JobPoller({
+    db,
+    provider: runtime.provider,
+    logger: logger.child({ service: "poller" }),
+    notifier,
+    schedule: config.pollSchedule,
+  });
   const ctx: AppContext = {
     config,
     logger,
     db,
     fetch: doFetch,
+    catalog,
     datasets: new DatasetRepository(db),
-    guildSettings: new GuildSettingsRepository(db),
+    guildSettings,
+    models,
+    storeDataset: store,
+    jobs: new JobService({
+      db,
+      provider: runtime.provider,
+      logger: logger.child({ service: "jobs" }),
+      maxJobCostUsd: config.maxJobCostUsd,
+      dataDir: config.dataDir,
+    }),
+    poller,
+    classroom,
+    providerName: runtime.provider.name,
+    isSandbox: runtime.sandbox !== undefined,
   };
 
-  const client = createDiscordClient({ apiUrl: config.discord.apiUrl });
-  const router = createInteractionRouter({ commands, components, ctx });
+  const router = createInteractionRouter({ commands, components, ctx, describeError: describeProviderError });
   client.on(Events.InteractionCreate, (interaction) => void router.handle(interaction));
   client.on(Events.Error, (err) => logger.error({ err }, "discord client error"));
   const ready = new Promise<void>((resolve) =>
     client.once(Events.ClientReady, (c) => {
       logger.info(
-        { user: c.user.tag, guilds: c.guilds.cache.size, provider: config.provider.name },
+        { user: c.user.tag, guilds: c.guilds.cache.size, provider: ctx.providerName },
         "classtune is online",
       );
+      poller.start();
       resolve();
     }),
   );
-  await client.login(token);
+  try {
+    await client.login(token);
+  } catch (err) {
+    await runtime.close();
+    db.close();
+    throw err;
+  }
 
   let closed = false;
   return {
     ctx,
+    sandbox: runtime.sandbox,
     ready,
     async close() {
       if (closed) return;
       closed = true;
+      await poller.stop();
       await router.idle();
+      await notifier.drain().catch(() => undefined);
       await client.destroy();
+      await runtime.close();
       db.close();
     },
   };

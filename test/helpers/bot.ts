@@ -1,0 +1,68 @@
+// Starts the real bot (startApp) against the fake Discord and the embedded sandbox, with its commands
+// deployed to the fake, in a temporary data directory. Used by every end-to-end test.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type App, startApp } from "../../src/app.ts";
+import { loadConfig } from "../../src/config.ts";
+import { deployCommands } from "../../src/deploy.ts";
+import { silentLogger } from "../../src/logger.ts";
+import { type FakeDiscord, startFakeDiscord } from "../fakes/discord/index.ts";
+
+export interface TestBot {
+  discord: FakeDiscord;
+  app: App;
+  dataDir: string;
+  /** Stops the bot (as SIGTERM would) and starts it again on the same data directory. */
+  restart(): Promise<App>;
+  close(): Promise<void>;
+}
+
+export interface TestBotOptions {
+  discord?: FakeDiscord;
+  dataDir?: string;
+  /** Extra environment for loadConfig (e.g. MAX_ATTACHMENT_BYTES). */
+  env?: Record<string, string>;
+}
+
+export async function startTestBot(options: TestBotOptions = {}): Promise<TestBot> {
+  const discord = options.discord ?? (await startFakeDiscord());
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "classtune-e2e-"));
+  const config = loadConfig({
+    DISCORD_TOKEN: discord.token,
+    DISCORD_CLIENT_ID: discord.applicationId,
+    DISCORD_API_URL: discord.apiUrl,
+    ATTACHMENT_HOSTS: discord.cdn.host,
+    DATA_DIR: dataDir,
+    // Tests call poller.tick() themselves; the cron schedule is set far away.
+    POLL_SCHEDULE: "0 0 1 1 *",
+    SANDBOX_SECONDS_PER_STEP: "0.01",
+    LOG_LEVEL: "silent",
+    ...options.env,
+  });
+  const { token, clientId, apiUrl } = config.discord;
+  if (!token || !clientId) throw new Error("fake Discord gave no token or application id");
+  await deployCommands({ token, clientId, apiUrl });
+
+  const launch = async () => {
+    const app = await startApp({ config, logger: silentLogger });
+    await app.ready;
+    return app;
+  };
+  const bot: TestBot = {
+    discord,
+    app: await launch(),
+    dataDir,
+    async restart() {
+      await bot.app.close();
+      bot.app = await launch();
+      return bot.app;
+    },
+    async close() {
+      await bot.app.close();
+      if (!options.discord) await discord.close();
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return bot;
+}
