@@ -15,6 +15,7 @@ export type CliCommand = (args: string[], io: CliIo) => Promise<number>;
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: CliCommand }> }> = {
   // validate: issue 2
   // sample: issue 2
+  sandbox: { summary: "run the OpenAI-compatible sandbox server", load: () => import("./sandbox.ts") },
   usage: { summary: "/ask usage: questions, tokens, cost by model and day", load: () => import("./usage.ts") },
 };
 
