@@ -225,6 +225,8 @@ export class AskService {
         }
       }
     }
+    const providerName = primary.ok ? primary.provider.name : primary.provider;
+    this.recordError(req, model, providerName, 0, "model_unavailable");
     const notified = await this.notifyUnavailable(req.guildId, model, {
       reason: goneReason,
       fallbackModel: undefined,
@@ -232,7 +234,7 @@ export class AskService {
     return refusal(
       "model_unavailable",
       `The model "${model}" is no longer available (${goneReason}) and this channel has no working fallback model. Your teachers have been told; try again later.`,
-      { model, provider: primary.ok ? primary.provider.name : primary.provider, teachersNotified: notified },
+      { model, provider: providerName, teachersNotified: notified },
     );
   }
 
@@ -340,21 +342,9 @@ export class AskService {
         },
         "chat provider error",
       );
-      this.deps.usage.insert({
-        guildId: req.guildId,
-        channelId: req.channelId,
-        userId: req.userId,
-        model,
-        provider: provider.name,
-        promptTokens: 0,
-        completionTokens: 0,
-        latencyMs,
-        costUsd: 0,
-        cacheHit: false,
-        error: explained.code,
-        createdAt: new Date(this.now()).toISOString(),
-      });
+      // A gone model is recorded once, by the caller, whatever the fallback does: one usage row per question.
       if (explained.modelGone) return { kind: "gone", reason: "the provider no longer serves it" };
+      this.recordError(req, model, provider.name, latencyMs, explained.code);
       return {
         kind: "refusal",
         refusal: refusal("provider_error", explained.message, {
@@ -364,6 +354,29 @@ export class AskService {
         }),
       };
     }
+  }
+
+  private recordError(
+    req: AskRequest,
+    model: string,
+    provider: string,
+    latencyMs: number,
+    error: string,
+  ): void {
+    this.deps.usage.insert({
+      guildId: req.guildId,
+      channelId: req.channelId,
+      userId: req.userId,
+      model,
+      provider,
+      promptTokens: 0,
+      completionTokens: 0,
+      latencyMs,
+      costUsd: 0,
+      cacheHit: false,
+      error,
+      createdAt: new Date(this.now()).toISOString(),
+    });
   }
 
   /** Writes the usage row and the answer row; returns the answer for the caller. */

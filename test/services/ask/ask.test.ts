@@ -184,6 +184,12 @@ describe("AskService", () => {
         );
         assert.equal(h.notices.length, 1);
         assert.equal(h.notices[0]?.info.fallbackModel, BASE);
+        const rows = h.usage.between(G, "2000", "2100");
+        assert.deepEqual(
+          rows.map((u) => [u.model, u.error]),
+          [[BASE, null]],
+          "one usage row per question",
+        );
       } finally {
         sandbox.models.add(FT);
       }
@@ -213,6 +219,10 @@ describe("AskService", () => {
         h.clock.now += 86_400_000;
         refused(await ask({ question: "next day" }));
         assert.equal(h.notices.length, 2);
+        assert.deepEqual(
+          h.usage.between(G, "2000", "2100").map((u) => u.error),
+          ["model_unavailable", "model_unavailable", "model_unavailable"],
+        );
       } finally {
         sandbox.models.add(FT);
       }
