@@ -233,7 +233,7 @@ export class AskService {
     });
     return refusal(
       "model_unavailable",
-      `The model "${model}" is no longer available (${goneReason}) and this channel has no working fallback model. Your teachers have been told; try again later.`,
+      `The model "${model}" is no longer available (${goneReason}) and this channel has no working fallback model. ${this.deps.onModelUnavailable ? "Your teachers have been told; try again later." : "Please tell your teacher."}`,
       { model, provider: providerName, teachersNotified: notified },
     );
   }
