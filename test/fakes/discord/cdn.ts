@@ -18,6 +18,8 @@ export interface CdnFileOptions {
    * the server write the whole body anyway (a lying server); "none" streams the body chunked, with no length.
    */
   contentLength?: number | "none" | undefined;
+  /** Answer 302 with this Location instead of the file (e.g. to a host outside an allow-list). */
+  redirectTo?: string | undefined;
   /** HTTP status to answer with (e.g. 404 or 500 to test download failures). Default 200. */
   status?: number | undefined;
   /** Channel id used in the URL path, as Discord does. Default: a fresh snowflake. */
@@ -139,7 +141,8 @@ export class FakeCdn {
     const path = new URL(req.url ?? "/", this.baseUrl).pathname;
     const match = /^\/attachments\/\d+\/(\d+)\/[^/]+$/.exec(path);
     const file = match?.[1] ? this.files.get(match[1]) : undefined;
-    const status = file ? (file.options.status ?? 200) : 404;
+    const redirect = file?.options.redirectTo;
+    const status = file ? (redirect ? 302 : (file.options.status ?? 200)) : 404;
     this.requests.push({
       method: req.method ?? "GET",
       path,
@@ -148,6 +151,10 @@ export class FakeCdn {
       headers: req.headers,
       at: Date.now(),
     });
+    if (redirect) {
+      res.writeHead(302, { location: redirect }).end();
+      return;
+    }
     if (!file || status !== 200) {
       res.writeHead(status, { "content-type": "text/plain" }).end(file ? "error" : "Not Found");
       return;

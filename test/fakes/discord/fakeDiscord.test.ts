@@ -28,7 +28,7 @@ import {
   TextInputStyle,
 } from "discord.js";
 import { WebSocket } from "ws";
-import { type FakeDiscord, type FakeGuild, type FakeUser, startFakeDiscord } from "./index.ts";
+import { FakeCdn, type FakeDiscord, type FakeGuild, type FakeUser, startFakeDiscord } from "./index.ts";
 
 const commands = [
   new SlashCommandBuilder()
@@ -325,6 +325,15 @@ describe("fake Discord with the real discord.js client", () => {
     assert.ok(client.ws.ping >= 0);
   });
 
+  test("a guild or channel added while connected reaches the client (GUILD_CREATE, CHANNEL_CREATE)", async () => {
+    const seen = Promise.all([once(client, Events.GuildCreate), once(client, Events.ChannelCreate)]);
+    const other = discord.addGuild({ name: "Shelbyville", channels: ["lobby"] });
+    const lab = guild.addChannel("lab");
+    await seen;
+    assert.equal(client.guilds.cache.get(other.id)?.channels.cache.first()?.name, "lobby");
+    assert.equal(client.guilds.cache.get(guild.id)?.channels.cache.get(lab.id)?.name, "lab");
+  });
+
   test("nothing unexpected was requested", () => {
     assert.deepEqual(discord.unhandledRequests, []);
   });
@@ -430,6 +439,21 @@ describe("fake Discord protocol details", () => {
     await lyingResponse.arrayBuffer().catch(() => undefined);
     assert.equal(discord.cdn.requestsFor(lying).length, 1);
     assert.equal(discord.cdn.requestsFor(chunked).length, 1);
+  });
+
+  test("a second CDN stands in for a host off the allow-list; a file can redirect to it", async () => {
+    const elsewhere = await FakeCdn.start();
+    try {
+      const target = elsewhere.add("x.jsonl", "{}\n");
+      const hop = discord.cdn.add("x.jsonl", "", { redirectTo: target.url });
+      assert.notEqual(elsewhere.host, discord.cdn.host);
+      const response = await fetch(hop.url, { redirect: "manual" });
+      assert.equal(response.status, 302);
+      assert.equal(response.headers.get("location"), target.url);
+      assert.equal(elsewhere.requestsFor(target).length, 0, "not followed, so never fetched");
+    } finally {
+      await elsewhere.close();
+    }
   });
 });
 
@@ -542,6 +566,33 @@ describe("fake Discord interaction rules, seen from a bare client", () => {
     assert.equal(body.resource.message.content, "hi");
     assert.equal(body.resource.message.flags, MessageFlags.Ephemeral);
     assert.equal(run.ephemeral, true);
+  });
+
+  test("a callback after the acknowledgement deadline is refused as Unknown interaction", async () => {
+    let now = 1_000_000;
+    const timed = await startFakeDiscord({ ackDeadlineMs: 3_000, clock: () => now });
+    try {
+      const g = timed.addGuild({ name: "T" });
+      const u = timed.addUser({ username: "u" });
+      g.addMember(u);
+      const bare = await rawBot(timed);
+      const late = await timed.slash({ channel: g.channel("general"), user: u, command: "raw" });
+      now += 3_001;
+      const response = await fetch(`${timed.apiUrl}/v10/interactions/${late.id}/${late.token}/callback`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          type: InteractionResponseType.ChannelMessageWithSource,
+          data: { content: "late" },
+        }),
+      });
+      assert.equal(response.status, 404);
+      assert.equal(((await response.json()) as { code: number }).code, RESTJSONErrorCodes.UnknownInteraction);
+      assert.equal(late.acknowledged, false);
+      bare.close();
+    } finally {
+      await timed.close();
+    }
   });
 
   test("Discord's message limits are enforced with its error codes", async () => {

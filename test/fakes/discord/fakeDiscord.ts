@@ -49,6 +49,8 @@ export interface FakeDiscordOptions {
   botPermissions?: bigint | undefined;
   /** When set, a callback later than this after dispatch is refused with "Unknown interaction", like Discord. */
   ackDeadlineMs?: number | undefined;
+  /** The clock for interaction timing (dispatch, callback, deadline). Default Date.now; tests may drive it. */
+  clock?: (() => number) | undefined;
   /** Default timeout of every wait helper. Default 5,000 ms. */
   defaultTimeoutMs?: number | undefined;
 }
@@ -205,7 +207,9 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
   private readonly changes = new EventEmitter();
   private readonly routes: [string, RegExp, Handler][];
   private readonly botPermissions: bigint;
-  private readonly ackDeadlineMs: number | undefined;
+  /** See FakeDiscordOptions.ackDeadlineMs; may be changed between interactions. */
+  ackDeadlineMs: number | undefined;
+  private readonly clock: () => number;
   private readonly defaultTimeoutMs: number;
   private readySessionCount = 0;
 
@@ -225,6 +229,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 41_250;
     this.botPermissions = options.botPermissions ?? DEFAULT_BOT_PERMISSIONS;
     this.ackDeadlineMs = options.ackDeadlineMs;
+    this.clock = options.clock ?? Date.now;
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 5_000;
     this.changes.setMaxListeners(0);
     this.routes = this.buildRoutes();
@@ -704,6 +709,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
       target.channel,
       target.user,
       sourceMessage,
+      this.clock(),
     );
     if (sourceMessage && type === InteractionType.MessageComponent)
       interaction.originalMessageId = sourceMessage.id;
@@ -983,7 +989,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
         "Interaction has already been acknowledged.",
       );
     }
-    if (this.ackDeadlineMs !== undefined && Date.now() - interaction.createdAt > this.ackDeadlineMs) {
+    if (this.ackDeadlineMs !== undefined && this.clock() - interaction.createdAt > this.ackDeadlineMs) {
       return discordError(404, RESTJSONErrorCodes.UnknownInteraction, "Unknown interaction");
     }
     const body = req.body ?? {};
@@ -1054,7 +1060,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
           `Unsupported interaction callback type ${String(type)}`,
         );
     }
-    interaction.callbacks.push({ type, data, files: req.files, at: Date.now() });
+    interaction.callbacks.push({ type, data, files: req.files, at: this.clock() });
     if (req.query.with_response !== "true") return { status: 204 };
     return {
       status: 200,

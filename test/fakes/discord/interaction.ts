@@ -40,7 +40,6 @@ export class FakeInteraction {
   readonly followUpIds: string[] = [];
   /** The id of the message that `@original` refers to, once there is one. */
   originalMessageId: string | undefined;
-  readonly createdAt = Date.now();
 
   constructor(
     private readonly host: InteractionHost,
@@ -54,6 +53,8 @@ export class FakeInteraction {
     readonly user: FakeUser,
     /** For button clicks and modal submits from a message: the message the component lives on. */
     readonly sourceMessage: FakeMessage | undefined,
+    /** When the fake dispatched it (by the fake's clock). */
+    readonly createdAt: number,
   ) {}
 
   /** The accepted callback, if the bot acknowledged the interaction. */
