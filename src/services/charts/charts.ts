@@ -97,21 +97,38 @@ export async function renderUsageChart(summary: UsageSummary): Promise<Buffer> {
 
 export interface LossPoint {
   step: number;
-  loss: number;
+  /** Training loss at this step (null or missing: none reported). */
+  loss: number | null;
+  /** Validation loss, when the job had a validation file. */
+  validLoss?: number | null | undefined;
 }
 
-/** The training loss curve for the job-finished notice. */
+/** The training (and validation, when present) loss curve for the job-finished notice. */
 export async function renderLossChart(points: LossPoint[], title = "Training loss"): Promise<Buffer> {
-  const values = points
-    .filter((p) => Number.isFinite(p.step) && Number.isFinite(p.loss))
-    .sort((a, b) => a.step - b.step);
+  const values: { step: number; loss: number; series: string }[] = [];
+  for (const p of [...points].sort((a, b) => a.step - b.step)) {
+    if (!Number.isFinite(p.step)) continue;
+    if (p.loss !== null && Number.isFinite(p.loss))
+      values.push({ step: p.step, loss: p.loss, series: "training" });
+    if (p.validLoss != null && Number.isFinite(p.validLoss)) {
+      values.push({ step: p.step, loss: p.validLoss, series: "validation" });
+    }
+  }
+  const twoSeries = values.some((v) => v.series === "validation");
   return renderSpec({
     title,
     data: { values },
-    mark: { type: "line", color: "#4f79a7", strokeWidth: 2, point: values.length <= 50 },
+    mark: { type: "line", strokeWidth: 2, point: values.length <= 50 },
     encoding: {
       x: { field: "step", type: "quantitative", title: "Step" },
       y: { field: "loss", type: "quantitative", title: "Loss", scale: { zero: false } },
+      color: {
+        field: "series",
+        type: "nominal",
+        title: null,
+        scale: { domain: ["training", "validation"], range: ["#4f79a7", "#f28e2b"] },
+        legend: twoSeries ? { orient: "top-right" } : null,
+      },
     },
   } as Omit<TopLevelSpec, "width" | "height" | "autosize" | "config">);
 }

@@ -56,5 +56,8 @@ describe("charts", () => {
     assert.deepEqual(pngSize(png), { width: 800, height: 400 });
     const blank = await renderLossChart([]);
     assert.ok(png.length > blank.length, "the curve adds pixels");
+    const both = await renderLossChart(points.map((p) => ({ ...p, validLoss: p.loss + 0.2 })));
+    assert.deepEqual(pngSize(both), { width: 800, height: 400 });
+    assert.ok(both.length > png.length, "the validation curve adds pixels");
   });
 });
