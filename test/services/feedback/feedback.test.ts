@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { DatasetRepository } from "../../../src/db/datasets.ts";
-import { FeedbackService, type StoreDataset } from "../../../src/services/feedback/feedback.ts";
-import { validateFile } from "../../../src/services/validation/validator.ts";
+import { storeDataset } from "../../../src/services/datasets.ts";
+import { FeedbackService } from "../../../src/services/feedback/feedback.ts";
 import { buildHarness, type ChatServer, type Harness, startChatServer } from "../ask/helpers.ts";
 
 const G = "100000000000000001";
@@ -15,31 +14,6 @@ const HALL = "200000000000000002";
 const TEACHER = "300000000000000009";
 const students = Array.from({ length: 6 }, (_, i) => `30000000000000000${i + 1}`);
 const BASE = "gpt-4o-mini-2024-07-18";
-
-/** Stores through the real validator (validateFile) into the real datasets table, like storeDataset does. */
-const storeThroughValidator: StoreDataset = async (a) => {
-  const report = await validateFile(a.sourcePath, { model: a.model });
-  const storedPath = join(a.dataDir, `${report.sha256}.jsonl`);
-  copyFileSync(a.sourcePath, storedPath);
-  const row = new DatasetRepository(a.db).insert({
-    guildId: a.guildId,
-    uploaderId: a.uploaderId,
-    fileName: a.fileName,
-    sha256: report.sha256,
-    bytes: report.bytes,
-    format: report.format,
-    examples: report.examples,
-    valid: report.valid,
-    invalid: report.invalid,
-    totalTokens: report.tokens.total,
-    baseModel: report.model,
-    fineTunable: report.fineTunable,
-    reportJson: JSON.stringify(report),
-    storedPath,
-    cleanedPath: null,
-  });
-  return { row, report };
-};
 
 describe("FeedbackService", () => {
   let server: ChatServer;
@@ -58,7 +32,7 @@ describe("FeedbackService", () => {
       db: h.db,
       dataDir,
       answers: h.answers,
-      storeDataset: storeThroughValidator,
+      storeDataset,
       defaultModel: BASE,
       now: () => h.clock.now,
     });
