@@ -1196,14 +1196,6 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     if (!message || message.channelId !== channelId || message.deleted || message.ephemeral) {
       return discordError(404, RESTJSONErrorCodes.UnknownMessage, "Unknown Message");
     }
-    if (req.method !== "GET" && message.interactionId) {
-      // Interaction replies belong to the interaction webhook; the bot token cannot edit them in a real guild.
-      return discordError(
-        403,
-        RESTJSONErrorCodes.CannotEditMessageAuthoredByAnotherUser,
-        "Cannot edit a message authored by another user",
-      );
-    }
     return this.messageVerb(req, message);
   }
 

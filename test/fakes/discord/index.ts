@@ -1,43 +1,69 @@
-// A fake Discord for end-to-end tests: the REAL discord.js client connects to it over loopback and the test
-// plays the users. It speaks the real protocols: REST v10 (node:http) and the gateway v10 (ws, JSON, with
-// zlib-stream or identify compression when asked), plus a CDN that serves attachments and records fetches.
+// A fake Discord for end-to-end tests. The REAL discord.js client connects to it over loopback and the test
+// plays the users. It speaks the real protocols: REST v10 (node:http, JSON or multipart) and gateway v10 (ws,
+// JSON; zlib-stream or identify compression when the client asks), plus a CDN that serves attachments and
+// records every fetch. Nothing is mocked inside discord.js: point `rest.api` at `discord.apiUrl`, log in
+// with `discord.token`.
 //
-//   const discord = await startFakeDiscord();                  // options: botUserId, applicationId, heartbeatIntervalMs…
+//   const discord = await startFakeDiscord({ heartbeatIntervalMs: 200 });
 //   const guild = discord.addGuild({ name: "School", channels: ["general", "admin"], roles: ["teachers"] });
 //   const teacher = discord.addUser({ username: "ms-rivera" });
-//   guild.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });   // or { roles: [guild.role("teachers")] }
+//   guild.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild }); // or { roles: [guild.role("teachers")] }
 //   const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiUrl } });
 //   await client.login(discord.token); await discord.waitForReady();
-//   const file = discord.cdn.attachment("qa.jsonl", text);      // served at file.url; discord.cdn.requestsFor(file)
+//   const file = discord.cdn.attachment("qa.jsonl", text);           // served at file.url
 //   const run = await discord.slash({ channel: guild.channel("general"), user: teacher, command: "dataset",
-//                                     subcommand: "validate", options: { file, model: "gpt-4o-mini" } });
-//   await run.response();                                       // the callback (run.deferred, run.ephemeral)
-//   const reply = await run.waitForOriginal();                  // the @original message once not "thinking…"
-//   reply.embeds[0]?.title; reply.file("report.md").text(); reply.pings; reply.allowedMentions
-//   const click = await discord.click({ message: reply, customId: "finetune:start", user: teacher });
-//   client.destroy(); await discord.close();                   // destroy the client first
+//     subcommand: "validate", options: { file, model: "gpt-4o-mini" } });
+//   const reply = await run.waitForOriginal();                       // @original once no longer "thinking…"
+//   assert.equal(run.ephemeral, true); reply.embeds[0]?.title; reply.file("report.md").text();
+//   const start = await discord.click({ message: reply, customId: "finetune:start", user: teacher });
+//   await client.destroy(); await discord.close();                   // destroy the client first
 //
-// World: addUser, addGuild → FakeGuild (addChannel, addRole, addMember, channel(name), role(name)).
-// Interactions (each returns a FakeInteraction handle at once; the bot answers asynchronously):
-//   slash({ channel, user, command, subcommand?, group?, options? })   option types come from the deployed
-//     command when there is one (unknown option names then throw), else from the value: string, integer,
-//     number, boolean, CdnFile (attachment), FakeChannel, FakeRole, FakeUser; resolved objects are filled in.
-//   autocomplete({ …slash, focused }) → the choices;  click({ message, customId, user });
-//   submitModal({ from: interactionAnsweredWithAModal, fields: { customId: value } }).
-// FakeInteraction: response(), callback(s), acknowledged, deferred, ephemeral, ackLatencyMs, choices, modal,
-//   original(), waitForOriginal(predicate?), followUps(), waitForFollowUp(predicate?), messages().
-// Messages (FakeMessage): content, embeds, components, files (UploadedFile with bytes/text()), attachments,
-//   flags, ephemeral, loading, allowedMentions, pings {everyone, users, roles}, bodies (every payload sent),
-//   editCount, customIds. discord.messages(), channelMessages(channel), waitForMessage(channel, predicate?).
-// Assertions on the wire: discord.requests, discord.unhandledRequests (routes the fake lacks, answered 404:
-//   keep it empty), discord.commands(guild?), discord.identifies, discord.heartbeats(), waitForHeartbeat(),
-//   discord.gatewayFrames. Every wait takes { timeoutMs } (default 5 s) and fails with what it saw.
-// Discord behaviours kept on purpose: one callback per interaction (40060 after), webhook calls before the
-//   callback fail (10015), the first follow-up after a deferral replaces the "thinking…" message, message
-//   limits (2,000 content, 10 embeds, 4,096 description, 6,000 total, 25 choices) answer 400 50035, an edit's
-//   `attachments` list replaces the files, messages with no allowed_mentions ping everything they mention.
-// Not faked: RESUME (answered "invalid session", so the client identifies again), ETF encoding, sharding,
-//   DMs, threads, select menus other than by click(), rate limiting (headers are sent, limits never hit).
+// startFakeDiscord(options?: { botUserId?, applicationId?, botUsername?, heartbeatIntervalMs? (41,250),
+//   botPermissions? (app_permissions), ackDeadlineMs? (refuse late callbacks), clock? (() => ms),
+//   defaultTimeoutMs? (5,000) }): Promise<FakeDiscord>
+// FakeDiscord
+//   apiUrl, gatewayUrl, token, botUser, applicationId, cdn: FakeCdn
+//   addUser({ username, id?, bot?, globalName? }): FakeUser
+//   addGuild({ name, id?, channels?: (string | { name, type?, id? })[], roles?: (string | { name, permissions? })[],
+//     everyonePermissions?, owner? }): FakeGuild       — sent as GUILD_CREATE at once if a bot is connected
+//   FakeGuild: addChannel(name | spec), addRole(name | spec), addMember(user, { permissions?, roles?, nick? }),
+//     channel(name), role(name), member(user). Member permissions = @everyone | roles | `permissions`.
+//   waitForReady({ count?, timeoutMs? }): Promise<void>          — count: the n-th IDENTIFY (2 after a restart)
+//   slash({ channel, user, command, subcommand?, group?, options?, locale? }): Promise<FakeInteraction>
+//     Option types come from the deployed command when there is one (then unknown names throw), else from the
+//     value: string, integer, number, boolean, CdnFile (attachment), FakeChannel, FakeRole, FakeUser.
+//     `data.resolved` (attachments, channels, roles, users, members) is filled in.
+//   autocomplete({ …slash, focused }): Promise<{ name, value }[]>  — the focused value is options[focused] ?? ""
+//   click({ message, customId, user, values?, channel? }): Promise<FakeInteraction>  — throws if absent/disabled
+//   submitModal({ from: interactionAnsweredWithAModal, fields: { [customId]: value } }): Promise<FakeInteraction>
+//   messages(), channelMessages(channel), message(id), waitForMessage(channel, predicate?, { timeoutMs? })
+//   commands(guild?): StoredCommand[]  — what PUT/POST …/commands stored (ids, default_member_permissions…)
+//   requests, unhandledRequests (routes the fake lacks, answered 404 — a clean test leaves it empty)
+//   identifies, resumes, heartbeats(), waitForHeartbeat({ count? }), gatewayFrames, dispatch(t, d),
+//   disconnectAll(code?) (the client then RESUMEs), interaction(id), waitFor(describe, check, timeoutMs), close()
+// FakeInteraction (returned at once; the bot answers asynchronously)
+//   id, token, payload (the INTERACTION_CREATE data), response(): Promise<InteractionCallback>, callback,
+//   callbacks, acknowledged, deferred, ephemeral, ackLatencyMs, choices, modal, original(),
+//   waitForOriginal(predicate? = not loading), followUps(), waitForFollowUp(predicate?), messages()
+// FakeMessage (as it stands after edits)
+//   id, channelId, content, embeds, components, customIds, attachments, files: UploadedFile[] ({ filename,
+//   contentType, bytes, text() }), file(name), flags, ephemeral, loading, allowedMentions (latest), bodies
+//   (every JSON payload, create first), editCount, interactionId, pings { everyone, users, roles } (the union
+//   over the create and every edit of what content + allowed_mentions let through), deleted
+// FakeCdn (also FakeCdn.start() for a second host, e.g. one off the allow-list)
+//   add(filename, bytes | string, { contentType?, reportedSize?, contentLength? (number | "none"),
+//   redirectTo?, status? }): CdnFile { id, url, filename, size, attachment }; attachment() is an alias;
+//   baseUrl, host ("127.0.0.1:port"), requests, requestsFor(file)
+//
+// Discord behaviours kept on purpose, so a bot that breaks them fails here as in production: one callback per
+// interaction (400 40060 after); webhook calls before the callback fail (404 10015); with `ackDeadlineMs`,
+// late callbacks get 404 10062; the first follow-up after a deferral replaces the "thinking…" message; an
+// edit's `attachments` list replaces the files; limits (2,000 content, 10 embeds, 256 title, 4,096
+// description, 25 fields, 6,000 per message, 5 rows, 25 choices) answer 400 50035; empty messages 400 50006;
+// ephemeral messages are invisible to /channels routes; a message without allowed_mentions pings everything
+// it mentions. Rate-limit headers are sent with generous limits that are never hit.
+// Not faked: ETF encoding, sharding, DMs, threads, per-channel permission overwrites (the bot may post
+// anywhere), replay of events missed during a RESUME, reactions, presence, voice.
 export type { CdnFile, CdnFileOptions, CdnRequest } from "./cdn.ts";
 export { FakeCdn } from "./cdn.ts";
 export type {
