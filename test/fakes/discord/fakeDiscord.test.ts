@@ -184,6 +184,12 @@ describe("fake Discord with the real discord.js client", () => {
     assert.deepEqual(cached?.channels.cache.map((c) => c.name).sort(), ["admin", "general"]);
     assert.ok(cached?.roles.cache.some((r) => r.name === "teachers"));
     assert.equal(discord.identifies[0]?.intents, GatewayIntentBits.Guilds);
+    const me = cached?.members.me;
+    assert.ok(me, "the bot is a cached member of its guild");
+    const admin = cached?.channels.cache.find((c) => c.name === "admin");
+    const needed =
+      PermissionFlagsBits.SendMessages | PermissionFlagsBits.EmbedLinks | PermissionFlagsBits.AttachFiles;
+    assert.equal(admin?.permissionsFor(me)?.has(needed), true);
   });
 
   test("deployed commands are stored with their options and default permissions", () => {

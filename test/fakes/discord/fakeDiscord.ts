@@ -288,7 +288,10 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     );
     for (const channel of spec.channels ?? ["general"]) guild.addChannel(channel);
     for (const role of spec.roles ?? []) guild.addRole(role);
-    guild.addMember(this.botUser);
+    // As when invited with permissions: a managed role named after the bot carries them.
+    const botRole = guild.addRole({ name: this.botUser.username, permissions: this.botPermissions });
+    botRole.managedBy = this.botUser.id;
+    guild.addMember(this.botUser, { roles: [botRole] });
     guild.addMember(owner);
     guild.onChange = (event, item) =>
       this.dispatch(
@@ -998,8 +1001,19 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     let message: FakeMessage | undefined;
     switch (type) {
       case InteractionResponseType.Pong:
-      case InteractionResponseType.DeferredMessageUpdate:
         break;
+      case InteractionResponseType.DeferredMessageUpdate: {
+        const source = interaction.sourceMessage;
+        if (!source) {
+          return discordError(
+            400,
+            RESTJSONErrorCodes.InvalidFormBodyOrContentType,
+            "Interaction has no message to update",
+          );
+        }
+        interaction.originalMessageId = source.id;
+        break;
+      }
       case InteractionResponseType.ChannelMessageWithSource: {
         const invalid = validateMessage(data, req.files, true);
         if (invalid) return invalid;

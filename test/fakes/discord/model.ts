@@ -52,6 +52,8 @@ export class FakeUser {
 
 export class FakeRole {
   readonly kind = "role";
+  /** The bot user id, for the role Discord creates for a bot when it joins (managed, not assignable). */
+  managedBy: string | undefined;
   constructor(
     readonly id: string,
     readonly name: string,
@@ -70,7 +72,8 @@ export class FakeRole {
       unicode_emoji: null,
       position: this.position,
       permissions: this.permissions.toString(),
-      managed: false,
+      managed: this.managedBy !== undefined,
+      ...(this.managedBy ? { tags: { bot_id: this.managedBy } } : {}),
       mentionable: false,
       flags: 0 as APIRole["flags"],
     };
