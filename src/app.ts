@@ -24,6 +24,12 @@ import { createProviderFromConfig } from "./services/runtime.ts";
 import type { SandboxHandle } from "./services/sandbox/server.ts";
 import { loadCatalog } from "./services/validation/models.ts";
 
+/** "the provider no longer serves it" → "The provider no longer serves it." */
+function sentence(text: string): string {
+  const t = text.trim();
+  return `${t.charAt(0).toUpperCase()}${t.slice(1)}${/[.!?]$/.test(t) ? "" : "."}`;
+}
+
 export interface AppDeps {
   config: Config;
   logger: Logger;
@@ -67,11 +73,9 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
           model,
           provider: registered?.provider ?? "unknown",
           shutdownDate: registered?.shutdownDate ?? null,
-          reason: info.fallbackModel
-            ? `${info.reason} Students are answered by ${info.fallbackModel} meanwhile.`
-            : info.reason,
+          reason: `${sentence(info.reason)}${info.fallbackModel ? ` Students are answered by ${info.fallbackModel} meanwhile.` : " Students get no answer until a teacher picks another model."}`,
         },
-        dedupeKey: `model_unavailable:${model}:${new Date().toISOString().slice(0, 10)}`,
+        dedupeKey: `model_unavailable:${guildId}:${model}:${new Date().toISOString().slice(0, 10)}`,
       });
     },
   });
