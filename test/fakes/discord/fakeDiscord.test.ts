@@ -340,6 +340,20 @@ describe("fake Discord with the real discord.js client", () => {
     assert.equal(client.guilds.cache.get(guild.id)?.channels.cache.get(lab.id)?.name, "lab");
   });
 
+  test("the transcript reads as the conversation", () => {
+    const transcript = discord.transcript();
+    assert.match(
+      transcript,
+      /#general {2}ms-rivera: \/dataset validate file:qa\.jsonl model:gpt-4o-mini-2024-07-18/,
+    );
+    assert.match(transcript, /#general {2}classtune \(only they see this\) is thinking…/);
+    assert.match(transcript, /┃ Validated qa\.jsonl/);
+    assert.match(transcript, /📎 report\.md \(\d+ bytes\)/);
+    assert.match(transcript, /ms-rivera clicks \[Fine-tune this\]/);
+    assert.match(transcript, /ms-rivera: \/notify channel:#admin who:@bart/);
+    assert.match(transcript, /#admin {2}classtune \(edit\): <@\d+> your job is done @everyone/);
+  });
+
   test("nothing unexpected was requested", () => {
     assert.deepEqual(discord.unhandledRequests, []);
   });

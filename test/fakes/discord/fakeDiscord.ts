@@ -37,6 +37,7 @@ import {
   type RoleSpec,
   type UploadedFile,
 } from "./model.ts";
+import { componentLabel, renderTranscript, snapshot, type TimelineEvent } from "./transcript.ts";
 
 export interface FakeDiscordOptions {
   botUserId?: string | undefined;
@@ -171,6 +172,13 @@ const LIMITS = {
 
 const API_VERSION_PREFIX = "/api/v10";
 
+/** The flags a bot may set when it creates a reply or follow-up. */
+const REPLY_FLAGS =
+  MessageFlags.Ephemeral |
+  MessageFlags.SuppressEmbeds |
+  MessageFlags.SuppressNotifications |
+  MessageFlags.IsComponentsV2;
+
 function discordError(status: number, code: number, message: string, errors?: unknown): Reply {
   return { status, body: { message, code, ...(errors ? { errors } : {}) } };
 }
@@ -197,6 +205,8 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
   readonly resumes: string[] = [];
   readonly guilds: FakeGuild[] = [];
   readonly users: FakeUser[] = [];
+  /** What happened, in order: interactions and the bot's messages and edits (see transcript()). */
+  readonly timeline: TimelineEvent[] = [];
 
   private readonly sessions: GatewaySession[] = [];
   private readonly messagesById = new Map<string, FakeMessage>();
@@ -331,6 +341,14 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
       () => this.channelMessages(id).find(predicate),
       options.timeoutMs,
     );
+  }
+
+  /**
+   * The conversation so far as readable text: who ran which command or clicked what, and what the bot posted
+   * or edited (embeds, files, buttons; ephemeral replies marked). Autocomplete is left out.
+   */
+  transcript(): string {
+    return renderTranscript(this.timeline, this.botUser.username, (id) => this.findChannel(id)?.name ?? id);
   }
 
   /** Deployed commands: global ones, or one guild's. */
@@ -719,6 +737,9 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     this.interactionsById.set(id, interaction);
     this.interactionsByToken.set(token, interaction);
     this.dispatch(GatewayDispatchEvents.InteractionCreate, payload);
+    const customId = (data as { custom_id?: string }).custom_id;
+    const label = sourceMessage && customId ? componentLabel(sourceMessage, customId) : undefined;
+    this.timeline.push({ kind: "interaction", interaction, at: this.clock(), label });
     return interaction;
   }
 
@@ -1018,13 +1039,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
         const invalid = validateMessage(data, req.files, true);
         if (invalid) return invalid;
         message = this.newMessage(interaction.channel.id, interaction.guild.id, interaction.id);
-        this.applyBody(message, data, req.files, false);
-        message.flags =
-          Number(data.flags ?? 0) &
-          (MessageFlags.Ephemeral |
-            MessageFlags.SuppressEmbeds |
-            MessageFlags.SuppressNotifications |
-            MessageFlags.IsComponentsV2);
+        this.applyBody(message, data, req.files, false, REPLY_FLAGS);
         interaction.originalMessageId = message.id;
         break;
       }
@@ -1032,6 +1047,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
         message = this.newMessage(interaction.channel.id, interaction.guild.id, interaction.id);
         message.bodies.push(data);
         message.flags = MessageFlags.Loading | (Number(data.flags ?? 0) & MessageFlags.Ephemeral);
+        this.timeline.push({ kind: "thinking", message, snapshot: snapshot(message), at: this.clock() });
         interaction.originalMessageId = message.id;
         break;
       }
@@ -1141,13 +1157,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
       this.applyBody(message, body, req.files, true);
     } else {
       message = this.newMessage(interaction.channel.id, interaction.guild.id, interaction.id);
-      this.applyBody(message, body, req.files, false);
-      message.flags =
-        Number(body.flags ?? 0) &
-        (MessageFlags.Ephemeral |
-          MessageFlags.SuppressEmbeds |
-          MessageFlags.SuppressNotifications |
-          MessageFlags.IsComponentsV2);
+      this.applyBody(message, body, req.files, false, REPLY_FLAGS);
       interaction.followUpIds.push(message.id);
     }
     return req.query.wait === "false" ? { status: 204 } : { status: 200, body: message.toAPI() };
@@ -1197,10 +1207,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     const invalid = validateMessage(body, req.files, true);
     if (invalid) return invalid;
     const message = this.newMessage(channel.id, channel.guild.id, undefined);
-    this.applyBody(message, body, req.files, false);
-    message.flags =
-      Number(body.flags ?? 0) &
-      (MessageFlags.SuppressEmbeds | MessageFlags.SuppressNotifications | MessageFlags.IsComponentsV2);
+    this.applyBody(message, body, req.files, false, REPLY_FLAGS & ~MessageFlags.Ephemeral);
     return { status: 200, body: message.toAPI() };
   }
 
@@ -1236,8 +1243,12 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     body: Record<string, unknown>,
     files: UploadedFile[],
     isEdit: boolean,
+    /** On create: which of the body's flags the message keeps. */
+    allowedFlags = 0,
   ): void {
+    const wasLoading = message.loading;
     message.bodies.push(body);
+    if (!isEdit) message.flags = Number(body.flags ?? 0) & allowedFlags;
     if ("content" in body) message.content = String(body.content ?? "");
     if ("embeds" in body) message.embeds = (body.embeds ?? []) as FakeMessage["embeds"];
     if ("components" in body) message.components = (body.components ?? []) as FakeMessage["components"];
@@ -1269,6 +1280,8 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
           keep | (Number(body.flags ?? 0) & (MessageFlags.SuppressEmbeds | MessageFlags.IsComponentsV2));
       }
     }
+    const kind = isEdit && !wasLoading ? "edited" : "posted";
+    this.timeline.push({ kind, message, snapshot: snapshot(message), at: this.clock() });
   }
 
   private publishUpload(file: UploadedFile, channelId: string): UploadedFile {

@@ -41,6 +41,8 @@
 //   requests, unhandledRequests (routes the fake lacks, answered 404 — a clean test leaves it empty)
 //   identifies, resumes, heartbeats(), waitForHeartbeat({ count? }), gatewayFrames, dispatch(t, d),
 //   disconnectAll(code?) (the client then RESUMEs), interaction(id), waitFor(describe, check, timeoutMs), close()
+//   transcript(): string — the conversation as readable lines (commands, clicks, the bot's posts and edits);
+//   timeline: the same as data
 // FakeInteraction (returned at once; the bot answers asynchronously)
 //   id, token, payload (the INTERACTION_CREATE data), response(): Promise<InteractionCallback>, callback,
 //   callbacks, acknowledged, deferred, ephemeral, ackLatencyMs, choices, modal, original(),
@@ -91,3 +93,4 @@ export {
   FakeRole,
   FakeUser,
 } from "./model.ts";
+export type { MessageSnapshot, TimelineEvent } from "./transcript.ts";
