@@ -17,6 +17,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
   // sample: issue 2
   sandbox: { summary: "run the OpenAI-compatible sandbox server", load: () => import("./sandbox.ts") },
   usage: { summary: "/ask usage: questions, tokens, cost by model and day", load: () => import("./usage.ts") },
+  finetune: { summary: "validate, upload and fine-tune (--wait follows it)", load: () => import("./finetune.ts") },
+  jobs: { summary: "list fine-tuning jobs started here", load: () => import("./jobs.ts") },
+  cancel: { summary: "cancel a fine-tuning job", load: () => import("./cancel.ts") },
+  ask: { summary: "ask a model as the educational assistant", load: () => import("./ask.ts") },
 };
 
 /** Thrown for bad arguments: printed as one line, exit 2. */

@@ -201,6 +201,17 @@ export class JobRepository {
     ).map(fromRaw);
   }
 
+  /** One guild's unfinished jobs at one provider, oldest first (the CLI polls only its own). */
+  listActive(guildId: string, provider: string): JobRow[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? AND provider = ? AND status NOT IN ${TERMINAL_SQL} ORDER BY id`,
+        )
+        .all(guildId, provider) as RawRow[]
+    ).map(fromRaw);
+  }
+
   update(guildId: string, id: number, patch: JobUpdate, now = new Date()): void {
     const sets: string[] = [];
     const params: Record<string, unknown> = { guildId, id, updatedAt: now.toISOString() };

@@ -88,6 +88,15 @@ export class OutboxRepository {
     ).map(fromRaw);
   }
 
+  /** One guild's pending notices, oldest first. */
+  pending(guildId: string, limit = 50): OutboxRow[] {
+    return (
+      this.db
+        .prepare(`SELECT ${COLUMNS} FROM outbox WHERE guild_id = ? AND posted_at IS NULL ORDER BY id LIMIT ?`)
+        .all(guildId, limit) as RawRow[]
+    ).map(fromRaw);
+  }
+
   /**
    * Records a successful post. If the notice was updated meanwhile (newer revision), only the message id is
    * kept, so the newer payload is posted next as an edit of that message.

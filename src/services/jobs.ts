@@ -18,6 +18,7 @@ import type { JobCancelledPayload, JobCreatedPayload, JobNoticeBase } from "./no
 import { logProviderError, providerUserError } from "./providers/errors.ts";
 import { type FineTuningProvider, isTerminal, type ProviderJob } from "./providers/types.ts";
 import { trainingCostUsd } from "./validation/estimate.ts";
+import type { Catalog } from "./validation/models.ts";
 import type { ValidationReport } from "./validation/types.ts";
 import { validateFile } from "./validation/validator.ts";
 
@@ -25,6 +26,8 @@ import { validateFile } from "./validation/validator.ts";
 export const MAX_SUFFIX_LENGTH = 64;
 const SUFFIX_PATTERN = /^[a-zA-Z0-9_-]+$/;
 export const MAX_EPOCHS = 50;
+/** OpenAI refuses training files with fewer examples. */
+export const MIN_TRAINING_EXAMPLES = 10;
 /** Held-out test questions need this many examples, so 10 remain to train on (OpenAI's minimum). */
 export const MIN_EXAMPLES_FOR_HELD_OUT = 13;
 export const HELD_OUT_QUESTIONS = 3;
@@ -56,6 +59,8 @@ export interface JobServiceOptions {
   maxJobCostUsd: number;
   /** Scratch space for training files with held-out examples removed. */
   dataDir: string;
+  /** Models and prices (MODELS_FILE, PRICES_FILE) for re-estimating another model; default built in. */
+  catalog?: Catalog | undefined;
   now?: () => Date;
 }
 
@@ -111,8 +116,18 @@ export class JobService {
   private readonly maxJobCostUsd: number;
   private readonly dataDir: string;
   private readonly now: () => Date;
+  private readonly catalog: Catalog | undefined;
 
-  constructor({ db, provider, logger = silentLogger, maxJobCostUsd, dataDir, now }: JobServiceOptions) {
+  constructor({
+    db,
+    provider,
+    logger = silentLogger,
+    maxJobCostUsd,
+    dataDir,
+    catalog,
+    now,
+  }: JobServiceOptions) {
+    this.catalog = catalog;
     this.db = db;
     this.provider = provider;
     this.jobs = new JobRepository(db);
@@ -127,7 +142,10 @@ export class JobService {
   async start(input: StartJobInput): Promise<JobRow> {
     const dataset = this.datasets.get(input.guildId, input.datasetId);
     if (!dataset) throw new UserError(`Dataset #${input.datasetId} was not found.`, "not_found");
-    if (!dataset.fineTunable) {
+    // A dataset with invalid lines still trains on its cleaned file when that keeps enough examples.
+    const usable =
+      dataset.fineTunable || (dataset.cleanedPath !== null && dataset.valid >= MIN_TRAINING_EXAMPLES);
+    if (!usable) {
       throw new UserError(
         `Dataset #${dataset.id} (${dataset.fileName}) cannot be fine-tuned: ${dataset.invalid} invalid line(s) and ${dataset.valid} valid example(s) (at least 10 valid examples and no invalid lines are needed). Fix it and upload it again.`,
         "not_fine_tunable",
@@ -267,7 +285,10 @@ export class JobService {
     const report = JSON.parse(dataset.reportJson) as ValidationReport;
     if (report.model === model) return estimateFromReport(report, epochs);
     // Another model may tokenise and price differently: validate again for it (unknown models: UserError).
-    return estimateFromReport(await validateFile(path, { model }), epochs);
+    return estimateFromReport(
+      await validateFile(path, { model, ...(this.catalog ? { catalog: this.catalog } : {}) }),
+      epochs,
+    );
   }
 
   /**

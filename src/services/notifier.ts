@@ -108,6 +108,8 @@ export interface NotifierOptions {
   logger?: Logger;
   /** Notices handled per drain. */
   batch?: number;
+  /** Only this guild's notices (the CLI drains "cli" and leaves the bot's alone); default every guild. */
+  guildId?: string | undefined;
 }
 
 export interface DrainResult {
@@ -120,9 +122,11 @@ export class Notifier {
   private readonly sender: NoticeSender;
   private readonly logger: Logger;
   private readonly batch: number;
+  private readonly guildId: string | undefined;
   private inFlight: Promise<DrainResult> | undefined;
 
-  constructor({ db, sender, logger = silentLogger, batch = 50 }: NotifierOptions) {
+  constructor({ db, sender, logger = silentLogger, batch = 50, guildId }: NotifierOptions) {
+    this.guildId = guildId;
     this.outbox = new OutboxRepository(db);
     this.sender = sender;
     this.logger = logger;
@@ -140,7 +144,11 @@ export class Notifier {
   private async drainOnce(): Promise<DrainResult> {
     const result: DrainResult = { posted: 0, failed: 0 };
     const failedGuildChannels = new Set<string>();
-    for (const row of this.outbox.pendingAcrossGuilds(this.batch)) {
+    const pending =
+      this.guildId === undefined
+        ? this.outbox.pendingAcrossGuilds(this.batch)
+        : this.outbox.pending(this.guildId, this.batch);
+    for (const row of pending) {
       // Keep a channel's notices in order: after one fails, later ones there wait for the next drain.
       const lane = `${row.guildId}/${row.channelId ?? ""}`;
       if (failedGuildChannels.has(lane)) continue;

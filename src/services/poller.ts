@@ -48,6 +48,8 @@ export interface PollerOptions {
   logger?: Logger;
   /** Drained at the end of every tick, when given. */
   notifier?: Notifier | undefined;
+  /** Only this guild's jobs (the CLI's "cli"); default every guild's. */
+  guildId?: string | undefined;
   /** Cron expression (seconds allowed); default every minute. */
   schedule?: string;
   now?: () => Date;
@@ -136,6 +138,7 @@ export class JobPoller {
   private readonly logger: Logger;
   private readonly notifier: Notifier | undefined;
   private readonly schedule: string;
+  private readonly guildId: string | undefined;
   private readonly now: () => Date;
   private readonly eventsRefreshMs: number;
   private readonly maxEventPages: number;
@@ -154,6 +157,7 @@ export class JobPoller {
     this.logger = o.logger ?? silentLogger;
     this.notifier = o.notifier;
     this.schedule = o.schedule ?? "* * * * *";
+    this.guildId = o.guildId;
     this.now = o.now ?? (() => new Date());
     this.eventsRefreshMs = o.eventsRefreshMs ?? 0;
     this.maxEventPages = o.maxEventPages ?? 5;
@@ -208,7 +212,10 @@ export class JobPoller {
   private async tickOnce(): Promise<TickResult> {
     const started = performance.now();
     const result = emptyResult();
-    const tracked = this.jobs.listActiveAcrossGuilds(this.provider.name);
+    const tracked =
+      this.guildId === undefined
+        ? this.jobs.listActiveAcrossGuilds(this.provider.name)
+        : this.jobs.listActive(this.guildId, this.provider.name);
     result.tracked = tracked.length;
     if (tracked.length > 0) {
       const seen = await this.listTracked(tracked, result);

@@ -101,5 +101,8 @@ export function logProviderError(
 
 /** A provider failure as a UserError: "Could not <action>: <plain words>". */
 export function providerUserError(action: string, err: unknown): UserError {
-  return new UserError(`Could not ${action}: ${describeProviderError(err)}.`, "provider_error");
+  return new UserError(
+    `Could not ${action}: ${describeProviderError(err).replace(/[.\s]+$/, "")}.`,
+    "provider_error",
+  );
 }

@@ -1,0 +1,142 @@
+// `classtune jobs [--json]`: the terminal's fine-tuning jobs (guild "cli"), refreshed from the provider
+// first. Also the shared set-up of the job commands (finetune, cancel, ask): database, provider, services.
+import { parseArgs } from "node:util";
+import { type Config, loadConfig } from "../config.ts";
+import type { JobRow } from "../db/jobs.ts";
+import { type Db, openDb } from "../db/open.ts";
+import { createLogger, type Logger } from "../logger.ts";
+import { JobService } from "../services/jobs.ts";
+import { Notifier } from "../services/notifier.ts";
+import { JobPoller } from "../services/poller.ts";
+import type { FineTuningProvider } from "../services/providers/types.ts";
+import { createProviderFromConfig } from "../services/runtime.ts";
+import { loadCatalog } from "../services/validation/models.ts";
+import { type CliCommand, type CliIo, UsageError } from "./io.ts";
+
+/** The guild id the terminal works in. */
+export const CLI_GUILD = "cli";
+export const CLI_USER = "cli";
+
+export interface CliJobContext {
+  config: Config;
+  logger: Logger;
+  db: Db;
+  provider: FineTuningProvider;
+  /** True when the provider is the sandbox started inside this process. */
+  embeddedSandbox: boolean;
+  jobs: JobService;
+  /** Polls the terminal's jobs only; its notices are acknowledged (the terminal prints its own output). */
+  poller: JobPoller;
+  close(): Promise<void>;
+}
+
+export async function openJobContext(io: CliIo): Promise<CliJobContext> {
+  const config = loadConfig(io.env);
+  const logger = createLogger(config.logLevel);
+  const db = openDb(config.databasePath);
+  try {
+    const runtime = await createProviderFromConfig(config, { db, logger, dataDir: config.dataDir });
+    const catalog = loadCatalog({ modelsFile: config.modelsFile, pricesFile: config.pricesFile });
+    const jobs = new JobService({
+      db,
+      provider: runtime.provider,
+      logger,
+      maxJobCostUsd: config.maxJobCostUsd,
+      dataDir: config.dataDir,
+      catalog,
+    });
+    const notifier = new Notifier({ db, logger, guildId: CLI_GUILD, sender: { send: async () => ({}) } });
+    const poller = new JobPoller({ db, provider: runtime.provider, logger, notifier, guildId: CLI_GUILD });
+    return {
+      config,
+      logger,
+      db,
+      provider: runtime.provider,
+      embeddedSandbox: runtime.sandbox !== undefined,
+      jobs,
+      poller,
+      async close() {
+        await poller.stop();
+        await runtime.close();
+        db.close();
+      },
+    };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+export function parseJobId(raw: string | undefined, usage: string): number {
+  const id = Number((raw ?? "").replace(/^#/, ""));
+  if (raw === undefined || !Number.isInteger(id) || id < 1) {
+    throw new UsageError(
+      raw === undefined ? `no job ID given. ${usage}` : `"${raw}" is not a job ID. ${usage}`,
+    );
+  }
+  return id;
+}
+
+const pct = (j: JobRow) =>
+  j.progress && j.progress.totalSteps > 0
+    ? `${j.progress.step}/${j.progress.totalSteps}${j.progress.loss !== null ? ` loss ${j.progress.loss.toFixed(3)}` : ""}`
+    : "";
+
+/** One line per job: id, status, progress, models, when. */
+export function formatJobs(jobs: JobRow[]): string {
+  if (jobs.length === 0) return "No fine-tuning jobs yet. Start one: classtune finetune FILE --wait\n";
+  const rows = jobs.map((j) => [
+    `#${j.id}`,
+    j.status === "running" && j.rawStatus !== "running" ? `running (${j.rawStatus})` : j.status,
+    pct(j),
+    j.fineTunedModel ?? j.baseModel,
+    j.provider,
+    j.createdAt.slice(0, 16).replace("T", " "),
+    j.errorMessage ?? "",
+  ]);
+  const header = ["JOB", "STATUS", "PROGRESS", "MODEL", "PROVIDER", "CREATED (UTC)", ""];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  return `${[header, ...rows]
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")}\n`;
+}
+
+const USAGE = "usage: classtune jobs [--json]";
+
+export const run: CliCommand = async (args, io) => {
+  let json: boolean;
+  try {
+    const { values } = parseArgs({
+      args,
+      options: {
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+    if (values.help) {
+      io.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    json = values.json;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}. ${USAGE}`);
+  }
+  const ctx = await openJobContext(io);
+  try {
+    const tick = await ctx.poller.tick();
+    if (tick.errors > 0)
+      io.stderr.write(
+        "classtune jobs: could not refresh every job from the provider; showing what is known.\n",
+      );
+    const jobs = ctx.jobs.list(CLI_GUILD, 100);
+    io.stdout.write(json ? `${JSON.stringify(jobs, null, 2)}\n` : formatJobs(jobs));
+    return 0;
+  } finally {
+    await ctx.close();
+  }
+};

@@ -1,0 +1,122 @@
+// The seed's flow from the terminal against the embedded sandbox, with no keys: finetune --wait,
+// jobs, ask, cancel. Runs the real CLI dispatcher in-process over a temp DATA_DIR.
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { after, before, test } from "node:test";
+import type { FinetuneResult } from "../../src/cli/finetune.ts";
+import { type CliIo, runCli } from "../../src/cli/io.ts";
+import type { JobRow } from "../../src/db/jobs.ts";
+import { chatLines } from "../services/jobs.fixture.ts";
+
+let dir: string;
+let dataset: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "classtune-cli-"));
+  dataset = join(dir, "lessons.jsonl");
+  await writeFile(dataset, chatLines(12));
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return cliWith({}, ...argv);
+}
+
+async function cliWith(
+  env: Record<string, string>,
+  ...argv: string[]
+): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = "";
+  let err = "";
+  stdout.on("data", (c: Buffer) => {
+    out += c.toString();
+  });
+  stderr.on("data", (c: Buffer) => {
+    err += c.toString();
+  });
+  const io: CliIo = {
+    stdout,
+    stderr,
+    isTTY: false,
+    env: { DATA_DIR: join(dir, "data"), LOG_LEVEL: "silent", SANDBOX_SECONDS_PER_STEP: "0.002", ...env },
+  };
+  const code = await runCli(argv, io);
+  return { code, out, err };
+}
+
+test("finetune --wait --json runs the job to a model and answers the seed's test questions", async () => {
+  const r = await cli("finetune", dataset, "--wait", "--json", "--suffix", "cli-test");
+  assert.equal(r.code, 0, r.err);
+  const result = JSON.parse(r.out) as FinetuneResult;
+  assert.equal(result.job.status, "succeeded");
+  assert.equal(result.provider, "sandbox");
+  assert.match(result.fineTunedModel ?? "", /:classtune-sandbox:cli-test:/);
+  assert.deepEqual(
+    result.testAnswers.map((a) => a.question),
+    ["What is the capital of France?", "Can you explain photosynthesis?", "What is the Pythagorean theorem?"],
+  );
+  assert.ok(result.metrics.length > 0);
+});
+
+test("jobs lists it, ask uses the newest fine-tuned model by default", async () => {
+  const list = await cli("jobs", "--json");
+  assert.equal(list.code, 0, list.err);
+  const jobs = JSON.parse(list.out) as JobRow[];
+  assert.equal(jobs[0]?.status, "succeeded");
+  const text = await cli("jobs");
+  assert.match(text.out, /#1\s+succeeded/);
+
+  const ask = await cli("ask", "--json", "What should I remember about fractions lesson 2?");
+  assert.equal(ask.code, 0, ask.err);
+  const reply = JSON.parse(ask.out) as { model: string; answer: string; provider: string };
+  assert.equal(reply.model, jobs[0]?.fineTunedModel);
+  assert.match(reply.answer, /fractions lesson 2/);
+  assert.equal(reply.provider, "sandbox");
+});
+
+test("finetune without --wait says how the embedded sandbox behaves; cancel ends the job", async () => {
+  // A slow sandbox (the timeline is fixed when the job is created), so the job is still going when cancelled.
+  const started = await cliWith({ SANDBOX_SECONDS_PER_STEP: "30" }, "finetune", dataset);
+  assert.equal(started.code, 0, started.err);
+  assert.match(started.err, /Started job #2/);
+  assert.match(started.err, /embedded sandbox runs only while a classtune command runs/);
+  const cancel = await cli("cancel", "2");
+  assert.equal(cancel.code, 0, cancel.err);
+  assert.match(cancel.out, /Job #2 .* is cancelled/);
+  const again = await cli("cancel", "2");
+  assert.equal(again.code, 2);
+  assert.match(again.err, /already ended \(cancelled\)/);
+  assert.equal((await cli("cancel", "99")).err.trim(), "classtune cancel: Job #99 was not found.");
+});
+
+test("finetune --wait writes the results file when not --json", async () => {
+  const out = join(dir, "result.json");
+  const r = await cli("finetune", dataset, "--wait", "--out", out);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /Fine-tuned model: ft:/);
+  assert.match(r.err, /Q: What is the capital of France\?/);
+  const result = JSON.parse(await readFile(out, "utf8")) as FinetuneResult;
+  assert.equal(result.job.status, "succeeded");
+});
+
+test("a dataset that cannot be fine-tuned exits 1 before any job", async () => {
+  const bad = join(dir, "small.jsonl");
+  await writeFile(bad, chatLines(4));
+  const r = await cli("finetune", bad);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /cannot be fine-tuned/);
+  const jobs = JSON.parse((await cli("jobs", "--json")).out) as JobRow[];
+  assert.equal(jobs.length, 3);
+});
+
+test("usage errors exit 2", async () => {
+  assert.equal((await cli("finetune")).code, 2);
+  assert.equal((await cli("finetune", dataset, "--epochs", "x")).code, 2);
+  assert.equal((await cli("ask")).code, 2);
+  assert.equal((await cli("cancel", "abc")).code, 2);
+});
