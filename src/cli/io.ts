@@ -13,8 +13,8 @@ export type CliCommand = (args: string[], io: CliIo) => Promise<number>;
 
 /** The commands, loaded on demand so `validate` does not pay for the Discord or provider code. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: CliCommand }> }> = {
-  // validate: issue 2
-  // sample: issue 2
+  validate: { summary: "check a fine-tuning dataset (JSONL)", load: () => import("./validate.ts") },
+  sample: { summary: "write a correct 20-example dataset", load: () => import("./sample.ts") },
   sandbox: { summary: "run the OpenAI-compatible sandbox server", load: () => import("./sandbox.ts") },
   usage: { summary: "/ask usage: questions, tokens, cost by model and day", load: () => import("./usage.ts") },
   finetune: { summary: "validate, upload and fine-tune (--wait follows it)", load: () => import("./finetune.ts") },

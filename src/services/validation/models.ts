@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { UserError } from "../../errors.ts";
-import type { EncodingName } from "./tokens.ts";
+import type { EncodingName } from "./counter.ts";
 
 export const DEFAULT_MODEL = "gpt-4o-mini-2024-07-18";
 

@@ -1,10 +1,13 @@
 // Messages between the validator (main thread) and its workers.
+
+import type { EncodingName } from "./counter.ts";
 import type { LineShape } from "./rules.ts";
-import type { EncodingName } from "./tokens.ts";
 import type { ErrorCode, WarningCode } from "./types.ts";
 
 export interface WorkerInit {
   encoding: EncodingName;
+  /** The encoding's module, resolved by the main thread (the worker may run from a data: URL). */
+  encodingUrl: string;
   maxTokensPerExample: number;
 }
 

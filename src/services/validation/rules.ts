@@ -11,7 +11,7 @@
 //   - a tool message's `tool_call_id` is not counted (it links messages and is not model text).
 // Preference (DPO) lines: 3 + the messages of input.messages, preferred_output and non_preferred_output.
 
-import { findSpecialToken, type TextCounter } from "./tokens.ts";
+import { findSpecialToken, type TextCounter } from "./counter.ts";
 import type { ErrorCode, WarningCode } from "./types.ts";
 
 export type LineShape = "chat" | "preference" | "none";

@@ -1,160 +1,21 @@
-// Token counting exactly as OpenAI's tiktoken does it, on gpt-tokenizer (pure JS, identical token ids,
-// ~5x faster than js-tiktoken on this machine: see bench/validate.ts), plus the cookbook's per-example rules.
-//
-// Special-token text such as "<|endoftext|>" is counted as plain text (tiktoken's encode_ordinary), never
-// thrown on; the validator reports it separately with `findSpecialToken`.
-//
-// Long pieces: gpt-tokenizer's byte-pair merge is quadratic in the length of one pre-tokenized piece
-// (100,000 "é" take ~11 s). Pieces longer than LONG_PIECE chars are merged here with a heap instead:
-// same rule as tiktoken (repeatedly merge the lowest-ranked adjacent pair, leftmost on ties), O(n log n).
+// Synchronous token counting for in-process callers (the sandbox, tests): both encodings loaded up front.
+// The validation workers use counter.ts directly and load only the encoding they need.
 import cl100k from "gpt-tokenizer/encoding/cl100k_base";
 import o200k from "gpt-tokenizer/encoding/o200k_base";
+import { createTextCounter, type EncodingName, type TextCounter } from "./counter.ts";
 
-export type EncodingName = "cl100k_base" | "o200k_base";
+export {
+  countLongPiece,
+  ENCODING_MODULES,
+  type EncodingName,
+  findSpecialToken,
+  loadTextCounter,
+  type TextCounter,
+} from "./counter.ts";
 
-/** The parts of gpt-tokenizer's BytePairEncodingCore used here (public at runtime, private in its typings). */
-interface BpeCore {
-  tokenSplitRegex: RegExp;
-  getBpeRankFromString(piece: string): number | undefined;
-  getBpeRankFromBytes(bytes: Uint8Array): number | undefined;
-  bytePairEncode(piece: string): number[];
-}
+const APIS: Record<EncodingName, unknown> = { cl100k_base: cl100k, o200k_base: o200k };
 
-const LONG_PIECE = 256;
-
-const ENCODINGS: Record<EncodingName, unknown> = { cl100k_base: cl100k, o200k_base: o200k };
-
-/** Special-token text of the cl100k/o200k encodings and the ChatML markers OpenAI rejects in training data. */
-const SPECIAL_TOKEN_RE =
-  /<\|(?:endoftext|fim_prefix|fim_middle|fim_suffix|endofprompt|im_start|im_end|im_sep)\|>/;
-
-/** The first special-token text in `text`, if any. */
-export function findSpecialToken(text: string): string | undefined {
-  if (!text.includes("<|")) return undefined;
-  return SPECIAL_TOKEN_RE.exec(text)?.[0];
-}
-
-export interface TextCounter {
-  readonly encoding: EncodingName;
-  /** Tokens in `text`, special-token text counted as ordinary text. */
-  count(text: string): number;
-}
-
-function coreOf(encoding: EncodingName): BpeCore {
-  const api = ENCODINGS[encoding] as { bytePairEncodingCoreProcessor?: BpeCore };
-  const core = api.bytePairEncodingCoreProcessor;
-  if (!core || !(core.tokenSplitRegex instanceof RegExp) || typeof core.bytePairEncode !== "function") {
-    throw new Error(`gpt-tokenizer internals changed: no byte-pair core for ${encoding}`);
-  }
-  return core;
-}
-
-const counters = new Map<EncodingName, TextCounter>();
-
+/** The counter for `encoding` (special-token text counted as plain text, never thrown on). */
 export function textCounter(encoding: EncodingName): TextCounter {
-  let counter = counters.get(encoding);
-  if (!counter) {
-    const core = coreOf(encoding);
-    const encoder = new TextEncoder();
-    const split = core.tokenSplitRegex;
-    counter = {
-      encoding,
-      count(text: string): number {
-        let n = 0;
-        for (const match of text.matchAll(split)) {
-          const piece = match[0];
-          if (core.getBpeRankFromString(piece) !== undefined) n++;
-          else if (piece.length > LONG_PIECE) n += countLongPiece(core, encoder.encode(piece));
-          else n += core.bytePairEncode(piece).length;
-        }
-        return n;
-      },
-    };
-    counters.set(encoding, counter);
-  }
-  return counter;
-}
-
-/** Token count of one pre-tokenized piece by heap-ordered byte-pair merging (tiktoken's rule, O(n log n)). */
-export function countLongPiece(core: BpeCore, bytes: Uint8Array): number {
-  const n = bytes.length;
-  if (n <= 1) return n;
-  // Parts are identified by their first byte; next/prev link the live parts.
-  const next = new Int32Array(n);
-  const prev = new Int32Array(n);
-  const rank = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    next[i] = i + 1;
-    prev[i] = i - 1;
-  }
-  const pairRank = (i: number): number => {
-    const j = next[i] as number;
-    if (j >= n) return Number.POSITIVE_INFINITY;
-    const end = next[j] as number;
-    return core.getBpeRankFromBytes(bytes.subarray(i, end)) ?? Number.POSITIVE_INFINITY;
-  };
-  // Min-heap of keys rank * 2^32 + position: lowest rank first, leftmost on ties.
-  const SHIFT = 2 ** 32;
-  let heap = new Float64Array(n);
-  let size = 0;
-  const push = (key: number) => {
-    if (size === heap.length) {
-      const bigger = new Float64Array(heap.length * 2);
-      bigger.set(heap);
-      heap = bigger;
-    }
-    let k = size++;
-    while (k > 0) {
-      const parent = (k - 1) >> 1;
-      if ((heap[parent] as number) <= key) break;
-      heap[k] = heap[parent] as number;
-      k = parent;
-    }
-    heap[k] = key;
-  };
-  const pop = (): number => {
-    const top = heap[0] as number;
-    const last = heap[--size] as number;
-    let k = 0;
-    for (;;) {
-      let child = 2 * k + 1;
-      if (child >= size) break;
-      if (child + 1 < size && (heap[child + 1] as number) < (heap[child] as number)) child++;
-      if ((heap[child] as number) >= last) break;
-      heap[k] = heap[child] as number;
-      k = child;
-    }
-    heap[k] = last;
-    return top;
-  };
-  for (let i = 0; i < n - 1; i++) {
-    const r = pairRank(i);
-    rank[i] = r;
-    if (r !== Number.POSITIVE_INFINITY) push(r * SHIFT + i);
-  }
-  rank[n - 1] = Number.POSITIVE_INFINITY;
-  const dead = new Uint8Array(n);
-  let parts = n;
-  while (size > 0) {
-    const key = pop();
-    const i = key % SHIFT;
-    const r = (key - i) / SHIFT;
-    if (dead[i] === 1 || rank[i] !== r) continue; // stale entry
-    const j = next[i] as number;
-    dead[j] = 1;
-    const after = next[j] as number;
-    next[i] = after;
-    if (after < n) prev[after] = i;
-    parts--;
-    const ri = pairRank(i);
-    rank[i] = ri;
-    if (ri !== Number.POSITIVE_INFINITY) push(ri * SHIFT + i);
-    const p = prev[i] as number;
-    if (p >= 0) {
-      const rp = pairRank(p);
-      rank[p] = rp;
-      if (rp !== Number.POSITIVE_INFINITY) push(rp * SHIFT + p);
-    }
-  }
-  return parts;
+  return createTextCounter(encoding, APIS[encoding]);
 }

@@ -7,8 +7,11 @@ import { once } from "node:events";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { UserError } from "../../errors.ts";
+import { ENCODING_MODULES } from "./counter.ts";
 import { billingTokens, defaultEpochs, trainingCostUsd } from "./estimate.ts";
 import { type Catalog, defaultCatalog, type ModelInfo, resolveModel } from "./models.ts";
 import {
@@ -33,9 +36,10 @@ import type {
 /** Errors and warnings kept in the report; the rest are only counted. */
 export const MAX_STORED_ISSUES = 10_000;
 /** A longer line is reported without being read into memory (no legitimate example comes near it). */
-export const MAX_LINE_BYTES = 32 * 1024 * 1024;
-const CHUNK_BYTES = 512 * 1024;
+export const MAX_LINE_BYTES = 8 * 1024 * 1024;
+const CHUNK_BYTES = 128 * 1024;
 const BATCHES_IN_FLIGHT_PER_WORKER = 2;
+const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 160 };
 /** Files smaller than this use one worker: starting a second costs more than it saves. */
 const BYTES_PER_WORKER = 1024 * 1024;
 const RECOMMENDED_EXAMPLES = 50;
@@ -69,20 +73,54 @@ export function sniffBinary(head: Uint8Array): string | undefined {
   return undefined;
 }
 
+const dataUrl = (code: string) => new URL(`data:text/javascript,${encodeURIComponent(code)}`);
+
 /**
- * The worker entry: worker.ts, loaded through tsx. Node 20 does not run the parent's `--import tsx` hooks in
- * worker threads, so a tiny data: URL module registers tsx first when a plain import of the .ts file fails.
+ * Fallback worker entry, through tsx: Node 20 does not run the parent's `--import tsx` hooks in worker
+ * threads, so this registers tsx when the plain import of worker.ts fails, and retries under a fresh URL
+ * (the failed import stays cached under the first one). It first preloads the encoding with Node's own
+ * loader, 3x faster than through tsx.
  */
-const WORKER_BOOTSTRAP = (() => {
+function tsxBootstrap(): URL {
   const href = new URL("./worker.ts", import.meta.url).href;
-  const tsx = JSON.stringify(import.meta.resolve("tsx/esm/api"));
-  // The retry needs a fresh URL: the failed import stays cached under the first one.
-  const code = `try { await import(${JSON.stringify(href)}); } catch (err) {
+  return dataUrl(`import { workerData } from "node:worker_threads";
+await import(workerData.encodingUrl);
+try { await import(${JSON.stringify(href)}); } catch (err) {
   if (err?.code !== "ERR_UNKNOWN_FILE_EXTENSION") throw err;
-  const { register } = await import(${tsx}); register(); await import(${JSON.stringify(`${href}?tsx`)});
-}`;
-  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
-})();
+  const { register } = await import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))});
+  register();
+  await import(${JSON.stringify(`${href}?tsx`)});
+}`);
+}
+
+let workerEntry: Promise<URL> | undefined;
+
+/**
+ * The worker's code: worker.ts and its imports bundled into one plain-JS module by esbuild (installed with
+ * tsx), so a worker starts without a TypeScript loader of its own: ~0.3 s faster and ~20 MB lighter each.
+ * Built once per process; the tsx bootstrap if esbuild is unavailable.
+ */
+function loadWorkerEntry(): Promise<URL> {
+  workerEntry ??= (async () => {
+    try {
+      const esbuild = await import("esbuild");
+      const out = await esbuild.build({
+        entryPoints: [fileURLToPath(new URL("./worker.ts", import.meta.url))],
+        bundle: true,
+        format: "esm",
+        platform: "node",
+        target: "node20",
+        write: false,
+        logLevel: "silent",
+      });
+      const code = out.outputFiles[0]?.text;
+      return code ? dataUrl(code) : tsxBootstrap();
+    } catch {
+      return tsxBootstrap();
+    }
+  })();
+  return workerEntry;
+}
 
 interface Batch {
   firstLine: number;
@@ -105,11 +143,13 @@ class WorkerPool {
   constructor(
     private readonly size: number,
     private readonly init: WorkerInit,
+    private readonly entry: URL,
   ) {}
 
   run(buf: Uint8Array, starts: Int32Array, ends: Int32Array): Promise<BatchResult> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.workers.length < this.size && this.workers.every((w) => w.outstanding > 0)) this.spawn();
+    // All workers start with the first batch: each takes a few hundred ms to load its tables.
+    while (this.workers.length < this.size) this.spawn();
     const slot = this.workers.reduce((a, b) => (b.outstanding < a.outstanding ? b : a));
     const id = this.nextId++;
     slot.outstanding++;
@@ -131,7 +171,8 @@ class WorkerPool {
   }
 
   private spawn(): void {
-    const worker = new Worker(WORKER_BOOTSTRAP, { workerData: this.init });
+    // Small heaps make V8 collect early: RSS stays flat (the tables take ~30 MB, a batch a few MB).
+    const worker = new Worker(this.entry, { workerData: this.init, resourceLimits: WORKER_HEAP_LIMITS });
     worker.on("message", (r: BatchResult) => {
       const w = this.waiting.get(r.id);
       this.waiting.delete(r.id);
@@ -142,7 +183,16 @@ class WorkerPool {
       for (const w of this.waiting.values()) w.reject(err);
       this.waiting.clear();
     };
-    worker.on("error", fail);
+    worker.on("error", (err: Error & { code?: string }) =>
+      fail(
+        err.code === "ERR_WORKER_OUT_OF_MEMORY"
+          ? new UserError(
+              "the file has a line too large to check in memory; split or shorten it",
+              "too_large",
+            )
+          : err,
+      ),
+    );
     worker.on("exit", (code) => {
       if (code !== 0) fail(new Error(`validation worker exited with code ${code}`));
     });
@@ -169,6 +219,53 @@ class TokenList {
   }
   values(): Uint32Array {
     return this.data.subarray(0, this.length);
+  }
+}
+
+/**
+ * Line number of each distinct example, keyed by 64 bits of its hash: an open-addressing table in typed
+ * arrays (~24 bytes an example), so duplicate detection stays small on a 500 MB file.
+ */
+export class HashIndex {
+  private hi = new Uint32Array(1 << 12);
+  private lo = new Uint32Array(1 << 12);
+  private lines = new Uint32Array(1 << 12); // 0 = empty slot (lines start at 1)
+  private size = 0;
+
+  /** Records `line` under the 8 bytes at hashes[offset..]; returns the earlier line with that hash, if any. */
+  addOrGet(hashes: Uint8Array, offset: number, line: number): number | undefined {
+    const view = new DataView(hashes.buffer, hashes.byteOffset + offset, 8);
+    const hi = view.getUint32(0);
+    const lo = view.getUint32(4);
+    const found = this.find(hi, lo);
+    const existing = this.lines[found] as number;
+    if (existing !== 0) return existing;
+    this.hi[found] = hi;
+    this.lo[found] = lo;
+    this.lines[found] = line;
+    if (++this.size * 2 > this.lines.length) this.grow();
+    return undefined;
+  }
+
+  private find(hi: number, lo: number): number {
+    const mask = this.lines.length - 1;
+    let slot = lo & mask;
+    while (this.lines[slot] !== 0 && (this.hi[slot] !== hi || this.lo[slot] !== lo)) slot = (slot + 1) & mask;
+    return slot;
+  }
+
+  private grow(): void {
+    const { hi, lo, lines } = this;
+    this.hi = new Uint32Array(lines.length * 2);
+    this.lo = new Uint32Array(lines.length * 2);
+    this.lines = new Uint32Array(lines.length * 2);
+    for (let i = 0; i < lines.length; i++) {
+      if (lines[i] === 0) continue;
+      const slot = this.find(hi[i] as number, lo[i] as number);
+      this.hi[slot] = hi[i] as number;
+      this.lo[slot] = lo[i] as number;
+      this.lines[slot] = lines[i] as number;
+    }
   }
 }
 
@@ -204,7 +301,7 @@ class Tally {
   warningsOmitted = 0;
   readonly warningCounts: Partial<Record<WarningCode, number>> = {};
   readonly tokens = new TokenList();
-  private readonly seen = new Map<string, number>();
+  private readonly seen = new HashIndex();
   /** Shapeless lines seen before the format was known: their code depends on it. */
   private readonly shapeless: LineError[] = [];
   private shapelessCount = 0;
@@ -278,10 +375,8 @@ class Tally {
       if (t >= 0 && !mismatch) {
         this.valid++;
         this.tokens.push(t);
-        const key = Buffer.from(r.hashes.buffer, i * HASH_BYTES, HASH_BYTES).toString("latin1");
-        const first = this.seen.get(key);
-        if (first === undefined) this.seen.set(key, line);
-        else this.warning(line, "duplicate_example", `the same example as line ${first}`);
+        const first = this.seen.addOrGet(r.hashes, i * HASH_BYTES, line);
+        if (first !== undefined) this.warning(line, "duplicate_example", `the same example as line ${first}`);
         for (let j = start; j < k; j++) {
           const w = issues[j] as BatchResult["issues"][number];
           this.warning(line, w.code as WarningCode, w.message);
@@ -369,18 +464,47 @@ async function openForReading(path: string) {
   }
 }
 
+async function openCleanedOutput(out: string, input: string): Promise<WriteStream> {
+  if (resolve(out) === resolve(input)) {
+    throw new UserError(`the cleaned output ${out} must not be the file being checked`, "usage");
+  }
+  const stream = createWriteStream(out);
+  try {
+    await once(stream, "open");
+  } catch (err) {
+    throw new UserError(`cannot write ${out}: ${(err as Error).message}`, "io");
+  }
+  return stream;
+}
+
 /** Validates a JSONL fine-tuning dataset; see ValidationReport for what it reports. */
 export async function validateFile(path: string, options: ValidateOptions = {}): Promise<ValidationReport> {
   const catalog: Catalog = options.catalog ?? defaultCatalog();
   const model: ModelInfo = resolveModel(options.model ?? catalog.defaultModel, catalog);
   options.signal?.throwIfAborted();
+  const entry = loadWorkerEntry();
   const { handle, size } = await openForReading(path);
-  const cleaned = options.cleanedOutPath ? createWriteStream(options.cleanedOutPath) : undefined;
-  const tally = new Tally(cleaned);
-  const pool = new WorkerPool(workerCount(options.workers, size), {
-    encoding: model.encoding,
-    maxTokensPerExample: model.maxTokensPerExample,
+  let cleaned: WriteStream | undefined;
+  try {
+    cleaned = options.cleanedOutPath ? await openCleanedOutput(options.cleanedOutPath, path) : undefined;
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  let writeError: Error | undefined;
+  cleaned?.on("error", (err) => {
+    writeError ??= err;
   });
+  const tally = new Tally(cleaned);
+  const pool = new WorkerPool(
+    workerCount(options.workers, size),
+    {
+      encoding: model.encoding,
+      encodingUrl: import.meta.resolve(ENCODING_MODULES[model.encoding]),
+      maxTokensPerExample: model.maxTokensPerExample,
+    },
+    await entry,
+  );
   const maxInFlight = workerCount(options.workers, size) * BATCHES_IN_FLIGHT_PER_WORKER;
   const sha = createHash("sha256");
   const queue: Batch[] = [];
@@ -489,6 +613,7 @@ export async function validateFile(path: string, options: ValidateOptions = {}):
     }
   }
   options.signal?.throwIfAborted();
+  if (writeError) throw new UserError(`cannot write ${options.cleanedOutPath}: ${writeError.message}`, "io");
 
   if (fileError) tally.error(0, fileError.code, fileError.message);
   else if (tally.examples === 0) {

@@ -1,0 +1,24 @@
+// `npm run bench [-- NAME ...] [--flags]`: runs the listed benchmarks (all by default), each a bench/<name>.ts
+// exporting `main(args)`. Flags (e.g. --big) are passed to every benchmark that runs.
+
+type Bench = { main: (args: string[]) => Promise<void> };
+
+const BENCHES: Record<string, () => Promise<Bench>> = {
+  validate: () => import("./validate.ts"),
+};
+
+const args = process.argv.slice(2);
+const names = args.filter((a) => !a.startsWith("--"));
+const flags = args.filter((a) => a.startsWith("--"));
+const unknown = names.filter((n) => !(n in BENCHES));
+if (unknown.length > 0) {
+  process.stderr.write(
+    `unknown benchmark(s) ${unknown.join(", ")}; known: ${Object.keys(BENCHES).join(", ")}\n`,
+  );
+  process.exit(2);
+}
+for (const name of names.length > 0 ? names : Object.keys(BENCHES)) {
+  process.stdout.write(`\n== bench ${name} ==\n`);
+  const load = BENCHES[name];
+  if (load) await (await load()).main(flags);
+}

@@ -1,0 +1,179 @@
+// Benchmark of `classtune validate`, end to end through the real CLI: generates a ~32 MB, 20,000-example
+// chat dataset (system/user/assistant, answers of 200–2,000 characters, some non-ASCII) under bench/.out,
+// runs `node scripts/run.js src/cli.ts validate FILE --json` several times and prints the median MB/s,
+// examples/s and peak RSS. `--big` adds a ~500 MB file (the bar: peak RSS ≤ 300 MB).
+// Peak RSS comes from GNU time (`/usr/bin/time -v`) when present, else from a --require probe in the child.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const OUT = join(ROOT, "bench", ".out");
+const GNU_TIME = "/usr/bin/time";
+const RUNS = 5;
+const BIG_RUNS = 3;
+
+/** Deterministic PRNG (mulberry32): the same dataset on every machine. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = (
+  "the of and to in is that for it as with was on be by this are from at or an which one have not but all " +
+  "energy cell plant water light molecule force mass equation fraction triangle angle history river climate " +
+  "reaction electron protein theorem evidence experiment ratio graph pressure temperature volume density " +
+  "students explain because therefore example remember answer question measure compare describe result " +
+  "photosynthesis mitochondria velocity acceleration probability hypothesis democracy revolution grammar"
+).split(" ");
+const NON_ASCII = [
+  "café",
+  "naïve",
+  "über",
+  "Straße",
+  "résumé",
+  "año",
+  "niño",
+  "日本語",
+  "中文",
+  "emoji 🙂",
+  "π",
+  "√2",
+];
+
+function sentence(rand: () => number): string {
+  const n = 6 + Math.floor(rand() * 14);
+  const words: string[] = [];
+  for (let i = 0; i < n; i++) {
+    words.push(
+      rand() < 0.03
+        ? (NON_ASCII[Math.floor(rand() * NON_ASCII.length)] as string)
+        : (WORDS[Math.floor(rand() * WORDS.length)] as string),
+    );
+  }
+  const s = words.join(" ");
+  return `${s[0]?.toUpperCase()}${s.slice(1)}${rand() < 0.2 ? "?" : "."}`;
+}
+
+function text(rand: () => number, min: number, max: number): string {
+  const target = min + Math.floor(rand() * (max - min));
+  let s = sentence(rand);
+  while (s.length < target) s += ` ${sentence(rand)}`;
+  return s.slice(0, max);
+}
+
+/** Writes `examples` chat lines to `path` (skipped when a file of that name already exists). */
+export async function generate(path: string, examples: number): Promise<void> {
+  if (existsSync(path)) return;
+  mkdirSync(dirname(path), { recursive: true });
+  const rand = prng(42);
+  const systems = Array.from({ length: 8 }, () => text(rand, 100, 200));
+  const tmp = `${path}.tmp`;
+  const out = createWriteStream(tmp);
+  for (let i = 0; i < examples; i++) {
+    const line = `${JSON.stringify({
+      messages: [
+        { role: "system", content: systems[i % systems.length] },
+        { role: "user", content: text(rand, 30, 200) },
+        { role: "assistant", content: text(rand, 200, 2000) },
+      ],
+    })}\n`;
+    if (!out.write(line)) await once(out, "drain");
+  }
+  out.end();
+  await once(out, "close");
+  const { renameSync } = await import("node:fs");
+  renameSync(tmp, path);
+}
+
+interface Run {
+  seconds: number;
+  maxRssKb: number;
+  examples: number;
+  exitCode: number;
+}
+
+async function runCli(file: string): Promise<Run> {
+  const useTime = existsSync(GNU_TIME);
+  const probe = join(OUT, "rss-probe.cjs");
+  if (!useTime) {
+    writeFileSync(
+      probe,
+      'process.on("exit", () => process.stderr.write("\\nBENCH_MAXRSS_KB " + process.resourceUsage().maxRSS + "\\n"));\n',
+    );
+  }
+  const cli = [join(ROOT, "scripts", "run.js"), "src/cli.ts", "validate", file, "--json"];
+  const [cmd, args] = useTime ? [GNU_TIME, ["-v", process.execPath, ...cli]] : [process.execPath, cli];
+  const started = performance.now();
+  const child = spawn(cmd, args, {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: useTime ? process.env : { ...process.env, NODE_OPTIONS: `--require ${probe}` },
+  });
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  child.stdout.on("data", (b: Buffer) => stdout.push(b));
+  child.stderr.on("data", (b: Buffer) => stderr.push(b));
+  const [code] = (await once(child, "exit")) as [number | null];
+  const seconds = (performance.now() - started) / 1000;
+  const err = Buffer.concat(stderr).toString();
+  const rss = useTime
+    ? [...err.matchAll(/Maximum resident set size \(kbytes\): (\d+)/g)].map((m) => Number(m[1]))
+    : [...err.matchAll(/BENCH_MAXRSS_KB (\d+)/g)].map((m) => Number(m[1]));
+  let examples = 0;
+  try {
+    examples = (JSON.parse(Buffer.concat(stdout).toString()) as { examples: number }).examples;
+  } catch {
+    throw new Error(`validate printed no JSON (exit ${code}): ${err.slice(0, 500)}`);
+  }
+  return { seconds, maxRssKb: Math.max(0, ...rss), examples, exitCode: code ?? -1 };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+
+async function measure(label: string, file: string, runs: number): Promise<void> {
+  const mb = statSync(file).size / 1e6;
+  const results: Run[] = [];
+  for (let i = 0; i < runs; i++) {
+    const r = await runCli(file);
+    results.push(r);
+    process.stdout.write(
+      `  run ${i + 1}: ${r.seconds.toFixed(2)} s, ${(mb / r.seconds).toFixed(1)} MB/s, peak RSS ${(r.maxRssKb / 1024).toFixed(0)} MB, exit ${r.exitCode}\n`,
+    );
+  }
+  const seconds = median(results.map((r) => r.seconds));
+  const examples = results[0]?.examples ?? 0;
+  const rss = Math.max(...results.map((r) => r.maxRssKb)) / 1024;
+  process.stdout.write(
+    `${label}: ${mb.toFixed(1)} MB, ${examples.toLocaleString("en-US")} examples, median of ${runs}: ` +
+      `${seconds.toFixed(2)} s, ${(mb / seconds).toFixed(1)} MB/s, ${Math.round(examples / seconds).toLocaleString("en-US")} examples/s, ` +
+      `peak RSS ${rss.toFixed(0)} MB (max over runs)\n`,
+  );
+}
+
+export async function main(flags: string[]): Promise<void> {
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  process.stdout.write(`machine: ${cpus().length} × ${cpu}, Node ${process.version}\n`);
+  const small = join(OUT, "chat-20000.jsonl");
+  await generate(small, 20_000);
+  await measure("validate 32 MB", small, RUNS);
+  if (flags.includes("--big")) {
+    const big = join(OUT, "chat-330000.jsonl");
+    process.stdout.write("generating the ~500 MB file (once)…\n");
+    await generate(big, 330_000);
+    await measure("validate 500 MB", big, BIG_RUNS);
+  }
+}
