@@ -17,6 +17,7 @@ import {
   GatewayOpcodes,
   type Interaction,
   InteractionResponseType,
+  InteractionType,
   MessageFlags,
   ModalBuilder,
   PermissionFlagsBits,
@@ -131,13 +132,23 @@ async function handle(interaction: Interaction): Promise<void> {
   }
 }
 
+/** The tiny bot's error boundary: a deferred interaction is told what went wrong. */
+async function fail(interaction: Interaction, error: unknown): Promise<void> {
+  if (interaction.isRepliable() && interaction.deferred) {
+    await interaction.editReply({ content: `error: ${(error as Error).message}` });
+  }
+}
+
 async function startBot(discord: FakeDiscord): Promise<Client> {
   const client = new Client({
     intents: [GatewayIntentBits.Guilds],
     allowedMentions: { parse: [] },
     rest: { api: discord.apiUrl },
   });
-  client.on(Events.InteractionCreate, (interaction) => void handle(interaction));
+  client.on(
+    Events.InteractionCreate,
+    (interaction) => void handle(interaction).catch((error) => fail(interaction, error)),
+  );
   const ready = once(client, Events.ClientReady);
   await client.login(discord.token);
   await ready;
@@ -225,6 +236,34 @@ describe("fake Discord with the real discord.js client", () => {
     assert.equal(discord.cdn.requestsFor(file).length, 1);
     const edit = discord.requests.find((r) => r.method === "PATCH" && r.path.endsWith("/messages/@original"));
     assert.equal(edit?.files[0]?.field, "files[0]");
+  });
+
+  test("against a deployed command, impossible invocations throw in the test instead of reaching the bot", async () => {
+    const channel = guild.channel("general");
+    const file = discord.cdn.attachment("d.jsonl", "{}\n");
+    const dataset = { channel, user: teacher, command: "dataset" } as const;
+    await assert.rejects(discord.slash(dataset), /needs a subcommand/);
+    await assert.rejects(discord.slash({ ...dataset, subcommand: "validate" }), /needs file/);
+    await assert.rejects(
+      discord.slash({ ...dataset, subcommand: "validate", options: { file: "x" } }),
+      /is Attachment/,
+    );
+    await assert.rejects(
+      discord.slash({ ...dataset, subcommand: "validate", options: { file, mdl: "x" } }),
+      /no option mdl/,
+    );
+    await assert.rejects(discord.slash({ ...dataset, subcommand: "nope" }), /no subcommand or group nope/);
+    const epochs = { channel, user: teacher, command: "finetune", subcommand: "start" } as const;
+    await assert.rejects(discord.slash({ ...epochs, options: { epochs: 1.5 } }), /is Integer/);
+    const loose = await discord.slash({
+      ...dataset,
+      subcommand: "validate",
+      options: { file: "x" },
+      strict: false,
+    });
+    assert.equal(loose.payload.type, InteractionType.ApplicationCommand);
+    const reply = await loose.waitForOriginal(); // the fake delivered it; discord.js itself rejects the value
+    assert.match(reply.content, /^error: Required option "file"/);
   });
 
   test("a student's member permissions come through without Manage Server", async () => {

@@ -108,6 +108,11 @@ export interface SlashInput extends InteractionTarget {
   /** Subcommand group, for `/command group subcommand`. */
   group?: string | undefined;
   options?: Record<string, OptionValue | undefined> | undefined;
+  /**
+   * Default true: against a deployed command, unknown options, missing required ones, a missing subcommand
+   * and values of the wrong type throw, as Discord's own client would never send them. false sends as given.
+   */
+  strict?: boolean | undefined;
 }
 
 export interface AutocompleteInput extends SlashInput {
@@ -623,23 +628,41 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
       wrap.push({ type: ApplicationCommandOptionType.Subcommand, name: input.subcommand });
       path.push(input.subcommand);
     }
+    const strict = input.strict !== false;
     for (const name of path) {
       if (!definitions) break;
       const next = definitions.find((o) => o.name === name);
       if (!next) throw new Error(`/${input.command} has no subcommand or group ${name}`);
       definitions = next.options ?? [];
     }
+    const where = `/${[input.command, ...path].join(" ")}`;
+    if (strict && definitions) {
+      // Discord's client makes the user pick a subcommand and fill required options; so does the fake.
+      const needsSubcommand = definitions.find((o) => o.type <= ApplicationCommandOptionType.SubcommandGroup);
+      if (needsSubcommand) throw new Error(`${where} needs a subcommand, e.g. ${needsSubcommand.name}`);
+      if (focused === undefined) {
+        const missing = definitions.filter(
+          (o) => o.required === true && input.options?.[o.name] === undefined,
+        );
+        if (missing.length > 0) throw new Error(`${where} needs ${missing.map((o) => o.name).join(", ")}`);
+      }
+    }
     const leaf = Object.entries(input.options ?? {})
       .filter((entry): entry is [string, OptionValue] => entry[1] !== undefined)
       .map(([name, value]) => {
         const def = definitions?.find((o) => o.name === name);
-        if (definitions && !def) {
+        if (definitions && !def && strict) {
           throw new Error(
-            `/${[input.command, ...path].join(" ")} has no option ${name}; it has ${definitions.map((o) => o.name).join(", ")}`,
+            `${where} has no option ${name}; it has ${definitions.map((o) => o.name).join(", ")}`,
           );
         }
         const type = def?.type ?? inferOptionType(value);
         if (name === focused) return { name, type, value: String(value), focused: true };
+        if (strict && def && inferOptionType(value) !== type && !compatible(type, value)) {
+          throw new Error(
+            `${where} option ${name} is ${ApplicationCommandOptionType[type]}, not ${JSON.stringify(value)}`,
+          );
+        }
         return { name, type, value: this.resolveOption(type, value, input.channel.guild, resolved) };
       });
     return wrap.reduceRight<unknown[]>((inner, level) => [{ ...level, options: inner }], leaf);
@@ -1312,6 +1335,14 @@ function decodePath(path: string): string {
 
 function unknownChannel(): Reply {
   return discordError(404, RESTJSONErrorCodes.UnknownChannel, "Unknown Channel");
+}
+
+/** Whether a value fits a declared option type that inference would name differently (e.g. 3 for a Number). */
+function compatible(type: ApplicationCommandOptionType, value: OptionValue): boolean {
+  if (type === ApplicationCommandOptionType.Number) return typeof value === "number";
+  if (type === ApplicationCommandOptionType.Mentionable)
+    return value instanceof FakeUser || value instanceof FakeRole;
+  return false;
 }
 
 function inferOptionType(value: OptionValue): ApplicationCommandOptionType {

@@ -30,8 +30,10 @@
 //     channel(name), role(name), member(user). Member permissions = @everyone | roles | `permissions`.
 //   waitForReady({ count?, timeoutMs? }): Promise<void>          — count: the n-th IDENTIFY (2 after a restart)
 //   slash({ channel, user, command, subcommand?, group?, options?, locale? }): Promise<FakeInteraction>
-//     Option types come from the deployed command when there is one (then unknown names throw), else from the
-//     value: string, integer, number, boolean, CdnFile (attachment), FakeChannel, FakeRole, FakeUser.
+//     Option types come from the deployed command when there is one, else from the value: string, integer,
+//     number, boolean, CdnFile (attachment), FakeChannel, FakeRole, FakeUser. Against a deployed command,
+//     unknown options, missing required ones or subcommand, and wrong value types throw (strict: false sends
+//     as given, to test the bot's own checks).
 //     `data.resolved` (attachments, channels, roles, users, members) is filled in.
 //   autocomplete({ …slash, focused }): Promise<{ name, value }[]>  — the focused value is options[focused] ?? ""
 //   click({ message, customId, user, values?, channel? }): Promise<FakeInteraction>  — throws if absent/disabled
