@@ -1,7 +1,11 @@
 // Every slash command and component handler, read by the runtime (src/app.ts) and the deploy script.
 import type { Command, ComponentHandler } from "../discord/command.ts";
+import ask, { correctAnswer, voteButton } from "./ask.ts";
+import classroom from "./classroom.ts";
 import config from "./config.ts";
+import model from "./model.ts";
+import usage from "./usage.ts";
 
-export const commands: readonly Command[] = [config];
+export const commands: readonly Command[] = [config, ask, model, classroom, usage];
 
-export const components: readonly ComponentHandler[] = [];
+export const components: readonly ComponentHandler[] = [voteButton, correctAnswer];

@@ -1,0 +1,220 @@
+// /ask: a student's question to the channel's model. Public in class channels (with 👍/👎 and a teacher's
+// "Correct this answer"), ephemeral elsewhere; refusals are short ephemeral messages. Mentions never ping.
+import {
+  ActionRowBuilder,
+  AttachmentBuilder,
+  ButtonBuilder,
+  type ButtonInteraction,
+  ButtonStyle,
+  InteractionContextType,
+  LabelBuilder,
+  MessageFlags,
+  ModalBuilder,
+  type ModalSubmitInteraction,
+  SlashCommandBuilder,
+  TextInputBuilder,
+  TextInputStyle,
+} from "discord.js";
+import { AnswerRepository } from "../db/answers.ts";
+import { ChannelSettingsRepository } from "../db/channels.ts";
+import type { Db } from "../db/open.ts";
+import type { Command, ComponentHandler } from "../discord/command.ts";
+import type { AppContext } from "../discord/context.ts";
+import { DiscordLimits } from "../discord/limits.ts";
+import { defer, respond } from "../discord/respond.ts";
+import { interactionIsTeacher } from "../discord/router.ts";
+import { splitMessage } from "../discord/split.ts";
+import { UserError } from "../errors.ts";
+import type { AskAnswer } from "../services/ask/ask.ts";
+import { MAX_CORRECTION_CHARS } from "../services/feedback/feedback.ts";
+import { modelChoices } from "./model.ts";
+
+const data = new SlashCommandBuilder()
+  .setName("ask")
+  .setDescription("Ask the class's model a question")
+  .setContexts(InteractionContextType.Guild)
+  .addStringOption((o) =>
+    o.setName("question").setDescription("Your question").setRequired(true).setMaxLength(4000),
+  )
+  .addStringOption((o) =>
+    o.setName("model").setDescription("Ask a specific model of this server").setAutocomplete(true),
+  );
+
+// One repository per database: the class-channel lookup happens before the deferral, on every question.
+const channelRepos = new WeakMap<Db, ChannelSettingsRepository>();
+function isClassChannel(ctx: AppContext, guildId: string, channelId: string): boolean {
+  let repo = channelRepos.get(ctx.db);
+  if (!repo) {
+    repo = new ChannelSettingsRepository(ctx.db);
+    channelRepos.set(ctx.db, repo);
+  }
+  return repo.get(guildId, channelId)?.isClass ?? false;
+}
+
+/** The line under an answer: which model answered, and how. */
+export function answerFooter(a: AskAnswer, ctx: AppContext, isTeacher: boolean): string {
+  const sandbox = ctx.isSandbox && a.provider === ctx.providerName ? " (sandbox)" : "";
+  const parts = [
+    a.usedFallback && a.unavailableModel
+      ? `answered by fallback \`${a.model}\`${sandbox} because \`${a.unavailableModel}\` is no longer available`
+      : `answered by \`${a.model}\`${sandbox}`,
+  ];
+  if (isTeacher && a.cached) parts.push("cached");
+  return `-# ${parts.join(" · ")}`;
+}
+
+function feedbackRow(answerId: number): ActionRowBuilder<ButtonBuilder> {
+  return new ActionRowBuilder<ButtonBuilder>().addComponents(
+    new ButtonBuilder().setCustomId(`vote:up:${answerId}`).setEmoji("👍").setStyle(ButtonStyle.Secondary),
+    new ButtonBuilder().setCustomId(`vote:down:${answerId}`).setEmoji("👎").setStyle(ButtonStyle.Secondary),
+    new ButtonBuilder()
+      .setCustomId(`correct:${answerId}`)
+      .setLabel("Correct this answer")
+      .setStyle(ButtonStyle.Secondary),
+  );
+}
+
+export default {
+  data,
+  access: "everyone",
+  async autocomplete(interaction, ctx) {
+    return modelChoices(ctx, interaction.guildId, interaction.options.getFocused());
+  },
+  async execute(interaction, ctx) {
+    const guildId = interaction.guildId;
+    const isPublic = isClassChannel(ctx, guildId, interaction.channelId);
+    await defer(interaction, { ephemeral: !isPublic });
+    const isTeacher = interactionIsTeacher(interaction, ctx);
+    const result = await ctx.classroom.ask.ask({
+      guildId,
+      channelId: interaction.channelId,
+      userId: interaction.user.id,
+      isTeacher,
+      question: interaction.options.getString("question", true),
+      model: interaction.options.getString("model") ?? undefined,
+    });
+
+    if (!result.ok) {
+      if (isPublic) {
+        // The deferral was public; a refusal concerns one student: drop the "thinking…" and tell them alone.
+        await interaction.deleteReply().catch(() => undefined);
+        await interaction.followUp({
+          content: result.message,
+          flags: MessageFlags.Ephemeral,
+          allowedMentions: { parse: [] },
+        });
+      } else {
+        await respond(interaction, { content: result.message });
+      }
+      return;
+    }
+
+    const footer = answerFooter(result, ctx, isTeacher);
+    const split = splitMessage(`${result.answer}\n\n${footer}`);
+    const components = isPublic ? [feedbackRow(result.answerId)] : [];
+    if (split.attachment) {
+      await respond(interaction, {
+        content: `The answer is long, so it is attached as a file.\n${footer}`,
+        files: [
+          new AttachmentBuilder(Buffer.from(split.attachment.content, "utf8"), {
+            name: split.attachment.name,
+          }),
+        ],
+        components,
+      });
+      return;
+    }
+    const last = split.parts.length - 1;
+    for (const [i, part] of split.parts.entries()) {
+      await respond(interaction, {
+        content: part,
+        components: i === last ? components : [],
+        ephemeral: !isPublic,
+      });
+    }
+  },
+} satisfies Command;
+
+function answerIdOf(customId: string, at: number): number {
+  const id = Number(customId.split(":")[at]);
+  if (!Number.isSafeInteger(id) || id <= 0) throw new UserError("That button is not valid any more.");
+  return id;
+}
+
+/** 👍 / 👎 on a public answer: one vote per person per answer (clicking again changes it). */
+export const voteButton = {
+  prefix: "vote",
+  access: "everyone",
+  async handle(interaction, ctx) {
+    const [, direction] = interaction.customId.split(":");
+    if (direction !== "up" && direction !== "down") throw new UserError("That button is not valid any more.");
+    // FeedbackService re-checks that the answer belongs to this guild.
+    const tally = ctx.classroom.feedback.vote(
+      interaction.guildId,
+      answerIdOf(interaction.customId, 2),
+      interaction.user.id,
+      direction,
+    );
+    await respond(interaction, {
+      content: `Thanks, your ${direction === "up" ? "👍" : "👎"} is counted (one vote per person; click again to change it). This answer now has 👍 ${tally.up} · 👎 ${tally.down}.`,
+    });
+  },
+} satisfies ComponentHandler;
+
+const CORRECTION_FIELD = "answer";
+
+/** "Correct this answer": the button opens a modal (prefilled), its submit stores the teacher's correction. */
+export const correctAnswer = {
+  prefix: "correct",
+  access: "teacher",
+  async handle(interaction, ctx) {
+    const guildId = interaction.guildId;
+    const answerId = answerIdOf(interaction.customId, 1);
+    if (interaction.isModalSubmit()) {
+      await correctFromModal(interaction, ctx, guildId, answerId);
+      return;
+    }
+    await openCorrectionModal(interaction as ButtonInteraction, ctx, guildId, answerId);
+  },
+} satisfies ComponentHandler;
+
+async function openCorrectionModal(
+  interaction: ButtonInteraction,
+  ctx: AppContext,
+  guildId: string,
+  answerId: number,
+): Promise<void> {
+  // Guild-scoped: another guild's answer id is "not found".
+  const row = new AnswerRepository(ctx.db).get(guildId, answerId);
+  if (!row) throw new UserError("That answer no longer exists in this server.");
+  const current = row.correctedAnswer ?? row.answer;
+  const input = new TextInputBuilder()
+    .setCustomId(CORRECTION_FIELD)
+    .setStyle(TextInputStyle.Paragraph)
+    .setMaxLength(Math.min(MAX_CORRECTION_CHARS, DiscordLimits.modalTextInput))
+    .setRequired(true);
+  if (current.length <= DiscordLimits.modalTextInput) input.setValue(current);
+  const modal = new ModalBuilder()
+    .setCustomId(`correct:${answerId}`)
+    .setTitle("Correct this answer")
+    .addLabelComponents(
+      new LabelBuilder()
+        .setLabel("The answer students should learn from")
+        .setDescription("Saved for the next /dataset export")
+        .setTextInputComponent(input),
+    );
+  await interaction.showModal(modal);
+}
+
+async function correctFromModal(
+  interaction: ModalSubmitInteraction,
+  ctx: AppContext,
+  guildId: string,
+  answerId: number,
+): Promise<void> {
+  const text = interaction.fields.getTextInputValue(CORRECTION_FIELD);
+  ctx.classroom.feedback.correct(guildId, answerId, interaction.user.id, text);
+  await respond(interaction, {
+    content: "Saved. The corrected answer goes into the next `/dataset export`.",
+  });
+}

@@ -1,0 +1,156 @@
+// /model: the guild's models (list, for everyone), the default model of a channel or the guild (use), and
+// models other providers serve (add). Teachers only for use/add, checked by the router on every call.
+import {
+  type ApplicationCommandOptionChoiceData,
+  ChannelType,
+  EmbedBuilder,
+  InteractionContextType,
+  SlashCommandBuilder,
+} from "discord.js";
+import type { Command } from "../discord/command.ts";
+import type { AppContext } from "../discord/context.ts";
+import { DiscordLimits } from "../discord/limits.ts";
+import { respond } from "../discord/respond.ts";
+
+const data = new SlashCommandBuilder()
+  .setName("model")
+  .setDescription("The models /ask can use in this server")
+  .setContexts(InteractionContextType.Guild)
+  .addSubcommand((s) => s.setName("list").setDescription("List this server's models"))
+  .addSubcommand((s) =>
+    s
+      .setName("use")
+      .setDescription("Set the default model of a channel, or of the whole server (teachers)")
+      .addStringOption((o) =>
+        o.setName("model").setDescription("A model of this server").setRequired(true).setAutocomplete(true),
+      )
+      .addChannelOption((o) =>
+        o
+          .setName("channel")
+          .setDescription("Only in this channel (default: the whole server)")
+          .addChannelTypes(ChannelType.GuildText, ChannelType.GuildAnnouncement),
+      ),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName("add")
+      .setDescription("Register a model another provider serves (teachers)")
+      .addStringOption((o) =>
+        o
+          .setName("model")
+          .setDescription("The model's id as its provider names it")
+          .setRequired(true)
+          .setMaxLength(256),
+      )
+      .addStringOption((o) =>
+        o
+          .setName("provider")
+          .setDescription("A chat provider configured on this bot")
+          .setRequired(true)
+          .setAutocomplete(true),
+      )
+      .addStringOption((o) =>
+        o.setName("label").setDescription("A friendly name shown in lists").setMaxLength(100),
+      ),
+  );
+
+/** Autocomplete over the guild's own models plus the configured base model; never another guild's. */
+export function modelChoices(
+  ctx: AppContext,
+  guildId: string,
+  typed: string,
+): ApplicationCommandOptionChoiceData[] {
+  const text = typed.trim();
+  const choices: ApplicationCommandOptionChoiceData[] = [];
+  const base = ctx.config.ask.defaultModel;
+  for (const m of ctx.models.search(guildId, text, DiscordLimits.autocompleteChoices)) {
+    if (m.name.length > DiscordLimits.choiceValue) continue;
+    choices.push({ name: m.label ? `${m.label} (${m.name})` : m.name, value: m.name });
+  }
+  if (base.toLowerCase().includes(text.toLowerCase()) && !choices.some((c) => c.value === base)) {
+    choices.push({ name: `${base} (base model)`, value: base });
+  }
+  return choices.slice(0, DiscordLimits.autocompleteChoices);
+}
+
+const day = (iso: string | null) => (iso ? iso.slice(0, 10) : undefined);
+
+export default {
+  data,
+  access: (sub) => (sub === "list" ? "everyone" : "teacher"),
+  async autocomplete(interaction, ctx) {
+    const focused = interaction.options.getFocused(true);
+    if (focused.name === "provider") {
+      const typed = focused.value.toLowerCase();
+      return ctx.classroom.providers
+        .names()
+        .filter((n) => n.toLowerCase().includes(typed))
+        .map((n) => ({ name: n, value: n }));
+    }
+    return modelChoices(ctx, interaction.guildId, focused.value);
+  },
+  async execute(interaction, ctx) {
+    const guildId = interaction.guildId;
+    switch (interaction.options.getSubcommand()) {
+      case "use": {
+        const model = interaction.options.getString("model", true);
+        const channel = interaction.options.getChannel("channel");
+        if (channel) {
+          ctx.classroom.classroom.setChannelModel(guildId, channel.id, model, interaction.user.id);
+          await respond(interaction, { content: `/ask in <#${channel.id}> now uses \`${model.trim()}\`.` });
+        } else {
+          ctx.classroom.classroom.setGuildModel(guildId, model);
+          await respond(interaction, {
+            content: `/ask now uses \`${model.trim()}\` in this server, except in channels with their own model.`,
+          });
+        }
+        return;
+      }
+      case "add": {
+        const row = ctx.classroom.classroom.addModel(
+          guildId,
+          interaction.options.getString("model", true),
+          interaction.options.getString("provider", true),
+          interaction.options.getString("label") ?? undefined,
+        );
+        await respond(interaction, {
+          content: `Registered \`${row.name}\` (${row.provider})${row.label ? ` as "${row.label}"` : ""}. Use it with \`/model use\` or \`/ask model:\`.`,
+        });
+        return;
+      }
+      default: {
+        const models = ctx.models.list(guildId, DiscordLimits.embedFields);
+        const guildDefault = ctx.guildSettings.get(guildId).defaultModel;
+        const embed = new EmbedBuilder()
+          .setTitle("Models in this server")
+          .setDescription(
+            [
+              `Server default for /ask: \`${guildDefault ?? ctx.config.ask.defaultModel}\`${guildDefault ? "" : " (the bot's base model)"}`,
+              models.length === 0
+                ? "No models yet: fine-tune one with `/finetune start`, or register one with `/model add`."
+                : "",
+            ]
+              .filter((l) => l !== "")
+              .join("\n"),
+          );
+        for (const m of models) {
+          const shutdown = day(m.shutdownDate);
+          embed.addFields({
+            name: (m.label ?? m.name).slice(0, DiscordLimits.embedTitle),
+            value: [
+              m.label ? `\`${m.name}\`` : undefined,
+              `provider ${m.provider}${m.provider === ctx.providerName && ctx.isSandbox ? " (sandbox)" : ""}`,
+              `base ${m.baseModel}`,
+              m.jobId !== null ? `trained ${day(m.createdAt)}` : `added ${day(m.createdAt)}`,
+              shutdown ? `shuts down ${shutdown}` : undefined,
+            ]
+              .filter((p) => p !== undefined)
+              .join(" · ")
+              .slice(0, DiscordLimits.embedFieldValue),
+          });
+        }
+        await respond(interaction, { embeds: [embed] });
+      }
+    }
+  },
+} satisfies Command;
