@@ -29,7 +29,7 @@
 //   FakeGuild: addChannel(name | spec), addRole(name | spec), addMember(user, { permissions?, roles?, nick? }),
 //     channel(name), role(name), member(user). Member permissions = @everyone | roles | `permissions`.
 //   waitForReady({ count?, timeoutMs? }): Promise<void>          — count: the n-th IDENTIFY (2 after a restart)
-//   slash({ channel, user, command, subcommand?, group?, options?, locale? }): Promise<FakeInteraction>
+//   slash({ channel, user, command, subcommand?, group?, options?, locale?, strict? }): Promise<FakeInteraction>
 //     Option types come from the deployed command when there is one, else from the value: string, integer,
 //     number, boolean, CdnFile (attachment), FakeChannel, FakeRole, FakeUser. Against a deployed command,
 //     unknown options, missing required ones or subcommand, and wrong value types throw (strict: false sends
@@ -58,6 +58,14 @@
 //   add(filename, bytes | string, { contentType?, reportedSize?, contentLength? (number | "none"),
 //   redirectTo?, status? }): CdnFile { id, url, filename, size, attachment }; attachment() is an alias;
 //   baseUrl, host ("127.0.0.1:port"), requests, requestsFor(file)
+//
+// REST under /api/v10: GET /gateway, /gateway/bot, /users/@me, /applications/@me; GET/PUT/POST
+//   /applications/:app[/guilds/:guild]/commands; POST /interactions/:id/:token/callback (types 1, 4-9);
+//   POST /webhooks/:app/:token; GET/PATCH/DELETE /webhooks/:app/:token/messages/(@original|:id); GET
+//   /channels/:id; GET/POST /channels/:id/messages; GET/PATCH/DELETE /channels/:id/messages/:id; POST
+//   /channels/:id/typing; GET /guilds/:id, /guilds/:id/members/:user. Bot routes want `Bot <token>` (else 401).
+// Each guild gets a "general" channel unless channels are given, an owner, and the bot as a member with a
+//   managed role carrying `botPermissions` (so permissionsFor(guild.members.me) works).
 //
 // Discord behaviours kept on purpose, so a bot that breaks them fails here as in production: one callback per
 // interaction (400 40060 after); webhook calls before the callback fail (404 10015); with `ackDeadlineMs`,
