@@ -615,6 +615,31 @@ describe("fake Discord interaction rules, seen from a bare client", () => {
     );
   });
 
+  test("autocomplete answers are checked: 25 choices of at most 100 characters, only for autocomplete", async () => {
+    const channel = guild.channel("general");
+    const choices = discord.autocomplete({ channel, user, command: "raw", focused: "q" });
+    const last = discord.timeline.at(-1);
+    assert.ok(last?.kind === "interaction");
+    const { id, token } = last.interaction;
+    const answer = (data: unknown, type = InteractionResponseType.ApplicationCommandAutocompleteResult) =>
+      post(`/interactions/${id}/${token}/callback`, { type, data });
+    const many = Array.from({ length: 26 }, (_, i) => ({ name: `c${i}`, value: `c${i}` }));
+    assert.equal((await answer({ choices: many })).status, 400);
+    assert.equal((await answer({ choices: [{ name: "x".repeat(101), value: "x" }] })).status, 400);
+    assert.equal(
+      (await answer({ content: "hi" }, InteractionResponseType.ChannelMessageWithSource)).status,
+      400,
+    );
+    assert.equal((await answer({ choices: many.slice(0, 25) })).status, 204);
+    assert.equal((await choices).length, 25);
+    const slash = await discord.slash({ channel, user, command: "raw" });
+    const wrong = await post(`/interactions/${slash.id}/${slash.token}/callback`, {
+      type: InteractionResponseType.ApplicationCommandAutocompleteResult,
+      data: { choices: [] },
+    });
+    assert.equal(wrong.status, 400);
+  });
+
   test("a callback can return the created message (with_response=true)", async () => {
     const run = await discord.slash({ channel: guild.channel("general"), user, command: "raw" });
     const response = await post(`/interactions/${run.id}/${run.token}/callback?with_response=true`, {

@@ -31,6 +31,7 @@ import {
   DEFAULT_EVERYONE_PERMISSIONS,
   FakeChannel,
   FakeGuild,
+  type FakeMember,
   FakeMessage,
   FakeRole,
   FakeUser,
@@ -172,6 +173,7 @@ const LIMITS = {
   embedFields: 25,
   embedTotal: 6000,
   choices: 25,
+  choiceText: 100,
   actionRows: 5,
 };
 
@@ -452,6 +454,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
 
   /** Clicks a button (or picks `values` in a select) on a message the bot sent. Throws if absent or disabled. */
   async click(input: ClickInput): Promise<FakeInteraction> {
+    if (input.message.deleted) throw new Error(`message ${input.message.id} was deleted`);
     const component = findComponent(input.message.components, input.customId);
     if (!component) {
       throw new Error(
@@ -663,7 +666,17 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
             `${where} option ${name} is ${ApplicationCommandOptionType[type]}, not ${JSON.stringify(value)}`,
           );
         }
-        return { name, type, value: this.resolveOption(type, value, input.channel.guild, resolved) };
+        return {
+          name,
+          type,
+          value: this.resolveOption(
+            type,
+            value,
+            input.channel.guild,
+            resolved,
+            input.channel.guild.member(input.user),
+          ),
+        };
       });
     return wrap.reduceRight<unknown[]>((inner, level) => [{ ...level, options: inner }], leaf);
   }
@@ -673,6 +686,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     value: OptionValue,
     guild: FakeGuild,
     resolved: Record<string, Record<string, unknown>>,
+    invoker: FakeMember | undefined,
   ): string | number | boolean {
     const put = (kind: string, id: string, object: unknown) => {
       resolved[kind] ??= {};
@@ -688,7 +702,8 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
         id: value.id,
         name: value.name,
         type: value.type,
-        permissions: this.botPermissions.toString(),
+        // Discord sends the invoking member's permissions in that channel.
+        permissions: (invoker?.permissions ?? 0n).toString(),
       });
       return value.id;
     }
@@ -1043,6 +1058,17 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     const type = body.type as InteractionResponseType;
     const data = (body.data ?? {}) as Record<string, unknown>;
     let message: FakeMessage | undefined;
+    const isAutocomplete = interaction.type === InteractionType.ApplicationCommandAutocomplete;
+    const wrongKind =
+      isAutocomplete !== (type === InteractionResponseType.ApplicationCommandAutocompleteResult) ||
+      (type === InteractionResponseType.Modal && interaction.type === InteractionType.ModalSubmit);
+    if (wrongKind) {
+      return discordError(
+        400,
+        RESTJSONErrorCodes.InvalidFormBodyOrContentType,
+        `Callback type ${String(type)} does not answer interaction type ${interaction.type}`,
+      );
+    }
     switch (type) {
       case InteractionResponseType.Pong:
         break;
@@ -1091,6 +1117,18 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
       }
       case InteractionResponseType.ApplicationCommandAutocompleteResult: {
         const choices = data.choices;
+        const tooLong = (choice: { name?: unknown; value?: unknown }) =>
+          String(choice.name ?? "").length > LIMITS.choiceText ||
+          (typeof choice.value === "string" && choice.value.length > LIMITS.choiceText);
+        if (Array.isArray(choices) && choices.some(tooLong)) {
+          return discordError(400, RESTJSONErrorCodes.InvalidFormBodyOrContentType, "Invalid Form Body", {
+            data: {
+              choices: {
+                _errors: [{ code: "BASE_TYPE_BAD_LENGTH", message: "Must be between 1 and 100 in length." }],
+              },
+            },
+          });
+        }
         if (!Array.isArray(choices) || choices.length > LIMITS.choices) {
           return discordError(400, RESTJSONErrorCodes.InvalidFormBodyOrContentType, "Invalid Form Body", {
             data: {
