@@ -114,6 +114,7 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
       dataDir: config.dataDir,
     }),
     poller,
+    notifier,
     classroom,
     providerName: runtime.provider.name,
     isSandbox: runtime.sandbox !== undefined,

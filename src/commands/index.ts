@@ -3,9 +3,11 @@ import type { Command, ComponentHandler } from "../discord/command.ts";
 import ask, { correctAnswer, voteButton } from "./ask.ts";
 import classroom from "./classroom.ts";
 import config from "./config.ts";
+import dataset from "./dataset.ts";
+import finetune, { finetuneButtons } from "./finetune.ts";
 import model from "./model.ts";
 import usage from "./usage.ts";
 
-export const commands: readonly Command[] = [config, ask, model, classroom, usage];
+export const commands: readonly Command[] = [config, ask, model, classroom, usage, dataset, finetune];
 
-export const components: readonly ComponentHandler[] = [voteButton, correctAnswer];
+export const components: readonly ComponentHandler[] = [voteButton, correctAnswer, finetuneButtons];

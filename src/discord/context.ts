@@ -8,6 +8,7 @@ import type { Logger } from "../logger.ts";
 import type { ClassroomServices } from "../services/ask/index.ts";
 import type { StoreDataset } from "../services/feedback/feedback.ts";
 import type { JobService } from "../services/jobs.ts";
+import type { Notifier } from "../services/notifier.ts";
 import type { JobPoller } from "../services/poller.ts";
 import type { Catalog } from "../services/validation/models.ts";
 
@@ -26,6 +27,8 @@ export interface AppContext {
   storeDataset: StoreDataset;
   jobs: JobService;
   poller: JobPoller;
+  /** Posts the outbox's pending notices now (a job's card right after Start, a cancel notice). */
+  notifier: Notifier;
   /** /ask routing, class channels, limits, usage and the feedback loop. */
   classroom: ClassroomServices;
   /** "sandbox" when no key is configured: every reply and notice about training says so. */

@@ -1,0 +1,167 @@
+// /dataset: validate a JSONL attachment (report, cleaned file, "Fine-tune this") and list the guild's datasets.
+//
+// Each subcommand is one entry of `subcommands` below: its builder, its handler and (optionally) its
+// autocomplete. To add one (e.g. `/dataset export`), add an entry: the slash-command data, the dispatch and
+// the autocomplete all read the map, nothing else needs to change.
+import { stat } from "node:fs/promises";
+import {
+  ActionRowBuilder,
+  type ApplicationCommandOptionChoiceData,
+  AttachmentBuilder,
+  type AutocompleteInteraction,
+  ButtonBuilder,
+  ButtonStyle,
+  type ChatInputCommandInteraction,
+  EmbedBuilder,
+  escapeMarkdown,
+  InteractionContextType,
+  PermissionFlagsBits,
+  SlashCommandBuilder,
+  type SlashCommandSubcommandBuilder,
+} from "discord.js";
+import type { DatasetRow } from "../db/datasets.ts";
+import type { Command } from "../discord/command.ts";
+import type { AppContext } from "../discord/context.ts";
+import { fileStem, isUsable, modelChoices, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
+import { DiscordLimits } from "../discord/limits.ts";
+import { Colors, renderReportEmbed } from "../discord/render/report.ts";
+import { defer, respond } from "../discord/respond.ts";
+
+/** Files a bot may upload without server boosts. */
+const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
+
+/** The custom id of the "Fine-tune this" button (handled in src/commands/finetune.ts). */
+export const fineTuneThisId = (datasetId: number) => `finetune:from-dataset:${datasetId}`;
+
+export interface DatasetSubcommand {
+  build(s: SlashCommandSubcommandBuilder): SlashCommandSubcommandBuilder;
+  execute(interaction: ChatInputCommandInteraction<"cached" | "raw">, ctx: AppContext): Promise<void>;
+  autocomplete?(
+    interaction: AutocompleteInteraction<"cached" | "raw">,
+    ctx: AppContext,
+  ): Promise<ApplicationCommandOptionChoiceData[]>;
+}
+
+const validate: DatasetSubcommand = {
+  build: (s) =>
+    s
+      .setDescription("Check a JSONL dataset against OpenAI's rules, estimate its cost and store it")
+      .addAttachmentOption((o) =>
+        o.setName("file").setDescription("The dataset: one JSON object per line (.jsonl)").setRequired(true),
+      )
+      .addStringOption((o) =>
+        o
+          .setName("model")
+          .setDescription("Base model to validate for (default gpt-4o-mini)")
+          .setAutocomplete(true),
+      ),
+  async execute(interaction, ctx) {
+    await defer(interaction);
+    const model = modelOption(interaction.options.getString("model"), ctx.catalog);
+    const attachment = interaction.options.getAttachment("file", true);
+    const { row, report } = await storeAttachment(ctx, {
+      guildId: interaction.guildId,
+      uploaderId: interaction.user.id,
+      attachment,
+      model,
+    });
+    const stem = fileStem(row.fileName);
+    const files = [
+      new AttachmentBuilder(Buffer.from(JSON.stringify(report, null, 2)), { name: `${stem}.report.json` }),
+    ];
+    const notes: string[] = [];
+    if (row.cleanedPath) {
+      const { size } = await stat(row.cleanedPath);
+      if (size <= MAX_UPLOAD_BYTES) {
+        files.push(new AttachmentBuilder(row.cleanedPath, { name: `${stem}.cleaned.jsonl` }));
+        notes.push(`The ${report.valid} valid line(s) are attached as \`${stem}.cleaned.jsonl\`.`);
+      } else {
+        notes.push(
+          "The cleaned file is too large to attach here; it is stored and used by `/finetune start`.",
+        );
+      }
+    }
+    const usable = isUsable(row);
+    notes.push(
+      usable
+        ? `Stored as dataset #${row.id}: fine-tune it with the button or \`/finetune start dataset:${row.id}\`.`
+        : `Stored as dataset #${row.id}; fix the problems and upload it again to fine-tune.`,
+    );
+    const embed = renderReportEmbed(report, `Dataset #${row.id}: ${row.fileName}`);
+    await respond(interaction, {
+      content: notes.join("\n"),
+      embeds: [embed],
+      files,
+      components: usable
+        ? [
+            new ActionRowBuilder<ButtonBuilder>().addComponents(
+              new ButtonBuilder()
+                .setCustomId(fineTuneThisId(row.id))
+                .setLabel("Fine-tune this")
+                .setStyle(ButtonStyle.Primary),
+            ),
+          ]
+        : [],
+    });
+  },
+  async autocomplete(interaction, ctx) {
+    const focused = interaction.options.getFocused(true);
+    return focused.name === "model" ? modelChoices(focused.value, ctx.catalog) : [];
+  },
+};
+
+function datasetLine(d: DatasetRow): string {
+  const verdict = isUsable(d)
+    ? d.invalid === 0
+      ? "✅ valid"
+      : `⚠️ ${d.invalid} invalid (cleaned file usable)`
+    : `❌ ${d.invalid > 0 ? `${d.invalid} invalid` : "too few examples"}`;
+  return `**#${d.id}** ${escapeMarkdown(d.fileName)} · ${d.valid}/${d.examples} examples · ${verdict} · ${d.totalTokens.toLocaleString("en-US")} tokens · ${d.baseModel} · ${d.createdAt.slice(0, 10)}`;
+}
+
+const list: DatasetSubcommand = {
+  build: (s) => s.setDescription("This server's datasets, newest first"),
+  async execute(interaction, ctx) {
+    const rows = ctx.datasets.list(interaction.guildId, DiscordLimits.autocompleteChoices);
+    if (rows.length === 0) {
+      await respond(interaction, {
+        content: "No datasets yet: attach one with `/dataset validate file:`.",
+      });
+      return;
+    }
+    let description = "";
+    for (const line of rows.map(datasetLine)) {
+      if (description.length + line.length + 1 > DiscordLimits.embedDescription) break;
+      description += `${line}\n`;
+    }
+    const embed = new EmbedBuilder()
+      .setTitle("Datasets")
+      .setColor(Colors.info)
+      .setDescription(description.trimEnd())
+      .setFooter({ text: "Fine-tune one with /finetune start dataset:<id>" });
+    await respond(interaction, { embeds: [embed] });
+  },
+};
+
+/** The subcommands, by name: the builder, dispatch and autocomplete below all read this map. */
+export const subcommands: Record<string, DatasetSubcommand> = { validate, list };
+
+const data = new SlashCommandBuilder()
+  .setName("dataset")
+  .setDescription("Validate and list fine-tuning datasets (teachers)")
+  .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
+  .setContexts(InteractionContextType.Guild);
+for (const [name, sub] of Object.entries(subcommands)) data.addSubcommand((s) => sub.build(s.setName(name)));
+
+export default {
+  data,
+  access: "teacher",
+  async execute(interaction, ctx) {
+    const sub = subcommands[interaction.options.getSubcommand()];
+    if (!sub) throw new Error(`no handler for /dataset ${interaction.options.getSubcommand()}`);
+    await sub.execute(interaction, ctx);
+  },
+  async autocomplete(interaction, ctx) {
+    return (await subcommands[interaction.options.getSubcommand()]?.autocomplete?.(interaction, ctx)) ?? [];
+  },
+} satisfies Command;

@@ -1,0 +1,445 @@
+// /finetune: start a job from a stored dataset or a new file (after an estimate the requester confirms with
+// Start), and follow the guild's jobs: status, list, cancel. The "Fine-tune this" button of /dataset validate
+// leads to the same confirmation. Every id received (options, autocomplete, custom ids) is re-checked
+// against this guild's rows: another guild's dataset or job is "not found".
+import {
+  ActionRowBuilder,
+  type ApplicationCommandOptionChoiceData,
+  type AutocompleteInteraction,
+  ButtonBuilder,
+  type ButtonInteraction,
+  ButtonStyle,
+  type ChatInputCommandInteraction,
+  type EmbedBuilder,
+  InteractionContextType,
+  PermissionFlagsBits,
+  SlashCommandBuilder,
+} from "discord.js";
+import type { DatasetRow } from "../db/datasets.ts";
+import type { JobRow } from "../db/jobs.ts";
+import type { Command, ComponentHandler } from "../discord/command.ts";
+import { ConfirmationStore, type PendingJob } from "../discord/confirmations.ts";
+import type { AppContext } from "../discord/context.ts";
+import { isUsable, modelChoices, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
+import { DiscordLimits } from "../discord/limits.ts";
+import { renderConfirmation, renderJobList, renderJobStatus, STATUS_LABELS } from "../discord/render/jobs.ts";
+import { renderReportEmbed } from "../discord/render/report.ts";
+import { defer, type RepliableInteraction, respond } from "../discord/respond.ts";
+import { interactionIsTeacher } from "../discord/router.ts";
+import { UserError } from "../errors.ts";
+import {
+  checkEpochs,
+  checkSuffix,
+  estimateFromReport,
+  MAX_EPOCHS,
+  MAX_SUFFIX_LENGTH,
+} from "../services/jobs.ts";
+import { isTerminal } from "../services/providers/types.ts";
+import type { ValidationReport } from "../services/validation/types.ts";
+import { validateFile } from "../services/validation/validator.ts";
+
+const PREFIX = "finetune";
+const startId = (key: string) => `${PREFIX}:start:${key}`;
+const cancelId = (key: string) => `${PREFIX}:cancel:${key}`;
+
+const data = new SlashCommandBuilder()
+  .setName("finetune")
+  .setDescription("Fine-tune a model on a dataset and follow its jobs (teachers)")
+  .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
+  .setContexts(InteractionContextType.Guild)
+  .addSubcommand((s) =>
+    s
+      .setName("start")
+      .setDescription("Estimate a fine-tuning job, then start it with one click")
+      .addIntegerOption((o) =>
+        o
+          .setName("dataset")
+          .setDescription("A dataset of this server (or attach a file instead)")
+          .setMinValue(1)
+          .setAutocomplete(true),
+      )
+      .addAttachmentOption((o) =>
+        o.setName("file").setDescription("A new JSONL dataset (validated and stored first)"),
+      )
+      .addStringOption((o) =>
+        o
+          .setName("model")
+          .setDescription("Base model (default: the one the dataset was validated for)")
+          .setAutocomplete(true),
+      )
+      .addStringOption((o) =>
+        o
+          .setName("suffix")
+          .setDescription("Added to the fine-tuned model's name (letters, digits, - and _)")
+          .setMaxLength(MAX_SUFFIX_LENGTH),
+      )
+      .addIntegerOption((o) =>
+        o
+          .setName("epochs")
+          .setDescription("Passes over the dataset (default: the provider decides)")
+          .setMinValue(1)
+          .setMaxValue(MAX_EPOCHS),
+      ),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName("status")
+      .setDescription("One job's status, progress, loss and result")
+      .addIntegerOption((o) =>
+        o.setName("job").setDescription("A job of this server").setRequired(true).setAutocomplete(true),
+      ),
+  )
+  .addSubcommand((s) => s.setName("list").setDescription("This server's fine-tuning jobs, newest first"))
+  .addSubcommand((s) =>
+    s
+      .setName("cancel")
+      .setDescription("Cancel a job that has not finished")
+      .addIntegerOption((o) =>
+        o
+          .setName("job")
+          .setDescription("A running job of this server")
+          .setRequired(true)
+          .setAutocomplete(true),
+      ),
+  );
+
+// One store per running app (tests start several in one process); see src/discord/confirmations.ts.
+const stores = new WeakMap<AppContext, ConfirmationStore>();
+function confirmations(ctx: AppContext): ConfirmationStore {
+  let store = stores.get(ctx);
+  if (!store) {
+    store = new ConfirmationStore();
+    stores.set(ctx, store);
+  }
+  return store;
+}
+
+function requireDataset(ctx: AppContext, guildId: string, id: number): DatasetRow {
+  const row = ctx.datasets.get(guildId, id);
+  if (!row)
+    throw new UserError(`Dataset #${id} was not found in this server (see \`/dataset list\`).`, "not_found");
+  return row;
+}
+
+/** The estimated cost for `model` and `epochs`: from the stored report, or a fresh validation for another model. */
+async function quote(
+  ctx: AppContext,
+  dataset: DatasetRow,
+  model: string,
+  epochs: number | undefined,
+): Promise<{ costUsd: number; epochs: number }> {
+  let report = JSON.parse(dataset.reportJson) as ValidationReport;
+  if (report.model !== model) {
+    report = await validateFile(dataset.cleanedPath ?? dataset.storedPath, { model, catalog: ctx.catalog });
+  }
+  return { costUsd: estimateFromReport(report, epochs), epochs: epochs ?? report.epochs };
+}
+
+interface JobRequest {
+  dataset: DatasetRow;
+  model: string | undefined;
+  suffix: string | undefined;
+  epochs: number | undefined;
+}
+
+/** Shows the estimate with Start and Cancel; the request waits in the confirmation store. */
+async function askToConfirm(
+  interaction: RepliableInteraction,
+  ctx: AppContext,
+  guildId: string,
+  req: JobRequest,
+  before: EmbedBuilder[] = [],
+): Promise<void> {
+  const { dataset } = req;
+  if (!isUsable(dataset)) {
+    throw new UserError(
+      `Dataset #${dataset.id} (${dataset.fileName}) cannot be fine-tuned: ${dataset.invalid} invalid line(s) and ${dataset.valid} valid example(s); at least 10 valid examples are needed. Fix it and validate it again.`,
+      "not_fine_tunable",
+    );
+  }
+  const model = req.model ?? dataset.baseModel;
+  const estimate = await quote(ctx, dataset, model, req.epochs);
+  const cap = ctx.config.maxJobCostUsd;
+  if (estimate.costUsd > cap) {
+    throw new UserError(
+      `The estimated cost of this job is $${estimate.costUsd.toFixed(2)}, above the limit of $${cap.toFixed(2)} per job. Use a smaller dataset or fewer epochs.`,
+      "over_cost_cap",
+    );
+  }
+  const pending: PendingJob = {
+    guildId,
+    requesterId: interaction.user.id,
+    datasetId: dataset.id,
+    model,
+    suffix: req.suffix,
+    epochs: req.epochs,
+    estimatedCostUsd: estimate.costUsd,
+  };
+  const key = confirmations(ctx).add(pending);
+  const embed = renderConfirmation({
+    dataset,
+    model,
+    epochs: req.epochs,
+    estimatedEpochs: estimate.epochs,
+    suffix: req.suffix,
+    estimatedCostUsd: estimate.costUsd,
+    maxJobCostUsd: cap,
+    provider: ctx.providerName,
+  });
+  await respond(interaction, {
+    embeds: [...before, embed],
+    components: [
+      new ActionRowBuilder<ButtonBuilder>().addComponents(
+        new ButtonBuilder().setCustomId(startId(key)).setLabel("Start").setStyle(ButtonStyle.Success),
+        new ButtonBuilder().setCustomId(cancelId(key)).setLabel("Cancel").setStyle(ButtonStyle.Secondary),
+      ),
+    ],
+  });
+}
+
+/** Posts the job's card now rather than on the next poll (a drain already running may predate the job). */
+async function postNoticesNow(ctx: AppContext): Promise<void> {
+  try {
+    const first = await ctx.notifier.drain();
+    if (first.posted + first.failed === 0) await ctx.notifier.drain();
+  } catch (err) {
+    ctx.logger.warn({ err }, "could not drain the notice outbox; the poller retries");
+  }
+}
+
+function noticeChannel(ctx: AppContext, guildId: string): string | undefined {
+  return ctx.guildSettings.get(guildId).notifyChannelId ?? ctx.config.discord.notifyChannelId;
+}
+
+async function start(
+  interaction: ChatInputCommandInteraction<"cached" | "raw">,
+  ctx: AppContext,
+): Promise<void> {
+  await defer(interaction);
+  const guildId = interaction.guildId;
+  const datasetId = interaction.options.getInteger("dataset");
+  const file = interaction.options.getAttachment("file");
+  if ((datasetId === null) === (file === null)) {
+    throw new UserError(
+      "Give exactly one of `dataset` (a dataset of this server) or `file` (a new JSONL attachment).",
+      "dataset_or_file",
+    );
+  }
+  const model = modelOption(interaction.options.getString("model"), ctx.catalog);
+  const suffixText = interaction.options.getString("suffix");
+  const suffix = suffixText === null || suffixText.trim() === "" ? undefined : checkSuffix(suffixText);
+  const epochsValue = interaction.options.getInteger("epochs");
+  const epochs = epochsValue === null ? undefined : checkEpochs(epochsValue);
+
+  if (datasetId !== null) {
+    await askToConfirm(interaction, ctx, guildId, {
+      dataset: requireDataset(ctx, guildId, datasetId),
+      model,
+      suffix,
+      epochs,
+    });
+    return;
+  }
+  const attachment = file as NonNullable<typeof file>;
+  const { row, report } = await storeAttachment(ctx, {
+    guildId,
+    uploaderId: interaction.user.id,
+    attachment,
+    model,
+  });
+  const reportEmbed = renderReportEmbed(report, `Dataset #${row.id}: ${row.fileName}`);
+  if (!isUsable(row)) {
+    await respond(interaction, {
+      content: `This file cannot be fine-tuned as it is (stored as dataset #${row.id}). Run \`/dataset validate\` on it for the full report and the cleaned file.`,
+      embeds: [reportEmbed],
+    });
+    return;
+  }
+  await askToConfirm(interaction, ctx, guildId, { dataset: row, model, suffix, epochs }, [reportEmbed]);
+}
+
+async function status(
+  interaction: ChatInputCommandInteraction<"cached" | "raw">,
+  ctx: AppContext,
+): Promise<void> {
+  const job = ctx.jobs.require(interaction.guildId, interaction.options.getInteger("job", true));
+  const datasetName = ctx.datasets.get(interaction.guildId, job.datasetId)?.fileName ?? "(deleted)";
+  await respond(interaction, { embeds: [renderJobStatus(job, datasetName)] });
+}
+
+async function list(
+  interaction: ChatInputCommandInteraction<"cached" | "raw">,
+  ctx: AppContext,
+): Promise<void> {
+  const jobs = ctx.jobs.list(interaction.guildId, DiscordLimits.autocompleteChoices);
+  if (jobs.length === 0) {
+    await respond(interaction, { content: "No fine-tuning jobs yet: start one with `/finetune start`." });
+    return;
+  }
+  await respond(interaction, { embeds: [renderJobList(jobs, ctx.providerName)] });
+}
+
+async function cancel(
+  interaction: ChatInputCommandInteraction<"cached" | "raw">,
+  ctx: AppContext,
+): Promise<void> {
+  await defer(interaction);
+  const job = await ctx.jobs.cancel(interaction.guildId, interaction.options.getInteger("job", true));
+  if (job.status === "cancelled") {
+    await postNoticesNow(ctx);
+    await respond(interaction, { content: `Job #${job.id} was cancelled.` });
+    return;
+  }
+  await respond(interaction, {
+    content: `Cancellation of job #${job.id} requested; the provider reports "${job.rawStatus}". The notice follows once it confirms.`,
+  });
+}
+
+function datasetChoice(d: DatasetRow): ApplicationCommandOptionChoiceData {
+  const verdict = d.fineTunable ? "✅" : isUsable(d) ? "⚠️ cleaned" : "❌";
+  return { name: `#${d.id} ${d.fileName} · ${d.valid} examples ${verdict}`, value: d.id };
+}
+
+function jobChoice(j: JobRow): ApplicationCommandOptionChoiceData {
+  return {
+    name: `#${j.id} ${STATUS_LABELS[j.status]} · ${j.fineTunedModel ?? j.baseModel} · ${j.createdAt.slice(0, 10)}`,
+    value: j.id,
+  };
+}
+
+async function autocomplete(
+  interaction: AutocompleteInteraction<"cached" | "raw">,
+  ctx: AppContext,
+): Promise<ApplicationCommandOptionChoiceData[]> {
+  const focused = interaction.options.getFocused(true);
+  const typed = String(focused.value).trim().replace(/^#/, "");
+  const guildId = interaction.guildId;
+  const max = DiscordLimits.autocompleteChoices;
+  switch (focused.name) {
+    case "model":
+      return modelChoices(typed, ctx.catalog);
+    case "dataset":
+      return ctx.datasets.search(guildId, typed, max).map(datasetChoice);
+    case "job": {
+      const jobs = ctx.jobs.search(guildId, typed, max);
+      const wanted =
+        interaction.options.getSubcommand() === "cancel" ? jobs.filter((j) => !isTerminal(j.status)) : jobs;
+      return wanted.map(jobChoice);
+    }
+    default:
+      return [];
+  }
+}
+
+const subcommands: Record<
+  string,
+  (interaction: ChatInputCommandInteraction<"cached" | "raw">, ctx: AppContext) => Promise<void>
+> = { start, status, list, cancel };
+
+export default {
+  data,
+  access: "teacher",
+  async execute(interaction, ctx) {
+    const run = subcommands[interaction.options.getSubcommand()];
+    if (!run) throw new Error(`no handler for /finetune ${interaction.options.getSubcommand()}`);
+    await run(interaction, ctx);
+  },
+  autocomplete,
+} satisfies Command;
+
+/** The pending request behind a Start/Cancel click, re-checked: same guild, same requester, still a teacher. */
+function claim(interaction: ButtonInteraction<"cached" | "raw">, ctx: AppContext, key: string): PendingJob {
+  const pending = confirmations(ctx).get(key);
+  if (!pending || pending.guildId !== interaction.guildId) {
+    throw new UserError(
+      "This confirmation has expired or was already used: run `/finetune start` again.",
+      "confirmation_gone",
+    );
+  }
+  if (pending.requesterId !== interaction.user.id) {
+    throw new UserError("Only the teacher who asked for this job can start or cancel it.", "not_requester");
+  }
+  if (!interactionIsTeacher(interaction, ctx)) {
+    throw new UserError("Only teachers can start fine-tuning jobs.", "not_teacher");
+  }
+  return pending;
+}
+
+async function clickStart(interaction: ButtonInteraction<"cached" | "raw">, ctx: AppContext, key: string) {
+  const guildId = interaction.guildId;
+  const pending = claim(interaction, ctx, key);
+  const dataset = requireDataset(ctx, guildId, pending.datasetId);
+  // Taken before any await: a double click finds nothing and cannot start a second (paid) job.
+  confirmations(ctx).take(key);
+  await interaction.update({
+    content: `Starting the job on dataset #${dataset.id}: uploading the training file…`,
+    components: [],
+  });
+  let job: JobRow;
+  try {
+    job = await ctx.jobs.start({
+      guildId,
+      datasetId: dataset.id,
+      requesterId: pending.requesterId,
+      model: pending.model,
+      suffix: pending.suffix,
+      epochs: pending.epochs,
+    });
+  } catch (err) {
+    await interaction.editReply({ content: "The job was not started.", embeds: [] }).catch(() => undefined);
+    throw err;
+  }
+  await postNoticesNow(ctx);
+  const channel = noticeChannel(ctx, guildId);
+  const sandbox = ctx.isSandbox ? " on the sandbox (simulated: no cost, no real training)" : "";
+  await interaction.editReply({
+    content: channel
+      ? `Job #${job.id} started${sandbox}. Its card is in <#${channel}>, and the result will be posted there.`
+      : `Job #${job.id} started${sandbox}. No notification channel is set: run \`/config notifications\` so its card and result can be posted (check on it meanwhile with \`/finetune status job:${job.id}\`).`,
+    embeds: [renderJobStatus(job, dataset.fileName)],
+    components: [],
+    allowedMentions: { parse: [] },
+  });
+}
+
+async function clickCancel(interaction: ButtonInteraction<"cached" | "raw">, ctx: AppContext, key: string) {
+  claim(interaction, ctx, key);
+  confirmations(ctx).take(key);
+  await interaction.update({ content: "Cancelled: no job was started.", embeds: [], components: [] });
+}
+
+async function clickFineTuneThis(
+  interaction: ButtonInteraction<"cached" | "raw">,
+  ctx: AppContext,
+  rawId: string | undefined,
+) {
+  const id = Number(rawId);
+  if (!Number.isSafeInteger(id) || id < 1) throw new UserError("That dataset was not found.", "not_found");
+  await defer(interaction);
+  await askToConfirm(interaction, ctx, interaction.guildId, {
+    dataset: requireDataset(ctx, interaction.guildId, id),
+    model: undefined,
+    suffix: undefined,
+    epochs: undefined,
+  });
+}
+
+/** Start / Cancel on a confirmation, and "Fine-tune this" on a validation report. */
+export const finetuneButtons = {
+  prefix: PREFIX,
+  access: "teacher",
+  async handle(interaction, ctx) {
+    if (!interaction.isButton()) throw new Error(`unexpected ${PREFIX} interaction ${interaction.customId}`);
+    const [, action, arg = ""] = interaction.customId.split(":");
+    switch (action) {
+      case "start":
+        return clickStart(interaction, ctx, arg);
+      case "cancel":
+        return clickCancel(interaction, ctx, arg);
+      case "from-dataset":
+        return clickFineTuneThis(interaction, ctx, arg);
+      default:
+        throw new Error(`unknown ${PREFIX} button ${interaction.customId}`);
+    }
+  },
+} satisfies ComponentHandler;

@@ -1,0 +1,86 @@
+// A teacher's dataset attachment, from a slash command to a stored, validated dataset: the model option is
+// checked first, then the download (allowed hosts and size cap, checked before any request), then
+// storeDataset (validation in worker threads, off the event loop). Shared by /dataset and /finetune.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ApplicationCommandOptionChoiceData, Attachment } from "discord.js";
+import type { DatasetRow } from "../db/datasets.ts";
+import { downloadAttachment } from "../services/attachments.ts";
+import type { Catalog } from "../services/validation/models.ts";
+import { resolveModel } from "../services/validation/models.ts";
+import type { ValidationReport } from "../services/validation/types.ts";
+import type { AppContext } from "./context.ts";
+import { DiscordLimits } from "./limits.ts";
+
+/** OpenAI refuses training files with fewer examples. */
+export const MIN_TRAINING_EXAMPLES = 10;
+
+/** A dataset can be trained when it is clean, or when its cleaned file keeps enough examples. */
+export function isUsable(row: Pick<DatasetRow, "fineTunable" | "cleanedPath" | "valid">): boolean {
+  return row.fineTunable || (row.cleanedPath !== null && row.valid >= MIN_TRAINING_EXAMPLES);
+}
+
+/** The catalog's model id for a `model` option (ids and aliases); a UserError naming the known ones otherwise. */
+export function modelOption(value: string | null, catalog: Catalog): string | undefined {
+  if (value === null || value.trim() === "") return undefined;
+  return resolveModel(value, catalog).id;
+}
+
+/** Autocomplete for a `model` option: the catalog's base models matching what was typed. */
+export function modelChoices(typed: string, catalog: Catalog): ApplicationCommandOptionChoiceData[] {
+  const text = typed.trim().toLowerCase();
+  return catalog.models
+    .filter((m) => m.id.toLowerCase().includes(text) || m.aliases.some((a) => a.toLowerCase().includes(text)))
+    .slice(0, DiscordLimits.autocompleteChoices)
+    .map((m) => ({
+      name: `${m.id}${m.id === catalog.defaultModel ? " (default)" : ""} · $${m.trainingPricePerMillionUsd}/1M training tokens`,
+      value: m.id,
+    }));
+}
+
+/** A file name safe to reuse for the files we attach back (no path, no markup). */
+export function fileStem(name: string): string {
+  const stem = name
+    .replace(/\.[^.]*$/, "")
+    .replace(/[^\w.-]+/g, "_")
+    .slice(0, 60);
+  return stem === "" ? "dataset" : stem;
+}
+
+export interface StoredUpload {
+  row: DatasetRow;
+  report: ValidationReport;
+}
+
+/** Downloads the attachment to a private temp dir, validates and stores it for the guild; the temp dir always goes. */
+export async function storeAttachment(
+  ctx: AppContext,
+  input: { guildId: string; uploaderId: string; attachment: Attachment; model: string | undefined },
+): Promise<StoredUpload> {
+  const { attachment } = input;
+  const dir = await mkdtemp(join(tmpdir(), "classtune-upload-"));
+  try {
+    const path = join(dir, "upload.jsonl");
+    await downloadAttachment(
+      { url: attachment.url, size: attachment.size, name: attachment.name },
+      {
+        allowedHosts: ctx.config.discord.attachmentHosts,
+        maxBytes: ctx.config.discord.maxAttachmentBytes,
+      },
+      path,
+      { fetch: ctx.fetch },
+    );
+    return await ctx.storeDataset({
+      db: ctx.db,
+      dataDir: ctx.config.dataDir,
+      guildId: input.guildId,
+      uploaderId: input.uploaderId,
+      fileName: attachment.name,
+      sourcePath: path,
+      model: input.model ?? ctx.catalog.defaultModel,
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,154 @@
+// Renders fine-tuning jobs for /finetune: the Start/Cancel confirmation, one job's status, the guild's list.
+import { EmbedBuilder, escapeMarkdown } from "discord.js";
+import type { DatasetRow } from "../../db/datasets.ts";
+import type { JobRow } from "../../db/jobs.ts";
+import type { JobStatus } from "../../services/providers/types.ts";
+import { DiscordLimits } from "../limits.ts";
+import { progressBar } from "../notices.ts";
+import { Colors, usd } from "./report.ts";
+
+export const STATUS_LABELS: Record<JobStatus, string> = {
+  validating_files: "🔎 validating files",
+  queued: "⏳ queued",
+  running: "🏃 running",
+  paused: "⏸️ paused",
+  succeeded: "✅ succeeded",
+  failed: "❌ failed",
+  cancelled: "🚫 cancelled",
+};
+
+/** "sandbox (simulated: no cost, no real training)" or the provider's name. */
+export function providerLabel(provider: string): string {
+  return provider === "sandbox" ? "sandbox (simulated: no cost, no real training)" : provider;
+}
+
+export interface ConfirmationView {
+  dataset: DatasetRow;
+  model: string;
+  epochs: number | undefined;
+  /** The epochs the estimate assumed when none were chosen (the provider decides: "auto"). */
+  estimatedEpochs: number;
+  suffix: string | undefined;
+  estimatedCostUsd: number;
+  maxJobCostUsd: number;
+  provider: string;
+}
+
+export function renderConfirmation(v: ConfirmationView): EmbedBuilder {
+  const sandbox = v.provider === "sandbox" ? " (sandbox)" : "";
+  const examples = v.dataset.fineTunable
+    ? `${v.dataset.valid}`
+    : `${v.dataset.valid} (the cleaned file: ${v.dataset.invalid} invalid line(s) left out)`;
+  return new EmbedBuilder()
+    .setTitle(`Start a fine-tuning job${sandbox}?`)
+    .setColor(Colors.info)
+    .setDescription(
+      `Dataset #${v.dataset.id}: ${escapeMarkdown(v.dataset.fileName)}\nPress **Start** to upload it and create the job, or **Cancel**.`,
+    )
+    .addFields(
+      { name: "Base model", value: v.model, inline: true },
+      { name: "Examples", value: examples, inline: true },
+      {
+        name: "Epochs",
+        value: v.epochs === undefined ? `auto (≈${v.estimatedEpochs})` : String(v.epochs),
+        inline: true,
+      },
+      { name: "Suffix", value: v.suffix ?? "none", inline: true },
+      {
+        name: "Estimated cost",
+        value: `${usd(v.estimatedCostUsd)} (an estimate: the provider's bill is what counts)`,
+        inline: true,
+      },
+      { name: "Cost cap per job", value: usd(v.maxJobCostUsd), inline: true },
+      { name: "Provider", value: providerLabel(v.provider), inline: false },
+    );
+}
+
+function formatLoss(job: JobRow): string {
+  return job.progress?.loss == null ? "not reported yet" : job.progress.loss.toFixed(3);
+}
+
+export function renderJobStatus(job: JobRow, datasetName: string): EmbedBuilder {
+  const sandbox = job.provider === "sandbox" ? " (sandbox)" : "";
+  const p = job.progress;
+  const color =
+    job.status === "succeeded"
+      ? Colors.ok
+      : job.status === "failed"
+        ? Colors.problem
+        : job.status === "cancelled"
+          ? Colors.warn
+          : Colors.info;
+  const embed = new EmbedBuilder()
+    .setTitle(`Fine-tuning job #${job.id}${sandbox}`)
+    .setColor(color)
+    .setDescription(
+      [
+        STATUS_LABELS[job.status],
+        p && p.totalSteps > 0
+          ? `${progressBar(job.status === "succeeded" ? 1 : p.step / p.totalSteps)} step ${p.step}/${p.totalSteps}`
+          : undefined,
+      ]
+        .filter((l) => l !== undefined)
+        .join("\n"),
+    )
+    .addFields(
+      { name: "Base model", value: job.baseModel, inline: true },
+      { name: "Latest loss", value: formatLoss(job), inline: true },
+      {
+        name: "Dataset",
+        value: `#${job.datasetId} ${escapeMarkdown(datasetName)}`.slice(0, DiscordLimits.embedFieldValue),
+        inline: true,
+      },
+      { name: "Requested by", value: `<@${job.requesterId}>`, inline: true },
+      {
+        name: "Estimated cost",
+        value: job.estimatedCostUsd === null ? "unknown" : usd(job.estimatedCostUsd),
+        inline: true,
+      },
+      { name: "Provider job", value: `${job.remoteId} · ${providerLabel(job.provider)}`, inline: false },
+    );
+  if (job.fineTunedModel) {
+    embed.addFields({
+      name: "Fine-tuned model",
+      value: `\`${job.fineTunedModel}\`\nUse it: \`/model use model:${job.fineTunedModel}\``,
+    });
+  }
+  if (job.status === "failed") {
+    embed.addFields({
+      name: "Error",
+      value:
+        `The provider said: ${job.errorMessage ?? "no message"}${job.errorCode ? ` (${job.errorCode})` : ""}`.slice(
+          0,
+          DiscordLimits.embedFieldValue,
+        ),
+    });
+  }
+  embed.setFooter({
+    text: `Created ${job.createdAt.slice(0, 16).replace("T", " ")} UTC${job.finishedAt ? ` · ended ${job.finishedAt.slice(0, 16).replace("T", " ")} UTC` : ""}`,
+  });
+  return embed;
+}
+
+export function jobLine(job: JobRow): string {
+  const p = job.progress;
+  const progress =
+    !["succeeded", "failed", "cancelled"].includes(job.status) && p && p.totalSteps > 0
+      ? ` · ${Math.round((p.step / p.totalSteps) * 100)}%`
+      : "";
+  const model = job.fineTunedModel ? `\`${job.fineTunedModel}\`` : job.baseModel;
+  return `**#${job.id}** ${STATUS_LABELS[job.status]}${progress} · ${model} · dataset #${job.datasetId} · ${job.createdAt.slice(0, 10)}`;
+}
+
+export function renderJobList(jobs: JobRow[], provider: string): EmbedBuilder {
+  let description = "";
+  for (const line of jobs.map(jobLine)) {
+    if (description.length + line.length + 1 > DiscordLimits.embedDescription) break;
+    description += `${line}\n`;
+  }
+  return new EmbedBuilder()
+    .setTitle(`Fine-tuning jobs${provider === "sandbox" ? " (sandbox)" : ""}`)
+    .setColor(Colors.info)
+    .setDescription(description.trimEnd())
+    .setFooter({ text: "Details: /finetune status job:<id>" });
+}
