@@ -53,7 +53,7 @@ export interface FakeDiscordOptions {
   ackDeadlineMs?: number | undefined;
   /** The clock for interaction timing (dispatch, callback, deadline). Default Date.now; tests may drive it. */
   clock?: (() => number) | undefined;
-  /** Default timeout of every wait helper. Default 5,000 ms. */
+  /** Default timeout of every wait helper. Default 10,000 ms: generous for a loaded 2-core CI runner. */
   defaultTimeoutMs?: number | undefined;
 }
 
@@ -247,7 +247,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     this.botPermissions = options.botPermissions ?? DEFAULT_BOT_PERMISSIONS;
     this.ackDeadlineMs = options.ackDeadlineMs;
     this.clock = options.clock ?? Date.now;
-    this.defaultTimeoutMs = options.defaultTimeoutMs ?? 5_000;
+    this.defaultTimeoutMs = options.defaultTimeoutMs ?? 10_000;
     this.changes.setMaxListeners(0);
     this.routes = this.buildRoutes();
     wss.on("connection", (ws, request) => {

@@ -20,7 +20,7 @@
 //
 // startFakeDiscord(options?: { botUserId?, applicationId?, botUsername?, heartbeatIntervalMs? (41,250),
 //   botPermissions? (app_permissions), ackDeadlineMs? (refuse late callbacks), clock? (() => ms),
-//   defaultTimeoutMs? (5,000) }): Promise<FakeDiscord>
+//   defaultTimeoutMs? (10,000) }): Promise<FakeDiscord>
 // FakeDiscord
 //   apiUrl, gatewayUrl, token, botUser, applicationId, cdn: FakeCdn
 //   addUser({ username, id?, bot?, globalName? }): FakeUser

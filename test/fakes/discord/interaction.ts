@@ -19,7 +19,7 @@ export interface InteractionCallback {
 }
 
 export interface WaitOptions {
-  /** How long to wait before failing. Default 5,000 ms. */
+  /** How long to wait before failing. Default: the fake's defaultTimeoutMs (10,000 ms). */
   timeoutMs?: number | undefined;
 }
 
