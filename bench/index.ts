@@ -5,6 +5,7 @@ type Bench = { main: (args: string[]) => Promise<void> };
 
 const BENCHES: Record<string, () => Promise<Bench>> = {
   validate: () => import("./validate.ts"),
+  poller: () => import("./poller.ts"),
 };
 
 const args = process.argv.slice(2);

@@ -3,7 +3,9 @@
 // with ⌈tracked / 100⌉), retrieves the few it did not see, reads new events only for running jobs, and
 // writes each status change together with its notice in one SQLite transaction. Outages and rate limits
 // are logged and retried next tick; they never fail a job.
+
 import { createTask, type ScheduledTask, validate as validCron } from "node-cron";
+import { RateLimitError } from "openai";
 import { DatasetRepository } from "../db/datasets.ts";
 import {
   JobMetricsRepository,
@@ -59,6 +61,8 @@ export interface PollerOptions {
   maxEventPages?: number;
   /** A job's progress card is updated at most this often (status changes always update it). */
   progressNoticeIntervalMs?: number;
+  /** Jobs handled at once within a tick (events, test questions); the listing itself is sequential. */
+  concurrency?: number;
 }
 
 export interface TickResult {
@@ -143,6 +147,7 @@ export class JobPoller {
   private readonly eventsRefreshMs: number;
   private readonly maxEventPages: number;
   private readonly progressNoticeIntervalMs: number;
+  private readonly concurrency: number;
   private readonly jobs: JobRepository;
   private readonly metrics: JobMetricsRepository;
   private readonly models: ModelRepository;
@@ -162,6 +167,7 @@ export class JobPoller {
     this.eventsRefreshMs = o.eventsRefreshMs ?? 0;
     this.maxEventPages = o.maxEventPages ?? 5;
     this.progressNoticeIntervalMs = o.progressNoticeIntervalMs ?? 30_000;
+    this.concurrency = Math.max(1, o.concurrency ?? 8);
     this.jobs = new JobRepository(o.db);
     this.metrics = new JobMetricsRepository(o.db);
     this.models = new ModelRepository(o.db);
@@ -220,7 +226,10 @@ export class JobPoller {
     if (tracked.length > 0) {
       const seen = await this.listTracked(tracked, result);
       if (seen) {
-        for (const job of tracked) {
+        // A rate limit stops this tick's remaining calls: hammering on would only extend it.
+        let rateLimited = false;
+        await forEachLimit(tracked, this.concurrency, async (job) => {
+          if (rateLimited) return;
           let remote = seen.get(job.remoteId);
           if (!remote) {
             try {
@@ -228,22 +237,24 @@ export class JobPoller {
               remote = await this.provider.retrieveJob(job.remoteId);
             } catch (err) {
               result.errors += 1;
+              if (err instanceof RateLimitError) rateLimited = true;
               logProviderError(
                 this.logger,
                 err,
                 { jobId: job.id, remoteId: job.remoteId },
                 "job retrieve failed",
               );
-              continue;
+              return;
             }
           }
           try {
             await this.apply(job, remote, result);
           } catch (err) {
             result.errors += 1;
+            if (err instanceof RateLimitError) rateLimited = true;
             logProviderError(this.logger, err, { jobId: job.id }, "job update failed; retrying next tick");
           }
-        }
+        });
       }
     }
     if (this.notifier) await this.notifier.drain();
@@ -297,6 +308,7 @@ export class JobPoller {
         events = await this.newEvents(job, result);
         eventsRead = true;
       } catch (err) {
+        if (err instanceof RateLimitError) throw err;
         result.errors += 1;
         logProviderError(this.logger, err, { jobId: job.id }, "reading events failed; retrying next tick");
       }
@@ -511,4 +523,20 @@ function progressFrom(
     totalSteps: latest.totalSteps ?? known?.totalSteps ?? latest.step,
     loss: latest.trainLoss ?? known?.loss ?? null,
   };
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

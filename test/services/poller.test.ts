@@ -174,6 +174,12 @@ describe("poller under faults and at scale", () => {
     assert.equal(eventsDown.errors, 1);
     assert.equal(h.jobs.require("g1", job.id).status, "running");
 
+    h.sandbox.faults.next({ method: "GET", path: /\/events$/, status: 429, retryAfterMs: 1, times: 3 });
+    h.clock.advance(2_000);
+    const eventsLimited = await h.poller.tick();
+    assert.equal(eventsLimited.errors, 1);
+    assert.equal(h.jobs.require("g1", job.id).status, "running");
+
     await tickUntil(h, () => h.jobs.require("g1", job.id).status === "succeeded");
     assert.equal(h.sent.filter((n) => n.kind === "job_failed").length, 0);
   });
