@@ -1,0 +1,157 @@
+// The CLI contract of `validate` and `sample`, through the real entry point (`node scripts/run.js src/cli.ts`)
+// as other tools call it, plus the readable report and progress bar in-process.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { type CliIo, runCli } from "../../src/cli/io.ts";
+import type { ValidationReport } from "../../src/services/validation/types.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), "classtune-cli-validate-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function spawnCli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    // cwd is the temp dir: no stray .env is loaded.
+    const child = spawn(process.execPath, [join(ROOT, "scripts", "run.js"), "src/cli.ts", ...args], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "silent", DATA_DIR: join(dir, "data") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on("data", (b: Buffer) => {
+      err += b.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, out, err }));
+  });
+}
+
+async function inProcess(args: string[], stderrTty = false) {
+  const stdout = new PassThrough();
+  const stderr = Object.assign(new PassThrough(), { isTTY: stderrTty });
+  let out = "";
+  let err = "";
+  stdout.on("data", (c: Buffer) => {
+    out += c.toString();
+  });
+  stderr.on("data", (c: Buffer) => {
+    err += c.toString();
+  });
+  const io: CliIo = {
+    stdout,
+    stderr,
+    isTTY: false,
+    env: { LOG_LEVEL: "silent", DATA_DIR: join(dir, "data") },
+  };
+  const code = await runCli(args, io);
+  return { code, out, err };
+}
+
+const example = (i: number) =>
+  JSON.stringify({
+    messages: [
+      { role: "system", content: "You are a geography tutor." },
+      { role: "user", content: `What is the capital of country ${i}?` },
+      { role: "assistant", content: `The capital of country ${i} is City ${i}.` },
+    ],
+  });
+
+describe("classtune sample", () => {
+  it("writes a correct dataset that validate accepts, exit 0 and one JSON document", async () => {
+    const sample = join(dir, "sample.jsonl");
+    const s = await spawnCli("sample", "--out", sample);
+    assert.equal(s.code, 0, s.err);
+    const lines = readFileSync(sample, "utf8").trim().split("\n");
+    assert.ok(lines.length >= 10);
+    const v = await spawnCli("validate", sample, "--json");
+    assert.equal(v.code, 0, v.err);
+    const report = JSON.parse(v.out) as ValidationReport;
+    assert.equal(report.fineTunable, true);
+    assert.equal(report.valid, lines.length);
+    assert.equal(report.invalid, 0);
+    for (const key of ["format", "model", "encoding", "examples", "errors", "warnings", "tokens", "epochs"]) {
+      assert.ok(key in report, key);
+    }
+    assert.equal(typeof report.billingTokens, "number");
+    assert.equal(typeof report.estimatedCostUsd, "number");
+  });
+
+  it("prints the dataset on stdout without --out", async () => {
+    const r = await inProcess(["sample"]);
+    assert.equal(r.code, 0);
+    const lines = r.out.trim().split("\n");
+    assert.ok(lines.length >= 10);
+    for (const line of lines)
+      assert.ok(Array.isArray((JSON.parse(line) as { messages: unknown[] }).messages));
+  });
+});
+
+describe("classtune validate", () => {
+  it("exits 1 on a dataset with problems, with the errors in JSON and a cleaned file on request", async () => {
+    const broken = join(dir, "broken.jsonl");
+    const good = Array.from({ length: 11 }, (_, i) => example(i));
+    writeFileSync(broken, `${good.slice(0, 5).join("\n")}\n{"messages": [}\n${good.slice(5).join("\n")}\n`);
+    const cleaned = join(dir, "cleaned.jsonl");
+    const r = await spawnCli("validate", broken, "--json", "--out", cleaned);
+    assert.equal(r.code, 1, r.err);
+    const report = JSON.parse(r.out) as ValidationReport;
+    assert.equal(report.fineTunable, false);
+    assert.deepEqual(report.errors, [
+      { line: 6, code: "invalid_json", message: report.errors[0]?.message ?? "" },
+    ]);
+    assert.equal(readFileSync(cleaned, "utf8"), `${good.join("\n")}\n`);
+  });
+
+  it("exits 2 with one clear line on stderr for a missing file, an unknown model and bad usage", async () => {
+    const missing = await spawnCli("validate", join(dir, "missing.jsonl"), "--json");
+    assert.equal(missing.code, 2);
+    assert.equal(missing.out, "");
+    assert.match(missing.err.trim(), /^classtune validate: cannot read .*missing\.jsonl: no such file$/);
+    const file = join(dir, "ok.jsonl");
+    writeFileSync(file, example(1));
+    const model = await inProcess(["validate", file, "--model", "gpt-5-turbo-max"]);
+    assert.equal(model.code, 2);
+    assert.match(model.err, /unknown model "gpt-5-turbo-max": known models are gpt-4o-mini-2024-07-18/);
+    assert.equal(model.err.trim().split("\n").length, 1);
+    const usage = await inProcess(["validate"]);
+    assert.equal(usage.code, 2);
+    assert.match(usage.err, /no FILE given/);
+    const flag = await inProcess(["validate", file, "--frobnicate"]);
+    assert.equal(flag.code, 2);
+  });
+
+  it("prints a readable report: errors with lines, counts per code, tokens, an estimated cost", async () => {
+    const file = join(dir, "readable.jsonl");
+    writeFileSync(file, `${Array.from({ length: 12 }, (_, i) => example(i)).join("\n")}\n[1,2]\n`);
+    const r = await inProcess(["validate", file, "--model", "gpt-4.1-mini"]);
+    assert.equal(r.code, 1);
+    assert.match(r.out, /13 examples: 12 valid, 1 invalid/);
+    assert.match(r.out, /line 13: \[data_type\]/);
+    assert.match(r.out, /per code: data_type 1/);
+    assert.match(r.out, /Tokens per valid example: total [\d,]+/);
+    assert.match(r.out, /≈ \$[\d.]+ \(estimated at \$5\/1M, prices as of \d{4}-\d{2}-\d{2}\)/);
+    assert.match(r.out, /NOT fine-tunable/);
+  });
+
+  it("draws a progress bar on a terminal for a file of several MB", async () => {
+    const big = join(dir, "big.jsonl");
+    const line = `${example(1).slice(0, -3)}${" and more".repeat(200)}"}]}`;
+    const count = Math.ceil((5 * 1024 * 1024) / line.length);
+    writeFileSync(big, `${Array.from({ length: count }, () => line).join("\n")}\n`);
+    const tty = await inProcess(["validate", big], true);
+    assert.match(tty.err, /\[#+-*\] \d+%/);
+    assert.match(tty.err, /100%/);
+    const piped = await inProcess(["validate", big], false);
+    assert.equal(piped.err, "", "no progress bar when stderr is not a terminal");
+  });
+});
