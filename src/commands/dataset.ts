@@ -143,8 +143,60 @@ const list: DatasetSubcommand = {
   },
 };
 
+/** `/dataset export`: the guild's well-rated and teacher-corrected Q&A as a new dataset, through the validator. */
+const exportAnswers: DatasetSubcommand = {
+  build: (s) =>
+    s
+      .setDescription("Turn well-rated and teacher-corrected /ask answers into a new dataset")
+      .addIntegerOption((o) =>
+        o
+          .setName("min-score")
+          .setDescription(
+            "Net votes (👍 − 👎) a public answer needs; corrected answers always count (default 1)",
+          )
+          .setMinValue(1),
+      )
+      .addStringOption((o) =>
+        o.setName("since").setDescription("Only answers from this date on (YYYY-MM-DD)").setMaxLength(40),
+      ),
+  async execute(interaction, ctx) {
+    await defer(interaction);
+    const result = await ctx.classroom.feedback.exportDataset({
+      guildId: interaction.guildId,
+      requesterId: interaction.user.id,
+      minScore: interaction.options.getInteger("min-score") ?? undefined,
+      since: interaction.options.getString("since") ?? undefined,
+    });
+    const { row, report } = result;
+    const { size } = await stat(row.storedPath);
+    const usable = isUsable(row);
+    const notes = [
+      `Exported ${result.examples} example(s): ${result.fromCorrections} corrected by a teacher, ${result.fromVotes} rated by the class.`,
+      usable
+        ? `Stored as dataset #${row.id}: fine-tune it with the button or \`/finetune start dataset:${row.id}\`.`
+        : `Stored as dataset #${row.id}; it needs more examples (or fixes) before it can be fine-tuned.`,
+    ];
+    if (size > MAX_UPLOAD_BYTES) notes.push("The file is too large to attach here; it is stored.");
+    await respond(interaction, {
+      content: notes.join("\n"),
+      embeds: [renderReportEmbed(report, `Dataset #${row.id}: ${row.fileName}`)],
+      files: size <= MAX_UPLOAD_BYTES ? [new AttachmentBuilder(row.storedPath, { name: row.fileName })] : [],
+      components: usable
+        ? [
+            new ActionRowBuilder<ButtonBuilder>().addComponents(
+              new ButtonBuilder()
+                .setCustomId(fineTuneThisId(row.id))
+                .setLabel("Fine-tune this")
+                .setStyle(ButtonStyle.Primary),
+            ),
+          ]
+        : [],
+    });
+  },
+};
+
 /** The subcommands, by name: the builder, dispatch and autocomplete below all read this map. */
-export const subcommands: Record<string, DatasetSubcommand> = { validate, list };
+export const subcommands: Record<string, DatasetSubcommand> = { validate, list, export: exportAnswers };
 
 const data = new SlashCommandBuilder()
   .setName("dataset")
