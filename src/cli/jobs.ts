@@ -6,7 +6,7 @@ import type { JobRow } from "../db/jobs.ts";
 import { type Db, openDb } from "../db/open.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { JobService } from "../services/jobs.ts";
-import { Notifier } from "../services/notifier.ts";
+import { CLI_GUILD_ID, Notifier } from "../services/notifier.ts";
 import { JobPoller } from "../services/poller.ts";
 import type { FineTuningProvider } from "../services/providers/types.ts";
 import { createProviderFromConfig } from "../services/runtime.ts";
@@ -14,7 +14,7 @@ import { loadCatalog } from "../services/validation/models.ts";
 import { type CliCommand, type CliIo, UsageError } from "./io.ts";
 
 /** The guild id the terminal works in. */
-export const CLI_GUILD = "cli";
+export const CLI_GUILD = CLI_GUILD_ID;
 export const CLI_USER = "cli";
 
 export interface CliJobContext {

@@ -79,21 +79,33 @@ export class OutboxRepository {
     ).map(fromRaw);
   }
 
-  /** The notifier's sweep, across guilds, oldest first. */
-  pendingAcrossGuilds(limit = 50): OutboxRow[] {
+  /**
+   * The notifier's sweep across guilds (except `exceptGuildIds`), oldest first. Notices that failed
+   * `maxAttempts` times are parked (kept, with their error) so they cannot crowd out the rest.
+   */
+  pendingAcrossGuilds(
+    limit = 50,
+    maxAttempts = Number.MAX_SAFE_INTEGER,
+    exceptGuildIds: string[] = [],
+  ): OutboxRow[] {
     return (
       this.db
-        .prepare(`SELECT ${COLUMNS} FROM outbox WHERE posted_at IS NULL ORDER BY id LIMIT ?`)
-        .all(limit) as RawRow[]
+        .prepare(
+          `SELECT ${COLUMNS} FROM outbox WHERE posted_at IS NULL AND attempts < ?
+             AND guild_id NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?`,
+        )
+        .all(maxAttempts, JSON.stringify(exceptGuildIds), limit) as RawRow[]
     ).map(fromRaw);
   }
 
   /** One guild's pending notices, oldest first. */
-  pending(guildId: string, limit = 50): OutboxRow[] {
+  pending(guildId: string, limit = 50, maxAttempts = Number.MAX_SAFE_INTEGER): OutboxRow[] {
     return (
       this.db
-        .prepare(`SELECT ${COLUMNS} FROM outbox WHERE guild_id = ? AND posted_at IS NULL ORDER BY id LIMIT ?`)
-        .all(guildId, limit) as RawRow[]
+        .prepare(
+          `SELECT ${COLUMNS} FROM outbox WHERE guild_id = ? AND posted_at IS NULL AND attempts < ? ORDER BY id LIMIT ?`,
+        )
+        .all(guildId, maxAttempts, limit) as RawRow[]
     ).map(fromRaw);
   }
 

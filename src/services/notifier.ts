@@ -110,7 +110,14 @@ export interface NotifierOptions {
   batch?: number;
   /** Only this guild's notices (the CLI drains "cli" and leaves the bot's alone); default every guild. */
   guildId?: string | undefined;
+  /** When draining every guild, these are left alone; default the terminal's guild ("cli"), which has no channel. */
+  exceptGuildIds?: string[] | undefined;
+  /** A notice that failed this many posts is parked (kept with its error, no longer tried); default 10. */
+  maxAttempts?: number | undefined;
 }
+
+/** The guild id the command line works in: its notices are the terminal's, never posted to Discord. */
+export const CLI_GUILD_ID = "cli";
 
 export interface DrainResult {
   posted: number;
@@ -123,10 +130,22 @@ export class Notifier {
   private readonly logger: Logger;
   private readonly batch: number;
   private readonly guildId: string | undefined;
+  private readonly exceptGuildIds: string[];
+  private readonly maxAttempts: number;
   private inFlight: Promise<DrainResult> | undefined;
 
-  constructor({ db, sender, logger = silentLogger, batch = 50, guildId }: NotifierOptions) {
+  constructor({
+    db,
+    sender,
+    logger = silentLogger,
+    batch = 50,
+    guildId,
+    exceptGuildIds,
+    maxAttempts,
+  }: NotifierOptions) {
     this.guildId = guildId;
+    this.exceptGuildIds = exceptGuildIds ?? [CLI_GUILD_ID];
+    this.maxAttempts = maxAttempts ?? 10;
     this.outbox = new OutboxRepository(db);
     this.sender = sender;
     this.logger = logger;
@@ -146,8 +165,8 @@ export class Notifier {
     const failedGuildChannels = new Set<string>();
     const pending =
       this.guildId === undefined
-        ? this.outbox.pendingAcrossGuilds(this.batch)
-        : this.outbox.pending(this.guildId, this.batch);
+        ? this.outbox.pendingAcrossGuilds(this.batch, this.maxAttempts, this.exceptGuildIds)
+        : this.outbox.pending(this.guildId, this.batch, this.maxAttempts);
     for (const row of pending) {
       // Keep a channel's notices in order: after one fails, later ones there wait for the next drain.
       const lane = `${row.guildId}/${row.channelId ?? ""}`;

@@ -120,3 +120,29 @@ test("usage errors exit 2", async () => {
   assert.equal((await cli("ask")).code, 2);
   assert.equal((await cli("cancel", "abc")).code, 2);
 });
+
+test("OPENAI_BASE_URL and OPENAI_API_KEY point the same commands at another OpenAI-compatible host", async () => {
+  // A standalone sandbox in its own database plays the remote host.
+  const { openDb } = await import("../../src/db/open.ts");
+  const { startSandbox } = await import("../../src/services/sandbox/server.ts");
+  const hostDb = openDb(join(dir, "host.db"));
+  const host = await startSandbox({ db: hostDb, dataDir: join(dir, "host"), secondsPerStep: 0.002 });
+  try {
+    const env = {
+      OPENAI_BASE_URL: host.url,
+      OPENAI_API_KEY: "sk-test-not-a-secret",
+      DATA_DIR: join(dir, "remote"),
+    };
+    const r = await cliWith(env, "finetune", dataset, "--wait", "--json");
+    assert.equal(r.code, 0, r.err);
+    const result = JSON.parse(r.out) as FinetuneResult;
+    assert.equal(result.provider, "openai-compatible");
+    assert.equal(result.job.status, "succeeded");
+    assert.ok((host.stats.byRoute["POST /fine_tuning/jobs"] ?? 0) >= 1, JSON.stringify(host.stats.byRoute));
+    const list = JSON.parse((await cliWith(env, "jobs", "--json")).out) as JobRow[];
+    assert.equal(list[0]?.provider, "openai-compatible");
+  } finally {
+    await host.close();
+    hostDb.close();
+  }
+});

@@ -120,3 +120,51 @@ test("an update that lands while a post is in flight is not lost", async () => {
   assert.equal(sent[1]?.messageId, "m1");
   assert.ok(outbox.getByKey("g1", "p")?.postedAt);
 });
+
+test("a notice that keeps failing is parked after maxAttempts and stops crowding the batch", async () => {
+  const db = openDb(":memory:");
+  const outbox = new OutboxRepository(db);
+  outbox.enqueue({ ...notice("dead"), channelId: "gone" });
+  outbox.enqueue(notice("alive"));
+  const sent: OutboxNotice[] = [];
+  const notifier = new Notifier({
+    db,
+    maxAttempts: 2,
+    batch: 1,
+    sender: {
+      async send(n) {
+        if (n.channelId === "gone") throw new Error("Unknown Channel");
+        sent.push(n);
+        return {};
+      },
+    },
+  });
+  await notifier.drain();
+  await notifier.drain();
+  assert.equal(sent.length, 0, "batch of 1 was taken by the failing notice");
+  await notifier.drain();
+  assert.equal(sent.length, 1);
+  const dead = outbox.getByKey("g1", "dead");
+  assert.equal(dead?.attempts, 2);
+  assert.equal(dead?.lastError, "Unknown Channel");
+  assert.equal(dead?.postedAt, null);
+});
+
+test("the bot's drain leaves the terminal's notices alone; the terminal drains only its own", async () => {
+  const db = openDb(":memory:");
+  const outbox = new OutboxRepository(db);
+  outbox.enqueue({ ...notice("cli-1"), guildId: "cli" });
+  outbox.enqueue(notice("g1-1"));
+  const bot = memorySender();
+  await new Notifier({ db, sender: bot.sender }).drain();
+  assert.deepEqual(
+    bot.sent.map((n) => n.guildId),
+    ["g1"],
+  );
+  const terminal = memorySender();
+  await new Notifier({ db, sender: terminal.sender, guildId: "cli" }).drain();
+  assert.deepEqual(
+    terminal.sent.map((n) => n.guildId),
+    ["cli"],
+  );
+});
