@@ -5,6 +5,7 @@ import { commands, components } from "./commands/index.ts";
 import type { Config } from "./config.ts";
 import { DatasetRepository } from "./db/datasets.ts";
 import { GuildSettingsRepository } from "./db/guildSettings.ts";
+import { JobMetricsRepository } from "./db/jobs.ts";
 import { ModelRepository } from "./db/models.ts";
 import { openDb } from "./db/open.ts";
 import { OutboxRepository } from "./db/outbox.ts";
@@ -87,6 +88,9 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
       client,
       guildSettings,
       defaultChannelId: config.discord.notifyChannelId,
+      outbox,
+      metrics: new JobMetricsRepository(db),
+      logger: logger.child({ service: "notices" }),
     }),
   });
   const poller = new JobPoller({
