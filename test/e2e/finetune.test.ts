@@ -342,6 +342,53 @@ describe("/finetune start", () => {
     assert.equal(bot.discord.channelMessages(staff).filter((m) => !m.interactionId).length, 0);
   });
 
+  it("explains a provider refusal in plain words, and posts a failed job's error in the provider's words", async () => {
+    const sandbox = bot.app.sandbox;
+    assert.ok(sandbox);
+    sandbox.faults.next({
+      method: "POST",
+      path: "/fine_tuning/jobs",
+      status: 429,
+      retryAfterMs: 1,
+      times: 5,
+    });
+    const { reply: first } = await finetune("start", { dataset: 1 });
+    const click = await bot.discord.click({
+      message: first,
+      customId: buttonOf(first, "start"),
+      user: teacher,
+    });
+    const error = await click.waitForFollowUp(undefined, { timeoutMs: 15_000 });
+    assert.equal(error.ephemeral, true);
+    assert.match(error.content, /Could not start the fine-tuning job: the provider is rate-limiting us/);
+    assert.match((await click.waitForOriginal((m) => /not started/.test(m.content))).content, /not started/);
+    sandbox.faults.clear();
+
+    sandbox.faults.failNextJob({
+      code: "invalid_training_file",
+      message: "The job failed due to an invalid training file: 3 examples are too long.",
+    });
+    const { reply: second } = await finetune("start", { dataset: 1 });
+    const jobId = await pressStart(second);
+    const before = noticeMessages().length;
+    sandbox.clock.advance(60 * SECOND);
+    await bot.app.ctx.poller.tick();
+    const posted = noticeMessages().slice(before);
+    assert.equal(posted.length, 1, "one failure notice (the card was posted before)");
+    const failure = posted[0] as FakeMessage;
+    assert.match(failure.content, new RegExp(`^${teacher.mention} your fine-tuning job failed`));
+    assert.match(failure.embeds[0]?.title ?? "", new RegExp(`job #${jobId} \\(sandbox\\) failed`));
+    assert.match(
+      failure.embeds[0]?.description ?? "",
+      /The provider said: The job failed due to an invalid training file: 3 examples are too long\. \(invalid_training_file\)/,
+    );
+    const { reply: status } = await finetune("status", { job: jobId });
+    assert.match(
+      status.embeds[0]?.fields?.find((f) => f.name === "Error")?.value ?? "",
+      /invalid training file/,
+    );
+  });
+
   it("never lets a payload ping @everyone, a role, or anyone but the requester", () => {
     assert.ok(bot.discord.messages().length > 10);
     for (const message of bot.discord.messages()) {
