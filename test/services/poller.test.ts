@@ -272,3 +272,31 @@ describe("poller under faults and at scale", () => {
     );
   });
 });
+
+test("the cron task ticks on its schedule and never runs two ticks at once", async () => {
+  const h = await harness();
+  try {
+    const dataset = await h.dataset(12);
+    await h.jobs.start({ guildId: "g1", datasetId: dataset.id, requesterId: "u1" });
+    let release: () => void = () => {};
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    // The first listing hangs until released, across several due times of an every-second schedule.
+    h.tamper.push(async (url, init, res) =>
+      (init?.method ?? "GET") === "GET" && new URL(url).pathname.endsWith("/fine_tuning/jobs")
+        ? released.then(() => res)
+        : undefined,
+    );
+    const poller = new JobPoller({ db: h.db, provider: h.provider, schedule: "* * * * * *" });
+    h.calls.length = 0;
+    poller.start();
+    await new Promise((r) => setTimeout(r, 2_600));
+    assert.equal(h.calls.filter((c) => c === "GET /fine_tuning/jobs").length, 1, "later ticks were skipped");
+    assert.equal((await poller.tick()).skipped, true, "a direct tick while one runs is skipped too");
+    release();
+    await poller.stop();
+  } finally {
+    await h.close();
+  }
+});
