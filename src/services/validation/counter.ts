@@ -172,3 +172,24 @@ export function countLongPiece(core: BpeCore, bytes: Uint8Array): number {
   }
   return parts;
 }
+
+/**
+ * A counter that remembers the counts of short texts: datasets repeat their system prompt (and roles) in
+ * every example, so each worker tokenizes them once. Bounded: emptied when full.
+ */
+export function memoizedCounter(counter: TextCounter, maxEntries = 4096, maxLength = 4096): TextCounter {
+  const memo = new Map<string, number>();
+  return {
+    encoding: counter.encoding,
+    count(text: string): number {
+      if (text.length > maxLength) return counter.count(text);
+      let n = memo.get(text);
+      if (n === undefined) {
+        n = counter.count(text);
+        if (memo.size >= maxEntries) memo.clear();
+        memo.set(text, n);
+      }
+      return n;
+    },
+  };
+}

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import cl100k from "gpt-tokenizer/encoding/cl100k_base";
 import o200k from "gpt-tokenizer/encoding/o200k_base";
+import { memoizedCounter } from "../../../src/services/validation/counter.ts";
 import { checkLine } from "../../../src/services/validation/rules.ts";
 import { findSpecialToken, loadTextCounter, textCounter } from "../../../src/services/validation/tokens.ts";
 
@@ -59,6 +60,29 @@ describe("token counts equal tiktoken's", () => {
     // gpt-tokenizer's own (quadratic) merge gives these, in seconds to minutes.
     assert.equal(counter.count("a".repeat(100_000)), 12_500);
     assert.equal(counter.count("é".repeat(100_000)), 100_000);
+  });
+
+  it("remembers short texts without changing their counts, within its bound", () => {
+    const base = textCounter("o200k_base");
+    let calls = 0;
+    const counting = {
+      encoding: base.encoding,
+      count: (t: string) => {
+        calls++;
+        return base.count(t);
+      },
+    };
+    const memo = memoizedCounter(counting, 2, 100);
+    assert.equal(memo.count("You are a tutor."), base.count("You are a tutor."));
+    memo.count("You are a tutor.");
+    assert.equal(calls, 1);
+    memo.count("x".repeat(101));
+    memo.count("x".repeat(101));
+    assert.equal(calls, 3, "long texts are not remembered");
+    memo.count("a");
+    memo.count("b");
+    memo.count("You are a tutor.");
+    assert.equal(calls, 6, "emptied when full");
   });
 
   it("loads an encoding on demand to the same counts", async () => {

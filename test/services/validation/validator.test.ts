@@ -6,7 +6,12 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { UserError } from "../../../src/errors.ts";
 import { sampleDatasetJsonl } from "../../../src/services/validation/sample.ts";
-import { HashIndex, MAX_STORED_ISSUES, validateFile } from "../../../src/services/validation/validator.ts";
+import {
+  HashIndex,
+  MAX_LINE_BYTES,
+  MAX_STORED_ISSUES,
+  validateFile,
+} from "../../../src/services/validation/validator.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "classtune-validate-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -176,6 +181,19 @@ describe("validateFile: bytes and lines", () => {
     );
     assert.match(r.errors[0]?.message ?? "", /100,0\d\d tokens/);
     assert.equal(r.valid, 1);
+  });
+
+  it("reports a line over MAX_LINE_BYTES without reading it whole, and goes on", async () => {
+    const huge = example(2, "y".repeat(MAX_LINE_BYTES + 1000));
+    const r = await validateFile(file(`${example(1)}\n${huge}\n${example(3)}\n{bad\n`));
+    assert.deepEqual(
+      r.errors.map((e) => [e.line, e.code]),
+      [
+        [2, "too_many_tokens"],
+        [4, "invalid_json"],
+      ],
+    );
+    assert.deepEqual([r.examples, r.valid, r.invalid], [4, 2, 2]);
   });
 
   it("reports special tokens", async () => {
