@@ -140,3 +140,27 @@ describe("OpenAICompatibleProvider against the sandbox", () => {
     assert.equal(await h.provider.findJobByMetadata("classtune_job_id", "t-503"), undefined);
   });
 });
+
+describe("ambiguous create with the provider down", () => {
+  test("says the job may have started when it cannot be looked up either", async () => {
+    const h = await harness({ maxRetries: 0 });
+    try {
+      const dataset = await h.dataset(12);
+      const file = await h.provider.uploadTrainingFile(dataset.storedPath);
+      h.sandbox.faults.next({ path: "/fine_tuning/jobs", status: 502, times: 3 });
+      const err = await h.provider
+        .createJob({
+          model: "gpt-4o-mini-2024-07-18",
+          trainingFileId: file.id,
+          metadata: { classtune_job_id: "t-502" },
+        })
+        .catch((e: unknown) => e);
+      assert.match(
+        describeProviderError(err),
+        /internal error \(502\).*may have started anyway \(classtune tag t-502\)/,
+      );
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -15,8 +15,23 @@ import {
 import { UserError } from "../../errors.ts";
 import type { Logger } from "../../logger.ts";
 
+/** A create failed ambiguously and the follow-up lookup failed too: the job may exist. */
+export class AmbiguousCreateError extends Error {
+  constructor(
+    readonly tag: string,
+    readonly createError: unknown,
+    readonly lookupError: unknown,
+  ) {
+    super(`job create failed ambiguously and the lookup by tag ${tag} failed too`);
+    this.name = "AmbiguousCreateError";
+  }
+}
+
 /** One sentence a teacher can act on; never a stack trace. */
 export function describeProviderError(err: unknown): string {
+  if (err instanceof AmbiguousCreateError) {
+    return `${describeProviderError(err.createError)}; the job may have started anyway (classtune tag ${err.tag}) — check the provider's job list before trying again`;
+  }
   if (err instanceof APIUserAbortError) return "the request to the provider was cancelled";
   if (err instanceof APIConnectionTimeoutError)
     return "the provider did not answer in time — try again shortly";

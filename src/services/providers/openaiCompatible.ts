@@ -9,7 +9,7 @@ import { toStreamingFile } from "openai";
 import type { FineTuningJob, FineTuningJobEvent } from "openai/resources/fine-tuning/jobs/jobs";
 import type { Logger } from "../../logger.ts";
 import { silentLogger } from "../../logger.ts";
-import { isAmbiguousFailure, logProviderError } from "./errors.ts";
+import { AmbiguousCreateError, isAmbiguousFailure, logProviderError } from "./errors.ts";
 import {
   type ChatInput,
   type ChatResult,
@@ -78,7 +78,12 @@ export class OpenAICompatibleProvider implements FineTuningProvider {
     } catch (err) {
       if (!isAmbiguousFailure(err)) throw err;
       logProviderError(this.logger, err, { tag }, "job create failed ambiguously: looking it up by its tag");
-      const found = await this.findJobByMetadata("classtune_job_id", tag);
+      let found: ProviderJob | undefined;
+      try {
+        found = await this.findJobByMetadata("classtune_job_id", tag);
+      } catch (lookupError) {
+        throw new AmbiguousCreateError(tag, err, lookupError);
+      }
       if (found) {
         this.logger.info({ tag, remoteId: found.id }, "the job was created despite the error");
         return found;
@@ -179,10 +184,8 @@ function toJob(j: FineTuningJob): ProviderJob {
   const rawStatus = String(j.status);
   const status = normaliseStatus(rawStatus);
   const err = j.error as Partial<FineTuningJob.Error> | null | undefined;
-  const epochs =
-    j.method?.supervised?.hyperparameters?.n_epochs ??
-    j.hyperparameters?.n_epochs ??
-    (null as number | "auto" | null);
+  const epochs: number | "auto" | null =
+    j.method?.supervised?.hyperparameters?.n_epochs ?? j.hyperparameters?.n_epochs ?? null;
   return {
     id: j.id,
     status,
