@@ -6,6 +6,7 @@ type Bench = { main: (args: string[]) => Promise<void> };
 const BENCHES: Record<string, () => Promise<Bench>> = {
   validate: () => import("./validate.ts"),
   poller: () => import("./poller.ts"),
+  ask: () => import("./ask.ts"),
 };
 
 const args = process.argv.slice(2);
