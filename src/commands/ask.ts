@@ -63,6 +63,16 @@ export function answerFooter(a: AskAnswer, ctx: AppContext, isTeacher: boolean):
   return `-# ${parts.join(" · ")}`;
 }
 
+const QUESTION_QUOTE_CHARS = 300;
+
+/** The question as one quoted line, clipped (mentions in it render but never ping: allowed mentions are off). */
+export function quoteQuestion(question: string): string {
+  // Fences would open a code block around the answer: break them with zero-width spaces.
+  const line = question.replace(/\s+/g, " ").trim().replaceAll("```", "`\u200b`\u200b`");
+  const clipped = line.length > QUESTION_QUOTE_CHARS ? `${line.slice(0, QUESTION_QUOTE_CHARS - 1)}…` : line;
+  return `> **Q:** ${clipped}`;
+}
+
 function feedbackRow(answerId: number): ActionRowBuilder<ButtonBuilder> {
   return new ActionRowBuilder<ButtonBuilder>().addComponents(
     new ButtonBuilder().setCustomId(`vote:up:${answerId}`).setEmoji("👍").setStyle(ButtonStyle.Secondary),
@@ -110,7 +120,9 @@ export default {
     }
 
     const footer = answerFooter(result, ctx, isTeacher);
-    const split = splitMessage(`${result.answer}\n\n${footer}`);
+    // In a class channel the class reads the question too (Discord shows only the command's name).
+    const header = isPublic ? `${quoteQuestion(interaction.options.getString("question", true))}\n\n` : "";
+    const split = splitMessage(`${header}${result.answer}\n\n${footer}`);
     const components = isPublic ? [feedbackRow(result.answerId)] : [];
     if (split.attachment) {
       await respond(interaction, {

@@ -108,6 +108,7 @@ describe("/ask in a class channel", () => {
     assert.equal(callback.data.flags === undefined || (Number(callback.data.flags) & 64) === 0, true);
     answer = await run.waitForOriginal();
     assert.equal(answer.ephemeral, false, "public in a class channel");
+    assert.ok(answer.content.startsWith("> **Q:** What is osmosis?\n\n"), "the class sees the question");
     assert.match(answer.content, /Osmosis is water crossing a membrane/);
     assert.ok(answer.content.includes(`answered by \`${model}\` (sandbox)`), answer.content);
     const id = answer.customIds.find((c) => c.startsWith("vote:up:"))?.split(":")[2];
@@ -153,6 +154,7 @@ describe("/ask in a class channel", () => {
     const messages = await replies(run);
     const text = messages.map((m) => m.content).join("\n");
     assert.match(text, /Tell @everyone in class/);
+    assert.match(text, /> \*\*Q:\*\* @everyone who should hear/);
     for (const m of messages) {
       assert.deepEqual(m.pings, { everyone: false, users: [], roles: [] });
       assert.deepEqual(m.allowedMentions?.parse ?? [], []);

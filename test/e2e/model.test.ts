@@ -69,7 +69,10 @@ before(async () => {
       ASK_USER_BURST: "100",
     },
   });
-  a = bot.discord.addGuild({ name: "Lincoln High", channels: ["general", "physics", "lab"] });
+  a = bot.discord.addGuild({
+    name: "Lincoln High",
+    channels: ["general", "physics", "lab", "annex", "attic"],
+  });
   b = bot.discord.addGuild({ name: "Other School", channels: ["general"] });
   teacher = bot.discord.addUser({ username: "ms-rivera" });
   student = bot.discord.addUser({ username: "sam" });
@@ -228,6 +231,37 @@ describe("/classroom", () => {
     assert.match(again.content, /not a class channel/);
     const after = await run(a, student, "ask", undefined, { question: "What is torque?" }, "lab");
     assert.equal((await after.waitForOriginal()).ephemeral, true);
+  });
+});
+
+describe("a vanished model", () => {
+  const GONE = "ft:gpt-4o-mini-2024-07-18:classtune-sandbox:gone:zzz999";
+
+  it("is answered by the class channel's fallback, which says so; without one the student is told plainly", async () => {
+    const added = await reply(run(a, teacher, "model", "add", { model: GONE, provider: "sandbox" }));
+    assert.match(added.content, /Registered/);
+    await reply(
+      run(a, teacher, "classroom", "setup", {
+        channel: a.channel("annex"),
+        model: GONE,
+        "fallback-model": DEFAULT,
+      }),
+    );
+    const r = await run(a, student, "ask", undefined, { question: "What is a photon?" }, "annex");
+    const m = await r.waitForOriginal();
+    assert.equal(m.ephemeral, false);
+    assert.ok(
+      m.content.includes(
+        `answered by fallback \`${DEFAULT}\` (sandbox) because \`${GONE}\` is no longer available`,
+      ),
+      m.content,
+    );
+
+    await reply(run(a, teacher, "model", "use", { model: GONE, channel: a.channel("attic") }));
+    const none = await run(a, student, "ask", undefined, { question: "What is a photon?" }, "attic");
+    const refusal = await none.waitForOriginal();
+    assert.equal(refusal.ephemeral, true);
+    assert.match(refusal.content, /no longer available.*no working fallback model/);
   });
 });
 
