@@ -46,6 +46,54 @@ describe("token counts equal tiktoken's", () => {
     });
   }
 
+  it("the ASCII fast path cuts text only where pieces do not change (fuzzed against gpt-tokenizer)", () => {
+    const parts = [
+      ..."abZQex123.,!?/-()'",
+      " ",
+      " ",
+      "  ",
+      "\t",
+      "\n",
+      "\r\n",
+      "  \n",
+      "'s",
+      "'LL",
+      "456",
+      "don't",
+      "I'M",
+      "...",
+      "é",
+      "É",
+      "ü",
+      "ß",
+      "中文",
+      "🙂",
+      "\u0301",
+      "\u00a0",
+      "\u3000",
+      "ǅ",
+      "ʰ",
+      "²",
+      "٣",
+    ];
+    let x = 11;
+    const next = () => {
+      x = (x * 48271) % 2147483647;
+      return x;
+    };
+    for (const [name, api] of [
+      ["cl100k_base", cl100k],
+      ["o200k_base", o200k],
+    ] as const) {
+      const counter = textCounter(name);
+      for (let k = 0; k < 3000; k++) {
+        let s = "";
+        for (let i = 0, len = 1 + (next() % 40); i < len; i++) s += parts[next() % parts.length];
+        assert.equal(counter.count(s), api.countTokens(s, plain), JSON.stringify(s));
+      }
+    }
+  });
+
   it("counts special-token text as plain text and never throws", () => {
     const counter = textCounter("cl100k_base");
     assert.equal(counter.count("<|endoftext|>"), cl100k.encode("<|endoftext|>", plain).length);
