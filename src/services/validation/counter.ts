@@ -161,7 +161,7 @@ const isWhitespace = (code: number) =>
 const isCutPoint = (text: string, i: number) =>
   text.charCodeAt(i) === 0x20 && i > 0 && !isWhitespace(text.charCodeAt(i - 1));
 
-const NON_ASCII = /[^\x00-\x7f]/g;
+const NON_ASCII = /[\u0080-\uffff]/g;
 
 /** [start, end, isAscii] runs covering `text`, cut only at safe points. */
 export function* asciiRuns(text: string): Generator<[number, number, boolean]> {
