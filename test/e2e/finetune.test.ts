@@ -339,7 +339,21 @@ describe("/finetune start", () => {
     const done = await click.waitForOriginal((m) => /started/.test(m.content), { timeoutMs: 15_000 });
     assert.match(done.content, /No notification channel is set: run `\/config notifications`/);
     assert.equal(bot.app.ctx.jobs.list(night.id).length, 1);
-    assert.equal(bot.discord.channelMessages(staff).filter((m) => !m.interactionId).length, 0);
+    const cards = () => bot.discord.channelMessages(staff).filter((m) => !m.interactionId);
+    assert.equal(cards().length, 0);
+
+    // The card waits in the outbox and is posted once a channel is chosen.
+    const config = await bot.discord.slash({
+      channel: staff,
+      user: teacher,
+      command: "config",
+      subcommand: "notifications",
+      options: { channel: staff },
+    });
+    await config.waitForOriginal();
+    await bot.app.ctx.poller.tick();
+    assert.equal(cards().length, 1);
+    assert.match(cards()[0]?.content ?? "", /your fine-tuning job has started/);
   });
 
   it("explains a provider refusal in plain words, and posts a failed job's error in the provider's words", async () => {
