@@ -4,7 +4,7 @@
 // Base models answer a short reply that says plainly it comes from the sandbox.
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
-import { ENCODING_MODULES, type EncodingName, loadTextCounter } from "../validation/tokens.ts";
+import { ENCODING_MODULES, type EncodingName, loadTextCounter } from "../validation/counter.ts";
 
 /** Below this cosine similarity a fine-tuned model says it does not know. */
 export const SIMILARITY_FLOOR = 0.3;
@@ -28,7 +28,20 @@ export interface ChatTokenCounter {
   prompt(messages: ChatMessage[]): number;
 }
 
-export async function chatTokenCounter(encoding: Encoding): Promise<ChatTokenCounter> {
+const chatCounters = new Map<Encoding, Promise<ChatTokenCounter>>();
+
+/** The chat counter for `encoding`, made once per process. */
+export function chatTokenCounter(encoding: Encoding): Promise<ChatTokenCounter> {
+  let counter = chatCounters.get(encoding);
+  if (!counter) {
+    counter = makeChatTokenCounter(encoding);
+    counter.catch(() => chatCounters.delete(encoding));
+    chatCounters.set(encoding, counter);
+  }
+  return counter;
+}
+
+async function makeChatTokenCounter(encoding: Encoding): Promise<ChatTokenCounter> {
   const counter = await loadTextCounter(encoding);
   return {
     count: (text) => counter.count(text),

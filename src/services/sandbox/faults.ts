@@ -22,6 +22,13 @@ export interface FaultRule {
   latencyMs?: number;
   /** How many matching requests this rule applies to; default 1, Infinity for "until cleared". */
   times?: number;
+  /**
+   * Handle the request first, then answer with the fault: the work is done but the answer is lost
+   * (an ambiguous failure, e.g. a 500 after the job was created).
+   */
+  afterHandling?: boolean;
+  /** Drop the connection instead of answering (a connection reset); with `afterHandling`, after the work. */
+  reset?: boolean;
 }
 
 export interface JobFailure {
@@ -37,6 +44,8 @@ export interface InjectedFault {
   latencyMs: number;
   error: SandboxApiError | undefined;
   headers: Record<string, string>;
+  afterHandling: boolean;
+  reset: boolean;
 }
 
 const DEFAULTS: Record<number, { type: string; code: string | null; message: string }> = {
@@ -76,6 +85,7 @@ const CODE_DEFAULTS: Record<string, { type: string; message: string }> = {
 export class FaultInjector {
   private rules: Array<FaultRule & { remaining: number }> = [];
   private jobFailures: JobFailure[] = [];
+  private readonly statusOverrides = new Map<string, string>();
   /** How many faults were injected so far (latency-only rules included). */
   injected = 0;
 
@@ -91,9 +101,25 @@ export class FaultInjector {
     return this;
   }
 
+  /**
+   * Reports this status for the job (retrieve and list) until cleared with `undefined`: for clients'
+   * handling of statuses they do not know (OpenAI adds some, e.g. "paused").
+   */
+  overrideStatus(jobId: string, status: string | undefined): this {
+    if (status === undefined) this.statusOverrides.delete(jobId);
+    else this.statusOverrides.set(jobId, status);
+    return this;
+  }
+
+  /** The status to report instead of the real one, if any. */
+  statusOverride(jobId: string): string | undefined {
+    return this.statusOverrides.get(jobId);
+  }
+
   clear(): void {
     this.rules = [];
     this.jobFailures = [];
+    this.statusOverrides.clear();
   }
 
   /** Consumed by the server for each created job. */
@@ -134,6 +160,13 @@ export class FaultInjector {
         },
       );
     }
-    return { status: rule.status, latencyMs: rule.latencyMs ?? 0, error, headers };
+    return {
+      status: rule.status,
+      latencyMs: rule.latencyMs ?? 0,
+      error,
+      headers,
+      afterHandling: rule.afterHandling === true,
+      reset: rule.reset === true,
+    };
   }
 }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import busboy from "busboy";
 import type { Db } from "../../db/open.ts";
+import { isUserError } from "../../errors.ts";
 import { type Logger, silentLogger } from "../../logger.ts";
 import type { ValidationReport } from "../validation/types.ts";
 import { validateFile } from "../validation/validator.ts";
@@ -28,7 +29,14 @@ import { readJsonBody, sendError, sendJson } from "./http.ts";
 import { parseCreateJob, planTraining } from "./requests.ts";
 import { type JobRow, SandboxStore, TERMINAL } from "./store.ts";
 import { advanceJob, cancelJob, initialProgress, randomId } from "./trainer.ts";
-import { baseModelView, checkpointsOf, eventView, fileView, fineTunedModelView, jobView } from "./views.ts";
+import {
+  baseModelView,
+  checkpointsOf,
+  eventView,
+  fileView,
+  fineTunedModelView,
+  jobView as plainJobView,
+} from "./views.ts";
 
 export interface SandboxOptions {
   /** better-sqlite3, from openDb(); the sandbox applies its own migrations (sandbox_* tables). */
@@ -70,6 +78,8 @@ const PHASE_STEPS = 20;
 export const MAX_UPLOAD_BYTES = 512 * 1024 * 1024;
 const PURPOSES = new Set(["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]);
 const REPORT_CACHE_SIZE = 256;
+/** A validation that never answers fails its job instead of hanging the create request. */
+const VALIDATION_TIMEOUT_MS = 120_000;
 
 interface Ctx {
   req: IncomingMessage;
@@ -96,6 +106,12 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
   const indexes = new IndexCache();
   const reports = new Map<string, Promise<ValidationReport>>();
   const stats: SandboxStats = { total: 0, byRoute: {} };
+
+  const jobView = (job: JobRow): Record<string, unknown> => {
+    const view = plainJobView(job);
+    const status = faults.statusOverride(job.id);
+    return status === undefined ? view : { ...view, status };
+  };
 
   const getJob = (id: string, now: number): JobRow => {
     const job = store.getJob(id);
@@ -124,7 +140,11 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
     const key = `${fileId}\u0000${model}`;
     let report = reports.get(key);
     if (!report) {
-      report = validate(path, { model });
+      report = withTimeout(
+        validate(path, { model }),
+        VALIDATION_TIMEOUT_MS,
+        "validating the training file took too long",
+      );
       report.catch(() => reports.delete(key));
       reports.set(key, report);
       if (reports.size > REPORT_CACHE_SIZE) {
@@ -169,8 +189,15 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
           truncated = true;
         });
         written = pipeline(stream, createWriteStream(path));
+        // Awaited on "close"; this keeps an aborted upload from becoming an unhandled rejection.
+        written.catch(() => {});
       });
-      bb.on("error", () => reject(invalid("The multipart body could not be parsed.", "file")));
+      const fail = (err: SandboxApiError): void => {
+        rmSync(path, { force: true });
+        reject(err);
+      };
+      bb.on("error", () => fail(invalid("The multipart body could not be parsed.", "file")));
+      req.on("error", () => fail(invalid("The upload was interrupted.", "file")));
       bb.on("close", () => {
         void (async () => {
           try {
@@ -250,11 +277,18 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
         batchSize: 1,
         totalSteps: 0,
         trainedTokens: 0,
-        error: {
-          code: "invalid_training_file",
-          message: `The job failed due to an invalid training file. ${err instanceof Error ? err.message : String(err)}`,
-          param: "training_file",
-        },
+        // The engine refuses a file it cannot read as a dataset with a UserError; anything else is ours.
+        error: isUserError(err)
+          ? {
+              code: "invalid_training_file",
+              message: `The job failed due to an invalid training file. ${err.message}`,
+              param: "training_file",
+            }
+          : {
+              code: "server_error",
+              message: `The job failed due to an internal error in the sandbox (${err instanceof Error ? err.message : String(err)}). Please try again.`,
+              param: null,
+            },
       };
     }
     const plannedError =
@@ -367,8 +401,8 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
 
   const retrieveModel: Handler = (ctx) => {
     const id = modelParam(ctx);
-    const base = BASE_MODELS.find((m) => m.id === id);
-    if (base) return baseModelView(base);
+    const base = resolveBaseModel(id);
+    if (base) return { ...baseModelView(base), id };
     const job = fineTuned(id, ctx.now);
     if (!job) throw modelNotFound(id);
     return fineTunedModelView(job);
@@ -588,14 +622,24 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
     };
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     const method = (req.method ?? "GET").toUpperCase();
+    res.on("finish", () => {
+      logger.debug(
+        { method, url: req.url, status: res.statusCode, ms: Date.now() - started },
+        "sandbox: request",
+      );
+    });
     try {
       const url = new URL(req.url ?? "/", "http://sandbox.invalid");
       const fault = url.pathname.startsWith("/v1/") ? faults.match(method, url.pathname.slice(3)) : undefined;
       if (fault && fault.latencyMs > 0) await new Promise((r) => setTimeout(r, fault.latencyMs));
-      if (fault?.error) {
+      if (fault && !fault.afterHandling && (fault.error || fault.reset)) {
         req.resume();
-        logger.debug({ method, path: url.pathname, status: fault.error.status }, "sandbox: injected fault");
-        sendError(res, fault.error, fault.headers);
+        logger.debug(
+          { method, path: url.pathname, status: fault.status, reset: fault.reset },
+          "sandbox: injected fault",
+        );
+        if (fault.reset) req.socket.destroy();
+        else if (fault.error) sendError(res, fault.error, fault.headers);
         return;
       }
       const auth = req.headers.authorization;
@@ -627,6 +671,15 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
       stats.total += 1;
       stats.byRoute[matched.route.name] = (stats.byRoute[matched.route.name] ?? 0) + 1;
       const result = await matched.route.handler({ req, res, url, params: matched.params, now: clock.now() });
+      if (fault?.afterHandling && (fault.error || fault.reset) && result !== ANSWERED) {
+        logger.debug(
+          { method, path: url.pathname, status: fault.status, reset: fault.reset },
+          "sandbox: injected fault after handling",
+        );
+        if (fault.reset) req.socket.destroy();
+        else if (fault.error) sendError(res, fault.error, fault.headers);
+        return;
+      }
       if (result !== ANSWERED) {
         res.setHeader("openai-processing-ms", String(Date.now() - started));
         sendJson(res, 200, result);
@@ -696,4 +749,13 @@ function parseMetadataFilter(url: URL): Record<string, string> | null | undefine
     }
   }
   return any ? pairs : undefined;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

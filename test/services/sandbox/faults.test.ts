@@ -86,6 +86,68 @@ describe("sandbox faults and errors", () => {
     assert.equal((await rig.client.fineTuning.jobs.retrieve(job.id)).id, job.id);
   });
 
+  test("a 500 after handling loses the answer but not the work: the job exists once", async () => {
+    rig.sandbox.faults.next({ method: "POST", path: "/fine_tuning/jobs", status: 500, afterHandling: true });
+    const create = rig.client.fineTuning.jobs.create({
+      model: "gpt-4o-mini",
+      training_file: fileId,
+      metadata: { classtune_job: "ambiguous-1" },
+    });
+    await assert.rejects(create, OpenAI.InternalServerError);
+    const found = await rig.client.fineTuning.jobs.list({ metadata: { classtune_job: "ambiguous-1" } });
+    assert.equal(found.data.length, 1);
+  });
+
+  test("a connection reset surfaces as APIConnectionError; after handling, the work is still done", async () => {
+    rig.sandbox.faults.next({ path: "/models", reset: true });
+    await assert.rejects(rig.client.models.list(), OpenAI.APIConnectionError);
+    rig.sandbox.faults.next({ method: "POST", path: "/fine_tuning/jobs", reset: true, afterHandling: true });
+    await assert.rejects(
+      rig.client.fineTuning.jobs.create({
+        model: "gpt-4o-mini",
+        training_file: fileId,
+        metadata: { classtune_job: "reset-1" },
+      }),
+      OpenAI.APIConnectionError,
+    );
+    const found = await rig.client.fineTuning.jobs.list({ metadata: { classtune_job: "reset-1" } });
+    assert.equal(found.data.length, 1);
+  });
+
+  test("overrideStatus makes a job report a status clients may not know", async () => {
+    const job = await rig.client.fineTuning.jobs.create({ model: "gpt-4o-mini", training_file: fileId });
+    rig.sandbox.faults.overrideStatus(job.id, "paused");
+    assert.equal((await rig.client.fineTuning.jobs.retrieve(job.id)).status, "paused");
+    const listed = await rig.client.fineTuning.jobs.list({ limit: 100 });
+    assert.equal(listed.data.find((j) => j.id === job.id)?.status, "paused");
+    rig.sandbox.faults.overrideStatus(job.id, undefined);
+    assert.equal((await rig.client.fineTuning.jobs.retrieve(job.id)).status, "validating_files");
+  });
+
+  test("an upload cut off mid-body does not take the server down", async () => {
+    const { request } = await import("node:http");
+    const url = new URL(`${rig.sandbox.url}/files`);
+    await new Promise<void>((resolve) => {
+      const req = request(url, {
+        method: "POST",
+        headers: {
+          authorization: "Bearer x",
+          "content-type": "multipart/form-data; boundary=b",
+          "content-length": "100000",
+        },
+      });
+      req.on("error", () => resolve());
+      req.write(
+        '--b\r\nContent-Disposition: form-data; name="file"; filename="a.jsonl"\r\n\r\n{"messages": [',
+      );
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 50);
+    });
+    assert.ok((await rig.client.models.list()).data.length >= 6);
+  });
+
   test("added latency trips the SDK's timeout", async () => {
     rig.sandbox.faults.next({ path: "/models", latencyMs: 300 });
     await assert.rejects(rig.client.models.list({ timeout: 50 }), OpenAI.APIConnectionTimeoutError);
