@@ -16,8 +16,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
   validate: { summary: "check a fine-tuning dataset (JSONL)", load: () => import("./validate.ts") },
   sample: { summary: "write a correct 20-example dataset", load: () => import("./sample.ts") },
   sandbox: { summary: "run the OpenAI-compatible sandbox server", load: () => import("./sandbox.ts") },
-  usage: { summary: "/ask usage: questions, tokens, cost by model and day", load: () => import("./usage.ts") },
-  finetune: { summary: "validate, upload and fine-tune (--wait follows it)", load: () => import("./finetune.ts") },
+  usage: {
+    summary: "/ask usage: questions, tokens, cost by model and day",
+    load: () => import("./usage.ts"),
+  },
+  finetune: {
+    summary: "validate, upload and fine-tune (--wait follows it)",
+    load: () => import("./finetune.ts"),
+  },
   jobs: { summary: "list fine-tuning jobs started here", load: () => import("./jobs.ts") },
   cancel: { summary: "cancel a fine-tuning job", load: () => import("./cancel.ts") },
   ask: { summary: "ask a model as the educational assistant", load: () => import("./ask.ts") },
