@@ -36,7 +36,17 @@ const LONG_ANSWER = [
   paragraph("Fifth,"),
 ].join("\n\n");
 
+const BIG_CODE = [
+  "```python",
+  ...Array.from(
+    { length: 60 },
+    (_, i) => `cell_energy[${i}] = glucose[${i}] * 36  # step ${i} of respiration`,
+  ),
+  "```",
+].join("\n");
+
 const PAIRS = (studentsRole: string): [string, string][] => [
+  ["Show me the whole respiration simulation code", BIG_CODE],
   [
     "What is photosynthesis?",
     "Photosynthesis is how plants turn light, water and carbon dioxide into sugar.",
@@ -147,6 +157,16 @@ describe("/ask in a class channel", () => {
       "the buttons are on the last part",
     );
     assert.equal(parts.slice(0, -1).flatMap((p) => p.customIds).length, 0);
+  });
+
+  it("attaches an answer as a .txt when a code block alone is over 2,000 characters", async () => {
+    assert.ok(BIG_CODE.length > 2000);
+    const run = await ask(sam, "biology", "Show me the whole respiration simulation code");
+    const reply = await run.waitForOriginal();
+    assert.match(reply.content, /attached as a file/);
+    assert.ok(reply.content.length <= 2000);
+    assert.ok(reply.file("answer.txt").text().includes(BIG_CODE), "the code block is whole in the file");
+    assert.ok(reply.customIds.some((c) => c.startsWith("vote:up:")));
   });
 
   it("never pings, even when the question and the answer contain @everyone and a role", async () => {
