@@ -7,16 +7,14 @@ import { join } from "node:path";
 import type { ApplicationCommandOptionChoiceData, Attachment } from "discord.js";
 import type { DatasetRow } from "../db/datasets.ts";
 import { downloadAttachment } from "../services/attachments.ts";
+import { MIN_TRAINING_EXAMPLES } from "../services/jobs.ts";
 import type { Catalog } from "../services/validation/models.ts";
 import { resolveModel } from "../services/validation/models.ts";
 import type { ValidationReport } from "../services/validation/types.ts";
 import type { AppContext } from "./context.ts";
 import { DiscordLimits } from "./limits.ts";
 
-/** OpenAI refuses training files with fewer examples. */
-export const MIN_TRAINING_EXAMPLES = 10;
-
-/** A dataset can be trained when it is clean, or when its cleaned file keeps enough examples. */
+/** A dataset can be trained when it is clean, or when its cleaned file keeps enough examples (as JobService.start). */
 export function isUsable(row: Pick<DatasetRow, "fineTunable" | "cleanedPath" | "valid">): boolean {
   return row.fineTunable || (row.cleanedPath !== null && row.valid >= MIN_TRAINING_EXAMPLES);
 }
