@@ -22,8 +22,9 @@ function parsePort(args: string[]): number | undefined {
         : undefined;
     if (value === undefined) throw new UsageError(`unknown argument "${arg}" (${USAGE})`);
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > 65535)
-      throw new UsageError(`--port must be a port number 1–65535, got "${value}"`);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) {
+      throw new UsageError(`--port must be a port number 0–65535 (0: any free port), got "${value}"`);
+    }
     port = n;
   }
   return port;

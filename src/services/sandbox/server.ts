@@ -2,7 +2,7 @@
 // models and chat endpoints classtune uses, shaped per OpenAI's spec, with simulated training on an
 // injectable clock, state in the sandbox_* tables, and fault injection for tests.
 import { randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream, mkdirSync, rmSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, mkdirSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -576,6 +576,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
       name: "GET /files/:id/content",
       handler: async ({ params, res }) => {
         const file = fileOr404(params[0] ?? "");
+        if (!existsSync(file.path)) throw notFound(`The content of ${file.id} is no longer available.`, "id");
         res.writeHead(200, { "content-type": "application/octet-stream", "content-length": file.bytes });
         await pipeline(createReadStream(file.path), res);
         return ANSWERED;
