@@ -28,6 +28,8 @@ interface BpeCore {
 }
 
 const LONG_PIECE = 256;
+/** Texts longer than this are split lazily (String#match, faster, builds the whole list of pieces). */
+const MATCH_ALL_ABOVE = 64 * 1024;
 
 /** Special-token text of the cl100k/o200k encodings and the ChatML markers OpenAI rejects in training data. */
 const SPECIAL_TOKEN_RE =
@@ -72,15 +74,19 @@ export function createTextCounter(encoding: EncodingName, api: unknown): TextCou
     const encoder = new TextEncoder();
     const unicodeSplit = core.tokenSplitRegex;
     const asciiSplit = asciiSplitRegex(unicodeSplit);
+    const countPiece = (piece: string): number => {
+      if (core.getBpeRankFromString(piece) !== undefined) return 1;
+      if (piece.length > LONG_PIECE) return countLongPiece(core, encoder.encode(piece));
+      return core.bytePairEncode(piece).length;
+    };
     const countPieces = (text: string, split: RegExp): number => {
-      const pieces = text.match(split);
-      if (!pieces) return 0;
       let n = 0;
-      for (const piece of pieces) {
-        if (core.getBpeRankFromString(piece) !== undefined) n++;
-        else if (piece.length > LONG_PIECE) n += countLongPiece(core, encoder.encode(piece));
-        else n += core.bytePairEncode(piece).length;
+      if (text.length > MATCH_ALL_ABOVE) {
+        // Iterate: a multi-megabyte text would otherwise hold millions of pieces at once.
+        for (const match of text.matchAll(split)) n += countPiece(match[0]);
+        return n;
       }
+      for (const piece of text.match(split) ?? []) n += countPiece(piece);
       return n;
     };
     counter = {
@@ -187,30 +193,61 @@ export function* asciiRuns(text: string): Generator<[number, number, boolean]> {
 export function countLongPiece(core: BpeCore, bytes: Uint8Array): number {
   const n = bytes.length;
   if (n <= 1) return n;
-  // Parts are identified by their first byte; next/prev link the live parts.
+  const NONE = -1; // no mergeable pair
+  // Parts are identified by their first byte; next/prev link the live parts; rank[i] is the rank of
+  // merging part i with the next one. About 21 bytes of memory per input byte.
   const next = new Int32Array(n);
   const prev = new Int32Array(n);
-  const rank = new Float64Array(n);
+  const rank = new Int32Array(n);
+  const dead = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     next[i] = i + 1;
     prev[i] = i - 1;
   }
   const pairRank = (i: number): number => {
     const j = next[i] as number;
-    if (j >= n) return Number.POSITIVE_INFINITY;
-    const end = next[j] as number;
-    return core.getBpeRankFromBytes(bytes.subarray(i, end)) ?? Number.POSITIVE_INFINITY;
+    if (j >= n) return NONE;
+    return core.getBpeRankFromBytes(bytes.subarray(i, next[j])) ?? NONE;
   };
-  // Min-heap of keys rank * 2^32 + position: lowest rank first, leftmost on ties.
+  // Min-heap of keys rank * 2^32 + position: lowest rank first, leftmost on ties. Stale keys (the pair
+  // changed) are skipped when popped, and dropped when the heap is full.
   const SHIFT = 2 ** 32;
   let heap = new Float64Array(n);
   let size = 0;
-  const push = (key: number) => {
-    if (size === heap.length) {
-      const bigger = new Float64Array(heap.length * 2);
-      bigger.set(heap);
+  const isCurrent = (key: number) => {
+    const i = key % SHIFT;
+    return dead[i] === 0 && rank[i] === (key - i) / SHIFT;
+  };
+  const siftDown = (start: number, key: number) => {
+    let k = start;
+    for (;;) {
+      let child = 2 * k + 1;
+      if (child >= size) break;
+      if (child + 1 < size && (heap[child + 1] as number) < (heap[child] as number)) child++;
+      if ((heap[child] as number) >= key) break;
+      heap[k] = heap[child] as number;
+      k = child;
+    }
+    heap[k] = key;
+  };
+  const compact = () => {
+    let kept = 0;
+    for (let k = 0; k < size; k++) {
+      const key = heap[k] as number;
+      if (isCurrent(key)) heap[kept++] = key;
+    }
+    size = kept;
+    for (let k = (size >> 1) - 1; k >= 0; k--) siftDown(k, heap[k] as number);
+    if (size * 4 > heap.length * 3) {
+      const bigger = new Float64Array(Math.ceil(heap.length * 1.5));
+      bigger.set(heap.subarray(0, size));
       heap = bigger;
     }
+  };
+  const push = (r: number, i: number) => {
+    if (r === NONE) return;
+    if (size === heap.length) compact();
+    const key = r * SHIFT + i;
     let k = size++;
     while (k > 0) {
       const parent = (k - 1) >> 1;
@@ -222,46 +259,31 @@ export function countLongPiece(core: BpeCore, bytes: Uint8Array): number {
   };
   const pop = (): number => {
     const top = heap[0] as number;
-    const last = heap[--size] as number;
-    let k = 0;
-    for (;;) {
-      let child = 2 * k + 1;
-      if (child >= size) break;
-      if (child + 1 < size && (heap[child + 1] as number) < (heap[child] as number)) child++;
-      if ((heap[child] as number) >= last) break;
-      heap[k] = heap[child] as number;
-      k = child;
-    }
-    heap[k] = last;
+    size--;
+    if (size > 0) siftDown(0, heap[size] as number);
     return top;
   };
-  for (let i = 0; i < n - 1; i++) {
-    const r = pairRank(i);
-    rank[i] = r;
-    if (r !== Number.POSITIVE_INFINITY) push(r * SHIFT + i);
+  for (let i = 0; i < n; i++) {
+    rank[i] = pairRank(i);
+    push(rank[i] as number, i);
   }
-  rank[n - 1] = Number.POSITIVE_INFINITY;
-  const dead = new Uint8Array(n);
   let parts = n;
   while (size > 0) {
     const key = pop();
+    if (!isCurrent(key)) continue;
     const i = key % SHIFT;
-    const r = (key - i) / SHIFT;
-    if (dead[i] === 1 || rank[i] !== r) continue; // stale entry
     const j = next[i] as number;
     dead[j] = 1;
     const after = next[j] as number;
     next[i] = after;
     if (after < n) prev[after] = i;
     parts--;
-    const ri = pairRank(i);
-    rank[i] = ri;
-    if (ri !== Number.POSITIVE_INFINITY) push(ri * SHIFT + i);
+    rank[i] = pairRank(i);
+    push(rank[i] as number, i);
     const p = prev[i] as number;
     if (p >= 0) {
-      const rp = pairRank(p);
-      rank[p] = rp;
-      if (rp !== Number.POSITIVE_INFINITY) push(rp * SHIFT + p);
+      rank[p] = pairRank(p);
+      push(rank[p] as number, p);
     }
   }
   return parts;
