@@ -1,0 +1,122 @@
+// Chat completions (non-streaming): fine-tuned models answer by retrieval over their training
+// examples, base models with a plain sandbox reply; usage holds real token counts.
+import { resolveBaseModel } from "../catalog.ts";
+import {
+  baseModelAnswer,
+  type ChatMessage,
+  chatTokenCounter,
+  contentText,
+  truncateToTokens,
+} from "../chat.ts";
+import type { Handler, Route, SandboxState } from "../context.ts";
+import { invalid, invalidType, missingParam, modelNotFound } from "../errors.ts";
+import { readJsonBody } from "../http.ts";
+import { randomId } from "../trainer.ts";
+
+export function chatRoutes(s: SandboxState): Route[] {
+  const { store, fineTuned, indexes } = s;
+
+  const chat: Handler = async ({ req, now }) => {
+    const body = await readJsonBody(req);
+    const model = body.model;
+    if (model === undefined || model === null) throw missingParam("model");
+    if (typeof model !== "string") throw invalidType("model", "a string", model);
+    if (body.messages === undefined) throw missingParam("messages");
+    if (!Array.isArray(body.messages)) throw invalidType("messages", "an array", body.messages);
+    if (body.messages.length === 0) {
+      throw invalid(
+        "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+        "messages",
+        "empty_array",
+      );
+    }
+    const messages: ChatMessage[] = body.messages.map((m: unknown, i: number) => {
+      if (m === null || typeof m !== "object") throw invalidType(`messages[${i}]`, "an object", m);
+      const { role, content } = m as { role?: unknown; content?: unknown };
+      if (typeof role !== "string") throw missingParam(`messages[${i}].role`);
+      return { role, content: contentText(content) ?? "" };
+    });
+    if (body.stream === true) {
+      throw invalid(
+        "Streaming is not supported by the sandbox; send the request without stream: true.",
+        "stream",
+        "unsupported_value",
+      );
+    }
+    const n = body.n === undefined || body.n === null ? 1 : body.n;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 8) {
+      throw invalid("Invalid 'n': the sandbox answers with 1 to 8 choices.", "n", "invalid_value");
+    }
+    const maxTokens = body.max_completion_tokens ?? body.max_tokens;
+    if (
+      maxTokens !== undefined &&
+      maxTokens !== null &&
+      (typeof maxTokens !== "number" || !Number.isInteger(maxTokens) || maxTokens < 1)
+    ) {
+      throw invalidType(
+        body.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens",
+        "a positive integer",
+        maxTokens,
+      );
+    }
+
+    const question = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
+    let answer: string;
+    let resolvedModel = model;
+    let encoding: "o200k_base" | "cl100k_base";
+    const base = resolveBaseModel(model);
+    if (base) {
+      resolvedModel = base.id;
+      encoding = base.encoding;
+      answer = baseModelAnswer(base.id, question);
+    } else {
+      const job = fineTuned(model, now);
+      if (!job) throw modelNotFound(model);
+      encoding = resolveBaseModel(job.baseModel)?.encoding ?? "o200k_base";
+      const file = store.getFile(job.trainingFile);
+      const index = file ? await indexes.get(model, file.path) : undefined;
+      answer = index
+        ? index.answer(question).text
+        : "I don't know that yet: my training data is no longer available.";
+    }
+    const tokens = await chatTokenCounter(encoding);
+    let finish = "stop";
+    let completionTokens = tokens.count(answer);
+    if (typeof maxTokens === "number" && completionTokens > maxTokens) {
+      answer = await truncateToTokens(answer, maxTokens, encoding);
+      completionTokens = maxTokens;
+      finish = "length";
+    }
+    const promptTokens = tokens.prompt(messages);
+    return {
+      id: randomId("chatcmpl-", 29),
+      object: "chat.completion",
+      created: Math.floor(now / 1000),
+      model: resolvedModel,
+      choices: Array.from({ length: n }, (_, index) => ({
+        index,
+        message: { role: "assistant", content: answer, refusal: null, annotations: [] },
+        logprobs: null,
+        finish_reason: finish,
+      })),
+      usage: {
+        prompt_tokens: promptTokens,
+        completion_tokens: completionTokens * n,
+        total_tokens: promptTokens + completionTokens * n,
+        prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+        completion_tokens_details: {
+          reasoning_tokens: 0,
+          audio_tokens: 0,
+          accepted_prediction_tokens: 0,
+          rejected_prediction_tokens: 0,
+        },
+      },
+      service_tier: "default",
+      system_fingerprint: "fp_sandbox",
+    };
+  };
+
+  return [
+    { method: "POST", pattern: /^\/chat\/completions$/, name: "POST /chat/completions", handler: chat },
+  ];
+}
