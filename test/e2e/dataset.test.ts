@@ -11,7 +11,7 @@ import { startTestBot, type TestBot } from "../helpers/bot.ts";
 
 const MAX_BYTES = 64 * 1024;
 const TOY = readFileSync(
-  new URL("../../../shared/fixtures/toy_chat_fine_tuning.jsonl", import.meta.url),
+  new URL("../services/validation/fixtures/toy_chat_fine_tuning.jsonl", import.meta.url),
   "utf8",
 );
 

@@ -2,10 +2,13 @@
 import assert from "node:assert/strict";
 import { createReadStream } from "node:fs";
 import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
 import { type Rig, startRig, writeTrainingFile } from "./helpers.ts";
 
-const TOY_FIXTURE = "/work/shared/fixtures/toy_chat_fine_tuning.jsonl";
+const TOY_FIXTURE = fileURLToPath(
+  new URL("../validation/fixtures/toy_chat_fine_tuning.jsonl", import.meta.url),
+);
 
 describe("sandbox fine-tuning lifecycle", () => {
   let rig: Rig;
