@@ -116,6 +116,7 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
       logger: logger.child({ service: "jobs" }),
       maxJobCostUsd: config.maxJobCostUsd,
       dataDir: config.dataDir,
+      catalog,
     }),
     poller,
     notifier,

@@ -146,5 +146,13 @@ export async function downloadAttachment(
       "attachment_fetch",
     );
   }
+  // A body cut short (by the server's framing or the network) must not be stored as if it were the dataset.
+  if (source.size !== undefined && received !== source.size) {
+    await rm(destPath, { force: true });
+    throw new UserError(
+      `The download of ${source.name} was incomplete (${formatBytes(received)} of ${formatBytes(source.size)}). Please try again.`,
+      "attachment_incomplete",
+    );
+  }
   return received;
 }

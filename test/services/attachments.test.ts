@@ -109,6 +109,15 @@ describe("attachment downloads", () => {
     }
   });
 
+  it("refuses a download whose size differs from the size Discord declared", async () => {
+    const dest = join(dir, "short.jsonl");
+    await assert.rejects(
+      downloadAttachment({ url: `http://${host}/ok.jsonl`, name: "ok.jsonl", size: 20 }, policy(), dest),
+      /incomplete \(8 B of 20 B\)/,
+    );
+    assert.equal(existsSync(dest), false);
+  });
+
   it("follows a redirect only to an allowed host", async () => {
     await assert.rejects(
       downloadAttachment({ url: `http://${host}/redirect-out`, name: "x" }, policy(), join(dir, "r1")),
