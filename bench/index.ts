@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   validate: () => import("./validate.ts"),
   poller: () => import("./poller.ts"),
   ask: () => import("./ask.ts"),
+  "ask-core": () => import("./ask-core.ts"),
 };
 
 const args = process.argv.slice(2);
