@@ -213,6 +213,21 @@ describe("sandbox fine-tuning lifecycle", () => {
     );
   });
 
+  test("files list newest first by purpose, and a deleted file is gone", async () => {
+    const a = await upload(writeTrainingFile(rig.dir, 10, "list-a.jsonl"));
+    const b = await rig.client.files.create({
+      file: await OpenAI.toFile(Buffer.from("hello"), "notes.txt"),
+      purpose: "user_data",
+    });
+    const fineTune = await rig.client.files.list({ purpose: "fine-tune" });
+    assert.equal(fineTune.data[0]?.id, a.id);
+    assert.ok(fineTune.data.every((f) => f.purpose === "fine-tune"));
+    assert.ok((await rig.client.files.list()).data.some((f) => f.id === b.id));
+    assert.deepEqual(await rig.client.files.delete(b.id), { id: b.id, object: "file", deleted: true });
+    await assert.rejects(rig.client.files.retrieve(b.id), OpenAI.NotFoundError);
+    await assert.rejects(rig.client.files.content(b.id), OpenAI.NotFoundError);
+  });
+
   test("unknown jobs and files are 404s", async () => {
     await assert.rejects(rig.client.fineTuning.jobs.retrieve("ftjob-nope"), OpenAI.NotFoundError);
     await assert.rejects(rig.client.files.retrieve("file-nope"), OpenAI.NotFoundError);
