@@ -90,7 +90,7 @@ const hostList = (def: string) =>
     });
 
 export const envSchema = z.object({
-  LOG_LEVEL: z.enum(LEVELS).default("info"),
+  LOG_LEVEL: z.enum(LEVELS).optional(),
   DATA_DIR: z.string().trim().default("./data"),
   DATABASE_PATH: optionalString,
   MODELS_FILE: optionalString,
@@ -137,6 +137,8 @@ export type Env = z.infer<typeof envSchema>;
 
 export interface Config {
   logLevel: (typeof LEVELS)[number];
+  /** The terminal's commands log only warnings unless LOG_LEVEL says otherwise. */
+  cliLogLevel: (typeof LEVELS)[number];
   dataDir: string;
   databasePath: string;
   modelsFile: string | undefined;
@@ -305,7 +307,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (chatProblems.length > 0) throw new ConfigError(chatProblems);
   return {
-    logLevel: e.LOG_LEVEL,
+    logLevel: e.LOG_LEVEL ?? "info",
+    cliLogLevel: e.LOG_LEVEL ?? "warn",
     dataDir,
     databasePath: e.DATABASE_PATH ? resolve(e.DATABASE_PATH) : resolve(dataDir, "classtune.db"),
     modelsFile: e.MODELS_FILE,

@@ -32,7 +32,7 @@ export interface CliJobContext {
 
 export async function openJobContext(io: CliIo): Promise<CliJobContext> {
   const config = loadConfig(io.env);
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.cliLogLevel);
   const db = openDb(config.databasePath);
   try {
     const runtime = await createProviderFromConfig(config, { db, logger, dataDir: config.dataDir });
