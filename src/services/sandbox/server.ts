@@ -30,17 +30,17 @@ export interface SandboxOptions {
   /** Uploaded files go to <dataDir>/sandbox-files. */
   dataDir: string;
   /** Default 127.0.0.1. */
-  host?: string;
+  host?: string | undefined;
   /** 0 (default) picks a free port. */
-  port?: number;
+  port?: number | undefined;
   /** Simulated training speed; default 0.05 s a step (a 20-example job finishes in about 7 s). */
-  secondsPerStep?: number;
+  secondsPerStep?: number | undefined;
   /** Default: real time. Tests pass manualClock() and call advance(ms). */
-  clock?: SandboxClock;
-  logger?: Logger;
-  faults?: FaultInjector;
+  clock?: SandboxClock | undefined;
+  logger?: Logger | undefined;
+  faults?: FaultInjector | undefined;
   /** The validation engine; injectable for tests of the sandbox itself. */
-  validate?: (path: string, options: { model: string }) => Promise<ValidationReport>;
+  validate?: ((path: string, options: { model: string }) => Promise<ValidationReport>) | undefined;
 }
 
 export interface SandboxStats {
