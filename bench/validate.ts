@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -97,6 +97,8 @@ export async function generate(path: string, examples: number): Promise<void> {
 
 interface Run {
   seconds: number;
+  /** User + system CPU seconds of the CLI (GNU time only; 0 otherwise): comparable on a busy machine. */
+  cpuSeconds: number;
   maxRssKb: number;
   examples: number;
   exitCode: number;
@@ -129,13 +131,21 @@ async function runCli(file: string): Promise<Run> {
   const rss = useTime
     ? [...err.matchAll(/Maximum resident set size \(kbytes\): (\d+)/g)].map((m) => Number(m[1]))
     : [...err.matchAll(/BENCH_MAXRSS_KB (\d+)/g)].map((m) => Number(m[1]));
+  const cpu = (label: string) =>
+    Number(new RegExp(`${label} time \\(seconds\\): ([\\d.]+)`).exec(err)?.[1] ?? 0);
   let examples = 0;
   try {
     examples = (JSON.parse(Buffer.concat(stdout).toString()) as { examples: number }).examples;
   } catch {
     throw new Error(`validate printed no JSON (exit ${code}): ${err.slice(0, 500)}`);
   }
-  return { seconds, maxRssKb: Math.max(0, ...rss), examples, exitCode: code ?? -1 };
+  return {
+    seconds,
+    cpuSeconds: cpu("User") + cpu("System"),
+    maxRssKb: Math.max(0, ...rss),
+    examples,
+    exitCode: code ?? -1,
+  };
 }
 
 const median = (xs: number[]) => {
@@ -151,16 +161,21 @@ async function measure(label: string, file: string, runs: number): Promise<void>
     const r = await runCli(file);
     results.push(r);
     process.stdout.write(
-      `  run ${i + 1}: ${r.seconds.toFixed(2)} s, ${(mb / r.seconds).toFixed(1)} MB/s, peak RSS ${(r.maxRssKb / 1024).toFixed(0)} MB, exit ${r.exitCode}\n`,
+      `  run ${i + 1}: ${r.seconds.toFixed(2)} s, ${(mb / r.seconds).toFixed(1)} MB/s, CPU ${r.cpuSeconds.toFixed(2)} s, peak RSS ${(r.maxRssKb / 1024).toFixed(0)} MB, exit ${r.exitCode}\n`,
     );
   }
   const seconds = median(results.map((r) => r.seconds));
   const examples = results[0]?.examples ?? 0;
   const rss = Math.max(...results.map((r) => r.maxRssKb)) / 1024;
+  const cpuSeconds = median(results.map((r) => r.cpuSeconds));
   process.stdout.write(
     `${label}: ${mb.toFixed(1)} MB, ${examples.toLocaleString("en-US")} examples, median of ${runs}: ` +
       `${seconds.toFixed(2)} s, ${(mb / seconds).toFixed(1)} MB/s, ${Math.round(examples / seconds).toLocaleString("en-US")} examples/s, ` +
-      `peak RSS ${rss.toFixed(0)} MB (max over runs)\n`,
+      `peak RSS ${rss.toFixed(0)} MB (max over runs)` +
+      (cpuSeconds > 0 ? `; CPU ${cpuSeconds.toFixed(2)} s (user+sys, median)` : "") +
+      `; load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")}\n`,
   );
 }
 

@@ -39,7 +39,7 @@ export const MAX_STORED_ISSUES = 10_000;
 export const MAX_LINE_BYTES = 8 * 1024 * 1024;
 const CHUNK_BYTES = 128 * 1024;
 const BATCHES_IN_FLIGHT_PER_WORKER = 2;
-const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 };
+const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 96 };
 /** Files smaller than this use one worker: starting a second costs more than it saves. */
 const BYTES_PER_WORKER = 1024 * 1024;
 const RECOMMENDED_EXAMPLES = 50;
