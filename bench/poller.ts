@@ -10,6 +10,7 @@ import { DatasetRepository } from "../src/db/datasets.ts";
 import { JobRepository } from "../src/db/jobs.ts";
 import { openDb } from "../src/db/open.ts";
 import { silentLogger } from "../src/logger.ts";
+import { datasetFieldsFromReport } from "../src/services/datasets.ts";
 import { Notifier } from "../src/services/notifier.ts";
 import { JobPoller, type TickResult } from "../src/services/poller.ts";
 import { OpenAICompatibleProvider } from "../src/services/providers/openaiCompatible.ts";
@@ -66,16 +67,7 @@ export async function main(args: string[] = []): Promise<void> {
       guildId: "bench",
       uploaderId: "bench",
       fileName: "tiny.jsonl",
-      sha256: report.sha256,
-      bytes: report.bytes,
-      format: report.format,
-      examples: report.examples,
-      valid: report.valid,
-      invalid: report.invalid,
-      totalTokens: report.tokens.total,
-      baseModel: report.model,
-      fineTunable: report.fineTunable,
-      reportJson: JSON.stringify(report),
+      ...datasetFieldsFromReport(report),
       storedPath: path,
       cleanedPath: null,
     });

@@ -3,7 +3,7 @@
 // were dropped, and records the row for the guild.
 import { copyFile, mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { DatasetRepository, type DatasetRow } from "../db/datasets.ts";
+import { DatasetRepository, type DatasetRow, type NewDataset } from "../db/datasets.ts";
 import type { Db } from "../db/open.ts";
 import type { Catalog } from "./validation/models.ts";
 import type { ValidationReport } from "./validation/types.ts";
@@ -19,6 +19,36 @@ export interface StoreDatasetInput {
   sourcePath: string;
   model: string;
   catalog?: Catalog | undefined;
+}
+
+/** The dataset row's fields that come from a validation report. */
+export function datasetFieldsFromReport(
+  report: ValidationReport,
+): Pick<
+  NewDataset,
+  | "sha256"
+  | "bytes"
+  | "format"
+  | "examples"
+  | "valid"
+  | "invalid"
+  | "totalTokens"
+  | "baseModel"
+  | "fineTunable"
+  | "reportJson"
+> {
+  return {
+    sha256: report.sha256,
+    bytes: report.bytes,
+    format: report.format,
+    examples: report.examples,
+    valid: report.valid,
+    invalid: report.invalid,
+    totalTokens: report.tokens.total,
+    baseModel: report.model,
+    fineTunable: report.fineTunable,
+    reportJson: JSON.stringify(report),
+  };
 }
 
 export interface StoredDataset {
@@ -65,16 +95,7 @@ export async function storeDataset(input: StoreDatasetInput): Promise<StoredData
       guildId: input.guildId,
       uploaderId: input.uploaderId,
       fileName: basename(input.fileName).slice(0, 200),
-      sha256: report.sha256,
-      bytes: report.bytes,
-      format: report.format,
-      examples: report.examples,
-      valid: report.valid,
-      invalid: report.invalid,
-      totalTokens: report.tokens.total,
-      baseModel: report.model,
-      fineTunable: report.fineTunable,
-      reportJson: JSON.stringify(report),
+      ...datasetFieldsFromReport(report),
       storedPath,
       cleanedPath,
     });

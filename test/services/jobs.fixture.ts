@@ -8,6 +8,7 @@ import OpenAI from "openai";
 import { DatasetRepository, type DatasetRow } from "../../src/db/datasets.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
 import { silentLogger } from "../../src/logger.ts";
+import { datasetFieldsFromReport } from "../../src/services/datasets.ts";
 import { JobService } from "../../src/services/jobs.ts";
 import { type NoticeSender, Notifier, type OutboxNotice } from "../../src/services/notifier.ts";
 import { JobPoller } from "../../src/services/poller.ts";
@@ -130,16 +131,7 @@ export async function harness(opts: { secondsPerStep?: number; maxRetries?: numb
       guildId: o.guildId ?? "g1",
       uploaderId: "teacher",
       fileName: o.name ?? `lessons-${n}.jsonl`,
-      sha256: report.sha256,
-      bytes: report.bytes,
-      format: report.format,
-      examples: report.examples,
-      valid: report.valid,
-      invalid: report.invalid,
-      totalTokens: report.tokens.total,
-      baseModel: report.model,
-      fineTunable: report.fineTunable,
-      reportJson: JSON.stringify(report),
+      ...datasetFieldsFromReport(report),
       storedPath: path,
       cleanedPath: null,
     });
