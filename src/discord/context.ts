@@ -6,7 +6,7 @@ import type { ModelRepository } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
 import type { Logger } from "../logger.ts";
 import type { ClassroomServices } from "../services/ask/index.ts";
-import type { StoreDataset } from "../services/feedback/feedback.ts";
+import type { StoreDataset } from "../services/datasets.ts";
 import type { JobService } from "../services/jobs.ts";
 import type { Notifier } from "../services/notifier.ts";
 import type { JobPoller } from "../services/poller.ts";

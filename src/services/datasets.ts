@@ -56,6 +56,9 @@ export interface StoredDataset {
   report: ValidationReport;
 }
 
+/** `storeDataset` with the catalog already bound: what the bot's services receive. */
+export type StoreDataset = (input: Omit<StoreDatasetInput, "catalog">) => Promise<StoredDataset>;
+
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
     () => true,

@@ -13,25 +13,11 @@ import type { DatasetRow } from "../../db/datasets.ts";
 import type { Db } from "../../db/open.ts";
 import { UserError } from "../../errors.ts";
 import { normaliseQuestion } from "../ask/cache.ts";
+import type { StoreDataset } from "../datasets.ts";
 import type { ValidationReport } from "../validation/types.ts";
 
 /** Discord's modal text input holds at most 4,000 characters. */
 export const MAX_CORRECTION_CHARS = 4000;
-
-export interface StoreDatasetArgs {
-  db: Db;
-  dataDir: string;
-  guildId: string;
-  uploaderId: string;
-  fileName: string;
-  sourcePath: string;
-  model: string;
-}
-
-/** src/services/datasets.ts `storeDataset`: validates the file, stores it content-addressed, inserts the row. */
-export type StoreDataset = (
-  args: StoreDatasetArgs,
-) => Promise<{ row: DatasetRow; report: ValidationReport }> | { row: DatasetRow; report: ValidationReport };
 
 export interface FeedbackServiceDeps {
   db: Db;
