@@ -124,7 +124,8 @@ function loadWorkerEntry(): Promise<URL> {
 
 interface Batch {
   firstLine: number;
-  region: Buffer;
+  /** The batch's bytes, kept only when writing the cleaned output. */
+  region: Uint8Array;
   starts: Int32Array;
   ends: Int32Array;
   result: Promise<BatchResult>;
@@ -224,7 +225,7 @@ class TokenList {
 
 /**
  * Line number of each distinct example, keyed by 64 bits of its hash: an open-addressing table in typed
- * arrays (~24 bytes an example), so duplicate detection stays small on a 500 MB file.
+ * arrays (12 bytes a slot, at most 3/4 full), so duplicate detection stays small on a 500 MB file.
  */
 export class HashIndex {
   private hi = new Uint32Array(1 << 12);
@@ -243,7 +244,7 @@ export class HashIndex {
     this.hi[found] = hi;
     this.lo[found] = lo;
     this.lines[found] = line;
-    if (++this.size * 2 > this.lines.length) this.grow();
+    if (++this.size * 4 > this.lines.length * 3) this.grow();
     return undefined;
   }
 
@@ -414,8 +415,25 @@ class Tally {
   }
 }
 
+const EMPTY = new Uint8Array(0);
+
+/** `parts` then `tail` in one new array with its own ArrayBuffer (never Node's shared pool: it is transferred). */
+function joined(parts: Uint8Array[], tail: Uint8Array): Uint8Array {
+  let length = tail.length;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  out.set(tail, at);
+  return out;
+}
+
 /** Splits a region of complete lines into line ranges (a trailing "\n" ends the last line). */
-function splitLines(region: Buffer): { starts: Int32Array; ends: Int32Array } {
+function splitLines(bytes: Uint8Array): { starts: Int32Array; ends: Int32Array } {
+  const region = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length); // Buffer#indexOf is memchr
   const starts: number[] = [];
   const ends: number[] = [];
   let s = 0;
@@ -512,7 +530,7 @@ export async function validateFile(path: string, options: ValidateOptions = {}):
   let fileError: { code: ErrorCode; message: string } | undefined;
   let nextLine = 1;
   let first = true;
-  let carry: Buffer[] = [];
+  let carry: Uint8Array[] = [];
   let carryBytes = 0;
   let oversizeBytes = 0; // > 0 while skipping an over-long line
 
@@ -520,14 +538,15 @@ export async function validateFile(path: string, options: ValidateOptions = {}):
     const batch = queue.shift();
     if (batch) await tally.add(batch, await batch.result);
   };
-  const submit = async (region: Buffer) => {
+  /** Sends complete lines to a worker. `region` is owned here (its own ArrayBuffer): transferred, not copied, unless the cleaned output needs it. */
+  const submit = async (region: Uint8Array) => {
     const { starts, ends } = splitLines(region);
     if (starts.length === 0) return;
     const last = ends[ends.length - 1] as number;
-    const buf = new Uint8Array(region.subarray(0, last)); // a copy the worker owns
+    const buf = cleaned ? new Uint8Array(region.subarray(0, last)) : region.subarray(0, last);
     const batch: Batch = {
       firstLine: nextLine,
-      region,
+      region: cleaned ? region : EMPTY,
       starts,
       ends,
       result: pool.run(buf, starts.slice(), ends.slice()),
@@ -545,63 +564,61 @@ export async function validateFile(path: string, options: ValidateOptions = {}):
   };
 
   try {
-    const stream = handle.createReadStream({ highWaterMark: CHUNK_BYTES, autoClose: false });
-    const onAbort = () => stream.destroy(options.signal?.reason as Error);
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    try {
-      for await (const raw of stream as AsyncIterable<Buffer>) {
-        sha.update(raw);
-        bytesRead += raw.length;
-        options.onProgress?.(bytesRead, size);
-        if (fileError) continue;
-        let chunk = raw;
-        if (first) {
-          first = false;
-          if (chunk.subarray(0, 3).equals(BOM)) chunk = chunk.subarray(3);
-          const why = sniffBinary(chunk);
-          if (why) {
-            fileError = { code: "not_text", message: why };
-            continue;
-          }
-        }
-        const nl = chunk.lastIndexOf(10);
-        if (oversizeBytes > 0) {
-          if (nl < 0) {
-            oversizeBytes += chunk.length;
-            continue;
-          }
-          const firstNl = chunk.indexOf(10);
-          oversizeBytes += firstNl;
-          await flushOversize();
-          chunk = chunk.subarray(firstNl + 1);
-          const rest = chunk.lastIndexOf(10);
-          await submit(chunk.subarray(0, rest + 1));
-          carry = [chunk.subarray(rest + 1)];
-          carryBytes = chunk.length - rest - 1;
+    // One read buffer, reused: what outlives a read (a batch, a partial line) is copied out of it.
+    const readBuf = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+    for (;;) {
+      options.signal?.throwIfAborted();
+      const { bytesRead: n } = await handle.read(readBuf, 0, CHUNK_BYTES, null);
+      if (n === 0) break;
+      const raw = readBuf.subarray(0, n);
+      sha.update(raw);
+      bytesRead += n;
+      options.onProgress?.(bytesRead, size);
+      if (fileError) continue;
+      let chunk = raw;
+      if (first) {
+        first = false;
+        if (chunk.subarray(0, 3).equals(BOM)) chunk = chunk.subarray(3);
+        const why = sniffBinary(chunk);
+        if (why) {
+          fileError = { code: "not_text", message: why };
           continue;
         }
-        if (nl < 0) {
-          carry.push(chunk);
-          carryBytes += chunk.length;
-          if (carryBytes > MAX_LINE_BYTES) {
-            oversizeBytes = carryBytes;
-            carry = [];
-            carryBytes = 0;
-          }
-          continue;
-        }
-        const head = chunk.subarray(0, nl + 1);
-        const region = carryBytes > 0 ? Buffer.concat([...carry, head]) : head;
-        carry = [chunk.subarray(nl + 1)];
-        carryBytes = chunk.length - nl - 1;
-        await submit(region);
       }
-    } finally {
-      options.signal?.removeEventListener("abort", onAbort);
+      const nl = chunk.lastIndexOf(10);
+      if (oversizeBytes > 0) {
+        if (nl < 0) {
+          oversizeBytes += chunk.length;
+          continue;
+        }
+        const firstNl = chunk.indexOf(10);
+        oversizeBytes += firstNl;
+        await flushOversize();
+        chunk = chunk.subarray(firstNl + 1);
+        const rest = chunk.lastIndexOf(10);
+        await submit(joined([], chunk.subarray(0, rest + 1)));
+        carry = [new Uint8Array(chunk.subarray(rest + 1))];
+        carryBytes = chunk.length - rest - 1;
+        continue;
+      }
+      if (nl < 0) {
+        carry.push(new Uint8Array(chunk));
+        carryBytes += chunk.length;
+        if (carryBytes > MAX_LINE_BYTES) {
+          oversizeBytes = carryBytes;
+          carry = [];
+          carryBytes = 0;
+        }
+        continue;
+      }
+      const region = joined(carry, chunk.subarray(0, nl + 1));
+      carry = [new Uint8Array(chunk.subarray(nl + 1))]; // a copy: readBuf is reused
+      carryBytes = chunk.length - nl - 1;
+      await submit(region);
     }
     if (!fileError) {
       if (oversizeBytes > 0) await flushOversize();
-      else if (carryBytes > 0) await submit(Buffer.concat(carry));
+      else if (carryBytes > 0) await submit(joined(carry, EMPTY));
     }
     while (queue.length > 0) await drainHead();
   } finally {
