@@ -293,10 +293,21 @@ describe("validateFile: outputs and limits", () => {
     assert.ok(ticks > 5, `the main thread kept serving timers (${ticks} ticks for ${size} bytes)`);
   });
 
-  it("stops when aborted", async () => {
+  it("stops when aborted, before or while reading", async () => {
     const controller = new AbortController();
     controller.abort(new Error("stop"));
     await assert.rejects(validateFile(file(example(1)), { signal: controller.signal }), /stop/);
+    const midway = new AbortController();
+    const big = file(Array.from({ length: 4000 }, (_, i) => example(i, "an answer ".repeat(30))).join("\n"));
+    await assert.rejects(
+      validateFile(big, {
+        signal: midway.signal,
+        onProgress: (done) => {
+          if (done > 0) midway.abort(new Error("stopped midway"));
+        },
+      }),
+      /stopped midway/,
+    );
   });
 
   it("raises UserErrors for an unknown model, a missing file and a cleaned path equal to the input", async () => {
