@@ -68,6 +68,21 @@ export class ModelRepository {
       .all(guildId, like, like, limit) as ModelRow[];
   }
 
+  /**
+   * Whether another guild fine-tuned a model of this name (its models row or its job). The one query that
+   * looks across guilds: `/model add` must not let a guild register, and so use, another guild's model.
+   */
+  trainedByAnotherGuild(guildId: string, name: string): boolean {
+    return (
+      this.db
+        .prepare(
+          `SELECT 1 FROM models WHERE name = @name AND guild_id <> @guildId AND job_id IS NOT NULL
+           UNION ALL SELECT 1 FROM jobs WHERE fine_tuned_model = @name AND guild_id <> @guildId LIMIT 1`,
+        )
+        .get({ guildId, name }) !== undefined
+    );
+  }
+
   setLabel(guildId: string, name: string, label: string | null): boolean {
     return (
       this.db.prepare("UPDATE models SET label = ? WHERE guild_id = ? AND name = ?").run(label, guildId, name)

@@ -306,4 +306,20 @@ describe("guild isolation", () => {
     assert.match(m.content, /There is no model called/);
     assert.ok(!m.content.includes("ball rolls"));
   });
+
+  it("guild B cannot register guild A's fine-tuned model with /model add, then use it", async () => {
+    const added = await reply(run(b, teacherB, "model", "add", { model, provider: "sandbox" }));
+    assert.match(added.content, /There is no model called/);
+    assert.ok(!added.content.includes("Registered"));
+    const r = await run(b, studentB, "ask", undefined, {
+      question: "What happens in experiment 3 of the physics lab?",
+      model,
+    });
+    const m = await r.waitForOriginal();
+    assert.match(m.content, /There is no model called/);
+    assert.ok(!m.content.includes("ball rolls"));
+    // Guild A itself may still register its own model again (idempotent).
+    const again = await reply(run(a, teacher, "model", "add", { model, provider: "sandbox" }));
+    assert.match(again.content, /Registered/);
+  });
 });

@@ -129,6 +129,13 @@ export class ClassroomService {
       throw new UserError("Give the model's id as its provider names it.");
     this.deps.providers.assertKnown(provider);
     const existing = this.deps.models.get(guildId, name);
+    if (!existing && this.deps.models.trainedByAnotherGuild(guildId, name)) {
+      // Another guild's fine-tuned model is "not found" here, whoever knows its name.
+      throw new UserError(
+        `There is no model called "${name}" that this server may use. /model list shows the ones you can use.`,
+        "model_not_found",
+      );
+    }
     if (existing && existing.provider !== provider) {
       throw new UserError(
         `"${name}" is already registered here with provider "${existing.provider}". A model is always used with its own provider.`,
