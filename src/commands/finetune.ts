@@ -207,8 +207,13 @@ async function postNoticesNow(ctx: AppContext): Promise<void> {
   }
 }
 
-function noticeChannel(ctx: AppContext, guildId: string): string | undefined {
-  return ctx.guildSettings.get(guildId).notifyChannelId ?? ctx.config.discord.notifyChannelId;
+function noticeChannel(ctx: AppContext, interaction: ButtonInteraction): string | undefined {
+  const own = ctx.guildSettings.get(interaction.guildId ?? "").notifyChannelId;
+  if (own) return own;
+  // NOTIFY_CHANNEL_ID serves only the guild it belongs to (as the notice sender checks).
+  const fallback = ctx.config.discord.notifyChannelId;
+  const channel = fallback ? interaction.client.channels.cache.get(fallback) : undefined;
+  return channel && "guildId" in channel && channel.guildId === interaction.guildId ? fallback : undefined;
 }
 
 async function start(
@@ -390,7 +395,7 @@ async function clickStart(interaction: ButtonInteraction<"cached" | "raw">, ctx:
     throw err;
   }
   await postNoticesNow(ctx);
-  const channel = noticeChannel(ctx, guildId);
+  const channel = noticeChannel(ctx, interaction);
   const sandbox = ctx.isSandbox ? " on the sandbox (simulated: no cost, no real training)" : "";
   await interaction.editReply({
     content: channel

@@ -316,10 +316,25 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
     }
   };
 
+  /** NOTIFY_CHANNEL_ID, only for the guild that channel belongs to: never another guild's notices there. */
+  const defaultChannelFor = async (guildId: string): Promise<string | undefined> => {
+    const id = deps.defaultChannelId;
+    if (!id) return undefined;
+    try {
+      const channel = deps.client.channels.cache.get(id) ?? (await deps.client.channels.fetch(id));
+      return channel && "guildId" in channel && channel.guildId === guildId ? id : undefined;
+    } catch (err) {
+      if (err instanceof DiscordAPIError) return undefined; // unknown channel or no access
+      throw err;
+    }
+  };
+
   return {
     async send(notice) {
       const channelId =
-        notice.channelId ?? deps.guildSettings.get(notice.guildId).notifyChannelId ?? deps.defaultChannelId;
+        notice.channelId ??
+        deps.guildSettings.get(notice.guildId).notifyChannelId ??
+        (await defaultChannelFor(notice.guildId));
       if (!channelId) throw new NoChannelError(notice.guildId);
 
       if (notice.kind === "job_progress") {
