@@ -1,7 +1,7 @@
 // `npm start`: reads the configuration once, starts the bot, and shuts down gracefully on SIGINT/SIGTERM.
 import { startApp } from "./app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
-import { createLogger } from "./logger.ts";
+import { createLogger, secretsOf } from "./logger.ts";
 
 function missingToken(): never {
   process.stderr.write(
@@ -30,7 +30,7 @@ try {
 }
 if (!config.discord.token) missingToken();
 
-const logger = createLogger(config.logLevel);
+const logger = createLogger(config.logLevel, undefined, { secrets: secretsOf(config) });
 const app = await startApp({ config, logger }).catch((err: unknown) => {
   logger.fatal({ err }, "classtune could not start");
   process.exit(1);

@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { type Config, loadConfig } from "../config.ts";
 import type { JobRow } from "../db/jobs.ts";
 import { type Db, openDb } from "../db/open.ts";
-import { createLogger, type Logger } from "../logger.ts";
+import { createLogger, type Logger, secretsOf } from "../logger.ts";
 import { JobService } from "../services/jobs.ts";
 import { CLI_GUILD_ID, Notifier } from "../services/notifier.ts";
 import { JobPoller } from "../services/poller.ts";
@@ -32,7 +32,7 @@ export interface CliJobContext {
 
 export async function openJobContext(io: CliIo): Promise<CliJobContext> {
   const config = loadConfig(io.env);
-  const logger = createLogger(config.cliLogLevel);
+  const logger = createLogger(config.cliLogLevel, undefined, { secrets: secretsOf(config) });
   const db = openDb(config.databasePath);
   try {
     const runtime = await createProviderFromConfig(config, { db, logger, dataDir: config.dataDir });

@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { loadConfig } from "../config.ts";
 import { openDb } from "../db/open.ts";
-import { createLogger } from "../logger.ts";
+import { createLogger, secretsOf } from "../logger.ts";
 import { startSandbox } from "../services/sandbox/server.ts";
 import { type CliCommand, UsageError } from "./io.ts";
 
@@ -37,7 +37,7 @@ export const run: CliCommand = async (args, io) => {
   }
   const flagPort = parsePort(args);
   const config = loadConfig(io.env);
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, { secrets: secretsOf(config) });
   const db = openDb(join(config.dataDir, "sandbox.db"));
   const port = flagPort ?? (config.sandbox.port || DEFAULT_STANDALONE_PORT);
   let sandbox: Awaited<ReturnType<typeof startSandbox>>;
