@@ -6,6 +6,7 @@ import {
   PermissionFlagsBits,
   SlashCommandBuilder,
 } from "discord.js";
+import { OutboxRepository } from "../db/outbox.ts";
 import type { Command } from "../discord/command.ts";
 import { respond } from "../discord/respond.ts";
 
@@ -43,7 +44,14 @@ export default {
       case "notifications": {
         const channel = interaction.options.getChannel("channel", true);
         ctx.guildSettings.update(guildId, { notifyChannelId: channel.id });
+        // Notices that waited (or were parked) for want of a channel get their chance now.
+        const waiting = new OutboxRepository(ctx.db).rearm(guildId);
         await respond(interaction, { content: `Fine-tuning notices will be posted in <#${channel.id}>.` });
+        if (waiting > 0) {
+          await ctx.notifier.drain().catch((err: unknown) => {
+            ctx.logger.warn({ err, guildId }, "could not post the waiting notices; the poller retries");
+          });
+        }
         return;
       }
       case "teacher-role": {

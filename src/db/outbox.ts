@@ -123,6 +123,16 @@ export class OutboxRepository {
       .run({ id, revision, messageId, at: now.toISOString() });
   }
 
+  /**
+   * Gives a guild's unposted notices (parked ones too) a fresh set of attempts: called when the guild
+   * chooses a notice channel, since notices parked while it had none would otherwise never be posted.
+   */
+  rearm(guildId: string): number {
+    return this.db
+      .prepare("UPDATE outbox SET attempts = 0 WHERE guild_id = ? AND posted_at IS NULL AND attempts > 0")
+      .run(guildId).changes;
+  }
+
   markFailed(id: number, error: string): void {
     this.db.prepare("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?").run(error, id);
   }
