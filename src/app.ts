@@ -19,7 +19,7 @@ import { type StoreDataset, storeDataset } from "./services/datasets.ts";
 import { JobService } from "./services/jobs.ts";
 import { Notifier } from "./services/notifier.ts";
 import { JobPoller } from "./services/poller.ts";
-import { describeProviderError } from "./services/providers/errors.ts";
+import { describeProviderFailure } from "./services/providers/errors.ts";
 import { createProviderFromConfig } from "./services/runtime.ts";
 import type { SandboxHandle } from "./services/sandbox/server.ts";
 import { loadCatalog } from "./services/validation/models.ts";
@@ -124,7 +124,12 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
     isSandbox: runtime.sandbox !== undefined,
   };
 
-  const router = createInteractionRouter({ commands, components, ctx, describeError: describeProviderError });
+  const router = createInteractionRouter({
+    commands,
+    components,
+    ctx,
+    describeError: describeProviderFailure,
+  });
   client.on(Events.InteractionCreate, (interaction) => void router.handle(interaction));
   client.on(Events.Error, (err) => logger.error({ err }, "discord client error"));
   const ready = new Promise<void>((resolve) =>

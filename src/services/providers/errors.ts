@@ -69,6 +69,17 @@ export function describeProviderError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * describeProviderError for provider failures only, undefined for anything else: what the bot's error boundary
+ * shows users. Any other error (a bug, the database, Discord) is logged and answered with the generic message,
+ * never with its own text.
+ */
+export function describeProviderFailure(err: unknown): string | undefined {
+  return err instanceof APIError || err instanceof AmbiguousCreateError
+    ? describeProviderError(err)
+    : undefined;
+}
+
 /** The provider's own message, without the SDK's leading status code. */
 function messageOf(err: APIError): string {
   const body = err.error as { message?: unknown } | undefined;

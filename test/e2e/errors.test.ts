@@ -1,0 +1,34 @@
+// The error boundary end to end: an unexpected failure (here the database losing a table, as a locked or
+// damaged database would fail) reaches the user as the short generic message, never as the internal error.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { GENERIC_ERROR } from "../../src/discord/router.ts";
+import type { FakeGuild, FakeUser } from "../fakes/discord/index.ts";
+import { startTestBot, type TestBot } from "../helpers/bot.ts";
+
+let bot: TestBot;
+let guild: FakeGuild;
+let student: FakeUser;
+
+before(async () => {
+  bot = await startTestBot();
+  guild = bot.discord.addGuild({ name: "Errors High", channels: ["general"] });
+  student = bot.discord.addUser({ username: "sam" });
+  guild.addMember(student);
+});
+after(() => bot.close());
+
+describe("an unexpected error", () => {
+  it("is answered with the generic message, without the internal details", async () => {
+    bot.app.ctx.db.exec("DROP TABLE answer_votes; DROP TABLE answers");
+    const run = await bot.discord.slash({
+      channel: guild.channel("general"),
+      user: student,
+      command: "ask",
+      options: { question: "What is a cell?" },
+    });
+    const reply = await run.waitForOriginal((m) => !m.loading);
+    assert.equal(reply.content, GENERIC_ERROR);
+    assert.ok(!/no such table|answers/i.test(reply.content));
+  });
+});
