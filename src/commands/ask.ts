@@ -65,6 +65,8 @@ export function answerFooter(a: AskAnswer, ctx: AppContext, isTeacher: boolean):
 
 const QUESTION_QUOTE_CHARS = 300;
 
+const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
 /** The question as one quoted line, clipped (mentions in it render but never ping: allowed mentions are off). */
 export function quoteQuestion(question: string): string {
   // Fences would open a code block around the answer: break them with zero-width spaces.
@@ -105,16 +107,18 @@ export default {
     });
 
     if (!result.ok) {
+      // A refusal may quote what the student typed (a model name): keep it within one message.
+      const message = clip(result.message, DiscordLimits.messageContent);
       if (isPublic) {
         // The deferral was public; a refusal concerns one student: drop the "thinking…" and tell them alone.
         await interaction.deleteReply().catch(() => undefined);
         await interaction.followUp({
-          content: result.message,
+          content: message,
           flags: MessageFlags.Ephemeral,
           allowedMentions: { parse: [] },
         });
       } else {
-        await respond(interaction, { content: result.message });
+        await respond(interaction, { content: message });
       }
       return;
     }

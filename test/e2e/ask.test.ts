@@ -245,4 +245,29 @@ describe("/ask outside a class channel", () => {
     assert.match(reply.content, /answered by `gpt-4o-mini-2024-07-18` \(sandbox\)/);
     assert.deepEqual(reply.customIds, []);
   });
+
+  it("refuses an unknown model name of any length in words, within Discord's limits", async () => {
+    for (const channel of ["general", "biology"]) {
+      const run = await bot.discord.slash({
+        channel: guild.channel(channel),
+        user: ana,
+        command: "ask",
+        options: { question: "What is a cell?", model: `nope-${"x".repeat(3000)}` },
+      });
+      const refusal = await bot.discord.waitFor(
+        () => `the refusal in #${channel}`,
+        () =>
+          run
+            .messages()
+            .flatMap((m) => m.bodies)
+            .find((b) => String(b.content ?? "").includes("There is no model called")),
+        5000,
+      );
+      assert.ok(String(refusal.content).length <= 2000);
+      const visible = bot.discord
+        .channelMessages(guild.channel(channel))
+        .filter((m) => m.interactionId === run.id && !m.ephemeral && !m.deleted);
+      assert.deepEqual(visible, [], `nothing public is left in #${channel}`);
+    }
+  });
 });
