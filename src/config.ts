@@ -298,8 +298,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   const dataDir = resolve(e.DATA_DIR);
   const kind = e.OPENAI_API_KEY ? "openai-compatible" : "sandbox";
+  // The embedded sandbox is always called "sandbox" (src/services/runtime.ts names it so, and its jobs and
+  // models are recorded under that name): PROVIDER_NAME names a real provider only.
   const providerName =
-    e.PROVIDER_NAME ?? (kind === "sandbox" ? "sandbox" : e.OPENAI_BASE_URL ? "openai-compatible" : "openai");
+    kind === "sandbox"
+      ? "sandbox"
+      : (e.PROVIDER_NAME ?? (e.OPENAI_BASE_URL ? "openai-compatible" : "openai"));
   const chatProblems: string[] = [];
   const chatProviders = loadChatProviders(e, env, chatProblems);
   if (chatProviders.some((p) => p.name === providerName)) {
@@ -315,9 +319,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pricesFile: e.PRICES_FILE,
     provider: {
       kind,
-      name:
-        e.PROVIDER_NAME ??
-        (kind === "sandbox" ? "sandbox" : e.OPENAI_BASE_URL ? "openai-compatible" : "openai"),
+      name: providerName,
       apiKey: e.OPENAI_API_KEY,
       baseURL: e.OPENAI_BASE_URL,
       maxRetries: e.OPENAI_MAX_RETRIES,
