@@ -92,11 +92,20 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
       logger: logger.child({ service: "notices" }),
     }),
   });
+  const jobs = new JobService({
+    db,
+    provider: runtime.provider,
+    logger: logger.child({ service: "jobs" }),
+    maxJobCostUsd: config.maxJobCostUsd,
+    dataDir: config.dataDir,
+    catalog,
+  });
   const poller = new JobPoller({
     db,
     provider: runtime.provider,
     logger: logger.child({ service: "poller" }),
     notifier,
+    reconcileCreates: () => jobs.reconcilePendingCreates(),
     schedule: config.pollSchedule,
   });
   const ctx: AppContext = {
@@ -109,14 +118,7 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
     guildSettings,
     models,
     storeDataset: store,
-    jobs: new JobService({
-      db,
-      provider: runtime.provider,
-      logger: logger.child({ service: "jobs" }),
-      maxJobCostUsd: config.maxJobCostUsd,
-      dataDir: config.dataDir,
-      catalog,
-    }),
+    jobs,
     poller,
     notifier,
     classroom,

@@ -46,7 +46,14 @@ export async function openJobContext(io: CliIo): Promise<CliJobContext> {
       catalog,
     });
     const notifier = new Notifier({ db, logger, guildId: CLI_GUILD, sender: { send: async () => ({}) } });
-    const poller = new JobPoller({ db, provider: runtime.provider, logger, notifier, guildId: CLI_GUILD });
+    const poller = new JobPoller({
+      db,
+      provider: runtime.provider,
+      logger,
+      notifier,
+      guildId: CLI_GUILD,
+      reconcileCreates: () => jobs.reconcilePendingCreates(),
+    });
     return {
       config,
       logger,

@@ -159,6 +159,14 @@ export class JobRepository {
     return r && fromRaw(r);
   }
 
+  /** By classtune's own tag (sent as metadata.classtune_job_id), still scoped by guild. */
+  getByTag(guildId: string, tag: string): JobRow | undefined {
+    const r = this.db
+      .prepare(`SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? AND tag = ?`)
+      .get(guildId, tag) as RawRow | undefined;
+    return r && fromRaw(r);
+  }
+
   /** By the provider's id (`ftjob-…`), still scoped by guild. */
   getByRemoteId(guildId: string, remoteId: string): JobRow | undefined {
     const r = this.db

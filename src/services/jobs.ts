@@ -1,6 +1,7 @@
 // Starting, cancelling and listing fine-tuning jobs for a guild ("cli" for the terminal). A job starts
 // from a stored, fine-tunable dataset, is refused before any upload when its estimated cost is above the
-// cap, and is written together with its job_created notice in one transaction.
+// cap, and is written together with its job_created notice in one transaction. The create itself is written
+// down first (job_intents), so a crash or a lost answer never leaves a paid job unwatched.
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
@@ -8,6 +9,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { finished } from "node:stream/promises";
 import { DatasetRepository, type DatasetRow } from "../db/datasets.ts";
+import { JobIntentRepository } from "../db/jobIntents.ts";
 import { JobRepository, type JobRow, type TestQuestion } from "../db/jobs.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
@@ -15,7 +17,12 @@ import { UserError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 import type { JobCancelledPayload, JobCreatedPayload, JobNoticeBase } from "./notifier.ts";
-import { logProviderError, providerUserError } from "./providers/errors.ts";
+import {
+  AmbiguousCreateError,
+  describeProviderError,
+  logProviderError,
+  providerUserError,
+} from "./providers/errors.ts";
 import { type FineTuningProvider, isTerminal, type ProviderJob } from "./providers/types.ts";
 import { trainingCostUsd } from "./validation/estimate.ts";
 import type { Catalog } from "./validation/models.ts";
@@ -106,12 +113,33 @@ export function noticeBase(job: JobRow, datasetName: string): JobNoticeBase {
   };
 }
 
+/** What a pending create needs to become a jobs row and its notice (stored as JSON in job_intents). */
+interface CreateIntent {
+  guildId: string;
+  datasetId: number;
+  datasetName: string;
+  examples: number;
+  requesterId: string;
+  model: string;
+  suffix: string | null;
+  epochs: number | null;
+  seed: number | null;
+  trainingFileId: string;
+  estimatedCostUsd: number;
+  notifyChannelId: string | null;
+  testQuestions: TestQuestion[];
+}
+
+/** A create not found at the provider this long after it was sent never happened. */
+export const INTENT_GIVE_UP_MS = 15 * 60 * 1000;
+
 export class JobService {
   readonly provider: FineTuningProvider;
   private readonly db: Db;
   private readonly jobs: JobRepository;
   private readonly datasets: DatasetRepository;
   private readonly outbox: OutboxRepository;
+  private readonly intents: JobIntentRepository<CreateIntent>;
   private readonly logger: Logger;
   private readonly maxJobCostUsd: number;
   private readonly dataDir: string;
@@ -133,6 +161,7 @@ export class JobService {
     this.jobs = new JobRepository(db);
     this.datasets = new DatasetRepository(db);
     this.outbox = new OutboxRepository(db);
+    this.intents = new JobIntentRepository(db);
     this.logger = logger;
     this.maxJobCostUsd = maxJobCostUsd;
     this.dataDir = dataDir;
@@ -168,14 +197,38 @@ export class JobService {
     const tag = `ct-${randomUUID()}`;
     const { trainingPath, testQuestions, cleanup } = await this.prepareTrainingFile(dataset, path, tag);
     let remote: ProviderJob;
-    let trainingFileId: string;
+    let intent: CreateIntent;
     try {
+      let trainingFileId: string;
       try {
         trainingFileId = (await this.provider.uploadTrainingFile(trainingPath)).id;
       } catch (err) {
         logProviderError(this.logger, err, { datasetId: dataset.id }, "training file upload failed");
         throw providerUserError("upload the training file", err);
       }
+      intent = {
+        guildId: input.guildId,
+        datasetId: dataset.id,
+        datasetName: dataset.fileName,
+        examples: dataset.valid,
+        requesterId: input.requesterId,
+        model,
+        suffix: suffix ?? null,
+        epochs: epochs ?? null,
+        seed: input.seed ?? null,
+        trainingFileId,
+        estimatedCostUsd: estimate,
+        notifyChannelId: input.notifyChannelId ?? null,
+        testQuestions,
+      };
+      // Written before the paid, non-idempotent request: whatever happens next, the job can be found again.
+      this.intents.insert({
+        tag,
+        guildId: input.guildId,
+        provider: this.provider.name,
+        input: intent,
+        createdAt: this.now().toISOString(),
+      });
       try {
         remote = await this.provider.createJob({
           model,
@@ -187,37 +240,60 @@ export class JobService {
         });
       } catch (err) {
         logProviderError(this.logger, err, { datasetId: dataset.id, tag }, "job create failed");
+        if (err instanceof AmbiguousCreateError) {
+          // The provider may have started it: the poller looks it up by tag and posts its card if so.
+          throw new UserError(
+            `The provider did not confirm the job (${describeProviderError(err.createError)}). It may have started: classtune will check on its next poll and post the job's card if it did, so please do not start it again yet.`,
+            "create_unconfirmed",
+          );
+        }
+        this.intents.delete(tag);
         throw providerUserError("start the fine-tuning job", err);
       }
     } finally {
       await cleanup();
     }
 
-    const now = this.now().toISOString();
-    const job = this.db.transaction(() => {
+    const job = this.recordCreated(tag, intent, remote);
+    this.logger.info(
+      { jobId: job.id, remoteId: job.remoteId, guildId: job.guildId, model },
+      "fine-tuning job started",
+    );
+    return job;
+  }
+
+  /**
+   * Writes the job row and its job_created notice, and clears the intent, in one transaction. Idempotent by tag:
+   * when the poller's reconciliation and the create's own answer both arrive, the second finds the row.
+   */
+  private recordCreated(tag: string, intent: CreateIntent, remote: ProviderJob): JobRow {
+    return this.db.transaction(() => {
+      const existing = this.jobs.getByTag(intent.guildId, tag);
+      if (existing) return existing;
+      const now = this.now().toISOString();
       const row = this.jobs.insert({
         tag,
-        guildId: input.guildId,
+        guildId: intent.guildId,
         provider: this.provider.name,
         remoteId: remote.id,
-        datasetId: dataset.id,
-        requesterId: input.requesterId,
-        baseModel: model,
-        suffix: suffix ?? null,
-        hyperparameters: { nEpochs: epochs ?? "auto", seed: input.seed ?? null },
-        trainingFileId,
+        datasetId: intent.datasetId,
+        requesterId: intent.requesterId,
+        baseModel: intent.model,
+        suffix: intent.suffix,
+        hyperparameters: { nEpochs: intent.epochs ?? "auto", seed: intent.seed },
+        trainingFileId: intent.trainingFileId,
         status: remote.status,
         rawStatus: remote.rawStatus,
-        estimatedCostUsd: estimate,
-        notifyChannelId: input.notifyChannelId ?? null,
-        testQuestions,
+        estimatedCostUsd: intent.estimatedCostUsd,
+        notifyChannelId: intent.notifyChannelId,
+        testQuestions: intent.testQuestions,
         createdAt: now,
       });
       const payload: JobCreatedPayload = {
-        ...noticeBase(row, dataset.fileName),
-        estimatedCostUsd: estimate,
-        nEpochs: epochs ?? "auto",
-        examples: dataset.valid,
+        ...noticeBase(row, intent.datasetName),
+        estimatedCostUsd: intent.estimatedCostUsd,
+        nEpochs: intent.epochs ?? "auto",
+        examples: intent.examples,
       };
       this.outbox.enqueue(
         {
@@ -229,13 +305,39 @@ export class JobService {
         },
         new Date(now),
       );
+      this.intents.delete(tag);
       return row;
     })();
-    this.logger.info(
-      { jobId: job.id, remoteId: job.remoteId, guildId: job.guildId, model },
-      "fine-tuning job started",
-    );
-    return job;
+  }
+
+  /**
+   * Settles creates whose outcome was never recorded (a crash, or an answer lost on the way): a job found by its
+   * tag is recorded with its notice; one still missing after INTENT_GIVE_UP_MS is forgotten. Called every tick.
+   */
+  async reconcilePendingCreates(): Promise<{ recorded: number; forgotten: number }> {
+    const result = { recorded: 0, forgotten: 0 };
+    for (const pending of this.intents.listForProvider(this.provider.name)) {
+      let remote: ProviderJob | undefined;
+      try {
+        remote = await this.provider.findJobByMetadata("classtune_job_id", pending.tag);
+      } catch (err) {
+        logProviderError(this.logger, err, { tag: pending.tag }, "pending job create: lookup failed");
+        return result;
+      }
+      if (remote) {
+        const job = this.recordCreated(pending.tag, pending.input, remote);
+        this.logger.warn(
+          { jobId: job.id, remoteId: remote.id, tag: pending.tag },
+          "a job whose create was not confirmed was found at the provider and recorded",
+        );
+        result.recorded += 1;
+      } else if (this.now().getTime() - Date.parse(pending.createdAt) > INTENT_GIVE_UP_MS) {
+        this.intents.delete(pending.tag);
+        this.logger.warn({ tag: pending.tag }, "a job create was never confirmed and is not at the provider");
+        result.forgotten += 1;
+      }
+    }
+    return result;
   }
 
   /** Asks the provider to cancel; records "cancelled" (and its notice) once the provider confirms it. */

@@ -48,6 +48,8 @@ export interface PollerOptions {
   db: Db;
   provider: FineTuningProvider;
   logger?: Logger;
+  /** Settles job creates whose outcome was never recorded (JobService.reconcilePendingCreates), first in every tick. */
+  reconcileCreates?: (() => Promise<unknown>) | undefined;
   /** Drained at the end of every tick, when given. */
   notifier?: Notifier | undefined;
   /** Only this guild's jobs (the CLI's "cli"); default every guild's. */
@@ -141,6 +143,7 @@ export class JobPoller {
   private readonly provider: FineTuningProvider;
   private readonly logger: Logger;
   private readonly notifier: Notifier | undefined;
+  private readonly reconcileCreates: (() => Promise<unknown>) | undefined;
   private readonly schedule: string;
   private readonly guildId: string | undefined;
   private readonly now: () => Date;
@@ -161,6 +164,7 @@ export class JobPoller {
     this.provider = o.provider;
     this.logger = o.logger ?? silentLogger;
     this.notifier = o.notifier;
+    this.reconcileCreates = o.reconcileCreates;
     this.schedule = o.schedule ?? "* * * * *";
     this.guildId = o.guildId;
     this.now = o.now ?? (() => new Date());
@@ -218,6 +222,14 @@ export class JobPoller {
   private async tickOnce(): Promise<TickResult> {
     const started = performance.now();
     const result = emptyResult();
+    if (this.reconcileCreates) {
+      try {
+        await this.reconcileCreates();
+      } catch (err) {
+        result.errors += 1;
+        this.logger.warn({ err }, "could not settle pending job creates; next tick retries");
+      }
+    }
     const tracked =
       this.guildId === undefined
         ? this.jobs.listActiveAcrossGuilds(this.provider.name)

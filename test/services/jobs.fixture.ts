@@ -110,12 +110,19 @@ export async function harness(opts: { secondsPerStep?: number; maxRetries?: numb
       fetch: countingFetch,
     });
     h.provider = new OpenAICompatibleProvider({ client: h.client, name: "sandbox" });
-    h.jobs = new JobService({ db: h.db, provider: h.provider, maxJobCostUsd: 25, dataDir: dir });
+    h.jobs = new JobService({
+      db: h.db,
+      provider: h.provider,
+      maxJobCostUsd: 25,
+      dataDir: dir,
+      now: () => new Date(clock.now()),
+    });
     h.notifier = new Notifier({ db: h.db, sender });
     h.poller = new JobPoller({
       db: h.db,
       provider: h.provider,
       notifier: h.notifier,
+      reconcileCreates: () => h.jobs.reconcilePendingCreates(),
       now: () => new Date(clock.now()),
       progressNoticeIntervalMs: 0,
     });
