@@ -55,6 +55,13 @@ export default {
         return;
       }
       case "teacher-role": {
+        // Choosing who may spend money is for the server's managers, not for anyone who holds the role now.
+        if (!interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild)) {
+          await respond(interaction, {
+            content: "Only members with the Manage Server permission can choose the teacher role.",
+          });
+          return;
+        }
         const role = interaction.options.getRole("role", true);
         if (role.id === guildId) {
           await respond(interaction, {

@@ -94,8 +94,8 @@ export default {
   access: "teacher",
   async execute(interaction, ctx) {
     const days = interaction.options.getInteger("days") ?? 7;
-    const summary = ctx.classroom.usage.summary(interaction.guildId, days);
     await defer(interaction);
+    const summary = ctx.classroom.usage.summary(interaction.guildId, days);
     const png = await renderUsageChart(summary);
     // respond() sends allowedMentions { parse: [], users: [] }: the askers' mentions render but never ping.
     await respond(interaction, {

@@ -29,10 +29,15 @@ export function explainProviderError(err: unknown, provider: string): ExplainedP
   if (!(err instanceof OpenAI.APIError)) return undefined;
   const code = typeof err.code === "string" ? err.code : undefined;
   if (err.status === 404) {
+    // OpenAI says code model_not_found; vLLM and Ollama say "model … does not exist / not found" in words.
+    // Any other 404 is a wrong address, not a vanished model: no fallback, no notice to the teachers.
+    if (code === "model_not_found" || /\bmodel\b/i.test(err.message)) {
+      return { code: "model_not_found", message: "This model is no longer available.", modelGone: true };
+    }
     return {
-      code: code ?? "model_not_found",
-      message: "This model is no longer available.",
-      modelGone: true,
+      code: code ?? "not_found",
+      message: `${provider} answered "not found" for this request: its base URL may be wrong. A teacher should check the provider's configuration.`,
+      modelGone: false,
     };
   }
   if (err.status === 429 && code === "insufficient_quota") {
