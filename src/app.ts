@@ -1,6 +1,6 @@
 // Composition root: config -> db -> services -> discord client -> scheduler.
 // `startApp` is what `npm start` runs and what the end-to-end tests start against the fake Discord.
-import { Events } from "discord.js";
+import { Events, type Interaction } from "discord.js";
 import { commands, components } from "./commands/index.ts";
 import type { Config } from "./config.ts";
 import { DatasetRepository } from "./db/datasets.ts";
@@ -132,7 +132,8 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
     ctx,
     describeError: describeProviderFailure,
   });
-  client.on(Events.InteractionCreate, (interaction) => void router.handle(interaction));
+  const onInteraction = (interaction: Interaction) => void router.handle(interaction);
+  client.on(Events.InteractionCreate, onInteraction);
   client.on(Events.Error, (err) => logger.error({ err }, "discord client error"));
   const ready = new Promise<void>((resolve) =>
     client.once(Events.ClientReady, (c) => {
@@ -160,6 +161,8 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
     async close() {
       if (closed) return;
       closed = true;
+      // No new work: then let what is in flight finish before the database and the sandbox close.
+      client.off(Events.InteractionCreate, onInteraction);
       await poller.stop();
       await router.idle();
       await notifier.drain().catch(() => undefined);

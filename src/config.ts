@@ -2,6 +2,7 @@
 // every problem reported in one message. Everything else receives a typed Config.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { validate as validateCron } from "node-cron";
 import { z } from "zod";
 
 const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -105,7 +106,13 @@ export const envSchema = z.object({
   SANDBOX_PORT: intFrom(0),
   SANDBOX_SECONDS_PER_STEP: numberFrom(0.05),
   MAX_JOB_COST_USD: numberFrom(25),
-  POLL_SCHEDULE: z.string().trim().default("* * * * *"),
+  POLL_SCHEDULE: z
+    .string()
+    .trim()
+    .default("* * * * *")
+    .refine((s) => validateCron(s), {
+      message: 'must be a cron expression, e.g. "* * * * *" or "*/30 * * * * *"',
+    }),
 
   // Discord.
   DISCORD_TOKEN: optionalString,

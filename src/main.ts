@@ -31,17 +31,24 @@ try {
 if (!config.discord.token) missingToken();
 
 const logger = createLogger(config.logLevel, undefined, { secrets: secretsOf(config) });
+process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection"));
 const app = await startApp({ config, logger }).catch((err: unknown) => {
   logger.fatal({ err }, "classtune could not start");
   process.exit(1);
 });
 
+const SHUTDOWN_GRACE_MS = 20_000;
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down: finishing in-flight work");
+    // A stuck request must not keep a supervisor's restart waiting forever.
+    setTimeout(() => {
+      logger.error({ graceMs: SHUTDOWN_GRACE_MS }, "shutdown took too long; exiting");
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS).unref();
     app.close().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -51,4 +58,3 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     );
   });
 }
-process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection"));

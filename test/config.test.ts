@@ -28,11 +28,18 @@ describe("loadConfig", () => {
           DISCORD_CLIENT_ID: "abc",
           OPENAI_BASE_URL: "ftp://x",
           LOG_LEVEL: "loud",
+          POLL_SCHEDULE: "every minute",
         }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
         const text = err.problems.join("\n");
-        for (const name of ["MAX_ATTACHMENT_BYTES", "DISCORD_CLIENT_ID", "OPENAI_BASE_URL", "LOG_LEVEL"]) {
+        for (const name of [
+          "MAX_ATTACHMENT_BYTES",
+          "DISCORD_CLIENT_ID",
+          "OPENAI_BASE_URL",
+          "LOG_LEVEL",
+          "POLL_SCHEDULE",
+        ]) {
           assert.match(text, new RegExp(name));
         }
         return true;
