@@ -8,7 +8,7 @@ import OpenAI from "openai";
 import { loadConfig } from "../src/config.ts";
 import { createLogger, secretsOf } from "../src/logger.ts";
 
-const OPENAI_KEY = "sk-test-OPENAISECRET0123456789";
+const OPENAI_KEY = "test-openai-key-OPENAISECRET0123456789";
 const DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.DISCORD.SECRETTOKENVALUE0123456789";
 const CHAT_KEY = "gsk_CHATPROVIDERSECRET42";
 const INTERACTION_TOKEN = "aW50ZXJhY3Rpb246SECRETINTERACTIONTOKEN";
