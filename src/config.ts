@@ -197,6 +197,7 @@ export interface AskConfig {
   userBurst: number;
   guildPerMinute: number;
   guildBurst: number;
+  /** Per guild per UTC day; 0 disables the cap. */
   dailyBudgetUsd: number;
   cacheTtlSeconds: number;
   cacheMaxEntries: number;

@@ -1,5 +1,7 @@
 // /ask: route the question to the right model and provider, within the guild's limits, from the cache when
 // it can, with the channel's fallback when a model is gone; record usage and the answer.
+
+import type { AskConfig } from "../../config.ts";
 import type { AnswerRepository } from "../../db/answers.ts";
 import {
   type ChannelSettingsRepository,
@@ -16,17 +18,18 @@ import type { ChatPriceTable } from "./prices.ts";
 import type { ChatProvider } from "./providers.ts";
 import { isPastShutdown, type ModelRouter, type ModelSource } from "./routing.ts";
 
-export interface AskLimits {
-  maxQuestionChars: number;
-  userPerMinute: number;
-  userBurst: number;
-  guildPerMinute: number;
-  guildBurst: number;
-  /** Per guild per UTC day; 0 disables the cap. */
-  dailyBudgetUsd: number;
-  cacheTtlSeconds: number;
-  cacheMaxEntries: number;
-}
+/** The /ask limits from the configuration (AskConfig): the service reads only these. */
+export type AskLimits = Pick<
+  AskConfig,
+  | "maxQuestionChars"
+  | "userPerMinute"
+  | "userBurst"
+  | "guildPerMinute"
+  | "guildBurst"
+  | "dailyBudgetUsd"
+  | "cacheTtlSeconds"
+  | "cacheMaxEntries"
+>;
 
 export interface ModelUnavailableInfo {
   /** Why the model could not answer, in plain words. */
