@@ -1,5 +1,5 @@
 // /usage and `classtune usage`: what the guild's /ask cost and who used it, over the last N days (UTC).
-import type { UsageRepository, UsageRow } from "../../db/usage.ts";
+import type { UsageAggregate, UsageRepository } from "../../db/usage.ts";
 import { UserError } from "../../errors.ts";
 
 export const MAX_USAGE_DAYS = 90;
@@ -63,101 +63,50 @@ export class UsageService {
     }
     const now = (this.deps.now ?? Date.now)();
     const firstDay = Math.floor(now / DAY_MS) * DAY_MS - (days - 1) * DAY_MS;
-    const rows = this.deps.usage.between(
+    const agg = this.deps.usage.aggregate(
       guildId,
       new Date(firstDay).toISOString(),
       new Date(now + 1).toISOString(),
     );
-    return summarise(guildId, days, firstDay, now, rows);
+    return summarise(guildId, days, firstDay, now, agg);
   }
 }
 
-/** Pure: the summary of a window's rows. */
+/** Pure: the summary of a window, from the aggregate SQLite summed (days zero-filled, rates derived). */
 export function summarise(
   guildId: string,
   days: number,
   firstDayMs: number,
   nowMs: number,
-  rows: UsageRow[],
+  agg: UsageAggregate,
 ): UsageSummary {
   const byDay = new Map<string, UsageByDay>();
   for (let i = 0; i < days; i++) {
     const d = day(firstDayMs + i * DAY_MS);
     byDay.set(d, { day: d, questions: 0, tokens: 0, costUsd: 0, errors: 0 });
   }
-  const byModel = new Map<string, UsageByModel>();
-  const askers = new Map<string, number>();
-  const errorCodes = new Map<string, number>();
-  const latencies: number[] = [];
-  let errors = 0;
-  let cacheHits = 0;
-  let promptTokens = 0;
-  let completionTokens = 0;
-  let costUsd = 0;
-  for (const r of rows) {
-    const tokens = r.promptTokens + r.completionTokens;
-    const d = byDay.get(r.createdAt.slice(0, 10));
-    if (d) {
-      d.questions++;
-      d.tokens += tokens;
-      d.costUsd += r.costUsd;
-      if (r.error) d.errors++;
-    }
-    const key = `${r.provider}\u0000${r.model}`;
-    const m = byModel.get(key) ?? {
-      model: r.model,
-      provider: r.provider,
-      questions: 0,
-      tokens: 0,
-      costUsd: 0,
-    };
-    m.questions++;
-    m.tokens += tokens;
-    m.costUsd += r.costUsd;
-    byModel.set(key, m);
-    askers.set(r.userId, (askers.get(r.userId) ?? 0) + 1);
-    if (r.error) {
-      errors++;
-      errorCodes.set(r.error, (errorCodes.get(r.error) ?? 0) + 1);
-    } else if (r.cacheHit) {
-      cacheHits++;
-    } else {
-      latencies.push(r.latencyMs);
-    }
-    promptTokens += r.promptTokens;
-    completionTokens += r.completionTokens;
-    costUsd += r.costUsd;
-  }
-  latencies.sort((a, b) => a - b);
-  const questions = rows.length;
-  const answered = questions - errors;
+  for (const d of agg.byDay) if (byDay.has(d.day)) byDay.set(d.day, { ...d });
+  const answered = agg.questions - agg.errors;
   return {
     guildId,
     days,
     since: day(firstDayMs),
     until: new Date(nowMs).toISOString(),
-    questions,
+    questions: agg.questions,
     answered,
-    errors,
-    cacheHits,
-    promptTokens,
-    completionTokens,
-    totalTokens: promptTokens + completionTokens,
-    costUsd,
-    errorRate: questions === 0 ? 0 : errors / questions,
-    cacheHitRate: answered === 0 ? 0 : cacheHits / answered,
-    p50LatencyMs: latencies.length === 0 ? 0 : (latencies[Math.floor((latencies.length - 1) / 2)] ?? 0),
-    byModel: [...byModel.values()].sort(
-      (a, b) => b.questions - a.questions || a.model.localeCompare(b.model),
-    ),
+    errors: agg.errors,
+    cacheHits: agg.cacheHits,
+    promptTokens: agg.promptTokens,
+    completionTokens: agg.completionTokens,
+    totalTokens: agg.promptTokens + agg.completionTokens,
+    costUsd: agg.costUsd,
+    errorRate: agg.questions === 0 ? 0 : agg.errors / agg.questions,
+    cacheHitRate: answered === 0 ? 0 : agg.cacheHits / answered,
+    p50LatencyMs: agg.p50LatencyMs,
+    byModel: agg.byModel,
     byDay: [...byDay.values()],
-    topAskers: [...askers.entries()]
-      .map(([userId, n]) => ({ userId, questions: n }))
-      .sort((a, b) => b.questions - a.questions || a.userId.localeCompare(b.userId))
-      .slice(0, 5),
-    errorsByCode: [...errorCodes.entries()]
-      .map(([code, count]) => ({ code, count }))
-      .sort((a, b) => b.count - a.count || a.code.localeCompare(b.code)),
+    topAskers: agg.topAskers,
+    errorsByCode: agg.errorsByCode,
   };
 }
 

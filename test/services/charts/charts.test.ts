@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { openDb } from "../../../src/db/open.ts";
+import { UsageRepository } from "../../../src/db/usage.ts";
 import {
   CHART_HEIGHT,
   CHART_WIDTH,
@@ -20,7 +22,6 @@ function pngSize(png: Buffer): { width: number; height: number } {
 const DAY = 86_400_000;
 const first = Date.parse("2026-11-19T00:00:00Z");
 const rows = Array.from({ length: 20 }, (_, i) => ({
-  id: i,
   guildId: "g",
   channelId: "c",
   userId: `u${i % 4}`,
@@ -35,15 +36,28 @@ const rows = Array.from({ length: 20 }, (_, i) => ({
   createdAt: new Date(first + (i % 7) * DAY + 3_600_000).toISOString(),
 }));
 
+/** The week's summary as /usage computes it: rows through the real repository's SQL. */
+function weekSummary(inserted: typeof rows, nowMs: number) {
+  const usage = new UsageRepository(openDb(":memory:"));
+  for (const r of inserted) usage.insert(r);
+  return summarise(
+    "g",
+    7,
+    first,
+    nowMs,
+    usage.aggregate("g", new Date(first).toISOString(), new Date(nowMs + 1).toISOString()),
+  );
+}
+
 describe("charts", () => {
   it("renders the usage chart as an 800×400 PNG", async () => {
-    const png = await renderUsageChart(summarise("g", 7, first, first + 6 * DAY + 7_200_000, rows));
+    const png = await renderUsageChart(weekSummary(rows, first + 6 * DAY + 7_200_000));
     assert.deepEqual(pngSize(png), { width: CHART_WIDTH, height: CHART_HEIGHT });
     assert.ok(png.length > 5_000, `a chart with text and marks, not a blank image (${png.length} bytes)`);
   });
 
   it("renders an empty week too", async () => {
-    const png = await renderUsageChart(summarise("g", 7, first, first + 6 * DAY, []));
+    const png = await renderUsageChart(weekSummary([], first + 6 * DAY));
     assert.deepEqual(pngSize(png), { width: 800, height: 400 });
   });
 
