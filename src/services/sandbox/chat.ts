@@ -7,7 +7,7 @@ import { createInterface } from "node:readline";
 import { ENCODING_MODULES, type EncodingName, loadTextCounter } from "../validation/counter.ts";
 
 /** Below this cosine similarity a fine-tuned model says it does not know. */
-export const SIMILARITY_FLOOR = 0.3;
+export const SIMILARITY_FLOOR = 0.45;
 /** Examples indexed per model at most (a classroom dataset is far smaller). */
 export const MAX_INDEXED_EXAMPLES = 50_000;
 

@@ -11,6 +11,7 @@ import {
   IndexCache,
   readTrainingPairs,
 } from "../../../src/services/sandbox/chat.ts";
+import { SAMPLE_QA } from "../../../src/services/validation/sample.ts";
 
 const index = new ExampleIndex([
   { question: "What is the capital of France?", answer: "Paris." },
@@ -28,6 +29,17 @@ test("an unrelated question falls below the floor and gets the plain don't-know 
   const { text, hit } = index.answer("Who won the 1998 football world cup?");
   assert.equal(text, DONT_KNOW_ANSWER);
   assert.ok((hit?.score ?? 0) < 0.3);
+});
+
+test("a question that only shares its phrasing with a training question is not answered with the wrong answer", () => {
+  // The sample dataset with one question held out, as the jobs service holds out test questions.
+  const heldOut = "What is the difference between mitosis and meiosis?";
+  const tutor = new ExampleIndex(SAMPLE_QA.filter((qa) => qa.question !== heldOut));
+  assert.equal(tutor.answer(heldOut).text, DONT_KNOW_ANSWER);
+  assert.match(
+    tutor.answer("what's the difference between mass and weight").text,
+    /^Mass is the amount of matter/,
+  );
 });
 
 test("an empty index never answers from thin air", () => {
