@@ -92,16 +92,7 @@ const validate: DatasetSubcommand = {
       content: notes.join("\n"),
       embeds: [embed],
       files,
-      components: usable
-        ? [
-            new ActionRowBuilder<ButtonBuilder>().addComponents(
-              new ButtonBuilder()
-                .setCustomId(fineTuneThisId(row.id))
-                .setLabel("Fine-tune this")
-                .setStyle(ButtonStyle.Primary),
-            ),
-          ]
-        : [],
+      components: usable ? [fineTuneThisRow(row.id)] : [],
     });
   },
   async autocomplete(interaction, ctx) {
@@ -109,6 +100,16 @@ const validate: DatasetSubcommand = {
     return focused.name === "model" ? modelChoices(focused.value, ctx.catalog) : [];
   },
 };
+
+/** The "Fine-tune this" button under a stored, usable dataset. */
+function fineTuneThisRow(datasetId: number): ActionRowBuilder<ButtonBuilder> {
+  return new ActionRowBuilder<ButtonBuilder>().addComponents(
+    new ButtonBuilder()
+      .setCustomId(fineTuneThisId(datasetId))
+      .setLabel("Fine-tune this")
+      .setStyle(ButtonStyle.Primary),
+  );
+}
 
 function datasetLine(d: DatasetRow): string {
   const verdict = isUsable(d)
@@ -181,16 +182,7 @@ const exportAnswers: DatasetSubcommand = {
       content: notes.join("\n"),
       embeds: [renderReportEmbed(report, `Dataset #${row.id}: ${row.fileName}`)],
       files: size <= MAX_UPLOAD_BYTES ? [new AttachmentBuilder(row.storedPath, { name: row.fileName })] : [],
-      components: usable
-        ? [
-            new ActionRowBuilder<ButtonBuilder>().addComponents(
-              new ButtonBuilder()
-                .setCustomId(fineTuneThisId(row.id))
-                .setLabel("Fine-tune this")
-                .setStyle(ButtonStyle.Primary),
-            ),
-          ]
-        : [],
+      components: usable ? [fineTuneThisRow(row.id)] : [],
     });
   },
 };
