@@ -515,7 +515,32 @@ async function openCleanedOutput(out: string, input: string): Promise<WriteStrea
 }
 
 /** Validates a JSONL fine-tuning dataset; see ValidationReport for what it reports. */
+/**
+ * Validations a process runs at once; more wait their turn. Each uses up to two worker threads and about
+ * 250 MB, so ten teachers uploading at the same moment must not mean twenty workers.
+ */
+export const MAX_CONCURRENT_VALIDATIONS = 2;
+let activeValidations = 0;
+const waitingValidations: (() => void)[] = [];
+
+/** How many validations are running now (the rest are queued). */
+export function runningValidations(): number {
+  return activeValidations;
+}
+
 export async function validateFile(path: string, options: ValidateOptions = {}): Promise<ValidationReport> {
+  if (activeValidations < MAX_CONCURRENT_VALIDATIONS) activeValidations++;
+  else await new Promise<void>((resolve) => waitingValidations.push(resolve)); // the slot is handed over
+  try {
+    return await validateFileNow(path, options);
+  } finally {
+    const next = waitingValidations.shift();
+    if (next) next();
+    else activeValidations--;
+  }
+}
+
+async function validateFileNow(path: string, options: ValidateOptions): Promise<ValidationReport> {
   const catalog: Catalog = options.catalog ?? defaultCatalog();
   const model: ModelInfo = resolveModel(options.model ?? catalog.defaultModel, catalog);
   options.signal?.throwIfAborted();
