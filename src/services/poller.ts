@@ -5,7 +5,7 @@
 // are logged and retried next tick; they never fail a job.
 
 import { createTask, type ScheduledTask, validate as validCron } from "node-cron";
-import { RateLimitError } from "openai";
+import { NotFoundError, RateLimitError } from "openai";
 import { DatasetRepository } from "../db/datasets.ts";
 import {
   JobMetricsRepository,
@@ -138,6 +138,30 @@ const fingerprintOf = (r: ProviderJob): string =>
     r.error?.code,
   ]);
 
+/** What a job the provider no longer knows (404 after a listing that worked) is recorded as: failed, in words. */
+export function goneJob(job: JobRow, now: Date): ProviderJob {
+  return {
+    id: job.remoteId,
+    status: "failed",
+    rawStatus: "not_found",
+    model: job.baseModel,
+    fineTunedModel: null,
+    trainedTokens: job.trainedTokens,
+    createdAt: Date.parse(job.createdAt),
+    finishedAt: now.getTime(),
+    estimatedFinish: null,
+    error: {
+      code: "job_not_found",
+      message:
+        "The provider no longer knows this job (404 Not Found): it was deleted there, or classtune now points at another account or host.",
+      param: null,
+    },
+    metadata: { classtune_job_id: job.tag },
+    nEpochs: null,
+    trainingFile: job.trainingFileId,
+  };
+}
+
 export class JobPoller {
   private readonly db: Db;
   private readonly provider: FineTuningProvider;
@@ -248,15 +272,25 @@ export class JobPoller {
               result.retrieveCalls += 1;
               remote = await this.provider.retrieveJob(job.remoteId);
             } catch (err) {
-              result.errors += 1;
-              if (err instanceof RateLimitError) rateLimited = true;
-              logProviderError(
-                this.logger,
-                err,
-                { jobId: job.id, remoteId: job.remoteId },
-                "job retrieve failed",
-              );
-              return;
+              if (err instanceof NotFoundError) {
+                // The listing worked, yet the provider does not know the job: it is gone. End it once, with a
+                // notice, instead of asking for it again every tick forever.
+                this.logger.warn(
+                  { jobId: job.id, remoteId: job.remoteId },
+                  "the provider no longer knows this job",
+                );
+                remote = goneJob(job, this.now());
+              } else {
+                result.errors += 1;
+                if (err instanceof RateLimitError) rateLimited = true;
+                logProviderError(
+                  this.logger,
+                  err,
+                  { jobId: job.id, remoteId: job.remoteId },
+                  "job retrieve failed",
+                );
+                return;
+              }
             }
           }
           try {
