@@ -1,13 +1,14 @@
 // How sandbox models answer. A fine-tuned model answers by retrieval over its own training examples:
 // the user question closest to the asked one (cosine over TF-IDF vectors of words and character
-// trigrams) gives its assistant answer; below a similarity floor it says it does not know yet.
+// trigrams, question words such as "what is the difference between" left out) gives its assistant answer;
+// below a similarity floor it says it does not know yet.
 // Base models answer a short reply that says plainly it comes from the sandbox.
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { ENCODING_MODULES, type EncodingName, loadTextCounter } from "../validation/counter.ts";
 
 /** Below this cosine similarity a fine-tuned model says it does not know. */
-export const SIMILARITY_FLOOR = 0.45;
+export const SIMILARITY_FLOOR = 0.35;
 /** Examples indexed per model at most (a classroom dataset is far smaller). */
 export const MAX_INDEXED_EXAMPLES = 50_000;
 
@@ -89,10 +90,19 @@ export function baseModelAnswer(model: string, question: string): string {
 
 type SparseVector = Map<string, number>;
 
+/** Question words that say nothing about the topic: "what is the difference between" matches too much. */
+const STOP_WORDS = new Set(
+  "a an and are as at be between by can difference do does for from how i in is it its me of on or please s so tell that the their there this to what whats when where which who why with you your".split(
+    " ",
+  ),
+);
+
 function features(text: string): Map<string, number> {
   const tf = new Map<string, number>();
   const norm = text.toLowerCase().normalize("NFKC");
-  const words = norm.match(/[\p{L}\p{N}]+/gu) ?? [];
+  const all = norm.match(/[\p{L}\p{N}]+/gu) ?? [];
+  const content = all.filter((w) => !STOP_WORDS.has(w));
+  const words = content.length > 0 ? content : all;
   for (const w of words) tf.set(`w:${w}`, (tf.get(`w:${w}`) ?? 0) + 1);
   const squeezed = ` ${words.join(" ")} `;
   for (let i = 0; i + 3 <= squeezed.length; i++) {
