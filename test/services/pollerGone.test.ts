@@ -47,6 +47,9 @@ describe("a job deleted at the provider", () => {
     );
     const failed = h.sent.filter((n) => n.kind === "job_failed" && n.payload.jobId === job.id);
     assert.equal(failed.length, 1);
-    assert.match((failed[0]?.payload as JobFailedPayload).errorMessage, /no longer knows this job/);
+    assert.match(
+      (failed[0]?.payload as JobFailedPayload | undefined)?.errorMessage ?? "",
+      /no longer knows this job/,
+    );
   });
 });
