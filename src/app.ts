@@ -99,6 +99,7 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
     maxJobCostUsd: config.maxJobCostUsd,
     dataDir: config.dataDir,
     catalog,
+    requestTimeoutMs: config.provider.timeoutMs,
   });
   const poller = new JobPoller({
     db,

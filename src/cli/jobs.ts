@@ -44,6 +44,7 @@ export async function openJobContext(io: CliIo): Promise<CliJobContext> {
       maxJobCostUsd: config.maxJobCostUsd,
       dataDir: config.dataDir,
       catalog,
+      requestTimeoutMs: config.provider.timeoutMs,
     });
     const notifier = new Notifier({ db, logger, guildId: CLI_GUILD, sender: { send: async () => ({}) } });
     const poller = new JobPoller({

@@ -83,6 +83,11 @@ export class UsageRepository {
 
   /** The guild's usage in [sinceIso, untilIso), summed in SQL. */
   aggregate(guildId: string, sinceIso: string, untilIso: string): UsageAggregate {
+    // One read transaction: every figure comes from the same snapshot while answers keep being recorded.
+    return this.db.transaction(() => this.aggregateNow(guildId, sinceIso, untilIso))();
+  }
+
+  private aggregateNow(guildId: string, sinceIso: string, untilIso: string): UsageAggregate {
     const where = "guild_id = @guildId AND created_at >= @since AND created_at < @until";
     const p = { guildId, since: sinceIso, until: untilIso };
     const totals = this.db

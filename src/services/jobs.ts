@@ -8,6 +8,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { finished } from "node:stream/promises";
+import { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai";
 import { DatasetRepository, type DatasetRow } from "../db/datasets.ts";
 import { JobIntentRepository } from "../db/jobIntents.ts";
 import { JobRepository, type JobRow, type TestQuestion } from "../db/jobs.ts";
@@ -17,12 +18,7 @@ import { UserError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 import type { JobCancelledPayload, JobCreatedPayload, JobNoticeBase } from "./notifier.ts";
-import {
-  AmbiguousCreateError,
-  describeProviderError,
-  logProviderError,
-  providerUserError,
-} from "./providers/errors.ts";
+import { AmbiguousCreateError, logProviderError, providerUserError } from "./providers/errors.ts";
 import { type FineTuningProvider, isTerminal, type ProviderJob } from "./providers/types.ts";
 import { trainingCostUsd } from "./validation/estimate.ts";
 import type { Catalog } from "./validation/models.ts";
@@ -68,6 +64,8 @@ export interface JobServiceOptions {
   dataDir: string;
   /** Models and prices (MODELS_FILE, PRICES_FILE) for re-estimating another model; default built in. */
   catalog?: Catalog | undefined;
+  /** The provider's request timeout: a pending create is not given up before twice this. */
+  requestTimeoutMs?: number | undefined;
   now?: () => Date;
 }
 
@@ -130,6 +128,14 @@ interface CreateIntent {
   testQuestions: TestQuestion[];
 }
 
+/** The cause of an unconfirmed create, in a few words (never "try again": the job may exist). */
+function unconfirmedCause(err: unknown): string {
+  if (err instanceof APIConnectionTimeoutError) return "it did not answer in time";
+  if (err instanceof APIConnectionError) return "the connection was lost";
+  if (err instanceof APIError && err.status !== undefined) return `it answered ${err.status}`;
+  return "its answer was lost";
+}
+
 /** A create not found at the provider this long after it was sent never happened. */
 export const INTENT_GIVE_UP_MS = 15 * 60 * 1000;
 
@@ -145,6 +151,7 @@ export class JobService {
   private readonly dataDir: string;
   private readonly now: () => Date;
   private readonly catalog: Catalog | undefined;
+  private readonly giveUpMs: number;
 
   constructor({
     db,
@@ -153,9 +160,11 @@ export class JobService {
     maxJobCostUsd,
     dataDir,
     catalog,
+    requestTimeoutMs = 0,
     now,
   }: JobServiceOptions) {
     this.catalog = catalog;
+    this.giveUpMs = Math.max(INTENT_GIVE_UP_MS, 2 * requestTimeoutMs);
     this.db = db;
     this.provider = provider;
     this.jobs = new JobRepository(db);
@@ -243,7 +252,7 @@ export class JobService {
         if (err instanceof AmbiguousCreateError) {
           // The provider may have started it: the poller looks it up by tag and posts its card if so.
           throw new UserError(
-            `The provider did not confirm the job (${describeProviderError(err.createError)}). It may have started: classtune will check on its next poll and post the job's card if it did, so please do not start it again yet.`,
+            `The provider did not confirm the job (${unconfirmedCause(err.createError)}), and it may have started anyway. classtune keeps checking: if it did start, it appears in the job list and its card is posted. If nothing appears within ${Math.round(this.giveUpMs / 60_000)} minutes, it did not start and you can try again (ref ${tag}).`,
             "create_unconfirmed",
           );
         }
@@ -267,7 +276,7 @@ export class JobService {
    * when the poller's reconciliation and the create's own answer both arrive, the second finds the row.
    */
   private recordCreated(tag: string, intent: CreateIntent, remote: ProviderJob): JobRow {
-    return this.db.transaction(() => {
+    const record = this.db.transaction(() => {
       const existing = this.jobs.getByTag(intent.guildId, tag);
       if (existing) return existing;
       const now = this.now().toISOString();
@@ -307,12 +316,21 @@ export class JobService {
       );
       this.intents.delete(tag);
       return row;
-    })();
+    });
+    try {
+      // IMMEDIATE: the bot and the CLI may record the same job at once (a reconcile and a late answer).
+      return record.immediate();
+    } catch (err) {
+      const winner = this.jobs.getByTag(intent.guildId, tag);
+      if (winner) return winner; // the other process recorded it first
+      throw err;
+    }
   }
 
   /**
    * Settles creates whose outcome was never recorded (a crash, or an answer lost on the way): a job found by its
-   * tag is recorded with its notice; one still missing after INTENT_GIVE_UP_MS is forgotten. Called every tick.
+   * tag is recorded with its notice; one still missing after giveUpMs (INTENT_GIVE_UP_MS, or twice the request
+   * timeout when that is longer, so a create still in flight is never forgotten) is dropped. Called every tick.
    */
   async reconcilePendingCreates(): Promise<{ recorded: number; forgotten: number }> {
     const result = { recorded: 0, forgotten: 0 };
@@ -331,7 +349,7 @@ export class JobService {
           "a job whose create was not confirmed was found at the provider and recorded",
         );
         result.recorded += 1;
-      } else if (this.now().getTime() - Date.parse(pending.createdAt) > INTENT_GIVE_UP_MS) {
+      } else if (this.now().getTime() - Date.parse(pending.createdAt) > this.giveUpMs) {
         this.intents.delete(pending.tag);
         this.logger.warn({ tag: pending.tag }, "a job create was never confirmed and is not at the provider");
         result.forgotten += 1;

@@ -46,7 +46,9 @@ describe("pending job creates", () => {
     await assert.rejects(
       h.jobs.start({ guildId: "g1", datasetId: dataset.id, requesterId: "u1" }),
       (e: unknown) =>
-        e instanceof UserError && e.code === "create_unconfirmed" && /do not start it again/.test(e.message),
+        e instanceof UserError &&
+        e.code === "create_unconfirmed" &&
+        /may have started anyway.*\(ref ct-/.test(e.message),
     );
     assert.equal(new JobRepository(h.db).list("g1", 100).length, 0);
     assert.equal(pendingCount(h), 1);
@@ -61,6 +63,32 @@ describe("pending job creates", () => {
     assert.equal(pendingCount(h), 0);
     await h.poller.tick();
     assert.equal(h.sent.filter((n) => n.kind === "job_created" && n.payload.jobId === job.id).length, 1);
+  });
+
+  test("a create whose answer was lost and that the lookup does not find yet is kept, and recorded when it shows up", async () => {
+    const dataset = await h.dataset(12, { guildId: "g4" });
+    const emptyList = () =>
+      new Response(JSON.stringify({ object: "list", data: [], has_more: false }), {
+        status: 200,
+        headers: { "content-type": "application/json" },
+      });
+    // The sandbox creates the job but the answer is lost; the lookups right after do not see it yet.
+    h.tamper.push(on("POST", /\/fine_tuning\/jobs$/));
+    for (let i = 0; i < 4; i++)
+      h.tamper.push((url, init) =>
+        (init?.method ?? "GET") === "GET" && /\/fine_tuning\/jobs$/.test(new URL(url).pathname)
+          ? emptyList()
+          : undefined,
+      );
+    await assert.rejects(
+      h.jobs.start({ guildId: "g4", datasetId: dataset.id, requesterId: "u4" }),
+      (e: unknown) => e instanceof UserError && e.code === "create_unconfirmed",
+    );
+    assert.equal(pendingCount(h), 1, "the intent is kept: the job may exist");
+    h.tamper.length = 0;
+    await h.poller.tick();
+    assert.equal(new JobRepository(h.db).list("g4", 100).length, 1, "recorded once it is visible");
+    assert.equal(pendingCount(h), 0);
   });
 
   test("after a crash between the create and the write, the restarted poller records the job", async () => {

@@ -162,7 +162,7 @@ describe("JobService against the sandbox", () => {
     assert.equal(job.remoteId, all.find((j) => j.metadata?.classtune_job_id === job.tag)?.id);
   });
 
-  test("a 500 before the job was made reports a clear error and creates nothing", async () => {
+  test("a 500 before the job was made says it may have started, creates nothing and is not retried", async () => {
     const dataset = await h.dataset(12);
     h.sandbox.faults.next({ method: "POST", path: "/fine_tuning/jobs", status: 500 });
     const before = new JobRepository(h.db).list("g1", 1000).length;
@@ -170,7 +170,8 @@ describe("JobService against the sandbox", () => {
       h.jobs.start({ guildId: "g1", datasetId: dataset.id, requesterId: "u1" }),
       (e: unknown) =>
         e instanceof UserError &&
-        /Could not start the fine-tuning job: the provider had an internal error/.test(e.message),
+        e.code === "create_unconfirmed" &&
+        /did not confirm the job \(it answered 500\).*within 15 minutes/.test(e.message),
     );
     assert.equal(h.calls.filter((c) => c === "POST /fine_tuning/jobs").length, 1);
     assert.equal(new JobRepository(h.db).list("g1", 1000).length, before);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { APIConnectionError, APIConnectionTimeoutError } from "openai";
 import {
+  AmbiguousCreateError,
   describeProviderError,
   isAmbiguousFailure,
   isTransientFailure,
@@ -122,7 +123,7 @@ describe("OpenAICompatibleProvider against the sandbox", () => {
     assert.match(describeProviderError(new APIConnectionTimeoutError()), /did not answer in time/);
   });
 
-  test("a create that fails before reaching the provider is reported, not retried", async () => {
+  test("a create answered 503 is looked up by tag, reported as unconfirmed, and not retried", async () => {
     const dataset = await h.dataset(12);
     const file = await h.provider.uploadTrainingFile(dataset.storedPath);
     h.sandbox.faults.next({ method: "POST", path: "/fine_tuning/jobs", status: 503 });
@@ -134,7 +135,7 @@ describe("OpenAICompatibleProvider against the sandbox", () => {
         trainingFileId: file.id,
         metadata: { classtune_job_id: "t-503" },
       }),
-      /overloaded/,
+      (e: unknown) => e instanceof AmbiguousCreateError && e.tag === "t-503" && e.lookupError === undefined,
     );
     assert.equal(creates() - before, 1);
     assert.equal(await h.provider.findJobByMetadata("classtune_job_id", "t-503"), undefined);

@@ -15,14 +15,21 @@ import {
 import { UserError } from "../../errors.ts";
 import type { Logger } from "../../logger.ts";
 
-/** A create failed ambiguously and the follow-up lookup failed too: the job may exist. */
+/**
+ * A create failed ambiguously (timeout, 5xx, connection lost) and the lookup by tag did not find the job, or
+ * failed too: the job may exist now or appear shortly. Never retry the create; look for it later by tag.
+ */
 export class AmbiguousCreateError extends Error {
   constructor(
     readonly tag: string,
     readonly createError: unknown,
     readonly lookupError: unknown,
   ) {
-    super(`job create failed ambiguously and the lookup by tag ${tag} failed too`);
+    super(
+      lookupError === undefined
+        ? `job create failed ambiguously and no job with tag ${tag} was found yet`
+        : `job create failed ambiguously and the lookup by tag ${tag} failed too`,
+    );
     this.name = "AmbiguousCreateError";
   }
 }

@@ -88,7 +88,8 @@ export class OpenAICompatibleProvider implements FineTuningProvider {
         this.logger.info({ tag, remoteId: found.id }, "the job was created despite the error");
         return found;
       }
-      throw err;
+      // Not there yet is not "never": a create that timed out may still land. The caller keeps its intent.
+      throw new AmbiguousCreateError(tag, err, undefined);
     }
   }
 

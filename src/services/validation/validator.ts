@@ -514,7 +514,6 @@ async function openCleanedOutput(out: string, input: string): Promise<WriteStrea
   return stream;
 }
 
-/** Validates a JSONL fine-tuning dataset; see ValidationReport for what it reports. */
 /**
  * Validations a process runs at once; more wait their turn. Each uses up to two worker threads and about
  * 250 MB, so ten teachers uploading at the same moment must not mean twenty workers.
@@ -528,6 +527,7 @@ export function runningValidations(): number {
   return activeValidations;
 }
 
+/** Validates a JSONL fine-tuning dataset; see ValidationReport for what it reports. */
 export async function validateFile(path: string, options: ValidateOptions = {}): Promise<ValidationReport> {
   if (activeValidations < MAX_CONCURRENT_VALIDATIONS) activeValidations++;
   else await new Promise<void>((resolve) => waitingValidations.push(resolve)); // the slot is handed over
