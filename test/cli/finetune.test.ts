@@ -4,11 +4,10 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { after, before, test } from "node:test";
 import type { FinetuneResult } from "../../src/cli/finetune.ts";
-import { type CliIo, runCli } from "../../src/cli/io.ts";
 import type { JobRow } from "../../src/db/jobs.ts";
+import { type CliRun, runCliCaptured } from "../helpers/cli.ts";
 import { chatLines } from "../services/jobs.fixture.ts";
 
 let dir: string;
@@ -21,32 +20,17 @@ before(async () => {
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+function cli(...argv: string[]): Promise<CliRun> {
   return cliWith({}, ...argv);
 }
 
-async function cliWith(
-  env: Record<string, string>,
-  ...argv: string[]
-): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (c: Buffer) => {
-    out += c.toString();
+function cliWith(env: Record<string, string>, ...argv: string[]): Promise<CliRun> {
+  return runCliCaptured(argv, {
+    DATA_DIR: join(dir, "data"),
+    LOG_LEVEL: "silent",
+    SANDBOX_SECONDS_PER_STEP: "0.002",
+    ...env,
   });
-  stderr.on("data", (c: Buffer) => {
-    err += c.toString();
-  });
-  const io: CliIo = {
-    stdout,
-    stderr,
-    isTTY: false,
-    env: { DATA_DIR: join(dir, "data"), LOG_LEVEL: "silent", SANDBOX_SECONDS_PER_STEP: "0.002", ...env },
-  };
-  const code = await runCli(argv, io);
-  return { code, out, err };
 }
 
 test("finetune --wait --json runs the job to a model and answers the seed's test questions", async () => {

@@ -5,11 +5,10 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { type CliIo, runCli } from "../../src/cli/io.ts";
 import type { ValidationReport } from "../../src/services/validation/types.ts";
+import { runCliCaptured } from "../helpers/cli.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "classtune-cli-validate-"));
@@ -36,25 +35,12 @@ function spawnCli(...args: string[]): Promise<{ code: number | null; out: string
   });
 }
 
-async function inProcess(args: string[], stderrTty = false) {
-  const stdout = new PassThrough();
-  const stderr = Object.assign(new PassThrough(), { isTTY: stderrTty });
-  let out = "";
-  let err = "";
-  stdout.on("data", (c: Buffer) => {
-    out += c.toString();
-  });
-  stderr.on("data", (c: Buffer) => {
-    err += c.toString();
-  });
-  const io: CliIo = {
-    stdout,
-    stderr,
-    isTTY: false,
-    env: { LOG_LEVEL: "silent", DATA_DIR: join(dir, "data") },
-  };
-  const code = await runCli(args, io);
-  return { code, out, err };
+function inProcess(args: string[], stderrTty = false) {
+  return runCliCaptured(
+    args,
+    { LOG_LEVEL: "silent", DATA_DIR: join(dir, "data") },
+    { stderrIsTTY: stderrTty },
+  );
 }
 
 const example = (i: number) =>

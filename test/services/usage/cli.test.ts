@@ -2,18 +2,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { describe, it } from "node:test";
-import { runCli } from "../../../src/cli/io.ts";
 import { openDb } from "../../../src/db/open.ts";
 import { UsageRepository } from "../../../src/db/usage.ts";
-
-function capture() {
-  const out = new PassThrough();
-  const chunks: string[] = [];
-  out.on("data", (c) => chunks.push(String(c)));
-  return { out, text: () => chunks.join("") };
-}
+import { runCliCaptured } from "../../helpers/cli.ts";
 
 describe("classtune usage", () => {
   it("prints the summary, as JSON too, and writes the chart", async () => {
@@ -40,39 +32,21 @@ describe("classtune usage", () => {
     }
     db.close();
     const env = { DATABASE_PATH: dbPath };
-    const stdout = capture();
-    const stderr = capture();
     const chart = join(dir, "u.png");
-    const code = await runCli(["usage", "--days", "3", "--chart", chart], {
-      stdout: stdout.out,
-      stderr: stderr.out,
-      isTTY: false,
-      env,
-    });
-    assert.equal(code, 0, stderr.text());
-    assert.match(stdout.text(), /Usage for guild g1/);
-    assert.match(stdout.text(), /Questions 3 · answered 3/);
+    const text = await runCliCaptured(["usage", "--days", "3", "--chart", chart], env);
+    assert.equal(text.code, 0, text.err);
+    assert.match(text.out, /Usage for guild g1/);
+    assert.match(text.out, /Questions 3 · answered 3/);
     assert.equal(readFileSync(chart).readUInt32BE(16), 800);
 
-    const json = capture();
-    assert.equal(
-      await runCli(["usage", "--guild", "g1", "--json"], {
-        stdout: json.out,
-        stderr: stderr.out,
-        isTTY: false,
-        env,
-      }),
-      0,
-    );
-    const summary = JSON.parse(json.text()) as { questions: number; topAskers: { userId: string }[] };
+    const json = await runCliCaptured(["usage", "--guild", "g1", "--json"], env);
+    assert.equal(json.code, 0, json.err);
+    const summary = JSON.parse(json.out) as { questions: number; topAskers: { userId: string }[] };
     assert.equal(summary.questions, 3);
     assert.equal(summary.topAskers[0]?.userId, "u1");
 
-    const bad = capture();
-    assert.equal(
-      await runCli(["usage", "--days", "x"], { stdout: json.out, stderr: bad.out, isTTY: false, env }),
-      2,
-    );
-    assert.match(bad.text(), /--days must be a whole number/);
+    const bad = await runCliCaptured(["usage", "--days", "x"], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--days must be a whole number/);
   });
 });
