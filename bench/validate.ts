@@ -9,24 +9,13 @@ import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync } fro
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { mulberry32 } from "../src/services/sandbox/trainer.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const OUT = join(ROOT, "bench", ".out");
 const GNU_TIME = "/usr/bin/time";
 const RUNS = 5;
 const BIG_RUNS = 3;
-
-/** Deterministic PRNG (mulberry32): the same dataset on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = (
   "the of and to in is that for it as with was on be by this are from at or an which one have not but all " +
@@ -75,7 +64,7 @@ function text(rand: () => number, min: number, max: number): string {
 export async function generate(path: string, examples: number): Promise<void> {
   if (existsSync(path)) return;
   mkdirSync(dirname(path), { recursive: true });
-  const rand = prng(42);
+  const rand = mulberry32(42); // the same dataset on every machine
   const systems = Array.from({ length: 8 }, () => text(rand, 100, 200));
   const tmp = `${path}.tmp`;
   const out = createWriteStream(tmp);

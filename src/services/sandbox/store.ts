@@ -63,20 +63,6 @@ export interface JobRow {
   modelDeleted: boolean;
 }
 
-export type NewJob = Omit<
-  JobRow,
-  | "status"
-  | "eventsEmitted"
-  | "nextEventAtMs"
-  | "startedAtMs"
-  | "finishedAtMs"
-  | "cancelledAtMs"
-  | "fineTunedModel"
-  | "trainedTokens"
-  | "error"
-  | "modelDeleted"
->;
-
 /** The fields the trainer moves as time passes. */
 export type JobProgress = Pick<
   JobRow,
@@ -90,6 +76,9 @@ export type JobProgress = Pick<
   | "trainedTokens"
   | "error"
 >;
+
+/** A job as created: everything but what the trainer moves later, and the deletion flag. */
+export type NewJob = Omit<JobRow, keyof JobProgress | "modelDeleted">;
 
 export interface EventRow {
   id: string;

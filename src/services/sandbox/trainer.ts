@@ -232,7 +232,8 @@ export function initialProgress(createdAtMs: number): JobProgress {
   };
 }
 
-function mulberry32(seed: number): () => number {
+/** Deterministic PRNG (mulberry32): the same seed gives the same losses, and the benchmark the same data. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
