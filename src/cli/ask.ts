@@ -2,7 +2,7 @@
 // terminal. Default model: the newest model fine-tuned from the terminal, else the default base model.
 import { parseArgs } from "node:util";
 import { ModelRepository } from "../db/models.ts";
-import { ASSISTANT_MAX_TOKENS, ASSISTANT_SYSTEM_PROMPT, ASSISTANT_TEMPERATURE } from "../services/poller.ts";
+import { askAssistant } from "../services/poller.ts";
 import { providerUserError } from "../services/providers/errors.ts";
 import { DEFAULT_MODEL } from "../services/validation/models.ts";
 import { type CliCommand, UsageError } from "./io.ts";
@@ -38,15 +38,7 @@ export const run: CliCommand = async (args, io) => {
     const model = parsed.model ?? new ModelRepository(ctx.db).list(CLI_GUILD, 1)[0]?.name ?? DEFAULT_MODEL;
     let reply: Awaited<ReturnType<typeof ctx.provider.chat>>;
     try {
-      reply = await ctx.provider.chat({
-        model,
-        messages: [
-          { role: "system", content: ASSISTANT_SYSTEM_PROMPT },
-          { role: "user", content: parsed.question },
-        ],
-        temperature: ASSISTANT_TEMPERATURE,
-        maxTokens: ASSISTANT_MAX_TOKENS,
-      });
+      reply = await askAssistant(ctx.provider, model, parsed.question);
     } catch (err) {
       throw providerUserError(`ask ${model}`, err);
     }

@@ -30,6 +30,7 @@ import type {
 } from "./notifier.ts";
 import { describeProviderError, logProviderError } from "./providers/errors.ts";
 import {
+  type ChatResult,
   type FineTuningProvider,
   isTerminal,
   type ProviderEvent,
@@ -40,6 +41,23 @@ import {
 export const ASSISTANT_SYSTEM_PROMPT = "You are a helpful educational assistant.";
 export const ASSISTANT_TEMPERATURE = 0.7;
 export const ASSISTANT_MAX_TOKENS = 500;
+
+/** Asks `model` one question as the seed tutorial's EducationalAssistant (its prompt, temperature and length). */
+export function askAssistant(
+  provider: FineTuningProvider,
+  model: string,
+  question: string,
+): Promise<ChatResult> {
+  return provider.chat({
+    model,
+    messages: [
+      { role: "system", content: ASSISTANT_SYSTEM_PROMPT },
+      { role: "user", content: question },
+    ],
+    temperature: ASSISTANT_TEMPERATURE,
+    maxTokens: ASSISTANT_MAX_TOKENS,
+  });
+}
 
 /** The most a provider returns per list call. */
 export const PAGE_SIZE = 100;
@@ -531,15 +549,7 @@ export class JobPoller {
     for (const q of job.testQuestions) {
       try {
         result.chatCalls += 1;
-        const reply = await this.provider.chat({
-          model,
-          messages: [
-            { role: "system", content: ASSISTANT_SYSTEM_PROMPT },
-            { role: "user", content: q.question },
-          ],
-          temperature: ASSISTANT_TEMPERATURE,
-          maxTokens: ASSISTANT_MAX_TOKENS,
-        });
+        const reply = await askAssistant(this.provider, model, q.question);
         answers.push({ ...q, answer: reply.text, error: null });
       } catch (err) {
         logProviderError(this.logger, err, { jobId: job.id, model }, "test question failed");
