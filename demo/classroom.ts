@@ -1,37 +1,18 @@
 // `npm run demo`: the whole product in under a minute with no accounts. Starts a fake Discord, the embedded
 // sandbox and the real bot, plays a short classroom script, and prints the conversation as a transcript.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { PermissionFlagsBits } from "discord.js";
-import { startApp } from "../src/app.ts";
-import { loadConfig } from "../src/config.ts";
-import { deployCommands } from "../src/deploy.ts";
-import { silentLogger } from "../src/logger.ts";
 import { SAMPLE_QA, sampleDatasetJsonl } from "../src/services/validation/sample.ts";
-import { type FakeInteraction, type FakeMessage, startFakeDiscord } from "../test/fakes/discord/index.ts";
+import type { FakeInteraction, FakeMessage } from "../test/fakes/discord/index.ts";
+import { startTestBot } from "../test/helpers/bot.ts";
 import { type NameOf, renderMessage } from "./transcript.ts";
 
 const started = Date.now();
 const out = (line = "") => process.stdout.write(`${line}\n`);
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
 
-const discord = await startFakeDiscord();
-const dataDir = mkdtempSync(join(tmpdir(), "classtune-demo-"));
-const config = loadConfig({
-  DISCORD_TOKEN: discord.token,
-  DISCORD_CLIENT_ID: discord.applicationId,
-  DISCORD_API_URL: discord.apiUrl,
-  ATTACHMENT_HOSTS: discord.cdn.host,
-  DATA_DIR: dataDir,
-  POLL_SCHEDULE: "*/2 * * * * *",
-  SANDBOX_SECONDS_PER_STEP: "0.03",
-  LOG_LEVEL: "silent",
-});
-const { token, clientId, apiUrl } = config.discord;
-if (!token || !clientId) throw new Error("the fake Discord gave no token");
-await deployCommands({ token, clientId, apiUrl });
-const app = await startApp({ config, logger: silentLogger });
+// The same rig as the end-to-end tests, but with the real cron schedule: notices arrive on their own.
+const bot = await startTestBot({ env: { POLL_SCHEDULE: "*/2 * * * * *", SANDBOX_SECONDS_PER_STEP: "0.03" } });
+const { discord, app } = bot;
 
 const school = discord.addGuild({ name: "Lincoln High", channels: ["teachers", "biology-9b"] });
 const teacher = discord.addUser({ username: "ms-rivera" });
@@ -40,8 +21,6 @@ const alex = discord.addUser({ username: "alex" });
 school.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
 school.addMember(sam);
 school.addMember(alex);
-await app.ready;
-await discord.waitForReady();
 
 const users = new Map([teacher, sam, alex, discord.botUser].map((u) => [u.id, u.username]));
 const channels = new Map(["teachers", "biology-9b"].map((n) => [school.channel(n).id, n]));
@@ -169,7 +148,5 @@ try {
   process.exitCode = 1;
   out(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}`);
 } finally {
-  await app.close();
-  await discord.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await bot.close();
 }
