@@ -5,11 +5,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createClassroomServices } from "../src/classroom/index.ts";
 import { loadConfig } from "../src/config.ts";
 import { openDb } from "../src/db/open.ts";
 import { silentLogger } from "../src/logger.ts";
-import { createClassroomServices } from "../src/services/ask/index.ts";
-import { startSandbox } from "../src/services/sandbox/server.ts";
+import { startSandbox } from "../src/sandbox/server.ts";
 
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;

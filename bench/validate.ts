@@ -9,7 +9,7 @@ import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync } fro
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { mulberry32 } from "../src/services/sandbox/trainer.ts";
+import { mulberry32 } from "../src/sandbox/trainer.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const OUT = join(ROOT, "bench", ".out");

@@ -1,7 +1,7 @@
 // `npm run demo`: the whole product in under a minute with no accounts. Starts a fake Discord, the embedded
 // sandbox and the real bot, plays a short classroom script, and prints the conversation as a transcript.
 import { PermissionFlagsBits } from "discord.js";
-import { SAMPLE_QA, sampleDatasetJsonl } from "../src/services/validation/sample.ts";
+import { SAMPLE_QA, sampleDatasetJsonl } from "../src/datasets/sample.ts";
 import type { FakeInteraction, FakeMessage } from "../test/fakes/discord/index.ts";
 import { startTestBot } from "../test/helpers/bot.ts";
 import { type NameOf, renderMessage } from "./transcript.ts";

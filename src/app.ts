@@ -1,8 +1,11 @@
 // Composition root: config -> db -> services -> discord client -> scheduler.
 // `startApp` is what `npm start` runs and what the end-to-end tests start against the fake Discord.
 import { Events, type Interaction } from "discord.js";
+import { createClassroomServices } from "./classroom/index.ts";
 import { commands, components } from "./commands/index.ts";
 import type { Config } from "./config.ts";
+import { loadCatalog } from "./datasets/catalog.ts";
+import { type StoreDataset, storeDataset } from "./datasets/store.ts";
 import { DatasetRepository } from "./db/datasets.ts";
 import { GuildSettingsRepository } from "./db/guildSettings.ts";
 import { JobMetricsRepository } from "./db/jobs.ts";
@@ -13,16 +16,13 @@ import { createDiscordClient } from "./discord/client.ts";
 import type { AppContext } from "./discord/context.ts";
 import { createDiscordNoticeSender } from "./discord/notices.ts";
 import { createInteractionRouter } from "./discord/router.ts";
+import { JobService } from "./finetuning/jobs.ts";
+import { JobPoller } from "./finetuning/poller.ts";
 import type { Logger } from "./logger.ts";
-import { createClassroomServices } from "./services/ask/index.ts";
-import { type StoreDataset, storeDataset } from "./services/datasets.ts";
-import { JobService } from "./services/jobs.ts";
-import { Notifier } from "./services/notifier.ts";
-import { JobPoller } from "./services/poller.ts";
-import { describeProviderFailure } from "./services/providers/errors.ts";
-import { createProviderFromConfig } from "./services/runtime.ts";
-import type { SandboxHandle } from "./services/sandbox/server.ts";
-import { loadCatalog } from "./services/validation/models.ts";
+import { Notifier } from "./notices/notifier.ts";
+import { describeProviderFailure } from "./providers/errors.ts";
+import { createProviderFromConfig } from "./providers/factory.ts";
+import type { SandboxHandle } from "./sandbox/server.ts";
 
 /** "the provider no longer serves it" → "The provider no longer serves it." */
 function sentence(text: string): string {

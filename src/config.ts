@@ -306,7 +306,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   const dataDir = resolve(e.DATA_DIR);
   const kind = e.OPENAI_API_KEY ? "openai-compatible" : "sandbox";
-  // The embedded sandbox is always called "sandbox" (src/services/runtime.ts names it so, and its jobs and
+  // The embedded sandbox is always called "sandbox" (src/providers/factory.ts names it so, and its jobs and
   // models are recorded under that name): PROVIDER_NAME names a real provider only.
   const providerName =
     kind === "sandbox"

@@ -1,10 +1,10 @@
 // `classtune ask [--model M] [--json] "question"`: the seed tutorial's EducationalAssistant in the
 // terminal. Default model: the newest model fine-tuned from the terminal, else the default base model.
 import { parseArgs } from "node:util";
+import { DEFAULT_MODEL } from "../datasets/catalog.ts";
 import { ModelRepository } from "../db/models.ts";
-import { askAssistant } from "../services/poller.ts";
-import { providerUserError } from "../services/providers/errors.ts";
-import { DEFAULT_MODEL } from "../services/validation/models.ts";
+import { askAssistant } from "../finetuning/poller.ts";
+import { providerUserError } from "../providers/errors.ts";
 import { type CliCommand, UsageError } from "./io.ts";
 import { CLI_GUILD, openJobContext } from "./jobs.ts";
 

@@ -7,13 +7,13 @@ import { writeFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import { loadCatalog } from "../datasets/catalog.ts";
+import { storeDataset } from "../datasets/store.ts";
 import { JobMetricsRepository, type JobRow } from "../db/jobs.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import { UserError } from "../errors.ts";
-import { storeDataset } from "../services/datasets.ts";
-import type { JobFailedPayload, JobSucceededPayload, TestAnswer } from "../services/notifier.ts";
-import { isTerminal } from "../services/providers/types.ts";
-import { loadCatalog } from "../services/validation/models.ts";
+import { UserError } from "../domain/errors.ts";
+import type { JobFailedPayload, JobSucceededPayload, TestAnswer } from "../notices/notifier.ts";
+import { isTerminal } from "../providers/types.ts";
 import { type CliCommand, type CliIo, UsageError } from "./io.ts";
 import { CLI_GUILD, CLI_USER, type CliJobContext, openJobContext } from "./jobs.ts";
 

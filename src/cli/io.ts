@@ -1,6 +1,6 @@
 // What every CLI command receives, and the dispatcher over src/cli/<name>.ts.
 import { ConfigError } from "../config.ts";
-import { UserError } from "../errors.ts";
+import { UserError } from "../domain/errors.ts";
 
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };

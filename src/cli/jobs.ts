@@ -2,15 +2,15 @@
 // first. Also the shared set-up of the job commands (finetune, cancel, ask): database, provider, services.
 import { parseArgs } from "node:util";
 import { type Config, loadConfig } from "../config.ts";
+import { loadCatalog } from "../datasets/catalog.ts";
 import type { JobRow } from "../db/jobs.ts";
 import { type Db, openDb } from "../db/open.ts";
+import { JobService } from "../finetuning/jobs.ts";
+import { JobPoller } from "../finetuning/poller.ts";
 import { createLogger, type Logger, secretsOf } from "../logger.ts";
-import { JobService } from "../services/jobs.ts";
-import { CLI_GUILD_ID, Notifier } from "../services/notifier.ts";
-import { JobPoller } from "../services/poller.ts";
-import type { FineTuningProvider } from "../services/providers/types.ts";
-import { createProviderFromConfig } from "../services/runtime.ts";
-import { loadCatalog } from "../services/validation/models.ts";
+import { CLI_GUILD_ID, Notifier } from "../notices/notifier.ts";
+import { createProviderFromConfig } from "../providers/factory.ts";
+import type { FineTuningProvider } from "../providers/types.ts";
 import { type CliCommand, type CliIo, UsageError } from "./io.ts";
 
 /** The guild id the terminal works in. */

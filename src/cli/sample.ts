@@ -1,8 +1,8 @@
 // `classtune sample [--out FILE]`: writes a correct 20-example Q&A dataset to stdout or FILE.
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { UserError } from "../errors.ts";
-import { SAMPLE_QA, sampleDatasetJsonl } from "../services/validation/sample.ts";
+import { SAMPLE_QA, sampleDatasetJsonl } from "../datasets/sample.ts";
+import { UserError } from "../domain/errors.ts";
 import { type CliIo, UsageError } from "./io.ts";
 
 const USAGE = "usage: classtune sample [--out FILE]";

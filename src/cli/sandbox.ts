@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { loadConfig } from "../config.ts";
 import { openDb } from "../db/open.ts";
 import { createLogger, secretsOf } from "../logger.ts";
-import { startSandbox } from "../services/sandbox/server.ts";
+import { startSandbox } from "../sandbox/server.ts";
 import { type CliCommand, UsageError } from "./io.ts";
 
 export const DEFAULT_STANDALONE_PORT = 8787;

@@ -2,11 +2,11 @@
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { formatUsageText, UsageService } from "../classroom/usage.ts";
 import { loadConfig } from "../config.ts";
 import { openDb } from "../db/open.ts";
 import { UsageRepository } from "../db/usage.ts";
-import { UserError } from "../errors.ts";
-import { formatUsageText, UsageService } from "../services/usage/usage.ts";
+import { UserError } from "../domain/errors.ts";
 import { type CliIo, UsageError } from "./io.ts";
 
 const USAGE = "usage: classtune usage [--guild ID] [--days N] [--json] [--chart FILE.png]";
@@ -61,7 +61,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     const summary = new UsageService({ usage: repo }).summary(guildId, days);
     io.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatUsageText(summary)}\n`);
     if (values.chart) {
-      const { renderUsageChart } = await import("../services/charts/charts.ts");
+      const { renderUsageChart } = await import("../charts/charts.ts");
       try {
         await writeFile(values.chart, await renderUsageChart(summary));
       } catch (err) {

@@ -4,9 +4,9 @@
 import { stat } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config.ts";
-import { loadCatalog } from "../services/validation/models.ts";
-import type { ValidationReport } from "../services/validation/types.ts";
-import { validateFile } from "../services/validation/validator.ts";
+import { loadCatalog } from "../datasets/catalog.ts";
+import type { ValidationReport } from "../datasets/types.ts";
+import { validateFile } from "../datasets/validator.ts";
 import { type CliIo, UsageError } from "./io.ts";
 
 const USAGE = "usage: classtune validate FILE [--model MODEL] [--json] [--out CLEANED.jsonl]";

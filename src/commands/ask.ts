@@ -15,6 +15,8 @@ import {
   TextInputBuilder,
   TextInputStyle,
 } from "discord.js";
+import type { AskAnswer } from "../classroom/ask.ts";
+import { MAX_CORRECTION_CHARS } from "../classroom/feedback.ts";
 import { AnswerRepository } from "../db/answers.ts";
 import { ChannelSettingsRepository } from "../db/channels.ts";
 import type { Db } from "../db/open.ts";
@@ -24,9 +26,7 @@ import { DiscordLimits } from "../discord/limits.ts";
 import { defer, respond } from "../discord/respond.ts";
 import { interactionIsTeacher } from "../discord/router.ts";
 import { splitMessage } from "../discord/split.ts";
-import { UserError } from "../errors.ts";
-import type { AskAnswer } from "../services/ask/ask.ts";
-import { MAX_CORRECTION_CHARS } from "../services/feedback/feedback.ts";
+import { UserError } from "../domain/errors.ts";
 import { modelChoices } from "./model.ts";
 
 const data = new SlashCommandBuilder()

@@ -7,11 +7,11 @@ import {
   PermissionFlagsBits,
   SlashCommandBuilder,
 } from "discord.js";
+import { MAX_SYSTEM_PROMPT_CHARS } from "../classroom/classChannels.ts";
 import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../db/channels.ts";
 import type { Command } from "../discord/command.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { respond } from "../discord/respond.ts";
-import { MAX_SYSTEM_PROMPT_CHARS } from "../services/ask/classroom.ts";
 import { modelChoices } from "./model.ts";
 
 const textChannels = [ChannelType.GuildText, ChannelType.GuildAnnouncement] as const;

@@ -15,6 +15,8 @@ import {
   PermissionFlagsBits,
   SlashCommandBuilder,
 } from "discord.js";
+import type { ValidationReport } from "../datasets/types.ts";
+import { validateFile } from "../datasets/validator.ts";
 import type { DatasetRow } from "../db/datasets.ts";
 import type { JobRow } from "../db/jobs.ts";
 import type { Command, ComponentHandler } from "../discord/command.ts";
@@ -26,17 +28,15 @@ import { renderConfirmation, renderJobList, renderJobStatus, STATUS_LABELS } fro
 import { renderReportEmbed } from "../discord/render/report.ts";
 import { defer, type RepliableInteraction, respond } from "../discord/respond.ts";
 import { interactionIsTeacher } from "../discord/router.ts";
-import { UserError } from "../errors.ts";
+import { UserError } from "../domain/errors.ts";
 import {
   checkEpochs,
   checkSuffix,
   estimateFromReport,
   MAX_EPOCHS,
   MAX_SUFFIX_LENGTH,
-} from "../services/jobs.ts";
-import { isTerminal } from "../services/providers/types.ts";
-import type { ValidationReport } from "../services/validation/types.ts";
-import { validateFile } from "../services/validation/validator.ts";
+} from "../finetuning/jobs.ts";
+import { isTerminal } from "../providers/types.ts";
 
 const PREFIX = "finetune";
 const startId = (key: string) => `${PREFIX}:start:${key}`;

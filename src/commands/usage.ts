@@ -7,11 +7,11 @@ import {
   PermissionFlagsBits,
   SlashCommandBuilder,
 } from "discord.js";
+import { renderUsageChart } from "../charts/charts.ts";
+import { MAX_USAGE_DAYS, type UsageSummary } from "../classroom/usage.ts";
 import type { Command } from "../discord/command.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { defer, respond } from "../discord/respond.ts";
-import { renderUsageChart } from "../services/charts/charts.ts";
-import { MAX_USAGE_DAYS, type UsageSummary } from "../services/usage/usage.ts";
 
 const CHART_FILE = "usage.png";
 

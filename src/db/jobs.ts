@@ -1,6 +1,6 @@
 // Repositories for fine-tuning jobs and their per-step metrics. Reads take the guild id (another
 // guild's job is "not found"); the poller's sweep across guilds is the one named exception.
-import type { JobStatus } from "../services/providers/types.ts";
+import type { JobStatus } from "../providers/types.ts";
 import type { Db } from "./open.ts";
 
 export interface JobProgress {

@@ -1,7 +1,7 @@
 // Repository for the outbox: notices written in the same transaction as the change they announce,
 // posted later by the notifier. The dedupe key makes enqueueing idempotent; `revision` lets a notice be
 // updated in place (progress) and re-posted as an edit of the same message.
-import type { NoticeKind } from "../services/notifier.ts";
+import type { NoticeKind } from "../notices/notifier.ts";
 import type { Db } from "./open.ts";
 
 export interface OutboxRow {

@@ -1,16 +1,17 @@
 // Everything a command handler may use, built once in the composition root (src/app.ts).
+
+import type { ClassroomServices } from "../classroom/index.ts";
 import type { Config } from "../config.ts";
+import type { Catalog } from "../datasets/catalog.ts";
+import type { StoreDataset } from "../datasets/store.ts";
 import type { DatasetRepository } from "../db/datasets.ts";
 import type { GuildSettingsRepository } from "../db/guildSettings.ts";
 import type { ModelRepository } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
+import type { JobService } from "../finetuning/jobs.ts";
+import type { JobPoller } from "../finetuning/poller.ts";
 import type { Logger } from "../logger.ts";
-import type { ClassroomServices } from "../services/ask/index.ts";
-import type { StoreDataset } from "../services/datasets.ts";
-import type { JobService } from "../services/jobs.ts";
-import type { Notifier } from "../services/notifier.ts";
-import type { JobPoller } from "../services/poller.ts";
-import type { Catalog } from "../services/validation/models.ts";
+import type { Notifier } from "../notices/notifier.ts";
 
 export interface AppContext {
   config: Config;

@@ -5,12 +5,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ApplicationCommandOptionChoiceData, Attachment } from "discord.js";
+import { downloadAttachment } from "../datasets/attachments.ts";
+import type { Catalog } from "../datasets/catalog.ts";
+import { resolveModel } from "../datasets/catalog.ts";
+import type { ValidationReport } from "../datasets/types.ts";
 import type { DatasetRow } from "../db/datasets.ts";
-import { downloadAttachment } from "../services/attachments.ts";
-import { MIN_TRAINING_EXAMPLES } from "../services/jobs.ts";
-import type { Catalog } from "../services/validation/models.ts";
-import { resolveModel } from "../services/validation/models.ts";
-import type { ValidationReport } from "../services/validation/types.ts";
+import { MIN_TRAINING_EXAMPLES } from "../finetuning/jobs.ts";
 import type { AppContext } from "./context.ts";
 import { DiscordLimits } from "./limits.ts";
 

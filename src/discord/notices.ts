@@ -12,20 +12,20 @@ import {
   type RESTPostAPIChannelMessageJSONBody,
   Routes,
 } from "discord.js";
+import { renderLossChart } from "../charts/charts.ts";
 import type { GuildSettingsRepository } from "../db/guildSettings.ts";
 import type { JobMetricsRepository, JobProgress, MetricPoint } from "../db/jobs.ts";
 import type { OutboxRepository } from "../db/outbox.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
-import { renderLossChart } from "../services/charts/charts.ts";
 import type {
   JobCreatedPayload,
   JobNoticeBase,
   JobProgressPayload,
   NoticeSender,
   OutboxNotice,
-} from "../services/notifier.ts";
-import type { JobStatus } from "../services/providers/types.ts";
+} from "../notices/notifier.ts";
+import type { JobStatus } from "../providers/types.ts";
 import { DiscordLimits } from "./limits.ts";
 import { Colors } from "./render/report.ts";
 

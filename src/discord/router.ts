@@ -2,7 +2,7 @@
 // guild-only, the server-side access check, a safety-net deferral before Discord's 3-second deadline,
 // UserErrors shown as short ephemeral messages, anything else logged with the interaction id.
 import { DiscordAPIError, type Interaction, MessageFlags } from "discord.js";
-import { isUserError } from "../errors.ts";
+import { isUserError } from "../domain/errors.ts";
 import { accessFor, type Command, type ComponentHandler } from "./command.ts";
 import type { AppContext } from "./context.ts";
 import { DiscordLimits } from "./limits.ts";

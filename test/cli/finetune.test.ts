@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { FinetuneResult } from "../../src/cli/finetune.ts";
 import type { JobRow } from "../../src/db/jobs.ts";
+import { chatLines } from "../finetuning/jobs.fixture.ts";
 import { type CliRun, runCliCaptured } from "../helpers/cli.ts";
-import { chatLines } from "../services/jobs.fixture.ts";
 
 let dir: string;
 let dataset: string;
@@ -108,7 +108,7 @@ test("usage errors exit 2", async () => {
 test("OPENAI_BASE_URL and OPENAI_API_KEY point the same commands at another OpenAI-compatible host", async () => {
   // A standalone sandbox in its own database plays the remote host.
   const { openDb } = await import("../../src/db/open.ts");
-  const { startSandbox } = await import("../../src/services/sandbox/server.ts");
+  const { startSandbox } = await import("../../src/sandbox/server.ts");
   const hostDb = openDb(join(dir, "host.db"));
   const host = await startSandbox({ db: hostDb, dataDir: join(dir, "host"), secondsPerStep: 0.002 });
   try {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import type { ValidationReport } from "../../src/services/validation/types.ts";
+import type { ValidationReport } from "../../src/datasets/types.ts";
 import { runCliCaptured } from "../helpers/cli.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

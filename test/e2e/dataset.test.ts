@@ -5,15 +5,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { PermissionFlagsBits } from "discord.js";
-import { sampleDatasetJsonl } from "../../src/services/validation/sample.ts";
+import { sampleDatasetJsonl } from "../../src/datasets/sample.ts";
 import type { CdnFile, FakeGuild, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
 
 const MAX_BYTES = 64 * 1024;
-const TOY = readFileSync(
-  new URL("../services/validation/fixtures/toy_chat_fine_tuning.jsonl", import.meta.url),
-  "utf8",
-);
+const TOY = readFileSync(new URL("../datasets/fixtures/toy_chat_fine_tuning.jsonl", import.meta.url), "utf8");
 
 let bot: TestBot;
 let guild: FakeGuild;

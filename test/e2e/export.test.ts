@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { PermissionFlagsBits } from "discord.js";
-import { validateFile } from "../../src/services/validation/validator.ts";
+import { validateFile } from "../../src/datasets/validator.ts";
 import type { FakeGuild, FakeInteraction, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { PermissionFlagsBits } from "discord.js";
-import { sampleDatasetJsonl } from "../../src/services/validation/sample.ts";
+import { sampleDatasetJsonl } from "../../src/datasets/sample.ts";
 import type {
   FakeChannel,
   FakeGuild,

@@ -1,6 +1,6 @@
 // Renders a validation report as a Discord embed: verdict, counts, tokens, estimate, first errors, warnings.
 import { EmbedBuilder } from "discord.js";
-import type { ValidationReport } from "../../services/validation/types.ts";
+import type { ValidationReport } from "../../datasets/types.ts";
 import { DiscordLimits } from "../limits.ts";
 
 export const Colors = { ok: 0x2e7d32, problem: 0xc62828, info: 0x1565c0, warn: 0xef6c00 } as const;

@@ -1,0 +1,465 @@
+// /ask: route the question to the right model and provider, within the guild's limits, from the cache when
+// it can, with the channel's fallback when a model is gone; record usage and the answer.
+
+import type { AskConfig } from "../config.ts";
+import type { AnswerRepository } from "../db/answers.ts";
+import {
+  type ChannelSettingsRepository,
+  DEFAULT_MAX_TOKENS,
+  DEFAULT_SYSTEM_PROMPT,
+  DEFAULT_TEMPERATURE,
+} from "../db/channels.ts";
+import type { UsageRepository } from "../db/usage.ts";
+import type { Logger } from "../logger.ts";
+import { explainProviderError } from "../providers/chatErrors.ts";
+import type { ChatProvider } from "../providers/chatRegistry.ts";
+import { AnswerCache } from "./cache.ts";
+import { TokenBuckets } from "./limits.ts";
+import type { ChatPriceTable } from "./prices.ts";
+import { isPastShutdown, type ModelRouter, type ModelSource } from "./routing.ts";
+
+/** The /ask limits from the configuration (AskConfig): the service reads only these. */
+export type AskLimits = Pick<
+  AskConfig,
+  | "maxQuestionChars"
+  | "userPerMinute"
+  | "userBurst"
+  | "guildPerMinute"
+  | "guildBurst"
+  | "dailyBudgetUsd"
+  | "cacheTtlSeconds"
+  | "cacheMaxEntries"
+>;
+
+export interface ModelUnavailableInfo {
+  /** Why the model could not answer, in plain words. */
+  reason: string;
+  /** The model that answered instead, if any. */
+  fallbackModel: string | undefined;
+}
+
+export interface AskServiceDeps {
+  router: ModelRouter;
+  prices: ChatPriceTable;
+  channels: ChannelSettingsRepository;
+  usage: UsageRepository;
+  answers: AnswerRepository;
+  limits: AskLimits;
+  logger: Logger;
+  /** Wall clock in ms (rate limits, the daily cap, the cache TTL, row times). */
+  now?: () => number;
+  /** Told once per guild, model and UTC day that a model is gone (for the teachers' channel). */
+  onModelUnavailable?: (guildId: string, model: string, info: ModelUnavailableInfo) => void | Promise<void>;
+}
+
+export interface AskRequest {
+  guildId: string;
+  channelId: string;
+  userId: string;
+  isTeacher: boolean;
+  question: string;
+  model?: string | undefined;
+}
+
+export interface AskAnswer {
+  ok: true;
+  answer: string;
+  model: string;
+  provider: string;
+  source: ModelSource;
+  usedFallback: boolean;
+  /** When usedFallback: the model that was asked for, and a line for the student saying so. */
+  unavailableModel: string | undefined;
+  notice: string | undefined;
+  cached: boolean;
+  usage: { promptTokens: number; completionTokens: number; totalTokens: number };
+  latencyMs: number;
+  costUsd: number;
+  /** Asked in a class channel: the reply is public. */
+  public: boolean;
+  answerId: number;
+}
+
+export type AskRefusalReason =
+  | "empty_question"
+  | "question_too_long"
+  | "model_not_found"
+  | "rate_limited"
+  | "spend_cap"
+  | "model_unavailable"
+  | "provider_error";
+
+export interface AskRefusal {
+  ok: false;
+  reason: AskRefusalReason;
+  /** What the student reads. */
+  message: string;
+  model: string | undefined;
+  provider: string | undefined;
+  /** rate_limited / spend_cap: when to try again. */
+  retryAfterSeconds: number | undefined;
+  /** The provider's error code, for provider_error ("insufficient_quota", "timeout", …). */
+  code: string | undefined;
+  /** model_unavailable: whether this call raised the (once a day) notice to the teachers. */
+  teachersNotified: boolean;
+}
+
+export type AskResult = AskAnswer | AskRefusal;
+
+const DAY_MS = 86_400_000;
+const MAX_NOTICE_KEYS = 1000;
+
+function refusal(
+  reason: AskRefusalReason,
+  message: string,
+  extra: Partial<Omit<AskRefusal, "ok" | "reason" | "message">> = {},
+): AskRefusal {
+  return {
+    ok: false,
+    reason,
+    message,
+    model: extra.model,
+    provider: extra.provider,
+    retryAfterSeconds: extra.retryAfterSeconds,
+    code: extra.code,
+    teachersNotified: extra.teachersNotified ?? false,
+  };
+}
+
+function waitWords(seconds: number): string {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? "" : "s"}`;
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 90) return `${minutes} minutes`;
+  return `${Math.ceil(minutes / 60)} hours`;
+}
+
+interface Attempt {
+  model: string;
+  provider: ChatProvider;
+}
+
+type AttemptResult =
+  | { kind: "answer"; answer: AskAnswer }
+  | { kind: "gone"; reason: string }
+  | { kind: "refusal"; refusal: AskRefusal };
+
+export class AskService {
+  private readonly userBuckets: TokenBuckets;
+  private readonly guildBuckets: TokenBuckets;
+  readonly cache: AnswerCache;
+  private readonly notified = new Set<string>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: AskServiceDeps) {
+    const l = deps.limits;
+    this.userBuckets = new TokenBuckets({ perMinute: l.userPerMinute, burst: l.userBurst });
+    this.guildBuckets = new TokenBuckets({ perMinute: l.guildPerMinute, burst: l.guildBurst });
+    this.cache = new AnswerCache(l.cacheMaxEntries, l.cacheTtlSeconds * 1000);
+    this.now = deps.now ?? Date.now;
+  }
+
+  async ask(req: AskRequest): Promise<AskResult> {
+    const question = req.question.trim();
+    if (question === "") return refusal("empty_question", "Ask a question: the text was empty.");
+    const max = this.deps.limits.maxQuestionChars;
+    if (question.length > max) {
+      return refusal(
+        "question_too_long",
+        `That question is ${question.length} characters long; please keep it under ${max}.`,
+      );
+    }
+
+    const channel = this.deps.channels.get(req.guildId, req.channelId);
+    const { model, source } = this.deps.router.choose(req.guildId, channel, req.model);
+    const primary = this.deps.router.resolve(req.guildId, model);
+    if (!primary.ok && primary.reason === "not_found") {
+      return refusal(
+        "model_not_found",
+        `There is no model called "${model}" in this server. /model list shows the ones you can use.`,
+        { model },
+      );
+    }
+
+    const limited = this.takeRateLimit(req);
+    if (limited) return limited;
+
+    const context = {
+      req,
+      question,
+      systemPrompt: channel?.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
+      temperature: channel?.temperature ?? DEFAULT_TEMPERATURE,
+      maxTokens: channel?.maxTokens ?? DEFAULT_MAX_TOKENS,
+      isPublic: channel?.isClass ?? false,
+      source,
+    };
+
+    let goneReason: string;
+    if (primary.ok) {
+      const r = await this.attempt(context, { model, provider: primary.provider }, primary.shutdownDate);
+      if (r.kind === "answer") return r.answer;
+      if (r.kind === "refusal") return r.refusal;
+      goneReason = r.reason;
+    } else {
+      goneReason = `its provider "${primary.provider}" is not configured on this bot`;
+    }
+
+    // The model is gone: the channel's fallback, if it has one that works.
+    const fallbackName = channel?.fallbackModel ?? undefined;
+    if (fallbackName && fallbackName !== model) {
+      const fallback = this.deps.router.resolve(req.guildId, fallbackName);
+      if (fallback.ok) {
+        const r = await this.attempt(
+          context,
+          { model: fallbackName, provider: fallback.provider },
+          fallback.shutdownDate,
+        );
+        if (r.kind === "refusal") return r.refusal;
+        if (r.kind === "answer") {
+          await this.notifyUnavailable(req.guildId, model, {
+            reason: goneReason,
+            fallbackModel: fallbackName,
+          });
+          return {
+            ...r.answer,
+            usedFallback: true,
+            unavailableModel: model,
+            notice: `"${model}" is no longer available (${goneReason}), so "${fallbackName}" answered instead.`,
+          };
+        }
+      }
+    }
+    const providerName = primary.ok ? primary.provider.name : primary.provider;
+    this.recordError(req, model, providerName, 0, "model_unavailable");
+    const notified = await this.notifyUnavailable(req.guildId, model, {
+      reason: goneReason,
+      fallbackModel: undefined,
+    });
+    return refusal(
+      "model_unavailable",
+      `The model "${model}" is no longer available (${goneReason}) and this channel has no working fallback model. ${this.deps.onModelUnavailable ? "Your teachers have been told; try again later." : "Please tell your teacher."}`,
+      { model, provider: providerName, teachersNotified: notified },
+    );
+  }
+
+  /** Per-student (teachers exempt) and per-guild buckets; a token is taken from both only when both allow. */
+  private takeRateLimit(req: AskRequest): AskRefusal | undefined {
+    const now = this.now();
+    const userKey = `${req.guildId}:${req.userId}`;
+    const userWait = req.isTeacher ? 0 : this.userBuckets.waitSeconds(userKey, now);
+    const guildWait = this.guildBuckets.waitSeconds(req.guildId, now);
+    const wait = Math.max(userWait, guildWait);
+    if (wait > 0) {
+      const who = guildWait >= userWait ? "This server has" : "You have";
+      return refusal(
+        "rate_limited",
+        `${who} asked a lot of questions in the last minute. Try again in ${waitWords(wait)}.`,
+        { retryAfterSeconds: wait, code: guildWait >= userWait ? "guild_rate_limit" : "user_rate_limit" },
+      );
+    }
+    if (!req.isTeacher) this.userBuckets.take(userKey, now);
+    this.guildBuckets.take(req.guildId, now);
+    return undefined;
+  }
+
+  private async attempt(
+    ctx: {
+      req: AskRequest;
+      question: string;
+      systemPrompt: string;
+      temperature: number;
+      maxTokens: number;
+      isPublic: boolean;
+      source: ModelSource;
+    },
+    target: Attempt,
+    shutdownDate: string | null,
+  ): Promise<AttemptResult> {
+    const { req } = ctx;
+    const now = this.now();
+    if (isPastShutdown(shutdownDate, now)) {
+      return { kind: "gone", reason: `it was shut down on ${shutdownDate?.slice(0, 10)}` };
+    }
+    const { model, provider } = target;
+    const cacheKey = AnswerCache.key(
+      req.guildId,
+      `${provider.name}/${model}`,
+      ctx.systemPrompt,
+      ctx.question,
+    );
+    const hit = this.cache.get(cacheKey, now);
+    if (hit) {
+      return { kind: "answer", answer: this.record(ctx, target, hit.answer, 0, 0, 0, true) };
+    }
+
+    const price = this.deps.prices.price(model);
+    const free = provider.free || (price.input === 0 && price.output === 0);
+    const budget = this.deps.limits.dailyBudgetUsd;
+    if (!free && budget > 0) {
+      const dayStart = Math.floor(now / DAY_MS) * DAY_MS;
+      const spent = this.deps.usage.spentSince(req.guildId, new Date(dayStart).toISOString());
+      if (spent >= budget) {
+        const retryAfterSeconds = Math.ceil((dayStart + DAY_MS - now) / 1000);
+        return {
+          kind: "refusal",
+          refusal: refusal(
+            "spend_cap",
+            `This server has used today's /ask budget ($${budget.toFixed(2)}). It resets at 00:00 UTC, in ${waitWords(retryAfterSeconds)}.`,
+            { model, provider: provider.name, retryAfterSeconds },
+          ),
+        };
+      }
+    }
+
+    const started = performance.now();
+    try {
+      const completion = await provider.client.chat.completions.create({
+        model,
+        messages: [
+          { role: "system", content: ctx.systemPrompt },
+          { role: "user", content: ctx.question },
+        ],
+        temperature: ctx.temperature,
+        max_tokens: ctx.maxTokens,
+      });
+      const latencyMs = Math.round(performance.now() - started);
+      const text = completion.choices[0]?.message?.content?.trim() ?? "";
+      const answer = text === "" ? "(The model returned an empty answer.)" : text;
+      const promptTokens = completion.usage?.prompt_tokens ?? 0;
+      const completionTokens = completion.usage?.completion_tokens ?? 0;
+      if (text !== "") this.cache.set(cacheKey, { answer, model, provider: provider.name }, this.now());
+      return {
+        kind: "answer",
+        answer: this.record(ctx, target, answer, promptTokens, completionTokens, latencyMs, false),
+      };
+    } catch (err) {
+      const latencyMs = Math.round(performance.now() - started);
+      const explained = explainProviderError(err, provider.name);
+      if (!explained) throw err;
+      this.deps.logger.warn(
+        {
+          guildId: req.guildId,
+          model,
+          provider: provider.name,
+          code: explained.code,
+          requestId: (err as { requestID?: string }).requestID,
+        },
+        "chat provider error",
+      );
+      // A gone model is recorded once, by the caller, whatever the fallback does: one usage row per question.
+      if (explained.modelGone) return { kind: "gone", reason: "the provider no longer serves it" };
+      this.recordError(req, model, provider.name, latencyMs, explained.code);
+      return {
+        kind: "refusal",
+        refusal: refusal("provider_error", explained.message, {
+          model,
+          provider: provider.name,
+          code: explained.code,
+        }),
+      };
+    }
+  }
+
+  private recordError(
+    req: AskRequest,
+    model: string,
+    provider: string,
+    latencyMs: number,
+    error: string,
+  ): void {
+    this.deps.usage.insert({
+      guildId: req.guildId,
+      channelId: req.channelId,
+      userId: req.userId,
+      model,
+      provider,
+      promptTokens: 0,
+      completionTokens: 0,
+      latencyMs,
+      costUsd: 0,
+      cacheHit: false,
+      error,
+      createdAt: new Date(this.now()).toISOString(),
+    });
+  }
+
+  /** Writes the usage row and the answer row; returns the answer for the caller. */
+  private record(
+    ctx: { req: AskRequest; question: string; systemPrompt: string; isPublic: boolean; source: ModelSource },
+    target: Attempt,
+    answer: string,
+    promptTokens: number,
+    completionTokens: number,
+    latencyMs: number,
+    cached: boolean,
+  ): AskAnswer {
+    const { req } = ctx;
+    const createdAt = new Date(this.now()).toISOString();
+    const costUsd =
+      cached || target.provider.free
+        ? 0
+        : this.deps.prices.cost(target.model, promptTokens, completionTokens);
+    this.deps.usage.insert({
+      guildId: req.guildId,
+      channelId: req.channelId,
+      userId: req.userId,
+      model: target.model,
+      provider: target.provider.name,
+      promptTokens,
+      completionTokens,
+      latencyMs,
+      costUsd,
+      cacheHit: cached,
+      error: null,
+      createdAt,
+    });
+    const answerId = this.deps.answers.insert({
+      guildId: req.guildId,
+      channelId: req.channelId,
+      userId: req.userId,
+      question: ctx.question,
+      answer,
+      model: target.model,
+      systemPrompt: ctx.systemPrompt,
+      public: ctx.isPublic,
+      createdAt,
+    });
+    return {
+      ok: true,
+      answer,
+      model: target.model,
+      provider: target.provider.name,
+      source: ctx.source,
+      usedFallback: false,
+      unavailableModel: undefined,
+      notice: undefined,
+      cached,
+      usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
+      latencyMs,
+      costUsd,
+      public: ctx.isPublic,
+      answerId,
+    };
+  }
+
+  /** Calls onModelUnavailable once per guild, model and UTC day; true when this call did. */
+  private async notifyUnavailable(
+    guildId: string,
+    model: string,
+    info: ModelUnavailableInfo,
+  ): Promise<boolean> {
+    const day = new Date(this.now()).toISOString().slice(0, 10);
+    const key = JSON.stringify([guildId, model, day]);
+    if (this.notified.has(key) || !this.deps.onModelUnavailable) return false;
+    this.notified.add(key);
+    if (this.notified.size > MAX_NOTICE_KEYS) {
+      const oldest = this.notified.values().next();
+      if (!oldest.done) this.notified.delete(oldest.value);
+    }
+    try {
+      await this.deps.onModelUnavailable(guildId, model, info);
+    } catch (err) {
+      this.deps.logger.error({ err, guildId, model }, "model-unavailable notice failed");
+    }
+    return true;
+  }
+}

@@ -1,0 +1,172 @@
+// The feedback loop: students' 👍/👎 (one vote per person per answer), teachers' corrections, and
+// `/dataset export`, which turns the guild's well-rated and corrected Q&A into a new JSONL dataset.
+//
+// Whose questions can leave the classroom: an answer given privately (ephemeral, outside a class channel) is
+// exported only when a teacher corrected it. Public class-channel answers were already shown to the class, and
+// they are exported only when a teacher runs the export (the command is teacher-only) and the class rated them
+// at least minScore. Nothing is ever exported automatically.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { StoreDataset } from "../datasets/store.ts";
+import type { ValidationReport } from "../datasets/types.ts";
+import type { AnswerRepository, AnswerRow, AnswerWithScore, VoteTally } from "../db/answers.ts";
+import type { DatasetRow } from "../db/datasets.ts";
+import type { Db } from "../db/open.ts";
+import { UserError } from "../domain/errors.ts";
+import { normaliseQuestion } from "./cache.ts";
+
+/** Discord's modal text input holds at most 4,000 characters. */
+export const MAX_CORRECTION_CHARS = 4000;
+
+export interface FeedbackServiceDeps {
+  db: Db;
+  dataDir: string;
+  answers: AnswerRepository;
+  storeDataset: StoreDataset;
+  /** Base model the export is validated for unless the caller names one. */
+  defaultModel: string;
+  now?: () => number;
+}
+
+export interface ExportRequest {
+  guildId: string;
+  requesterId: string;
+  /** Net votes (👍 − 👎) an uncorrected public answer needs; default 1. */
+  minScore?: number | undefined;
+  /** Only answers given at or after this time (ISO date or datetime, or a Date). */
+  since?: string | Date | undefined;
+  model?: string | undefined;
+}
+
+export interface ExportResult {
+  row: DatasetRow;
+  report: ValidationReport;
+  examples: number;
+  fromCorrections: number;
+  fromVotes: number;
+}
+
+export interface ExportLine {
+  messages: { role: "system" | "user" | "assistant"; content: string }[];
+}
+
+/** Pure: which answers go into the export, as JSONL lines (corrected text wins; exact repeats once). */
+export function selectForExport(
+  answers: AnswerWithScore[],
+  minScore: number,
+): { lines: ExportLine[]; fromCorrections: number; fromVotes: number } {
+  const seen = new Set<string>();
+  const lines: ExportLine[] = [];
+  let fromCorrections = 0;
+  let fromVotes = 0;
+  // Corrections first, so a corrected repeat wins over an uncorrected one.
+  const ordered = [
+    ...answers.filter((a) => a.correctedAnswer !== null),
+    ...answers.filter((a) => a.correctedAnswer === null),
+  ];
+  for (const a of ordered) {
+    const corrected = a.correctedAnswer !== null;
+    if (!corrected && !(a.public && a.score >= minScore)) continue;
+    const key = JSON.stringify([a.systemPrompt, normaliseQuestion(a.question)]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    lines.push({
+      messages: [
+        { role: "system", content: a.systemPrompt },
+        { role: "user", content: a.question },
+        { role: "assistant", content: corrected ? (a.correctedAnswer as string) : a.answer },
+      ],
+    });
+    if (corrected) fromCorrections++;
+    else fromVotes++;
+  }
+  return { lines, fromCorrections, fromVotes };
+}
+
+function parseSince(since: string | Date | undefined): string {
+  if (since === undefined) return "0000";
+  const t = since instanceof Date ? since.getTime() : Date.parse(since);
+  if (!Number.isFinite(t)) {
+    throw new UserError(
+      `"${String(since)}" is not a date: use YYYY-MM-DD (for example 2026-09-01).`,
+      "bad_since",
+    );
+  }
+  return new Date(t).toISOString();
+}
+
+export class FeedbackService {
+  constructor(private readonly deps: FeedbackServiceDeps) {}
+
+  private nowIso(): string {
+    return new Date((this.deps.now ?? Date.now)()).toISOString();
+  }
+
+  private mustGet(guildId: string, answerId: number): AnswerRow {
+    const a = this.deps.answers.get(guildId, answerId);
+    if (!a) throw new UserError("That answer no longer exists in this server.", "not_found");
+    return a;
+  }
+
+  /** One vote per person per answer; voting again replaces it. Returns the new counts. */
+  vote(guildId: string, answerId: number, userId: string, value: "up" | "down"): VoteTally {
+    this.mustGet(guildId, answerId);
+    this.deps.answers.vote(guildId, answerId, userId, value === "up" ? 1 : -1, this.nowIso());
+    return this.deps.answers.tally(guildId, answerId);
+  }
+
+  tally(guildId: string, answerId: number): VoteTally {
+    this.mustGet(guildId, answerId);
+    return this.deps.answers.tally(guildId, answerId);
+  }
+
+  /** A teacher's corrected answer (the caller checks the teacher). The latest correction wins. */
+  correct(guildId: string, answerId: number, teacherId: string, text: string): AnswerRow {
+    const corrected = text.trim();
+    if (corrected === "") throw new UserError("The corrected answer is empty.", "empty_correction");
+    if (corrected.length > MAX_CORRECTION_CHARS) {
+      throw new UserError(`The corrected answer is too long (at most ${MAX_CORRECTION_CHARS} characters).`);
+    }
+    this.mustGet(guildId, answerId);
+    this.deps.answers.correct(guildId, answerId, corrected, teacherId, this.nowIso());
+    return this.mustGet(guildId, answerId);
+  }
+
+  /** Builds the JSONL, stores it through the validator as a new dataset of this guild, returns its report. */
+  async exportDataset(req: ExportRequest): Promise<ExportResult> {
+    const minScore = req.minScore ?? 1;
+    if (!Number.isInteger(minScore) || minScore < 1) {
+      throw new UserError("min-score must be a whole number of at least 1 (👍 minus 👎).", "bad_min_score");
+    }
+    const since = parseSince(req.since);
+    const { lines, fromCorrections, fromVotes } = selectForExport(
+      this.deps.answers.withScores(req.guildId, since),
+      minScore,
+    );
+    if (lines.length === 0) {
+      throw new UserError(
+        `Nothing to export yet: no public answer has a score of ${minScore} or more, and no answer was corrected by a teacher${req.since === undefined ? "" : " in that period"}.`,
+        "nothing_to_export",
+      );
+    }
+    const dir = await mkdtemp(join(tmpdir(), "classtune-export-"));
+    try {
+      const fileName = `classroom-export-${this.nowIso().slice(0, 10)}.jsonl`;
+      const sourcePath = join(dir, fileName);
+      await writeFile(sourcePath, `${lines.map((l) => JSON.stringify(l)).join("\n")}\n`);
+      const { row, report } = await this.deps.storeDataset({
+        db: this.deps.db,
+        dataDir: this.deps.dataDir,
+        guildId: req.guildId,
+        uploaderId: req.requesterId,
+        fileName,
+        sourcePath,
+        model: req.model ?? this.deps.defaultModel,
+      });
+      return { row, report, examples: lines.length, fromCorrections, fromVotes };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,102 @@
+// Wires the classroom Q&A services from the configuration, for the composition root, the CLI and the bench.
+import type { Config } from "../config.ts";
+import type { StoreDataset } from "../datasets/store.ts";
+import { AnswerRepository } from "../db/answers.ts";
+import { ChannelSettingsRepository } from "../db/channels.ts";
+import { GuildSettingsRepository } from "../db/guildSettings.ts";
+import { ModelRepository } from "../db/models.ts";
+import type { Db } from "../db/open.ts";
+import { UsageRepository } from "../db/usage.ts";
+import type { Logger } from "../logger.ts";
+import { ChatProviderRegistry } from "../providers/chatRegistry.ts";
+import { AskService, type AskServiceDeps } from "./ask.ts";
+import { ClassroomService } from "./classChannels.ts";
+import { FeedbackService } from "./feedback.ts";
+import { ChatPriceTable } from "./prices.ts";
+import { ModelRouter } from "./routing.ts";
+import { UsageService } from "./usage.ts";
+
+export interface ClassroomServices {
+  providers: ChatProviderRegistry;
+  prices: ChatPriceTable;
+  router: ModelRouter;
+  ask: AskService;
+  classroom: ClassroomService;
+  usage: UsageService;
+  feedback: FeedbackService;
+}
+
+export interface ClassroomServicesDeps {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  /** Where the fine-tuning provider's chat lives: the sandbox's url (known only once it started) or OPENAI_BASE_URL. */
+  fineTuningBaseURL: string | undefined;
+  /** src/datasets/store.ts storeDataset. */
+  storeDataset: StoreDataset;
+  /** Enqueue a notice for the guild's teachers (called once per guild, model and UTC day). */
+  onModelUnavailable?: AskServiceDeps["onModelUnavailable"];
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomServices {
+  const { config, db } = deps;
+  const sandbox = config.provider.kind === "sandbox";
+  const providers = new ChatProviderRegistry({
+    fineTuning: {
+      name: config.provider.name,
+      baseURL: deps.fineTuningBaseURL ?? config.provider.baseURL,
+      apiKey: sandbox ? "sandbox" : config.provider.apiKey,
+      maxRetries: config.ask.chatMaxRetries,
+      timeoutMs: config.ask.chatTimeoutMs,
+      free: sandbox,
+    },
+    extra: config.chatProviders,
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+  });
+  const prices = config.ask.chatPricesFile
+    ? ChatPriceTable.load(config.ask.chatPricesFile)
+    : ChatPriceTable.load();
+  const channels = new ChannelSettingsRepository(db);
+  const guildSettings = new GuildSettingsRepository(db);
+  const models = new ModelRepository(db);
+  const usageRepo = new UsageRepository(db);
+  const answers = new AnswerRepository(db);
+  const now = deps.now ?? Date.now;
+  const router = new ModelRouter({
+    models,
+    providers,
+    prices,
+    channels,
+    guildSettings,
+    defaultModel: config.ask.defaultModel,
+  });
+  const ask = new AskService({
+    router,
+    prices,
+    channels,
+    usage: usageRepo,
+    answers,
+    limits: config.ask,
+    logger: deps.logger.child({ service: "ask" }),
+    now,
+    ...(deps.onModelUnavailable ? { onModelUnavailable: deps.onModelUnavailable } : {}),
+  });
+  return {
+    providers,
+    prices,
+    router,
+    ask,
+    classroom: new ClassroomService({ channels, guildSettings, router, models, providers, now }),
+    usage: new UsageService({ usage: usageRepo, now }),
+    feedback: new FeedbackService({
+      db,
+      dataDir: config.dataDir,
+      answers,
+      storeDataset: deps.storeDataset,
+      defaultModel: config.ask.defaultModel,
+      now,
+    }),
+  };
+}

@@ -1,0 +1,145 @@
+// /usage and `classtune usage`: what the guild's /ask cost and who used it, over the last N days (UTC).
+import type { UsageAggregate, UsageRepository } from "../db/usage.ts";
+import { UserError } from "../domain/errors.ts";
+
+export const MAX_USAGE_DAYS = 90;
+const DAY_MS = 86_400_000;
+
+export interface UsageByModel {
+  model: string;
+  provider: string;
+  questions: number;
+  tokens: number;
+  costUsd: number;
+}
+
+export interface UsageByDay {
+  /** YYYY-MM-DD (UTC). */
+  day: string;
+  questions: number;
+  tokens: number;
+  costUsd: number;
+  errors: number;
+}
+
+export interface UsageSummary {
+  guildId: string;
+  days: number;
+  /** First day counted, YYYY-MM-DD (UTC); the window ends now. */
+  since: string;
+  until: string;
+  /** Every /ask that reached a model or the cache, answered or not. */
+  questions: number;
+  answered: number;
+  errors: number;
+  cacheHits: number;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  costUsd: number;
+  /** errors / questions (0 when there were none). */
+  errorRate: number;
+  /** cacheHits / answered (0 when none were answered). */
+  cacheHitRate: number;
+  /** Median latency of answers that reached a model (cache hits excluded), ms. */
+  p50LatencyMs: number;
+  byModel: UsageByModel[];
+  /** Every day of the window, oldest first, zero-filled. */
+  byDay: UsageByDay[];
+  /** The five most active askers. */
+  topAskers: { userId: string; questions: number }[];
+  /** Answers by error code. */
+  errorsByCode: { code: string; count: number }[];
+}
+
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+export class UsageService {
+  constructor(private readonly deps: { usage: UsageRepository; now?: () => number }) {}
+
+  summary(guildId: string, days = 7): UsageSummary {
+    if (!Number.isInteger(days) || days < 1 || days > MAX_USAGE_DAYS) {
+      throw new UserError(`Days must be a whole number from 1 to ${MAX_USAGE_DAYS}.`);
+    }
+    const now = (this.deps.now ?? Date.now)();
+    const firstDay = Math.floor(now / DAY_MS) * DAY_MS - (days - 1) * DAY_MS;
+    const agg = this.deps.usage.aggregate(
+      guildId,
+      new Date(firstDay).toISOString(),
+      new Date(now + 1).toISOString(),
+    );
+    return summarise(guildId, days, firstDay, now, agg);
+  }
+}
+
+/** Pure: the summary of a window, from the aggregate SQLite summed (days zero-filled, rates derived). */
+export function summarise(
+  guildId: string,
+  days: number,
+  firstDayMs: number,
+  nowMs: number,
+  agg: UsageAggregate,
+): UsageSummary {
+  const byDay = new Map<string, UsageByDay>();
+  for (let i = 0; i < days; i++) {
+    const d = day(firstDayMs + i * DAY_MS);
+    byDay.set(d, { day: d, questions: 0, tokens: 0, costUsd: 0, errors: 0 });
+  }
+  for (const d of agg.byDay) if (byDay.has(d.day)) byDay.set(d.day, { ...d });
+  const answered = agg.questions - agg.errors;
+  return {
+    guildId,
+    days,
+    since: day(firstDayMs),
+    until: new Date(nowMs).toISOString(),
+    questions: agg.questions,
+    answered,
+    errors: agg.errors,
+    cacheHits: agg.cacheHits,
+    promptTokens: agg.promptTokens,
+    completionTokens: agg.completionTokens,
+    totalTokens: agg.promptTokens + agg.completionTokens,
+    costUsd: agg.costUsd,
+    errorRate: agg.questions === 0 ? 0 : agg.errors / agg.questions,
+    cacheHitRate: answered === 0 ? 0 : agg.cacheHits / answered,
+    p50LatencyMs: agg.p50LatencyMs,
+    byModel: agg.byModel,
+    byDay: [...byDay.values()],
+    topAskers: agg.topAskers,
+    errorsByCode: agg.errorsByCode,
+  };
+}
+
+const usd = (n: number) => (n === 0 ? "$0" : n < 0.01 ? `$${n.toFixed(4)}` : `$${n.toFixed(2)}`);
+const pct = (n: number) => `${(n * 100).toFixed(1)}%`;
+
+/** Plain-text summary for the terminal (and a code block in Discord). */
+export function formatUsageText(s: UsageSummary): string {
+  const lines = [
+    `Usage for guild ${s.guildId}, ${s.since} → ${s.until.slice(0, 10)} (${s.days} day${s.days === 1 ? "" : "s"}, UTC)`,
+    `Questions ${s.questions} · answered ${s.answered} · errors ${s.errors} (${pct(s.errorRate)}) · cache hits ${s.cacheHits} (${pct(s.cacheHitRate)})`,
+    `Tokens ${s.totalTokens} (prompt ${s.promptTokens}, completion ${s.completionTokens}) · estimated cost ${usd(s.costUsd)} · median latency ${s.p50LatencyMs} ms`,
+  ];
+  if (s.byModel.length > 0) {
+    lines.push("", "By model:");
+    for (const m of s.byModel) {
+      lines.push(
+        `  ${m.model} (${m.provider}): ${m.questions} questions, ${m.tokens} tokens, ${usd(m.costUsd)}`,
+      );
+    }
+  }
+  lines.push("", "By day:");
+  for (const d of s.byDay) {
+    lines.push(
+      `  ${d.day}  ${String(d.questions).padStart(5)} questions  ${String(d.tokens).padStart(8)} tokens  ${usd(d.costUsd)}${d.errors ? `  ${d.errors} errors` : ""}`,
+    );
+  }
+  if (s.topAskers.length > 0) {
+    lines.push("", "Most active askers:");
+    for (const a of s.topAskers) lines.push(`  ${a.userId}: ${a.questions}`);
+  }
+  if (s.errorsByCode.length > 0) {
+    lines.push("", `Errors: ${s.errorsByCode.map((e) => `${e.code} ×${e.count}`).join(", ")}`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,109 @@
+// Stores a teacher's dataset: validates it, keeps the file content-addressed under
+// DATA_DIR/datasets/<sha256>.jsonl (the same upload is stored once), writes the cleaned file when lines
+// were dropped, and records the row for the guild.
+import { copyFile, mkdir, rename, rm, stat } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { DatasetRepository, type DatasetRow, type NewDataset } from "../db/datasets.ts";
+import type { Db } from "../db/open.ts";
+import type { Catalog } from "./catalog.ts";
+import type { ValidationReport } from "./types.ts";
+import { validateFile } from "./validator.ts";
+
+export interface StoreDatasetInput {
+  db: Db;
+  dataDir: string;
+  guildId: string;
+  uploaderId: string;
+  fileName: string;
+  /** The file as received (a temporary download, or the CLI's argument); it is copied, never moved. */
+  sourcePath: string;
+  model: string;
+  catalog?: Catalog | undefined;
+}
+
+/** The dataset row's fields that come from a validation report. */
+export function datasetFieldsFromReport(
+  report: ValidationReport,
+): Pick<
+  NewDataset,
+  | "sha256"
+  | "bytes"
+  | "format"
+  | "examples"
+  | "valid"
+  | "invalid"
+  | "totalTokens"
+  | "baseModel"
+  | "fineTunable"
+  | "reportJson"
+> {
+  return {
+    sha256: report.sha256,
+    bytes: report.bytes,
+    format: report.format,
+    examples: report.examples,
+    valid: report.valid,
+    invalid: report.invalid,
+    totalTokens: report.tokens.total,
+    baseModel: report.model,
+    fineTunable: report.fineTunable,
+    reportJson: JSON.stringify(report),
+  };
+}
+
+export interface StoredDataset {
+  row: DatasetRow;
+  report: ValidationReport;
+}
+
+/** `storeDataset` with the catalog already bound: what the bot's services receive. */
+export type StoreDataset = (input: Omit<StoreDatasetInput, "catalog">) => Promise<StoredDataset>;
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Copies atomically (temp file + rename) so a crash never leaves a half-written content-addressed file. */
+async function copyOnce(source: string, dest: string): Promise<void> {
+  if (await exists(dest)) return;
+  const tmp = `${dest}.${process.pid}.${Date.now()}.tmp`;
+  await copyFile(source, tmp);
+  await rename(tmp, dest);
+}
+
+export async function storeDataset(input: StoreDatasetInput): Promise<StoredDataset> {
+  const dir = join(input.dataDir, "datasets");
+  await mkdir(dir, { recursive: true });
+  const scratchCleaned = join(
+    dir,
+    `.cleaning-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.jsonl`,
+  );
+  try {
+    const report = await validateFile(input.sourcePath, {
+      model: input.model,
+      cleanedOutPath: scratchCleaned,
+      ...(input.catalog ? { catalog: input.catalog } : {}),
+    });
+    const storedPath = join(dir, `${report.sha256}.jsonl`);
+    await copyOnce(input.sourcePath, storedPath);
+    let cleanedPath: string | null = null;
+    if (report.invalid > 0 && report.valid > 0) {
+      cleanedPath = join(dir, `${report.sha256}.${report.model}.cleaned.jsonl`);
+      await copyOnce(scratchCleaned, cleanedPath);
+    }
+    const row = new DatasetRepository(input.db).insert({
+      guildId: input.guildId,
+      uploaderId: input.uploaderId,
+      fileName: basename(input.fileName).slice(0, 200),
+      ...datasetFieldsFromReport(report),
+      storedPath,
+      cleanedPath,
+    });
+    return { row, report };
+  } finally {
+    await rm(scratchCleaned, { force: true });
+  }
+}

@@ -1,0 +1,96 @@
+// The validation report: the shape of `classtune validate --json` (a contract other tools read:
+// extend, never rename) and what the bot, the sandbox and the job service consume.
+import type { Catalog } from "./catalog.ts";
+
+export type DatasetFormat = "chat" | "preference";
+
+export type ErrorCode =
+  | "invalid_json"
+  | "invalid_encoding"
+  | "data_type"
+  | "missing_messages_list"
+  | "message_missing_key"
+  | "message_unrecognized_key"
+  | "unrecognized_role"
+  | "missing_content"
+  | "example_missing_assistant_message"
+  | "invalid_weight"
+  | "too_many_tokens"
+  | "special_token"
+  // preference (DPO) lines
+  | "missing_preference_fields"
+  // file-level (line 0 is never used: file-level errors have no line)
+  | "not_text"
+  | "empty_file";
+
+export type WarningCode =
+  | "missing_system_message"
+  | "missing_user_message"
+  | "duplicate_example"
+  | "blank_line"
+  | "below_recommended_examples"
+  | "too_few_examples";
+
+export interface LineError {
+  /** 1-based physical line in the file; 0 for a file-level error. */
+  line: number;
+  code: ErrorCode;
+  message: string;
+}
+
+export interface Warning {
+  line?: number;
+  code: WarningCode;
+  message: string;
+}
+
+export interface TokenStats {
+  total: number;
+  min: number;
+  max: number;
+  mean: number;
+  p50: number;
+  p90: number;
+}
+
+export interface ValidationReport {
+  format: DatasetFormat;
+  model: string;
+  encoding: "cl100k_base" | "o200k_base";
+  bytes: number;
+  sha256: string;
+  /** Non-blank lines. */
+  examples: number;
+  valid: number;
+  invalid: number;
+  /** invalid === 0 && valid >= 10 */
+  fineTunable: boolean;
+  errors: LineError[];
+  /** Errors beyond the stored cap are counted here, not listed (memory stays flat on huge broken files). */
+  errorsOmitted: number;
+  errorCounts: Partial<Record<ErrorCode, number>>;
+  warnings: Warning[];
+  warningsOmitted: number;
+  warningCounts: Partial<Record<WarningCode, number>>;
+  tokens: TokenStats;
+  epochs: number;
+  billingTokens: number;
+  estimatedCostUsd: number;
+  /** Always true: the cost is an estimate from a dated price table. */
+  costIsEstimate: true;
+  pricePerMillionTrainingTokensUsd: number;
+  pricesAsOf: string;
+}
+
+export interface ValidateOptions {
+  /** Base model to validate for; default gpt-4o-mini-2024-07-18. Unknown models are a UserError naming the known ones. */
+  model?: string;
+  /** When set, the valid lines are written there byte for byte (a cleaned JSONL). */
+  cleanedOutPath?: string;
+  onProgress?: (bytesRead: number, totalBytes: number) => void;
+  signal?: AbortSignal;
+  /** The model catalog (models file and price table), read once by the caller; default: the built-in one. */
+  catalog?: Catalog;
+  /** Worker threads; default min(2, cores), and one for files under 1 MB. */
+  workers?: number;
+}

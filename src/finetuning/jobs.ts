@@ -1,0 +1,526 @@
+// Starting, cancelling and listing fine-tuning jobs for a guild ("cli" for the terminal). A job starts
+// from a stored, fine-tunable dataset, is refused before any upload when its estimated cost is above the
+// cap, and is written together with its job_created notice in one transaction. The create itself is written
+// down first (job_intents), so a crash or a lost answer never leaves a paid job unwatched.
+import { randomUUID } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { finished } from "node:stream/promises";
+import { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai";
+import type { Catalog } from "../datasets/catalog.ts";
+import { trainingCostUsd } from "../datasets/estimate.ts";
+import type { ValidationReport } from "../datasets/types.ts";
+import { validateFile } from "../datasets/validator.ts";
+import { DatasetRepository, type DatasetRow } from "../db/datasets.ts";
+import { JobIntentRepository } from "../db/jobIntents.ts";
+import { JobRepository, type JobRow, type TestQuestion } from "../db/jobs.ts";
+import type { Db } from "../db/open.ts";
+import { OutboxRepository } from "../db/outbox.ts";
+import { UserError } from "../domain/errors.ts";
+import type { Logger } from "../logger.ts";
+import { silentLogger } from "../logger.ts";
+import type { JobCancelledPayload, JobCreatedPayload, JobNoticeBase } from "../notices/notifier.ts";
+import { AmbiguousCreateError, logProviderError, providerUserError } from "../providers/errors.ts";
+import { type FineTuningProvider, isTerminal, type ProviderJob } from "../providers/types.ts";
+
+/** OpenAI's limit on a fine-tuned model's suffix, and the characters it keeps. */
+export const MAX_SUFFIX_LENGTH = 64;
+const SUFFIX_PATTERN = /^[a-zA-Z0-9_-]+$/;
+export const MAX_EPOCHS = 50;
+/** OpenAI refuses training files with fewer examples. */
+export const MIN_TRAINING_EXAMPLES = 10;
+/** Held-out test questions need this many examples, so 10 remain to train on (OpenAI's minimum). */
+export const MIN_EXAMPLES_FOR_HELD_OUT = 13;
+export const HELD_OUT_QUESTIONS = 3;
+/** The seed tutorial's test questions, asked when the dataset is too small to hold any out. */
+export const DEFAULT_TEST_QUESTIONS: readonly string[] = [
+  "What is the capital of France?",
+  "Can you explain photosynthesis?",
+  "What is the Pythagorean theorem?",
+];
+
+export interface StartJobInput {
+  guildId: string;
+  datasetId: number;
+  requesterId: string;
+  /** Default: the model the dataset was validated for. */
+  model?: string | undefined;
+  suffix?: string | undefined;
+  /** Default: the provider's "auto". */
+  epochs?: number | undefined;
+  seed?: number | undefined;
+  notifyChannelId?: string | undefined;
+}
+
+export interface JobServiceOptions {
+  db: Db;
+  provider: FineTuningProvider;
+  logger?: Logger;
+  /** Per-job cap on the estimated cost (config.maxJobCostUsd). */
+  maxJobCostUsd: number;
+  /** Scratch space for training files with held-out examples removed. */
+  dataDir: string;
+  /** Models and prices (MODELS_FILE, PRICES_FILE) for re-estimating another model; default built in. */
+  catalog?: Catalog | undefined;
+  /** The provider's request timeout: a pending create is not given up before twice this. */
+  requestTimeoutMs?: number | undefined;
+  now?: () => Date;
+}
+
+/** Checks a suffix the way OpenAI does; returns it trimmed, or throws a UserError naming the rule. */
+export function checkSuffix(suffix: string): string {
+  const s = suffix.trim();
+  if (s.length === 0 || s.length > MAX_SUFFIX_LENGTH || !SUFFIX_PATTERN.test(s)) {
+    throw new UserError(
+      `The suffix must be 1–${MAX_SUFFIX_LENGTH} characters of letters, digits, "-" and "_" (got "${s.slice(0, 80)}", ${s.length} characters).`,
+      "bad_suffix",
+    );
+  }
+  return s;
+}
+
+export function checkEpochs(epochs: number): number {
+  if (!Number.isInteger(epochs) || epochs < 1 || epochs > MAX_EPOCHS) {
+    throw new UserError(
+      `Epochs must be a whole number from 1 to ${MAX_EPOCHS} (got ${epochs}).`,
+      "bad_epochs",
+    );
+  }
+  return epochs;
+}
+
+/** The estimated cost for `epochs` (default: the report's own), from a report for the same model. */
+export function estimateFromReport(report: ValidationReport, epochs?: number): number {
+  if (epochs === undefined || epochs === report.epochs) return report.estimatedCostUsd;
+  const perEpoch = report.billingTokens / Math.max(1, report.epochs);
+  return trainingCostUsd(perEpoch * epochs, report.pricePerMillionTrainingTokensUsd);
+}
+
+export function noticeBase(job: JobRow, datasetName: string): JobNoticeBase {
+  return {
+    jobId: job.id,
+    remoteId: job.remoteId,
+    provider: job.provider,
+    baseModel: job.baseModel,
+    suffix: job.suffix,
+    datasetId: job.datasetId,
+    datasetName,
+    requesterId: job.requesterId,
+  };
+}
+
+/** What a pending create needs to become a jobs row and its notice (stored as JSON in job_intents). */
+interface CreateIntent {
+  guildId: string;
+  datasetId: number;
+  datasetName: string;
+  examples: number;
+  requesterId: string;
+  model: string;
+  suffix: string | null;
+  epochs: number | null;
+  seed: number | null;
+  trainingFileId: string;
+  estimatedCostUsd: number;
+  notifyChannelId: string | null;
+  testQuestions: TestQuestion[];
+}
+
+/** The cause of an unconfirmed create, in a few words (never "try again": the job may exist). */
+function unconfirmedCause(err: unknown): string {
+  if (err instanceof APIConnectionTimeoutError) return "it did not answer in time";
+  if (err instanceof APIConnectionError) return "the connection was lost";
+  if (err instanceof APIError && err.status !== undefined) return `it answered ${err.status}`;
+  return "its answer was lost";
+}
+
+/** A create not found at the provider this long after it was sent never happened. */
+export const INTENT_GIVE_UP_MS = 15 * 60 * 1000;
+
+export class JobService {
+  readonly provider: FineTuningProvider;
+  private readonly db: Db;
+  private readonly jobs: JobRepository;
+  private readonly datasets: DatasetRepository;
+  private readonly outbox: OutboxRepository;
+  private readonly intents: JobIntentRepository<CreateIntent>;
+  private readonly logger: Logger;
+  private readonly maxJobCostUsd: number;
+  private readonly dataDir: string;
+  private readonly now: () => Date;
+  private readonly catalog: Catalog | undefined;
+  private readonly giveUpMs: number;
+
+  constructor({
+    db,
+    provider,
+    logger = silentLogger,
+    maxJobCostUsd,
+    dataDir,
+    catalog,
+    requestTimeoutMs = 0,
+    now,
+  }: JobServiceOptions) {
+    this.catalog = catalog;
+    this.giveUpMs = Math.max(INTENT_GIVE_UP_MS, 2 * requestTimeoutMs);
+    this.db = db;
+    this.provider = provider;
+    this.jobs = new JobRepository(db);
+    this.datasets = new DatasetRepository(db);
+    this.outbox = new OutboxRepository(db);
+    this.intents = new JobIntentRepository(db);
+    this.logger = logger;
+    this.maxJobCostUsd = maxJobCostUsd;
+    this.dataDir = dataDir;
+    this.now = now ?? (() => new Date());
+  }
+
+  async start(input: StartJobInput): Promise<JobRow> {
+    const dataset = this.datasets.get(input.guildId, input.datasetId);
+    if (!dataset) throw new UserError(`Dataset #${input.datasetId} was not found.`, "not_found");
+    // A dataset with invalid lines still trains on its cleaned file when that keeps enough examples.
+    const usable =
+      dataset.fineTunable || (dataset.cleanedPath !== null && dataset.valid >= MIN_TRAINING_EXAMPLES);
+    if (!usable) {
+      throw new UserError(
+        `Dataset #${dataset.id} (${dataset.fileName}) cannot be fine-tuned: ${dataset.invalid} invalid line(s) and ${dataset.valid} valid example(s) (at least 10 valid examples and no invalid lines are needed). Fix it and upload it again.`,
+        "not_fine_tunable",
+      );
+    }
+    const suffix =
+      input.suffix === undefined || input.suffix.trim() === "" ? undefined : checkSuffix(input.suffix);
+    const epochs = input.epochs === undefined ? undefined : checkEpochs(input.epochs);
+    const model = input.model?.trim() || dataset.baseModel;
+    const path = dataset.cleanedPath ?? dataset.storedPath;
+
+    const estimate = await this.estimate(dataset, path, model, epochs);
+    if (estimate > this.maxJobCostUsd) {
+      throw new UserError(
+        `The estimated cost of this job is $${estimate.toFixed(2)}, above the limit of $${this.maxJobCostUsd.toFixed(2)} per job (MAX_JOB_COST_USD). Use a smaller dataset or fewer epochs.`,
+        "over_cost_cap",
+      );
+    }
+
+    const tag = `ct-${randomUUID()}`;
+    const { trainingPath, testQuestions, cleanup } = await this.prepareTrainingFile(dataset, path, tag);
+    let remote: ProviderJob;
+    let intent: CreateIntent;
+    try {
+      let trainingFileId: string;
+      try {
+        trainingFileId = (await this.provider.uploadTrainingFile(trainingPath)).id;
+      } catch (err) {
+        logProviderError(this.logger, err, { datasetId: dataset.id }, "training file upload failed");
+        throw providerUserError("upload the training file", err);
+      }
+      intent = {
+        guildId: input.guildId,
+        datasetId: dataset.id,
+        datasetName: dataset.fileName,
+        examples: dataset.valid,
+        requesterId: input.requesterId,
+        model,
+        suffix: suffix ?? null,
+        epochs: epochs ?? null,
+        seed: input.seed ?? null,
+        trainingFileId,
+        estimatedCostUsd: estimate,
+        notifyChannelId: input.notifyChannelId ?? null,
+        testQuestions,
+      };
+      // Written before the paid, non-idempotent request: whatever happens next, the job can be found again.
+      this.intents.insert({
+        tag,
+        guildId: input.guildId,
+        provider: this.provider.name,
+        input: intent,
+        createdAt: this.now().toISOString(),
+      });
+      try {
+        remote = await this.provider.createJob({
+          model,
+          trainingFileId,
+          suffix,
+          seed: input.seed,
+          epochs,
+          metadata: { classtune_job_id: tag },
+        });
+      } catch (err) {
+        logProviderError(this.logger, err, { datasetId: dataset.id, tag }, "job create failed");
+        if (err instanceof AmbiguousCreateError) {
+          // The provider may have started it: the poller looks it up by tag and posts its card if so.
+          throw new UserError(
+            `The provider did not confirm the job (${unconfirmedCause(err.createError)}), and it may have started anyway. classtune keeps checking: if it did start, it appears in the job list and its card is posted. If nothing appears within ${Math.round(this.giveUpMs / 60_000)} minutes, it did not start and you can try again (ref ${tag}).`,
+            "create_unconfirmed",
+          );
+        }
+        this.intents.delete(tag);
+        throw providerUserError("start the fine-tuning job", err);
+      }
+    } finally {
+      await cleanup();
+    }
+
+    const job = this.recordCreated(tag, intent, remote);
+    this.logger.info(
+      { jobId: job.id, remoteId: job.remoteId, guildId: job.guildId, model },
+      "fine-tuning job started",
+    );
+    return job;
+  }
+
+  /**
+   * Writes the job row and its job_created notice, and clears the intent, in one transaction. Idempotent by tag:
+   * when the poller's reconciliation and the create's own answer both arrive, the second finds the row.
+   */
+  private recordCreated(tag: string, intent: CreateIntent, remote: ProviderJob): JobRow {
+    const record = this.db.transaction(() => {
+      const existing = this.jobs.getByTag(intent.guildId, tag);
+      if (existing) return existing;
+      const now = this.now().toISOString();
+      const row = this.jobs.insert({
+        tag,
+        guildId: intent.guildId,
+        provider: this.provider.name,
+        remoteId: remote.id,
+        datasetId: intent.datasetId,
+        requesterId: intent.requesterId,
+        baseModel: intent.model,
+        suffix: intent.suffix,
+        hyperparameters: { nEpochs: intent.epochs ?? "auto", seed: intent.seed },
+        trainingFileId: intent.trainingFileId,
+        status: remote.status,
+        rawStatus: remote.rawStatus,
+        estimatedCostUsd: intent.estimatedCostUsd,
+        notifyChannelId: intent.notifyChannelId,
+        testQuestions: intent.testQuestions,
+        createdAt: now,
+      });
+      const payload: JobCreatedPayload = {
+        ...noticeBase(row, intent.datasetName),
+        estimatedCostUsd: intent.estimatedCostUsd,
+        nEpochs: intent.epochs ?? "auto",
+        examples: intent.examples,
+      };
+      this.outbox.enqueue(
+        {
+          guildId: row.guildId,
+          channelId: row.notifyChannelId,
+          kind: "job_created",
+          payload,
+          dedupeKey: `job:${row.id}:created`,
+        },
+        new Date(now),
+      );
+      this.intents.delete(tag);
+      return row;
+    });
+    try {
+      // IMMEDIATE: the bot and the CLI may record the same job at once (a reconcile and a late answer).
+      return record.immediate();
+    } catch (err) {
+      const winner = this.jobs.getByTag(intent.guildId, tag);
+      if (winner) return winner; // the other process recorded it first
+      throw err;
+    }
+  }
+
+  /**
+   * Settles creates whose outcome was never recorded (a crash, or an answer lost on the way): a job found by its
+   * tag is recorded with its notice; one still missing after giveUpMs (INTENT_GIVE_UP_MS, or twice the request
+   * timeout when that is longer, so a create still in flight is never forgotten) is dropped. Called every tick.
+   */
+  async reconcilePendingCreates(): Promise<{ recorded: number; forgotten: number }> {
+    const result = { recorded: 0, forgotten: 0 };
+    for (const pending of this.intents.listForProvider(this.provider.name)) {
+      let remote: ProviderJob | undefined;
+      try {
+        remote = await this.provider.findJobByMetadata("classtune_job_id", pending.tag);
+      } catch (err) {
+        logProviderError(this.logger, err, { tag: pending.tag }, "pending job create: lookup failed");
+        return result;
+      }
+      if (remote) {
+        const job = this.recordCreated(pending.tag, pending.input, remote);
+        this.logger.warn(
+          { jobId: job.id, remoteId: remote.id, tag: pending.tag },
+          "a job whose create was not confirmed was found at the provider and recorded",
+        );
+        result.recorded += 1;
+      } else if (this.now().getTime() - Date.parse(pending.createdAt) > this.giveUpMs) {
+        this.intents.delete(pending.tag);
+        this.logger.warn({ tag: pending.tag }, "a job create was never confirmed and is not at the provider");
+        result.forgotten += 1;
+      }
+    }
+    return result;
+  }
+
+  /** Asks the provider to cancel; records "cancelled" (and its notice) once the provider confirms it. */
+  async cancel(guildId: string, jobId: number): Promise<JobRow> {
+    const job = this.require(guildId, jobId);
+    if (isTerminal(job.status)) {
+      throw new UserError(`Job #${job.id} has already ended (${job.status}).`, "already_ended");
+    }
+    let remote: ProviderJob;
+    try {
+      remote = await this.provider.cancelJob(job.remoteId);
+    } catch (err) {
+      logProviderError(this.logger, err, { jobId, remoteId: job.remoteId }, "cancel failed");
+      throw providerUserError(`cancel job #${job.id}`, err);
+    }
+    if (remote.status === "cancelled") {
+      const datasetName = this.datasets.get(guildId, job.datasetId)?.fileName ?? `dataset #${job.datasetId}`;
+      recordEnding(this.db, job, remote, {
+        kind: "job_cancelled",
+        payload: noticeBase(job, datasetName) satisfies JobCancelledPayload,
+        now: this.now(),
+      });
+    }
+    return this.require(guildId, jobId);
+  }
+
+  get(guildId: string, jobId: number): JobRow | undefined {
+    return this.jobs.get(guildId, jobId);
+  }
+
+  /** The job, or a UserError saying it was not found (another guild's job is "not found" too). */
+  require(guildId: string, jobId: number): JobRow {
+    const job = this.jobs.get(guildId, jobId);
+    if (!job) throw new UserError(`Job #${jobId} was not found.`, "not_found");
+    return job;
+  }
+
+  list(guildId: string, limit = 25): JobRow[] {
+    return this.jobs.list(guildId, limit);
+  }
+
+  search(guildId: string, text: string, limit = 25): JobRow[] {
+    return this.jobs.search(guildId, text, limit);
+  }
+
+  private async estimate(dataset: DatasetRow, path: string, model: string, epochs?: number): Promise<number> {
+    const report = JSON.parse(dataset.reportJson) as ValidationReport;
+    if (report.model === model) return estimateFromReport(report, epochs);
+    // Another model may tokenise and price differently: validate again for it (unknown models: UserError).
+    return estimateFromReport(
+      await validateFile(path, { model, ...(this.catalog ? { catalog: this.catalog } : {}) }),
+      epochs,
+    );
+  }
+
+  /**
+   * With enough examples, three (spread evenly through the file) are held out of training and asked of the
+   * finished model; otherwise the whole file trains and the seed's three questions are asked.
+   */
+  private async prepareTrainingFile(
+    dataset: DatasetRow,
+    path: string,
+    tag: string,
+  ): Promise<{ trainingPath: string; testQuestions: TestQuestion[]; cleanup: () => Promise<void> }> {
+    const defaults = {
+      trainingPath: path,
+      testQuestions: DEFAULT_TEST_QUESTIONS.map((question) => ({ question, expected: null })),
+      cleanup: async () => {},
+    };
+    if (dataset.format !== "chat" || dataset.valid < MIN_EXAMPLES_FOR_HELD_OUT) return defaults;
+
+    const n = dataset.valid;
+    const picks = new Set(
+      Array.from({ length: HELD_OUT_QUESTIONS }, (_, k) =>
+        Math.floor(((k + 1) * n) / (HELD_OUT_QUESTIONS + 1)),
+      ),
+    );
+    const dir = join(this.dataDir, "jobs");
+    await mkdir(dir, { recursive: true });
+    const trainingPath = join(dir, `${tag}.jsonl`);
+    const out = createWriteStream(trainingPath);
+    const held: TestQuestion[] = [];
+    let index = 0;
+    const lines = createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY });
+    for await (const line of lines) {
+      if (line.trim() === "") continue;
+      const pair = picks.has(index) ? questionOf(line) : undefined;
+      index += 1;
+      if (pair) held.push(pair);
+      else if (!out.write(`${line}\n`)) await new Promise<void>((r) => out.once("drain", () => r()));
+    }
+    out.end();
+    await finished(out);
+    const cleanup = () => rm(trainingPath, { force: true });
+    if (held.length === 0) {
+      await cleanup();
+      return defaults;
+    }
+    return { trainingPath, testQuestions: held, cleanup };
+  }
+}
+
+/** The last user question and the assistant answer after it, from one chat-format line. */
+function questionOf(line: string): TestQuestion | undefined {
+  try {
+    const { messages } = JSON.parse(line) as { messages?: Array<{ role?: unknown; content?: unknown }> };
+    if (!Array.isArray(messages)) return undefined;
+    let question: string | undefined;
+    let expected: string | null = null;
+    for (const m of messages) {
+      if (m.role === "user" && typeof m.content === "string") {
+        question = m.content;
+        expected = null;
+      } else if (m.role === "assistant" && typeof m.content === "string" && question !== undefined) {
+        expected = m.content;
+      }
+    }
+    return question === undefined ? undefined : { question, expected };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface EndingNotice {
+  kind: "job_succeeded" | "job_failed" | "job_cancelled";
+  payload: unknown;
+  now: Date;
+  /** Also registers the fine-tuned model (success), inside the same transaction. */
+  alsoInTransaction?: () => void;
+}
+
+/**
+ * Writes a job's final state and its notice in one SQLite transaction. The dedupe key
+ * (job:<id>:<status>) makes a second attempt (cancel racing the poller, a retried tick) a no-op.
+ */
+export function recordEnding(db: Db, job: JobRow, remote: ProviderJob, notice: EndingNotice): void {
+  const jobs = new JobRepository(db);
+  const outbox = new OutboxRepository(db);
+  db.transaction(() => {
+    const current = jobs.get(job.guildId, job.id);
+    if (!current || isTerminal(current.status)) return;
+    jobs.update(
+      job.guildId,
+      job.id,
+      {
+        status: remote.status,
+        rawStatus: remote.rawStatus,
+        fineTunedModel: remote.fineTunedModel,
+        trainedTokens: remote.trainedTokens,
+        errorCode: remote.error?.code ?? null,
+        errorMessage: remote.error?.message ?? null,
+        finishedAt: new Date(remote.finishedAt ?? notice.now.getTime()).toISOString(),
+      },
+      notice.now,
+    );
+    notice.alsoInTransaction?.();
+    outbox.enqueue(
+      {
+        guildId: job.guildId,
+        channelId: job.notifyChannelId,
+        kind: notice.kind,
+        payload: notice.payload,
+        dedupeKey: `job:${job.id}:${remote.status}`,
+      },
+      notice.now,
+    );
+  })();
+}

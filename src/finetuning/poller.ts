@@ -1,0 +1,598 @@
+// The scheduled poller: one node-cron task per process (POLL_SCHEDULE, seconds allowed), never two ticks
+// at once. A tick lists the provider's jobs page by page until every tracked job was seen (API calls grow
+// with ⌈tracked / 100⌉), retrieves the few it did not see, reads new events only for running jobs, and
+// writes each status change together with its notice in one SQLite transaction. Outages and rate limits
+// are logged and retried next tick; they never fail a job.
+
+import { createTask, type ScheduledTask, validate as validCron } from "node-cron";
+import { NotFoundError, RateLimitError } from "openai";
+import { DatasetRepository } from "../db/datasets.ts";
+import {
+  JobMetricsRepository,
+  type JobProgress,
+  JobRepository,
+  type JobRow,
+  type JobUpdate,
+  type MetricPoint,
+} from "../db/jobs.ts";
+import { ModelRepository } from "../db/models.ts";
+import type { Db } from "../db/open.ts";
+import { OutboxRepository } from "../db/outbox.ts";
+import type { Logger } from "../logger.ts";
+import { silentLogger } from "../logger.ts";
+import type {
+  JobFailedPayload,
+  JobProgressPayload,
+  JobSucceededPayload,
+  Notifier,
+  TestAnswer,
+} from "../notices/notifier.ts";
+import { describeProviderError, logProviderError } from "../providers/errors.ts";
+import {
+  type ChatResult,
+  type FineTuningProvider,
+  isTerminal,
+  type ProviderEvent,
+  type ProviderJob,
+} from "../providers/types.ts";
+import { noticeBase, recordEnding } from "./jobs.ts";
+
+/** The seed tutorial's EducationalAssistant, used for the test questions (and `classtune ask`). */
+export const ASSISTANT_SYSTEM_PROMPT = "You are a helpful educational assistant.";
+export const ASSISTANT_TEMPERATURE = 0.7;
+export const ASSISTANT_MAX_TOKENS = 500;
+
+/** Asks `model` one question as the seed tutorial's EducationalAssistant (its prompt, temperature and length). */
+export function askAssistant(
+  provider: FineTuningProvider,
+  model: string,
+  question: string,
+): Promise<ChatResult> {
+  return provider.chat({
+    model,
+    messages: [
+      { role: "system", content: ASSISTANT_SYSTEM_PROMPT },
+      { role: "user", content: question },
+    ],
+    temperature: ASSISTANT_TEMPERATURE,
+    maxTokens: ASSISTANT_MAX_TOKENS,
+  });
+}
+
+/** The most a provider returns per list call. */
+export const PAGE_SIZE = 100;
+
+export interface PollerOptions {
+  db: Db;
+  provider: FineTuningProvider;
+  logger?: Logger;
+  /** Settles job creates whose outcome was never recorded (JobService.reconcilePendingCreates), first in every tick. */
+  reconcileCreates?: (() => Promise<unknown>) | undefined;
+  /** Drained at the end of every tick, when given. */
+  notifier?: Notifier | undefined;
+  /** Only this guild's jobs (the CLI's "cli"); default every guild's. */
+  guildId?: string | undefined;
+  /** Cron expression (seconds allowed); default every minute. */
+  schedule?: string;
+  now?: () => Date;
+  /** A running job's events are read again once this much time passed since the last read (default: every tick). */
+  eventsRefreshMs?: number;
+  /** Event pages read per job per tick (new events beyond are picked up next tick). */
+  maxEventPages?: number;
+  /** A job's progress card is updated at most this often (status changes always update it). */
+  progressNoticeIntervalMs?: number;
+  /** Jobs handled at once within a tick (events, test questions); the listing itself is sequential. */
+  concurrency?: number;
+}
+
+export interface TickResult {
+  /** True when a tick was already running (no overlap): nothing was done. */
+  skipped: boolean;
+  tracked: number;
+  listCalls: number;
+  retrieveCalls: number;
+  eventCalls: number;
+  chatCalls: number;
+  /** Jobs whose status changed this tick. */
+  changed: number;
+  /** Jobs that reached succeeded, failed or cancelled this tick. */
+  ended: number;
+  /** Provider errors logged (the tick carried on or stopped early; the next tick retries). */
+  errors: number;
+  durationMs: number;
+}
+
+const emptyResult = (): TickResult => ({
+  skipped: false,
+  tracked: 0,
+  listCalls: 0,
+  retrieveCalls: 0,
+  eventCalls: 0,
+  chatCalls: 0,
+  changed: 0,
+  ended: 0,
+  errors: 0,
+  durationMs: 0,
+});
+
+const STEP_MESSAGE = /Step\s+(\d+)\s*\/\s*(\d+)\s*:\s*training loss\s*=\s*([0-9.eE+-]+)/;
+
+/** A metrics point from one event: its data (OpenAI's metrics events) or its "Step n/N: training loss=x" text. */
+export function metricsOf(e: ProviderEvent): (MetricPoint & { totalSteps: number | null }) | undefined {
+  const d = (e.data ?? {}) as Record<string, unknown>;
+  const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
+  const createdAt = new Date(e.createdAt).toISOString();
+  const step = num(d.step);
+  if (step !== null) {
+    return {
+      step,
+      totalSteps: num(d.total_steps),
+      trainLoss: num(d.train_loss),
+      validLoss: num(d.valid_loss) ?? num(d.full_valid_loss),
+      trainAccuracy: num(d.train_mean_token_accuracy),
+      createdAt,
+    };
+  }
+  const m = STEP_MESSAGE.exec(e.message);
+  if (!m) return undefined;
+  return {
+    step: Number(m[1]),
+    totalSteps: Number(m[2]),
+    trainLoss: Number(m[3]),
+    validLoss: null,
+    trainAccuracy: null,
+    createdAt,
+  };
+}
+
+/** What the job object looked like: a change means something happened worth reading events for. */
+const fingerprintOf = (r: ProviderJob): string =>
+  JSON.stringify([
+    r.rawStatus,
+    r.trainedTokens,
+    r.fineTunedModel,
+    r.finishedAt,
+    r.estimatedFinish,
+    r.error?.code,
+  ]);
+
+/** What a job the provider no longer knows (404 after a listing that worked) is recorded as: failed, in words. */
+export function goneJob(job: JobRow, now: Date): ProviderJob {
+  return {
+    id: job.remoteId,
+    status: "failed",
+    rawStatus: "not_found",
+    model: job.baseModel,
+    fineTunedModel: null,
+    trainedTokens: job.trainedTokens,
+    createdAt: Date.parse(job.createdAt),
+    finishedAt: now.getTime(),
+    estimatedFinish: null,
+    error: {
+      code: "job_not_found",
+      message:
+        "The provider no longer knows this job (404 Not Found): it was deleted there, or classtune now points at another account or host.",
+      param: null,
+    },
+    metadata: { classtune_job_id: job.tag },
+    nEpochs: null,
+    trainingFile: job.trainingFileId,
+  };
+}
+
+export class JobPoller {
+  private readonly db: Db;
+  private readonly provider: FineTuningProvider;
+  private readonly logger: Logger;
+  private readonly notifier: Notifier | undefined;
+  private readonly reconcileCreates: (() => Promise<unknown>) | undefined;
+  private readonly schedule: string;
+  private readonly guildId: string | undefined;
+  private readonly now: () => Date;
+  private readonly eventsRefreshMs: number;
+  private readonly maxEventPages: number;
+  private readonly progressNoticeIntervalMs: number;
+  private readonly concurrency: number;
+  private readonly jobs: JobRepository;
+  private readonly metrics: JobMetricsRepository;
+  private readonly models: ModelRepository;
+  private readonly outbox: OutboxRepository;
+  private readonly datasets: DatasetRepository;
+  private task: ScheduledTask | undefined;
+  private running: Promise<TickResult> | undefined;
+
+  constructor(o: PollerOptions) {
+    this.db = o.db;
+    this.provider = o.provider;
+    this.logger = o.logger ?? silentLogger;
+    this.notifier = o.notifier;
+    this.reconcileCreates = o.reconcileCreates;
+    this.schedule = o.schedule ?? "* * * * *";
+    this.guildId = o.guildId;
+    this.now = o.now ?? (() => new Date());
+    this.eventsRefreshMs = o.eventsRefreshMs ?? 0;
+    this.maxEventPages = o.maxEventPages ?? 5;
+    this.progressNoticeIntervalMs = o.progressNoticeIntervalMs ?? 30_000;
+    this.concurrency = Math.max(1, o.concurrency ?? 8);
+    this.jobs = new JobRepository(o.db);
+    this.metrics = new JobMetricsRepository(o.db);
+    this.models = new ModelRepository(o.db);
+    this.outbox = new OutboxRepository(o.db);
+    this.datasets = new DatasetRepository(o.db);
+    if (!validCron(this.schedule)) {
+      throw new Error(
+        `POLL_SCHEDULE "${this.schedule}" is not a valid cron expression (e.g. "*/30 * * * * *")`,
+      );
+    }
+  }
+
+  /** Starts the one cron task; a tick still running when the next is due makes that one skip. */
+  start(): void {
+    if (this.task) return;
+    const log = this.logger;
+    this.task = createTask(this.schedule, () => this.tick(), {
+      name: "classtune-poller",
+      noOverlap: true,
+      logger: {
+        info: (m) => log.debug({ cron: m }, "poller schedule"),
+        warn: (m) => log.warn({ cron: m }, "poller schedule"),
+        error: (m, err) => log.error({ err: err ?? m }, "poller tick failed"),
+        debug: (m) => log.debug({ cron: String(m) }, "poller schedule"),
+      },
+    });
+    void this.task.start();
+    this.logger.info({ schedule: this.schedule, provider: this.provider.name }, "poller started");
+  }
+
+  /** Stops the schedule and waits for a tick in progress. */
+  async stop(): Promise<void> {
+    const task = this.task;
+    this.task = undefined;
+    if (task) await task.destroy();
+    await this.running?.catch(() => {});
+  }
+
+  /** One sweep; callable directly (tests, `finetune --wait`). Never overlaps itself. */
+  tick(): Promise<TickResult> {
+    if (this.running) return Promise.resolve({ ...emptyResult(), skipped: true });
+    this.running = this.tickOnce().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async tickOnce(): Promise<TickResult> {
+    const started = performance.now();
+    const result = emptyResult();
+    if (this.reconcileCreates) {
+      try {
+        await this.reconcileCreates();
+      } catch (err) {
+        result.errors += 1;
+        this.logger.warn({ err }, "could not settle pending job creates; next tick retries");
+      }
+    }
+    const tracked =
+      this.guildId === undefined
+        ? this.jobs.listActiveAcrossGuilds(this.provider.name)
+        : this.jobs.listActive(this.guildId, this.provider.name);
+    result.tracked = tracked.length;
+    if (tracked.length > 0) {
+      const seen = await this.listTracked(tracked, result);
+      if (seen) {
+        // A rate limit stops this tick's remaining calls: hammering on would only extend it.
+        let rateLimited = false;
+        await forEachLimit(tracked, this.concurrency, async (job) => {
+          if (rateLimited) return;
+          let remote = seen.get(job.remoteId);
+          if (!remote) {
+            try {
+              result.retrieveCalls += 1;
+              remote = await this.provider.retrieveJob(job.remoteId);
+            } catch (err) {
+              if (err instanceof NotFoundError) {
+                // The listing worked, yet the provider does not know the job: it is gone. End it once, with a
+                // notice, instead of asking for it again every tick forever.
+                this.logger.warn(
+                  { jobId: job.id, remoteId: job.remoteId },
+                  "the provider no longer knows this job",
+                );
+                remote = goneJob(job, this.now());
+              } else {
+                result.errors += 1;
+                if (err instanceof RateLimitError) rateLimited = true;
+                logProviderError(
+                  this.logger,
+                  err,
+                  { jobId: job.id, remoteId: job.remoteId },
+                  "job retrieve failed",
+                );
+                return;
+              }
+            }
+          }
+          try {
+            await this.apply(job, remote, result);
+          } catch (err) {
+            result.errors += 1;
+            if (err instanceof RateLimitError) rateLimited = true;
+            logProviderError(this.logger, err, { jobId: job.id }, "job update failed; retrying next tick");
+          }
+        });
+      }
+    }
+    if (this.notifier) await this.notifier.drain();
+    result.durationMs = performance.now() - started;
+    this.logger.debug({ ...result }, "poller tick");
+    return result;
+  }
+
+  /** Pages through the provider's jobs (newest first) until every tracked one was seen; undefined on an outage. */
+  private async listTracked(
+    tracked: JobRow[],
+    result: TickResult,
+  ): Promise<Map<string, ProviderJob> | undefined> {
+    const wanted = new Set(tracked.map((j) => j.remoteId));
+    const seen = new Map<string, ProviderJob>();
+    // One spare page for jobs created by others in between; anything still unseen is retrieved on its own.
+    const maxPages = Math.ceil(wanted.size / PAGE_SIZE) + 1;
+    let after: string | undefined;
+    for (let page = 0; page < maxPages; page++) {
+      let listing: Awaited<ReturnType<FineTuningProvider["listJobs"]>>;
+      try {
+        result.listCalls += 1;
+        listing = await this.provider.listJobs({ after, limit: PAGE_SIZE });
+      } catch (err) {
+        result.errors += 1;
+        logProviderError(this.logger, err, { page }, "listing jobs failed; retrying next tick");
+        return undefined;
+      }
+      for (const j of listing.data) if (wanted.has(j.id)) seen.set(j.id, j);
+      const last = listing.data.at(-1);
+      if (seen.size === wanted.size || !listing.hasMore || !last) break;
+      after = last.id;
+    }
+    return seen;
+  }
+
+  private async apply(job: JobRow, remote: ProviderJob, result: TickResult): Promise<void> {
+    const fingerprint = fingerprintOf(remote);
+    const changed = fingerprint !== job.remoteFingerprint;
+    const statusChanged = remote.status !== job.status;
+    const nowMs = this.now().getTime();
+    const eventsDue =
+      job.lastEventsAt === null || nowMs - Date.parse(job.lastEventsAt) >= this.eventsRefreshMs || changed;
+    const wantsEvents =
+      isTerminal(remote.status) || (remote.status === "running" && (statusChanged || eventsDue));
+
+    let events: ProviderEvent[] = [];
+    let eventsRead = false;
+    if (wantsEvents) {
+      try {
+        events = await this.newEvents(job, result);
+        eventsRead = true;
+      } catch (err) {
+        if (err instanceof RateLimitError) throw err;
+        result.errors += 1;
+        logProviderError(this.logger, err, { jobId: job.id }, "reading events failed; retrying next tick");
+      }
+    }
+    const points = events.map(metricsOf).filter((p) => p !== undefined);
+    const progress = progressFrom(job.progress, points);
+
+    if (statusChanged) result.changed += 1;
+    if (isTerminal(remote.status)) {
+      await this.end(job, remote, { events, eventsRead, points, progress, fingerprint }, result);
+      result.ended += 1;
+      return;
+    }
+
+    const now = this.now();
+    const patch: JobUpdate = {
+      status: remote.status,
+      rawStatus: remote.rawStatus,
+      trainedTokens: remote.trainedTokens,
+      remoteFingerprint: fingerprint,
+      progress,
+    };
+    if (eventsRead) {
+      patch.lastEventsAt = now.toISOString();
+      if (events[0]) patch.lastEventId = events[0].id;
+    }
+    if (remote.status === "running" && job.startedAt === null) patch.startedAt = now.toISOString();
+    const progressChanged = JSON.stringify(progress) !== JSON.stringify(job.progress);
+
+    this.db.transaction(() => {
+      const current = this.jobs.get(job.guildId, job.id);
+      if (!current || isTerminal(current.status)) return; // ended meanwhile (a cancel)
+      this.jobs.update(job.guildId, job.id, patch, now);
+      this.metrics.add(job.id, points);
+      if (statusChanged || (progressChanged && this.progressNoticeDue(job, now))) {
+        const payload: JobProgressPayload = {
+          ...noticeBase(job, this.datasetName(job)),
+          status: remote.status,
+          rawStatus: remote.rawStatus,
+          progress,
+        };
+        this.outbox.upsert(
+          {
+            guildId: job.guildId,
+            channelId: job.notifyChannelId,
+            kind: "job_progress",
+            payload,
+            dedupeKey: `job:${job.id}:progress`,
+          },
+          now,
+        );
+      }
+    })();
+  }
+
+  private progressNoticeDue(job: JobRow, now: Date): boolean {
+    const card = this.outbox.getByKey(job.guildId, `job:${job.id}:progress`);
+    return !card || now.getTime() - Date.parse(card.updatedAt) >= this.progressNoticeIntervalMs;
+  }
+
+  /** Events newer than the stored cursor, newest first (the provider pages from newest to oldest). */
+  private async newEvents(job: JobRow, result: TickResult): Promise<ProviderEvent[]> {
+    const fresh: ProviderEvent[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < this.maxEventPages; page++) {
+      result.eventCalls += 1;
+      const listing = await this.provider.listEvents(job.remoteId, { after, limit: PAGE_SIZE });
+      for (const e of listing.data) {
+        if (e.id === job.lastEventId) return fresh;
+        fresh.push(e);
+      }
+      const last = listing.data.at(-1);
+      if (!listing.hasMore || !last) break;
+      after = last.id;
+    }
+    return fresh;
+  }
+
+  private async end(
+    job: JobRow,
+    remote: ProviderJob,
+    seen: {
+      events: ProviderEvent[];
+      eventsRead: boolean;
+      points: MetricPoint[];
+      progress: JobProgress | null;
+      fingerprint: string;
+    },
+    result: TickResult,
+  ): Promise<void> {
+    const now = this.now();
+    const base = noticeBase(job, this.datasetName(job));
+    const bookkeeping = () => {
+      this.metrics.add(job.id, seen.points);
+      const patch: JobUpdate = { progress: seen.progress, remoteFingerprint: seen.fingerprint };
+      if (seen.eventsRead) {
+        patch.lastEventsAt = now.toISOString();
+        if (seen.events[0]) patch.lastEventId = seen.events[0].id;
+      }
+      this.jobs.update(job.guildId, job.id, patch, now);
+    };
+
+    if (remote.status === "succeeded") {
+      const model = remote.fineTunedModel;
+      if (!model) {
+        this.logger.warn(
+          { jobId: job.id },
+          "job succeeded without a fine-tuned model name; retrying next tick",
+        );
+        return;
+      }
+      const testAnswers = await this.askTestQuestions(job, model, result);
+      let shutdownDate: string | null = null;
+      try {
+        shutdownDate = (await this.provider.retrieveModel(model)).shutdownDate;
+      } catch (err) {
+        logProviderError(this.logger, err, { model }, "model lookup failed (shutdown date unknown)");
+      }
+      const startedMs = job.startedAt ? Date.parse(job.startedAt) : remote.createdAt;
+      const payload: JobSucceededPayload = {
+        ...base,
+        fineTunedModel: model,
+        trainedTokens: remote.trainedTokens,
+        durationMs: remote.finishedAt !== null ? Math.max(0, remote.finishedAt - startedMs) : null,
+        testAnswers,
+      };
+      recordEnding(this.db, job, remote, {
+        kind: "job_succeeded",
+        payload,
+        now,
+        alsoInTransaction: () => {
+          bookkeeping();
+          this.models.register({
+            guildId: job.guildId,
+            name: model,
+            provider: job.provider,
+            baseModel: job.baseModel,
+            jobId: job.id,
+            shutdownDate,
+            createdAt: now.toISOString(),
+          });
+        },
+      });
+      this.logger.info({ jobId: job.id, model }, "fine-tuning job succeeded; model registered");
+      return;
+    }
+    if (remote.status === "failed") {
+      const payload: JobFailedPayload = {
+        ...base,
+        errorCode: remote.error?.code ?? null,
+        errorMessage: remote.error?.message ?? "The provider reported the job as failed without a message.",
+      };
+      recordEnding(this.db, job, remote, {
+        kind: "job_failed",
+        payload,
+        now,
+        alsoInTransaction: bookkeeping,
+      });
+      this.logger.info({ jobId: job.id, error: payload.errorMessage }, "fine-tuning job failed");
+      return;
+    }
+    recordEnding(this.db, job, remote, {
+      kind: "job_cancelled",
+      payload: base,
+      now,
+      alsoInTransaction: bookkeeping,
+    });
+    this.logger.info({ jobId: job.id }, "fine-tuning job cancelled");
+  }
+
+  /** Asks the new model the job's test questions; a failed question keeps its error in words, never blocks. */
+  private async askTestQuestions(job: JobRow, model: string, result: TickResult): Promise<TestAnswer[]> {
+    const answers: TestAnswer[] = [];
+    for (const q of job.testQuestions) {
+      try {
+        result.chatCalls += 1;
+        const reply = await askAssistant(this.provider, model, q.question);
+        answers.push({ ...q, answer: reply.text, error: null });
+      } catch (err) {
+        logProviderError(this.logger, err, { jobId: job.id, model }, "test question failed");
+        answers.push({ ...q, answer: null, error: describeProviderError(err) });
+      }
+    }
+    return answers;
+  }
+
+  private datasetName(job: JobRow): string {
+    return this.datasets.get(job.guildId, job.datasetId)?.fileName ?? `dataset #${job.datasetId}`;
+  }
+}
+
+/** The latest step and loss, from new metrics points (newest first) over what was known. */
+function progressFrom(
+  known: JobProgress | null,
+  points: Array<MetricPoint & { totalSteps: number | null }>,
+): JobProgress | null {
+  const latest = points.reduce<(MetricPoint & { totalSteps: number | null }) | undefined>(
+    (best, p) => (best === undefined || p.step > best.step ? p : best),
+    undefined,
+  );
+  if (!latest || (known && latest.step < known.step)) return known;
+  return {
+    step: latest.step,
+    totalSteps: latest.totalSteps ?? known?.totalSteps ?? latest.step,
+    loss: latest.trainLoss ?? known?.loss ?? null,
+  };
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

@@ -1,0 +1,205 @@
+// Drains the outbox through a NoticeSender (the Discord glue plugs in the real one; tests use an
+// in-memory one). A notice is written in the same transaction as the change it announces, so a crash
+// before posting loses nothing: the row survives and is posted on the next drain. A failed post stays
+// pending and is retried on later drains (attempts counted, error kept).
+import type { JobProgress, TestQuestion } from "../db/jobs.ts";
+import type { Db } from "../db/open.ts";
+import { OutboxRepository, type OutboxRow } from "../db/outbox.ts";
+import type { Logger } from "../logger.ts";
+import { silentLogger } from "../logger.ts";
+import type { JobStatus } from "../providers/types.ts";
+
+export type NoticeKind =
+  | "job_created"
+  | "job_progress"
+  | "job_succeeded"
+  | "job_failed"
+  | "job_cancelled"
+  | "model_unavailable";
+
+/** What every job notice carries: enough for a card without another lookup. */
+export interface JobNoticeBase {
+  jobId: number;
+  remoteId: string;
+  /** "sandbox" for the embedded sandbox: every card says so. */
+  provider: string;
+  baseModel: string;
+  suffix: string | null;
+  datasetId: number;
+  datasetName: string;
+  /** Mention only this user. */
+  requesterId: string;
+}
+
+export interface JobCreatedPayload extends JobNoticeBase {
+  estimatedCostUsd: number | null;
+  nEpochs: number | "auto";
+  examples: number;
+}
+
+export interface JobProgressPayload extends JobNoticeBase {
+  status: JobStatus;
+  rawStatus: string;
+  progress: JobProgress | null;
+}
+
+export interface TestAnswer extends TestQuestion {
+  /** The fine-tuned model's answer; null when asking failed (see `error`). */
+  answer: string | null;
+  error: string | null;
+}
+
+export interface JobSucceededPayload extends JobNoticeBase {
+  fineTunedModel: string;
+  trainedTokens: number | null;
+  durationMs: number | null;
+  testAnswers: TestAnswer[];
+}
+
+export interface JobFailedPayload extends JobNoticeBase {
+  errorCode: string | null;
+  /** The provider's own message. */
+  errorMessage: string;
+}
+
+export type JobCancelledPayload = JobNoticeBase;
+
+export interface ModelUnavailablePayload {
+  model: string;
+  provider: string;
+  shutdownDate: string | null;
+  reason: string;
+}
+
+export interface NoticePayloads {
+  job_created: JobCreatedPayload;
+  job_progress: JobProgressPayload;
+  job_succeeded: JobSucceededPayload;
+  job_failed: JobFailedPayload;
+  job_cancelled: JobCancelledPayload;
+  model_unavailable: ModelUnavailablePayload;
+}
+
+/** The sender's input: discriminated by `kind`. */
+export type OutboxNotice = {
+  [K in NoticeKind]: {
+    id: number;
+    guildId: string;
+    /** Where to post; null: the sender picks the guild's notice channel. */
+    channelId: string | null;
+    kind: K;
+    payload: NoticePayloads[K];
+    /** Set when this notice was posted before (a progress card): edit that message instead of posting. */
+    messageId: string | null;
+    /** Stable per notice and revision: Discord's `nonce` + `enforce_nonce` turns a repeated post into one message. */
+    nonce: string;
+    attempts: number;
+    createdAt: string;
+  };
+}[NoticeKind];
+
+export interface NoticeSender {
+  send(notice: OutboxNotice): Promise<{ messageId?: string | undefined }>;
+}
+
+export interface NotifierOptions {
+  db: Db;
+  sender: NoticeSender;
+  logger?: Logger;
+  /** Notices handled per drain. */
+  batch?: number;
+  /** Only this guild's notices (the CLI drains "cli" and leaves the bot's alone); default every guild. */
+  guildId?: string | undefined;
+  /** When draining every guild, these are left alone; default the terminal's guild ("cli"), which has no channel. */
+  exceptGuildIds?: string[] | undefined;
+  /** A notice that failed this many posts is parked (kept with its error, no longer tried); default 10. */
+  maxAttempts?: number | undefined;
+}
+
+/** The guild id the command line works in: its notices are the terminal's, never posted to Discord. */
+export const CLI_GUILD_ID = "cli";
+
+export interface DrainResult {
+  posted: number;
+  failed: number;
+}
+
+export class Notifier {
+  private readonly outbox: OutboxRepository;
+  private readonly sender: NoticeSender;
+  private readonly logger: Logger;
+  private readonly batch: number;
+  private readonly guildId: string | undefined;
+  private readonly exceptGuildIds: string[];
+  private readonly maxAttempts: number;
+  private inFlight: Promise<DrainResult> | undefined;
+
+  constructor({
+    db,
+    sender,
+    logger = silentLogger,
+    batch = 50,
+    guildId,
+    exceptGuildIds,
+    maxAttempts,
+  }: NotifierOptions) {
+    this.guildId = guildId;
+    this.exceptGuildIds = exceptGuildIds ?? [CLI_GUILD_ID];
+    this.maxAttempts = maxAttempts ?? 10;
+    this.outbox = new OutboxRepository(db);
+    this.sender = sender;
+    this.logger = logger;
+    this.batch = batch;
+  }
+
+  /** Posts pending notices oldest first; concurrent calls share one drain. */
+  drain(): Promise<DrainResult> {
+    this.inFlight ??= this.drainOnce().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  private async drainOnce(): Promise<DrainResult> {
+    const result: DrainResult = { posted: 0, failed: 0 };
+    const failedGuildChannels = new Set<string>();
+    const pending =
+      this.guildId === undefined
+        ? this.outbox.pendingAcrossGuilds(this.batch, this.maxAttempts, this.exceptGuildIds)
+        : this.outbox.pending(this.guildId, this.batch, this.maxAttempts);
+    for (const row of pending) {
+      // Keep a channel's notices in order: after one fails, later ones there wait for the next drain.
+      const lane = `${row.guildId}/${row.channelId ?? ""}`;
+      if (failedGuildChannels.has(lane)) continue;
+      try {
+        const { messageId } = await this.sender.send(toNotice(row));
+        this.outbox.markPosted(row.id, row.revision, messageId ?? null);
+        result.posted += 1;
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        this.outbox.markFailed(row.id, message);
+        failedGuildChannels.add(lane);
+        result.failed += 1;
+        this.logger.warn(
+          { noticeId: row.id, kind: row.kind, attempts: row.attempts + 1, err },
+          "notice not posted",
+        );
+      }
+    }
+    return result;
+  }
+}
+
+export function toNotice(row: OutboxRow): OutboxNotice {
+  return {
+    id: row.id,
+    guildId: row.guildId,
+    channelId: row.channelId,
+    kind: row.kind,
+    payload: row.payload,
+    messageId: row.messageId,
+    nonce: `ct${row.id}r${row.revision}`,
+    attempts: row.attempts,
+    createdAt: row.createdAt,
+  } as OutboxNotice;
+}

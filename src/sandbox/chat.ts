@@ -1,0 +1,272 @@
+// How sandbox models answer. A fine-tuned model answers by retrieval over its own training examples:
+// the user question closest to the asked one (cosine over TF-IDF vectors of words and character
+// trigrams, question words such as "what is the difference between" left out) gives its assistant answer;
+// below a similarity floor it says it does not know yet.
+// Base models answer a short reply that says plainly it comes from the sandbox.
+import { createReadStream } from "node:fs";
+import { createInterface } from "node:readline";
+import { ENCODING_MODULES, type EncodingName, loadTextCounter } from "../datasets/counter.ts";
+
+/** Below this cosine similarity a fine-tuned model says it does not know. */
+export const SIMILARITY_FLOOR = 0.35;
+/** Examples indexed per model at most (a classroom dataset is far smaller). */
+export const MAX_INDEXED_EXAMPLES = 50_000;
+
+export const DONT_KNOW_ANSWER =
+  "I don't know that yet: nothing I was trained on is close enough to this question. Try asking it another way, or add it to the dataset.";
+
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+type Encoding = EncodingName;
+
+/** Counts a chat's tokens with the validation engine's exact counter (tables load on first use, ~70 MB each). */
+export interface ChatTokenCounter {
+  count(text: string): number;
+  /** Prompt tokens as OpenAI counts a chat: 3 per message, its role and content, 3 to prime the reply. */
+  prompt(messages: ChatMessage[]): number;
+}
+
+const chatCounters = new Map<Encoding, Promise<ChatTokenCounter>>();
+
+/** The chat counter for `encoding`, made once per process. */
+export function chatTokenCounter(encoding: Encoding): Promise<ChatTokenCounter> {
+  let counter = chatCounters.get(encoding);
+  if (!counter) {
+    counter = makeChatTokenCounter(encoding);
+    counter.catch(() => chatCounters.delete(encoding));
+    chatCounters.set(encoding, counter);
+  }
+  return counter;
+}
+
+async function makeChatTokenCounter(encoding: Encoding): Promise<ChatTokenCounter> {
+  const counter = await loadTextCounter(encoding);
+  return {
+    count: (text) => counter.count(text),
+    prompt(messages) {
+      let total = 3;
+      for (const m of messages) total += 3 + counter.count(m.role) + counter.count(m.content);
+      return total;
+    },
+  };
+}
+
+/** The first `maxTokens` tokens of `text` (only for max_tokens, so the encoder loads lazily). */
+export async function truncateToTokens(text: string, maxTokens: number, encoding: Encoding): Promise<string> {
+  const enc = (await import(ENCODING_MODULES[encoding])) as {
+    encode(text: string): number[];
+    decode(tokens: number[]): string;
+  };
+  return enc.decode(enc.encode(text).slice(0, maxTokens));
+}
+
+/** The text of a message's content: a string, or the text parts of a content array. */
+export function contentText(content: unknown): string | undefined {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) {
+    const parts = content
+      .map((p) =>
+        p && typeof p === "object" && typeof (p as { text?: unknown }).text === "string"
+          ? (p as { text: string }).text
+          : "",
+      )
+      .filter((t) => t !== "");
+    return parts.join("\n");
+  }
+  return undefined;
+}
+
+/** A short reply from a base model that says plainly where it comes from. */
+export function baseModelAnswer(model: string, question: string): string {
+  const gist = question.replace(/\s+/g, " ").trim();
+  const shown = gist.length > 120 ? `${gist.slice(0, 117)}…` : gist;
+  return `[classtune sandbox] This is a simulated reply from the sandbox, not from ${model}: no real model was called. You asked: "${shown}". Fine-tune a model in the sandbox to get answers from your own dataset.`;
+}
+
+// ----- retrieval
+
+type SparseVector = Map<string, number>;
+
+/** Question words that say nothing about the topic: "what is the difference between" matches too much. */
+const STOP_WORDS = new Set(
+  "a an and are as at be between by can difference do does for from how i in is it its me of on or please s so tell that the their there this to what whats when where which who why with you your".split(
+    " ",
+  ),
+);
+
+function features(text: string): Map<string, number> {
+  const tf = new Map<string, number>();
+  const norm = text.toLowerCase().normalize("NFKC");
+  const all = norm.match(/[\p{L}\p{N}]+/gu) ?? [];
+  const content = all.filter((w) => !STOP_WORDS.has(w));
+  const words = content.length > 0 ? content : all;
+  for (const w of words) tf.set(`w:${w}`, (tf.get(`w:${w}`) ?? 0) + 1);
+  const squeezed = ` ${words.join(" ")} `;
+  for (let i = 0; i + 3 <= squeezed.length; i++) {
+    const g = `c:${squeezed.slice(i, i + 3)}`;
+    tf.set(g, (tf.get(g) ?? 0) + 1);
+  }
+  return tf;
+}
+
+export interface RetrievalHit {
+  answer: string;
+  question: string;
+  score: number;
+}
+
+/** TF-IDF vectors of the training questions with an inverted index, built once per model. */
+export class ExampleIndex {
+  private readonly postings = new Map<string, Array<[number, number]>>();
+  private readonly idf = new Map<string, number>();
+  private readonly docs: Array<{ question: string; answer: string }>;
+
+  constructor(pairs: Array<{ question: string; answer: string }>) {
+    this.docs = pairs;
+    const tfs = pairs.map((p) => features(p.question));
+    const df = new Map<string, number>();
+    for (const tf of tfs) for (const term of tf.keys()) df.set(term, (df.get(term) ?? 0) + 1);
+    const n = Math.max(1, pairs.length);
+    for (const [term, count] of df) this.idf.set(term, Math.log(1 + n / count));
+    tfs.forEach((tf, doc) => {
+      const vec = this.weigh(tf);
+      for (const [term, w] of vec) {
+        let list = this.postings.get(term);
+        if (!list) {
+          list = [];
+          this.postings.set(term, list);
+        }
+        list.push([doc, w]);
+      }
+    });
+  }
+
+  get size(): number {
+    return this.docs.length;
+  }
+
+  private weigh(tf: Map<string, number>): SparseVector {
+    const vec: SparseVector = new Map();
+    let sq = 0;
+    const unseen = Math.log(1 + Math.max(1, this.docs.length));
+    for (const [term, count] of tf) {
+      const w = (1 + Math.log(count)) * (this.idf.get(term) ?? unseen);
+      vec.set(term, w);
+      sq += w * w;
+    }
+    const len = Math.sqrt(sq) || 1;
+    for (const [term, w] of vec) vec.set(term, w / len);
+    return vec;
+  }
+
+  /** The closest training question, or undefined when there is none at all. */
+  search(question: string): RetrievalHit | undefined {
+    const q = this.weigh(features(question));
+    const scores = new Float64Array(this.docs.length);
+    for (const [term, w] of q) {
+      const list = this.postings.get(term);
+      if (!list) continue;
+      for (const [doc, dw] of list) scores[doc] = (scores[doc] ?? 0) + w * dw;
+    }
+    let best = -1;
+    let bestScore = 0;
+    for (let i = 0; i < scores.length; i++) {
+      const s = scores[i] ?? 0;
+      if (s > bestScore) {
+        best = i;
+        bestScore = s;
+      }
+    }
+    const doc = this.docs[best];
+    return doc && { ...doc, score: bestScore };
+  }
+
+  answer(question: string): { text: string; hit: RetrievalHit | undefined } {
+    const hit = this.search(question);
+    return { text: hit && hit.score >= SIMILARITY_FLOOR ? hit.answer : DONT_KNOW_ANSWER, hit };
+  }
+}
+
+/** (user question → assistant answer) pairs from a chat or preference JSONL training file. */
+export async function readTrainingPairs(path: string): Promise<Array<{ question: string; answer: string }>> {
+  const pairs: Array<{ question: string; answer: string }> = [];
+  const seen = new Set<string>();
+  const lines = createInterface({
+    input: createReadStream(path, { encoding: "utf8" }),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
+  for await (const line of lines) {
+    if (pairs.length >= MAX_INDEXED_EXAMPLES) break;
+    if (line.trim() === "") continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    for (const pair of pairsOf(parsed)) {
+      const key = pair.question.trim().toLowerCase();
+      if (seen.has(key)) continue;
+      seen.add(key);
+      pairs.push(pair);
+    }
+  }
+  lines.close();
+  return pairs;
+}
+
+function pairsOf(example: unknown): Array<{ question: string; answer: string }> {
+  if (!example || typeof example !== "object") return [];
+  const e = example as Record<string, unknown>;
+  const out: Array<{ question: string; answer: string }> = [];
+  if (Array.isArray(e.messages)) {
+    let lastUser: string | undefined;
+    for (const m of e.messages as Array<Record<string, unknown>>) {
+      const text = contentText(m?.content);
+      if (m?.role === "user" && text) lastUser = text;
+      else if (m?.role === "assistant" && text && lastUser !== undefined) {
+        out.push({ question: lastUser, answer: text });
+        lastUser = undefined;
+      }
+    }
+  } else if (e.input && typeof e.input === "object" && Array.isArray(e.preferred_output)) {
+    const messages = (e.input as { messages?: Array<Record<string, unknown>> }).messages ?? [];
+    const question = [...messages].reverse().find((m) => m?.role === "user");
+    const answer = contentText((e.preferred_output[0] as Record<string, unknown> | undefined)?.content);
+    const q = contentText(question?.content);
+    if (q && answer) out.push({ question: q, answer });
+  }
+  return out;
+}
+
+/** One index per fine-tuned model, built on first use (capped, least recently used evicted). */
+export class IndexCache {
+  private readonly entries = new Map<string, Promise<ExampleIndex>>();
+
+  constructor(private readonly capacity = 32) {}
+
+  get(model: string, trainingPath: string): Promise<ExampleIndex> {
+    const hit = this.entries.get(model);
+    if (hit) {
+      this.entries.delete(model);
+      this.entries.set(model, hit);
+      return hit;
+    }
+    const built = readTrainingPairs(trainingPath).then((pairs) => new ExampleIndex(pairs));
+    built.catch(() => this.entries.delete(model));
+    this.entries.set(model, built);
+    while (this.entries.size > this.capacity) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.entries.delete(oldest);
+    }
+    return built;
+  }
+
+  forget(model: string): void {
+    this.entries.delete(model);
+  }
+}

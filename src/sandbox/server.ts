@@ -1,0 +1,198 @@
+// The embedded OpenAI-compatible sandbox: node:http on 127.0.0.1 serving the files, fine-tuning,
+// models and chat endpoints classtune uses, shaped per OpenAI's spec, with simulated training on an
+// injectable clock, state in the sandbox_* tables, and fault injection for tests.
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import type { ValidationReport } from "../datasets/types.ts";
+import { validateFile } from "../datasets/validator.ts";
+import type { Db } from "../db/open.ts";
+import { type Logger, silentLogger } from "../logger.ts";
+import { IndexCache } from "./chat.ts";
+import { realClock, type SandboxClock } from "./clock.ts";
+import { ANSWERED, createState, type Route } from "./context.ts";
+import { SandboxApiError } from "./errors.ts";
+import { FaultInjector } from "./faults.ts";
+import { sendError, sendJson } from "./http.ts";
+import { chatRoutes } from "./routes/chat.ts";
+import { fileRoutes } from "./routes/files.ts";
+import { jobRoutes } from "./routes/jobs.ts";
+import { modelRoutes } from "./routes/models.ts";
+import { SandboxStore } from "./store.ts";
+
+export { MAX_UPLOAD_BYTES } from "./routes/files.ts";
+
+export interface SandboxOptions {
+  /** better-sqlite3, from openDb(); the sandbox applies its own migrations (sandbox_* tables). */
+  db: Db;
+  /** Uploaded files go to <dataDir>/sandbox-files. */
+  dataDir: string;
+  /** Default 127.0.0.1. */
+  host?: string | undefined;
+  /** 0 (default) picks a free port. */
+  port?: number | undefined;
+  /** Simulated training speed; default 0.05 s a step (a 20-example job finishes in about 7 s). */
+  secondsPerStep?: number | undefined;
+  /** Default: real time. Tests pass manualClock() and call advance(ms). */
+  clock?: SandboxClock | undefined;
+  logger?: Logger | undefined;
+  faults?: FaultInjector | undefined;
+  /** The validation engine; injectable for tests of the sandbox itself. */
+  validate?: ((path: string, options: { model: string }) => Promise<ValidationReport>) | undefined;
+}
+
+export interface SandboxStats {
+  total: number;
+  /** Requests per route, e.g. "GET /fine_tuning/jobs": 3. */
+  byRoute: Record<string, number>;
+}
+
+export interface SandboxHandle {
+  /** e.g. http://127.0.0.1:PORT/v1: pass as baseURL to new OpenAI({ apiKey: "sandbox", baseURL }). */
+  url: string;
+  faults: FaultInjector;
+  clock: SandboxClock;
+  stats: SandboxStats;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_SECONDS_PER_STEP = 0.05;
+
+export async function startSandbox(options: SandboxOptions): Promise<SandboxHandle> {
+  const filesDir = join(options.dataDir, "sandbox-files");
+  mkdirSync(filesDir, { recursive: true });
+  const clock = options.clock ?? realClock();
+  const faults = options.faults ?? new FaultInjector();
+  const logger = options.logger ?? silentLogger;
+  const state = createState({
+    store: new SandboxStore(options.db),
+    clock,
+    faults,
+    logger,
+    filesDir,
+    stepMs: Math.max(1, Math.round((options.secondsPerStep ?? DEFAULT_SECONDS_PER_STEP) * 1000)),
+    indexes: new IndexCache(),
+    validate: options.validate ?? ((path, o) => validateFile(path, o)),
+  });
+  const stats: SandboxStats = { total: 0, byRoute: {} };
+  const routes: Route[] = [
+    ...fileRoutes(state),
+    ...jobRoutes(state),
+    ...modelRoutes(state),
+    ...chatRoutes(state),
+  ];
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = Date.now();
+    const headers: Record<string, string> = {
+      "x-request-id": `req_${randomBytes(16).toString("hex")}`,
+      "openai-organization": "org-classtune-sandbox",
+      "openai-version": "2020-10-01",
+    };
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    const method = (req.method ?? "GET").toUpperCase();
+    res.on("finish", () => {
+      logger.debug(
+        { method, url: req.url, status: res.statusCode, ms: Date.now() - started },
+        "sandbox: request",
+      );
+    });
+    try {
+      const url = new URL(req.url ?? "/", "http://sandbox.invalid");
+      const fault = url.pathname.startsWith("/v1/") ? faults.match(method, url.pathname.slice(3)) : undefined;
+      if (fault && fault.latencyMs > 0) await new Promise((r) => setTimeout(r, fault.latencyMs));
+      if (fault && !fault.afterHandling && (fault.error || fault.reset)) {
+        req.resume();
+        logger.debug(
+          { method, path: url.pathname, status: fault.status, reset: fault.reset },
+          "sandbox: injected fault",
+        );
+        if (fault.reset) req.socket.destroy();
+        else if (fault.error) sendError(res, fault.error, fault.headers);
+        return;
+      }
+      const auth = req.headers.authorization;
+      if (!auth || !/^Bearer\s+\S+/i.test(auth)) {
+        req.resume();
+        throw new SandboxApiError(
+          401,
+          "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY). The sandbox accepts any key.",
+        );
+      }
+      const path = url.pathname.startsWith("/v1/") ? url.pathname.slice(3) : undefined;
+      let matched: { route: Route; params: string[] } | undefined;
+      let pathMatched = false;
+      if (path !== undefined) {
+        for (const route of routes) {
+          const m = route.pattern.exec(path);
+          if (!m) continue;
+          pathMatched = true;
+          if (route.method === method) {
+            matched = { route, params: m.slice(1) };
+            break;
+          }
+        }
+      }
+      if (!matched) {
+        req.resume();
+        throw new SandboxApiError(pathMatched ? 405 : 404, `Invalid URL (${method} ${url.pathname})`);
+      }
+      stats.total += 1;
+      stats.byRoute[matched.route.name] = (stats.byRoute[matched.route.name] ?? 0) + 1;
+      const result = await matched.route.handler({ req, res, url, params: matched.params, now: clock.now() });
+      if (fault?.afterHandling && (fault.error || fault.reset) && result !== ANSWERED) {
+        logger.debug(
+          { method, path: url.pathname, status: fault.status, reset: fault.reset },
+          "sandbox: injected fault after handling",
+        );
+        if (fault.reset) req.socket.destroy();
+        else if (fault.error) sendError(res, fault.error, fault.headers);
+        return;
+      }
+      if (result !== ANSWERED) {
+        res.setHeader("openai-processing-ms", String(Date.now() - started));
+        sendJson(res, 200, result);
+      }
+    } catch (err) {
+      if (err instanceof SandboxApiError) {
+        sendError(res, err);
+        return;
+      }
+      logger.error({ err, method, url: req.url }, "sandbox: request failed");
+      sendError(
+        res,
+        new SandboxApiError(500, "The sandbox had an error while processing your request.", {
+          type: "server_error",
+        }),
+      );
+    }
+  };
+
+  const server: Server = createServer((req, res) => {
+    void handle(req, res);
+  });
+  const host = options.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/v1`;
+  logger.info({ url }, "sandbox: listening");
+  return {
+    url,
+    faults,
+    clock,
+    stats,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,328 @@
+// The sandbox's SQLite state: files, jobs (with their metadata) and materialised events, in its own
+// sandbox_* tables and migration table, so it can share the app's database or have its own.
+import { fileURLToPath } from "node:url";
+import { loadMigrations, migrate } from "../db/migrate.ts";
+import type { Db } from "../db/open.ts";
+
+export const sandboxMigrationsDir = fileURLToPath(new URL("./migrations/", import.meta.url));
+
+export function migrateSandbox(db: Db): number[] {
+  return migrate(db, loadMigrations(sandboxMigrationsDir), "sandbox_schema_migrations");
+}
+
+export interface FileRow {
+  id: string;
+  filename: string;
+  purpose: string;
+  bytes: number;
+  path: string;
+  createdAt: number;
+}
+
+export type JobStatus = "validating_files" | "queued" | "running" | "succeeded" | "failed" | "cancelled";
+export const TERMINAL: ReadonlySet<JobStatus> = new Set(["succeeded", "failed", "cancelled"]);
+
+export interface JobError {
+  code: string;
+  message: string;
+  param: string | null;
+}
+
+export interface JobRow {
+  id: string;
+  model: string;
+  baseModel: string;
+  trainingFile: string;
+  validationFile: string | null;
+  suffix: string | null;
+  seed: number;
+  method: "supervised" | "dpo";
+  requestedHyperparameters: Record<string, unknown>;
+  metadata: Record<string, string> | null;
+  createdAtMs: number;
+  validateMs: number;
+  queueMs: number;
+  stepMs: number;
+  examples: number;
+  nEpochs: number;
+  batchSize: number;
+  learningRateMultiplier: number;
+  totalSteps: number;
+  trainedTokensPlanned: number;
+  plannedError: JobError | null;
+  plannedErrorAfterSteps: number | null;
+  status: JobStatus;
+  eventsEmitted: number;
+  nextEventAtMs: number | null;
+  startedAtMs: number | null;
+  finishedAtMs: number | null;
+  cancelledAtMs: number | null;
+  fineTunedModel: string | null;
+  trainedTokens: number | null;
+  error: JobError | null;
+  modelDeleted: boolean;
+}
+
+/** The fields the trainer moves as time passes. */
+export type JobProgress = Pick<
+  JobRow,
+  | "status"
+  | "eventsEmitted"
+  | "nextEventAtMs"
+  | "startedAtMs"
+  | "finishedAtMs"
+  | "cancelledAtMs"
+  | "fineTunedModel"
+  | "trainedTokens"
+  | "error"
+>;
+
+/** A job as created: everything but what the trainer moves later, and the deletion flag. */
+export type NewJob = Omit<JobRow, keyof JobProgress | "modelDeleted">;
+
+export interface EventRow {
+  id: string;
+  jobId: string;
+  seq: number;
+  createdAt: number;
+  level: "info" | "warn" | "error";
+  message: string;
+  type: "message" | "metrics";
+  data: Record<string, unknown> | null;
+}
+
+const JOB_COLUMNS = `id, model, base_model AS baseModel, training_file AS trainingFile, validation_file AS validationFile,
+  suffix, seed, method, requested_hyperparameters AS requestedHyperparameters, metadata, created_at_ms AS createdAtMs,
+  validate_ms AS validateMs, queue_ms AS queueMs, step_ms AS stepMs, examples, n_epochs AS nEpochs,
+  batch_size AS batchSize, learning_rate_multiplier AS learningRateMultiplier, total_steps AS totalSteps,
+  trained_tokens_planned AS trainedTokensPlanned, planned_error AS plannedError,
+  planned_error_after_steps AS plannedErrorAfterSteps, status, events_emitted AS eventsEmitted,
+  next_event_at_ms AS nextEventAtMs, started_at_ms AS startedAtMs, finished_at_ms AS finishedAtMs,
+  cancelled_at_ms AS cancelledAtMs, fine_tuned_model AS fineTunedModel, trained_tokens AS trainedTokens, error,
+  model_deleted AS modelDeleted`;
+
+type RawJob = Omit<
+  JobRow,
+  "requestedHyperparameters" | "metadata" | "plannedError" | "error" | "modelDeleted"
+> & {
+  requestedHyperparameters: string;
+  metadata: string | null;
+  plannedError: string | null;
+  error: string | null;
+  modelDeleted: number;
+};
+
+const parseJson = <T>(s: string | null): T | null => (s === null ? null : (JSON.parse(s) as T));
+
+const fromRawJob = (r: RawJob): JobRow => ({
+  ...r,
+  requestedHyperparameters: JSON.parse(r.requestedHyperparameters) as Record<string, unknown>,
+  metadata: parseJson<Record<string, string>>(r.metadata),
+  plannedError: parseJson<JobError>(r.plannedError),
+  error: parseJson<JobError>(r.error),
+  modelDeleted: r.modelDeleted === 1,
+});
+
+type RawEvent = Omit<EventRow, "data"> & { data: string | null };
+
+export interface JobListQuery {
+  after?: string | undefined;
+  limit: number;
+  /** Every pair must match; `null` means "jobs without metadata". */
+  metadata?: Record<string, string> | null | undefined;
+}
+
+export class SandboxStore {
+  private readonly stmts;
+
+  constructor(private readonly db: Db) {
+    migrateSandbox(db);
+    this.stmts = {
+      getFile: db.prepare(
+        `SELECT id, filename, purpose, bytes, path, created_at AS createdAt FROM sandbox_files WHERE id = ? AND deleted = 0`,
+      ),
+      getJob: db.prepare(`SELECT ${JOB_COLUMNS} FROM sandbox_jobs WHERE id = ?`),
+      jobByModel: db.prepare(`SELECT ${JOB_COLUMNS} FROM sandbox_jobs WHERE fine_tuned_model = ?`),
+      jobSeq: db.prepare(`SELECT seq FROM sandbox_jobs WHERE id = ?`),
+      insertEvent: db.prepare(
+        `INSERT INTO sandbox_events (id, job_id, seq, created_at, level, message, type, data)
+         VALUES (@id, @jobId, @seq, @createdAt, @level, @message, @type, @data)`,
+      ),
+      eventSeq: db.prepare(`SELECT seq FROM sandbox_events WHERE id = ? AND job_id = ?`),
+      updateProgress: db.prepare(
+        `UPDATE sandbox_jobs SET status = @status, events_emitted = @eventsEmitted, next_event_at_ms = @nextEventAtMs,
+           started_at_ms = @startedAtMs, finished_at_ms = @finishedAtMs, cancelled_at_ms = @cancelledAtMs,
+           fine_tuned_model = @fineTunedModel, trained_tokens = @trainedTokens, error = @error
+         WHERE id = @id`,
+      ),
+    };
+  }
+
+  // ----- files
+
+  insertFile(f: FileRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO sandbox_files (id, filename, purpose, bytes, path, created_at)
+         VALUES (@id, @filename, @purpose, @bytes, @path, @createdAt)`,
+      )
+      .run(f);
+  }
+
+  getFile(id: string): FileRow | undefined {
+    return this.stmts.getFile.get(id) as FileRow | undefined;
+  }
+
+  listFiles(q: {
+    purpose?: string | undefined;
+    after?: string | undefined;
+    limit: number;
+    order: "asc" | "desc";
+  }): FileRow[] {
+    const where = ["deleted = 0"];
+    const args: unknown[] = [];
+    if (q.purpose !== undefined) {
+      where.push("purpose = ?");
+      args.push(q.purpose);
+    }
+    if (q.after !== undefined) {
+      where.push(
+        `seq ${q.order === "desc" ? "<" : ">"} COALESCE((SELECT seq FROM sandbox_files WHERE id = ?), ${q.order === "desc" ? "-1" : "1e18"})`,
+      );
+      args.push(q.after);
+    }
+    return this.db
+      .prepare(
+        `SELECT id, filename, purpose, bytes, path, created_at AS createdAt FROM sandbox_files WHERE ${where.join(" AND ")}
+         ORDER BY seq ${q.order === "desc" ? "DESC" : "ASC"} LIMIT ?`,
+      )
+      .all(...args, q.limit) as FileRow[];
+  }
+
+  deleteFile(id: string): boolean {
+    return (
+      this.db.prepare(`UPDATE sandbox_files SET deleted = 1 WHERE id = ? AND deleted = 0`).run(id).changes > 0
+    );
+  }
+
+  // ----- jobs
+
+  insertJob(j: NewJob, progress: JobProgress): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO sandbox_jobs (id, model, base_model, training_file, validation_file, suffix, seed, method,
+             requested_hyperparameters, metadata, created_at_ms, validate_ms, queue_ms, step_ms, examples, n_epochs,
+             batch_size, learning_rate_multiplier, total_steps, trained_tokens_planned, planned_error,
+             planned_error_after_steps, status, events_emitted, next_event_at_ms)
+           VALUES (@id, @model, @baseModel, @trainingFile, @validationFile, @suffix, @seed, @method,
+             @requestedHyperparameters, @metadata, @createdAtMs, @validateMs, @queueMs, @stepMs, @examples, @nEpochs,
+             @batchSize, @learningRateMultiplier, @totalSteps, @trainedTokensPlanned, @plannedError,
+             @plannedErrorAfterSteps, @status, @eventsEmitted, @nextEventAtMs)`,
+        )
+        .run({
+          ...j,
+          requestedHyperparameters: JSON.stringify(j.requestedHyperparameters),
+          metadata: j.metadata === null ? null : JSON.stringify(j.metadata),
+          plannedError: j.plannedError === null ? null : JSON.stringify(j.plannedError),
+          status: progress.status,
+          eventsEmitted: progress.eventsEmitted,
+          nextEventAtMs: progress.nextEventAtMs,
+        });
+      const meta = this.db.prepare(`INSERT INTO sandbox_job_metadata (job_id, key, value) VALUES (?, ?, ?)`);
+      for (const [k, v] of Object.entries(j.metadata ?? {})) meta.run(j.id, k, v);
+    })();
+  }
+
+  getJob(id: string): JobRow | undefined {
+    const r = this.stmts.getJob.get(id) as RawJob | undefined;
+    return r && fromRawJob(r);
+  }
+
+  jobByFineTunedModel(model: string): JobRow | undefined {
+    const r = this.stmts.jobByModel.get(model) as RawJob | undefined;
+    return r && fromRawJob(r);
+  }
+
+  /** Newest first; `after` is the id of the last job of the previous page. */
+  listJobs(q: JobListQuery): JobRow[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.after !== undefined) {
+      const seq = (this.stmts.jobSeq.get(q.after) as { seq: number } | undefined)?.seq;
+      if (seq === undefined) return [];
+      where.push("j.seq < ?");
+      args.push(seq);
+    }
+    if (q.metadata === null) where.push("j.metadata IS NULL");
+    for (const [k, v] of Object.entries(q.metadata ?? {})) {
+      where.push(
+        "EXISTS (SELECT 1 FROM sandbox_job_metadata m WHERE m.job_id = j.id AND m.key = ? AND m.value = ?)",
+      );
+      args.push(k, v);
+    }
+    const sql = `SELECT ${JOB_COLUMNS} FROM sandbox_jobs j
+      ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY j.seq DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, q.limit) as RawJob[]).map(fromRawJob);
+  }
+
+  /** Jobs whose next event is due: advanced before listing models. */
+  dueJobIds(nowMs: number): string[] {
+    return (
+      this.db
+        .prepare(`SELECT id FROM sandbox_jobs WHERE next_event_at_ms IS NOT NULL AND next_event_at_ms <= ?`)
+        .all(nowMs) as { id: string }[]
+    ).map((r) => r.id);
+  }
+
+  /** Writes new events and the job's new progress in one transaction. */
+  saveProgress(jobId: string, progress: JobProgress, events: EventRow[]): void {
+    this.db.transaction(() => {
+      for (const e of events) {
+        this.stmts.insertEvent.run({ ...e, data: e.data === null ? null : JSON.stringify(e.data) });
+      }
+      this.stmts.updateProgress.run({
+        ...progress,
+        id: jobId,
+        error: progress.error === null ? null : JSON.stringify(progress.error),
+      });
+    })();
+  }
+
+  /** Newest first; `after` is the id of the last event of the previous page. */
+  listEvents(jobId: string, after: string | undefined, limit: number): EventRow[] {
+    let before = Number.MAX_SAFE_INTEGER;
+    if (after !== undefined) {
+      const seq = (this.stmts.eventSeq.get(after, jobId) as { seq: number } | undefined)?.seq;
+      if (seq === undefined) return [];
+      before = seq;
+    }
+    return (
+      this.db
+        .prepare(
+          `SELECT id, job_id AS jobId, seq, created_at AS createdAt, level, message, type, data FROM sandbox_events
+           WHERE job_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+        )
+        .all(jobId, before, limit) as RawEvent[]
+    ).map((e) => ({ ...e, data: parseJson<Record<string, unknown>>(e.data) }));
+  }
+
+  fineTunedModels(): JobRow[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT ${JOB_COLUMNS} FROM sandbox_jobs WHERE status = 'succeeded' AND fine_tuned_model IS NOT NULL
+           AND model_deleted = 0 ORDER BY seq`,
+        )
+        .all() as RawJob[]
+    ).map(fromRawJob);
+  }
+
+  markModelDeleted(model: string): boolean {
+    return (
+      this.db
+        .prepare(`UPDATE sandbox_jobs SET model_deleted = 1 WHERE fine_tuned_model = ? AND model_deleted = 0`)
+        .run(model).changes > 0
+    );
+  }
+}

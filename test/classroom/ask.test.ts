@@ -1,0 +1,324 @@
+import assert from "node:assert/strict";
+import { after, before, beforeEach, describe, it } from "node:test";
+import type { AskResult } from "../../src/classroom/ask.ts";
+import { addModel, buildHarness, type ChatServer, type Harness, startChatServer } from "./helpers.ts";
+
+const G = "100000000000000001";
+const OTHER_G = "100000000000000002";
+const CLASS = "200000000000000001";
+const HALL = "200000000000000002";
+const STUDENT = "300000000000000001";
+const STUDENT2 = "300000000000000002";
+const TEACHER = "300000000000000009";
+const BASE = "gpt-4o-mini-2024-07-18";
+const FT = "ft:gpt-4o-mini-2024-07-18:classtune-sandbox:bio:abc123";
+
+function answered(r: AskResult) {
+  if (!r.ok) assert.fail(`expected an answer, got ${r.reason}: ${r.message}`);
+  return r;
+}
+function refused(r: AskResult) {
+  if (r.ok) assert.fail(`expected a refusal, got an answer from ${r.model}`);
+  return r;
+}
+
+describe("AskService", () => {
+  let sandbox: ChatServer;
+  let groq: ChatServer;
+  let h: Harness;
+
+  before(async () => {
+    sandbox = await startChatServer("sandbox", [BASE, FT, "gpt-4o-2024-08-06"]);
+    groq = await startChatServer("groq", ["llama-3.1-8b-instant"]);
+  });
+  after(async () => {
+    await sandbox.close();
+    await groq.close();
+  });
+  beforeEach(() => {
+    sandbox.requests.length = 0;
+    groq.requests.length = 0;
+    h = buildHarness({
+      fineTuning: { name: "sandbox", url: sandbox.url },
+      extra: [{ name: "groq", url: groq.url }],
+    });
+    addModel(h, G, { name: FT, provider: "sandbox", baseModel: BASE });
+    addModel(h, G, { name: "llama-3.1-8b-instant", provider: "groq" });
+  });
+
+  const ask = (over: Partial<Parameters<Harness["ask"]["ask"]>[0]> = {}) =>
+    h.ask.ask({
+      guildId: G,
+      channelId: HALL,
+      userId: STUDENT,
+      isTeacher: false,
+      question: "What is DNA?",
+      ...over,
+    });
+
+  describe("routing", () => {
+    it("uses the configured base model when nothing else is set", async () => {
+      const r = answered(await ask());
+      assert.equal(r.model, BASE);
+      assert.equal(r.source, "default");
+      assert.equal(r.provider, "sandbox");
+      assert.equal(r.public, false);
+    });
+
+    it("prefers explicit over channel over guild default over the configured base model", async () => {
+      h.classroom.setGuildModel(G, "llama-3.1-8b-instant");
+      assert.equal(answered(await ask({ question: "q1" })).source, "guild");
+      assert.equal(answered(await ask({ question: "q1" })).model, "llama-3.1-8b-instant");
+      h.classroom.setChannelModel(G, HALL, FT, TEACHER);
+      const channel = answered(await ask({ question: "q2" }));
+      assert.deepEqual([channel.model, channel.source], [FT, "channel"]);
+      const explicit = answered(await ask({ question: "q3", model: "gpt-4o-2024-08-06" }));
+      assert.deepEqual([explicit.model, explicit.source], ["gpt-4o-2024-08-06", "explicit"]);
+      assert.equal(explicit.public, false, "a plain channel default is not a class channel");
+    });
+
+    it("sends each model to its own provider", async () => {
+      const viaGroq = answered(await ask({ model: "llama-3.1-8b-instant" }));
+      const viaSandbox = answered(await ask({ model: FT }));
+      assert.equal(viaGroq.provider, "groq");
+      assert.equal(viaSandbox.provider, "sandbox");
+      assert.deepEqual(
+        groq.requests.map((r) => r.model),
+        ["llama-3.1-8b-instant"],
+      );
+      assert.deepEqual(
+        sandbox.requests.map((r) => r.model),
+        [FT],
+      );
+      assert.match(viaGroq.answer, /^\[groq:/);
+    });
+
+    it("treats another guild's model, and unknown names, as not found without calling anyone", async () => {
+      const r = refused(
+        await h.ask.ask({
+          guildId: OTHER_G,
+          channelId: HALL,
+          userId: STUDENT,
+          isTeacher: false,
+          question: "q",
+          model: FT,
+        }),
+      );
+      assert.equal(r.reason, "model_not_found");
+      assert.equal(refused(await ask({ model: "made-up-model" })).reason, "model_not_found");
+      assert.equal(sandbox.requests.length + groq.requests.length, 0);
+      assert.throws(() => h.classroom.setChannelModel(OTHER_G, HALL, FT, TEACHER), /no model called/);
+    });
+
+    it("answers publicly in a class channel with its system prompt, temperature and max tokens", async () => {
+      h.classroom.setup({
+        guildId: G,
+        channelId: CLASS,
+        model: FT,
+        systemPrompt: "You teach biology to 14-year-olds.",
+        temperature: 0.2,
+        teacherId: TEACHER,
+      });
+      const r = answered(await ask({ channelId: CLASS }));
+      assert.equal(r.public, true);
+      assert.equal(r.model, FT);
+      const sent = sandbox.requests.at(-1);
+      assert.equal(sent?.messages[0]?.content, "You teach biology to 14-year-olds.");
+      assert.equal(sent?.temperature, 0.2);
+      assert.deepEqual(
+        h.classroom.list(G).map((c) => [c.channelId, c.isClass, c.maxTokens]),
+        [[CLASS, true, 500]],
+      );
+      h.classroom.remove(G, CLASS);
+      assert.equal(answered(await ask({ channelId: CLASS, question: "again" })).public, false);
+      assert.throws(() => h.classroom.remove(G, CLASS), /not a class channel/);
+    });
+
+    it("/model add registers a model with a configured provider, for this guild only", async () => {
+      const row = h.classroom.addModel(OTHER_G, "llama-3.1-8b-instant", "groq", "Fast Llama");
+      assert.deepEqual([row.guildId, row.provider, row.label], [OTHER_G, "groq", "Fast Llama"]);
+      const r = answered(
+        await h.ask.ask({
+          guildId: OTHER_G,
+          channelId: HALL,
+          userId: STUDENT,
+          isTeacher: false,
+          question: "hi",
+          model: "llama-3.1-8b-instant",
+        }),
+      );
+      assert.equal(r.provider, "groq");
+      assert.throws(
+        () => h.classroom.addModel(OTHER_G, "x", "openrouter"),
+        /no chat provider called "openrouter"/,
+      );
+      assert.throws(
+        () => h.classroom.addModel(OTHER_G, "llama-3.1-8b-instant", "sandbox"),
+        /already registered/,
+      );
+    });
+
+    it("refuses over-long and empty questions", async () => {
+      assert.equal(refused(await ask({ question: "x".repeat(2001) })).reason, "question_too_long");
+      assert.equal(refused(await ask({ question: "   " })).reason, "empty_question");
+      assert.equal(sandbox.requests.length, 0);
+    });
+  });
+
+  describe("fallback", () => {
+    beforeEach(() => {
+      h.classroom.setup({ guildId: G, channelId: CLASS, model: FT, fallbackModel: BASE, teacherId: TEACHER });
+    });
+
+    it("answers with the channel's fallback when the provider says the model is gone (404)", async () => {
+      sandbox.models.delete(FT);
+      try {
+        const r = answered(await ask({ channelId: CLASS }));
+        assert.equal(r.model, BASE);
+        assert.equal(r.usedFallback, true);
+        assert.equal(r.unavailableModel, FT);
+        assert.match(r.notice ?? "", /no longer available/);
+        assert.deepEqual(
+          sandbox.requests.map((q) => q.model),
+          [FT, BASE],
+        );
+        assert.equal(h.notices.length, 1);
+        assert.equal(h.notices[0]?.info.fallbackModel, BASE);
+        const rows = h.usage.between(G, "2000", "2100");
+        assert.deepEqual(
+          rows.map((u) => [u.model, u.error]),
+          [[BASE, null]],
+          "one usage row per question",
+        );
+      } finally {
+        sandbox.models.add(FT);
+      }
+    });
+
+    it("answers with the fallback once the model's shutdown date has passed, without asking for it", async () => {
+      addModel(h, G, { name: FT, provider: "sandbox", shutdownDate: "2026-11-01" });
+      const r = answered(await ask({ channelId: CLASS }));
+      assert.equal(r.model, BASE);
+      assert.deepEqual(
+        sandbox.requests.map((q) => q.model),
+        [BASE],
+      );
+    });
+
+    it("without a fallback tells the student plainly and notifies the teachers once a day", async () => {
+      h.classroom.setChannelModel(G, HALL, FT, TEACHER);
+      sandbox.models.delete(FT);
+      try {
+        const first = refused(await ask());
+        assert.equal(first.reason, "model_unavailable");
+        assert.equal(first.teachersNotified, true);
+        assert.match(first.message, /no longer available/);
+        const second = refused(await ask({ userId: STUDENT2 }));
+        assert.equal(second.teachersNotified, false);
+        assert.equal(h.notices.length, 1);
+        h.clock.now += 86_400_000;
+        refused(await ask({ question: "next day" }));
+        assert.equal(h.notices.length, 2);
+        assert.deepEqual(
+          h.usage.between(G, "2000", "2100").map((u) => u.error),
+          ["model_unavailable", "model_unavailable", "model_unavailable"],
+        );
+      } finally {
+        sandbox.models.add(FT);
+      }
+    });
+  });
+
+  describe("limits", () => {
+    it("refuses a student's sixth question in a minute and says when to try again; teachers are exempt", async () => {
+      h = buildHarness({
+        fineTuning: { name: "sandbox", url: sandbox.url },
+        limits: { userPerMinute: 5, userBurst: 5, guildPerMinute: 60, guildBurst: 60 },
+      });
+      for (let i = 0; i < 5; i++) answered(await ask({ question: `q${i}` }));
+      const r = refused(await ask({ question: "q5" }));
+      assert.equal(r.reason, "rate_limited");
+      assert.equal(r.retryAfterSeconds, 12);
+      assert.match(r.message, /12 seconds/);
+      answered(await ask({ question: "q5", userId: TEACHER, isTeacher: true }));
+      answered(await ask({ question: "q5", userId: STUDENT2 }));
+      h.clock.now += 12_000;
+      answered(await ask({ question: "q6" }));
+      assert.equal(refused(await ask({ question: "q7" })).reason, "rate_limited");
+    });
+
+    it("limits the whole guild, teachers included", async () => {
+      h = buildHarness({
+        fineTuning: { name: "sandbox", url: sandbox.url },
+        limits: { guildPerMinute: 3, guildBurst: 3 },
+      });
+      for (let i = 0; i < 3; i++) answered(await ask({ question: `q${i}`, userId: `30000000000000010${i}` }));
+      const r = refused(await ask({ question: "q", userId: TEACHER, isTeacher: true }));
+      assert.equal(r.code, "guild_rate_limit");
+      assert.equal(r.retryAfterSeconds, 20);
+      assert.equal(sandbox.requests.length, 3);
+    });
+
+    it("stops paid answers at the daily spend cap until midnight UTC; free models still answer", async () => {
+      const paid = await startChatServer("paid", ["gpt-4o-2024-08-06"]);
+      try {
+        h = buildHarness({
+          fineTuning: { name: "sandbox", url: sandbox.url },
+          extra: [{ name: "openai", url: paid.url }],
+          limits: { dailyBudgetUsd: 0.000_01 },
+        });
+        addModel(h, G, { name: "gpt-4o-2024-08-06", provider: "openai" });
+        const first = answered(await ask({ model: "gpt-4o-2024-08-06", question: "one two three" }));
+        assert.ok(first.costUsd > 0.000_01, `cost ${first.costUsd}`);
+        const capped = refused(await ask({ model: "gpt-4o-2024-08-06", question: "another" }));
+        assert.equal(capped.reason, "spend_cap");
+        assert.equal(capped.retryAfterSeconds, 14 * 3600);
+        answered(await ask({ question: "the sandbox is free" }));
+        h.clock.now += 14 * 3600 * 1000;
+        answered(await ask({ model: "gpt-4o-2024-08-06", question: "another" }));
+      } finally {
+        await paid.close();
+      }
+    });
+  });
+
+  describe("cache", () => {
+    it("answers an exact repeat from the cache, without a second request, at no cost", async () => {
+      const first = answered(await ask({ question: "What is  photosynthesis?" }));
+      const again = answered(await ask({ question: "  what is photosynthesis!! ", userId: STUDENT2 }));
+      assert.equal(first.cached, false);
+      assert.equal(again.cached, true);
+      assert.equal(again.answer, first.answer);
+      assert.equal(again.costUsd, 0);
+      assert.equal(sandbox.requests.length, 1);
+      assert.notEqual(again.answerId, first.answerId);
+      answered(await ask({ question: "What is photosynthesis?", model: FT }));
+      assert.equal(sandbox.requests.length, 2, "another model is another cache entry");
+      h.clock.now += 3600_000;
+      assert.equal(answered(await ask({ question: "What is photosynthesis" })).cached, false, "expired");
+    });
+  });
+
+  describe("provider errors", () => {
+    it("explains insufficient_quota, rate limits and outages in plain words and records them", async () => {
+      sandbox.failNext(429, {
+        message: "You exceeded your current quota",
+        type: "insufficient_quota",
+        code: "insufficient_quota",
+      });
+      const quota = refused(await ask({ question: "a" }));
+      assert.equal(quota.reason, "provider_error");
+      assert.equal(quota.code, "insufficient_quota");
+      assert.match(quota.message, /run out of credit/);
+      sandbox.failNext(429, { message: "Rate limit reached", type: "requests", code: "rate_limit_exceeded" });
+      assert.match(refused(await ask({ question: "b" })).message, /rate-limiting us/);
+      sandbox.failNext(503, { message: "overloaded", type: "server_error", code: null });
+      assert.match(refused(await ask({ question: "c" })).message, /having trouble/);
+      const rows = h.usage.between(G, "2000-01-01", "2100-01-01");
+      assert.deepEqual(
+        rows.map((r) => r.error),
+        ["insufficient_quota", "provider_rate_limited", "provider_unavailable"],
+      );
+    });
+  });
+});

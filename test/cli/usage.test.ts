@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { openDb } from "../../src/db/open.ts";
+import { UsageRepository } from "../../src/db/usage.ts";
+import { runCliCaptured } from "../helpers/cli.ts";
+
+describe("classtune usage", () => {
+  it("prints the summary, as JSON too, and writes the chart", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "classtune-usage-"));
+    const dbPath = join(dir, "t.db");
+    const db = openDb(dbPath);
+    const repo = new UsageRepository(db);
+    const now = new Date();
+    for (const userId of ["u1", "u1", "u2"]) {
+      repo.insert({
+        guildId: "g1",
+        channelId: "c",
+        userId,
+        model: "gpt-4o-mini-2024-07-18",
+        provider: "sandbox",
+        promptTokens: 10,
+        completionTokens: 5,
+        latencyMs: 3,
+        costUsd: 0,
+        cacheHit: false,
+        error: null,
+        createdAt: now.toISOString(),
+      });
+    }
+    db.close();
+    const env = { DATABASE_PATH: dbPath };
+    const chart = join(dir, "u.png");
+    const text = await runCliCaptured(["usage", "--days", "3", "--chart", chart], env);
+    assert.equal(text.code, 0, text.err);
+    assert.match(text.out, /Usage for guild g1/);
+    assert.match(text.out, /Questions 3 · answered 3/);
+    assert.equal(readFileSync(chart).readUInt32BE(16), 800);
+
+    const json = await runCliCaptured(["usage", "--guild", "g1", "--json"], env);
+    assert.equal(json.code, 0, json.err);
+    const summary = JSON.parse(json.out) as { questions: number; topAskers: { userId: string }[] };
+    assert.equal(summary.questions, 3);
+    assert.equal(summary.topAskers[0]?.userId, "u1");
+
+    const bad = await runCliCaptured(["usage", "--days", "x"], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /--days must be a whole number/);
+  });
+});

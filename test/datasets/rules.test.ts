@@ -1,0 +1,214 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { checkLine } from "../../src/datasets/rules.ts";
+import { textCounter } from "../../src/datasets/tokens.ts";
+
+const ctx = { counter: textCounter("o200k_base"), maxTokensPerExample: 65_536 };
+const check = (line: unknown, c = ctx) =>
+  checkLine(typeof line === "string" ? line : JSON.stringify(line), c);
+const codes = (line: unknown, c = ctx) => check(line, c).errors.map((e) => e.code);
+
+const sys = { role: "system", content: "You are a tutor." };
+const user = { role: "user", content: "What is 2 + 2?" };
+const assistant = { role: "assistant", content: "4." };
+const chat = (...messages: unknown[]) => ({ messages });
+
+describe("checkLine: a valid chat example", () => {
+  it("is valid with tokens counted and no warnings", () => {
+    const v = check(chat(sys, user, assistant));
+    assert.deepEqual(v.errors, []);
+    assert.deepEqual(v.warnings, []);
+    assert.equal(v.shape, "chat");
+    assert.ok(v.tokens > 10);
+  });
+
+  it("counts per example 3, per message 3 + role + content, name + 1", () => {
+    const c = ctx.counter;
+    const plain = check(chat(user, assistant)).tokens;
+    assert.equal(
+      plain,
+      3 + 3 + c.count("user") + c.count(user.content) + 3 + c.count("assistant") + c.count("4."),
+    );
+    const named = check(chat({ ...user, name: "Ada" }, assistant)).tokens;
+    assert.equal(named, plain + c.count("Ada") + 1);
+  });
+});
+
+describe("checkLine: each error code", () => {
+  it("invalid_json", () => assert.deepEqual(codes('{"messages": [}'), ["invalid_json"]));
+  it("data_type for JSON that is not an object", () => {
+    assert.deepEqual(codes("[1, 2]"), ["data_type"]);
+    assert.deepEqual(codes('"text"'), ["data_type"]);
+    assert.deepEqual(codes("null"), ["data_type"]);
+  });
+  it("missing_messages_list", () => {
+    assert.deepEqual(codes({ prompt: "x", completion: "y" }), ["missing_messages_list"]);
+    assert.deepEqual(codes({ messages: [] }), ["missing_messages_list"]);
+    assert.deepEqual(codes({ messages: "hi" }), ["missing_messages_list"]);
+  });
+  it("message_missing_key: no role, no content, not an object", () => {
+    assert.ok(codes(chat({ content: "x" }, assistant)).includes("message_missing_key"));
+    assert.deepEqual(codes(chat({ role: "user" }, assistant)), ["message_missing_key"]);
+    assert.ok(codes(chat("hello", assistant)).includes("message_missing_key"));
+  });
+  it("message_unrecognized_key", () => {
+    assert.deepEqual(codes(chat({ ...user, mood: "happy" }, assistant)), ["message_unrecognized_key"]);
+  });
+  it("unrecognized_role", () => {
+    assert.deepEqual(codes(chat({ role: "teacher", content: "x" }, assistant)), ["unrecognized_role"]);
+  });
+  it("missing_content: empty, whitespace, null, wrong type, bad parts", () => {
+    for (const content of [
+      "",
+      "   \n",
+      null,
+      42,
+      { text: "x" },
+      [],
+      [{ type: "audio" }],
+      [{ type: "text" }],
+    ]) {
+      assert.deepEqual(
+        codes(chat({ role: "user", content }, assistant)),
+        ["missing_content"],
+        JSON.stringify(content),
+      );
+    }
+  });
+  it("example_missing_assistant_message", () => {
+    assert.deepEqual(codes(chat(sys, user)), ["example_missing_assistant_message"]);
+  });
+  it("invalid_weight: not 0 or 1, or on a non-assistant message", () => {
+    assert.deepEqual(codes(chat(user, { ...assistant, weight: 0.5 })), ["invalid_weight"]);
+    assert.deepEqual(codes(chat({ ...user, weight: 1 }, assistant)), ["invalid_weight"]);
+    assert.deepEqual(codes(chat(user, { ...assistant, weight: 0 })), []);
+  });
+  it("too_many_tokens over the model's limit", () => {
+    const small = { counter: ctx.counter, maxTokensPerExample: 20 };
+    const v = check(chat(user, { role: "assistant", content: "word ".repeat(50) }), small);
+    assert.deepEqual(
+      v.errors.map((e) => e.code),
+      ["too_many_tokens"],
+    );
+    assert.match(v.errors[0]?.message ?? "", /limit of 20/);
+  });
+  it("special_token in content, without throwing", () => {
+    const v = check(chat(user, { role: "assistant", content: "The end.<|endoftext|>" }));
+    assert.deepEqual(
+      v.errors.map((e) => e.code),
+      ["special_token"],
+    );
+    assert.match(v.errors[0]?.message ?? "", /<\|endoftext\|>/);
+    assert.deepEqual(codes(chat(user, { role: "assistant", content: "use <|im_start|> here" })), [
+      "special_token",
+    ]);
+  });
+  it("reports several codes on one line, one per code", () => {
+    const c = codes(chat({ role: "teacher", content: "" }, { role: "user", content: "" }));
+    assert.deepEqual(c.sort(), ["example_missing_assistant_message", "missing_content", "unrecognized_role"]);
+  });
+});
+
+describe("checkLine: warnings", () => {
+  it("missing_system_message and missing_user_message on valid examples", () => {
+    assert.deepEqual(
+      check(chat(user, assistant)).warnings.map((w) => w.code),
+      ["missing_system_message"],
+    );
+    assert.deepEqual(
+      check(chat(sys, assistant)).warnings.map((w) => w.code),
+      ["missing_user_message"],
+    );
+  });
+});
+
+describe("checkLine: tool calls and multimodal content", () => {
+  const call = {
+    id: "call_1",
+    type: "function",
+    function: { name: "get_weather", arguments: '{"city":"Paris"}' },
+  };
+  const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object" } } }];
+
+  it("accepts an assistant message with tool_calls and no content, and counts the calls and tools", () => {
+    const withCalls = {
+      tools,
+      parallel_tool_calls: false,
+      messages: [
+        user,
+        { role: "assistant", tool_calls: [call] },
+        { role: "tool", tool_call_id: "call_1", content: '{"temp": 12}' },
+        { role: "assistant", content: "It is 12 °C in Paris." },
+      ],
+    };
+    const v = check(withCalls);
+    assert.deepEqual(v.errors, []);
+    const c = ctx.counter;
+    const withoutToolsAndCalls =
+      3 +
+      (3 + c.count("user") + c.count(user.content)) +
+      (3 + c.count("assistant")) +
+      (3 + c.count("tool") + c.count('{"temp": 12}')) +
+      (3 + c.count("assistant") + c.count("It is 12 °C in Paris."));
+    assert.equal(
+      v.tokens,
+      withoutToolsAndCalls + c.count(JSON.stringify([call])) + c.count(JSON.stringify(tools)),
+    );
+  });
+
+  it("accepts content null on an assistant message with function_call", () => {
+    const line = chat(user, {
+      role: "assistant",
+      content: null,
+      function_call: { name: "f", arguments: "{}" },
+    });
+    assert.deepEqual(codes(line), []);
+  });
+
+  it("still requires content on an assistant message without calls", () => {
+    assert.deepEqual(codes(chat(user, { role: "assistant", content: null })), ["missing_content"]);
+  });
+
+  it("accepts text and image_url parts, counting only the text", () => {
+    const content = [
+      { type: "text", text: "What is in this picture?" },
+      { type: "image_url", image_url: { url: "https://example.com/cat.png" } },
+    ];
+    const v = check(chat({ role: "user", content }, assistant));
+    assert.deepEqual(v.errors, []);
+    const textOnly = check(chat({ role: "user", content: "What is in this picture?" }, assistant));
+    assert.equal(v.tokens, textOnly.tokens);
+  });
+});
+
+describe("checkLine: preference (DPO) lines", () => {
+  const pref = {
+    input: { messages: [user] },
+    preferred_output: [{ role: "assistant", content: "2 + 2 = 4." }],
+    non_preferred_output: [{ role: "assistant", content: "5." }],
+  };
+
+  it("is valid and counted over input, preferred and non-preferred messages", () => {
+    const v = check(pref);
+    assert.equal(v.shape, "preference");
+    assert.deepEqual(v.errors, []);
+    const c = ctx.counter;
+    const msg = (role: string, text: string) => 3 + c.count(role) + c.count(text);
+    assert.equal(
+      v.tokens,
+      3 + msg("user", user.content) + msg("assistant", "2 + 2 = 4.") + msg("assistant", "5."),
+    );
+  });
+
+  it("missing_preference_fields for a missing or malformed part", () => {
+    assert.deepEqual(codes({ ...pref, non_preferred_output: undefined }), ["missing_preference_fields"]);
+    assert.deepEqual(codes({ ...pref, input: { messages: [] } }), ["missing_preference_fields"]);
+    assert.deepEqual(codes({ ...pref, preferred_output: [user] }), ["missing_preference_fields"]);
+  });
+
+  it("uses the chat codes for the messages inside", () => {
+    assert.deepEqual(codes({ ...pref, input: { messages: [{ role: "pupil", content: "x" }] } }), [
+      "unrecognized_role",
+    ]);
+  });
+});

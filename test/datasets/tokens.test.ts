@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import cl100k from "gpt-tokenizer/encoding/cl100k_base";
+import o200k from "gpt-tokenizer/encoding/o200k_base";
+import { memoizedCounter } from "../../src/datasets/counter.ts";
+import { checkLine } from "../../src/datasets/rules.ts";
+import { findSpecialToken, loadTextCounter, textCounter } from "../../src/datasets/tokens.ts";
+
+// A copy of the shared toy fixture (OpenAI cookbook example data), so a fresh clone has it.
+const TOY = new URL("./fixtures/toy_chat_fine_tuning.jsonl", import.meta.url);
+const plain = { disallowedSpecial: new Set<string>() };
+
+/** Deterministic pseudo-random text over a small alphabet: long single pre-tokenizer pieces. */
+function randomPiece(seed: number, length: number, alphabet: string): string {
+  let x = seed;
+  let s = "";
+  for (let i = 0; i < length; i++) {
+    x = (x * 48271) % 2147483647;
+    s += alphabet[x % alphabet.length];
+  }
+  return s;
+}
+
+describe("token counts equal tiktoken's", () => {
+  it("on the toy vector with cl100k_base: 45, 111, 26, 28, 8032", () => {
+    const ctx = { counter: textCounter("cl100k_base"), maxTokensPerExample: 16_385 };
+    const lines = readFileSync(TOY, "utf8").trim().split("\n");
+    assert.deepEqual(
+      lines.map((l) => checkLine(l, ctx).tokens),
+      [45, 111, 26, 28, 8032],
+    );
+  });
+
+  for (const [name, api] of [
+    ["cl100k_base", cl100k],
+    ["o200k_base", o200k],
+  ] as const) {
+    it(`long pieces (heap merge) match gpt-tokenizer's own merge, ${name}`, () => {
+      const counter = textCounter(name);
+      for (let k = 0; k < 40; k++) {
+        const alphabet = k % 2 === 0 ? "abcd" : "abcdefghijklmnopqrstuvwxyzéàüßçñ漢字かなабв";
+        const piece = randomPiece(k + 1, 300 + k * 37, alphabet);
+        assert.equal(counter.count(piece), api.countTokens(piece, plain), `piece ${k}`);
+      }
+    });
+  }
+
+  it("the ASCII fast path cuts text only where pieces do not change (fuzzed against gpt-tokenizer)", () => {
+    const parts = [
+      ..."abZQex123.,!?/-()'",
+      " ",
+      " ",
+      "  ",
+      "\t",
+      "\n",
+      "\r\n",
+      "  \n",
+      "'s",
+      "'LL",
+      "456",
+      "don't",
+      "I'M",
+      "...",
+      "é",
+      "É",
+      "ü",
+      "ß",
+      "中文",
+      "🙂",
+      "\u0301",
+      "\u00a0",
+      "\u3000",
+      "ǅ",
+      "ʰ",
+      "²",
+      "٣",
+    ];
+    let x = 11;
+    const next = () => {
+      x = (x * 48271) % 2147483647;
+      return x;
+    };
+    for (const [name, api] of [
+      ["cl100k_base", cl100k],
+      ["o200k_base", o200k],
+    ] as const) {
+      const counter = textCounter(name);
+      for (let k = 0; k < 3000; k++) {
+        let s = "";
+        for (let i = 0, len = 1 + (next() % 40); i < len; i++) s += parts[next() % parts.length];
+        assert.equal(counter.count(s), api.countTokens(s, plain), JSON.stringify(s));
+      }
+    }
+  });
+
+  it("counts special-token text as plain text and never throws", () => {
+    const counter = textCounter("cl100k_base");
+    assert.equal(counter.count("<|endoftext|>"), cl100k.encode("<|endoftext|>", plain).length);
+    assert.ok(counter.count("<|endoftext|>") > 1);
+    assert.equal(findSpecialToken("a <|endoftext|> b"), "<|endoftext|>");
+    assert.equal(findSpecialToken("<|fim_prefix|>"), "<|fim_prefix|>");
+    assert.equal(findSpecialToken("a <| b |> c"), undefined);
+  });
+
+  it("counts a pathological 100,000-character line without spaces correctly", () => {
+    const counter = textCounter("cl100k_base");
+    // gpt-tokenizer's own (quadratic) merge gives these, in seconds to minutes.
+    assert.equal(counter.count("a".repeat(100_000)), 12_500);
+    assert.equal(counter.count("é".repeat(100_000)), 100_000);
+  });
+
+  it("remembers short texts without changing their counts, within its bound", () => {
+    const base = textCounter("o200k_base");
+    let calls = 0;
+    const counting = {
+      encoding: base.encoding,
+      count: (t: string) => {
+        calls++;
+        return base.count(t);
+      },
+    };
+    const memo = memoizedCounter(counting, 2, 100);
+    assert.equal(memo.count("You are a tutor."), base.count("You are a tutor."));
+    memo.count("You are a tutor.");
+    assert.equal(calls, 1);
+    memo.count("x".repeat(101));
+    memo.count("x".repeat(101));
+    assert.equal(calls, 3, "long texts are not remembered");
+    memo.count("a");
+    memo.count("b");
+    memo.count("You are a tutor.");
+    assert.equal(calls, 6, "emptied when full");
+  });
+
+  it("loads an encoding on demand to the same counts", async () => {
+    const lazy = await loadTextCounter("o200k_base");
+    assert.equal(
+      lazy.count("Photosynthesis happens in chloroplasts."),
+      o200k.countTokens("Photosynthesis happens in chloroplasts."),
+    );
+  });
+});

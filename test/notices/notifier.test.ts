@@ -1,0 +1,170 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { openDb } from "../../src/db/open.ts";
+import { OutboxRepository } from "../../src/db/outbox.ts";
+import { type NoticeSender, Notifier, type OutboxNotice } from "../../src/notices/notifier.ts";
+
+function memorySender() {
+  const sent: OutboxNotice[] = [];
+  const sender: NoticeSender & { failNext: number } = {
+    failNext: 0,
+    async send(n) {
+      if (sender.failNext > 0) {
+        sender.failNext -= 1;
+        throw new Error("503 from Discord");
+      }
+      sent.push(n);
+      return { messageId: n.messageId ?? `m${n.id}` };
+    },
+  };
+  return { sent, sender };
+}
+
+const notice = (key: string, extra: Record<string, unknown> = {}) => ({
+  guildId: "g1",
+  channelId: "c1",
+  kind: "job_cancelled" as const,
+  payload: { jobId: 1, ...extra },
+  dedupeKey: key,
+});
+
+test("a notice is enqueued once per dedupe key and posted once", async () => {
+  const db = openDb(":memory:");
+  const outbox = new OutboxRepository(db);
+  assert.equal(outbox.enqueue(notice("job:1:cancelled")), true);
+  assert.equal(outbox.enqueue(notice("job:1:cancelled")), false);
+  const { sent, sender } = memorySender();
+  const notifier = new Notifier({ db, sender });
+  assert.deepEqual(await notifier.drain(), { posted: 1, failed: 0 });
+  assert.deepEqual(await notifier.drain(), { posted: 0, failed: 0 });
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0]?.nonce, `ct${sent[0]?.id}r1`);
+  assert.ok(outbox.getByKey("g1", "job:1:cancelled")?.postedAt);
+});
+
+test("a failed post is retried on a later drain, with attempts and the error kept; order per channel holds", async () => {
+  const db = openDb(":memory:");
+  const outbox = new OutboxRepository(db);
+  outbox.enqueue(notice("a"));
+  outbox.enqueue(notice("b"));
+  const { sent, sender } = memorySender();
+  sender.failNext = 1;
+  const notifier = new Notifier({ db, sender });
+  assert.deepEqual(await notifier.drain(), { posted: 0, failed: 1 });
+  const a = outbox.getByKey("g1", "a");
+  assert.equal(a?.attempts, 1);
+  assert.equal(a?.lastError, "503 from Discord");
+  assert.equal(a?.postedAt, null);
+  assert.equal(outbox.getByKey("g1", "b")?.postedAt, null, "b waits behind a");
+  assert.deepEqual(await notifier.drain(), { posted: 2, failed: 0 });
+  assert.deepEqual(
+    sent.map((n) => n.payload),
+    [{ jobId: 1 }, { jobId: 1 }],
+  );
+  assert.equal(outbox.getByKey("g1", "a")?.lastError, null);
+});
+
+test("a notice written before a crash is posted exactly once after the restart", async () => {
+  const { mkdtemp, rm } = await import("node:fs/promises");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const dir = await mkdtemp(join(tmpdir(), "classtune-outbox-"));
+  const path = join(dir, "db.sqlite");
+  const first = openDb(path);
+  new OutboxRepository(first).enqueue(notice("job:9:succeeded"));
+  first.close(); // the process dies before the notifier ran
+  const db = openDb(path);
+  const { sent, sender } = memorySender();
+  await new Notifier({ db, sender }).drain();
+  await new Notifier({ db, sender }).drain();
+  assert.equal(sent.length, 1);
+  db.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test("an updated progress card is posted again as an edit of the same message", async () => {
+  const db = openDb(":memory:");
+  const outbox = new OutboxRepository(db);
+  const { sent, sender } = memorySender();
+  const notifier = new Notifier({ db, sender });
+  outbox.upsert({ ...notice("job:1:progress", { step: 1 }), kind: "job_progress" });
+  await notifier.drain();
+  outbox.upsert({ ...notice("job:1:progress", { step: 2 }), kind: "job_progress" });
+  await notifier.drain();
+  assert.equal(sent.length, 2);
+  assert.equal(sent[0]?.messageId, null);
+  assert.equal(sent[1]?.messageId, `m${sent[0]?.id}`);
+  assert.deepEqual(sent[1]?.payload, { jobId: 1, step: 2 });
+  assert.equal(sent[1]?.nonce, `ct${sent[0]?.id}r2`);
+});
+
+test("an update that lands while a post is in flight is not lost", async () => {
+  const db = openDb(":memory:");
+  const outbox = new OutboxRepository(db);
+  outbox.upsert({ ...notice("p", { step: 1 }), kind: "job_progress" });
+  const sent: OutboxNotice[] = [];
+  const notifier = new Notifier({
+    db,
+    sender: {
+      async send(n) {
+        sent.push(n);
+        if (sent.length === 1) outbox.upsert({ ...notice("p", { step: 2 }), kind: "job_progress" });
+        return { messageId: "m1" };
+      },
+    },
+  });
+  await notifier.drain();
+  assert.equal(outbox.getByKey("g1", "p")?.postedAt, null, "revision 2 still pending");
+  await notifier.drain();
+  assert.deepEqual(sent[1]?.payload, { jobId: 1, step: 2 });
+  assert.equal(sent[1]?.messageId, "m1");
+  assert.ok(outbox.getByKey("g1", "p")?.postedAt);
+});
+
+test("a notice that keeps failing is parked after maxAttempts and stops crowding the batch", async () => {
+  const db = openDb(":memory:");
+  const outbox = new OutboxRepository(db);
+  outbox.enqueue({ ...notice("dead"), channelId: "gone" });
+  outbox.enqueue(notice("alive"));
+  const sent: OutboxNotice[] = [];
+  const notifier = new Notifier({
+    db,
+    maxAttempts: 2,
+    batch: 1,
+    sender: {
+      async send(n) {
+        if (n.channelId === "gone") throw new Error("Unknown Channel");
+        sent.push(n);
+        return {};
+      },
+    },
+  });
+  await notifier.drain();
+  await notifier.drain();
+  assert.equal(sent.length, 0, "batch of 1 was taken by the failing notice");
+  await notifier.drain();
+  assert.equal(sent.length, 1);
+  const dead = outbox.getByKey("g1", "dead");
+  assert.equal(dead?.attempts, 2);
+  assert.equal(dead?.lastError, "Unknown Channel");
+  assert.equal(dead?.postedAt, null);
+});
+
+test("the bot's drain leaves the terminal's notices alone; the terminal drains only its own", async () => {
+  const db = openDb(":memory:");
+  const outbox = new OutboxRepository(db);
+  outbox.enqueue({ ...notice("cli-1"), guildId: "cli" });
+  outbox.enqueue(notice("g1-1"));
+  const bot = memorySender();
+  await new Notifier({ db, sender: bot.sender }).drain();
+  assert.deepEqual(
+    bot.sent.map((n) => n.guildId),
+    ["g1"],
+  );
+  const terminal = memorySender();
+  await new Notifier({ db, sender: terminal.sender, guildId: "cli" }).drain();
+  assert.deepEqual(
+    terminal.sent.map((n) => n.guildId),
+    ["cli"],
+  );
+});
