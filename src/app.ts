@@ -16,6 +16,7 @@ import { createDiscordClient } from "./discord/client.ts";
 import type { AppContext } from "./discord/context.ts";
 import { createDiscordNoticeSender } from "./discord/notices.ts";
 import { createInteractionRouter } from "./discord/router.ts";
+import { noticeKey } from "./domain/notices.ts";
 import { JobService } from "./finetuning/jobs.ts";
 import { JobPoller } from "./finetuning/poller.ts";
 import type { Logger } from "./logger.ts";
@@ -75,7 +76,7 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
           shutdownDate: registered?.shutdownDate ?? null,
           reason: `${sentence(info.reason)}${info.fallbackModel ? ` Students are answered by ${info.fallbackModel} meanwhile.` : " Students get no answer until a teacher picks another model."}`,
         },
-        dedupeKey: `model_unavailable:${guildId}:${model}:${new Date().toISOString().slice(0, 10)}`,
+        dedupeKey: noticeKey.modelUnavailable(guildId, model, new Date()),
       });
     },
   });

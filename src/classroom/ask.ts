@@ -3,13 +3,9 @@
 
 import type { AskConfig } from "../config.ts";
 import type { AnswerRepository } from "../db/answers.ts";
-import {
-  type ChannelSettingsRepository,
-  DEFAULT_MAX_TOKENS,
-  DEFAULT_SYSTEM_PROMPT,
-  DEFAULT_TEMPERATURE,
-} from "../db/channels.ts";
+import type { ChannelSettingsRepository } from "../db/channels.ts";
 import type { UsageRepository } from "../db/usage.ts";
+import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
 import type { Logger } from "../logger.ts";
 import { explainProviderError } from "../providers/chatErrors.ts";
 import type { ChatProvider } from "../providers/chatRegistry.ts";

@@ -1,13 +1,8 @@
 // Class channels and channel defaults: /classroom setup|list|remove and /model use. All guild-scoped.
-import {
-  type ChannelSettings,
-  type ChannelSettingsRepository,
-  DEFAULT_MAX_TOKENS,
-  DEFAULT_SYSTEM_PROMPT,
-  DEFAULT_TEMPERATURE,
-} from "../db/channels.ts";
+import type { ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
 import type { GuildSettingsRepository } from "../db/guildSettings.ts";
 import type { ModelRepository, ModelRow } from "../db/models.ts";
+import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
 import { UserError } from "../domain/errors.ts";
 import type { ChatProviderRegistry } from "../providers/chatRegistry.ts";
 import type { ModelRouter } from "./routing.ts";

@@ -12,8 +12,8 @@ import { storeDataset } from "../datasets/store.ts";
 import { JobMetricsRepository, type JobRow } from "../db/jobs.ts";
 import { OutboxRepository } from "../db/outbox.ts";
 import { UserError } from "../domain/errors.ts";
-import type { JobFailedPayload, JobSucceededPayload, TestAnswer } from "../notices/notifier.ts";
-import { isTerminal } from "../providers/types.ts";
+import { isTerminal } from "../domain/jobs.ts";
+import { noticeKey, type TestAnswer } from "../domain/notices.ts";
 import { type CliCommand, type CliIo, UsageError } from "./io.ts";
 import { CLI_GUILD, CLI_USER, type CliJobContext, openJobContext } from "./jobs.ts";
 
@@ -200,10 +200,8 @@ export function progressLine(j: JobRow): string {
 
 function resultOf(ctx: CliJobContext, job: JobRow): FinetuneResult {
   const outbox = new OutboxRepository(ctx.db);
-  const succeeded = outbox.getByKey(CLI_GUILD, `job:${job.id}:succeeded`)?.payload as
-    | JobSucceededPayload
-    | undefined;
-  const failed = outbox.getByKey(CLI_GUILD, `job:${job.id}:failed`)?.payload as JobFailedPayload | undefined;
+  const succeeded = outbox.payloadOf(CLI_GUILD, noticeKey.jobEnded(job.id, "succeeded"), "job_succeeded");
+  const failed = outbox.payloadOf(CLI_GUILD, noticeKey.jobEnded(job.id, "failed"), "job_failed");
   return {
     job,
     provider: job.provider,

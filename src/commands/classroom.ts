@@ -8,10 +8,10 @@ import {
   SlashCommandBuilder,
 } from "discord.js";
 import { MAX_SYSTEM_PROMPT_CHARS } from "../classroom/classChannels.ts";
-import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../db/channels.ts";
 import type { Command } from "../discord/command.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { respond } from "../discord/respond.ts";
+import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
 import { modelChoices } from "./model.ts";
 
 const textChannels = [ChannelType.GuildText, ChannelType.GuildAnnouncement] as const;

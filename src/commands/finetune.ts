@@ -29,6 +29,7 @@ import { renderReportEmbed } from "../discord/render/report.ts";
 import { defer, type RepliableInteraction, respond } from "../discord/respond.ts";
 import { interactionIsTeacher } from "../discord/router.ts";
 import { UserError } from "../domain/errors.ts";
+import { isTerminal } from "../domain/jobs.ts";
 import {
   checkEpochs,
   checkSuffix,
@@ -36,7 +37,6 @@ import {
   MAX_EPOCHS,
   MAX_SUFFIX_LENGTH,
 } from "../finetuning/jobs.ts";
-import { isTerminal } from "../providers/types.ts";
 
 const PREFIX = "finetune";
 const startId = (key: string) => `${PREFIX}:start:${key}`;

@@ -1,10 +1,6 @@
 // Repository for channel_settings: a channel's /ask model, and class channels (public answers, own prompt).
 import type { Db } from "./open.ts";
 
-export const DEFAULT_SYSTEM_PROMPT = "You are a helpful educational assistant.";
-export const DEFAULT_TEMPERATURE = 0.7;
-export const DEFAULT_MAX_TOKENS = 500;
-
 export interface ChannelSettings {
   guildId: string;
   channelId: string;

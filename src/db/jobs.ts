@@ -1,23 +1,14 @@
 // Repositories for fine-tuning jobs and their per-step metrics. Reads take the guild id (another
 // guild's job is "not found"); the poller's sweep across guilds is the one named exception.
-import type { JobStatus } from "../providers/types.ts";
-import type { Db } from "./open.ts";
+import type { JobProgress, JobStatus, TestQuestion } from "../domain/jobs.ts";
 
-export interface JobProgress {
-  step: number;
-  totalSteps: number;
-  loss: number | null;
-}
+export type { JobProgress, TestQuestion };
+
+import type { Db } from "./open.ts";
 
 export interface JobHyperparameters {
   nEpochs: number | "auto";
   seed: number | null;
-}
-
-export interface TestQuestion {
-  question: string;
-  /** The dataset's own answer, when the question was held out of training. */
-  expected: string | null;
 }
 
 export interface JobRow {

@@ -1,7 +1,7 @@
 // Repository for the outbox: notices written in the same transaction as the change they announce,
 // posted later by the notifier. The dedupe key makes enqueueing idempotent; `revision` lets a notice be
 // updated in place (progress) and re-posted as an edit of the same message.
-import type { NoticeKind } from "../notices/notifier.ts";
+import type { NewNotice, NoticeKind, NoticePayloads } from "../domain/notices.ts";
 import type { Db } from "./open.ts";
 
 export interface OutboxRow {
@@ -20,13 +20,7 @@ export interface OutboxRow {
   lastError: string | null;
 }
 
-export interface NewNotice {
-  guildId: string;
-  channelId: string | null;
-  kind: NoticeKind;
-  payload: unknown;
-  dedupeKey: string;
-}
+export type { NewNotice };
 
 const COLUMNS = `id, guild_id AS guildId, channel_id AS channelId, kind, payload, dedupe_key AS dedupeKey, revision,
   created_at AS createdAt, updated_at AS updatedAt, posted_at AS postedAt, message_id AS messageId, attempts,
@@ -39,7 +33,7 @@ export class OutboxRepository {
   constructor(private readonly db: Db) {}
 
   /** Enqueues once: a second notice with the same dedupe key is ignored. Returns whether it was new. */
-  enqueue(n: NewNotice, now = new Date()): boolean {
+  enqueue<K extends NoticeKind>(n: NewNotice<K>, now = new Date()): boolean {
     const at = now.toISOString();
     return (
       this.db
@@ -52,7 +46,7 @@ export class OutboxRepository {
   }
 
   /** Enqueues, or replaces the payload of the notice with this key and marks it for re-posting (an edit). */
-  upsert(n: NewNotice, now = new Date()): void {
+  upsert<K extends NoticeKind>(n: NewNotice<K>, now = new Date()): void {
     const at = now.toISOString();
     this.db
       .prepare(
@@ -69,6 +63,16 @@ export class OutboxRepository {
       .prepare(`SELECT ${COLUMNS} FROM outbox WHERE guild_id = ? AND dedupe_key = ?`)
       .get(guildId, dedupeKey) as RawRow | undefined;
     return r && fromRaw(r);
+  }
+
+  /** The payload of this guild's notice with `dedupeKey`, when it exists and is of `kind`. */
+  payloadOf<K extends NoticeKind>(
+    guildId: string,
+    dedupeKey: string,
+    kind: K,
+  ): NoticePayloads[K] | undefined {
+    const row = this.getByKey(guildId, dedupeKey);
+    return row?.kind === kind ? (row.payload as NoticePayloads[K]) : undefined;
   }
 
   list(guildId: string, limit = 100): OutboxRow[] {

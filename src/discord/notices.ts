@@ -16,16 +16,17 @@ import { renderLossChart } from "../charts/charts.ts";
 import type { GuildSettingsRepository } from "../db/guildSettings.ts";
 import type { JobMetricsRepository, JobProgress, MetricPoint } from "../db/jobs.ts";
 import type { OutboxRepository } from "../db/outbox.ts";
-import type { Logger } from "../logger.ts";
-import { silentLogger } from "../logger.ts";
+import type { JobStatus } from "../domain/jobs.ts";
 import type {
   JobCreatedPayload,
   JobNoticeBase,
   JobProgressPayload,
-  NoticeSender,
   OutboxNotice,
-} from "../notices/notifier.ts";
-import type { JobStatus } from "../providers/types.ts";
+} from "../domain/notices.ts";
+import { noticeKey } from "../domain/notices.ts";
+import type { Logger } from "../logger.ts";
+import { silentLogger } from "../logger.ts";
+import type { NoticeSender } from "../notices/notifier.ts";
 import { DiscordLimits } from "./limits.ts";
 import { Colors } from "./render/report.ts";
 
@@ -268,7 +269,7 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
   const logger = deps.logger ?? silentLogger;
 
   const createdCard = (guildId: string, jobId: number) => {
-    const row = deps.outbox?.getByKey(guildId, `job:${jobId}:created`);
+    const row = deps.outbox?.getByKey(guildId, noticeKey.jobCreated(jobId));
     return row && { payload: row.payload as JobCreatedPayload, messageId: row.messageId };
   };
 
@@ -374,9 +375,11 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
         const p = notice.payload;
         const card = createdCard(notice.guildId, p.jobId);
         if (card?.messageId) {
-          const known = deps.outbox?.getByKey(notice.guildId, `job:${p.jobId}:progress`)?.payload as
-            | JobProgressPayload
-            | undefined;
+          const known = deps.outbox?.payloadOf(
+            notice.guildId,
+            noticeKey.jobProgress(p.jobId),
+            "job_progress",
+          );
           const status: JobStatus =
             notice.kind === "job_succeeded"
               ? "succeeded"

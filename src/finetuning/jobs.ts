@@ -19,11 +19,19 @@ import { JobRepository, type JobRow, type TestQuestion } from "../db/jobs.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
 import { UserError } from "../domain/errors.ts";
+import { isTerminal } from "../domain/jobs.ts";
+import {
+  type JobCancelledPayload,
+  type JobCreatedPayload,
+  type JobNoticeBase,
+  type NewNotice,
+  type NoticePayloads,
+  noticeKey,
+} from "../domain/notices.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
-import type { JobCancelledPayload, JobCreatedPayload, JobNoticeBase } from "../notices/notifier.ts";
 import { AmbiguousCreateError, logProviderError, providerUserError } from "../providers/errors.ts";
-import { type FineTuningProvider, isTerminal, type ProviderJob } from "../providers/types.ts";
+import type { FineTuningProvider, ProviderJob } from "../providers/types.ts";
 
 /** OpenAI's limit on a fine-tuned model's suffix, and the characters it keeps. */
 export const MAX_SUFFIX_LENGTH = 64;
@@ -310,7 +318,7 @@ export class JobService {
           channelId: row.notifyChannelId,
           kind: "job_created",
           payload,
-          dedupeKey: `job:${row.id}:created`,
+          dedupeKey: noticeKey.jobCreated(row.id),
         },
         new Date(now),
       );
@@ -479,13 +487,17 @@ function questionOf(line: string): TestQuestion | undefined {
   }
 }
 
-export interface EndingNotice {
-  kind: "job_succeeded" | "job_failed" | "job_cancelled";
-  payload: unknown;
-  now: Date;
-  /** Also registers the fine-tuned model (success), inside the same transaction. */
-  alsoInTransaction?: () => void;
-}
+type EndingKind = "job_succeeded" | "job_failed" | "job_cancelled";
+
+export type EndingNotice = {
+  [K in EndingKind]: {
+    kind: K;
+    payload: NoticePayloads[K];
+    now: Date;
+    /** Also registers the fine-tuned model (success), inside the same transaction. */
+    alsoInTransaction?: () => void;
+  };
+}[EndingKind];
 
 /**
  * Writes a job's final state and its notice in one SQLite transaction. The dedupe key
@@ -512,15 +524,14 @@ export function recordEnding(db: Db, job: JobRow, remote: ProviderJob, notice: E
       notice.now,
     );
     notice.alsoInTransaction?.();
-    outbox.enqueue(
-      {
-        guildId: job.guildId,
-        channelId: job.notifyChannelId,
-        kind: notice.kind,
-        payload: notice.payload,
-        dedupeKey: `job:${job.id}:${remote.status}`,
-      },
-      notice.now,
-    );
+    // The kind and payload are correlated by EndingNotice's type; TypeScript cannot follow that through a spread.
+    const ending = {
+      guildId: job.guildId,
+      channelId: job.notifyChannelId,
+      kind: notice.kind,
+      payload: notice.payload,
+      dedupeKey: noticeKey.jobEnded(job.id, remote.status),
+    } as NewNotice;
+    outbox.enqueue(ending, notice.now);
   })();
 }

@@ -18,29 +18,21 @@ import {
 import { ModelRepository } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import type { Logger } from "../logger.ts";
-import { silentLogger } from "../logger.ts";
+import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
+import { isTerminal } from "../domain/jobs.ts";
 import type {
   JobFailedPayload,
   JobProgressPayload,
   JobSucceededPayload,
-  Notifier,
   TestAnswer,
-} from "../notices/notifier.ts";
+} from "../domain/notices.ts";
+import { noticeKey } from "../domain/notices.ts";
+import type { Logger } from "../logger.ts";
+import { silentLogger } from "../logger.ts";
+import type { Notifier } from "../notices/notifier.ts";
 import { describeProviderError, logProviderError } from "../providers/errors.ts";
-import {
-  type ChatResult,
-  type FineTuningProvider,
-  isTerminal,
-  type ProviderEvent,
-  type ProviderJob,
-} from "../providers/types.ts";
+import type { ChatResult, FineTuningProvider, ProviderEvent, ProviderJob } from "../providers/types.ts";
 import { noticeBase, recordEnding } from "./jobs.ts";
-
-/** The seed tutorial's EducationalAssistant, used for the test questions (and `classtune ask`). */
-export const ASSISTANT_SYSTEM_PROMPT = "You are a helpful educational assistant.";
-export const ASSISTANT_TEMPERATURE = 0.7;
-export const ASSISTANT_MAX_TOKENS = 500;
 
 /** Asks `model` one question as the seed tutorial's EducationalAssistant (its prompt, temperature and length). */
 export function askAssistant(
@@ -51,11 +43,11 @@ export function askAssistant(
   return provider.chat({
     model,
     messages: [
-      { role: "system", content: ASSISTANT_SYSTEM_PROMPT },
+      { role: "system", content: DEFAULT_SYSTEM_PROMPT },
       { role: "user", content: question },
     ],
-    temperature: ASSISTANT_TEMPERATURE,
-    maxTokens: ASSISTANT_MAX_TOKENS,
+    temperature: DEFAULT_TEMPERATURE,
+    maxTokens: DEFAULT_MAX_TOKENS,
   });
 }
 
@@ -420,7 +412,7 @@ export class JobPoller {
             channelId: job.notifyChannelId,
             kind: "job_progress",
             payload,
-            dedupeKey: `job:${job.id}:progress`,
+            dedupeKey: noticeKey.jobProgress(job.id),
           },
           now,
         );

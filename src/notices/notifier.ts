@@ -2,101 +2,11 @@
 // in-memory one). A notice is written in the same transaction as the change it announces, so a crash
 // before posting loses nothing: the row survives and is posted on the next drain. A failed post stays
 // pending and is retried on later drains (attempts counted, error kept).
-import type { JobProgress, TestQuestion } from "../db/jobs.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository, type OutboxRow } from "../db/outbox.ts";
+import type { OutboxNotice } from "../domain/notices.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
-import type { JobStatus } from "../providers/types.ts";
-
-export type NoticeKind =
-  | "job_created"
-  | "job_progress"
-  | "job_succeeded"
-  | "job_failed"
-  | "job_cancelled"
-  | "model_unavailable";
-
-/** What every job notice carries: enough for a card without another lookup. */
-export interface JobNoticeBase {
-  jobId: number;
-  remoteId: string;
-  /** "sandbox" for the embedded sandbox: every card says so. */
-  provider: string;
-  baseModel: string;
-  suffix: string | null;
-  datasetId: number;
-  datasetName: string;
-  /** Mention only this user. */
-  requesterId: string;
-}
-
-export interface JobCreatedPayload extends JobNoticeBase {
-  estimatedCostUsd: number | null;
-  nEpochs: number | "auto";
-  examples: number;
-}
-
-export interface JobProgressPayload extends JobNoticeBase {
-  status: JobStatus;
-  rawStatus: string;
-  progress: JobProgress | null;
-}
-
-export interface TestAnswer extends TestQuestion {
-  /** The fine-tuned model's answer; null when asking failed (see `error`). */
-  answer: string | null;
-  error: string | null;
-}
-
-export interface JobSucceededPayload extends JobNoticeBase {
-  fineTunedModel: string;
-  trainedTokens: number | null;
-  durationMs: number | null;
-  testAnswers: TestAnswer[];
-}
-
-export interface JobFailedPayload extends JobNoticeBase {
-  errorCode: string | null;
-  /** The provider's own message. */
-  errorMessage: string;
-}
-
-export type JobCancelledPayload = JobNoticeBase;
-
-export interface ModelUnavailablePayload {
-  model: string;
-  provider: string;
-  shutdownDate: string | null;
-  reason: string;
-}
-
-export interface NoticePayloads {
-  job_created: JobCreatedPayload;
-  job_progress: JobProgressPayload;
-  job_succeeded: JobSucceededPayload;
-  job_failed: JobFailedPayload;
-  job_cancelled: JobCancelledPayload;
-  model_unavailable: ModelUnavailablePayload;
-}
-
-/** The sender's input: discriminated by `kind`. */
-export type OutboxNotice = {
-  [K in NoticeKind]: {
-    id: number;
-    guildId: string;
-    /** Where to post; null: the sender picks the guild's notice channel. */
-    channelId: string | null;
-    kind: K;
-    payload: NoticePayloads[K];
-    /** Set when this notice was posted before (a progress card): edit that message instead of posting. */
-    messageId: string | null;
-    /** Stable per notice and revision: Discord's `nonce` + `enforce_nonce` turns a repeated post into one message. */
-    nonce: string;
-    attempts: number;
-    createdAt: string;
-  };
-}[NoticeKind];
 
 export interface NoticeSender {
   send(notice: OutboxNotice): Promise<{ messageId?: string | undefined }>;

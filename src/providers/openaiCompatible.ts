@@ -7,21 +7,21 @@ import { basename } from "node:path";
 import type OpenAI from "openai";
 import { toStreamingFile } from "openai";
 import type { FineTuningJob, FineTuningJobEvent } from "openai/resources/fine-tuning/jobs/jobs";
+import { normaliseStatus } from "../domain/jobs.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 import { AmbiguousCreateError, isAmbiguousFailure, logProviderError } from "./errors.ts";
-import {
-  type ChatInput,
-  type ChatResult,
-  type CreateJobInput,
-  type FineTuningProvider,
-  normaliseStatus,
-  type Page,
-  type ProviderCheckpoint,
-  type ProviderEvent,
-  type ProviderJob,
-  type ProviderModel,
-  type UploadedFile,
+import type {
+  ChatInput,
+  ChatResult,
+  CreateJobInput,
+  FineTuningProvider,
+  Page,
+  ProviderCheckpoint,
+  ProviderEvent,
+  ProviderJob,
+  ProviderModel,
+  UploadedFile,
 } from "./types.ts";
 
 export interface OpenAICompatibleOptions {

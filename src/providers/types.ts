@@ -2,49 +2,9 @@
 // (openaiCompatible.ts) serves OpenAI, OpenAI-compatible hosts and the sandbox; a provider with its own
 // job API (Together AI) is one more file implementing FineTuningProvider.
 
-/** Job status, normalised across providers. */
-export type JobStatus =
-  | "validating_files"
-  | "queued"
-  | "running"
-  | "paused"
-  | "succeeded"
-  | "failed"
-  | "cancelled";
+import type { JobStatus } from "../domain/jobs.ts";
 
-export const JOB_STATUSES: readonly JobStatus[] = [
-  "validating_files",
-  "queued",
-  "running",
-  "paused",
-  "succeeded",
-  "failed",
-  "cancelled",
-];
-
-export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(["succeeded", "failed", "cancelled"]);
-
-export const isTerminal = (status: JobStatus): boolean => TERMINAL_STATUSES.has(status);
-
-/** Maps a provider's raw status; anything unknown counts as still running (the raw value is kept next to it). */
-export function normaliseStatus(raw: string): JobStatus {
-  const s = raw.trim().toLowerCase();
-  if ((JOB_STATUSES as readonly string[]).includes(s)) return s as JobStatus;
-  switch (s) {
-    case "canceled":
-      return "cancelled";
-    case "pending":
-    case "created":
-      return "queued";
-    case "completed":
-    case "complete":
-      return "succeeded";
-    case "error":
-      return "failed";
-    default:
-      return "running";
-  }
-}
+export type { JobStatus };
 
 export interface ProviderJobError {
   code: string | null;

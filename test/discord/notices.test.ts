@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { progressBar, progressLine, renderNotice } from "../../src/discord/notices.ts";
-import type { JobNoticeBase, OutboxNotice } from "../../src/notices/notifier.ts";
+import type { JobNoticeBase, OutboxNotice } from "../../src/domain/notices.ts";
 
 const base = (provider = "sandbox"): JobNoticeBase => ({
   jobId: 7,

@@ -7,8 +7,8 @@ import { DatasetRepository } from "../../src/db/datasets.ts";
 import { JobRepository } from "../../src/db/jobs.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
 import { UserError } from "../../src/domain/errors.ts";
+import type { JobCreatedPayload, JobFailedPayload } from "../../src/domain/notices.ts";
 import { checkSuffix, estimateFromReport, JobService } from "../../src/finetuning/jobs.ts";
-import type { JobCreatedPayload, JobFailedPayload } from "../../src/notices/notifier.ts";
 import { chatLines, type Harness, harness, tickUntil } from "./jobs.fixture.ts";
 
 describe("JobService against the sandbox", () => {

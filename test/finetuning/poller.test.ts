@@ -3,9 +3,9 @@ import { after, before, describe, test } from "node:test";
 import { JobMetricsRepository, JobRepository } from "../../src/db/jobs.ts";
 import { ModelRepository } from "../../src/db/models.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import type { JobSucceededPayload } from "../../src/domain/notices.ts";
 import { DEFAULT_TEST_QUESTIONS } from "../../src/finetuning/jobs.ts";
 import { JobPoller, metricsOf } from "../../src/finetuning/poller.ts";
-import type { JobSucceededPayload } from "../../src/notices/notifier.ts";
 import { type Harness, harness, tickUntil } from "./jobs.fixture.ts";
 
 describe("poller lifecycle against the sandbox", () => {

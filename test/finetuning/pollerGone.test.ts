@@ -1,7 +1,7 @@
 // A tracked job the provider no longer knows (404 on retrieve after a listing that worked) ends once, in words.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { JobFailedPayload } from "../../src/notices/notifier.ts";
+import type { JobFailedPayload } from "../../src/domain/notices.ts";
 import { type Harness, harness } from "./jobs.fixture.ts";
 
 const json = (status: number, body: unknown) =>

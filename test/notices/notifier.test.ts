@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { openDb } from "../../src/db/open.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
-import { type NoticeSender, Notifier, type OutboxNotice } from "../../src/notices/notifier.ts";
+import type { JobNoticeBase, JobProgressPayload, OutboxNotice } from "../../src/domain/notices.ts";
+import { type NoticeSender, Notifier } from "../../src/notices/notifier.ts";
 
 function memorySender() {
   const sent: OutboxNotice[] = [];
@@ -24,7 +25,8 @@ const notice = (key: string, extra: Record<string, unknown> = {}) => ({
   guildId: "g1",
   channelId: "c1",
   kind: "job_cancelled" as const,
-  payload: { jobId: 1, ...extra },
+  // A partial payload is enough here: the notifier passes payloads through untouched.
+  payload: { jobId: 1, ...extra } as unknown as JobNoticeBase & JobProgressPayload,
   dedupeKey: key,
 });
 

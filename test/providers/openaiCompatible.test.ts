@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { APIConnectionError, APIConnectionTimeoutError } from "openai";
+import { normaliseStatus } from "../../src/domain/jobs.ts";
 import {
   AmbiguousCreateError,
   describeProviderError,
   isAmbiguousFailure,
   isTransientFailure,
 } from "../../src/providers/errors.ts";
-import { normaliseStatus } from "../../src/providers/types.ts";
 import { type Harness, harness } from "../finetuning/jobs.fixture.ts";
 
 describe("normaliseStatus", () => {

@@ -2,7 +2,7 @@
 import { EmbedBuilder, escapeMarkdown } from "discord.js";
 import type { DatasetRow } from "../../db/datasets.ts";
 import type { JobRow } from "../../db/jobs.ts";
-import type { JobStatus } from "../../providers/types.ts";
+import type { JobStatus } from "../../domain/jobs.ts";
 import { DiscordLimits } from "../limits.ts";
 import { progressBar } from "../notices.ts";
 import { Colors, usd } from "./report.ts";

@@ -1,0 +1,116 @@
+// Every notice classtune posts: its kind, its payload's type, and its dedupe key. The writers (the job
+// service, the poller, the model-unavailable hook) and the readers (the Discord sender, the CLI) all use
+// these, so a payload is typed from enqueue to render and each key is built in one place.
+import type { JobProgress, JobStatus, TestQuestion } from "./jobs.ts";
+
+export type NoticeKind =
+  | "job_created"
+  | "job_progress"
+  | "job_succeeded"
+  | "job_failed"
+  | "job_cancelled"
+  | "model_unavailable";
+
+/** What every job notice carries: enough for a card without another lookup. */
+export interface JobNoticeBase {
+  jobId: number;
+  remoteId: string;
+  /** "sandbox" for the embedded sandbox: every card says so. */
+  provider: string;
+  baseModel: string;
+  suffix: string | null;
+  datasetId: number;
+  datasetName: string;
+  /** Mention only this user. */
+  requesterId: string;
+}
+
+export interface JobCreatedPayload extends JobNoticeBase {
+  estimatedCostUsd: number | null;
+  nEpochs: number | "auto";
+  examples: number;
+}
+
+export interface JobProgressPayload extends JobNoticeBase {
+  status: JobStatus;
+  rawStatus: string;
+  progress: JobProgress | null;
+}
+
+export interface TestAnswer extends TestQuestion {
+  /** The fine-tuned model's answer; null when asking failed (see `error`). */
+  answer: string | null;
+  error: string | null;
+}
+
+export interface JobSucceededPayload extends JobNoticeBase {
+  fineTunedModel: string;
+  trainedTokens: number | null;
+  durationMs: number | null;
+  testAnswers: TestAnswer[];
+}
+
+export interface JobFailedPayload extends JobNoticeBase {
+  errorCode: string | null;
+  /** The provider's own message. */
+  errorMessage: string;
+}
+
+export type JobCancelledPayload = JobNoticeBase;
+
+export interface ModelUnavailablePayload {
+  model: string;
+  provider: string;
+  shutdownDate: string | null;
+  reason: string;
+}
+
+export interface NoticePayloads {
+  job_created: JobCreatedPayload;
+  job_progress: JobProgressPayload;
+  job_succeeded: JobSucceededPayload;
+  job_failed: JobFailedPayload;
+  job_cancelled: JobCancelledPayload;
+  model_unavailable: ModelUnavailablePayload;
+}
+
+/** The sender's input: discriminated by `kind`. */
+export type OutboxNotice = {
+  [K in NoticeKind]: {
+    id: number;
+    guildId: string;
+    /** Where to post; null: the sender picks the guild's notice channel. */
+    channelId: string | null;
+    kind: K;
+    payload: NoticePayloads[K];
+    /** Set when this notice was posted before (a progress card): edit that message instead of posting. */
+    messageId: string | null;
+    /** Stable per notice and revision: Discord's `nonce` + `enforce_nonce` turns a repeated post into one message. */
+    nonce: string;
+    attempts: number;
+    createdAt: string;
+  };
+}[NoticeKind];
+
+/** Dedupe keys: one notice per job and event (progress is one card, edited in place). */
+export const noticeKey = {
+  jobCreated: (jobId: number) => `job:${jobId}:created`,
+  jobProgress: (jobId: number) => `job:${jobId}:progress`,
+  /** The ending notice: succeeded, failed or cancelled. */
+  jobEnded: (jobId: number, status: JobStatus) => `job:${jobId}:${status}`,
+  /** Once per guild, model and UTC day. */
+  modelUnavailable: (guildId: string, model: string, day: Date) =>
+    `model_unavailable:${guildId}:${model}:${day.toISOString().slice(0, 10)}`,
+} as const;
+
+/** A notice to enqueue, typed by its kind. */
+export type NewNotice<K extends NoticeKind = NoticeKind> = {
+  [P in K]: {
+    guildId: string;
+    /** Where to post; null: the guild's notice channel. */
+    channelId: string | null;
+    kind: P;
+    payload: NoticePayloads[P];
+    dedupeKey: string;
+  };
+}[K];
