@@ -8,7 +8,6 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { finished } from "node:stream/promises";
-import { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai";
 import type { Catalog } from "../datasets/catalog.ts";
 import { trainingCostUsd } from "../datasets/estimate.ts";
 import type { ValidationReport } from "../datasets/types.ts";
@@ -30,7 +29,12 @@ import {
 } from "../domain/notices.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
-import { AmbiguousCreateError, logProviderError, providerUserError } from "../providers/errors.ts";
+import {
+  AmbiguousCreateError,
+  classifyProviderError,
+  logProviderError,
+  providerUserError,
+} from "../providers/errors.ts";
 import type { FineTuningProvider, ProviderJob } from "../providers/types.ts";
 
 /** OpenAI's limit on a fine-tuned model's suffix, and the characters it keeps. */
@@ -138,9 +142,10 @@ interface CreateIntent {
 
 /** The cause of an unconfirmed create, in a few words (never "try again": the job may exist). */
 function unconfirmedCause(err: unknown): string {
-  if (err instanceof APIConnectionTimeoutError) return "it did not answer in time";
-  if (err instanceof APIConnectionError) return "the connection was lost";
-  if (err instanceof APIError && err.status !== undefined) return `it answered ${err.status}`;
+  const e = classifyProviderError(err);
+  if (e?.code === "timeout") return "it did not answer in time";
+  if (e?.code === "connection_error") return "the connection was lost";
+  if (e?.status != null) return `it answered ${e.status}`;
   return "its answer was lost";
 }
 

@@ -5,7 +5,6 @@
 // are logged and retried next tick; they never fail a job.
 
 import { createTask, type ScheduledTask, validate as validCron } from "node-cron";
-import { NotFoundError, RateLimitError } from "openai";
 import { DatasetRepository } from "../db/datasets.ts";
 import {
   JobMetricsRepository,
@@ -30,7 +29,7 @@ import { noticeKey } from "../domain/notices.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 import type { Notifier } from "../notices/notifier.ts";
-import { describeProviderError, logProviderError } from "../providers/errors.ts";
+import { classifyProviderError, describeProviderError, logProviderError } from "../providers/errors.ts";
 import type { ChatResult, FineTuningProvider, ProviderEvent, ProviderJob } from "../providers/types.ts";
 import { noticeBase, recordEnding } from "./jobs.ts";
 
@@ -50,6 +49,9 @@ export function askAssistant(
     maxTokens: DEFAULT_MAX_TOKENS,
   });
 }
+
+/** A 429 stops the rest of a tick's calls to that provider: hammering on would only extend it. */
+const isRateLimit = (err: unknown): boolean => classifyProviderError(err)?.status === 429;
 
 /** The most a provider returns per list call. */
 export const PAGE_SIZE = 100;
@@ -282,7 +284,7 @@ export class JobPoller {
               result.retrieveCalls += 1;
               remote = await this.provider.retrieveJob(job.remoteId);
             } catch (err) {
-              if (err instanceof NotFoundError) {
+              if (classifyProviderError(err)?.status === 404) {
                 // The listing worked, yet the provider does not know the job: it is gone. End it once, with a
                 // notice, instead of asking for it again every tick forever.
                 this.logger.warn(
@@ -292,7 +294,7 @@ export class JobPoller {
                 remote = goneJob(job, this.now());
               } else {
                 result.errors += 1;
-                if (err instanceof RateLimitError) rateLimited = true;
+                if (isRateLimit(err)) rateLimited = true;
                 logProviderError(
                   this.logger,
                   err,
@@ -307,7 +309,7 @@ export class JobPoller {
             await this.apply(job, remote, result);
           } catch (err) {
             result.errors += 1;
-            if (err instanceof RateLimitError) rateLimited = true;
+            if (isRateLimit(err)) rateLimited = true;
             logProviderError(this.logger, err, { jobId: job.id }, "job update failed; retrying next tick");
           }
         });
@@ -364,7 +366,7 @@ export class JobPoller {
         events = await this.newEvents(job, result);
         eventsRead = true;
       } catch (err) {
-        if (err instanceof RateLimitError) throw err;
+        if (isRateLimit(err)) throw err;
         result.errors += 1;
         logProviderError(this.logger, err, { jobId: job.id }, "reading events failed; retrying next tick");
       }

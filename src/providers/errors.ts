@@ -1,17 +1,8 @@
-// Provider failures in plain words, and which of them leave a create "ambiguous" (the request may
-// have reached the provider and started something). Branches on the openai SDK's typed errors.
-import {
-  APIConnectionError,
-  APIConnectionTimeoutError,
-  APIError,
-  APIUserAbortError,
-  AuthenticationError,
-  BadRequestError,
-  InternalServerError,
-  NotFoundError,
-  PermissionDeniedError,
-  RateLimitError,
-} from "openai";
+// Provider failures, classified once: `classifyProviderError` is the one place that reads the openai SDK's
+// typed errors (and classtune's own for calls made without the SDK). Two wordings sit on top of it: the
+// teachers' (`describeProviderError`, for jobs and deploys) and the students' (`explainProviderError`, for
+// /ask). Everything else asks the classification (transient? ambiguous? model gone?) and never the SDK.
+import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
 import { UserError } from "../domain/errors.ts";
 import type { Logger } from "../logger.ts";
 
@@ -34,46 +25,185 @@ export class AmbiguousCreateError extends Error {
   }
 }
 
+/** An HTTP failure of a provider call made without the openai SDK (a deploy API, Azure Resource Manager). */
+export class ProviderHttpError extends Error {
+  constructor(
+    readonly status: number,
+    /** The provider's own error code, when its body had one. */
+    readonly code: string | null,
+    /** The provider's own message. */
+    readonly detail: string,
+    readonly requestId: string | null = null,
+  ) {
+    super(`${status} ${detail}`);
+    this.name = "ProviderHttpError";
+  }
+}
+
+/** A provider call made without the openai SDK that got no answer (fetch threw, or timed out). */
+export class ProviderConnectionError extends Error {
+  constructor(
+    readonly timedOut: boolean,
+    readonly reason: unknown,
+  ) {
+    super(timedOut ? "the provider did not answer in time" : "could not reach the provider");
+    this.name = "ProviderConnectionError";
+  }
+}
+
+export type ProviderErrorCode =
+  | "aborted"
+  | "timeout"
+  | "connection_error"
+  | "rate_limited"
+  | "insufficient_quota"
+  | "daily_limit"
+  | "auth"
+  | "permission"
+  | "training_not_available"
+  | "model_not_found"
+  | "not_found"
+  | "bad_request"
+  | "provider_error"
+  | "http_error";
+
+export interface ProviderErrorClass {
+  code: ProviderErrorCode;
+  /** HTTP status, when there was an answer. */
+  status: number | null;
+  /** The provider's own code (`insufficient_quota`, `model_not_found`, …). */
+  providerCode: string | null;
+  /** The provider's own message, without the SDK's leading status. */
+  detail: string;
+  /** Rate limits and outages: try again on a later tick; never a reason to fail a job. */
+  transient: boolean;
+  /** The request may have taken effect anyway (timeout, connection lost, 408, 5xx): never blindly repeat a create. */
+  ambiguous: boolean;
+  /** 404 naming a model: the model is gone (worth the fallback model). */
+  modelGone: boolean;
+  /** OpenAI closed fine-tuning for this organisation (403 training_not_available). */
+  trainingClosed: boolean;
+  /** What the provider's support asks for. */
+  requestId: string | null;
+}
+
+/** The classification of a provider failure; undefined when `err` is not one (a bug, the database, Discord). */
+export function classifyProviderError(err: unknown): ProviderErrorClass | undefined {
+  if (err instanceof APIUserAbortError) return base("aborted", { transient: false, ambiguous: false });
+  if (err instanceof APIConnectionTimeoutError) return base("timeout", { detail: "timed out" });
+  if (err instanceof APIConnectionError) return base("connection_error", { detail: "connection error" });
+  if (err instanceof ProviderConnectionError) return base(err.timedOut ? "timeout" : "connection_error");
+  if (err instanceof APIError) {
+    return fromStatus(err.status ?? null, typeof err.code === "string" ? err.code : null, sdkDetail(err), {
+      requestId: err.requestID ?? null,
+    });
+  }
+  if (err instanceof ProviderHttpError) {
+    return fromStatus(err.status, err.code, err.detail, { requestId: err.requestId });
+  }
+  return undefined;
+}
+
+function base(code: ProviderErrorCode, over: Partial<ProviderErrorClass> = {}): ProviderErrorClass {
+  return {
+    code,
+    status: null,
+    providerCode: null,
+    detail: "",
+    transient: true,
+    ambiguous: true,
+    modelGone: false,
+    trainingClosed: false,
+    requestId: null,
+    ...over,
+  };
+}
+
+function fromStatus(
+  status: number | null,
+  providerCode: string | null,
+  detail: string,
+  extra: { requestId: string | null },
+): ProviderErrorClass {
+  const answered = { status, providerCode, detail, requestId: extra.requestId, ambiguous: false };
+  const c = (code: ProviderErrorCode, over: Partial<ProviderErrorClass> = {}) =>
+    base(code, { ...answered, transient: false, ...over });
+  if (status === 429) {
+    if (providerCode === "insufficient_quota") return c("insufficient_quota", { transient: true });
+    if (providerCode === "daily_rate_limit_exceeded") return c("daily_limit", { transient: true });
+    return c("rate_limited", { transient: true });
+  }
+  if (status === 401) return c("auth");
+  if (status === 403) {
+    if (providerCode === "training_not_available")
+      return c("training_not_available", { trainingClosed: true });
+    return c("permission");
+  }
+  if (status === 404) {
+    // OpenAI says code model_not_found; vLLM and Ollama say "model … does not exist / not found" in words.
+    // Any other 404 is a wrong address (or a vanished job), not a vanished model.
+    const modelGone = providerCode === "model_not_found" || /\bmodel\b/i.test(detail);
+    return c(providerCode === "model_not_found" ? "model_not_found" : "not_found", { modelGone });
+  }
+  if (status === 400) {
+    return providerCode === "insufficient_quota" ? c("insufficient_quota") : c("bad_request");
+  }
+  if (status !== null && (status >= 500 || status === 408)) {
+    return c(status === 408 ? "http_error" : "provider_error", { transient: true, ambiguous: true });
+  }
+  return c("http_error");
+}
+
+/** The provider's own message, without the SDK's leading status code. */
+function sdkDetail(err: APIError): string {
+  const body = err.error as { message?: unknown } | undefined;
+  if (body && typeof body.message === "string" && body.message !== "") return body.message;
+  return err.message.replace(/^\d{3}\s+/, "");
+}
+
+/** What a teacher reads when OpenAI has closed fine-tuning for the organisation. */
+export const TRAINING_CLOSED_MESSAGE =
+  "OpenAI has closed fine-tuning for this organisation (training_not_available): it accepts no new jobs. Pick another provider with /finetune start provider: (see the README's Providers section for Nebius, Azure OpenAI and the others)";
+
 /** One sentence a teacher can act on; never a stack trace. */
 export function describeProviderError(err: unknown): string {
   if (err instanceof AmbiguousCreateError) {
     return `${describeProviderError(err.createError)}; the job may have started anyway (classtune tag ${err.tag}) — check the provider's job list before trying again`;
   }
-  if (err instanceof APIUserAbortError) return "the request to the provider was cancelled";
-  if (err instanceof APIConnectionTimeoutError)
-    return "the provider did not answer in time — try again shortly";
-  if (err instanceof APIConnectionError) {
-    return "could not reach the provider (connection error) — check the network and OPENAI_BASE_URL";
-  }
-  if (err instanceof RateLimitError) {
-    if (err.code === "insufficient_quota") {
-      return "the provider account has run out of credit (insufficient_quota) — add credit or check billing, then try again";
-    }
-    if (err.code === "daily_rate_limit_exceeded") {
+  const e = classifyProviderError(err);
+  if (!e) return err instanceof UserError || err instanceof Error ? err.message : String(err);
+  switch (e.code) {
+    case "aborted":
+      return "the request to the provider was cancelled";
+    case "timeout":
+      return "the provider did not answer in time — try again shortly";
+    case "connection_error":
+      return "could not reach the provider (connection error) — check the network and the provider's base URL";
+    case "insufficient_quota":
+      return e.status === 429
+        ? "the provider account has run out of credit (insufficient_quota) — add credit or check billing, then try again"
+        : "the provider account has run out of credit (insufficient_quota)";
+    case "daily_limit":
       return "the provider's daily limit on fine-tuning jobs is reached — try again tomorrow";
-    }
-    return "the provider is rate-limiting us — try again in a minute";
+    case "rate_limited":
+      return "the provider is rate-limiting us — try again in a minute";
+    case "auth":
+      return "the provider rejected the API key — check the key configured for it";
+    case "training_not_available":
+      return TRAINING_CLOSED_MESSAGE;
+    case "permission":
+      return `the API key is not allowed to do this (${e.detail})`;
+    case "model_not_found":
+      return `that model does not exist or this account cannot use it (${e.detail})`;
+    case "not_found":
+      return `not found at the provider (${e.detail})`;
+    case "bad_request":
+      return `the provider refused the request: ${e.detail}`;
+    case "provider_error":
+      return `the provider had an internal error (${e.status}) — try again shortly`;
+    case "http_error":
+      return `the provider answered ${e.status ?? "?"}: ${e.detail}`;
   }
-  if (err instanceof AuthenticationError) return "the provider rejected the API key — check OPENAI_API_KEY";
-  if (err instanceof PermissionDeniedError) {
-    return `the API key is not allowed to do this (${messageOf(err)})`;
-  }
-  if (err instanceof NotFoundError) {
-    if (err.code === "model_not_found")
-      return `that model does not exist or this account cannot use it (${messageOf(err)})`;
-    return `not found at the provider (${messageOf(err)})`;
-  }
-  if (err instanceof BadRequestError) {
-    if (err.code === "insufficient_quota")
-      return "the provider account has run out of credit (insufficient_quota)";
-    return `the provider refused the request: ${messageOf(err)}`;
-  }
-  if (err instanceof InternalServerError) {
-    return `the provider had an internal error (${err.status}) — try again shortly`;
-  }
-  if (err instanceof APIError) return `the provider answered ${err.status ?? "?"}: ${messageOf(err)}`;
-  if (err instanceof UserError) return err.message;
-  return err instanceof Error ? err.message : String(err);
 }
 
 /**
@@ -82,30 +212,76 @@ export function describeProviderError(err: unknown): string {
  * never with its own text.
  */
 export function describeProviderFailure(err: unknown): string | undefined {
-  return err instanceof APIError || err instanceof AmbiguousCreateError
+  return classifyProviderError(err) !== undefined || err instanceof AmbiguousCreateError
     ? describeProviderError(err)
     : undefined;
 }
 
-/** The provider's own message, without the SDK's leading status code. */
-function messageOf(err: APIError): string {
-  const body = err.error as { message?: unknown } | undefined;
-  if (body && typeof body.message === "string" && body.message !== "") return body.message;
-  return err.message.replace(/^\d{3}\s+/, "");
+export interface ExplainedProviderError {
+  /** Short code recorded in the usage table. */
+  code: string;
+  /** What the student reads. */
+  message: string;
+  /** The model is gone (404 model_not_found): worth trying the fallback model. */
+  modelGone: boolean;
 }
 
-/** A failure after which the request may still have taken effect: timeout, connection loss, 5xx. */
+/** A chat failure in a student's words; undefined when it is not a provider error (a bug: rethrow). */
+export function explainProviderError(err: unknown, provider: string): ExplainedProviderError | undefined {
+  const e = classifyProviderError(err);
+  if (!e || e.code === "aborted") return undefined;
+  const say = (code: string, message: string) => ({ code, message, modelGone: false });
+  switch (e.code) {
+    case "timeout":
+      return say("timeout", `${provider} took too long to answer (timed out). Try again in a moment.`);
+    case "connection_error":
+      return say("connection_error", `Couldn't reach ${provider} right now. Try again in a few minutes.`);
+    case "model_not_found":
+    case "not_found":
+      if (e.modelGone) {
+        return { code: "model_not_found", message: "This model is no longer available.", modelGone: true };
+      }
+      return say(
+        e.providerCode ?? "not_found",
+        `${provider} answered "not found" for this request: its base URL may be wrong. A teacher should check the provider's configuration.`,
+      );
+    default:
+      break;
+  }
+  if (e.status === 429 && e.code === "insufficient_quota") {
+    return say(
+      "insufficient_quota",
+      `The ${provider} account behind this model has run out of credit (insufficient_quota), so it can't answer. A teacher needs to add credit or pick another model with /model use.`,
+    );
+  }
+  if (e.status === 429)
+    return say("provider_rate_limited", `${provider} is rate-limiting us — try again in a minute.`);
+  if (e.status === 401 || e.status === 403) {
+    return say(
+      "provider_auth",
+      `${provider} refused this bot's API key. A teacher needs to check the key configured for it.`,
+    );
+  }
+  if (e.status !== null && e.status >= 500) {
+    return say(
+      "provider_unavailable",
+      `${provider} is having trouble right now (HTTP ${e.status}). Try again in a few minutes.`,
+    );
+  }
+  return say(
+    e.providerCode ?? `http_${e.status ?? "error"}`,
+    `${provider} refused the question${e.detail ? `: ${e.detail.slice(0, 200)}` : "."}`,
+  );
+}
+
+/** A failure after which the request may still have taken effect: timeout, connection loss, 408, 5xx. */
 export function isAmbiguousFailure(err: unknown): boolean {
-  if (err instanceof APIUserAbortError) return false;
-  if (err instanceof APIConnectionError) return true; // includes timeouts
-  if (err instanceof APIError && err.status !== undefined) return err.status >= 500 || err.status === 408;
-  return false;
+  return classifyProviderError(err)?.ambiguous ?? false;
 }
 
 /** Rate limits and outages: retry on a later tick; never a reason to fail a job. */
 export function isTransientFailure(err: unknown): boolean {
-  if (err instanceof RateLimitError) return true;
-  return isAmbiguousFailure(err);
+  return classifyProviderError(err)?.transient ?? false;
 }
 
 /** Logs a provider failure as an object, with the request id the provider's support asks for. */
@@ -115,16 +291,10 @@ export function logProviderError(
   context: Record<string, unknown>,
   msg: string,
 ): void {
-  if (err instanceof APIError) {
+  const e = classifyProviderError(err);
+  if (e && e.status !== null) {
     logger.warn(
-      {
-        ...context,
-        status: err.status,
-        code: err.code,
-        type: err.type,
-        requestID: err.requestID,
-        err: err.message,
-      },
+      { ...context, status: e.status, code: e.providerCode, requestID: e.requestId, err: e.detail },
       msg,
     );
   } else {

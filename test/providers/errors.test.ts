@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import OpenAI from "openai";
-import { explainProviderError } from "../../src/providers/chatErrors.ts";
+import { explainProviderError } from "../../src/providers/errors.ts";
 
 const notFound = (body: { message: string; code?: string | null }) =>
   new OpenAI.NotFoundError(404, { ...body, type: "invalid_request_error" }, body.message, new Headers());
