@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { PermissionFlagsBits } from "discord.js";
 import { startApp } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
-import { deployCommands } from "../src/deploy.ts";
+import { deployCommands } from "../src/discord/deploy.ts";
 import { silentLogger } from "../src/logger.ts";
 import { type FakeUser, startFakeDiscord } from "../test/fakes/discord/index.ts";
 

@@ -1,7 +1,8 @@
 // The classtune command line: `npm run -s classtune -- <command> [options]` (also the `classtune` bin).
 // Each command lives in src/cli/<name>.ts and exports `run(args, io)`, resolving to the exit status:
 // 0 success, 1 the input has problems, 2 usage or I/O error (one clear line on stderr).
-import { type CliIo, runCli } from "./cli/io.ts";
+import type { CliIo } from "./cli/io.ts";
+import { runCli } from "./cli/run.ts";
 
 const io: CliIo = {
   stdout: process.stdout,

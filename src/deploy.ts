@@ -2,24 +2,8 @@
 // Guild deploys (DISCORD_GUILD_ID) are instant; global ones can take up to an hour to show everywhere.
 // Run it when commands change, not on every start (Discord allows 200 command creates a day per guild).
 import { pathToFileURL } from "node:url";
-import { REST, Routes } from "discord.js";
-import { commands } from "./commands/index.ts";
 import { ConfigError, loadConfig } from "./config.ts";
-
-export async function deployCommands(options: {
-  token: string;
-  clientId: string;
-  guildId?: string | undefined;
-  apiUrl: string;
-}): Promise<number> {
-  const rest = new REST({ api: options.apiUrl }).setToken(options.token);
-  const body = commands.map((c) => c.data.toJSON());
-  const route = options.guildId
-    ? Routes.applicationGuildCommands(options.clientId, options.guildId)
-    : Routes.applicationCommands(options.clientId);
-  const result = (await rest.put(route, { body })) as unknown[];
-  return result.length;
-}
+import { deployCommands } from "./discord/deploy.ts";
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (isMain) {

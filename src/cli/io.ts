@@ -1,5 +1,4 @@
-// What every CLI command receives, and the dispatcher over src/cli/<name>.ts.
-import { ConfigError } from "../config.ts";
+// What every CLI command receives: its streams and environment, and the usage error it may throw.
 import { UserError } from "../domain/errors.ts";
 
 export interface CliIo {
@@ -11,55 +10,9 @@ export interface CliIo {
 
 export type CliCommand = (args: string[], io: CliIo) => Promise<number>;
 
-/** The commands, loaded on demand so `validate` does not pay for the Discord or provider code. */
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: CliCommand }> }> = {
-  validate: { summary: "check a fine-tuning dataset (JSONL)", load: () => import("./validate.ts") },
-  sample: { summary: "write a correct 20-example dataset", load: () => import("./sample.ts") },
-  sandbox: { summary: "run the OpenAI-compatible sandbox server", load: () => import("./sandbox.ts") },
-  usage: {
-    summary: "/ask usage: questions, tokens, cost by model and day",
-    load: () => import("./usage.ts"),
-  },
-  finetune: {
-    summary: "validate, upload and fine-tune (--wait follows it)",
-    load: () => import("./finetune.ts"),
-  },
-  jobs: { summary: "list fine-tuning jobs started here", load: () => import("./jobs.ts") },
-  cancel: { summary: "cancel a fine-tuning job", load: () => import("./cancel.ts") },
-  ask: { summary: "ask a model as the educational assistant", load: () => import("./ask.ts") },
-};
-
 /** Thrown for bad arguments: printed as one line, exit 2. */
 export class UsageError extends UserError {
   constructor(message: string) {
     super(message, "usage");
-  }
-}
-
-export function printUsage(out: NodeJS.WritableStream): void {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  out.write(`usage: classtune <command> [options]\n\ncommands:\n${lines.join("\n")}\n`);
-}
-
-export async function runCli(argv: string[], io: CliIo): Promise<number> {
-  const [name, ...args] = argv;
-  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-    printUsage(name === undefined ? io.stderr : io.stdout);
-    return name === undefined ? 2 : 0;
-  }
-  const command = COMMANDS[name];
-  if (!command) {
-    io.stderr.write(`classtune: unknown command "${name}" (try: ${Object.keys(COMMANDS).join(", ")})\n`);
-    return 2;
-  }
-  try {
-    const { run } = await command.load();
-    return await run(args, io);
-  } catch (err) {
-    if (err instanceof UserError || err instanceof ConfigError) {
-      io.stderr.write(`classtune ${name}: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
   }
 }

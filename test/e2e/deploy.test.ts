@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { InteractionContextType, PermissionFlagsBits, ApplicationCommandOptionType as T } from "discord.js";
 import { commands } from "../../src/commands/index.ts";
-import { deployCommands } from "../../src/deploy.ts";
+import { deployCommands } from "../../src/discord/deploy.ts";
 import { type FakeDiscord, type StoredCommand, startFakeDiscord } from "../fakes/discord/index.ts";
 
 let discord: FakeDiscord;

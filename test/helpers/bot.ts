@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type App, startApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
-import { deployCommands } from "../../src/deploy.ts";
+import { deployCommands } from "../../src/discord/deploy.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { type FakeDiscord, startFakeDiscord } from "../fakes/discord/index.ts";
 

@@ -1,6 +1,7 @@
 // Runs the real CLI dispatcher (runCli) in this process with captured output: what a terminal would show.
 import { PassThrough } from "node:stream";
-import { type CliIo, runCli } from "../../src/cli/io.ts";
+import type { CliIo } from "../../src/cli/io.ts";
+import { runCli } from "../../src/cli/run.ts";
 
 export interface CliRun {
   code: number;
