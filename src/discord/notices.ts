@@ -28,12 +28,21 @@ import type {
   OutboxNotice,
 } from "../services/notifier.ts";
 import type { JobStatus } from "../services/providers/types.ts";
+import { guildOfChannel } from "./channels.ts";
 import { DiscordLimits } from "./limits.ts";
 import { Colors } from "./render/report.ts";
 
 export class NoChannelError extends Error {
   constructor(guildId: string) {
     super(`guild ${guildId} has no notice channel yet (/config notifications); the notice waits`);
+  }
+}
+
+export class ForeignChannelError extends Error {
+  constructor(guildId: string, channelId: string) {
+    super(
+      `channel ${channelId} is not in guild ${guildId}: its notices are not posted there (/config notifications)`,
+    );
   }
 }
 
@@ -416,14 +425,25 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
   /** NOTIFY_CHANNEL_ID, only for the guild that channel belongs to: never another guild's notices there. */
   const defaultChannelFor = async (guildId: string): Promise<string | undefined> => {
     const id = deps.defaultChannelId;
-    if (!id) return undefined;
-    try {
-      const channel = deps.client.channels.cache.get(id) ?? (await deps.client.channels.fetch(id));
-      return channel && "guildId" in channel && channel.guildId === guildId ? id : undefined;
-    } catch (err) {
-      if (err instanceof DiscordAPIError) return undefined; // unknown channel or no access
-      throw err;
+    return id && (await guildOfChannel(deps.client, id)) === guildId ? id : undefined;
+  };
+
+  /**
+   * Where the notice goes: its own channel or the guild's notice channel, which must be in the notice's guild
+   * (a stored id of another guild's channel is refused, not posted to), else the default channel.
+   */
+  const channelFor = async (notice: OutboxNotice): Promise<string> => {
+    const chosen = notice.channelId ?? deps.guildSettings.get(notice.guildId).notifyChannelId;
+    if (chosen) {
+      const owner = await guildOfChannel(deps.client, chosen);
+      // Unknown or hidden: the post itself fails with Discord's own reason.
+      if (owner !== undefined && owner !== notice.guildId)
+        throw new ForeignChannelError(notice.guildId, chosen);
+      return chosen;
     }
+    const fallback = await defaultChannelFor(notice.guildId);
+    if (!fallback) throw new NoChannelError(notice.guildId);
+    return fallback;
   };
 
   /** The notice as designed: the card edited in place, the ending with its chart. */
@@ -492,11 +512,7 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
 
   return {
     async send(notice) {
-      const channelId =
-        notice.channelId ??
-        deps.guildSettings.get(notice.guildId).notifyChannelId ??
-        (await defaultChannelFor(notice.guildId));
-      if (!channelId) throw new NoChannelError(notice.guildId);
+      const channelId = await channelFor(notice);
 
       let sent: { messageId: string };
       try {
