@@ -8,6 +8,7 @@ import {
   SlashCommandBuilder,
 } from "discord.js";
 import { MAX_SYSTEM_PROMPT_CHARS } from "../classroom/classChannels.ts";
+import { guildChannelOption } from "../discord/channels.ts";
 import type { Command } from "../discord/command.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { respond } from "../discord/respond.ts";
@@ -93,7 +94,7 @@ export default {
     const service = ctx.classroom.classroom;
     switch (interaction.options.getSubcommand()) {
       case "setup": {
-        const channel = interaction.options.getChannel("channel", true);
+        const channel = await guildChannelOption(interaction, "channel", true);
         const s = service.setup({
           guildId,
           channelId: channel.id,
@@ -113,7 +114,7 @@ export default {
         return;
       }
       case "remove": {
-        const channel = interaction.options.getChannel("channel", true);
+        const channel = await guildChannelOption(interaction, "channel", true);
         service.remove(guildId, channel.id);
         await respond(interaction, {
           content: `<#${channel.id}> is no longer a class channel: /ask there is private again and uses the server's default model.`,

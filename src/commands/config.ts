@@ -7,6 +7,7 @@ import {
   SlashCommandBuilder,
 } from "discord.js";
 import { OutboxRepository } from "../db/outbox.ts";
+import { guildChannelOption } from "../discord/channels.ts";
 import type { Command } from "../discord/command.ts";
 import { respond } from "../discord/respond.ts";
 
@@ -42,7 +43,7 @@ export default {
     const guildId = interaction.guildId;
     switch (interaction.options.getSubcommand()) {
       case "notifications": {
-        const channel = interaction.options.getChannel("channel", true);
+        const channel = await guildChannelOption(interaction, "channel", true);
         ctx.guildSettings.update(guildId, { notifyChannelId: channel.id });
         // Notices that waited (or were parked) for want of a channel get their chance now.
         const waiting = new OutboxRepository(ctx.db).rearm(guildId);

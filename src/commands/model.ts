@@ -7,6 +7,7 @@ import {
   InteractionContextType,
   SlashCommandBuilder,
 } from "discord.js";
+import { guildChannelOption } from "../discord/channels.ts";
 import type { Command } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
 import { DiscordLimits } from "../discord/limits.ts";
@@ -94,7 +95,7 @@ export default {
     switch (interaction.options.getSubcommand()) {
       case "use": {
         const model = interaction.options.getString("model", true);
-        const channel = interaction.options.getChannel("channel");
+        const channel = await guildChannelOption(interaction, "channel");
         if (channel) {
           ctx.classroom.classroom.setChannelModel(guildId, channel.id, model, interaction.user.id);
           await respond(interaction, { content: `/ask in <#${channel.id}> now uses \`${model.trim()}\`.` });

@@ -84,21 +84,27 @@ export class OutboxRepository {
   }
 
   /**
-   * The notifier's sweep across guilds (except `exceptGuildIds`), oldest first. Notices that failed
-   * `maxAttempts` times are parked (kept, with their error) so they cannot crowd out the rest.
+   * The notifier's sweep across guilds (except `exceptGuildIds`): at most `perGuild` of each guild's oldest
+   * pending notices, dealt round-robin (every guild's first before any guild's second, and among those the
+   * ones that have not failed yet first), `limit` in all. So a guild piling up undeliverable notices takes
+   * one guild's share, never the whole batch. Notices that failed `maxAttempts` times are parked (kept,
+   * with their error).
    */
   pendingAcrossGuilds(
     limit = 50,
     maxAttempts = Number.MAX_SAFE_INTEGER,
     exceptGuildIds: string[] = [],
+    perGuild = limit,
   ): OutboxRow[] {
     return (
       this.db
         .prepare(
-          `SELECT ${COLUMNS} FROM outbox WHERE posted_at IS NULL AND attempts < ?
-             AND guild_id NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?`,
+          `SELECT ${COLUMNS} FROM (
+             SELECT *, ROW_NUMBER() OVER (PARTITION BY guild_id ORDER BY id) AS lane_rank FROM outbox
+             WHERE posted_at IS NULL AND attempts < ? AND guild_id NOT IN (SELECT value FROM json_each(?))
+           ) WHERE lane_rank <= ? ORDER BY lane_rank, attempts, id LIMIT ?`,
         )
-        .all(maxAttempts, JSON.stringify(exceptGuildIds), limit) as RawRow[]
+        .all(maxAttempts, JSON.stringify(exceptGuildIds), perGuild, limit) as RawRow[]
     ).map(fromRaw);
   }
 

@@ -2,9 +2,13 @@
 export const DiscordLimits = {
   messageContent: 2000,
   embedDescription: 4096,
+  embedFieldName: 256,
   embedFieldValue: 1024,
   embedFields: 25,
   embedTitle: 256,
+  embedFooter: 2048,
+  /** Title, description, field names and values, footer and author of all a message's embeds. */
+  embedTotal: 6000,
   autocompleteChoices: 25,
   choiceName: 100,
   choiceValue: 100,

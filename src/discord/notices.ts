@@ -3,7 +3,9 @@
 // with progress (a text progress bar and the latest loss; the poller throttles the edits) and with the job's
 // final state. Endings are their own message: success with the model's name, tokens, duration, the test
 // answers, how to use it and a PNG of the loss curve; failure with the provider's words; cancelled.
-// `nonce` + `enforce_nonce` make a repeated post (a crash right after sending) one message.
+// `nonce` + `enforce_nonce` make a repeated post (a crash right after sending) one message. Every text is
+// bounded and never blank, so Discord accepts the embed; should it still refuse a notice for its shape
+// (400 50035), the notice is sent again as short plain text (minimalNotice) rather than retried until parked.
 import {
   type Client,
   DiscordAPIError,
@@ -27,6 +29,7 @@ import { noticeKey } from "../domain/notices.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 import type { NoticeSender } from "../notices/notifier.ts";
+import { guildOfChannel } from "./channels.ts";
 import { DiscordLimits } from "./limits.ts";
 import { Colors } from "./render/report.ts";
 
@@ -36,10 +39,24 @@ export class NoChannelError extends Error {
   }
 }
 
+export class ForeignChannelError extends Error {
+  constructor(guildId: string, channelId: string) {
+    super(
+      `channel ${channelId} is not in guild ${guildId}: its notices are not posted there (/config notifications)`,
+    );
+  }
+}
+
 export const LOSS_CHART_NAME = "loss.png";
 const SANDBOX_FOOTER = "Sandbox: simulated fine-tuning (no cost, no real training).";
 const TEST_ANSWER_CHARS = 700;
 const EXPECTED_CHARS = 250;
+const QUESTION_CHARS = 200;
+/** A name in a sentence (model, dataset, provider id): longer than any real one, short enough that the sentence survives. */
+const NAME_CHARS = 300;
+/** Someone else's words (the provider's error, why a model is gone): the guidance after them must fit too. */
+const MESSAGE_CHARS = 3000;
+const EMPTY_ANSWER = "(empty answer)";
 
 const STATUS_TEXT: Record<JobStatus, string> = {
   validating_files: "🔎 The provider is checking the training file.",
@@ -57,8 +74,18 @@ function jobTitle(p: Pick<JobNoticeBase, "jobId" | "provider">): string {
 }
 
 function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  if (text.length <= max) return text;
+  let end = max - 1;
+  // Never cut a character of two UTF-16 units in half.
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}…`;
 }
+
+const name = (text: string) => clip(text, NAME_CHARS);
+
+/** Discord trims an embed field's name and value and refuses one left blank. */
+const orElse = (text: string, placeholder: string) => (text.trim() === "" ? placeholder : text);
 
 function withSandboxFooter(embed: EmbedBuilder, provider: string): EmbedBuilder {
   return provider === "sandbox" ? embed.setFooter({ text: SANDBOX_FOOTER }) : embed;
@@ -86,7 +113,7 @@ export function renderJobCard(
 ): EmbedBuilder {
   const p = state.base;
   const lines = [
-    `Training **${p.baseModel}** on dataset #${p.datasetId} (${p.datasetName}) for <@${p.requesterId}>.`,
+    `Training **${name(p.baseModel)}** on dataset #${p.datasetId} (${name(p.datasetName)}) for <@${p.requesterId}>.`,
     STATUS_TEXT[state.status],
     progressLine(state.progress, state.status),
   ].filter((l): l is string => l !== undefined);
@@ -116,7 +143,11 @@ export function renderJobCard(
       },
     );
   }
-  embed.addFields({ name: "Provider job", value: `${p.remoteId} (${p.provider})`, inline: false });
+  embed.addFields({
+    name: "Provider job",
+    value: `${name(orElse(p.remoteId, "unknown"))} (${name(orElse(p.provider, "unknown"))})`,
+    inline: false,
+  });
   return withSandboxFooter(embed, p.provider);
 }
 
@@ -152,7 +183,7 @@ export function renderNotice(
         .setTitle(`${jobTitle(p)} succeeded`)
         .setColor(Colors.ok)
         .setDescription(
-          `Fine-tuned model: \`${p.fineTunedModel}\` (from ${p.baseModel}, dataset #${p.datasetId} ${p.datasetName}).`,
+          `Fine-tuned model: \`${name(p.fineTunedModel)}\` (from ${name(p.baseModel)}, dataset #${p.datasetId} ${name(p.datasetName)}).`,
         )
         .addFields(
           {
@@ -167,17 +198,24 @@ export function renderNotice(
           },
         );
       for (const t of p.testAnswers.slice(0, 3)) {
-        const answer = t.answer ?? `(no answer: ${t.error ?? "unknown error"})`;
-        const expected = t.expected ? `\n*Dataset's answer:* ${clip(t.expected, EXPECTED_CHARS)}` : "";
+        // An empty answer is an answer (a tool-calling model's `content: null` reads as ""): say so.
+        const answer =
+          t.answer === null
+            ? `(no answer: ${orElse(t.error ?? "", "unknown error")})`
+            : orElse(t.answer, EMPTY_ANSWER);
+        const expected =
+          t.expected && t.expected.trim() !== ""
+            ? `\n*Dataset's answer:* ${clip(t.expected, EXPECTED_CHARS)}`
+            : "";
         embed.addFields({
-          name: clip(`Q: ${t.question}`, DiscordLimits.embedTitle),
+          name: clip(`Q: ${orElse(t.question, "(empty question)")}`, QUESTION_CHARS),
           value: clip(`${clip(answer, TEST_ANSWER_CHARS)}${expected}`, DiscordLimits.embedFieldValue),
         });
       }
       embed.addFields({
         name: "Use it",
         value: clip(
-          `\`/model use model:${p.fineTunedModel}\` makes it the default in a channel (or the whole server); students then ask with \`/ask\`.`,
+          `\`/model use model:${name(p.fineTunedModel)}\` makes it the default in a channel (or the whole server); students then ask with \`/ask\`.`,
           DiscordLimits.embedFieldValue,
         ),
       });
@@ -194,7 +232,7 @@ export function renderNotice(
         .setColor(Colors.problem)
         .setDescription(
           clip(
-            `The provider said: ${p.errorMessage}${p.errorCode ? ` (${p.errorCode})` : ""}\nFix the dataset (\`/dataset validate\`) and start again with \`/finetune start\`.`,
+            `The provider said: ${clip(orElse(p.errorMessage, "nothing"), MESSAGE_CHARS)}${p.errorCode ? ` (${name(p.errorCode)})` : ""}\nFix the dataset (\`/dataset validate\`) and start again with \`/finetune start\`.`,
             DiscordLimits.embedDescription,
           ),
         );
@@ -209,7 +247,7 @@ export function renderNotice(
         .setTitle(`${jobTitle(p)} cancelled`)
         .setColor(Colors.warn)
         .setDescription(
-          `Training **${p.baseModel}** on dataset #${p.datasetId} (${p.datasetName}) was stopped.`,
+          `Training **${name(p.baseModel)}** on dataset #${p.datasetId} (${name(p.datasetName)}) was stopped.`,
         );
       withSandboxFooter(embed, p.provider);
       break;
@@ -220,7 +258,10 @@ export function renderNotice(
         .setTitle("A model students use is unavailable")
         .setColor(Colors.warn)
         .setDescription(
-          `\`${p.model}\` (${p.provider}) ${p.reason}${p.shutdownDate ? ` Shutdown date: ${p.shutdownDate}.` : ""}\nSet a fallback with \`/classroom setup\` or choose another model with \`/model use\`.`,
+          clip(
+            `\`${name(p.model)}\` (${name(p.provider)}) ${clip(p.reason, MESSAGE_CHARS)}${p.shutdownDate ? ` Shutdown date: ${name(p.shutdownDate)}.` : ""}\nSet a fallback with \`/classroom setup\` or choose another model with \`/model use\`.`,
+            DiscordLimits.embedDescription,
+          ),
         );
       break;
     }
@@ -228,6 +269,49 @@ export function renderNotice(
   return {
     ...(content ? { content } : {}),
     embeds: [embed.toJSON()],
+    allowed_mentions: { parse: [], users: mention ? [mention] : [] },
+  };
+}
+
+/**
+ * The notice as short plain text, no embed: what is sent when Discord refuses the full notice for its shape
+ * (400 50035), so the news still arrives instead of the notice being retried until it is parked.
+ */
+export function minimalNotice(notice: OutboxNotice): RESTPostAPIChannelMessageJSONBody {
+  const short = (text: string) => clip(text, 100);
+  let content: string;
+  let mention: string | undefined;
+  switch (notice.kind) {
+    case "job_created":
+    case "job_succeeded":
+    case "job_failed":
+    case "job_cancelled": {
+      const p = notice.payload;
+      mention = p.requesterId;
+      const job = `fine-tuning job #${p.jobId}${p.provider === "sandbox" ? " (sandbox)" : ""}`;
+      content =
+        notice.kind === "job_created"
+          ? `<@${p.requesterId}> your ${job} has started.`
+          : notice.kind === "job_succeeded"
+            ? `<@${p.requesterId}> your model is ready: \`${name(notice.payload.fineTunedModel)}\` (${job}). Use it with \`/model use\`.`
+            : notice.kind === "job_failed"
+              ? `<@${p.requesterId}> your ${job} failed: ${short(notice.payload.errorMessage)}`
+              : `<@${p.requesterId}> your ${job} was cancelled.`;
+      break;
+    }
+    case "job_progress": {
+      const p = notice.payload;
+      const line = progressLine(p.progress, p.status);
+      content = `Fine-tuning job #${p.jobId}: ${STATUS_TEXT[p.status]}${line ? ` ${line}` : ""}`;
+      break;
+    }
+    case "model_unavailable":
+      content = `A model students use is unavailable: \`${short(notice.payload.model)}\`. Set a fallback with \`/classroom setup\` or choose another model with \`/model use\`.`;
+      break;
+  }
+  return {
+    content: clip(content, DiscordLimits.messageContent),
+    embeds: [],
     allowed_mentions: { parse: [], users: mention ? [mention] : [] },
   };
 }
@@ -259,6 +343,28 @@ export interface NoticeSenderDeps {
   /** The job's loss points, for the success notice's chart. */
   metrics?: JobMetricsRepository | undefined;
   logger?: Logger | undefined;
+}
+
+/** Discord refuses the body itself (a limit, a blank field): sending it again cannot help. */
+const isRefusedShape = (err: unknown) =>
+  err instanceof DiscordAPIError && err.code === RESTJSONErrorCodes.InvalidFormBodyOrContentType;
+
+/** renderNotice could not build the notice (a payload it did not expect): as good as refused for its shape. */
+class NoticeShapeError extends Error {
+  constructor(kind: string, cause: unknown) {
+    super(`notice ${kind} could not be rendered`, { cause });
+  }
+}
+
+function rendered(
+  notice: OutboxNotice,
+  options?: Parameters<typeof renderNotice>[1],
+): RESTPostAPIChannelMessageJSONBody {
+  try {
+    return renderNotice(notice, options);
+  } catch (err) {
+    throw new NoticeShapeError(notice.kind, err);
+  }
 }
 
 const isGone = (err: unknown) =>
@@ -320,87 +426,107 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
   /** NOTIFY_CHANNEL_ID, only for the guild that channel belongs to: never another guild's notices there. */
   const defaultChannelFor = async (guildId: string): Promise<string | undefined> => {
     const id = deps.defaultChannelId;
-    if (!id) return undefined;
+    return id && (await guildOfChannel(deps.client, id)) === guildId ? id : undefined;
+  };
+
+  /**
+   * Where the notice goes: its own channel or the guild's notice channel, which must be in the notice's guild
+   * (a stored id of another guild's channel is refused, not posted to), else the default channel.
+   */
+  const channelFor = async (notice: OutboxNotice): Promise<string> => {
+    const chosen = notice.channelId ?? deps.guildSettings.get(notice.guildId).notifyChannelId;
+    if (chosen) {
+      const owner = await guildOfChannel(deps.client, chosen);
+      // Unknown or hidden: the post itself fails with Discord's own reason.
+      if (owner !== undefined && owner !== notice.guildId)
+        throw new ForeignChannelError(notice.guildId, chosen);
+      return chosen;
+    }
+    const fallback = await defaultChannelFor(notice.guildId);
+    if (!fallback) throw new NoChannelError(notice.guildId);
+    return fallback;
+  };
+
+  /** The notice as designed: the card edited in place, the ending with its chart. */
+  const deliver = async (channelId: string, notice: OutboxNotice): Promise<{ messageId: string }> => {
+    if (notice.kind === "job_progress") {
+      const card = createdCard(notice.guildId, notice.payload.jobId);
+      const body = rendered(notice, { created: card?.payload });
+      const target = notice.messageId ?? card?.messageId;
+      if (target && (await edit(channelId, target, body))) return { messageId: target };
+      return { messageId: await post(channelId, notice, body) };
+    }
+    if (notice.messageId) {
+      const { content: _content, ...quiet } = rendered(notice);
+      if (await edit(channelId, notice.messageId, quiet)) return { messageId: notice.messageId };
+      return { messageId: await post(channelId, notice, rendered(notice)) };
+    }
+    if (notice.kind === "job_succeeded") {
+      const png = await lossChart(notice.guildId, notice.payload.jobId);
+      const body = rendered(notice, { lossChart: png !== undefined });
+      const files = png ? [{ name: LOSS_CHART_NAME, data: png, contentType: "image/png" }] : undefined;
+      return { messageId: await post(channelId, notice, body, files) };
+    }
+    return { messageId: await post(channelId, notice, rendered(notice)) };
+  };
+
+  /** The notice as short text (minimalNotice), in the message it would have edited or as a new one. */
+  const deliverMinimal = async (channelId: string, notice: OutboxNotice): Promise<{ messageId: string }> => {
+    const body = minimalNotice(notice);
+    const target =
+      notice.messageId ??
+      (notice.kind === "job_progress"
+        ? createdCard(notice.guildId, notice.payload.jobId)?.messageId
+        : undefined);
+    const quiet = { ...body, allowed_mentions: { parse: [], users: [] } };
+    if (target && (await edit(channelId, target, quiet))) return { messageId: target };
+    // The refused post created no message, so its nonce is still free.
+    return { messageId: await post(channelId, notice, body) };
+  };
+
+  /** The job's card shows the final state too; best effort (the ending notice is what counts). */
+  const finishCard = async (channelId: string, notice: OutboxNotice) => {
+    if (notice.kind !== "job_succeeded" && notice.kind !== "job_failed" && notice.kind !== "job_cancelled")
+      return;
+    const p = notice.payload;
     try {
-      const channel = deps.client.channels.cache.get(id) ?? (await deps.client.channels.fetch(id));
-      return channel && "guildId" in channel && channel.guildId === guildId ? id : undefined;
+      const card = createdCard(notice.guildId, p.jobId);
+      if (!card?.messageId) return;
+      const known = deps.outbox?.payloadOf(notice.guildId, noticeKey.jobProgress(p.jobId), "job_progress");
+      const status: JobStatus =
+        notice.kind === "job_succeeded" ? "succeeded" : notice.kind === "job_failed" ? "failed" : "cancelled";
+      const embed = renderJobCard(card.payload, {
+        base: p,
+        status,
+        progress: latestProgress(known?.progress ?? null, deps.metrics?.list(notice.guildId, p.jobId) ?? []),
+      });
+      await edit(channelId, card.messageId, {
+        embeds: [embed.toJSON()],
+        allowed_mentions: { parse: [], users: [] },
+      });
     } catch (err) {
-      if (err instanceof DiscordAPIError) return undefined; // unknown channel or no access
-      throw err;
+      logger.warn({ err, jobId: p.jobId }, "job card not updated");
     }
   };
 
   return {
     async send(notice) {
-      const channelId =
-        notice.channelId ??
-        deps.guildSettings.get(notice.guildId).notifyChannelId ??
-        (await defaultChannelFor(notice.guildId));
-      if (!channelId) throw new NoChannelError(notice.guildId);
+      const channelId = await channelFor(notice);
 
-      if (notice.kind === "job_progress") {
-        const card = createdCard(notice.guildId, notice.payload.jobId);
-        const body = renderNotice(notice, { created: card?.payload });
-        const target = notice.messageId ?? card?.messageId;
-        if (target && (await edit(channelId, target, body))) return { messageId: target };
-        return { messageId: await post(channelId, notice, body) };
-      }
-      if (notice.messageId) {
-        const body = renderNotice(notice);
-        const { content: _content, ...quiet } = body;
-        if (await edit(channelId, notice.messageId, quiet)) return { messageId: notice.messageId };
-        return { messageId: await post(channelId, notice, body) };
-      }
-
-      let messageId: string;
-      if (notice.kind === "job_succeeded") {
-        const png = await lossChart(notice.guildId, notice.payload.jobId);
-        const body = renderNotice(notice, { lossChart: png !== undefined });
-        messageId = await post(
-          channelId,
-          notice,
-          body,
-          png ? [{ name: LOSS_CHART_NAME, data: png, contentType: "image/png" }] : undefined,
+      let sent: { messageId: string };
+      try {
+        sent = await deliver(channelId, notice);
+      } catch (err) {
+        if (!(err instanceof NoticeShapeError) && !isRefusedShape(err)) throw err;
+        // Retrying the same body would be refused the same way, ten times, then parked: send the news plainly.
+        logger.warn(
+          { err, noticeId: notice.id, kind: notice.kind },
+          "notice refused for its shape; sent as plain text",
         );
-      } else {
-        messageId = await post(channelId, notice, renderNotice(notice));
+        sent = await deliverMinimal(channelId, notice);
       }
-
-      if (
-        notice.kind === "job_succeeded" ||
-        notice.kind === "job_failed" ||
-        notice.kind === "job_cancelled"
-      ) {
-        // The card shows the final state too; best effort (the ending notice above is what counts).
-        const p = notice.payload;
-        const card = createdCard(notice.guildId, p.jobId);
-        if (card?.messageId) {
-          const known = deps.outbox?.payloadOf(
-            notice.guildId,
-            noticeKey.jobProgress(p.jobId),
-            "job_progress",
-          );
-          const status: JobStatus =
-            notice.kind === "job_succeeded"
-              ? "succeeded"
-              : notice.kind === "job_failed"
-                ? "failed"
-                : "cancelled";
-          const embed = renderJobCard(card.payload, {
-            base: p,
-            status,
-            progress: latestProgress(
-              known?.progress ?? null,
-              deps.metrics?.list(notice.guildId, p.jobId) ?? [],
-            ),
-          });
-          await edit(channelId, card.messageId, {
-            embeds: [embed.toJSON()],
-            allowed_mentions: { parse: [], users: [] },
-          }).catch((err: unknown) => logger.warn({ err, jobId: p.jobId }, "job card not updated"));
-        }
-      }
-      return { messageId };
+      await finishCard(channelId, notice);
+      return sent;
     },
   };
 }

@@ -1,7 +1,9 @@
 // Drains the outbox through a NoticeSender (the Discord glue plugs in the real one; tests use an
 // in-memory one). A notice is written in the same transaction as the change it announces, so a crash
 // before posting loses nothing: the row survives and is posted on the next drain. A failed post stays
-// pending and is retried on later drains (attempts counted, error kept).
+// pending and is retried on later drains (attempts counted, error kept). Each guild is its own lane: lanes
+// are drained side by side, each takes at most its share of a drain, and a guild whose notices cannot be
+// posted (no channel, a deleted one, no Send permission) holds back only its own.
 import type { Db } from "../db/open.ts";
 import { OutboxRepository, type OutboxRow } from "../db/outbox.ts";
 import type { OutboxNotice } from "../domain/notices.ts";
@@ -18,6 +20,8 @@ export interface NotifierOptions {
   logger?: Logger;
   /** Notices handled per drain. */
   batch?: number;
+  /** At most this many of one guild's notices per drain (its lane's share); default 10. */
+  perGuild?: number | undefined;
   /** Only this guild's notices (the CLI drains "cli" and leaves the bot's alone); default every guild. */
   guildId?: string | undefined;
   /** When draining every guild, these are left alone; default the terminal's guild ("cli"), which has no channel. */
@@ -39,6 +43,7 @@ export class Notifier {
   private readonly sender: NoticeSender;
   private readonly logger: Logger;
   private readonly batch: number;
+  private readonly perGuild: number;
   private readonly guildId: string | undefined;
   private readonly exceptGuildIds: string[];
   private readonly maxAttempts: number;
@@ -49,6 +54,7 @@ export class Notifier {
     sender,
     logger = silentLogger,
     batch = 50,
+    perGuild = 10,
     guildId,
     exceptGuildIds,
     maxAttempts,
@@ -60,6 +66,7 @@ export class Notifier {
     this.sender = sender;
     this.logger = logger;
     this.batch = batch;
+    this.perGuild = perGuild;
   }
 
   /** Posts pending notices oldest first; concurrent calls share one drain. */
@@ -72,15 +79,28 @@ export class Notifier {
 
   private async drainOnce(): Promise<DrainResult> {
     const result: DrainResult = { posted: 0, failed: 0 };
-    const failedGuildChannels = new Set<string>();
     const pending =
       this.guildId === undefined
-        ? this.outbox.pendingAcrossGuilds(this.batch, this.maxAttempts, this.exceptGuildIds)
+        ? this.outbox.pendingAcrossGuilds(this.batch, this.maxAttempts, this.exceptGuildIds, this.perGuild)
         : this.outbox.pending(this.guildId, this.batch, this.maxAttempts);
+    const lanes = new Map<string, OutboxRow[]>();
     for (const row of pending) {
-      // Keep a channel's notices in order: after one fails, later ones there wait for the next drain.
-      const lane = `${row.guildId}/${row.channelId ?? ""}`;
-      if (failedGuildChannels.has(lane)) continue;
+      const lane = lanes.get(row.guildId);
+      if (lane) lane.push(row);
+      else lanes.set(row.guildId, [row]);
+    }
+    // Side by side, so a guild whose post is slow (Discord retrying, a timeout) delays no other guild.
+    await Promise.all([...lanes.values()].map((rows) => this.drainLane(rows, result)));
+    return result;
+  }
+
+  /** One guild's notices, oldest first. */
+  private async drainLane(rows: OutboxRow[], result: DrainResult): Promise<void> {
+    const failedChannels = new Set<string | null>();
+    for (const row of rows) {
+      // Keep a channel's notices in order: after one fails, later ones there wait for the next drain
+      // (with no attempt counted: only the one that failed is charged).
+      if (failedChannels.has(row.channelId)) continue;
       try {
         const { messageId } = await this.sender.send(toNotice(row));
         this.outbox.markPosted(row.id, row.revision, messageId ?? null);
@@ -88,15 +108,14 @@ export class Notifier {
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         this.outbox.markFailed(row.id, message);
-        failedGuildChannels.add(lane);
+        failedChannels.add(row.channelId);
         result.failed += 1;
         this.logger.warn(
-          { noticeId: row.id, kind: row.kind, attempts: row.attempts + 1, err },
+          { noticeId: row.id, guildId: row.guildId, kind: row.kind, attempts: row.attempts + 1, err },
           "notice not posted",
         );
       }
     }
-    return result;
   }
 }
 

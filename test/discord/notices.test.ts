@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { progressBar, progressLine, renderNotice } from "../../src/discord/notices.ts";
-import type { JobNoticeBase, OutboxNotice } from "../../src/domain/notices.ts";
+import { minimalNotice, progressBar, progressLine, renderNotice } from "../../src/discord/notices.ts";
+import type { JobCreatedPayload, JobNoticeBase, NoticeKind, OutboxNotice } from "../../src/domain/notices.ts";
+import { validateMessage } from "../fakes/discord/fakeDiscord.ts";
 
 const base = (provider = "sandbox"): JobNoticeBase => ({
   jobId: 7,
@@ -97,5 +98,100 @@ describe("progressLine", () => {
     );
     assert.equal(progressLine(null), undefined);
     assert.equal(progressBar(Number.NaN, 4), "`░░░░` 0%");
+  });
+});
+
+/** Every notice kind with every text set by `text` (empty, blank or huge) and `n` test answers. */
+function everyKind(text: string, n: number, error: string | null = null): OutboxNotice[] {
+  const b: JobNoticeBase = {
+    jobId: 7,
+    remoteId: text,
+    provider: text,
+    baseModel: text,
+    suffix: text,
+    datasetId: 3,
+    datasetName: text,
+    requesterId: "555",
+  };
+  const answers = Array.from({ length: n }, () => ({ question: text, expected: text, answer: text, error }));
+  const kinds: { [K in NoticeKind]: Extract<OutboxNotice, { kind: K }>["payload"] } = {
+    job_created: { ...b, estimatedCostUsd: null, nEpochs: "auto", examples: 0 },
+    job_progress: {
+      ...b,
+      status: "running",
+      rawStatus: text,
+      progress: { step: 3, totalSteps: 9, loss: null },
+    },
+    job_succeeded: {
+      ...b,
+      fineTunedModel: text,
+      trainedTokens: null,
+      durationMs: null,
+      testAnswers: answers,
+    },
+    job_failed: { ...b, errorCode: text, errorMessage: text },
+    job_cancelled: b,
+    model_unavailable: { model: text, provider: text, shutdownDate: text, reason: text },
+  };
+  return Object.entries(kinds).map(([kind, payload]) => notice(kind as NoticeKind, payload as never));
+}
+
+describe("renderNotice against Discord's payload validation", () => {
+  const cases: [string, OutboxNotice[]][] = [
+    ["empty texts", everyKind("", 3)],
+    ["blank texts", everyKind(" \n ", 3)],
+    ["no test answers", everyKind("", 0)],
+    ["huge texts and many test answers", everyKind("é".repeat(10_000), 40)],
+    ["huge texts and failed test answers", everyKind("x".repeat(10_000), 40, "y".repeat(10_000))],
+  ];
+  for (const [what, notices] of cases) {
+    it(`renders every notice kind with ${what} as an embed Discord accepts`, () => {
+      const created = notices.find((n) => n.kind === "job_created")?.payload as JobCreatedPayload;
+      for (const n of notices) {
+        const body = renderNotice(n, { created, lossChart: true }) as Record<string, unknown>;
+        const refusal = validateMessage(body, [], true);
+        assert.equal(refusal, undefined, `${n.kind}: ${JSON.stringify(refusal?.body)}`);
+        assert.equal((body.embeds as unknown[]).length, 1, `${n.kind} keeps its embed`);
+      }
+    });
+  }
+
+  it("shows an empty answer as such instead of an empty field", () => {
+    const [succeeded] = everyKind("", 1).filter((n) => n.kind === "job_succeeded");
+    assert.ok(succeeded?.kind === "job_succeeded");
+    succeeded.payload.testAnswers = [
+      { question: "What is osmosis?", expected: null, answer: "", error: null },
+      { question: "What is a cell?", expected: "", answer: " ", error: null },
+    ];
+    const fields = renderNotice(succeeded).embeds?.[0]?.fields ?? [];
+    assert.deepEqual(
+      fields.filter((f) => f.name.startsWith("Q:")).map((f) => [f.name, f.value]),
+      [
+        ["Q: What is osmosis?", "(empty answer)"],
+        ["Q: What is a cell?", "(empty answer)"],
+      ],
+    );
+  });
+});
+
+describe("minimalNotice", () => {
+  for (const text of ["", "x".repeat(10_000)]) {
+    it(`says every notice kind in short plain text, without an embed (texts of ${text.length} characters)`, () => {
+      for (const n of everyKind(text, 40)) {
+        const body = minimalNotice(n);
+        assert.equal(validateMessage(body as Record<string, unknown>, [], true), undefined, n.kind);
+        assert.deepEqual(body.embeds, [], `${n.kind} has no embed`);
+        assert.ok((body.content ?? "").length <= 600, `${n.kind} is short`);
+        assert.match(body.content ?? "", n.kind === "model_unavailable" ? /unavailable/ : /#7/);
+      }
+    });
+  }
+
+  it("still pings only the requester", () => {
+    const [succeeded] = everyKind("@everyone", 1).filter((n) => n.kind === "job_succeeded");
+    assert.ok(succeeded);
+    const body = minimalNotice(succeeded);
+    assert.match(body.content ?? "", /^<@555> your model is ready/);
+    assert.deepEqual(body.allowed_mentions, { parse: [], users: ["555"] });
   });
 });

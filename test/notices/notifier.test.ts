@@ -170,3 +170,87 @@ test("the bot's drain leaves the terminal's notices alone; the terminal drains o
     ["cli"],
   );
 });
+
+test("a server whose notices cannot be posted holds back no other server's: the healthy one is posted in the first drain", async () => {
+  const db = openDb(":memory:");
+  const outbox = new OutboxRepository(db);
+  // The stuck server has no notice channel: 120 notices that fail, all older than the healthy server's.
+  for (let i = 0; i < 120; i++) {
+    outbox.enqueue({ ...notice(`stuck:${i}`), guildId: "stuck", channelId: null });
+  }
+  outbox.enqueue({ ...notice("job:1:created"), guildId: "healthy" });
+  const tried: string[] = [];
+  const posted: OutboxNotice[] = [];
+  const notifier = new Notifier({
+    db,
+    sender: {
+      async send(n) {
+        tried.push(n.guildId);
+        if (n.guildId === "stuck") throw new Error("guild stuck has no notice channel yet");
+        posted.push(n);
+        return {};
+      },
+    },
+  });
+  assert.deepEqual(await notifier.drain(), { posted: 1, failed: 1 });
+  assert.deepEqual(
+    posted.map((n) => n.guildId),
+    ["healthy"],
+  );
+  assert.ok(outbox.getByKey("healthy", "job:1:created")?.postedAt);
+  assert.equal(tried.filter((g) => g === "stuck").length, 1, "the stuck server costs one attempt per drain");
+  assert.equal(outbox.getByKey("stuck", "stuck:0")?.attempts, 1);
+  assert.equal(outbox.getByKey("stuck", "stuck:1")?.attempts, 0, "its later notices keep their attempts");
+});
+
+test("a new notice of a healthy server is posted ahead of servers whose oldest notice keeps failing", async () => {
+  const db = openDb(":memory:");
+  const outbox = new OutboxRepository(db);
+  // More stuck servers than one drain handles, each with a notice that failed before.
+  for (let g = 0; g < 6; g++) {
+    outbox.enqueue({ ...notice(`stuck:${g}`), guildId: `stuck-${g}` });
+    outbox.markFailed(outbox.getByKey(`stuck-${g}`, `stuck:${g}`)?.id ?? 0, "Missing Permissions");
+  }
+  outbox.enqueue({ ...notice("job:1:created"), guildId: "healthy" });
+  const posted: string[] = [];
+  const notifier = new Notifier({
+    db,
+    batch: 3,
+    sender: {
+      async send(n) {
+        if (n.guildId.startsWith("stuck")) throw new Error("Missing Permissions");
+        posted.push(n.guildId);
+        return {};
+      },
+    },
+  });
+  await notifier.drain();
+  assert.deepEqual(posted, ["healthy"]);
+});
+
+test("servers are drained side by side: one whose post hangs does not delay another's", async () => {
+  const db = openDb(":memory:");
+  const outbox = new OutboxRepository(db);
+  outbox.enqueue({ ...notice("slow"), guildId: "slow" });
+  outbox.enqueue({ ...notice("fast"), guildId: "fast" });
+  let release: () => void = () => undefined;
+  const hanging = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const posted: string[] = [];
+  const notifier = new Notifier({
+    db,
+    sender: {
+      async send(n) {
+        if (n.guildId === "slow") await hanging;
+        posted.push(n.guildId);
+        return {};
+      },
+    },
+  });
+  const drained = notifier.drain();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(posted, ["fast"], "the fast server's notice is out while the slow post is pending");
+  release();
+  assert.deepEqual(await drained, { posted: 2, failed: 0 });
+});

@@ -701,6 +701,63 @@ describe("fake Discord interaction rules, seen from a bare client", () => {
     );
   });
 
+  test("embeds break Discord's documented limits with 50035: blank or long fields, footer, author, 6,000 in all", async () => {
+    const rest = new REST({ api: discord.apiUrl }).setToken(discord.token);
+    const channel = guild.addChannel("embed-limits");
+    const refused = async (embed: Record<string, unknown>, path: string) => {
+      const error = await rest.post(Routes.channelMessages(channel.id), { body: { embeds: [embed] } }).then(
+        () => undefined,
+        (err: unknown) => err as { code?: number; rawError?: { errors?: object } },
+      );
+      assert.equal(error?.code, RESTJSONErrorCodes.InvalidFormBodyOrContentType, `${path} is refused`);
+      assert.ok(Object.keys(error?.rawError?.errors ?? {}).includes(path), `the error names ${path}`);
+    };
+    await refused({ fields: [{ name: "Answer", value: "" }] }, "embeds.0.fields.0.value");
+    await refused({ fields: [{ name: " \n", value: "ok" }] }, "embeds.0.fields.0.name");
+    await refused({ fields: [{ name: "x".repeat(257), value: "ok" }] }, "embeds.0.fields.0.name");
+    await refused({ fields: [{ name: "ok", value: "x".repeat(1025) }] }, "embeds.0.fields.0.value");
+    await refused({ title: "x".repeat(257) }, "embeds.0.title");
+    await refused({ description: "x".repeat(4097) }, "embeds.0.description");
+    await refused({ footer: { text: "x".repeat(2049) } }, "embeds.0.footer.text");
+    await refused({ author: { name: "x".repeat(257) } }, "embeds.0.author.name");
+    await refused(
+      { fields: Array.from({ length: 26 }, (_, i) => ({ name: `f${i}`, value: "ok" })) },
+      "embeds.0.fields",
+    );
+    await refused(
+      {
+        description: "x".repeat(4096),
+        fields: [1, 2].map((i) => ({ name: `f${i}`, value: "x".repeat(1000) })),
+      },
+      "embeds",
+    );
+    const fits = {
+      title: "x".repeat(256),
+      description: "x".repeat(4096),
+      fields: [{ name: "n", value: "v" }],
+    };
+    await rest.post(Routes.channelMessages(channel.id), { body: { embeds: [fits] } });
+    assert.equal(discord.channelMessages(channel).filter((m) => !m.interactionId).length, 1);
+  });
+
+  test("a message body a test refuses answers 50035 until the refusal is lifted", async () => {
+    const rest = new REST({ api: discord.apiUrl }).setToken(discord.token);
+    const channel = guild.addChannel("refusals");
+    const lift = discord.refuseMessages((body) => String(body.content).includes("refuse me"));
+    await assert.rejects(
+      rest.post(Routes.channelMessages(channel.id), { body: { content: "please refuse me" } }),
+      (error: unknown) =>
+        (error as { code?: number }).code === RESTJSONErrorCodes.InvalidFormBodyOrContentType,
+    );
+    await rest.post(Routes.channelMessages(channel.id), { body: { content: "but not me" } });
+    lift();
+    await rest.post(Routes.channelMessages(channel.id), { body: { content: "refuse me no more" } });
+    assert.deepEqual(
+      discord.channelMessages(channel).map((m) => m.content),
+      ["but not me", "refuse me no more"],
+    );
+  });
+
   test("a message without allowed_mentions pings whatever it mentions", async () => {
     const rest = new REST({ api: discord.apiUrl }).setToken(discord.token);
     const channel = guild.channel("general");

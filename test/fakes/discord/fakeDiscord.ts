@@ -164,13 +164,20 @@ const DEFAULT_BOT_PERMISSIONS =
   PermissionFlagsBits.AttachFiles |
   PermissionFlagsBits.ReadMessageHistory;
 
-/** Discord's limits, checked on every message body so a bot that exceeds them fails like in production. */
+/**
+ * Discord's limits, checked on every message body so a bot that exceeds them fails like in production
+ * (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
+ */
 const LIMITS = {
   content: 2000,
   embeds: 10,
   embedTitle: 256,
   embedDescription: 4096,
   embedFields: 25,
+  embedFieldName: 256,
+  embedFieldValue: 1024,
+  embedFooter: 2048,
+  embedAuthor: 256,
   embedTotal: 6000,
   choices: 25,
   choiceText: 100,
@@ -229,6 +236,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
   private readonly clock: () => number;
   private readonly defaultTimeoutMs: number;
   private readySessionCount = 0;
+  private readonly refusals: { when: (body: Record<string, unknown>) => boolean; left: number }[] = [];
 
   private constructor(
     private readonly server: Server,
@@ -333,6 +341,22 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
 
   message(id: string): FakeMessage | undefined {
     return this.messagesById.get(id);
+  }
+
+  /**
+   * Fault injection: message bodies (creates and edits, on every route) for which `when` is true are refused
+   * with 400 50035 Invalid Form Body, as Discord refuses a shape by a rule the fake does not model. Applies
+   * `times` times (default: until lifted); returns a function that lifts it.
+   */
+  refuseMessages(
+    when: (body: Record<string, unknown>) => boolean,
+    { times = Number.POSITIVE_INFINITY }: { times?: number } = {},
+  ): () => void {
+    const rule = { when, left: times };
+    this.refusals.push(rule);
+    return () => {
+      rule.left = 0;
+    };
   }
 
   /** Waits for a message in `channel` that matches `predicate` (checked again after every create or edit). */
@@ -1085,7 +1109,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
         break;
       }
       case InteractionResponseType.ChannelMessageWithSource: {
-        const invalid = validateMessage(data, req.files, true);
+        const invalid = this.checkMessage(data, req.files, true);
         if (invalid) return invalid;
         message = this.newMessage(interaction.channel.id, interaction.guild.id, interaction.id);
         this.applyBody(message, data, req.files, false, REPLY_FLAGS);
@@ -1108,7 +1132,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
             RESTJSONErrorCodes.InvalidFormBodyOrContentType,
             "Interaction has no message to update",
           );
-        const invalid = validateMessage(data, req.files, false);
+        const invalid = this.checkMessage(data, req.files, false);
         if (invalid) return invalid;
         this.applyBody(source, data, req.files, true);
         interaction.originalMessageId = source.id;
@@ -1198,7 +1222,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
       return { status: 204 };
     }
     const body = req.body ?? {};
-    const invalid = validateMessage(body, req.files, false);
+    const invalid = this.checkMessage(body, req.files, false);
     if (invalid) return invalid;
     this.applyBody(message, body, req.files, true);
     return { status: 200, body: message.toAPI() };
@@ -1208,7 +1232,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     const interaction = this.interactionForWebhook(app, token);
     if (!(interaction instanceof FakeInteraction)) return interaction;
     const body = req.body ?? {};
-    const invalid = validateMessage(body, req.files, true);
+    const invalid = this.checkMessage(body, req.files, true);
     if (invalid) return invalid;
     const original = interaction.original();
     let message: FakeMessage;
@@ -1222,6 +1246,18 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
       interaction.followUpIds.push(message.id);
     }
     return req.query.wait === "false" ? { status: 204 } : { status: 200, body: message.toAPI() };
+  }
+
+  /** Discord's limits, then the refusals a test injected (refuseMessages). */
+  private checkMessage(body: Record<string, unknown>, files: UploadedFile[], isCreate: boolean) {
+    const rule = this.refusals.find((r) => r.left > 0 && r.when(body));
+    if (rule) {
+      rule.left -= 1;
+      return discordError(400, RESTJSONErrorCodes.InvalidFormBodyOrContentType, "Invalid Form Body", {
+        _errors: [{ code: "TEST_REFUSAL", message: "Refused by the test (refuseMessages)" }],
+      });
+    }
+    return validateMessage(body, files, isCreate);
   }
 
   private findChannel(id: string): FakeChannel | undefined {
@@ -1265,7 +1301,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     const channel = this.findChannel(channelId);
     if (!channel) return unknownChannel();
     const body = req.body ?? {};
-    const invalid = validateMessage(body, req.files, true);
+    const invalid = this.checkMessage(body, req.files, true);
     if (invalid) return invalid;
     const message = this.newMessage(channel.id, channel.guild.id, undefined);
     this.applyBody(message, body, req.files, false, REPLY_FLAGS & ~MessageFlags.Ephemeral);
@@ -1429,36 +1465,53 @@ function collectCustomIds(components: unknown): string[] {
 }
 
 /** Checks Discord's message limits; returns Discord's 400 reply when one is broken. */
-function validateMessage(
+export function validateMessage(
   body: Record<string, unknown>,
   files: UploadedFile[],
   isCreate: boolean,
 ): Reply | undefined {
   const errors: Record<string, unknown> = {};
-  const fail = (path: string, message: string) => {
-    errors[path] = { _errors: [{ code: "BASE_TYPE_MAX_LENGTH", message }] };
+  const fail = (path: string, message: string, code = "BASE_TYPE_MAX_LENGTH") => {
+    errors[path] = { _errors: [{ code, message }] };
+  };
+  const atMost = (path: string, text: string, max: number) => {
+    if (text.length > max) fail(path, `Must be ${max} or fewer in length.`);
   };
   const content = typeof body.content === "string" ? body.content : "";
-  if (content.length > LIMITS.content) fail("content", `Must be ${LIMITS.content} or fewer in length.`);
+  atMost("content", content, LIMITS.content);
   const embeds = Array.isArray(body.embeds) ? (body.embeds as Record<string, unknown>[]) : [];
   if (embeds.length > LIMITS.embeds) fail("embeds", `Must be ${LIMITS.embeds} or fewer in length.`);
   let embedTotal = 0;
   embeds.forEach((embed, i) => {
     const title = String(embed.title ?? "");
     const description = String(embed.description ?? "");
+    const footer = String((embed.footer as { text?: string } | undefined)?.text ?? "");
+    const author = String((embed.author as { name?: string } | undefined)?.name ?? "");
     const fields = Array.isArray(embed.fields) ? (embed.fields as { name?: string; value?: string }[]) : [];
-    if (title.length > LIMITS.embedTitle)
-      fail(`embeds.${i}.title`, `Must be ${LIMITS.embedTitle} or fewer in length.`);
-    if (description.length > LIMITS.embedDescription)
-      fail(`embeds.${i}.description`, `Must be ${LIMITS.embedDescription} or fewer in length.`);
+    atMost(`embeds.${i}.title`, title, LIMITS.embedTitle);
+    atMost(`embeds.${i}.description`, description, LIMITS.embedDescription);
+    atMost(`embeds.${i}.footer.text`, footer, LIMITS.embedFooter);
+    atMost(`embeds.${i}.author.name`, author, LIMITS.embedAuthor);
     if (fields.length > LIMITS.embedFields)
       fail(`embeds.${i}.fields`, `Must be ${LIMITS.embedFields} or fewer in length.`);
+    fields.forEach((f, j) => {
+      // Discord trims a field's name and value: one left blank is refused as missing.
+      for (const [key, max] of [
+        ["name", LIMITS.embedFieldName],
+        ["value", LIMITS.embedFieldValue],
+      ] as const) {
+        const text = typeof f[key] === "string" ? f[key] : "";
+        if (text.trim() === "")
+          fail(`embeds.${i}.fields.${j}.${key}`, "This field is required", "BASE_TYPE_REQUIRED");
+        else atMost(`embeds.${i}.fields.${j}.${key}`, text, max);
+      }
+    });
     embedTotal +=
       title.length +
       description.length +
+      footer.length +
+      author.length +
       fields.reduce((n, f) => n + String(f.name ?? "").length + String(f.value ?? "").length, 0);
-    embedTotal += String((embed.footer as { text?: string } | undefined)?.text ?? "").length;
-    embedTotal += String((embed.author as { name?: string } | undefined)?.name ?? "").length;
   });
   if (embedTotal > LIMITS.embedTotal)
     fail("embeds", `Embed size exceeds maximum size of ${LIMITS.embedTotal}`);

@@ -71,7 +71,9 @@
 // interaction (400 40060 after); webhook calls before the callback fail (404 10015); with `ackDeadlineMs`,
 // late callbacks get 404 10062; the first follow-up after a deferral replaces the "thinking…" message; an
 // edit's `attachments` list replaces the files; limits (2,000 content, 10 embeds, 256 title, 4,096
-// description, 25 fields, 6,000 per message, 5 rows, 25 choices) answer 400 50035; empty messages 400 50006;
+// description, 25 fields, 256 field name, 1,024 field value, a blank field name or value, 2,048 footer,
+// 256 author, 6,000 per message, 5 rows, 25 choices) answer 400 50035; empty messages 400 50006;
+// `refuseMessages(when)` makes matching message bodies answer 400 50035 too (a rule the fake does not model);
 // ephemeral messages are invisible to /channels routes; a message without allowed_mentions pings everything
 // it mentions. Rate-limit headers are sent with generous limits that are never hit.
 // Not faked: ETF encoding, sharding, DMs, threads, per-channel permission overwrites (the bot may post
