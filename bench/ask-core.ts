@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClassroomServices } from "../src/classroom/index.ts";
 import { loadConfig } from "../src/config.ts";
+import { loadCatalog } from "../src/datasets/catalog.ts";
 import { openDb } from "../src/db/open.ts";
 import { silentLogger } from "../src/logger.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
@@ -42,6 +43,7 @@ export async function main(args: string[]): Promise<void> {
     config,
     db,
     logger: silentLogger,
+    catalog: loadCatalog(),
     fineTuningBaseURL: sandbox.url,
     storeDataset: () => {
       throw new Error("not used");

@@ -1,35 +1,17 @@
-// Composition root: config -> db -> services -> discord client -> scheduler.
-// `startApp` is what `npm start` runs and what the end-to-end tests start against the fake Discord.
+// The bot: the Discord client, the interaction router and the poller, started over the one wiring
+// (src/wire.ts). `startApp` is what `npm start` runs and what the end-to-end tests start against the fake Discord.
 import { Events, type Interaction } from "discord.js";
-import { createClassroomServices } from "./classroom/index.ts";
 import { commands, components } from "./commands/index.ts";
 import type { Config } from "./config.ts";
-import { loadCatalog } from "./datasets/catalog.ts";
-import { type StoreDataset, storeDataset } from "./datasets/store.ts";
-import { DatasetRepository } from "./db/datasets.ts";
-import { GuildSettingsRepository } from "./db/guildSettings.ts";
-import { JobMetricsRepository } from "./db/jobs.ts";
-import { ModelRepository } from "./db/models.ts";
 import { openDb } from "./db/open.ts";
-import { OutboxRepository } from "./db/outbox.ts";
 import { createDiscordClient } from "./discord/client.ts";
 import type { AppContext } from "./discord/context.ts";
 import { createDiscordNoticeSender } from "./discord/notices.ts";
 import { createInteractionRouter } from "./discord/router.ts";
-import { noticeKey } from "./domain/notices.ts";
-import { JobService } from "./finetuning/jobs.ts";
-import { JobPoller } from "./finetuning/poller.ts";
 import type { Logger } from "./logger.ts";
-import { Notifier } from "./notices/notifier.ts";
 import { describeProviderFailure } from "./providers/errors.ts";
-import { createProviderFromConfig } from "./providers/factory.ts";
-import type { SandboxHandle } from "./sandbox/server.ts";
-
-/** "the provider no longer serves it" → "The provider no longer serves it." */
-function sentence(text: string): string {
-  const t = text.trim();
-  return `${t.charAt(0).toUpperCase()}${t.slice(1)}${/[.!?]$/.test(t) ? "" : "."}`;
-}
+import type { SandboxHandle } from "./providers/factory.ts";
+import { buildServices } from "./wire.ts";
 
 export interface AppDeps {
   config: Config;
@@ -51,81 +33,31 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
   const token = config.discord.token;
   if (!token) throw new Error("startApp needs config.discord.token");
   const db = openDb(config.databasePath);
-  const catalog = loadCatalog({ modelsFile: config.modelsFile, pricesFile: config.pricesFile });
-  const runtime = await createProviderFromConfig(config, { db, logger, dataDir: config.dataDir });
-  const guildSettings = new GuildSettingsRepository(db);
-  const store: StoreDataset = (args) => storeDataset({ ...args, catalog });
-  const outbox = new OutboxRepository(db);
-  const models = new ModelRepository(db);
-  const classroom = createClassroomServices({
-    config,
-    db,
-    logger,
-    fineTuningBaseURL: runtime.sandbox?.url,
-    storeDataset,
-    // Posted on the poller's next drain; the service already limits this to once per guild, model and day.
-    onModelUnavailable: (guildId, model, info) => {
-      const registered = models.get(guildId, model);
-      outbox.enqueue({
-        guildId,
-        channelId: null,
-        kind: "model_unavailable",
-        payload: {
-          model,
-          provider: registered?.provider ?? "unknown",
-          shutdownDate: registered?.shutdownDate ?? null,
-          reason: `${sentence(info.reason)}${info.fallbackModel ? ` Students are answered by ${info.fallbackModel} meanwhile.` : " Students get no answer until a teacher picks another model."}`,
-        },
-        dedupeKey: noticeKey.modelUnavailable(guildId, model, new Date()),
-      });
-    },
-  });
   const client = createDiscordClient({ apiUrl: config.discord.apiUrl });
-  const notifier = new Notifier({
-    db,
-    logger: logger.child({ service: "notifier" }),
-    sender: createDiscordNoticeSender({
-      client,
-      guildSettings,
-      defaultChannelId: config.discord.notifyChannelId,
-      outbox,
-      metrics: new JobMetricsRepository(db),
-      logger: logger.child({ service: "notices" }),
-    }),
-  });
-  const jobs = new JobService({
-    db,
-    provider: runtime.provider,
-    logger: logger.child({ service: "jobs" }),
-    maxJobCostUsd: config.maxJobCostUsd,
-    dataDir: config.dataDir,
-    catalog,
-    requestTimeoutMs: config.provider.timeoutMs,
-  });
-  const poller = new JobPoller({
-    db,
-    provider: runtime.provider,
-    logger: logger.child({ service: "poller" }),
-    notifier,
-    reconcileCreates: () => jobs.reconcilePendingCreates(),
-    schedule: config.pollSchedule,
-  });
+  let services: Awaited<ReturnType<typeof buildServices>>;
+  try {
+    services = await buildServices({
+      config,
+      db,
+      logger,
+      sender: (deps) =>
+        createDiscordNoticeSender({
+          client,
+          ...deps,
+          defaultChannelId: config.discord.notifyChannelId,
+          logger: logger.child({ service: "notices" }),
+        }),
+    });
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   const ctx: AppContext = {
-    config,
-    logger,
+    ...services,
     db,
     fetch: doFetch,
-    catalog,
-    datasets: new DatasetRepository(db),
-    guildSettings,
-    models,
-    storeDataset: store,
-    jobs,
-    poller,
-    notifier,
-    classroom,
-    providerName: runtime.provider.name,
-    isSandbox: runtime.sandbox !== undefined,
+    providerName: services.provider.name,
+    isSandbox: services.sandbox !== undefined,
   };
 
   const router = createInteractionRouter({
@@ -143,14 +75,14 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
         { user: c.user.tag, guilds: c.guilds.cache.size, provider: ctx.providerName },
         "classtune is online",
       );
-      poller.start();
+      services.poller.start();
       resolve();
     }),
   );
   try {
     await client.login(token);
   } catch (err) {
-    await runtime.close();
+    await services.close();
     db.close();
     throw err;
   }
@@ -158,18 +90,18 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
   let closed = false;
   return {
     ctx,
-    sandbox: runtime.sandbox,
+    sandbox: services.sandbox,
     ready,
     async close() {
       if (closed) return;
       closed = true;
       // No new work: then let what is in flight finish before the database and the sandbox close.
       client.off(Events.InteractionCreate, onInteraction);
-      await poller.stop();
+      await services.poller.stop();
       await router.idle();
-      await notifier.drain().catch(() => undefined);
+      await services.notifier.drain().catch(() => undefined);
       await client.destroy();
-      await runtime.close();
+      await services.close();
       db.close();
     },
   };

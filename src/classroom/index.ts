@@ -1,5 +1,6 @@
 // Wires the classroom Q&A services from the configuration, for the composition root, the CLI and the bench.
 import type { Config } from "../config.ts";
+import type { Catalog } from "../datasets/catalog.ts";
 import type { StoreDataset } from "../datasets/store.ts";
 import { AnswerRepository } from "../db/answers.ts";
 import { ChannelSettingsRepository } from "../db/channels.ts";
@@ -32,7 +33,9 @@ export interface ClassroomServicesDeps {
   logger: Logger;
   /** Where the fine-tuning provider's chat lives: the sandbox's url (known only once it started) or OPENAI_BASE_URL. */
   fineTuningBaseURL: string | undefined;
-  /** src/datasets/store.ts storeDataset. */
+  /** The fine-tunable models: exports are validated for its default base model (never the /ask chat default). */
+  catalog: Catalog;
+  /** storeDataset with the catalog bound (MODELS_FILE and PRICES_FILE apply to exports too). */
   storeDataset: StoreDataset;
   /** Enqueue a notice for the guild's teachers (called once per guild, model and UTC day). */
   onModelUnavailable?: AskServiceDeps["onModelUnavailable"];
@@ -95,7 +98,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
       dataDir: config.dataDir,
       answers,
       storeDataset: deps.storeDataset,
-      defaultModel: config.ask.defaultModel,
+      defaultModel: deps.catalog.defaultModel,
       now,
     }),
   };

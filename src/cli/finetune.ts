@@ -7,8 +7,6 @@ import { writeFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { loadCatalog } from "../datasets/catalog.ts";
-import { storeDataset } from "../datasets/store.ts";
 import { JobMetricsRepository, type JobRow } from "../db/jobs.ts";
 import { OutboxRepository } from "../db/outbox.ts";
 import { UserError } from "../domain/errors.ts";
@@ -100,16 +98,14 @@ export const run: CliCommand = async (args, io) => {
   };
   const ctx = await openJobContext(io);
   try {
-    const catalog = loadCatalog({ modelsFile: ctx.config.modelsFile, pricesFile: ctx.config.pricesFile });
-    const { row: dataset, report } = await storeDataset({
+    const { row: dataset, report } = await ctx.storeDataset({
       db: ctx.db,
       dataDir: ctx.config.dataDir,
       guildId: CLI_GUILD,
       uploaderId: CLI_USER,
       fileName: basename(opts.file),
       sourcePath: resolve(opts.file),
-      model: opts.model ?? catalog.defaultModel,
-      catalog,
+      model: opts.model ?? ctx.catalog.defaultModel,
     });
     say(
       `${opts.file}: ${report.valid} valid example(s), ${report.invalid} invalid; estimated cost $${report.estimatedCostUsd.toFixed(2)} for ${report.model} (${report.epochs} epochs, an estimate).`,

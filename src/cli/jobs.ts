@@ -2,15 +2,16 @@
 // first. Also the shared set-up of the job commands (finetune, cancel, ask): database, provider, services.
 import { parseArgs } from "node:util";
 import { type Config, loadConfig } from "../config.ts";
-import { loadCatalog } from "../datasets/catalog.ts";
+import type { Catalog } from "../datasets/catalog.ts";
+import type { StoreDataset } from "../datasets/store.ts";
 import type { JobRow } from "../db/jobs.ts";
 import { type Db, openDb } from "../db/open.ts";
-import { JobService } from "../finetuning/jobs.ts";
-import { JobPoller } from "../finetuning/poller.ts";
+import type { JobService } from "../finetuning/jobs.ts";
+import type { JobPoller } from "../finetuning/poller.ts";
 import { createLogger, type Logger, secretsOf } from "../logger.ts";
-import { CLI_GUILD_ID, Notifier } from "../notices/notifier.ts";
-import { createProviderFromConfig } from "../providers/factory.ts";
+import { CLI_GUILD_ID } from "../notices/notifier.ts";
 import type { FineTuningProvider } from "../providers/types.ts";
+import { buildServices } from "../wire.ts";
 import { type CliCommand, type CliIo, UsageError } from "./io.ts";
 
 /** The guild id the terminal works in. */
@@ -24,6 +25,9 @@ export interface CliJobContext {
   provider: FineTuningProvider;
   /** True when the provider is the sandbox started inside this process. */
   embeddedSandbox: boolean;
+  catalog: Catalog;
+  /** Validates and stores a dataset against the catalog (as the bot does). */
+  storeDataset: StoreDataset;
   jobs: JobService;
   /** Polls the terminal's jobs only; its notices are acknowledged (the terminal prints its own output). */
   poller: JobPoller;
@@ -35,37 +39,26 @@ export async function openJobContext(io: CliIo): Promise<CliJobContext> {
   const logger = createLogger(config.cliLogLevel, undefined, { secrets: secretsOf(config) });
   const db = openDb(config.databasePath);
   try {
-    const runtime = await createProviderFromConfig(config, { db, logger, dataDir: config.dataDir });
-    const catalog = loadCatalog({ modelsFile: config.modelsFile, pricesFile: config.pricesFile });
-    const jobs = new JobService({
+    // The terminal's notices are its own output: acknowledged, never posted anywhere.
+    const services = await buildServices({
+      config,
       db,
-      provider: runtime.provider,
       logger,
-      maxJobCostUsd: config.maxJobCostUsd,
-      dataDir: config.dataDir,
-      catalog,
-      requestTimeoutMs: config.provider.timeoutMs,
-    });
-    const notifier = new Notifier({ db, logger, guildId: CLI_GUILD, sender: { send: async () => ({}) } });
-    const poller = new JobPoller({
-      db,
-      provider: runtime.provider,
-      logger,
-      notifier,
       guildId: CLI_GUILD,
-      reconcileCreates: () => jobs.reconcilePendingCreates(),
+      sender: () => ({ send: async () => ({}) }),
     });
     return {
       config,
       logger,
       db,
-      provider: runtime.provider,
-      embeddedSandbox: runtime.sandbox !== undefined,
-      jobs,
-      poller,
+      catalog: services.catalog,
+      provider: services.provider,
+      embeddedSandbox: services.sandbox !== undefined,
+      storeDataset: services.storeDataset,
+      jobs: services.jobs,
+      poller: services.poller,
       async close() {
-        await poller.stop();
-        await runtime.close();
+        await services.close();
         db.close();
       },
     };

@@ -5,6 +5,9 @@ import type { Config } from "../config.ts";
 import type { Db } from "../db/open.ts";
 import type { Logger } from "../logger.ts";
 import { type SandboxHandle, startSandbox } from "../sandbox/server.ts";
+
+export type { SandboxHandle };
+
 import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
 import type { FineTuningProvider } from "./types.ts";
 

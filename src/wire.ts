@@ -1,0 +1,133 @@
+// The one wiring: configuration + database + logger (+ fetch) -> every service classtune runs. The bot
+// (src/app.ts), the CLI (src/cli/jobs.ts), the benchmarks and the end-to-end tests all build through here,
+// so a service is constructed, and its catalog, prices and provider are chosen, in exactly one place.
+import { type ClassroomServices, createClassroomServices } from "./classroom/index.ts";
+import type { Config } from "./config.ts";
+import { type Catalog, loadCatalog } from "./datasets/catalog.ts";
+import { type StoreDataset, storeDataset } from "./datasets/store.ts";
+import { DatasetRepository } from "./db/datasets.ts";
+import { GuildSettingsRepository } from "./db/guildSettings.ts";
+import { JobMetricsRepository } from "./db/jobs.ts";
+import { ModelRepository } from "./db/models.ts";
+import type { Db } from "./db/open.ts";
+import { OutboxRepository } from "./db/outbox.ts";
+import { JobService } from "./finetuning/jobs.ts";
+import { JobPoller } from "./finetuning/poller.ts";
+import type { Logger } from "./logger.ts";
+import { enqueueModelUnavailable } from "./notices/modelUnavailable.ts";
+import { type NoticeSender, Notifier } from "./notices/notifier.ts";
+import { createProviderFromConfig, type SandboxHandle } from "./providers/factory.ts";
+import type { FineTuningProvider } from "./providers/types.ts";
+
+/** What a notice sender may read while posting (the card it edits, the loss points it charts). */
+export interface NoticeSenderDeps {
+  guildSettings: GuildSettingsRepository;
+  outbox: OutboxRepository;
+  metrics: JobMetricsRepository;
+}
+
+export interface BuildServicesDeps {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  /** Provider and attachment HTTP (tests count or fault requests here). */
+  fetch?: typeof fetch | undefined;
+  /** Posts notices: the Discord sender for the bot; the terminal acknowledges its own. */
+  sender: (deps: NoticeSenderDeps) => NoticeSender;
+  /** Work for one guild only (the terminal's "cli"); default every guild but the terminal's. */
+  guildId?: string | undefined;
+}
+
+export interface Services {
+  config: Config;
+  logger: Logger;
+  /** Known base models, encodings, limits and training prices (MODELS_FILE, PRICES_FILE). */
+  catalog: Catalog;
+  provider: FineTuningProvider;
+  /** The embedded sandbox when it is the provider (tests advance its clock). */
+  sandbox: SandboxHandle | undefined;
+  datasets: DatasetRepository;
+  guildSettings: GuildSettingsRepository;
+  models: ModelRepository;
+  outbox: OutboxRepository;
+  /** Validates a file against the catalog, stores it content-addressed and records the dataset row. */
+  storeDataset: StoreDataset;
+  jobs: JobService;
+  notifier: Notifier;
+  poller: JobPoller;
+  /** /ask routing, class channels, limits, usage and the feedback loop. */
+  classroom: ClassroomServices;
+  /** Stops the poller and the embedded sandbox (the caller closes the database it opened). */
+  close(): Promise<void>;
+}
+
+export async function buildServices(deps: BuildServicesDeps): Promise<Services> {
+  const { config, db, logger } = deps;
+  const catalog = loadCatalog({ modelsFile: config.modelsFile, pricesFile: config.pricesFile });
+  const runtime = await createProviderFromConfig(config, {
+    db,
+    logger,
+    dataDir: config.dataDir,
+    fetch: deps.fetch,
+  });
+  const guildSettings = new GuildSettingsRepository(db);
+  const outbox = new OutboxRepository(db);
+  const models = new ModelRepository(db);
+  const store: StoreDataset = (args) => storeDataset({ ...args, catalog });
+  const classroom = createClassroomServices({
+    config,
+    db,
+    logger,
+    catalog,
+    fineTuningBaseURL: runtime.sandbox?.url,
+    storeDataset: store,
+    // Posted on the next drain; the ask service already limits this to once per guild, model and day.
+    onModelUnavailable: (guildId, model, info) =>
+      enqueueModelUnavailable({ outbox, models }, guildId, model, info),
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+  });
+  const notifier = new Notifier({
+    db,
+    logger: logger.child({ service: "notifier" }),
+    sender: deps.sender({ guildSettings, outbox, metrics: new JobMetricsRepository(db) }),
+    ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
+  });
+  const jobs = new JobService({
+    db,
+    provider: runtime.provider,
+    logger: logger.child({ service: "jobs" }),
+    maxJobCostUsd: config.maxJobCostUsd,
+    dataDir: config.dataDir,
+    catalog,
+    requestTimeoutMs: config.provider.timeoutMs,
+  });
+  const poller = new JobPoller({
+    db,
+    provider: runtime.provider,
+    logger: logger.child({ service: "poller" }),
+    notifier,
+    reconcileCreates: () => jobs.reconcilePendingCreates(),
+    schedule: config.pollSchedule,
+    ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
+  });
+  return {
+    config,
+    logger,
+    catalog,
+    provider: runtime.provider,
+    sandbox: runtime.sandbox,
+    datasets: new DatasetRepository(db),
+    guildSettings,
+    models,
+    outbox,
+    storeDataset: store,
+    jobs,
+    notifier,
+    poller,
+    classroom,
+    async close() {
+      await poller.stop();
+      await runtime.close();
+    },
+  };
+}
