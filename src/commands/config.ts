@@ -6,7 +6,6 @@ import {
   PermissionFlagsBits,
   SlashCommandBuilder,
 } from "discord.js";
-import { OutboxRepository } from "../db/outbox.ts";
 import { guildChannelOption } from "../discord/channels.ts";
 import type { Command } from "../discord/command.ts";
 import { respond } from "../discord/respond.ts";
@@ -45,8 +44,7 @@ export default {
       case "notifications": {
         const channel = await guildChannelOption(interaction, "channel", true);
         ctx.guildSettings.update(guildId, { notifyChannelId: channel.id });
-        // Notices that waited (or were parked) for want of a channel get their chance now.
-        const waiting = new OutboxRepository(ctx.db).rearm(guildId);
+        const waiting = ctx.notifier.rearm(guildId);
         await respond(interaction, { content: `Fine-tuning notices will be posted in <#${channel.id}>.` });
         if (waiting > 0) {
           await ctx.notifier.drain().catch((err: unknown) => {

@@ -19,13 +19,14 @@ import {
   SlashCommandBuilder,
   type SlashCommandSubcommandBuilder,
 } from "discord.js";
-import type { DatasetRow } from "../db/datasets.ts";
+import type { DatasetRow } from "../datasets/store.ts";
 import type { Command } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
-import { fileStem, isUsable, modelChoices, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
+import { fileStem, modelChoices, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { Colors, renderReportEmbed } from "../discord/render/report.ts";
 import { defer, respond } from "../discord/respond.ts";
+import { isTrainable } from "../domain/trainable.ts";
 
 /** Files a bot may upload without server boosts. */
 const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
@@ -81,7 +82,7 @@ const validate: DatasetSubcommand = {
         );
       }
     }
-    const usable = isUsable(row);
+    const usable = isTrainable(row);
     notes.push(
       usable
         ? `Stored as dataset #${row.id}: fine-tune it with the button or \`/finetune start dataset:${row.id}\`.`
@@ -112,7 +113,7 @@ function fineTuneThisRow(datasetId: number): ActionRowBuilder<ButtonBuilder> {
 }
 
 function datasetLine(d: DatasetRow): string {
-  const verdict = isUsable(d)
+  const verdict = isTrainable(d)
     ? d.invalid === 0
       ? "✅ valid"
       : `⚠️ ${d.invalid} invalid (cleaned file usable)`
@@ -170,7 +171,7 @@ const exportAnswers: DatasetSubcommand = {
     });
     const { row, report } = result;
     const { size } = await stat(row.storedPath);
-    const usable = isUsable(row);
+    const usable = isTrainable(row);
     const notes = [
       `Exported ${result.examples} example(s): ${result.fromCorrections} corrected by a teacher, ${result.fromVotes} rated by the class.`,
       usable

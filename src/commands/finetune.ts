@@ -15,14 +15,10 @@ import {
   PermissionFlagsBits,
   SlashCommandBuilder,
 } from "discord.js";
-import type { ValidationReport } from "../datasets/types.ts";
-import { validateFile } from "../datasets/validator.ts";
-import type { DatasetRow } from "../db/datasets.ts";
-import type { JobRow } from "../db/jobs.ts";
+import type { DatasetRow } from "../datasets/store.ts";
 import type { Command, ComponentHandler } from "../discord/command.ts";
-import { ConfirmationStore, type PendingJob } from "../discord/confirmations.ts";
 import type { AppContext } from "../discord/context.ts";
-import { isUsable, modelChoices, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
+import { modelChoices, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { renderConfirmation, renderJobList, renderJobStatus, STATUS_LABELS } from "../discord/render/jobs.ts";
 import { renderReportEmbed } from "../discord/render/report.ts";
@@ -30,13 +26,10 @@ import { defer, type RepliableInteraction, respond } from "../discord/respond.ts
 import { interactionIsTeacher } from "../discord/router.ts";
 import { UserError } from "../domain/errors.ts";
 import { isTerminal } from "../domain/jobs.ts";
-import {
-  checkEpochs,
-  checkSuffix,
-  estimateFromReport,
-  MAX_EPOCHS,
-  MAX_SUFFIX_LENGTH,
-} from "../finetuning/jobs.ts";
+import { isTrainable } from "../domain/trainable.ts";
+import type { PendingJob } from "../finetuning/confirmations.ts";
+import type { JobRow } from "../finetuning/jobs.ts";
+import { checkEpochs, checkSuffix, MAX_EPOCHS, MAX_SUFFIX_LENGTH } from "../finetuning/jobs.ts";
 
 const PREFIX = "finetune";
 const startId = (key: string) => `${PREFIX}:start:${key}`;
@@ -103,36 +96,11 @@ const data = new SlashCommandBuilder()
       ),
   );
 
-// One store per running app (tests start several in one process); see src/discord/confirmations.ts.
-const stores = new WeakMap<AppContext, ConfirmationStore>();
-function confirmations(ctx: AppContext): ConfirmationStore {
-  let store = stores.get(ctx);
-  if (!store) {
-    store = new ConfirmationStore();
-    stores.set(ctx, store);
-  }
-  return store;
-}
-
 function requireDataset(ctx: AppContext, guildId: string, id: number): DatasetRow {
   const row = ctx.datasets.get(guildId, id);
   if (!row)
     throw new UserError(`Dataset #${id} was not found in this server (see \`/dataset list\`).`, "not_found");
   return row;
-}
-
-/** The estimated cost for `model` and `epochs`: from the stored report, or a fresh validation for another model. */
-async function quote(
-  ctx: AppContext,
-  dataset: DatasetRow,
-  model: string,
-  epochs: number | undefined,
-): Promise<{ costUsd: number; epochs: number }> {
-  let report = JSON.parse(dataset.reportJson) as ValidationReport;
-  if (report.model !== model) {
-    report = await validateFile(dataset.cleanedPath ?? dataset.storedPath, { model, catalog: ctx.catalog });
-  }
-  return { costUsd: estimateFromReport(report, epochs), epochs: epochs ?? report.epochs };
 }
 
 interface JobRequest {
@@ -151,21 +119,13 @@ async function askToConfirm(
   before: EmbedBuilder[] = [],
 ): Promise<void> {
   const { dataset } = req;
-  if (!isUsable(dataset)) {
-    throw new UserError(
-      `Dataset #${dataset.id} (${dataset.fileName}) cannot be fine-tuned: ${dataset.invalid} invalid line(s) and ${dataset.valid} valid example(s); at least 10 valid examples are needed. Fix it and validate it again.`,
-      "not_fine_tunable",
-    );
-  }
-  const model = req.model ?? dataset.baseModel;
-  const estimate = await quote(ctx, dataset, model, req.epochs);
-  const cap = ctx.config.maxJobCostUsd;
-  if (estimate.costUsd > cap) {
-    throw new UserError(
-      `The estimated cost of this job is $${estimate.costUsd.toFixed(2)}, above the limit of $${cap.toFixed(2)} per job. Use a smaller dataset or fewer epochs.`,
-      "over_cost_cap",
-    );
-  }
+  const quote = await ctx.jobs.quote({
+    guildId,
+    datasetId: dataset.id,
+    model: req.model,
+    epochs: req.epochs,
+  });
+  const { model } = quote;
   const pending: PendingJob = {
     guildId,
     requesterId: interaction.user.id,
@@ -173,17 +133,18 @@ async function askToConfirm(
     model,
     suffix: req.suffix,
     epochs: req.epochs,
-    estimatedCostUsd: estimate.costUsd,
+    estimatedCostUsd: quote.estimatedCostUsd,
+    quote,
   };
-  const key = confirmations(ctx).add(pending);
+  const key = ctx.jobs.confirmations.add(pending);
   const embed = renderConfirmation({
     dataset,
     model,
     epochs: req.epochs,
-    estimatedEpochs: estimate.epochs,
+    estimatedEpochs: quote.estimatedEpochs,
     suffix: req.suffix,
-    estimatedCostUsd: estimate.costUsd,
-    maxJobCostUsd: cap,
+    estimatedCostUsd: quote.estimatedCostUsd,
+    maxJobCostUsd: quote.maxJobCostUsd,
     provider: ctx.providerName,
   });
   await respond(interaction, {
@@ -253,7 +214,7 @@ async function start(
     model,
   });
   const reportEmbed = renderReportEmbed(report, `Dataset #${row.id}: ${row.fileName}`);
-  if (!isUsable(row)) {
+  if (!isTrainable(row)) {
     await respond(interaction, {
       content: `This file cannot be fine-tuned as it is (stored as dataset #${row.id}). Run \`/dataset validate\` on it for the full report and the cleaned file.`,
       embeds: [reportEmbed],
@@ -301,7 +262,7 @@ async function cancel(
 }
 
 function datasetChoice(d: DatasetRow): ApplicationCommandOptionChoiceData {
-  const verdict = d.fineTunable ? "✅" : isUsable(d) ? "⚠️ cleaned" : "❌";
+  const verdict = d.fineTunable ? "✅" : isTrainable(d) ? "⚠️ cleaned" : "❌";
   return { name: `#${d.id} ${d.fileName} · ${d.valid} examples ${verdict}`, value: d.id };
 }
 
@@ -354,7 +315,7 @@ export default {
 
 /** The pending request behind a Start/Cancel click, re-checked: same guild, same requester, still a teacher. */
 function claim(interaction: ButtonInteraction<"cached" | "raw">, ctx: AppContext, key: string): PendingJob {
-  const pending = confirmations(ctx).get(key);
+  const pending = ctx.jobs.confirmations.get(key);
   if (!pending || pending.guildId !== interaction.guildId) {
     throw new UserError(
       "This confirmation has expired or was already used: run `/finetune start` again.",
@@ -375,7 +336,7 @@ async function clickStart(interaction: ButtonInteraction<"cached" | "raw">, ctx:
   const pending = claim(interaction, ctx, key);
   const dataset = requireDataset(ctx, guildId, pending.datasetId);
   // Taken before any await: a double click finds nothing and cannot start a second (paid) job.
-  confirmations(ctx).take(key);
+  ctx.jobs.confirmations.take(key);
   await interaction.update({
     content: `Starting the job on dataset #${dataset.id}: uploading the training file…`,
     components: [],
@@ -389,6 +350,7 @@ async function clickStart(interaction: ButtonInteraction<"cached" | "raw">, ctx:
       model: pending.model,
       suffix: pending.suffix,
       epochs: pending.epochs,
+      quote: pending.quote,
     });
   } catch (err) {
     await interaction.editReply({ content: "The job was not started.", embeds: [] }).catch(() => undefined);
@@ -409,7 +371,7 @@ async function clickStart(interaction: ButtonInteraction<"cached" | "raw">, ctx:
 
 async function clickCancel(interaction: ButtonInteraction<"cached" | "raw">, ctx: AppContext, key: string) {
   claim(interaction, ctx, key);
-  confirmations(ctx).take(key);
+  ctx.jobs.confirmations.take(key);
   await interaction.update({ content: "Cancelled: no job was started.", embeds: [], components: [] });
 }
 

@@ -4,6 +4,9 @@
 import { copyFile, mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { DatasetRepository, type DatasetRow, type NewDataset } from "../db/datasets.ts";
+
+export type { DatasetRow };
+
 import type { Db } from "../db/open.ts";
 import type { Catalog } from "./catalog.ts";
 import type { ValidationReport } from "./types.ts";

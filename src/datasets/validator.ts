@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { UserError } from "../domain/errors.ts";
+import { isFineTunableFile, MIN_TRAINING_EXAMPLES } from "../domain/trainable.ts";
 import { type Catalog, defaultCatalog, type ModelInfo, resolveModel } from "./catalog.ts";
 import { ENCODING_MODULES } from "./counter.ts";
 import { billingTokens, defaultEpochs, trainingCostUsd } from "./estimate.ts";
@@ -43,7 +44,6 @@ const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb
 /** Files smaller than this use one worker: starting a second costs more than it saves. */
 const BYTES_PER_WORKER = 1024 * 1024;
 const RECOMMENDED_EXAMPLES = 50;
-const MIN_EXAMPLES = 10;
 
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
@@ -684,11 +684,11 @@ async function validateFileNow(path: string, options: ValidateOptions): Promise<
       size === 0 ? "the file is empty" : "the file has no examples, only blank lines",
     );
   } else {
-    if (tally.valid < MIN_EXAMPLES) {
+    if (tally.valid < MIN_TRAINING_EXAMPLES) {
       tally.warning(
         undefined,
         "too_few_examples",
-        `only ${tally.valid} valid example(s): OpenAI refuses a file with fewer than ${MIN_EXAMPLES}`,
+        `only ${tally.valid} valid example(s): OpenAI refuses a file with fewer than ${MIN_TRAINING_EXAMPLES}`,
       );
     }
     if (tally.valid < RECOMMENDED_EXAMPLES) {
@@ -721,7 +721,11 @@ function buildReport(
     examples: tally.examples,
     valid: tally.valid,
     invalid: tally.invalid,
-    fineTunable: tally.invalid === 0 && tally.valid >= MIN_EXAMPLES && tally.errors.every((e) => e.line > 0),
+    fineTunable: isFineTunableFile({
+      valid: tally.valid,
+      invalid: tally.invalid,
+      fileLevelErrors: tally.errors.filter((e) => e.line <= 0).length,
+    }),
     errors: tally.errors,
     errorsOmitted: tally.errorsOmitted,
     errorCounts: tally.errorCounts,

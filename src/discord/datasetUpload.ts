@@ -10,14 +10,8 @@ import type { Catalog } from "../datasets/catalog.ts";
 import { resolveModel } from "../datasets/catalog.ts";
 import type { ValidationReport } from "../datasets/types.ts";
 import type { DatasetRow } from "../db/datasets.ts";
-import { MIN_TRAINING_EXAMPLES } from "../finetuning/jobs.ts";
 import type { AppContext } from "./context.ts";
 import { DiscordLimits } from "./limits.ts";
-
-/** A dataset can be trained when it is clean, or when its cleaned file keeps enough examples (as JobService.start). */
-export function isUsable(row: Pick<DatasetRow, "fineTunable" | "cleanedPath" | "valid">): boolean {
-  return row.fineTunable || (row.cleanedPath !== null && row.valid >= MIN_TRAINING_EXAMPLES);
-}
 
 /** The catalog's model id for a `model` option (ids and aliases); a UserError naming the known ones otherwise. */
 export function modelOption(value: string | null, catalog: Catalog): string | undefined {

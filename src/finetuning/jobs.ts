@@ -27,6 +27,7 @@ import {
   type NoticePayloads,
   noticeKey,
 } from "../domain/notices.ts";
+import { isTrainable, notTrainableError } from "../domain/trainable.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 import {
@@ -36,13 +37,15 @@ import {
   providerUserError,
 } from "../providers/errors.ts";
 import type { FineTuningProvider, ProviderJob } from "../providers/types.ts";
+import { ConfirmationStore } from "./confirmations.ts";
+import type { Quote, QuoteRequest } from "./quote.ts";
+
+export type { JobRow, Quote, QuoteRequest };
 
 /** OpenAI's limit on a fine-tuned model's suffix, and the characters it keeps. */
 export const MAX_SUFFIX_LENGTH = 64;
 const SUFFIX_PATTERN = /^[a-zA-Z0-9_-]+$/;
 export const MAX_EPOCHS = 50;
-/** OpenAI refuses training files with fewer examples. */
-export const MIN_TRAINING_EXAMPLES = 10;
 /** Held-out test questions need this many examples, so 10 remain to train on (OpenAI's minimum). */
 export const MIN_EXAMPLES_FOR_HELD_OUT = 13;
 export const HELD_OUT_QUESTIONS = 3;
@@ -64,6 +67,8 @@ export interface StartJobInput {
   epochs?: number | undefined;
   seed?: number | undefined;
   notifyChannelId?: string | undefined;
+  /** The estimate the requester confirmed (JobService.quote): used as it is, never validated again. */
+  quote?: Quote | undefined;
 }
 
 export interface JobServiceOptions {
@@ -154,6 +159,8 @@ export const INTENT_GIVE_UP_MS = 15 * 60 * 1000;
 
 export class JobService {
   readonly provider: FineTuningProvider;
+  /** Estimates shown with Start / Cancel, waiting for the requester's click. */
+  readonly confirmations = new ConfirmationStore();
   private readonly db: Db;
   private readonly jobs: JobRepository;
   private readonly datasets: DatasetRepository;
@@ -190,31 +197,60 @@ export class JobService {
     this.now = now ?? (() => new Date());
   }
 
-  async start(input: StartJobInput): Promise<JobRow> {
-    const dataset = this.datasets.get(input.guildId, input.datasetId);
-    if (!dataset) throw new UserError(`Dataset #${input.datasetId} was not found.`, "not_found");
-    // A dataset with invalid lines still trains on its cleaned file when that keeps enough examples.
-    const usable =
-      dataset.fineTunable || (dataset.cleanedPath !== null && dataset.valid >= MIN_TRAINING_EXAMPLES);
-    if (!usable) {
-      throw new UserError(
-        `Dataset #${dataset.id} (${dataset.fileName}) cannot be fine-tuned: ${dataset.invalid} invalid line(s) and ${dataset.valid} valid example(s) (at least 10 valid examples and no invalid lines are needed). Fix it and upload it again.`,
-        "not_fine_tunable",
-      );
+  /**
+   * The estimate for a job on a stored dataset, or the one refusal: not trainable, or over MAX_JOB_COST_USD.
+   * Validates again only when the model differs from the dataset's (another model tokenises and prices differently).
+   */
+  async quote(req: QuoteRequest): Promise<Quote> {
+    const dataset = this.datasets.get(req.guildId, req.datasetId);
+    if (!dataset) throw new UserError(`Dataset #${req.datasetId} was not found.`, "not_found");
+    if (!isTrainable(dataset)) throw notTrainableError(dataset);
+    const epochs = req.epochs === undefined ? undefined : checkEpochs(req.epochs);
+    const model = req.model?.trim() || dataset.baseModel;
+    let report = JSON.parse(dataset.reportJson) as ValidationReport;
+    if (report.model !== model) {
+      report = await validateFile(dataset.cleanedPath ?? dataset.storedPath, {
+        model,
+        ...(this.catalog ? { catalog: this.catalog } : {}),
+      });
     }
-    const suffix =
-      input.suffix === undefined || input.suffix.trim() === "" ? undefined : checkSuffix(input.suffix);
-    const epochs = input.epochs === undefined ? undefined : checkEpochs(input.epochs);
-    const model = input.model?.trim() || dataset.baseModel;
-    const path = dataset.cleanedPath ?? dataset.storedPath;
-
-    const estimate = await this.estimate(dataset, path, model, epochs);
-    if (estimate > this.maxJobCostUsd) {
+    const estimatedCostUsd = estimateFromReport(report, epochs);
+    if (estimatedCostUsd > this.maxJobCostUsd) {
       throw new UserError(
-        `The estimated cost of this job is $${estimate.toFixed(2)}, above the limit of $${this.maxJobCostUsd.toFixed(2)} per job (MAX_JOB_COST_USD). Use a smaller dataset or fewer epochs.`,
+        `The estimated cost of this job is $${estimatedCostUsd.toFixed(2)}, above the limit of $${this.maxJobCostUsd.toFixed(2)} per job (MAX_JOB_COST_USD). Use a smaller dataset or fewer epochs.`,
         "over_cost_cap",
       );
     }
+    return {
+      guildId: req.guildId,
+      datasetId: dataset.id,
+      model,
+      epochs,
+      estimatedEpochs: epochs ?? report.epochs,
+      estimatedCostUsd,
+      maxJobCostUsd: this.maxJobCostUsd,
+    };
+  }
+
+  async start(input: StartJobInput): Promise<JobRow> {
+    const suffix =
+      input.suffix === undefined || input.suffix.trim() === "" ? undefined : checkSuffix(input.suffix);
+    const quote =
+      input.quote ??
+      (await this.quote({
+        guildId: input.guildId,
+        datasetId: input.datasetId,
+        model: input.model,
+        epochs: input.epochs,
+      }));
+    if (quote.guildId !== input.guildId || quote.datasetId !== input.datasetId) {
+      throw new Error("a quote was used for another guild or dataset");
+    }
+    const dataset = this.datasets.get(input.guildId, input.datasetId);
+    if (!dataset) throw new UserError(`Dataset #${input.datasetId} was not found.`, "not_found");
+    const { model, epochs } = quote;
+    const estimate = quote.estimatedCostUsd;
+    const path = dataset.cleanedPath ?? dataset.storedPath;
 
     const tag = `ct-${randomUUID()}`;
     const { trainingPath, testQuestions, cleanup } = await this.prepareTrainingFile(dataset, path, tag);
@@ -412,16 +448,6 @@ export class JobService {
 
   search(guildId: string, text: string, limit = 25): JobRow[] {
     return this.jobs.search(guildId, text, limit);
-  }
-
-  private async estimate(dataset: DatasetRow, path: string, model: string, epochs?: number): Promise<number> {
-    const report = JSON.parse(dataset.reportJson) as ValidationReport;
-    if (report.model === model) return estimateFromReport(report, epochs);
-    // Another model may tokenise and price differently: validate again for it (unknown models: UserError).
-    return estimateFromReport(
-      await validateFile(path, { model, ...(this.catalog ? { catalog: this.catalog } : {}) }),
-      epochs,
-    );
   }
 
   /**

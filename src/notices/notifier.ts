@@ -69,6 +69,14 @@ export class Notifier {
     this.perGuild = perGuild;
   }
 
+  /**
+   * A guild's notice channel was set: its notices that waited (or were parked) for want of one get their
+   * chance now. Returns how many were waiting.
+   */
+  rearm(guildId: string): number {
+    return this.outbox.rearm(guildId);
+  }
+
   /** Posts pending notices oldest first; concurrent calls share one drain. */
   drain(): Promise<DrainResult> {
     this.inFlight ??= this.drainOnce().finally(() => {

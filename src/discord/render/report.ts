@@ -1,6 +1,7 @@
 // Renders a validation report as a Discord embed: verdict, counts, tokens, estimate, first errors, warnings.
 import { EmbedBuilder } from "discord.js";
 import type { ValidationReport } from "../../datasets/types.ts";
+import { MIN_TRAINING_EXAMPLES } from "../../domain/trainable.ts";
 import { DiscordLimits } from "../limits.ts";
 
 export const Colors = { ok: 0x2e7d32, problem: 0xc62828, info: 0x1565c0, warn: 0xef6c00 } as const;
@@ -17,12 +18,12 @@ function verdict(r: ValidationReport): string {
   if (r.fineTunable) return `✅ Ready to fine-tune: ${n(r.valid)} valid examples.`;
   if (r.invalid > 0) {
     const dropped =
-      r.valid >= 10
+      r.valid >= MIN_TRAINING_EXAMPLES
         ? ` The ${n(r.valid)} valid lines are attached as a cleaned file you can use instead.`
         : "";
     return `❌ ${n(r.invalid)} of ${n(r.examples)} examples have problems; OpenAI would refuse this file.${dropped}`;
   }
-  return `❌ Only ${n(r.valid)} valid examples: OpenAI needs at least 10 (50–100 recommended).`;
+  return `❌ Only ${n(r.valid)} valid examples: OpenAI needs at least ${MIN_TRAINING_EXAMPLES} (50–100 recommended).`;
 }
 
 export function renderReportEmbed(r: ValidationReport, title: string): EmbedBuilder {

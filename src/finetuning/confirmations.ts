@@ -3,7 +3,10 @@
 // a restart simply asks the teacher to run the command again, and the map is capped. The custom id carries
 // only a random key; the click handler re-checks everything against the stored request.
 import { randomBytes } from "node:crypto";
-import { DiscordLimits } from "./limits.ts";
+import type { Quote } from "./quote.ts";
+
+/** A confirmation lives as long as the interaction token that shows it: Discord gives 15 minutes. */
+const CONFIRMATION_TTL_MS = 15 * 60 * 1000;
 
 export interface PendingJob {
   guildId: string;
@@ -13,6 +16,8 @@ export interface PendingJob {
   suffix: string | undefined;
   epochs: number | undefined;
   estimatedCostUsd: number;
+  /** The estimate the teacher saw: Start trains on exactly this, without validating again. */
+  quote?: Quote | undefined;
 }
 
 export interface ConfirmationStoreOptions {
@@ -28,11 +33,7 @@ export class ConfirmationStore {
   private readonly ttlMs: number;
   private readonly now: () => number;
 
-  constructor({
-    max = 500,
-    ttlMs = DiscordLimits.interactionTokenMs,
-    now = Date.now,
-  }: ConfirmationStoreOptions = {}) {
+  constructor({ max = 500, ttlMs = CONFIRMATION_TTL_MS, now = Date.now }: ConfirmationStoreOptions = {}) {
     this.max = max;
     this.ttlMs = ttlMs;
     this.now = now;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfirmationStore, type PendingJob } from "../../src/discord/confirmations.ts";
+import { ConfirmationStore, type PendingJob } from "../../src/finetuning/confirmations.ts";
 
 const pending = (datasetId: number): PendingJob => ({
   guildId: "100000000000000001",
