@@ -22,7 +22,7 @@ import {
 import type { DatasetRow } from "../datasets/store.ts";
 import type { Command } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
-import { fileStem, modelChoices, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
+import { fileStem, baseModelChoices, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { Colors, renderReportEmbed } from "../discord/render/report.ts";
 import { defer, respond } from "../discord/respond.ts";
@@ -98,7 +98,7 @@ const validate: DatasetSubcommand = {
   },
   async autocomplete(interaction, ctx) {
     const focused = interaction.options.getFocused(true);
-    return focused.name === "model" ? modelChoices(focused.value, ctx.catalog) : [];
+    return focused.name === "model" ? baseModelChoices(focused.value, ctx.catalog) : [];
   },
 };
 

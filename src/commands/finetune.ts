@@ -18,7 +18,7 @@ import {
 import type { DatasetRow } from "../datasets/store.ts";
 import type { Command, ComponentHandler } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
-import { modelChoices, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
+import { baseModelChoices, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { renderConfirmation, renderJobList, renderJobStatus, STATUS_LABELS } from "../discord/render/jobs.ts";
 import { renderReportEmbed } from "../discord/render/report.ts";
@@ -283,7 +283,7 @@ async function autocomplete(
   const max = DiscordLimits.autocompleteChoices;
   switch (focused.name) {
     case "model":
-      return modelChoices(typed, ctx.catalog);
+      return baseModelChoices(typed, ctx.catalog);
     case "dataset":
       return ctx.datasets.search(guildId, typed, max).map(datasetChoice);
     case "job": {

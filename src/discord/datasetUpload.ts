@@ -20,7 +20,7 @@ export function modelOption(value: string | null, catalog: Catalog): string | un
 }
 
 /** Autocomplete for a `model` option: the catalog's base models matching what was typed. */
-export function modelChoices(typed: string, catalog: Catalog): ApplicationCommandOptionChoiceData[] {
+export function baseModelChoices(typed: string, catalog: Catalog): ApplicationCommandOptionChoiceData[] {
   const text = typed.trim().toLowerCase();
   return catalog.models
     .filter((m) => m.id.toLowerCase().includes(text) || m.aliases.some((a) => a.toLowerCase().includes(text)))
