@@ -1,9 +1,33 @@
 // The one place that reads the environment: a zod schema over process.env, validated once at start-up,
 // every problem reported in one message. Everything else receives a typed Config.
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { validate as validateCron } from "node-cron";
 import { z } from "zod";
+import {
+  type FineTuneProviderSpec,
+  loadFinetuneProviders,
+  providerNameSchema,
+  readProviderLists,
+} from "./providerSpecs.ts";
+
+export {
+  AZURE_DEPLOYMENT_SKUS,
+  AZURE_TRAINING_TYPES,
+  type AzureArmSpec,
+  type AzureDeploymentSku,
+  type AzureProviderSpec,
+  type AzureTrainingType,
+  type FineTuneProviderSpec,
+  type FireworksProviderSpec,
+  type LocalAIProviderSpec,
+  type NebiusProviderSpec,
+  type OpenAIProviderSpec,
+  PROVIDER_KINDS,
+  type ProviderKind,
+  type ProviderSource,
+  type SandboxProviderSpec,
+  type TogetherProviderSpec,
+} from "./providerSpecs.ts";
 
 const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -97,7 +121,11 @@ export const envSchema = z.object({
   MODELS_FILE: optionalString,
   PRICES_FILE: optionalString,
 
-  // Fine-tuning provider: the openai SDK's own variable names. No key means the embedded sandbox.
+  // Fine-tuning providers: a list (src/providerSpecs.ts), and/or the openai SDK's own variable names for one
+  // provider of kind openai, as before the list. Neither means the embedded sandbox.
+  FINETUNE_PROVIDERS: optionalString,
+  FINETUNE_PROVIDERS_FILE: optionalString,
+  FINETUNE_DEFAULT_PROVIDER: optionalString,
   OPENAI_API_KEY: optionalString,
   OPENAI_BASE_URL: urlString,
   OPENAI_MAX_RETRIES: intFrom(2),
@@ -150,8 +178,9 @@ export interface Config {
   databasePath: string;
   modelsFile: string | undefined;
   pricesFile: string | undefined;
+  /** The DEFAULT fine-tuning provider, in the shape the code had before the registry. */
   provider: {
-    /** "sandbox" when no API key is configured. */
+    /** "sandbox" for the embedded sandbox; every provider with a baseURL is "openai-compatible" here. */
     kind: "sandbox" | "openai-compatible";
     name: string;
     apiKey: string | undefined;
@@ -159,6 +188,10 @@ export interface Config {
     maxRetries: number;
     timeoutMs: number;
   };
+  /** Every fine-tuning provider, each key resolved from its apiKeyEnv (never logged: src/logger.ts secretsOf). */
+  finetuneProviders: FineTuneProviderSpec[];
+  /** The name of the provider jobs go to when none is named (FINETUNE_DEFAULT_PROVIDER, else the first). */
+  defaultFinetuneProvider: string;
   sandbox: { port: number; secondsPerStep: number };
   maxJobCostUsd: number;
   pollSchedule: string;
@@ -210,10 +243,7 @@ export interface AskConfig {
 
 const chatProviderEntry = z
   .object({
-    name: z
-      .string()
-      .trim()
-      .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/i, "a provider name is 1–32 letters, digits, - or _"),
+    name: providerNameSchema,
     baseURL: z.url({ protocol: /^https?$/ }),
     apiKeyEnv: z
       .string()
@@ -231,34 +261,13 @@ const chatProviderList = z.array(chatProviderEntry);
 
 /** Parses CHAT_PROVIDERS / CHAT_PROVIDERS_FILE and resolves each apiKeyEnv; pushes problems instead of throwing. */
 function loadChatProviders(e: Env, env: NodeJS.ProcessEnv, problems: string[]): ChatProviderSpec[] {
-  const sources: { where: string; text: string }[] = [];
-  if (e.CHAT_PROVIDERS) sources.push({ where: "CHAT_PROVIDERS", text: e.CHAT_PROVIDERS });
-  if (e.CHAT_PROVIDERS_FILE) {
-    try {
-      sources.push({
-        where: "CHAT_PROVIDERS_FILE",
-        text: readFileSync(resolve(e.CHAT_PROVIDERS_FILE), "utf8"),
-      });
-    } catch (err) {
-      problems.push(
-        `CHAT_PROVIDERS_FILE: cannot read "${e.CHAT_PROVIDERS_FILE}" (${(err as Error).message})`,
-      );
-    }
-  }
   const specs: ChatProviderSpec[] = [];
-  for (const { where, text } of sources) {
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      problems.push(`${where}: not valid JSON (${(err as Error).message})`);
-      continue;
-    }
-    // A file may be a bare list or { "providers": [...] } with comments/examples beside it.
-    const list =
-      json !== null && typeof json === "object" && !Array.isArray(json) && "providers" in json
-        ? (json as { providers: unknown }).providers
-        : json;
+  for (const { where, list } of readProviderLists(
+    "CHAT_PROVIDERS",
+    e.CHAT_PROVIDERS,
+    e.CHAT_PROVIDERS_FILE,
+    problems,
+  )) {
     const parsed = chatProviderList.safeParse(list);
     if (!parsed.success) {
       for (const i of parsed.error.issues) problems.push(`${where}[${i.path.join(".")}]: ${i.message}`);
@@ -295,29 +304,45 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * The schema over the environment; a bad variable is a problem and falls back to its default, so the
+ * checks that depend on it still run and every problem is reported at once.
+ */
+function parseEnv(env: NodeJS.ProcessEnv, problems: string[]): Env {
+  const parsed = envSchema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  for (const i of parsed.error.issues) problems.push(`${i.path.join(".") || "(environment)"}: ${i.message}`);
+  const bad = new Set(parsed.error.issues.map((i) => String(i.path[0])));
+  return envSchema.parse(Object.fromEntries(Object.entries(env).filter(([k]) => !bad.has(k))));
+}
+
 /** Parses the environment once; throws ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => `${i.path.join(".") || "(environment)"}: ${i.message}`),
-    );
-  }
-  const e = parsed.data;
+  const problems: string[] = [];
+  const e = parseEnv(env, problems);
   const dataDir = resolve(e.DATA_DIR);
-  const kind = e.OPENAI_API_KEY ? "openai-compatible" : "sandbox";
-  // The embedded sandbox is always called "sandbox" (src/providers/factory.ts names it so, and its jobs and
-  // models are recorded under that name): PROVIDER_NAME names a real provider only.
-  const providerName =
-    kind === "sandbox"
-      ? "sandbox"
-      : (e.PROVIDER_NAME ?? (e.OPENAI_BASE_URL ? "openai-compatible" : "openai"));
-  const chatProblems: string[] = [];
-  const chatProviders = loadChatProviders(e, env, chatProblems);
-  if (chatProviders.some((p) => p.name === providerName)) {
-    chatProblems.push(`CHAT_PROVIDERS: "${providerName}" is the fine-tuning provider's name; pick another`);
+  const chatProviders = loadChatProviders(e, env, problems);
+  const registry = loadFinetuneProviders(
+    {
+      inline: e.FINETUNE_PROVIDERS,
+      file: e.FINETUNE_PROVIDERS_FILE,
+      defaultProvider: e.FINETUNE_DEFAULT_PROVIDER,
+      legacy: { apiKey: e.OPENAI_API_KEY, baseURL: e.OPENAI_BASE_URL, name: e.PROVIDER_NAME },
+      maxRetries: e.OPENAI_MAX_RETRIES,
+      timeoutMs: e.OPENAI_TIMEOUT_MS,
+    },
+    env,
+    problems,
+  );
+  for (const c of chatProviders) {
+    if (registry.providers.some((p) => p.name.toLowerCase() === c.name.toLowerCase())) {
+      problems.push(`CHAT_PROVIDERS: "${c.name}" is a fine-tuning provider's name; pick another`);
+    }
   }
-  if (chatProblems.length > 0) throw new ConfigError(chatProblems);
+  const defaultSpec = registry.providers.find((p) => p.name === registry.defaultName);
+  if (defaultSpec === undefined && problems.length === 0)
+    problems.push("no fine-tuning provider is configured");
+  if (problems.length > 0 || defaultSpec === undefined) throw new ConfigError(problems);
   return {
     logLevel: e.LOG_LEVEL ?? "info",
     cliLogLevel: e.LOG_LEVEL ?? "warn",
@@ -326,13 +351,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     modelsFile: e.MODELS_FILE,
     pricesFile: e.PRICES_FILE,
     provider: {
-      kind,
-      name: providerName,
-      apiKey: e.OPENAI_API_KEY,
-      baseURL: e.OPENAI_BASE_URL,
-      maxRetries: e.OPENAI_MAX_RETRIES,
-      timeoutMs: e.OPENAI_TIMEOUT_MS,
+      kind:
+        defaultSpec.kind === "sandbox" && defaultSpec.baseURL === undefined ? "sandbox" : "openai-compatible",
+      name: defaultSpec.name,
+      apiKey: defaultSpec.apiKey,
+      baseURL: defaultSpec.baseURL,
+      maxRetries: defaultSpec.maxRetries,
+      timeoutMs: defaultSpec.timeoutMs,
     },
+    finetuneProviders: registry.providers,
+    defaultFinetuneProvider: defaultSpec.name,
     sandbox: { port: e.SANDBOX_PORT, secondsPerStep: e.SANDBOX_SECONDS_PER_STEP },
     maxJobCostUsd: e.MAX_JOB_COST_USD,
     pollSchedule: e.POLL_SCHEDULE,

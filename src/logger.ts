@@ -19,11 +19,20 @@ const SECRET_PATHS = [
 /** `/webhooks/:app/:token` and `/interactions/:id/:token`: such a token lets anyone answer as the bot. */
 const INTERACTION_TOKEN = /\/(webhooks|interactions)\/(\d+)\/[A-Za-z0-9_.-]{20,}/g;
 
-/** The configured secret values: the provider key, the bot token and every chat provider's key. */
+/**
+ * The configured secret values: the bot token, every fine-tuning provider's key and Entra client secret,
+ * and every chat provider's key.
+ */
 export function secretsOf(config: Config): string[] {
-  return [config.provider.apiKey, config.discord.token, ...config.chatProviders.map((p) => p.apiKey)].filter(
-    (s): s is string => s !== undefined && s.length >= 8,
-  );
+  return [
+    config.provider.apiKey,
+    config.discord.token,
+    ...config.finetuneProviders.flatMap((p) => [
+      p.apiKey,
+      p.kind === "azure" ? p.arm?.clientSecret : undefined,
+    ]),
+    ...config.chatProviders.map((p) => p.apiKey),
+  ].filter((s): s is string => s !== undefined && s.length >= 8);
 }
 
 export interface LoggerOptions {

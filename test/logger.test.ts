@@ -55,3 +55,47 @@ describe("logger redaction", () => {
     }
   });
 });
+
+describe("secretsOf", () => {
+  it("scrubs every fine-tuning provider's key and the Azure client secret from the log", () => {
+    const NEBIUS_KEY = "nebius-FINETUNESECRET-0123456789";
+    const AZURE_KEY = "azure-FINETUNESECRET-0123456789";
+    const CLIENT_SECRET = "entra~CLIENTSECRET~0123456789";
+    const config = loadConfig({
+      FINETUNE_PROVIDERS: JSON.stringify([
+        {
+          name: "nebius",
+          kind: "nebius",
+          baseURL: "https://api.tokenfactory.nebius.com/v1",
+          apiKeyEnv: "NEBIUS_API_KEY",
+        },
+        {
+          name: "azure",
+          kind: "azure",
+          baseURL: "https://school.openai.azure.com/openai/v1",
+          apiKeyEnv: "AZURE_OPENAI_API_KEY",
+          subscriptionId: "11111111-2222-3333-4444-555555555555",
+          resourceGroup: "rg",
+          account: "school",
+          tenantIdEnv: "AZURE_TENANT_ID",
+          clientIdEnv: "AZURE_CLIENT_ID",
+          clientSecretEnv: "AZURE_CLIENT_SECRET",
+        },
+      ]),
+      FINETUNE_DEFAULT_PROVIDER: "azure",
+      NEBIUS_API_KEY: NEBIUS_KEY,
+      AZURE_OPENAI_API_KEY: AZURE_KEY,
+      AZURE_TENANT_ID: "tenant",
+      AZURE_CLIENT_ID: "client",
+      AZURE_CLIENT_SECRET: CLIENT_SECRET,
+    });
+    const { logger, text } = capture(secretsOf(config));
+    logger.info({ config }, "config");
+    logger.info(`token request with ${CLIENT_SECRET} for a call with ${NEBIUS_KEY}`);
+    const out = text();
+    assert.match(out, /tokenfactory\.nebius\.com/, "the rest of the config is still logged");
+    for (const secret of [NEBIUS_KEY, AZURE_KEY, CLIENT_SECRET]) {
+      assert.ok(!out.includes(secret), `${secret.slice(0, 12)}… is not in the log`);
+    }
+  });
+});

@@ -22,7 +22,7 @@ import {
 import type { DatasetRow } from "../datasets/store.ts";
 import type { Command } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
-import { fileStem, baseModelChoices, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
+import { baseModelChoices, fileStem, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { Colors, renderReportEmbed } from "../discord/render/report.ts";
 import { defer, respond } from "../discord/respond.ts";
