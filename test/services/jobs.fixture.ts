@@ -7,7 +7,7 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import { DatasetRepository, type DatasetRow } from "../../src/db/datasets.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
-import { silentLogger } from "../../src/logger.ts";
+import { type Logger, silentLogger } from "../../src/logger.ts";
 import { datasetFieldsFromReport } from "../../src/services/datasets.ts";
 import { JobService } from "../../src/services/jobs.ts";
 import { type NoticeSender, Notifier, type OutboxNotice } from "../../src/services/notifier.ts";
@@ -60,7 +60,9 @@ export function chatLines(n: number): string {
   }).join("\n");
 }
 
-export async function harness(opts: { secondsPerStep?: number; maxRetries?: number } = {}): Promise<Harness> {
+export async function harness(
+  opts: { secondsPerStep?: number; maxRetries?: number; pollerLogger?: Logger } = {},
+): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), "classtune-jobs-"));
   const dbPath = join(dir, "classtune.db");
   const clock = manualClock();
@@ -125,6 +127,7 @@ export async function harness(opts: { secondsPerStep?: number; maxRetries?: numb
       reconcileCreates: () => h.jobs.reconcilePendingCreates(),
       now: () => new Date(clock.now()),
       progressNoticeIntervalMs: 0,
+      ...(opts.pollerLogger ? { logger: opts.pollerLogger } : {}),
     });
   };
   await open();
