@@ -124,8 +124,9 @@ export class ClassroomService {
       throw new UserError("Give the model's id as its provider names it.");
     this.deps.providers.assertKnown(provider);
     const existing = this.deps.models.get(guildId, name);
-    if (!existing && this.deps.models.trainedByAnotherGuild(guildId, name)) {
-      // Another guild's fine-tuned model is "not found" here, whoever knows its name.
+    if (existing?.jobId == null && this.deps.models.trainedByAnotherGuild(guildId, name)) {
+      // Another guild's fine-tuned model, its checkpoints or any name of its job are "not found" here,
+      // whoever knows them (also when registered here before this check covered them).
       throw new UserError(
         `There is no model called "${name}" that this server may use. /model list shows the ones you can use.`,
         "model_not_found",

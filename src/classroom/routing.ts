@@ -1,6 +1,7 @@
 // Which model answers, and through which provider: explicit > channel > guild default > configured base model.
 // A model is always used with its own provider: the guild's registered models carry theirs; known base models
-// go to the fine-tuning provider. Anything else is "not found" — also another guild's model.
+// go to the fine-tuning provider. Anything else is "not found" — also another guild's model, its checkpoints and
+// any other name derived from another guild's job, even when registered here with /model add.
 import type { ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
 import type { GuildSettingsRepository } from "../db/guildSettings.ts";
 import type { ChatProvider, ChatProviderRegistry } from "../providers/chatRegistry.ts";
@@ -14,11 +15,15 @@ export interface GuildModel {
   label: string | null;
   /** ISO date or datetime after which the provider no longer serves the model. */
   shutdownDate: string | null;
+  /** The guild's own job that trained it; null for a model registered with /model add. */
+  jobId: number | null;
 }
 
 /** Guild-scoped lookup over the models table: another guild's model is undefined. */
 export interface GuildModelLookup {
   get(guildId: string, name: string): GuildModel | undefined;
+  /** Whether the name is or derives from a name of another guild's job (ModelRepository has the rule). */
+  trainedByAnotherGuild(guildId: string, name: string): boolean;
 }
 
 export type ModelSource = "explicit" | "channel" | "guild" | "default";
@@ -61,6 +66,15 @@ export class ModelRouter {
   /** Finds the model's provider for this guild. */
   resolve(guildId: string, model: string): ResolvedModel {
     const row = this.deps.models.get(guildId, model);
+    // The guild's own fine-tunes are its own; the configured base model is the operator's choice for every guild.
+    const ownTraining = row !== undefined && row.jobId !== null;
+    if (
+      !ownTraining &&
+      model !== this.deps.defaultModel &&
+      this.deps.models.trainedByAnotherGuild(guildId, model)
+    ) {
+      return { ok: false, reason: "not_found", model };
+    }
     if (row) {
       const provider = this.deps.providers.get(row.provider);
       if (!provider) return { ok: false, reason: "provider_missing", model, provider: row.provider };

@@ -69,17 +69,25 @@ export class ModelRepository {
   }
 
   /**
-   * Whether another guild fine-tuned a model of this name (its models row or its job). The one query that
-   * looks across guilds: `/model add` must not let a guild register, and so use, another guild's model.
+   * Whether the name is, or derives from, a name the provider gave another guild's job: its fine-tuned model
+   * and that model's checkpoints (`<model>:ckpt-step-N`) or any other `<model><separator>…`, its remote job
+   * id, its training file; compared as modelIdKey (case, whitespace and look-alike forms do not matter). The
+   * one query that looks across guilds, the one home of this decision: `/model add` refuses such a name, and
+   * routing (`/model use`, `/classroom setup`, `/ask model:`) treats it as not found, also when registered.
    */
   trainedByAnotherGuild(guildId: string, name: string): boolean {
+    const keys = JSON.stringify(derivationKeys(name));
+    // Stored names are the provider's ASCII ids, so SQLite's ASCII lower() gives them their modelIdKey.
     return (
       this.db
         .prepare(
-          `SELECT 1 FROM models WHERE name = @name AND guild_id <> @guildId AND job_id IS NOT NULL
-           UNION ALL SELECT 1 FROM jobs WHERE fine_tuned_model = @name AND guild_id <> @guildId LIMIT 1`,
+          `WITH k(key) AS (SELECT value FROM json_each(@keys))
+           SELECT 1 FROM jobs WHERE guild_id <> @guildId AND (lower(fine_tuned_model) IN k
+             OR lower(remote_id) IN k OR lower(training_file_id) IN k)
+           UNION ALL SELECT 1 FROM models WHERE guild_id <> @guildId AND job_id IS NOT NULL AND lower(name) IN k
+           LIMIT 1`,
         )
-        .get({ guildId, name }) !== undefined
+        .get({ guildId, keys }) !== undefined
     );
   }
 
@@ -103,4 +111,29 @@ export class ModelRepository {
       this.db.prepare("DELETE FROM models WHERE guild_id = ? AND name = ?").run(guildId, name).changes === 1
     );
   }
+}
+
+/**
+ * A model id as a provider might resolve it, for comparing ids: compatibility forms folded (NFKC: a
+ * full-width colon is a colon), whitespace and invisible format characters (zero-width spaces) removed,
+ * lower case. Never sent anywhere: only compared.
+ */
+export function modelIdKey(name: string): string {
+  return name
+    .normalize("NFKC")
+    .replace(/[\p{White_Space}\p{Cf}]/gu, "")
+    .toLowerCase();
+}
+
+/** Where a name derived from another may continue it: `<model>:ckpt-step-20`, `<model>-v2`, `<model>.x`. */
+const DERIVATION_SEPARATOR = /[:\-._/@#+]/u;
+
+/** The name's modelIdKey and every prefix of it that ends before a separator: the names it may derive from. */
+export function derivationKeys(name: string): string[] {
+  const key = modelIdKey(name);
+  const keys = [key];
+  for (let i = key.length - 1; i > 0; i--) {
+    if (DERIVATION_SEPARATOR.test(key[i] ?? "")) keys.push(key.slice(0, i));
+  }
+  return [...new Set(keys)];
 }

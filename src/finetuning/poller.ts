@@ -30,7 +30,14 @@ import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 import type { Notifier } from "../notices/notifier.ts";
 import { classifyProviderError, describeProviderError, logProviderError } from "../providers/errors.ts";
-import type { ChatResult, FineTuningProvider, ProviderEvent, ProviderJob } from "../providers/types.ts";
+import {
+  type ChatResult,
+  type FineTuningProvider,
+  isMalformedEvent,
+  type MalformedEvent,
+  type ProviderEvent,
+  type ProviderJob,
+} from "../providers/types.ts";
 import { noticeBase, recordEnding } from "./jobs.ts";
 
 /** Asks `model` one question as the seed tutorial's EducationalAssistant (its prompt, temperature and length). */
@@ -55,6 +62,9 @@ const isRateLimit = (err: unknown): boolean => classifyProviderError(err)?.statu
 
 /** The most a provider returns per list call. */
 export const PAGE_SIZE = 100;
+
+/** Malformed events remembered as already logged (per job and event), so a re-read does not log them again. */
+const MAX_REPORTED_MALFORMED = 1000;
 
 export interface PollerOptions {
   db: Db;
@@ -111,9 +121,12 @@ const emptyResult = (): TickResult => ({
 
 const STEP_MESSAGE = /Step\s+(\d+)\s*\/\s*(\d+)\s*:\s*training loss\s*=\s*([0-9.eE+-]+)/;
 
-/** A metrics point from one event: its data (OpenAI's metrics events) or its "Step n/N: training loss=x" text. */
+/**
+ * A metrics point from one event (checked at the provider boundary): its data (OpenAI's metrics events) or
+ * its "Step n/N: training loss=x" text.
+ */
 export function metricsOf(e: ProviderEvent): (MetricPoint & { totalSteps: number | null }) | undefined {
-  const d = (e.data ?? {}) as Record<string, unknown>;
+  const d = e.data ?? {};
   const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
   const createdAt = new Date(e.createdAt).toISOString();
   const step = num(d.step);
@@ -129,10 +142,14 @@ export function metricsOf(e: ProviderEvent): (MetricPoint & { totalSteps: number
   }
   const m = STEP_MESSAGE.exec(e.message);
   if (!m) return undefined;
+  const [textStep, textTotal, textLoss] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  // Text is not checked at the boundary: a step beyond its total (or too large) would freeze the progress.
+  if (!Number.isSafeInteger(textStep) || !Number.isSafeInteger(textTotal) || textStep > textTotal)
+    return undefined;
   return {
-    step: Number(m[1]),
-    totalSteps: Number(m[2]),
-    trainLoss: Number(m[3]),
+    step: textStep,
+    totalSteps: textTotal,
+    trainLoss: Number.isFinite(textLoss) ? textLoss : null,
     validLoss: null,
     trainAccuracy: null,
     createdAt,
@@ -194,6 +211,7 @@ export class JobPoller {
   private readonly datasets: DatasetRepository;
   private task: ScheduledTask | undefined;
   private running: Promise<TickResult> | undefined;
+  private readonly reportedMalformed = new Set<string>();
 
   constructor(o: PollerOptions) {
     this.db = o.db;
@@ -360,10 +378,11 @@ export class JobPoller {
       isTerminal(remote.status) || (remote.status === "running" && (statusChanged || eventsDue));
 
     let events: ProviderEvent[] = [];
+    let newestEventId: string | undefined;
     let eventsRead = false;
     if (wantsEvents) {
       try {
-        events = await this.newEvents(job, result);
+        ({ events, newestId: newestEventId } = await this.newEvents(job, result));
         eventsRead = true;
       } catch (err) {
         if (isRateLimit(err)) throw err;
@@ -376,7 +395,7 @@ export class JobPoller {
 
     if (statusChanged) result.changed += 1;
     if (isTerminal(remote.status)) {
-      await this.end(job, remote, { events, eventsRead, points, progress, fingerprint }, result);
+      await this.end(job, remote, { newestEventId, eventsRead, points, progress, fingerprint }, result);
       result.ended += 1;
       return;
     }
@@ -391,7 +410,7 @@ export class JobPoller {
     };
     if (eventsRead) {
       patch.lastEventsAt = now.toISOString();
-      if (events[0]) patch.lastEventId = events[0].id;
+      if (newestEventId !== undefined) patch.lastEventId = newestEventId;
     }
     if (remote.status === "running" && job.startedAt === null) patch.startedAt = now.toISOString();
     const progressChanged = JSON.stringify(progress) !== JSON.stringify(job.progress);
@@ -427,29 +446,54 @@ export class JobPoller {
     return !card || now.getTime() - Date.parse(card.updatedAt) >= this.progressNoticeIntervalMs;
   }
 
-  /** Events newer than the stored cursor, newest first (the provider pages from newest to oldest). */
-  private async newEvents(job: JobRow, result: TickResult): Promise<ProviderEvent[]> {
-    const fresh: ProviderEvent[] = [];
+  /**
+   * Events newer than the stored cursor, newest first (the provider pages from newest to oldest), and the
+   * newest item's id for the next cursor. A malformed item is skipped (logged once) but still moves the
+   * cursor and the paging on when it has an id, so it is not read again.
+   */
+  private async newEvents(
+    job: JobRow,
+    result: TickResult,
+  ): Promise<{ events: ProviderEvent[]; newestId: string | undefined }> {
+    const events: ProviderEvent[] = [];
+    let newestId: string | undefined;
     let after: string | undefined;
     for (let page = 0; page < this.maxEventPages; page++) {
       result.eventCalls += 1;
       const listing = await this.provider.listEvents(job.remoteId, { after, limit: PAGE_SIZE });
-      for (const e of listing.data) {
-        if (e.id === job.lastEventId) return fresh;
-        fresh.push(e);
+      for (const item of listing.data) {
+        if (item.id !== null && item.id === job.lastEventId) return { events, newestId };
+        newestId ??= item.id ?? undefined;
+        if (isMalformedEvent(item)) this.reportMalformed(job, item);
+        else events.push(item);
       }
-      const last = listing.data.at(-1);
+      const last = listing.data.findLast((item) => item.id !== null)?.id;
       if (!listing.hasMore || !last) break;
-      after = last.id;
+      after = last;
     }
-    return fresh;
+    return { events, newestId };
+  }
+
+  /** Logs a malformed event once per job and event, however often it is read again. */
+  private reportMalformed(job: JobRow, item: MalformedEvent): void {
+    const key = `${job.id}\u0000${item.id ?? item.excerpt}`;
+    if (this.reportedMalformed.has(key)) return;
+    this.reportedMalformed.add(key);
+    if (this.reportedMalformed.size > MAX_REPORTED_MALFORMED) {
+      const oldest = this.reportedMalformed.values().next().value;
+      if (oldest !== undefined) this.reportedMalformed.delete(oldest);
+    }
+    this.logger.warn(
+      { jobId: job.id, remoteId: job.remoteId, eventId: item.id, problem: item.problem, event: item.excerpt },
+      "skipped a provider event that cannot be read",
+    );
   }
 
   private async end(
     job: JobRow,
     remote: ProviderJob,
     seen: {
-      events: ProviderEvent[];
+      newestEventId: string | undefined;
       eventsRead: boolean;
       points: MetricPoint[];
       progress: JobProgress | null;
@@ -464,7 +508,7 @@ export class JobPoller {
       const patch: JobUpdate = { progress: seen.progress, remoteFingerprint: seen.fingerprint };
       if (seen.eventsRead) {
         patch.lastEventsAt = now.toISOString();
-        if (seen.events[0]) patch.lastEventId = seen.events[0].id;
+        if (seen.newestEventId !== undefined) patch.lastEventId = seen.newestEventId;
       }
       this.jobs.update(job.guildId, job.id, patch, now);
     };

@@ -6,19 +6,20 @@ import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import type OpenAI from "openai";
 import { toStreamingFile } from "openai";
-import type { FineTuningJob, FineTuningJobEvent } from "openai/resources/fine-tuning/jobs/jobs";
+import type { FineTuningJob } from "openai/resources/fine-tuning/jobs/jobs";
 import { normaliseStatus } from "../domain/jobs.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 import { AmbiguousCreateError, isAmbiguousFailure, logProviderError } from "./errors.ts";
+import { readProviderEvent } from "./events.ts";
 import type {
   ChatInput,
   ChatResult,
   CreateJobInput,
+  EventListItem,
   FineTuningProvider,
   Page,
   ProviderCheckpoint,
-  ProviderEvent,
   ProviderJob,
   ProviderModel,
   UploadedFile,
@@ -124,12 +125,14 @@ export class OpenAICompatibleProvider implements FineTuningProvider {
   async listEvents(
     jobId: string,
     opts: { after?: string | undefined; limit?: number | undefined } = {},
-  ): Promise<Page<ProviderEvent>> {
+  ): Promise<Page<EventListItem>> {
     const page = await this.client.fineTuning.jobs.listEvents(jobId, {
       ...(opts.after !== undefined ? { after: opts.after } : {}),
       limit: opts.limit ?? 100,
     });
-    return { data: page.data.map(toEvent), hasMore: page.has_more };
+    // The SDK's types are a promise about the wire, not a check: each item is read defensively.
+    const items: unknown[] = Array.isArray(page.data) ? page.data : [];
+    return { data: items.map(readProviderEvent), hasMore: page.has_more === true };
   }
 
   async listCheckpoints(jobId: string): Promise<ProviderCheckpoint[]> {
@@ -210,17 +213,6 @@ function toJob(j: FineTuningJob): ProviderJob {
     ),
     nEpochs: epochs,
     trainingFile: j.training_file,
-  };
-}
-
-function toEvent(e: FineTuningJobEvent): ProviderEvent {
-  return {
-    id: e.id,
-    createdAt: (e.created_at ?? 0) * 1000,
-    level: e.level,
-    message: e.message,
-    type: e.type ?? null,
-    data: e.data ?? null,
   };
 }
 

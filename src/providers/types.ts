@@ -31,15 +31,36 @@ export interface ProviderJob {
   trainingFile: string;
 }
 
+/** A provider event as classtune reads it: checked at the provider boundary (see MalformedEvent). */
 export interface ProviderEvent {
   id: string;
-  /** Epoch milliseconds. */
+  /** Epoch milliseconds, within what an ISO date can show. */
   createdAt: number;
   level: string;
   message: string;
   type: string | null;
-  data: unknown;
+  /** An object (OpenAI's metrics events: step, total_steps, train_loss, … as numbers), or null. */
+  data: Record<string, unknown> | null;
 }
+
+/**
+ * An item of a provider's event list that classtune cannot read: a `created_at` that is no epoch time, a
+ * `data` that is no object, a loss that is no number, a missing field. Skipped, logged, never fatal.
+ */
+export interface MalformedEvent {
+  malformed: true;
+  /** Its id when it had one: still where the next page starts and where the next read stops. */
+  id: string | null;
+  /** What was wrong, in words. */
+  problem: string;
+  /** The item as sent, cut short: for the log. */
+  excerpt: string;
+}
+
+/** One item of a page of events: a well-formed event or the news that one could not be read. */
+export type EventListItem = ProviderEvent | MalformedEvent;
+
+export const isMalformedEvent = (e: EventListItem): e is MalformedEvent => "malformed" in e;
 
 export interface ProviderCheckpoint {
   id: string;
@@ -111,11 +132,14 @@ export interface FineTuningProvider {
   listJobs(opts?: { after?: string | undefined; limit?: number | undefined }): Promise<Page<ProviderJob>>;
   findJobByMetadata(key: string, value: string): Promise<ProviderJob | undefined>;
   cancelJob(id: string): Promise<ProviderJob>;
-  /** Newest first; `after` is an event id (OpenAI's cursor: older than that event). */
+  /**
+   * Newest first; `after` is an event id (OpenAI's cursor: older than that event). Every item is checked
+   * here: one that cannot be read comes as a MalformedEvent in its place, never as an error.
+   */
   listEvents(
     jobId: string,
     opts?: { after?: string | undefined; limit?: number | undefined },
-  ): Promise<Page<ProviderEvent>>;
+  ): Promise<Page<EventListItem>>;
   listCheckpoints(jobId: string): Promise<ProviderCheckpoint[]>;
   listModels(): Promise<ProviderModel[]>;
   retrieveModel(id: string): Promise<ProviderModel>;

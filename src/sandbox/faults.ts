@@ -1,5 +1,5 @@
 // Fault injection for tests: queue failures (429 with retry-after, 5xx, latency) for matching
-// requests, and make the next created job fail. Rules are consumed in order, `times` each.
+// requests, make the next created job fail, and serve odd events. Rules are consumed in order, `times` each.
 import { SandboxApiError } from "./errors.ts";
 
 export type RateLimitCode = "rate_limit_exceeded" | "daily_rate_limit_exceeded" | "insufficient_quota";
@@ -86,6 +86,7 @@ export class FaultInjector {
   private rules: Array<FaultRule & { remaining: number }> = [];
   private jobFailures: JobFailure[] = [];
   private readonly statusOverrides = new Map<string, string>();
+  private readonly oddEvents = new Map<string, Record<string, unknown>>();
   /** How many faults were injected so far (latency-only rules included). */
   injected = 0;
 
@@ -116,10 +117,29 @@ export class FaultInjector {
     return this.statusOverrides.get(jobId);
   }
 
+  /**
+   * Serves the job's event number `seq` (0 is its first) with these fields replaced until cleared with
+   * `undefined`, whenever it is listed: an ISO string for `created_at`, a `data` that is no object, a loss
+   * that is no number; a field set to `undefined` is left out. For clients' handling of events they cannot read.
+   */
+  oddEvent(jobId: string, seq: number, fields: Record<string, unknown> | undefined): this {
+    const key = `${jobId}#${seq}`;
+    if (fields === undefined) this.oddEvents.delete(key);
+    else this.oddEvents.set(key, fields);
+    return this;
+  }
+
+  /** The event as served: with the fields set by `oddEvent`, if any. */
+  eventAsServed(jobId: string, seq: number, view: Record<string, unknown>): Record<string, unknown> {
+    const fields = this.oddEvents.get(`${jobId}#${seq}`);
+    return fields ? { ...view, ...fields } : view;
+  }
+
   clear(): void {
     this.rules = [];
     this.jobFailures = [];
     this.statusOverrides.clear();
+    this.oddEvents.clear();
   }
 
   /** Consumed by the server for each created job. */

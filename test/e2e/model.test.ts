@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { PermissionFlagsBits } from "discord.js";
+import OpenAI from "openai";
 import type { FakeGuild, FakeInteraction, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
 import { fineTuneInGuild } from "../helpers/finetune.ts";
@@ -321,5 +322,82 @@ describe("guild isolation", () => {
     // Guild A itself may still register its own model again (idempotent).
     const again = await reply(run(a, teacher, "model", "add", { model, provider: "sandbox" }));
     assert.match(again.content, /Registered/);
+  });
+
+  /** A checkpoint of guild A's model, as the provider reports it for A's job (the oldest: not the final model). */
+  async function checkpointOfA(): Promise<{ checkpoint: string; remoteId: string }> {
+    const job = bot.app.ctx.jobs.list(a.id).find((j) => j.fineTunedModel === model);
+    assert.ok(job && bot.app.sandbox, "guild A's job, on the sandbox");
+    const client = new OpenAI({ apiKey: "sandbox", baseURL: bot.app.sandbox.url, maxRetries: 0 });
+    const page = await client.fineTuning.jobs.checkpoints.list(job.remoteId);
+    const checkpoint = page.data.at(-1)?.fine_tuned_model_checkpoint;
+    assert.ok(checkpoint && checkpoint !== model, `a checkpoint besides the final model: ${checkpoint}`);
+    return { checkpoint, remoteId: job.remoteId };
+  }
+
+  it("guild B cannot register a checkpoint of guild A's model, or any name of A's job, in any spelling", async () => {
+    const { checkpoint, remoteId } = await checkpointOfA();
+    for (const name of [
+      checkpoint,
+      `  ${checkpoint.toUpperCase()}  `,
+      checkpoint.replace(":ckpt", "\u200b:ckpt"),
+      checkpoint.replace(":ckpt", "\uff1ackpt"),
+      `${model}:ckpt-step-999`,
+      ` ${model.toUpperCase()}`,
+      remoteId,
+    ]) {
+      const added = await reply(run(b, teacherB, "model", "add", { model: name, provider: "sandbox" }));
+      assert.match(added.content, /There is no model called/, JSON.stringify(name));
+      assert.ok(!added.content.includes("Registered"), JSON.stringify(name));
+    }
+    assert.deepEqual(bot.app.ctx.models.list(b.id), [], "guild B registered nothing");
+    const r = await run(b, studentB, "ask", undefined, {
+      question: "What happens in experiment 3 of the physics lab?",
+      model: checkpoint,
+    });
+    const m = await r.waitForOriginal();
+    assert.match(m.content, /There is no model called/);
+    assert.ok(!m.content.includes("ball rolls"));
+  });
+
+  it("a checkpoint of guild A's model registered in guild B before the check is not used by /ask or /model use", async () => {
+    const { checkpoint } = await checkpointOfA();
+    // As a database from before the check holds it.
+    bot.app.ctx.models.register({
+      guildId: b.id,
+      name: checkpoint,
+      provider: "sandbox",
+      baseModel: checkpoint,
+      jobId: null,
+    });
+    try {
+      const r = await run(b, studentB, "ask", undefined, {
+        question: "What happens in experiment 3 of the physics lab?",
+        model: checkpoint,
+      });
+      const m = await r.waitForOriginal();
+      assert.equal(m.ephemeral, true);
+      assert.match(m.content, /There is no model called/);
+      assert.ok(!m.content.includes("ball rolls"));
+      const use = await reply(run(b, teacherB, "model", "use", { model: checkpoint }));
+      assert.match(use.content, /There is no model called/);
+      const again = await reply(run(b, teacherB, "model", "add", { model: checkpoint, provider: "sandbox" }));
+      assert.match(again.content, /There is no model called/);
+    } finally {
+      bot.app.ctx.models.remove(b.id, checkpoint);
+    }
+  });
+
+  it("guild A registers its own checkpoint with /model add and asks it", async () => {
+    const { checkpoint } = await checkpointOfA();
+    const added = await reply(run(a, teacher, "model", "add", { model: checkpoint, provider: "sandbox" }));
+    assert.match(added.content, /Registered/);
+    const r = await run(a, student, "ask", undefined, {
+      question: "What happens in experiment 3 of the physics lab?",
+      model: checkpoint,
+    });
+    const m = await r.waitForOriginal();
+    assert.ok(m.content.includes(`answered by \`${checkpoint}\``), m.content);
+    assert.match(m.content, /In experiment 3 the ball rolls 4 metres\./);
   });
 });

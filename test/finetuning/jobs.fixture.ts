@@ -12,7 +12,7 @@ import { type Db, openDb } from "../../src/db/open.ts";
 import type { OutboxNotice } from "../../src/domain/notices.ts";
 import { JobService } from "../../src/finetuning/jobs.ts";
 import { JobPoller } from "../../src/finetuning/poller.ts";
-import { silentLogger } from "../../src/logger.ts";
+import { type Logger, silentLogger } from "../../src/logger.ts";
 import { type NoticeSender, Notifier } from "../../src/notices/notifier.ts";
 import { OpenAICompatibleProvider } from "../../src/providers/openaiCompatible.ts";
 import { type ManualClock, manualClock } from "../../src/sandbox/clock.ts";
@@ -61,7 +61,9 @@ export function chatLines(n: number): string {
   }).join("\n");
 }
 
-export async function harness(opts: { secondsPerStep?: number; maxRetries?: number } = {}): Promise<Harness> {
+export async function harness(
+  opts: { secondsPerStep?: number; maxRetries?: number; pollerLogger?: Logger } = {},
+): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), "classtune-jobs-"));
   const dbPath = join(dir, "classtune.db");
   const clock = manualClock();
@@ -126,6 +128,7 @@ export async function harness(opts: { secondsPerStep?: number; maxRetries?: numb
       reconcileCreates: () => h.jobs.reconcilePendingCreates(),
       now: () => new Date(clock.now()),
       progressNoticeIntervalMs: 0,
+      ...(opts.pollerLogger ? { logger: opts.pollerLogger } : {}),
     });
   };
   await open();

@@ -8,6 +8,8 @@ import {
   isAmbiguousFailure,
   isTransientFailure,
 } from "../../src/providers/errors.ts";
+import { MAX_EVENT_EPOCH_SECONDS, readProviderEvent } from "../../src/providers/events.ts";
+import { isMalformedEvent, type ProviderEvent } from "../../src/providers/types.ts";
 import { type Harness, harness } from "../finetuning/jobs.fixture.ts";
 
 describe("normaliseStatus", () => {
@@ -23,6 +25,68 @@ describe("normaliseStatus", () => {
   });
   test("an unknown status counts as still running", () => {
     assert.equal(normaliseStatus("uploading_weights"), "running");
+  });
+});
+
+describe("readProviderEvent", () => {
+  const good = {
+    object: "fine_tuning.job.event",
+    id: "ftevent-1",
+    created_at: 1_714_564_800,
+    level: "info",
+    message: "Step 3/10: training loss=0.5",
+    type: "metrics",
+    data: { step: 3, total_steps: 10, train_loss: 0.5, train_mean_token_accuracy: 0.8, extra: "kept" },
+  };
+
+  test("reads a well-formed event, epoch seconds as milliseconds", () => {
+    assert.deepEqual(readProviderEvent(good), {
+      id: "ftevent-1",
+      createdAt: 1_714_564_800_000,
+      level: "info",
+      message: "Step 3/10: training loss=0.5",
+      type: "metrics",
+      data: good.data,
+    });
+    const plain = readProviderEvent({ ...good, type: undefined, data: null });
+    assert.ok(!isMalformedEvent(plain));
+    assert.deepEqual([plain.type, plain.data], [null, null]);
+  });
+
+  test("reports an event it cannot read as malformed, with its id and the odd field named", () => {
+    const cases: Array<[string, unknown]> = [
+      ["created_at", { ...good, created_at: "2024-05-01T12:00:00Z" }],
+      ["created_at", { ...good, created_at: Number.NaN }],
+      ["created_at", { ...good, created_at: MAX_EVENT_EPOCH_SECONDS + 1 }],
+      ["created_at", { ...good, created_at: -1 }],
+      ["created_at", { ...good, created_at: undefined }],
+      ["data", { ...good, data: "step 3" }],
+      ["data", { ...good, data: [3] }],
+      ["data.train_loss", { ...good, data: { ...good.data, train_loss: "low" } }],
+      ["data.train_loss", { ...good, data: { ...good.data, train_loss: Number.POSITIVE_INFINITY } }],
+      ["data.valid_loss", { ...good, data: { ...good.data, valid_loss: {} } }],
+      ["data.step", { ...good, data: { ...good.data, step: "3" } }],
+      ["data.step", { ...good, data: { ...good.data, step: 11 } }],
+      ["data.step", { ...good, data: { ...good.data, step: 2.5 } }],
+      ["message", { ...good, message: undefined }],
+      ["level", { ...good, level: 3 }],
+    ];
+    for (const [field, raw] of cases) {
+      const read = readProviderEvent(raw);
+      assert.ok(isMalformedEvent(read), `${field}: ${JSON.stringify(raw)}`);
+      assert.equal(read.id, "ftevent-1", field);
+      assert.ok(read.problem.startsWith(`${field}: `), `${field}: ${read.problem}`);
+    }
+  });
+
+  test("an item that is no event at all is malformed without an id, its excerpt cut short", () => {
+    for (const raw of [null, "ftevent-1", 42, [], { ...good, id: "" }, { ...good, id: 7 }]) {
+      const read = readProviderEvent(raw);
+      assert.ok(isMalformedEvent(read), JSON.stringify(raw));
+      assert.equal(read.id, null, JSON.stringify(raw));
+    }
+    const long = readProviderEvent({ ...good, created_at: "x", message: "m".repeat(10_000) });
+    assert.ok(isMalformedEvent(long) && long.excerpt.length <= 301, "excerpt capped");
   });
 });
 
@@ -67,8 +131,12 @@ describe("OpenAICompatibleProvider against the sandbox", () => {
     const events = await h.provider.listEvents(job.id, { limit: 5 });
     assert.equal(events.data.length, 5);
     assert.ok(events.hasMore);
-    const older = await h.provider.listEvents(job.id, { after: events.data.at(-1)?.id, limit: 5 });
-    assert.ok((older.data[0]?.createdAt ?? 0) <= (events.data.at(-1)?.createdAt ?? 0));
+    const newer = events.data.filter((e): e is ProviderEvent => !isMalformedEvent(e));
+    assert.equal(newer.length, 5, "the sandbox's events are all well-formed");
+    const older = await h.provider.listEvents(job.id, { after: newer.at(-1)?.id, limit: 5 });
+    const oldest = older.data[0];
+    assert.ok(oldest && !isMalformedEvent(oldest));
+    assert.ok(oldest.createdAt <= (newer.at(-1)?.createdAt ?? 0));
     const checkpoints = await h.provider.listCheckpoints(job.id);
     assert.ok(checkpoints.length >= 1);
     const model = done.fineTunedModel ?? "";
@@ -85,6 +153,28 @@ describe("OpenAICompatibleProvider against the sandbox", () => {
     assert.match(reply.text, /fractions lesson 2/);
     assert.ok(reply.usage.totalTokens > 0);
     assert.deepEqual(await h.provider.deleteModel(model), { id: model, deleted: true });
+  });
+
+  test("an event the provider sends oddly comes as malformed in its place, between the good ones", async () => {
+    const job = await createOne("tag-odd");
+    h.clock.advance(3_600_000);
+    h.sandbox.faults.oddEvent(job.id, 1, { created_at: "2024-05-01T12:00:00Z" });
+    const all = [];
+    for (let after: string | undefined, more = true; more; ) {
+      const page = await h.provider.listEvents(job.id, { after, limit: 100 });
+      all.push(...page.data);
+      more = page.hasMore;
+      after = page.data.at(-1)?.id ?? undefined;
+    }
+    const oldestFirst = all.reverse();
+    const odd = oldestFirst[1];
+    assert.ok(odd && isMalformedEvent(odd), JSON.stringify(odd));
+    assert.match(odd.id ?? "", /^ftevent-/);
+    assert.match(odd.problem, /^created_at: /);
+    assert.ok(oldestFirst.filter((e) => e !== odd).every((e) => !isMalformedEvent(e)));
+    // Its id still pages on: the events older than it are there.
+    const older = await h.provider.listEvents(job.id, { after: odd.id ?? "", limit: 100 });
+    assert.equal(older.data.length, 1);
   });
 
   test("errors in plain words", async () => {

@@ -1,5 +1,5 @@
-// Chat completions (non-streaming): fine-tuned models answer by retrieval over their training
-// examples, base models with a plain sandbox reply; usage holds real token counts.
+// Chat completions (non-streaming): fine-tuned models (and their checkpoints, `<model>:ckpt-step-N`) answer
+// by retrieval over their training examples, base models with a plain sandbox reply; usage holds real token counts.
 import { resolveBaseModel } from "../catalog.ts";
 import {
   baseModelAnswer,
@@ -11,10 +11,25 @@ import {
 import type { Handler, Route, SandboxState } from "../context.ts";
 import { invalid, invalidType, missingParam, modelNotFound } from "../errors.ts";
 import { readJsonBody } from "../http.ts";
+import type { JobRow } from "../store.ts";
 import { randomId } from "../trainer.ts";
+import { checkpointsOf } from "../views.ts";
+
+const CHECKPOINT_MODEL = /^(.+):ckpt-step-\d+$/;
 
 export function chatRoutes(s: SandboxState): Route[] {
   const { store, fineTuned, indexes } = s;
+
+  /** The job whose model (or one of whose checkpoints) this is, while the model is served. */
+  const servingJob = (model: string, now: number): JobRow | undefined => {
+    const job = fineTuned(model, now);
+    if (job) return job;
+    const parent = CHECKPOINT_MODEL.exec(model)?.[1];
+    const owner = parent === undefined ? undefined : fineTuned(parent, now);
+    return owner && checkpointsOf(owner).some((c) => c.fine_tuned_model_checkpoint === model)
+      ? owner
+      : undefined;
+  };
 
   const chat: Handler = async ({ req, now }) => {
     const body = await readJsonBody(req);
@@ -70,11 +85,12 @@ export function chatRoutes(s: SandboxState): Route[] {
       encoding = base.encoding;
       answer = baseModelAnswer(base.id, question);
     } else {
-      const job = fineTuned(model, now);
+      const job = servingJob(model, now);
       if (!job) throw modelNotFound(model);
       encoding = resolveBaseModel(job.baseModel)?.encoding ?? "o200k_base";
       const file = store.getFile(job.trainingFile);
-      const index = file ? await indexes.get(model, file.path) : undefined;
+      // A checkpoint answers from its job's examples: one index per job, forgotten with its model.
+      const index = file ? await indexes.get(job.fineTunedModel ?? model, file.path) : undefined;
       answer = index
         ? index.answer(question).text
         : "I don't know that yet: my training data is no longer available.";

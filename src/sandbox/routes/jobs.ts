@@ -138,7 +138,8 @@ export function jobRoutes(s: SandboxState): Route[] {
     const job = getJob(params[0] ?? "", now);
     const limit = parseLimit(url, 20, 100);
     const rows = store.listEvents(job.id, url.searchParams.get("after") ?? undefined, limit + 1);
-    return { object: "list", data: rows.slice(0, limit).map(eventView), has_more: rows.length > limit };
+    const data = rows.slice(0, limit).map((e) => faults.eventAsServed(job.id, e.seq, eventView(e)));
+    return { object: "list", data, has_more: rows.length > limit };
   };
 
   const listCheckpoints: Handler = ({ params, url, now }) => {

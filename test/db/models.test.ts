@@ -1,0 +1,114 @@
+// Which model names belong to another guild's job: the one cross-guild decision behind /model add and routing.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { DatasetRepository } from "../../src/db/datasets.ts";
+import { JobRepository } from "../../src/db/jobs.ts";
+import { derivationKeys, ModelRepository, modelIdKey } from "../../src/db/models.ts";
+import { type Db, openDb } from "../../src/db/open.ts";
+
+const MODEL_A = "ft:gpt-4o-mini-2024-07-18:school-a:bio:AbC123xY";
+
+/** A guild's succeeded job with its provider names, and its model registered, as the poller leaves them. */
+function trained(db: Db, guildId: string, n: number, fineTunedModel: string) {
+  const dataset = new DatasetRepository(db).insert({
+    guildId,
+    uploaderId: "teacher",
+    fileName: "lessons.jsonl",
+    sha256: `sha-${n}`,
+    bytes: 1,
+    format: "chat",
+    examples: 10,
+    valid: 10,
+    invalid: 0,
+    totalTokens: 100,
+    baseModel: "gpt-4o-mini-2024-07-18",
+    fineTunable: true,
+    reportJson: "{}",
+    storedPath: `/tmp/${n}.jsonl`,
+    cleanedPath: null,
+  });
+  const jobs = new JobRepository(db);
+  const job = jobs.insert({
+    tag: `ct-${n}`,
+    guildId,
+    provider: "sandbox",
+    remoteId: `ftjob-Remote${n}`,
+    datasetId: dataset.id,
+    requesterId: "teacher",
+    baseModel: "gpt-4o-mini-2024-07-18",
+    suffix: "bio",
+    hyperparameters: { nEpochs: "auto", seed: null },
+    trainingFileId: `file-Train${n}`,
+    status: "succeeded",
+    rawStatus: "succeeded",
+    estimatedCostUsd: null,
+    notifyChannelId: null,
+    testQuestions: [],
+  });
+  jobs.update(guildId, job.id, { fineTunedModel });
+  new ModelRepository(db).register({
+    guildId,
+    name: fineTunedModel,
+    provider: "sandbox",
+    baseModel: "gpt-4o-mini-2024-07-18",
+    jobId: job.id,
+  });
+}
+
+describe("model id keys", () => {
+  it("ignore case, whitespace, zero-width characters and full-width forms", () => {
+    const key = modelIdKey(MODEL_A);
+    for (const variant of [
+      ` ${MODEL_A.toUpperCase()}\t`,
+      MODEL_A.replace(":bio", "\u200b:bio"),
+      MODEL_A.replace(":bio", "\uff1abio"),
+      MODEL_A.replace(":bio", ": bio"),
+    ]) {
+      assert.equal(modelIdKey(variant), key, JSON.stringify(variant));
+    }
+  });
+
+  it("a name may derive from each of its prefixes that ends before a separator", () => {
+    const keys = derivationKeys(`${MODEL_A}:ckpt-step-20`);
+    assert.ok(keys.includes(modelIdKey(MODEL_A)));
+    assert.ok(keys.includes(modelIdKey(`${MODEL_A}:ckpt-step-20`)));
+    assert.ok(!keys.includes(modelIdKey(MODEL_A).slice(0, -1)), "never mid-word");
+  });
+});
+
+describe("ModelRepository.trainedByAnotherGuild", () => {
+  const db = openDb(":memory:");
+  trained(db, "A", 1, MODEL_A);
+  const models = new ModelRepository(db);
+
+  it("refuses another guild's model, its checkpoints and other derived names, in any spelling", () => {
+    for (const name of [
+      MODEL_A,
+      `${MODEL_A}:ckpt-step-20`,
+      ` ${MODEL_A.toUpperCase()}:CKPT-STEP-20 `,
+      `${MODEL_A}\u200b:ckpt-step-20`,
+      `${MODEL_A}-v2`,
+    ]) {
+      assert.equal(models.trainedByAnotherGuild("B", name), true, JSON.stringify(name));
+    }
+  });
+
+  it("refuses the other names the provider gave that job: its remote id and its training file", () => {
+    assert.equal(models.trainedByAnotherGuild("B", "ftjob-Remote1"), true);
+    assert.equal(models.trainedByAnotherGuild("B", "FTJOB-REMOTE1"), true);
+    assert.equal(models.trainedByAnotherGuild("B", "file-Train1"), true);
+  });
+
+  it("leaves the guild's own names, base models and look-alikes that do not derive from them", () => {
+    assert.equal(models.trainedByAnotherGuild("A", `${MODEL_A}:ckpt-step-20`), false, "A's own");
+    for (const name of [
+      "gpt-4o-mini-2024-07-18",
+      "ft:gpt-4o-mini-2024-07-18:school-a:bio",
+      `${MODEL_A}9:ckpt-step-20`,
+      "ftjob-Remote12",
+      "llama-3.1-8b",
+    ]) {
+      assert.equal(models.trainedByAnotherGuild("B", name), false, name);
+    }
+  });
+});
