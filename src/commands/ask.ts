@@ -21,6 +21,7 @@ import type { Db } from "../db/open.ts";
 import type { Command, ComponentHandler } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
 import { DiscordLimits } from "../discord/limits.ts";
+import { neutraliseMarkdown } from "../discord/markdown.ts";
 import { defer, respond } from "../discord/respond.ts";
 import { interactionIsTeacher } from "../discord/router.ts";
 import { splitMessage } from "../discord/split.ts";
@@ -67,12 +68,17 @@ const QUESTION_QUOTE_CHARS = 300;
 
 const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 
-/** The question as one quoted line, clipped (mentions in it render but never ping: allowed mentions are off). */
+/**
+ * The question as one quoted line, clipped, with the markdown that could mislead the class neutralised
+ * (links, headings, mentions, spoilers, code fences). Allowed mentions are off as well: nothing pings.
+ */
 export function quoteQuestion(question: string): string {
-  // Fences would open a code block around the answer: break them with zero-width spaces.
-  const line = question.replace(/\s+/g, " ").trim().replaceAll("```", "`\u200b`\u200b`");
-  const clipped = line.length > QUESTION_QUOTE_CHARS ? `${line.slice(0, QUESTION_QUOTE_CHARS - 1)}…` : line;
-  return `> **Q:** ${clipped}`;
+  const line = question.replace(/\s+/g, " ").trim();
+  // Clipped before neutralising, so the cut cannot leave half a "<link>" behind; never inside a surrogate pair.
+  let cut = QUESTION_QUOTE_CHARS - 1;
+  if (/[\uD800-\uDBFF]/.test(line[cut - 1] ?? "")) cut--;
+  const clipped = line.length > QUESTION_QUOTE_CHARS ? `${line.slice(0, cut)}…` : line;
+  return `> **Q:** ${neutraliseMarkdown(clipped)}`;
 }
 
 function feedbackRow(answerId: number): ActionRowBuilder<ButtonBuilder> {

@@ -174,11 +174,27 @@ describe("/ask in a class channel", () => {
     const messages = await replies(run);
     const text = messages.map((m) => m.content).join("\n");
     assert.match(text, /Tell @everyone in class/);
-    assert.match(text, /> \*\*Q:\*\* @everyone who should hear/);
+    assert.match(text, /> \*\*Q:\*\* @\u200beveryone who should hear/, "the quoted @everyone is plain text");
     for (const m of messages) {
       assert.deepEqual(m.pings, { everyone: false, users: [], roles: [] });
       assert.deepEqual(m.allowedMentions?.parse ?? [], []);
     }
+  });
+
+  it("republishes a student's question with its links, headings, mentions and spoilers as plain text", async () => {
+    const run = await ask(
+      sam,
+      "biology",
+      `# Free nitro [discord.gift](https://evil.example/claim) ||<@${teacher.id}> says so|| https://evil.example/x`,
+    );
+    const quoted = (await run.waitForOriginal()).content.split("\n")[0] ?? "";
+    assert.ok(quoted.startsWith("> **Q:** \u200b# Free nitro"), quoted);
+    assert.doesNotMatch(quoted, /\]\(|\|\||<@\d/, "no masked link, spoiler or mention left");
+    assert.ok(
+      quoted.includes("(<https://evil.example/claim>)"),
+      "the masked link's address shows, unembedded",
+    );
+    assert.ok(quoted.endsWith("<https://evil.example/x>"), "a raw link does not embed");
   });
 
   it("counts one vote per student per answer; clicking again changes it", async () => {
