@@ -4,7 +4,7 @@
 // Whose questions can leave the classroom: an answer given privately (ephemeral, outside a class channel) is
 // exported only when a teacher corrected it. Public class-channel answers were already shown to the class, and
 // they are exported only when a teacher runs the export (the command is teacher-only) and the class rated them
-// at least minScore. Nothing is ever exported automatically.
+// at least minScore; the asker's own vote does not count. Nothing is ever exported automatically.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -13,6 +13,8 @@ const CLASS = "200000000000000001";
 const HALL = "200000000000000002";
 const TEACHER = "300000000000000009";
 const students = Array.from({ length: 6 }, (_, i) => `30000000000000000${i + 1}`);
+/** Asks the questions; never one of the voters unless a test says so. */
+const ASKER = "300000000000000008";
 const BASE = "gpt-4o-mini-2024-07-18";
 
 describe("FeedbackService", () => {
@@ -47,7 +49,7 @@ describe("FeedbackService", () => {
     }
   });
 
-  async function askIn(guildId: string, channelId: string, question: string, userId = students[0] as string) {
+  async function askIn(guildId: string, channelId: string, question: string, userId = ASKER) {
     const r = await h.ask.ask({ guildId, channelId, userId, isTeacher: false, question });
     if (!r.ok) assert.fail(r.message);
     return r.answerId;
@@ -110,6 +112,27 @@ describe("FeedbackService", () => {
     assert.equal(other.examples, 1);
     assert.equal(other.report.fineTunable, false, "fewer than 10 examples: stored, but not fine-tunable");
     assert.doesNotMatch(readFileSync(other.row.storedPath, "utf8"), /mitochondria|Biology question/);
+  });
+
+  it("leaves the asker's own vote out of the export score; another student's vote counts", async () => {
+    const [asker, classmate] = students as [string, string];
+    const id = await askIn(G, CLASS, "Is my own answer great?", asker);
+    assert.deepEqual(feedback.vote(G, id, asker, "up"), { up: 1, down: 0, score: 1 }, "the vote is stored");
+    await assert.rejects(
+      feedback.exportDataset({ guildId: G, requesterId: TEACHER }),
+      /Nothing to export yet/,
+      "the asker's 👍 alone does not export their Q&A",
+    );
+    feedback.vote(G, id, classmate, "up");
+    const r = await feedback.exportDataset({ guildId: G, requesterId: TEACHER });
+    assert.equal(r.fromVotes, 1);
+    assert.match(readFileSync(r.row.storedPath, "utf8"), /Is my own answer great\?/);
+    const [scored] = h.answers.withScores(G, "0000");
+    assert.deepEqual(
+      [scored?.up, scored?.down, scored?.score],
+      [1, 0, 1],
+      "only the classmate's vote is scored",
+    );
   });
 
   it("filters by date, and refuses an empty export with a clear message", async () => {
