@@ -170,9 +170,10 @@ export const voteButton = {
   async handle(interaction, ctx) {
     const [, direction] = interaction.customId.split(":");
     if (direction !== "up" && direction !== "down") throw new UserError("That button is not valid any more.");
-    // FeedbackService re-checks that the answer belongs to this guild.
+    // FeedbackService checks that the answer is a public one of this guild and this channel.
     const tally = ctx.classroom.feedback.vote(
       interaction.guildId,
+      interaction.channelId ?? "", // no channel: no answer can match, "not found"
       answerIdOf(interaction.customId, 2),
       interaction.user.id,
       direction,

@@ -224,6 +224,33 @@ describe("/ask in a class channel", () => {
     assert.match(reply.content, /no longer exists in this server/);
   });
 
+  it("refuses forged vote ids for a private answer, or from another channel, as not found", async () => {
+    const privateRun = await ask(ana, "general", "Is my private homework answer right?");
+    assert.equal((await privateRun.waitForOriginal()).ephemeral, true);
+    const answers = new AnswerRepository(bot.app.ctx.db);
+    const privateId = answers.withScores(guild.id, "0000").findLast((a) => !a.public)?.id;
+    assert.ok(privateId, "the private answer is stored");
+    const publicId = Number(answer.customIds[0]?.split(":")[2]);
+    const forge = async (customId: string, channel = guild.channel("biology")) => {
+      const run = await bot.discord.click({ message: answer, customId, user: sam, channel, forged: true });
+      const reply = await clickReply(run);
+      assert.equal(reply.ephemeral, true);
+      return reply.content;
+    };
+    const before = answers.tally(guild.id, publicId);
+    for (const direction of ["up", "down"]) {
+      assert.match(await forge(`vote:${direction}:${privateId}`), /no longer exists in this server/);
+      assert.match(await forge(`vote:${direction}:${privateId + 1000}`), /no longer exists in this server/);
+      assert.match(
+        await forge(`vote:${direction}:${publicId}`, guild.channel("general")),
+        /no longer exists in this server/,
+        "a public answer's vote from another channel",
+      );
+    }
+    assert.deepEqual(answers.tally(guild.id, privateId), { up: 0, down: 0, score: 0 }, "nothing counted");
+    assert.deepEqual(answers.tally(guild.id, publicId), before);
+  });
+
   it("lets only a teacher correct an answer, through a modal prefilled with it", async () => {
     const correctId = answer.customIds[2] as string;
     const refused = await bot.discord.click({ message: answer, customId: correctId, user: sam });
