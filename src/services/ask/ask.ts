@@ -13,7 +13,7 @@ import type { UsageRepository } from "../../db/usage.ts";
 import type { Logger } from "../../logger.ts";
 import { AnswerCache } from "./cache.ts";
 import { explainProviderError } from "./errors.ts";
-import { TokenBuckets } from "./limits.ts";
+import { type SpendReservation, SpendReservations, TokenBuckets } from "./limits.ts";
 import type { ChatPriceTable } from "./prices.ts";
 import type { ChatProvider } from "./providers.ts";
 import { isPastShutdown, type ModelRouter, type ModelSource } from "./routing.ts";
@@ -126,6 +126,9 @@ function refusal(
   };
 }
 
+/** $5.00, but a test-sized budget as $0.002 rather than $0.00. */
+const usd = (v: number) => (v >= 0.01 ? v.toFixed(2) : String(Number(v.toPrecision(3))));
+
 function waitWords(seconds: number): string {
   if (seconds < 90) return `${seconds} second${seconds === 1 ? "" : "s"}`;
   const minutes = Math.ceil(seconds / 60);
@@ -147,6 +150,7 @@ export class AskService {
   private readonly userBuckets: TokenBuckets;
   private readonly guildBuckets: TokenBuckets;
   readonly cache: AnswerCache;
+  private readonly reservations = new SpendReservations();
   private readonly notified = new Set<string>();
   private readonly now: () => number;
 
@@ -291,24 +295,9 @@ export class AskService {
       return { kind: "answer", answer: this.record(ctx, target, hit.answer, 0, 0, 0, true) };
     }
 
-    const price = this.deps.prices.price(model);
-    const free = provider.free || (price.input === 0 && price.output === 0);
-    const budget = this.deps.limits.dailyBudgetUsd;
-    if (!free && budget > 0) {
-      const dayStart = Math.floor(now / DAY_MS) * DAY_MS;
-      const spent = this.deps.usage.spentSince(req.guildId, new Date(dayStart).toISOString());
-      if (spent >= budget) {
-        const retryAfterSeconds = Math.ceil((dayStart + DAY_MS - now) / 1000);
-        return {
-          kind: "refusal",
-          refusal: refusal(
-            "spend_cap",
-            `This server has used today's /ask budget ($${budget.toFixed(2)}). It resets at 00:00 UTC, in ${waitWords(retryAfterSeconds)}.`,
-            { model, provider: provider.name, retryAfterSeconds },
-          ),
-        };
-      }
-    }
+    const capped = this.reserveSpend(ctx, target, now);
+    if (capped.kind === "refusal") return capped;
+    const { reservation } = capped;
 
     const started = performance.now();
     try {
@@ -356,7 +345,43 @@ export class AskService {
           code: explained.code,
         }),
       };
+    } finally {
+      // Settled: the answer's actual cost is in ask_usage by now (record runs before this), or there is none.
+      reservation?.release();
     }
+  }
+
+  /**
+   * The daily spend cap. A paid question is let through while the guild's spend today plus what its questions
+   * in flight have reserved is under the budget, and then reserves the most it can cost (prompt plus max
+   * tokens at the model's price) until it is settled. So questions asked at once cannot all pass before any
+   * is recorded: today's spend goes over the budget by at most one question's estimate.
+   */
+  private reserveSpend(
+    ctx: { req: AskRequest; question: string; systemPrompt: string; maxTokens: number },
+    { model, provider }: Attempt,
+    now: number,
+  ): { kind: "go"; reservation: SpendReservation | undefined } | { kind: "refusal"; refusal: AskRefusal } {
+    const price = this.deps.prices.price(model);
+    const free = provider.free || (price.input === 0 && price.output === 0);
+    const budget = this.deps.limits.dailyBudgetUsd;
+    if (free || budget <= 0) return { kind: "go", reservation: undefined };
+    const { guildId } = ctx.req;
+    const dayStart = Math.floor(now / DAY_MS) * DAY_MS;
+    const spent = this.deps.usage.spentSince(guildId, new Date(dayStart).toISOString());
+    if (spent + this.reservations.reserved(guildId, dayStart) >= budget) {
+      const retryAfterSeconds = Math.ceil((dayStart + DAY_MS - now) / 1000);
+      return {
+        kind: "refusal",
+        refusal: refusal(
+          "spend_cap",
+          `This server has used today's /ask budget ($${usd(budget)}). It resets at 00:00 UTC, in ${waitWords(retryAfterSeconds)}.`,
+          { model, provider: provider.name, retryAfterSeconds },
+        ),
+      };
+    }
+    const estimate = this.deps.prices.estimate(model, [ctx.systemPrompt, ctx.question], ctx.maxTokens);
+    return { kind: "go", reservation: this.reservations.reserve(guildId, dayStart, estimate) };
   }
 
   private recordError(

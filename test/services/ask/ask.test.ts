@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT } from "../../../src/db/channels.ts";
 import type { AskResult } from "../../../src/services/ask/ask.ts";
+import { ChatPriceTable } from "../../../src/services/ask/prices.ts";
 import { addModel, buildHarness, type ChatServer, type Harness, startChatServer } from "./helpers.ts";
 
 const G = "100000000000000001";
@@ -279,6 +281,69 @@ describe("AskService", () => {
       } finally {
         await paid.close();
       }
+    });
+  });
+
+  describe("spend cap under concurrent questions", () => {
+    const GPT4O = "gpt-4o-2024-08-06";
+    const prices = ChatPriceTable.load();
+    const question = (i: number) => `Question ${String(i).padStart(2, "0")}: what do ribosomes make?`;
+    /** The most one of these questions can cost: what the cap reserves while it is in flight. */
+    const estimate = prices.estimate(GPT4O, [DEFAULT_SYSTEM_PROMPT, question(0)], DEFAULT_MAX_TOKENS);
+    let paid: ChatServer;
+    const dayStart = "2026-11-25T00:00:00.000Z";
+
+    before(async () => {
+      // Bills every answer at max_tokens: the worst case the reservation must cover.
+      paid = await startChatServer("paid", [GPT4O], { longestAnswers: true });
+    });
+    after(() => paid.close());
+    const paidHarness = (budgetUsd: number) => {
+      paid.requests.length = 0;
+      h = buildHarness({
+        fineTuning: { name: "sandbox", url: sandbox.url },
+        extra: [{ name: "openai", url: paid.url }],
+        limits: { dailyBudgetUsd: budgetUsd },
+      });
+      addModel(h, G, { name: GPT4O, provider: "openai" });
+    };
+
+    it("refuses most of 40 questions asked at once against a budget that fits two, never overshooting by more than one question's estimate", async () => {
+      const budget = 2 * estimate;
+      paidHarness(budget);
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          ask({
+            model: GPT4O,
+            question: question(i),
+            userId: `3000000000000001${String(i).padStart(2, "0")}`,
+          }),
+        ),
+      );
+      const answers = results.filter((r) => r.ok);
+      const refusals = results.filter((r) => !r.ok);
+      assert.ok(answers.length >= 1 && answers.length <= 3, `${answers.length} of 40 answered`);
+      for (const r of refusals) {
+        assert.equal(r.reason, "spend_cap");
+        assert.match(r.message, /used today's \/ask budget/);
+      }
+      assert.equal(paid.requests.length, answers.length, "a refused question never reaches the provider");
+      const spent = h.usage.spentSince(G, dayStart);
+      assert.ok(spent <= budget + estimate, `spent $${spent} against a cap of $${budget}`);
+
+      // Settled: the reservations are gone and only what the answers cost counts.
+      const next = answered(await ask({ model: GPT4O, question: question(40) }));
+      assert.ok(next.costUsd > 0);
+      assert.equal(refused(await ask({ model: GPT4O, question: question(41) })).reason, "spend_cap");
+      assert.ok(h.usage.spentSince(G, dayStart) <= budget + estimate);
+    });
+
+    it("releases a question's reservation when the provider fails", async () => {
+      paidHarness(estimate / 2);
+      paid.failNext(503, { message: "overloaded", type: "server_error", code: null });
+      assert.equal(refused(await ask({ model: GPT4O, question: question(1) })).reason, "provider_error");
+      answered(await ask({ model: GPT4O, question: question(2) }));
+      assert.equal(refused(await ask({ model: GPT4O, question: question(3) })).reason, "spend_cap");
     });
   });
 
