@@ -16,7 +16,7 @@ import {
   TextInputStyle,
 } from "discord.js";
 import { AnswerRepository } from "../db/answers.ts";
-import { ChannelSettingsRepository } from "../db/channels.ts";
+import { type ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
 import type { Db } from "../db/open.ts";
 import type { Command, ComponentHandler } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
@@ -43,13 +43,13 @@ const data = new SlashCommandBuilder()
 
 // One repository per database: the class-channel lookup happens before the deferral, on every question.
 const channelRepos = new WeakMap<Db, ChannelSettingsRepository>();
-function isClassChannel(ctx: AppContext, guildId: string, channelId: string): boolean {
+function channelSettings(ctx: AppContext, guildId: string, channelId: string): ChannelSettings | undefined {
   let repo = channelRepos.get(ctx.db);
   if (!repo) {
     repo = new ChannelSettingsRepository(ctx.db);
     channelRepos.set(ctx.db, repo);
   }
-  return repo.get(guildId, channelId)?.isClass ?? false;
+  return repo.get(guildId, channelId);
 }
 
 /** The line under an answer: which model answered, and how. */
@@ -96,11 +96,17 @@ export default {
   data,
   access: "everyone",
   async autocomplete(interaction, ctx) {
-    return modelChoices(ctx, interaction.guildId, interaction.options.getFocused());
+    const typed = interaction.options.getFocused();
+    if (interactionIsTeacher(interaction, ctx)) return modelChoices(ctx, interaction.guildId, typed);
+    // A student is offered only what they may ask (ModelRouter.mayAsk): the registered models and this
+    // channel's chosen ones.
+    const channel = channelSettings(ctx, interaction.guildId, interaction.channelId);
+    const chosen = ctx.classroom.router.chosenModels(interaction.guildId, channel);
+    return modelChoices(ctx, interaction.guildId, typed, chosen);
   },
   async execute(interaction, ctx) {
     const guildId = interaction.guildId;
-    const isPublic = isClassChannel(ctx, guildId, interaction.channelId);
+    const isPublic = channelSettings(ctx, guildId, interaction.channelId)?.isClass ?? false;
     await defer(interaction, { ephemeral: !isPublic });
     const isTeacher = interactionIsTeacher(interaction, ctx);
     const result = await ctx.classroom.ask.ask({

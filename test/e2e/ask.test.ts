@@ -278,6 +278,49 @@ describe("/ask in a class channel", () => {
   });
 });
 
+describe("/ask model: for students and teachers", () => {
+  const BASE = "gpt-4o-mini-2024-07-18";
+  const offered = async (user: FakeUser, channel: string) =>
+    (
+      await bot.discord.autocomplete({
+        channel: guild.channel(channel),
+        user,
+        command: "ask",
+        options: { question: "x", model: "" },
+        focused: "model",
+      })
+    ).map((c) => c.value);
+
+  it("refuses a student's priced base model in a class channel, privately, naming what they may use", async () => {
+    const run = await bot.discord.slash({
+      channel: guild.channel("biology"),
+      user: sam,
+      command: "ask",
+      options: { question: "What is a cell?", model: "gpt-4o-2024-08-06" },
+    });
+    const refusal = await bot.discord.waitFor(
+      () => "the refusal",
+      () =>
+        run
+          .messages()
+          .flatMap((m) => m.bodies)
+          .find((b) => String(b.content ?? "").includes("Students can't choose")),
+      5000,
+    );
+    assert.match(String(refusal.content), new RegExp(`Ask without model: to use \`${model}\`\\.`));
+    const visible = bot.discord
+      .channelMessages(guild.channel("biology"))
+      .filter((m) => m.interactionId === run.id && !m.ephemeral && !m.deleted);
+    assert.deepEqual(visible, [], "nothing public is left");
+  });
+
+  it("offers a student only the models they may use, and a teacher the base model too", async () => {
+    assert.deepEqual(await offered(sam, "biology"), [model], "the class's model");
+    assert.deepEqual(await offered(sam, "general"), [model, BASE], "registered and the server's default");
+    assert.deepEqual(await offered(teacher, "biology"), [model, BASE]);
+  });
+});
+
 describe("/ask outside a class channel", () => {
   it("answers privately with the base model, marked as the sandbox, without buttons", async () => {
     const run = await ask(ana, "general", "What is photosynthesis?");

@@ -4,6 +4,7 @@
 import type { AskConfig } from "../../config.ts";
 import type { AnswerRepository } from "../../db/answers.ts";
 import {
+  type ChannelSettings,
   type ChannelSettingsRepository,
   DEFAULT_MAX_TOKENS,
   DEFAULT_SYSTEM_PROMPT,
@@ -84,6 +85,7 @@ export type AskRefusalReason =
   | "empty_question"
   | "question_too_long"
   | "model_not_found"
+  | "model_not_allowed"
   | "rate_limited"
   | "spend_cap"
   | "model_unavailable"
@@ -108,6 +110,8 @@ export type AskResult = AskAnswer | AskRefusal;
 
 const DAY_MS = 86_400_000;
 const MAX_NOTICE_KEYS = 1000;
+/** Models named in a "you may ask" refusal. */
+const MAX_LISTED_MODELS = 10;
 
 function refusal(
   reason: AskRefusalReason,
@@ -183,6 +187,9 @@ export class AskService {
         { model },
       );
     }
+    if (source === "explicit" && !this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher)) {
+      return refusal("model_not_allowed", this.notAllowedMessage(req.guildId, channel, model), { model });
+    }
 
     const limited = this.takeRateLimit(req);
     if (limited) return limited;
@@ -243,6 +250,15 @@ export class AskService {
       `The model "${model}" is no longer available (${goneReason}) and this channel has no working fallback model. ${this.deps.onModelUnavailable ? "Your teachers have been told; try again later." : "Please tell your teacher."}`,
       { model, provider: providerName, teachersNotified: notified },
     );
+  }
+
+  /** Names what the student may ask instead of `model`: the model used without model:, then the others. */
+  private notAllowedMessage(guildId: string, channel: ChannelSettings | undefined, model: string): string {
+    const [chosen, ...others] = this.deps.router.studentModels(guildId, channel, MAX_LISTED_MODELS + 1);
+    const listed = others.slice(0, MAX_LISTED_MODELS - 1).map((m) => `\`${m}\``);
+    const more = others.length >= MAX_LISTED_MODELS ? " (/model list shows them all)" : "";
+    const choose = listed.length > 0 ? `, or choose ${listed.join(", ")}${more}` : "";
+    return `Students can't choose "${model}" here. Ask without model: to use \`${chosen}\`${choose}. Teachers can use other models.`;
   }
 
   /** Per-student (teachers exempt) and per-guild buckets; a token is taken from both only when both allow. */

@@ -74,7 +74,9 @@ describe("AskService", () => {
       h.classroom.setChannelModel(G, HALL, FT, TEACHER);
       const channel = answered(await ask({ question: "q2" }));
       assert.deepEqual([channel.model, channel.source], [FT, "channel"]);
-      const explicit = answered(await ask({ question: "q3", model: "gpt-4o-2024-08-06" }));
+      const explicit = answered(
+        await ask({ question: "q3", model: "gpt-4o-2024-08-06", userId: TEACHER, isTeacher: true }),
+      );
       assert.deepEqual([explicit.model, explicit.source], ["gpt-4o-2024-08-06", "explicit"]);
       assert.equal(explicit.public, false, "a plain channel default is not a class channel");
     });
@@ -93,6 +95,47 @@ describe("AskService", () => {
         [FT],
       );
       assert.match(viaGroq.answer, /^\[groq:/);
+    });
+
+    it("lets a student in a class channel ask only its model, its fallback and the server's registered models", async () => {
+      h.classroom.setup({ guildId: G, channelId: CLASS, model: FT, fallbackModel: BASE, teacherId: TEACHER });
+      for (const model of [FT, BASE, "llama-3.1-8b-instant"]) {
+        assert.equal(answered(await ask({ channelId: CLASS, model, question: `q ${model}` })).model, model);
+      }
+      const before = sandbox.requests.length;
+      const r = refused(await ask({ channelId: CLASS, model: "gpt-4o-2024-08-06" }));
+      assert.equal(r.reason, "model_not_allowed");
+      assert.match(r.message, /Students can't choose "gpt-4o-2024-08-06" here/);
+      for (const name of [FT, BASE, "llama-3.1-8b-instant"])
+        assert.ok(r.message.includes(`\`${name}\``), name);
+      assert.equal(sandbox.requests.length, before, "the refused model is never called");
+      const teacher = answered(
+        await ask({ channelId: CLASS, model: "gpt-4o-2024-08-06", userId: TEACHER, isTeacher: true }),
+      );
+      assert.equal(teacher.model, "gpt-4o-2024-08-06", "a teacher may use any model");
+    });
+
+    it("lets a student elsewhere ask only the server's chosen model and its registered models", async () => {
+      answered(await ask({ model: BASE, question: "the configured model" }));
+      const r = refused(await ask({ model: "gpt-4o-2024-08-06" }));
+      assert.equal(r.reason, "model_not_allowed");
+      assert.match(
+        r.message,
+        new RegExp(`Ask without model: to use \`${BASE}\`, or choose \`llama-3.1-8b-instant\`, \`${FT}\`\\.`),
+      );
+      h.classroom.setGuildModel(G, "llama-3.1-8b-instant");
+      assert.equal(
+        refused(await ask({ model: BASE })).reason,
+        "model_not_allowed",
+        "not the server's choice",
+      );
+      h.classroom.setChannelModel(G, HALL, BASE, TEACHER);
+      answered(await ask({ model: BASE, question: "the channel's model" }));
+      assert.deepEqual(h.router.studentModels(G, h.classroom.list(G)[0], 25), [
+        BASE,
+        "llama-3.1-8b-instant",
+        FT,
+      ]);
     });
 
     it("treats another guild's model, and unknown names, as not found without calling anyone", async () => {
