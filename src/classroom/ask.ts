@@ -3,14 +3,14 @@
 
 import type { AskConfig } from "../config.ts";
 import type { AnswerRepository } from "../db/answers.ts";
-import type { ChannelSettingsRepository } from "../db/channels.ts";
+import type { ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
 import type { UsageRepository } from "../db/usage.ts";
 import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
 import type { Logger } from "../logger.ts";
 import type { ChatProvider } from "../providers/chatRegistry.ts";
 import { explainProviderError } from "../providers/errors.ts";
 import { AnswerCache } from "./cache.ts";
-import { TokenBuckets } from "./limits.ts";
+import { type SpendReservation, SpendReservations, TokenBuckets } from "./limits.ts";
 import type { ChatPriceTable } from "./prices.ts";
 import { isPastShutdown, type ModelRouter, type ModelSource } from "./routing.ts";
 
@@ -80,6 +80,7 @@ export type AskRefusalReason =
   | "empty_question"
   | "question_too_long"
   | "model_not_found"
+  | "model_not_allowed"
   | "rate_limited"
   | "spend_cap"
   | "model_unavailable"
@@ -104,6 +105,8 @@ export type AskResult = AskAnswer | AskRefusal;
 
 const DAY_MS = 86_400_000;
 const MAX_NOTICE_KEYS = 1000;
+/** Models named in a "you may ask" refusal. */
+const MAX_LISTED_MODELS = 10;
 
 function refusal(
   reason: AskRefusalReason,
@@ -121,6 +124,9 @@ function refusal(
     teachersNotified: extra.teachersNotified ?? false,
   };
 }
+
+/** $5.00, but a test-sized budget as $0.002 rather than $0.00. */
+const usd = (v: number) => (v >= 0.01 ? v.toFixed(2) : String(Number(v.toPrecision(3))));
 
 function waitWords(seconds: number): string {
   if (seconds < 90) return `${seconds} second${seconds === 1 ? "" : "s"}`;
@@ -143,6 +149,7 @@ export class AskService {
   private readonly userBuckets: TokenBuckets;
   private readonly guildBuckets: TokenBuckets;
   readonly cache: AnswerCache;
+  private readonly reservations = new SpendReservations();
   private readonly notified = new Set<string>();
   private readonly now: () => number;
 
@@ -174,6 +181,9 @@ export class AskService {
         `There is no model called "${model}" in this server. /model list shows the ones you can use.`,
         { model },
       );
+    }
+    if (source === "explicit" && !this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher)) {
+      return refusal("model_not_allowed", this.notAllowedMessage(req.guildId, channel, model), { model });
     }
 
     const limited = this.takeRateLimit(req);
@@ -237,6 +247,15 @@ export class AskService {
     );
   }
 
+  /** Names what the student may ask instead of `model`: the model used without model:, then the others. */
+  private notAllowedMessage(guildId: string, channel: ChannelSettings | undefined, model: string): string {
+    const [chosen, ...others] = this.deps.router.studentModels(guildId, channel, MAX_LISTED_MODELS + 1);
+    const listed = others.slice(0, MAX_LISTED_MODELS - 1).map((m) => `\`${m}\``);
+    const more = others.length >= MAX_LISTED_MODELS ? " (/model list shows them all)" : "";
+    const choose = listed.length > 0 ? `, or choose ${listed.join(", ")}${more}` : "";
+    return `Students can't choose "${model}" here. Ask without model: to use \`${chosen}\`${choose}. Teachers can use other models.`;
+  }
+
   /** Per-student (teachers exempt) and per-guild buckets; a token is taken from both only when both allow. */
   private takeRateLimit(req: AskRequest): AskRefusal | undefined {
     const now = this.now();
@@ -287,24 +306,9 @@ export class AskService {
       return { kind: "answer", answer: this.record(ctx, target, hit.answer, 0, 0, 0, true) };
     }
 
-    const price = this.deps.prices.price(model);
-    const free = provider.free || (price.input === 0 && price.output === 0);
-    const budget = this.deps.limits.dailyBudgetUsd;
-    if (!free && budget > 0) {
-      const dayStart = Math.floor(now / DAY_MS) * DAY_MS;
-      const spent = this.deps.usage.spentSince(req.guildId, new Date(dayStart).toISOString());
-      if (spent >= budget) {
-        const retryAfterSeconds = Math.ceil((dayStart + DAY_MS - now) / 1000);
-        return {
-          kind: "refusal",
-          refusal: refusal(
-            "spend_cap",
-            `This server has used today's /ask budget ($${budget.toFixed(2)}). It resets at 00:00 UTC, in ${waitWords(retryAfterSeconds)}.`,
-            { model, provider: provider.name, retryAfterSeconds },
-          ),
-        };
-      }
-    }
+    const capped = this.reserveSpend(ctx, target, now);
+    if (capped.kind === "refusal") return capped;
+    const { reservation } = capped;
 
     const started = performance.now();
     try {
@@ -352,7 +356,43 @@ export class AskService {
           code: explained.code,
         }),
       };
+    } finally {
+      // Settled: the answer's actual cost is in ask_usage by now (record runs before this), or there is none.
+      reservation?.release();
     }
+  }
+
+  /**
+   * The daily spend cap. A paid question is let through while the guild's spend today plus what its questions
+   * in flight have reserved is under the budget, and then reserves the most it can cost (prompt plus max
+   * tokens at the model's price) until it is settled. So questions asked at once cannot all pass before any
+   * is recorded: today's spend goes over the budget by at most one question's estimate.
+   */
+  private reserveSpend(
+    ctx: { req: AskRequest; question: string; systemPrompt: string; maxTokens: number },
+    { model, provider }: Attempt,
+    now: number,
+  ): { kind: "go"; reservation: SpendReservation | undefined } | { kind: "refusal"; refusal: AskRefusal } {
+    const price = this.deps.prices.price(model);
+    const free = provider.free || (price.input === 0 && price.output === 0);
+    const budget = this.deps.limits.dailyBudgetUsd;
+    if (free || budget <= 0) return { kind: "go", reservation: undefined };
+    const { guildId } = ctx.req;
+    const dayStart = Math.floor(now / DAY_MS) * DAY_MS;
+    const spent = this.deps.usage.spentSince(guildId, new Date(dayStart).toISOString());
+    if (spent + this.reservations.reserved(guildId, dayStart) >= budget) {
+      const retryAfterSeconds = Math.ceil((dayStart + DAY_MS - now) / 1000);
+      return {
+        kind: "refusal",
+        refusal: refusal(
+          "spend_cap",
+          `This server has used today's /ask budget ($${usd(budget)}). It resets at 00:00 UTC, in ${waitWords(retryAfterSeconds)}.`,
+          { model, provider: provider.name, retryAfterSeconds },
+        ),
+      };
+    }
+    const estimate = this.deps.prices.estimate(model, [ctx.systemPrompt, ctx.question], ctx.maxTokens);
+    return { kind: "go", reservation: this.reservations.reserve(guildId, dayStart, estimate) };
   }
 
   private recordError(

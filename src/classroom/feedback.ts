@@ -4,7 +4,7 @@
 // Whose questions can leave the classroom: an answer given privately (ephemeral, outside a class channel) is
 // exported only when a teacher corrected it. Public class-channel answers were already shown to the class, and
 // they are exported only when a teacher runs the export (the command is teacher-only) and the class rated them
-// at least minScore. Nothing is ever exported automatically.
+// at least minScore; the asker's own vote does not count. Nothing is ever exported automatically.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -109,9 +109,22 @@ export class FeedbackService {
     return a;
   }
 
-  /** One vote per person per answer; voting again replaces it. Returns the new counts. */
-  vote(guildId: string, answerId: number, userId: string, value: "up" | "down"): VoteTally {
-    this.mustGet(guildId, answerId);
+  /**
+   * One vote per person per answer; voting again replaces it. Returns the new counts. Only a public answer can
+   * be voted on, and only from its own channel: any other id (a private answer, another channel's, another
+   * guild's, one that never existed) is "not found" alike, so forged button ids reveal nothing.
+   */
+  vote(
+    guildId: string,
+    channelId: string,
+    answerId: number,
+    userId: string,
+    value: "up" | "down",
+  ): VoteTally {
+    const a = this.deps.answers.get(guildId, answerId);
+    if (!a?.public || a.channelId !== channelId) {
+      throw new UserError("That answer no longer exists in this server.", "not_found");
+    }
     this.deps.answers.vote(guildId, answerId, userId, value === "up" ? 1 : -1, this.nowIso());
     return this.deps.answers.tally(guildId, answerId);
   }

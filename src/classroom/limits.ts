@@ -60,3 +60,54 @@ export class TokenBuckets {
     }
   }
 }
+
+/** A question's hold on the daily budget while it waits for its answer; release it once, answered or not. */
+export interface SpendReservation {
+  readonly usd: number;
+  release(): void;
+}
+
+/**
+ * The spend reserved by paid questions still in flight, per guild per UTC day, so that questions asked at
+ * the same moment cannot all pass the daily cap before any of them is recorded. In this process's memory,
+ * which is right for one bot process: several processes sharing one database (the multi-process PostgreSQL
+ * setup of a later issue) must keep the reservations in the database instead. An entry lives only while a
+ * question holds it, so the map is as small as the number of questions in flight.
+ */
+export class SpendReservations {
+  private readonly held = new Map<string, { usd: number; count: number }>();
+
+  private static key(guildId: string, dayStartMs: number): string {
+    return `${guildId}:${dayStartMs}`;
+  }
+
+  /** USD the guild's questions in flight have reserved on the UTC day starting at `dayStartMs`. */
+  reserved(guildId: string, dayStartMs: number): number {
+    return this.held.get(SpendReservations.key(guildId, dayStartMs))?.usd ?? 0;
+  }
+
+  reserve(guildId: string, dayStartMs: number, usd: number): SpendReservation {
+    const key = SpendReservations.key(guildId, dayStartMs);
+    const entry = this.held.get(key) ?? { usd: 0, count: 0 };
+    entry.usd += usd;
+    entry.count += 1;
+    this.held.set(key, entry);
+    let released = false;
+    return {
+      usd,
+      release: () => {
+        if (released) return;
+        released = true;
+        const e = this.held.get(key);
+        if (!e) return;
+        e.count -= 1;
+        e.usd -= usd;
+        if (e.count <= 0) this.held.delete(key); // also drops the float residue of the sums
+      },
+    };
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+}

@@ -61,4 +61,26 @@ export class ChatPriceTable {
     const p = this.price(model);
     return (promptTokens * p.input + completionTokens * p.output) / 1_000_000;
   }
+
+  /**
+   * The most one question can cost before it is asked (what the daily cap reserves while it is in flight):
+   * its prompt at most promptTokensAtMost, and the longest answer max_tokens allows.
+   */
+  estimate(model: string, messages: readonly string[], maxTokens: number): number {
+    return this.cost(model, promptTokensAtMost(messages), maxTokens);
+  }
+}
+
+// The chat format's own tokens around each message and before the answer (OpenAI counts 3 and 3; margin kept).
+const TOKENS_PER_MESSAGE = 8;
+const TOKENS_PER_PROMPT = 8;
+
+/**
+ * An upper bound on the prompt tokens of these messages for any byte-level tokenizer (OpenAI's, Llama's):
+ * a token is at least one UTF-8 byte. Cheap, no tokenizer to load, and never below the provider's count.
+ */
+export function promptTokensAtMost(messages: readonly string[]): number {
+  let tokens = TOKENS_PER_PROMPT;
+  for (const m of messages) tokens += Buffer.byteLength(m, "utf8") + TOKENS_PER_MESSAGE;
+  return tokens;
 }

@@ -1,7 +1,8 @@
 // Which model answers, and through which provider: explicit > channel > guild default > configured base model.
 // A model is always used with its own provider: the guild's registered models carry theirs; known base models
 // go to the fine-tuning provider. Anything else is "not found" — also another guild's model, its checkpoints and
-// any other name derived from another guild's job, even when registered here with /model add.
+// any other name derived from another guild's job, even when registered here with /model add. Students may name
+// only the models chosen for the channel and the server's registered models (mayAsk); teachers any.
 import type { ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
 import type { GuildSettingsRepository } from "../db/guildSettings.ts";
 import type { ChatProvider, ChatProviderRegistry } from "../providers/chatRegistry.ts";
@@ -24,6 +25,8 @@ export interface GuildModelLookup {
   get(guildId: string, name: string): GuildModel | undefined;
   /** Whether the name is or derives from a name of another guild's job (ModelRepository has the rule). */
   trainedByAnotherGuild(guildId: string, name: string): boolean;
+  /** The guild's registered models, newest first. */
+  list(guildId: string, limit?: number): GuildModel[];
 }
 
 export type ModelSource = "explicit" | "channel" | "guild" | "default";
@@ -57,6 +60,38 @@ export class ModelRouter {
     const guildDefault = this.deps.guildSettings.get(guildId).defaultModel;
     if (guildDefault) return { model: guildDefault, source: "guild" };
     return { model: this.deps.defaultModel, source: "default" };
+  }
+
+  /**
+   * The models chosen for this channel, which a student may always ask: the one that answers when nobody
+   * names a model (the channel's, else the server's, else the configured base model) and the channel's
+   * fallback.
+   */
+  chosenModels(guildId: string, channel: ChannelSettings | undefined): string[] {
+    const chosen = this.choose(guildId, channel, undefined).model;
+    const fallback = channel?.fallbackModel;
+    return fallback && fallback !== chosen ? [chosen, fallback] : [chosen];
+  }
+
+  /**
+   * Whether this user may name `model` with `/ask model:`. Teachers may name any model. A student may name the
+   * models chosen for the channel (chosenModels) and the models the server registered (its fine-tunes and
+   * `/model add`), in a class channel and elsewhere alike: any other priced base model would let one student
+   * spend the server's budget at many times the price the teachers chose.
+   */
+  mayAsk(guildId: string, channel: ChannelSettings | undefined, model: string, isTeacher: boolean): boolean {
+    if (isTeacher) return true;
+    return (
+      this.chosenModels(guildId, channel).includes(model) ||
+      this.deps.models.get(guildId, model) !== undefined
+    );
+  }
+
+  /** What a student may name here (chosen models first, then the newest registered ones), at most `limit`. */
+  studentModels(guildId: string, channel: ChannelSettings | undefined, limit: number): string[] {
+    const names = new Set(this.chosenModels(guildId, channel));
+    for (const m of this.deps.models.list(guildId, limit)) names.add(m.name);
+    return [...names].slice(0, limit);
   }
 
   isBaseModel(model: string): boolean {

@@ -18,11 +18,12 @@ import {
 import type { AskAnswer } from "../classroom/ask.ts";
 import { MAX_CORRECTION_CHARS } from "../classroom/feedback.ts";
 import { AnswerRepository } from "../db/answers.ts";
-import { ChannelSettingsRepository } from "../db/channels.ts";
+import { type ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
 import type { Db } from "../db/open.ts";
 import type { Command, ComponentHandler } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
 import { DiscordLimits } from "../discord/limits.ts";
+import { neutraliseMarkdown } from "../discord/markdown.ts";
 import { defer, respond } from "../discord/respond.ts";
 import { interactionIsTeacher } from "../discord/router.ts";
 import { splitMessage } from "../discord/split.ts";
@@ -42,13 +43,13 @@ const data = new SlashCommandBuilder()
 
 // One repository per database: the class-channel lookup happens before the deferral, on every question.
 const channelRepos = new WeakMap<Db, ChannelSettingsRepository>();
-function isClassChannel(ctx: AppContext, guildId: string, channelId: string): boolean {
+function channelSettings(ctx: AppContext, guildId: string, channelId: string): ChannelSettings | undefined {
   let repo = channelRepos.get(ctx.db);
   if (!repo) {
     repo = new ChannelSettingsRepository(ctx.db);
     channelRepos.set(ctx.db, repo);
   }
-  return repo.get(guildId, channelId)?.isClass ?? false;
+  return repo.get(guildId, channelId);
 }
 
 /** The line under an answer: which model answered, and how. */
@@ -67,12 +68,17 @@ const QUESTION_QUOTE_CHARS = 300;
 
 const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 
-/** The question as one quoted line, clipped (mentions in it render but never ping: allowed mentions are off). */
+/**
+ * The question as one quoted line, clipped, with the markdown that could mislead the class neutralised
+ * (links, headings, mentions, spoilers, code fences). Allowed mentions are off as well: nothing pings.
+ */
 export function quoteQuestion(question: string): string {
-  // Fences would open a code block around the answer: break them with zero-width spaces.
-  const line = question.replace(/\s+/g, " ").trim().replaceAll("```", "`\u200b`\u200b`");
-  const clipped = line.length > QUESTION_QUOTE_CHARS ? `${line.slice(0, QUESTION_QUOTE_CHARS - 1)}…` : line;
-  return `> **Q:** ${clipped}`;
+  const line = question.replace(/\s+/g, " ").trim();
+  // Clipped before neutralising, so the cut cannot leave half a "<link>" behind; never inside a surrogate pair.
+  let cut = QUESTION_QUOTE_CHARS - 1;
+  if (/[\uD800-\uDBFF]/.test(line[cut - 1] ?? "")) cut--;
+  const clipped = line.length > QUESTION_QUOTE_CHARS ? `${line.slice(0, cut)}…` : line;
+  return `> **Q:** ${neutraliseMarkdown(clipped)}`;
 }
 
 function feedbackRow(answerId: number): ActionRowBuilder<ButtonBuilder> {
@@ -90,11 +96,17 @@ export default {
   data,
   access: "everyone",
   async autocomplete(interaction, ctx) {
-    return modelChoices(ctx, interaction.guildId, interaction.options.getFocused());
+    const typed = interaction.options.getFocused();
+    if (interactionIsTeacher(interaction, ctx)) return modelChoices(ctx, interaction.guildId, typed);
+    // A student is offered only what they may ask (ModelRouter.mayAsk): the registered models and this
+    // channel's chosen ones.
+    const channel = channelSettings(ctx, interaction.guildId, interaction.channelId);
+    const chosen = ctx.classroom.router.chosenModels(interaction.guildId, channel);
+    return modelChoices(ctx, interaction.guildId, typed, chosen);
   },
   async execute(interaction, ctx) {
     const guildId = interaction.guildId;
-    const isPublic = isClassChannel(ctx, guildId, interaction.channelId);
+    const isPublic = channelSettings(ctx, guildId, interaction.channelId)?.isClass ?? false;
     await defer(interaction, { ephemeral: !isPublic });
     const isTeacher = interactionIsTeacher(interaction, ctx);
     const result = await ctx.classroom.ask.ask({
@@ -164,9 +176,10 @@ export const voteButton = {
   async handle(interaction, ctx) {
     const [, direction] = interaction.customId.split(":");
     if (direction !== "up" && direction !== "down") throw new UserError("That button is not valid any more.");
-    // FeedbackService re-checks that the answer belongs to this guild.
+    // FeedbackService checks that the answer is a public one of this guild and this channel.
     const tally = ctx.classroom.feedback.vote(
       interaction.guildId,
+      interaction.channelId ?? "", // no channel: no answer can match, "not found"
       answerIdOf(interaction.customId, 2),
       interaction.user.id,
       direction,

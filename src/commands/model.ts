@@ -55,21 +55,26 @@ const data = new SlashCommandBuilder()
       ),
   );
 
-/** Autocomplete over the guild's own models plus the configured base model; never another guild's. */
+/**
+ * Autocomplete over the guild's own models plus `unregistered` ones (default: the configured base model);
+ * never another guild's.
+ */
 export function modelChoices(
   ctx: AppContext,
   guildId: string,
   typed: string,
+  unregistered: readonly string[] = [ctx.config.ask.defaultModel],
 ): ApplicationCommandOptionChoiceData[] {
   const text = typed.trim();
   const choices: ApplicationCommandOptionChoiceData[] = [];
-  const base = ctx.config.ask.defaultModel;
   for (const m of ctx.models.search(guildId, text, DiscordLimits.autocompleteChoices)) {
     if (m.name.length > DiscordLimits.choiceValue) continue;
     choices.push({ name: m.label ? `${m.label} (${m.name})` : m.name, value: m.name });
   }
-  if (base.toLowerCase().includes(text.toLowerCase()) && !choices.some((c) => c.value === base)) {
-    choices.push({ name: `${base} (base model)`, value: base });
+  for (const name of unregistered) {
+    if (!name.toLowerCase().includes(text.toLowerCase()) || choices.some((c) => c.value === name)) continue;
+    if (name.length > DiscordLimits.choiceValue) continue;
+    choices.push({ name: `${name} (base model)`, value: name });
   }
   return choices.slice(0, DiscordLimits.autocompleteChoices);
 }

@@ -31,6 +31,7 @@ export type NewAnswer = Pick<
 >;
 
 export interface AnswerWithScore extends AnswerRow {
+  /** Votes of people other than the asker. */
   up: number;
   down: number;
   score: number;
@@ -103,13 +104,18 @@ export class AnswerRepository {
     return { up: r.up, down: r.down, score: r.up - r.down };
   }
 
-  /** The guild's answers created at or after `sinceIso`, each with its vote counts, oldest first. */
+  /**
+   * The guild's answers created at or after `sinceIso`, each with its export score, oldest first. The asker's
+   * own vote is stored (and shown in the tally) but never scored: one student alone cannot push their Q&A
+   * into the next training set.
+   */
   withScores(guildId: string, sinceIso: string, limit = 100_000): AnswerWithScore[] {
     return (
       this.db
         .prepare(
           `SELECT ${COLUMNS}, COALESCE(SUM(v.value = 1), 0) AS up, COALESCE(SUM(v.value = -1), 0) AS down
-           FROM answers a LEFT JOIN answer_votes v ON v.answer_id = a.id AND v.guild_id = a.guild_id
+           FROM answers a LEFT JOIN answer_votes v
+             ON v.answer_id = a.id AND v.guild_id = a.guild_id AND v.user_id <> a.user_id
            WHERE a.guild_id = ? AND a.created_at >= ?
            GROUP BY a.id ORDER BY a.id LIMIT ?`,
         )

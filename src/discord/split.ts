@@ -1,6 +1,6 @@
 // Splits a long answer into Discord-sized messages at paragraph, then line, then sentence, then word
-// boundaries; never inside a fenced code block (a block too big for one message is carried whole
-// in a .txt instead). Pure: no discord.js.
+// boundaries, and as a last resort between graphemes (never inside an emoji); never inside a fenced code
+// block (a block too big for one message is carried whole in a .txt instead). Pure: no discord.js.
 import { DiscordLimits } from "./limits.ts";
 
 export interface SplitResult {
@@ -66,9 +66,32 @@ function splitProse(text: string, limit: number, level = 0): string[] {
         sep,
       );
   }
-  const hard: string[] = [];
-  for (let i = 0; i < text.length; i += limit) hard.push(text.slice(i, i + limit));
-  return hard;
+  return hardSplit(text, limit);
+}
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+
+/**
+ * A run with no gentler boundary, cut into pieces of ≤ limit UTF-16 units between graphemes, so an emoji
+ * (a surrogate pair, a ZWJ family, a flag, a skin tone) is never cut in half. A single grapheme longer than
+ * the limit (a long ZWJ or combining-mark chain) is cut between code points, never inside a surrogate pair.
+ */
+function hardSplit(text: string, limit: number): string[] {
+  const out: string[] = [];
+  let piece = "";
+  const add = (unit: string) => {
+    if (piece.length + unit.length > limit && piece !== "") {
+      out.push(piece);
+      piece = "";
+    }
+    piece += unit;
+  };
+  for (const { segment } of graphemes.segment(text)) {
+    if (segment.length <= limit) add(segment);
+    else for (const codePoint of segment) add(codePoint);
+  }
+  if (piece !== "") out.push(piece);
+  return out;
 }
 
 function packer(limit: number, sep: string) {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import type { AskResult } from "../../src/classroom/ask.ts";
+import { ChatPriceTable } from "../../src/classroom/prices.ts";
+import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT } from "../../src/domain/assistant.ts";
 import { addModel, buildHarness, type ChatServer, type Harness, startChatServer } from "./helpers.ts";
 
 const G = "100000000000000001";
@@ -72,7 +74,9 @@ describe("AskService", () => {
       h.classroom.setChannelModel(G, HALL, FT, TEACHER);
       const channel = answered(await ask({ question: "q2" }));
       assert.deepEqual([channel.model, channel.source], [FT, "channel"]);
-      const explicit = answered(await ask({ question: "q3", model: "gpt-4o-2024-08-06" }));
+      const explicit = answered(
+        await ask({ question: "q3", model: "gpt-4o-2024-08-06", userId: TEACHER, isTeacher: true }),
+      );
       assert.deepEqual([explicit.model, explicit.source], ["gpt-4o-2024-08-06", "explicit"]);
       assert.equal(explicit.public, false, "a plain channel default is not a class channel");
     });
@@ -91,6 +95,47 @@ describe("AskService", () => {
         [FT],
       );
       assert.match(viaGroq.answer, /^\[groq:/);
+    });
+
+    it("lets a student in a class channel ask only its model, its fallback and the server's registered models", async () => {
+      h.classroom.setup({ guildId: G, channelId: CLASS, model: FT, fallbackModel: BASE, teacherId: TEACHER });
+      for (const model of [FT, BASE, "llama-3.1-8b-instant"]) {
+        assert.equal(answered(await ask({ channelId: CLASS, model, question: `q ${model}` })).model, model);
+      }
+      const before = sandbox.requests.length;
+      const r = refused(await ask({ channelId: CLASS, model: "gpt-4o-2024-08-06" }));
+      assert.equal(r.reason, "model_not_allowed");
+      assert.match(r.message, /Students can't choose "gpt-4o-2024-08-06" here/);
+      for (const name of [FT, BASE, "llama-3.1-8b-instant"])
+        assert.ok(r.message.includes(`\`${name}\``), name);
+      assert.equal(sandbox.requests.length, before, "the refused model is never called");
+      const teacher = answered(
+        await ask({ channelId: CLASS, model: "gpt-4o-2024-08-06", userId: TEACHER, isTeacher: true }),
+      );
+      assert.equal(teacher.model, "gpt-4o-2024-08-06", "a teacher may use any model");
+    });
+
+    it("lets a student elsewhere ask only the server's chosen model and its registered models", async () => {
+      answered(await ask({ model: BASE, question: "the configured model" }));
+      const r = refused(await ask({ model: "gpt-4o-2024-08-06" }));
+      assert.equal(r.reason, "model_not_allowed");
+      assert.match(
+        r.message,
+        new RegExp(`Ask without model: to use \`${BASE}\`, or choose \`llama-3.1-8b-instant\`, \`${FT}\`\\.`),
+      );
+      h.classroom.setGuildModel(G, "llama-3.1-8b-instant");
+      assert.equal(
+        refused(await ask({ model: BASE })).reason,
+        "model_not_allowed",
+        "not the server's choice",
+      );
+      h.classroom.setChannelModel(G, HALL, BASE, TEACHER);
+      answered(await ask({ model: BASE, question: "the channel's model" }));
+      assert.deepEqual(h.router.studentModels(G, h.classroom.list(G)[0], 25), [
+        BASE,
+        "llama-3.1-8b-instant",
+        FT,
+      ]);
     });
 
     it("treats another guild's model, and unknown names, as not found without calling anyone", async () => {
@@ -279,6 +324,69 @@ describe("AskService", () => {
       } finally {
         await paid.close();
       }
+    });
+  });
+
+  describe("spend cap under concurrent questions", () => {
+    const GPT4O = "gpt-4o-2024-08-06";
+    const prices = ChatPriceTable.load();
+    const question = (i: number) => `Question ${String(i).padStart(2, "0")}: what do ribosomes make?`;
+    /** The most one of these questions can cost: what the cap reserves while it is in flight. */
+    const estimate = prices.estimate(GPT4O, [DEFAULT_SYSTEM_PROMPT, question(0)], DEFAULT_MAX_TOKENS);
+    let paid: ChatServer;
+    const dayStart = "2026-11-25T00:00:00.000Z";
+
+    before(async () => {
+      // Bills every answer at max_tokens: the worst case the reservation must cover.
+      paid = await startChatServer("paid", [GPT4O], { longestAnswers: true });
+    });
+    after(() => paid.close());
+    const paidHarness = (budgetUsd: number) => {
+      paid.requests.length = 0;
+      h = buildHarness({
+        fineTuning: { name: "sandbox", url: sandbox.url },
+        extra: [{ name: "openai", url: paid.url }],
+        limits: { dailyBudgetUsd: budgetUsd },
+      });
+      addModel(h, G, { name: GPT4O, provider: "openai" });
+    };
+
+    it("refuses most of 40 questions asked at once against a budget that fits two, never overshooting by more than one question's estimate", async () => {
+      const budget = 2 * estimate;
+      paidHarness(budget);
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          ask({
+            model: GPT4O,
+            question: question(i),
+            userId: `3000000000000001${String(i).padStart(2, "0")}`,
+          }),
+        ),
+      );
+      const answers = results.filter((r) => r.ok);
+      const refusals = results.filter((r) => !r.ok);
+      assert.ok(answers.length >= 1 && answers.length <= 3, `${answers.length} of 40 answered`);
+      for (const r of refusals) {
+        assert.equal(r.reason, "spend_cap");
+        assert.match(r.message, /used today's \/ask budget/);
+      }
+      assert.equal(paid.requests.length, answers.length, "a refused question never reaches the provider");
+      const spent = h.usage.spentSince(G, dayStart);
+      assert.ok(spent <= budget + estimate, `spent $${spent} against a cap of $${budget}`);
+
+      // Settled: the reservations are gone and only what the answers cost counts.
+      const next = answered(await ask({ model: GPT4O, question: question(40) }));
+      assert.ok(next.costUsd > 0);
+      assert.equal(refused(await ask({ model: GPT4O, question: question(41) })).reason, "spend_cap");
+      assert.ok(h.usage.spentSince(G, dayStart) <= budget + estimate);
+    });
+
+    it("releases a question's reservation when the provider fails", async () => {
+      paidHarness(estimate / 2);
+      paid.failNext(503, { message: "overloaded", type: "server_error", code: null });
+      assert.equal(refused(await ask({ model: GPT4O, question: question(1) })).reason, "provider_error");
+      answered(await ask({ model: GPT4O, question: question(2) }));
+      assert.equal(refused(await ask({ model: GPT4O, question: question(3) })).reason, "spend_cap");
     });
   });
 

@@ -19,7 +19,12 @@ import { ChatProviderRegistry } from "../../src/providers/chatRegistry.ts";
 export interface ChatServer {
   url: string;
   models: Set<string>;
-  requests: { model: string; messages: { role: string; content: string }[]; temperature?: number }[];
+  requests: {
+    model: string;
+    messages: { role: string; content: string }[];
+    temperature?: number;
+    max_tokens?: number;
+  }[];
   /** The next N requests fail with this status and error body. */
   failNext(
     status: number,
@@ -31,7 +36,12 @@ export interface ChatServer {
 
 const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
 
-export async function startChatServer(name: string, models: string[]): Promise<ChatServer> {
+export async function startChatServer(
+  name: string,
+  models: string[],
+  /** longestAnswers: every answer bills max_tokens completion tokens (the most a question can cost). */
+  opts: { longestAnswers?: boolean } = {},
+): Promise<ChatServer> {
   const state = {
     models: new Set(models),
     requests: [] as ChatServer["requests"],
@@ -74,7 +84,7 @@ export async function startChatServer(name: string, models: string[]): Promise<C
         choices: [{ index: 0, message: { role: "assistant", content: answer }, finish_reason: "stop" }],
         usage: {
           prompt_tokens: parsed.messages.reduce((n, m) => n + words(m.content), 0),
-          completion_tokens: words(answer),
+          completion_tokens: opts.longestAnswers ? (parsed.max_tokens ?? words(answer)) : words(answer),
           total_tokens: 0,
         },
       });

@@ -174,11 +174,27 @@ describe("/ask in a class channel", () => {
     const messages = await replies(run);
     const text = messages.map((m) => m.content).join("\n");
     assert.match(text, /Tell @everyone in class/);
-    assert.match(text, /> \*\*Q:\*\* @everyone who should hear/);
+    assert.match(text, /> \*\*Q:\*\* @\u200beveryone who should hear/, "the quoted @everyone is plain text");
     for (const m of messages) {
       assert.deepEqual(m.pings, { everyone: false, users: [], roles: [] });
       assert.deepEqual(m.allowedMentions?.parse ?? [], []);
     }
+  });
+
+  it("republishes a student's question with its links, headings, mentions and spoilers as plain text", async () => {
+    const run = await ask(
+      sam,
+      "biology",
+      `# Free nitro [discord.gift](https://evil.example/claim) ||<@${teacher.id}> says so|| https://evil.example/x`,
+    );
+    const quoted = (await run.waitForOriginal()).content.split("\n")[0] ?? "";
+    assert.ok(quoted.startsWith("> **Q:** \u200b# Free nitro"), quoted);
+    assert.doesNotMatch(quoted, /\]\(|\|\||<@\d/, "no masked link, spoiler or mention left");
+    assert.ok(
+      quoted.includes("(<https://evil.example/claim>)"),
+      "the masked link's address shows, unembedded",
+    );
+    assert.ok(quoted.endsWith("<https://evil.example/x>"), "a raw link does not embed");
   });
 
   it("counts one vote per student per answer; clicking again changes it", async () => {
@@ -208,6 +224,33 @@ describe("/ask in a class channel", () => {
     assert.match(reply.content, /no longer exists in this server/);
   });
 
+  it("refuses forged vote ids for a private answer, or from another channel, as not found", async () => {
+    const privateRun = await ask(ana, "general", "Is my private homework answer right?");
+    assert.equal((await privateRun.waitForOriginal()).ephemeral, true);
+    const answers = new AnswerRepository(bot.app.ctx.db);
+    const privateId = answers.withScores(guild.id, "0000").findLast((a) => !a.public)?.id;
+    assert.ok(privateId, "the private answer is stored");
+    const publicId = Number(answer.customIds[0]?.split(":")[2]);
+    const forge = async (customId: string, channel = guild.channel("biology")) => {
+      const run = await bot.discord.click({ message: answer, customId, user: sam, channel, forged: true });
+      const reply = await clickReply(run);
+      assert.equal(reply.ephemeral, true);
+      return reply.content;
+    };
+    const before = answers.tally(guild.id, publicId);
+    for (const direction of ["up", "down"]) {
+      assert.match(await forge(`vote:${direction}:${privateId}`), /no longer exists in this server/);
+      assert.match(await forge(`vote:${direction}:${privateId + 1000}`), /no longer exists in this server/);
+      assert.match(
+        await forge(`vote:${direction}:${publicId}`, guild.channel("general")),
+        /no longer exists in this server/,
+        "a public answer's vote from another channel",
+      );
+    }
+    assert.deepEqual(answers.tally(guild.id, privateId), { up: 0, down: 0, score: 0 }, "nothing counted");
+    assert.deepEqual(answers.tally(guild.id, publicId), before);
+  });
+
   it("lets only a teacher correct an answer, through a modal prefilled with it", async () => {
     const correctId = answer.customIds[2] as string;
     const refused = await bot.discord.click({ message: answer, customId: correctId, user: sam });
@@ -232,6 +275,49 @@ describe("/ask in a class channel", () => {
     const row = new AnswerRepository(bot.app.ctx.db).get(guild.id, id);
     assert.equal(row?.correctedAnswer, "Osmosis is the diffusion of water across a semi-permeable membrane.");
     assert.equal(row?.correctedBy, teacher.id);
+  });
+});
+
+describe("/ask model: for students and teachers", () => {
+  const BASE = "gpt-4o-mini-2024-07-18";
+  const offered = async (user: FakeUser, channel: string) =>
+    (
+      await bot.discord.autocomplete({
+        channel: guild.channel(channel),
+        user,
+        command: "ask",
+        options: { question: "x", model: "" },
+        focused: "model",
+      })
+    ).map((c) => c.value);
+
+  it("refuses a student's priced base model in a class channel, privately, naming what they may use", async () => {
+    const run = await bot.discord.slash({
+      channel: guild.channel("biology"),
+      user: sam,
+      command: "ask",
+      options: { question: "What is a cell?", model: "gpt-4o-2024-08-06" },
+    });
+    const refusal = await bot.discord.waitFor(
+      () => "the refusal",
+      () =>
+        run
+          .messages()
+          .flatMap((m) => m.bodies)
+          .find((b) => String(b.content ?? "").includes("Students can't choose")),
+      5000,
+    );
+    assert.match(String(refusal.content), new RegExp(`Ask without model: to use \`${model}\`\\.`));
+    const visible = bot.discord
+      .channelMessages(guild.channel("biology"))
+      .filter((m) => m.interactionId === run.id && !m.ephemeral && !m.deleted);
+    assert.deepEqual(visible, [], "nothing public is left");
+  });
+
+  it("offers a student only the models they may use, and a teacher the base model too", async () => {
+    assert.deepEqual(await offered(sam, "biology"), [model], "the class's model");
+    assert.deepEqual(await offered(sam, "general"), [model, BASE], "registered and the server's default");
+    assert.deepEqual(await offered(teacher, "biology"), [model, BASE]);
   });
 });
 

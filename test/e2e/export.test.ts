@@ -19,6 +19,7 @@ let sam: FakeUser;
 let ana: FakeUser;
 let teacherB: FakeUser;
 let studentB: FakeUser;
+let classmateB: FakeUser;
 
 function clickReply(run: FakeInteraction): Promise<FakeMessage> {
   return run.waitForOriginal((m) => m !== run.sourceMessage && !m.loading);
@@ -76,11 +77,13 @@ before(async () => {
   ana = bot.discord.addUser({ username: "ana" });
   teacherB = bot.discord.addUser({ username: "mr-okafor" });
   studentB = bot.discord.addUser({ username: "bo" });
+  classmateB = bot.discord.addUser({ username: "kim" });
   a.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
   a.addMember(sam);
   a.addMember(ana);
   b.addMember(teacherB, { permissions: PermissionFlagsBits.ManageGuild });
   b.addMember(studentB);
+  b.addMember(classmateB);
   await classSetup(a, teacher);
   await classSetup(b, teacherB);
 });
@@ -116,6 +119,12 @@ describe("/dataset export", () => {
 
     const bAnswer = await askIn(b, studentB, "class", "Other School secret question about volcanoes?");
     await click(bAnswer, "vote:up:", studentB);
+    assert.match(
+      (await exportIn(b, teacherB)).content,
+      /Nothing to export yet/,
+      "the asker's own 👍 alone does not export their Q&A",
+    );
+    await click(bAnswer, "vote:up:", classmateB);
 
     const exported = await exportIn(a, teacher, { "min-score": 1 });
     assert.equal(exported.ephemeral, true);

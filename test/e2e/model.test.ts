@@ -110,7 +110,7 @@ describe("routing precedence through the commands", () => {
     assert.equal(await answeredBy(a, student, "general", "What is mass?"), DEFAULT);
   });
 
-  it("guild default > configured default; channel > guild; explicit > channel", async () => {
+  it("guild default > configured default; channel > guild; explicit (a teacher's, or a registered model) > channel", async () => {
     assert.match((await reply(run(a, teacher, "model", "use", { model: GUILD_MODEL }))).content, /now uses/);
     assert.equal(await answeredBy(a, student, "general", "What is a force?"), GUILD_MODEL);
 
@@ -125,8 +125,16 @@ describe("routing precedence through the commands", () => {
       "only that channel",
     );
 
-    assert.equal(await answeredBy(a, student, "physics", "What is energy?", EXPLICIT), EXPLICIT);
+    assert.equal(await answeredBy(a, teacher, "physics", "What is energy?", EXPLICIT), EXPLICIT);
     assert.equal(await answeredBy(a, student, "physics", "What is a lever?", model), model);
+    const notForStudents = await reply(
+      run(a, student, "ask", undefined, { question: "What is energy?", model: EXPLICIT }, "physics"),
+    );
+    assert.match(
+      notForStudents.content,
+      new RegExp(`Students can't choose "${EXPLICIT}" here. Ask without model: to use \`${CHANNEL_MODEL}\``),
+      "a student may not pick another base model",
+    );
   });
 
   it("keeps a channel default private: only class channels answer publicly", async () => {

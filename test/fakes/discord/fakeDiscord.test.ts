@@ -319,6 +319,15 @@ describe("fake Discord with the real discord.js client", () => {
       discord.click({ message: updated, customId: "finetune:start", user: teacher }),
       /has no component/,
     );
+    // A hostile client's forged id still reaches the bot, as it would on Discord's gateway.
+    const forged = await discord.click({
+      message: updated,
+      customId: "finetune:start",
+      user: teacher,
+      forged: true,
+    });
+    await forged.response();
+    assert.equal((await forged.waitForOriginal()).content, "Started by ms-rivera");
   });
 
   test("a channel message records allowed_mentions and who it actually pings", async () => {

@@ -130,6 +130,11 @@ export interface ClickInput {
   /** Default: the message's channel. */
   channel?: FakeChannel | undefined;
   locale?: string | undefined;
+  /**
+   * A hostile client's forged click: sends `customId` as a button click on `message` even though the message
+   * has no such component (Discord's clients never do; the bot must not trust the id).
+   */
+  forged?: boolean | undefined;
 }
 
 export interface ModalInput extends Partial<InteractionTarget> {
@@ -479,7 +484,9 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
   /** Clicks a button (or picks `values` in a select) on a message the bot sent. Throws if absent or disabled. */
   async click(input: ClickInput): Promise<FakeInteraction> {
     if (input.message.deleted) throw new Error(`message ${input.message.id} was deleted`);
-    const component = findComponent(input.message.components, input.customId);
+    const component = input.forged
+      ? { type: ComponentType.Button, custom_id: input.customId }
+      : findComponent(input.message.components, input.customId);
     if (!component) {
       throw new Error(
         `message ${input.message.id} has no component ${input.customId}; it has ${input.message.customIds.join(", ") || "none"}`,
