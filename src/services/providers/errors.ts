@@ -1,5 +1,7 @@
 // Provider failures in plain words, and which of them leave a create "ambiguous" (the request may
-// have reached the provider and started something). Branches on the openai SDK's typed errors.
+// have reached the provider and started something). Branches on the openai SDK's typed errors, and on
+// ProviderHttpError for the calls the SDK does not make (Nebius's /v0 deploy API, Azure Resource Manager,
+// the Entra token endpoint).
 import {
   APIConnectionError,
   APIConnectionTimeoutError,
@@ -34,8 +36,55 @@ export class AmbiguousCreateError extends Error {
   }
 }
 
+/**
+ * A provider call made with plain fetch failed: an HTTP error answer (`status`), or no answer at all
+ * (`status` null: connection refused, reset, timed out). `providerMessage` is the provider's own words,
+ * never a token or a secret (the adapters pass only the error body's message).
+ */
+export class ProviderHttpError extends Error {
+  constructor(
+    /** What was being done, e.g. "deploy the model". */
+    readonly action: string,
+    readonly status: number | null,
+    readonly providerMessage: string,
+    readonly code: string | null = null,
+    readonly requestId: string | null = null,
+  ) {
+    super(
+      status === null
+        ? `could not ${action}: no answer from the provider (${providerMessage})`
+        : `could not ${action}: the provider answered ${status}: ${providerMessage}`,
+    );
+    this.name = "ProviderHttpError";
+  }
+}
+
+/** OpenAI's answer to a job create once it has closed fine-tuning for the organisation. */
+export const TRAINING_CLOSED_CODE = "training_not_available";
+
+/** What the teacher reads when OpenAI refuses every new fine-tuning job (403 training_not_available). */
+export const TRAINING_CLOSED_MESSAGE =
+  "OpenAI has closed fine-tuning for this organisation (training_not_available): it accepts no new fine-tuning jobs. Pick another provider with `/finetune start provider:` (`--provider` on the command line), or see the README's Providers section";
+
+/** A create refused because the provider has closed fine-tuning (OpenAI's 403 training_not_available). */
+export function isTrainingClosed(err: unknown): boolean {
+  return err instanceof APIError && err.status === 403 && err.code === TRAINING_CLOSED_CODE;
+}
+
 /** One sentence a teacher can act on; never a stack trace. */
 export function describeProviderError(err: unknown): string {
+  if (isTrainingClosed(err)) return TRAINING_CLOSED_MESSAGE;
+  if (err instanceof ProviderHttpError) {
+    if (err.status === null) return `could not reach the provider to ${err.action} (${err.providerMessage})`;
+    if (err.status === 401)
+      return `the provider rejected our credentials while trying to ${err.action}: ${err.providerMessage}`;
+    if (err.status === 429)
+      return `the provider is rate-limiting us (while trying to ${err.action}) — try again in a minute`;
+    if (err.status >= 500) {
+      return `the provider had an internal error (${err.status}) while trying to ${err.action} — try again shortly`;
+    }
+    return `the provider refused to ${err.action} (${err.status}): ${err.providerMessage}`;
+  }
   if (err instanceof AmbiguousCreateError) {
     return `${describeProviderError(err.createError)}; the job may have started anyway (classtune tag ${err.tag}) — check the provider's job list before trying again`;
   }
@@ -82,7 +131,7 @@ export function describeProviderError(err: unknown): string {
  * never with its own text.
  */
 export function describeProviderFailure(err: unknown): string | undefined {
-  return err instanceof APIError || err instanceof AmbiguousCreateError
+  return err instanceof APIError || err instanceof AmbiguousCreateError || err instanceof ProviderHttpError
     ? describeProviderError(err)
     : undefined;
 }
@@ -96,6 +145,7 @@ function messageOf(err: APIError): string {
 
 /** A failure after which the request may still have taken effect: timeout, connection loss, 5xx. */
 export function isAmbiguousFailure(err: unknown): boolean {
+  if (err instanceof ProviderHttpError) return err.status === null || err.status >= 500 || err.status === 408;
   if (err instanceof APIUserAbortError) return false;
   if (err instanceof APIConnectionError) return true; // includes timeouts
   if (err instanceof APIError && err.status !== undefined) return err.status >= 500 || err.status === 408;
@@ -105,6 +155,7 @@ export function isAmbiguousFailure(err: unknown): boolean {
 /** Rate limits and outages: retry on a later tick; never a reason to fail a job. */
 export function isTransientFailure(err: unknown): boolean {
   if (err instanceof RateLimitError) return true;
+  if (err instanceof ProviderHttpError && err.status === 429) return true;
   return isAmbiguousFailure(err);
 }
 
@@ -123,6 +174,17 @@ export function logProviderError(
         code: err.code,
         type: err.type,
         requestID: err.requestID,
+        err: err.message,
+      },
+      msg,
+    );
+  } else if (err instanceof ProviderHttpError) {
+    logger.warn(
+      {
+        ...context,
+        status: err.status,
+        code: err.code,
+        requestID: err.requestId,
         err: err.message,
       },
       msg,
