@@ -1,5 +1,6 @@
 // Chat completions (non-streaming): fine-tuned models answer by retrieval over their training
-// examples, base models with a plain sandbox reply; usage holds real token counts.
+// examples (also under a deployed custom model's name, once it is active), base models with a plain
+// sandbox reply; usage holds real token counts.
 import { resolveBaseModel } from "../catalog.ts";
 import {
   baseModelAnswer,
@@ -9,12 +10,29 @@ import {
   truncateToTokens,
 } from "../chat.ts";
 import type { Handler, Route, SandboxState } from "../context.ts";
-import { invalid, invalidType, missingParam, modelNotFound } from "../errors.ts";
+import { invalid, invalidType, missingParam, modelNotFound, SandboxApiError } from "../errors.ts";
 import { readJsonBody } from "../http.ts";
+import type { JobRow } from "../store.ts";
 import { randomId } from "../trainer.ts";
+import { deploymentStatus } from "./deployments.ts";
 
 export function chatRoutes(s: SandboxState): Route[] {
   const { store, fineTuned, indexes } = s;
+
+  /** The succeeded job a deployed custom model serves; 404 while it is not active. */
+  const deployedJob = (model: string, now: number): JobRow | undefined => {
+    const d = store.deploymentByName(model);
+    if (!d) return undefined;
+    const status = deploymentStatus(d, now);
+    if (status !== "active") {
+      throw new SandboxApiError(404, `The model \`${model}\` is not active (status: ${status}).`, {
+        code: "model_not_found",
+        param: "model",
+      });
+    }
+    const job = store.getJob(d.jobId);
+    return job?.status === "succeeded" ? job : undefined;
+  };
 
   const chat: Handler = async ({ req, now }) => {
     const body = await readJsonBody(req);
@@ -70,11 +88,11 @@ export function chatRoutes(s: SandboxState): Route[] {
       encoding = base.encoding;
       answer = baseModelAnswer(base.id, question);
     } else {
-      const job = fineTuned(model, now);
+      const job = fineTuned(model, now) ?? deployedJob(model, now);
       if (!job) throw modelNotFound(model);
       encoding = resolveBaseModel(job.baseModel)?.encoding ?? "o200k_base";
       const file = store.getFile(job.trainingFile);
-      const index = file ? await indexes.get(model, file.path) : undefined;
+      const index = file ? await indexes.get(job.fineTunedModel ?? model, file.path) : undefined;
       answer = index
         ? index.answer(question).text
         : "I don't know that yet: my training data is no longer available.";
