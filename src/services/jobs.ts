@@ -18,7 +18,12 @@ import { UserError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 import type { JobCancelledPayload, JobCreatedPayload, JobNoticeBase } from "./notifier.ts";
-import { AmbiguousCreateError, logProviderError, providerUserError } from "./providers/errors.ts";
+import {
+  AmbiguousCreateError,
+  isTrainingClosed,
+  logProviderError,
+  providerUserError,
+} from "./providers/errors.ts";
 import { type FineTuningProvider, isTerminal, type ProviderJob } from "./providers/types.ts";
 import { trainingCostUsd } from "./validation/estimate.ts";
 import type { Catalog } from "./validation/models.ts";
@@ -257,6 +262,8 @@ export class JobService {
           );
         }
         this.intents.delete(tag);
+        // A closed provider accepted the upload but will never train on it: take the file back.
+        if (isTrainingClosed(err)) await this.deleteUploadedFile(trainingFileId, tag);
         throw providerUserError("start the fine-tuning job", err);
       }
     } finally {
@@ -269,6 +276,15 @@ export class JobService {
       "fine-tuning job started",
     );
     return job;
+  }
+
+  /** Best effort: a file left behind costs storage, not correctness, so a failure here is only logged. */
+  private async deleteUploadedFile(fileId: string, tag: string): Promise<void> {
+    try {
+      await this.provider.deleteFile(fileId);
+    } catch (err) {
+      logProviderError(this.logger, err, { fileId, tag }, "could not delete the unused training file");
+    }
   }
 
   /**
