@@ -33,6 +33,7 @@ import { silentLogger } from "../logger.ts";
 import {
   AmbiguousCreateError,
   classifyProviderError,
+  isTrainingClosed,
   logProviderError,
   providerUserError,
 } from "../providers/errors.ts";
@@ -306,6 +307,8 @@ export class JobService {
           );
         }
         this.intents.delete(tag);
+        // A closed provider accepted the upload but will never train on it: take the file back.
+        if (isTrainingClosed(err)) await this.deleteUploadedFile(trainingFileId, tag);
         throw providerUserError("start the fine-tuning job", err);
       }
     } finally {
@@ -318,6 +321,15 @@ export class JobService {
       "fine-tuning job started",
     );
     return job;
+  }
+
+  /** Best effort: a file left behind costs storage, not correctness, so a failure here is only logged. */
+  private async deleteUploadedFile(fileId: string, tag: string): Promise<void> {
+    try {
+      await this.provider.deleteFile(fileId);
+    } catch (err) {
+      logProviderError(this.logger, err, { fileId, tag }, "could not delete the unused training file");
+    }
   }
 
   /**

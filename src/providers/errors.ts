@@ -25,29 +25,26 @@ export class AmbiguousCreateError extends Error {
   }
 }
 
-/** An HTTP failure of a provider call made without the openai SDK (a deploy API, Azure Resource Manager). */
+/**
+ * A provider call made with plain fetch failed (Nebius's /v0 deploy API, Azure Resource Manager, the Entra
+ * token endpoint): an HTTP error answer (`status`), or no answer at all (`status` null: connection refused,
+ * reset, timed out). `providerMessage` is the provider's own words, never a token or a secret.
+ */
 export class ProviderHttpError extends Error {
   constructor(
-    readonly status: number,
-    /** The provider's own error code, when its body had one. */
-    readonly code: string | null,
-    /** The provider's own message. */
-    readonly detail: string,
+    /** What was being done, e.g. "deploy the model". */
+    readonly action: string,
+    readonly status: number | null,
+    readonly providerMessage: string,
+    readonly code: string | null = null,
     readonly requestId: string | null = null,
   ) {
-    super(`${status} ${detail}`);
+    super(
+      status === null
+        ? `could not ${action}: no answer from the provider (${providerMessage})`
+        : `could not ${action}: the provider answered ${status}: ${providerMessage}`,
+    );
     this.name = "ProviderHttpError";
-  }
-}
-
-/** A provider call made without the openai SDK that got no answer (fetch threw, or timed out). */
-export class ProviderConnectionError extends Error {
-  constructor(
-    readonly timedOut: boolean,
-    readonly reason: unknown,
-  ) {
-    super(timedOut ? "the provider did not answer in time" : "could not reach the provider");
-    this.name = "ProviderConnectionError";
   }
 }
 
@@ -92,14 +89,14 @@ export function classifyProviderError(err: unknown): ProviderErrorClass | undefi
   if (err instanceof APIUserAbortError) return base("aborted", { transient: false, ambiguous: false });
   if (err instanceof APIConnectionTimeoutError) return base("timeout", { detail: "timed out" });
   if (err instanceof APIConnectionError) return base("connection_error", { detail: "connection error" });
-  if (err instanceof ProviderConnectionError) return base(err.timedOut ? "timeout" : "connection_error");
   if (err instanceof APIError) {
     return fromStatus(err.status ?? null, typeof err.code === "string" ? err.code : null, sdkDetail(err), {
       requestId: err.requestID ?? null,
     });
   }
   if (err instanceof ProviderHttpError) {
-    return fromStatus(err.status, err.code, err.detail, { requestId: err.requestId });
+    if (err.status === null) return base("connection_error", { detail: err.providerMessage });
+    return fromStatus(err.status, err.code, err.providerMessage, { requestId: err.requestId });
   }
   return undefined;
 }
@@ -161,9 +158,31 @@ function sdkDetail(err: APIError): string {
   return err.message.replace(/^\d{3}\s+/, "");
 }
 
-/** What a teacher reads when OpenAI has closed fine-tuning for the organisation. */
+/** OpenAI's answer to a job create once it has closed fine-tuning for the organisation. */
+export const TRAINING_CLOSED_CODE = "training_not_available";
+
+/** What the teacher reads when OpenAI refuses every new fine-tuning job (403 training_not_available). */
 export const TRAINING_CLOSED_MESSAGE =
-  "OpenAI has closed fine-tuning for this organisation (training_not_available): it accepts no new jobs. Pick another provider with /finetune start provider: (see the README's Providers section for Nebius, Azure OpenAI and the others)";
+  "OpenAI has closed fine-tuning for this organisation (training_not_available): it accepts no new fine-tuning jobs. Pick another provider with `/finetune start provider:` (`--provider` on the command line), or see the README's Providers section";
+
+/** A create refused because the provider has closed fine-tuning (OpenAI's 403 training_not_available). */
+export function isTrainingClosed(err: unknown): boolean {
+  return classifyProviderError(err)?.trainingClosed ?? false;
+}
+
+/** A failed call made without the SDK, in the teacher's words with what was being done. */
+function describeHttpError(err: ProviderHttpError, e: ProviderErrorClass): string {
+  if (err.status === null) return `could not reach the provider to ${err.action} (${err.providerMessage})`;
+  if (e.trainingClosed) return TRAINING_CLOSED_MESSAGE;
+  if (err.status === 401)
+    return `the provider rejected our credentials while trying to ${err.action}: ${err.providerMessage}`;
+  if (err.status === 429)
+    return `the provider is rate-limiting us (while trying to ${err.action}) — try again in a minute`;
+  if (err.status >= 500) {
+    return `the provider had an internal error (${err.status}) while trying to ${err.action} — try again shortly`;
+  }
+  return `the provider refused to ${err.action} (${err.status}): ${err.providerMessage}`;
+}
 
 /** One sentence a teacher can act on; never a stack trace. */
 export function describeProviderError(err: unknown): string {
@@ -172,6 +191,7 @@ export function describeProviderError(err: unknown): string {
   }
   const e = classifyProviderError(err);
   if (!e) return err instanceof UserError || err instanceof Error ? err.message : String(err);
+  if (err instanceof ProviderHttpError) return describeHttpError(err, e);
   switch (e.code) {
     case "aborted":
       return "the request to the provider was cancelled";

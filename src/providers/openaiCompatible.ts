@@ -1,12 +1,13 @@
 // FineTuningProvider over the openai SDK: OpenAI itself, any host speaking its fine-tuning API
-// (Azure OpenAI v1, Nebius; base URL + key) and the classtune sandbox. The SDK does the retrying
-// (configured maxRetries/timeout on the client); the one exception is job creation, see createJob.
+// (base URL + key) and the classtune sandbox. The SDK does the retrying (configured maxRetries/timeout on
+// the client); the one exception is job creation, see createJob. Serving is immediate: a succeeded job's
+// model answers at once. Hosts with a deploy step (nebius.ts, azure.ts) extend this class.
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import type OpenAI from "openai";
 import { toStreamingFile } from "openai";
-import type { FineTuningJob } from "openai/resources/fine-tuning/jobs/jobs";
+import type { FineTuningJob, JobCreateParams } from "openai/resources/fine-tuning/jobs/jobs";
 import { normaliseStatus } from "../domain/jobs.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
@@ -16,12 +17,15 @@ import type {
   ChatInput,
   ChatResult,
   CreateJobInput,
+  DeployInput,
+  Deployment,
   EventListItem,
   FineTuningProvider,
   Page,
   ProviderCheckpoint,
   ProviderJob,
   ProviderModel,
+  Serving,
   UploadedFile,
 } from "./types.ts";
 
@@ -37,9 +41,10 @@ const SCAN_PAGE = 100;
 
 export class OpenAICompatibleProvider implements FineTuningProvider {
   readonly name: string;
-  readonly kind = "openai-compatible";
-  private readonly client: OpenAI;
-  private readonly logger: Logger;
+  readonly kind: string = "openai-compatible";
+  readonly serving: Serving = "immediate";
+  protected readonly client: OpenAI;
+  protected readonly logger: Logger;
 
   constructor({ client, name, logger = silentLogger }: OpenAICompatibleOptions) {
     this.client = client;
@@ -54,6 +59,27 @@ export class OpenAICompatibleProvider implements FineTuningProvider {
     return { id: uploaded.id, bytes: uploaded.bytes ?? size, filename: uploaded.filename };
   }
 
+  async deleteFile(id: string): Promise<void> {
+    await this.client.files.delete(id);
+  }
+
+  /**
+   * The create request's body. OpenAI takes epochs under `method.supervised`; it has no LoRA settings, so
+   * `lora`, `contextLength` and `packing` are not sent. Hosts with other fields override this.
+   */
+  protected createBody(input: CreateJobInput): Record<string, unknown> {
+    return {
+      model: input.model,
+      training_file: input.trainingFileId,
+      ...(input.suffix !== undefined ? { suffix: input.suffix } : {}),
+      ...(input.seed !== undefined ? { seed: input.seed } : {}),
+      ...(input.epochs !== undefined
+        ? { method: { type: "supervised", supervised: { hyperparameters: { n_epochs: input.epochs } } } }
+        : {}),
+      metadata: { ...input.metadata },
+    };
+  }
+
   /**
    * Creating a job is not idempotent and may cost money, so the SDK must not retry it (maxRetries: 0).
    * After an ambiguous failure (timeout, connection loss, 5xx) the job may exist anyway: look it up by
@@ -62,18 +88,13 @@ export class OpenAICompatibleProvider implements FineTuningProvider {
   async createJob(input: CreateJobInput): Promise<ProviderJob> {
     const tag = input.metadata.classtune_job_id;
     try {
+      // The body may carry host-specific fields the SDK's type does not list; the SDK sends it as given.
       const job = await this.client.fineTuning.jobs.create(
+        this.createBody(input) as unknown as JobCreateParams,
         {
-          model: input.model,
-          training_file: input.trainingFileId,
-          ...(input.suffix !== undefined ? { suffix: input.suffix } : {}),
-          ...(input.seed !== undefined ? { seed: input.seed } : {}),
-          ...(input.epochs !== undefined
-            ? { method: { type: "supervised", supervised: { hyperparameters: { n_epochs: input.epochs } } } }
-            : {}),
-          metadata: { ...input.metadata },
+          maxRetries: 0,
+          idempotencyKey: tag,
         },
-        { maxRetries: 0, idempotencyKey: tag },
       );
       return toJob(job);
     } catch (err) {
@@ -179,12 +200,30 @@ export class OpenAICompatibleProvider implements FineTuningProvider {
       model: res.model,
     };
   }
+
+  /** Nothing to deploy: the fine-tuned model answers as soon as its job succeeded. */
+  async deploy(input: DeployInput): Promise<Deployment> {
+    return { name: input.name, status: "ready", servedAs: input.fineTunedModel, message: null };
+  }
+
+  /**
+   * Immediate serving keeps no deployments to look up: always ready, and `servedAs` null because the
+   * served id is the job's fine-tuned model (what deploy returned). A deleted model shows in retrieveModel.
+   */
+  async getDeployment(name: string): Promise<Deployment | null> {
+    return { name, status: "ready", servedAs: null, message: null };
+  }
 }
 
 const ms = (seconds: number | null | undefined): number | null =>
   typeof seconds === "number" ? seconds * 1000 : null;
 
-function toJob(j: FineTuningJob): ProviderJob {
+/** A count the host may add to OpenAI's job object (Nebius: trained_steps, total_steps). */
+const countOf = (value: unknown): number | null =>
+  typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : null;
+
+export function toJob(j: FineTuningJob): ProviderJob {
+  const extra = j as FineTuningJob & { trained_steps?: unknown; total_steps?: unknown };
   const rawStatus = String(j.status);
   const status = normaliseStatus(rawStatus);
   const err = j.error as Partial<FineTuningJob.Error> | null | undefined;
@@ -213,6 +252,8 @@ function toJob(j: FineTuningJob): ProviderJob {
     ),
     nEpochs: epochs,
     trainingFile: j.training_file,
+    trainedSteps: countOf(extra.trained_steps),
+    totalSteps: countOf(extra.total_steps),
   };
 }
 

@@ -1,6 +1,6 @@
-// What classtune needs from a fine-tuning provider, in classtune's own shapes. One implementation
-// (openaiCompatible.ts) serves OpenAI, OpenAI-compatible hosts and the sandbox; a provider with its own
-// job API (Together AI) is one more file implementing FineTuningProvider.
+// What classtune needs from a fine-tuning provider, in classtune's own shapes. openaiCompatible.ts serves
+// OpenAI, OpenAI-compatible hosts and the sandbox; nebius.ts and azure.ts add their serving (deploy) step to
+// it; a provider with its own job API (Together AI) is one more file implementing FineTuningProvider.
 
 import type { JobStatus } from "../domain/jobs.ts";
 
@@ -29,6 +29,12 @@ export interface ProviderJob {
   metadata: Record<string, string>;
   nEpochs: number | "auto" | null;
   trainingFile: string;
+  /**
+   * Steps done so far and planned in all (Nebius reports them; OpenAI does not: null). Optional so that job
+   * objects built elsewhere (the poller's goneJob) need not list them; the adapters always set them.
+   */
+  trainedSteps?: number | null;
+  totalSteps?: number | null;
 }
 
 /** A provider event as classtune reads it: checked at the provider boundary (see MalformedEvent). */
@@ -90,6 +96,12 @@ export interface CreateJobInput {
   seed?: number | undefined;
   /** Unset: the provider's own "auto". */
   epochs?: number | undefined;
+  /** LoRA adapter settings, for providers that train LoRA on open models (Nebius); others ignore them. */
+  lora?: { r?: number | undefined; alpha?: number | undefined; dropout?: number | undefined } | undefined;
+  /** Training context length in tokens (open-model providers); unset: the provider's default. */
+  contextLength?: number | undefined;
+  /** Pack several short examples into one training sequence (open-model providers). */
+  packing?: boolean | undefined;
   /** classtune's own id for the job: how an ambiguous create is found again. */
   metadata: { classtune_job_id: string };
 }
@@ -118,13 +130,41 @@ export interface UploadedFile {
   filename: string;
 }
 
+/**
+ * A fine-tuned model made callable. `servedAs` is the id chat completions take (the deployment's name on
+ * Azure, the deployed model's full name on Nebius, the fine-tuned model itself where serving is immediate);
+ * `message` holds the provider's own words when it failed.
+ */
+export interface Deployment {
+  name: string;
+  status: "deploying" | "ready" | "failed";
+  servedAs: string | null;
+  message: string | null;
+}
+
+export interface DeployInput {
+  /** The provider's job id (the remote id). */
+  jobId: string;
+  fineTunedModel: string | null;
+  baseModel: string;
+  /** Deterministic per job (see deploymentNameFor in deployments.ts), so a retried deploy finds the first. */
+  name: string;
+}
+
+/** How a finished job's model becomes callable: at once, or after a deploy step. */
+export type Serving = "immediate" | "deploy";
+
 export interface FineTuningProvider {
   /** Shown to people ("sandbox", "openai", …) and stored on every job row. */
   readonly name: string;
   /** Which implementation ("openai-compatible", "together", …). */
   readonly kind: string;
+  /** "deploy": a succeeded job's model is callable only after deploy() reports it ready. */
+  readonly serving: Serving;
   /** Streams the file from disk; never reads it whole into memory. */
   uploadTrainingFile(path: string): Promise<UploadedFile>;
+  /** Deletes an uploaded file (a training file no job will use: the create was refused). */
+  deleteFile(id: string): Promise<void>;
   /** Never creates two jobs for one call: see openaiCompatible.ts. */
   createJob(input: CreateJobInput): Promise<ProviderJob>;
   retrieveJob(id: string): Promise<ProviderJob>;
@@ -145,4 +185,11 @@ export interface FineTuningProvider {
   retrieveModel(id: string): Promise<ProviderModel>;
   deleteModel(id: string): Promise<{ id: string; deleted: boolean }>;
   chat(input: ChatInput): Promise<ChatResult>;
+  /**
+   * Makes a succeeded job's model callable. Idempotent by `name`: called twice (or again after a lost
+   * answer) it never creates a second deployment. Immediate providers answer ready at once.
+   */
+  deploy(input: DeployInput): Promise<Deployment>;
+  /** The deployment as it stands now; null when there is none (never made, or vanished). */
+  getDeployment(name: string): Promise<Deployment | null>;
 }

@@ -25,9 +25,11 @@ export type Handler = (ctx: RequestContext) => Promise<unknown> | unknown;
 
 export interface Route {
   method: "GET" | "POST" | "DELETE";
-  /** Matched against the path after /v1. */
+  /** Which API the route belongs to: OpenAI's /v1 (default) or the Nebius-style deploy API under /v0. */
+  api?: "v1" | "v0";
+  /** Matched against the path after /v1 (or /v0). */
   pattern: RegExp;
-  /** For stats and logs, e.g. "GET /fine_tuning/jobs/:id". */
+  /** For stats and logs, e.g. "GET /fine_tuning/jobs/:id", "POST /v0/models". */
   name: string;
   handler: Handler;
 }
@@ -49,8 +51,8 @@ export interface SandboxState {
   indexes: IndexCache;
   /** The validation report of a file for a model, cached (files never change). */
   reportFor(fileId: string, path: string, model: string): Promise<ValidationReport>;
-  /** The job as the API shows it (with any status override from the fault injector). */
-  jobView(job: JobRow): Record<string, unknown>;
+  /** The job as the API shows it at `now` (with any status override from the fault injector). */
+  jobView(job: JobRow, now: number): Record<string, unknown>;
   /** The job advanced to `now`; 404 when there is none. */
   getJob(id: string, now: number): JobRow;
   /** Advances every job with an event due (before listing models). */
@@ -72,8 +74,8 @@ export function createState(deps: {
   const { store, faults, validate } = deps;
   const reports = new Map<string, Promise<ValidationReport>>();
 
-  const jobView = (job: JobRow): Record<string, unknown> => {
-    const view = plainJobView(job);
+  const jobView = (job: JobRow, now: number): Record<string, unknown> => {
+    const view = plainJobView(job, now);
     const status = faults.statusOverride(job.id);
     return status === undefined ? view : { ...view, status };
   };

@@ -1,5 +1,6 @@
 // OpenAI's error envelope, {error: {message, type, param, code}}, and the helpers that build the
-// errors the sandbox answers with (messages worded as OpenAI words them).
+// errors the sandbox answers with (messages worded as OpenAI words them). The deploy API under /v0 answers
+// as Nebius's FastAPI service does instead: {detail: "..."}, or a list of field errors for a malformed body.
 export interface ErrorBody {
   message: string;
   type: string;
@@ -16,17 +17,26 @@ export class SandboxApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    opts: { type?: string; param?: string | null; code?: string | null } = {},
+    opts: { type?: string; param?: string | null; code?: string | null; detail?: unknown } = {},
   ) {
     super(message);
     this.name = "SandboxApiError";
     this.type = opts.type ?? "invalid_request_error";
     this.param = opts.param ?? null;
     this.code = opts.code ?? null;
+    this.detail = opts.detail;
   }
+
+  /** For the /v0 shape: FastAPI's field errors, when the message alone is not what the service sends. */
+  readonly detail: unknown;
 
   body(): { error: ErrorBody } {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+
+  /** The /v0 (FastAPI) shape. */
+  detailBody(): { detail: unknown } {
+    return { detail: this.detail ?? this.message };
   }
 }
 

@@ -1,5 +1,6 @@
 // Fault injection for tests: queue failures (429 with retry-after, 5xx, latency) for matching
-// requests, make the next created job fail, and serve odd events. Rules are consumed in order, `times` each.
+// requests, make the next created job fail, or the next deployment end in "error", and serve odd events.
+// Rules are consumed in order, `times` each.
 import { SandboxApiError } from "./errors.ts";
 
 export type RateLimitCode = "rate_limit_exceeded" | "daily_rate_limit_exceeded" | "insufficient_quota";
@@ -7,7 +8,10 @@ export type RateLimitCode = "rate_limit_exceeded" | "daily_rate_limit_exceeded" 
 export interface FaultRule {
   /** Only requests with this method (GET, POST, DELETE); any when unset. */
   method?: string;
-  /** Matches the path after /v1 (e.g. "/fine_tuning/jobs"): a regex, or a string for an exact match. */
+  /**
+   * Matches the path after /v1 (e.g. "/fine_tuning/jobs"), or the whole path for the deploy API
+   * ("/v0/models"): a regex, or a string for an exact match.
+   */
   path?: RegExp | string;
   /** HTTP status to answer with; unset with `latencyMs` means "delay, then answer normally". */
   status?: number;
@@ -68,6 +72,11 @@ const DEFAULTS: Record<number, { type: string; code: string | null; message: str
 };
 
 const CODE_DEFAULTS: Record<string, { type: string; message: string }> = {
+  training_not_available: {
+    type: "invalid_request_error",
+    message:
+      "Fine-tuning is not available for this organization. OpenAI no longer accepts new fine-tuning jobs from it.",
+  },
   insufficient_quota: {
     type: "insufficient_quota",
     message: "You exceeded your current quota, please check your plan and billing details.",
@@ -85,6 +94,7 @@ const CODE_DEFAULTS: Record<string, { type: string; message: string }> = {
 export class FaultInjector {
   private rules: Array<FaultRule & { remaining: number }> = [];
   private jobFailures: JobFailure[] = [];
+  private deploymentFailures: string[] = [];
   private readonly statusOverrides = new Map<string, string>();
   private readonly oddEvents = new Map<string, Record<string, unknown>>();
   /** How many faults were injected so far (latency-only rules included). */
@@ -100,6 +110,17 @@ export class FaultInjector {
   failNextJob(failure: JobFailure = {}): this {
     this.jobFailures.push(failure);
     return this;
+  }
+
+  /** The next deployment (POST /v0/models) validates, then ends in status "error" with this reason. */
+  failNextDeployment(reason = "The LoRA adapter could not be loaded onto the base model."): this {
+    this.deploymentFailures.push(reason);
+    return this;
+  }
+
+  /** Consumed by the server for each created deployment. */
+  takeDeploymentFailure(): string | undefined {
+    return this.deploymentFailures.shift();
   }
 
   /**
@@ -138,6 +159,7 @@ export class FaultInjector {
   clear(): void {
     this.rules = [];
     this.jobFailures = [];
+    this.deploymentFailures = [];
     this.statusOverrides.clear();
     this.oddEvents.clear();
   }

@@ -53,10 +53,11 @@ export function sendError(
   res: ServerResponse,
   err: SandboxApiError,
   headers: Record<string, string> = {},
+  shape: "openai" | "detail" = "openai",
 ): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  sendJson(res, err.status, err.body(), headers);
+  sendJson(res, err.status, shape === "detail" ? err.detailBody() : err.body(), headers);
 }

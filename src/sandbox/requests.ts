@@ -1,5 +1,7 @@
 // Checks a create-job request the way OpenAI does (400 with param and code), and turns a validation
-// report into the job's plan: epochs, steps, billed tokens, or the error the job will fail with.
+// report into the job's plan: epochs, steps, billed tokens, or the error the job will fail with. Open-model
+// jobs also take Nebius's LoRA hyperparameters (lora, lora_r, lora_alpha, lora_dropout, context_length,
+// packing: docs.tokenfactory.nebius.com, "Create a fine-tuning job"); OpenAI models refuse them.
 import type { ValidationReport } from "../datasets/types.ts";
 import { invalid, invalidType, missingParam, tooLong } from "./errors.ts";
 import type { JobError } from "./store.ts";
@@ -21,8 +23,40 @@ export interface CreateJobRequest {
     batch_size: number | "auto";
     learning_rate_multiplier: number | "auto";
     beta?: number | "auto";
-  };
+  } & Partial<LoraHyperparameters>;
+  /** The first LoRA hyperparameter the request named (for refusing them on OpenAI models), or null. */
+  loraParam: string | null;
 }
+
+/** Nebius's LoRA settings, as its job objects echo them. */
+export interface LoraHyperparameters {
+  lora: boolean;
+  lora_r: number;
+  lora_alpha: number;
+  lora_dropout: number;
+  context_length: number;
+  packing: boolean;
+}
+
+/** What an open-model job reports for settings left unset (the values of Nebius's documented example). */
+export const LORA_DEFAULTS: LoraHyperparameters = {
+  lora: false,
+  lora_r: 8,
+  lora_alpha: 8,
+  lora_dropout: 0,
+  context_length: 8192,
+  packing: true,
+};
+
+/** The sandbox's accepted ranges (its own: Nebius publishes defaults, not limits). */
+export const LORA_LIMITS = {
+  lora_r: { min: 1, max: 256 },
+  lora_alpha: { min: 1, max: 1024 },
+  lora_dropout: { min: 0, max: 0.9 },
+  context_length: { min: 512, max: 131_072 },
+} as const;
+
+const LORA_KEYS = ["lora", "lora_r", "lora_alpha", "lora_dropout", "context_length", "packing"] as const;
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === "object" && !Array.isArray(v);
@@ -123,6 +157,8 @@ export function parseCreateJob(body: Record<string, unknown>): CreateJobRequest 
       },
     ),
   };
+  Object.assign(hyperparameters, parseLora(hp, hpParam));
+  const loraKey = LORA_KEYS.find((k) => hp[k] !== undefined && hp[k] !== null);
   if (methodType === "dpo") {
     hyperparameters.beta = autoOrNumber(hp.beta, `${hpParam}.beta`, {
       integer: false,
@@ -140,7 +176,41 @@ export function parseCreateJob(body: Record<string, unknown>): CreateJobRequest 
     metadata: meta,
     method: methodType,
     hyperparameters,
+    loraParam: loraKey === undefined ? null : `${hpParam}.${loraKey}`,
   };
+}
+
+function parseLora(hp: Record<string, unknown>, hpParam: string): Partial<LoraHyperparameters> {
+  const out: Partial<LoraHyperparameters> = {};
+  const flag = (key: "lora" | "packing"): void => {
+    const v = hp[key];
+    if (v === undefined || v === null) return;
+    if (typeof v !== "boolean") throw invalidType(`${hpParam}.${key}`, "a boolean", v);
+    out[key] = v;
+  };
+  const number = (key: keyof typeof LORA_LIMITS, integer: boolean): void => {
+    const v = hp[key];
+    if (v === undefined || v === null) return;
+    if (typeof v !== "number" || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+      throw invalidType(`${hpParam}.${key}`, integer ? "an integer" : "a number", v);
+    }
+    const { min, max } = LORA_LIMITS[key];
+    if (v < min || v > max) {
+      throw invalid(
+        `Invalid '${hpParam}.${key}': ${v} is out of range; expected at least ${min} and at most ${max}.`,
+        `${hpParam}.${key}`,
+        "invalid_value",
+      );
+    }
+    out[key] = v;
+  };
+  flag("lora");
+  flag("packing");
+  number("lora_r", true);
+  number("lora_alpha", true);
+  number("lora_dropout", false);
+  number("context_length", true);
+  return out;
 }
 
 function parseMetadata(metadata: unknown): Record<string, string> | null {

@@ -1,6 +1,7 @@
 // The embedded OpenAI-compatible sandbox: node:http on 127.0.0.1 serving the files, fine-tuning,
 // models and chat endpoints classtune uses, shaped per OpenAI's spec, with simulated training on an
-// injectable clock, state in the sandbox_* tables, and fault injection for tests.
+// injectable clock, state in the sandbox_* tables, and fault injection for tests. Beside OpenAI's /v1 it
+// serves an open-model host's deploy step under /v0 (Nebius's custom-model API), told apart by path.
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -17,6 +18,7 @@ import { SandboxApiError } from "./errors.ts";
 import { FaultInjector } from "./faults.ts";
 import { sendError, sendJson } from "./http.ts";
 import { chatRoutes } from "./routes/chat.ts";
+import { deploymentRoutes } from "./routes/deployments.ts";
 import { fileRoutes } from "./routes/files.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { modelRoutes } from "./routes/models.ts";
@@ -52,6 +54,8 @@ export interface SandboxStats {
 export interface SandboxHandle {
   /** e.g. http://127.0.0.1:PORT/v1: pass as baseURL to new OpenAI({ apiKey: "sandbox", baseURL }). */
   url: string;
+  /** e.g. http://127.0.0.1:PORT/v0: the Nebius-style deploy API (POST /models, GET /models/{name}). */
+  deployURL: string;
   faults: FaultInjector;
   clock: SandboxClock;
   stats: SandboxStats;
@@ -82,7 +86,14 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
     ...jobRoutes(state),
     ...modelRoutes(state),
     ...chatRoutes(state),
+    ...deploymentRoutes(state),
   ];
+
+  /** "/v1/files" -> v1 and "/files"; "/v0/models" -> v0 and "/models"; anything else: no API. */
+  const splitPath = (pathname: string): { api: "v1" | "v0"; path: string } | undefined => {
+    const m = /^\/(v1|v0)(\/.*)$/.exec(pathname);
+    return m?.[1] && m[2] ? { api: m[1] as "v1" | "v0", path: m[2] } : undefined;
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = Date.now();
@@ -99,9 +110,13 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
         "sandbox: request",
       );
     });
+    let shape: "openai" | "detail" = "openai";
     try {
       const url = new URL(req.url ?? "/", "http://sandbox.invalid");
-      const fault = url.pathname.startsWith("/v1/") ? faults.match(method, url.pathname.slice(3)) : undefined;
+      const split = splitPath(url.pathname);
+      if (split?.api === "v0") shape = "detail";
+      // /v1 rules match the path after /v1 (as they always have); deploy-API rules match "/v0/...".
+      const fault = split ? faults.match(method, split.api === "v1" ? split.path : url.pathname) : undefined;
       if (fault && fault.latencyMs > 0) await new Promise((r) => setTimeout(r, fault.latencyMs));
       if (fault && !fault.afterHandling && (fault.error || fault.reset)) {
         req.resume();
@@ -110,7 +125,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
           "sandbox: injected fault",
         );
         if (fault.reset) req.socket.destroy();
-        else if (fault.error) sendError(res, fault.error, fault.headers);
+        else if (fault.error) sendError(res, fault.error, fault.headers, shape);
         return;
       }
       const auth = req.headers.authorization;
@@ -121,12 +136,12 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
           "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY). The sandbox accepts any key.",
         );
       }
-      const path = url.pathname.startsWith("/v1/") ? url.pathname.slice(3) : undefined;
       let matched: { route: Route; params: string[] } | undefined;
       let pathMatched = false;
-      if (path !== undefined) {
+      if (split) {
         for (const route of routes) {
-          const m = route.pattern.exec(path);
+          if ((route.api ?? "v1") !== split.api) continue;
+          const m = route.pattern.exec(split.path);
           if (!m) continue;
           pathMatched = true;
           if (route.method === method) {
@@ -148,7 +163,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
           "sandbox: injected fault after handling",
         );
         if (fault.reset) req.socket.destroy();
-        else if (fault.error) sendError(res, fault.error, fault.headers);
+        else if (fault.error) sendError(res, fault.error, fault.headers, shape);
         return;
       }
       if (result !== ANSWERED) {
@@ -157,7 +172,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
       }
     } catch (err) {
       if (err instanceof SandboxApiError) {
-        sendError(res, err);
+        sendError(res, err, {}, shape);
         return;
       }
       logger.error({ err, method, url: req.url }, "sandbox: request failed");
@@ -166,6 +181,8 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
         new SandboxApiError(500, "The sandbox had an error while processing your request.", {
           type: "server_error",
         }),
+        {},
+        shape,
       );
     }
   };
@@ -186,6 +203,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
   logger.info({ url }, "sandbox: listening");
   return {
     url,
+    deployURL: url.replace(/\/v1$/, "/v0"),
     faults,
     clock,
     stats,

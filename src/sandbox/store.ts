@@ -125,6 +125,30 @@ const fromRawJob = (r: RawJob): JobRow => ({
 
 type RawEvent = Omit<EventRow, "data"> & { data: string | null };
 
+export interface DeploymentRow {
+  name: string;
+  fullName: string;
+  baseModel: string;
+  source: string;
+  jobId: string;
+  checkpointId: string;
+  description: string | null;
+  createdAtMs: number;
+  readyAtMs: number;
+  /** Set when the deployment is planned to end in "error" (its status_reason). */
+  plannedError: string | null;
+  deleted: boolean;
+}
+
+const DEPLOYMENT_COLUMNS = `name, full_name AS fullName, base_model AS baseModel, source, job_id AS jobId,
+  checkpoint_id AS checkpointId, description, created_at_ms AS createdAtMs, ready_at_ms AS readyAtMs,
+  planned_error AS plannedError, deleted`;
+
+const fromRawDeployment = (r: Omit<DeploymentRow, "deleted"> & { deleted: number }): DeploymentRow => ({
+  ...r,
+  deleted: r.deleted === 1,
+});
+
 export interface JobListQuery {
   after?: string | undefined;
   limit: number;
@@ -316,6 +340,48 @@ export class SandboxStore {
         )
         .all() as RawJob[]
     ).map(fromRawJob);
+  }
+
+  // ----- deployments (Nebius-style custom models)
+
+  /** False when the name is taken (by a deployment not deleted): the caller answers 409. */
+  insertDeployment(d: Omit<DeploymentRow, "deleted">): boolean {
+    return this.db.transaction(() => {
+      if (this.deploymentByName(d.name)) return false;
+      // A deleted deployment's name may be used again: the old row gives way.
+      this.db
+        .prepare(`DELETE FROM sandbox_deployments WHERE name = ? OR full_name = ?`)
+        .run(d.name, d.fullName);
+      this.db
+        .prepare(
+          `INSERT INTO sandbox_deployments (name, full_name, base_model, source, job_id, checkpoint_id, description,
+             created_at_ms, ready_at_ms, planned_error)
+           VALUES (@name, @fullName, @baseModel, @source, @jobId, @checkpointId, @description, @createdAtMs,
+             @readyAtMs, @plannedError)`,
+        )
+        .run(d);
+      return true;
+    })();
+  }
+
+  /** By short name or full name; deleted ones are not found. */
+  deploymentByName(name: string): DeploymentRow | undefined {
+    const r = this.db
+      .prepare(
+        `SELECT ${DEPLOYMENT_COLUMNS} FROM sandbox_deployments WHERE (name = ? OR full_name = ?) AND deleted = 0`,
+      )
+      .get(name, name) as (Omit<DeploymentRow, "deleted"> & { deleted: number }) | undefined;
+    return r && fromRawDeployment(r);
+  }
+
+  markDeploymentDeleted(name: string): boolean {
+    return (
+      this.db
+        .prepare(
+          `UPDATE sandbox_deployments SET deleted = 1 WHERE (name = ? OR full_name = ?) AND deleted = 0`,
+        )
+        .run(name, name).changes > 0
+    );
   }
 
   markModelDeleted(model: string): boolean {

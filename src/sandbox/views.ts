@@ -1,7 +1,10 @@
 // The JSON shapes the sandbox answers with, per OpenAI's spec: FineTuningJob, FineTuningJobEvent,
-// FineTuningJobCheckpoint, OpenAIFile, Model.
+// FineTuningJobCheckpoint, OpenAIFile, Model. Open-model jobs add what Nebius's job objects carry
+// (docs.tokenfactory.nebius.com, "Get fine-tuning job info"): the LoRA hyperparameters, trained_steps and
+// total_steps, and checkpoints with valid_loss next to train_loss.
 import { createHash } from "node:crypto";
-import { type BaseModel, FINE_TUNED_OWNER, ORGANIZATION_ID } from "./catalog.ts";
+import { type BaseModel, FINE_TUNED_OWNER, ORGANIZATION_ID, resolveBaseModel } from "./catalog.ts";
+import { LORA_DEFAULTS, type LoraHyperparameters } from "./requests.ts";
 import type { EventRow, FileRow, JobRow } from "./store.ts";
 import { estimatedFinishMs, fineTunedModelName, stepMetrics } from "./trainer.ts";
 
@@ -11,6 +14,23 @@ const secondsOrNull = (ms: number | null): number | null => (ms === null ? null 
 /** Learning-rate multiplier and DPO beta the sandbox reports when left on "auto". */
 export const AUTO_LEARNING_RATE_MULTIPLIER = 1.8;
 export const AUTO_DPO_BETA = 0.1;
+
+const isOpenModelJob = (job: JobRow): boolean => resolveBaseModel(job.baseModel)?.openWeight === true;
+
+/** The LoRA settings an open-model job runs with: as requested, defaults for the rest. */
+function loraOf(job: JobRow): LoraHyperparameters {
+  const r = job.requestedHyperparameters;
+  const pick = <K extends keyof LoraHyperparameters>(key: K): LoraHyperparameters[K] =>
+    (typeof r[key] === typeof LORA_DEFAULTS[key] ? r[key] : LORA_DEFAULTS[key]) as LoraHyperparameters[K];
+  return {
+    lora: pick("lora"),
+    lora_r: pick("lora_r"),
+    lora_alpha: pick("lora_alpha"),
+    lora_dropout: pick("lora_dropout"),
+    context_length: pick("context_length"),
+    packing: pick("packing"),
+  };
+}
 
 function hyperparameters(job: JobRow): Record<string, unknown> {
   const requested = job.requestedHyperparameters;
@@ -26,10 +46,20 @@ function hyperparameters(job: JobRow): Record<string, unknown> {
     n_epochs: job.nEpochs,
   };
   if (job.method === "dpo") hp.beta = typeof requested.beta === "number" ? requested.beta : AUTO_DPO_BETA;
-  return hp;
+  return isOpenModelJob(job) ? { ...hp, ...loraOf(job) } : hp;
 }
 
-export function jobView(job: JobRow): Record<string, unknown> {
+/** Steps trained by `now` and planned (null until the file is validated), as Nebius reports them. */
+function stepCounts(job: JobRow, now: number): { trained_steps: number; total_steps: number | null } {
+  const validated =
+    job.status !== "validating_files" && !(job.plannedError && job.plannedErrorAfterSteps === null);
+  if (job.startedAtMs === null) return { trained_steps: 0, total_steps: validated ? job.totalSteps : null };
+  const end = job.finishedAtMs ?? now;
+  const trained = Math.max(0, Math.min(job.totalSteps, Math.floor((end - job.startedAtMs) / job.stepMs)));
+  return { trained_steps: trained, total_steps: job.totalSteps };
+}
+
+export function jobView(job: JobRow, now: number): Record<string, unknown> {
   const hp = hyperparameters(job);
   const estimated = job.status === "running" ? estimatedFinishMs(job) : null;
   return {
@@ -54,6 +84,7 @@ export function jobView(job: JobRow): Record<string, unknown> {
     method: { type: job.method, [job.method]: { hyperparameters: hp } },
     metadata: job.metadata,
     user_provided_suffix: job.suffix,
+    ...(isOpenModelJob(job) ? stepCounts(job, now) : {}),
   };
 }
 
@@ -85,6 +116,7 @@ export function checkpointsOf(job: JobRow): CheckpointView[] {
   const started = job.startedAtMs;
   const model = fineTunedModelName(job);
   const metrics = stepMetrics(job.seed, job.totalSteps);
+  const open = isOpenModelJob(job);
   const out: CheckpointView[] = [];
   for (let epoch = 1; epoch <= job.nEpochs; epoch++) {
     const step = epoch === job.nEpochs ? job.totalSteps : Math.round((job.totalSteps * epoch) / job.nEpochs);
@@ -95,7 +127,13 @@ export function checkpointsOf(job: JobRow): CheckpointView[] {
       created_at: seconds(started + step * job.stepMs),
       fine_tuned_model_checkpoint: `${model}:ckpt-step-${step}`,
       fine_tuning_job_id: job.id,
-      metrics: { step, train_loss: m.train_loss, train_mean_token_accuracy: m.train_mean_token_accuracy },
+      metrics: {
+        step,
+        train_loss: m.train_loss,
+        train_mean_token_accuracy: m.train_mean_token_accuracy,
+        // Held-out loss sits a little above the training loss, as it does on a healthy run.
+        ...(open ? { valid_loss: Math.round((m.train_loss * 1.08 + 0.03) * 10_000) / 10_000 } : {}),
+      },
       step_number: step,
     });
   }

@@ -1,5 +1,6 @@
 // Chat completions (non-streaming): fine-tuned models (and their checkpoints, `<model>:ckpt-step-N`) answer
-// by retrieval over their training examples, base models with a plain sandbox reply; usage holds real token counts.
+// by retrieval over their training examples (also under a deployed custom model's name, once it is active),
+// base models with a plain sandbox reply; usage holds real token counts.
 import { resolveBaseModel } from "../catalog.ts";
 import {
   baseModelAnswer,
@@ -9,13 +10,15 @@ import {
   truncateToTokens,
 } from "../chat.ts";
 import type { Handler, Route, SandboxState } from "../context.ts";
-import { invalid, invalidType, missingParam, modelNotFound } from "../errors.ts";
+import { invalid, invalidType, missingParam, modelNotFound, SandboxApiError } from "../errors.ts";
 import { readJsonBody } from "../http.ts";
 import type { JobRow } from "../store.ts";
 import { randomId } from "../trainer.ts";
 import { checkpointsOf } from "../views.ts";
 
 const CHECKPOINT_MODEL = /^(.+):ckpt-step-\d+$/;
+
+import { deploymentStatus } from "./deployments.ts";
 
 export function chatRoutes(s: SandboxState): Route[] {
   const { store, fineTuned, indexes } = s;
@@ -29,6 +32,21 @@ export function chatRoutes(s: SandboxState): Route[] {
     return owner && checkpointsOf(owner).some((c) => c.fine_tuned_model_checkpoint === model)
       ? owner
       : undefined;
+  };
+
+  /** The succeeded job a deployed custom model serves; 404 while it is not active. */
+  const deployedJob = (model: string, now: number): JobRow | undefined => {
+    const d = store.deploymentByName(model);
+    if (!d) return undefined;
+    const status = deploymentStatus(d, now);
+    if (status !== "active") {
+      throw new SandboxApiError(404, `The model \`${model}\` is not active (status: ${status}).`, {
+        code: "model_not_found",
+        param: "model",
+      });
+    }
+    const job = store.getJob(d.jobId);
+    return job?.status === "succeeded" ? job : undefined;
   };
 
   const chat: Handler = async ({ req, now }) => {
@@ -85,7 +103,7 @@ export function chatRoutes(s: SandboxState): Route[] {
       encoding = base.encoding;
       answer = baseModelAnswer(base.id, question);
     } else {
-      const job = servingJob(model, now);
+      const job = servingJob(model, now) ?? deployedJob(model, now);
       if (!job) throw modelNotFound(model);
       encoding = resolveBaseModel(job.baseModel)?.encoding ?? "o200k_base";
       const file = store.getFile(job.trainingFile);

@@ -1,7 +1,10 @@
 // The fine-tuning jobs API: create (validated by the engine; a refused file fails the job), list with
-// `after`/`limit`/`metadata[k]=v`, retrieve, cancel, events and checkpoints.
+// `after`/`limit`/`metadata[k]=v`, retrieve, cancel, events and checkpoints. Open-model jobs take LoRA
+// hyperparameters and report trained_steps/total_steps (Nebius's job shape).
+
+import type { ValidationReport } from "../../datasets/types.ts";
 import { isUserError } from "../../domain/errors.ts";
-import { resolveBaseModel } from "../catalog.ts";
+import { type BaseModel, OPEN_MODEL_STAND_IN, resolveBaseModel } from "../catalog.ts";
 import { type Handler, parseLimit, type Route, type SandboxState } from "../context.ts";
 import { invalid } from "../errors.ts";
 import { readJsonBody } from "../http.ts";
@@ -32,6 +35,10 @@ export function jobRoutes(s: SandboxState): Route[] {
         "model_not_available",
       );
     }
+    if (request.loraParam !== null && !base.openWeight) {
+      // OpenAI trains its own models its own way: it refuses parameters it does not know.
+      throw invalid(`Unknown parameter: '${request.loraParam}'.`, request.loraParam, "unknown_parameter");
+    }
     const file = store.getFile(request.trainingFile);
     if (!file) throw invalid(`invalid training_file: ${request.trainingFile}`, "training_file");
     if (file.purpose !== "fine-tune") {
@@ -47,7 +54,7 @@ export function jobRoutes(s: SandboxState): Route[] {
     const forced = faults.takeJobFailure();
     let plan: ReturnType<typeof planTraining>;
     try {
-      plan = planTraining(await reportFor(file.id, file.path, base.id), request);
+      plan = planTraining(await validationReport(file.id, file.path, base), request);
     } catch (err) {
       logger.warn({ err, file: file.id }, "sandbox: validation engine failed");
       plan = {
@@ -110,7 +117,25 @@ export function jobRoutes(s: SandboxState): Route[] {
       { job: job.id, model, examples: plan.examples, steps: job.totalSteps },
       "sandbox: job created",
     );
-    return jobView(getJob(job.id, now));
+    return jobView(getJob(job.id, now), now);
+  };
+
+  /** The engine's report for the base model; an open model it does not know yet is checked as the stand-in. */
+  const validationReport = async (
+    fileId: string,
+    path: string,
+    base: BaseModel,
+  ): Promise<ValidationReport> => {
+    try {
+      return await reportFor(fileId, path, base.id);
+    } catch (err) {
+      if (!base.openWeight || !isUserError(err) || err.code !== "unknown_model") throw err;
+      logger.debug(
+        { model: base.id, standIn: OPEN_MODEL_STAND_IN },
+        "sandbox: open model validated as stand-in",
+      );
+      return reportFor(fileId, path, OPEN_MODEL_STAND_IN);
+    }
   };
 
   const listJobs: Handler = ({ url, now }) => {
@@ -120,7 +145,7 @@ export function jobRoutes(s: SandboxState): Route[] {
       limit: limit + 1,
       metadata: parseMetadataFilter(url),
     });
-    const page = rows.slice(0, limit).map((j) => jobView(advanceJob(store, j, now)));
+    const page = rows.slice(0, limit).map((j) => jobView(advanceJob(store, j, now), now));
     return { object: "list", data: page, has_more: rows.length > limit };
   };
 
@@ -131,7 +156,7 @@ export function jobRoutes(s: SandboxState): Route[] {
         `Job ${job.id} has already ${job.status === "cancelled" ? "been cancelled" : job.status} and cannot be cancelled.`,
       );
     }
-    return jobView(cancelJob(store, job, now));
+    return jobView(cancelJob(store, job, now), now);
   };
 
   const listEvents: Handler = ({ params, url, now }) => {
@@ -168,7 +193,7 @@ export function jobRoutes(s: SandboxState): Route[] {
       method: "GET",
       pattern: /^\/fine_tuning\/jobs\/([^/]+)$/,
       name: "GET /fine_tuning/jobs/:id",
-      handler: ({ params, now }) => jobView(getJob(params[0] ?? "", now)),
+      handler: ({ params, now }) => jobView(getJob(params[0] ?? "", now), now),
     },
     {
       method: "POST",
