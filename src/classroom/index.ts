@@ -18,6 +18,10 @@ import { ModelRouter } from "./routing.ts";
 import { UsageService } from "./usage.ts";
 
 export interface ClassroomServices {
+  /** A channel's /ask settings (its model, and whether it is a class channel), scoped to the guild. */
+  channelSettings(guildId: string, channelId: string): ReturnType<ChannelSettingsRepository["get"]>;
+  /** One answer of this guild, for the teacher's correction modal. */
+  answer(guildId: string, answerId: number): ReturnType<AnswerRepository["get"]>;
   providers: ChatProviderRegistry;
   prices: ChatPriceTable;
   router: ModelRouter;
@@ -87,6 +91,8 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     ...(deps.onModelUnavailable ? { onModelUnavailable: deps.onModelUnavailable } : {}),
   });
   return {
+    channelSettings: (guildId, channelId) => channels.get(guildId, channelId),
+    answer: (guildId, answerId) => answers.get(guildId, answerId),
     providers,
     prices,
     router,

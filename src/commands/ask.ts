@@ -17,9 +17,6 @@ import {
 } from "discord.js";
 import type { AskAnswer } from "../classroom/ask.ts";
 import { MAX_CORRECTION_CHARS } from "../classroom/feedback.ts";
-import { AnswerRepository } from "../db/answers.ts";
-import { type ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
-import type { Db } from "../db/open.ts";
 import type { Command, ComponentHandler } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
 import { DiscordLimits } from "../discord/limits.ts";
@@ -41,15 +38,8 @@ const data = new SlashCommandBuilder()
     o.setName("model").setDescription("Ask a specific model of this server").setAutocomplete(true),
   );
 
-// One repository per database: the class-channel lookup happens before the deferral, on every question.
-const channelRepos = new WeakMap<Db, ChannelSettingsRepository>();
-function channelSettings(ctx: AppContext, guildId: string, channelId: string): ChannelSettings | undefined {
-  let repo = channelRepos.get(ctx.db);
-  if (!repo) {
-    repo = new ChannelSettingsRepository(ctx.db);
-    channelRepos.set(ctx.db, repo);
-  }
-  return repo.get(guildId, channelId);
+function channelSettings(ctx: AppContext, guildId: string, channelId: string) {
+  return ctx.classroom.channelSettings(guildId, channelId);
 }
 
 /** The line under an answer: which model answered, and how. */
@@ -214,7 +204,7 @@ async function openCorrectionModal(
   answerId: number,
 ): Promise<void> {
   // Guild-scoped: another guild's answer id is "not found".
-  const row = new AnswerRepository(ctx.db).get(guildId, answerId);
+  const row = ctx.classroom.answer(guildId, answerId);
   if (!row) throw new UserError("That answer no longer exists in this server.");
   const current = row.correctedAnswer ?? row.answer;
   const input = new TextInputBuilder()
