@@ -98,6 +98,21 @@ describe("classtune validate", () => {
     assert.equal(readFileSync(cleaned, "utf8"), `${good.join("\n")}\n`);
   });
 
+  it("exits 1 with a JSON report when a line nests 40,000 levels deep", async () => {
+    const file = join(dir, "deep.jsonl");
+    const deep = `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"ok","weight":${"[".repeat(40_000)}${"]".repeat(40_000)}}]}`;
+    writeFileSync(file, `${deep}\n${Array.from({ length: 10 }, (_, i) => example(i)).join("\n")}\n`);
+    const r = await spawnCli("validate", file, "--json");
+    assert.equal(r.code, 1, r.err);
+    assert.equal(r.err, "");
+    const report = JSON.parse(r.out) as ValidationReport;
+    assert.deepEqual(
+      report.errors.map((e) => [e.line, e.code]),
+      [[1, "too_deeply_nested"]],
+    );
+    assert.equal(report.valid, 10);
+  });
+
   it("exits 2 with one clear line on stderr for a missing file, an unknown model and bad usage", async () => {
     const missing = await spawnCli("validate", join(dir, "missing.jsonl"), "--json");
     assert.equal(missing.code, 2);

@@ -112,6 +112,15 @@ describe("/dataset validate", () => {
     assert.deepEqual(reply.customIds, []);
   });
 
+  it("reports a line nested 10,000 levels deep as that line's error, not as a failure", async () => {
+    const deep = `{"messages":[{"role":${"[".repeat(10_000)}${"]".repeat(10_000)},"content":"x"},{"role":"assistant","content":"ok"}]}`;
+    const file = bot.discord.cdn.attachment("deep.jsonl", `${deep}\n${sampleDatasetJsonl()}`);
+    const { reply } = await validate(file);
+    const errors = reply.embeds[0]?.fields?.find((f) => f.name === "Errors")?.value ?? "";
+    assert.match(errors, /line 1: the line nests lists or objects more than 64 levels deep/);
+    assert.match(reply.embeds[0]?.description ?? "", /1 of 21 examples have problems/);
+  });
+
   it("validates for a chosen model, and names the known models for an unknown one", async () => {
     const good = bot.discord.cdn.attachment("tutor-35.jsonl", sampleDatasetJsonl());
     const { reply } = await validate(good, { model: "gpt-3.5-turbo" });

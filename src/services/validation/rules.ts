@@ -12,6 +12,7 @@
 // Preference (DPO) lines: 3 + the messages of input.messages, preferred_output and non_preferred_output.
 
 import { findSpecialToken, type TextCounter } from "./counter.ts";
+import { MAX_JSON_DEPTH, nestsDeeperThan } from "./jsonText.ts";
 import type { ErrorCode, WarningCode } from "./types.ts";
 
 export type LineShape = "chat" | "preference" | "none";
@@ -191,6 +192,20 @@ export function shapeOf(line: JsonObject): LineShape {
 
 /** Validates one non-blank, decoded line (no line terminator). */
 export function checkLine(text: string, ctx: RuleContext): LineVerdict {
+  // Before parsing: everything below walks the parsed value (JSON.stringify included), so its depth is bounded.
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+    return {
+      shape: "none",
+      errors: [
+        {
+          code: "too_deeply_nested",
+          message: `the line nests lists or objects more than ${MAX_JSON_DEPTH} levels deep`,
+        },
+      ],
+      warnings: [],
+      tokens: -1,
+    };
+  }
   let parsed: Json;
   try {
     parsed = JSON.parse(text) as Json;

@@ -212,3 +212,41 @@ describe("checkLine: preference (DPO) lines", () => {
     ]);
   });
 });
+
+describe("checkLine: deeply nested values", () => {
+  const lists = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
+  const objects = (depth: number) => `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;
+  const deepLines: Record<string, string> = {
+    role: `{"messages":[{"role":${lists(40_000)},"content":"x"},{"role":"assistant","content":"ok"}]}`,
+    weight: `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"ok","weight":${objects(40_000)}}]}`,
+    tool_calls: `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":${lists(40_000)}}]}`,
+    tools: `{"tools":${lists(40_000)},"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"ok"}]}`,
+  };
+
+  for (const [key, line] of Object.entries(deepLines)) {
+    it(`refuses "${key}" nested 40,000 levels deep as too_deeply_nested, without throwing`, () => {
+      const v = checkLine(line, ctx);
+      assert.deepEqual(
+        v.errors.map((e) => e.code),
+        ["too_deeply_nested"],
+      );
+      assert.match(v.errors[0]?.message ?? "", /more than 64 levels/);
+      assert.equal(v.tokens, -1);
+    });
+  }
+
+  it("accepts tool definitions nested up to the limit", () => {
+    let schema: unknown = { type: "string" };
+    for (let i = 0; i < 28; i++) schema = { type: "object", properties: { child: schema } };
+    const line = JSON.stringify({
+      tools: [{ type: "function", function: { name: "f", parameters: schema } }],
+      ...chat(user, assistant),
+    });
+    assert.deepEqual(codes(line), []);
+  });
+
+  it("does not count brackets inside strings, escaped quotes included", () => {
+    const text = `${"[{".repeat(100)} \\" ]}`;
+    assert.deepEqual(codes(chat(user, { role: "assistant", content: text })), []);
+  });
+});

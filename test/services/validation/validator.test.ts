@@ -196,6 +196,27 @@ describe("validateFile: bytes and lines", () => {
     assert.deepEqual([r.examples, r.valid, r.invalid], [4, 2, 2]);
   });
 
+  it("reports lines nested 40,000 levels deep on their own lines and checks the rest", async () => {
+    const lists = `${"[".repeat(40_000)}${"]".repeat(40_000)}`;
+    const deep = [
+      `{"messages":[{"role":${lists},"content":"x"},{"role":"assistant","content":"ok"}]}`,
+      `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"ok","weight":${lists}}]}`,
+      `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":${lists}}]}`,
+      `{"tools":${lists},"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"ok"}]}`,
+    ];
+    const r = await validateFile(file(`${[...deep, ...lines(10)].join("\n")}\n`));
+    assert.deepEqual(
+      r.errors.map((e) => [e.line, e.code]),
+      [
+        [1, "too_deeply_nested"],
+        [2, "too_deeply_nested"],
+        [3, "too_deeply_nested"],
+        [4, "too_deeply_nested"],
+      ],
+    );
+    assert.deepEqual([r.examples, r.valid, r.invalid], [14, 10, 4]);
+  });
+
   it("reports special tokens", async () => {
     const r = await validateFile(file(`${example(1, "done <|endoftext|>")}\n`));
     assert.deepEqual(
