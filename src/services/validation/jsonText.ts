@@ -1,5 +1,7 @@
 // Reading a JSON line as text, without recursion. How deep it nests is checked before the line is parsed,
-// so no walker of the parsed value (JSON.stringify, the rule checks) can overflow the stack.
+// so no walker of the parsed value (JSON.stringify, the rule checks) can overflow the stack. And a value can
+// be shown as the line writes it: JSON.parse reads 1e999 as Infinity, which JSON.stringify writes as null
+// (Node 20's JSON.parse reviver has no `context.source` to give the text back).
 
 /**
  * The deepest nesting of lists and objects a line may have. A real example with tool definitions
@@ -40,4 +42,73 @@ export function nestsDeeperThan(text: string, limit: number = MAX_JSON_DEPTH): b
     } else if (c === CLOSE_LIST || c === CLOSE_OBJECT) depth--;
   }
   return false;
+}
+
+/** A step into a JSON value: an object's key or a list's index. */
+export type JsonPath = readonly (string | number)[];
+
+const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+function skipSpace(text: string, at: number): number {
+  let i = at;
+  while (isSpace(text.charCodeAt(i))) i++;
+  return i;
+}
+
+/** The index just after the value that starts at `start` (or -1 if it does not end). */
+function valueEnd(text: string, start: number): number {
+  const first = text.charCodeAt(start);
+  if (first === QUOTE) {
+    const end = stringEnd(text, start);
+    return end < 0 ? -1 : end + 1;
+  }
+  if (first === OPEN_LIST || first === OPEN_OBJECT) {
+    let depth = 0;
+    for (let i = start; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === QUOTE) {
+        i = stringEnd(text, i);
+        if (i < 0) return -1;
+      } else if (c === OPEN_LIST || c === OPEN_OBJECT) depth++;
+      else if ((c === CLOSE_LIST || c === CLOSE_OBJECT) && --depth === 0) return i + 1;
+    }
+    return -1;
+  }
+  let i = start; // a number, true, false or null
+  while (i < text.length && !isSpace(text.charCodeAt(i)) && !",]}".includes(text.charAt(i))) i++;
+  return i;
+}
+
+/** The start of the value at `step` inside the list or object starting at `start`, or -1. */
+function stepInto(text: string, start: number, step: string | number): number {
+  const open = text.charCodeAt(start);
+  if (open !== (typeof step === "number" ? OPEN_LIST : OPEN_OBJECT)) return -1;
+  let i = skipSpace(text, start + 1);
+  let index = 0;
+  let found = -1;
+  while (i < text.length && text.charCodeAt(i) !== CLOSE_LIST && text.charCodeAt(i) !== CLOSE_OBJECT) {
+    if (typeof step === "string") {
+      const keyEnd = stringEnd(text, i);
+      if (keyEnd < 0) return -1;
+      const key = JSON.parse(text.slice(i, keyEnd + 1)) as string; // escapes decoded, as the parser does
+      i = skipSpace(text, skipSpace(text, keyEnd + 1) + 1); // past the colon
+      if (key === step) found = i; // the last of duplicate keys wins, as in JSON.parse
+    } else if (index++ === step) return i;
+    const end = valueEnd(text, i);
+    if (end < 0) return -1;
+    i = skipSpace(text, end);
+    if (text.charCodeAt(i) === 0x2c) i = skipSpace(text, i + 1);
+  }
+  return found;
+}
+
+/** The text of the value at `path` in the JSON document `text`, as written; undefined if there is none. */
+export function rawValueAt(text: string, path: JsonPath): string | undefined {
+  let start = skipSpace(text, 0);
+  for (const step of path) {
+    start = stepInto(text, start, step);
+    if (start < 0) return undefined;
+  }
+  const end = valueEnd(text, start);
+  return end < 0 ? undefined : text.slice(start, end);
 }
