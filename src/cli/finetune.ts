@@ -101,7 +101,7 @@ export const run: CliCommand = async (args, io) => {
   const ctx = await openJobContext(io);
   try {
     const catalog = loadCatalog({ modelsFile: ctx.config.modelsFile, pricesFile: ctx.config.pricesFile });
-    const { row: dataset, report } = await storeDataset({
+    const stored = await storeDataset({
       db: ctx.db,
       dataDir: ctx.config.dataDir,
       guildId: CLI_GUILD,
@@ -111,6 +111,11 @@ export const run: CliCommand = async (args, io) => {
       model: opts.model ?? catalog.defaultModel,
       catalog,
     });
+    const { row: dataset, report } = stored;
+    if (dataset === null) {
+      io.stderr.write(`classtune finetune: ${opts.file} is not a dataset (not stored): ${stored.refused}\n`);
+      return 1;
+    }
     say(
       `${opts.file}: ${report.valid} valid example(s), ${report.invalid} invalid; estimated cost $${report.estimatedCostUsd.toFixed(2)} for ${report.model} (${report.epochs} epochs, an estimate).`,
     );

@@ -7,10 +7,10 @@ import { join } from "node:path";
 import type { ApplicationCommandOptionChoiceData, Attachment } from "discord.js";
 import type { DatasetRow } from "../db/datasets.ts";
 import { downloadAttachment } from "../services/attachments.ts";
+import type { StoreResult } from "../services/datasets.ts";
 import { MIN_TRAINING_EXAMPLES } from "../services/jobs.ts";
 import type { Catalog } from "../services/validation/models.ts";
 import { resolveModel } from "../services/validation/models.ts";
-import type { ValidationReport } from "../services/validation/types.ts";
 import type { AppContext } from "./context.ts";
 import { DiscordLimits } from "./limits.ts";
 
@@ -46,16 +46,14 @@ export function fileStem(name: string): string {
   return stem === "" ? "dataset" : stem;
 }
 
-export interface StoredUpload {
-  row: DatasetRow;
-  report: ValidationReport;
-}
-
-/** Downloads the attachment to a private temp dir, validates and stores it for the guild; the temp dir always goes. */
+/**
+ * Downloads the attachment to a private temp dir, validates and stores it for the guild (row null, with the
+ * reason, for a file that is no dataset: binary or empty); the temp dir always goes.
+ */
 export async function storeAttachment(
   ctx: AppContext,
   input: { guildId: string; uploaderId: string; attachment: Attachment; model: string | undefined },
-): Promise<StoredUpload> {
+): Promise<StoreResult> {
   const { attachment } = input;
   const dir = await mkdtemp(join(tmpdir(), "classtune-upload-"));
   try {

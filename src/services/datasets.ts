@@ -1,6 +1,7 @@
 // Stores a teacher's dataset: validates it, keeps the file content-addressed under
 // DATA_DIR/datasets/<sha256>.jsonl (the same upload is stored once), writes the cleaned file when lines
-// were dropped, and records the row for the guild.
+// were dropped, and records the row for the guild. A file that is no dataset at all (binary, or empty) is
+// not stored: the caller gets the report saying why, and no row.
 import { copyFile, mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { DatasetRepository, type DatasetRow, type NewDataset } from "../db/datasets.ts";
@@ -56,8 +57,24 @@ export interface StoredDataset {
   report: ValidationReport;
 }
 
+/** A file that is no dataset at all: validated, not stored. */
+export interface RefusedDataset {
+  row: null;
+  report: ValidationReport;
+  /** Why, from the report's file-level error: e.g. "this is a PNG image, not a JSONL text file". */
+  refused: string;
+}
+
+export type StoreResult = StoredDataset | RefusedDataset;
+
 /** `storeDataset` with the catalog already bound: what the bot's services receive. */
-export type StoreDataset = (input: Omit<StoreDatasetInput, "catalog">) => Promise<StoredDataset>;
+export type StoreDataset = (input: Omit<StoreDatasetInput, "catalog">) => Promise<StoreResult>;
+
+/** Why the report shows the file is no dataset (binary or without one example), or undefined if it is one. */
+export function notADataset(report: ValidationReport): string | undefined {
+  return report.errors.find((e) => e.line === 0 && (e.code === "not_text" || e.code === "empty_file"))
+    ?.message;
+}
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
@@ -74,7 +91,7 @@ async function copyOnce(source: string, dest: string): Promise<void> {
   await rename(tmp, dest);
 }
 
-export async function storeDataset(input: StoreDatasetInput): Promise<StoredDataset> {
+export async function storeDataset(input: StoreDatasetInput): Promise<StoreResult> {
   const dir = join(input.dataDir, "datasets");
   await mkdir(dir, { recursive: true });
   const scratchCleaned = join(
@@ -87,6 +104,8 @@ export async function storeDataset(input: StoreDatasetInput): Promise<StoredData
       cleanedOutPath: scratchCleaned,
       ...(input.catalog ? { catalog: input.catalog } : {}),
     });
+    const refused = notADataset(report);
+    if (refused !== undefined) return { row: null, report, refused };
     const storedPath = join(dir, `${report.sha256}.jsonl`);
     await copyOnce(input.sourcePath, storedPath);
     let cleanedPath: string | null = null;

@@ -98,6 +98,27 @@ test("a dataset that cannot be fine-tuned exits 1 before any job", async () => {
   assert.equal(jobs.length, 3);
 });
 
+test("a binary file exits 1 as no dataset, before any job, and is not stored", async () => {
+  const pdf = join(dir, "handout.jsonl");
+  await writeFile(pdf, Buffer.concat([Buffer.from("%PDF-1.7\n"), Buffer.alloc(300, 0)]));
+  const r = await cli("finetune", pdf);
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.err.trim(),
+    `classtune finetune: ${pdf} is not a dataset (not stored): this is a PDF document, not a JSONL text file`,
+  );
+  const jobs = JSON.parse((await cli("jobs", "--json")).out) as JobRow[];
+  assert.equal(jobs.length, 3);
+  const { openDb } = await import("../../src/db/open.ts");
+  const db = openDb(join(dir, "data", "classtune.db"));
+  try {
+    const names = db.prepare("SELECT file_name FROM datasets").pluck().all();
+    assert.ok(!names.includes("handout.jsonl"), JSON.stringify(names));
+  } finally {
+    db.close();
+  }
+});
+
 test("usage errors exit 2", async () => {
   assert.equal((await cli("finetune")).code, 2);
   assert.equal((await cli("finetune", dataset, "--epochs", "x")).code, 2);

@@ -190,6 +190,43 @@ describe("/dataset validate", () => {
     assert.equal(bot.discord.cdn.requestsFor(chunked).length, 1);
   });
 
+  it("does not store a binary or an empty upload, says why, and neither is listed or offered", async () => {
+    const png = Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      Buffer.alloc(2000, 9),
+    ]);
+    const { reply: binary } = await validate(bot.discord.cdn.attachment("diagram.jsonl", png));
+    assert.match(binary.content, /^Not stored: this is a PNG image, not a JSONL text file\./);
+    assert.match(binary.embeds[0]?.title ?? "", /diagram\.jsonl/);
+    assert.match(binary.embeds[0]?.description ?? "", /Not a dataset: this is a PNG image/);
+    assert.equal((JSON.parse(binary.file("diagram.report.json").text()) as { examples: number }).examples, 0);
+    assert.deepEqual(binary.customIds, []);
+    const { reply: empty } = await validate(bot.discord.cdn.attachment("blank.jsonl", "\n\n"));
+    assert.match(empty.content, /^Not stored: the file has no examples, only blank lines\./);
+
+    const list = await bot.discord.slash({
+      channel: guild.channel("teachers"),
+      user: teacher,
+      command: "dataset",
+      subcommand: "list",
+    });
+    const listed = (await list.waitForOriginal()).embeds[0]?.description ?? "";
+    assert.doesNotMatch(listed, /diagram|blank/);
+    const choices = await bot.discord.autocomplete({
+      channel: guild.channel("teachers"),
+      user: teacher,
+      command: "finetune",
+      subcommand: "start",
+      options: { dataset: "" },
+      focused: "dataset",
+    });
+    assert.ok(choices.length > 0, "the stored datasets are offered");
+    assert.deepEqual(
+      choices.filter((c) => /diagram|blank/.test(c.name)),
+      [],
+    );
+  });
+
   it("refuses a student on the server side", async () => {
     const file = bot.discord.cdn.attachment("student.jsonl", sampleDatasetJsonl());
     const run = await bot.discord.slash({
