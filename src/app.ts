@@ -22,6 +22,7 @@ import { JobPoller } from "./services/poller.ts";
 import { describeProviderFailure } from "./services/providers/errors.ts";
 import { createProviderFromConfig } from "./services/runtime.ts";
 import type { SandboxHandle } from "./services/sandbox/server.ts";
+import { sweepLeftoverTempFiles } from "./services/tempFiles.ts";
 import { loadCatalog } from "./services/validation/models.ts";
 
 /** "the provider no longer serves it" → "The provider no longer serves it." */
@@ -49,6 +50,7 @@ export interface App {
 export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDeps): Promise<App> {
   const token = config.discord.token;
   if (!token) throw new Error("startApp needs config.discord.token");
+  await sweepLeftoverTempFiles({ dataDir: config.dataDir, logger });
   const db = openDb(config.databasePath);
   const catalog = loadCatalog({ modelsFile: config.modelsFile, pricesFile: config.pricesFile });
   const runtime = await createProviderFromConfig(config, { db, logger, dataDir: config.dataDir });

@@ -10,6 +10,7 @@ import { CLI_GUILD_ID, Notifier } from "../services/notifier.ts";
 import { JobPoller } from "../services/poller.ts";
 import type { FineTuningProvider } from "../services/providers/types.ts";
 import { createProviderFromConfig } from "../services/runtime.ts";
+import { sweepLeftoverTempFiles } from "../services/tempFiles.ts";
 import { loadCatalog } from "../services/validation/models.ts";
 import { type CliCommand, type CliIo, UsageError } from "./io.ts";
 
@@ -33,6 +34,7 @@ export interface CliJobContext {
 export async function openJobContext(io: CliIo): Promise<CliJobContext> {
   const config = loadConfig(io.env);
   const logger = createLogger(config.cliLogLevel, undefined, { secrets: secretsOf(config) });
+  await sweepLeftoverTempFiles({ dataDir: config.dataDir, logger });
   const db = openDb(config.databasePath);
   try {
     const runtime = await createProviderFromConfig(config, { db, logger, dataDir: config.dataDir });

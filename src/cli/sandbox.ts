@@ -5,6 +5,7 @@ import { loadConfig } from "../config.ts";
 import { openDb } from "../db/open.ts";
 import { createLogger, secretsOf } from "../logger.ts";
 import { startSandbox } from "../services/sandbox/server.ts";
+import { sweepLeftoverTempFiles } from "../services/tempFiles.ts";
 import { type CliCommand, UsageError } from "./io.ts";
 
 export const DEFAULT_STANDALONE_PORT = 8787;
@@ -38,6 +39,7 @@ export const run: CliCommand = async (args, io) => {
   const flagPort = parsePort(args);
   const config = loadConfig(io.env);
   const logger = createLogger(config.logLevel, undefined, { secrets: secretsOf(config) });
+  await sweepLeftoverTempFiles({ dataDir: config.dataDir, logger });
   const db = openDb(join(config.dataDir, "sandbox.db"));
   const port = flagPort ?? (config.sandbox.port || DEFAULT_STANDALONE_PORT);
   let sandbox: Awaited<ReturnType<typeof startSandbox>>;

@@ -1,14 +1,14 @@
 // A teacher's dataset attachment, from a slash command to a stored, validated dataset: the model option is
 // checked first, then the download (allowed hosts and size cap, checked before any request), then
 // storeDataset (validation in worker threads, off the event loop). Shared by /dataset and /finetune.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ApplicationCommandOptionChoiceData, Attachment } from "discord.js";
 import type { DatasetRow } from "../db/datasets.ts";
 import { downloadAttachment } from "../services/attachments.ts";
 import type { StoreResult } from "../services/datasets.ts";
 import { MIN_TRAINING_EXAMPLES } from "../services/jobs.ts";
+import { makeUploadDir } from "../services/tempFiles.ts";
 import type { Catalog } from "../services/validation/models.ts";
 import { resolveModel } from "../services/validation/models.ts";
 import type { AppContext } from "./context.ts";
@@ -55,7 +55,7 @@ export async function storeAttachment(
   input: { guildId: string; uploaderId: string; attachment: Attachment; model: string | undefined },
 ): Promise<StoreResult> {
   const { attachment } = input;
-  const dir = await mkdtemp(join(tmpdir(), "classtune-upload-"));
+  const dir = await makeUploadDir();
   try {
     const path = join(dir, "upload.jsonl");
     await downloadAttachment(

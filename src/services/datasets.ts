@@ -6,6 +6,7 @@ import { copyFile, mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { DatasetRepository, type DatasetRow, type NewDataset } from "../db/datasets.ts";
 import type { Db } from "../db/open.ts";
+import { cleaningScratchPath, copyTempPath } from "./tempFiles.ts";
 import type { Catalog } from "./validation/models.ts";
 import type { ValidationReport } from "./validation/types.ts";
 import { validateFile } from "./validation/validator.ts";
@@ -86,7 +87,7 @@ async function exists(path: string): Promise<boolean> {
 /** Copies atomically (temp file + rename) so a crash never leaves a half-written content-addressed file. */
 async function copyOnce(source: string, dest: string): Promise<void> {
   if (await exists(dest)) return;
-  const tmp = `${dest}.${process.pid}.${Date.now()}.tmp`;
+  const tmp = copyTempPath(dest);
   await copyFile(source, tmp);
   await rename(tmp, dest);
 }
@@ -94,10 +95,7 @@ async function copyOnce(source: string, dest: string): Promise<void> {
 export async function storeDataset(input: StoreDatasetInput): Promise<StoreResult> {
   const dir = join(input.dataDir, "datasets");
   await mkdir(dir, { recursive: true });
-  const scratchCleaned = join(
-    dir,
-    `.cleaning-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.jsonl`,
-  );
+  const scratchCleaned = cleaningScratchPath(dir);
   try {
     const report = await validateFile(input.sourcePath, {
       model: input.model,

@@ -1,15 +1,19 @@
 // The seed's flow from the terminal against the embedded sandbox, with no keys: finetune --wait,
 // jobs, ask, cancel. Runs the real CLI dispatcher in-process over a temp DATA_DIR.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import type { FinetuneResult } from "../../src/cli/finetune.ts";
 import type { JobRow } from "../../src/db/jobs.ts";
 import { type CliRun, runCliCaptured } from "../helpers/cli.ts";
 import { chatLines } from "../services/jobs.fixture.ts";
 
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 let dir: string;
 let dataset: string;
 
@@ -117,6 +121,35 @@ test("a binary file exits 1 as no dataset, before any job, and is not stored", a
   } finally {
     db.close();
   }
+});
+
+test("the temporary files of a finetune killed (SIGKILL) mid-validation are removed by the next command", async () => {
+  const dataDir = join(dir, "killed");
+  const big = join(dir, "big.jsonl");
+  await writeFile(big, chatLines(1).repeat(200_000));
+  const child = spawn(process.execPath, [join(ROOT, "scripts", "run.js"), "src/cli.ts", "finetune", big], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "silent", DATA_DIR: dataDir },
+    stdio: "ignore",
+  });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const datasets = join(dataDir, "datasets");
+  let leftovers: string[] = [];
+  for (let i = 0; i < 1000 && leftovers.length === 0; i++) {
+    await sleep(20);
+    leftovers = (await readdir(datasets).catch(() => [])).filter((f) => f.startsWith(".cleaning-"));
+  }
+  child.kill("SIGKILL");
+  await exited;
+  assert.equal(leftovers.length, 1, "the validation had started");
+  assert.deepEqual(
+    (await readdir(datasets)).filter((f) => f.startsWith(".cleaning-")),
+    leftovers,
+    "the kill left the scratch file",
+  );
+  const jobs = await cliWith({ DATA_DIR: dataDir }, "jobs", "--json");
+  assert.equal(jobs.code, 0, jobs.err);
+  assert.deepEqual(await readdir(datasets), [], "the next command removed it");
 });
 
 test("usage errors exit 2", async () => {

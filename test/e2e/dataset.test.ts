@@ -2,7 +2,10 @@
 // "Fine-tune this"), unknown models, the attachment allow-list and size cap (nothing fetched that should not
 // be), /dataset list, and no reply that pings @everyone or a role.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { PermissionFlagsBits } from "discord.js";
 import { sampleDatasetJsonl } from "../../src/services/validation/sample.ts";
@@ -272,5 +275,25 @@ describe("/dataset list and mentions", () => {
       assert.deepEqual(message.pings.roles, [], `message ${message.id} pings a role`);
     }
     assert.deepEqual(bot.discord.unhandledRequests, []);
+  });
+});
+
+describe("start-up", () => {
+  it("removes the temporary files a killed bot left in DATA_DIR and $TMPDIR when it starts again", async () => {
+    const { pid: dead } = spawnSync(process.execPath, ["-e", ""]);
+    const datasets = join(bot.dataDir, "datasets");
+    mkdirSync(datasets, { recursive: true });
+    const scratch = join(datasets, `.cleaning-${dead}-1700000000000-x1y2z3.jsonl`);
+    writeFileSync(scratch, "partial");
+    const upload = join(tmpdir(), `classtune-upload-${dead}-Kil1ed`);
+    mkdirSync(upload, { recursive: true });
+    writeFileSync(join(upload, "upload.jsonl"), "partial");
+    await bot.restart();
+    assert.equal(existsSync(scratch), false, "the cleaned scratch file is gone");
+    assert.equal(existsSync(upload), false, "the download directory is gone");
+    assert.ok(
+      readdirSync(datasets).some((f) => f.endsWith(".jsonl")),
+      "the stored datasets stay",
+    );
   });
 });
