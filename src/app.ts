@@ -3,6 +3,7 @@
 import { Events, type Interaction } from "discord.js";
 import { commands, components } from "./commands/index.ts";
 import type { Config } from "./config.ts";
+import { sweepLeftoverTempFiles } from "./datasets/tempFiles.ts";
 import { openDb } from "./db/open.ts";
 import { createDiscordClient } from "./discord/client.ts";
 import type { AppContext } from "./discord/context.ts";
@@ -32,6 +33,7 @@ export interface App {
 export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDeps): Promise<App> {
   const token = config.discord.token;
   if (!token) throw new Error("startApp needs config.discord.token");
+  await sweepLeftoverTempFiles({ dataDir: config.dataDir, logger });
   const db = openDb(config.databasePath);
   const client = createDiscordClient({ apiUrl: config.discord.apiUrl });
   let services: Awaited<ReturnType<typeof buildServices>>;

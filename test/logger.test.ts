@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { DiscordAPIError } from "discord.js";
 import OpenAI from "openai";
 import { loadConfig } from "../src/config.ts";
-import { createLogger, secretsOf } from "../src/logger.ts";
+import { createLogger, MAX_LOG_LINE_CHARS, MAX_LOGGED_STRING_CHARS, secretsOf } from "../src/logger.ts";
 
 const OPENAI_KEY = "test-openai-key-OPENAISECRET0123456789";
 const DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.DISCORD.SECRETTOKENVALUE0123456789";
@@ -97,5 +97,59 @@ describe("secretsOf", () => {
     for (const secret of [NEBIUS_KEY, AZURE_KEY, CLIENT_SECRET]) {
       assert.ok(!out.includes(secret), `${secret.slice(0, 12)}… is not in the log`);
     }
+  });
+});
+
+describe("logger line size", () => {
+  const workerCode = encodeURIComponent(
+    `import { parentPort } from "node:worker_threads";\n${"const x = 1;\n".repeat(12_000)}`,
+  );
+  const workerError = () => {
+    const err = new RangeError("Maximum call stack size exceeded");
+    const frame = `    at checkLine (data:text/javascript,${workerCode}:4123:17)`;
+    err.stack = `RangeError: Maximum call stack size exceeded\n${Array.from({ length: 10 }, () => frame).join("\n")}`;
+    return err;
+  };
+  const lines = (text: string) => text.split("\n").filter((l) => l !== "");
+
+  it("logs an error whose stack names a bundled worker as one bounded line, without the worker's code", () => {
+    const { logger, text } = capture([]);
+    assert.ok((workerError().stack?.length ?? 0) > 150_000, "the stack is as long as the real one");
+    logger.error({ err: workerError() }, "validation failed");
+    const [line, ...more] = lines(text());
+    assert.deepEqual(more, []);
+    assert.ok((line ?? "").length < MAX_LOG_LINE_CHARS, `${line?.length} characters`);
+    const entry = JSON.parse(line ?? "") as { msg: string; err: { message: string; stack: string } };
+    assert.equal(entry.msg, "validation failed");
+    assert.equal(entry.err.message, "Maximum call stack size exceeded");
+    assert.match(entry.err.stack, /at checkLine \(data:text\/javascript,…/);
+    assert.ok(!entry.err.stack.includes("const%20x"), "the worker's code is not in the log");
+  });
+
+  it("cuts every long string of a line, and a line of many long strings to its message and error", () => {
+    const { logger, text } = capture([]);
+    logger.warn({ body: "é".repeat(100_000), err: new Error("bad gateway") }, "provider answered");
+    const many = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`field${i}`, "y".repeat(10_000)]));
+    logger.warn({ ...many, err: new Error("x".repeat(50_000)) }, "many fields");
+    const [first, second] = lines(text()).map((l) => {
+      assert.ok(l.length < MAX_LOG_LINE_CHARS, `${l.length} characters`);
+      return JSON.parse(l) as Record<string, unknown> & { err: { message: string } };
+    });
+    assert.match(String(first?.body), /^é+… \[95904 more characters\]$/);
+    assert.ok(String(first?.body).length < MAX_LOGGED_STRING_CHARS + 40);
+    assert.equal(first?.err.message, "bad gateway");
+    assert.equal(second?.msg, "many fields");
+    assert.match(second?.err.message ?? "", /^x+… \[45904 more characters\]$/);
+    assert.equal(second?.field0, undefined, "the fields are dropped when even cut they are too long");
+  });
+
+  it("writes ordinary lines as they are", () => {
+    const { logger, text } = capture([]);
+    logger.info({ guildId: "g1", bytes: 1234 }, "dataset stored");
+    const entry = JSON.parse(text()) as Record<string, unknown>;
+    assert.deepEqual(
+      [entry.msg, entry.guildId, entry.bytes, entry.logLineCut],
+      ["dataset stored", "g1", 1234, undefined],
+    );
   });
 });

@@ -168,7 +168,7 @@ export class FeedbackService {
       const fileName = `classroom-export-${this.nowIso().slice(0, 10)}.jsonl`;
       const sourcePath = join(dir, fileName);
       await writeFile(sourcePath, `${lines.map((l) => JSON.stringify(l)).join("\n")}\n`);
-      const { row, report } = await this.deps.storeDataset({
+      const stored = await this.deps.storeDataset({
         db: this.deps.db,
         dataDir: this.deps.dataDir,
         guildId: req.guildId,
@@ -177,6 +177,9 @@ export class FeedbackService {
         sourcePath,
         model: req.model ?? this.deps.defaultModel,
       });
+      // The export writes at least one JSON line: never a file that is no dataset.
+      if (stored.row === null) throw new Error(`the export was refused as no dataset: ${stored.refused}`);
+      const { row, report } = stored;
       return { row, report, examples: lines.length, fromCorrections, fromVotes };
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -98,7 +98,7 @@ export const run: CliCommand = async (args, io) => {
   };
   const ctx = await openJobContext(io);
   try {
-    const { row: dataset, report } = await ctx.storeDataset({
+    const stored = await ctx.storeDataset({
       db: ctx.db,
       dataDir: ctx.config.dataDir,
       guildId: CLI_GUILD,
@@ -107,6 +107,11 @@ export const run: CliCommand = async (args, io) => {
       sourcePath: resolve(opts.file),
       model: opts.model ?? ctx.catalog.defaultModel,
     });
+    const { row: dataset, report } = stored;
+    if (dataset === null) {
+      io.stderr.write(`classtune finetune: ${opts.file} is not a dataset (not stored): ${stored.refused}\n`);
+      return 1;
+    }
     say(
       `${opts.file}: ${report.valid} valid example(s), ${report.invalid} invalid; estimated cost $${report.estimatedCostUsd.toFixed(2)} for ${report.model} (${report.epochs} epochs, an estimate).`,
     );

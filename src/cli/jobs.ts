@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { type Config, loadConfig } from "../config.ts";
 import type { Catalog } from "../datasets/catalog.ts";
 import type { StoreDataset } from "../datasets/store.ts";
+import { sweepLeftoverTempFiles } from "../datasets/tempFiles.ts";
 import type { JobRow } from "../db/jobs.ts";
 import { type Db, openDb } from "../db/open.ts";
 import type { JobService } from "../finetuning/jobs.ts";
@@ -37,6 +38,7 @@ export interface CliJobContext {
 export async function openJobContext(io: CliIo): Promise<CliJobContext> {
   const config = loadConfig(io.env);
   const logger = createLogger(config.cliLogLevel, undefined, { secrets: secretsOf(config) });
+  await sweepLeftoverTempFiles({ dataDir: config.dataDir, logger });
   const db = openDb(config.databasePath);
   try {
     // The terminal's notices are its own output: acknowledged, never posted anywhere.

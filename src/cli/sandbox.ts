@@ -2,6 +2,7 @@
 // with its own database (DATA_DIR/sandbox.db), until SIGINT or SIGTERM.
 import { join } from "node:path";
 import { loadConfig } from "../config.ts";
+import { sweepLeftoverTempFiles } from "../datasets/tempFiles.ts";
 import { openDb } from "../db/open.ts";
 import { createLogger, secretsOf } from "../logger.ts";
 import { startSandbox } from "../sandbox/server.ts";
@@ -38,6 +39,7 @@ export const run: CliCommand = async (args, io) => {
   const flagPort = parsePort(args);
   const config = loadConfig(io.env);
   const logger = createLogger(config.logLevel, undefined, { secrets: secretsOf(config) });
+  await sweepLeftoverTempFiles({ dataDir: config.dataDir, logger });
   const db = openDb(join(config.dataDir, "sandbox.db"));
   const port = flagPort ?? (config.sandbox.port || DEFAULT_STANDALONE_PORT);
   let sandbox: Awaited<ReturnType<typeof startSandbox>>;

@@ -60,16 +60,27 @@ const validate: DatasetSubcommand = {
     await defer(interaction);
     const model = modelOption(interaction.options.getString("model"), ctx.catalog);
     const attachment = interaction.options.getAttachment("file", true);
-    const { row, report } = await storeAttachment(ctx, {
+    const stored = await storeAttachment(ctx, {
       guildId: interaction.guildId,
       uploaderId: interaction.user.id,
       attachment,
       model,
     });
+    const { row, report } = stored;
+    const reportFile = (name: string) =>
+      new AttachmentBuilder(Buffer.from(JSON.stringify(report, null, 2)), {
+        name: `${fileStem(name)}.report.json`,
+      });
+    if (row === null) {
+      await respond(interaction, {
+        content: `Not stored: ${stored.refused}. Attach the dataset as a JSONL text file (one JSON object per line).`,
+        embeds: [renderReportEmbed(report, attachment.name)],
+        files: [reportFile(attachment.name)],
+      });
+      return;
+    }
     const stem = fileStem(row.fileName);
-    const files = [
-      new AttachmentBuilder(Buffer.from(JSON.stringify(report, null, 2)), { name: `${stem}.report.json` }),
-    ];
+    const files = [reportFile(row.fileName)];
     const notes: string[] = [];
     if (row.cleanedPath) {
       const { size } = await stat(row.cleanedPath);

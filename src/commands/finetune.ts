@@ -207,12 +207,20 @@ async function start(
     return;
   }
   const attachment = file as NonNullable<typeof file>;
-  const { row, report } = await storeAttachment(ctx, {
+  const stored = await storeAttachment(ctx, {
     guildId,
     uploaderId: interaction.user.id,
     attachment,
     model,
   });
+  const { row, report } = stored;
+  if (row === null) {
+    await respond(interaction, {
+      content: `This file cannot be fine-tuned and was not stored: ${stored.refused}.`,
+      embeds: [renderReportEmbed(report, attachment.name)],
+    });
+    return;
+  }
   const reportEmbed = renderReportEmbed(report, `Dataset #${row.id}: ${row.fileName}`);
   if (!isTrainable(row)) {
     await respond(interaction, {

@@ -12,6 +12,7 @@
 // Preference (DPO) lines: 3 + the messages of input.messages, preferred_output and non_preferred_output.
 
 import { findSpecialToken, type TextCounter } from "./counter.ts";
+import { type JsonPath, MAX_JSON_DEPTH, nestsDeeperThan, rawValueAt } from "./jsonText.ts";
 import type { ErrorCode, WarningCode } from "./types.ts";
 
 export type LineShape = "chat" | "preference" | "none";
@@ -57,22 +58,36 @@ function clip(text: string): string {
   return text.length <= MESSAGE_LIMIT ? text : `${text.slice(0, MESSAGE_LIMIT - 1)}…`;
 }
 
+/** The value at `path` for a message, as the line writes it (1e999, not the null JSON.stringify makes of Infinity). */
+function written(line: string, path: JsonPath, value: Json | undefined): string {
+  return clip(rawValueAt(line, path) ?? JSON.stringify(value ?? null));
+}
+
+/** A message built only when it is kept: finding a value's text scans the line, once per code, not per message. */
+type Message = string | (() => string);
+
 /** Collects at most one issue per code on a line (the first one found says where). */
 class Issues {
   readonly errors: LineIssue<ErrorCode>[] = [];
   private readonly seen = new Set<ErrorCode>();
-  add(code: ErrorCode, message: string): void {
+  add(code: ErrorCode, message: Message): void {
     if (this.seen.has(code)) return;
     this.seen.add(code);
-    this.errors.push({ code, message });
+    this.errors.push({ code, message: typeof message === "string" ? message : message() });
   }
   get any(): boolean {
     return this.errors.length > 0;
   }
 }
 
-/** Text the model reads in a message's content, or why the content is unusable. */
-function contentTexts(content: Json | undefined): { texts: string[]; hasImage: boolean } | string {
+/** Text the model reads in a message's content, or why the content is unusable (a Message). */
+function contentTexts(
+  content: Json | undefined,
+  line: string,
+  /** The message list's path in the line and the message's index (for a value shown as written). */
+  listPath: JsonPath,
+  message: number,
+): { texts: string[]; hasImage: boolean } | Message {
   if (typeof content === "string") return { texts: [content], hasImage: false };
   if (Array.isArray(content)) {
     if (content.length === 0) return "content is an empty list";
@@ -91,7 +106,8 @@ function contentTexts(content: Json | undefined): { texts: string[]; hasImage: b
         }
         hasImage = true;
       } else {
-        return `content part ${i + 1} has type ${JSON.stringify(part.type ?? null)} (expected "text" or "image_url")`;
+        return () =>
+          `content part ${i + 1} has type ${written(line, [...listPath, message, "content", i, "type"], part.type)} (expected "text" or "image_url")`;
       }
     }
     return { texts, hasImage };
@@ -109,6 +125,8 @@ const hasCalls = (m: JsonObject): boolean =>
  */
 function checkMessages(
   messages: Json[],
+  line: string,
+  path: JsonPath,
   where: string,
   issues: Issues,
   ctx: RuleContext,
@@ -126,7 +144,8 @@ function checkMessages(
     else if (typeof role !== "string" || !ROLES.has(role)) {
       issues.add(
         "unrecognized_role",
-        `${at} has role ${clip(JSON.stringify(role))} (allowed: ${[...ROLES].join(", ")})`,
+        () =>
+          `${at} has role ${written(line, [...path, i, "role"], role)} (allowed: ${[...ROLES].join(", ")})`,
       );
     }
     const extra = Object.keys(m).filter((k) => !MESSAGE_KEYS.has(k));
@@ -140,7 +159,10 @@ function checkMessages(
       if (role !== "assistant")
         issues.add("invalid_weight", `${at}: "weight" is only allowed on assistant messages`);
       else if (m.weight !== 0 && m.weight !== 1) {
-        issues.add("invalid_weight", `${at}: weight must be 0 or 1, got ${clip(JSON.stringify(m.weight))}`);
+        issues.add(
+          "invalid_weight",
+          () => `${at}: weight must be 0 or 1, got ${written(line, [...path, i, "weight"], m.weight)}`,
+        );
       }
     }
     const callsOk = role === "assistant" && hasCalls(m);
@@ -148,8 +170,10 @@ function checkMessages(
     if (!("content" in m)) {
       if (!callsOk) issues.add("message_missing_key", `${at} (${String(role)}) has no "content"`);
     } else if (!(callsOk && (m.content === null || m.content === ""))) {
-      const c = contentTexts(m.content);
+      const c = contentTexts(m.content, line, path, i);
       if (typeof c === "string") issues.add("missing_content", `${at} (${String(role)}): ${c}`);
+      else if (typeof c === "function")
+        issues.add("missing_content", () => `${at} (${String(role)}): ${c()}`);
       else if (!c.hasImage && !callsOk && c.texts.every((t) => t.trim() === "")) {
         issues.add("missing_content", `${at} (${String(role)}) has empty content`);
       } else texts = c.texts;
@@ -191,6 +215,20 @@ export function shapeOf(line: JsonObject): LineShape {
 
 /** Validates one non-blank, decoded line (no line terminator). */
 export function checkLine(text: string, ctx: RuleContext): LineVerdict {
+  // Before parsing: everything below walks the parsed value (JSON.stringify included), so its depth is bounded.
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+    return {
+      shape: "none",
+      errors: [
+        {
+          code: "too_deeply_nested",
+          message: `the line nests lists or objects more than ${MAX_JSON_DEPTH} levels deep`,
+        },
+      ],
+      warnings: [],
+      tokens: -1,
+    };
+  }
   let parsed: Json;
   try {
     parsed = JSON.parse(text) as Json;
@@ -224,7 +262,7 @@ export function checkLine(text: string, ctx: RuleContext): LineVerdict {
     if (!Array.isArray(messages) || messages.length === 0) {
       issues.add("missing_preference_fields", `"input.messages" must be a non-empty list of messages`);
     } else {
-      tokens += checkMessages(messages, "input message", issues, ctx, specials);
+      tokens += checkMessages(messages, text, ["input", "messages"], "input message", issues, ctx, specials);
       if (!roles(messages).has("user")) {
         warnings.push({ code: "missing_user_message", message: "input.messages has no user message" });
       }
@@ -238,14 +276,14 @@ export function checkLine(text: string, ctx: RuleContext): LineVerdict {
       if (out.some((m) => !isObject(m) || m.role !== "assistant")) {
         issues.add("missing_preference_fields", `"${key}" must hold only assistant messages`);
       }
-      tokens += checkMessages(out, `${key} message`, issues, ctx, specials);
+      tokens += checkMessages(out, text, [key], `${key} message`, issues, ctx, specials);
     }
   } else {
     const messages = parsed.messages;
     if (!Array.isArray(messages) || messages.length === 0) {
       issues.add("missing_messages_list", `the line has no non-empty "messages" list`);
     } else {
-      tokens += checkMessages(messages, "message", issues, ctx, specials);
+      tokens += checkMessages(messages, text, ["messages"], "message", issues, ctx, specials);
       const present = roles(messages);
       if (!present.has("assistant")) {
         issues.add("example_missing_assistant_message", "the example has no assistant message to learn from");

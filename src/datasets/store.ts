@@ -1,6 +1,7 @@
 // Stores a teacher's dataset: validates it, keeps the file content-addressed under
 // DATA_DIR/datasets/<sha256>.jsonl (the same upload is stored once), writes the cleaned file when lines
-// were dropped, and records the row for the guild.
+// were dropped, and records the row for the guild. A file that is no dataset at all (binary, or empty) is
+// not stored: the caller gets the report saying why, and no row.
 import { copyFile, mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { DatasetRepository, type DatasetRow, type NewDataset } from "../db/datasets.ts";
@@ -9,6 +10,7 @@ export type { DatasetRow };
 
 import type { Db } from "../db/open.ts";
 import type { Catalog } from "./catalog.ts";
+import { cleaningScratchPath, copyTempPath } from "./tempFiles.ts";
 import type { ValidationReport } from "./types.ts";
 import { validateFile } from "./validator.ts";
 
@@ -59,8 +61,24 @@ export interface StoredDataset {
   report: ValidationReport;
 }
 
+/** A file that is no dataset at all: validated, not stored. */
+export interface RefusedDataset {
+  row: null;
+  report: ValidationReport;
+  /** Why, from the report's file-level error: e.g. "this is a PNG image, not a JSONL text file". */
+  refused: string;
+}
+
+export type StoreResult = StoredDataset | RefusedDataset;
+
 /** `storeDataset` with the catalog already bound: what the bot's services receive. */
-export type StoreDataset = (input: Omit<StoreDatasetInput, "catalog">) => Promise<StoredDataset>;
+export type StoreDataset = (input: Omit<StoreDatasetInput, "catalog">) => Promise<StoreResult>;
+
+/** Why the report shows the file is no dataset (binary or without one example), or undefined if it is one. */
+export function notADataset(report: ValidationReport): string | undefined {
+  return report.errors.find((e) => e.line === 0 && (e.code === "not_text" || e.code === "empty_file"))
+    ?.message;
+}
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(
@@ -72,24 +90,23 @@ async function exists(path: string): Promise<boolean> {
 /** Copies atomically (temp file + rename) so a crash never leaves a half-written content-addressed file. */
 async function copyOnce(source: string, dest: string): Promise<void> {
   if (await exists(dest)) return;
-  const tmp = `${dest}.${process.pid}.${Date.now()}.tmp`;
+  const tmp = copyTempPath(dest);
   await copyFile(source, tmp);
   await rename(tmp, dest);
 }
 
-export async function storeDataset(input: StoreDatasetInput): Promise<StoredDataset> {
+export async function storeDataset(input: StoreDatasetInput): Promise<StoreResult> {
   const dir = join(input.dataDir, "datasets");
   await mkdir(dir, { recursive: true });
-  const scratchCleaned = join(
-    dir,
-    `.cleaning-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.jsonl`,
-  );
+  const scratchCleaned = cleaningScratchPath(dir);
   try {
     const report = await validateFile(input.sourcePath, {
       model: input.model,
       cleanedOutPath: scratchCleaned,
       ...(input.catalog ? { catalog: input.catalog } : {}),
     });
+    const refused = notADataset(report);
+    if (refused !== undefined) return { row: null, report, refused };
     const storedPath = join(dir, `${report.sha256}.jsonl`);
     await copyOnce(input.sourcePath, storedPath);
     let cleanedPath: string | null = null;

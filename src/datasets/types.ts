@@ -6,6 +6,7 @@ export type DatasetFormat = "chat" | "preference";
 
 export type ErrorCode =
   | "invalid_json"
+  | "too_deeply_nested"
   | "invalid_encoding"
   | "data_type"
   | "missing_messages_list"

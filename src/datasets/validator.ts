@@ -4,10 +4,10 @@
 // is in flight, errors and warnings are stored up to a cap, duplicates are found through 12-byte hashes.
 import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, open, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { constants, createWriteStream, type WriteStream } from "node:fs";
+import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { UserError } from "../domain/errors.ts";
@@ -501,17 +501,32 @@ async function openForReading(path: string) {
   }
 }
 
-async function openCleanedOutput(out: string, input: string): Promise<WriteStream> {
-  if (resolve(out) === resolve(input)) {
-    throw new UserError(`the cleaned output ${out} must not be the file being checked`, "usage");
-  }
-  const stream = createWriteStream(out);
+/**
+ * Opens the cleaned output without truncating it, and truncates it only once it is known not to be the input:
+ * the same file (device and inode of the open files), whatever the path says (a symlink, a hard link).
+ */
+async function openCleanedOutput(out: string, input: FileHandle): Promise<WriteStream> {
+  let handle: FileHandle;
   try {
-    await once(stream, "open");
+    handle = await open(out, constants.O_WRONLY | constants.O_CREAT, 0o666);
   } catch (err) {
     throw new UserError(`cannot write ${out}: ${(err as Error).message}`, "io");
   }
-  return stream;
+  try {
+    const [target, source] = await Promise.all([handle.stat(), input.stat()]);
+    if (target.dev === source.dev && target.ino === source.ino) {
+      throw new UserError(
+        `the cleaned output ${out} is the file being checked (the same file, by whatever name); choose another path`,
+        "usage",
+      );
+    }
+    await handle.truncate(0);
+  } catch (err) {
+    await handle.close();
+    if (err instanceof UserError) throw err;
+    throw new UserError(`cannot write ${out}: ${(err as Error).message}`, "io");
+  }
+  return createWriteStream(out, { fd: handle });
 }
 
 /**
@@ -548,7 +563,7 @@ async function validateFileNow(path: string, options: ValidateOptions): Promise<
   const { handle, size } = await openForReading(path);
   let cleaned: WriteStream | undefined;
   try {
-    cleaned = options.cleanedOutPath ? await openCleanedOutput(options.cleanedOutPath, path) : undefined;
+    cleaned = options.cleanedOutPath ? await openCleanedOutput(options.cleanedOutPath, handle) : undefined;
   } catch (err) {
     await handle.close();
     throw err;

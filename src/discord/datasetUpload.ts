@@ -1,15 +1,14 @@
 // A teacher's dataset attachment, from a slash command to a stored, validated dataset: the model option is
 // checked first, then the download (allowed hosts and size cap, checked before any request), then
 // storeDataset (validation in worker threads, off the event loop). Shared by /dataset and /finetune.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ApplicationCommandOptionChoiceData, Attachment } from "discord.js";
 import { downloadAttachment } from "../datasets/attachments.ts";
 import type { Catalog } from "../datasets/catalog.ts";
 import { resolveModel } from "../datasets/catalog.ts";
-import type { ValidationReport } from "../datasets/types.ts";
-import type { DatasetRow } from "../db/datasets.ts";
+import type { StoreResult } from "../datasets/store.ts";
+import { makeUploadDir } from "../datasets/tempFiles.ts";
 import type { AppContext } from "./context.ts";
 import { DiscordLimits } from "./limits.ts";
 
@@ -40,18 +39,16 @@ export function fileStem(name: string): string {
   return stem === "" ? "dataset" : stem;
 }
 
-export interface StoredUpload {
-  row: DatasetRow;
-  report: ValidationReport;
-}
-
-/** Downloads the attachment to a private temp dir, validates and stores it for the guild; the temp dir always goes. */
+/**
+ * Downloads the attachment to a private temp dir, validates and stores it for the guild (row null, with the
+ * reason, for a file that is no dataset: binary or empty); the temp dir always goes.
+ */
 export async function storeAttachment(
   ctx: AppContext,
   input: { guildId: string; uploaderId: string; attachment: Attachment; model: string | undefined },
-): Promise<StoredUpload> {
+): Promise<StoreResult> {
   const { attachment } = input;
-  const dir = await mkdtemp(join(tmpdir(), "classtune-upload-"));
+  const dir = await makeUploadDir();
   try {
     const path = join(dir, "upload.jsonl");
     await downloadAttachment(

@@ -31,7 +31,7 @@ export interface SandboxOptions {
   db: Db;
   /** Uploaded files go to <dataDir>/sandbox-files. */
   dataDir: string;
-  /** Default 127.0.0.1. */
+  /** A loopback address (127.x.x.x, ::1 or localhost); default 127.0.0.1. Any other is refused. */
   host?: string | undefined;
   /** 0 (default) picks a free port. */
   port?: number | undefined;
@@ -64,7 +64,16 @@ export interface SandboxHandle {
 
 export const DEFAULT_SECONDS_PER_STEP = 0.05;
 
+/** The sandbox accepts any Bearer key and holds uploaded training files: only this machine may reach it. */
+const isLoopback = (host: string) => /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/i.test(host);
+
 export async function startSandbox(options: SandboxOptions): Promise<SandboxHandle> {
+  const host = options.host ?? "127.0.0.1";
+  if (!isLoopback(host)) {
+    throw new Error(
+      `the sandbox listens on loopback only (it accepts any key and holds uploaded files), not on ${host}`,
+    );
+  }
   const filesDir = join(options.dataDir, "sandbox-files");
   mkdirSync(filesDir, { recursive: true });
   const clock = options.clock ?? realClock();
@@ -190,7 +199,6 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
   const server: Server = createServer((req, res) => {
     void handle(req, res);
   });
-  const host = options.host ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, host, () => {

@@ -1,15 +1,19 @@
 // The seed's flow from the terminal against the embedded sandbox, with no keys: finetune --wait,
 // jobs, ask, cancel. Runs the real CLI dispatcher in-process over a temp DATA_DIR.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import type { FinetuneResult } from "../../src/cli/finetune.ts";
 import type { JobRow } from "../../src/db/jobs.ts";
 import { chatLines } from "../finetuning/jobs.fixture.ts";
 import { type CliRun, runCliCaptured } from "../helpers/cli.ts";
 
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 let dir: string;
 let dataset: string;
 
@@ -96,6 +100,56 @@ test("a dataset that cannot be fine-tuned exits 1 before any job", async () => {
   assert.match(r.err, /cannot be fine-tuned/);
   const jobs = JSON.parse((await cli("jobs", "--json")).out) as JobRow[];
   assert.equal(jobs.length, 3);
+});
+
+test("a binary file exits 1 as no dataset, before any job, and is not stored", async () => {
+  const pdf = join(dir, "handout.jsonl");
+  await writeFile(pdf, Buffer.concat([Buffer.from("%PDF-1.7\n"), Buffer.alloc(300, 0)]));
+  const r = await cli("finetune", pdf);
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.err.trim(),
+    `classtune finetune: ${pdf} is not a dataset (not stored): this is a PDF document, not a JSONL text file`,
+  );
+  const jobs = JSON.parse((await cli("jobs", "--json")).out) as JobRow[];
+  assert.equal(jobs.length, 3);
+  const { openDb } = await import("../../src/db/open.ts");
+  const db = openDb(join(dir, "data", "classtune.db"));
+  try {
+    const names = db.prepare("SELECT file_name FROM datasets").pluck().all();
+    assert.ok(!names.includes("handout.jsonl"), JSON.stringify(names));
+  } finally {
+    db.close();
+  }
+});
+
+test("the temporary files of a finetune killed (SIGKILL) mid-validation are removed by the next command", async () => {
+  const dataDir = join(dir, "killed");
+  const big = join(dir, "big.jsonl");
+  await writeFile(big, chatLines(1).repeat(200_000));
+  const child = spawn(process.execPath, [join(ROOT, "scripts", "run.js"), "src/cli.ts", "finetune", big], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "silent", DATA_DIR: dataDir },
+    stdio: "ignore",
+  });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const datasets = join(dataDir, "datasets");
+  let leftovers: string[] = [];
+  for (let i = 0; i < 1000 && leftovers.length === 0; i++) {
+    await sleep(20);
+    leftovers = (await readdir(datasets).catch(() => [])).filter((f) => f.startsWith(".cleaning-"));
+  }
+  child.kill("SIGKILL");
+  await exited;
+  assert.equal(leftovers.length, 1, "the validation had started");
+  assert.deepEqual(
+    (await readdir(datasets)).filter((f) => f.startsWith(".cleaning-")),
+    leftovers,
+    "the kill left the scratch file",
+  );
+  const jobs = await cliWith({ DATA_DIR: dataDir }, "jobs", "--json");
+  assert.equal(jobs.code, 0, jobs.err);
+  assert.deepEqual(await readdir(datasets), [], "the next command removed it");
 });
 
 test("usage errors exit 2", async () => {

@@ -2,7 +2,7 @@
 // as other tools call it, plus the readable report and progress bar in-process.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -98,6 +98,21 @@ describe("classtune validate", () => {
     assert.equal(readFileSync(cleaned, "utf8"), `${good.join("\n")}\n`);
   });
 
+  it("exits 1 with a JSON report when a line nests 40,000 levels deep", async () => {
+    const file = join(dir, "deep.jsonl");
+    const deep = `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"ok","weight":${"[".repeat(40_000)}${"]".repeat(40_000)}}]}`;
+    writeFileSync(file, `${deep}\n${Array.from({ length: 10 }, (_, i) => example(i)).join("\n")}\n`);
+    const r = await spawnCli("validate", file, "--json");
+    assert.equal(r.code, 1, r.err);
+    assert.equal(r.err, "");
+    const report = JSON.parse(r.out) as ValidationReport;
+    assert.deepEqual(
+      report.errors.map((e) => [e.line, e.code]),
+      [[1, "too_deeply_nested"]],
+    );
+    assert.equal(report.valid, 10);
+  });
+
   it("exits 2 with one clear line on stderr for a missing file, an unknown model and bad usage", async () => {
     const missing = await spawnCli("validate", join(dir, "missing.jsonl"), "--json");
     assert.equal(missing.code, 2);
@@ -114,6 +129,22 @@ describe("classtune validate", () => {
     assert.match(usage.err, /no FILE given/);
     const flag = await inProcess(["validate", file, "--frobnicate"]);
     assert.equal(flag.code, 2);
+  });
+
+  it("exits 2 with one line and leaves the input untouched when --out is the input through a symlink or a hard link", async () => {
+    const input = join(dir, "linked.jsonl");
+    const content = `${Array.from({ length: 11 }, (_, i) => example(i)).join("\n")}\n{broken\n`;
+    writeFileSync(input, content);
+    symlinkSync(input, join(dir, "linked-symlink.jsonl"));
+    linkSync(input, join(dir, "linked-hardlink.jsonl"));
+    for (const out of ["linked-symlink.jsonl", "linked-hardlink.jsonl"]) {
+      const r = await inProcess(["validate", input, "--json", "--out", join(dir, out)]);
+      assert.equal(r.code, 2, out);
+      assert.equal(r.out, "");
+      assert.match(r.err, /^classtune validate: the cleaned output .* is the file being checked/);
+      assert.equal(r.err.trim().split("\n").length, 1);
+      assert.equal(readFileSync(input, "utf8"), content, `the input is untouched (${out})`);
+    }
   });
 
   it("prints a readable report: errors with lines, counts per code, tokens, an estimated cost", async () => {

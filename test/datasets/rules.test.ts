@@ -212,3 +212,90 @@ describe("checkLine: preference (DPO) lines", () => {
     ]);
   });
 });
+
+describe("checkLine: deeply nested values", () => {
+  const lists = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
+  const objects = (depth: number) => `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;
+  const deepLines: Record<string, string> = {
+    role: `{"messages":[{"role":${lists(40_000)},"content":"x"},{"role":"assistant","content":"ok"}]}`,
+    weight: `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"ok","weight":${objects(40_000)}}]}`,
+    tool_calls: `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":${lists(40_000)}}]}`,
+    tools: `{"tools":${lists(40_000)},"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"ok"}]}`,
+  };
+
+  for (const [key, line] of Object.entries(deepLines)) {
+    it(`refuses "${key}" nested 40,000 levels deep as too_deeply_nested, without throwing`, () => {
+      const v = checkLine(line, ctx);
+      assert.deepEqual(
+        v.errors.map((e) => e.code),
+        ["too_deeply_nested"],
+      );
+      assert.match(v.errors[0]?.message ?? "", /more than 64 levels/);
+      assert.equal(v.tokens, -1);
+    });
+  }
+
+  it("accepts tool definitions nested up to the limit", () => {
+    let schema: unknown = { type: "string" };
+    for (let i = 0; i < 28; i++) schema = { type: "object", properties: { child: schema } };
+    const line = JSON.stringify({
+      tools: [{ type: "function", function: { name: "f", parameters: schema } }],
+      ...chat(user, assistant),
+    });
+    assert.deepEqual(codes(line), []);
+  });
+
+  it("does not count brackets inside strings, escaped quotes included", () => {
+    const text = `${"[{".repeat(100)} \\" ]}`;
+    assert.deepEqual(codes(chat(user, { role: "assistant", content: text })), []);
+  });
+});
+
+describe("checkLine: values shown as the line writes them", () => {
+  const withWeight = (raw: string) =>
+    `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"ok","weight":${raw}}]}`;
+  const messageOf = (line: string) => checkLine(line, ctx).errors.map((e) => e.message);
+
+  it("reports a weight of 1e999 as 1e999, not as the null JSON.stringify makes of Infinity", () => {
+    assert.deepEqual(messageOf(withWeight("1e999")), ["message 2: weight must be 0 or 1, got 1e999"]);
+    assert.deepEqual(messageOf(withWeight("-1E+999")), ["message 2: weight must be 0 or 1, got -1E+999"]);
+  });
+
+  it("shows the last of duplicate keys, as JSON.parse keeps it, and finds escaped keys", () => {
+    const line = `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"ok","weight":1,"weigh\\u0074":  2.50e1 }]}`;
+    assert.deepEqual(messageOf(line), ["message 2: weight must be 0 or 1, got 2.50e1"]);
+  });
+
+  it("reports a role written as a number or a list as written, cut when long", () => {
+    const role = (raw: string) =>
+      `{"messages":[{"role":${raw},"content":"x"},{"role":"assistant","content":"ok"}]}`;
+    assert.match(messageOf(role("1e400"))[0] ?? "", /^message 1 has role 1e400 \(allowed:/);
+    const long = `[${Array.from({ length: 100 }, () => "1e999").join(", ")}]`;
+    const message = messageOf(role(long))[0] ?? "";
+    assert.match(message, /^message 1 has role \[1e999, 1e999, .*…/);
+    assert.ok(message.length < 250, `${message.length} characters`);
+  });
+
+  it("reports a content part's type as written", () => {
+    const line = `{"messages":[{"role":"user","content":[{"type": 1e999}]},{"role":"assistant","content":"ok"}]}`;
+    assert.match(
+      messageOf(line)[0] ?? "",
+      /content part 1 has type 1e999 \(expected "text" or "image_url"\)/,
+    );
+  });
+
+  it("looks a value up once per code, not once per message: a line of 50,000 bad messages takes well under a second", () => {
+    const bad = { role: 5, content: [{ type: 7 }], weight: 3 };
+    const line = JSON.stringify({ messages: Array.from({ length: 50_000 }, () => bad) });
+    const started = performance.now();
+    const v = checkLine(line, ctx);
+    const ms = performance.now() - started;
+    assert.match(v.errors[0]?.message ?? "", /^message 1 has role 5/);
+    assert.ok(ms < 3000, `${Math.round(ms)} ms`);
+  });
+
+  it("shows a preference line's values at their own place", () => {
+    const line = `{"input":{"messages":[{"role":"user","content":"x"}]},"preferred_output":[{"role":"assistant","content":"a","weight":1e999}],"non_preferred_output":[{"role":"assistant","content":"b","weight":-1e999}]}`;
+    assert.deepEqual(messageOf(line), ["preferred_output message 1: weight must be 0 or 1, got 1e999"]);
+  });
+});

@@ -35,6 +35,7 @@ describe("storeDataset", () => {
     const a = await storeDataset({ ...args, guildId: "g1" });
     const b = await storeDataset({ ...args, guildId: "g2" });
     assert.equal(a.report.fineTunable, true);
+    assert.ok(a.row && b.row, "both stored");
     assert.equal(a.row.storedPath, b.row.storedPath);
     assert.equal(readFileSync(a.row.storedPath, "utf8"), readFileSync(source, "utf8"));
     assert.deepEqual(
@@ -62,9 +63,41 @@ describe("storeDataset", () => {
       model: "gpt-4o-mini-2024-07-18",
     });
     assert.equal(report.invalid, 1);
+    assert.ok(row, "stored");
     assert.equal(row.fineTunable, false);
     assert.equal(row.fileName, "mixed.jsonl", "no path in the stored name");
     assert.ok(row.cleanedPath);
     assert.equal(readFileSync(row.cleanedPath, "utf8").trim().split("\n").length, 11);
+  });
+
+  it("does not store a binary or an empty file, and says why", async () => {
+    const db = openDb(":memory:");
+    const dataDir = join(dir, "data3");
+    const png = join(dir, "photo.jsonl");
+    writeFileSync(
+      png,
+      Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(500, 1)]),
+    );
+    const empty = join(dir, "empty.jsonl");
+    writeFileSync(empty, "\n  \n");
+    for (const [sourcePath, reason] of [
+      [png, /PNG image, not a JSONL text file/],
+      [empty, /no examples, only blank lines/],
+    ] as const) {
+      const result = await storeDataset({
+        db,
+        dataDir,
+        guildId: "g1",
+        uploaderId: "u1",
+        fileName: "upload.jsonl",
+        sourcePath,
+        model: "gpt-4o-mini",
+      });
+      assert.equal(result.row, null, "no dataset row");
+      assert.match(result.row === null ? result.refused : "", reason);
+      assert.equal(result.report.examples, 0, "the report still says what was found");
+    }
+    assert.deepEqual(new DatasetRepository(db).list("g1"), []);
+    assert.deepEqual(readdirSync(join(dataDir, "datasets")), [], "no file kept");
   });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -191,6 +191,27 @@ describe("validateFile: bytes and lines", () => {
     assert.deepEqual([r.examples, r.valid, r.invalid], [4, 2, 2]);
   });
 
+  it("reports lines nested 40,000 levels deep on their own lines and checks the rest", async () => {
+    const lists = `${"[".repeat(40_000)}${"]".repeat(40_000)}`;
+    const deep = [
+      `{"messages":[{"role":${lists},"content":"x"},{"role":"assistant","content":"ok"}]}`,
+      `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"ok","weight":${lists}}]}`,
+      `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":${lists}}]}`,
+      `{"tools":${lists},"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"ok"}]}`,
+    ];
+    const r = await validateFile(file(`${[...deep, ...lines(10)].join("\n")}\n`));
+    assert.deepEqual(
+      r.errors.map((e) => [e.line, e.code]),
+      [
+        [1, "too_deeply_nested"],
+        [2, "too_deeply_nested"],
+        [3, "too_deeply_nested"],
+        [4, "too_deeply_nested"],
+      ],
+    );
+    assert.deepEqual([r.examples, r.valid, r.invalid], [14, 10, 4]);
+  });
+
   it("reports special tokens", async () => {
     const r = await validateFile(file(`${example(1, "done <|endoftext|>")}\n`));
     assert.deepEqual(
@@ -317,6 +338,32 @@ describe("validateFile: outputs and limits", () => {
     const path = file(example(1));
     await assert.rejects(validateFile(path, { cleanedOutPath: path }), UserError);
     assert.equal(readFileSync(path, "utf8"), example(1), "the input is untouched");
+  });
+});
+
+describe("validateFile: a cleaned output that is the input by another name", () => {
+  for (const [how, link] of [
+    ["a symlink", symlinkSync],
+    ["a hard link", linkSync],
+  ] as const) {
+    it(`refuses a cleaned path that is ${how} to the input, and leaves the input untouched`, async () => {
+      const content = `${lines(11).join("\n")}\n{broken\n`;
+      const input = file(content);
+      const out = join(dir, `out-${n++}.jsonl`);
+      link(input, out);
+      await assert.rejects(
+        validateFile(input, { cleanedOutPath: out }),
+        (e: unknown) => e instanceof UserError && /is the file being checked/.test(e.message),
+      );
+      assert.equal(readFileSync(input, "utf8"), content, "the input is untouched");
+    });
+  }
+
+  it("replaces an existing, different cleaned file", async () => {
+    const out = file("an older, longer cleaned file\n".repeat(100));
+    const r = await validateFile(file(`${example(1)}\n{broken\n`), { cleanedOutPath: out });
+    assert.equal(r.valid, 1);
+    assert.equal(readFileSync(out, "utf8"), `${example(1)}\n`);
   });
 });
 

@@ -2,7 +2,10 @@
 // "Fine-tune this"), unknown models, the attachment allow-list and size cap (nothing fetched that should not
 // be), /dataset list, and no reply that pings @everyone or a role.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { PermissionFlagsBits } from "discord.js";
 import { sampleDatasetJsonl } from "../../src/datasets/sample.ts";
@@ -109,6 +112,15 @@ describe("/dataset validate", () => {
     assert.deepEqual(reply.customIds, []);
   });
 
+  it("reports a line nested 10,000 levels deep as that line's error, not as a failure", async () => {
+    const deep = `{"messages":[{"role":${"[".repeat(10_000)}${"]".repeat(10_000)},"content":"x"},{"role":"assistant","content":"ok"}]}`;
+    const file = bot.discord.cdn.attachment("deep.jsonl", `${deep}\n${sampleDatasetJsonl()}`);
+    const { reply } = await validate(file);
+    const errors = reply.embeds[0]?.fields?.find((f) => f.name === "Errors")?.value ?? "";
+    assert.match(errors, /line 1: the line nests lists or objects more than 64 levels deep/);
+    assert.match(reply.embeds[0]?.description ?? "", /1 of 21 examples have problems/);
+  });
+
   it("validates for a chosen model, and names the known models for an unknown one", async () => {
     const good = bot.discord.cdn.attachment("tutor-35.jsonl", sampleDatasetJsonl());
     const { reply } = await validate(good, { model: "gpt-3.5-turbo" });
@@ -178,6 +190,43 @@ describe("/dataset validate", () => {
     assert.equal(bot.discord.cdn.requestsFor(chunked).length, 1);
   });
 
+  it("does not store a binary or an empty upload, says why, and neither is listed or offered", async () => {
+    const png = Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      Buffer.alloc(2000, 9),
+    ]);
+    const { reply: binary } = await validate(bot.discord.cdn.attachment("diagram.jsonl", png));
+    assert.match(binary.content, /^Not stored: this is a PNG image, not a JSONL text file\./);
+    assert.match(binary.embeds[0]?.title ?? "", /diagram\.jsonl/);
+    assert.match(binary.embeds[0]?.description ?? "", /Not a dataset: this is a PNG image/);
+    assert.equal((JSON.parse(binary.file("diagram.report.json").text()) as { examples: number }).examples, 0);
+    assert.deepEqual(binary.customIds, []);
+    const { reply: empty } = await validate(bot.discord.cdn.attachment("blank.jsonl", "\n\n"));
+    assert.match(empty.content, /^Not stored: the file has no examples, only blank lines\./);
+
+    const list = await bot.discord.slash({
+      channel: guild.channel("teachers"),
+      user: teacher,
+      command: "dataset",
+      subcommand: "list",
+    });
+    const listed = (await list.waitForOriginal()).embeds[0]?.description ?? "";
+    assert.doesNotMatch(listed, /diagram|blank/);
+    const choices = await bot.discord.autocomplete({
+      channel: guild.channel("teachers"),
+      user: teacher,
+      command: "finetune",
+      subcommand: "start",
+      options: { dataset: "" },
+      focused: "dataset",
+    });
+    assert.ok(choices.length > 0, "the stored datasets are offered");
+    assert.deepEqual(
+      choices.filter((c) => /diagram|blank/.test(c.name)),
+      [],
+    );
+  });
+
   it("refuses a student on the server side", async () => {
     const file = bot.discord.cdn.attachment("student.jsonl", sampleDatasetJsonl());
     const run = await bot.discord.slash({
@@ -223,5 +272,25 @@ describe("/dataset list and mentions", () => {
       assert.deepEqual(message.pings.roles, [], `message ${message.id} pings a role`);
     }
     assert.deepEqual(bot.discord.unhandledRequests, []);
+  });
+});
+
+describe("start-up", () => {
+  it("removes the temporary files a killed bot left in DATA_DIR and $TMPDIR when it starts again", async () => {
+    const { pid: dead } = spawnSync(process.execPath, ["-e", ""]);
+    const datasets = join(bot.dataDir, "datasets");
+    mkdirSync(datasets, { recursive: true });
+    const scratch = join(datasets, `.cleaning-${dead}-1700000000000-x1y2z3.jsonl`);
+    writeFileSync(scratch, "partial");
+    const upload = join(tmpdir(), `classtune-upload-${dead}-Kil1ed`);
+    mkdirSync(upload, { recursive: true });
+    writeFileSync(join(upload, "upload.jsonl"), "partial");
+    await bot.restart();
+    assert.equal(existsSync(scratch), false, "the cleaned scratch file is gone");
+    assert.equal(existsSync(upload), false, "the download directory is gone");
+    assert.ok(
+      readdirSync(datasets).some((f) => f.endsWith(".jsonl")),
+      "the stored datasets stay",
+    );
   });
 });

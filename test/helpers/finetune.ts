@@ -40,7 +40,7 @@ export async function fineTuneInGuild(
       sourcePath,
       model: ctx.config.ask.defaultModel,
     });
-    assert.ok(row.fineTunable, "the training set is fine-tunable");
+    assert.ok(row?.fineTunable, "the training set is fine-tunable");
     const job = await ctx.jobs.start({ guildId, datasetId: row.id, requesterId: teacherId, suffix });
     assert.ok(sandbox, "the test bot runs the sandbox");
     for (let i = 0; i < 10; i++) {

@@ -15,6 +15,8 @@ function clip(text: string, max: number): string {
 }
 
 function verdict(r: ValidationReport): string {
+  const fileError = r.errors.find((e) => e.line === 0);
+  if (r.examples === 0 && fileError) return `❌ Not a dataset: ${fileError.message}.`;
   if (r.fineTunable) return `✅ Ready to fine-tune: ${n(r.valid)} valid examples.`;
   if (r.invalid > 0) {
     const dropped =
