@@ -159,8 +159,16 @@ export class ChunkCounts {
   private lookup(text: string, start: number, end: number): number {
     const length = end - start;
     if (length > CACHED_CHUNK_UNITS) return this.countPlain(text.slice(start, end));
-    let h = FNV_OFFSET ^ length;
-    for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME);
+    // The hash samples the length and up to five characters (O(1) a chunk); the comparison keeps it exact.
+    const last = end - 1;
+    let h = Math.imul(FNV_OFFSET ^ length, FNV_PRIME);
+    h = Math.imul(h ^ text.charCodeAt(start), FNV_PRIME);
+    h = Math.imul(h ^ text.charCodeAt(last), FNV_PRIME);
+    if (length > 2) {
+      h = Math.imul(h ^ text.charCodeAt(start + 1), FNV_PRIME);
+      h = Math.imul(h ^ text.charCodeAt(last - 1), FNV_PRIME);
+      h = Math.imul(h ^ text.charCodeAt(start + (length >> 1)), FNV_PRIME);
+    }
     h ^= h >>> 15;
     const slots = this.slots;
     const mask = CHUNK_SLOTS - 1;
