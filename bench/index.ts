@@ -1,5 +1,5 @@
 // `npm run bench [-- NAME ...] [--flags]`: runs the listed benchmarks (all by default), each a bench/<name>.ts
-// exporting `main(args)`. Flags (e.g. --big) are passed to every benchmark that runs.
+// exporting `main(args)`. Flags (e.g. --big, --tokenizer=llama3.1) are passed to every benchmark that runs.
 
 type Bench = { main: (args: string[]) => Promise<void> };
 
@@ -10,7 +10,14 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   "ask-core": () => import("./ask-core.ts"),
 };
 
-const args = process.argv.slice(2);
+// `--flag value` is read as `--flag=value` when the value is not a benchmark's name.
+const args: string[] = [];
+for (const a of process.argv.slice(2)) {
+  const prev = args[args.length - 1];
+  if (!a.startsWith("--") && !(a in BENCHES) && prev?.startsWith("--") && !prev.includes("=")) {
+    args[args.length - 1] = `${prev}=${a}`;
+  } else args.push(a);
+}
 const names = args.filter((a) => !a.startsWith("--"));
 const flags = args.filter((a) => a.startsWith("--"));
 const unknown = names.filter((n) => !(n in BENCHES));

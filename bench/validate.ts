@@ -2,14 +2,27 @@
 // chat dataset (system/user/assistant, answers of 200–2,000 characters, some non-ASCII) under bench/.out,
 // runs `node scripts/run.js src/cli.ts validate FILE --json` several times and prints the median MB/s,
 // examples/s and peak RSS. `--big` adds a ~500 MB file (the bar: peak RSS ≤ 300 MB).
+// Then it measures open-model counting on the same file (`--tokenizer=llama3.1` by default; also qwen2.5, or
+// `--tokenizer=none`): the validator does not count for open models yet, so this runs the counter directly
+// in 2 worker threads (esbuild-bundled, the validator's heap limits), against the o200k cookbook path in the
+// same harness, and prints the medians of 5 runs and their ratio.
 // Peak RSS comes from GNU time (`/usr/bin/time -v`) when present, else from a --require probe in the child.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import * as esbuild from "esbuild";
+import { ENCODING_MODULES } from "../src/datasets/counter.ts";
 import { mulberry32 } from "../src/sandbox/trainer.ts";
+import {
+  isOpenTokenizerFamily,
+  type OpenTokenizerFamily,
+  openTokenizerFiles,
+} from "../src/tokenizers/index.ts";
+import type { BenchMode } from "./open-tokens-worker.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const OUT = join(ROOT, "bench", ".out");
@@ -168,12 +181,133 @@ async function measure(label: string, file: string, runs: number): Promise<void>
   );
 }
 
+const BATCH_BYTES = 128 * 1024;
+const WORKERS = 2;
+/** The validator's worker heap limits (validator.ts WORKER_HEAP_LIMITS). */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 96 };
+
+/** Batches of whole lines, each with its own buffer (transferred to a worker). */
+function batchesOf(file: string): Uint8Array[] {
+  const bytes = readFileSync(file);
+  const out: Uint8Array[] = [];
+  let start = 0;
+  while (start < bytes.length) {
+    let end = Math.min(start + BATCH_BYTES, bytes.length);
+    if (end < bytes.length) end = bytes.indexOf(10, end) + 1 || bytes.length;
+    out.push(new Uint8Array(bytes.subarray(start, end)));
+    start = end;
+  }
+  return out;
+}
+
+interface CountRun {
+  seconds: number;
+  /** From spawning the workers to the first answer: start-up and table loading. */
+  firstSeconds: number;
+  tokens: number;
+  examples: number;
+}
+
+/** Counts every example of the batches in WORKERS threads, two batches in flight each, as the validator does. */
+async function countInWorkers(code: string, mode: BenchMode, batches: Uint8Array[]): Promise<CountRun> {
+  const entry = new URL(`data:text/javascript,${encodeURIComponent(code)}`);
+  const started = performance.now();
+  let first = 0;
+  let tokens = 0;
+  let examples = 0;
+  let next = 0;
+  const workers = Array.from(
+    { length: WORKERS },
+    () => new Worker(entry, { workerData: mode, resourceLimits: WORKER_LIMITS }),
+  );
+  try {
+    await Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise<void>((resolve, reject) => {
+            let outstanding = 0;
+            const feed = () => {
+              while (outstanding < 2 && next < batches.length) {
+                const batch = new Uint8Array(batches[next++] as Uint8Array); // a copy: runs reuse the batches
+                outstanding++;
+                worker.postMessage(batch, [batch.buffer as ArrayBuffer]);
+              }
+              if (outstanding === 0) resolve();
+            };
+            worker.on("message", (r: { tokens: number; examples: number }) => {
+              first ||= performance.now();
+              tokens += r.tokens;
+              examples += r.examples;
+              outstanding--;
+              feed();
+            });
+            worker.on("error", reject);
+            feed();
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { seconds, firstSeconds: (first - started) / 1000, tokens, examples };
+}
+
+async function measureOpenCounting(file: string, family: OpenTokenizerFamily): Promise<void> {
+  const built = await esbuild.build({
+    entryPoints: [join(ROOT, "bench", "open-tokens-worker.ts")],
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    write: false,
+    logLevel: "silent",
+  });
+  const code = built.outputFiles[0]?.text ?? "";
+  const batches = batchesOf(file);
+  const mb = statSync(file).size / 1e6;
+  const modes: [string, BenchMode][] = [
+    [
+      "gpt-4o-mini (o200k, cookbook rule)",
+      { kind: "o200k", encodingUrl: import.meta.resolve(ENCODING_MODULES.o200k_base) },
+    ],
+    [`${family} (chat template)`, { kind: "open", family, files: openTokenizerFiles(family) }],
+  ];
+  const medians: number[] = [];
+  for (const [label, mode] of modes) {
+    const runs: CountRun[] = [];
+    for (let i = 0; i < RUNS; i++) runs.push(await countInWorkers(code, mode, batches));
+    const seconds = median(runs.map((r) => r.seconds));
+    medians.push(seconds);
+    const r = runs[0] as CountRun;
+    process.stdout.write(
+      `count in ${WORKERS} workers, ${label}: ${r.examples.toLocaleString("en-US")} examples, ` +
+        `${r.tokens.toLocaleString("en-US")} tokens, median of ${RUNS}: ${seconds.toFixed(2)} s ` +
+        `(${(mb / seconds).toFixed(1)} MB/s; first answer after ${median(runs.map((x) => x.firstSeconds)).toFixed(2)} s)` +
+        ` [${runs.map((x) => x.seconds.toFixed(2)).join(", ")}]\n`,
+    );
+  }
+  process.stdout.write(
+    `${family} / o200k time: ${((medians[1] as number) / (medians[0] as number)).toFixed(2)}× (goal ≤ 2×); load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}\n`,
+  );
+}
+
 export async function main(flags: string[]): Promise<void> {
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   process.stdout.write(`machine: ${cpus().length} × ${cpu}, Node ${process.version}\n`);
   const small = join(OUT, "chat-20000.jsonl");
   await generate(small, 20_000);
   await measure("validate 32 MB", small, RUNS);
+  const tokenizer =
+    flags.find((f) => f.startsWith("--tokenizer="))?.slice("--tokenizer=".length) ?? "llama3.1";
+  if (tokenizer !== "none") {
+    if (!isOpenTokenizerFamily(tokenizer)) {
+      throw new Error(`--tokenizer=${tokenizer}: expected llama3.1, qwen2.5 or none`);
+    }
+    await measureOpenCounting(small, tokenizer);
+  }
   if (flags.includes("--big")) {
     const big = join(OUT, "chat-330000.jsonl");
     process.stdout.write("generating the ~500 MB file (once)…\n");

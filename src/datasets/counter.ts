@@ -66,44 +66,152 @@ export async function loadTextCounter(
   return createTextCounter(encoding, mod.default);
 }
 
+export interface CounterOptions {
+  /**
+   * Remember the counts of short pieces (default true). Natural text repeats its words, so nearly every
+   * piece is counted once per worker; false is the plain path, which tests compare with.
+   */
+  pieceCache?: boolean;
+}
+
 /** The counter over an already loaded gpt-tokenizer encoding API (its default export). */
-export function createTextCounter(encoding: EncodingName, api: unknown): TextCounter {
-  let counter = counters.get(encoding);
-  if (!counter) {
-    const core = coreOf(encoding, api);
-    const encoder = new TextEncoder();
-    const unicodeSplit = core.tokenSplitRegex;
-    const asciiSplit = asciiSplitRegex(unicodeSplit);
-    const countPiece = (piece: string): number => {
-      if (core.getBpeRankFromString(piece) !== undefined) return 1;
-      if (piece.length > LONG_PIECE) return countLongPiece(core, encoder.encode(piece));
-      return core.bytePairEncode(piece).length;
-    };
-    const countPieces = (text: string, split: RegExp): number => {
-      let n = 0;
-      if (text.length > MATCH_ALL_ABOVE) {
-        // Iterate: a multi-megabyte text would otherwise hold millions of pieces at once.
-        for (const match of text.matchAll(split)) n += countPiece(match[0]);
-        return n;
-      }
-      for (const piece of text.match(split) ?? []) n += countPiece(piece);
+export function createTextCounter(
+  encoding: EncodingName,
+  api: unknown,
+  options: CounterOptions = {},
+): TextCounter {
+  const cached = options.pieceCache !== false;
+  const existing = cached ? counters.get(encoding) : undefined;
+  if (existing) return existing;
+  const core = coreOf(encoding, api);
+  const encoder = new TextEncoder();
+  const unicodeSplit = core.tokenSplitRegex;
+  const asciiSplit = asciiSplitRegex(unicodeSplit);
+  const countPiece = (piece: string): number => {
+    if (core.getBpeRankFromString(piece) !== undefined) return 1;
+    if (piece.length > LONG_PIECE) return countLongPiece(core, encoder.encode(piece));
+    return core.bytePairEncode(piece).length;
+  };
+  const countPieces = (text: string, split: RegExp): number => {
+    let n = 0;
+    if (text.length > MATCH_ALL_ABOVE) {
+      // Iterate: a multi-megabyte text would otherwise hold millions of pieces at once.
+      for (const match of text.matchAll(split)) n += countPiece(match[0]);
       return n;
-    };
-    counter = {
-      encoding,
-      count(text: string): number {
-        if (!asciiSplit) return countPieces(text, unicodeSplit);
-        let n = 0;
-        for (const [start, end, ascii] of asciiRuns(text)) {
-          const run = start === 0 && end === text.length ? text : text.slice(start, end);
-          n += countPieces(run, ascii ? asciiSplit : unicodeSplit);
-        }
-        return n;
-      },
-    };
-    counters.set(encoding, counter);
-  }
+    }
+    for (const piece of text.match(split) ?? []) n += countPiece(piece);
+    return n;
+  };
+  const countPlain = (text: string): number => {
+    if (!asciiSplit) return countPieces(text, unicodeSplit);
+    let n = 0;
+    for (const [start, end, ascii] of asciiRuns(text)) {
+      const run = start === 0 && end === text.length ? text : text.slice(start, end);
+      n += countPieces(run, ascii ? asciiSplit : unicodeSplit);
+    }
+    return n;
+  };
+  const chunks = cached ? new ChunkCounts(countPlain) : undefined;
+  const counter: TextCounter = { encoding, count: chunks ? (text) => chunks.countText(text) : countPlain };
+  if (cached) counters.set(encoding, counter);
   return counter;
+}
+
+/** Ints per slot of the chunk table: one 64-byte cache line, so a lookup touches one line. */
+const SLOT_INTS = 16;
+/** A slot holds the hash, length and count, then the chunk's UTF-16 units two to an int. */
+const CACHED_CHUNK_UNITS = (SLOT_INTS - 2) * 2;
+const CHUNK_SLOTS = 1 << 16;
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+/**
+ * The count cache. Text is cut into chunks at every space whose previous character is not whitespace (the
+ * cut points of the ASCII fast path below: no pre-tokenized piece spans one, and matching resumes there as
+ * at the start of a string), so a text's count is the sum of its chunks' counts. A chunk is a word with its
+ * leading space and punctuation, one or a few pieces; natural text repeats them, so nearly every chunk is
+ * tokenized once per worker. The table is open addressing in one typed array (4 MB, outside the JavaScript
+ * heap) holding each chunk's characters, compared in place: a repeated chunk costs one cache line, no
+ * string and no garbage. It is emptied when half full; chunks over 28 UTF-16 units are not remembered.
+ */
+export class ChunkCounts {
+  /** Per slot: [hash, length << 16 | count (0 = empty), units...]. */
+  private readonly slots = new Int32Array(CHUNK_SLOTS * SLOT_INTS);
+  private size = 0;
+
+  constructor(private readonly countPlain: (text: string) => number) {}
+
+  countText(text: string): number {
+    let n = 0;
+    let start = 0;
+    // Cut points are spaces: String#indexOf finds them at native speed.
+    for (let sp = text.indexOf(" ", 1); sp >= 0; sp = text.indexOf(" ", sp + 1)) {
+      if (sp > start && !isWhitespace(text.charCodeAt(sp - 1))) {
+        n += this.lookup(text, start, sp);
+        start = sp;
+      }
+    }
+    if (start < text.length) n += this.lookup(text, start, text.length);
+    return n;
+  }
+
+  /** Tokens of the chunk text[start, end): from the table, or counted and remembered. */
+  private lookup(text: string, start: number, end: number): number {
+    const length = end - start;
+    if (length > CACHED_CHUNK_UNITS) return this.countPlain(text.slice(start, end));
+    // The hash samples the length and up to five characters (O(1) a chunk); the comparison keeps it exact.
+    const last = end - 1;
+    let h = Math.imul(FNV_OFFSET ^ length, FNV_PRIME);
+    h = Math.imul(h ^ text.charCodeAt(start), FNV_PRIME);
+    h = Math.imul(h ^ text.charCodeAt(last), FNV_PRIME);
+    if (length > 2) {
+      h = Math.imul(h ^ text.charCodeAt(start + 1), FNV_PRIME);
+      h = Math.imul(h ^ text.charCodeAt(last - 1), FNV_PRIME);
+      h = Math.imul(h ^ text.charCodeAt(start + (length >> 1)), FNV_PRIME);
+    }
+    h ^= h >>> 15;
+    const slots = this.slots;
+    const mask = CHUNK_SLOTS - 1;
+    let slot = h & mask;
+    for (;;) {
+      const base = slot * SLOT_INTS;
+      const meta = slots[base + 1] as number;
+      if (meta === 0) break;
+      if (slots[base] === h && meta >>> 16 === length && this.same(text, start, length, base + 2)) {
+        return meta & 0xffff;
+      }
+      slot = (slot + 1) & mask;
+    }
+    const n = this.countPlain(text.slice(start, end));
+    if (n > 0xffff) return n; // cannot happen for 28 units; kept exact regardless
+    if (this.size * 2 >= CHUNK_SLOTS) {
+      slots.fill(0);
+      this.size = 0;
+      slot = h & mask;
+      while (slots[slot * SLOT_INTS + 1] !== 0) slot = (slot + 1) & mask;
+    }
+    const base = slot * SLOT_INTS;
+    slots[base] = h;
+    // A chunk of one or more characters has a count of at least 1, so meta is never 0 for a used slot.
+    slots[base + 1] = (length << 16) | n;
+    for (let i = 0; i < length; i += 2) {
+      const lo = text.charCodeAt(start + i);
+      const hi = i + 1 < length ? text.charCodeAt(start + i + 1) : 0;
+      slots[base + 2 + (i >> 1)] = lo | (hi << 16);
+    }
+    this.size++;
+    return n;
+  }
+
+  private same(text: string, start: number, length: number, at: number): boolean {
+    const slots = this.slots;
+    for (let i = 0; i < length; i += 2) {
+      const lo = text.charCodeAt(start + i);
+      const hi = i + 1 < length ? text.charCodeAt(start + i + 1) : 0;
+      if (slots[at + (i >> 1)] !== (lo | (hi << 16))) return false;
+    }
+    return true;
+  }
 }
 
 // ASCII fast path. The pre-tokenizer regexes use Unicode property classes (\p{L}, \p{N}...), which make
@@ -287,25 +395,4 @@ export function countLongPiece(core: BpeCore, bytes: Uint8Array): number {
     }
   }
   return parts;
-}
-
-/**
- * A counter that remembers the counts of short texts: datasets repeat their system prompt (and roles) in
- * every example, so each worker tokenizes them once. Bounded: emptied when full.
- */
-export function memoizedCounter(counter: TextCounter, maxEntries = 4096, maxLength = 4096): TextCounter {
-  const memo = new Map<string, number>();
-  return {
-    encoding: counter.encoding,
-    count(text: string): number {
-      if (text.length > maxLength) return counter.count(text);
-      let n = memo.get(text);
-      if (n === undefined) {
-        n = counter.count(text);
-        if (memo.size >= maxEntries) memo.clear();
-        memo.set(text, n);
-      }
-      return n;
-    },
-  };
 }

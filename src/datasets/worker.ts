@@ -2,14 +2,14 @@
 // counts them off the main event loop, and answers with compact typed arrays.
 import { createHash } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
-import { loadTextCounter, memoizedCounter } from "./counter.ts";
+import { loadTextCounter } from "./counter.ts";
 import type { BatchRequest, BatchResult, WorkerInit } from "./protocol.ts";
 import { HASH_BYTES, LINE_BLANK, LINE_INVALID, SHAPE_CODES } from "./protocol.ts";
 import { checkLine, type LineShape } from "./rules.ts";
 
 const init = workerData as WorkerInit;
 const ctx = {
-  counter: memoizedCounter(await loadTextCounter(init.encoding, init.encodingUrl)),
+  counter: await loadTextCounter(init.encoding, init.encodingUrl),
   maxTokensPerExample: init.maxTokensPerExample,
 };
 const fatalDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

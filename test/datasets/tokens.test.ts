@@ -3,13 +3,15 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import cl100k from "gpt-tokenizer/encoding/cl100k_base";
 import o200k from "gpt-tokenizer/encoding/o200k_base";
-import { memoizedCounter } from "../../src/datasets/counter.ts";
+import { createTextCounter } from "../../src/datasets/counter.ts";
 import { checkLine } from "../../src/datasets/rules.ts";
 import { findSpecialToken, loadTextCounter, textCounter } from "../../src/datasets/tokens.ts";
 
 // A copy of the shared toy fixture (OpenAI cookbook example data), so a fresh clone has it.
 const TOY = new URL("./fixtures/toy_chat_fine_tuning.jsonl", import.meta.url);
 const plain = { disallowedSpecial: new Set<string>() };
+const WORDS_FOR_CACHE =
+  "the of and to in is that photosynthesis mitochondria Energy CELL, plant. water? x².".split(" ");
 
 /** Deterministic pseudo-random text over a small alphabet: long single pre-tokenizer pieces. */
 function randomPiece(seed: number, length: number, alphabet: string): string {
@@ -110,27 +112,46 @@ describe("token counts equal tiktoken's", () => {
     assert.equal(counter.count("é".repeat(100_000)), 100_000);
   });
 
-  it("remembers short texts without changing their counts, within its bound", () => {
-    const base = textCounter("o200k_base");
-    let calls = 0;
-    const counting = {
-      encoding: base.encoding,
-      count: (t: string) => {
-        calls++;
-        return base.count(t);
-      },
+  it("the count cache gives the uncached path's counts on varied text, also after it is emptied", () => {
+    const words = [
+      ...WORDS_FOR_CACHE,
+      ..."é ü ß 中文 🙂 ǅ ² ٣ \u0301 \u00a0 \u3000 \ufeff \u0085".split(" "),
+      "supercalifragilisticexpialidocious",
+      "Pneumonoultramicroscopicsilicovolcanoconiosis",
+      "a".repeat(300),
+      "é".repeat(40),
+      "  ",
+      "\n",
+      "\t",
+      "don't",
+      "THEY'RE",
+      "12345",
+    ];
+    let x = 7;
+    const next = () => {
+      x = (x * 48271) % 2147483647;
+      return x;
     };
-    const memo = memoizedCounter(counting, 2, 100);
-    assert.equal(memo.count("You are a tutor."), base.count("You are a tutor."));
-    memo.count("You are a tutor.");
-    assert.equal(calls, 1);
-    memo.count("x".repeat(101));
-    memo.count("x".repeat(101));
-    assert.equal(calls, 3, "long texts are not remembered");
-    memo.count("a");
-    memo.count("b");
-    memo.count("You are a tutor.");
-    assert.equal(calls, 6, "emptied when full");
+    for (const [name, api] of [
+      ["cl100k_base", cl100k],
+      ["o200k_base", o200k],
+    ] as const) {
+      const cached = textCounter(name);
+      const plainCounter = createTextCounter(name, api, { pieceCache: false });
+      assert.notEqual(cached, plainCounter);
+      // 40,000 distinct words overflow the table (emptied at 32,768 chunks) and come back.
+      const distinct = Array.from({ length: 40_000 }, (_, i) => `w${i.toString(36)}`).join(" ");
+      assert.equal(cached.count(distinct), plainCounter.count(distinct));
+      assert.equal(cached.count(distinct), plainCounter.count(distinct));
+      for (let k = 0; k < 2000; k++) {
+        let s = "";
+        for (let i = 0, len = 1 + (next() % 60); i < len; i++) {
+          s += (next() % 3 === 0 ? "" : " ") + words[next() % words.length];
+        }
+        assert.equal(cached.count(s), plainCounter.count(s), JSON.stringify(s));
+        if (k % 10 === 0) assert.equal(cached.count(s), api.countTokens(s, plain), JSON.stringify(s));
+      }
+    }
   });
 
   it("loads an encoding on demand to the same counts", async () => {
