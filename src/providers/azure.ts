@@ -13,7 +13,7 @@
 import type OpenAI from "openai";
 import { UserError } from "../domain/errors.ts";
 import type { Logger } from "../logger.ts";
-import { isValidDeploymentName } from "./deployments.ts";
+import { isValidDeploymentName, settleDeployAnswer } from "./deployments.ts";
 import { logProviderError } from "./errors.ts";
 import { httpError, type JsonResponse, requestJson } from "./http.ts";
 import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
@@ -172,21 +172,12 @@ export class AzureOpenAIProvider extends OpenAICompatibleProvider {
       sku: { name: this.sku, capacity: this.capacity },
       properties: { model: { format: "OpenAI", name: input.fineTunedModel, version: "1" } },
     });
-    if (res.status === 409) {
-      const found = await this.getDeployment(input.name);
-      if (found) return found;
-      throw httpError("deploy the model", res);
-    }
-    if (!res.ok) {
-      const err = httpError("deploy the model", res);
-      logProviderError(
-        this.logger,
-        err,
-        { job: input.jobId, deployment: input.name },
-        "azure: deploy failed",
-      );
-      throw err;
-    }
+    const alreadyThere = await settleDeployAnswer(res, input, {
+      provider: "azure",
+      logger: this.logger,
+      lookup: (n) => this.getDeployment(n),
+    });
+    if (alreadyThere) return alreadyThere;
     this.logger.info(
       { job: input.jobId, deployment: input.name, sku: this.sku },
       "azure: deployment requested",

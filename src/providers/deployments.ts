@@ -3,6 +3,10 @@
 // characters: letters, digits, "-", "_", ".") and Nebius custom model names (kept to lowercase letters,
 // digits and "-").
 import { createHash } from "node:crypto";
+import type { Logger } from "../logger.ts";
+import { logProviderError } from "./errors.ts";
+import { httpError, type JsonResponse } from "./http.ts";
+import type { DeployInput, Deployment } from "./types.ts";
 
 /** Azure's limit on a deployment name; Nebius names stay well inside it. */
 export const MAX_DEPLOYMENT_NAME_LENGTH = 64;
@@ -22,4 +26,33 @@ export function deploymentNameFor(remoteJobId: string): string {
 /** Whether a name is one this file could have made (what the adapters accept from their callers). */
 export function isValidDeploymentName(name: string): boolean {
   return /^[a-z0-9][a-z0-9-]{1,63}$/.test(name) && name.length <= MAX_DEPLOYMENT_NAME_LENGTH;
+}
+
+/**
+ * The answer to a create-deployment request, the same for every provider: 409 means one of that name exists
+ * (a retried deploy, or an answer lost on the way), so it is looked up instead of made twice; any other
+ * refusal is logged with the provider's words and thrown. Returns the existing deployment after a 409, or
+ * null when the request was taken (the caller reads its answer).
+ */
+export async function settleDeployAnswer(
+  res: JsonResponse,
+  input: DeployInput,
+  deps: { provider: string; logger: Logger; lookup: (name: string) => Promise<Deployment | null> },
+): Promise<Deployment | null> {
+  if (res.status === 409) {
+    const found = await deps.lookup(input.name);
+    if (found) return found;
+    throw httpError("deploy the model", res);
+  }
+  if (!res.ok) {
+    const err = httpError("deploy the model", res);
+    logProviderError(
+      deps.logger,
+      err,
+      { job: input.jobId, deployment: input.name },
+      `${deps.provider}: deploy failed`,
+    );
+    throw err;
+  }
+  return null;
 }

@@ -10,8 +10,8 @@
 import type OpenAI from "openai";
 import { UserError } from "../domain/errors.ts";
 import type { Logger } from "../logger.ts";
-import { isValidDeploymentName } from "./deployments.ts";
-import { logProviderError, ProviderHttpError } from "./errors.ts";
+import { isValidDeploymentName, settleDeployAnswer } from "./deployments.ts";
+import { ProviderHttpError } from "./errors.ts";
 import { httpError, type JsonResponse, requestJson } from "./http.ts";
 import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
 import type { CreateJobInput, DeployInput, Deployment, ProviderCheckpoint, Serving } from "./types.ts";
@@ -102,21 +102,12 @@ export class NebiusProvider extends OpenAICompatibleProvider {
       base_model: input.baseModel,
       name: input.name,
     });
-    if (res.status === 409) {
-      const found = await this.getDeployment(input.name);
-      if (found) return found;
-      throw httpError("deploy the model", res);
-    }
-    if (!res.ok) {
-      const err = httpError("deploy the model", res);
-      logProviderError(
-        this.logger,
-        err,
-        { job: input.jobId, deployment: input.name },
-        "nebius: deploy failed",
-      );
-      throw err;
-    }
+    const alreadyThere = await settleDeployAnswer(res, input, {
+      provider: "nebius",
+      logger: this.logger,
+      lookup: (n) => this.getDeployment(n),
+    });
+    if (alreadyThere) return alreadyThere;
     this.logger.info(
       { job: input.jobId, deployment: input.name, checkpoint: last.id },
       "nebius: deploy requested",
