@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import * as esbuild from "esbuild";
 import { ENCODING_MODULES } from "../src/datasets/counter.ts";
+import { WORKER_BUNDLE_OPTIONS, WORKER_HEAP_LIMITS } from "../src/datasets/validator.ts";
 import { mulberry32 } from "../src/sandbox/trainer.ts";
 import {
   isOpenTokenizerFamily,
@@ -183,8 +184,6 @@ async function measure(label: string, file: string, runs: number): Promise<void>
 
 const BATCH_BYTES = 128 * 1024;
 const WORKERS = 2;
-/** The validator's worker heap limits (validator.ts WORKER_HEAP_LIMITS). */
-const WORKER_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 96 };
 
 /** Batches of whole lines, each with its own buffer (transferred to a worker). */
 function batchesOf(file: string): Uint8Array[] {
@@ -218,7 +217,7 @@ async function countInWorkers(code: string, mode: BenchMode, batches: Uint8Array
   let next = 0;
   const workers = Array.from(
     { length: WORKERS },
-    () => new Worker(entry, { workerData: mode, resourceLimits: WORKER_LIMITS }),
+    () => new Worker(entry, { workerData: mode, resourceLimits: WORKER_HEAP_LIMITS }),
   );
   try {
     await Promise.all(
@@ -256,12 +255,7 @@ async function countInWorkers(code: string, mode: BenchMode, batches: Uint8Array
 async function measureOpenCounting(file: string, family: OpenTokenizerFamily): Promise<void> {
   const built = await esbuild.build({
     entryPoints: [join(ROOT, "bench", "open-tokens-worker.ts")],
-    bundle: true,
-    format: "esm",
-    platform: "node",
-    target: "node20",
-    write: false,
-    logLevel: "silent",
+    ...WORKER_BUNDLE_OPTIONS,
   });
   const code = built.outputFiles[0]?.text ?? "";
   const batches = batchesOf(file);

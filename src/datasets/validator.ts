@@ -40,7 +40,17 @@ export const MAX_STORED_ISSUES = 10_000;
 export const MAX_LINE_BYTES = 8 * 1024 * 1024;
 const CHUNK_BYTES = 128 * 1024;
 const BATCHES_IN_FLIGHT_PER_WORKER = 2;
-const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 96 };
+/** Validation workers' heaps, capped so memory stays flat as files grow (the bench and tests reuse them). */
+export const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 96 };
+/** How a worker's entry is bundled into one plain-JS module (see loadWorkerEntry). */
+export const WORKER_BUNDLE_OPTIONS = {
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  write: false,
+  logLevel: "silent",
+} as const;
 /** Files smaller than this use one worker: starting a second costs more than it saves. */
 const BYTES_PER_WORKER = 1024 * 1024;
 const RECOMMENDED_EXAMPLES = 50;
@@ -119,12 +129,7 @@ function loadWorkerEntry(): Promise<URL> {
       const esbuild = await import("esbuild");
       const out = await esbuild.build({
         entryPoints: [join(folder, "worker.ts")],
-        bundle: true,
-        format: "esm",
-        platform: "node",
-        target: "node20",
-        write: false,
-        logLevel: "silent",
+        ...WORKER_BUNDLE_OPTIONS,
       });
       const code = out.outputFiles[0]?.text;
       if (!code) return tsxBootstrap();

@@ -16,6 +16,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { Worker } from "node:worker_threads";
 import * as esbuild from "esbuild";
+import { WORKER_BUNDLE_OPTIONS, WORKER_HEAP_LIMITS } from "../../src/datasets/validator.ts";
 import {
   ChatTemplateError,
   getOpenTokenizer,
@@ -220,19 +221,14 @@ describe("open tokenizer loading", () => {
       parentPort.on("message", (line) => parentPort.postMessage(t.countExample(JSON.parse(line))));`;
     const out = await esbuild.build({
       stdin: { contents: entry, resolveDir: process.cwd(), loader: "ts" },
-      bundle: true,
-      format: "esm",
-      platform: "node",
-      target: "node20",
-      write: false,
-      logLevel: "silent",
+      ...WORKER_BUNDLE_OPTIONS,
     });
     const code = out.outputFiles[0]?.text ?? "";
     const counts: number[] = [];
     for (const family of OPEN_TOKENIZER_FAMILIES) {
       const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), {
         workerData: { family, files: openTokenizerFiles(family) },
-        resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 96 },
+        resourceLimits: WORKER_HEAP_LIMITS,
       });
       try {
         const answer = new Promise<number>((resolve, reject) => {
