@@ -38,10 +38,6 @@ const data = new SlashCommandBuilder()
     o.setName("model").setDescription("Ask a specific model of this server").setAutocomplete(true),
   );
 
-function channelSettings(ctx: AppContext, guildId: string, channelId: string) {
-  return ctx.classroom.channelSettings(guildId, channelId);
-}
-
 /** The line under an answer: which model answered, and how. */
 export function answerFooter(a: AskAnswer, ctx: AppContext, isTeacher: boolean): string {
   const sandbox = ctx.isSandbox && a.provider === ctx.providerName ? " (sandbox)" : "";
@@ -90,13 +86,13 @@ export default {
     if (interactionIsTeacher(interaction, ctx)) return modelChoices(ctx, interaction.guildId, typed);
     // A student is offered only what they may ask (ModelRouter.mayAsk): the registered models and this
     // channel's chosen ones.
-    const channel = channelSettings(ctx, interaction.guildId, interaction.channelId);
+    const channel = ctx.classroom.channelSettings(interaction.guildId, interaction.channelId);
     const chosen = ctx.classroom.router.chosenModels(interaction.guildId, channel);
     return modelChoices(ctx, interaction.guildId, typed, chosen);
   },
   async execute(interaction, ctx) {
     const guildId = interaction.guildId;
-    const isPublic = channelSettings(ctx, guildId, interaction.channelId)?.isClass ?? false;
+    const isPublic = ctx.classroom.channelSettings(guildId, interaction.channelId)?.isClass ?? false;
     await defer(interaction, { ephemeral: !isPublic });
     const isTeacher = interactionIsTeacher(interaction, ctx);
     const result = await ctx.classroom.ask.ask({
