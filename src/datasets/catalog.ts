@@ -1,77 +1,180 @@
-// The model catalog: which base models can be fine-tuned, their tokenizer, per-example token limit and
-// training price. Built in, extended by an optional models file (MODELS_FILE); prices come from the dated
-// data/prices.json, which PRICES_FILE may override. Read once by the caller (`loadCatalog`) and passed in.
+// The model catalogs: for each configured fine-tuning provider, which base models it fine-tunes, with each
+// one's tokenizer and chat template, per-example token limit, minimum examples, training methods, dated
+// training price (and where it comes from), how a fine-tune is served, and what its trainer accepts.
+//
+// Each provider kind ships one dated catalog, data/catalogs/<kind>.json (the sandbox's includes others).
+// MODELS_FILE and PRICES_FILE extend and override them: their top-level `models` / `trainingPerMillionTokens`
+// (today's formats) apply to the default provider; a `providers` object applies per provider name:
+//   MODELS_FILE  { "models": [...], "providers": { "<name>": { "models": [...] } } }
+//   PRICES_FILE  { "asOf": "YYYY-MM-DD", "trainingPerMillionTokens": {...},
+//                  "providers": { "<name>": { "asOf"?: "...", "source"?: "...", "trainingPerMillionTokens": {...} } } }
+// A model entry with a known id (or alias) changes only the fields it gives; a new id needs `tokenizer` (or the
+// older `encoding`) and `maxTokensPerExample`, and a price here or in PRICES_FILE. Read once (`loadCatalogSet`,
+// in src/wire.ts and the CLI) and passed in: `catalogFor(provider)` is the one answer to "which catalog".
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { UserError } from "../domain/errors.ts";
+import { PROVIDER_KINDS, type ProviderKind } from "../providerSpecs.ts";
+import {
+  isOpenTokenizerFamily,
+  OPEN_TOKENIZER_FAMILIES,
+  type OpenTokenizerFamily,
+} from "../tokenizers/families.ts";
 import type { EncodingName } from "./counter.ts";
+import { OPENAI_TRAINER, type TrainerRules } from "./trainer.ts";
 
 export const DEFAULT_MODEL = "gpt-4o-mini-2024-07-18";
 
+/** How an example's tokens are counted: an OpenAI encoding (the cookbook rule) or an open model's own tokenizer. */
+export type TokenizerName = EncodingName | OpenTokenizerFamily;
+/** "openai-cookbook": OpenAI's published counting rule; otherwise the open model's own chat template. */
+export type ChatTemplateName = "openai-cookbook" | OpenTokenizerFamily;
+
+export const TRAINING_METHODS = ["supervised", "preference"] as const;
+export type TrainingMethod = (typeof TRAINING_METHODS)[number];
+
+/**
+ * How a finished fine-tune is served: "immediate" (callable at once), "deploy" (per token after a deploy
+ * call), "dedicated" (a deployment or endpoint of its own, billed while it runs).
+ */
+export const SERVING_MODES = ["immediate", "deploy", "dedicated"] as const;
+export type Serving = (typeof SERVING_MODES)[number];
+
+const ENCODINGS = ["o200k_base", "cl100k_base"] as const satisfies readonly EncodingName[];
+const TOKENIZERS = [...ENCODINGS, ...OPEN_TOKENIZER_FAMILIES] as const;
+
 export interface ModelInfo {
   id: string;
-  encoding: EncodingName;
-  maxTokensPerExample: number;
-  trainingPricePerMillionUsd: number;
   /** Short names that resolve to this model, e.g. "gpt-4o-mini". */
   aliases: string[];
+  tokenizer: TokenizerName;
+  chatTemplate: ChatTemplateName;
+  /** The longest example (its context length), in the model's own tokens. */
+  maxTokensPerExample: number;
+  /** The trainer refuses a file with fewer valid examples. */
+  minExamples: number;
+  methods: TrainingMethod[];
+  trainingPricePerMillionUsd: number;
+  /** Where the price comes from (a URL or words; "unconfirmed: …" where it could not be checked). */
+  priceSource: string;
+  /** The date the price was recorded, YYYY-MM-DD. */
+  priceAsOf: string;
+  serving: Serving;
+  /** What the provider's trainer accepts in a line. */
+  trainer: TrainerRules;
+  /** Whose trainer that is, in messages ("OpenAI", "Together AI"): for a model the sandbox includes, the imitated one's. */
+  trainerName: string;
+  /** Where the limits come from, when the catalog says. */
+  limitSource?: string | undefined;
+  /** Where the serving mode comes from, when the catalog says. */
+  servingSource?: string | undefined;
 }
 
 export interface Catalog {
+  /** The configured provider this catalog belongs to. */
+  provider: string;
+  kind: ProviderKind;
   models: ModelInfo[];
   defaultModel: string;
-  /** Date of the price table (every cost is an estimate). */
+  /** Date of the price table (every cost is an estimate): the catalog's, or PRICES_FILE's when it priced this provider. */
   pricesAsOf: string;
+  /** What the catalog says about the provider. */
+  about: string;
 }
 
-type ModelSpec = Omit<ModelInfo, "trainingPricePerMillionUsd"> & { trainingPricePerMillionUsd?: number };
+/** The chat template a tokenizer implies: open families have their own; OpenAI's encodings the cookbook rule. */
+export function chatTemplateOf(tokenizer: TokenizerName): ChatTemplateName {
+  return isOpenTokenizerFamily(tokenizer) ? tokenizer : "openai-cookbook";
+}
 
-const BUILT_IN: ModelSpec[] = [
-  {
-    id: "gpt-4o-mini-2024-07-18",
-    encoding: "o200k_base",
-    maxTokensPerExample: 65_536,
-    aliases: ["gpt-4o-mini"],
-  },
-  { id: "gpt-4o-2024-08-06", encoding: "o200k_base", maxTokensPerExample: 65_536, aliases: ["gpt-4o"] },
-  { id: "gpt-4.1-2025-04-14", encoding: "o200k_base", maxTokensPerExample: 65_536, aliases: ["gpt-4.1"] },
-  {
-    id: "gpt-4.1-mini-2025-04-14",
-    encoding: "o200k_base",
-    maxTokensPerExample: 65_536,
-    aliases: ["gpt-4.1-mini"],
-  },
-  {
-    id: "gpt-4.1-nano-2025-04-14",
-    encoding: "o200k_base",
-    maxTokensPerExample: 65_536,
-    aliases: ["gpt-4.1-nano"],
-  },
-  {
-    id: "gpt-3.5-turbo-0125",
-    encoding: "cl100k_base",
-    maxTokensPerExample: 16_385,
-    aliases: ["gpt-3.5-turbo"],
-  },
-];
+/** True when the model is an open-weight one counted by its own tokenizer and chat template. */
+export function isOpenModel(
+  model: Pick<ModelInfo, "tokenizer">,
+): model is { tokenizer: OpenTokenizerFamily } {
+  return isOpenTokenizerFamily(model.tokenizer);
+}
 
-export const BUILT_IN_PRICES_FILE = new URL("../../data/prices.json", import.meta.url);
+const date = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date YYYY-MM-DD");
+const name = z.string().trim().min(1);
+const trainerSchema = z
+  .object({
+    roles: z.array(name).min(1),
+    messageKeys: z.array(name).min(1),
+    contentParts: z.boolean(),
+    images: z.boolean(),
+    source: z.string(),
+  })
+  .strict();
 
-const pricesSchema = z.object({
-  asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date YYYY-MM-DD"),
-  trainingPerMillionTokens: z.record(z.string(), z.number().nonnegative()),
+const builtInModelSchema = z
+  .object({
+    id: name,
+    aliases: z.array(name).default([]),
+    tokenizer: z.enum(TOKENIZERS),
+    maxTokensPerExample: z.number().int().positive(),
+    minExamples: z.number().int().min(1),
+    methods: z.array(z.enum(TRAINING_METHODS)).min(1),
+    trainingPricePerMillionUsd: z.number().nonnegative(),
+    priceSource: z.string().min(1),
+    priceAsOf: date,
+    serving: z.enum(SERVING_MODES),
+    limitSource: z.string().optional(),
+    servingSource: z.string().optional(),
+  })
+  .strict();
+
+const builtInSchema = z
+  .object({
+    kind: z.enum(PROVIDER_KINDS),
+    /** The provider's name in messages. */
+    label: z.string().min(1),
+    asOf: date,
+    about: z.string(),
+    defaultModel: name,
+    trainer: trainerSchema.optional(),
+    /** Other kinds whose models this catalog offers too, with their own rules and prices (the sandbox's). */
+    includes: z.array(z.enum(PROVIDER_KINDS)).default([]),
+    models: z.array(builtInModelSchema),
+  })
+  .strict();
+
+/** A MODELS_FILE entry: a new model, or changes to a known one (by id or alias). */
+const userModelSchema = z.object({
+  id: name,
+  aliases: z.array(name).optional(),
+  tokenizer: z.enum(TOKENIZERS).optional(),
+  /** The older name of `tokenizer` (OpenAI encodings only). */
+  encoding: z.enum(ENCODINGS).optional(),
+  maxTokensPerExample: z.number().int().positive().optional(),
+  minExamples: z.number().int().min(1).optional(),
+  methods: z.array(z.enum(TRAINING_METHODS)).min(1).optional(),
+  trainingPricePerMillionUsd: z.number().nonnegative().optional(),
+  priceSource: z.string().min(1).optional(),
+  priceAsOf: date.optional(),
+  serving: z.enum(SERVING_MODES).optional(),
 });
+type UserModel = z.infer<typeof userModelSchema>;
 
 const modelsFileSchema = z.object({
-  models: z.array(
-    z.object({
-      id: z.string().trim().min(1),
-      encoding: z.enum(["cl100k_base", "o200k_base"]),
-      maxTokensPerExample: z.number().int().positive(),
-      trainingPricePerMillionUsd: z.number().nonnegative().optional(),
-      aliases: z.array(z.string().trim().min(1)).default([]),
-    }),
-  ),
+  models: z.array(userModelSchema).default([]),
+  providers: z.record(z.string(), z.object({ models: z.array(userModelSchema) })).optional(),
+});
+
+const priceTable = z.record(z.string(), z.number().nonnegative());
+const pricesFileSchema = z.object({
+  asOf: date,
+  source: z.string().optional(),
+  trainingPerMillionTokens: priceTable.default({}),
+  providers: z
+    .record(
+      z.string(),
+      z.object({
+        asOf: date.optional(),
+        source: z.string().optional(),
+        trainingPerMillionTokens: priceTable,
+      }),
+    )
+    .optional(),
 });
 
 function readJson<T>(file: string | URL, schema: z.ZodType<T>, what: string): T {
@@ -95,44 +198,291 @@ function readJson<T>(file: string | URL, schema: z.ZodType<T>, what: string): T 
   return parsed.data;
 }
 
+/** The committed catalog of a provider kind. */
+export const builtInCatalogFile = (kind: ProviderKind) =>
+  new URL(`../../data/catalogs/${kind}.json`, import.meta.url);
+
+interface KindCatalog {
+  kind: ProviderKind;
+  asOf: string;
+  about: string;
+  defaultModel: string;
+  models: ModelInfo[];
+}
+
+const builtIns = new Map<ProviderKind, KindCatalog>();
+
+/** A kind's committed catalog (its includes resolved, first id wins), read once per process. */
+function builtInKind(kind: ProviderKind, seen: ProviderKind[] = []): KindCatalog {
+  const cached = builtIns.get(kind);
+  if (cached) return cached;
+  if (seen.includes(kind)) throw new Error(`catalog includes form a cycle: ${[...seen, kind].join(" -> ")}`);
+  const file = readJson(builtInCatalogFile(kind), builtInSchema, "built-in catalog");
+  if (file.kind !== kind) throw new Error(`data/catalogs/${kind}.json says it is the ${file.kind} catalog`);
+  const trainer = file.trainer ?? OPENAI_TRAINER;
+  const models = file.models.map(
+    (m): ModelInfo => ({
+      ...m,
+      chatTemplate: chatTemplateOf(m.tokenizer),
+      trainer,
+      trainerName: file.label,
+    }),
+  );
+  for (const included of file.includes) {
+    for (const m of builtInKind(included, [...seen, kind]).models) {
+      if (!models.some((x) => x.id === m.id)) models.push(m);
+    }
+  }
+  if (!models.some((m) => m.id === file.defaultModel)) {
+    throw new Error(`data/catalogs/${kind}.json: defaultModel ${file.defaultModel} is not one of its models`);
+  }
+  const built: KindCatalog = {
+    kind,
+    asOf: file.asOf,
+    about: file.about,
+    defaultModel: file.defaultModel,
+    models,
+  };
+  builtIns.set(kind, built);
+  return built;
+}
+
 export interface CatalogSources {
   modelsFile?: string | undefined;
   pricesFile?: string | undefined;
 }
 
-/** Builds the catalog: built-in models plus the models file; prices from data/prices.json, overridden by pricesFile. */
-export function loadCatalog(sources: CatalogSources = {}): Catalog {
-  const builtInPrices = readJson(BUILT_IN_PRICES_FILE, pricesSchema, "price table");
-  const override = sources.pricesFile ? readJson(sources.pricesFile, pricesSchema, "price file") : undefined;
-  const prices = { ...builtInPrices.trainingPerMillionTokens, ...override?.trainingPerMillionTokens };
-  const specs = new Map<string, ModelSpec>(BUILT_IN.map((m) => [m.id, m]));
-  if (sources.modelsFile) {
-    for (const m of readJson(sources.modelsFile, modelsFileSchema, "models file").models) {
-      const { trainingPricePerMillionUsd, ...rest } = m;
-      specs.set(
-        m.id,
-        trainingPricePerMillionUsd === undefined ? rest : { ...rest, trainingPricePerMillionUsd },
+/** A configured fine-tuning provider, as far as its catalog cares. */
+export interface CatalogProvider {
+  name: string;
+  kind: ProviderKind;
+}
+
+const sameName = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+function findModel(models: ModelInfo[], wanted: string): ModelInfo | undefined {
+  const key = wanted.trim().toLowerCase();
+  return (
+    models.find((m) => m.id.toLowerCase() === key) ??
+    models.find((m) => m.aliases.some((a) => a.toLowerCase() === key))
+  );
+}
+
+/** Applies MODELS_FILE entries to a provider's models (in place): known ids change, new ids are added. */
+function applyModelEntries(
+  models: ModelInfo[],
+  entries: UserModel[],
+  base: { defaults: ModelInfo; asOf: string },
+  where: string,
+  provider: string,
+): void {
+  for (const e of entries) {
+    const tokenizer = e.tokenizer ?? e.encoding;
+    if (e.tokenizer && e.encoding && e.tokenizer !== e.encoding) {
+      throw new UserError(
+        `${where}: model ${e.id} gives tokenizer ${e.tokenizer} and encoding ${e.encoding}`,
+      );
+    }
+    const known = findModel(models, e.id);
+    const price = e.trainingPricePerMillionUsd;
+    if (known) {
+      const changed: ModelInfo = {
+        ...known,
+        ...(e.aliases ? { aliases: e.aliases } : {}),
+        ...(tokenizer ? { tokenizer, chatTemplate: chatTemplateOf(tokenizer) } : {}),
+        ...(e.maxTokensPerExample !== undefined ? { maxTokensPerExample: e.maxTokensPerExample } : {}),
+        ...(e.minExamples !== undefined ? { minExamples: e.minExamples } : {}),
+        ...(e.methods ? { methods: e.methods } : {}),
+        ...(e.serving ? { serving: e.serving } : {}),
+        ...(price !== undefined
+          ? {
+              trainingPricePerMillionUsd: price,
+              priceSource: e.priceSource ?? where,
+              priceAsOf: e.priceAsOf ?? base.asOf,
+            }
+          : {}),
+      };
+      models[models.indexOf(known)] = changed;
+      continue;
+    }
+    if (!tokenizer || e.maxTokensPerExample === undefined) {
+      throw new UserError(
+        `${where}: model ${e.id} is not in ${provider}'s catalog, so it needs "tokenizer" (${TOKENIZERS.join(", ")}) and "maxTokensPerExample"`,
+      );
+    }
+    models.push({
+      id: e.id,
+      aliases: e.aliases ?? [],
+      tokenizer,
+      chatTemplate: chatTemplateOf(tokenizer),
+      maxTokensPerExample: e.maxTokensPerExample,
+      minExamples: e.minExamples ?? base.defaults.minExamples,
+      methods: e.methods ?? ["supervised"],
+      // NaN marks "no price yet": PRICES_FILE may give it; otherwise buildCatalog refuses the model.
+      trainingPricePerMillionUsd: price ?? Number.NaN,
+      priceSource: e.priceSource ?? where,
+      priceAsOf: e.priceAsOf ?? base.asOf,
+      serving: e.serving ?? base.defaults.serving,
+      trainer: base.defaults.trainer,
+      trainerName: base.defaults.trainerName,
+    });
+  }
+}
+
+function buildCatalog(
+  provider: CatalogProvider,
+  isDefault: boolean,
+  modelsFile: { path: string; data: z.infer<typeof modelsFileSchema> } | undefined,
+  pricesFile: { path: string; data: z.infer<typeof pricesFileSchema> } | undefined,
+): Catalog {
+  const kind = builtInKind(provider.kind);
+  const models = kind.models.map((m) => ({ ...m }));
+  const defaults = findModel(models, kind.defaultModel) as ModelInfo;
+  const base = { defaults, asOf: kind.asOf };
+  if (modelsFile) {
+    const where = `MODELS_FILE ${modelsFile.path}`;
+    if (isDefault) applyModelEntries(models, modelsFile.data.models, base, where, provider.name);
+    const own = Object.entries(modelsFile.data.providers ?? {}).find(([n]) => sameName(n, provider.name));
+    if (own) applyModelEntries(models, own[1].models, base, `${where} (providers.${own[0]})`, provider.name);
+  }
+  let pricesAsOf = kind.asOf;
+  if (pricesFile) {
+    const { data, path } = pricesFile;
+    const tables: { asOf: string; source: string | undefined; prices: Record<string, number> }[] = [];
+    if (isDefault)
+      tables.push({ asOf: data.asOf, source: data.source, prices: data.trainingPerMillionTokens });
+    const own = Object.entries(data.providers ?? {}).find(([n]) => sameName(n, provider.name));
+    if (own) {
+      tables.push({
+        asOf: own[1].asOf ?? data.asOf,
+        source: own[1].source ?? data.source,
+        prices: own[1].trainingPerMillionTokens,
+      });
+    }
+    for (const table of tables) {
+      for (const [i, m] of models.entries()) {
+        const price = table.prices[m.id];
+        if (price === undefined) continue;
+        models[i] = {
+          ...m,
+          trainingPricePerMillionUsd: price,
+          priceSource: `PRICES_FILE ${path}${table.source ? `: ${table.source}` : ""}`,
+          priceAsOf: table.asOf,
+        };
+      }
+      if (Object.keys(table.prices).length > 0) pricesAsOf = table.asOf;
+    }
+  }
+  for (const m of models) {
+    if (Number.isNaN(m.trainingPricePerMillionUsd)) {
+      throw new UserError(
+        `no training price for model ${m.id} of provider ${provider.name}: add it to the price file or give trainingPricePerMillionUsd in the models file`,
       );
     }
   }
-  const models = [...specs.values()].map((m): ModelInfo => {
-    const price = prices[m.id] ?? m.trainingPricePerMillionUsd;
-    if (price === undefined) {
-      throw new UserError(
-        `no training price for model ${m.id}: add it to the price file or give trainingPricePerMillionUsd in the models file`,
-      );
-    }
-    return { ...m, trainingPricePerMillionUsd: price };
-  });
-  return { models, defaultModel: DEFAULT_MODEL, pricesAsOf: (override ?? builtInPrices).asOf };
+  return {
+    provider: provider.name,
+    kind: provider.kind,
+    models,
+    defaultModel: kind.defaultModel,
+    pricesAsOf,
+    about: kind.about,
+  };
 }
 
-let builtIn: Catalog | undefined;
+/** Every configured provider's catalog, and the one answer to "which catalog, which model". */
+export class CatalogSet {
+  constructor(
+    readonly catalogs: readonly Catalog[],
+    /** The provider jobs and validation use when none is named (config.defaultFinetuneProvider). */
+    readonly defaultProvider: string,
+  ) {
+    if (!catalogs.some((c) => c.provider === defaultProvider)) {
+      throw new Error(`the default provider ${defaultProvider} has no catalog`);
+    }
+  }
 
-/** The built-in catalog (no models file, the committed price table), read once. */
+  /** The default provider's catalog. */
+  get default(): Catalog {
+    return this.catalogFor(undefined);
+  }
+
+  /** The catalog of a configured provider (any case); undefined = the default. Unknown: a UserError naming each. */
+  catalogFor(provider: string | undefined): Catalog {
+    const wanted = provider?.trim() || this.defaultProvider;
+    const found = this.catalogs.find((c) => sameName(c.provider, wanted));
+    if (!found) {
+      throw new UserError(
+        `unknown provider "${wanted}": the configured fine-tuning providers are ${this.describeProviders()}`,
+        "unknown_provider",
+      );
+    }
+    return found;
+  }
+
+  /** "a (openai, default), b (together)". */
+  describeProviders(): string {
+    return this.catalogs
+      .map((c) => `${c.provider} (${c.kind}${c.provider === this.defaultProvider ? ", default" : ""})`)
+      .join(", ");
+  }
+}
+
+/**
+ * Builds every configured provider's catalog: its kind's committed catalog, then MODELS_FILE and PRICES_FILE
+ * (top-level entries for the default provider, `providers.<name>` for that provider). A `providers` key naming
+ * no configured provider is a UserError (a typo would otherwise be ignored).
+ */
+export function loadCatalogSet(
+  providers: readonly CatalogProvider[],
+  defaultProvider: string,
+  sources: CatalogSources = {},
+): CatalogSet {
+  const modelsFile = sources.modelsFile
+    ? { path: sources.modelsFile, data: readJson(sources.modelsFile, modelsFileSchema, "models file") }
+    : undefined;
+  const pricesFile = sources.pricesFile
+    ? { path: sources.pricesFile, data: readJson(sources.pricesFile, pricesFileSchema, "price file") }
+    : undefined;
+  const configured = providers.map((p) => p.name);
+  for (const [what, named] of [
+    ["MODELS_FILE", Object.keys(modelsFile?.data.providers ?? {})],
+    ["PRICES_FILE", Object.keys(pricesFile?.data.providers ?? {})],
+  ] as const) {
+    for (const n of named) {
+      if (!configured.some((c) => sameName(c, n))) {
+        throw new UserError(
+          `${what} names provider "${n}", which is not configured (configured: ${configured.join(", ")})`,
+        );
+      }
+    }
+  }
+  return new CatalogSet(
+    providers.map((p) => buildCatalog(p, sameName(p.name, defaultProvider), modelsFile, pricesFile)),
+    providers.find((p) => sameName(p.name, defaultProvider))?.name ?? defaultProvider,
+  );
+}
+
+/** The catalog of one OpenAI provider named "openai" (the models and price files apply to it): tests and tools. */
+export function loadCatalog(sources: CatalogSources = {}): Catalog {
+  return loadCatalogSet([{ name: "openai", kind: "openai" }], "openai", sources).default;
+}
+
+const builtInCatalogs = new Map<ProviderKind, Catalog>();
+
+/** A kind's committed catalog alone (no models or price file), under the kind's name, read once. */
+export function builtInCatalog(kind: ProviderKind): Catalog {
+  let catalog = builtInCatalogs.get(kind);
+  if (!catalog) {
+    catalog = buildCatalog({ name: kind, kind }, true, undefined, undefined);
+    builtInCatalogs.set(kind, catalog);
+  }
+  return catalog;
+}
+
+/** The built-in OpenAI catalog, read once: what validation uses when no catalog is given. */
 export function defaultCatalog(): Catalog {
-  builtIn ??= loadCatalog();
-  return builtIn;
+  return builtInCatalog("openai");
 }
 
 export function knownModelIds(catalog: Catalog = defaultCatalog()): string[] {
@@ -146,13 +496,10 @@ export function knownModelIds(catalog: Catalog = defaultCatalog()): string[] {
 export function resolveModel(name: string, catalog: Catalog = defaultCatalog()): ModelInfo {
   const wanted = name.trim();
   const base = wanted.startsWith("ft:") ? (wanted.split(":")[1] ?? "") : wanted;
-  const key = base.toLowerCase();
-  const found =
-    catalog.models.find((m) => m.id.toLowerCase() === key) ??
-    catalog.models.find((m) => m.aliases.some((a) => a.toLowerCase() === key));
+  const found = findModel(catalog.models, base);
   if (!found) {
     throw new UserError(
-      `unknown model "${name}": known models are ${knownModelIds(catalog).join(", ")} (a models file may add others)`,
+      `unknown model "${name}": known models are ${knownModelIds(catalog).join(", ")} (those of provider ${catalog.provider}, kind ${catalog.kind}; a models file may add others)`,
       "unknown_model",
     );
   }

@@ -1,14 +1,19 @@
 // Messages between the validator (main thread) and its workers.
 
-import type { EncodingName } from "./counter.ts";
+import type { OpenTokenizerFiles } from "../tokenizers/index.ts";
+import type { TokenizerName } from "./catalog.ts";
 import type { LineShape } from "./rules.ts";
+import type { TrainerRules } from "./trainer.ts";
 import type { ErrorCode, WarningCode } from "./types.ts";
 
 export interface WorkerInit {
-  encoding: EncodingName;
-  /** The encoding's module, resolved by the main thread (the worker may run from a data: URL). */
-  encodingUrl: string;
+  tokenizer: TokenizerName;
+  /** OpenAI encodings: the encoding's module, resolved by the main thread (the worker may run from a data: URL). */
+  encodingUrl?: string | undefined;
+  /** Open-weight families: their data files, resolved by the main thread. */
+  openFiles?: OpenTokenizerFiles | undefined;
   maxTokensPerExample: number;
+  trainer: TrainerRules;
 }
 
 export interface BatchRequest {

@@ -1,7 +1,15 @@
-// OpenAI's fine-tuning format rules for one JSONL line, and its token count. Pure: a decoded line in, a
-// verdict out. Runs inside the validation workers (worker.ts) and directly in tests.
+// The fine-tuning format rules for one JSONL line, and its token count. Pure: a decoded line in, a verdict
+// out. Runs inside the validation workers (worker.ts) and directly in tests. The shape is OpenAI's chat format,
+// which every provider in the catalogs takes; what a provider's trainer accepts beyond it (its roles, message
+// keys, content forms) comes from its catalog as TrainerRules (default: OpenAI's).
 //
-// How tokens are counted (OpenAI cookbook, "Data preparation and analysis for chat model fine-tuning"):
+// How tokens are counted for an open-weight model (ctx.template): exactly, as the length of the model's own
+// chat template applied to the example (src/tokenizers), default system text and tools included. A preference
+// (DPO) line counts both sequences its trainer feeds the model, prompt + preferred and prompt + non-preferred,
+// each checked against the per-example limit. Text holding one of the template's special tokens (e.g.
+// "<|eot_id|>") is refused: the tokenizer reads it as that token, which would end a turn inside the text.
+//
+// How tokens are counted for OpenAI's models (OpenAI cookbook, "Data preparation and analysis for chat model fine-tuning"):
 //   per example 3; per message 3 + tokens(role) + tokens(content text) + (tokens(name) + 1 when named).
 //   Content given as parts counts each text part; image parts are not counted (billed separately).
 // Tool and function calls (OpenAI does not publish its exact rendering, so for these lines the count is an
@@ -11,8 +19,10 @@
 //   - a tool message's `tool_call_id` is not counted (it links messages and is not model text).
 // Preference (DPO) lines: 3 + the messages of input.messages, preferred_output and non_preferred_output.
 
+import { ChatTemplateError, ExampleShapeError, type OpenTokenizer } from "../tokenizers/index.ts";
 import { findSpecialToken, type TextCounter } from "./counter.ts";
 import { type JsonPath, MAX_JSON_DEPTH, nestsDeeperThan, rawValueAt } from "./jsonText.ts";
+import { OPENAI_TRAINER, type TrainerRules } from "./trainer.ts";
 import type { ErrorCode, WarningCode } from "./types.ts";
 
 export type LineShape = "chat" | "preference" | "none";
@@ -32,20 +42,25 @@ export interface LineVerdict {
 }
 
 export interface RuleContext {
-  counter: TextCounter;
+  /** OpenAI's models: the encoding's counter, for the cookbook rule. */
+  counter?: TextCounter | undefined;
+  /** Open-weight models: the model's own tokenizer and chat template (then `counter` is not used). */
+  template?: OpenTokenizer | undefined;
   maxTokensPerExample: number;
+  /** What the provider's trainer accepts; default OpenAI's. */
+  trainer?: TrainerRules | undefined;
 }
 
-const MESSAGE_KEYS = new Set([
-  "role",
-  "content",
-  "name",
-  "weight",
-  "tool_calls",
-  "function_call",
-  "tool_call_id",
-]);
-const ROLES = new Set(["system", "user", "assistant", "tool", "function"]);
+/** A trainer's roles and keys as sets, built once per rule set. */
+const compiled = new WeakMap<TrainerRules, { roles: Set<string>; keys: Set<string> }>();
+function setsOf(trainer: TrainerRules): { roles: Set<string>; keys: Set<string> } {
+  let sets = compiled.get(trainer);
+  if (!sets) {
+    sets = { roles: new Set(trainer.roles), keys: new Set(trainer.messageKeys) };
+    compiled.set(trainer, sets);
+  }
+  return sets;
+}
 const PREFERENCE_KEYS = ["input", "preferred_output", "non_preferred_output"] as const;
 const MESSAGE_LIMIT = 160;
 
@@ -87,9 +102,13 @@ function contentTexts(
   /** The message list's path in the line and the message's index (for a value shown as written). */
   listPath: JsonPath,
   message: number,
-): { texts: string[]; hasImage: boolean } | Message {
+  trainer: TrainerRules,
+): { texts: string[]; hasImage: boolean } | Message | { unsupported: string } {
   if (typeof content === "string") return { texts: [content], hasImage: false };
   if (Array.isArray(content)) {
+    if (!trainer.contentParts) {
+      return { unsupported: "content is a list of parts; this provider's trainer takes only a string" };
+    }
     if (content.length === 0) return "content is an empty list";
     const texts: string[] = [];
     let hasImage = false;
@@ -103,6 +122,9 @@ function contentTexts(
         const url = isObject(image) ? image.url : image;
         if (typeof url !== "string" || url.trim() === "") {
           return `content part ${i + 1} (image_url) has no image_url.url`;
+        }
+        if (!trainer.images) {
+          return { unsupported: `content part ${i + 1} is an image; this model is trained on text only` };
         }
         hasImage = true;
       } else {
@@ -132,6 +154,9 @@ function checkMessages(
   ctx: RuleContext,
   specials: { found?: string | undefined },
 ): number {
+  const trainer = ctx.trainer ?? OPENAI_TRAINER;
+  const { roles: ROLES, keys: MESSAGE_KEYS } = setsOf(trainer);
+  const findSpecial = ctx.template ? ctx.template.findSpecialToken : findSpecialToken;
   let tokens = 0;
   for (const [i, m] of messages.entries()) {
     const at = `${where} ${i + 1}`;
@@ -155,7 +180,7 @@ function checkMessages(
         clip(`${at} has unrecognized key(s) ${extra.map((k) => JSON.stringify(k)).join(", ")}`),
       );
     }
-    if ("weight" in m) {
+    if ("weight" in m && MESSAGE_KEYS.has("weight")) {
       if (role !== "assistant")
         issues.add("invalid_weight", `${at}: "weight" is only allowed on assistant messages`);
       else if (m.weight !== 0 && m.weight !== 1) {
@@ -170,10 +195,12 @@ function checkMessages(
     if (!("content" in m)) {
       if (!callsOk) issues.add("message_missing_key", `${at} (${String(role)}) has no "content"`);
     } else if (!(callsOk && (m.content === null || m.content === ""))) {
-      const c = contentTexts(m.content, line, path, i);
+      const c = contentTexts(m.content, line, path, i, trainer);
       if (typeof c === "string") issues.add("missing_content", `${at} (${String(role)}): ${c}`);
       else if (typeof c === "function")
         issues.add("missing_content", () => `${at} (${String(role)}): ${c()}`);
+      else if ("unsupported" in c)
+        issues.add("unsupported_content", `${at} (${String(role)}): ${c.unsupported}`);
       else if (!c.hasImage && !callsOk && c.texts.every((t) => t.trim() === "")) {
         issues.add("missing_content", `${at} (${String(role)}) has empty content`);
       } else texts = c.texts;
@@ -182,13 +209,14 @@ function checkMessages(
     const calls = [m.tool_calls, m.function_call].filter((v) => v !== undefined && v !== null);
     const callTexts = calls.map((v) => JSON.stringify(v));
     for (const t of [...texts, ...callTexts, name ?? ""]) {
-      specials.found ??= findSpecialToken(t);
+      specials.found ??= findSpecial(t);
     }
-    if (issues.any || typeof role !== "string") continue;
-    tokens += 3 + ctx.counter.count(role);
-    for (const t of texts) tokens += ctx.counter.count(t);
-    for (const t of callTexts) tokens += ctx.counter.count(t);
-    if (name !== undefined) tokens += ctx.counter.count(name) + 1;
+    const counter = ctx.counter;
+    if (issues.any || typeof role !== "string" || !counter) continue;
+    tokens += 3 + counter.count(role);
+    for (const t of texts) tokens += counter.count(t);
+    for (const t of callTexts) tokens += counter.count(t);
+    if (name !== undefined) tokens += counter.count(name) + 1;
   }
   return tokens;
 }
@@ -197,14 +225,56 @@ const roles = (messages: Json[]) => new Set(messages.map((m) => (isObject(m) ? m
 
 function toolTokens(line: JsonObject, ctx: RuleContext, specials: { found?: string | undefined }): number {
   let tokens = 0;
-  for (const key of ["tools", "functions"]) {
-    const v = line[key];
+  const findSpecial = ctx.template ? ctx.template.findSpecialToken : findSpecialToken;
+  const tools = [line.tools, line.functions];
+  if (ctx.template && isObject(line.input)) tools.push(line.input.tools, line.input.functions);
+  for (const v of tools) {
     if (v === undefined || v === null) continue;
     const text = JSON.stringify(v);
-    specials.found ??= findSpecialToken(text);
-    tokens += ctx.counter.count(text);
+    specials.found ??= findSpecial(text);
+    if (ctx.counter && !ctx.template) tokens += ctx.counter.count(text);
   }
   return tokens;
+}
+
+/** Why the text may not hold a special token, for the model being checked. */
+function specialTokenReason(ctx: RuleContext): string {
+  return ctx.template
+    ? "a control token of the model's chat template: the tokenizer would read it as that token, not as text"
+    : "which OpenAI rejects in training data";
+}
+
+/**
+ * The example's tokens by the open model's own chat template: a chat line's rendered text; a preference line's
+ * two sequences (prompt + preferred, prompt + non-preferred), each checked against the limit. Or the error.
+ */
+function templateTokens(
+  parsed: JsonObject,
+  shape: LineShape,
+  template: OpenTokenizer,
+  limit: number,
+): { tokens: number } | LineIssue<ErrorCode> {
+  try {
+    if (shape === "preference") {
+      const { preferred, nonPreferred } = template.countPreference(parsed);
+      const longest = Math.max(preferred, nonPreferred);
+      if (longest > limit) return tooMany(longest, limit, "its longer sequence (prompt and one output)");
+      return { tokens: preferred + nonPreferred };
+    }
+    return { tokens: template.countExample(parsed) };
+  } catch (err) {
+    if (err instanceof ChatTemplateError || err instanceof ExampleShapeError) {
+      return { code: "template_refused", message: clip(err.message) };
+    }
+    throw err;
+  }
+}
+
+function tooMany(tokens: number, limit: number, what = "the example"): LineIssue<ErrorCode> {
+  return {
+    code: "too_many_tokens",
+    message: `${what} has ${tokens.toLocaleString("en-US")} tokens, over the model's limit of ${limit.toLocaleString("en-US")}`,
+  };
 }
 
 export function shapeOf(line: JsonObject): LineShape {
@@ -299,36 +369,29 @@ export function checkLine(text: string, ctx: RuleContext): LineVerdict {
   if (specials.found !== undefined) {
     issues.add(
       "special_token",
-      `the text contains the special token ${specials.found}, which OpenAI rejects in training data`,
+      `the text contains the special token ${specials.found}, ${specialTokenReason(ctx)}`,
     );
   }
   if (issues.any) return { shape, errors: issues.errors, warnings: [], tokens: -1 };
   tokens += toolTokens(parsed, ctx, specials);
+  const refuse = (error: LineIssue<ErrorCode>): LineVerdict => ({
+    shape,
+    errors: [error],
+    warnings: [],
+    tokens: -1,
+  });
   if (specials.found !== undefined) {
-    return {
-      shape,
-      errors: [
-        {
-          code: "special_token",
-          message: `the tools contain the special token ${specials.found}, which OpenAI rejects in training data`,
-        },
-      ],
-      warnings: [],
-      tokens: -1,
-    };
+    return refuse({
+      code: "special_token",
+      message: `the tools contain the special token ${specials.found}, ${specialTokenReason(ctx)}`,
+    });
   }
-  if (tokens > ctx.maxTokensPerExample) {
-    return {
-      shape,
-      errors: [
-        {
-          code: "too_many_tokens",
-          message: `the example has ${tokens.toLocaleString("en-US")} tokens, over the model's limit of ${ctx.maxTokensPerExample.toLocaleString("en-US")}`,
-        },
-      ],
-      warnings: [],
-      tokens: -1,
-    };
+  if (ctx.template) {
+    const counted = templateTokens(parsed, shape, ctx.template, ctx.maxTokensPerExample);
+    if ("code" in counted) return refuse(counted);
+    tokens = counted.tokens;
+    if (shape === "preference") return { shape, errors: [], warnings, tokens };
   }
+  if (tokens > ctx.maxTokensPerExample) return refuse(tooMany(tokens, ctx.maxTokensPerExample));
   return { shape, errors: [], warnings, tokens };
 }

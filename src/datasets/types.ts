@@ -1,6 +1,8 @@
 // The validation report: the shape of `classtune validate --json` (a contract other tools read:
 // extend, never rename) and what the bot, the sandbox and the job service consume.
-import type { Catalog } from "./catalog.ts";
+
+import type { ProviderKind } from "../providerSpecs.ts";
+import type { Catalog, ChatTemplateName, TokenizerName } from "./catalog.ts";
 
 export type DatasetFormat = "chat" | "preference";
 
@@ -18,6 +20,10 @@ export type ErrorCode =
   | "invalid_weight"
   | "too_many_tokens"
   | "special_token"
+  /** Content the provider's trainer or the model cannot take (an image for a text-only model, a list of parts). */
+  | "unsupported_content"
+  /** The open model's own chat template refuses the example (e.g. Llama 3.1: one tool call per message). */
+  | "template_refused"
   // preference (DPO) lines
   | "missing_preference_fields"
   // file-level (line 0 is never used: file-level errors have no line)
@@ -56,15 +62,28 @@ export interface TokenStats {
 
 export interface ValidationReport {
   format: DatasetFormat;
+  /** The fine-tuning provider whose rules and catalog the file was checked against. */
+  provider: string;
+  providerKind: ProviderKind;
+  /** Whose trainer's rules those are, in messages ("OpenAI", "Together AI"; the sandbox imitates one). */
+  trainerName: string;
   model: string;
-  encoding: "cl100k_base" | "o200k_base";
+  /** The tokenizer the counts are in (kept under its first name; the same as `tokenizer`). */
+  encoding: TokenizerName;
+  tokenizer: TokenizerName;
+  /** How examples are counted: OpenAI's cookbook rule, or the open model's own chat template. */
+  chatTemplate: ChatTemplateName;
+  /** The model's per-example limit (its context length) the examples were checked against. */
+  maxTokensPerExample: number;
+  /** The provider's minimum of valid examples for this model. */
+  minExamples: number;
   bytes: number;
   sha256: string;
   /** Non-blank lines. */
   examples: number;
   valid: number;
   invalid: number;
-  /** invalid === 0 && valid >= 10 */
+  /** invalid === 0 && valid >= minExamples */
   fineTunable: boolean;
   errors: LineError[];
   /** Errors beyond the stored cap are counted here, not listed (memory stays flat on huge broken files). */
@@ -81,16 +100,21 @@ export interface ValidationReport {
   costIsEstimate: true;
   pricePerMillionTrainingTokensUsd: number;
   pricesAsOf: string;
+  /** Where the price comes from ("unconfirmed: …" where the catalog could not check it). */
+  priceSource: string;
 }
 
 export interface ValidateOptions {
-  /** Base model to validate for; default gpt-4o-mini-2024-07-18. Unknown models are a UserError naming the known ones. */
+  /** Base model to validate for; default the catalog's default. Unknown models are a UserError naming the known ones. */
   model?: string;
   /** When set, the valid lines are written there byte for byte (a cleaned JSONL). */
   cleanedOutPath?: string;
   onProgress?: (bytesRead: number, totalBytes: number) => void;
   signal?: AbortSignal;
-  /** The model catalog (models file and price table), read once by the caller; default: the built-in one. */
+  /**
+   * The provider's catalog (CatalogSet.catalogFor(provider), models and price files applied), read once by the
+   * caller; its provider's rules apply. Default: the built-in OpenAI catalog.
+   */
   catalog?: Catalog;
   /** Worker threads; default min(2, cores), and one for files under 1 MB. */
   workers?: number;

@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { UserError } from "../domain/errors.ts";
-import { isFineTunableFile, MIN_TRAINING_EXAMPLES } from "../domain/trainable.ts";
+import { isFineTunableFile } from "../domain/trainable.ts";
+import { isOpenTokenizerFamily, openTokenizerFiles } from "../tokenizers/index.ts";
 import { type Catalog, defaultCatalog, type ModelInfo, resolveModel } from "./catalog.ts";
 import { ENCODING_MODULES } from "./counter.ts";
 import { billingTokens, defaultEpochs, trainingCostUsd } from "./estimate.ts";
@@ -88,13 +89,13 @@ const dataUrl = (code: string) => new URL(`data:text/javascript,${encodeURICompo
 /**
  * Fallback worker entry, through tsx: Node 20 does not run the parent's `--import tsx` hooks in worker
  * threads, so this registers tsx when the plain import of worker.ts fails, and retries under a fresh URL
- * (the failed import stays cached under the first one). It first preloads the encoding with Node's own
+ * (the failed import stays cached under the first one). It first preloads an OpenAI encoding with Node's own
  * loader, 3x faster than through tsx.
  */
 function tsxBootstrap(): URL {
   const href = new URL("./worker.ts", import.meta.url).href;
   return dataUrl(`import { workerData } from "node:worker_threads";
-await import(workerData.encodingUrl);
+if (workerData.encodingUrl) await import(workerData.encodingUrl);
 try { await import(${JSON.stringify(href)}); } catch (err) {
   if (err?.code !== "ERR_UNKNOWN_FILE_EXTENSION") throw err;
   const { register } = await import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))});
@@ -108,18 +109,21 @@ let workerEntry: Promise<URL> | undefined;
 /**
  * The worker's code: worker.ts and its imports bundled into one plain-JS module by esbuild (installed with
  * tsx), so a worker starts without a TypeScript loader of its own: ~0.3 s faster and ~20 MB lighter each.
- * Built once per process and cached in node_modules/.cache/classtune under a key of this folder's file
- * sizes and times (saves starting esbuild on every CLI run); the tsx bootstrap if esbuild is unavailable.
+ * Built once per process and cached in node_modules/.cache/classtune under a key of the sizes and times of
+ * the files it is built from (this folder's and src/tokenizers'; saves starting esbuild on every CLI run);
+ * the tsx bootstrap if esbuild is unavailable.
  */
 function loadWorkerEntry(): Promise<URL> {
   workerEntry ??= (async () => {
     try {
       const folder = fileURLToPath(new URL(".", import.meta.url));
-      const files = (await readdir(folder)).filter((f) => f.endsWith(".ts")).sort();
       const key = createHash("sha1");
-      for (const f of files) {
-        const info = await stat(join(folder, f));
-        key.update(`${f}:${info.size}:${info.mtimeMs}\n`);
+      for (const dir of [folder, fileURLToPath(new URL("../tokenizers/", import.meta.url))]) {
+        const files = (await readdir(dir)).filter((f) => f.endsWith(".ts")).sort();
+        for (const f of files) {
+          const info = await stat(join(dir, f));
+          key.update(`${dir}${f}:${info.size}:${info.mtimeMs}\n`);
+        }
       }
       // The project's own cache folder, not the shared temp directory: nobody else can plant code there.
       const cacheDir = fileURLToPath(new URL("../../node_modules/.cache/classtune/", import.meta.url));
@@ -560,6 +564,13 @@ export async function validateFile(path: string, options: ValidateOptions = {}):
   }
 }
 
+/** What a worker loads to count for the model: an OpenAI encoding's module, or an open family's data files. */
+function workerTokenizer(model: ModelInfo): Pick<WorkerInit, "tokenizer" | "encodingUrl" | "openFiles"> {
+  const { tokenizer } = model;
+  if (isOpenTokenizerFamily(tokenizer)) return { tokenizer, openFiles: openTokenizerFiles(tokenizer) };
+  return { tokenizer, encodingUrl: import.meta.resolve(ENCODING_MODULES[tokenizer]) };
+}
+
 async function validateFileNow(path: string, options: ValidateOptions): Promise<ValidationReport> {
   const catalog: Catalog = options.catalog ?? defaultCatalog();
   const model: ModelInfo = resolveModel(options.model ?? catalog.defaultModel, catalog);
@@ -581,9 +592,9 @@ async function validateFileNow(path: string, options: ValidateOptions): Promise<
   const pool = new WorkerPool(
     workerCount(options.workers, size),
     {
-      encoding: model.encoding,
-      encodingUrl: import.meta.resolve(ENCODING_MODULES[model.encoding]),
+      ...workerTokenizer(model),
       maxTokensPerExample: model.maxTokensPerExample,
+      trainer: model.trainer,
     },
     await entry,
   );
@@ -704,18 +715,18 @@ async function validateFileNow(path: string, options: ValidateOptions): Promise<
       size === 0 ? "the file is empty" : "the file has no examples, only blank lines",
     );
   } else {
-    if (tally.valid < MIN_TRAINING_EXAMPLES) {
+    if (tally.valid < model.minExamples) {
       tally.warning(
         undefined,
         "too_few_examples",
-        `only ${tally.valid} valid example(s): OpenAI refuses a file with fewer than ${MIN_TRAINING_EXAMPLES}`,
+        `only ${tally.valid} valid example(s): ${model.trainerName} refuses a file with fewer than ${model.minExamples} for ${model.id}`,
       );
     }
     if (tally.valid < RECOMMENDED_EXAMPLES) {
       tally.warning(
         undefined,
         "below_recommended_examples",
-        `${tally.valid} valid example(s): OpenAI recommends at least ${RECOMMENDED_EXAMPLES} (50–100 is a good start)`,
+        `${tally.valid} valid example(s): at least ${RECOMMENDED_EXAMPLES} are recommended (50–100 is a good start)`,
       );
     }
   }
@@ -734,18 +745,28 @@ function buildReport(
   const billing = tally.valid > 0 ? billingTokens(values, model.maxTokensPerExample, epochs) : 0;
   return {
     format: tally.format ?? "chat",
+    provider: catalog.provider,
+    providerKind: catalog.kind,
+    trainerName: model.trainerName,
     model: model.id,
-    encoding: model.encoding,
+    encoding: model.tokenizer,
+    tokenizer: model.tokenizer,
+    chatTemplate: model.chatTemplate,
+    maxTokensPerExample: model.maxTokensPerExample,
+    minExamples: model.minExamples,
     bytes,
     sha256,
     examples: tally.examples,
     valid: tally.valid,
     invalid: tally.invalid,
-    fineTunable: isFineTunableFile({
-      valid: tally.valid,
-      invalid: tally.invalid,
-      fileLevelErrors: tally.errors.filter((e) => e.line <= 0).length,
-    }),
+    fineTunable: isFineTunableFile(
+      {
+        valid: tally.valid,
+        invalid: tally.invalid,
+        fileLevelErrors: tally.errors.filter((e) => e.line <= 0).length,
+      },
+      model.minExamples,
+    ),
     errors: tally.errors,
     errorsOmitted: tally.errorsOmitted,
     errorCounts: tally.errorCounts,
@@ -758,6 +779,7 @@ function buildReport(
     estimatedCostUsd: trainingCostUsd(billing, model.trainingPricePerMillionUsd),
     costIsEstimate: true,
     pricePerMillionTrainingTokensUsd: model.trainingPricePerMillionUsd,
-    pricesAsOf: catalog.pricesAsOf,
+    pricesAsOf: model.priceAsOf,
+    priceSource: model.priceSource,
   };
 }

@@ -2,16 +2,18 @@
 // counts them off the main event loop, and answers with compact typed arrays.
 import { createHash } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
+import { getOpenTokenizer, isOpenTokenizerFamily } from "../tokenizers/index.ts";
 import { loadTextCounter } from "./counter.ts";
 import type { BatchRequest, BatchResult, WorkerInit } from "./protocol.ts";
 import { HASH_BYTES, LINE_BLANK, LINE_INVALID, SHAPE_CODES } from "./protocol.ts";
-import { checkLine, type LineShape } from "./rules.ts";
+import { checkLine, type LineShape, type RuleContext } from "./rules.ts";
 
 const init = workerData as WorkerInit;
-const ctx = {
-  counter: await loadTextCounter(init.encoding, init.encodingUrl),
-  maxTokensPerExample: init.maxTokensPerExample,
-};
+const { tokenizer, maxTokensPerExample, trainer } = init;
+// Open-weight models count by their own tokenizer and chat template; OpenAI's by the cookbook rule.
+const ctx: RuleContext = isOpenTokenizerFamily(tokenizer)
+  ? { template: getOpenTokenizer(tokenizer, init.openFiles), maxTokensPerExample, trainer }
+  : { counter: await loadTextCounter(tokenizer, init.encodingUrl), maxTokensPerExample, trainer };
 const fatalDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 const shapeCode = (s: LineShape): number => SHAPE_CODES.indexOf(s);

@@ -1,7 +1,8 @@
 // A byte-level BPE tokenizer over a Hugging Face tokenizer.json (the model type of Llama 3 and Qwen 2):
 // added tokens split out first, then the optional NFC normalizer, the Split pre-tokenizer regex, the
 // byte-to-unicode mapping and merges by rank. Only encoding is implemented, and counting, which skips
-// building id lists and remembers the counts of short pieces (natural text repeats its words).
+// building id lists and remembers the counts of chunks (chunks.ts: natural text repeats its words), splitting
+// ASCII text with the pattern rewritten over ASCII ranges.
 //
 // The regex of a tokenizer.json is an Oniguruma pattern; JavaScript lacks inline flags and reads \s
 // differently (it adds U+FEFF and drops U+0085), so the pattern is rewritten to the same character sets.
@@ -31,7 +32,11 @@ export interface BpeTokenizer {
   count(text: string): number;
   /** The id of an added (special) token, or undefined. */
   addedTokenId(content: string): number | undefined;
+  /** The first added (special) token's text in `text`, if any: such text is read as that token. */
+  findAddedToken(text: string): string | undefined;
 }
+
+import { asciiRuns, asciiSplitRegex, ChunkCounts, unicodeWhitespace } from "./chunks.ts";
 
 /** Counts of pieces up to this many characters are remembered (longer pieces are rare and unique). */
 const CACHED_PIECE_CHARS = 48;
@@ -174,16 +179,36 @@ export function createBpeTokenizer(json: TokenizerJson): BpeTokenizer {
   const wholePiece = ignoreMerges ? vocab : undefined;
 
   const added = new Map(json.added_tokens.map((t) => [t.content, t.id]));
-  // Leftmost-longest, like the tokenizers library's added-vocabulary matcher.
+  // Leftmost-longest, like the tokenizers library's added-vocabulary matcher: the alternatives longest first,
+  // tried (sticky) only where one can start, at a character that begins some added token.
   const addedRe = new RegExp(
     [...added.keys()]
       .sort((x, y) => y.length - x.length)
       .map(escapeRegex)
       .join("|"),
-    "g",
+    "y",
   );
+  const addedStarts = [...new Set([...added.keys()].map((k) => k[0] as string))];
+  const nextAddedStart = (text: string, from: number): number => {
+    let best = -1;
+    for (const c of addedStarts) {
+      const i = text.indexOf(c, from);
+      if (i >= 0 && (best < 0 || i < best)) best = i;
+    }
+    return best;
+  };
+  /** The added token at the first position at or after `from` where one starts: [index, text], or undefined. */
+  const nextAdded = (text: string, from: number): [number, string] | undefined => {
+    for (let i = nextAddedStart(text, from); i >= 0; i = nextAddedStart(text, i + 1)) {
+      addedRe.lastIndex = i;
+      const m = addedRe.exec(text);
+      if (m) return [i, m[0]];
+    }
+    return undefined;
+  };
   const encoder = new TextEncoder();
   const pieceCounts = new Map<string, number>();
+  const asciiPieceRe = asciiSplitRegex(pieceRe);
 
   /** Token ids of one pre-tokenized piece (bytes), merged by rank, leftmost first on ties. */
   const mergePiece = (bytes: Uint8Array): number[] => {
@@ -243,18 +268,37 @@ export function createBpeTokenizer(json: TokenizerJson): BpeTokenizer {
   /** Calls `onText` for each stretch of ordinary text and `onAdded` for each added token, in order. */
   const segments = (text: string, onText: (t: string) => void, onAdded: (id: number) => void): void => {
     let at = 0;
-    addedRe.lastIndex = 0;
-    for (let m = addedRe.exec(text); m !== null; m = addedRe.exec(text)) {
-      if (m.index > at) onText(text.slice(at, m.index));
-      onAdded(added.get(m[0]) as number);
-      at = m.index + m[0].length;
+    for (let hit = nextAdded(text, 0); hit !== undefined; hit = nextAdded(text, at)) {
+      const [index, token] = hit;
+      if (index > at) onText(text.slice(at, index));
+      onAdded(added.get(token) as number);
+      at = index + token.length;
     }
     if (at < text.length) onText(at === 0 ? text : text.slice(at));
   };
   const normalize = (t: string) => (nfc && NON_ASCII.test(t) ? t.normalize("NFC") : t);
 
+  const countPieces = (text: string, re: RegExp): number => {
+    let n = 0;
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) n += countPiece(m[0]);
+    return n;
+  };
+  /** Tokens of normalized ordinary text (no added tokens): ASCII runs through the ASCII pattern. */
+  const countPlain = (text: string): number => {
+    if (!asciiPieceRe) return countPieces(text, pieceRe);
+    let n = 0;
+    for (const [start, end, ascii] of asciiRuns(text, unicodeWhitespace)) {
+      const run = start === 0 && end === text.length ? text : text.slice(start, end);
+      n += countPieces(run, ascii ? asciiPieceRe : pieceRe);
+    }
+    return n;
+  };
+  const chunks = new ChunkCounts(countPlain, unicodeWhitespace);
+
   return {
     addedTokenId: (content) => added.get(content),
+    findAddedToken: (text) => nextAdded(text, 0)?.[1],
     encode(text) {
       const out: number[] = [];
       segments(
@@ -271,9 +315,7 @@ export function createBpeTokenizer(json: TokenizerJson): BpeTokenizer {
       segments(
         text,
         (t) => {
-          const s = normalize(t);
-          pieceRe.lastIndex = 0;
-          for (let m = pieceRe.exec(s); m !== null; m = pieceRe.exec(s)) n += countPiece(m[0]);
+          n += chunks.countText(normalize(t));
         },
         () => {
           n++;

@@ -21,6 +21,7 @@ import {
   type TemplateChat,
 } from "./chat.ts";
 import { FAMILIES, type OpenTokenizerFamily } from "./families.ts";
+import { PLAIN_RENDERERS } from "./plainChat.ts";
 
 export { ExampleShapeError, type Json, type JsonObject } from "./chat.ts";
 export { isOpenTokenizerFamily, OPEN_TOKENIZER_FAMILIES, type OpenTokenizerFamily } from "./families.ts";
@@ -33,6 +34,13 @@ export interface OpenTokenizer {
   count(text: string): number;
   /** The base model's chat template applied to an example line (chat, or a preference line's preferred sequence). */
   render(example: JsonObject): string;
+  /**
+   * The same text through the template interpreter itself. `render` writes plain chats (no tools, string
+   * contents) directly, which is several times faster and gives the same text (tests compare the two).
+   */
+  renderWithTemplate(example: JsonObject): string;
+  /** The first special-token text in `text` (e.g. "<|eot_id|>"): the tokenizer reads it as that token, not as text. */
+  findSpecialToken(text: string): string | undefined;
   /**
    * Tokens of one example line. Chat lines: the rendered template. Preference (DPO) lines: the prompt followed
    * by the preferred output (use `countPreference` for both sequences, e.g. to check each against a limit).
@@ -147,7 +155,8 @@ function load(family: OpenTokenizerFamily, files: OpenTokenizerFiles): OpenToken
     source = config.chat_template;
   }
   const template = withPythonTrim(new Template(source));
-  const render = (chat: TemplateChat): string => {
+  const plain = PLAIN_RENDERERS[family];
+  const renderTemplate = (chat: TemplateChat): string => {
     try {
       return template.render({
         messages: chat.messages,
@@ -162,13 +171,16 @@ function load(family: OpenTokenizerFamily, files: OpenTokenizerFiles): OpenToken
       );
     }
   };
+  const render = (chat: TemplateChat): string => plain(chat, pythonStrip) ?? renderTemplate(chat);
   const chatOf = (line: JsonObject) =>
     isPreferenceLine(line) ? chatsOfPreference(line).preferred : chatOfExample(line);
   return {
     family,
     encode: (text) => bpe.encode(text),
     count: (text) => bpe.count(text),
+    findSpecialToken: (text) => bpe.findAddedToken(text),
     render: (line) => render(chatOf(line)),
+    renderWithTemplate: (line) => renderTemplate(chatOf(line)),
     countExample: (line) => bpe.count(render(chatOf(line))),
     countPreference(line) {
       const { preferred, nonPreferred } = chatsOfPreference(line);

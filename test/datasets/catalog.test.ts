@@ -24,7 +24,7 @@ describe("the model catalog", () => {
     for (const [id, encoding, limit, price] of expected) {
       const m = resolveModel(id, catalog);
       assert.deepEqual(
-        [m.encoding, m.maxTokensPerExample, m.trainingPricePerMillionUsd],
+        [m.tokenizer, m.maxTokensPerExample, m.trainingPricePerMillionUsd],
         [encoding, limit, price],
       );
     }
@@ -38,7 +38,7 @@ describe("the model catalog", () => {
       resolveModel("ft:gpt-4o-mini-2024-07-18:org:suffix:abc123", catalog).id,
       "gpt-4o-mini-2024-07-18",
     );
-    assert.equal(resolveModel("ft:gpt-3.5-turbo-0125:acme::xyz", catalog).encoding, "cl100k_base");
+    assert.equal(resolveModel("ft:gpt-3.5-turbo-0125:acme::xyz", catalog).tokenizer, "cl100k_base");
   });
 
   it("rejects an unknown model with a UserError naming the known ones", () => {
