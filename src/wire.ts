@@ -3,7 +3,7 @@
 // so a service is constructed, and its catalog, prices and provider are chosen, in exactly one place.
 import { type ClassroomServices, createClassroomServices } from "./classroom/index.ts";
 import type { Config } from "./config.ts";
-import { type Catalog, loadCatalog } from "./datasets/catalog.ts";
+import { type Catalog, type CatalogSet, loadConfiguredCatalogs } from "./datasets/catalog.ts";
 import { type StoreDataset, storeDataset } from "./datasets/store.ts";
 import { DatasetRepository } from "./db/datasets.ts";
 import { GuildSettingsRepository } from "./db/guildSettings.ts";
@@ -41,8 +41,10 @@ export interface BuildServicesDeps {
 export interface Services {
   config: Config;
   logger: Logger;
-  /** Known base models, encodings, limits and training prices (MODELS_FILE, PRICES_FILE). */
+  /** The default provider's catalog: its base models, tokenizers, limits and training prices (MODELS_FILE, PRICES_FILE). */
   catalog: Catalog;
+  /** Every configured provider's catalog: `catalogFor(provider)` answers which models and rules a provider has. */
+  catalogs: CatalogSet;
   provider: FineTuningProvider;
   /** The embedded sandbox when it is the provider (tests advance its clock). */
   sandbox: SandboxHandle | undefined;
@@ -50,7 +52,7 @@ export interface Services {
   guildSettings: GuildSettingsRepository;
   models: ModelRepository;
   outbox: OutboxRepository;
-  /** Validates a file against the catalog, stores it content-addressed and records the dataset row. */
+  /** Validates a file against a provider's catalog (default: the default's), stores it content-addressed and records the row. */
   storeDataset: StoreDataset;
   jobs: JobService;
   notifier: Notifier;
@@ -63,7 +65,8 @@ export interface Services {
 
 export async function buildServices(deps: BuildServicesDeps): Promise<Services> {
   const { config, db, logger } = deps;
-  const catalog = loadCatalog({ modelsFile: config.modelsFile, pricesFile: config.pricesFile });
+  const catalogs = loadConfiguredCatalogs(config);
+  const catalog = catalogs.default;
   const runtime = await createProviderFromConfig(config, {
     db,
     logger,
@@ -73,7 +76,8 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
   const guildSettings = new GuildSettingsRepository(db);
   const outbox = new OutboxRepository(db);
   const models = new ModelRepository(db);
-  const store: StoreDataset = (args) => storeDataset({ ...args, catalog });
+  const store: StoreDataset = (args) =>
+    storeDataset({ ...args, catalog: catalogs.catalogFor(args.provider) });
   const classroom = createClassroomServices({
     config,
     db,
@@ -114,6 +118,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     config,
     logger,
     catalog,
+    catalogs,
     provider: runtime.provider,
     sandbox: runtime.sandbox,
     datasets: new DatasetRepository(db),

@@ -6,6 +6,10 @@ import type { CliCommand, CliIo } from "./io.ts";
 /** The commands, loaded on demand so `validate` does not pay for the Discord or provider code. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: CliCommand }> }> = {
   validate: { summary: "check a fine-tuning dataset (JSONL)", load: () => import("./validate.ts") },
+  providers: {
+    summary: "the fine-tuning providers and their base models",
+    load: () => import("./providers.ts"),
+  },
   sample: { summary: "write a correct 20-example dataset", load: () => import("./sample.ts") },
   sandbox: { summary: "run the OpenAI-compatible sandbox server", load: () => import("./sandbox.ts") },
   usage: {

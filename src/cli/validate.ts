@@ -1,15 +1,19 @@
-// `classtune validate FILE [--model MODEL] [--json] [--out CLEANED.jsonl]`: checks a fine-tuning dataset.
-// Exit 0 fine-tunable, 1 the dataset has problems, 2 usage or I/O error. With --json, stdout holds exactly
-// one JSON document, the ValidationReport (a contract other tools read).
+// `classtune validate FILE [--provider NAME] [--model MODEL] [--json] [--out CLEANED.jsonl]`: checks a
+// fine-tuning dataset against a configured provider's rules and catalog (default: the default provider; no job
+// adapter is needed, so a Together-kind provider's models can be checked before its adapter lands).
+// Exit 0 fine-tunable, 1 the dataset has problems, 2 usage or I/O error (an unknown provider or model names
+// the choices). With --json, stdout holds exactly one JSON document, the ValidationReport (a contract other
+// tools read).
 import { stat } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config.ts";
-import { loadCatalog } from "../datasets/catalog.ts";
+import { loadConfiguredCatalogs } from "../datasets/catalog.ts";
 import type { ValidationReport } from "../datasets/types.ts";
 import { validateFile } from "../datasets/validator.ts";
 import { type CliIo, UsageError } from "./io.ts";
 
-const USAGE = "usage: classtune validate FILE [--model MODEL] [--json] [--out CLEANED.jsonl]";
+const USAGE =
+  "usage: classtune validate FILE [--provider NAME] [--model MODEL] [--json] [--out CLEANED.jsonl]";
 const FIRST_ERRORS = 10;
 const FIRST_WARNINGS = 5;
 /** Files above this size get a progress bar on a terminal. */
@@ -21,6 +25,7 @@ function parse(args: string[]) {
       args,
       allowPositionals: true,
       options: {
+        provider: { type: "string" },
         model: { type: "string" },
         json: { type: "boolean", default: false },
         out: { type: "string" },
@@ -36,6 +41,7 @@ function parse(args: string[]) {
     return {
       help: false as const,
       file: positionals[0] as string,
+      provider: values.provider,
       model: values.model,
       json: values.json,
       out: values.out,
@@ -56,7 +62,10 @@ function megabytes(bytes: number): string {
 /** The readable report: verdict, counts, first errors and counts per code, warnings, tokens, estimate. */
 export function formatReport(r: ValidationReport, file: string, cleanedPath?: string): string {
   const out: string[] = [];
-  out.push(`${file}: ${r.format} dataset, ${megabytes(r.bytes)}, checked for ${r.model} (${r.encoding})`);
+  const counting = r.chatTemplate === "openai-cookbook" ? "OpenAI's counting rule" : "its own chat template";
+  out.push(
+    `${file}: ${r.format} dataset, ${megabytes(r.bytes)}, checked for ${r.model} on provider ${r.provider} (${r.providerKind}; ${r.tokenizer} tokens, ${counting}; at most ${n(r.maxTokensPerExample)} per example)`,
+  );
   out.push(`  ${n(r.examples)} examples: ${n(r.valid)} valid, ${n(r.invalid)} invalid`);
   const errorTotal = Object.values(r.errorCounts).reduce((a, b) => a + (b ?? 0), 0);
   if (errorTotal > 0) {
@@ -94,7 +103,11 @@ export function formatReport(r: ValidationReport, file: string, cleanedPath?: st
     out.push(
       `Result: NOT fine-tunable: fix the errors above${r.invalid > 0 && !cleanedPath ? " (or use --out to keep only the valid lines)" : ""}.`,
     );
-  } else out.push(`Result: NOT fine-tunable: OpenAI needs at least 10 valid examples (50–100 recommended).`);
+  } else {
+    out.push(
+      `Result: NOT fine-tunable: ${r.trainerName} needs at least ${n(r.minExamples)} valid example(s) for ${r.model} (50–100 recommended).`,
+    );
+  }
   return `${out.join("\n")}\n`;
 }
 
@@ -126,7 +139,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const config = loadConfig(io.env);
-  const catalog = loadCatalog({ modelsFile: config.modelsFile, pricesFile: config.pricesFile });
+  const catalog = loadConfiguredCatalogs(config).catalogFor(opts.provider);
   const stderrTty = (io.stderr as { isTTY?: boolean }).isTTY === true;
   let bar: ReturnType<typeof progressBar> | undefined;
   if (!opts.json && stderrTty) {

@@ -60,6 +60,8 @@ export interface ModelInfo {
   /** The date the price was recorded, YYYY-MM-DD. */
   priceAsOf: string;
   serving: Serving;
+  /** The epochs a job runs when none is asked for: a number, or "auto" (OpenAI's rule, estimate.ts). */
+  defaultEpochs: number | "auto";
   /** What the provider's trainer accepts in a line. */
   trainer: TrainerRules;
   /** Whose trainer that is, in messages ("OpenAI", "Together AI"): for a model the sandbox includes, the imitated one's. */
@@ -132,6 +134,8 @@ const builtInSchema = z
     about: z.string(),
     defaultModel: name,
     trainer: trainerSchema.optional(),
+    defaultEpochs: z.union([z.literal("auto"), z.number().int().min(1)]).default("auto"),
+    defaultEpochsSource: z.string().optional(),
     /** Other kinds whose models this catalog offers too, with their own rules and prices (the sandbox's). */
     includes: z.array(z.enum(PROVIDER_KINDS)).default([]),
     models: z.array(builtInModelSchema),
@@ -226,6 +230,7 @@ function builtInKind(kind: ProviderKind, seen: ProviderKind[] = []): KindCatalog
       chatTemplate: chatTemplateOf(m.tokenizer),
       trainer,
       trainerName: file.label,
+      defaultEpochs: file.defaultEpochs,
     }),
   );
   for (const included of file.includes) {
@@ -325,6 +330,7 @@ function applyModelEntries(
       serving: e.serving ?? base.defaults.serving,
       trainer: base.defaults.trainer,
       trainerName: base.defaults.trainerName,
+      defaultEpochs: base.defaults.defaultEpochs,
     });
   }
 }
@@ -461,6 +467,19 @@ export function loadCatalogSet(
     providers.map((p) => buildCatalog(p, sameName(p.name, defaultProvider), modelsFile, pricesFile)),
     providers.find((p) => sameName(p.name, defaultProvider))?.name ?? defaultProvider,
   );
+}
+
+/** The configuration's catalogs (its fine-tuning providers, MODELS_FILE and PRICES_FILE): what wire.ts and the CLI load. */
+export function loadConfiguredCatalogs(config: {
+  finetuneProviders: readonly CatalogProvider[];
+  defaultFinetuneProvider: string;
+  modelsFile: string | undefined;
+  pricesFile: string | undefined;
+}): CatalogSet {
+  return loadCatalogSet(config.finetuneProviders, config.defaultFinetuneProvider, {
+    modelsFile: config.modelsFile,
+    pricesFile: config.pricesFile,
+  });
 }
 
 /** The catalog of one OpenAI provider named "openai" (the models and price files apply to it): tests and tools. */

@@ -23,6 +23,8 @@ export interface StoreDatasetInput {
   /** The file as received (a temporary download, or the CLI's argument); it is copied, never moved. */
   sourcePath: string;
   model: string;
+  /** The fine-tuning provider whose catalog and rules apply (read by the bound StoreDataset); default the default one. */
+  provider?: string | undefined;
   catalog?: Catalog | undefined;
 }
 

@@ -741,7 +741,7 @@ function buildReport(
   sha256: string,
 ): ValidationReport {
   const values = tally.tokens.values();
-  const epochs = defaultEpochs(tally.valid);
+  const epochs = model.defaultEpochs === "auto" ? defaultEpochs(tally.valid) : model.defaultEpochs;
   const billing = tally.valid > 0 ? billingTokens(values, model.maxTokensPerExample, epochs) : 0;
   return {
     format: tally.format ?? "chat",

@@ -2,7 +2,7 @@
 
 import type { ClassroomServices } from "../classroom/index.ts";
 import type { Config } from "../config.ts";
-import type { Catalog } from "../datasets/catalog.ts";
+import type { Catalog, CatalogSet } from "../datasets/catalog.ts";
 import type { StoreDataset } from "../datasets/store.ts";
 import type { DatasetRepository } from "../db/datasets.ts";
 import type { GuildSettingsRepository } from "../db/guildSettings.ts";
@@ -19,8 +19,10 @@ export interface AppContext {
   db: Db;
   /** For attachment downloads (injected so tests can count requests). */
   fetch: typeof fetch;
-  /** Known base models, encodings, limits and training prices. */
+  /** The default provider's base models, tokenizers, limits and training prices. */
   catalog: Catalog;
+  /** Every configured provider's catalog (the `provider:` options). */
+  catalogs: CatalogSet;
   datasets: DatasetRepository;
   guildSettings: GuildSettingsRepository;
   models: ModelRepository;

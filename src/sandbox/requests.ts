@@ -8,7 +8,6 @@ import type { JobError } from "./store.ts";
 
 export const MAX_SUFFIX_LENGTH = 64;
 export const MAX_METADATA_PAIRS = 16;
-export const MIN_TRAINING_EXAMPLES = 10;
 
 export interface CreateJobRequest {
   model: string;
@@ -282,9 +281,10 @@ export function planTraining(report: ValidationReport, request: CreateJobRequest
         : "Supervised fine-tuning needs chat examples ({\"messages\": [...]}), but the file holds preference examples; use method.type 'dpo'.",
     );
   }
-  if (examples < MIN_TRAINING_EXAMPLES) {
+  // The minimum of the provider the sandbox imitates for this model (its catalog's, in the report).
+  if (examples < report.minExamples) {
     return fail(
-      `Training file has ${examples} example(s), but must have at least ${MIN_TRAINING_EXAMPLES} examples`,
+      `Training file has ${examples} example(s), but must have at least ${report.minExamples} examples`,
     );
   }
   return plan;

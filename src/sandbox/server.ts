@@ -7,6 +7,7 @@ import { mkdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { builtInCatalog } from "../datasets/catalog.ts";
 import type { ValidationReport } from "../datasets/types.ts";
 import { validateFile } from "../datasets/validator.ts";
 import type { Db } from "../db/open.ts";
@@ -87,7 +88,9 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
     filesDir,
     stepMs: Math.max(1, Math.round((options.secondsPerStep ?? DEFAULT_SECONDS_PER_STEP) * 1000)),
     indexes: new IndexCache(),
-    validate: options.validate ?? ((path, o) => validateFile(path, o)),
+    // The sandbox checks files by its own catalog's rules: each model's as the provider it imitates.
+    validate:
+      options.validate ?? ((path, o) => validateFile(path, { ...o, catalog: builtInCatalog("sandbox") })),
   });
   const stats: SandboxStats = { total: 0, byRoute: {} };
   const routes: Route[] = [

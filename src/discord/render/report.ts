@@ -1,7 +1,6 @@
 // Renders a validation report as a Discord embed: verdict, counts, tokens, estimate, first errors, warnings.
 import { EmbedBuilder } from "discord.js";
 import type { ValidationReport } from "../../datasets/types.ts";
-import { MIN_TRAINING_EXAMPLES } from "../../domain/trainable.ts";
 import { DiscordLimits } from "../limits.ts";
 
 export const Colors = { ok: 0x2e7d32, problem: 0xc62828, info: 0x1565c0, warn: 0xef6c00 } as const;
@@ -20,12 +19,12 @@ function verdict(r: ValidationReport): string {
   if (r.fineTunable) return `✅ Ready to fine-tune: ${n(r.valid)} valid examples.`;
   if (r.invalid > 0) {
     const dropped =
-      r.valid >= MIN_TRAINING_EXAMPLES
+      r.valid >= r.minExamples
         ? ` The ${n(r.valid)} valid lines are attached as a cleaned file you can use instead.`
         : "";
-    return `❌ ${n(r.invalid)} of ${n(r.examples)} examples have problems; OpenAI would refuse this file.${dropped}`;
+    return `❌ ${n(r.invalid)} of ${n(r.examples)} examples have problems; ${r.trainerName} would refuse this file.${dropped}`;
   }
-  return `❌ Only ${n(r.valid)} valid examples: OpenAI needs at least ${MIN_TRAINING_EXAMPLES} (50–100 recommended).`;
+  return `❌ Only ${n(r.valid)} valid examples: ${r.trainerName} needs at least ${n(r.minExamples)} (50–100 recommended).`;
 }
 
 export function renderReportEmbed(r: ValidationReport, title: string): EmbedBuilder {
@@ -34,6 +33,11 @@ export function renderReportEmbed(r: ValidationReport, title: string): EmbedBuil
     .setColor(r.fineTunable ? Colors.ok : Colors.problem)
     .setDescription(verdict(r))
     .addFields(
+      {
+        name: "Checked against",
+        value: `${r.model} on provider ${r.provider} (${r.providerKind}) · ${r.chatTemplate === "openai-cookbook" ? "OpenAI's counting rule" : "the model's own chat template"} · at most ${n(r.maxTokensPerExample)} tokens per example`,
+        inline: false,
+      },
       {
         name: "Examples",
         value: `${n(r.examples)} lines · ${n(r.valid)} valid · ${n(r.invalid)} invalid · ${r.format}`,

@@ -2,9 +2,8 @@
 // `after`/`limit`/`metadata[k]=v`, retrieve, cancel, events and checkpoints. Open-model jobs take LoRA
 // hyperparameters and report trained_steps/total_steps (Nebius's job shape).
 
-import type { ValidationReport } from "../../datasets/types.ts";
 import { isUserError } from "../../domain/errors.ts";
-import { type BaseModel, OPEN_MODEL_STAND_IN, resolveBaseModel } from "../catalog.ts";
+import { resolveBaseModel } from "../catalog.ts";
 import { type Handler, parseLimit, type Route, type SandboxState } from "../context.ts";
 import { invalid } from "../errors.ts";
 import { readJsonBody } from "../http.ts";
@@ -54,7 +53,8 @@ export function jobRoutes(s: SandboxState): Route[] {
     const forced = faults.takeJobFailure();
     let plan: ReturnType<typeof planTraining>;
     try {
-      plan = planTraining(await validationReport(file.id, file.path, base), request);
+      // The engine knows every base model the sandbox offers: open models are counted by their own template.
+      plan = planTraining(await reportFor(file.id, file.path, base.id), request);
     } catch (err) {
       logger.warn({ err, file: file.id }, "sandbox: validation engine failed");
       plan = {
@@ -118,24 +118,6 @@ export function jobRoutes(s: SandboxState): Route[] {
       "sandbox: job created",
     );
     return jobView(getJob(job.id, now), now);
-  };
-
-  /** The engine's report for the base model; an open model it does not know yet is checked as the stand-in. */
-  const validationReport = async (
-    fileId: string,
-    path: string,
-    base: BaseModel,
-  ): Promise<ValidationReport> => {
-    try {
-      return await reportFor(fileId, path, base.id);
-    } catch (err) {
-      if (!base.openWeight || !isUserError(err) || err.code !== "unknown_model") throw err;
-      logger.debug(
-        { model: base.id, standIn: OPEN_MODEL_STAND_IN },
-        "sandbox: open model validated as stand-in",
-      );
-      return reportFor(fileId, path, OPEN_MODEL_STAND_IN);
-    }
   };
 
   const listJobs: Handler = ({ url, now }) => {
