@@ -1,11 +1,13 @@
 // Benchmark of `classtune validate`, end to end through the real CLI: generates a ~32 MB, 20,000-example
 // chat dataset (system/user/assistant, answers of 200–2,000 characters, some non-ASCII) under bench/.out,
-// runs `node scripts/run.js src/cli.ts validate FILE --json` several times and prints the median MB/s,
-// examples/s and peak RSS. `--big` adds a ~500 MB file (the bar: peak RSS ≤ 300 MB).
-// Then it measures open-model counting on the same file (`--tokenizer=llama3.1` by default; also qwen2.5, or
-// `--tokenizer=none`): the validator does not count for open models yet, so this runs the counter directly
-// in 2 worker threads (esbuild-bundled, the validator's heap limits), against the o200k cookbook path in the
-// same harness, and prints the medians of 5 runs and their ratio.
+// runs `node scripts/run.js src/cli.ts validate FILE --json` several times for gpt-4o-mini (o200k, OpenAI's
+// counting rule) and for an open model (`--tokenizer=llama3.1` by default: the built-in sandbox's
+// meta-llama/Llama-3.1-8B-Instruct, counted by its own chat template; also qwen2.5, or `--tokenizer=none`),
+// and prints the median MB/s, examples/s, peak RSS and the ratio of the two times. `--big` adds a ~500 MB
+// file (the bar: peak RSS ≤ 300 MB).
+// Then it measures the counting alone, in 2 worker threads as the validator runs them (esbuild-bundled, the
+// validator's heap limits, checkLine with each model's counter), without the CLI's start-up and file reading,
+// and prints the medians of 5 runs and their ratio.
 // Peak RSS comes from GNU time (`/usr/bin/time -v`) when present, else from a --require probe in the child.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -15,6 +17,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import * as esbuild from "esbuild";
+import { builtInCatalog } from "../src/datasets/catalog.ts";
 import { ENCODING_MODULES } from "../src/datasets/counter.ts";
 import { WORKER_BUNDLE_OPTIONS, WORKER_HEAP_LIMITS } from "../src/datasets/validator.ts";
 import { mulberry32 } from "../src/sandbox/trainer.ts";
@@ -107,7 +110,7 @@ interface Run {
   exitCode: number;
 }
 
-async function runCli(file: string): Promise<Run> {
+async function runCli(file: string, extra: string[]): Promise<Run> {
   const useTime = existsSync(GNU_TIME);
   const probe = join(OUT, "rss-probe.cjs");
   if (!useTime) {
@@ -116,13 +119,17 @@ async function runCli(file: string): Promise<Run> {
       'process.on("exit", () => process.stderr.write("\\nBENCH_MAXRSS_KB " + process.resourceUsage().maxRSS + "\\n"));\n',
     );
   }
-  const cli = [join(ROOT, "scripts", "run.js"), "src/cli.ts", "validate", file, "--json"];
+  const cli = [join(ROOT, "scripts", "run.js"), "src/cli.ts", "validate", file, "--json", ...extra];
   const [cmd, args] = useTime ? [GNU_TIME, ["-v", process.execPath, ...cli]] : [process.execPath, cli];
   const started = performance.now();
   const child = spawn(cmd, args, {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
-    env: useTime ? process.env : { ...process.env, NODE_OPTIONS: `--require ${probe}` },
+    // No provider keys: the built-in sandbox is the provider, whose catalog has OpenAI's and the open models.
+    env: {
+      ...cleanEnv(),
+      ...(useTime ? {} : { NODE_OPTIONS: `--require ${probe}` }),
+    },
   });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
@@ -157,11 +164,21 @@ const median = (xs: number[]) => {
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 };
 
-async function measure(label: string, file: string, runs: number): Promise<void> {
+/** The environment without any provider configuration, so every run validates against the built-in sandbox. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) {
+    if (/^(OPENAI_|FINETUNE_|PROVIDER_NAME$|MODELS_FILE$|PRICES_FILE$)/.test(k)) delete env[k];
+  }
+  return env;
+}
+
+/** Runs the CLI `runs` times; returns the median seconds. */
+async function measure(label: string, file: string, runs: number, extra: string[] = []): Promise<number> {
   const mb = statSync(file).size / 1e6;
   const results: Run[] = [];
   for (let i = 0; i < runs; i++) {
-    const r = await runCli(file);
+    const r = await runCli(file, extra);
     results.push(r);
     process.stdout.write(
       `  run ${i + 1}: ${r.seconds.toFixed(2)} s, ${(mb / r.seconds).toFixed(1)} MB/s, CPU ${r.cpuSeconds.toFixed(2)} s, peak RSS ${(r.maxRssKb / 1024).toFixed(0)} MB, exit ${r.exitCode}\n`,
@@ -180,6 +197,7 @@ async function measure(label: string, file: string, runs: number): Promise<void>
         .map((l) => l.toFixed(1))
         .join(" ")}\n`,
   );
+  return seconds;
 }
 
 const BATCH_BYTES = 128 * 1024;
@@ -265,7 +283,7 @@ async function measureOpenCounting(file: string, family: OpenTokenizerFamily): P
       "gpt-4o-mini (o200k, cookbook rule)",
       { kind: "o200k", encodingUrl: import.meta.resolve(ENCODING_MODULES.o200k_base) },
     ],
-    [`${family} (chat template)`, { kind: "open", family, files: openTokenizerFiles(family) }],
+    [`${family} (its chat template)`, { kind: "open", family, files: openTokenizerFiles(family) }],
   ];
   const medians: number[] = [];
   for (const [label, mode] of modes) {
@@ -282,7 +300,7 @@ async function measureOpenCounting(file: string, family: OpenTokenizerFamily): P
     );
   }
   process.stdout.write(
-    `${family} / o200k time: ${((medians[1] as number) / (medians[0] as number)).toFixed(2)}× (goal ≤ 2×); load average ${loadavg()
+    `counting alone, ${family} / o200k time: ${((medians[1] as number) / (medians[0] as number)).toFixed(2)}×; load average ${loadavg()
       .map((l) => l.toFixed(1))
       .join(" ")}\n`,
   );
@@ -293,13 +311,20 @@ export async function main(flags: string[]): Promise<void> {
   process.stdout.write(`machine: ${cpus().length} × ${cpu}, Node ${process.version}\n`);
   const small = join(OUT, "chat-20000.jsonl");
   await generate(small, 20_000);
-  await measure("validate 32 MB", small, RUNS);
+  const o200k = await measure("validate 32 MB, gpt-4o-mini (o200k_base)", small, RUNS);
   const tokenizer =
     flags.find((f) => f.startsWith("--tokenizer="))?.slice("--tokenizer=".length) ?? "llama3.1";
   if (tokenizer !== "none") {
     if (!isOpenTokenizerFamily(tokenizer)) {
       throw new Error(`--tokenizer=${tokenizer}: expected llama3.1, qwen2.5 or none`);
     }
+    const model = builtInCatalog("sandbox").models.find((m) => m.tokenizer === tokenizer);
+    if (!model) throw new Error(`the sandbox's catalog has no ${tokenizer} model`);
+    const open = await measure(`validate 32 MB, ${model.id} (${tokenizer})`, small, RUNS, [
+      "--model",
+      model.id,
+    ]);
+    process.stdout.write(`validate, ${tokenizer} / o200k time: ${(open / o200k).toFixed(2)}× (goal ≤ 2×)\n`);
     await measureOpenCounting(small, tokenizer);
   }
   if (flags.includes("--big")) {

@@ -22,7 +22,14 @@ import {
 import type { DatasetRow } from "../datasets/store.ts";
 import type { Command } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
-import { baseModelChoices, fileStem, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
+import {
+  baseModelChoices,
+  fileStem,
+  modelOption,
+  providerCatalog,
+  providerChoices,
+  storeAttachment,
+} from "../discord/datasetUpload.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { Colors, renderReportEmbed } from "../discord/render/report.ts";
 import { defer, respond } from "../discord/respond.ts";
@@ -46,25 +53,33 @@ export interface DatasetSubcommand {
 const validate: DatasetSubcommand = {
   build: (s) =>
     s
-      .setDescription("Check a JSONL dataset against OpenAI's rules, estimate its cost and store it")
+      .setDescription("Check a JSONL dataset against a provider's rules, estimate its cost and store it")
       .addAttachmentOption((o) =>
         o.setName("file").setDescription("The dataset: one JSON object per line (.jsonl)").setRequired(true),
       )
       .addStringOption((o) =>
         o
           .setName("model")
-          .setDescription("Base model to validate for (default gpt-4o-mini)")
+          .setDescription("Base model to validate for (default: the provider's default)")
+          .setAutocomplete(true),
+      )
+      .addStringOption((o) =>
+        o
+          .setName("provider")
+          .setDescription("Fine-tuning provider whose rules and models apply (default: the default provider)")
           .setAutocomplete(true),
       ),
   async execute(interaction, ctx) {
     await defer(interaction);
-    const model = modelOption(interaction.options.getString("model"), ctx.catalog);
+    const catalog = providerCatalog(interaction.options.getString("provider"), ctx.catalogs);
+    const model = modelOption(interaction.options.getString("model"), catalog);
     const attachment = interaction.options.getAttachment("file", true);
     const stored = await storeAttachment(ctx, {
       guildId: interaction.guildId,
       uploaderId: interaction.user.id,
       attachment,
       model,
+      provider: catalog.provider,
     });
     const { row, report } = stored;
     const reportFile = (name: string) =>
@@ -109,7 +124,14 @@ const validate: DatasetSubcommand = {
   },
   async autocomplete(interaction, ctx) {
     const focused = interaction.options.getFocused(true);
-    return focused.name === "model" ? baseModelChoices(focused.value, ctx.catalog) : [];
+    if (focused.name === "provider") return providerChoices(focused.value, ctx.catalogs);
+    if (focused.name !== "model") return [];
+    // The models of the provider chosen so far (none chosen, or not one: the default's).
+    const chosen = interaction.options.getString("provider") ?? undefined;
+    const known = ctx.catalogs.catalogs.find(
+      (c) => c.provider.toLowerCase() === chosen?.trim().toLowerCase(),
+    );
+    return baseModelChoices(focused.value, known ?? ctx.catalogs.default);
   },
 };
 

@@ -413,11 +413,17 @@ export class CatalogSet {
     return this.catalogFor(undefined);
   }
 
+  /** The catalog of a configured provider (any case); undefined = the default's; unknown: undefined. */
+  find(provider: string | undefined): Catalog | undefined {
+    const wanted = provider?.trim() || this.defaultProvider;
+    return this.catalogs.find((c) => sameName(c.provider, wanted));
+  }
+
   /** The catalog of a configured provider (any case); undefined = the default. Unknown: a UserError naming each. */
   catalogFor(provider: string | undefined): Catalog {
-    const wanted = provider?.trim() || this.defaultProvider;
-    const found = this.catalogs.find((c) => sameName(c.provider, wanted));
+    const found = this.find(provider);
     if (!found) {
+      const wanted = provider?.trim() ?? "";
       throw new UserError(
         `unknown provider "${wanted}": the configured fine-tuning providers are ${this.describeProviders()}`,
         "unknown_provider",

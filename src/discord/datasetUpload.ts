@@ -5,7 +5,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ApplicationCommandOptionChoiceData, Attachment } from "discord.js";
 import { downloadAttachment } from "../datasets/attachments.ts";
-import type { Catalog } from "../datasets/catalog.ts";
+import type { Catalog, CatalogSet } from "../datasets/catalog.ts";
 import { resolveModel } from "../datasets/catalog.ts";
 import type { StoreResult } from "../datasets/store.ts";
 import { makeUploadDir } from "../datasets/tempFiles.ts";
@@ -30,6 +30,23 @@ export function baseModelChoices(typed: string, catalog: Catalog): ApplicationCo
     }));
 }
 
+/** Autocomplete for a `provider` option: the configured fine-tuning providers matching what was typed. */
+export function providerChoices(typed: string, catalogs: CatalogSet): ApplicationCommandOptionChoiceData[] {
+  const text = typed.trim().toLowerCase();
+  return catalogs.catalogs
+    .filter((c) => c.provider.toLowerCase().includes(text) || c.kind.includes(text))
+    .slice(0, DiscordLimits.autocompleteChoices)
+    .map((c) => ({
+      name: `${c.provider} (${c.kind})${c.provider === catalogs.defaultProvider ? " (default)" : ""} · ${c.models.length} base model(s)`,
+      value: c.provider,
+    }));
+}
+
+/** The catalog a command's `provider` option names (default: the default provider's); unknown: a UserError naming each. */
+export function providerCatalog(value: string | null, catalogs: CatalogSet): Catalog {
+  return catalogs.catalogFor(value ?? undefined);
+}
+
 /** A file name safe to reuse for the files we attach back (no path, no markup). */
 export function fileStem(name: string): string {
   const stem = name
@@ -45,7 +62,14 @@ export function fileStem(name: string): string {
  */
 export async function storeAttachment(
   ctx: AppContext,
-  input: { guildId: string; uploaderId: string; attachment: Attachment; model: string | undefined },
+  input: {
+    guildId: string;
+    uploaderId: string;
+    attachment: Attachment;
+    model: string | undefined;
+    /** The fine-tuning provider whose rules apply; default the default provider. */
+    provider?: string | undefined;
+  },
 ): Promise<StoreResult> {
   const { attachment } = input;
   const dir = await makeUploadDir();
@@ -67,7 +91,8 @@ export async function storeAttachment(
       uploaderId: input.uploaderId,
       fileName: attachment.name,
       sourcePath: path,
-      model: input.model ?? ctx.catalog.defaultModel,
+      provider: input.provider,
+      model: input.model ?? ctx.catalogs.catalogFor(input.provider).defaultModel,
     });
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { checkLine } from "../../src/datasets/rules.ts";
+import { builtInCatalog, resolveModel } from "../../src/datasets/catalog.ts";
+import { checkLine, type RuleContext } from "../../src/datasets/rules.ts";
 import { textCounter } from "../../src/datasets/tokens.ts";
+import { getOpenTokenizer } from "../../src/tokenizers/index.ts";
 
 const ctx = { counter: textCounter("o200k_base"), maxTokensPerExample: 65_536 };
-const check = (line: unknown, c = ctx) =>
+const check = (line: unknown, c: RuleContext = ctx) =>
   checkLine(typeof line === "string" ? line : JSON.stringify(line), c);
-const codes = (line: unknown, c = ctx) => check(line, c).errors.map((e) => e.code);
+const codes = (line: unknown, c: RuleContext = ctx) => check(line, c).errors.map((e) => e.code);
 
 const sys = { role: "system", content: "You are a tutor." };
 const user = { role: "user", content: "What is 2 + 2?" };
@@ -297,5 +300,112 @@ describe("checkLine: values shown as the line writes them", () => {
   it("shows a preference line's values at their own place", () => {
     const line = `{"input":{"messages":[{"role":"user","content":"x"}]},"preferred_output":[{"role":"assistant","content":"a","weight":1e999}],"non_preferred_output":[{"role":"assistant","content":"b","weight":-1e999}]}`;
     assert.deepEqual(messageOf(line), ["preferred_output message 1: weight must be 0 or 1, got 1e999"]);
+  });
+});
+
+describe("checkLine: a provider's trainer rules and an open model's own chat template", () => {
+  const llama = getOpenTokenizer("llama3.1");
+  const qwen = getOpenTokenizer("qwen2.5");
+  const rulesOf = (kind: "together" | "nebius", id: string) => resolveModel(id, builtInCatalog(kind)).trainer;
+  const together = {
+    template: llama,
+    maxTokensPerExample: 131_072,
+    trainer: rulesOf("together", "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"),
+  };
+  const nebius = {
+    template: llama,
+    maxTokensPerExample: 8192,
+    trainer: rulesOf("nebius", "meta-llama/Llama-3.1-8B-Instruct"),
+  };
+  const [withTools, preference, , twoToolCalls] = readFileSync(
+    new URL("../tokenizers/fixtures/open_examples.jsonl", import.meta.url),
+    "utf8",
+  )
+    .trim()
+    .split("\n");
+
+  it("counts a chat by the model's template, default system header included (Llama 3.1: 38; Qwen 2.5: 33)", () => {
+    const hiYo = chat({ role: "user", content: "hi" }, { role: "assistant", content: "yo" });
+    assert.equal(check(hiYo, together).tokens, 38);
+    assert.equal(check(hiYo, { ...together, template: qwen }).tokens, 33);
+  });
+
+  it("counts tools, a tool call and its result as the template renders them (Llama 306, Qwen 279)", () => {
+    assert.deepEqual(check(withTools, together).errors, []);
+    assert.equal(check(withTools, together).tokens, 306);
+    assert.equal(check(withTools, { ...nebius, template: qwen }).tokens, 279);
+  });
+
+  it("counts both sequences of a preference line (Llama 3.1: 83 + 52)", () => {
+    assert.equal(check(preference, together).tokens, 83 + 52);
+  });
+
+  it("refuses what the model's own template refuses: two tool calls in one Llama 3.1 message", () => {
+    const v = check(twoToolCalls, together);
+    assert.deepEqual(
+      v.errors.map((e) => e.code),
+      ["template_refused"],
+    );
+    assert.match(v.errors[0]?.message ?? "", /only supports single tool-calls at once/);
+    assert.deepEqual(codes(twoToolCalls, { ...together, template: qwen }), [], "Qwen 2.5 takes several");
+  });
+
+  it("checks the limit in the model's own tokens", () => {
+    const long = chat(user, { role: "assistant", content: "word ".repeat(9000) });
+    assert.deepEqual(codes(long, nebius), ["too_many_tokens"]);
+    assert.match(check(long, nebius).errors[0]?.message ?? "", /over the model's limit of 8,192/);
+    assert.deepEqual(codes(long, together), []);
+  });
+
+  it("refuses roles and keys the provider's trainer does not take, naming the ones it does", () => {
+    const fn = chat(user, { role: "function", name: "f", content: "{}" }, assistant);
+    assert.deepEqual(codes(fn, ctx), [], "OpenAI takes the legacy function role");
+    const v = check(fn, together);
+    assert.deepEqual(
+      v.errors.map((e) => e.code),
+      ["unrecognized_role"],
+    );
+    assert.match(v.errors[0]?.message ?? "", /allowed: system, user, assistant, tool\)/);
+    const weighted = chat(user, { ...assistant, weight: 0 }, { role: "user", content: "ok?" }, assistant);
+    assert.deepEqual(codes(weighted, together), [], "Together documents weight");
+    assert.deepEqual(codes(weighted, nebius), ["message_unrecognized_key"], "Nebius does not");
+  });
+
+  it("refuses content Together's trainer or a text-only model cannot take", () => {
+    const parts = chat({ role: "user", content: [{ type: "text", text: "hi" }] }, assistant);
+    assert.deepEqual(codes(parts, nebius), []);
+    assert.deepEqual(codes(parts, together), ["unsupported_content"], "Together: content is a string");
+    const image = chat(
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "What is this?" },
+          { type: "image_url", image_url: { url: "https://example.com/cell.png" } },
+        ],
+      },
+      assistant,
+    );
+    assert.deepEqual(codes(image, ctx), [], "gpt-4o takes images");
+    const v = check(image, nebius);
+    assert.deepEqual(
+      v.errors.map((e) => e.code),
+      ["unsupported_content"],
+    );
+    assert.match(v.errors[0]?.message ?? "", /part 2 is an image; this model is trained on text only/);
+  });
+
+  it("refuses text holding the template's own special tokens, which OpenAI's rule would count as text", () => {
+    const eot = chat(user, { role: "assistant", content: "4.<|eot_id|>" });
+    assert.deepEqual(codes(eot, ctx), [], "plain text for OpenAI's encodings");
+    const v = check(eot, together);
+    assert.deepEqual(
+      v.errors.map((e) => e.code),
+      ["special_token"],
+    );
+    assert.match(v.errors[0]?.message ?? "", /<\|eot_id\|>, a control token of the model's chat template/);
+    assert.deepEqual(
+      codes(chat(user, { role: "assistant", content: "<tool_call>" }), { ...nebius, template: qwen }),
+      ["special_token"],
+    );
   });
 });

@@ -4,6 +4,7 @@ import { linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { loadCatalogSet } from "../../src/datasets/catalog.ts";
 import { sampleDatasetJsonl } from "../../src/datasets/sample.ts";
 import { HashIndex, MAX_LINE_BYTES, MAX_STORED_ISSUES, validateFile } from "../../src/datasets/validator.ts";
 import { UserError } from "../../src/domain/errors.ts";
@@ -374,5 +375,108 @@ describe("HashIndex", () => {
     for (let i = 1; i <= 10_000; i++) assert.equal(index.addOrGet(hash(i), 0, i), undefined);
     assert.equal(index.addOrGet(hash(1234), 0, 20_000), 1234);
     assert.equal(index.addOrGet(hash(99_999), 0, 20_001), undefined);
+  });
+});
+
+describe("validateFile for a chosen provider and model", () => {
+  const catalogs = loadCatalogSet(
+    [
+      { name: "school-together", kind: "together" },
+      { name: "school-nebius", kind: "nebius" },
+      { name: "openai", kind: "openai" },
+    ],
+    "openai",
+  );
+  const together = catalogs.catalogFor("school-together");
+  const nebius = catalogs.catalogFor("school-nebius");
+  const OPEN = readFileSync(new URL("../tokenizers/fixtures/open_examples.jsonl", import.meta.url), "utf8")
+    .trim()
+    .split("\n");
+  const [withTools, , oddWhitespace, twoToolCalls] = OPEN as [string, string, string, string];
+
+  it("counts the toy dataset exactly by Llama 3.1's and Qwen 2.5's own chat templates, in the workers", async () => {
+    const llama = await validateFile(TOY.pathname, {
+      catalog: together,
+      model: "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+    });
+    assert.deepEqual(
+      [llama.provider, llama.providerKind, llama.tokenizer, llama.encoding, llama.chatTemplate],
+      ["school-together", "together", "llama3.1", "llama3.1", "llama3.1"],
+    );
+    assert.deepEqual(llama.tokens, { total: 8356, min: 48, max: 8053, mean: 1671.2, p50: 66, p90: 8053 });
+    const qwen = await validateFile(TOY.pathname, { catalog: together, model: "Qwen/Qwen2.5-7B-Instruct" });
+    assert.equal(qwen.tokenizer, "qwen2.5");
+    assert.equal(qwen.tokens.total, 45 + 117 + 46 + 27 + 8032);
+  });
+
+  it("counts tools and tool calls as the templates render them (Llama 306 + 46, Qwen 279 + 29)", async () => {
+    const path = file(`${withTools}\n${oddWhitespace}\n`);
+    const llama = await validateFile(path, { catalog: nebius, model: "meta-llama/Llama-3.1-8B-Instruct" });
+    assert.deepEqual([llama.valid, llama.tokens.total], [2, 352]);
+    const qwen = await validateFile(path, { catalog: nebius, model: "Qwen/Qwen2.5-7B-Instruct" });
+    assert.deepEqual([qwen.valid, qwen.tokens.total], [2, 308]);
+  });
+
+  it("applies the provider's minimum: Together trains 5 examples, Nebius and OpenAI want 10", async () => {
+    const tg = await validateFile(TOY.pathname, {
+      catalog: together,
+      model: "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+    });
+    assert.deepEqual([tg.minExamples, tg.fineTunable], [1, true]);
+    assert.equal(codesOf(tg.warnings).includes("too_few_examples"), false);
+    const nb = await validateFile(TOY.pathname, { catalog: nebius });
+    assert.deepEqual(
+      [nb.model, nb.minExamples, nb.fineTunable],
+      ["meta-llama/Llama-3.1-8B-Instruct", 10, false],
+    );
+    assert.match(
+      nb.warnings.find((w) => w.code === "too_few_examples")?.message ?? "",
+      /Nebius refuses a file with fewer than 10 for meta-llama\/Llama-3\.1-8B-Instruct/,
+    );
+  });
+
+  it("applies the provider's limit, roles and template: each refusal on its line", async () => {
+    const long = JSON.stringify({
+      messages: [
+        { role: "user", content: "Say it long." },
+        { role: "assistant", content: "word ".repeat(9000) },
+      ],
+    });
+    const fn = JSON.stringify({
+      messages: [
+        { role: "user", content: "Call f." },
+        { role: "function", name: "f", content: "{}" },
+        { role: "assistant", content: "Done." },
+      ],
+    });
+    const path = file(`${lines(10).join("\n")}\n${long}\n${fn}\n${twoToolCalls}\n`);
+    const nb = await validateFile(path, { catalog: nebius });
+    assert.deepEqual(
+      nb.errors.map((e) => [e.line, e.code]),
+      [
+        [11, "too_many_tokens"],
+        [12, "unrecognized_role"],
+        [13, "template_refused"],
+      ],
+    );
+    assert.equal(nb.maxTokensPerExample, 8192);
+    const openai = await validateFile(path, { catalog: catalogs.catalogFor("openai") });
+    assert.deepEqual(
+      openai.errors.map((e) => [e.line, e.code]),
+      [],
+      "OpenAI's gpt-4o-mini takes all three",
+    );
+  });
+
+  it("prices the estimate by the model's catalog, with its date, source and default epochs", async () => {
+    const r = await validateFile(TOY.pathname, {
+      catalog: together,
+      model: "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+    });
+    assert.equal(r.epochs, 1, "Together runs one epoch unless told otherwise");
+    assert.equal(r.billingTokens, 8356);
+    assert.equal(r.pricePerMillionTrainingTokensUsd, 0.48);
+    assert.equal(r.pricesAsOf, "2026-12-03");
+    assert.match(r.priceSource, /^unconfirmed: /);
   });
 });

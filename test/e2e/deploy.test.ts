@@ -68,6 +68,7 @@ describe("deploy-commands", () => {
     assert.deepEqual((sub(dataset, "validate").options ?? []).map(shape), [
       { name: "file", type: T.Attachment, required: true, autocomplete: false },
       { name: "model", type: T.String, required: false, autocomplete: true },
+      { name: "provider", type: T.String, required: false, autocomplete: true },
     ]);
     assert.deepEqual(sub(dataset, "list").options ?? [], []);
   });

@@ -2,11 +2,12 @@
 // counts, validation loss on checkpoints, and the deploy step under /v0/models, over loopback with the
 // real openai SDK for /v1 and plain fetch for /v0.
 import assert from "node:assert/strict";
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { after, before, beforeEach, describe, test } from "node:test";
 import OpenAI from "openai";
 import type { JobCreateParams } from "openai/resources/fine-tuning/jobs/jobs";
 import { DEPLOY_STEPS } from "../../src/sandbox/routes/deployments.ts";
+import { getOpenTokenizer, type JsonObject } from "../../src/tokenizers/index.ts";
 import { type Rig, startRig, writeTrainingFile } from "./helpers.ts";
 
 const LLAMA = "meta-llama/Llama-3.1-8B-Instruct";
@@ -109,6 +110,27 @@ describe("sandbox open models", () => {
     const done = await retrieve(job.id);
     assert.equal(done.status, "succeeded");
     assert.equal(done.trained_steps, 24);
+  });
+
+  test("counts an open model's training tokens exactly, by the model's own chat template", async () => {
+    const path = writeTrainingFile(rig.dir, 12);
+    const lines = readFileSync(path, "utf8").trim().split("\n");
+    const training_file = (
+      await rig.client.files.create({ file: createReadStream(path), purpose: "fine-tune" })
+    ).id;
+    for (const [model, family] of [
+      [LLAMA, "llama3.1"],
+      ["Qwen/Qwen2.5-7B-Instruct", "qwen2.5"],
+      ["meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", "llama3.1"],
+    ] as const) {
+      const job = await createJob({ model, training_file, hyperparameters: { n_epochs: 2, lora: true } });
+      rig.clock.advance(3_600_000);
+      const done = await retrieve(job.id);
+      assert.equal(done.status, "succeeded", model);
+      const tokenizer = getOpenTokenizer(family);
+      const perEpoch = lines.reduce((n, l) => n + tokenizer.countExample(JSON.parse(l) as JsonObject), 0);
+      assert.equal(done.trained_tokens, 2 * perEpoch, `${model}: 2 epochs × ${perEpoch} ${family} tokens`);
+    }
   });
 
   test("an OpenAI model's job reports no step counts and no LoRA settings, as OpenAI's does", async () => {

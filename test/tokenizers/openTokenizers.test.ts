@@ -187,9 +187,82 @@ describe("Qwen 2.5 token counts equal transformers'", () => {
   });
 });
 
+describe("plain chats are rendered without the template interpreter, to the same text", () => {
+  const WHITE = [" ", "  ", "\n", "\t", "\u0085", "\u00a0", "\ufeff", "\u001f", "\u3000", ""];
+  const WORDS = ["Hello", "world", "naïve", "日本語", "x²", "it's", "<b>", "{{ x }}", "%}", "🙂", "1234567"];
+  /** Deterministic pseudo-random chats: roles in every order, contents with odd whitespace at either end. */
+  function chats(n: number): JsonObject[] {
+    let x = 7;
+    const rand = (k: number) => {
+      x = (x * 48271) % 2147483647;
+      return x % k;
+    };
+    const text = () => {
+      const words = Array.from({ length: rand(6) }, () => WORDS[rand(WORDS.length)] as string);
+      return `${WHITE[rand(WHITE.length)]}${words.join(WHITE[rand(3)] as string)}${WHITE[rand(WHITE.length)]}`;
+    };
+    return Array.from({ length: n }, () => {
+      const roles = ["system", "user", "assistant"];
+      const messages = Array.from({ length: 1 + rand(5) }, () => ({
+        role: roles[rand(3)] as string,
+        content: text(),
+      }));
+      return { messages };
+    });
+  }
+
+  for (const family of OPEN_TOKENIZER_FAMILIES) {
+    it(`${family}: the same text as its chat template on 500 chats, and the same counts`, () => {
+      const t = getOpenTokenizer(family);
+      for (const example of [...chats(500), hiYo, oddWhitespace, ...linesOf(TOY)]) {
+        assert.equal(t.render(example), t.renderWithTemplate(example), JSON.stringify(example));
+        assert.equal(t.countExample(example), t.encode(t.renderWithTemplate(example)).length);
+      }
+    });
+  }
+
+  it("leaves chats with tools, tool calls or parts to the template (the fixtures' pinned counts above)", () => {
+    const llama = getOpenTokenizer("llama3.1");
+    assert.equal(llama.render(withTools), llama.renderWithTemplate(withTools));
+    const parts: JsonObject = {
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "a" },
+            { type: "text", text: "b" },
+          ],
+        },
+        { role: "assistant", content: "c" },
+      ],
+    };
+    assert.ok(llama.render(parts).includes("a\nb<|eot_id|>"));
+  });
+});
+
+describe("special tokens in text", () => {
+  it("are found as the tokenizer would read them: Llama 3.1's and Qwen 2.5's own", () => {
+    const llama = getOpenTokenizer("llama3.1");
+    const qwen = getOpenTokenizer("qwen2.5");
+    assert.equal(llama.findSpecialToken("a <|eot_id|> b"), "<|eot_id|>");
+    assert.equal(llama.findSpecialToken("<|im_end|> <b> <|unknown|>"), undefined);
+    assert.equal(qwen.findSpecialToken("x <tool_call> y"), "<tool_call>");
+    assert.equal(qwen.findSpecialToken("<|im_start"), undefined);
+  });
+});
+
 describe("open tokenizer loading", () => {
   it("counts exactly what it encodes, piece cache and long-piece merging included", () => {
-    const texts = [LONG_PIECES, MIXED, "ab ".repeat(5000), `${"x".repeat(2000)}é${"yz".repeat(700)}`];
+    const texts = [
+      LONG_PIECES,
+      MIXED,
+      "ab ".repeat(5000),
+      `${"x".repeat(2000)}é${"yz".repeat(700)}`,
+      // Odd whitespace next to the points where the count cache cuts text (a space after a non-space), and
+      // special tokens inside words.
+      "a\u0085  b a\ufeff  b a\u3000 \u3000 b e\u0301 x  \n\n y",
+      "word, word. word! word? <|eot_id|> word<|im_end|>word <tool_call>",
+    ];
     for (const family of OPEN_TOKENIZER_FAMILIES) {
       const t = getOpenTokenizer(family);
       for (const text of texts)
