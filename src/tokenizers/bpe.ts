@@ -88,37 +88,32 @@ export function jsPattern(onig: string): RegExp {
   return new RegExp(src, "gu");
 }
 
-function splitPattern(json: TokenizerJson): RegExp {
-  const pre = json.pre_tokenizer;
-  const steps: PreTokenizerJson[] = pre.type === "Sequence" ? (pre.pretokenizers ?? []) : [pre];
-  const split = steps.find((s) => s.type === "Split");
-  const regex = split?.pattern?.Regex;
-  const rest = steps.filter((s) => s !== split).map((s) => s.type);
-  if (!regex || split?.behavior !== "Isolated" || rest.join() !== "ByteLevel") {
-    throw new Error(`unsupported pre-tokenizer ${JSON.stringify(steps.map((s) => s.type))}`);
-  }
-  return jsPattern(regex);
-}
-
 /**
  * Merge table: (left id, right id) → rank and merged id, in typed arrays (open addressing), so ~300,000
- * merges cost ~16 MB outside the JavaScript heap (workers run with a small heap).
+ * merges cost ~16 MB outside the JavaScript heap (workers run with a small heap), stored as they are.
  */
-class MergeTable {
-  private readonly left: Int32Array;
-  private readonly right: Int32Array;
-  readonly rank: Int32Array;
-  readonly merged: Int32Array;
+export class MergeTable {
   private readonly mask: number;
 
-  constructor(size: number) {
+  constructor(
+    readonly left: Int32Array,
+    readonly right: Int32Array,
+    readonly rank: Int32Array,
+    readonly merged: Int32Array,
+  ) {
+    this.mask = left.length - 1;
+  }
+
+  /** An empty table for `size` merges. */
+  static sized(size: number): MergeTable {
     let slots = 1;
     while (slots < size * 2) slots <<= 1;
-    this.left = new Int32Array(slots).fill(-1);
-    this.right = new Int32Array(slots);
-    this.rank = new Int32Array(slots);
-    this.merged = new Int32Array(slots);
-    this.mask = slots - 1;
+    return new MergeTable(
+      new Int32Array(slots).fill(-1),
+      new Int32Array(slots),
+      new Int32Array(slots),
+      new Int32Array(slots),
+    );
   }
 
   private slot(a: number, b: number): number {
@@ -143,21 +138,104 @@ class MergeTable {
   }
 }
 
-const NON_ASCII = /[\u0080-\uffff]/;
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
 
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+function hashBytes(bytes: Uint8Array, start: number, end: number): number {
+  let h = FNV_OFFSET;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ (bytes[i] as number), FNV_PRIME);
+  return h ^ (h >>> 15);
 }
 
-/** A tokenizer over a parsed tokenizer.json (byte-level BPE with a Split pre-tokenizer only). */
-export function createBpeTokenizer(json: TokenizerJson): BpeTokenizer {
+/**
+ * Token ids by their bytes, for whole-piece lookups: the tokens' bytes end to end in one array, and an open
+ * addressing table of token indexes (+1, 0 = empty). No JavaScript string per token; stored as it is.
+ */
+export class ByteTable {
+  private readonly mask: number;
+
+  constructor(
+    readonly bytes: Uint8Array,
+    /** Token i's bytes are bytes[offsets[i], offsets[i + 1]). */
+    readonly offsets: Int32Array,
+    readonly ids: Int32Array,
+    readonly slots: Int32Array,
+  ) {
+    this.mask = slots.length - 1;
+  }
+
+  static build(entries: [Uint8Array, number][]): ByteTable {
+    let length = 0;
+    for (const [b] of entries) length += b.length;
+    const bytes = new Uint8Array(length);
+    const offsets = new Int32Array(entries.length + 1);
+    const ids = new Int32Array(entries.length);
+    let size = 1;
+    while (size < entries.length * 2) size <<= 1;
+    const table = new ByteTable(bytes, offsets, ids, new Int32Array(size));
+    let at = 0;
+    entries.forEach(([b, id], i) => {
+      bytes.set(b, at);
+      offsets[i] = at;
+      at += b.length;
+      offsets[i + 1] = at;
+      ids[i] = id;
+      let slot = hashBytes(bytes, offsets[i] as number, at) & table.mask;
+      while (table.slots[slot] !== 0) slot = (slot + 1) & table.mask;
+      table.slots[slot] = i + 1;
+    });
+    return table;
+  }
+
+  get(key: Uint8Array): number | undefined {
+    let slot = hashBytes(key, 0, key.length) & this.mask;
+    for (let entry = this.slots[slot] as number; entry !== 0; entry = this.slots[slot] as number) {
+      const start = this.offsets[entry - 1] as number;
+      const end = this.offsets[entry] as number;
+      if (end - start === key.length) {
+        let same = true;
+        for (let i = 0; i < key.length && same; i++) same = this.bytes[start + i] === key[i];
+        if (same) return this.ids[entry - 1];
+      }
+      slot = (slot + 1) & this.mask;
+    }
+    return undefined;
+  }
+}
+
+/** What a tokenizer is built from: the parts of a tokenizer.json it needs, its tables already built. */
+export interface BpeTables {
+  /** The Split pre-tokenizer's Oniguruma pattern. */
+  pattern: string;
+  nfc: boolean;
+  /** Added (special) tokens: [text, id]. */
+  added: [string, number][];
+  /** The token id of each single byte. */
+  byteIds: Int32Array;
+  merges: MergeTable;
+  /** Whole pieces found in the vocabulary skip the merges (tokenizer.json's ignore_merges, Llama 3's). */
+  vocab: ByteTable | undefined;
+}
+
+function splitRegexOf(json: TokenizerJson): string {
+  const pre = json.pre_tokenizer;
+  const steps: PreTokenizerJson[] = pre.type === "Sequence" ? (pre.pretokenizers ?? []) : [pre];
+  const split = steps.find((s) => s.type === "Split");
+  const regex = split?.pattern?.Regex;
+  const rest = steps.filter((s) => s !== split).map((s) => s.type);
+  if (!regex || split?.behavior !== "Isolated" || rest.join() !== "ByteLevel") {
+    throw new Error(`unsupported pre-tokenizer ${JSON.stringify(steps.map((s) => s.type))}`);
+  }
+  return regex;
+}
+
+/** Builds the tables from a parsed tokenizer.json (byte-level BPE with a Split pre-tokenizer only). */
+export function bpeTablesFromJson(json: TokenizerJson): BpeTables {
   if (json.model.type !== "BPE") throw new Error(`unsupported model type ${json.model.type}`);
   const normalizer = json.normalizer?.type ?? null;
   if (normalizer !== null && normalizer !== "NFC") throw new Error(`unsupported normalizer ${normalizer}`);
-  const nfc = normalizer === "NFC";
-  const ignoreMerges = json.model.ignore_merges === true;
-  const pieceRe = splitPattern(json);
-
+  const pattern = splitRegexOf(json);
+  jsPattern(pattern); // refuses a pattern this cannot rewrite, now rather than at first use
   const bytesToChars = byteToUnicode();
   const vocab = new Map<string, number>(Object.entries(json.model.vocab));
   const byteIds = new Int32Array(256);
@@ -166,7 +244,7 @@ export function createBpeTokenizer(json: TokenizerJson): BpeTokenizer {
     if (id === undefined) throw new Error(`the vocabulary lacks byte ${b}`);
     byteIds[b] = id;
   }
-  const merges = new MergeTable(json.model.merges.length);
+  const merges = MergeTable.sized(json.model.merges.length);
   json.model.merges.forEach((m, rank) => {
     const [a, b] = typeof m === "string" ? (m.split(" ") as [string, string]) : m;
     const ia = vocab.get(a);
@@ -175,10 +253,151 @@ export function createBpeTokenizer(json: TokenizerJson): BpeTokenizer {
     if (ia === undefined || ib === undefined || im === undefined) throw new Error(`bad merge ${a} ${b}`);
     merges.add(ia, ib, rank, im);
   });
-  // Only a vocabulary that skips merges for whole-piece hits needs the string → id map afterwards.
-  const wholePiece = ignoreMerges ? vocab : undefined;
+  let whole: ByteTable | undefined;
+  if (json.model.ignore_merges === true) {
+    const charToByte = new Map(bytesToChars.map((c, b) => [c, b]));
+    const entries: [Uint8Array, number][] = [];
+    for (const [token, id] of vocab) {
+      const bytes = new Uint8Array(token.length);
+      let ok = true;
+      for (let i = 0; i < token.length && ok; i++) {
+        const b = charToByte.get(token[i] as string);
+        if (b === undefined) ok = false;
+        else bytes[i] = b;
+      }
+      // A token with a character outside the byte mapping can never equal a piece's bytes.
+      if (ok) entries.push([bytes, id]);
+    }
+    whole = ByteTable.build(entries);
+  }
+  return {
+    pattern,
+    nfc: normalizer === "NFC",
+    added: json.added_tokens.map((t) => [t.content, t.id]),
+    byteIds,
+    merges,
+    vocab: whole,
+  };
+}
 
-  const added = new Map(json.added_tokens.map((t) => [t.content, t.id]));
+const MAGIC = "ctbpe\u0000\u0000\u0001";
+type Section = "byteIds" | "left" | "right" | "rank" | "merged" | "vocabBytes" | "offsets" | "ids" | "slots";
+
+/**
+ * The tables as one buffer (a cache, so a worker reads them instead of parsing ~9 MB of JSON and building
+ * ~300,000 merges): magic, a JSON header (the caller's `meta`, pattern, added tokens, section offsets), the
+ * typed arrays 8-byte aligned, and a sha256 of all of it at the end, which `bpeTablesFromBuffer` checks.
+ */
+export function bpeTablesToBuffer(
+  t: BpeTables,
+  meta: Record<string, string>,
+  sha256: (data: Uint8Array) => Uint8Array,
+): Uint8Array {
+  const arrays: [Section, Int32Array | Uint8Array][] = [
+    ["byteIds", t.byteIds],
+    ["left", t.merges.left],
+    ["right", t.merges.right],
+    ["rank", t.merges.rank],
+    ["merged", t.merges.merged],
+  ];
+  if (t.vocab) {
+    arrays.push(
+      ["vocabBytes", t.vocab.bytes],
+      ["offsets", t.vocab.offsets],
+      ["ids", t.vocab.ids],
+      ["slots", t.vocab.slots],
+    );
+  }
+  const align = (n: number) => (n + 7) & ~7;
+  const sections: Record<string, [number, number]> = {};
+  let at = 0;
+  for (const [name, a] of arrays) {
+    sections[name] = [at, a.length];
+    at = align(at + a.byteLength);
+  }
+  const header = new TextEncoder().encode(
+    JSON.stringify({ meta, pattern: t.pattern, nfc: t.nfc, added: t.added, sections }),
+  );
+  const start = align(MAGIC.length + 4 + header.length);
+  const out = new Uint8Array(start + at + 32);
+  out.set(new TextEncoder().encode(MAGIC), 0);
+  new DataView(out.buffer).setUint32(MAGIC.length, header.length, true);
+  out.set(header, MAGIC.length + 4);
+  for (const [name, a] of arrays) {
+    out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), start + (sections[name]?.[0] ?? 0));
+  }
+  out.set(sha256(out.subarray(0, out.length - 32)), out.length - 32);
+  return out;
+}
+
+/** The tables from a buffer written by bpeTablesToBuffer, or undefined if it is not one, is damaged, or its meta differs. */
+export function bpeTablesFromBuffer(
+  buf: Uint8Array,
+  meta: Record<string, string>,
+  sha256: (data: Uint8Array) => Uint8Array,
+): BpeTables | undefined {
+  if (buf.length < MAGIC.length + 4 + 32) return undefined;
+  if (new TextDecoder().decode(buf.subarray(0, MAGIC.length)) !== MAGIC) return undefined;
+  const digest = sha256(buf.subarray(0, buf.length - 32));
+  const stored = buf.subarray(buf.length - 32);
+  if (digest.some((b, i) => b !== stored[i])) return undefined;
+  // Typed arrays need aligned offsets: copy once if the buffer does not start on an 8-byte boundary.
+  const bytes = buf.byteOffset % 8 === 0 ? buf : new Uint8Array(buf);
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(MAGIC.length, true);
+  const header = JSON.parse(
+    new TextDecoder().decode(bytes.subarray(MAGIC.length + 4, MAGIC.length + 4 + headerLength)),
+  ) as {
+    meta: Record<string, string>;
+    pattern: string;
+    nfc: boolean;
+    added: [string, number][];
+    sections: Partial<Record<Section, [number, number]>>;
+  };
+  for (const [k, v] of Object.entries(meta)) if (header.meta[k] !== v) return undefined;
+  const start = (MAGIC.length + 4 + headerLength + 7) & ~7;
+  const view = <T extends Int32Array | Uint8Array>(
+    name: Section,
+    Type: new (b: ArrayBuffer, o: number, n: number) => T,
+  ) => {
+    const s = header.sections[name];
+    if (!s) throw new Error(`the tokenizer cache has no ${name}`);
+    return new Type(bytes.buffer as ArrayBuffer, bytes.byteOffset + start + s[0], s[1]);
+  };
+  const merges = new MergeTable(
+    view("left", Int32Array),
+    view("right", Int32Array),
+    view("rank", Int32Array),
+    view("merged", Int32Array),
+  );
+  const vocab = header.sections.vocabBytes
+    ? new ByteTable(
+        view("vocabBytes", Uint8Array),
+        view("offsets", Int32Array),
+        view("ids", Int32Array),
+        view("slots", Int32Array),
+      )
+    : undefined;
+  return {
+    pattern: header.pattern,
+    nfc: header.nfc,
+    added: header.added,
+    byteIds: view("byteIds", Int32Array),
+    merges,
+    vocab,
+  };
+}
+
+const NON_ASCII = /[\u0080-\uffff]/;
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** A tokenizer over its tables (`bpeTablesFromJson`, or a cache read with `bpeTablesFromBuffer`). */
+export function createBpeTokenizer(tables: BpeTables): BpeTokenizer {
+  const { nfc, byteIds, merges, vocab: wholePiece } = tables;
+  const pieceRe = jsPattern(tables.pattern);
+  const added = new Map(tables.added);
   // Leftmost-longest, like the tokenizers library's added-vocabulary matcher: the alternatives longest first,
   // tried (sticky) only where one can start, at a character that begins some added token.
   const addedRe = new RegExp(
@@ -245,13 +464,8 @@ export function createBpeTokenizer(json: TokenizerJson): BpeTokenizer {
 
   const pieceIds = (piece: string): number[] => {
     const bytes = encoder.encode(piece);
-    if (wholePiece) {
-      let mapped = "";
-      for (const b of bytes) mapped += bytesToChars[b];
-      const id = wholePiece.get(mapped);
-      if (id !== undefined) return [id];
-    }
-    return mergePiece(bytes);
+    const id = wholePiece?.get(bytes);
+    return id === undefined ? mergePiece(bytes) : [id];
   };
 
   const countPiece = (piece: string): number => {

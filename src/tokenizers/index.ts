@@ -6,13 +6,23 @@
 //
 // Loading is lazy and cached per thread: a family's tables (~10 MB of JSON) are read the first time it is
 // asked for, from node_modules by path. In a validation worker bundled from a data: URL, pass the paths from
-// the main thread (`openTokenizerFiles`), as the worker does for the o200k tables.
+// the main thread (`openTokenizerFiles`), as the worker does for the o200k tables. The built tables are kept
+// in node_modules/.cache/classtune (checked by sha256, keyed to the tokenizer.json's path, size and time), so
+// later loads read them instead of parsing the JSON and building ~300,000 merges again.
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { dirname, join, sep } from "node:path";
+import { threadId } from "node:worker_threads";
 import { Template } from "@huggingface/jinja";
-import { createBpeTokenizer, type TokenizerJson } from "./bpe.ts";
+import {
+  type BpeTables,
+  bpeTablesFromBuffer,
+  bpeTablesFromJson,
+  bpeTablesToBuffer,
+  createBpeTokenizer,
+  type TokenizerJson,
+} from "./bpe.ts";
 import {
   chatOfExample,
   chatsOfPreference,
@@ -135,15 +145,61 @@ function withPythonTrim(template: Template): Template {
   return template;
 }
 
-function load(family: OpenTokenizerFamily, files: OpenTokenizerFiles): OpenTokenizer {
+const sha256 = (data: Uint8Array): Uint8Array => createHash("sha256").update(data).digest();
+/** Bump when the tables' meaning changes (e.g. a family's added-token names). */
+const TABLES_VERSION = "1";
+
+/** Where a family's built tables are kept: the project's own node_modules/.cache, never a shared temp folder. */
+function tablesCacheFile(tokenizerJson: string, family: OpenTokenizerFamily): string | undefined {
+  const marker = `${sep}node_modules${sep}`;
+  const at = tokenizerJson.lastIndexOf(marker);
+  if (at < 0) return undefined;
+  return join(tokenizerJson.slice(0, at + marker.length), ".cache", "classtune", `tokenizer-${family}.bin`);
+}
+
+/** The family's tables: from the cache when it was built from this very file, else built (and cached). */
+function tablesOf(family: OpenTokenizerFamily, files: OpenTokenizerFiles): BpeTables {
   const spec = FAMILIES[family];
+  const info = statSync(files.tokenizerJson);
+  const meta = {
+    version: TABLES_VERSION,
+    family,
+    sha256: spec.tokenizerJson.sha256,
+    source: `${files.tokenizerJson}:${info.size}:${info.mtimeMs}`,
+  };
+  const cache = tablesCacheFile(files.tokenizerJson, family);
+  if (cache) {
+    try {
+      const cached = bpeTablesFromBuffer(readFileSync(cache), meta, sha256);
+      if (cached) return cached;
+    } catch {
+      // absent or unreadable: built below
+    }
+  }
   const json = JSON.parse(
     readChecked(files.tokenizerJson, spec.tokenizerJson.sha256, `the ${spec.label} tokenizer.json`),
   ) as TokenizerJson;
   if (spec.addedTokenText) {
     for (const t of json.added_tokens) t.content = spec.addedTokenText(t.id);
   }
-  const bpe = createBpeTokenizer(json);
+  const tables = bpeTablesFromJson(json);
+  if (cache) {
+    // Written aside and renamed into place, so a reader never sees half a file (two workers may race).
+    const tmp = `${cache}.${process.pid}.${threadId}.tmp`;
+    try {
+      mkdirSync(dirname(cache), { recursive: true });
+      writeFileSync(tmp, bpeTablesToBuffer(tables, meta, sha256));
+      renameSync(tmp, cache);
+    } catch {
+      // a read-only install: built again next time
+    }
+  }
+  return tables;
+}
+
+function load(family: OpenTokenizerFamily, files: OpenTokenizerFiles): OpenTokenizer {
+  const spec = FAMILIES[family];
+  const bpe = createBpeTokenizer(tablesOf(family, files));
   let source: string;
   if ("text" in spec.chatTemplate) source = spec.chatTemplate.text;
   else {
