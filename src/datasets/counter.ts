@@ -1,6 +1,9 @@
-// Token counting exactly as OpenAI's tiktoken does it, on gpt-tokenizer (pure JS, identical token ids,
-// ~5x faster than js-tiktoken on this machine: see bench/validate.ts). This module loads an encoding's
-// tables only when asked (`loadTextCounter`); tokens.ts adds a synchronous `textCounter` for in-process use.
+// Token counting exactly as OpenAI's tiktoken does it, over gpt-tokenizer's rank tables (identical token ids;
+// gpt-tokenizer was ~5x faster than js-tiktoken on this machine: see bench/validate.ts). The ranks are kept as
+// bytes in a ByteTable and merged here by tiktoken's rule, so the built table can be kept in
+// node_modules/.cache/classtune (tokenizers/tableFile.ts): a worker reads it in milliseconds instead of
+// compiling gpt-tokenizer's 2.4 MB rank module and building its maps (~0.15–0.25 s each). This module loads
+// an encoding only when asked (`loadTextCounter`); tokens.ts adds a synchronous `textCounter` for in-process use.
 //
 // Special-token text such as "<|endoftext|>" is counted as plain text (tiktoken's encode_ordinary), never
 // thrown on; the validator reports it separately with `findSpecialToken`.
@@ -8,25 +11,34 @@
 // Long pieces: gpt-tokenizer's byte-pair merge is quadratic in the length of one pre-tokenized piece
 // (100,000 "é" take ~11 s). Pieces longer than LONG_PIECE chars are merged here with a heap instead:
 // same rule as tiktoken (repeatedly merge the lowest-ranked adjacent pair, leftmost on ties), O(n log n).
+import { fileURLToPath } from "node:url";
+import { ByteTable } from "../tokenizers/byteTable.ts";
 import { asciiRuns, asciiSplitRegex, ChunkCounts } from "../tokenizers/chunks.ts";
+import { type Packed, readCachedTables, writeCachedTables } from "../tokenizers/tableFile.ts";
 
 export type EncodingName = "cl100k_base" | "o200k_base";
 
 /**
- * The gpt-tokenizer module of each encoding, loaded on demand: each holds ~70 MB of tables once loaded,
- * and a worker needs only one. (The worker bootstrap preloads it by this specifier, outside tsx, which is faster.)
+ * The gpt-tokenizer module of each encoding, loaded on demand when its rank table is not kept yet: each holds
+ * ~70 MB of tables once loaded, and a worker needs only one.
  */
 export const ENCODING_MODULES: Record<EncodingName, string> = {
   cl100k_base: "gpt-tokenizer/encoding/cl100k_base",
   o200k_base: "gpt-tokenizer/encoding/o200k_base",
 };
 
-/** The parts of gpt-tokenizer's BytePairEncodingCore used here (public at runtime, private in its typings). */
+/** The parts of gpt-tokenizer's BytePairEncodingCore read here (public at runtime, private in its typings). */
 interface BpeCore {
   tokenSplitRegex: RegExp;
-  getBpeRankFromString(piece: string): number | undefined;
-  getBpeRankFromBytes(bytes: Uint8Array): number | undefined;
-  bytePairEncode(piece: string): number[];
+  /** Per rank, the token's text, or its bytes when they are not UTF-8 (holes for unused ranks). */
+  bytePairRankDecoder: (string | number[] | Uint8Array | undefined)[];
+}
+
+/** An encoding's tables: its pre-tokenizer pattern and each token's rank by its bytes. */
+export interface RankTables {
+  pattern: string;
+  flags: string;
+  ranks: ByteTable;
 }
 
 const LONG_PIECE = 256;
@@ -51,21 +63,86 @@ export interface TextCounter {
 
 function coreOf(encoding: EncodingName, api: unknown): BpeCore {
   const core = (api as { bytePairEncodingCoreProcessor?: BpeCore }).bytePairEncodingCoreProcessor;
-  if (!core || !(core.tokenSplitRegex instanceof RegExp) || typeof core.bytePairEncode !== "function") {
+  if (!core || !(core.tokenSplitRegex instanceof RegExp) || !Array.isArray(core.bytePairRankDecoder)) {
     throw new Error(`gpt-tokenizer internals changed: no byte-pair core for ${encoding}`);
   }
   return core;
 }
 
+/** The rank tables of a loaded gpt-tokenizer encoding API (its default export). */
+export function rankTablesOf(encoding: EncodingName, api: unknown): RankTables {
+  const core = coreOf(encoding, api);
+  const encoder = new TextEncoder();
+  const entries: [Uint8Array, number][] = [];
+  core.bytePairRankDecoder.forEach((value, rank) => {
+    if (value === undefined) return;
+    entries.push([typeof value === "string" ? encoder.encode(value) : Uint8Array.from(value), rank]);
+  });
+  const re = core.tokenSplitRegex;
+  return { pattern: re.source, flags: re.flags, ranks: ByteTable.build(entries) };
+}
+
+const packRanks = (t: RankTables): Omit<Packed, "meta"> => ({
+  data: { pattern: t.pattern, flags: t.flags },
+  arrays: {
+    bytes: t.ranks.bytes,
+    offsets: t.ranks.offsets,
+    ids: t.ranks.ids,
+    slots: t.ranks.slots,
+  },
+});
+
+function unpackRanks(p: Packed): RankTables {
+  const { pattern, flags } = p.data as { pattern: string; flags: string };
+  const a = p.arrays;
+  if (!a.bytes || !a.offsets || !a.ids || !a.slots) throw new Error("damaged rank tables");
+  return {
+    pattern,
+    flags,
+    ranks: new ByteTable(
+      a.bytes as Uint8Array,
+      a.offsets as Int32Array,
+      a.ids as Int32Array,
+      a.slots as Int32Array,
+    ),
+  };
+}
+
+/** Bump when the kept rank tables' meaning changes. */
+const RANKS_VERSION = "1";
+
 const counters = new Map<EncodingName, TextCounter>();
 
-/** The counter for `encoding`, loading its tables on first use. */
+/**
+ * The counter for `encoding`, loading its tables on first use: kept ones from node_modules/.cache when they
+ * were built from this gpt-tokenizer's rank file, else from gpt-tokenizer's module (and then kept).
+ */
 export async function loadTextCounter(
   encoding: EncodingName,
   moduleUrl: string = ENCODING_MODULES[encoding],
 ): Promise<TextCounter> {
-  const mod = (await import(moduleUrl)) as { default: unknown };
-  return createTextCounter(encoding, mod.default);
+  const existing = counters.get(encoding);
+  if (existing) return existing;
+  const source = rankSourceOf(encoding, moduleUrl);
+  const meta = { version: RANKS_VERSION, encoding };
+  const name = `encoding-${encoding}`;
+  let tables = source ? readCachedTables(name, source, meta, unpackRanks) : undefined;
+  if (!tables) {
+    const mod = (await import(moduleUrl)) as { default: unknown };
+    tables = rankTablesOf(encoding, mod.default);
+    if (source) writeCachedTables(name, source, meta, tables, packRanks);
+  }
+  return counterOver(encoding, tables, {});
+}
+
+/** The file the encoding's ranks come from (gpt-tokenizer's bpeRanks module), when it can be found. */
+function rankSourceOf(encoding: EncodingName, moduleUrl: string): string | undefined {
+  try {
+    const resolved = moduleUrl.startsWith("file:") ? moduleUrl : import.meta.resolve(moduleUrl);
+    return fileURLToPath(new URL(`../bpeRanks/${encoding}.js`, resolved));
+  } catch {
+    return undefined; // no file to key a kept table to: the module is loaded every time
+  }
 }
 
 export interface CounterOptions {
@@ -82,17 +159,56 @@ export function createTextCounter(
   api: unknown,
   options: CounterOptions = {},
 ): TextCounter {
+  const existing = options.pieceCache !== false ? counters.get(encoding) : undefined;
+  return existing ?? counterOver(encoding, rankTablesOf(encoding, api), options);
+}
+
+const NO_RANK = 0x7fffffff;
+
+/** Token count of a short piece by tiktoken's merge: repeatedly merge the lowest-ranked adjacent pair, leftmost on ties. */
+function countShortPiece(ranks: ByteTable, bytes: Uint8Array): number {
+  const n = bytes.length;
+  if (n <= 1) return n;
+  // starts[k] is where part k begins (starts[parts] = n); rank[k] the rank of merging parts k and k + 1.
+  const starts = new Int32Array(n + 1);
+  const rank = new Int32Array(n);
+  for (let i = 0; i <= n; i++) starts[i] = i;
+  let parts = n;
+  const pair = (k: number): number =>
+    k + 1 < parts
+      ? (ranks.getRange(bytes, starts[k] as number, starts[k + 2] as number) ?? NO_RANK)
+      : NO_RANK;
+  for (let k = 0; k < parts; k++) rank[k] = pair(k);
+  for (;;) {
+    let best = -1;
+    let bestRank = NO_RANK;
+    for (let k = 0; k + 1 < parts; k++) {
+      if ((rank[k] as number) < bestRank) {
+        bestRank = rank[k] as number;
+        best = k;
+      }
+    }
+    if (best < 0) return parts;
+    starts.copyWithin(best + 1, best + 2, parts + 1);
+    rank.copyWithin(best + 1, best + 2, parts);
+    parts--;
+    rank[best] = pair(best);
+    if (best > 0) rank[best - 1] = pair(best - 1);
+  }
+}
+
+function counterOver(encoding: EncodingName, tables: RankTables, options: CounterOptions): TextCounter {
   const cached = options.pieceCache !== false;
-  const existing = cached ? counters.get(encoding) : undefined;
-  if (existing) return existing;
-  const core = coreOf(encoding, api);
+  const { ranks } = tables;
   const encoder = new TextEncoder();
-  const unicodeSplit = core.tokenSplitRegex;
+  const unicodeSplit = new RegExp(tables.pattern, tables.flags);
   const asciiSplit = asciiSplitRegex(unicodeSplit);
+  const rankOf = (bytes: Uint8Array, start: number, end: number) => ranks.getRange(bytes, start, end);
   const countPiece = (piece: string): number => {
-    if (core.getBpeRankFromString(piece) !== undefined) return 1;
-    if (piece.length > LONG_PIECE) return countLongPiece(core, encoder.encode(piece));
-    return core.bytePairEncode(piece).length;
+    const bytes = encoder.encode(piece);
+    if (ranks.get(bytes) !== undefined) return 1;
+    if (piece.length > LONG_PIECE) return countLongPiece(rankOf, bytes);
+    return countShortPiece(ranks, bytes);
   };
   const countPieces = (text: string, split: RegExp): number => {
     let n = 0;
@@ -120,7 +236,10 @@ export function createTextCounter(
 }
 
 /** Token count of one pre-tokenized piece by heap-ordered byte-pair merging (tiktoken's rule, O(n log n)). */
-export function countLongPiece(core: BpeCore, bytes: Uint8Array): number {
+export function countLongPiece(
+  rankOf: (bytes: Uint8Array, start: number, end: number) => number | undefined,
+  bytes: Uint8Array,
+): number {
   const n = bytes.length;
   if (n <= 1) return n;
   const NONE = -1; // no mergeable pair
@@ -137,7 +256,7 @@ export function countLongPiece(core: BpeCore, bytes: Uint8Array): number {
   const pairRank = (i: number): number => {
     const j = next[i] as number;
     if (j >= n) return NONE;
-    return core.getBpeRankFromBytes(bytes.subarray(i, next[j])) ?? NONE;
+    return rankOf(bytes, i, next[j] as number) ?? NONE;
   };
   // Min-heap of keys rank * 2^32 + position: lowest rank first, leftmost on ties. Stale keys (the pair
   // changed) are skipped when popped, and dropped when the heap is full.

@@ -31,7 +31,7 @@ export interface BatchResult {
   tokens: Int32Array;
   /** Per line: index into SHAPE_CODES. */
   shapes: Uint8Array;
-  /** Per valid line: HASH_BYTES of sha1(line text), for duplicate detection. */
+  /** Per valid line: HASH_BYTES of sha1(the line's bytes, without a trailing CR), for duplicate detection. */
   hashes: Uint8Array;
   /** Per-line problems, in line order. */
   issues: { i: number; code: ErrorCode | WarningCode; message: string; warning?: true }[];

@@ -12,7 +12,8 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { UserError } from "../domain/errors.ts";
 import { isFineTunableFile } from "../domain/trainable.ts";
-import { isOpenTokenizerFamily, openTokenizerFiles } from "../tokenizers/index.ts";
+import { isOpenTokenizerFamily } from "../tokenizers/families.ts";
+import { openTokenizerFiles } from "../tokenizers/files.ts";
 import { type Catalog, defaultCatalog, type ModelInfo, resolveModel } from "./catalog.ts";
 import { ENCODING_MODULES } from "./counter.ts";
 import { billingTokens, defaultEpochs, trainingCostUsd } from "./estimate.ts";
@@ -89,14 +90,11 @@ const dataUrl = (code: string) => new URL(`data:text/javascript,${encodeURICompo
 /**
  * Fallback worker entry, through tsx: Node 20 does not run the parent's `--import tsx` hooks in worker
  * threads, so this registers tsx when the plain import of worker.ts fails, and retries under a fresh URL
- * (the failed import stays cached under the first one). It first preloads an OpenAI encoding with Node's own
- * loader, 3x faster than through tsx.
+ * (the failed import stays cached under the first one).
  */
 function tsxBootstrap(): URL {
   const href = new URL("./worker.ts", import.meta.url).href;
-  return dataUrl(`import { workerData } from "node:worker_threads";
-if (workerData.encodingUrl) await import(workerData.encodingUrl);
-try { await import(${JSON.stringify(href)}); } catch (err) {
+  return dataUrl(`try { await import(${JSON.stringify(href)}); } catch (err) {
   if (err?.code !== "ERR_UNKNOWN_FILE_EXTENSION") throw err;
   const { register } = await import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))});
   register();

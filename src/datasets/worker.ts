@@ -1,6 +1,6 @@
 // A validation worker thread: receives batches of raw lines (split on the main thread), decodes, checks and
 // counts them off the main event loop, and answers with compact typed arrays.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
 import { getOpenTokenizer, isOpenTokenizerFamily } from "../tokenizers/index.ts";
 import { loadTextCounter } from "./counter.ts";
@@ -56,7 +56,11 @@ function handle(req: BatchRequest): BatchResult {
     for (const e of verdict.errors) issues.push({ i, code: e.code, message: e.message });
     for (const w of verdict.warnings) issues.push({ i, code: w.code, message: w.message, warning: true });
     if (verdict.tokens >= 0) {
-      const digest = createHash("sha1").update(text).digest();
+      // The line's own bytes (a trailing CR dropped), hashed in one call: no re-encoding of the text.
+      const start = starts[i] as number;
+      let end = ends[i] as number;
+      if (end > start && buf[end - 1] === 13) end--;
+      const digest = hash("sha1", buf.subarray(start, end), "buffer") as unknown as Buffer;
       hashes.set(digest.subarray(0, HASH_BYTES), i * HASH_BYTES);
     }
   }

