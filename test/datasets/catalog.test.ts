@@ -11,6 +11,7 @@ import {
   resolveModel,
 } from "../../src/datasets/catalog.ts";
 import { UserError } from "../../src/domain/errors.ts";
+import { FAMILIES, isOpenTokenizerFamily } from "../../src/tokenizers/families.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "classtune-models-"));
 const LLAMA = "meta-llama/Llama-3.1-8B-Instruct";
@@ -149,6 +150,15 @@ describe("the catalogs of each provider kind", () => {
     assert.equal(fields("meta-llama/Meta-Llama-3.1-70B-Instruct-Reference", "together")[0], "llama3.1");
     assert.equal(fields("Qwen/Qwen2.5-7B-Instruct", "together")[0], "qwen2.5");
     assert.equal(resolveModel("meta-llama/Meta-Llama-3.1-8B-Instruct", builtInCatalog("nebius")).id, LLAMA);
+  });
+
+  it("counts an open model only with a family whose template was checked for that very model", () => {
+    for (const kind of kinds) {
+      for (const m of builtInCatalog(kind).models) {
+        if (!isOpenTokenizerFamily(m.tokenizer)) continue;
+        assert.ok(FAMILIES[m.tokenizer].models.includes(m.id), `${kind}: ${m.id} is a ${m.tokenizer} model`);
+      }
+    }
   });
 
   it("keeps OpenAI's cookbook rule for OpenAI's models, on OpenAI and on Azure (which must deploy)", () => {
