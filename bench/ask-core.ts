@@ -44,7 +44,8 @@ export async function main(args: string[]): Promise<void> {
     db,
     logger: silentLogger,
     catalog: loadCatalog(),
-    fineTuningBaseURL: sandbox.url,
+    fineTuningProviders: [{ name: "sandbox", baseURL: sandbox.url, apiKey: "sandbox", free: true }],
+    defaultFineTuningProvider: "sandbox",
     storeDataset: () => {
       throw new Error("not used");
     },

@@ -58,8 +58,8 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
     ...services,
     db,
     fetch: doFetch,
-    providerName: services.provider.name,
-    isSandbox: services.sandbox !== undefined,
+    providerName: services.providers.default.name,
+    isSandbox: services.providers.default.sandbox,
   };
 
   const router = createInteractionRouter({

@@ -16,8 +16,8 @@ import { JobPoller } from "./finetuning/poller.ts";
 import type { Logger } from "./logger.ts";
 import { enqueueModelUnavailable } from "./notices/modelUnavailable.ts";
 import { type NoticeSender, Notifier } from "./notices/notifier.ts";
-import { createProviderFromConfig, type SandboxHandle } from "./providers/factory.ts";
-import type { FineTuningProvider } from "./providers/types.ts";
+import { createProviderRegistry, type SandboxHandle } from "./providers/factory.ts";
+import type { ProviderRegistry } from "./providers/registry.ts";
 
 /** What a notice sender may read while posting (the card it edits, the loss points it charts). */
 export interface NoticeSenderDeps {
@@ -43,8 +43,9 @@ export interface Services {
   logger: Logger;
   /** Known base models, encodings, limits and training prices (MODELS_FILE, PRICES_FILE). */
   catalog: Catalog;
-  provider: FineTuningProvider;
-  /** The embedded sandbox when it is the provider (tests advance its clock). */
+  /** Every configured fine-tuning provider (FINETUNE_PROVIDERS …), its default, and each job's own. */
+  providers: ProviderRegistry;
+  /** The embedded sandbox when one is configured (tests advance its clock). */
   sandbox: SandboxHandle | undefined;
   datasets: DatasetRepository;
   guildSettings: GuildSettingsRepository;
@@ -64,7 +65,7 @@ export interface Services {
 export async function buildServices(deps: BuildServicesDeps): Promise<Services> {
   const { config, db, logger } = deps;
   const catalog = loadCatalog({ modelsFile: config.modelsFile, pricesFile: config.pricesFile });
-  const runtime = await createProviderFromConfig(config, {
+  const runtime = await createProviderRegistry(config, {
     db,
     logger,
     dataDir: config.dataDir,
@@ -79,7 +80,8 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     db,
     logger,
     catalog,
-    fineTuningBaseURL: runtime.sandbox?.url,
+    fineTuningProviders: runtime.providers.chatEndpoints(),
+    defaultFineTuningProvider: runtime.providers.default.name,
     storeDataset: store,
     // Posted on the next drain; the ask service already limits this to once per guild, model and day.
     onModelUnavailable: (guildId, model, info) =>
@@ -94,19 +96,19 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
   });
   const jobs = new JobService({
     db,
-    provider: runtime.provider,
+    providers: runtime.providers,
     logger: logger.child({ service: "jobs" }),
     maxJobCostUsd: config.maxJobCostUsd,
     dataDir: config.dataDir,
     catalog,
-    requestTimeoutMs: config.provider.timeoutMs,
+    requestTimeoutMs: Math.max(...config.finetuneProviders.map((p) => p.timeoutMs)),
   });
   const poller = new JobPoller({
     db,
-    provider: runtime.provider,
+    providers: runtime.providers,
     logger: logger.child({ service: "poller" }),
     notifier,
-    reconcileCreates: () => jobs.reconcilePendingCreates(),
+    reconcileCreates: (provider) => jobs.reconcilePendingCreates(provider),
     schedule: config.pollSchedule,
     ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
   });
@@ -114,7 +116,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     config,
     logger,
     catalog,
-    provider: runtime.provider,
+    providers: runtime.providers,
     sandbox: runtime.sandbox,
     datasets: new DatasetRepository(db),
     guildSettings,

@@ -9,7 +9,7 @@ import { ModelRepository } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
 import { UsageRepository } from "../db/usage.ts";
 import type { Logger } from "../logger.ts";
-import { ChatProviderRegistry } from "../providers/chatRegistry.ts";
+import { ChatProviderRegistry, type FineTuningProviderInfo } from "../providers/chatRegistry.ts";
 import { AskService, type AskServiceDeps } from "./ask.ts";
 import { ClassroomService } from "./classChannels.ts";
 import { FeedbackService } from "./feedback.ts";
@@ -35,8 +35,13 @@ export interface ClassroomServicesDeps {
   config: Config;
   db: Db;
   logger: Logger;
-  /** Where the fine-tuning provider's chat lives: the sandbox's url (known only once it started) or OPENAI_BASE_URL. */
-  fineTuningBaseURL: string | undefined;
+  /**
+   * Every fine-tuning provider's chat endpoint, the default first (ProviderRegistry.chatEndpoints: the embedded
+   * sandbox's url is known only once it started), so a model trained at a provider is asked there.
+   */
+  fineTuningProviders: Omit<FineTuningProviderInfo, "maxRetries" | "timeoutMs">[];
+  /** Where base models go: the default fine-tuning provider's name. */
+  defaultFineTuningProvider: string;
   /** The fine-tunable models: exports are validated for its default base model (never the /ask chat default). */
   catalog: Catalog;
   /** storeDataset with the catalog bound (MODELS_FILE and PRICES_FILE apply to exports too). */
@@ -49,16 +54,13 @@ export interface ClassroomServicesDeps {
 
 export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomServices {
   const { config, db } = deps;
-  const sandbox = config.provider.kind === "sandbox";
   const providers = new ChatProviderRegistry({
-    fineTuning: {
-      name: config.provider.name,
-      baseURL: deps.fineTuningBaseURL ?? config.provider.baseURL,
-      apiKey: sandbox ? "sandbox" : config.provider.apiKey,
+    fineTuning: deps.fineTuningProviders.map((p) => ({
+      ...p,
       maxRetries: config.ask.chatMaxRetries,
       timeoutMs: config.ask.chatTimeoutMs,
-      free: sandbox,
-    },
+    })),
+    defaultFineTuning: deps.defaultFineTuningProvider,
     extra: config.chatProviders,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
   });

@@ -40,7 +40,7 @@ const data = new SlashCommandBuilder()
 
 /** The line under an answer: which model answered, and how. */
 export function answerFooter(a: AskAnswer, ctx: AppContext, isTeacher: boolean): string {
-  const sandbox = ctx.isSandbox && a.provider === ctx.providerName ? " (sandbox)" : "";
+  const sandbox = ctx.providers.get(a.provider)?.sandbox ? " (sandbox)" : "";
   const parts = [
     a.usedFallback && a.unavailableModel
       ? `answered by fallback \`${a.model}\`${sandbox} because \`${a.unavailableModel}\` is no longer available`

@@ -145,7 +145,7 @@ export default {
             name: (m.label ?? m.name).slice(0, DiscordLimits.embedTitle),
             value: [
               m.label ? `\`${m.name}\`` : undefined,
-              `provider ${m.provider}${m.provider === ctx.providerName && ctx.isSandbox ? " (sandbox)" : ""}`,
+              `provider ${m.provider}${ctx.providers.get(m.provider)?.sandbox ? " (sandbox)" : ""}`,
               `base ${m.baseModel}`,
               m.jobId !== null ? `trained ${day(m.createdAt)}` : `added ${day(m.createdAt)}`,
               shutdown ? `shuts down ${shutdown}` : undefined,

@@ -12,6 +12,7 @@ import type { JobService } from "../finetuning/jobs.ts";
 import type { JobPoller } from "../finetuning/poller.ts";
 import type { Logger } from "../logger.ts";
 import type { Notifier } from "../notices/notifier.ts";
+import type { ProviderRegistry } from "../providers/registry.ts";
 
 export interface AppContext {
   config: Config;
@@ -32,7 +33,10 @@ export interface AppContext {
   notifier: Notifier;
   /** /ask routing, class channels, limits, usage and the feedback loop. */
   classroom: ClassroomServices;
-  /** "sandbox" when no key is configured: every reply and notice about training says so. */
+  /** Every configured fine-tuning provider: `/finetune start provider:` picks one (autocomplete lists them). */
+  providers: ProviderRegistry;
+  /** The default fine-tuning provider's name ("sandbox" when no key is configured). */
   providerName: string;
+  /** Whether the default fine-tuning provider is a sandbox (simulated: replies say so). */
   isSandbox: boolean;
 }

@@ -165,14 +165,16 @@ export function buildHarness(opts: {
   const clock = { now: Date.parse("2026-11-25T10:00:00Z") };
   const models = new ModelRepository(db);
   const providers = new ChatProviderRegistry({
-    fineTuning: {
-      name: opts.fineTuning.name,
-      baseURL: opts.fineTuning.url,
-      apiKey: "sk-test",
-      maxRetries: 0,
-      timeoutMs: opts.timeoutMs ?? 5000,
-      free: opts.fineTuning.free ?? true,
-    },
+    fineTuning: [
+      {
+        name: opts.fineTuning.name,
+        baseURL: opts.fineTuning.url,
+        apiKey: "sk-test",
+        maxRetries: 0,
+        timeoutMs: opts.timeoutMs ?? 5000,
+        free: opts.fineTuning.free ?? true,
+      },
+    ],
     extra: (opts.extra ?? []).map((p) => ({
       name: p.name,
       baseURL: p.url,
