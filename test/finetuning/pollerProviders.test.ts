@@ -35,6 +35,14 @@ let jobs: JobService;
 let poller: JobPoller;
 const sent: OutboxNotice[] = [];
 let datasets = 0;
+/** While set, beta's job listings wait for it: a provider as slow as the test wants, whatever the machine's load. */
+let betaHold: Promise<void> | undefined;
+const betaFetch: typeof fetch = async (input, init) => {
+  const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+  if ((init?.method ?? "GET") === "GET" && new URL(url).pathname.endsWith("/fine_tuning/jobs"))
+    await betaHold;
+  return fetch(input, init);
+};
 
 async function sandbox(name: string): Promise<SandboxHandle> {
   const own = openDb(join(dir, `${name}-sandbox.db`));
@@ -61,9 +69,9 @@ before(async () => {
   db = openDb(join(dir, "classtune.db"));
   alpha = await sandbox("alpha");
   beta = await sandbox("beta");
-  const client = (url: string, maxRetries: number) =>
-    new OpenAI({ apiKey: "sandbox", baseURL: url, maxRetries, timeout: 5_000 });
-  betaProvider = new OpenAICompatibleProvider({ client: client(beta.url, 0), name: "beta" });
+  const client = (url: string, maxRetries: number, doFetch: typeof fetch = fetch) =>
+    new OpenAI({ apiKey: "sandbox", baseURL: url, maxRetries, timeout: 30_000, fetch: doFetch });
+  betaProvider = new OpenAICompatibleProvider({ client: client(beta.url, 0, betaFetch), name: "beta" });
   const providers = registryOf([
     {
       jobs: new OpenAICompatibleProvider({ client: client(alpha.url, 2), name: "alpha" }),
@@ -199,16 +207,19 @@ describe("several providers polled at once", () => {
       requesterId: "u1",
       provider: "beta",
     });
-    // Far enough ahead that alpha's job has finished by the next listing; beta takes 1.5 s to answer it.
+    // Far enough ahead that alpha's job has finished by the next listing; beta answers when the test says.
     clock.advance(3_600_000);
-    beta.faults.next({ path: "/fine_tuning/jobs", method: "GET", latencyMs: 1_500 });
+    let release: () => void = () => {};
+    betaHold = new Promise<void>((r) => {
+      release = r;
+    });
     let firstDone = false;
     const first = poller.tick().then((r) => {
       firstDone = true;
       return r;
     });
     const started = Date.now();
-    while (!succeededNotice(a.id) && Date.now() - started < 5_000)
+    while (!succeededNotice(a.id) && Date.now() - started < 30_000)
       await new Promise((r) => setTimeout(r, 20));
     assert.ok(succeededNotice(a.id), "alpha's success was posted");
     assert.equal(firstDone, false, "…while beta's part of the tick was still waiting");
@@ -221,6 +232,8 @@ describe("several providers polled at once", () => {
     assert.equal(second.byProvider.alpha?.tracked, 1);
     assert.equal(firstDone, false);
 
+    betaHold = undefined;
+    release();
     const r = await first;
     assert.equal(r.byProvider.beta?.errors, 0, "slow is not failed");
     assert.equal(status(b.id), "succeeded");
