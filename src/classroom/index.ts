@@ -39,7 +39,7 @@ export interface ClassroomServicesDeps {
   fineTuningBaseURL: string | undefined;
   /** The fine-tunable models: exports are validated for its default base model (never the /ask chat default). */
   catalog: Catalog;
-  /** storeDataset with the catalog bound (MODELS_FILE and PRICES_FILE apply to exports too). */
+  /** storeDataset with the database, DATA_DIR and the catalog bound (MODELS_FILE and PRICES_FILE apply to exports too). */
   storeDataset: StoreDataset;
   /** Enqueue a notice for the guild's teachers (called once per guild, model and UTC day). */
   onModelUnavailable?: AskServiceDeps["onModelUnavailable"];
@@ -100,8 +100,6 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     classroom: new ClassroomService({ channels, guildSettings, router, models, providers, now }),
     usage: new UsageService({ usage: usageRepo, now }),
     feedback: new FeedbackService({
-      db,
-      dataDir: config.dataDir,
       answers,
       storeDataset: deps.storeDataset,
       defaultModel: deps.catalog.defaultModel,

@@ -99,8 +99,6 @@ export const run: CliCommand = async (args, io) => {
   const ctx = await openJobContext(io);
   try {
     const stored = await ctx.storeDataset({
-      db: ctx.db,
-      dataDir: ctx.config.dataDir,
       guildId: CLI_GUILD,
       uploaderId: CLI_USER,
       fileName: basename(opts.file),

@@ -61,8 +61,6 @@ export async function storeAttachment(
       { fetch: ctx.fetch },
     );
     return await ctx.storeDataset({
-      db: ctx.db,
-      dataDir: ctx.config.dataDir,
       guildId: input.guildId,
       uploaderId: input.uploaderId,
       fileName: attachment.name,

@@ -31,10 +31,8 @@ describe("FeedbackService", () => {
     h = buildHarness({ fineTuning: { name: "sandbox", url: server.url } });
     dataDir = mkdtempSync(join(tmpdir(), "classtune-feedback-"));
     feedback = new FeedbackService({
-      db: h.db,
-      dataDir,
       answers: h.answers,
-      storeDataset,
+      storeDataset: (input) => storeDataset({ ...input, db: h.db, dataDir }),
       defaultModel: BASE,
       now: () => h.clock.now,
     });

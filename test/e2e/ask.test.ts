@@ -227,7 +227,7 @@ describe("/ask in a class channel", () => {
   it("refuses forged vote ids for a private answer, or from another channel, as not found", async () => {
     const privateRun = await ask(ana, "general", "Is my private homework answer right?");
     assert.equal((await privateRun.waitForOriginal()).ephemeral, true);
-    const answers = new AnswerRepository(bot.app.ctx.db);
+    const answers = new AnswerRepository(bot.db);
     const privateId = answers.withScores(guild.id, "0000").findLast((a) => !a.public)?.id;
     assert.ok(privateId, "the private answer is stored");
     const publicId = Number(answer.customIds[0]?.split(":")[2]);
@@ -272,7 +272,7 @@ describe("/ask in a class channel", () => {
     assert.equal(saved.ephemeral, true);
     assert.match(saved.content, /Saved/);
     const id = Number(correctId.split(":")[1]);
-    const row = new AnswerRepository(bot.app.ctx.db).get(guild.id, id);
+    const row = new AnswerRepository(bot.db).get(guild.id, id);
     assert.equal(row?.correctedAnswer, "Osmosis is the diffusion of water across a semi-permeable membrane.");
     assert.equal(row?.correctedBy, teacher.id);
   });

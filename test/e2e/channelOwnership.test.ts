@@ -73,7 +73,7 @@ describe("a channel of another server", () => {
   it("never receives a server's notices, even when a notice channel of another server was stored before", async () => {
     // As a row written before the commands checked the channel.
     bot.app.ctx.guildSettings.update(a.id, { notifyChannelId: foreign.id });
-    const outbox = new OutboxRepository(bot.app.ctx.db);
+    const outbox = new OutboxRepository(bot.db);
     outbox.enqueue({
       guildId: a.id,
       channelId: null,

@@ -20,7 +20,7 @@ after(() => bot.close());
 
 describe("an unexpected error", () => {
   it("is answered with the generic message, without the internal details", async () => {
-    bot.app.ctx.db.exec("DROP TABLE answer_votes; DROP TABLE answers");
+    bot.db.exec("DROP TABLE answer_votes; DROP TABLE answers");
     const run = await bot.discord.slash({
       channel: guild.channel("general"),
       user: student,

@@ -74,7 +74,7 @@ function enqueue<K extends NoticeKind>(
   payload: NoticePayloads[K],
   dedupeKey: string,
 ) {
-  new OutboxRepository(bot.app.ctx.db).enqueue({
+  new OutboxRepository(bot.db).enqueue({
     guildId,
     channelId: null,
     kind,
@@ -112,8 +112,7 @@ describe("a server whose notices cannot be posted", () => {
 describe("a finished job's notice", () => {
   let school: FakeGuild;
   const notices = () => bot.discord.channelMessages(school.channel("notices"));
-  const row = (jobId: number) =>
-    new OutboxRepository(bot.app.ctx.db).getByKey(school.id, `job:${jobId}:succeeded`);
+  const row = (jobId: number) => new OutboxRepository(bot.db).getByKey(school.id, `job:${jobId}:succeeded`);
 
   before(async () => {
     school = addSchool("Empty Answers High");
