@@ -18,8 +18,9 @@ import {
 import type { DatasetRow } from "../datasets/store.ts";
 import type { Command, ComponentHandler } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
-import { baseModelChoices, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
+import { modelOption, storeAttachment } from "../discord/datasetUpload.ts";
 import { DiscordLimits } from "../discord/limits.ts";
+import { baseModelChoices } from "../discord/modelChoices.ts";
 import { renderConfirmation, renderJobList, renderJobStatus, STATUS_LABELS } from "../discord/render/jobs.ts";
 import { renderReportEmbed } from "../discord/render/report.ts";
 import { defer, type RepliableInteraction, respond } from "../discord/respond.ts";

@@ -37,7 +37,7 @@ describe("FeedbackService", () => {
       now: () => h.clock.now,
     });
     for (const g of [G, OTHER_G]) {
-      h.classroom.setup({
+      h.settings.setup({
         guildId: g,
         channelId: CLASS,
         model: BASE,

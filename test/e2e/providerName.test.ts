@@ -20,7 +20,7 @@ describe("PROVIDER_NAME with the embedded sandbox", () => {
   it("the sandbox's fine-tuned model answers /ask", async () => {
     const guildId = "300000000000000001";
     const model = await fineTuneInGuild(bot.app, guildId, "300000000000000002", PAIRS, "chem");
-    const result = await bot.app.ctx.classroom.ask.ask({
+    const result = await bot.app.ctx.classroom.ask({
       guildId,
       channelId: "300000000000000003",
       userId: "300000000000000004",
