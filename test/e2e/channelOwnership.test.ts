@@ -2,10 +2,10 @@
 // hand or forged) before storing anything, and the notice sender never posts a server's notices elsewhere.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { PermissionFlagsBits } from "discord.js";
 import { OutboxRepository } from "../../src/db/outbox.ts";
 import type { FakeChannel, FakeGuild, FakeUser, OptionValue } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
+import { addSchool } from "../helpers/school.ts";
 
 let bot: TestBot;
 let a: FakeGuild;
@@ -16,13 +16,17 @@ let model: string;
 
 before(async () => {
   bot = await startTestBot();
-  a = bot.discord.addGuild({ name: "School A", channels: ["staff", "notices", "biology"] });
-  b = bot.discord.addGuild({ name: "School B", channels: ["staff", "private-notices"] });
-  foreign = b.channel("private-notices");
+  ({ guild: a, teacher } = addSchool(bot.discord, {
+    name: "School A",
+    channels: ["staff", "notices", "biology"],
+  }));
   // The same teacher manages both servers: even so, A's settings cannot point into B.
-  teacher = bot.discord.addUser({ username: "ms-rivera" });
-  a.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
-  b.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
+  ({ guild: b } = addSchool(bot.discord, {
+    name: "School B",
+    channels: ["staff", "private-notices"],
+    teacher,
+  }));
+  foreign = b.channel("private-notices");
   model = bot.app.ctx.config.ask.defaultModel;
 });
 after(() => bot.close());

@@ -5,6 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { GENERIC_ERROR } from "../../src/discord/router.ts";
 import type { FakeGuild, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
+import { addSchool } from "../helpers/school.ts";
 
 let bot: TestBot;
 let guild: FakeGuild;
@@ -12,9 +13,9 @@ let student: FakeUser;
 
 before(async () => {
   bot = await startTestBot();
-  guild = bot.discord.addGuild({ name: "Errors High", channels: ["general"] });
-  student = bot.discord.addUser({ username: "sam" });
-  guild.addMember(student);
+  const school = addSchool(bot.discord, { name: "Errors High" });
+  guild = school.guild;
+  [student] = school.students;
 });
 after(() => bot.close());
 
