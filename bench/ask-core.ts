@@ -52,7 +52,7 @@ export async function main(args: string[]): Promise<void> {
     fetch: timedFetch,
   });
   const ask = (i: number, question: string) =>
-    services.ask.ask({
+    services.ask({
       guildId: "100000000000000001",
       channelId: "200000000000000001",
       userId: `3000000000000${String(i % 40).padStart(5, "0")}`,

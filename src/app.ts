@@ -56,7 +56,6 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
   }
   const ctx: AppContext = {
     ...services,
-    db,
     fetch: doFetch,
     providerName: services.providers.default.name,
     isSandbox: services.providers.default.sandbox,

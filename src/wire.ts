@@ -74,7 +74,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
   const guildSettings = new GuildSettingsRepository(db);
   const outbox = new OutboxRepository(db);
   const models = new ModelRepository(db);
-  const store: StoreDataset = (args) => storeDataset({ ...args, catalog });
+  const store: StoreDataset = (args) => storeDataset({ ...args, db, dataDir: config.dataDir, catalog });
   const classroom = createClassroomServices({
     config,
     db,

@@ -109,8 +109,6 @@ export const run: CliCommand = async (args, io) => {
     // Before anything is stored: an unknown provider, or one that takes no jobs yet, is a usage error.
     const provider = ctx.providers.forStart(opts.provider);
     const stored = await ctx.storeDataset({
-      db: ctx.db,
-      dataDir: ctx.config.dataDir,
       guildId: CLI_GUILD,
       uploaderId: CLI_USER,
       fileName: basename(opts.file),

@@ -22,8 +22,9 @@ import {
 import type { DatasetRow } from "../datasets/store.ts";
 import type { Command } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
-import { baseModelChoices, fileStem, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
+import { fileStem, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
 import { DiscordLimits } from "../discord/limits.ts";
+import { baseModelChoices } from "../discord/modelChoices.ts";
 import { Colors, renderReportEmbed } from "../discord/render/report.ts";
 import { defer, respond } from "../discord/respond.ts";
 import { isTrainable } from "../domain/trainable.ts";

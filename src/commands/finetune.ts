@@ -19,8 +19,9 @@ import {
 import type { DatasetRow } from "../datasets/store.ts";
 import type { Command, ComponentHandler } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
-import { baseModelChoices, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
+import { modelOption, storeAttachment } from "../discord/datasetUpload.ts";
 import { DiscordLimits } from "../discord/limits.ts";
+import { baseModelChoices } from "../discord/modelChoices.ts";
 import {
   describeProvider,
   renderConfirmation,

@@ -4,9 +4,9 @@ import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type AskLimits, AskService, type ModelUnavailableInfo } from "../../src/classroom/ask.ts";
-import { ClassroomService } from "../../src/classroom/classChannels.ts";
 import { ChatPriceTable } from "../../src/classroom/prices.ts";
 import { ModelRouter } from "../../src/classroom/routing.ts";
+import { ClassroomSettings } from "../../src/classroom/settings.ts";
 import { AnswerRepository } from "../../src/db/answers.ts";
 import { ChannelSettingsRepository } from "../../src/db/channels.ts";
 import { GuildSettingsRepository } from "../../src/db/guildSettings.ts";
@@ -145,7 +145,7 @@ export interface Harness {
   providers: ChatProviderRegistry;
   router: ModelRouter;
   ask: AskService;
-  classroom: ClassroomService;
+  settings: ClassroomSettings;
   guildSettings: GuildSettingsRepository;
   usage: UsageRepository;
   answers: AnswerRepository;
@@ -214,6 +214,6 @@ export function buildHarness(opts: {
       notices.push({ guildId, model, info });
     },
   });
-  const classroom = new ClassroomService({ channels, guildSettings, router, models, providers, now });
-  return { db, models, providers, router, ask, classroom, guildSettings, usage, answers, clock, notices };
+  const settings = new ClassroomSettings({ channels, guildSettings, router, models, providers, now });
+  return { db, models, providers, router, ask, settings, guildSettings, usage, answers, clock, notices };
 }

@@ -115,7 +115,7 @@ describe("/finetune start provider:", () => {
       datasetId,
       requesterId: teacher.id,
     });
-    bot.app.ctx.db
+    bot.db
       .prepare("UPDATE jobs SET guild_id = ?, provider = 'old-school' WHERE id = ?")
       .run(other.id, job.id);
 
@@ -195,7 +195,7 @@ describe("/finetune start provider:", () => {
     const row = models.embeds[0]?.fields?.find((f) => f.value.includes(model) || f.name === model);
     assert.match(row?.value ?? "", /provider lab \(sandbox\)/);
 
-    const answer = await bot.app.ctx.classroom.ask.ask({
+    const answer = await bot.app.ctx.classroom.ask({
       guildId: lincoln.id,
       channelId: teachers.id,
       userId: teacher.id,
