@@ -44,14 +44,15 @@ export async function main(args: string[]): Promise<void> {
     db,
     logger: silentLogger,
     catalog: loadCatalog(),
-    fineTuningBaseURL: sandbox.url,
+    fineTuningProviders: [{ name: "sandbox", baseURL: sandbox.url, apiKey: "sandbox", free: true }],
+    defaultFineTuningProvider: "sandbox",
     storeDataset: () => {
       throw new Error("not used");
     },
     fetch: timedFetch,
   });
   const ask = (i: number, question: string) =>
-    services.ask.ask({
+    services.ask({
       guildId: "100000000000000001",
       channelId: "200000000000000001",
       userId: `3000000000000${String(i % 40).padStart(5, "0")}`,

@@ -15,6 +15,7 @@ import { JobPoller, type TickResult } from "../src/finetuning/poller.ts";
 import { silentLogger } from "../src/logger.ts";
 import { Notifier } from "../src/notices/notifier.ts";
 import { OpenAICompatibleProvider } from "../src/providers/openaiCompatible.ts";
+import { ProviderRegistry } from "../src/providers/registry.ts";
 import { manualClock } from "../src/sandbox/clock.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
 
@@ -121,9 +122,29 @@ export async function main(args: string[] = []): Promise<void> {
       },
       batch: 5_000,
     });
+    // The embedded kind, as the factory registers it when no key is configured.
+    const providers = new ProviderRegistry(
+      [
+        {
+          spec: {
+            kind: "sandbox",
+            name: "sandbox",
+            source: "built-in",
+            baseURL: undefined,
+            apiKeyEnv: undefined,
+            apiKey: undefined,
+            maxRetries: 2,
+            timeoutMs: 60_000,
+            note: undefined,
+          },
+          jobs: provider,
+        },
+      ],
+      "sandbox",
+    );
     const poller = new JobPoller({
       db,
-      provider,
+      providers,
       notifier,
       now: () => new Date(clock.now()),
     });

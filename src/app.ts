@@ -56,10 +56,9 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
   }
   const ctx: AppContext = {
     ...services,
-    db,
     fetch: doFetch,
-    providerName: services.provider.name,
-    isSandbox: services.sandbox !== undefined,
+    providerName: services.providers.default.name,
+    isSandbox: services.providers.default.sandbox,
   };
 
   const router = createInteractionRouter({

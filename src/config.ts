@@ -178,7 +178,11 @@ export interface Config {
   databasePath: string;
   modelsFile: string | undefined;
   pricesFile: string | undefined;
-  /** The DEFAULT fine-tuning provider, in the shape the code had before the registry. */
+  /**
+   * The DEFAULT fine-tuning provider, in the shape the code had before the registry.
+   * @deprecated Nothing at run time reads it any more: which provider is decided by the ProviderRegistry
+   * (src/providers/registry.ts, built from finetuneProviders). Kept only for the configuration tests; remove it.
+   */
   provider: {
     /** "sandbox" for the embedded sandbox; every provider with a baseURL is "openai-compatible" here. */
     kind: "sandbox" | "openai-compatible";

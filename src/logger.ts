@@ -27,7 +27,6 @@ const INTERACTION_TOKEN = /\/(webhooks|interactions)\/(\d+)\/[A-Za-z0-9_.-]{20,}
  */
 export function secretsOf(config: Config): string[] {
   return [
-    config.provider.apiKey,
     config.discord.token,
     ...config.finetuneProviders.flatMap((p) => [
       p.apiKey,

@@ -16,8 +16,8 @@ import { JobPoller } from "./finetuning/poller.ts";
 import type { Logger } from "./logger.ts";
 import { enqueueModelUnavailable } from "./notices/modelUnavailable.ts";
 import { type NoticeSender, Notifier } from "./notices/notifier.ts";
-import { createProviderFromConfig, type SandboxHandle } from "./providers/factory.ts";
-import type { FineTuningProvider } from "./providers/types.ts";
+import { createProviderRegistry, type SandboxHandle } from "./providers/factory.ts";
+import type { ProviderRegistry } from "./providers/registry.ts";
 
 /** What a notice sender may read while posting (the card it edits, the loss points it charts). */
 export interface NoticeSenderDeps {
@@ -45,8 +45,9 @@ export interface Services {
   catalog: Catalog;
   /** Every configured provider's catalog: `catalogFor(provider)` answers which models and rules a provider has. */
   catalogs: CatalogSet;
-  provider: FineTuningProvider;
-  /** The embedded sandbox when it is the provider (tests advance its clock). */
+  /** Every configured fine-tuning provider (FINETUNE_PROVIDERS …), its default, and each job's own. */
+  providers: ProviderRegistry;
+  /** The embedded sandbox when one is configured (tests advance its clock). */
   sandbox: SandboxHandle | undefined;
   datasets: DatasetRepository;
   guildSettings: GuildSettingsRepository;
@@ -67,7 +68,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
   const { config, db, logger } = deps;
   const catalogs = loadConfiguredCatalogs(config);
   const catalog = catalogs.default;
-  const runtime = await createProviderFromConfig(config, {
+  const runtime = await createProviderRegistry(config, {
     db,
     logger,
     dataDir: config.dataDir,
@@ -77,13 +78,14 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
   const outbox = new OutboxRepository(db);
   const models = new ModelRepository(db);
   const store: StoreDataset = (args) =>
-    storeDataset({ ...args, catalog: catalogs.catalogFor(args.provider) });
+    storeDataset({ ...args, db, dataDir: config.dataDir, catalog: catalogs.catalogFor(args.provider) });
   const classroom = createClassroomServices({
     config,
     db,
     logger,
     catalog,
-    fineTuningBaseURL: runtime.sandbox?.url,
+    fineTuningProviders: runtime.providers.chatEndpoints(),
+    defaultFineTuningProvider: runtime.providers.default.name,
     storeDataset: store,
     // Posted on the next drain; the ask service already limits this to once per guild, model and day.
     onModelUnavailable: (guildId, model, info) =>
@@ -98,19 +100,19 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
   });
   const jobs = new JobService({
     db,
-    provider: runtime.provider,
+    providers: runtime.providers,
     logger: logger.child({ service: "jobs" }),
     maxJobCostUsd: config.maxJobCostUsd,
     dataDir: config.dataDir,
-    catalog,
-    requestTimeoutMs: config.provider.timeoutMs,
+    catalogs,
+    requestTimeoutMs: Math.max(...config.finetuneProviders.map((p) => p.timeoutMs)),
   });
   const poller = new JobPoller({
     db,
-    provider: runtime.provider,
+    providers: runtime.providers,
     logger: logger.child({ service: "poller" }),
     notifier,
-    reconcileCreates: () => jobs.reconcilePendingCreates(),
+    reconcileCreates: (provider) => jobs.reconcilePendingCreates(provider),
     schedule: config.pollSchedule,
     ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
   });
@@ -119,7 +121,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     logger,
     catalog,
     catalogs,
-    provider: runtime.provider,
+    providers: runtime.providers,
     sandbox: runtime.sandbox,
     datasets: new DatasetRepository(db),
     guildSettings,

@@ -12,7 +12,6 @@ import type { StoreDataset } from "../datasets/store.ts";
 import type { ValidationReport } from "../datasets/types.ts";
 import type { AnswerRepository, AnswerRow, AnswerWithScore, VoteTally } from "../db/answers.ts";
 import type { DatasetRow } from "../db/datasets.ts";
-import type { Db } from "../db/open.ts";
 import { UserError } from "../domain/errors.ts";
 import { normaliseQuestion } from "./cache.ts";
 
@@ -20,8 +19,6 @@ import { normaliseQuestion } from "./cache.ts";
 export const MAX_CORRECTION_CHARS = 4000;
 
 export interface FeedbackServiceDeps {
-  db: Db;
-  dataDir: string;
   answers: AnswerRepository;
   storeDataset: StoreDataset;
   /** Base model the export is validated for unless the caller names one. */
@@ -169,8 +166,6 @@ export class FeedbackService {
       const sourcePath = join(dir, fileName);
       await writeFile(sourcePath, `${lines.map((l) => JSON.stringify(l)).join("\n")}\n`);
       const stored = await this.deps.storeDataset({
-        db: this.deps.db,
-        dataDir: this.deps.dataDir,
         guildId: req.guildId,
         uploaderId: req.requesterId,
         fileName,

@@ -9,24 +9,24 @@ import { ModelRepository } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
 import { UsageRepository } from "../db/usage.ts";
 import type { Logger } from "../logger.ts";
-import { ChatProviderRegistry } from "../providers/chatRegistry.ts";
-import { AskService, type AskServiceDeps } from "./ask.ts";
-import { ClassroomService } from "./classChannels.ts";
+import { ChatProviderRegistry, type FineTuningProviderInfo } from "../providers/chatRegistry.ts";
+import { type AskRequest, type AskResult, AskService, type AskServiceDeps } from "./ask.ts";
 import { FeedbackService } from "./feedback.ts";
 import { ChatPriceTable } from "./prices.ts";
 import { ModelRouter } from "./routing.ts";
+import { ClassroomSettings } from "./settings.ts";
 import { UsageService } from "./usage.ts";
 
 export interface ClassroomServices {
-  /** A channel's /ask settings (its model, and whether it is a class channel), scoped to the guild. */
-  channelSettings(guildId: string, channelId: string): ReturnType<ChannelSettingsRepository["get"]>;
+  /** /ask: routes the question within the guild's limits, answers it (cache, fallback) and records it. */
+  ask(req: AskRequest): Promise<AskResult>;
   /** One answer of this guild, for the teacher's correction modal. */
   answer(guildId: string, answerId: number): ReturnType<AnswerRepository["get"]>;
+  /** Class channels, the channel and server default models, and the models other providers serve. */
+  settings: ClassroomSettings;
   providers: ChatProviderRegistry;
   prices: ChatPriceTable;
   router: ModelRouter;
-  ask: AskService;
-  classroom: ClassroomService;
   usage: UsageService;
   feedback: FeedbackService;
 }
@@ -35,11 +35,16 @@ export interface ClassroomServicesDeps {
   config: Config;
   db: Db;
   logger: Logger;
-  /** Where the fine-tuning provider's chat lives: the sandbox's url (known only once it started) or OPENAI_BASE_URL. */
-  fineTuningBaseURL: string | undefined;
+  /**
+   * Every fine-tuning provider's chat endpoint, the default first (ProviderRegistry.chatEndpoints: the embedded
+   * sandbox's url is known only once it started), so a model trained at a provider is asked there.
+   */
+  fineTuningProviders: Omit<FineTuningProviderInfo, "maxRetries" | "timeoutMs">[];
+  /** Where base models go: the default fine-tuning provider's name. */
+  defaultFineTuningProvider: string;
   /** The fine-tunable models: exports are validated for its default base model (never the /ask chat default). */
   catalog: Catalog;
-  /** storeDataset with the catalog bound (MODELS_FILE and PRICES_FILE apply to exports too). */
+  /** storeDataset with the database, DATA_DIR and the catalog bound (MODELS_FILE and PRICES_FILE apply to exports too). */
   storeDataset: StoreDataset;
   /** Enqueue a notice for the guild's teachers (called once per guild, model and UTC day). */
   onModelUnavailable?: AskServiceDeps["onModelUnavailable"];
@@ -49,16 +54,13 @@ export interface ClassroomServicesDeps {
 
 export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomServices {
   const { config, db } = deps;
-  const sandbox = config.provider.kind === "sandbox";
   const providers = new ChatProviderRegistry({
-    fineTuning: {
-      name: config.provider.name,
-      baseURL: deps.fineTuningBaseURL ?? config.provider.baseURL,
-      apiKey: sandbox ? "sandbox" : config.provider.apiKey,
+    fineTuning: deps.fineTuningProviders.map((p) => ({
+      ...p,
       maxRetries: config.ask.chatMaxRetries,
       timeoutMs: config.ask.chatTimeoutMs,
-      free: sandbox,
-    },
+    })),
+    defaultFineTuning: deps.defaultFineTuningProvider,
     extra: config.chatProviders,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
   });
@@ -79,7 +81,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     guildSettings,
     defaultModel: config.ask.defaultModel,
   });
-  const ask = new AskService({
+  const asker = new AskService({
     router,
     prices,
     channels,
@@ -91,17 +93,14 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     ...(deps.onModelUnavailable ? { onModelUnavailable: deps.onModelUnavailable } : {}),
   });
   return {
-    channelSettings: (guildId, channelId) => channels.get(guildId, channelId),
+    ask: (req) => asker.ask(req),
     answer: (guildId, answerId) => answers.get(guildId, answerId),
+    settings: new ClassroomSettings({ channels, guildSettings, router, models, providers, now }),
     providers,
     prices,
     router,
-    ask,
-    classroom: new ClassroomService({ channels, guildSettings, router, models, providers, now }),
     usage: new UsageService({ usage: usageRepo, now }),
     feedback: new FeedbackService({
-      db,
-      dataDir: config.dataDir,
       answers,
       storeDataset: deps.storeDataset,
       defaultModel: deps.catalog.defaultModel,

@@ -1,8 +1,10 @@
 // `classtune ask [--model M] [--json] "question"`: the seed tutorial's EducationalAssistant in the
-// terminal. Default model: the newest model fine-tuned from the terminal, else the default base model.
+// terminal. Default model: the newest model fine-tuned from the terminal, else the default base model. A model
+// trained here is asked at the provider that trained it; any other at the default provider.
 import { parseArgs } from "node:util";
 import { DEFAULT_MODEL } from "../datasets/catalog.ts";
 import { ModelRepository } from "../db/models.ts";
+import { UserError } from "../domain/errors.ts";
 import { askAssistant } from "../finetuning/poller.ts";
 import { providerUserError } from "../providers/errors.ts";
 import { type CliCommand, UsageError } from "./io.ts";
@@ -35,21 +37,29 @@ export const run: CliCommand = async (args, io) => {
   }
   const ctx = await openJobContext(io);
   try {
-    const model = parsed.model ?? new ModelRepository(ctx.db).list(CLI_GUILD, 1)[0]?.name ?? DEFAULT_MODEL;
-    let reply: Awaited<ReturnType<typeof ctx.provider.chat>>;
+    const models = new ModelRepository(ctx.db);
+    const model = parsed.model ?? models.list(CLI_GUILD, 1)[0]?.name ?? DEFAULT_MODEL;
+    const registered = models.get(CLI_GUILD, model);
+    const at = registered ? ctx.providers.require(registered.provider) : ctx.providers.default;
+    const provider = at.jobs;
+    if (!provider) {
+      throw new UserError(
+        `${model} is at provider "${at.name}" (${at.kind}), which the terminal cannot ask yet; use /ask in Discord.`,
+        "not_yet_supported",
+      );
+    }
+    let reply: Awaited<ReturnType<typeof provider.chat>>;
     try {
-      reply = await askAssistant(ctx.provider, model, parsed.question);
+      reply = await askAssistant(provider, model, parsed.question);
     } catch (err) {
       throw providerUserError(`ask ${model}`, err);
     }
     if (parsed.json) {
       io.stdout.write(
-        `${JSON.stringify({ question: parsed.question, model: reply.model, provider: ctx.provider.name, answer: reply.text, usage: reply.usage }, null, 2)}\n`,
+        `${JSON.stringify({ question: parsed.question, model: reply.model, provider: at.name, answer: reply.text, usage: reply.usage }, null, 2)}\n`,
       );
     } else {
-      io.stdout.write(
-        `${reply.text}\n\n— ${reply.model} (${ctx.provider.name}, ${reply.usage.totalTokens} tokens)\n`,
-      );
+      io.stdout.write(`${reply.text}\n\n— ${reply.model} (${at.name}, ${reply.usage.totalTokens} tokens)\n`);
     }
     return 0;
   } finally {

@@ -17,7 +17,7 @@ export const run: CliCommand = async (args, io) => {
     io.stdout.write(
       job.status === "cancelled"
         ? `Job #${job.id} (${job.remoteId}) is cancelled.\n`
-        : `Asked ${ctx.provider.name} to cancel job #${job.id} (${job.remoteId}); it is ${job.status} for now — classtune jobs shows when it ends.\n`,
+        : `Asked ${job.provider} to cancel job #${job.id} (${job.remoteId}); it is ${job.status} for now — classtune jobs shows when it ends.\n`,
     );
     return 0;
   } finally {

@@ -1,28 +1,32 @@
-// `classtune finetune FILE [--model M] [--suffix S] [--epochs N] [--seed N] [--wait] [--json] [--out RESULT.json]`:
-// the seed's whole flow from the terminal. Validates and stores the dataset, uploads it, creates the job;
+// `classtune finetune FILE [--provider NAME] [--model M] [--suffix S] [--epochs N] [--seed N] [--wait] [--json]
+// [--out RESULT.json]`: the seed's whole flow from the terminal. Validates and stores the dataset, uploads it to
+// the provider (default FINETUNE_DEFAULT_PROVIDER), creates the job;
 // with --wait follows it on one updating progress line to the end, asks the new model the test questions
 // and writes the results as JSON (stdout with --json, else RESULT.json). Exit 0 succeeded (or started),
-// 1 the dataset or the job failed, 2 usage or I/O error.
+// 1 the dataset or the job failed, 2 usage or I/O error (an unknown --provider, or one that takes no jobs yet).
 import { writeFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import { resolveModel } from "../datasets/catalog.ts";
 import { JobMetricsRepository, type JobRow } from "../db/jobs.ts";
 import { OutboxRepository } from "../db/outbox.ts";
 import { UserError } from "../domain/errors.ts";
 import { isTerminal } from "../domain/jobs.ts";
 import { noticeKey, type TestAnswer } from "../domain/notices.ts";
+import { EMBEDDED_SANDBOX_ENDPOINT } from "../providers/registry.ts";
 import { type CliCommand, type CliIo, UsageError } from "./io.ts";
 import { CLI_GUILD, CLI_USER, type CliJobContext, openJobContext } from "./jobs.ts";
 
 const USAGE =
-  "usage: classtune finetune FILE [--model MODEL] [--suffix S] [--epochs N] [--seed N] [--wait] [--json] [--out RESULT.json]";
+  "usage: classtune finetune FILE [--provider NAME] [--model MODEL] [--suffix S] [--epochs N] [--seed N] [--wait] [--json] [--out RESULT.json]";
 /** How often --wait polls: the embedded sandbox trains in seconds, a real provider in minutes. */
 const SANDBOX_POLL_MS = 250;
 const PROVIDER_POLL_MS = 15_000;
 
 interface Options {
   file: string;
+  provider: string | undefined;
   model: string | undefined;
   suffix: string | undefined;
   epochs: number | undefined;
@@ -45,6 +49,7 @@ function parse(args: string[]): Options | "help" {
       args,
       allowPositionals: true,
       options: {
+        provider: { type: "string" },
         model: { type: "string" },
         suffix: { type: "string" },
         epochs: { type: "string" },
@@ -63,6 +68,7 @@ function parse(args: string[]): Options | "help" {
     }
     return {
       file: positionals[0] as string,
+      provider: values.provider,
       model: values.model,
       suffix: values.suffix,
       epochs: wholeNumber("epochs", values.epochs),
@@ -79,8 +85,11 @@ function parse(args: string[]): Options | "help" {
 
 export interface FinetuneResult {
   job: JobRow;
+  /** The configured provider the job ran on. */
   provider: string;
   fineTunedModel: string | null;
+  /** The job's status when the command ended (succeeded, failed, cancelled; or where it got to without --wait). */
+  status: JobRow["status"];
   testAnswers: TestAnswer[];
   error: string | null;
   /** Loss per step, for a chart. */
@@ -98,14 +107,16 @@ export const run: CliCommand = async (args, io) => {
   };
   const ctx = await openJobContext(io);
   try {
+    // Before anything is stored: an unknown provider, or one that takes no jobs yet, is a usage error.
+    const provider = ctx.providers.forStart(opts.provider);
+    const catalog = ctx.catalogs.catalogFor(provider.name);
     const stored = await ctx.storeDataset({
-      db: ctx.db,
-      dataDir: ctx.config.dataDir,
       guildId: CLI_GUILD,
       uploaderId: CLI_USER,
       fileName: basename(opts.file),
       sourcePath: resolve(opts.file),
-      model: opts.model ?? ctx.catalog.defaultModel,
+      model: opts.model === undefined ? catalog.defaultModel : resolveModel(opts.model, catalog).id,
+      provider: provider.name,
     });
     const { row: dataset, report } = stored;
     if (dataset === null) {
@@ -121,6 +132,7 @@ export const run: CliCommand = async (args, io) => {
         guildId: CLI_GUILD,
         datasetId: dataset.id,
         requesterId: CLI_USER,
+        provider: provider.name,
         model: opts.model,
         suffix: opts.suffix,
         epochs: opts.epochs,
@@ -134,9 +146,17 @@ export const run: CliCommand = async (args, io) => {
     say(`Started job #${job.id} (${job.remoteId}) on ${job.provider}: ${job.baseModel}.`);
 
     if (!opts.wait) {
-      if (opts.json) io.stdout.write(`${JSON.stringify({ job, provider: job.provider }, null, 2)}\n`);
+      if (opts.json) {
+        const started = {
+          job,
+          provider: job.provider,
+          fineTunedModel: job.fineTunedModel,
+          status: job.status,
+        };
+        io.stdout.write(`${JSON.stringify(started, null, 2)}\n`);
+      }
       say(
-        ctx.embeddedSandbox
+        provider.endpoint === EMBEDDED_SANDBOX_ENDPOINT
           ? "The embedded sandbox runs only while a classtune command runs (its training follows the clock, so `classtune jobs` later shows where the job got to).\n" +
               "Follow it to the end with --wait, or keep a sandbox running with `classtune sandbox` and OPENAI_BASE_URL pointed at it."
           : "Follow it with `classtune jobs`, or run again with --wait.",
@@ -144,7 +164,13 @@ export const run: CliCommand = async (args, io) => {
       return 0;
     }
 
-    const final = await follow(ctx, job, io, opts.json);
+    const final = await follow(
+      ctx,
+      job,
+      io,
+      opts.json,
+      provider.sandbox ? SANDBOX_POLL_MS : PROVIDER_POLL_MS,
+    );
     const result = resultOf(ctx, final);
     if (final.status === "succeeded") {
       say(`\nFine-tuned model: ${final.fineTunedModel} (${final.provider})`);
@@ -169,8 +195,13 @@ export const run: CliCommand = async (args, io) => {
 };
 
 /** Ticks the poller until the job ends, keeping one progress line up to date. */
-async function follow(ctx: CliJobContext, job: JobRow, io: CliIo, quiet: boolean): Promise<JobRow> {
-  const interval = ctx.embeddedSandbox ? SANDBOX_POLL_MS : PROVIDER_POLL_MS;
+async function follow(
+  ctx: CliJobContext,
+  job: JobRow,
+  io: CliIo,
+  quiet: boolean,
+  interval: number,
+): Promise<JobRow> {
   let last = "";
   let current = job;
   for (;;) {
@@ -207,6 +238,7 @@ function resultOf(ctx: CliJobContext, job: JobRow): FinetuneResult {
     job,
     provider: job.provider,
     fineTunedModel: job.fineTunedModel,
+    status: job.status,
     testAnswers: succeeded?.testAnswers ?? [],
     error: failed?.errorMessage ?? job.errorMessage,
     metrics: new JobMetricsRepository(ctx.db)

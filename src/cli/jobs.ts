@@ -1,8 +1,8 @@
-// `classtune jobs [--json]`: the terminal's fine-tuning jobs (guild "cli"), refreshed from the provider
-// first. Also the shared set-up of the job commands (finetune, cancel, ask): database, provider, services.
+// `classtune jobs [--json]`: the terminal's fine-tuning jobs (guild "cli"), each refreshed from its own provider
+// first. Also the shared set-up of the job commands (finetune, cancel, ask): database, providers, services.
 import { parseArgs } from "node:util";
 import { type Config, loadConfig } from "../config.ts";
-import type { Catalog } from "../datasets/catalog.ts";
+import type { Catalog, CatalogSet } from "../datasets/catalog.ts";
 import type { StoreDataset } from "../datasets/store.ts";
 import { sweepLeftoverTempFiles } from "../datasets/tempFiles.ts";
 import type { JobRow } from "../db/jobs.ts";
@@ -11,7 +11,7 @@ import type { JobService } from "../finetuning/jobs.ts";
 import type { JobPoller } from "../finetuning/poller.ts";
 import { createLogger, type Logger, secretsOf } from "../logger.ts";
 import { CLI_GUILD_ID } from "../notices/notifier.ts";
-import type { FineTuningProvider } from "../providers/types.ts";
+import type { ProviderRegistry } from "../providers/registry.ts";
 import { buildServices } from "../wire.ts";
 import { type CliCommand, type CliIo, UsageError } from "./io.ts";
 
@@ -23,10 +23,11 @@ export interface CliJobContext {
   config: Config;
   logger: Logger;
   db: Db;
-  provider: FineTuningProvider;
-  /** True when the provider is the sandbox started inside this process. */
-  embeddedSandbox: boolean;
+  /** Every configured fine-tuning provider; a job goes to the one --provider names (default: the default). */
+  providers: ProviderRegistry;
   catalog: Catalog;
+  /** Every provider's catalog (`catalogFor(name)`). */
+  catalogs: CatalogSet;
   /** Validates and stores a dataset against the catalog (as the bot does). */
   storeDataset: StoreDataset;
   jobs: JobService;
@@ -54,8 +55,8 @@ export async function openJobContext(io: CliIo): Promise<CliJobContext> {
       logger,
       db,
       catalog: services.catalog,
-      provider: services.provider,
-      embeddedSandbox: services.sandbox !== undefined,
+      catalogs: services.catalogs,
+      providers: services.providers,
       storeDataset: services.storeDataset,
       jobs: services.jobs,
       poller: services.poller,
@@ -134,7 +135,7 @@ export const run: CliCommand = async (args, io) => {
     const tick = await ctx.poller.tick();
     if (tick.errors > 0)
       io.stderr.write(
-        "classtune jobs: could not refresh every job from the provider; showing what is known.\n",
+        "classtune jobs: could not refresh every job from its provider; showing what is known.\n",
       );
     const jobs = ctx.jobs.list(CLI_GUILD, 100);
     io.stdout.write(json ? `${JSON.stringify(jobs, null, 2)}\n` : formatJobs(jobs));

@@ -21,11 +21,11 @@ import type { Command, ComponentHandler } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { neutraliseMarkdown } from "../discord/markdown.ts";
+import { guildModelChoices } from "../discord/modelChoices.ts";
 import { defer, respond } from "../discord/respond.ts";
 import { interactionIsTeacher } from "../discord/router.ts";
 import { splitMessage } from "../discord/split.ts";
 import { UserError } from "../domain/errors.ts";
-import { modelChoices } from "./model.ts";
 
 const data = new SlashCommandBuilder()
   .setName("ask")
@@ -40,7 +40,7 @@ const data = new SlashCommandBuilder()
 
 /** The line under an answer: which model answered, and how. */
 export function answerFooter(a: AskAnswer, ctx: AppContext, isTeacher: boolean): string {
-  const sandbox = ctx.isSandbox && a.provider === ctx.providerName ? " (sandbox)" : "";
+  const sandbox = ctx.providers.get(a.provider)?.sandbox ? " (sandbox)" : "";
   const parts = [
     a.usedFallback && a.unavailableModel
       ? `answered by fallback \`${a.model}\`${sandbox} because \`${a.unavailableModel}\` is no longer available`
@@ -83,19 +83,19 @@ export default {
   access: "everyone",
   async autocomplete(interaction, ctx) {
     const typed = interaction.options.getFocused();
-    if (interactionIsTeacher(interaction, ctx)) return modelChoices(ctx, interaction.guildId, typed);
+    if (interactionIsTeacher(interaction, ctx)) return guildModelChoices(ctx, interaction.guildId, typed);
     // A student is offered only what they may ask (ModelRouter.mayAsk): the registered models and this
     // channel's chosen ones.
-    const channel = ctx.classroom.channelSettings(interaction.guildId, interaction.channelId);
+    const channel = ctx.classroom.settings.channel(interaction.guildId, interaction.channelId);
     const chosen = ctx.classroom.router.chosenModels(interaction.guildId, channel);
-    return modelChoices(ctx, interaction.guildId, typed, chosen);
+    return guildModelChoices(ctx, interaction.guildId, typed, chosen);
   },
   async execute(interaction, ctx) {
     const guildId = interaction.guildId;
-    const isPublic = ctx.classroom.channelSettings(guildId, interaction.channelId)?.isClass ?? false;
+    const isPublic = ctx.classroom.settings.channel(guildId, interaction.channelId)?.isClass ?? false;
     await defer(interaction, { ephemeral: !isPublic });
     const isTeacher = interactionIsTeacher(interaction, ctx);
-    const result = await ctx.classroom.ask.ask({
+    const result = await ctx.classroom.ask({
       guildId,
       channelId: interaction.channelId,
       userId: interaction.user.id,

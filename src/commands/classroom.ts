@@ -7,13 +7,13 @@ import {
   PermissionFlagsBits,
   SlashCommandBuilder,
 } from "discord.js";
-import { MAX_SYSTEM_PROMPT_CHARS } from "../classroom/classChannels.ts";
+import { MAX_SYSTEM_PROMPT_CHARS } from "../classroom/settings.ts";
 import { guildChannelOption } from "../discord/channels.ts";
 import type { Command } from "../discord/command.ts";
 import { DiscordLimits } from "../discord/limits.ts";
+import { guildModelChoices } from "../discord/modelChoices.ts";
 import { respond } from "../discord/respond.ts";
 import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
-import { modelChoices } from "./model.ts";
 
 const textChannels = [ChannelType.GuildText, ChannelType.GuildAnnouncement] as const;
 
@@ -87,15 +87,15 @@ export default {
   data,
   access: "teacher",
   async autocomplete(interaction, ctx) {
-    return modelChoices(ctx, interaction.guildId, interaction.options.getFocused());
+    return guildModelChoices(ctx, interaction.guildId, interaction.options.getFocused());
   },
   async execute(interaction, ctx) {
     const guildId = interaction.guildId;
-    const service = ctx.classroom.classroom;
+    const settings = ctx.classroom.settings;
     switch (interaction.options.getSubcommand()) {
       case "setup": {
         const channel = await guildChannelOption(interaction, "channel", true);
-        const s = service.setup({
+        const s = settings.setup({
           guildId,
           channelId: channel.id,
           model: interaction.options.getString("model", true),
@@ -115,14 +115,14 @@ export default {
       }
       case "remove": {
         const channel = await guildChannelOption(interaction, "channel", true);
-        service.remove(guildId, channel.id);
+        settings.remove(guildId, channel.id);
         await respond(interaction, {
           content: `<#${channel.id}> is no longer a class channel: /ask there is private again and uses the server's default model.`,
         });
         return;
       }
       default: {
-        const rows = service.list(guildId);
+        const rows = settings.list(guildId);
         const embed = new EmbedBuilder().setTitle("Class channels");
         if (rows.length === 0) {
           embed.setDescription("No class channels yet: `/classroom setup channel:… model:…` makes one.");

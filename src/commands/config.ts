@@ -8,6 +8,8 @@ import {
 } from "discord.js";
 import { guildChannelOption } from "../discord/channels.ts";
 import type { Command } from "../discord/command.ts";
+import { DiscordLimits } from "../discord/limits.ts";
+import { describeProvider } from "../discord/render/jobs.ts";
 import { respond } from "../discord/respond.ts";
 
 const data = new SlashCommandBuilder()
@@ -77,7 +79,6 @@ export default {
       default: {
         const s = ctx.guildSettings.get(guildId);
         const notify = s.notifyChannelId ?? ctx.config.discord.notifyChannelId;
-        const provider = ctx.config.provider;
         const embed = new EmbedBuilder().setTitle("classtune settings").addFields(
           {
             name: "Notices",
@@ -91,11 +92,12 @@ export default {
           },
           { name: "Default model for /ask", value: s.defaultModel ?? "the bot's configured base model" },
           {
-            name: "Fine-tuning provider",
-            value:
-              provider.kind === "sandbox"
-                ? "sandbox (simulated: no cost, no real training)"
-                : `${provider.name}${provider.baseURL ? ` at ${new URL(provider.baseURL).host}` : ""}`,
+            name: ctx.providers.all().length === 1 ? "Fine-tuning provider" : "Fine-tuning providers",
+            value: ctx.providers
+              .all()
+              .map(describeProvider)
+              .join("\n")
+              .slice(0, DiscordLimits.embedFieldValue),
           },
           { name: "Cost cap per job", value: `$${ctx.config.maxJobCostUsd.toFixed(2)} (estimated)` },
         );

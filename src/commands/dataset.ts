@@ -22,15 +22,9 @@ import {
 import type { DatasetRow } from "../datasets/store.ts";
 import type { Command } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
-import {
-  baseModelChoices,
-  fileStem,
-  modelOption,
-  providerCatalog,
-  providerChoices,
-  storeAttachment,
-} from "../discord/datasetUpload.ts";
+import { fileStem, modelOption, providerCatalog, storeAttachment } from "../discord/datasetUpload.ts";
 import { DiscordLimits } from "../discord/limits.ts";
+import { baseModelChoices, providerChoices } from "../discord/modelChoices.ts";
 import { Colors, renderReportEmbed } from "../discord/render/report.ts";
 import { defer, respond } from "../discord/respond.ts";
 import { isTrainable } from "../domain/trainable.ts";
@@ -124,7 +118,7 @@ const validate: DatasetSubcommand = {
   },
   async autocomplete(interaction, ctx) {
     const focused = interaction.options.getFocused(true);
-    if (focused.name === "provider") return providerChoices(focused.value, ctx.catalogs);
+    if (focused.name === "provider") return providerChoices(ctx, focused.value);
     if (focused.name !== "model") return [];
     // The models of the provider chosen so far (none chosen, or not one: the default's).
     const chosen = interaction.options.getString("provider") ?? undefined;

@@ -1,5 +1,6 @@
 // /finetune: start a job from a stored dataset or a new file (after an estimate the requester confirms with
-// Start), and follow the guild's jobs: status, list, cancel. The "Fine-tune this" button of /dataset validate
+// Start) on a configured provider (`provider:`, default FINETUNE_DEFAULT_PROVIDER), and follow the guild's
+// jobs: status, list, cancel. The "Fine-tune this" button of /dataset validate
 // leads to the same confirmation. Every id received (options, autocomplete, custom ids) is re-checked
 // against this guild's rows: another guild's dataset or job is "not found".
 import {
@@ -18,8 +19,9 @@ import {
 import type { DatasetRow } from "../datasets/store.ts";
 import type { Command, ComponentHandler } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
-import { baseModelChoices, modelOption, storeAttachment } from "../discord/datasetUpload.ts";
+import { modelOption, providerCatalog, storeAttachment } from "../discord/datasetUpload.ts";
 import { DiscordLimits } from "../discord/limits.ts";
+import { baseModelChoices, providerChoices } from "../discord/modelChoices.ts";
 import { renderConfirmation, renderJobList, renderJobStatus, STATUS_LABELS } from "../discord/render/jobs.ts";
 import { renderReportEmbed } from "../discord/render/report.ts";
 import { defer, type RepliableInteraction, respond } from "../discord/respond.ts";
@@ -72,6 +74,12 @@ const data = new SlashCommandBuilder()
           .setDescription("Passes over the dataset (default: the provider decides)")
           .setMinValue(1)
           .setMaxValue(MAX_EPOCHS),
+      )
+      .addStringOption((o) =>
+        o
+          .setName("provider")
+          .setDescription("Where to train (default: the bot's default fine-tuning provider)")
+          .setAutocomplete(true),
       ),
   )
   .addSubcommand((s) =>
@@ -105,6 +113,8 @@ function requireDataset(ctx: AppContext, guildId: string, id: number): DatasetRo
 
 interface JobRequest {
   dataset: DatasetRow;
+  /** A configured provider's name; undefined: the default. */
+  provider: string | undefined;
   model: string | undefined;
   suffix: string | undefined;
   epochs: number | undefined;
@@ -122,6 +132,7 @@ async function askToConfirm(
   const quote = await ctx.jobs.quote({
     guildId,
     datasetId: dataset.id,
+    provider: req.provider,
     model: req.model,
     epochs: req.epochs,
   });
@@ -145,7 +156,7 @@ async function askToConfirm(
     suffix: req.suffix,
     estimatedCostUsd: quote.estimatedCostUsd,
     maxJobCostUsd: quote.maxJobCostUsd,
-    provider: ctx.providerName,
+    provider: quote.provider,
   });
   await respond(interaction, {
     embeds: [...before, embed],
@@ -191,7 +202,9 @@ async function start(
       "dataset_or_file",
     );
   }
-  const model = modelOption(interaction.options.getString("model"), ctx.catalog);
+  // Checked before a file is stored: an unknown provider, or one that takes no jobs yet, is refused first.
+  const provider = ctx.providers.forStart(interaction.options.getString("provider") ?? undefined).name;
+  const model = modelOption(interaction.options.getString("model"), providerCatalog(provider, ctx.catalogs));
   const suffixText = interaction.options.getString("suffix");
   const suffix = suffixText === null || suffixText.trim() === "" ? undefined : checkSuffix(suffixText);
   const epochsValue = interaction.options.getInteger("epochs");
@@ -200,6 +213,7 @@ async function start(
   if (datasetId !== null) {
     await askToConfirm(interaction, ctx, guildId, {
       dataset: requireDataset(ctx, guildId, datasetId),
+      provider,
       model,
       suffix,
       epochs,
@@ -212,6 +226,7 @@ async function start(
     uploaderId: interaction.user.id,
     attachment,
     model,
+    provider,
   });
   const { row, report } = stored;
   if (row === null) {
@@ -229,7 +244,9 @@ async function start(
     });
     return;
   }
-  await askToConfirm(interaction, ctx, guildId, { dataset: row, model, suffix, epochs }, [reportEmbed]);
+  await askToConfirm(interaction, ctx, guildId, { dataset: row, provider, model, suffix, epochs }, [
+    reportEmbed,
+  ]);
 }
 
 async function status(
@@ -291,7 +308,12 @@ async function autocomplete(
   const max = DiscordLimits.autocompleteChoices;
   switch (focused.name) {
     case "model":
-      return baseModelChoices(typed, ctx.catalog);
+      return baseModelChoices(
+        typed,
+        providerCatalog(interaction.options.getString("provider"), ctx.catalogs),
+      );
+    case "provider":
+      return providerChoices(ctx, typed);
     case "dataset":
       return ctx.datasets.search(guildId, typed, max).map(datasetChoice);
     case "job": {
@@ -355,6 +377,7 @@ async function clickStart(interaction: ButtonInteraction<"cached" | "raw">, ctx:
       guildId,
       datasetId: dataset.id,
       requesterId: pending.requesterId,
+      provider: pending.quote?.provider,
       model: pending.model,
       suffix: pending.suffix,
       epochs: pending.epochs,
@@ -366,7 +389,9 @@ async function clickStart(interaction: ButtonInteraction<"cached" | "raw">, ctx:
   }
   await postNoticesNow(ctx);
   const channel = noticeChannel(ctx, interaction);
-  const sandbox = ctx.isSandbox ? " on the sandbox (simulated: no cost, no real training)" : "";
+  const sandbox = ctx.providers.get(job.provider)?.sandbox
+    ? ` on the sandbox${job.provider === "sandbox" ? "" : ` "${job.provider}"`} (simulated: no cost, no real training)`
+    : ` on ${job.provider}`;
   await interaction.editReply({
     content: channel
       ? `Job #${job.id} started${sandbox}. Its card is in <#${channel}>, and the result will be posted there.`
@@ -393,6 +418,7 @@ async function clickFineTuneThis(
   await defer(interaction);
   await askToConfirm(interaction, ctx, interaction.guildId, {
     dataset: requireDataset(ctx, interaction.guildId, id),
+    provider: undefined,
     model: undefined,
     suffix: undefined,
     epochs: undefined,

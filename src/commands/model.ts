@@ -1,16 +1,10 @@
 // /model: the guild's models (list, for everyone), the default model of a channel or the guild (use), and
 // models other providers serve (add). Teachers only for use/add, checked by the router on every call.
-import {
-  type ApplicationCommandOptionChoiceData,
-  ChannelType,
-  EmbedBuilder,
-  InteractionContextType,
-  SlashCommandBuilder,
-} from "discord.js";
+import { ChannelType, EmbedBuilder, InteractionContextType, SlashCommandBuilder } from "discord.js";
 import { guildChannelOption } from "../discord/channels.ts";
 import type { Command } from "../discord/command.ts";
-import type { AppContext } from "../discord/context.ts";
 import { DiscordLimits } from "../discord/limits.ts";
+import { guildModelChoices } from "../discord/modelChoices.ts";
 import { respond } from "../discord/respond.ts";
 
 const data = new SlashCommandBuilder()
@@ -55,30 +49,6 @@ const data = new SlashCommandBuilder()
       ),
   );
 
-/**
- * Autocomplete over the guild's own models plus `unregistered` ones (default: the configured base model);
- * never another guild's.
- */
-export function modelChoices(
-  ctx: AppContext,
-  guildId: string,
-  typed: string,
-  unregistered: readonly string[] = [ctx.config.ask.defaultModel],
-): ApplicationCommandOptionChoiceData[] {
-  const text = typed.trim();
-  const choices: ApplicationCommandOptionChoiceData[] = [];
-  for (const m of ctx.models.search(guildId, text, DiscordLimits.autocompleteChoices)) {
-    if (m.name.length > DiscordLimits.choiceValue) continue;
-    choices.push({ name: m.label ? `${m.label} (${m.name})` : m.name, value: m.name });
-  }
-  for (const name of unregistered) {
-    if (!name.toLowerCase().includes(text.toLowerCase()) || choices.some((c) => c.value === name)) continue;
-    if (name.length > DiscordLimits.choiceValue) continue;
-    choices.push({ name: `${name} (base model)`, value: name });
-  }
-  return choices.slice(0, DiscordLimits.autocompleteChoices);
-}
-
 const day = (iso: string | null) => (iso ? iso.slice(0, 10) : undefined);
 
 export default {
@@ -93,7 +63,7 @@ export default {
         .filter((n) => n.toLowerCase().includes(typed))
         .map((n) => ({ name: n, value: n }));
     }
-    return modelChoices(ctx, interaction.guildId, focused.value);
+    return guildModelChoices(ctx, interaction.guildId, focused.value);
   },
   async execute(interaction, ctx) {
     const guildId = interaction.guildId;
@@ -102,10 +72,10 @@ export default {
         const model = interaction.options.getString("model", true);
         const channel = await guildChannelOption(interaction, "channel");
         if (channel) {
-          ctx.classroom.classroom.setChannelModel(guildId, channel.id, model, interaction.user.id);
+          ctx.classroom.settings.setChannelModel(guildId, channel.id, model, interaction.user.id);
           await respond(interaction, { content: `/ask in <#${channel.id}> now uses \`${model.trim()}\`.` });
         } else {
-          ctx.classroom.classroom.setGuildModel(guildId, model);
+          ctx.classroom.settings.setGuildModel(guildId, model);
           await respond(interaction, {
             content: `/ask now uses \`${model.trim()}\` in this server, except in channels with their own model.`,
           });
@@ -113,7 +83,7 @@ export default {
         return;
       }
       case "add": {
-        const row = ctx.classroom.classroom.addModel(
+        const row = ctx.classroom.settings.addModel(
           guildId,
           interaction.options.getString("model", true),
           interaction.options.getString("provider", true),
@@ -145,7 +115,7 @@ export default {
             name: (m.label ?? m.name).slice(0, DiscordLimits.embedTitle),
             value: [
               m.label ? `\`${m.name}\`` : undefined,
-              `provider ${m.provider}${m.provider === ctx.providerName && ctx.isSandbox ? " (sandbox)" : ""}`,
+              `provider ${m.provider}${ctx.providers.get(m.provider)?.sandbox ? " (sandbox)" : ""}`,
               `base ${m.baseModel}`,
               m.jobId !== null ? `trained ${day(m.createdAt)}` : `added ${day(m.createdAt)}`,
               shutdown ? `shuts down ${shutdown}` : undefined,

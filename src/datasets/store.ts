@@ -73,8 +73,10 @@ export interface RefusedDataset {
 
 export type StoreResult = StoredDataset | RefusedDataset;
 
-/** `storeDataset` with the catalog already bound: what the bot's services receive. */
-export type StoreDataset = (input: Omit<StoreDatasetInput, "catalog">) => Promise<StoreResult>;
+/** `storeDataset` with the database, the data directory and the catalog bound (src/wire.ts): what callers receive. */
+export type StoreDataset = (
+  input: Omit<StoreDatasetInput, "db" | "dataDir" | "catalog">,
+) => Promise<StoreResult>;
 
 /** Why the report shows the file is no dataset (binary or without one example), or undefined if it is one. */
 export function notADataset(report: ValidationReport): string | undefined {

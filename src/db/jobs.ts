@@ -15,7 +15,12 @@ export interface JobRow {
   id: number;
   tag: string;
   guildId: string;
+  /** The configured provider's name (what `--provider` and `provider:` name). */
   provider: string;
+  /** Its kind when the job was created ("openai", "nebius", …); null for jobs from before migration 006. */
+  providerKind: string | null;
+  /** Where it was sent (see endpointOf in providers/registry.ts; never a key); null before migration 006. */
+  providerEndpoint: string | null;
   remoteId: string;
   datasetId: number;
   requesterId: string;
@@ -59,7 +64,12 @@ export type NewJob = Pick<
   | "estimatedCostUsd"
   | "notifyChannelId"
   | "testQuestions"
-> & { createdAt?: string };
+> & {
+  createdAt?: string;
+  /** Unset: unknown, as for rows from before migration 006 (filled in from the configuration later). */
+  providerKind?: string | null;
+  providerEndpoint?: string | null;
+};
 
 /** Fields the poller writes back from the provider. */
 export type JobUpdate = Partial<
@@ -80,7 +90,8 @@ export type JobUpdate = Partial<
   >
 >;
 
-const COLUMNS = `id, tag, guild_id AS guildId, provider, remote_id AS remoteId, dataset_id AS datasetId,
+const COLUMNS = `id, tag, guild_id AS guildId, provider, provider_kind AS providerKind,
+  provider_endpoint AS providerEndpoint, remote_id AS remoteId, dataset_id AS datasetId,
   requester_id AS requesterId, base_model AS baseModel, suffix, hyperparameters, training_file_id AS trainingFileId,
   status, raw_status AS rawStatus, fine_tuned_model AS fineTunedModel, trained_tokens AS trainedTokens,
   error_code AS errorCode, error_message AS errorMessage, last_event_id AS lastEventId, last_events_at AS lastEventsAt,
@@ -118,6 +129,22 @@ const UPDATE_COLUMNS: Record<keyof JobUpdate, string> = {
 
 const TERMINAL_SQL = "('succeeded', 'failed', 'cancelled')";
 
+/** A provider name as rows record it, with the endpoint they recorded (null before migration 006). */
+export interface ProviderRef {
+  provider: string;
+  endpoint: string | null;
+}
+
+/** A renamed provider: rows under `from` at `endpoint` now belong to `to` (of `kind`). */
+export interface Repoint {
+  from: string;
+  to: string;
+  kind: string;
+  endpoint: string;
+  /** Only this guild's rows (the CLI); default every guild's. */
+  guildId?: string | undefined;
+}
+
 export class JobRepository {
   constructor(private readonly db: Db) {}
 
@@ -125,15 +152,18 @@ export class JobRepository {
     const now = j.createdAt ?? new Date().toISOString();
     const info = this.db
       .prepare(
-        `INSERT INTO jobs (tag, guild_id, provider, remote_id, dataset_id, requester_id, base_model, suffix,
-          hyperparameters, training_file_id, status, raw_status, estimated_cost_usd, notify_channel_id,
-          test_questions, created_at, updated_at)
-         VALUES (@tag, @guildId, @provider, @remoteId, @datasetId, @requesterId, @baseModel, @suffix,
+        `INSERT INTO jobs (tag, guild_id, provider, provider_kind, provider_endpoint, remote_id, dataset_id,
+          requester_id, base_model, suffix, hyperparameters, training_file_id, status, raw_status, estimated_cost_usd,
+          notify_channel_id, test_questions, created_at, updated_at)
+         VALUES (@tag, @guildId, @provider, @providerKind, @providerEndpoint, @remoteId, @datasetId, @requesterId,
+          @baseModel, @suffix,
           @hyperparameters, @trainingFileId, @status, @rawStatus, @estimatedCostUsd, @notifyChannelId,
           @testQuestions, @createdAt, @createdAt)`,
       )
       .run({
         ...j,
+        providerKind: j.providerKind ?? null,
+        providerEndpoint: j.providerEndpoint ?? null,
         hyperparameters: JSON.stringify(j.hyperparameters),
         testQuestions: JSON.stringify(j.testQuestions),
         createdAt: now,
@@ -209,6 +239,42 @@ export class JobRepository {
         )
         .all(guildId, provider) as RawRow[]
     ).map(fromRaw);
+  }
+
+  /**
+   * The provider names (with the endpoint recorded for them) of unfinished jobs: what the poller visits.
+   * Across guilds unless one is given (the CLI's poller sees only its own).
+   */
+  activeProviders(guildId?: string): ProviderRef[] {
+    return this.db
+      .prepare(
+        `SELECT DISTINCT provider, provider_endpoint AS endpoint FROM jobs
+         WHERE status NOT IN ${TERMINAL_SQL} AND (@guildId IS NULL OR guild_id = @guildId) ORDER BY provider`,
+      )
+      .all({ guildId: guildId ?? null }) as ProviderRef[];
+  }
+
+  /**
+   * Moves every job recorded under `from` at `endpoint` to the provider now configured as `to` (a renamed
+   * provider), in every status; a job whose remote id `to` already holds is left as it is. Returns the count.
+   */
+  repointProvider(r: Repoint): number {
+    return this.db
+      .prepare(
+        `UPDATE OR IGNORE jobs SET provider = @to, provider_kind = @kind WHERE provider = @from
+           AND provider_endpoint = @endpoint AND (@guildId IS NULL OR guild_id = @guildId)`,
+      )
+      .run({ ...r, guildId: r.guildId ?? null }).changes;
+  }
+
+  /** Records the endpoint of jobs written before it was kept (migration 006), from the configured provider. */
+  fillEndpoint(provider: string, kind: string, endpoint: string, guildId?: string): number {
+    return this.db
+      .prepare(
+        `UPDATE jobs SET provider_kind = @kind, provider_endpoint = @endpoint
+         WHERE provider = @provider AND provider_endpoint IS NULL AND (@guildId IS NULL OR guild_id = @guildId)`,
+      )
+      .run({ provider, kind, endpoint, guildId: guildId ?? null }).changes;
   }
 
   update(guildId: string, id: number, patch: JobUpdate, now = new Date()): void {

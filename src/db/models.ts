@@ -45,6 +45,19 @@ export class ModelRepository {
     return row;
   }
 
+  /**
+   * A renamed fine-tuning provider: the models its jobs trained follow their jobs (already moved to `to` by
+   * JobRepository.repointProvider) so /ask finds them. Models added by hand (no job) are left as they are.
+   */
+  repointTrained(r: { from: string; to: string; endpoint: string; guildId?: string | undefined }): number {
+    return this.db
+      .prepare(
+        `UPDATE models SET provider = @to WHERE provider = @from AND (@guildId IS NULL OR guild_id = @guildId)
+           AND job_id IN (SELECT id FROM jobs WHERE provider = @to AND provider_endpoint = @endpoint)`,
+      )
+      .run({ from: r.from, to: r.to, endpoint: r.endpoint, guildId: r.guildId ?? null }).changes;
+  }
+
   get(guildId: string, name: string): ModelRow | undefined {
     return this.db
       .prepare(`SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND name = ?`)

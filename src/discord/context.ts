@@ -1,4 +1,5 @@
-// Everything a command handler may use, built once in the composition root (src/app.ts).
+// Everything a command handler may use, built once in the composition root (src/app.ts): services, never the
+// database (a command that needs a table asks the service that owns it).
 
 import type { ClassroomServices } from "../classroom/index.ts";
 import type { Config } from "../config.ts";
@@ -7,16 +8,15 @@ import type { StoreDataset } from "../datasets/store.ts";
 import type { DatasetRepository } from "../db/datasets.ts";
 import type { GuildSettingsRepository } from "../db/guildSettings.ts";
 import type { ModelRepository } from "../db/models.ts";
-import type { Db } from "../db/open.ts";
 import type { JobService } from "../finetuning/jobs.ts";
 import type { JobPoller } from "../finetuning/poller.ts";
 import type { Logger } from "../logger.ts";
 import type { Notifier } from "../notices/notifier.ts";
+import type { ProviderRegistry } from "../providers/registry.ts";
 
 export interface AppContext {
   config: Config;
   logger: Logger;
-  db: Db;
   /** For attachment downloads (injected so tests can count requests). */
   fetch: typeof fetch;
   /** The default provider's base models, tokenizers, limits and training prices. */
@@ -26,7 +26,7 @@ export interface AppContext {
   datasets: DatasetRepository;
   guildSettings: GuildSettingsRepository;
   models: ModelRepository;
-  /** Validates a file, stores it content-addressed and records the dataset row. */
+  /** Validates a file, stores it content-addressed under DATA_DIR and records the dataset row. */
   storeDataset: StoreDataset;
   jobs: JobService;
   poller: JobPoller;
@@ -34,7 +34,10 @@ export interface AppContext {
   notifier: Notifier;
   /** /ask routing, class channels, limits, usage and the feedback loop. */
   classroom: ClassroomServices;
-  /** "sandbox" when no key is configured: every reply and notice about training says so. */
+  /** Every configured fine-tuning provider: `/finetune start provider:` picks one (autocomplete lists them). */
+  providers: ProviderRegistry;
+  /** The default fine-tuning provider's name ("sandbox" when no key is configured). */
   providerName: string;
+  /** Whether the default fine-tuning provider is a sandbox (simulated: replies say so). */
   isSandbox: boolean;
 }

@@ -3,43 +3,18 @@
 // storeDataset (validation in worker threads, off the event loop). Shared by /dataset and /finetune.
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { ApplicationCommandOptionChoiceData, Attachment } from "discord.js";
+import type { Attachment } from "discord.js";
 import { downloadAttachment } from "../datasets/attachments.ts";
 import type { Catalog, CatalogSet } from "../datasets/catalog.ts";
 import { resolveModel } from "../datasets/catalog.ts";
 import type { StoreResult } from "../datasets/store.ts";
 import { makeUploadDir } from "../datasets/tempFiles.ts";
 import type { AppContext } from "./context.ts";
-import { DiscordLimits } from "./limits.ts";
 
 /** The catalog's model id for a `model` option (ids and aliases); a UserError naming the known ones otherwise. */
 export function modelOption(value: string | null, catalog: Catalog): string | undefined {
   if (value === null || value.trim() === "") return undefined;
   return resolveModel(value, catalog).id;
-}
-
-/** Autocomplete for a `model` option: the catalog's base models matching what was typed. */
-export function baseModelChoices(typed: string, catalog: Catalog): ApplicationCommandOptionChoiceData[] {
-  const text = typed.trim().toLowerCase();
-  return catalog.models
-    .filter((m) => m.id.toLowerCase().includes(text) || m.aliases.some((a) => a.toLowerCase().includes(text)))
-    .slice(0, DiscordLimits.autocompleteChoices)
-    .map((m) => ({
-      name: `${m.id}${m.id === catalog.defaultModel ? " (default)" : ""} · $${m.trainingPricePerMillionUsd}/1M training tokens`,
-      value: m.id,
-    }));
-}
-
-/** Autocomplete for a `provider` option: the configured fine-tuning providers matching what was typed. */
-export function providerChoices(typed: string, catalogs: CatalogSet): ApplicationCommandOptionChoiceData[] {
-  const text = typed.trim().toLowerCase();
-  return catalogs.catalogs
-    .filter((c) => c.provider.toLowerCase().includes(text) || c.kind.includes(text))
-    .slice(0, DiscordLimits.autocompleteChoices)
-    .map((c) => ({
-      name: `${c.provider} (${c.kind})${c.provider === catalogs.defaultProvider ? " (default)" : ""} · ${c.models.length} base model(s)`,
-      value: c.provider,
-    }));
 }
 
 /** The catalog a command's `provider` option names (default: the default provider's); unknown: a UserError naming each. */
@@ -85,8 +60,6 @@ export async function storeAttachment(
       { fetch: ctx.fetch },
     );
     return await ctx.storeDataset({
-      db: ctx.db,
-      dataDir: ctx.config.dataDir,
       guildId: input.guildId,
       uploaderId: input.uploaderId,
       fileName: attachment.name,

@@ -8,7 +8,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { finished } from "node:stream/promises";
-import type { Catalog } from "../datasets/catalog.ts";
+import type { CatalogSet } from "../datasets/catalog.ts";
 import { trainingCostUsd } from "../datasets/estimate.ts";
 import type { ValidationReport } from "../datasets/types.ts";
 import { validateFile } from "../datasets/validator.ts";
@@ -37,6 +37,7 @@ import {
   logProviderError,
   providerUserError,
 } from "../providers/errors.ts";
+import type { ProviderRegistry, RegisteredProvider } from "../providers/registry.ts";
 import type { FineTuningProvider, ProviderJob } from "../providers/types.ts";
 import { ConfirmationStore } from "./confirmations.ts";
 import type { Quote, QuoteRequest } from "./quote.ts";
@@ -63,6 +64,8 @@ export interface StartJobInput {
   requesterId: string;
   /** Default: the model the dataset was validated for. */
   model?: string | undefined;
+  /** A configured provider's name; default FINETUNE_DEFAULT_PROVIDER. Ignored when `quote` is given (it names one). */
+  provider?: string | undefined;
   suffix?: string | undefined;
   /** Default: the provider's "auto". */
   epochs?: number | undefined;
@@ -74,15 +77,19 @@ export interface StartJobInput {
 
 export interface JobServiceOptions {
   db: Db;
-  provider: FineTuningProvider;
+  /** Every configured fine-tuning provider; a job goes to the one it names (default: the registry's default). */
+  providers: ProviderRegistry;
   logger?: Logger;
   /** Per-job cap on the estimated cost (config.maxJobCostUsd). */
   maxJobCostUsd: number;
   /** Scratch space for training files with held-out examples removed. */
   dataDir: string;
-  /** Models and prices (MODELS_FILE, PRICES_FILE) for re-estimating another model; default built in. */
-  catalog?: Catalog | undefined;
-  /** The provider's request timeout: a pending create is not given up before twice this. */
+  /**
+   * Every provider's catalog (MODELS_FILE, PRICES_FILE applied): a job is quoted by its provider's models, rules
+   * and prices. Default: the built-in OpenAI catalog for every provider (tests).
+   */
+  catalogs?: CatalogSet | undefined;
+  /** The longest provider request timeout: a pending create is not given up before twice this. */
   requestTimeoutMs?: number | undefined;
   now?: () => Date;
 }
@@ -158,8 +165,11 @@ function unconfirmedCause(err: unknown): string {
 /** A create not found at the provider this long after it was sent never happened. */
 export const INTENT_GIVE_UP_MS = 15 * 60 * 1000;
 
+/** A provider as a job row records it. */
+type ProviderStamp = Pick<RegisteredProvider, "name" | "kind" | "endpoint">;
+
 export class JobService {
-  readonly provider: FineTuningProvider;
+  readonly providers: ProviderRegistry;
   /** Estimates shown with Start / Cancel, waiting for the requester's click. */
   readonly confirmations = new ConfirmationStore();
   private readonly db: Db;
@@ -171,23 +181,23 @@ export class JobService {
   private readonly maxJobCostUsd: number;
   private readonly dataDir: string;
   private readonly now: () => Date;
-  private readonly catalog: Catalog | undefined;
+  private readonly catalogs: CatalogSet | undefined;
   private readonly giveUpMs: number;
 
   constructor({
     db,
-    provider,
+    providers,
     logger = silentLogger,
     maxJobCostUsd,
     dataDir,
-    catalog,
+    catalogs,
     requestTimeoutMs = 0,
     now,
   }: JobServiceOptions) {
-    this.catalog = catalog;
+    this.catalogs = catalogs;
     this.giveUpMs = Math.max(INTENT_GIVE_UP_MS, 2 * requestTimeoutMs);
     this.db = db;
-    this.provider = provider;
+    this.providers = providers;
     this.jobs = new JobRepository(db);
     this.datasets = new DatasetRepository(db);
     this.outbox = new OutboxRepository(db);
@@ -203,17 +213,33 @@ export class JobService {
    * Validates again only when the model differs from the dataset's (another model tokenises and prices differently).
    */
   async quote(req: QuoteRequest): Promise<Quote> {
+    // First: a provider that cannot take the job is refused before any estimate is shown.
+    const provider = this.providers.forStart(req.provider);
     const dataset = this.datasets.get(req.guildId, req.datasetId);
     if (!dataset) throw new UserError(`Dataset #${req.datasetId} was not found.`, "not_found");
     if (!isTrainable(dataset)) throw notTrainableError(dataset);
     const epochs = req.epochs === undefined ? undefined : checkEpochs(req.epochs);
-    const model = req.model?.trim() || dataset.baseModel;
+    const catalog = this.catalogs?.find(provider.name);
+    // The dataset's own model when this provider trains it, else the provider's default.
+    const model =
+      req.model?.trim() ||
+      (catalog === undefined || catalog.models.some((m) => m.id === dataset.baseModel)
+        ? dataset.baseModel
+        : catalog.defaultModel);
     let report = JSON.parse(dataset.reportJson) as ValidationReport;
-    if (report.model !== model) {
+    // Another model or another provider tokenises, limits and prices differently: validate again, by its rules.
+    if (report.model !== model || (catalog !== undefined && report.provider !== catalog.provider)) {
       report = await validateFile(dataset.cleanedPath ?? dataset.storedPath, {
         model,
-        ...(this.catalog ? { catalog: this.catalog } : {}),
+        ...(catalog ? { catalog } : {}),
       });
+      if (!report.fineTunable) {
+        const first = report.errors[0];
+        throw new UserError(
+          `Dataset #${dataset.id} (${dataset.fileName}) does not meet ${report.provider}'s rules for ${model}: ${report.invalid} invalid line(s), ${report.valid} valid example(s) (at least ${report.minExamples} needed)${first ? `; first: line ${first.line}, ${first.message}` : ""}. Check it with /dataset validate provider:${report.provider} model:${model}.`,
+          "not_fine_tunable_here",
+        );
+      }
     }
     const estimatedCostUsd = estimateFromReport(report, epochs);
     if (estimatedCostUsd > this.maxJobCostUsd) {
@@ -225,6 +251,7 @@ export class JobService {
     return {
       guildId: req.guildId,
       datasetId: dataset.id,
+      provider: provider.name,
       model,
       epochs,
       estimatedEpochs: epochs ?? report.epochs,
@@ -242,6 +269,7 @@ export class JobService {
         guildId: input.guildId,
         datasetId: input.datasetId,
         model: input.model,
+        provider: input.provider,
         epochs: input.epochs,
       }));
     if (quote.guildId !== input.guildId || quote.datasetId !== input.datasetId) {
@@ -250,6 +278,9 @@ export class JobService {
     const dataset = this.datasets.get(input.guildId, input.datasetId);
     if (!dataset) throw new UserError(`Dataset #${input.datasetId} was not found.`, "not_found");
     const { model, epochs } = quote;
+    const registered = this.providers.forStart(quote.provider);
+    const provider = registered.jobs;
+    const stamp: ProviderStamp = registered;
     const estimate = quote.estimatedCostUsd;
     const path = dataset.cleanedPath ?? dataset.storedPath;
 
@@ -260,9 +291,14 @@ export class JobService {
     try {
       let trainingFileId: string;
       try {
-        trainingFileId = (await this.provider.uploadTrainingFile(trainingPath)).id;
+        trainingFileId = (await provider.uploadTrainingFile(trainingPath)).id;
       } catch (err) {
-        logProviderError(this.logger, err, { datasetId: dataset.id }, "training file upload failed");
+        logProviderError(
+          this.logger,
+          err,
+          { datasetId: dataset.id, provider: stamp.name },
+          "training file upload failed",
+        );
         throw providerUserError("upload the training file", err);
       }
       intent = {
@@ -284,12 +320,14 @@ export class JobService {
       this.intents.insert({
         tag,
         guildId: input.guildId,
-        provider: this.provider.name,
+        provider: stamp.name,
+        providerKind: stamp.kind,
+        providerEndpoint: stamp.endpoint,
         input: intent,
         createdAt: this.now().toISOString(),
       });
       try {
-        remote = await this.provider.createJob({
+        remote = await provider.createJob({
           model,
           trainingFileId,
           suffix,
@@ -298,7 +336,12 @@ export class JobService {
           metadata: { classtune_job_id: tag },
         });
       } catch (err) {
-        logProviderError(this.logger, err, { datasetId: dataset.id, tag }, "job create failed");
+        logProviderError(
+          this.logger,
+          err,
+          { datasetId: dataset.id, tag, provider: stamp.name },
+          "job create failed",
+        );
         if (err instanceof AmbiguousCreateError) {
           // The provider may have started it: the poller looks it up by tag and posts its card if so.
           throw new UserError(
@@ -308,25 +351,25 @@ export class JobService {
         }
         this.intents.delete(tag);
         // A closed provider accepted the upload but will never train on it: take the file back.
-        if (isTrainingClosed(err)) await this.deleteUploadedFile(trainingFileId, tag);
+        if (isTrainingClosed(err)) await this.deleteUploadedFile(provider, trainingFileId, tag);
         throw providerUserError("start the fine-tuning job", err);
       }
     } finally {
       await cleanup();
     }
 
-    const job = this.recordCreated(tag, intent, remote);
+    const job = this.recordCreated(tag, intent, remote, stamp);
     this.logger.info(
-      { jobId: job.id, remoteId: job.remoteId, guildId: job.guildId, model },
+      { jobId: job.id, remoteId: job.remoteId, guildId: job.guildId, model, provider: job.provider },
       "fine-tuning job started",
     );
     return job;
   }
 
   /** Best effort: a file left behind costs storage, not correctness, so a failure here is only logged. */
-  private async deleteUploadedFile(fileId: string, tag: string): Promise<void> {
+  private async deleteUploadedFile(provider: FineTuningProvider, fileId: string, tag: string): Promise<void> {
     try {
-      await this.provider.deleteFile(fileId);
+      await provider.deleteFile(fileId);
     } catch (err) {
       logProviderError(this.logger, err, { fileId, tag }, "could not delete the unused training file");
     }
@@ -336,7 +379,12 @@ export class JobService {
    * Writes the job row and its job_created notice, and clears the intent, in one transaction. Idempotent by tag:
    * when the poller's reconciliation and the create's own answer both arrive, the second finds the row.
    */
-  private recordCreated(tag: string, intent: CreateIntent, remote: ProviderJob): JobRow {
+  private recordCreated(
+    tag: string,
+    intent: CreateIntent,
+    remote: ProviderJob,
+    provider: ProviderStamp,
+  ): JobRow {
     const record = this.db.transaction(() => {
       const existing = this.jobs.getByTag(intent.guildId, tag);
       if (existing) return existing;
@@ -344,7 +392,9 @@ export class JobService {
       const row = this.jobs.insert({
         tag,
         guildId: intent.guildId,
-        provider: this.provider.name,
+        provider: provider.name,
+        providerKind: provider.kind,
+        providerEndpoint: provider.endpoint,
         remoteId: remote.id,
         datasetId: intent.datasetId,
         requesterId: intent.requesterId,
@@ -391,20 +441,40 @@ export class JobService {
   /**
    * Settles creates whose outcome was never recorded (a crash, or an answer lost on the way): a job found by its
    * tag is recorded with its notice; one still missing after giveUpMs (INTENT_GIVE_UP_MS, or twice the request
-   * timeout when that is longer, so a create still in flight is never forgotten) is dropped. Called every tick.
+   * timeout when that is longer, so a create still in flight is never forgotten) is dropped. Called every tick,
+   * per provider (the poller's); without a name, for every provider that takes jobs, one after another.
    */
-  async reconcilePendingCreates(): Promise<{ recorded: number; forgotten: number }> {
+  async reconcilePendingCreates(providerName?: string): Promise<{ recorded: number; forgotten: number }> {
     const result = { recorded: 0, forgotten: 0 };
-    for (const pending of this.intents.listForProvider(this.provider.name)) {
+    for (const p of this.providers.all()) {
+      if (!p.jobs || (providerName !== undefined && p.name !== providerName)) continue;
+      const r = await this.reconcileAt(p, p.jobs);
+      result.recorded += r.recorded;
+      result.forgotten += r.forgotten;
+    }
+    return result;
+  }
+
+  private async reconcileAt(
+    registered: RegisteredProvider,
+    provider: FineTuningProvider,
+  ): Promise<{ recorded: number; forgotten: number }> {
+    const result = { recorded: 0, forgotten: 0 };
+    for (const pending of this.intents.listForProvider(registered.name)) {
       let remote: ProviderJob | undefined;
       try {
-        remote = await this.provider.findJobByMetadata("classtune_job_id", pending.tag);
+        remote = await provider.findJobByMetadata("classtune_job_id", pending.tag);
       } catch (err) {
-        logProviderError(this.logger, err, { tag: pending.tag }, "pending job create: lookup failed");
+        logProviderError(
+          this.logger,
+          err,
+          { tag: pending.tag, provider: registered.name },
+          "pending job create: lookup failed",
+        );
         return result;
       }
       if (remote) {
-        const job = this.recordCreated(pending.tag, pending.input, remote);
+        const job = this.recordCreated(pending.tag, pending.input, remote, registered);
         this.logger.warn(
           { jobId: job.id, remoteId: remote.id, tag: pending.tag },
           "a job whose create was not confirmed was found at the provider and recorded",
@@ -425,9 +495,10 @@ export class JobService {
     if (isTerminal(job.status)) {
       throw new UserError(`Job #${job.id} has already ended (${job.status}).`, "already_ended");
     }
+    const provider = this.providers.forJob(job);
     let remote: ProviderJob;
     try {
-      remote = await this.provider.cancelJob(job.remoteId);
+      remote = await provider.cancelJob(job.remoteId);
     } catch (err) {
       logProviderError(this.logger, err, { jobId, remoteId: job.remoteId }, "cancel failed");
       throw providerUserError(`cancel job #${job.id}`, err);

@@ -1,8 +1,10 @@
-// The scheduled poller: one node-cron task per process (POLL_SCHEDULE, seconds allowed), never two ticks
-// at once. A tick lists the provider's jobs page by page until every tracked job was seen (API calls grow
-// with ⌈tracked / 100⌉), retrieves the few it did not see, reads new events only for running jobs, and
-// writes each status change together with its notice in one SQLite transaction. Outages and rate limits
-// are logged and retried next tick; they never fail a job.
+// The scheduled poller: one node-cron task per process (POLL_SCHEDULE, seconds allowed). A tick visits every
+// configured provider that has unfinished jobs or pending creates, all at once and each on its own: per
+// provider it lists the jobs page by page until every tracked job was seen (API calls grow with
+// ⌈tracked / 100⌉), retrieves the few it did not see, reads new events only for running jobs, and writes each
+// status change together with its notice in one SQLite transaction. Outages and rate limits are logged and
+// retried next tick; they never fail a job, and never delay another provider: a provider still busy from an
+// earlier tick is skipped (never polled twice at once) while the others go on.
 
 import { createTask, type ScheduledTask, validate as validCron } from "node-cron";
 import { DatasetRepository } from "../db/datasets.ts";
@@ -30,6 +32,7 @@ import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 import type { Notifier } from "../notices/notifier.ts";
 import { classifyProviderError, describeProviderError, logProviderError } from "../providers/errors.ts";
+import type { ProviderRegistry } from "../providers/registry.ts";
 import {
   type ChatResult,
   type FineTuningProvider,
@@ -39,6 +42,7 @@ import {
   type ProviderJob,
 } from "../providers/types.ts";
 import { noticeBase, recordEnding } from "./jobs.ts";
+import { ProviderNames } from "./providerNames.ts";
 
 /** Asks `model` one question as the seed tutorial's EducationalAssistant (its prompt, temperature and length). */
 export function askAssistant(
@@ -68,10 +72,14 @@ const MAX_REPORTED_MALFORMED = 1000;
 
 export interface PollerOptions {
   db: Db;
-  provider: FineTuningProvider;
+  /** Every configured fine-tuning provider: each job is polled at the provider its row names. */
+  providers: ProviderRegistry;
   logger?: Logger;
-  /** Settles job creates whose outcome was never recorded (JobService.reconcilePendingCreates), first in every tick. */
-  reconcileCreates?: (() => Promise<unknown>) | undefined;
+  /**
+   * Settles one provider's job creates whose outcome was never recorded (JobService.reconcilePendingCreates),
+   * first in that provider's part of every tick.
+   */
+  reconcileCreates?: ((provider: string) => Promise<unknown>) | undefined;
   /** Drained at the end of every tick, when given. */
   notifier?: Notifier | undefined;
   /** Only this guild's jobs (the CLI's "cli"); default every guild's. */
@@ -85,13 +93,12 @@ export interface PollerOptions {
   maxEventPages?: number;
   /** A job's progress card is updated at most this often (status changes always update it). */
   progressNoticeIntervalMs?: number;
-  /** Jobs handled at once within a tick (events, test questions); the listing itself is sequential. */
+  /** Jobs handled at once per provider within a tick (events, test questions); each listing is sequential. */
   concurrency?: number;
 }
 
-export interface TickResult {
-  /** True when a tick was already running (no overlap): nothing was done. */
-  skipped: boolean;
+/** One provider's part of a tick: its API calls and what changed. */
+export interface PollCounts {
   tracked: number;
   listCalls: number;
   retrieveCalls: number;
@@ -106,8 +113,16 @@ export interface TickResult {
   durationMs: number;
 }
 
-const emptyResult = (): TickResult => ({
-  skipped: false,
+export interface TickResult extends PollCounts {
+  /** True when every provider with work was still busy from an earlier tick: nothing was done. */
+  skipped: boolean;
+  /** Each visited provider's own counts (the totals above add them up); a busy one is absent. */
+  byProvider: Record<string, PollCounts>;
+  /** Providers with work that were still busy from an earlier tick, so not polled again now. */
+  busy: string[];
+}
+
+const emptyCounts = (): PollCounts => ({
   tracked: 0,
   listCalls: 0,
   retrieveCalls: 0,
@@ -118,6 +133,25 @@ const emptyResult = (): TickResult => ({
   errors: 0,
   durationMs: 0,
 });
+
+const COUNTED = [
+  "tracked",
+  "listCalls",
+  "retrieveCalls",
+  "eventCalls",
+  "chatCalls",
+  "changed",
+  "ended",
+  "errors",
+] as const;
+
+/** One provider's tick: its adapter, its counts, and whether a 429 stopped its remaining calls. */
+interface ProviderRun {
+  name: string;
+  provider: FineTuningProvider;
+  counts: PollCounts;
+  rateLimited: boolean;
+}
 
 const STEP_MESSAGE = /Step\s+(\d+)\s*\/\s*(\d+)\s*:\s*training loss\s*=\s*([0-9.eE+-]+)/;
 
@@ -193,10 +227,11 @@ export function goneJob(job: JobRow, now: Date): ProviderJob {
 
 export class JobPoller {
   private readonly db: Db;
-  private readonly provider: FineTuningProvider;
+  private readonly providers: ProviderRegistry;
+  private readonly names: ProviderNames;
   private readonly logger: Logger;
   private readonly notifier: Notifier | undefined;
-  private readonly reconcileCreates: (() => Promise<unknown>) | undefined;
+  private readonly reconcileCreates: ((provider: string) => Promise<unknown>) | undefined;
   private readonly schedule: string;
   private readonly guildId: string | undefined;
   private readonly now: () => Date;
@@ -210,13 +245,22 @@ export class JobPoller {
   private readonly outbox: OutboxRepository;
   private readonly datasets: DatasetRepository;
   private task: ScheduledTask | undefined;
-  private running: Promise<TickResult> | undefined;
+  /** Each provider's part of a tick while it runs: a provider is never polled twice at once. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Ticks under way (stop() waits for them). */
+  private readonly ticks = new Set<Promise<TickResult>>();
   private readonly reportedMalformed = new Set<string>();
 
   constructor(o: PollerOptions) {
     this.db = o.db;
-    this.provider = o.provider;
+    this.providers = o.providers;
     this.logger = o.logger ?? silentLogger;
+    this.names = new ProviderNames({
+      db: o.db,
+      providers: o.providers,
+      logger: this.logger,
+      guildId: o.guildId,
+    });
     this.notifier = o.notifier;
     this.reconcileCreates = o.reconcileCreates;
     this.schedule = o.schedule ?? "* * * * *";
@@ -238,13 +282,15 @@ export class JobPoller {
     }
   }
 
-  /** Starts the one cron task; a tick still running when the next is due makes that one skip. */
+  /**
+   * Starts the one cron task. Ticks may overlap: a provider still busy from the last one is skipped in the
+   * next, so one slow provider never holds the others' polls back.
+   */
   start(): void {
     if (this.task) return;
     const log = this.logger;
     this.task = createTask(this.schedule, () => this.tick(), {
       name: "classtune-poller",
-      noOverlap: true,
       logger: {
         info: (m) => log.debug({ cron: m }, "poller schedule"),
         warn: (m) => log.warn({ cron: m }, "poller schedule"),
@@ -253,85 +299,59 @@ export class JobPoller {
       },
     });
     void this.task.start();
-    this.logger.info({ schedule: this.schedule, provider: this.provider.name }, "poller started");
+    this.logger.info({ schedule: this.schedule, providers: this.providers.names() }, "poller started");
   }
 
-  /** Stops the schedule and waits for a tick in progress. */
+  /** Stops the schedule and waits for the ticks in progress. */
   async stop(): Promise<void> {
     const task = this.task;
     this.task = undefined;
     if (task) await task.destroy();
-    await this.running?.catch(() => {});
+    await Promise.allSettled([...this.ticks]);
   }
 
-  /** One sweep; callable directly (tests, `finetune --wait`). Never overlaps itself. */
+  /**
+   * One sweep over every provider with work; callable directly (tests, `finetune --wait`). Resolves when the
+   * providers it started are done; providers still busy from an earlier tick are left to finish that one.
+   */
   tick(): Promise<TickResult> {
-    if (this.running) return Promise.resolve({ ...emptyResult(), skipped: true });
-    this.running = this.tickOnce().finally(() => {
-      this.running = undefined;
+    const tick = this.tickOnce().finally(() => {
+      this.ticks.delete(tick);
     });
-    return this.running;
+    this.ticks.add(tick);
+    return tick;
   }
 
   private async tickOnce(): Promise<TickResult> {
     const started = performance.now();
-    const result = emptyResult();
-    if (this.reconcileCreates) {
-      try {
-        await this.reconcileCreates();
-      } catch (err) {
-        result.errors += 1;
-        this.logger.warn({ err }, "could not settle pending job creates; next tick retries");
-      }
+    const result: TickResult = { ...emptyCounts(), skipped: false, byProvider: {}, busy: [] };
+    let due: string[] = [];
+    try {
+      due = this.names.settle();
+    } catch (err) {
+      result.errors += 1;
+      this.logger.error({ err }, "could not read which providers have jobs; next tick retries");
     }
-    const tracked =
-      this.guildId === undefined
-        ? this.jobs.listActiveAcrossGuilds(this.provider.name)
-        : this.jobs.listActive(this.guildId, this.provider.name);
-    result.tracked = tracked.length;
-    if (tracked.length > 0) {
-      const seen = await this.listTracked(tracked, result);
-      if (seen) {
-        // A rate limit stops this tick's remaining calls: hammering on would only extend it.
-        let rateLimited = false;
-        await forEachLimit(tracked, this.concurrency, async (job) => {
-          if (rateLimited) return;
-          let remote = seen.get(job.remoteId);
-          if (!remote) {
-            try {
-              result.retrieveCalls += 1;
-              remote = await this.provider.retrieveJob(job.remoteId);
-            } catch (err) {
-              if (classifyProviderError(err)?.status === 404) {
-                // The listing worked, yet the provider does not know the job: it is gone. End it once, with a
-                // notice, instead of asking for it again every tick forever.
-                this.logger.warn(
-                  { jobId: job.id, remoteId: job.remoteId },
-                  "the provider no longer knows this job",
-                );
-                remote = goneJob(job, this.now());
-              } else {
-                result.errors += 1;
-                if (isRateLimit(err)) rateLimited = true;
-                logProviderError(
-                  this.logger,
-                  err,
-                  { jobId: job.id, remoteId: job.remoteId },
-                  "job retrieve failed",
-                );
-                return;
-              }
-            }
-          }
-          try {
-            await this.apply(job, remote, result);
-          } catch (err) {
-            result.errors += 1;
-            if (isRateLimit(err)) rateLimited = true;
-            logProviderError(this.logger, err, { jobId: job.id }, "job update failed; retrying next tick");
-          }
-        });
-      }
+    const runs: ProviderRun[] = [];
+    for (const name of due) {
+      const provider = this.providers.get(name)?.jobs;
+      if (!provider) continue;
+      if (this.inFlight.has(name)) result.busy.push(name);
+      else runs.push({ name, provider, counts: emptyCounts(), rateLimited: false });
+    }
+    if (due.length > 0 && runs.length === 0) return { ...result, skipped: true };
+    // Several providers at once: each posts its own notices when done, not when the slowest is.
+    const drainEach = runs.length > 1;
+    await Promise.all(
+      runs.map((run) => {
+        const work = this.pollProvider(run, drainEach).finally(() => this.inFlight.delete(run.name));
+        this.inFlight.set(run.name, work);
+        return work;
+      }),
+    );
+    for (const run of runs) {
+      result.byProvider[run.name] = run.counts;
+      for (const k of COUNTED) result[k] += run.counts[k];
     }
     if (this.notifier) await this.notifier.drain();
     result.durationMs = performance.now() - started;
@@ -339,10 +359,80 @@ export class JobPoller {
     return result;
   }
 
+  /** One provider's part of a tick; never throws (what fails is counted and logged, and retried next tick). */
+  private async pollProvider(run: ProviderRun, drain: boolean): Promise<void> {
+    const started = performance.now();
+    const { counts } = run;
+    const logger = this.logger.child({ provider: run.name });
+    try {
+      if (this.reconcileCreates) {
+        try {
+          await this.reconcileCreates(run.name);
+        } catch (err) {
+          counts.errors += 1;
+          logger.warn({ err }, "could not settle pending job creates; next tick retries");
+        }
+      }
+      const tracked =
+        this.guildId === undefined
+          ? this.jobs.listActiveAcrossGuilds(run.name)
+          : this.jobs.listActive(this.guildId, run.name);
+      counts.tracked = tracked.length;
+      if (tracked.length > 0) await this.pollTracked(run, tracked, logger);
+      if (drain && this.notifier) {
+        // Twice: the first may be a drain another provider started before this one's notices were written.
+        await this.notifier.drain();
+        await this.notifier.drain();
+      }
+    } catch (err) {
+      counts.errors += 1;
+      logger.error({ err }, "polling this provider failed; next tick retries");
+    } finally {
+      counts.durationMs = performance.now() - started;
+    }
+  }
+
+  private async pollTracked(run: ProviderRun, tracked: JobRow[], logger: Logger): Promise<void> {
+    const { counts, provider } = run;
+    const seen = await this.listTracked(run, tracked, logger);
+    if (!seen) return;
+    // A rate limit stops this provider's remaining calls this tick: hammering on would only extend it.
+    await forEachLimit(tracked, this.concurrency, async (job) => {
+      if (run.rateLimited) return;
+      let remote = seen.get(job.remoteId);
+      if (!remote) {
+        try {
+          counts.retrieveCalls += 1;
+          remote = await provider.retrieveJob(job.remoteId);
+        } catch (err) {
+          if (classifyProviderError(err)?.status === 404) {
+            // The listing worked, yet the provider does not know the job: it is gone. End it once, with a
+            // notice, instead of asking for it again every tick forever.
+            logger.warn({ jobId: job.id, remoteId: job.remoteId }, "the provider no longer knows this job");
+            remote = goneJob(job, this.now());
+          } else {
+            counts.errors += 1;
+            if (isRateLimit(err)) run.rateLimited = true;
+            logProviderError(logger, err, { jobId: job.id, remoteId: job.remoteId }, "job retrieve failed");
+            return;
+          }
+        }
+      }
+      try {
+        await this.apply(run, job, remote);
+      } catch (err) {
+        counts.errors += 1;
+        if (isRateLimit(err)) run.rateLimited = true;
+        logProviderError(logger, err, { jobId: job.id }, "job update failed; retrying next tick");
+      }
+    });
+  }
+
   /** Pages through the provider's jobs (newest first) until every tracked one was seen; undefined on an outage. */
   private async listTracked(
+    run: ProviderRun,
     tracked: JobRow[],
-    result: TickResult,
+    logger: Logger,
   ): Promise<Map<string, ProviderJob> | undefined> {
     const wanted = new Set(tracked.map((j) => j.remoteId));
     const seen = new Map<string, ProviderJob>();
@@ -352,11 +442,11 @@ export class JobPoller {
     for (let page = 0; page < maxPages; page++) {
       let listing: Awaited<ReturnType<FineTuningProvider["listJobs"]>>;
       try {
-        result.listCalls += 1;
-        listing = await this.provider.listJobs({ after, limit: PAGE_SIZE });
+        run.counts.listCalls += 1;
+        listing = await run.provider.listJobs({ after, limit: PAGE_SIZE });
       } catch (err) {
-        result.errors += 1;
-        logProviderError(this.logger, err, { page }, "listing jobs failed; retrying next tick");
+        run.counts.errors += 1;
+        logProviderError(logger, err, { page }, "listing jobs failed; retrying next tick");
         return undefined;
       }
       for (const j of listing.data) if (wanted.has(j.id)) seen.set(j.id, j);
@@ -367,7 +457,8 @@ export class JobPoller {
     return seen;
   }
 
-  private async apply(job: JobRow, remote: ProviderJob, result: TickResult): Promise<void> {
+  private async apply(run: ProviderRun, job: JobRow, remote: ProviderJob): Promise<void> {
+    const result = run.counts;
     const fingerprint = fingerprintOf(remote);
     const changed = fingerprint !== job.remoteFingerprint;
     const statusChanged = remote.status !== job.status;
@@ -382,7 +473,7 @@ export class JobPoller {
     let eventsRead = false;
     if (wantsEvents) {
       try {
-        ({ events, newestId: newestEventId } = await this.newEvents(job, result));
+        ({ events, newestId: newestEventId } = await this.newEvents(run, job));
         eventsRead = true;
       } catch (err) {
         if (isRateLimit(err)) throw err;
@@ -395,7 +486,7 @@ export class JobPoller {
 
     if (statusChanged) result.changed += 1;
     if (isTerminal(remote.status)) {
-      await this.end(job, remote, { newestEventId, eventsRead, points, progress, fingerprint }, result);
+      await this.end(run, job, remote, { newestEventId, eventsRead, points, progress, fingerprint });
       result.ended += 1;
       return;
     }
@@ -452,15 +543,15 @@ export class JobPoller {
    * cursor and the paging on when it has an id, so it is not read again.
    */
   private async newEvents(
+    run: ProviderRun,
     job: JobRow,
-    result: TickResult,
   ): Promise<{ events: ProviderEvent[]; newestId: string | undefined }> {
     const events: ProviderEvent[] = [];
     let newestId: string | undefined;
     let after: string | undefined;
     for (let page = 0; page < this.maxEventPages; page++) {
-      result.eventCalls += 1;
-      const listing = await this.provider.listEvents(job.remoteId, { after, limit: PAGE_SIZE });
+      run.counts.eventCalls += 1;
+      const listing = await run.provider.listEvents(job.remoteId, { after, limit: PAGE_SIZE });
       for (const item of listing.data) {
         if (item.id !== null && item.id === job.lastEventId) return { events, newestId };
         newestId ??= item.id ?? undefined;
@@ -490,6 +581,7 @@ export class JobPoller {
   }
 
   private async end(
+    run: ProviderRun,
     job: JobRow,
     remote: ProviderJob,
     seen: {
@@ -499,7 +591,6 @@ export class JobPoller {
       progress: JobProgress | null;
       fingerprint: string;
     },
-    result: TickResult,
   ): Promise<void> {
     const now = this.now();
     const base = noticeBase(job, this.datasetName(job));
@@ -522,10 +613,10 @@ export class JobPoller {
         );
         return;
       }
-      const testAnswers = await this.askTestQuestions(job, model, result);
+      const testAnswers = await this.askTestQuestions(run, job, model);
       let shutdownDate: string | null = null;
       try {
-        shutdownDate = (await this.provider.retrieveModel(model)).shutdownDate;
+        shutdownDate = (await run.provider.retrieveModel(model)).shutdownDate;
       } catch (err) {
         logProviderError(this.logger, err, { model }, "model lookup failed (shutdown date unknown)");
       }
@@ -582,12 +673,12 @@ export class JobPoller {
   }
 
   /** Asks the new model the job's test questions; a failed question keeps its error in words, never blocks. */
-  private async askTestQuestions(job: JobRow, model: string, result: TickResult): Promise<TestAnswer[]> {
+  private async askTestQuestions(run: ProviderRun, job: JobRow, model: string): Promise<TestAnswer[]> {
     const answers: TestAnswer[] = [];
     for (const q of job.testQuestions) {
       try {
-        result.chatCalls += 1;
-        const reply = await askAssistant(this.provider, model, q.question);
+        run.counts.chatCalls += 1;
+        const reply = await askAssistant(run.provider, model, q.question);
         answers.push({ ...q, answer: reply.text, error: null });
       } catch (err) {
         logProviderError(this.logger, err, { jobId: job.id, model }, "test question failed");

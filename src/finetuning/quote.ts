@@ -5,6 +5,8 @@ export interface QuoteRequest {
   datasetId: number;
   /** Default: the model the dataset was validated for. */
   model?: string | undefined;
+  /** A configured fine-tuning provider's name; default FINETUNE_DEFAULT_PROVIDER. */
+  provider?: string | undefined;
   /** Default: the provider's "auto" (the estimate uses OpenAI's default-epochs rule). */
   epochs?: number | undefined;
 }
@@ -13,6 +15,8 @@ export interface QuoteRequest {
 export interface Quote {
   guildId: string;
   datasetId: number;
+  /** The configured provider the job goes to (one that takes jobs). */
+  provider: string;
   model: string;
   epochs: number | undefined;
   /** The epochs the estimate assumed (the requested ones, or the default rule's). */

@@ -12,7 +12,7 @@ export interface ChatProvider {
   free: boolean;
 }
 
-/** What the composition root knows about the fine-tuning provider (the sandbox URL exists only at runtime). */
+/** What the composition root knows about a fine-tuning provider (the sandbox URL exists only at runtime). */
 export interface FineTuningProviderInfo {
   name: string;
   baseURL: string | undefined;
@@ -24,7 +24,10 @@ export interface FineTuningProviderInfo {
 }
 
 export interface ChatProviderRegistryOptions {
-  fineTuning: FineTuningProviderInfo;
+  /** Every fine-tuning provider: a model trained at one is asked at that one. */
+  fineTuning: FineTuningProviderInfo[];
+  /** Where base models go (the default fine-tuning provider); default the first of `fineTuning`. */
+  defaultFineTuning?: string | undefined;
   extra?: ChatProviderSpec[];
   /** Passed to every SDK client (tests, proxies). */
   fetch?: typeof fetch;
@@ -35,10 +38,17 @@ const NO_KEY = "no-key";
 
 export class ChatProviderRegistry {
   private readonly providers = new Map<string, ChatProvider>();
+  /** The default fine-tuning provider: where base models are asked. */
   readonly fineTuningName: string;
 
-  constructor({ fineTuning, extra = [], fetch: doFetch }: ChatProviderRegistryOptions) {
-    this.fineTuningName = fineTuning.name;
+  constructor({ fineTuning, defaultFineTuning, extra = [], fetch: doFetch }: ChatProviderRegistryOptions) {
+    const fallback = defaultFineTuning ?? fineTuning[0]?.name;
+    if (fallback === undefined || !fineTuning.some((f) => f.name === fallback)) {
+      throw new Error(
+        `the default fine-tuning provider "${fallback}" is not among the fine-tuning providers`,
+      );
+    }
+    this.fineTuningName = fallback;
     const make = (name: string, s: Omit<ChatProviderSpec, "name" | "apiKeyEnv">) => {
       const client = new OpenAI({
         apiKey: s.apiKey ?? NO_KEY,
@@ -50,14 +60,17 @@ export class ChatProviderRegistry {
       });
       this.providers.set(name, { name, baseURL: s.baseURL, client, free: s.free });
     };
-    make(fineTuning.name, {
-      baseURL: fineTuning.baseURL ?? "https://api.openai.com/v1",
-      apiKey: fineTuning.apiKey,
-      defaultHeaders: undefined,
-      maxRetries: fineTuning.maxRetries,
-      timeoutMs: fineTuning.timeoutMs,
-      free: fineTuning.free,
-    });
+    for (const f of fineTuning) {
+      if (this.providers.has(f.name)) throw new Error(`chat provider "${f.name}" is registered twice`);
+      make(f.name, {
+        baseURL: f.baseURL || "https://api.openai.com/v1",
+        apiKey: f.apiKey,
+        defaultHeaders: undefined,
+        maxRetries: f.maxRetries,
+        timeoutMs: f.timeoutMs,
+        free: f.free,
+      });
+    }
     for (const s of extra) {
       if (this.providers.has(s.name)) throw new Error(`chat provider "${s.name}" is registered twice`);
       make(s.name, s);

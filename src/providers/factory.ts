@@ -1,18 +1,23 @@
-// Builds the configured fine-tuning provider: the embedded sandbox (no API key) or an OpenAI-compatible
-// host (OPENAI_BASE_URL + OPENAI_API_KEY). Shared by the bot, the CLI and the benchmark.
+// Builds the provider registry from config.finetuneProviders: one FineTuningProvider per entry (openai ->
+// OpenAICompatibleProvider, nebius -> NebiusProvider, azure -> AzureOpenAIProvider with ARM when configured,
+// sandbox -> the embedded sandbox, started once, or a standalone one at its baseURL), and the kinds without a
+// job adapter yet listed with none. Shared by the bot, the CLI and the benchmark.
 import OpenAI from "openai";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/open.ts";
 import type { Logger } from "../logger.ts";
+import type { FineTuneProviderSpec } from "../providerSpecs.ts";
 import { type SandboxHandle, startSandbox } from "../sandbox/server.ts";
+import { AzureOpenAIProvider } from "./azure.ts";
+import { NebiusProvider } from "./nebius.ts";
+import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
+import { ProviderRegistry, type RegistryEntry } from "./registry.ts";
+import type { FineTuningProvider } from "./types.ts";
 
 export type { SandboxHandle };
 
-import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
-import type { FineTuningProvider } from "./types.ts";
-
 export interface ProviderRuntime {
-  provider: FineTuningProvider;
+  providers: ProviderRegistry;
   /** The embedded sandbox, when one was started (its url ends in /v1). */
   sandbox: SandboxHandle | undefined;
   close(): Promise<void>;
@@ -26,35 +31,109 @@ export interface RuntimeDeps {
   fetch?: typeof fetch | undefined;
 }
 
-export async function createProviderFromConfig(config: Config, deps: RuntimeDeps): Promise<ProviderRuntime> {
-  const { provider: p } = config;
-  const logger = deps.logger.child({ provider: p.name });
-  if (p.kind === "sandbox") {
-    const sandbox = await startSandbox({
-      db: deps.db,
-      dataDir: deps.dataDir,
-      port: config.sandbox.port,
-      secondsPerStep: config.sandbox.secondsPerStep,
-      logger,
-    });
-    const provider = new OpenAICompatibleProvider({
-      client: createOpenAIClient({ ...p, apiKey: "sandbox", baseURL: sandbox.url }, deps.fetch),
-      name: "sandbox",
-      logger,
-    });
-    return { provider, sandbox, close: () => Promise.resolve(sandbox.close()) };
+export async function createProviderRegistry(config: Config, deps: RuntimeDeps): Promise<ProviderRuntime> {
+  let sandbox: SandboxHandle | undefined;
+  const entries: RegistryEntry[] = [];
+  try {
+    for (const spec of config.finetuneProviders) {
+      const logger = deps.logger.child({ provider: spec.name });
+      if (spec.kind === "sandbox" && spec.baseURL === undefined) {
+        // Configuration allows one embedded sandbox; it is started once, here.
+        sandbox = await startSandbox({
+          db: deps.db,
+          dataDir: deps.dataDir,
+          port: config.sandbox.port,
+          secondsPerStep: config.sandbox.secondsPerStep,
+          logger,
+        });
+        const client = createOpenAIClient({ ...spec, apiKey: "sandbox", baseURL: sandbox.url }, deps.fetch);
+        entries.push({
+          spec,
+          jobs: new OpenAICompatibleProvider({ client, name: spec.name, logger }),
+          runtimeBaseURL: sandbox.url,
+        });
+        continue;
+      }
+      entries.push({ spec, jobs: jobAdapter(spec, deps.fetch, logger) });
+    }
+  } catch (err) {
+    await sandbox?.close();
+    throw err;
   }
-  const provider = new OpenAICompatibleProvider({
-    client: createOpenAIClient(p, deps.fetch),
-    name: p.name,
-    logger,
-  });
-  return { provider, sandbox: undefined, close: async () => {} };
+  const started = sandbox;
+  return {
+    providers: new ProviderRegistry(entries, config.defaultFinetuneProvider),
+    sandbox: started,
+    close: async () => {
+      await started?.close();
+    },
+  };
+}
+
+/** The job adapter for a provider reached over HTTP; undefined for the kinds whose jobs come in the next issue. */
+function jobAdapter(
+  spec: FineTuneProviderSpec,
+  doFetch: typeof fetch | undefined,
+  logger: Logger,
+): FineTuningProvider | undefined {
+  switch (spec.kind) {
+    case "openai":
+      return new OpenAICompatibleProvider({
+        client: createOpenAIClient(spec, doFetch),
+        name: spec.name,
+        logger,
+      });
+    case "sandbox":
+      // A standalone `classtune sandbox` accepts any key.
+      return new OpenAICompatibleProvider({
+        client: createOpenAIClient({ ...spec, apiKey: spec.apiKey ?? "sandbox" }, doFetch),
+        name: spec.name,
+        logger,
+      });
+    case "nebius":
+      return new NebiusProvider({
+        client: createOpenAIClient(spec, doFetch),
+        name: spec.name,
+        deployBaseURL: spec.deployBaseURL,
+        apiKey: spec.apiKey,
+        fetch: doFetch,
+        logger,
+        timeoutMs: spec.timeoutMs,
+      });
+    case "azure": {
+      const { arm } = spec;
+      return new AzureOpenAIProvider({
+        client: createOpenAIClient(spec, doFetch),
+        name: spec.name,
+        trainingType: spec.trainingType,
+        arm: arm && {
+          subscriptionId: arm.subscriptionId,
+          resourceGroup: arm.resourceGroup,
+          account: arm.account,
+          sku: spec.deploymentSku,
+          capacity: spec.deploymentCapacity,
+          apiVersion: arm.armApiVersion,
+          armBaseURL: arm.armBaseURL,
+          authorityHost: arm.authorityHost,
+          tenantId: arm.tenantId,
+          clientId: arm.clientId,
+          clientSecret: arm.clientSecret,
+        },
+        fetch: doFetch,
+        logger,
+        timeoutMs: spec.timeoutMs,
+      });
+    }
+    case "together":
+    case "fireworks":
+    case "localai":
+      return undefined;
+  }
 }
 
 /** The SDK client with the configured retries and timeout (the SDK backs off and honours retry-after). */
 export function createOpenAIClient(
-  p: Pick<Config["provider"], "apiKey" | "baseURL" | "maxRetries" | "timeoutMs">,
+  p: { apiKey: string | undefined; baseURL: string | undefined; maxRetries: number; timeoutMs: number },
   doFetch?: typeof fetch,
 ): OpenAI {
   return new OpenAI({

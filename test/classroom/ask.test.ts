@@ -68,10 +68,10 @@ describe("AskService", () => {
     });
 
     it("prefers explicit over channel over guild default over the configured base model", async () => {
-      h.classroom.setGuildModel(G, "llama-3.1-8b-instant");
+      h.settings.setGuildModel(G, "llama-3.1-8b-instant");
       assert.equal(answered(await ask({ question: "q1" })).source, "guild");
       assert.equal(answered(await ask({ question: "q1" })).model, "llama-3.1-8b-instant");
-      h.classroom.setChannelModel(G, HALL, FT, TEACHER);
+      h.settings.setChannelModel(G, HALL, FT, TEACHER);
       const channel = answered(await ask({ question: "q2" }));
       assert.deepEqual([channel.model, channel.source], [FT, "channel"]);
       const explicit = answered(
@@ -98,7 +98,7 @@ describe("AskService", () => {
     });
 
     it("lets a student in a class channel ask only its model, its fallback and the server's registered models", async () => {
-      h.classroom.setup({ guildId: G, channelId: CLASS, model: FT, fallbackModel: BASE, teacherId: TEACHER });
+      h.settings.setup({ guildId: G, channelId: CLASS, model: FT, fallbackModel: BASE, teacherId: TEACHER });
       for (const model of [FT, BASE, "llama-3.1-8b-instant"]) {
         assert.equal(answered(await ask({ channelId: CLASS, model, question: `q ${model}` })).model, model);
       }
@@ -123,15 +123,15 @@ describe("AskService", () => {
         r.message,
         new RegExp(`Ask without model: to use \`${BASE}\`, or choose \`llama-3.1-8b-instant\`, \`${FT}\`\\.`),
       );
-      h.classroom.setGuildModel(G, "llama-3.1-8b-instant");
+      h.settings.setGuildModel(G, "llama-3.1-8b-instant");
       assert.equal(
         refused(await ask({ model: BASE })).reason,
         "model_not_allowed",
         "not the server's choice",
       );
-      h.classroom.setChannelModel(G, HALL, BASE, TEACHER);
+      h.settings.setChannelModel(G, HALL, BASE, TEACHER);
       answered(await ask({ model: BASE, question: "the channel's model" }));
-      assert.deepEqual(h.router.studentModels(G, h.classroom.list(G)[0], 25), [
+      assert.deepEqual(h.router.studentModels(G, h.settings.list(G)[0], 25), [
         BASE,
         "llama-3.1-8b-instant",
         FT,
@@ -152,11 +152,11 @@ describe("AskService", () => {
       assert.equal(r.reason, "model_not_found");
       assert.equal(refused(await ask({ model: "made-up-model" })).reason, "model_not_found");
       assert.equal(sandbox.requests.length + groq.requests.length, 0);
-      assert.throws(() => h.classroom.setChannelModel(OTHER_G, HALL, FT, TEACHER), /no model called/);
+      assert.throws(() => h.settings.setChannelModel(OTHER_G, HALL, FT, TEACHER), /no model called/);
     });
 
     it("answers publicly in a class channel with its system prompt, temperature and max tokens", async () => {
-      h.classroom.setup({
+      h.settings.setup({
         guildId: G,
         channelId: CLASS,
         model: FT,
@@ -171,16 +171,16 @@ describe("AskService", () => {
       assert.equal(sent?.messages[0]?.content, "You teach biology to 14-year-olds.");
       assert.equal(sent?.temperature, 0.2);
       assert.deepEqual(
-        h.classroom.list(G).map((c) => [c.channelId, c.isClass, c.maxTokens]),
+        h.settings.list(G).map((c) => [c.channelId, c.isClass, c.maxTokens]),
         [[CLASS, true, 500]],
       );
-      h.classroom.remove(G, CLASS);
+      h.settings.remove(G, CLASS);
       assert.equal(answered(await ask({ channelId: CLASS, question: "again" })).public, false);
-      assert.throws(() => h.classroom.remove(G, CLASS), /not a class channel/);
+      assert.throws(() => h.settings.remove(G, CLASS), /not a class channel/);
     });
 
     it("/model add registers a model with a configured provider, for this guild only", async () => {
-      const row = h.classroom.addModel(OTHER_G, "llama-3.1-8b-instant", "groq", "Fast Llama");
+      const row = h.settings.addModel(OTHER_G, "llama-3.1-8b-instant", "groq", "Fast Llama");
       assert.deepEqual([row.guildId, row.provider, row.label], [OTHER_G, "groq", "Fast Llama"]);
       const r = answered(
         await h.ask.ask({
@@ -194,11 +194,11 @@ describe("AskService", () => {
       );
       assert.equal(r.provider, "groq");
       assert.throws(
-        () => h.classroom.addModel(OTHER_G, "x", "openrouter"),
+        () => h.settings.addModel(OTHER_G, "x", "openrouter"),
         /no chat provider called "openrouter"/,
       );
       assert.throws(
-        () => h.classroom.addModel(OTHER_G, "llama-3.1-8b-instant", "sandbox"),
+        () => h.settings.addModel(OTHER_G, "llama-3.1-8b-instant", "sandbox"),
         /already registered/,
       );
     });
@@ -212,7 +212,7 @@ describe("AskService", () => {
 
   describe("fallback", () => {
     beforeEach(() => {
-      h.classroom.setup({ guildId: G, channelId: CLASS, model: FT, fallbackModel: BASE, teacherId: TEACHER });
+      h.settings.setup({ guildId: G, channelId: CLASS, model: FT, fallbackModel: BASE, teacherId: TEACHER });
     });
 
     it("answers with the channel's fallback when the provider says the model is gone (404)", async () => {
@@ -251,7 +251,7 @@ describe("AskService", () => {
     });
 
     it("without a fallback tells the student plainly and notifies the teachers once a day", async () => {
-      h.classroom.setChannelModel(G, HALL, FT, TEACHER);
+      h.settings.setChannelModel(G, HALL, FT, TEACHER);
       sandbox.models.delete(FT);
       try {
         const first = refused(await ask());

@@ -31,15 +31,13 @@ describe("FeedbackService", () => {
     h = buildHarness({ fineTuning: { name: "sandbox", url: server.url } });
     dataDir = mkdtempSync(join(tmpdir(), "classtune-feedback-"));
     feedback = new FeedbackService({
-      db: h.db,
-      dataDir,
       answers: h.answers,
-      storeDataset,
+      storeDataset: (input) => storeDataset({ ...input, db: h.db, dataDir }),
       defaultModel: BASE,
       now: () => h.clock.now,
     });
     for (const g of [G, OTHER_G]) {
-      h.classroom.setup({
+      h.settings.setup({
         guildId: g,
         channelId: CLASS,
         model: BASE,

@@ -4,9 +4,9 @@ import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type AskLimits, AskService, type ModelUnavailableInfo } from "../../src/classroom/ask.ts";
-import { ClassroomService } from "../../src/classroom/classChannels.ts";
 import { ChatPriceTable } from "../../src/classroom/prices.ts";
 import { ModelRouter } from "../../src/classroom/routing.ts";
+import { ClassroomSettings } from "../../src/classroom/settings.ts";
 import { AnswerRepository } from "../../src/db/answers.ts";
 import { ChannelSettingsRepository } from "../../src/db/channels.ts";
 import { GuildSettingsRepository } from "../../src/db/guildSettings.ts";
@@ -145,7 +145,7 @@ export interface Harness {
   providers: ChatProviderRegistry;
   router: ModelRouter;
   ask: AskService;
-  classroom: ClassroomService;
+  settings: ClassroomSettings;
   guildSettings: GuildSettingsRepository;
   usage: UsageRepository;
   answers: AnswerRepository;
@@ -165,14 +165,16 @@ export function buildHarness(opts: {
   const clock = { now: Date.parse("2026-11-25T10:00:00Z") };
   const models = new ModelRepository(db);
   const providers = new ChatProviderRegistry({
-    fineTuning: {
-      name: opts.fineTuning.name,
-      baseURL: opts.fineTuning.url,
-      apiKey: "sk-test",
-      maxRetries: 0,
-      timeoutMs: opts.timeoutMs ?? 5000,
-      free: opts.fineTuning.free ?? true,
-    },
+    fineTuning: [
+      {
+        name: opts.fineTuning.name,
+        baseURL: opts.fineTuning.url,
+        apiKey: "sk-test",
+        maxRetries: 0,
+        timeoutMs: opts.timeoutMs ?? 5000,
+        free: opts.fineTuning.free ?? true,
+      },
+    ],
     extra: (opts.extra ?? []).map((p) => ({
       name: p.name,
       baseURL: p.url,
@@ -212,6 +214,6 @@ export function buildHarness(opts: {
       notices.push({ guildId, model, info });
     },
   });
-  const classroom = new ClassroomService({ channels, guildSettings, router, models, providers, now });
-  return { db, models, providers, router, ask, classroom, guildSettings, usage, answers, clock, notices };
+  const settings = new ClassroomSettings({ channels, guildSettings, router, models, providers, now });
+  return { db, models, providers, router, ask, settings, guildSettings, usage, answers, clock, notices };
 }

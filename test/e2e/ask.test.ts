@@ -2,11 +2,11 @@
 // fine-tuned model, private answers elsewhere, long answers split cleanly, no pings, votes and corrections.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { PermissionFlagsBits } from "discord.js";
 import { AnswerRepository } from "../../src/db/answers.ts";
 import type { FakeGuild, FakeInteraction, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
 import { fineTuneInGuild } from "../helpers/finetune.ts";
+import { addSchool, OTHER_SCHOOL } from "../helpers/school.ts";
 
 let bot: TestBot;
 let guild: FakeGuild;
@@ -80,20 +80,12 @@ async function replies(run: FakeInteraction): Promise<FakeMessage[]> {
 
 before(async () => {
   bot = await startTestBot();
-  guild = bot.discord.addGuild({
-    name: "Lincoln High",
-    channels: ["general", "biology"],
-    roles: ["students"],
-  });
-  other = bot.discord.addGuild({ name: "Other School", channels: ["general"] });
-  teacher = bot.discord.addUser({ username: "ms-rivera" });
-  sam = bot.discord.addUser({ username: "sam" });
-  ana = bot.discord.addUser({ username: "ana" });
-  outsider = bot.discord.addUser({ username: "bo" });
-  guild.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
-  guild.addMember(sam, { roles: [guild.role("students")] });
-  guild.addMember(ana, { roles: [guild.role("students")] });
-  other.addMember(outsider);
+  const school = addSchool(bot.discord, { channels: ["general", "biology"], studentRole: "students" });
+  ({ guild, teacher } = school);
+  [sam, ana] = school.students;
+  const otherSchool = addSchool(bot.discord, OTHER_SCHOOL);
+  other = otherSchool.guild;
+  [outsider] = otherSchool.students;
   model = await fineTuneInGuild(bot.app, guild.id, teacher.id, PAIRS(guild.role("students").id), "bio");
 
   const setup = await bot.discord.slash({
@@ -227,7 +219,7 @@ describe("/ask in a class channel", () => {
   it("refuses forged vote ids for a private answer, or from another channel, as not found", async () => {
     const privateRun = await ask(ana, "general", "Is my private homework answer right?");
     assert.equal((await privateRun.waitForOriginal()).ephemeral, true);
-    const answers = new AnswerRepository(bot.app.ctx.db);
+    const answers = new AnswerRepository(bot.db);
     const privateId = answers.withScores(guild.id, "0000").findLast((a) => !a.public)?.id;
     assert.ok(privateId, "the private answer is stored");
     const publicId = Number(answer.customIds[0]?.split(":")[2]);
@@ -272,7 +264,7 @@ describe("/ask in a class channel", () => {
     assert.equal(saved.ephemeral, true);
     assert.match(saved.content, /Saved/);
     const id = Number(correctId.split(":")[1]);
-    const row = new AnswerRepository(bot.app.ctx.db).get(guild.id, id);
+    const row = new AnswerRepository(bot.db).get(guild.id, id);
     assert.equal(row?.correctedAnswer, "Osmosis is the diffusion of water across a semi-permeable membrane.");
     assert.equal(row?.correctedBy, teacher.id);
   });

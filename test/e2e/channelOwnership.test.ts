@@ -2,10 +2,10 @@
 // hand or forged) before storing anything, and the notice sender never posts a server's notices elsewhere.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { PermissionFlagsBits } from "discord.js";
 import { OutboxRepository } from "../../src/db/outbox.ts";
 import type { FakeChannel, FakeGuild, FakeUser, OptionValue } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
+import { addSchool } from "../helpers/school.ts";
 
 let bot: TestBot;
 let a: FakeGuild;
@@ -16,13 +16,17 @@ let model: string;
 
 before(async () => {
   bot = await startTestBot();
-  a = bot.discord.addGuild({ name: "School A", channels: ["staff", "notices", "biology"] });
-  b = bot.discord.addGuild({ name: "School B", channels: ["staff", "private-notices"] });
-  foreign = b.channel("private-notices");
+  ({ guild: a, teacher } = addSchool(bot.discord, {
+    name: "School A",
+    channels: ["staff", "notices", "biology"],
+  }));
   // The same teacher manages both servers: even so, A's settings cannot point into B.
-  teacher = bot.discord.addUser({ username: "ms-rivera" });
-  a.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
-  b.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
+  ({ guild: b } = addSchool(bot.discord, {
+    name: "School B",
+    channels: ["staff", "private-notices"],
+    teacher,
+  }));
+  foreign = b.channel("private-notices");
   model = bot.app.ctx.config.ask.defaultModel;
 });
 after(() => bot.close());
@@ -54,7 +58,7 @@ describe("a channel of another server", () => {
   it("is refused as a class channel, to set up or to remove", async () => {
     assert.match(await inA("classroom", "setup", { channel: foreign, model }), refused);
     assert.match(await inA("classroom", "remove", { channel: foreign }), refused);
-    assert.deepEqual(bot.app.ctx.classroom.classroom.list(a.id), []);
+    assert.deepEqual(bot.app.ctx.classroom.settings.list(a.id), []);
     assert.match(
       await inA("classroom", "setup", { channel: a.channel("biology"), model }),
       /is a class channel/,
@@ -64,7 +68,7 @@ describe("a channel of another server", () => {
   it("is refused as the channel of /model use, and the server's default is left alone", async () => {
     assert.match(await inA("model", "use", { model, channel: foreign }), refused);
     assert.equal(
-      bot.app.ctx.classroom.classroom.list(a.id).some((r) => r.channelId === foreign.id),
+      bot.app.ctx.classroom.settings.list(a.id).some((r) => r.channelId === foreign.id),
       false,
     );
     assert.equal(bot.app.ctx.guildSettings.get(a.id).defaultModel, null);
@@ -73,7 +77,7 @@ describe("a channel of another server", () => {
   it("never receives a server's notices, even when a notice channel of another server was stored before", async () => {
     // As a row written before the commands checked the channel.
     bot.app.ctx.guildSettings.update(a.id, { notifyChannelId: foreign.id });
-    const outbox = new OutboxRepository(bot.app.ctx.db);
+    const outbox = new OutboxRepository(bot.db);
     outbox.enqueue({
       guildId: a.id,
       channelId: null,

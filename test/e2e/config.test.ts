@@ -4,6 +4,7 @@ import { after, before, describe, it } from "node:test";
 import { PermissionFlagsBits } from "discord.js";
 import type { FakeGuild, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
+import { addSchool } from "../helpers/school.ts";
 
 let bot: TestBot;
 let guild: FakeGuild;
@@ -14,16 +15,10 @@ let assistant: FakeUser;
 before(async () => {
   bot = await startTestBot();
   const { discord } = bot;
-  guild = discord.addGuild({
-    name: "Lincoln High",
-    channels: ["general", "teachers"],
-    roles: ["teaching-assistants"],
-  });
-  teacher = discord.addUser({ username: "ms-rivera" });
-  student = discord.addUser({ username: "sam" });
+  const school = addSchool(discord, { channels: ["general", "teachers"], roles: ["teaching-assistants"] });
+  ({ guild, teacher } = school);
+  [student] = school.students;
   assistant = discord.addUser({ username: "ta-lee" });
-  guild.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
-  guild.addMember(student);
   guild.addMember(assistant, { roles: [guild.role("teaching-assistants")] });
 });
 after(() => bot.close());

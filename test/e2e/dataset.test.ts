@@ -7,10 +7,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { PermissionFlagsBits } from "discord.js";
 import { sampleDatasetJsonl } from "../../src/datasets/sample.ts";
 import type { CdnFile, FakeGuild, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
+import { addSchool } from "../helpers/school.ts";
 
 const MAX_BYTES = 64 * 1024;
 const TOY = readFileSync(new URL("../datasets/fixtures/toy_chat_fine_tuning.jsonl", import.meta.url), "utf8");
@@ -22,15 +22,9 @@ let student: FakeUser;
 
 before(async () => {
   bot = await startTestBot({ env: { MAX_ATTACHMENT_BYTES: String(MAX_BYTES) } });
-  guild = bot.discord.addGuild({
-    name: "Lincoln High",
-    channels: ["general", "teachers"],
-    roles: ["class-9b"],
-  });
-  teacher = bot.discord.addUser({ username: "ms-rivera" });
-  student = bot.discord.addUser({ username: "sam" });
-  guild.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
-  guild.addMember(student);
+  const school = addSchool(bot.discord, { channels: ["general", "teachers"], roles: ["class-9b"] });
+  ({ guild, teacher } = school);
+  [student] = school.students;
 });
 after(() => bot.close());
 

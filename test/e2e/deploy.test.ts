@@ -81,6 +81,7 @@ describe("deploy-commands", () => {
       { name: "model", type: T.String, required: false, autocomplete: true },
       { name: "suffix", type: T.String, required: false, autocomplete: false, maxLength: 64 },
       { name: "epochs", type: T.Integer, required: false, autocomplete: false, min: 1, max: 50 },
+      { name: "provider", type: T.String, required: false, autocomplete: true },
     ]);
     const job = { name: "job", type: T.Integer, required: true, autocomplete: true };
     assert.deepEqual((sub(finetune, "status").options ?? []).map(shape), [job]);

@@ -5,6 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { GENERIC_ERROR } from "../../src/discord/router.ts";
 import type { FakeGuild, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
+import { addSchool } from "../helpers/school.ts";
 
 let bot: TestBot;
 let guild: FakeGuild;
@@ -12,15 +13,15 @@ let student: FakeUser;
 
 before(async () => {
   bot = await startTestBot();
-  guild = bot.discord.addGuild({ name: "Errors High", channels: ["general"] });
-  student = bot.discord.addUser({ username: "sam" });
-  guild.addMember(student);
+  const school = addSchool(bot.discord, { name: "Errors High" });
+  guild = school.guild;
+  [student] = school.students;
 });
 after(() => bot.close());
 
 describe("an unexpected error", () => {
   it("is answered with the generic message, without the internal details", async () => {
-    bot.app.ctx.db.exec("DROP TABLE answer_votes; DROP TABLE answers");
+    bot.db.exec("DROP TABLE answer_votes; DROP TABLE answers");
     const run = await bot.discord.slash({
       channel: guild.channel("general"),
       user: student,

@@ -6,10 +6,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { PermissionFlagsBits } from "discord.js";
 import { validateFile } from "../../src/datasets/validator.ts";
 import type { FakeGuild, FakeInteraction, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
+import { addSchool, OTHER_SCHOOL } from "../helpers/school.ts";
 
 let bot: TestBot;
 let a: FakeGuild;
@@ -70,20 +70,12 @@ function classSetup(g: FakeGuild, user: FakeUser) {
 
 before(async () => {
   bot = await startTestBot({ env: { ASK_USER_BURST: "100" } });
-  a = bot.discord.addGuild({ name: "Lincoln High", channels: ["general", "class"] });
-  b = bot.discord.addGuild({ name: "Other School", channels: ["general", "class"] });
-  teacher = bot.discord.addUser({ username: "ms-rivera" });
-  sam = bot.discord.addUser({ username: "sam" });
-  ana = bot.discord.addUser({ username: "ana" });
-  teacherB = bot.discord.addUser({ username: "mr-okafor" });
-  studentB = bot.discord.addUser({ username: "bo" });
-  classmateB = bot.discord.addUser({ username: "kim" });
-  a.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
-  a.addMember(sam);
-  a.addMember(ana);
-  b.addMember(teacherB, { permissions: PermissionFlagsBits.ManageGuild });
-  b.addMember(studentB);
-  b.addMember(classmateB);
+  const schoolA = addSchool(bot.discord, { channels: ["general", "class"] });
+  const schoolB = addSchool(bot.discord, { ...OTHER_SCHOOL, channels: ["general", "class"] });
+  ({ guild: a, teacher } = schoolA);
+  [sam, ana] = schoolA.students;
+  ({ guild: b, teacher: teacherB } = schoolB);
+  [studentB, classmateB] = schoolB.students;
   await classSetup(a, teacher);
   await classSetup(b, teacherB);
 });

@@ -3,9 +3,9 @@
 // model (Groq's llama-3.1-8b-instant, say) can still export.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { PermissionFlagsBits } from "discord.js";
 import type { FakeGuild, FakeInteraction, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
+import { addSchool } from "../helpers/school.ts";
 
 let bot: TestBot;
 let school: FakeGuild;
@@ -17,11 +17,9 @@ const reply = (run: FakeInteraction): Promise<FakeMessage> =>
 
 before(async () => {
   bot = await startTestBot({ env: { ASK_DEFAULT_MODEL: "llama-3.1-8b-instant", ASK_USER_BURST: "100" } });
-  school = bot.discord.addGuild({ name: "Lincoln High", channels: ["general", "class"] });
-  teacher = bot.discord.addUser({ username: "ms-rivera" });
-  sam = bot.discord.addUser({ username: "sam" });
-  school.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
-  school.addMember(sam);
+  const lincoln = addSchool(bot.discord, { channels: ["general", "class"] });
+  ({ guild: school, teacher } = lincoln);
+  [sam] = lincoln.students;
   await bot.discord
     .slash({
       channel: school.channel("general"),

@@ -4,7 +4,6 @@
 // list, cancel, a guild without a notice channel, and no payload that pings anyone but the requester.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { PermissionFlagsBits } from "discord.js";
 import { sampleDatasetJsonl } from "../../src/datasets/sample.ts";
 import type {
   FakeChannel,
@@ -14,6 +13,7 @@ import type {
   FakeUser,
 } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
+import { addSchool, addTeacher } from "../helpers/school.ts";
 
 const SECOND = 1000;
 let bot: TestBot;
@@ -27,19 +27,16 @@ let student: FakeUser;
 before(async () => {
   // One simulated second per training step: the test moves the sandbox's clock, so ticks see each phase.
   bot = await startTestBot({ env: { SANDBOX_SECONDS_PER_STEP: "1" } });
-  guild = bot.discord.addGuild({
-    name: "Lincoln High",
+  const school = addSchool(bot.discord, {
     channels: ["general", "teachers", "notices"],
     roles: ["class-9b"],
   });
+  ({ guild, teacher } = school);
+  [student] = school.students;
   teachers = guild.channel("teachers");
   notices = guild.channel("notices");
-  teacher = bot.discord.addUser({ username: "ms-rivera" });
   colleague = bot.discord.addUser({ username: "mr-okafor" });
-  student = bot.discord.addUser({ username: "sam" });
-  guild.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
-  guild.addMember(colleague, { permissions: PermissionFlagsBits.ManageGuild });
-  guild.addMember(student);
+  addTeacher(guild, colleague);
   const run = await bot.discord.slash({
     channel: teachers,
     user: teacher,
@@ -326,8 +323,7 @@ describe("/finetune start", () => {
   });
 
   it("starts the job in a guild without a notice channel, and says how to set one", async () => {
-    const night = bot.discord.addGuild({ name: "Night School", channels: ["staff"] });
-    night.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
+    const { guild: night } = addSchool(bot.discord, { name: "Night School", channels: ["staff"], teacher });
     const staff = night.channel("staff");
     const datasetId = await validateSample("night.jsonl", staff);
     const { reply } = await finetune("start", { dataset: datasetId }, teacher, staff);

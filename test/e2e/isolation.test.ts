@@ -2,7 +2,6 @@
 // lists, autocomplete, options typed by hand, or buttons replayed from guild A's messages.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { PermissionFlagsBits } from "discord.js";
 import { sampleDatasetJsonl } from "../../src/datasets/sample.ts";
 import type {
   FakeChannel,
@@ -13,6 +12,7 @@ import type {
   OptionValue,
 } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
+import { addSchool, addTeacher, OTHER_SCHOOL } from "../helpers/school.ts";
 
 let bot: TestBot;
 let guildA: FakeGuild;
@@ -48,16 +48,19 @@ const customId = (message: FakeMessage, prefix: string) => {
 
 before(async () => {
   bot = await startTestBot({ env: { SANDBOX_SECONDS_PER_STEP: "1" } });
-  guildA = bot.discord.addGuild({ name: "School A", channels: ["staff", "notices"] });
-  guildB = bot.discord.addGuild({ name: "School B", channels: ["staff"] });
+  ({ guild: guildA, teacher: teacherA } = addSchool(bot.discord, {
+    name: "School A",
+    channels: ["staff", "notices"],
+  }));
+  ({ guild: guildB, teacher: teacherB } = addSchool(bot.discord, {
+    ...OTHER_SCHOOL,
+    name: "School B",
+    channels: ["staff"],
+  }));
   roomA = guildA.channel("staff");
   roomB = guildB.channel("staff");
-  teacherA = bot.discord.addUser({ username: "teacher-a" });
-  teacherB = bot.discord.addUser({ username: "teacher-b" });
-  guildA.addMember(teacherA, { permissions: PermissionFlagsBits.ManageGuild });
   // Teacher A also teaches in guild B: even the same person cannot carry A's rows over.
-  guildB.addMember(teacherA, { permissions: PermissionFlagsBits.ManageGuild });
-  guildB.addMember(teacherB, { permissions: PermissionFlagsBits.ManageGuild });
+  addTeacher(guildB, teacherA);
   await slash(roomA, teacherA, "config", "notifications", { channel: guildA.channel("notices") });
 
   const file = bot.discord.cdn.attachment("school-a-secrets.jsonl", sampleDatasetJsonl());

@@ -7,6 +7,7 @@ import OpenAI from "openai";
 import type { FakeGuild, FakeInteraction, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
 import { fineTuneInGuild } from "../helpers/finetune.ts";
+import { addSchool, OTHER_SCHOOL } from "../helpers/school.ts";
 
 const DEFAULT = "gpt-4o-mini-2024-07-18";
 const GUILD_MODEL = "gpt-4.1-nano-2025-04-14";
@@ -70,19 +71,12 @@ before(async () => {
       ASK_USER_BURST: "100",
     },
   });
-  a = bot.discord.addGuild({
-    name: "Lincoln High",
-    channels: ["general", "physics", "lab", "annex", "attic"],
-  });
-  b = bot.discord.addGuild({ name: "Other School", channels: ["general"] });
-  teacher = bot.discord.addUser({ username: "ms-rivera" });
-  student = bot.discord.addUser({ username: "sam" });
-  teacherB = bot.discord.addUser({ username: "mr-okafor" });
-  studentB = bot.discord.addUser({ username: "bo" });
-  a.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
-  a.addMember(student);
-  b.addMember(teacherB, { permissions: PermissionFlagsBits.ManageGuild });
-  b.addMember(studentB);
+  const schoolA = addSchool(bot.discord, { channels: ["general", "physics", "lab", "annex", "attic"] });
+  const schoolB = addSchool(bot.discord, OTHER_SCHOOL);
+  ({ guild: a, teacher } = schoolA);
+  [student] = schoolA.students;
+  ({ guild: b, teacher: teacherB } = schoolB);
+  [studentB] = schoolB.students;
   model = await fineTuneInGuild(bot.app, a.id, teacher.id, PAIRS, "physics");
 });
 after(() => bot.close());

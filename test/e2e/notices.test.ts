@@ -3,7 +3,6 @@
 // test answer, or a rule we do not know) still arrives.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { PermissionFlagsBits } from "discord.js";
 import { OutboxRepository } from "../../src/db/outbox.ts";
 import type {
   JobCreatedPayload,
@@ -15,6 +14,7 @@ import type {
 } from "../../src/domain/notices.ts";
 import type { FakeGuild, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
+import { addSchool } from "../helpers/school.ts";
 
 let bot: TestBot;
 let teacher: FakeUser;
@@ -25,10 +25,9 @@ before(async () => {
 });
 after(() => bot.close());
 
-function addSchool(name: string, channels = ["staff", "notices"]): FakeGuild {
-  const guild = bot.discord.addGuild({ name, channels });
-  guild.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
-  return guild;
+/** A school where the one teacher of these tests teaches too. */
+function newSchool(name: string, channels = ["staff", "notices"]): FakeGuild {
+  return addSchool(bot.discord, { name, channels, teacher }).guild;
 }
 
 async function chooseNoticeChannel(guild: FakeGuild, channel = guild.channel("notices")) {
@@ -74,7 +73,7 @@ function enqueue<K extends NoticeKind>(
   payload: NoticePayloads[K],
   dedupeKey: string,
 ) {
-  new OutboxRepository(bot.app.ctx.db).enqueue({
+  new OutboxRepository(bot.db).enqueue({
     guildId,
     channelId: null,
     kind,
@@ -85,7 +84,7 @@ function enqueue<K extends NoticeKind>(
 
 describe("a server whose notices cannot be posted", () => {
   it("holds back no other server's job card: it is posted on the next tick", async () => {
-    const stuck = addSchool("No Channel High", ["staff"]);
+    const stuck = newSchool("No Channel High", ["staff"]);
     for (let i = 0; i < 100; i++) {
       enqueue(
         stuck.id,
@@ -99,7 +98,7 @@ describe("a server whose notices cannot be posted", () => {
         `model_unavailable:${stuck.id}:${i}`,
       );
     }
-    const healthy = addSchool("Lincoln High");
+    const healthy = newSchool("Lincoln High");
     await chooseNoticeChannel(healthy);
     enqueue(healthy.id, "job_created", created(41), "job:41:created");
     await bot.app.ctx.poller.tick();
@@ -112,11 +111,10 @@ describe("a server whose notices cannot be posted", () => {
 describe("a finished job's notice", () => {
   let school: FakeGuild;
   const notices = () => bot.discord.channelMessages(school.channel("notices"));
-  const row = (jobId: number) =>
-    new OutboxRepository(bot.app.ctx.db).getByKey(school.id, `job:${jobId}:succeeded`);
+  const row = (jobId: number) => new OutboxRepository(bot.db).getByKey(school.id, `job:${jobId}:succeeded`);
 
   before(async () => {
-    school = addSchool("Empty Answers High");
+    school = newSchool("Empty Answers High");
     await chooseNoticeChannel(school);
   });
 

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
 import { fineTuneInGuild } from "../helpers/finetune.ts";
+import { addSchool } from "../helpers/school.ts";
 
 const PAIRS: [string, string][] = Array.from({ length: 10 }, (_, i) => [
   `What is rule ${i + 1} of the chemistry lab?`,
@@ -18,12 +19,12 @@ after(() => bot.close());
 
 describe("PROVIDER_NAME with the embedded sandbox", () => {
   it("the sandbox's fine-tuned model answers /ask", async () => {
-    const guildId = "300000000000000001";
-    const model = await fineTuneInGuild(bot.app, guildId, "300000000000000002", PAIRS, "chem");
-    const result = await bot.app.ctx.classroom.ask.ask({
-      guildId,
-      channelId: "300000000000000003",
-      userId: "300000000000000004",
+    const { guild, teacher, students } = addSchool(bot.discord);
+    const model = await fineTuneInGuild(bot.app, guild.id, teacher.id, PAIRS, "chem");
+    const result = await bot.app.ctx.classroom.ask({
+      guildId: guild.id,
+      channelId: guild.channel("general").id,
+      userId: students[0].id,
       isTeacher: false,
       question: "What is rule 3 of the chemistry lab?",
       model,

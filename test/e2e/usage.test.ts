@@ -2,10 +2,10 @@
 // exempt, repeats come from the cache, and /usage reports the known script with a PNG chart; nobody is pinged.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { PermissionFlagsBits } from "discord.js";
 import { UsageRepository } from "../../src/db/usage.ts";
 import type { FakeGuild, FakeInteraction, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
+import { addSchool } from "../helpers/school.ts";
 
 let bot: TestBot;
 let guild: FakeGuild;
@@ -41,13 +41,9 @@ before(async () => {
       CHAT_MAX_RETRIES: "0",
     },
   });
-  guild = bot.discord.addGuild({ name: "Lincoln High", channels: ["general", "biology"] });
-  teacher = bot.discord.addUser({ username: "ms-rivera" });
-  sam = bot.discord.addUser({ username: "sam" });
-  ana = bot.discord.addUser({ username: "ana" });
-  guild.addMember(teacher, { permissions: PermissionFlagsBits.ManageGuild });
-  guild.addMember(sam);
-  guild.addMember(ana);
+  const school = addSchool(bot.discord, { channels: ["general", "biology"] });
+  ({ guild, teacher } = school);
+  [sam, ana] = school.students;
   const setup = await bot.discord.slash({
     channel: guild.channel("general"),
     user: teacher,
@@ -145,7 +141,7 @@ describe("/usage", () => {
     // sam 3, teacher 5 + 1 cached, ana 1 cached + 1 error = 11 questions; the refused ones are not counted.
     assert.match(text, /\*\*11\*\* questions · 10 answered · 1 errors \(error rate 9\.1%\)/);
     assert.match(text, /Cache hits 2 \(20\.0%\)/);
-    const rows = new UsageRepository(bot.app.ctx.db).between(guild.id, "2000-01-01", "2999-01-01");
+    const rows = new UsageRepository(bot.db).between(guild.id, "2000-01-01", "2999-01-01");
     const tokens = rows.reduce((n, r) => n + r.promptTokens + r.completionTokens, 0);
     assert.ok(tokens > 0);
     assert.match(text, new RegExp(`\\*\\*${tokens}\\*\\* tokens`));

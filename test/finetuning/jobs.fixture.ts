@@ -15,8 +15,10 @@ import { JobPoller } from "../../src/finetuning/poller.ts";
 import { type Logger, silentLogger } from "../../src/logger.ts";
 import { type NoticeSender, Notifier } from "../../src/notices/notifier.ts";
 import { OpenAICompatibleProvider } from "../../src/providers/openaiCompatible.ts";
+import type { ProviderRegistry } from "../../src/providers/registry.ts";
 import { type ManualClock, manualClock } from "../../src/sandbox/clock.ts";
 import { type SandboxHandle, startSandbox } from "../../src/sandbox/server.ts";
+import { registryOf } from "../helpers/providers.ts";
 
 /** Replaces the response to one request: the request still reaches the server first. */
 export type Tamper = (
@@ -33,6 +35,8 @@ export interface Harness {
   clock: ManualClock;
   client: OpenAI;
   provider: OpenAICompatibleProvider;
+  /** The one provider, "sandbox" (the embedded kind), as the registry the services take. */
+  providers: ProviderRegistry;
   jobs: JobService;
   poller: JobPoller;
   notifier: Notifier;
@@ -113,9 +117,10 @@ export async function harness(
       fetch: countingFetch,
     });
     h.provider = new OpenAICompatibleProvider({ client: h.client, name: "sandbox" });
+    h.providers = registryOf([{ jobs: h.provider, runtimeBaseURL: h.sandbox.url }]);
     h.jobs = new JobService({
       db: h.db,
-      provider: h.provider,
+      providers: h.providers,
       maxJobCostUsd: 25,
       dataDir: dir,
       now: () => new Date(clock.now()),
@@ -123,9 +128,9 @@ export async function harness(
     h.notifier = new Notifier({ db: h.db, sender });
     h.poller = new JobPoller({
       db: h.db,
-      provider: h.provider,
+      providers: h.providers,
       notifier: h.notifier,
-      reconcileCreates: () => h.jobs.reconcilePendingCreates(),
+      reconcileCreates: (provider) => h.jobs.reconcilePendingCreates(provider),
       now: () => new Date(clock.now()),
       progressNoticeIntervalMs: 0,
       ...(opts.pollerLogger ? { logger: opts.pollerLogger } : {}),

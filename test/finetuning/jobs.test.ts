@@ -82,7 +82,7 @@ describe("JobService against the sandbox", () => {
     const dataset = await h.dataset(12);
     const strict = new JobService({
       db: h.db,
-      provider: h.provider,
+      providers: h.providers,
       maxJobCostUsd: 0.000001,
       dataDir: h.dir,
     });

@@ -1,10 +1,12 @@
 // Starts the real bot (startApp) against the fake Discord and the embedded sandbox, with its commands
-// deployed to the fake, in a temporary data directory. Used by every end-to-end test.
+// deployed to the fake, in a temporary data directory. Used by every end-to-end test. The bot's commands see
+// services only; a test that must look at (or break) a table uses `bot.db`, its own connection to the same file.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type App, startApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
+import { type Db, openDb } from "../../src/db/open.ts";
 import { deployCommands } from "../../src/discord/deploy.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { type FakeDiscord, startFakeDiscord } from "../fakes/discord/index.ts";
@@ -13,6 +15,8 @@ export interface TestBot {
   discord: FakeDiscord;
   app: App;
   dataDir: string;
+  /** The test's own connection to the bot's database (WAL), for assertions: never handed to the bot. */
+  db: Db;
   /** Stops the bot (as SIGTERM would) and starts it again on the same data directory. */
   restart(): Promise<App>;
   close(): Promise<void>;
@@ -49,10 +53,12 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     await app.ready;
     return app;
   };
+  const app = await launch();
   const bot: TestBot = {
     discord,
-    app: await launch(),
+    app,
     dataDir,
+    db: openDb(config.databasePath),
     async restart() {
       await bot.app.close();
       bot.app = await launch();
@@ -60,6 +66,7 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     },
     async close() {
       await bot.app.close();
+      bot.db.close();
       if (!options.discord) await discord.close();
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },

@@ -32,8 +32,6 @@ export async function fineTuneInGuild(
     await writeFile(sourcePath, `${lines.join("\n")}\n`);
     const { ctx, sandbox } = app;
     const { row } = await ctx.storeDataset({
-      db: ctx.db,
-      dataDir: ctx.config.dataDir,
       guildId,
       uploaderId: teacherId,
       fileName: `${suffix}.jsonl`,

@@ -82,7 +82,7 @@ describe("chat provider configuration", () => {
       ],
     );
     const registry = new ChatProviderRegistry({
-      fineTuning: { ...config.provider, baseURL: "http://127.0.0.1:9/v1", free: true },
+      fineTuning: [{ ...config.provider, baseURL: "http://127.0.0.1:9/v1", free: true }],
       extra: config.chatProviders,
     });
     assert.deepEqual(registry.names(), [

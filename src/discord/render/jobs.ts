@@ -3,6 +3,7 @@ import { EmbedBuilder, escapeMarkdown } from "discord.js";
 import type { DatasetRow } from "../../db/datasets.ts";
 import type { JobRow } from "../../db/jobs.ts";
 import type { JobStatus } from "../../domain/jobs.ts";
+import { EMBEDDED_SANDBOX_ENDPOINT, type RegisteredProvider } from "../../providers/registry.ts";
 import { DiscordLimits } from "../limits.ts";
 import { progressBar } from "../notices.ts";
 import { Colors, usd } from "./report.ts";
@@ -20,6 +21,20 @@ export const STATUS_LABELS: Record<JobStatus, string> = {
 /** "sandbox (simulated: no cost, no real training)" or the provider's name. */
 export function providerLabel(provider: string): string {
   return provider === "sandbox" ? "sandbox (simulated: no cost, no real training)" : provider;
+}
+
+/**
+ * One configured provider on a line: name, kind, host, default, and what it cannot do yet ("jobs not yet
+ * supported" for the kinds whose adapter comes in the next issue). For /config and `provider:` autocomplete.
+ */
+export function describeProvider(p: RegisteredProvider): string {
+  const host = p.endpoint === EMBEDDED_SANDBOX_ENDPOINT ? "embedded" : new URL(p.endpoint).host;
+  const notes = [
+    p.isDefault ? "default" : undefined,
+    p.sandbox ? "simulated: no cost, no real training" : undefined,
+    p.jobs ? undefined : "jobs not yet supported",
+  ].filter((n) => n !== undefined);
+  return `${p.name} · ${p.kind} at ${host}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`;
 }
 
 export interface ConfirmationView {

@@ -1,4 +1,5 @@
-// Class channels and channel defaults: /classroom setup|list|remove and /model use. All guild-scoped.
+// The classroom's settings, all guild-scoped: class channels (/classroom setup|list|remove), the channel and
+// server default models (/model use) and the models other providers serve (/model add).
 import type { ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
 import type { GuildSettingsRepository } from "../db/guildSettings.ts";
 import type { ModelRepository, ModelRow } from "../db/models.ts";
@@ -20,7 +21,7 @@ export interface ClassroomSetup {
   teacherId: string;
 }
 
-export class ClassroomService {
+export class ClassroomSettings {
   constructor(
     private readonly deps: {
       channels: ChannelSettingsRepository;
@@ -50,6 +51,11 @@ export class ClassroomService {
       `There is no model called "${model}" in this server. /model list shows the ones you can use.`,
       "model_not_found",
     );
+  }
+
+  /** A channel's /ask settings (its model, and whether it is a class channel); undefined when it has none. */
+  channel(guildId: string, channelId: string): ChannelSettings | undefined {
+    return this.deps.channels.get(guildId, channelId);
   }
 
   /** Makes (or re-makes) a class channel: public answers, its own model, prompt and fallback. */

@@ -1,0 +1,57 @@
+// Autocomplete for the two kinds of `model` option: the catalog's base models, which a dataset is validated and
+// fine-tuned for (/dataset, /finetune), and the models /ask can use in a guild (/ask, /model, /classroom); and
+// for the `provider` option of /dataset validate and /finetune start: the configured fine-tuning providers.
+import type { ApplicationCommandOptionChoiceData } from "discord.js";
+import type { Catalog } from "../datasets/catalog.ts";
+import type { AppContext } from "./context.ts";
+import { DiscordLimits } from "./limits.ts";
+import { describeProvider } from "./render/jobs.ts";
+
+/** The catalog's fine-tunable base models matching what was typed (ids and aliases), with their training price. */
+export function baseModelChoices(typed: string, catalog: Catalog): ApplicationCommandOptionChoiceData[] {
+  const text = typed.trim().toLowerCase();
+  return catalog.models
+    .filter((m) => m.id.toLowerCase().includes(text) || m.aliases.some((a) => a.toLowerCase().includes(text)))
+    .slice(0, DiscordLimits.autocompleteChoices)
+    .map((m) => ({
+      name: `${m.id}${m.id === catalog.defaultModel ? " (default)" : ""} · $${m.trainingPricePerMillionUsd}/1M training tokens`,
+      value: m.id,
+    }));
+}
+
+/**
+ * The models /ask can use in this guild: its own registered models plus `unregistered` ones (default: the
+ * configured /ask base model); never another guild's.
+ */
+export function guildModelChoices(
+  ctx: Pick<AppContext, "models" | "config">,
+  guildId: string,
+  typed: string,
+  unregistered: readonly string[] = [ctx.config.ask.defaultModel],
+): ApplicationCommandOptionChoiceData[] {
+  const text = typed.trim();
+  const choices: ApplicationCommandOptionChoiceData[] = [];
+  for (const m of ctx.models.search(guildId, text, DiscordLimits.autocompleteChoices)) {
+    if (m.name.length > DiscordLimits.choiceValue) continue;
+    choices.push({ name: m.label ? `${m.label} (${m.name})` : m.name, value: m.name });
+  }
+  for (const name of unregistered) {
+    if (!name.toLowerCase().includes(text.toLowerCase()) || choices.some((c) => c.value === name)) continue;
+    if (name.length > DiscordLimits.choiceValue) continue;
+    choices.push({ name: `${name} (base model)`, value: name });
+  }
+  return choices.slice(0, DiscordLimits.autocompleteChoices);
+}
+
+/** The configured fine-tuning providers (configuration, the same in every guild: no guild's data) matching what was typed. */
+export function providerChoices(
+  ctx: Pick<AppContext, "providers">,
+  typed: string,
+): ApplicationCommandOptionChoiceData[] {
+  const t = typed.trim().toLowerCase();
+  return ctx.providers
+    .all()
+    .filter((p) => t === "" || p.name.toLowerCase().includes(t) || p.kind.includes(t))
+    .slice(0, DiscordLimits.autocompleteChoices)
+    .map((p) => ({ name: describeProvider(p).slice(0, DiscordLimits.choiceName), value: p.name }));
+}
