@@ -18,8 +18,9 @@ export function baseModelChoices(typed: string, catalog: Catalog): ApplicationCo
 }
 
 /**
- * The models /ask can use in this guild: its own registered models plus `unregistered` ones (default: the
- * configured /ask base model); never another guild's.
+ * The models /ask can use in this guild: its own registered models that are ready (a model still being deployed,
+ * or whose deploy failed, cannot answer and is not offered) plus `unregistered` ones (default: the configured
+ * /ask base model); never another guild's.
  */
 export function guildModelChoices(
   ctx: Pick<AppContext, "models" | "config">,
@@ -29,7 +30,7 @@ export function guildModelChoices(
 ): ApplicationCommandOptionChoiceData[] {
   const text = typed.trim();
   const choices: ApplicationCommandOptionChoiceData[] = [];
-  for (const m of ctx.models.search(guildId, text, DiscordLimits.autocompleteChoices)) {
+  for (const m of ctx.models.search(guildId, text, DiscordLimits.autocompleteChoices, { ready: true })) {
     if (m.name.length > DiscordLimits.choiceValue) continue;
     choices.push({ name: m.label ? `${m.label} (${m.name})` : m.name, value: m.name });
   }
