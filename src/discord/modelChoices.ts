@@ -2,6 +2,7 @@
 // fine-tuned for (/dataset, /finetune), and the models /ask can use in a guild (/ask, /model, /classroom).
 import type { ApplicationCommandOptionChoiceData } from "discord.js";
 import type { Catalog } from "../datasets/catalog.ts";
+import { isReady } from "../domain/serving.ts";
 import type { AppContext } from "./context.ts";
 import { DiscordLimits } from "./limits.ts";
 
@@ -37,6 +38,9 @@ export function guildModelChoices(
   for (const name of unregistered) {
     if (!name.toLowerCase().includes(text.toLowerCase()) || choices.some((c) => c.value === name)) continue;
     if (name.length > DiscordLimits.choiceValue) continue;
+    // A channel's chosen model being deployed again (or whose deploy failed) cannot answer either.
+    const registered = ctx.models.get(guildId, name);
+    if (registered && !isReady(registered.servingStatus)) continue;
     choices.push({ name: `${name} (base model)`, value: name });
   }
   return choices.slice(0, DiscordLimits.autocompleteChoices);

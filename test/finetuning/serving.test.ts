@@ -44,11 +44,14 @@ const sent: OutboxNotice[] = [];
 const chats: Array<{ host: string; model: string }> = [];
 let datasets = 0;
 
+/** While set, requests to the Nebius deploy API wait for it: a deploy API as slow as the test wants. */
+let deployApiHold: Promise<void> | undefined;
 const recording: typeof fetch = async (input, init) => {
   const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
   if (url.pathname.endsWith("/chat/completions") && typeof init?.body === "string") {
     chats.push({ host: url.host, model: (JSON.parse(init.body) as { model: string }).model });
   }
+  if (url.pathname.startsWith("/v0/")) await deployApiHold;
   return fetch(input, init);
 };
 
@@ -389,6 +392,40 @@ describe("Azure with Resource Manager credentials", () => {
     assert.ok(r.ok && r.usedFallback, JSON.stringify(r));
     assert.equal(chats[0]?.model, name, "asked by the deployment's name");
     assert.equal(chats[1]?.model, GPT, "then the fallback");
+  });
+});
+
+describe("several providers' deployments at once", () => {
+  test("a deploy API that hangs holds back only its own provider's deployments", async () => {
+    const nebiusJob = await startJob("nebius-lab", LLAMA);
+    const azureJob = await startJob("azure-arm", GPT);
+    await train(nebiusJob);
+    assert.equal(services.jobs.require(G, azureJob.id).status, "succeeded");
+    assert.equal(modelOf(nebiusJob).servingStatus, "deploying");
+    assert.equal(modelOf(azureJob).servingStatus, "deploying");
+
+    let release = () => {};
+    deployApiHold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      azure.setState(deploymentNameFor(azureJob.remoteId), "Succeeded");
+      clock.advance(DEPLOY_STEPS * 1000 + 1000);
+      const ticking = services.poller.tick();
+      for (let i = 0; i < 200 && noticesOf(azureJob.id, "model_ready").length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.equal(noticesOf(azureJob.id, "model_ready").length, 1, "Azure's ready notice is already posted");
+      assert.equal(modelOf(nebiusJob).servingStatus, "deploying", "while Nebius's deploy API still hangs");
+      release();
+      const r = await ticking;
+      assert.equal(r.byProvider["nebius-lab"]?.deploying, 1);
+      assert.equal(r.byProvider["azure-arm"]?.deploying, 1);
+    } finally {
+      release();
+      deployApiHold = undefined;
+    }
+    assert.equal(modelOf(nebiusJob).servingStatus, "ready");
   });
 });
 
