@@ -41,8 +41,6 @@ import { noticeBase, recordEnding } from "./jobs.ts";
 import { ProviderNames } from "./providerNames.ts";
 import { askTestQuestions, ModelServing, type ServingCounts } from "./serving.ts";
 
-export { askAssistant } from "./serving.ts";
-
 /** A 429 stops the rest of a tick's calls to that provider: hammering on would only extend it. */
 const isRateLimit = (err: unknown): boolean => classifyProviderError(err)?.status === 429;
 
