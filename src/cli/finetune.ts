@@ -40,7 +40,7 @@ const isLoopback = (endpoint: string): boolean => {
 };
 
 function pollInterval(provider: RegisteredProvider): number {
-  if (provider.endpoint === EMBEDDED_SANDBOX_ENDPOINT) return SANDBOX_POLL_MS;
+  if (provider.sandbox) return SANDBOX_POLL_MS;
   return isLoopback(provider.endpoint) ? LOOPBACK_POLL_MS : PROVIDER_POLL_MS;
 }
 
