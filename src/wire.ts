@@ -13,6 +13,7 @@ import type { Db } from "./db/open.ts";
 import { OutboxRepository } from "./db/outbox.ts";
 import { JobService } from "./finetuning/jobs.ts";
 import { JobPoller } from "./finetuning/poller.ts";
+import { ModelServing } from "./finetuning/serving.ts";
 import type { Logger } from "./logger.ts";
 import { enqueueModelUnavailable } from "./notices/modelUnavailable.ts";
 import { type NoticeSender, Notifier } from "./notices/notifier.ts";
@@ -56,6 +57,8 @@ export interface Services {
   /** Validates a file against a provider's catalog (default: the default's), stores it content-addressed and records the row. */
   storeDataset: StoreDataset;
   jobs: JobService;
+  /** The serving step: deploys of trained models (`/finetune deploy`, `/model add` of a manual deployment). */
+  serving: ModelServing;
   notifier: Notifier;
   poller: JobPoller;
   /** /ask routing, class channels, limits, usage and the feedback loop. */
@@ -107,11 +110,18 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     catalogs,
     requestTimeoutMs: Math.max(...config.finetuneProviders.map((p) => p.timeoutMs)),
   });
+  const serving = new ModelServing({
+    db,
+    providers: runtime.providers,
+    logger: logger.child({ service: "serving" }),
+    ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
+  });
   const poller = new JobPoller({
     db,
     providers: runtime.providers,
     logger: logger.child({ service: "poller" }),
     notifier,
+    serving,
     reconcileCreates: (provider) => jobs.reconcilePendingCreates(provider),
     schedule: config.pollSchedule,
     ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
@@ -129,6 +139,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     outbox,
     storeDataset: store,
     jobs,
+    serving,
     notifier,
     poller,
     classroom,

@@ -12,7 +12,7 @@ import { explainProviderError } from "../providers/errors.ts";
 import { AnswerCache } from "./cache.ts";
 import { type SpendReservation, SpendReservations, TokenBuckets } from "./limits.ts";
 import type { ChatPriceTable } from "./prices.ts";
-import { isPastShutdown, type ModelRouter, type ModelSource } from "./routing.ts";
+import { isPastShutdown, type ModelRouter, type ModelSource, notReadyReason } from "./routing.ts";
 
 /** The /ask limits from the configuration (AskConfig): the service reads only these. */
 export type AskLimits = Pick<
@@ -81,6 +81,7 @@ export type AskRefusalReason =
   | "question_too_long"
   | "model_not_found"
   | "model_not_allowed"
+  | "model_not_ready"
   | "rate_limited"
   | "spend_cap"
   | "model_unavailable"
@@ -136,7 +137,10 @@ function waitWords(seconds: number): string {
 }
 
 interface Attempt {
+  /** The model's name in this server (what usage, answers and the cache record). */
   model: string;
+  /** The id its provider's chat endpoint takes (a deployment's served name). */
+  servedAs: string;
   provider: ChatProvider;
 }
 
@@ -185,6 +189,13 @@ export class AskService {
     if (source === "explicit" && !this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher)) {
       return refusal("model_not_allowed", this.notAllowedMessage(req.guildId, channel, model), { model });
     }
+    if (source === "explicit" && !primary.ok && primary.reason === "not_ready") {
+      return refusal(
+        "model_not_ready",
+        `"${model}" cannot answer yet: ${notReadyReason(primary.status, primary.jobId)}.`,
+        { model, provider: primary.provider },
+      );
+    }
 
     const limited = this.takeRateLimit(req);
     if (limited) return limited;
@@ -201,14 +212,22 @@ export class AskService {
 
     let goneReason: string;
     if (primary.ok) {
-      const r = await this.attempt(context, { model, provider: primary.provider }, primary.shutdownDate);
+      const r = await this.attempt(
+        context,
+        { model, servedAs: primary.servedAs, provider: primary.provider },
+        primary.shutdownDate,
+      );
       if (r.kind === "answer") return r.answer;
       if (r.kind === "refusal") return r.refusal;
       goneReason = r.reason;
+    } else if (primary.reason === "not_ready") {
+      goneReason = notReadyReason(primary.status, primary.jobId);
     } else {
       goneReason = `its provider "${primary.provider}" is not configured on this bot`;
     }
 
+    const unavailable =
+      !primary.ok && primary.reason === "not_ready" ? "cannot answer yet" : "is no longer available";
     // The model is gone: the channel's fallback, if it has one that works.
     const fallbackName = channel?.fallbackModel ?? undefined;
     if (fallbackName && fallbackName !== model) {
@@ -216,7 +235,7 @@ export class AskService {
       if (fallback.ok) {
         const r = await this.attempt(
           context,
-          { model: fallbackName, provider: fallback.provider },
+          { model: fallbackName, servedAs: fallback.servedAs, provider: fallback.provider },
           fallback.shutdownDate,
         );
         if (r.kind === "refusal") return r.refusal;
@@ -229,7 +248,7 @@ export class AskService {
             ...r.answer,
             usedFallback: true,
             unavailableModel: model,
-            notice: `"${model}" is no longer available (${goneReason}), so "${fallbackName}" answered instead.`,
+            notice: `"${model}" ${unavailable} (${goneReason}), so "${fallbackName}" answered instead.`,
           };
         }
       }
@@ -242,7 +261,7 @@ export class AskService {
     });
     return refusal(
       "model_unavailable",
-      `The model "${model}" is no longer available (${goneReason}) and this channel has no working fallback model. ${this.deps.onModelUnavailable ? "Your teachers have been told; try again later." : "Please tell your teacher."}`,
+      `The model "${model}" ${unavailable} (${goneReason}) and this channel has no working fallback model. ${this.deps.onModelUnavailable ? "Your teachers have been told; try again later." : "Please tell your teacher."}`,
       { model, provider: providerName, teachersNotified: notified },
     );
   }
@@ -294,7 +313,7 @@ export class AskService {
     if (isPastShutdown(shutdownDate, now)) {
       return { kind: "gone", reason: `it was shut down on ${shutdownDate?.slice(0, 10)}` };
     }
-    const { model, provider } = target;
+    const { model, servedAs, provider } = target;
     const cacheKey = AnswerCache.key(
       req.guildId,
       `${provider.name}/${model}`,
@@ -313,7 +332,7 @@ export class AskService {
     const started = performance.now();
     try {
       const completion = await provider.client.chat.completions.create({
-        model,
+        model: servedAs,
         messages: [
           { role: "system", content: ctx.systemPrompt },
           { role: "user", content: ctx.question },

@@ -2,9 +2,12 @@
 // A model is always used with its own provider: the guild's registered models carry theirs; known base models
 // go to the fine-tuning provider. Anything else is "not found" — also another guild's model, its checkpoints and
 // any other name derived from another guild's job, even when registered here with /model add. Students may name
-// only the models chosen for the channel and the server's registered models (mayAsk); teachers any.
+// only the models chosen for the channel and the server's registered models (mayAsk); teachers any. A registered
+// model answers only once it is ready (deployed, where its provider deploys), and is asked by the id its provider
+// serves it as (`servedAs`: a Nebius deployment's full name, an Azure deployment's name).
 import type { ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
 import type { GuildSettingsRepository } from "../db/guildSettings.ts";
+import { isReady, type ServingStatus } from "../domain/serving.ts";
 import type { ChatProvider, ChatProviderRegistry } from "../providers/chatRegistry.ts";
 import type { ChatPriceTable } from "./prices.ts";
 
@@ -18,6 +21,10 @@ export interface GuildModel {
   shutdownDate: string | null;
   /** The guild's own job that trained it; null for a model registered with /model add. */
   jobId: number | null;
+  /** Whether it can be asked yet. */
+  servingStatus: ServingStatus;
+  /** The id chat completions take once ready. */
+  servedAs: string | null;
 }
 
 /** Guild-scoped lookup over the models table: another guild's model is undefined. */
@@ -25,16 +32,33 @@ export interface GuildModelLookup {
   get(guildId: string, name: string): GuildModel | undefined;
   /** Whether the name is or derives from a name of another guild's job (ModelRepository has the rule). */
   trainedByAnotherGuild(guildId: string, name: string): boolean;
-  /** The guild's registered models, newest first. */
-  list(guildId: string, limit?: number): GuildModel[];
+  /** The guild's registered models, newest first (`ready`: only those that can be asked now). */
+  list(guildId: string, limit?: number, opts?: { ready?: boolean }): GuildModel[];
 }
 
 export type ModelSource = "explicit" | "channel" | "guild" | "default";
 
 export type ResolvedModel =
-  | { ok: true; model: string; provider: ChatProvider; shutdownDate: string | null; registered: boolean }
+  | {
+      ok: true;
+      model: string;
+      /** The id to send to the provider's chat endpoint (a deployed model's served name; else `model`). */
+      servedAs: string;
+      provider: ChatProvider;
+      shutdownDate: string | null;
+      registered: boolean;
+    }
   | { ok: false; reason: "not_found"; model: string }
-  | { ok: false; reason: "provider_missing"; model: string; provider: string };
+  | { ok: false; reason: "provider_missing"; model: string; provider: string }
+  /** Registered, but not deployed yet (or its deploy failed): it cannot answer. */
+  | {
+      ok: false;
+      reason: "not_ready";
+      model: string;
+      provider: string;
+      status: ServingStatus;
+      jobId: number | null;
+    };
 
 export interface ModelRouterDeps {
   models: GuildModelLookup;
@@ -87,10 +111,10 @@ export class ModelRouter {
     );
   }
 
-  /** What a student may name here (chosen models first, then the newest registered ones), at most `limit`. */
+  /** What a student may name here (chosen models first, then the newest ready ones), at most `limit`. */
   studentModels(guildId: string, channel: ChannelSettings | undefined, limit: number): string[] {
     const names = new Set(this.chosenModels(guildId, channel));
-    for (const m of this.deps.models.list(guildId, limit)) names.add(m.name);
+    for (const m of this.deps.models.list(guildId, limit, { ready: true })) names.add(m.name);
     return [...names].slice(0, limit);
   }
 
@@ -113,13 +137,47 @@ export class ModelRouter {
     if (row) {
       const provider = this.deps.providers.get(row.provider);
       if (!provider) return { ok: false, reason: "provider_missing", model, provider: row.provider };
-      return { ok: true, model, provider, shutdownDate: row.shutdownDate, registered: true };
+      if (!isReady(row.servingStatus)) {
+        return {
+          ok: false,
+          reason: "not_ready",
+          model,
+          provider: row.provider,
+          status: row.servingStatus,
+          jobId: row.jobId,
+        };
+      }
+      return {
+        ok: true,
+        model,
+        servedAs: row.servedAs ?? model,
+        provider,
+        shutdownDate: row.shutdownDate,
+        registered: true,
+      };
     }
     if (this.isBaseModel(model)) {
       const provider = this.deps.providers.get(this.deps.providers.fineTuningName);
-      if (provider) return { ok: true, model, provider, shutdownDate: null, registered: false };
+      if (provider) {
+        return { ok: true, model, servedAs: model, provider, shutdownDate: null, registered: false };
+      }
     }
     return { ok: false, reason: "not_found", model };
+  }
+}
+
+/** Why a registered model cannot answer yet, as a clause ("it is still being deployed"). */
+export function notReadyReason(status: ServingStatus, jobId: number | null): string {
+  const retry = jobId === null ? "" : ` (a teacher can retry with /finetune deploy job:${jobId})`;
+  switch (status) {
+    case "deploying":
+      return "it is still being deployed; try again in a few minutes";
+    case "failed":
+      return `its deployment failed${retry}`;
+    case "manual":
+      return "it has not been deployed yet (a teacher must deploy it and register the deployment with /model add)";
+    case "ready":
+      return "it is ready";
   }
 }
 

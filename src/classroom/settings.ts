@@ -6,7 +6,7 @@ import type { ModelRepository, ModelRow } from "../db/models.ts";
 import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
 import { UserError } from "../domain/errors.ts";
 import type { ChatProviderRegistry } from "../providers/chatRegistry.ts";
-import type { ModelRouter } from "./routing.ts";
+import { type ModelRouter, notReadyReason } from "./routing.ts";
 
 export const MAX_SYSTEM_PROMPT_CHARS = 4000;
 
@@ -37,10 +37,16 @@ export class ClassroomSettings {
     return new Date((this.deps.now ?? Date.now)()).toISOString();
   }
 
-  /** A UserError when the model is neither registered in this guild nor a known base model. */
+  /** A UserError when the model is neither registered in this guild nor a known base model, or not ready yet. */
   assertModel(guildId: string, model: string): void {
     const r = this.deps.router.resolve(guildId, model);
     if (r.ok) return;
+    if (r.reason === "not_ready") {
+      throw new UserError(
+        `The model "${model}" cannot be used yet: ${notReadyReason(r.status, r.jobId)}.`,
+        "model_not_ready",
+      );
+    }
     if (r.reason === "provider_missing") {
       throw new UserError(
         `The model "${model}" is registered with provider "${r.provider}", which is not configured on this bot.`,

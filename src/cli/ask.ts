@@ -1,11 +1,14 @@
 // `classtune ask [--model M] [--json] "question"`: the seed tutorial's EducationalAssistant in the
-// terminal. Default model: the newest model fine-tuned from the terminal, else the default base model. A model
-// trained here is asked at the provider that trained it; any other at the default provider.
+// terminal. Default model: the newest ready model fine-tuned from the terminal, else the default base model. A
+// model trained here is asked at the provider that trained it, by the id it is served as (a Nebius or Azure
+// deployment's name); any other at the default provider.
 import { parseArgs } from "node:util";
+import { notReadyReason } from "../classroom/routing.ts";
 import { DEFAULT_MODEL } from "../datasets/catalog.ts";
 import { ModelRepository } from "../db/models.ts";
 import { UserError } from "../domain/errors.ts";
-import { askAssistant } from "../finetuning/poller.ts";
+import { isReady } from "../domain/serving.ts";
+import { askAssistant } from "../finetuning/serving.ts";
 import { providerUserError } from "../providers/errors.ts";
 import { type CliCommand, UsageError } from "./io.ts";
 import { CLI_GUILD, openJobContext } from "./jobs.ts";
@@ -38,8 +41,15 @@ export const run: CliCommand = async (args, io) => {
   const ctx = await openJobContext(io);
   try {
     const models = new ModelRepository(ctx.db);
-    const model = parsed.model ?? models.list(CLI_GUILD, 1)[0]?.name ?? DEFAULT_MODEL;
+    const model = parsed.model ?? models.list(CLI_GUILD, 1, { ready: true })[0]?.name ?? DEFAULT_MODEL;
     const registered = models.get(CLI_GUILD, model);
+    if (registered && !isReady(registered.servingStatus)) {
+      throw new UserError(
+        `${model} cannot answer yet: ${notReadyReason(registered.servingStatus, null)}${registered.servingError ? ` (${registered.servingError})` : ""}.`,
+        "model_not_ready",
+      );
+    }
+    const servedAs = registered?.servedAs ?? model;
     const at = registered ? ctx.providers.require(registered.provider) : ctx.providers.default;
     const provider = at.jobs;
     if (!provider) {
@@ -50,13 +60,13 @@ export const run: CliCommand = async (args, io) => {
     }
     let reply: Awaited<ReturnType<typeof provider.chat>>;
     try {
-      reply = await askAssistant(provider, model, parsed.question);
+      reply = await askAssistant(provider, servedAs, parsed.question);
     } catch (err) {
       throw providerUserError(`ask ${model}`, err);
     }
     if (parsed.json) {
       io.stdout.write(
-        `${JSON.stringify({ question: parsed.question, model: reply.model, provider: at.name, answer: reply.text, usage: reply.usage }, null, 2)}\n`,
+        `${JSON.stringify({ question: parsed.question, model: reply.model, servedAs, provider: at.name, answer: reply.text, usage: reply.usage }, null, 2)}\n`,
       );
     } else {
       io.stdout.write(`${reply.text}\n\n— ${reply.model} (${at.name}, ${reply.usage.totalTokens} tokens)\n`);

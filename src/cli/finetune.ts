@@ -1,20 +1,26 @@
 // `classtune finetune FILE [--provider NAME] [--model M] [--suffix S] [--epochs N] [--seed N] [--wait] [--json]
 // [--out RESULT.json]`: the seed's whole flow from the terminal. Validates and stores the dataset, uploads it to
 // the provider (default FINETUNE_DEFAULT_PROVIDER), creates the job;
-// with --wait follows it on one updating progress line to the end, asks the new model the test questions
-// and writes the results as JSON (stdout with --json, else RESULT.json). Exit 0 succeeded (or started),
-// 1 the dataset or the job failed, 2 usage or I/O error (an unknown --provider, or one that takes no jobs yet).
+// with --wait follows it on one updating progress line to the end of training and, where the provider deploys
+// before a model answers (Nebius, Azure), to the end of the deploy; asks the new model the test questions and
+// writes the results as JSON (stdout with --json, else RESULT.json). The JSON's `status` is the job's status
+// until it succeeds, then the serving step's: "ready", "deploying", "deploy_failed" or "deploy_manually" (Azure
+// without Resource Manager credentials: `error` holds the step to run); `servedAs` is the id to call for chat
+// once ready. Exit 0 ready, started, or waiting for a manual deploy; 1 the dataset, the job or the deploy failed;
+// 2 usage or I/O error (an unknown --provider, or one that takes no jobs yet).
 import { writeFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { resolveModel } from "../datasets/catalog.ts";
 import { JobMetricsRepository, type JobRow } from "../db/jobs.ts";
+import { ModelRepository, type ModelRow } from "../db/models.ts";
 import { OutboxRepository } from "../db/outbox.ts";
 import { UserError } from "../domain/errors.ts";
 import { isTerminal } from "../domain/jobs.ts";
 import { noticeKey, type TestAnswer } from "../domain/notices.ts";
-import { EMBEDDED_SANDBOX_ENDPOINT } from "../providers/registry.ts";
+import { CLI_SERVING_STATUS } from "../domain/serving.ts";
+import { EMBEDDED_SANDBOX_ENDPOINT, type RegisteredProvider } from "../providers/registry.ts";
 import { type CliCommand, type CliIo, UsageError } from "./io.ts";
 import { CLI_GUILD, CLI_USER, type CliJobContext, openJobContext } from "./jobs.ts";
 
@@ -22,7 +28,22 @@ const USAGE =
   "usage: classtune finetune FILE [--provider NAME] [--model MODEL] [--suffix S] [--epochs N] [--seed N] [--wait] [--json] [--out RESULT.json]";
 /** How often --wait polls: the embedded sandbox trains in seconds, a real provider in minutes. */
 const SANDBOX_POLL_MS = 250;
+/** A provider on this machine (`classtune sandbox`, a LocalAI) answers at no cost: asked every second. */
+const LOOPBACK_POLL_MS = 1_000;
 const PROVIDER_POLL_MS = 15_000;
+
+const isLoopback = (endpoint: string): boolean => {
+  try {
+    return /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)$/i.test(new URL(endpoint).hostname);
+  } catch {
+    return false;
+  }
+};
+
+function pollInterval(provider: RegisteredProvider): number {
+  if (provider.sandbox) return SANDBOX_POLL_MS;
+  return isLoopback(provider.endpoint) ? LOOPBACK_POLL_MS : PROVIDER_POLL_MS;
+}
 
 interface Options {
   file: string;
@@ -88,9 +109,15 @@ export interface FinetuneResult {
   /** The configured provider the job ran on. */
   provider: string;
   fineTunedModel: string | null;
-  /** The job's status when the command ended (succeeded, failed, cancelled; or where it got to without --wait). */
-  status: JobRow["status"];
+  /** The id chat completions take (the deployed name where the provider deploys); null until ready. */
+  servedAs: string | null;
+  /**
+   * Where it got to when the command ended: the job's status (failed, cancelled; or where it got to without
+   * --wait) and, once it succeeded, its model's serving step: ready, deploying, deploy_failed, deploy_manually.
+   */
+  status: string;
   testAnswers: TestAnswer[];
+  /** The provider's words when the job or its deploy failed; the step to run when it waits for a manual deploy. */
   error: string | null;
   /** Loss per step, for a chart. */
   metrics: Array<{ step: number; trainLoss: number | null }>;
@@ -151,6 +178,7 @@ export const run: CliCommand = async (args, io) => {
           job,
           provider: job.provider,
           fineTunedModel: job.fineTunedModel,
+          servedAs: null,
           status: job.status,
         };
         io.stdout.write(`${JSON.stringify(started, null, 2)}\n`);
@@ -164,16 +192,15 @@ export const run: CliCommand = async (args, io) => {
       return 0;
     }
 
-    const final = await follow(
-      ctx,
-      job,
-      io,
-      opts.json,
-      provider.sandbox ? SANDBOX_POLL_MS : PROVIDER_POLL_MS,
-    );
+    const final = await follow(ctx, job, io, opts.json, pollInterval(provider));
     const result = resultOf(ctx, final);
     if (final.status === "succeeded") {
       say(`\nFine-tuned model: ${final.fineTunedModel} (${final.provider})`);
+      if (result.servedAs !== null && result.servedAs !== final.fineTunedModel) {
+        say(`Deployed: ask it as ${result.servedAs} (classtune ask --model ${final.fineTunedModel} does).`);
+      }
+      if (result.status === "deploy_failed") say(`The deploy failed: ${result.error}`);
+      if (result.status === "deploy_manually") say(`\n${result.error}`);
       for (const a of result.testAnswers) {
         say(`\nQ: ${a.question}\nA: ${a.answer ?? `(no answer: ${a.error})`}`);
         if (a.expected !== null) say(`   (the dataset's answer: ${a.expected})`);
@@ -188,13 +215,13 @@ export const run: CliCommand = async (args, io) => {
       await writeFile(out, text);
       say(`\nResults written to ${out}`);
     }
-    return final.status === "succeeded" ? 0 : 1;
+    return final.status === "succeeded" && result.status !== "deploy_failed" ? 0 : 1;
   } finally {
     await ctx.close();
   }
 };
 
-/** Ticks the poller until the job ends, keeping one progress line up to date. */
+/** Ticks the poller until the job ends (and its model's deploy, if it has one), keeping one progress line up to date. */
 async function follow(
   ctx: CliJobContext,
   job: JobRow,
@@ -202,24 +229,29 @@ async function follow(
   quiet: boolean,
   interval: number,
 ): Promise<JobRow> {
+  const models = new ModelRepository(ctx.db);
   let last = "";
   let current = job;
   for (;;) {
     await ctx.poller.tick();
     current = ctx.jobs.require(CLI_GUILD, job.id);
-    const line = progressLine(current);
+    const model = current.status === "succeeded" ? models.getByJob(CLI_GUILD, job.id) : undefined;
+    const line = progressLine(current, model);
     if (!quiet && line !== last) {
       io.stderr.write(io.isTTY ? `\r\x1b[2K${line}` : `${line}\n`);
       last = line;
     }
-    if (isTerminal(current.status)) break;
+    if (isTerminal(current.status) && model?.servingStatus !== "deploying") break;
     await sleep(interval);
   }
   if (!quiet && io.isTTY) io.stderr.write("\n");
   return current;
 }
 
-export function progressLine(j: JobRow): string {
+export function progressLine(j: JobRow, model?: ModelRow | undefined): string {
+  if (model?.servingStatus === "deploying") {
+    return `Job #${j.id} succeeded; deploying ${model.deploymentName ?? model.name} at ${j.provider}`;
+  }
   const p = j.progress;
   if (j.status === "running" && p && p.totalSteps > 0) {
     const width = 24;
@@ -234,13 +266,31 @@ function resultOf(ctx: CliJobContext, job: JobRow): FinetuneResult {
   const outbox = new OutboxRepository(ctx.db);
   const succeeded = outbox.payloadOf(CLI_GUILD, noticeKey.jobEnded(job.id, "succeeded"), "job_succeeded");
   const failed = outbox.payloadOf(CLI_GUILD, noticeKey.jobEnded(job.id, "failed"), "job_failed");
+  const model =
+    job.status === "succeeded" ? new ModelRepository(ctx.db).getByJob(CLI_GUILD, job.id) : undefined;
+  // A deployed model's test questions are asked once its deployment is ready: they are in that notice.
+  const deployed =
+    model && model.deployAttempt > 0
+      ? outbox.payloadOf(
+          CLI_GUILD,
+          noticeKey.modelServing(job.id, model.deployAttempt, "ready"),
+          "model_ready",
+        )
+      : undefined;
+  const ready = model?.servingStatus === "ready";
   return {
     job,
     provider: job.provider,
     fineTunedModel: job.fineTunedModel,
-    status: job.status,
-    testAnswers: succeeded?.testAnswers ?? [],
-    error: failed?.errorMessage ?? job.errorMessage,
+    servedAs: ready ? (model.servedAs ?? model.name) : null,
+    status: model ? CLI_SERVING_STATUS[model.servingStatus] : job.status,
+    testAnswers: deployed?.testAnswers ?? succeeded?.testAnswers ?? [],
+    error:
+      failed?.errorMessage ??
+      job.errorMessage ??
+      (model && (model.servingStatus === "failed" || model.servingStatus === "manual")
+        ? model.servingError
+        : null),
     metrics: new JobMetricsRepository(ctx.db)
       .list(CLI_GUILD, job.id)
       .map((m) => ({ step: m.step, trainLoss: m.trainLoss })),

@@ -62,6 +62,8 @@ export const run: CliCommand = async (args, io) => {
     `classtune sandbox listening on ${sandbox.url}\n` +
       `Point any OpenAI client at it, e.g.:\n` +
       `  OPENAI_BASE_URL=${sandbox.url} OPENAI_API_KEY=sandbox npm run -s classtune -- finetune data.jsonl\n` +
+      `It also imitates Nebius (open models, trained as LoRA and deployed before they answer):\n` +
+      `  FINETUNE_PROVIDERS='[{"name":"nebius-lab","kind":"nebius","baseURL":"${sandbox.url}","apiKeyEnv":"NEBIUS_LAB_KEY"}]' NEBIUS_LAB_KEY=sandbox\n` +
       `Press Ctrl+C to stop.\n`,
   );
   // A second signal during shutdown (a shell and npm both forwarding Ctrl+C) must not kill us mid-close.

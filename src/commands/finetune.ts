@@ -1,6 +1,7 @@
 // /finetune: start a job from a stored dataset or a new file (after an estimate the requester confirms with
 // Start) on a configured provider (`provider:`, default FINETUNE_DEFAULT_PROVIDER), and follow the guild's
-// jobs: status, list, cancel. The "Fine-tune this" button of /dataset validate
+// jobs: status, list, cancel, and deploy (again) a trained model whose deploy failed or whose deployment
+// vanished. The "Fine-tune this" button of /dataset validate
 // leads to the same confirmation. Every id received (options, autocomplete, custom ids) is re-checked
 // against this guild's rows: another guild's dataset or job is "not found".
 import {
@@ -22,7 +23,13 @@ import type { AppContext } from "../discord/context.ts";
 import { modelOption, providerCatalog, storeAttachment } from "../discord/datasetUpload.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { baseModelChoices, providerChoices } from "../discord/modelChoices.ts";
-import { renderConfirmation, renderJobList, renderJobStatus, STATUS_LABELS } from "../discord/render/jobs.ts";
+import {
+  renderConfirmation,
+  renderJobList,
+  renderJobStatus,
+  renderRedeploy,
+  STATUS_LABELS,
+} from "../discord/render/jobs.ts";
 import { renderReportEmbed } from "../discord/render/report.ts";
 import { defer, type RepliableInteraction, respond } from "../discord/respond.ts";
 import { interactionIsTeacher } from "../discord/router.ts";
@@ -99,6 +106,18 @@ const data = new SlashCommandBuilder()
         o
           .setName("job")
           .setDescription("A running job of this server")
+          .setRequired(true)
+          .setAutocomplete(true),
+      ),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName("deploy")
+      .setDescription("Deploy a trained model again (its deploy failed, or its deployment was deleted)")
+      .addIntegerOption((o) =>
+        o
+          .setName("job")
+          .setDescription("A finished job of this server")
           .setRequired(true)
           .setAutocomplete(true),
       ),
@@ -255,7 +274,19 @@ async function status(
 ): Promise<void> {
   const job = ctx.jobs.require(interaction.guildId, interaction.options.getInteger("job", true));
   const datasetName = ctx.datasets.get(interaction.guildId, job.datasetId)?.fileName ?? "(deleted)";
-  await respond(interaction, { embeds: [renderJobStatus(job, datasetName)] });
+  const model = ctx.serving.forJob(interaction.guildId, job.id);
+  await respond(interaction, { embeds: [renderJobStatus(job, datasetName, model)] });
+}
+
+async function deploy(
+  interaction: ChatInputCommandInteraction<"cached" | "raw">,
+  ctx: AppContext,
+): Promise<void> {
+  await defer(interaction);
+  const jobId = interaction.options.getInteger("job", true);
+  const result = await ctx.serving.redeploy(interaction.guildId, jobId);
+  await postNoticesNow(ctx);
+  await respond(interaction, { content: renderRedeploy(jobId, result) });
 }
 
 async function list(
@@ -317,10 +348,15 @@ async function autocomplete(
     case "dataset":
       return ctx.datasets.search(guildId, typed, max).map(datasetChoice);
     case "job": {
-      const jobs = ctx.jobs.search(guildId, typed, max);
+      const sub = interaction.options.getSubcommand();
+      const jobs = ctx.jobs.search(guildId, typed, sub === "status" ? max : 100);
       const wanted =
-        interaction.options.getSubcommand() === "cancel" ? jobs.filter((j) => !isTerminal(j.status)) : jobs;
-      return wanted.map(jobChoice);
+        sub === "cancel"
+          ? jobs.filter((j) => !isTerminal(j.status))
+          : sub === "deploy"
+            ? jobs.filter((j) => j.status === "succeeded")
+            : jobs;
+      return wanted.slice(0, max).map(jobChoice);
     }
     default:
       return [];
@@ -330,7 +366,7 @@ async function autocomplete(
 const subcommands: Record<
   string,
   (interaction: ChatInputCommandInteraction<"cached" | "raw">, ctx: AppContext) => Promise<void>
-> = { start, status, list, cancel };
+> = { start, status, list, cancel, deploy };
 
 export default {
   data,

@@ -1,10 +1,13 @@
-// /model: the guild's models (list, for everyone), the default model of a channel or the guild (use), and
-// models other providers serve (add). Teachers only for use/add, checked by the router on every call.
+// /model: the guild's models (list, for everyone, with where each one's serving step stands), the default model
+// of a channel or the guild (use: ready models only), and models other providers serve (add; the deployment a
+// teacher made by hand for a trained model makes that model ready). Teachers only for use/add, checked by the
+// router on every call.
 import { ChannelType, EmbedBuilder, InteractionContextType, SlashCommandBuilder } from "discord.js";
 import { guildChannelOption } from "../discord/channels.ts";
 import type { Command } from "../discord/command.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { guildModelChoices } from "../discord/modelChoices.ts";
+import { servingLines } from "../discord/render/jobs.ts";
 import { respond } from "../discord/respond.ts";
 
 const data = new SlashCommandBuilder()
@@ -83,10 +86,20 @@ export default {
         return;
       }
       case "add": {
+        const name = interaction.options.getString("model", true);
+        const provider = interaction.options.getString("provider", true);
+        // The deployment a teacher made by hand for a trained model (Azure without credentials).
+        const deployed = ctx.serving.acceptManualDeployment(guildId, name, provider);
+        if (deployed) {
+          await respond(interaction, {
+            content: `\`${name.trim()}\` is the deployment of job #${deployed.jobId}'s model \`${deployed.name}\` (${deployed.provider}): that model is ready now and answers as \`${deployed.servedAs}\`. Use it with \`/model use model:${deployed.name}\` or \`/ask model:\`.`,
+          });
+          return;
+        }
         const row = ctx.classroom.settings.addModel(
           guildId,
-          interaction.options.getString("model", true),
-          interaction.options.getString("provider", true),
+          name,
+          provider,
           interaction.options.getString("label") ?? undefined,
         );
         await respond(interaction, {
@@ -122,6 +135,7 @@ export default {
             ]
               .filter((p) => p !== undefined)
               .join(" · ")
+              .concat(`\n${servingLines(m, m.jobId)}`)
               .slice(0, DiscordLimits.embedFieldValue),
           });
         }

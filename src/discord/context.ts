@@ -10,6 +10,7 @@ import type { GuildSettingsRepository } from "../db/guildSettings.ts";
 import type { ModelRepository } from "../db/models.ts";
 import type { JobService } from "../finetuning/jobs.ts";
 import type { JobPoller } from "../finetuning/poller.ts";
+import type { ModelServing } from "../finetuning/serving.ts";
 import type { Logger } from "../logger.ts";
 import type { Notifier } from "../notices/notifier.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
@@ -29,6 +30,8 @@ export interface AppContext {
   /** Validates a file, stores it content-addressed under DATA_DIR and records the dataset row. */
   storeDataset: StoreDataset;
   jobs: JobService;
+  /** Deploys trained models: `/finetune deploy`, and `/model add` of a deployment made by hand. */
+  serving: ModelServing;
   poller: JobPoller;
   /** Posts the outbox's pending notices now (a job's card right after Start, a cancel notice). */
   notifier: Notifier;

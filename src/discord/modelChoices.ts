@@ -3,6 +3,7 @@
 // for the `provider` option of /dataset validate and /finetune start: the configured fine-tuning providers.
 import type { ApplicationCommandOptionChoiceData } from "discord.js";
 import type { Catalog } from "../datasets/catalog.ts";
+import { isReady } from "../domain/serving.ts";
 import type { AppContext } from "./context.ts";
 import { DiscordLimits } from "./limits.ts";
 import { describeProvider } from "./render/jobs.ts";
@@ -20,8 +21,9 @@ export function baseModelChoices(typed: string, catalog: Catalog): ApplicationCo
 }
 
 /**
- * The models /ask can use in this guild: its own registered models plus `unregistered` ones (default: the
- * configured /ask base model); never another guild's.
+ * The models /ask can use in this guild: its own registered models that are ready (a model still being deployed,
+ * or whose deploy failed, cannot answer and is not offered) plus `unregistered` ones (default: the configured
+ * /ask base model); never another guild's.
  */
 export function guildModelChoices(
   ctx: Pick<AppContext, "models" | "config">,
@@ -31,13 +33,16 @@ export function guildModelChoices(
 ): ApplicationCommandOptionChoiceData[] {
   const text = typed.trim();
   const choices: ApplicationCommandOptionChoiceData[] = [];
-  for (const m of ctx.models.search(guildId, text, DiscordLimits.autocompleteChoices)) {
+  for (const m of ctx.models.search(guildId, text, DiscordLimits.autocompleteChoices, { ready: true })) {
     if (m.name.length > DiscordLimits.choiceValue) continue;
     choices.push({ name: m.label ? `${m.label} (${m.name})` : m.name, value: m.name });
   }
   for (const name of unregistered) {
     if (!name.toLowerCase().includes(text.toLowerCase()) || choices.some((c) => c.value === name)) continue;
     if (name.length > DiscordLimits.choiceValue) continue;
+    // A channel's chosen model being deployed again (or whose deploy failed) cannot answer either.
+    const registered = ctx.models.get(guildId, name);
+    if (registered && !isReady(registered.servingStatus)) continue;
     choices.push({ name: `${name} (base model)`, value: name });
   }
   return choices.slice(0, DiscordLimits.autocompleteChoices);

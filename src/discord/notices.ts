@@ -2,7 +2,10 @@
 // default), mentions only the requester, and keeps one card per job: the job_created card is edited in place
 // with progress (a text progress bar and the latest loss; the poller throttles the edits) and with the job's
 // final state. Endings are their own message: success with the model's name, tokens, duration, the test
-// answers, how to use it and a PNG of the loss curve; failure with the provider's words; cancelled.
+// answers, how to use it and a PNG of the loss curve; failure with the provider's words; cancelled. Where the
+// provider deploys before a model answers, success says "trained; deploying" (or the manual step to take), and a
+// later notice says the model is ready (with the test answers) or that the deploy failed and how to retry; the
+// card follows the serving state too.
 // `nonce` + `enforce_nonce` make a repeated post (a crash right after sending) one message. Every text is
 // bounded and never blank, so Discord accepts the embed; should it still refuse a notice for its shape
 // (400 50035), the notice is sent again as short plain text (minimalNotice) rather than retried until parked.
@@ -24,8 +27,11 @@ import type {
   JobNoticeBase,
   JobProgressPayload,
   OutboxNotice,
+  ServingNote,
+  TestAnswer,
 } from "../domain/notices.ts";
 import { noticeKey } from "../domain/notices.ts";
+import type { ServingStatus } from "../domain/serving.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 import type { NoticeSender } from "../notices/notifier.ts";
@@ -68,6 +74,23 @@ const STATUS_TEXT: Record<JobStatus, string> = {
   cancelled: "🚫 Cancelled.",
 };
 
+/** A succeeded job's card line, by where its model's serving step stands. */
+function servingText(status: ServingStatus, jobId: number): string {
+  switch (status) {
+    case "ready":
+      return STATUS_TEXT.succeeded;
+    case "deploying":
+      return "✅ Trained. 🚀 Deploying at the provider: the model can be asked once its deployment is ready.";
+    case "failed":
+      return `✅ Trained. ❌ The deploy failed (see the notice below): retry with \`/finetune deploy job:${jobId}\`.`;
+    case "manual":
+      return "✅ Trained. ⏳ Waiting for a manual deploy (see the notice below for the step to run).";
+  }
+}
+
+/** What the card's success line reads from: the notice's serving note (absent before migration 007: ready). */
+const servingOf = (note: ServingNote | undefined): ServingStatus => note?.status ?? "ready";
+
 function jobTitle(p: Pick<JobNoticeBase, "jobId" | "provider">): string {
   const sandbox = p.provider === "sandbox" ? " (sandbox)" : "";
   return `Fine-tuning job #${p.jobId}${sandbox}`;
@@ -109,12 +132,18 @@ export function progressLine(progress: JobProgress | null, status?: JobStatus): 
 /** The job's one card: what was started (created payload) and where it stands now. */
 export function renderJobCard(
   created: JobCreatedPayload | undefined,
-  state: { base: JobNoticeBase; status: JobStatus; progress: JobProgress | null },
+  state: {
+    base: JobNoticeBase;
+    status: JobStatus;
+    progress: JobProgress | null;
+    /** A succeeded job's serving step; unset: ready. */
+    serving?: ServingStatus | undefined;
+  },
 ): EmbedBuilder {
   const p = state.base;
   const lines = [
     `Training **${name(p.baseModel)}** on dataset #${p.datasetId} (${name(p.datasetName)}) for <@${p.requesterId}>.`,
-    STATUS_TEXT[state.status],
+    state.status === "succeeded" ? servingText(state.serving ?? "ready", p.jobId) : STATUS_TEXT[state.status],
     progressLine(state.progress, state.status),
   ].filter((l): l is string => l !== undefined);
   const embed = new EmbedBuilder()
@@ -177,13 +206,30 @@ export function renderNotice(
     }
     case "job_succeeded": {
       const p = notice.payload;
+      const serving = servingOf(p.serving);
       mention = p.requesterId;
-      content = `<@${p.requesterId}> your model is ready.`;
+      content =
+        serving === "ready"
+          ? `<@${p.requesterId}> your model is ready.`
+          : serving === "manual"
+            ? `<@${p.requesterId}> your model is trained; it must be deployed before anyone can ask it (see below).`
+            : `<@${p.requesterId}> your model is trained; deploying it now. You will hear when it can be used.`;
+      const deploying =
+        serving === "deploying"
+          ? `\nTrained; deploying${p.serving?.deploymentName ? ` as \`${name(p.serving.deploymentName)}\`` : ""} at ${name(p.provider)}. It cannot be asked until the deployment is ready: another notice follows.`
+          : "";
+      const manual =
+        serving === "manual" && p.serving?.instructions
+          ? `\n${clip(p.serving.instructions, MESSAGE_CHARS)}`
+          : "";
       embed
         .setTitle(`${jobTitle(p)} succeeded`)
         .setColor(Colors.ok)
         .setDescription(
-          `Fine-tuned model: \`${name(p.fineTunedModel)}\` (from ${name(p.baseModel)}, dataset #${p.datasetId} ${name(p.datasetName)}).`,
+          clip(
+            `Fine-tuned model: \`${name(p.fineTunedModel)}\` (from ${name(p.baseModel)}, dataset #${p.datasetId} ${name(p.datasetName)}).${deploying}${manual}`,
+            DiscordLimits.embedDescription,
+          ),
         )
         .addFields(
           {
@@ -197,29 +243,45 @@ export function renderNotice(
             inline: true,
           },
         );
-      for (const t of p.testAnswers.slice(0, 3)) {
-        // An empty answer is an answer (a tool-calling model's `content: null` reads as ""): say so.
-        const answer =
-          t.answer === null
-            ? `(no answer: ${orElse(t.error ?? "", "unknown error")})`
-            : orElse(t.answer, EMPTY_ANSWER);
-        const expected =
-          t.expected && t.expected.trim() !== ""
-            ? `\n*Dataset's answer:* ${clip(t.expected, EXPECTED_CHARS)}`
-            : "";
-        embed.addFields({
-          name: clip(`Q: ${orElse(t.question, "(empty question)")}`, QUESTION_CHARS),
-          value: clip(`${clip(answer, TEST_ANSWER_CHARS)}${expected}`, DiscordLimits.embedFieldValue),
-        });
-      }
-      embed.addFields({
-        name: "Use it",
-        value: clip(
-          `\`/model use model:${name(p.fineTunedModel)}\` makes it the default in a channel (or the whole server); students then ask with \`/ask\`.`,
-          DiscordLimits.embedFieldValue,
-        ),
-      });
+      addTestAnswers(embed, p.testAnswers);
+      if (serving === "ready") addUseIt(embed, p.fineTunedModel);
+      addCaveat(embed, p.serving?.caveat ?? null);
       if (options.lossChart) embed.setImage(`attachment://${LOSS_CHART_NAME}`);
+      withSandboxFooter(embed, p.provider);
+      break;
+    }
+    case "model_ready": {
+      const p = notice.payload;
+      mention = p.requesterId;
+      content = `<@${p.requesterId}> your model is ready: it can be used now.`;
+      embed
+        .setTitle(`${jobTitle(p)}: model ready`)
+        .setColor(Colors.ok)
+        .setDescription(
+          clip(
+            `\`${name(p.fineTunedModel)}\` is deployed at ${name(p.provider)}${p.servedAs !== p.fineTunedModel ? ` and answers as \`${name(p.servedAs)}\`` : ""}.`,
+            DiscordLimits.embedDescription,
+          ),
+        );
+      addTestAnswers(embed, p.testAnswers);
+      addUseIt(embed, p.fineTunedModel);
+      addCaveat(embed, p.caveat);
+      withSandboxFooter(embed, p.provider);
+      break;
+    }
+    case "model_deploy_failed": {
+      const p = notice.payload;
+      mention = p.requesterId;
+      content = `<@${p.requesterId}> deploying your model failed.`;
+      embed
+        .setTitle(`${jobTitle(p)}: deploy failed`)
+        .setColor(Colors.problem)
+        .setDescription(
+          clip(
+            `Deploying \`${name(p.fineTunedModel)}\`${p.deploymentName ? ` as \`${name(p.deploymentName)}\`` : ""} at ${name(p.provider)} failed. The provider said: ${clip(orElse(p.errorMessage, "nothing"), MESSAGE_CHARS)}\nThe model is trained: retry the deploy with \`/finetune deploy job:${p.jobId}\`.`,
+            DiscordLimits.embedDescription,
+          ),
+        );
       withSandboxFooter(embed, p.provider);
       break;
     }
@@ -259,7 +321,7 @@ export function renderNotice(
         .setColor(Colors.warn)
         .setDescription(
           clip(
-            `\`${name(p.model)}\` (${name(p.provider)}) ${clip(p.reason, MESSAGE_CHARS)}${p.shutdownDate ? ` Shutdown date: ${name(p.shutdownDate)}.` : ""}\nSet a fallback with \`/classroom setup\` or choose another model with \`/model use\`.`,
+            `\`${name(p.model)}\` (${name(p.provider)}) ${clip(p.reason, MESSAGE_CHARS)}${p.shutdownDate ? ` Shutdown date: ${name(p.shutdownDate)}.` : ""}${p.redeployJobId ? `\nIf its deployment was deleted, deploy it again with \`/finetune deploy job:${p.redeployJobId}\`.` : ""}\nSet a fallback with \`/classroom setup\` or choose another model with \`/model use\`.`,
             DiscordLimits.embedDescription,
           ),
         );
@@ -293,10 +355,22 @@ export function minimalNotice(notice: OutboxNotice): RESTPostAPIChannelMessageJS
         notice.kind === "job_created"
           ? `<@${p.requesterId}> your ${job} has started.`
           : notice.kind === "job_succeeded"
-            ? `<@${p.requesterId}> your model is ready: \`${name(notice.payload.fineTunedModel)}\` (${job}). Use it with \`/model use\`.`
+            ? servingOf(notice.payload.serving) === "ready"
+              ? `<@${p.requesterId}> your model is ready: \`${name(notice.payload.fineTunedModel)}\` (${job}). Use it with \`/model use\`.`
+              : `<@${p.requesterId}> your model is trained: \`${name(notice.payload.fineTunedModel)}\` (${job}); it must be deployed before it can be used.`
             : notice.kind === "job_failed"
               ? `<@${p.requesterId}> your ${job} failed: ${short(notice.payload.errorMessage)}`
               : `<@${p.requesterId}> your ${job} was cancelled.`;
+      break;
+    }
+    case "model_ready":
+    case "model_deploy_failed": {
+      const p = notice.payload;
+      mention = p.requesterId;
+      content =
+        notice.kind === "model_ready"
+          ? `<@${p.requesterId}> your model is ready: \`${name(p.fineTunedModel)}\` (fine-tuning job #${p.jobId}). Use it with \`/model use\`.`
+          : `<@${p.requesterId}> deploying the model of fine-tuning job #${p.jobId} failed: ${short(notice.payload.errorMessage)} Retry with \`/finetune deploy job:${p.jobId}\`.`;
       break;
     }
     case "job_progress": {
@@ -314,6 +388,42 @@ export function minimalNotice(notice: OutboxNotice): RESTPostAPIChannelMessageJS
     embeds: [],
     allowed_mentions: { parse: [], users: mention ? [mention] : [] },
   };
+}
+
+/** The first test answers, a field each: the model's answer and, when held out, the dataset's. */
+function addTestAnswers(embed: EmbedBuilder, answers: readonly TestAnswer[]): void {
+  for (const t of answers.slice(0, 3)) {
+    // An empty answer is an answer (a tool-calling model's `content: null` reads as ""): say so.
+    const answer =
+      t.answer === null
+        ? `(no answer: ${orElse(t.error ?? "", "unknown error")})`
+        : orElse(t.answer, EMPTY_ANSWER);
+    const expected =
+      t.expected && t.expected.trim() !== ""
+        ? `\n*Dataset's answer:* ${clip(t.expected, EXPECTED_CHARS)}`
+        : "";
+    embed.addFields({
+      name: clip(`Q: ${orElse(t.question, "(empty question)")}`, QUESTION_CHARS),
+      value: clip(`${clip(answer, TEST_ANSWER_CHARS)}${expected}`, DiscordLimits.embedFieldValue),
+    });
+  }
+}
+
+function addUseIt(embed: EmbedBuilder, model: string): void {
+  embed.addFields({
+    name: "Use it",
+    value: clip(
+      `\`/model use model:${name(model)}\` makes it the default in a channel (or the whole server); students then ask with \`/ask\`.`,
+      DiscordLimits.embedFieldValue,
+    ),
+  });
+}
+
+/** The provider's warning about its deployments (Azure deletes them on its own). */
+function addCaveat(embed: EmbedBuilder, caveat: string | null): void {
+  if (caveat && caveat.trim() !== "") {
+    embed.addFields({ name: "Note", value: clip(caveat, DiscordLimits.embedFieldValue) });
+  }
 }
 
 function formatDuration(ms: number): string {
@@ -486,7 +596,11 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
 
   /** The job's card shows the final state too; best effort (the ending notice is what counts). */
   const finishCard = async (channelId: string, notice: OutboxNotice) => {
-    if (notice.kind !== "job_succeeded" && notice.kind !== "job_failed" && notice.kind !== "job_cancelled")
+    if (
+      notice.kind === "job_progress" ||
+      notice.kind === "job_created" ||
+      notice.kind === "model_unavailable"
+    )
       return;
     const p = notice.payload;
     try {
@@ -494,10 +608,17 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
       if (!card?.messageId) return;
       const known = deps.outbox?.payloadOf(notice.guildId, noticeKey.jobProgress(p.jobId), "job_progress");
       const status: JobStatus =
-        notice.kind === "job_succeeded" ? "succeeded" : notice.kind === "job_failed" ? "failed" : "cancelled";
+        notice.kind === "job_failed" ? "failed" : notice.kind === "job_cancelled" ? "cancelled" : "succeeded";
+      const serving: ServingStatus =
+        notice.kind === "job_succeeded"
+          ? servingOf(notice.payload.serving)
+          : notice.kind === "model_deploy_failed"
+            ? "failed"
+            : "ready";
       const embed = renderJobCard(card.payload, {
         base: p,
         status,
+        serving,
         progress: latestProgress(known?.progress ?? null, deps.metrics?.list(notice.guildId, p.jobId) ?? []),
       });
       await edit(channelId, card.messageId, {

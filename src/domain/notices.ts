@@ -2,6 +2,7 @@
 // service, the poller, the model-unavailable hook) and the readers (the Discord sender, the CLI) all use
 // these, so a payload is typed from enqueue to render and each key is built in one place.
 import type { JobProgress, JobStatus, TestQuestion } from "./jobs.ts";
+import type { ServingStatus } from "./serving.ts";
 
 export type NoticeKind =
   | "job_created"
@@ -9,6 +10,8 @@ export type NoticeKind =
   | "job_succeeded"
   | "job_failed"
   | "job_cancelled"
+  | "model_ready"
+  | "model_deploy_failed"
   | "model_unavailable";
 
 /** What every job notice carries: enough for a card without another lookup. */
@@ -43,11 +46,48 @@ export interface TestAnswer extends TestQuestion {
   error: string | null;
 }
 
+/** Where a trained model's serving step stands when its job's success is announced. */
+export interface ServingNote {
+  status: ServingStatus;
+  /** The id to call once ready (the fine-tuned model where serving is immediate); null before. */
+  servedAs: string | null;
+  /** The deployment being made (deploy providers); null where serving is immediate. */
+  deploymentName: string | null;
+  /** "manual": the exact step a teacher runs, and the `/model add` that registers the deployment. */
+  instructions: string | null;
+  /** The provider's warning about its deployments' lifetime (Azure); null when it has none. */
+  caveat: string | null;
+}
+
 export interface JobSucceededPayload extends JobNoticeBase {
   fineTunedModel: string;
   trainedTokens: number | null;
   durationMs: number | null;
+  /** Asked at once where serving is immediate; empty while the model is still to be deployed (the ready notice has them). */
   testAnswers: TestAnswer[];
+  /** Absent on notices written before migration 007: ready, served as the fine-tuned model. */
+  serving?: ServingNote | undefined;
+}
+
+/** A deploy attempt of a trained model, announced when it ends: ready, or failed. */
+export interface ModelServingPayload extends JobNoticeBase {
+  fineTunedModel: string;
+  deploymentName: string | null;
+  /** 1 for the deploy that followed training; each `/finetune deploy` adds one. */
+  attempt: number;
+  caveat: string | null;
+}
+
+export interface ModelReadyPayload extends ModelServingPayload {
+  /** The id chat completions take (the deployed name). */
+  servedAs: string;
+  /** The job's test questions, asked of the deployed model. */
+  testAnswers: TestAnswer[];
+}
+
+export interface ModelDeployFailedPayload extends ModelServingPayload {
+  /** The provider's own words. */
+  errorMessage: string;
 }
 
 export interface JobFailedPayload extends JobNoticeBase {
@@ -63,6 +103,8 @@ export interface ModelUnavailablePayload {
   provider: string;
   shutdownDate: string | null;
   reason: string;
+  /** A deployed model's job: its deployment may have vanished, and `/finetune deploy job:` makes it again. */
+  redeployJobId?: number | null | undefined;
 }
 
 export interface NoticePayloads {
@@ -71,6 +113,8 @@ export interface NoticePayloads {
   job_succeeded: JobSucceededPayload;
   job_failed: JobFailedPayload;
   job_cancelled: JobCancelledPayload;
+  model_ready: ModelReadyPayload;
+  model_deploy_failed: ModelDeployFailedPayload;
   model_unavailable: ModelUnavailablePayload;
 }
 
@@ -98,6 +142,9 @@ export const noticeKey = {
   jobProgress: (jobId: number) => `job:${jobId}:progress`,
   /** The ending notice: succeeded, failed or cancelled. */
   jobEnded: (jobId: number, status: JobStatus) => `job:${jobId}:${status}`,
+  /** The end of one deploy attempt of a job's model: one notice per attempt and outcome. */
+  modelServing: (jobId: number, attempt: number, outcome: "ready" | "failed") =>
+    `job:${jobId}:deploy:${attempt}:${outcome}`,
   /** Once per guild, model and UTC day. */
   modelUnavailable: (guildId: string, model: string, day: Date) =>
     `model_unavailable:${guildId}:${model}:${day.toISOString().slice(0, 10)}`,

@@ -4,7 +4,9 @@
 // ⌈tracked / 100⌉), retrieves the few it did not see, reads new events only for running jobs, and writes each
 // status change together with its notice in one SQLite transaction. Outages and rate limits are logged and
 // retried next tick; they never fail a job, and never delay another provider: a provider still busy from an
-// earlier tick is skipped (never polled twice at once) while the others go on.
+// earlier tick is skipped (never polled twice at once) while the others go on. After its jobs, a provider's
+// part of the tick follows its models being deployed (finetuning/serving.ts): a job that succeeded on a provider
+// with a deploy step has its deploy requested in the same tick, and its deployment checked on every tick after.
 
 import { createTask, type ScheduledTask, validate as validCron } from "node-cron";
 import { DatasetRepository } from "../db/datasets.ts";
@@ -19,47 +21,25 @@ import {
 import { ModelRepository } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
 import { isTerminal } from "../domain/jobs.ts";
-import type {
-  JobFailedPayload,
-  JobProgressPayload,
-  JobSucceededPayload,
-  TestAnswer,
-} from "../domain/notices.ts";
+import type { JobFailedPayload, JobProgressPayload, JobSucceededPayload } from "../domain/notices.ts";
 import { noticeKey } from "../domain/notices.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 import type { Notifier } from "../notices/notifier.ts";
-import { classifyProviderError, describeProviderError, logProviderError } from "../providers/errors.ts";
+import { classifyProviderError, logProviderError } from "../providers/errors.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import {
-  type ChatResult,
   type FineTuningProvider,
   isMalformedEvent,
   type MalformedEvent,
   type ProviderEvent,
   type ProviderJob,
 } from "../providers/types.ts";
+import { forEachLimit } from "./concurrency.ts";
 import { noticeBase, recordEnding } from "./jobs.ts";
 import { ProviderNames } from "./providerNames.ts";
-
-/** Asks `model` one question as the seed tutorial's EducationalAssistant (its prompt, temperature and length). */
-export function askAssistant(
-  provider: FineTuningProvider,
-  model: string,
-  question: string,
-): Promise<ChatResult> {
-  return provider.chat({
-    model,
-    messages: [
-      { role: "system", content: DEFAULT_SYSTEM_PROMPT },
-      { role: "user", content: question },
-    ],
-    temperature: DEFAULT_TEMPERATURE,
-    maxTokens: DEFAULT_MAX_TOKENS,
-  });
-}
+import { askTestQuestions, ModelServing, type ServingCounts } from "./serving.ts";
 
 /** A 429 stops the rest of a tick's calls to that provider: hammering on would only extend it. */
 const isRateLimit = (err: unknown): boolean => classifyProviderError(err)?.status === 429;
@@ -95,10 +75,12 @@ export interface PollerOptions {
   progressNoticeIntervalMs?: number;
   /** Jobs handled at once per provider within a tick (events, test questions); each listing is sequential. */
   concurrency?: number;
+  /** The serving step (deploys); default one of its own over the same database and providers. */
+  serving?: ModelServing | undefined;
 }
 
 /** One provider's part of a tick: its API calls and what changed. */
-export interface PollCounts {
+export interface PollCounts extends ServingCounts {
   tracked: number;
   listCalls: number;
   retrieveCalls: number;
@@ -131,6 +113,8 @@ const emptyCounts = (): PollCounts => ({
   changed: 0,
   ended: 0,
   errors: 0,
+  deploying: 0,
+  deployCalls: 0,
   durationMs: 0,
 });
 
@@ -143,6 +127,8 @@ const COUNTED = [
   "changed",
   "ended",
   "errors",
+  "deploying",
+  "deployCalls",
 ] as const;
 
 /** One provider's tick: its adapter, its counts, and whether a 429 stopped its remaining calls. */
@@ -244,6 +230,7 @@ export class JobPoller {
   private readonly models: ModelRepository;
   private readonly outbox: OutboxRepository;
   private readonly datasets: DatasetRepository;
+  private readonly serving: ModelServing;
   private task: ScheduledTask | undefined;
   /** Each provider's part of a tick while it runs: a provider is never polled twice at once. */
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -275,6 +262,16 @@ export class JobPoller {
     this.models = new ModelRepository(o.db);
     this.outbox = new OutboxRepository(o.db);
     this.datasets = new DatasetRepository(o.db);
+    this.serving =
+      o.serving ??
+      new ModelServing({
+        db: o.db,
+        providers: o.providers,
+        logger: this.logger,
+        guildId: o.guildId,
+        now: this.now,
+        concurrency: this.concurrency,
+      });
     if (!validCron(this.schedule)) {
       throw new Error(
         `POLL_SCHEDULE "${this.schedule}" is not a valid cron expression (e.g. "*/30 * * * * *")`,
@@ -379,6 +376,8 @@ export class JobPoller {
           : this.jobs.listActive(this.guildId, run.name);
       counts.tracked = tracked.length;
       if (tracked.length > 0) await this.pollTracked(run, tracked, logger);
+      // After the jobs: a job that succeeded just now has its deploy requested in this tick.
+      if (!run.rateLimited) await this.serving.checkDeploying(run, logger);
       if (drain && this.notifier) {
         // Twice: the first may be a drain another provider started before this one's notices were written.
         await this.notifier.drain();
@@ -613,7 +612,14 @@ export class JobPoller {
         );
         return;
       }
-      const testAnswers = await this.askTestQuestions(run, job, model);
+      const plan = this.serving.planFor(run.provider, job, model);
+      // A model still to be deployed cannot answer yet: its test questions are asked once it is ready.
+      const testAnswers =
+        plan.serving.status === "ready"
+          ? await askTestQuestions(run.provider, model, job.testQuestions, run.counts, (err) =>
+              logProviderError(this.logger, err, { jobId: job.id, model }, "test question failed"),
+            )
+          : [];
       let shutdownDate: string | null = null;
       try {
         shutdownDate = (await run.provider.retrieveModel(model)).shutdownDate;
@@ -627,6 +633,7 @@ export class JobPoller {
         trainedTokens: remote.trainedTokens,
         durationMs: remote.finishedAt !== null ? Math.max(0, remote.finishedAt - startedMs) : null,
         testAnswers,
+        serving: plan.note,
       };
       recordEnding(this.db, job, remote, {
         kind: "job_succeeded",
@@ -642,10 +649,14 @@ export class JobPoller {
             jobId: job.id,
             shutdownDate,
             createdAt: now.toISOString(),
+            serving: plan.serving,
           });
         },
       });
-      this.logger.info({ jobId: job.id, model }, "fine-tuning job succeeded; model registered");
+      this.logger.info(
+        { jobId: job.id, model, serving: plan.serving.status, deployment: plan.serving.deploymentName },
+        "fine-tuning job succeeded; model registered",
+      );
       return;
     }
     if (remote.status === "failed") {
@@ -672,22 +683,6 @@ export class JobPoller {
     this.logger.info({ jobId: job.id }, "fine-tuning job cancelled");
   }
 
-  /** Asks the new model the job's test questions; a failed question keeps its error in words, never blocks. */
-  private async askTestQuestions(run: ProviderRun, job: JobRow, model: string): Promise<TestAnswer[]> {
-    const answers: TestAnswer[] = [];
-    for (const q of job.testQuestions) {
-      try {
-        run.counts.chatCalls += 1;
-        const reply = await askAssistant(run.provider, model, q.question);
-        answers.push({ ...q, answer: reply.text, error: null });
-      } catch (err) {
-        logProviderError(this.logger, err, { jobId: job.id, model }, "test question failed");
-        answers.push({ ...q, answer: null, error: describeProviderError(err) });
-      }
-    }
-    return answers;
-  }
-
   private datasetName(job: JobRow): string {
     return this.datasets.get(job.guildId, job.datasetId)?.fileName ?? `dataset #${job.datasetId}`;
   }
@@ -708,20 +703,4 @@ function progressFrom(
     totalSteps: latest.totalSteps ?? known?.totalSteps ?? latest.step,
     loss: latest.trainLoss ?? known?.loss ?? null,
   };
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function forEachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

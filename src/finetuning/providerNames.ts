@@ -44,7 +44,7 @@ export class ProviderNames {
 
   /**
    * Re-points the rows of renamed providers and returns the configured providers that have work (unfinished
-   * jobs or pending creates), by name. Rows of names that match nothing, or of a kind that takes no jobs yet,
+   * jobs, pending creates or models being deployed), by name. Rows of names that match nothing, or of a kind that takes no jobs yet,
    * are left as they are and logged once.
    */
   settle(): string[] {
@@ -92,7 +92,11 @@ export class ProviderNames {
 
   private refs(): ProviderRef[] {
     const seen = new Map<string, ProviderRef>();
-    for (const ref of [...this.jobs.activeProviders(this.guildId), ...this.intents.providers(this.guildId)]) {
+    for (const ref of [
+      ...this.jobs.activeProviders(this.guildId),
+      ...this.intents.providers(this.guildId),
+      ...this.models.deployingProviders(this.guildId),
+    ]) {
       seen.set(`${ref.provider}\u0000${ref.endpoint}`, ref);
     }
     return [...seen.values()];

@@ -28,6 +28,9 @@ export function enqueueModelUnavailable(
         provider: registered?.provider ?? "unknown",
         shutdownDate: registered?.shutdownDate ?? null,
         reason: `${sentence(info.reason)}${info.fallbackModel ? ` Students are answered by ${info.fallbackModel} meanwhile.` : " Students get no answer until a teacher picks another model."}`,
+        // A deployment (Azure, Nebius) can vanish on its own: the job that trained the model can deploy it again.
+        redeployJobId:
+          registered?.jobId != null && registered.deploymentName !== null ? registered.jobId : null,
       },
       dedupeKey: noticeKey.modelUnavailable(guildId, model, now),
     },

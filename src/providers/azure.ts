@@ -131,7 +131,15 @@ export class AzureOpenAIProvider extends OpenAICompatibleProvider {
 
   /** Whether deploy() can make deployments itself (ARM location and service principal configured). */
   get canDeploy(): boolean {
-    return this.credentials !== undefined;
+    return this.credentials !== undefined && this.arm !== undefined;
+  }
+
+  override readonly servingCaveat: string | null = AZURE_DEPLOYMENT_LIFETIME_WARNING;
+
+  /** Without ARM credentials: the `az` command and the `/model add` that registers the deployment. */
+  override manualDeployStep(input: DeployInput): string | null {
+    if (this.canDeploy) return null;
+    return this.manualDeployInstructions(input.name, input.fineTunedModel ?? "<fine-tuned model>");
   }
 
   protected override createBody(input: CreateJobInput): Record<string, unknown> {

@@ -14,13 +14,16 @@ const SUFFIX_CHARS = 12;
 
 /**
  * `ct-<the job id's last 12 letters and digits, lowercased>-<6 hex of the id's hash>`: readable next to the
- * job, and the hash keeps two ids that differ only in case (base62 ids) from sharing a name.
+ * job, and the hash keeps two ids that differ only in case (base62 ids) from sharing a name. A later attempt
+ * (`/finetune deploy` after a failed or vanished deployment) gets its own name, `…-<hash of id and
+ * attempt>-<attempt>`, so it never meets the failed one, and is still found again when it is retried.
  */
-export function deploymentNameFor(remoteJobId: string): string {
+export function deploymentNameFor(remoteJobId: string, attempt = 1): string {
   const alnum = remoteJobId.replace(/^[a-z]+[-_]/i, "").replace(/[^a-zA-Z0-9]/g, "");
   const suffix = alnum.slice(-SUFFIX_CHARS).toLowerCase() || "job";
-  const hash = createHash("sha256").update(remoteJobId).digest("hex").slice(0, 6);
-  return `ct-${suffix}-${hash}`;
+  const seed = attempt > 1 ? `${remoteJobId}\u0000${attempt}` : remoteJobId;
+  const hash = createHash("sha256").update(seed).digest("hex").slice(0, 6);
+  return attempt > 1 ? `ct-${suffix}-${hash}-${attempt}` : `ct-${suffix}-${hash}`;
 }
 
 /** Whether a name is one this file could have made (what the adapters accept from their callers). */

@@ -201,6 +201,13 @@ export class OpenAICompatibleProvider implements FineTuningProvider {
     };
   }
 
+  /** deploy() always works here (nothing to deploy); hosts that may need a person override this. */
+  manualDeployStep(_input: DeployInput): string | null {
+    return null;
+  }
+
+  readonly servingCaveat: string | null = null;
+
   /** Nothing to deploy: the fine-tuned model answers as soon as its job succeeded. */
   async deploy(input: DeployInput): Promise<Deployment> {
     return { name: input.name, status: "ready", servedAs: input.fineTunedModel, message: null };

@@ -161,6 +161,14 @@ export interface FineTuningProvider {
   readonly kind: string;
   /** "deploy": a succeeded job's model is callable only after deploy() reports it ready. */
   readonly serving: Serving;
+  /**
+   * What a person must do instead of deploy() when this provider cannot deploy by itself (Azure without
+   * Resource Manager credentials): the exact command and how to register the deployment afterwards. Null when
+   * deploy() works (or nothing needs deploying). Asked before deploy(), never learnt from its error.
+   */
+  manualDeployStep(input: DeployInput): string | null;
+  /** Said whenever one of this provider's deployments is announced (Azure deletes them on its own); else null. */
+  readonly servingCaveat: string | null;
   /** Streams the file from disk; never reads it whole into memory. */
   uploadTrainingFile(path: string): Promise<UploadedFile>;
   /** Deletes an uploaded file (a training file no job will use: the create was refused). */

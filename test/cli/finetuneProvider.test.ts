@@ -65,11 +65,23 @@ test("finetune --provider lab --wait --json trains at lab and says so: provider,
   assert.equal(r.code, 0, r.err);
   const result = JSON.parse(r.out) as FinetuneResult;
   assert.equal(result.provider, "lab");
-  assert.equal(result.status, "succeeded");
+  // A succeeded job's status is its model's serving step: a sandbox serves it at once, as itself.
+  assert.equal(result.status, "ready");
+  assert.equal(result.job.status, "succeeded");
   assert.equal(result.job.provider, "lab");
   assert.match(result.fineTunedModel ?? "", /:lab:/);
   assert.equal(result.fineTunedModel, result.job.fineTunedModel);
-  for (const k of ["job", "provider", "fineTunedModel", "status", "testAnswers", "error", "metrics"]) {
+  assert.equal(result.servedAs, result.fineTunedModel);
+  for (const k of [
+    "job",
+    "provider",
+    "fineTunedModel",
+    "servedAs",
+    "status",
+    "testAnswers",
+    "error",
+    "metrics",
+  ]) {
     assert.ok(k in result, k);
   }
   assert.equal((await remote(lab, result.job.remoteId)).status, "succeeded", "the job is lab's");

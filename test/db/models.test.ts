@@ -1,8 +1,10 @@
 // Which model names belong to another guild's job: the one cross-guild decision behind /model add and routing.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import Database from "better-sqlite3";
 import { DatasetRepository } from "../../src/db/datasets.ts";
 import { JobRepository } from "../../src/db/jobs.ts";
+import { appMigrationsDir, loadMigrations, migrate } from "../../src/db/migrate.ts";
 import { derivationKeys, ModelRepository, modelIdKey } from "../../src/db/models.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
 
@@ -110,5 +112,90 @@ describe("ModelRepository.trainedByAnotherGuild", () => {
     ]) {
       assert.equal(models.trainedByAnotherGuild("B", name), false, name);
     }
+  });
+});
+
+describe("ModelRepository serving state (migration 007)", () => {
+  it("rows from before the migration are ready, served as their name", () => {
+    const db = new Database(":memory:");
+    const all = loadMigrations(appMigrationsDir);
+    migrate(
+      db,
+      all.filter((m) => m.version < 7),
+    );
+    db.prepare(
+      `INSERT INTO models (guild_id, name, provider, base_model, job_id, created_at)
+       VALUES ('A', 'ft:old', 'openai', 'gpt-4o-mini-2024-07-18', NULL, '2026-01-01T00:00:00.000Z')`,
+    ).run();
+    migrate(db, all);
+    const row = new ModelRepository(db).get("A", "ft:old");
+    assert.equal(row?.servingStatus, "ready");
+    assert.equal(row?.servedAs, "ft:old");
+    assert.equal(row?.deploymentName, null);
+    assert.equal(row?.deployAttempt, 0);
+    assert.equal(row?.servingUpdatedAt, "2026-01-01T00:00:00.000Z");
+  });
+
+  it("lists and searches only ready models when asked, and moves a state on only from the expected one", () => {
+    const db = openDb(":memory:");
+    const models = new ModelRepository(db);
+    models.register({ guildId: "A", name: "ready-one", provider: "p", baseModel: "b", jobId: null });
+    models.register({
+      guildId: "A",
+      name: "deploying-one",
+      provider: "nebius",
+      baseModel: "b",
+      jobId: null,
+      serving: { status: "deploying", servedAs: null, deploymentName: "ct-x-123456", attempt: 1 },
+    });
+    assert.deepEqual(
+      models.list("A", 10, { ready: true }).map((m) => m.name),
+      ["ready-one"],
+    );
+    assert.deepEqual(
+      models.search("A", "one", 10, { ready: true }).map((m) => m.name),
+      ["ready-one"],
+    );
+    assert.equal(models.search("A", "one", 10).length, 2);
+    assert.deepEqual(
+      models.listDeploying("nebius").map((m) => m.name),
+      ["deploying-one"],
+    );
+    const wrongAttempt = { from: ["deploying"] as const, attempt: 2 };
+    assert.equal(
+      models.updateServing("A", "deploying-one", wrongAttempt, { status: "ready", servedAs: "x" }),
+      false,
+    );
+    const right = { from: ["deploying"] as const, attempt: 1 };
+    assert.equal(
+      models.updateServing("A", "deploying-one", right, { status: "ready", servedAs: "full/x" }),
+      true,
+    );
+    assert.equal(
+      models.updateServing("A", "deploying-one", right, { status: "failed", error: "late" }),
+      false,
+    );
+    assert.equal(models.get("A", "deploying-one")?.servedAs, "full/x");
+    assert.equal(models.listDeploying("nebius").length, 0);
+  });
+
+  it("another guild's served and deployed names count as that guild's job's names", () => {
+    const db = openDb(":memory:");
+    trained(db, "A", 2, "ft:meta-llama/Llama-3.1-8B-Instruct:org::Xy12");
+    db.prepare("UPDATE models SET served_as = ?, deployment_name = ?").run(
+      "meta-llama/Llama-3.1-8B-Instruct-LoRa:ct-abc-123456-wxyz",
+      "ct-abc-123456",
+    );
+    const models = new ModelRepository(db);
+    assert.equal(
+      models.trainedByAnotherGuild("B", "meta-llama/Llama-3.1-8B-Instruct-LoRa:ct-abc-123456-wxyz"),
+      true,
+    );
+    assert.equal(models.trainedByAnotherGuild("B", "ct-abc-123456"), true);
+    assert.equal(
+      models.trainedByAnotherGuild("B", "meta-llama/Llama-3.1-8B-Instruct"),
+      false,
+      "its base model",
+    );
   });
 });

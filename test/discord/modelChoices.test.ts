@@ -69,3 +69,31 @@ describe("guildModelChoices", () => {
     );
   });
 });
+
+describe("guildModelChoices and the serving step", () => {
+  it("offers a trained model only once it is ready, also when it is a channel's chosen model", () => {
+    const db = openDb(":memory:");
+    const c = { models: new ModelRepository(db), config: loadConfig({}) };
+    c.models.register({
+      guildId: G,
+      name: "ft:llama-deploying",
+      provider: "nebius",
+      baseModel: "b",
+      jobId: null,
+      serving: { status: "deploying", servedAs: null, deploymentName: "ct-a-000000", attempt: 1 },
+    });
+    c.models.register({
+      guildId: G,
+      name: "ft:llama-failed",
+      provider: "nebius",
+      baseModel: "b",
+      jobId: null,
+      serving: { status: "failed", servedAs: null, deploymentName: "ct-b-000000", attempt: 1 },
+    });
+    c.models.register({ guildId: G, name: "ft:ready", provider: "nebius", baseModel: "b", jobId: null });
+    assert.deepEqual(
+      guildModelChoices(c, G, "ft:", ["ft:llama-deploying"]).map((x) => x.value),
+      ["ft:ready"],
+    );
+  });
+});

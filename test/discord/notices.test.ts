@@ -131,9 +131,37 @@ function everyKind(text: string, n: number, error: string | null = null): Outbox
     },
     job_failed: { ...b, errorCode: text, errorMessage: text },
     job_cancelled: b,
-    model_unavailable: { model: text, provider: text, shutdownDate: text, reason: text },
+    model_ready: {
+      ...b,
+      fineTunedModel: text,
+      deploymentName: text,
+      attempt: 2,
+      caveat: text,
+      servedAs: text,
+      testAnswers: answers,
+    },
+    model_deploy_failed: {
+      ...b,
+      fineTunedModel: text,
+      deploymentName: text,
+      attempt: 1,
+      caveat: text,
+      errorMessage: text,
+    },
+    model_unavailable: { model: text, provider: text, shutdownDate: text, reason: text, redeployJobId: 7 },
   };
-  return Object.entries(kinds).map(([kind, payload]) => notice(kind as NoticeKind, payload as never));
+  const all = Object.entries(kinds).map(([kind, payload]) => notice(kind as NoticeKind, payload as never));
+  // A success whose model still waits for its deploy: each serving state's texts at the same extremes.
+  for (const status of ["deploying", "manual", "failed"] as const) {
+    all.push(
+      notice("job_succeeded", {
+        ...kinds.job_succeeded,
+        testAnswers: [],
+        serving: { status, servedAs: null, deploymentName: text, instructions: text, caveat: text },
+      }),
+    );
+  }
+  return all;
 }
 
 describe("renderNotice against Discord's payload validation", () => {

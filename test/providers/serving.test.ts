@@ -21,6 +21,16 @@ describe("deploymentNameFor", () => {
     assert.notEqual(deploymentNameFor("ftjob-AbCdEfGhIjKl"), deploymentNameFor("ftjob-abcdefghijkl"));
   });
 
+  test("gives each later attempt its own name, the same every time, that never meets the first", () => {
+    const id = "ftjob-abc123DEF456ghi789";
+    assert.equal(deploymentNameFor(id, 1), deploymentNameFor(id));
+    assert.equal(deploymentNameFor(id, 2), deploymentNameFor(id, 2));
+    assert.match(deploymentNameFor(id, 2), /^ct-def456ghi789-[0-9a-f]{6}-2$/);
+    assert.notEqual(deploymentNameFor(id, 2), deploymentNameFor(id));
+    assert.notEqual(deploymentNameFor(id, 2), deploymentNameFor(id, 3));
+    assert.ok(isValidDeploymentName(deploymentNameFor(id, 999)));
+  });
+
   test("fits Azure's and Nebius's name rules, whatever the id looks like", () => {
     for (const id of [
       "ftjob-abc",

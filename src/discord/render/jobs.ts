@@ -2,7 +2,10 @@
 import { EmbedBuilder, escapeMarkdown } from "discord.js";
 import type { DatasetRow } from "../../db/datasets.ts";
 import type { JobRow } from "../../db/jobs.ts";
+import type { ModelRow } from "../../db/models.ts";
 import type { JobStatus } from "../../domain/jobs.ts";
+import { SERVING_WORDS } from "../../domain/serving.ts";
+import type { RedeployResult } from "../../finetuning/serving.ts";
 import { EMBEDDED_SANDBOX_ENDPOINT, type RegisteredProvider } from "../../providers/registry.ts";
 import { DiscordLimits } from "../limits.ts";
 import { progressBar } from "../notices.ts";
@@ -83,7 +86,54 @@ function formatLoss(job: JobRow): string {
   return job.progress?.loss == null ? "not reported yet" : job.progress.loss.toFixed(3);
 }
 
-export function renderJobStatus(job: JobRow, datasetName: string): EmbedBuilder {
+/**
+ * Where a trained model's serving step stands, in a line or two: ready (and the id it answers as), deploying,
+ * failed (the provider's words, and the retry), or the manual step still to take.
+ */
+export function servingLines(model: ModelRow, jobId: number | null): string {
+  const deployment = model.deploymentName ? ` as \`${model.deploymentName}\`` : "";
+  switch (model.servingStatus) {
+    case "ready":
+      return model.servedAs && model.servedAs !== model.name
+        ? `✅ ready: answers as \`${model.servedAs}\``
+        : "✅ ready";
+    case "deploying":
+      return `🚀 deploying${deployment}: it can be asked once the deployment is ready`;
+    case "failed":
+      return `❌ ${SERVING_WORDS.failed}${deployment}: ${model.servingError ?? "no reason given"}${jobId !== null ? `\nRetry with \`/finetune deploy job:${jobId}\`.` : ""}`;
+    case "manual":
+      return `⏳ ${SERVING_WORDS.manual}${deployment}. ${model.servingError ?? ""}`.trim();
+  }
+}
+
+/** The reply to `/finetune deploy job:`. */
+export function renderRedeploy(jobId: number, r: RedeployResult): string {
+  const m = r.model;
+  switch (r.kind) {
+    case "immediate":
+      return `Job #${jobId}'s model \`${m.name}\` needs no deploy: provider ${m.provider} serves it as soon as training ends. It is ready.`;
+    case "ready":
+      return `Job #${jobId}'s model \`${m.name}\` is deployed and ready${m.servedAs && m.servedAs !== m.name ? ` (it answers as \`${m.servedAs}\`)` : ""}: nothing to do.`;
+    case "deploying":
+      return `Deploying job #${jobId}'s model \`${m.name}\`${m.deploymentName ? ` as \`${m.deploymentName}\`` : ""} at ${m.provider}. A notice follows when it is ready (or if it fails).`;
+    case "manual":
+      return `Job #${jobId}'s model must be deployed by hand.\n${r.instructions}`.slice(
+        0,
+        DiscordLimits.messageContent,
+      );
+    case "failed":
+      return `Deploying job #${jobId}'s model failed again. The provider said: ${r.message}`.slice(
+        0,
+        DiscordLimits.messageContent,
+      );
+  }
+}
+
+export function renderJobStatus(
+  job: JobRow,
+  datasetName: string,
+  model?: ModelRow | undefined,
+): EmbedBuilder {
   const sandbox = job.provider === "sandbox" ? " (sandbox)" : "";
   const p = job.progress;
   const color =
@@ -124,9 +174,19 @@ export function renderJobStatus(job: JobRow, datasetName: string): EmbedBuilder 
       { name: "Provider job", value: `${job.remoteId} · ${providerLabel(job.provider)}`, inline: false },
     );
   if (job.fineTunedModel) {
+    const ready = model === undefined || model.servingStatus === "ready";
     embed.addFields({
       name: "Fine-tuned model",
-      value: `\`${job.fineTunedModel}\`\nUse it: \`/model use model:${job.fineTunedModel}\``,
+      value: (ready
+        ? `\`${job.fineTunedModel}\`\nUse it: \`/model use model:${job.fineTunedModel}\``
+        : `\`${job.fineTunedModel}\``
+      ).slice(0, DiscordLimits.embedFieldValue),
+    });
+  }
+  if (model && job.status === "succeeded") {
+    embed.addFields({
+      name: "Serving",
+      value: servingLines(model, job.id).slice(0, DiscordLimits.embedFieldValue),
     });
   }
   if (job.status === "failed") {
