@@ -1,7 +1,8 @@
 // The open-model flow from the terminal, as the issue's "done when" runs it: `classtune sandbox` as its own
 // process, a Nebius-kind provider pointed at it, then `finetune --provider nebius-lab --model <Llama 3.1> --wait
 // --json` trains, deploys (the sandbox's /v0/models) and reports `servedAs`, and `ask --model` asks the deployed
-// name. MODELS_FILE adds the open model to the catalog the dataset is validated against.
+// name. The default provider is another (sandbox-kind) one at the same sandbox: with no --model, the job takes
+// nebius-lab's default base model (Llama 3.1, from the nebius catalog), never the default provider's.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -16,7 +17,6 @@ import { type CliRun, runCliCaptured } from "../helpers/cli.ts";
 const LLAMA = "meta-llama/Llama-3.1-8B-Instruct";
 let dir: string;
 let dataset: string;
-let modelsFile: string;
 let sandbox: ChildProcess;
 let url: string;
 
@@ -24,15 +24,6 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), "classtune-cli-deploy-"));
   dataset = join(dir, "lessons.jsonl");
   await writeFile(dataset, chatLines(12));
-  modelsFile = join(dir, "models.json");
-  await writeFile(
-    modelsFile,
-    JSON.stringify({
-      models: [
-        { id: LLAMA, encoding: "o200k_base", maxTokensPerExample: 8192, trainingPricePerMillionUsd: 0.4 },
-      ],
-    }),
-  );
   sandbox = spawn(process.execPath, ["scripts/run.js", "src/cli.ts", "sandbox", "--port", "0"], {
     env: {
       ...process.env,
@@ -66,21 +57,22 @@ function cli(...argv: string[]): Promise<CliRun> {
   return runCliCaptured(argv, {
     DATA_DIR: join(dir, "data"),
     LOG_LEVEL: "silent",
-    MODELS_FILE: modelsFile,
     FINETUNE_PROVIDERS: JSON.stringify([
+      { name: "lab", kind: "sandbox", baseURL: url },
       { name: "nebius-lab", kind: "nebius", baseURL: url, apiKeyEnv: "NEBIUS_LAB_KEY" },
     ]),
+    FINETUNE_DEFAULT_PROVIDER: "lab",
     NEBIUS_LAB_KEY: "sandbox",
   });
 }
 
 test("finetune --wait on a Nebius-kind provider waits for the deploy; the JSON says ready and servedAs", async () => {
-  const r = await cli("finetune", dataset, "--provider", "nebius-lab", "--model", LLAMA, "--wait", "--json");
+  const r = await cli("finetune", dataset, "--provider", "nebius-lab", "--wait", "--json");
   assert.equal(r.code, 0, r.err);
   const result = JSON.parse(r.out) as FinetuneResult;
   assert.equal(result.provider, "nebius-lab");
   assert.equal(result.job.status, "succeeded");
-  assert.equal(result.job.baseModel, LLAMA);
+  assert.equal(result.job.baseModel, LLAMA, "nebius-lab's default base model, not the default provider's");
   assert.equal(result.status, "ready", "trained and deployed");
   assert.equal(result.error, null);
   const name = deploymentNameFor(result.job.remoteId);
