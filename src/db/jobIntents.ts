@@ -1,6 +1,7 @@
 // Repository for job_intents: creates sent (or about to be sent) to the provider whose outcome is not recorded yet.
-import type { ProviderRef, Repoint } from "./jobs.ts";
+import type { ProviderRef } from "./jobs.ts";
 import type { Db } from "./open.ts";
+import { fillProviderEndpoint, type Repoint, repointProviderRows } from "./providerRows.ts";
 
 export interface JobIntent<T> {
   tag: string;
@@ -64,21 +65,11 @@ export class JobIntentRepository<T> {
 
   /** Moves pending creates of a renamed provider to its new name (see JobRepository.repointProvider). */
   repointProvider(r: Repoint): number {
-    return this.db
-      .prepare(
-        `UPDATE job_intents SET provider = @to, provider_kind = @kind WHERE provider = @from
-           AND provider_endpoint = @endpoint AND (@guildId IS NULL OR guild_id = @guildId)`,
-      )
-      .run({ ...r, guildId: r.guildId ?? null }).changes;
+    return repointProviderRows(this.db, "job_intents", r);
   }
 
   /** Records the endpoint of intents written before it was kept (migration 006). */
   fillEndpoint(provider: string, kind: string, endpoint: string, guildId?: string): number {
-    return this.db
-      .prepare(
-        `UPDATE job_intents SET provider_kind = @kind, provider_endpoint = @endpoint
-         WHERE provider = @provider AND provider_endpoint IS NULL AND (@guildId IS NULL OR guild_id = @guildId)`,
-      )
-      .run({ provider, kind, endpoint, guildId: guildId ?? null }).changes;
+    return fillProviderEndpoint(this.db, "job_intents", provider, kind, endpoint, guildId);
   }
 }

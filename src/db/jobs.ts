@@ -5,6 +5,9 @@ import type { JobProgress, JobStatus, TestQuestion } from "../domain/jobs.ts";
 export type { JobProgress, TestQuestion };
 
 import type { Db } from "./open.ts";
+import { fillProviderEndpoint, type Repoint, repointProviderRows } from "./providerRows.ts";
+
+export type { Repoint };
 
 export interface JobHyperparameters {
   nEpochs: number | "auto";
@@ -136,15 +139,6 @@ export interface ProviderRef {
 }
 
 /** A renamed provider: rows under `from` at `endpoint` now belong to `to` (of `kind`). */
-export interface Repoint {
-  from: string;
-  to: string;
-  kind: string;
-  endpoint: string;
-  /** Only this guild's rows (the CLI); default every guild's. */
-  guildId?: string | undefined;
-}
-
 export class JobRepository {
   constructor(private readonly db: Db) {}
 
@@ -259,22 +253,12 @@ export class JobRepository {
    * provider), in every status; a job whose remote id `to` already holds is left as it is. Returns the count.
    */
   repointProvider(r: Repoint): number {
-    return this.db
-      .prepare(
-        `UPDATE OR IGNORE jobs SET provider = @to, provider_kind = @kind WHERE provider = @from
-           AND provider_endpoint = @endpoint AND (@guildId IS NULL OR guild_id = @guildId)`,
-      )
-      .run({ ...r, guildId: r.guildId ?? null }).changes;
+    return repointProviderRows(this.db, "jobs", r, true);
   }
 
   /** Records the endpoint of jobs written before it was kept (migration 006), from the configured provider. */
   fillEndpoint(provider: string, kind: string, endpoint: string, guildId?: string): number {
-    return this.db
-      .prepare(
-        `UPDATE jobs SET provider_kind = @kind, provider_endpoint = @endpoint
-         WHERE provider = @provider AND provider_endpoint IS NULL AND (@guildId IS NULL OR guild_id = @guildId)`,
-      )
-      .run({ provider, kind, endpoint, guildId: guildId ?? null }).changes;
+    return fillProviderEndpoint(this.db, "jobs", provider, kind, endpoint, guildId);
   }
 
   update(guildId: string, id: number, patch: JobUpdate, now = new Date()): void {

@@ -27,7 +27,7 @@ import { noticeKey } from "../domain/notices.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 import type { Notifier } from "../notices/notifier.ts";
-import { classifyProviderError, logProviderError } from "../providers/errors.ts";
+import { classifyProviderError, isRateLimited, logProviderError } from "../providers/errors.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import {
   type FineTuningProvider,
@@ -40,9 +40,6 @@ import { forEachLimit } from "./concurrency.ts";
 import { noticeBase, recordEnding } from "./jobs.ts";
 import { ProviderNames } from "./providerNames.ts";
 import { askTestQuestions, ModelServing, type ServingCounts } from "./serving.ts";
-
-/** A 429 stops the rest of a tick's calls to that provider: hammering on would only extend it. */
-const isRateLimit = (err: unknown): boolean => classifyProviderError(err)?.status === 429;
 
 /** The most a provider returns per list call. */
 export const PAGE_SIZE = 100;
@@ -411,7 +408,7 @@ export class JobPoller {
             remote = goneJob(job, this.now());
           } else {
             counts.errors += 1;
-            if (isRateLimit(err)) run.rateLimited = true;
+            if (isRateLimited(err)) run.rateLimited = true;
             logProviderError(logger, err, { jobId: job.id, remoteId: job.remoteId }, "job retrieve failed");
             return;
           }
@@ -421,7 +418,7 @@ export class JobPoller {
         await this.apply(run, job, remote);
       } catch (err) {
         counts.errors += 1;
-        if (isRateLimit(err)) run.rateLimited = true;
+        if (isRateLimited(err)) run.rateLimited = true;
         logProviderError(logger, err, { jobId: job.id }, "job update failed; retrying next tick");
       }
     });
@@ -475,7 +472,7 @@ export class JobPoller {
         ({ events, newestId: newestEventId } = await this.newEvents(run, job));
         eventsRead = true;
       } catch (err) {
-        if (isRateLimit(err)) throw err;
+        if (isRateLimited(err)) throw err;
         result.errors += 1;
         logProviderError(this.logger, err, { jobId: job.id }, "reading events failed; retrying next tick");
       }

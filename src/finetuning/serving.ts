@@ -24,7 +24,12 @@ import {
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 import { deploymentNameFor } from "../providers/deployments.ts";
-import { classifyProviderError, describeProviderError, logProviderError } from "../providers/errors.ts";
+import {
+  classifyProviderError,
+  describeProviderError,
+  isRateLimited,
+  logProviderError,
+} from "../providers/errors.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import type { ChatResult, DeployInput, Deployment, FineTuningProvider } from "../providers/types.ts";
 import { forEachLimit } from "./concurrency.ts";
@@ -97,8 +102,6 @@ export interface ModelServingOptions {
   /** Deployments checked at once per provider. */
   concurrency?: number | undefined;
 }
-
-const isRateLimit = (err: unknown): boolean => classifyProviderError(err)?.status === 429;
 
 export class ModelServing {
   private readonly db: Db;
@@ -324,7 +327,7 @@ export class ModelServing {
       return;
     }
     run.counts.errors += 1;
-    if (isRateLimit(err)) run.rateLimited = true;
+    if (isRateLimited(err)) run.rateLimited = true;
     if (e) {
       logProviderError(
         logger,

@@ -329,3 +329,6 @@ export function providerUserError(action: string, err: unknown): UserError {
     "provider_error",
   );
 }
+
+/** A 429: the rest of a tick's calls to that provider wait (hammering on would only extend it). */
+export const isRateLimited = (err: unknown): boolean => classifyProviderError(err)?.status === 429;
