@@ -24,11 +24,11 @@ const LLAMA = "meta-llama/Llama-3.1-8B-Instruct";
 const NEBIUS = "nebius-lab";
 
 // The Nebius stand-in: a standalone sandbox (what `classtune sandbox` runs) in this process, on loopback, with
-// its own database, serving Nebius's job API under /v1 and its deploy step under /v0 beside it. A step of 0.02 s:
-// the LoRA trains in about a second, and its deployment is active 0.6 s after the deploy call.
+// its own database, serving Nebius's job API under /v1 and its deploy step under /v0 beside it. A step of 0.01 s:
+// the LoRA job runs in about a second, and its deployment is active 0.3 s after the deploy call.
 const hostDir = mkdtempSync(join(tmpdir(), "classtune-demo-nebius-"));
 const hostDb = openDb(join(hostDir, "sandbox.db"));
-const host = await startSandbox({ db: hostDb, dataDir: hostDir, secondsPerStep: 0.02 });
+const host = await startSandbox({ db: hostDb, dataDir: hostDir, secondsPerStep: 0.01 });
 const closeHost = async () => {
   await host.close();
   hostDb.close();
