@@ -37,7 +37,7 @@ import { silentLogger } from "../logger.ts";
 import type { NoticeSender } from "../notices/notifier.ts";
 import { guildOfChannel } from "./channels.ts";
 import { DiscordLimits } from "./limits.ts";
-import { Colors } from "./render/report.ts";
+import { Colors, usd } from "./render/report.ts";
 
 export class NoChannelError extends Error {
   constructor(guildId: string) {
@@ -164,10 +164,7 @@ export function renderJobCard(
       { name: "Epochs", value: String(created.nEpochs), inline: true },
       {
         name: "Estimated cost",
-        value:
-          created.estimatedCostUsd === null
-            ? "unknown"
-            : `$${created.estimatedCostUsd.toFixed(2)} (estimate)`,
+        value: created.estimatedCostUsd === null ? "unknown" : `${usd(created.estimatedCostUsd)} (estimate)`,
         inline: true,
       },
     );

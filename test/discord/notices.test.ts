@@ -59,6 +59,21 @@ describe("renderNotice", () => {
     assert.equal(embed?.fields?.find((f) => f.name === "Epochs")?.value, "3");
   });
 
+  it("shows a job's estimate under a cent as the confirmation did (an open model's $0.0039 is not $0.00)", () => {
+    const body = renderNotice(
+      notice("job_created", {
+        ...base("nebius-lab"),
+        estimatedCostUsd: 0.00385,
+        nEpochs: "auto",
+        examples: 20,
+      }),
+    );
+    assert.equal(
+      body.embeds?.[0]?.fields?.find((f) => f.name === "Estimated cost")?.value,
+      "$0.0039 (estimate)",
+    );
+  });
+
   it("says nothing about the sandbox for a real provider", () => {
     const body = renderNotice(notice("job_cancelled", base("openai")));
     assert.doesNotMatch(JSON.stringify(body), /sandbox/i);
