@@ -213,10 +213,12 @@ export class JobService {
    * Validates again only when the model differs from the dataset's (another model tokenises and prices differently).
    */
   async quote(req: QuoteRequest): Promise<Quote> {
-    // First: a provider that cannot take the job is refused before any estimate is shown.
-    const provider = this.providers.forStart(req.provider);
     const dataset = this.datasets.get(req.guildId, req.datasetId);
     if (!dataset) throw new UserError(`Dataset #${req.datasetId} was not found.`, "not_found");
+    let report = JSON.parse(dataset.reportJson) as ValidationReport;
+    // The provider named, else the one the dataset was checked for (while configured), else the default. One
+    // that cannot take the job is refused before any estimate is shown.
+    const provider = this.providers.forStart(req.provider ?? this.providers.get(report.provider ?? "")?.name);
     if (!isTrainable(dataset)) throw notTrainableError(dataset);
     const epochs = req.epochs === undefined ? undefined : checkEpochs(req.epochs);
     const catalog = this.catalogs?.find(provider.name);
@@ -226,7 +228,6 @@ export class JobService {
       (catalog === undefined || catalog.models.some((m) => m.id === dataset.baseModel)
         ? dataset.baseModel
         : catalog.defaultModel);
-    let report = JSON.parse(dataset.reportJson) as ValidationReport;
     // Another model or another provider tokenises, limits and prices differently: validate again, by its rules.
     if (report.model !== model || (catalog !== undefined && report.provider !== catalog.provider)) {
       report = await validateFile(dataset.cleanedPath ?? dataset.storedPath, {
