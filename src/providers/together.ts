@@ -51,6 +51,8 @@ export const DEFAULT_TOGETHER_HARDWARE = "1x_nvidia_h100_80gb_sxm";
 export const CLOCK_SKEW_MS = 5 * 60_000;
 /** Reads tried again after a 500 (the SDK does not), with this pause between. */
 const READ_RETRIES_ON_500 = 2;
+/** Metrics sort after events of the same millisecond. */
+const METRIC_SEQ = 1e9;
 const RETRY_PAUSE_MS = 250;
 
 export interface TogetherOptions {
@@ -233,11 +235,13 @@ export class TogetherProvider implements FineTuningProvider {
       this.read(() => this.client.fineTuning.listEvents(jobId)),
       this.read(() => this.client.fineTuning.listMetrics(jobId)),
     ]);
-    const raw: Array<{ at: number; item: unknown }> = [];
+    // Newest first; ties (one millisecond) by kind, then by their own order, so a page always reads the same.
+    const raw: Array<{ at: number; seq: number; item: unknown }> = [];
     (events.data ?? []).forEach((e, i) => {
       const at = Date.parse(e.created_at);
       raw.push({
         at,
+        seq: i,
         item: {
           id: `event-${i}-${e.type}`,
           created_at: Number.isNaN(at) ? e.created_at : Math.floor(at / 1000),
@@ -251,6 +255,7 @@ export class TogetherProvider implements FineTuningProvider {
     for (const point of metricsPoints(metrics.metrics ?? [])) {
       raw.push({
         at: point.at,
+        seq: METRIC_SEQ + point.step,
         item: {
           id: `metric-${point.step}`,
           created_at: Math.floor(point.at / 1000),
@@ -265,7 +270,7 @@ export class TogetherProvider implements FineTuningProvider {
         },
       });
     }
-    raw.sort((a, b) => b.at - a.at);
+    raw.sort((a, b) => b.at - a.at || b.seq - a.seq);
     return { data: raw.map((r) => readProviderEvent(r.item)), hasMore: false };
   }
 
