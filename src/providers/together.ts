@@ -252,6 +252,8 @@ export class TogetherProvider implements FineTuningProvider {
         },
       });
     });
+    // Together's events may say the planned steps (FinetuneEvent.total_steps); its metrics never do.
+    const planned = Math.max(0, ...(events.data ?? []).map((e) => e.total_steps ?? 0));
     for (const point of metricsPoints(metrics.metrics ?? [])) {
       raw.push({
         at: point.at,
@@ -264,6 +266,7 @@ export class TogetherProvider implements FineTuningProvider {
           type: "metrics",
           data: {
             step: point.step,
+            ...(planned > 0 ? { total_steps: Math.max(planned, point.step) } : {}),
             ...(point.trainLoss !== null ? { train_loss: point.trainLoss } : {}),
             ...(point.validLoss !== null ? { valid_loss: point.validLoss } : {}),
           },
