@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
 
-/** Every provider kind the registry accepts (jobs for together, fireworks and localai come in the next issue). */
+/** Every provider kind the registry accepts (jobs for fireworks and localai come in the next issue). */
 export const PROVIDER_KINDS = [
   "openai",
   "azure",

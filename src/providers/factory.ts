@@ -1,5 +1,6 @@
 // Builds the provider registry from config.finetuneProviders: one FineTuningProvider per entry (openai ->
 // OpenAICompatibleProvider, nebius -> NebiusProvider, azure -> AzureOpenAIProvider with ARM when configured,
+// together -> TogetherProvider over the together-ai SDK at the entry's baseURL,
 // sandbox -> the embedded sandbox, started once, or a standalone one at its baseURL), and the kinds without a
 // job adapter yet listed with none. Shared by the bot, the CLI and the benchmark.
 import OpenAI from "openai";

@@ -18,7 +18,7 @@ import { JobService } from "../../src/finetuning/jobs.ts";
 import { JobPoller } from "../../src/finetuning/poller.ts";
 import { deploymentNameFor } from "../../src/providers/deployments.ts";
 import { classifyProviderError, isTransientFailure } from "../../src/providers/errors.ts";
-import { TogetherProvider, togetherStatus } from "../../src/providers/together.ts";
+import { DEFAULT_TOGETHER_HARDWARE, TogetherProvider, togetherStatus } from "../../src/providers/together.ts";
 import type { ProviderEvent } from "../../src/providers/types.ts";
 import { type FakeTogether, type JobStatus, startFakeTogether } from "../fakes/together/index.ts";
 import { chatLines } from "../finetuning/jobs.fixture.ts";
@@ -223,7 +223,9 @@ describe("serving on a dedicated endpoint", () => {
     assert.equal(calls("POST", "/v1/endpoints").length, 1, "a repeated deploy finds the first endpoint");
     assert.notEqual(again.status, "failed");
     const [created] = calls("POST", "/v1/endpoints");
-    assert.deepEqual((created?.body as { autoscaling: unknown } | undefined)?.autoscaling, {
+    const sent = created?.body as { autoscaling: unknown; hardware: unknown } | undefined;
+    assert.equal(sent?.hardware, DEFAULT_TOGETHER_HARDWARE);
+    assert.deepEqual(sent?.autoscaling, {
       min_replicas: 1,
       max_replicas: 1,
     });
