@@ -475,8 +475,11 @@ export function toJob(j: RawJob, tag?: string): ProviderJob {
     trainedTokens: j.token_count ?? null,
     createdAt: iso(j.created_at) ?? 0,
     finishedAt: isFinished(status) ? (iso(j.updated_at) ?? null) : null,
+    // Rounded to the minute: now + remaining is about constant, and a changing value would read as news each tick.
     estimatedFinish:
-      progress?.estimate_available === true ? Date.now() + progress.seconds_remaining * 1000 : null,
+      progress?.estimate_available === true
+        ? Math.round((Date.now() + progress.seconds_remaining * 1000) / 60_000) * 60_000
+        : null,
     error:
       status === "failed"
         ? {
