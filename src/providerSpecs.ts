@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
 
-/** Every provider kind the registry accepts (jobs for together, fireworks and localai come in the next issue). */
+/** Every provider kind the registry accepts (jobs for fireworks and localai come in the next issue). */
 export const PROVIDER_KINDS = [
   "openai",
   "azure",
@@ -126,9 +126,11 @@ export interface NebiusProviderSpec extends KeyedProviderSpec {
   deployBaseURL: string;
 }
 
-/** Together AI (jobs in the next issue; validation and `providers` use its catalog now). */
+/** Together AI: its own job API (together-ai SDK); fine-tunes served on a dedicated endpoint. */
 export interface TogetherProviderSpec extends KeyedProviderSpec {
   kind: "together";
+  /** The dedicated endpoint's GPU, Together's hardware id; undefined = the adapter's default. */
+  endpointHardware?: string | undefined;
 }
 
 /** Fireworks AI (jobs in the next issue; validation and `providers` use its catalog now). */
@@ -271,6 +273,10 @@ const togetherEntry = z
     ...common,
     baseURL: httpURL,
     apiKeyEnv: envVarName("TOGETHER_API_KEY"),
+    endpointHardware: z
+      .string()
+      .regex(/^[\w.-]{1,100}$/, 'must be a Together hardware id, e.g. "1x_nvidia_h100_80gb_sxm"')
+      .optional(),
   })
   .strict();
 
@@ -627,7 +633,12 @@ function resolveEntry(
       };
     }
     case "together":
-      return { kind: "together", ...keyed(entry.apiKeyEnv), baseURL: entry.baseURL };
+      return {
+        kind: "together",
+        ...keyed(entry.apiKeyEnv),
+        baseURL: entry.baseURL,
+        endpointHardware: entry.endpointHardware,
+      };
     case "fireworks":
       return {
         kind: "fireworks",

@@ -426,6 +426,22 @@ describe("fine-tuning providers: each kind's fields", () => {
     );
   });
 
+  it("takes Together's endpointHardware (the dedicated endpoint's GPU) and refuses one that is no hardware id", () => {
+    const entry = (endpointHardware: string) => ({
+      name: "t",
+      kind: "together",
+      baseURL: "https://api.together.xyz/v1",
+      apiKeyEnv: "TOGETHER_API_KEY",
+      endpointHardware,
+    });
+    const config = loadConfig({ ...inline(entry("2x_nvidia_h100_80gb_sxm")), TOGETHER_API_KEY: "t" });
+    assert.equal(spec(config, "t", "together").endpointHardware, "2x_nvidia_h100_80gb_sxm");
+    assert.match(
+      problemsOf({ ...inline(entry("an h100, please")), TOGETHER_API_KEY: "t" }),
+      /endpointHardware: must be a Together hardware id/,
+    );
+  });
+
   it("requires a baseURL for every kind but openai and sandbox, and Fireworks's accountId", () => {
     const text = problemsOf({
       ...inline(

@@ -1,8 +1,10 @@
 // Builds the provider registry from config.finetuneProviders: one FineTuningProvider per entry (openai ->
 // OpenAICompatibleProvider, nebius -> NebiusProvider, azure -> AzureOpenAIProvider with ARM when configured,
+// together -> TogetherProvider over the together-ai SDK at the entry's baseURL,
 // sandbox -> the embedded sandbox, started once, or a standalone one at its baseURL), and the kinds without a
 // job adapter yet listed with none. Shared by the bot, the CLI and the benchmark.
 import OpenAI from "openai";
+import Together from "together-ai";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/open.ts";
 import type { Logger } from "../logger.ts";
@@ -12,6 +14,7 @@ import { AzureOpenAIProvider } from "./azure.ts";
 import { NebiusProvider } from "./nebius.ts";
 import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
 import { ProviderRegistry, type RegistryEntry } from "./registry.ts";
+import { TogetherProvider } from "./together.ts";
 import type { FineTuningProvider } from "./types.ts";
 
 export type { SandboxHandle };
@@ -125,6 +128,22 @@ function jobAdapter(
       });
     }
     case "together":
+      return new TogetherProvider({
+        client: new Together({
+          apiKey: spec.apiKey,
+          baseURL: spec.baseURL,
+          maxRetries: spec.maxRetries,
+          timeout: spec.timeoutMs,
+          ...(doFetch ? { fetch: doFetch } : {}),
+        }),
+        name: spec.name,
+        baseURL: spec.baseURL,
+        apiKey: spec.apiKey,
+        hardware: spec.endpointHardware,
+        fetch: doFetch,
+        logger,
+        timeoutMs: spec.timeoutMs,
+      });
     case "fireworks":
     case "localai":
       return undefined;

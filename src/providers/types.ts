@@ -106,6 +106,14 @@ export interface CreateJobInput {
   metadata: { classtune_job_id: string };
 }
 
+/** What identifies a create where the provider keeps no metadata: its upload and when it was sent. */
+export interface FindJobHint {
+  /** The uploaded training file's id (unique per upload, one upload per create). */
+  trainingFileId: string;
+  /** Epoch milliseconds: when the create was sent (or its intent written, just before). */
+  createdAfter: number;
+}
+
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
   content: string;
@@ -178,7 +186,11 @@ export interface FineTuningProvider {
   retrieveJob(id: string): Promise<ProviderJob>;
   /** Newest first. */
   listJobs(opts?: { after?: string | undefined; limit?: number | undefined }): Promise<Page<ProviderJob>>;
-  findJobByMetadata(key: string, value: string): Promise<ProviderJob | undefined>;
+  /**
+   * The job created with classtune's tag. Providers without metadata (Together) find it by the hint instead:
+   * the job trained on that upload, created no earlier than the create was sent.
+   */
+  findJobByMetadata(key: string, value: string, hint?: FindJobHint): Promise<ProviderJob | undefined>;
   cancelJob(id: string): Promise<ProviderJob>;
   /**
    * Newest first; `after` is an event id (OpenAI's cursor: older than that event). Every item is checked
@@ -200,4 +212,6 @@ export interface FineTuningProvider {
   deploy(input: DeployInput): Promise<Deployment>;
   /** The deployment as it stands now; null when there is none (never made, or vanished). */
   getDeployment(name: string): Promise<Deployment | null>;
+  /** Stops a deployment's billing (deletes it); false when there was none. Only providers that bill hosting. */
+  undeploy?(name: string): Promise<boolean>;
 }

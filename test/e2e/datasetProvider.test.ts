@@ -56,7 +56,7 @@ describe("/dataset validate provider:", () => {
     );
     assert.deepEqual(
       (await complete("provider", { provider: "toge" })).map((c) => c.name),
-      ["school-together · together at api.together.xyz (jobs not yet supported)"],
+      ["school-together · together at api.together.xyz"],
     );
     assert.deepEqual(
       (await complete("model", { provider: "school-together", model: "" })).map((c) => c.value),

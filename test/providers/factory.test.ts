@@ -15,6 +15,7 @@ import { createProviderRegistry } from "../../src/providers/factory.ts";
 import { NebiusProvider } from "../../src/providers/nebius.ts";
 import { OpenAICompatibleProvider } from "../../src/providers/openaiCompatible.ts";
 import { EMBEDDED_SANDBOX_ENDPOINT, endpointOf } from "../../src/providers/registry.ts";
+import { TogetherProvider } from "../../src/providers/together.ts";
 import { buildServices } from "../../src/wire.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "classtune-factory-"));
@@ -123,7 +124,8 @@ describe("the provider registry at run time", () => {
         assert.ok(p instanceof OpenAICompatibleProvider && !(p instanceof NebiusProvider), name);
         assert.equal(p.name, name, "the adapter carries the configured name (stored on job rows)");
       }
-      for (const name of ["together", "fireworks", "localai"]) assert.equal(jobs(name), undefined, name);
+      assert.ok(jobs("together") instanceof TogetherProvider);
+      for (const name of ["fireworks", "localai"]) assert.equal(jobs(name), undefined, name);
 
       // The embedded sandbox was started once, for "rehearsal"; "lab" is a standalone one elsewhere.
       assert.ok(runtime.sandbox);
@@ -152,14 +154,14 @@ describe("the provider registry at run time", () => {
     try {
       const { providers } = runtime;
       assert.throws(
-        () => providers.forStart("together"),
+        () => providers.forStart("fireworks"),
         (e: unknown) =>
           e instanceof UserError &&
           e.code === "not_yet_supported" &&
-          /jobs on together are not yet supported; validate works, pick another provider with \/finetune start provider:/.test(
+          /jobs on fireworks are not yet supported; validate works, pick another provider with \/finetune start provider:/.test(
             e.message,
           ) &&
-          /Providers that train: rehearsal, school-openai, nebius, azure, azure-by-hand, lab\./.test(
+          /Providers that train: rehearsal, school-openai, nebius, azure, azure-by-hand, lab, together\./.test(
             e.message,
           ),
       );
