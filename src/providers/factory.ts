@@ -9,6 +9,7 @@ import type { Logger } from "../logger.ts";
 import type { FineTuneProviderSpec } from "../providerSpecs.ts";
 import { type SandboxHandle, startSandbox } from "../sandbox/server.ts";
 import { AzureOpenAIProvider } from "./azure.ts";
+import { FireworksProvider } from "./fireworks.ts";
 import { NebiusProvider } from "./nebius.ts";
 import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
 import { ProviderRegistry, type RegistryEntry } from "./registry.ts";
@@ -124,8 +125,18 @@ function jobAdapter(
         timeoutMs: spec.timeoutMs,
       });
     }
-    case "together":
     case "fireworks":
+      return new FireworksProvider({
+        client: createOpenAIClient(spec, doFetch),
+        name: spec.name,
+        accountId: spec.accountId,
+        baseURL: spec.baseURL,
+        apiKey: spec.apiKey,
+        fetch: doFetch,
+        logger,
+        timeoutMs: spec.timeoutMs,
+      });
+    case "together":
     case "localai":
       return undefined;
   }

@@ -8,7 +8,7 @@ import type { FineTuneProviderSpec, ProviderKind } from "../providerSpecs.ts";
 import type { FineTuningProvider } from "./types.ts";
 
 /** The kinds whose job API classtune speaks (the others come in the next issue). */
-export const JOB_KINDS: readonly ProviderKind[] = ["openai", "azure", "nebius", "sandbox"];
+export const JOB_KINDS: readonly ProviderKind[] = ["openai", "azure", "nebius", "fireworks", "sandbox"];
 
 /** The endpoint recorded for the embedded sandbox, whose URL changes with its port. */
 export const EMBEDDED_SANDBOX_ENDPOINT = "sandbox:embedded";

@@ -200,4 +200,9 @@ export interface FineTuningProvider {
   deploy(input: DeployInput): Promise<Deployment>;
   /** The deployment as it stands now; null when there is none (never made, or vanished). */
   getDeployment(name: string): Promise<Deployment | null>;
+  /**
+   * Stops and deletes a deployment (the billing stops); one already gone counts as done. Only providers whose
+   * deployments are billed while they run have it (Fireworks).
+   */
+  undeploy?(name: string): Promise<void>;
 }
