@@ -299,7 +299,12 @@ export class FireworksProvider implements FineTuningProvider {
     }
     if (res.status === 409) {
       this.logger.info({ tag, jobId }, "fireworks: the job exists already (a retried create): reading it");
-      return this.retrieveJob(jobId);
+      try {
+        return await this.retrieveJob(jobId);
+      } catch (err) {
+        // It exists, but could not be read now: JobService keeps its intent and the poller records it later.
+        throw new AmbiguousCreateError(tag, err, err);
+      }
     }
     if (!res.ok) {
       const err = httpError("start the fine-tuning job", res);

@@ -12,6 +12,7 @@ import { UserError } from "../../src/domain/errors.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { AzureOpenAIProvider } from "../../src/providers/azure.ts";
 import { createProviderRegistry } from "../../src/providers/factory.ts";
+import { FireworksProvider } from "../../src/providers/fireworks.ts";
 import { NebiusProvider } from "../../src/providers/nebius.ts";
 import { OpenAICompatibleProvider } from "../../src/providers/openaiCompatible.ts";
 import { EMBEDDED_SANDBOX_ENDPOINT, endpointOf } from "../../src/providers/registry.ts";
@@ -123,7 +124,10 @@ describe("the provider registry at run time", () => {
         assert.ok(p instanceof OpenAICompatibleProvider && !(p instanceof NebiusProvider), name);
         assert.equal(p.name, name, "the adapter carries the configured name (stored on job rows)");
       }
-      for (const name of ["together", "fireworks", "localai"]) assert.equal(jobs(name), undefined, name);
+      const fireworks = jobs("fireworks");
+      assert.ok(fireworks instanceof FireworksProvider, "fireworks trains through its own adapter");
+      assert.equal(fireworks.serving, "deploy");
+      for (const name of ["together", "localai"]) assert.equal(jobs(name), undefined, name);
 
       // The embedded sandbox was started once, for "rehearsal"; "lab" is a standalone one elsewhere.
       assert.ok(runtime.sandbox);
@@ -159,7 +163,7 @@ describe("the provider registry at run time", () => {
           /jobs on together are not yet supported; validate works, pick another provider with \/finetune start provider:/.test(
             e.message,
           ) &&
-          /Providers that train: rehearsal, school-openai, nebius, azure, azure-by-hand, lab\./.test(
+          /Providers that train: rehearsal, school-openai, nebius, azure, azure-by-hand, lab, fireworks\./.test(
             e.message,
           ),
       );

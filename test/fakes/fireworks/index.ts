@@ -75,6 +75,10 @@ export interface FakeFireworks {
   /** Keeps a job in its state (or sets one) until released. */
   hold(id: string, state?: string): void;
   release(id: string, script?: string[]): void;
+  /** Injected failures not yet served. */
+  pendingFaults(): number;
+  /** Runs once, when a job next enters `state` (to start a storm while it trains). */
+  onJobState(state: string, fn: () => void): void;
   close(): Promise<void>;
 }
 
@@ -109,6 +113,7 @@ export async function startFakeFireworks(
   const jobs = new Map<string, FakeJob>();
   const deployments = new Map<string, FakeDeployment>();
   const faults: Fault[] = [];
+  const stateHooks: Array<{ state: string; fn: () => void }> = [];
   let url = "";
 
   const send = (res: ServerResponse, status: number, body: unknown) => {
@@ -168,7 +173,15 @@ export async function startFakeFireworks(
   const advance = (job: FakeJob) => {
     if (job.held) return;
     const next = job.script.shift();
-    if (next) job.state = next;
+    if (!next) return;
+    job.state = next;
+    for (let i = stateHooks.length - 1; i >= 0; i--) {
+      const hook = stateHooks[i];
+      if (hook?.state === next) {
+        stateHooks.splice(i, 1);
+        hook.fn();
+      }
+    }
   };
   const deploymentView = (d: FakeDeployment) => ({
     name: `accounts/${account}/deployments/${d.id}`,
@@ -464,6 +477,10 @@ export async function startFakeFireworks(
       if (!job) throw new Error(`no job ${id}`);
       job.held = false;
       if (next) job.script = [...next];
+    },
+    pendingFaults: () => faults.reduce((n, f) => n + f.times, 0),
+    onJobState(state, fn) {
+      stateHooks.push({ state, fn });
     },
     close: () =>
       new Promise<void>((resolve) => {
