@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
 
-/** Every provider kind the registry accepts (jobs for together, fireworks and localai come in the next issue). */
+/** Every provider kind the registry accepts (jobs for together and localai come in the next issue). */
 export const PROVIDER_KINDS = [
   "openai",
   "azure",
@@ -131,7 +131,7 @@ export interface TogetherProviderSpec extends KeyedProviderSpec {
   kind: "together";
 }
 
-/** Fireworks AI (jobs in the next issue; validation and `providers` use its catalog now). */
+/** Fireworks AI: jobs, datasets and deployments over its REST API (providers/fireworks.ts), chat at baseURL. */
 export interface FireworksProviderSpec extends KeyedProviderSpec {
   kind: "fireworks";
   /** The Fireworks account every job and deployment path is under (accounts/<accountId>/…). */

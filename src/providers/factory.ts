@@ -1,7 +1,7 @@
 // Builds the provider registry from config.finetuneProviders: one FineTuningProvider per entry (openai ->
 // OpenAICompatibleProvider, nebius -> NebiusProvider, azure -> AzureOpenAIProvider with ARM when configured,
-// sandbox -> the embedded sandbox, started once, or a standalone one at its baseURL), and the kinds without a
-// job adapter yet listed with none. Shared by the bot, the CLI and the benchmark.
+// fireworks -> FireworksProvider, sandbox -> the embedded sandbox, started once, or a standalone one at its
+// baseURL), and the kinds without a job adapter yet listed with none. Shared by the bot, the CLI and the benchmark.
 import OpenAI from "openai";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/open.ts";

@@ -1,6 +1,6 @@
 // What classtune needs from a fine-tuning provider, in classtune's own shapes. openaiCompatible.ts serves
 // OpenAI, OpenAI-compatible hosts and the sandbox; nebius.ts and azure.ts add their serving (deploy) step to
-// it; a provider with its own job API (Together AI) is one more file implementing FineTuningProvider.
+// it; a provider with its own job API (fireworks.ts) is one more file implementing FineTuningProvider.
 
 import type { JobStatus } from "../domain/jobs.ts";
 

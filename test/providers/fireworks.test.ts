@@ -278,7 +278,7 @@ test("deploy: a live-merge deployment, ready as model#deployment, chat by that n
   assert.equal(ready?.servedAs, servedAs);
   const create = fake.requests.find((r) => r.method === "POST" && r.path.endsWith("/deployments"));
   assert.equal(create?.query.deploymentId, name);
-  assert.equal((create?.body as { baseModel?: string }).baseModel, done.fineTunedModel);
+  assert.equal((create?.body as { baseModel?: string } | undefined)?.baseModel, done.fineTunedModel);
 
   const reply = await fw.chat({
     model: servedAs,
