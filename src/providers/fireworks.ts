@@ -1,6 +1,7 @@
 // Fireworks AI: its own REST API under /v1/accounts/<account>/ (no official JS SDK: plain fetch), and the openai
 // SDK for chat at the OpenAI-compatible /inference/v1. Shapes from docs.fireworks.ai's API reference:
-// - datasets: POST …/datasets {datasetId, dataset}, POST …/datasets/<id>:upload (multipart "file", < 150 MB),
+// - datasets: POST …/datasets {datasetId, dataset}, POST …/datasets/<id>:upload (multipart "file", < 150 MB;
+//   larger: :getUploadEndpoint {filenameToSize} -> filenameToSignedUrls, PUT there, :validateUpload), then
 //   GET …/datasets/<id> until state READY;
 // - jobs: POST …/supervisedFineTuningJobs?supervisedFineTuningJobId=<id> with the id chosen here (classtune's tag),
 //   so a create retried after a lost answer meets 409 ALREADY_EXISTS and reads the one job; GET, list
@@ -123,6 +124,8 @@ export interface FireworksOptions {
   /** How long an upload waits for the dataset to be READY (default 5 min) and how often it looks (2 s). */
   datasetReadyTimeoutMs?: number | undefined;
   datasetPollMs?: number | undefined;
+  /** Files this size and larger go through a signed upload URL (default 150 MB, Fireworks' limit). */
+  maxDirectUploadBytes?: number | undefined;
   /** Deployment replicas: min 0 lets Fireworks scale an idle deployment to zero. */
   minReplicaCount?: number | undefined;
 }
@@ -165,6 +168,7 @@ export class FireworksProvider implements FineTuningProvider {
   private readonly datasetReadyTimeoutMs: number;
   private readonly datasetPollMs: number;
   private readonly minReplicaCount: number;
+  private readonly maxDirectUploadBytes: number;
   private readonly pageTokens = new Map<string, string>();
 
   constructor(o: FireworksOptions) {
@@ -181,6 +185,7 @@ export class FireworksProvider implements FineTuningProvider {
     this.datasetReadyTimeoutMs = o.datasetReadyTimeoutMs ?? 5 * 60_000;
     this.datasetPollMs = o.datasetPollMs ?? 2_000;
     this.minReplicaCount = o.minReplicaCount ?? 0;
+    this.maxDirectUploadBytes = o.maxDirectUploadBytes ?? FIREWORKS_MAX_DIRECT_UPLOAD_BYTES;
   }
 
   private path(rest: string): string {
@@ -191,12 +196,6 @@ export class FireworksProvider implements FineTuningProvider {
 
   async uploadTrainingFile(path: string): Promise<UploadedFile> {
     const { size } = await stat(path);
-    if (size >= FIREWORKS_MAX_DIRECT_UPLOAD_BYTES) {
-      throw new UserError(
-        `The training file is ${Math.round(size / 1048576)} MB: Fireworks' direct upload takes under 150 MB. Split the dataset or trim it.`,
-        "file_too_large",
-      );
-    }
     // Unique per upload; the dataset's id is what a job names.
     const datasetId = `ct-ds-${randomUUID()}`;
     const created = await this.call("POST", this.path("/datasets"), "create the dataset", {
@@ -204,8 +203,12 @@ export class FireworksProvider implements FineTuningProvider {
       retry: false,
     });
     if (!created.ok) throw httpError("create the dataset", created);
-    const uploaded = await this.uploadMultipart(path, size, datasetId);
-    if (!uploaded.ok) throw httpError("upload the training file", uploaded);
+    if (size < this.maxDirectUploadBytes) {
+      const uploaded = await this.uploadMultipart(path, size, datasetId);
+      if (!uploaded.ok) throw httpError("upload the training file", uploaded);
+    } else {
+      await this.uploadSigned(path, size, datasetId);
+    }
     await this.waitForDataset(datasetId);
     return { id: datasetId, bytes: size, filename: basename(path) };
   }
@@ -235,6 +238,42 @@ export class FireworksProvider implements FineTuningProvider {
         },
       },
     );
+  }
+
+  /** Files of 150 MB and more: a signed URL from :getUploadEndpoint, the bytes PUT there, then :validateUpload. */
+  private async uploadSigned(path: string, size: number, datasetId: string): Promise<void> {
+    const filename = basename(path);
+    const at = this.path(`/datasets/${encodeURIComponent(datasetId)}`);
+    const endpoint = await this.call("POST", `${at}:getUploadEndpoint`, "get the upload URL", {
+      body: { filenameToSize: { [filename]: size } },
+    });
+    if (!endpoint.ok) throw httpError("get the upload URL", endpoint);
+    const urls = (endpoint.body as { filenameToSignedUrls?: Record<string, unknown> } | undefined)
+      ?.filenameToSignedUrls;
+    const url = urls?.[filename];
+    if (typeof url !== "string" || url === "") {
+      throw new ProviderHttpError(
+        "get the upload URL",
+        endpoint.status,
+        "no signed URL for the file in the answer",
+      );
+    }
+    async function* bytes(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of createReadStream(path)) yield chunk as Buffer;
+    }
+    const put = await this.send("PUT", url, "upload the training file", {
+      body: ReadableStream.from(bytes()),
+      headers: {
+        "content-type": "application/octet-stream",
+        "content-length": String(size),
+        "x-goog-content-length-range": `${size},${size}`,
+      },
+      absolute: true,
+      auth: false,
+    });
+    if (!put.ok) throw httpError("upload the training file", put);
+    const validated = await this.call("POST", `${at}:validateUpload`, "validate the upload", { body: {} });
+    if (!validated.ok) throw httpError("validate the upload", validated);
   }
 
   private async waitForDataset(datasetId: string): Promise<void> {
@@ -654,7 +693,7 @@ export class FireworksProvider implements FineTuningProvider {
   }
 
   private async send(
-    method: "GET" | "POST" | "DELETE",
+    method: "GET" | "POST" | "PUT" | "DELETE",
     pathOrUrl: string,
     action: string,
     opts: {

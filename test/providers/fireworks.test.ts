@@ -98,6 +98,40 @@ test("upload: a dataset is created, the file streamed as multipart to :upload, a
   assert.equal(fake.datasets.has(uploaded.id), false);
 });
 
+test("a large file (from 150 MB; a small bound here) goes through a signed URL, PUT without our key, then validated", async () => {
+  const big = new FireworksProvider({
+    client: createOpenAIClient({
+      apiKey: fake.apiKey,
+      baseURL: fake.baseURL,
+      maxRetries: 0,
+      timeoutMs: 5_000,
+    }),
+    name: "fw",
+    accountId: fake.account,
+    baseURL: fake.baseURL,
+    apiKey: fake.apiKey,
+    datasetPollMs: 5,
+    maxDirectUploadBytes: 100,
+  });
+  const uploaded = await big.uploadTrainingFile(file);
+  assert.equal(fake.datasets.get(uploaded.id)?.content, chatLines(12));
+  assert.equal(fake.datasets.get(uploaded.id)?.state, "READY");
+  const verbs = fake.requests.map((r) => r.path.split(":")[1] ?? r.method);
+  assert.ok(verbs.includes("getUploadEndpoint") && verbs.includes("validateUpload"), verbs.join(" "));
+  assert.ok(!verbs.includes("upload"), "not the direct upload");
+  assert.equal(fake.signedUploads.length, 1);
+  assert.equal(
+    fake.signedUploads[0]?.headers.authorization,
+    undefined,
+    "the API key never goes to a signed URL",
+  );
+  assert.equal(
+    (fake.requests.find((r) => r.path.endsWith(":getUploadEndpoint"))?.body as { filenameToSize?: unknown })
+      ?.filenameToSize !== undefined,
+    true,
+  );
+});
+
 test("create: the job id is chosen from classtune's tag and the body names dataset, base model and epochs", async () => {
   const { tag, uploaded, job } = await startJob();
   const create = fake.requests.find(

@@ -66,6 +66,8 @@ export interface FakeFireworks {
   datasets: Map<string, FakeDataset>;
   jobs: Map<string, FakeJob>;
   deployments: Map<string, FakeDeployment>;
+  /** PUTs to the signed upload URLs (large files). */
+  signedUploads: RecordedRequest[];
   /** Requests to the signed metrics URLs. */
   metricsReads: RecordedRequest[];
   /** Every chat request's model. */
@@ -108,6 +110,7 @@ export async function startFakeFireworks(
   const script = options.script ?? FAKE_FIREWORKS_SCRIPT;
   const requests: RecordedRequest[] = [];
   const metricsReads: RecordedRequest[] = [];
+  const signedUploads: RecordedRequest[] = [];
   const chatModels: string[] = [];
   const datasets = new Map<string, FakeDataset>();
   const jobs = new Map<string, FakeJob>();
@@ -267,7 +270,21 @@ export async function startFakeFireworks(
         exampleCount: "0",
       });
     }
-    let m = new RegExp(`^${prefix}/datasets/([^/:]+):upload$`).exec(path);
+    let m = new RegExp(`^${prefix}/datasets/([^/:]+):(getUploadEndpoint|validateUpload)$`).exec(path);
+    if (method === "POST" && m) {
+      const d = datasets.get(m[1] ?? "");
+      if (!d) return grpcError(res, 404, "dataset not found");
+      if (m[2] === "getUploadEndpoint") {
+        const sizes = (body as { filenameToSize?: Record<string, number> } | undefined)?.filenameToSize ?? {};
+        const filenameToSignedUrls = Object.fromEntries(
+          Object.keys(sizes).map((f) => [f, `${url}/signed/upload/${d.id}/${encodeURIComponent(f)}?sig=up`]),
+        );
+        return send(res, 200, { filenameToSignedUrls });
+      }
+      if (d.content === null) return grpcError(res, 400, "nothing was uploaded to validate");
+      return send(res, 200, {});
+    }
+    m = new RegExp(`^${prefix}/datasets/([^/:]+):upload$`).exec(path);
     if (method === "POST" && m) {
       const d = datasets.get(m[1] ?? "");
       if (!d) return grpcError(res, 404, "dataset not found");
@@ -398,6 +415,26 @@ export async function startFakeFireworks(
       const headers = Object.fromEntries(
         Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(",") : (v ?? "")]),
       );
+      if (path.startsWith("/signed/upload/") && method === "PUT") {
+        const [, , , id] = path.split("/");
+        const d = datasets.get(id ?? "");
+        const chunks: Buffer[] = [];
+        for await (const c of req) chunks.push(c as Buffer);
+        signedUploads.push({
+          method,
+          path,
+          query: Object.fromEntries(u.searchParams),
+          headers,
+          body: undefined,
+        });
+        if (!d || u.searchParams.get("sig") !== "up") {
+          res.writeHead(403).end();
+          return;
+        }
+        d.content = Buffer.concat(chunks).toString("utf8");
+        res.writeHead(200).end();
+        return;
+      }
       if (path.startsWith("/signed/metrics/")) {
         metricsReads.push({
           method,
@@ -462,6 +499,7 @@ export async function startFakeFireworks(
     jobs,
     deployments,
     metricsReads,
+    signedUploads,
     chatModels,
     fail(match, status, times = 1, when = "before") {
       faults.push({ ...match, status, times, when });
