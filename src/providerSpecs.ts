@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
 
-/** Every provider kind the registry accepts (jobs for fireworks and localai come in the next issue). */
+/** Every provider kind the registry accepts (jobs for localai come in the next issue). */
 export const PROVIDER_KINDS = [
   "openai",
   "azure",
@@ -131,13 +131,23 @@ export interface TogetherProviderSpec extends KeyedProviderSpec {
   kind: "together";
   /** The dedicated endpoint's GPU, Together's hardware id; undefined = the adapter's default. */
   endpointHardware?: string | undefined;
+  /**
+   * Start the deployment after every job without a teacher asking (it is billed while it runs); default false:
+   * a teacher runs `/finetune deploy job:` when the class needs the model.
+   */
+  autoDeploy: boolean;
 }
 
-/** Fireworks AI (jobs in the next issue; validation and `providers` use its catalog now). */
+/** Fireworks AI: jobs, datasets and deployments over its REST API (providers/fireworks.ts), chat at baseURL. */
 export interface FireworksProviderSpec extends KeyedProviderSpec {
   kind: "fireworks";
   /** The Fireworks account every job and deployment path is under (accounts/<accountId>/…). */
   accountId: string;
+  /**
+   * Start the deployment after every job without a teacher asking (it is billed while it runs); default false:
+   * a teacher runs `/finetune deploy job:` when the class needs the model.
+   */
+  autoDeploy: boolean;
 }
 
 /** A self-hosted LocalAI (jobs in the next issue); a key only if the server was started with one. */
@@ -277,6 +287,7 @@ const togetherEntry = z
       .string()
       .regex(/^[\w.-]{1,100}$/, 'must be a Together hardware id, e.g. "1x_nvidia_h100_80gb_sxm"')
       .optional(),
+    autoDeploy: z.boolean().default(false),
   })
   .strict();
 
@@ -289,6 +300,7 @@ const fireworksEntry = z
     accountId: z
       .string()
       .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/i, "must be a Fireworks account id (letters, digits, - or _)"),
+    autoDeploy: z.boolean().default(false),
   })
   .strict();
 
@@ -638,6 +650,7 @@ function resolveEntry(
         ...keyed(entry.apiKeyEnv),
         baseURL: entry.baseURL,
         endpointHardware: entry.endpointHardware,
+        autoDeploy: entry.autoDeploy,
       };
     case "fireworks":
       return {
@@ -645,6 +658,7 @@ function resolveEntry(
         ...keyed(entry.apiKeyEnv),
         baseURL: entry.baseURL,
         accountId: entry.accountId,
+        autoDeploy: entry.autoDeploy,
       };
     case "localai":
       return { kind: "localai", ...optionalKey(entry.apiKeyEnv), baseURL: entry.baseURL };

@@ -1,6 +1,6 @@
 // Builds the provider registry from config.finetuneProviders: one FineTuningProvider per entry (openai ->
 // OpenAICompatibleProvider, nebius -> NebiusProvider, azure -> AzureOpenAIProvider with ARM when configured,
-// together -> TogetherProvider over the together-ai SDK at the entry's baseURL,
+// together -> TogetherProvider over the together-ai SDK at the entry's baseURL, fireworks -> FireworksProvider,
 // sandbox -> the embedded sandbox, started once, or a standalone one at its baseURL), and the kinds without a
 // job adapter yet listed with none. Shared by the bot, the CLI and the benchmark.
 import OpenAI from "openai";
@@ -11,6 +11,7 @@ import type { Logger } from "../logger.ts";
 import type { FineTuneProviderSpec } from "../providerSpecs.ts";
 import { type SandboxHandle, startSandbox } from "../sandbox/server.ts";
 import { AzureOpenAIProvider } from "./azure.ts";
+import { FireworksProvider } from "./fireworks.ts";
 import { NebiusProvider } from "./nebius.ts";
 import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
 import { ProviderRegistry, type RegistryEntry } from "./registry.ts";
@@ -140,11 +141,23 @@ function jobAdapter(
         baseURL: spec.baseURL,
         apiKey: spec.apiKey,
         hardware: spec.endpointHardware,
+        autoDeploy: spec.autoDeploy,
         fetch: doFetch,
         logger,
         timeoutMs: spec.timeoutMs,
       });
     case "fireworks":
+      return new FireworksProvider({
+        client: createOpenAIClient(spec, doFetch),
+        name: spec.name,
+        accountId: spec.accountId,
+        autoDeploy: spec.autoDeploy,
+        baseURL: spec.baseURL,
+        apiKey: spec.apiKey,
+        fetch: doFetch,
+        logger,
+        timeoutMs: spec.timeoutMs,
+      });
     case "localai":
       return undefined;
   }

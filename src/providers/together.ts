@@ -58,6 +58,8 @@ const RETRY_PAUSE_MS = 250;
 export interface TogetherOptions {
   client: Together;
   name: string;
+  /** Start a dedicated endpoint after every job without a teacher asking (the entry's autoDeploy; default no). */
+  autoDeploy?: boolean | undefined;
   /** The API root the client uses (…/v1): the upload goes there too. */
   baseURL: string;
   apiKey: string;
@@ -74,6 +76,7 @@ export class TogetherProvider implements FineTuningProvider {
   readonly name: string;
   readonly kind = "together";
   readonly serving: Serving = "deploy";
+  readonly billedWhileRunning: { autoDeploy: boolean };
   readonly servingCaveat: string | null =
     "Together bills a dedicated endpoint by the minute while it runs, even when nobody asks it anything.";
   private readonly client: Together;
@@ -86,6 +89,7 @@ export class TogetherProvider implements FineTuningProvider {
   private readonly retryPauseMs: number;
 
   constructor(o: TogetherOptions) {
+    this.billedWhileRunning = { autoDeploy: o.autoDeploy ?? false };
     this.client = o.client;
     this.name = o.name;
     this.baseURL = o.baseURL.replace(/\/+$/, "");

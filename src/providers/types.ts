@@ -1,6 +1,6 @@
 // What classtune needs from a fine-tuning provider, in classtune's own shapes. openaiCompatible.ts serves
 // OpenAI, OpenAI-compatible hosts and the sandbox; nebius.ts and azure.ts add their serving (deploy) step to
-// it; a provider with its own job API (Together AI) is one more file implementing FineTuningProvider.
+// it; a provider with its own job API (fireworks.ts) is one more file implementing FineTuningProvider.
 
 import type { JobStatus } from "../domain/jobs.ts";
 
@@ -169,6 +169,12 @@ export interface FineTuningProvider {
   readonly kind: string;
   /** "deploy": a succeeded job's model is callable only after deploy() reports it ready. */
   readonly serving: Serving;
+  /**
+   * Set when a deployment here is billed for as long as it runs, even idle (a dedicated endpoint): what it
+   * costs, in words. Such a deployment is started only when a teacher asks (`/finetune deploy`), or after every
+   * job when the provider's entry says `"autoDeploy": true`. Null: serving costs nothing while idle.
+   */
+  readonly billedWhileRunning: { autoDeploy: boolean } | null;
   /**
    * What a person must do instead of deploy() when this provider cannot deploy by itself (Azure without
    * Resource Manager credentials): the exact command and how to register the deployment afterwards. Null when

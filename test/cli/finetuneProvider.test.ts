@@ -1,5 +1,5 @@
 // `classtune finetune --provider NAME` with several providers configured: the embedded sandbox (the default),
-// two standalone sandboxes ("lab", fast, and "slow") and "fireworks" (its jobs not yet supported). The job runs
+// two standalone sandboxes ("lab", fast, and "slow") and "localai" (its jobs not yet supported). The job runs
 // at the provider named, the JSON says which, and jobs, cancel and ask use each job's own provider.
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -52,14 +52,11 @@ function cli(...argv: string[]): Promise<CliRun> {
       { kind: "sandbox", name: "lab", baseURL: lab.url },
       { kind: "sandbox", name: "slow", baseURL: slow.url },
       {
-        kind: "fireworks",
-        name: "fireworks",
+        kind: "localai",
+        name: "localai",
         baseURL: "http://127.0.0.1:9/v1",
-        apiKeyEnv: "FIREWORKS_API_KEY",
-        accountId: "school",
       },
     ]),
-    FIREWORKS_API_KEY: ["fw", "test"].join("-"),
   });
 }
 
@@ -139,12 +136,12 @@ test("an unknown --provider, or one whose jobs are not yet supported, is a usage
   assert.equal(unknown.code, 2);
   assert.match(
     unknown.err,
-    /no fine-tuning provider called "nope"\. Configured: sandbox \(default\), lab, slow, fireworks/,
+    /no fine-tuning provider called "nope"\. Configured: sandbox \(default\), lab, slow, localai/,
   );
   assert.equal(unknown.out, "");
-  const fireworks = await cli("finetune", dataset, "--provider", "fireworks");
-  assert.equal(fireworks.code, 2);
-  assert.match(fireworks.err, /jobs on fireworks are not yet supported; validate works/);
+  const localai = await cli("finetune", dataset, "--provider", "localai");
+  assert.equal(localai.code, 2);
+  assert.match(localai.err, /jobs on localai are not yet supported; validate works/);
   const after = JSON.parse((await cli("jobs", "--json")).out) as JobRow[];
   assert.equal(after.length, before.length);
 });

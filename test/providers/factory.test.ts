@@ -12,6 +12,7 @@ import { UserError } from "../../src/domain/errors.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { AzureOpenAIProvider } from "../../src/providers/azure.ts";
 import { createProviderRegistry } from "../../src/providers/factory.ts";
+import { FireworksProvider } from "../../src/providers/fireworks.ts";
 import { NebiusProvider } from "../../src/providers/nebius.ts";
 import { OpenAICompatibleProvider } from "../../src/providers/openaiCompatible.ts";
 import { EMBEDDED_SANDBOX_ENDPOINT, endpointOf } from "../../src/providers/registry.ts";
@@ -125,7 +126,10 @@ describe("the provider registry at run time", () => {
         assert.equal(p.name, name, "the adapter carries the configured name (stored on job rows)");
       }
       assert.ok(jobs("together") instanceof TogetherProvider);
-      for (const name of ["fireworks", "localai"]) assert.equal(jobs(name), undefined, name);
+      const fireworks = jobs("fireworks");
+      assert.ok(fireworks instanceof FireworksProvider, "fireworks trains through its own adapter");
+      assert.equal(fireworks.serving, "deploy");
+      assert.equal(jobs("localai"), undefined, "localai");
 
       // The embedded sandbox was started once, for "rehearsal"; "lab" is a standalone one elsewhere.
       assert.ok(runtime.sandbox);
@@ -154,14 +158,14 @@ describe("the provider registry at run time", () => {
     try {
       const { providers } = runtime;
       assert.throws(
-        () => providers.forStart("fireworks"),
+        () => providers.forStart("localai"),
         (e: unknown) =>
           e instanceof UserError &&
           e.code === "not_yet_supported" &&
-          /jobs on fireworks are not yet supported; validate works, pick another provider with \/finetune start provider:/.test(
+          /jobs on localai are not yet supported; validate works, pick another provider with \/finetune start provider:/.test(
             e.message,
           ) &&
-          /Providers that train: rehearsal, school-openai, nebius, azure, azure-by-hand, lab, together\./.test(
+          /Providers that train: rehearsal, school-openai, nebius, azure, azure-by-hand, lab, together, fireworks\./.test(
             e.message,
           ),
       );
