@@ -1,5 +1,5 @@
 // Builds the provider registry from config.finetuneProviders: one FineTuningProvider per entry (openai ->
-// OpenAICompatibleProvider, nebius -> NebiusProvider, azure -> AzureOpenAIProvider with ARM when configured,
+// OpenAICompatibleProvider, nebius -> NebiusProvider, localai -> LocalAIProvider, azure -> AzureOpenAIProvider with ARM when configured,
 // sandbox -> the embedded sandbox, started once, or a standalone one at its baseURL), and the kinds without a
 // job adapter yet listed with none. Shared by the bot, the CLI and the benchmark.
 import OpenAI from "openai";
@@ -9,6 +9,7 @@ import type { Logger } from "../logger.ts";
 import type { FineTuneProviderSpec } from "../providerSpecs.ts";
 import { type SandboxHandle, startSandbox } from "../sandbox/server.ts";
 import { AzureOpenAIProvider } from "./azure.ts";
+import { LocalAIProvider } from "./localai.ts";
 import { NebiusProvider } from "./nebius.ts";
 import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
 import { ProviderRegistry, type RegistryEntry } from "./registry.ts";
@@ -124,9 +125,20 @@ function jobAdapter(
         timeoutMs: spec.timeoutMs,
       });
     }
+    case "localai":
+      return new LocalAIProvider({
+        client: createOpenAIClient({ ...spec, apiKey: spec.apiKey ?? "localai" }, doFetch),
+        name: spec.name,
+        baseURL: spec.baseURL,
+        apiKey: spec.apiKey,
+        allowInsecure: spec.allowInsecure,
+        exportFormat: spec.exportFormat,
+        fetch: doFetch,
+        logger,
+        timeoutMs: spec.timeoutMs,
+      });
     case "together":
     case "fireworks":
-    case "localai":
       return undefined;
   }
 }

@@ -151,6 +151,14 @@ export interface DeployInput {
   name: string;
 }
 
+/** What identifies a job whose create was not confirmed, where the provider keeps no metadata. */
+export interface JobLookupHint {
+  /** The uploaded training file's id (unique per upload). */
+  trainingFileId: string;
+  /** Epoch milliseconds: the create was sent after this. */
+  createdAfter: number;
+}
+
 /** How a finished job's model becomes callable: at once, or after a deploy step. */
 export type Serving = "immediate" | "deploy";
 
@@ -178,7 +186,11 @@ export interface FineTuningProvider {
   retrieveJob(id: string): Promise<ProviderJob>;
   /** Newest first. */
   listJobs(opts?: { after?: string | undefined; limit?: number | undefined }): Promise<Page<ProviderJob>>;
-  findJobByMetadata(key: string, value: string): Promise<ProviderJob | undefined>;
+  /**
+   * The job created with metadata key=value. Providers without metadata (LocalAI) find it by the hint instead:
+   * the training file it was created on (unique per upload) and when the create was sent.
+   */
+  findJobByMetadata(key: string, value: string, hint?: JobLookupHint): Promise<ProviderJob | undefined>;
   cancelJob(id: string): Promise<ProviderJob>;
   /**
    * Newest first; `after` is an event id (OpenAI's cursor: older than that event). Every item is checked
