@@ -67,12 +67,14 @@ export interface RecordedRequest {
 export interface FakeLocalAIOptions {
   /** When set, every request must carry `Authorization: Bearer <apiKey>` (LocalAI started with API keys). */
   apiKey?: string;
-  /** Each GET of a job moves it one status along the lifecycle (queued -> … -> completed). */
+  /** Each read of a job (listed or got) moves it one status along the lifecycle (queued -> … -> completed). */
   autoAdvance?: boolean;
   /** Steps the training reports (loss going down), spread over the training and saving states. */
   steps?: number;
   /** Reads of a job before its export completes (default 1: one tick sees it exporting). */
   exportReads?: number;
+  /** End every progress stream after its history, even a running job's (quick tests); default held open. */
+  closeStreams?: boolean;
 }
 
 export interface FakeLocalAI {
@@ -258,7 +260,10 @@ export async function startFakeLocalAI(options: FakeLocalAIOptions = {}): Promis
       return respond(201, { id, status: "queued", message: "Fine-tuning job started" });
     }
     if (method === "GET" && path === "/api/fine-tuning/jobs") {
-      for (const j of jobs.values()) settleExport(j);
+      for (const j of jobs.values()) {
+        if (options.autoAdvance) advance(j);
+        settleExport(j);
+      }
       return respond(200, [...jobs.values()].map(wire));
     }
     const m = /^\/api\/fine-tuning\/jobs\/([^/]+)(?:\/(stop|progress|export))?$/.exec(path);
@@ -284,7 +289,7 @@ export async function startFakeLocalAI(options: FakeLocalAIOptions = {}): Promis
           connection: "keep-alive",
         });
         for (const e of job.progress) res.write(`data: ${JSON.stringify(e)}\n\n`);
-        if (TERMINAL.has(job.status)) {
+        if (TERMINAL.has(job.status) || options.closeStreams) {
           res.end();
           return;
         }
