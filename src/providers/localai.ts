@@ -120,6 +120,10 @@ interface WireJob {
   config?: { dataset_source?: unknown; num_epochs?: unknown } | null;
 }
 
+/** What toJob names a succeeded job's model: `ft:<base>:localai:<job id>`. */
+const FINE_TUNED_NAME = /^ft:.+:localai:[^:]+$/;
+const fineTunedName = (model: string, id: string) => `ft:${model}:localai:${id}`;
+
 const str = (v: unknown): string => (typeof v === "string" ? v : "");
 
 export class LocalAIProvider implements FineTuningProvider {
@@ -480,10 +484,15 @@ export class LocalAIProvider implements FineTuningProvider {
     }));
   }
 
+  /**
+   * A listed model, or one of this adapter's fine-tune names (answered under its export name, so never listed
+   * under this one): a self-hosted model is never retired, so neither has a shutdown date.
+   */
   async retrieveModel(id: string): Promise<ProviderModel> {
     const found = (await this.listModels()).find((m) => m.id === id);
-    if (!found) throw new ProviderHttpError("find the model", 404, `model ${id} not found`);
-    return found;
+    if (found) return found;
+    if (FINE_TUNED_NAME.test(id)) return { id, createdAt: 0, ownedBy: "localai", shutdownDate: null };
+    throw new ProviderHttpError("find the model", 404, `model ${id} not found`);
   }
 
   async deleteModel(id: string): Promise<{ id: string; deleted: boolean }> {
@@ -592,7 +601,7 @@ export class LocalAIProvider implements FineTuningProvider {
       rawStatus,
       model,
       // What the job produced, named like OpenAI's; it answers under its export name once deployed.
-      fineTunedModel: status === "succeeded" ? `ft:${model}:localai:${id}` : null,
+      fineTunedModel: status === "succeeded" ? fineTunedName(model, id) : null,
       trainedTokens: null,
       createdAt: Number.isFinite(created) ? created : 0,
       finishedAt: null,

@@ -168,4 +168,16 @@ describe("LocalAI through JobService and the poller", () => {
     const chat = fake.requests.filter((r) => r.path === "/v1/chat/completions").at(-1);
     assert.equal((chat?.body as { model?: string }).model, name, "asked by the exported name");
   });
+
+  test("a teacher's cancel stops the job on the GPU and records it cancelled", async () => {
+    const job = await start();
+    const cancelled = await services.jobs.cancel(G, job.id);
+    assert.equal(cancelled.status, "cancelled");
+    assert.equal(fake.jobs.get(job.remoteId)?.status, "stopped");
+    assert.ok(
+      fake.requests.some(
+        (r) => r.method === "POST" && r.path === `/api/fine-tuning/jobs/${job.remoteId}/stop`,
+      ),
+    );
+  });
 });

@@ -292,6 +292,12 @@ describe("LocalAI: export is the deploy step", () => {
     let ready = await p.getDeployment(name);
     for (let i = 0; i < 3 && ready?.status !== "ready"; i++) ready = await p.getDeployment(name);
     assert.deepEqual(ready, { name, status: "ready", servedAs: name, message: null });
+    assert.equal((await p.retrieveModel(name)).id, name, "listed once exported");
+    assert.equal((await p.retrieveModel(done.fineTunedModel ?? "")).shutdownDate, null, "never retired");
+    await assert.rejects(
+      p.retrieveModel("no-such-model"),
+      (e: unknown) => classifyProviderError(e)?.status === 404,
+    );
     const reply = await p.chat({ model: name, messages: [{ role: "user", content: "What are fractions?" }] });
     assert.match(reply.text, /What are fractions\?/);
     assert.equal(reply.model, name);
