@@ -54,7 +54,7 @@ test("finetune --provider gpu --wait --json ends succeeded with servedAs; ask --
   assert.equal(result.servedAs, name, "served under the name it was exported as");
   assert.ok(fake.models.has(name), "LocalAI lists the exported model");
   const created = fake.requests.find((q) => q.method === "POST" && q.path === "/api/fine-tuning/jobs");
-  assert.equal((created?.body as { num_epochs?: number }).num_epochs, 2);
+  assert.equal(((created?.body ?? {}) as { num_epochs?: number }).num_epochs, 2);
   assert.ok(
     fake.requests.every((q) => q.headers.authorization === `Bearer ${KEY}`),
     "the key on every call",
@@ -73,5 +73,9 @@ test("finetune --provider gpu --wait --json ends succeeded with servedAs; ask --
   assert.equal(reply.provider, "gpu");
   assert.match(reply.answer, /fractions lesson 2/);
   const chat = fake.requests.filter((q) => q.path === "/v1/chat/completions").at(-1);
-  assert.equal((chat?.body as { model?: string }).model, name, "asked at LocalAI by the exported name");
+  assert.equal(
+    ((chat?.body ?? {}) as { model?: string }).model,
+    name,
+    "asked at LocalAI by the exported name",
+  );
 });

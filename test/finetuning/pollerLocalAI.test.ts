@@ -166,7 +166,7 @@ describe("LocalAI through JobService and the poller", () => {
     });
     assert.ok(reply.ok, JSON.stringify(reply));
     const chat = fake.requests.filter((r) => r.path === "/v1/chat/completions").at(-1);
-    assert.equal((chat?.body as { model?: string }).model, name, "asked by the exported name");
+    assert.equal(((chat?.body ?? {}) as { model?: string }).model, name, "asked by the exported name");
   });
 
   test("a teacher's cancel stops the job on the GPU and records it cancelled", async () => {
