@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
 
-/** Every provider kind the registry accepts (jobs for localai come in the next issue). */
+/** Every provider kind the registry accepts; each has a job adapter (src/providers/). */
 export const PROVIDER_KINDS = [
   "openai",
   "azure",
@@ -150,12 +150,20 @@ export interface FireworksProviderSpec extends KeyedProviderSpec {
   autoDeploy: boolean;
 }
 
-/** A self-hosted LocalAI (jobs in the next issue); a key only if the server was started with one. */
+/** A self-hosted LocalAI (its fine-tuning API); a key only if the server was started with one. */
 export interface LocalAIProviderSpec extends ProviderSpecBase {
   kind: "localai";
-  /** The server's OpenAI-compatible API root, no trailing slash. */
+  /** The server's OpenAI-compatible API root (…/v1), no trailing slash; the fine-tuning API is beside it. */
   baseURL: string;
+  /** Plain http to another machine is refused unless this is true (then a warning is logged at start-up). */
+  allowInsecure: boolean;
+  /** How a trained adapter is exported to answer chat: gguf (llama.cpp, the default) or lora/merged_*. */
+  exportFormat: LocalAIExportFormat;
 }
+
+/** LocalAI's export formats (its ExportRequest.export_format). */
+export const LOCALAI_EXPORT_FORMATS = ["lora", "merged_16bit", "merged_4bit", "gguf"] as const;
+export type LocalAIExportFormat = (typeof LOCALAI_EXPORT_FORMATS)[number];
 
 /** The simulated provider: embedded in the bot, or a standalone `classtune sandbox`. */
 export interface SandboxProviderSpec extends ProviderSpecBase {
@@ -310,6 +318,8 @@ const localaiEntry = z
     ...common,
     baseURL: httpURL,
     apiKeyEnv: envVarName("LOCALAI_API_KEY").optional(),
+    allowInsecure: z.boolean().optional(),
+    exportFormat: z.enum(LOCALAI_EXPORT_FORMATS).optional(),
   })
   .strict();
 
@@ -661,7 +671,13 @@ function resolveEntry(
         autoDeploy: entry.autoDeploy,
       };
     case "localai":
-      return { kind: "localai", ...optionalKey(entry.apiKeyEnv), baseURL: entry.baseURL };
+      return {
+        kind: "localai",
+        ...optionalKey(entry.apiKeyEnv),
+        baseURL: entry.baseURL,
+        allowInsecure: entry.allowInsecure ?? false,
+        exportFormat: entry.exportFormat ?? "gguf",
+      };
     case "sandbox":
       return { kind: "sandbox", ...optionalKey(entry.apiKeyEnv), baseURL: entry.baseURL };
   }

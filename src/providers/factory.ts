@@ -1,6 +1,7 @@
 // Builds the provider registry from config.finetuneProviders: one FineTuningProvider per entry (openai ->
 // OpenAICompatibleProvider, nebius -> NebiusProvider, azure -> AzureOpenAIProvider with ARM when configured,
 // together -> TogetherProvider over the together-ai SDK at the entry's baseURL, fireworks -> FireworksProvider,
+// localai -> LocalAIProvider,
 // sandbox -> the embedded sandbox, started once, or a standalone one at its baseURL), and the kinds without a
 // job adapter yet listed with none. Shared by the bot, the CLI and the benchmark.
 import OpenAI from "openai";
@@ -12,6 +13,7 @@ import type { FineTuneProviderSpec } from "../providerSpecs.ts";
 import { type SandboxHandle, startSandbox } from "../sandbox/server.ts";
 import { AzureOpenAIProvider } from "./azure.ts";
 import { FireworksProvider } from "./fireworks.ts";
+import { LocalAIProvider } from "./localai.ts";
 import { NebiusProvider } from "./nebius.ts";
 import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
 import { ProviderRegistry, type RegistryEntry } from "./registry.ts";
@@ -128,6 +130,18 @@ function jobAdapter(
         timeoutMs: spec.timeoutMs,
       });
     }
+    case "localai":
+      return new LocalAIProvider({
+        client: createOpenAIClient({ ...spec, apiKey: spec.apiKey ?? "localai" }, doFetch),
+        name: spec.name,
+        baseURL: spec.baseURL,
+        apiKey: spec.apiKey,
+        allowInsecure: spec.allowInsecure,
+        exportFormat: spec.exportFormat,
+        fetch: doFetch,
+        logger,
+        timeoutMs: spec.timeoutMs,
+      });
     case "together":
       return new TogetherProvider({
         client: new Together({
@@ -158,8 +172,6 @@ function jobAdapter(
         logger,
         timeoutMs: spec.timeoutMs,
       });
-    case "localai":
-      return undefined;
   }
 }
 

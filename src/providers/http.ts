@@ -68,7 +68,7 @@ export async function requestJson(r: JsonRequest): Promise<JsonResponse> {
 
 /**
  * The provider's own words from an error body: OpenAI's and ARM's {error: {message, code}}, Entra's
- * {error, error_description}, gRPC-gateway's {code, message}, FastAPI's {detail: "..."} or {detail: [{loc, msg}]}, else the text itself.
+ * {error, error_description}, gRPC-gateway's {code, message}, LocalAI's {error: "..."}, FastAPI's {detail: "..."} or {detail: [{loc, msg}]}, else the text itself.
  */
 export function providerWords(res: JsonResponse): { message: string; code: string | null } {
   const b = res.body as Record<string, unknown> | undefined;
@@ -88,6 +88,8 @@ export function providerWords(res: JsonResponse): { message: string; code: strin
     if (typeof b.message === "string" && b.message !== "" && typeof b.code === "number") {
       return { message: b.message, code: typeof b.status === "string" ? b.status : null };
     }
+    // LocalAI's own API (fine-tuning): {"error": "<words>"}.
+    if (typeof e === "string" && e !== "") return { message: e, code: null };
     const d = b.detail;
     if (typeof d === "string" && d !== "") return { message: d, code: null };
     if (Array.isArray(d)) {

@@ -159,6 +159,7 @@ export interface DeployInput {
   name: string;
 }
 
+/** What identifies a job whose create was not confirmed, where the provider keeps no metadata. */
 /** How a finished job's model becomes callable: at once, or after a deploy step. */
 export type Serving = "immediate" | "deploy";
 
@@ -193,7 +194,7 @@ export interface FineTuningProvider {
   /** Newest first. */
   listJobs(opts?: { after?: string | undefined; limit?: number | undefined }): Promise<Page<ProviderJob>>;
   /**
-   * The job created with classtune's tag. Providers without metadata (Together) find it by the hint instead:
+   * The job created with classtune's tag. Providers without metadata (Together, LocalAI) find it by the hint instead:
    * the job trained on that upload, created no earlier than the create was sent.
    */
   findJobByMetadata(key: string, value: string, hint?: FindJobHint): Promise<ProviderJob | undefined>;

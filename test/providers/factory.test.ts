@@ -13,6 +13,7 @@ import { silentLogger } from "../../src/logger.ts";
 import { AzureOpenAIProvider } from "../../src/providers/azure.ts";
 import { createProviderRegistry } from "../../src/providers/factory.ts";
 import { FireworksProvider } from "../../src/providers/fireworks.ts";
+import { LocalAIProvider } from "../../src/providers/localai.ts";
 import { NebiusProvider } from "../../src/providers/nebius.ts";
 import { OpenAICompatibleProvider } from "../../src/providers/openaiCompatible.ts";
 import { EMBEDDED_SANDBOX_ENDPOINT, endpointOf } from "../../src/providers/registry.ts";
@@ -129,7 +130,7 @@ describe("the provider registry at run time", () => {
       const fireworks = jobs("fireworks");
       assert.ok(fireworks instanceof FireworksProvider, "fireworks trains through its own adapter");
       assert.equal(fireworks.serving, "deploy");
-      assert.equal(jobs("localai"), undefined, "localai");
+      assert.ok(jobs("localai") instanceof LocalAIProvider, "LocalAI trains through its fine-tuning API");
 
       // The embedded sandbox was started once, for "rehearsal"; "lab" is a standalone one elsewhere.
       assert.ok(runtime.sandbox);
@@ -165,7 +166,7 @@ describe("the provider registry at run time", () => {
           /jobs on localai are not yet supported; validate works, pick another provider with \/finetune start provider:/.test(
             e.message,
           ) &&
-          /Providers that train: rehearsal, school-openai, nebius, azure, azure-by-hand, lab, together, fireworks\./.test(
+          /Providers that train: rehearsal, school-openai, nebius, azure, azure-by-hand, lab, together, fireworks, localai\./.test(
             e.message,
           ),
       );
@@ -185,6 +186,28 @@ describe("the provider registry at run time", () => {
     } finally {
       await runtime.close();
     }
+  });
+
+  it("refuses a LocalAI on plain http to another machine unless its entry says allowInsecure", async () => {
+    const env = (entry: Record<string, unknown>) =>
+      loadConfig({
+        DATA_DIR: dir,
+        FINETUNE_PROVIDERS: JSON.stringify([
+          { kind: "localai", name: "gpu", baseURL: "http://10.0.0.5:8080/v1", ...entry },
+        ]),
+      });
+    await assert.rejects(
+      createProviderRegistry(env({}), { db: db("insecure"), logger: silentLogger, dataDir: dir }),
+      (e: unknown) =>
+        e instanceof UserError && e.code === "insecure_base_url" && /allowInsecure/.test(e.message),
+    );
+    const allowed = await createProviderRegistry(env({ allowInsecure: true }), {
+      db: db("insecure-allowed"),
+      logger: silentLogger,
+      dataDir: dir,
+    });
+    assert.ok(allowed.providers.get("gpu")?.jobs instanceof LocalAIProvider);
+    await allowed.close();
   });
 
   it("keeps the legacy shapes: nothing configured is the embedded sandbox; OPENAI_* one openai provider", async () => {
