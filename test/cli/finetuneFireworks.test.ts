@@ -45,6 +45,7 @@ function cli(...argv: string[]): Promise<CliRun> {
       {
         name: "fw",
         kind: "fireworks",
+        autoDeploy: true,
         baseURL: fake.baseURL,
         apiKeyEnv: "FW_SCHOOL_KEY",
         accountId: fake.account,

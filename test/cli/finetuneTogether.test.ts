@@ -31,11 +31,22 @@ after(async () => {
 });
 
 function cli(...argv: string[]): Promise<CliRun> {
+  return cliWith(true, ...argv);
+}
+
+function cliWith(autoDeploy: boolean, ...argv: string[]): Promise<CliRun> {
   return runCliCaptured(argv, {
-    DATA_DIR: join(dir, "data"),
+    DATA_DIR: join(dir, autoDeploy ? "data" : "data-on-request"),
     LOG_LEVEL: "silent",
     FINETUNE_PROVIDERS: JSON.stringify([
-      { name: "together", kind: "together", baseURL: fake.url, apiKeyEnv: "TOGETHER_SCHOOL_KEY" },
+      {
+        name: "together",
+        kind: "together",
+        baseURL: fake.url,
+        apiKeyEnv: "TOGETHER_SCHOOL_KEY",
+        // The admin allows a dedicated endpoint after every job (billed while it runs); default: on request.
+        ...(autoDeploy ? { autoDeploy: true } : {}),
+      },
     ]),
     TOGETHER_SCHOOL_KEY: KEY,
   });
@@ -71,4 +82,17 @@ test("finetune --provider together --wait ends succeeded and ready on a dedicate
   assert.equal(reply.servedAs, result.servedAs);
   assert.match(reply.answer, /What are fractions\?/);
   assert.equal(fake.chats.at(-1)?.model, endpoint?.name, "asked at Together's chat endpoint by that name");
+});
+
+test("without autoDeploy, a finished job starts no billed endpoint: it waits for a teacher's /finetune deploy", async () => {
+  const endpointsBefore = fake.endpoints.size;
+  const r = await cliWith(false, "finetune", dataset, "--provider", "together", "--wait", "--json");
+  assert.equal(r.code, 0, r.err);
+  const result = JSON.parse(r.out) as FinetuneResult;
+  assert.equal(result.job.status, "succeeded");
+  assert.equal(result.status, "deploy_manually");
+  assert.equal(result.servedAs, null);
+  assert.match(result.error ?? "", /billed for as long as it runs/);
+  assert.match(result.error ?? "", new RegExp(`/finetune deploy job:${result.job.id}`));
+  assert.equal(fake.endpoints.size, endpointsBefore, "no endpoint was started");
 });

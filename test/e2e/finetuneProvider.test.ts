@@ -124,7 +124,7 @@ describe("/finetune start provider:", () => {
     );
     assert.match(here[0]?.name ?? "", /^sandbox · sandbox at embedded \(default; simulated/);
     assert.match(here[1]?.name ?? "", /^lab · sandbox at 127\.0\.0\.1:\d+ \(simulated/);
-    assert.match(here[2]?.name ?? "", /^localai · localai at 127\.0\.0\.1:9 \(jobs not yet supported\)$/);
+    assert.match(here[2]?.name ?? "", /^localai · localai at 127\.0\.0\.1:9/);
     assert.ok(here.every((c) => c.name.length <= 100));
     const there = await providerChoices(other.channel("staff"), otherTeacher);
     assert.deepEqual(there, here, "configuration, not any guild's data");
@@ -135,15 +135,9 @@ describe("/finetune start provider:", () => {
     assert.deepEqual(await providerChoices(teachers, teacher, "old"), [], "a recorded name is not offered");
   });
 
-  it("refuses a kind whose jobs are not yet supported, and an unknown name, before any estimate", async () => {
+  it("refuses an unknown provider, naming the configured ones, before any estimate", async () => {
     const datasetId = await validateSample("refused.jsonl");
     const before = bot.app.ctx.jobs.list(lincoln.id).length;
-    const localai = await start({ dataset: datasetId, provider: "localai" });
-    assert.match(
-      localai.content,
-      /jobs on localai are not yet supported; validate works, pick another provider with \/finetune start provider:/,
-    );
-    assert.deepEqual(localai.customIds, [], "no Start button");
     const unknown = await start({ dataset: datasetId, provider: "nope" });
     assert.match(unknown.content, /no fine-tuning provider called "nope".*sandbox \(default\), lab, localai/);
     assert.equal(bot.app.ctx.jobs.list(lincoln.id).length, before);

@@ -150,7 +150,7 @@ describe("the provider registry at run time", () => {
     }
   });
 
-  it("refuses jobs on a kind without an adapter, and an unknown name, naming what is configured", async () => {
+  it("refuses an unknown provider, naming what is configured", async () => {
     const runtime = await createProviderRegistry(loadConfig(ENV), {
       db: db("refusals"),
       logger: silentLogger,
@@ -158,18 +158,6 @@ describe("the provider registry at run time", () => {
     });
     try {
       const { providers } = runtime;
-      assert.throws(
-        () => providers.forStart("localai"),
-        (e: unknown) =>
-          e instanceof UserError &&
-          e.code === "not_yet_supported" &&
-          /jobs on localai are not yet supported; validate works, pick another provider with \/finetune start provider:/.test(
-            e.message,
-          ) &&
-          /Providers that train: rehearsal, school-openai, nebius, azure, azure-by-hand, lab, together, fireworks, localai\./.test(
-            e.message,
-          ),
-      );
       assert.throws(
         () => providers.forStart("nope"),
         (e: unknown) =>
