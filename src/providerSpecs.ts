@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
 
-/** Every provider kind the registry accepts (jobs for together, fireworks and localai come in the next issue). */
+/** Every provider kind the registry accepts; each has a job adapter (src/providers/). */
 export const PROVIDER_KINDS = [
   "openai",
   "azure",
@@ -126,24 +126,44 @@ export interface NebiusProviderSpec extends KeyedProviderSpec {
   deployBaseURL: string;
 }
 
-/** Together AI (jobs in the next issue; validation and `providers` use its catalog now). */
+/** Together AI: its own job API (together-ai SDK); fine-tunes served on a dedicated endpoint. */
 export interface TogetherProviderSpec extends KeyedProviderSpec {
   kind: "together";
+  /** The dedicated endpoint's GPU, Together's hardware id; undefined = the adapter's default. */
+  endpointHardware?: string | undefined;
+  /**
+   * Start the deployment after every job without a teacher asking (it is billed while it runs); default false:
+   * a teacher runs `/finetune deploy job:` when the class needs the model.
+   */
+  autoDeploy: boolean;
 }
 
-/** Fireworks AI (jobs in the next issue; validation and `providers` use its catalog now). */
+/** Fireworks AI: jobs, datasets and deployments over its REST API (providers/fireworks.ts), chat at baseURL. */
 export interface FireworksProviderSpec extends KeyedProviderSpec {
   kind: "fireworks";
   /** The Fireworks account every job and deployment path is under (accounts/<accountId>/…). */
   accountId: string;
+  /**
+   * Start the deployment after every job without a teacher asking (it is billed while it runs); default false:
+   * a teacher runs `/finetune deploy job:` when the class needs the model.
+   */
+  autoDeploy: boolean;
 }
 
-/** A self-hosted LocalAI (jobs in the next issue); a key only if the server was started with one. */
+/** A self-hosted LocalAI (its fine-tuning API); a key only if the server was started with one. */
 export interface LocalAIProviderSpec extends ProviderSpecBase {
   kind: "localai";
-  /** The server's OpenAI-compatible API root, no trailing slash. */
+  /** The server's OpenAI-compatible API root (…/v1), no trailing slash; the fine-tuning API is beside it. */
   baseURL: string;
+  /** Plain http to another machine is refused unless this is true (then a warning is logged at start-up). */
+  allowInsecure: boolean;
+  /** How a trained adapter is exported to answer chat: gguf (llama.cpp, the default) or lora/merged_*. */
+  exportFormat: LocalAIExportFormat;
 }
+
+/** LocalAI's export formats (its ExportRequest.export_format). */
+export const LOCALAI_EXPORT_FORMATS = ["lora", "merged_16bit", "merged_4bit", "gguf"] as const;
+export type LocalAIExportFormat = (typeof LOCALAI_EXPORT_FORMATS)[number];
 
 /** The simulated provider: embedded in the bot, or a standalone `classtune sandbox`. */
 export interface SandboxProviderSpec extends ProviderSpecBase {
@@ -271,6 +291,11 @@ const togetherEntry = z
     ...common,
     baseURL: httpURL,
     apiKeyEnv: envVarName("TOGETHER_API_KEY"),
+    endpointHardware: z
+      .string()
+      .regex(/^[\w.-]{1,100}$/, 'must be a Together hardware id, e.g. "1x_nvidia_h100_80gb_sxm"')
+      .optional(),
+    autoDeploy: z.boolean().default(false),
   })
   .strict();
 
@@ -283,6 +308,7 @@ const fireworksEntry = z
     accountId: z
       .string()
       .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/i, "must be a Fireworks account id (letters, digits, - or _)"),
+    autoDeploy: z.boolean().default(false),
   })
   .strict();
 
@@ -292,6 +318,8 @@ const localaiEntry = z
     ...common,
     baseURL: httpURL,
     apiKeyEnv: envVarName("LOCALAI_API_KEY").optional(),
+    allowInsecure: z.boolean().optional(),
+    exportFormat: z.enum(LOCALAI_EXPORT_FORMATS).optional(),
   })
   .strict();
 
@@ -627,16 +655,29 @@ function resolveEntry(
       };
     }
     case "together":
-      return { kind: "together", ...keyed(entry.apiKeyEnv), baseURL: entry.baseURL };
+      return {
+        kind: "together",
+        ...keyed(entry.apiKeyEnv),
+        baseURL: entry.baseURL,
+        endpointHardware: entry.endpointHardware,
+        autoDeploy: entry.autoDeploy,
+      };
     case "fireworks":
       return {
         kind: "fireworks",
         ...keyed(entry.apiKeyEnv),
         baseURL: entry.baseURL,
         accountId: entry.accountId,
+        autoDeploy: entry.autoDeploy,
       };
     case "localai":
-      return { kind: "localai", ...optionalKey(entry.apiKeyEnv), baseURL: entry.baseURL };
+      return {
+        kind: "localai",
+        ...optionalKey(entry.apiKeyEnv),
+        baseURL: entry.baseURL,
+        allowInsecure: entry.allowInsecure ?? false,
+        exportFormat: entry.exportFormat ?? "gguf",
+      };
     case "sandbox":
       return { kind: "sandbox", ...optionalKey(entry.apiKeyEnv), baseURL: entry.baseURL };
   }

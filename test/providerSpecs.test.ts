@@ -426,6 +426,51 @@ describe("fine-tuning providers: each kind's fields", () => {
     );
   });
 
+  it("takes Together's endpointHardware (the dedicated endpoint's GPU) and refuses one that is no hardware id", () => {
+    const entry = (endpointHardware: string) => ({
+      name: "t",
+      kind: "together",
+      baseURL: "https://api.together.xyz/v1",
+      apiKeyEnv: "TOGETHER_API_KEY",
+      endpointHardware,
+    });
+    const config = loadConfig({ ...inline(entry("2x_nvidia_h100_80gb_sxm")), TOGETHER_API_KEY: "t" });
+    assert.equal(spec(config, "t", "together").endpointHardware, "2x_nvidia_h100_80gb_sxm");
+    assert.match(
+      problemsOf({ ...inline(entry("an h100, please")), TOGETHER_API_KEY: "t" }),
+      /endpointHardware: must be a Together hardware id/,
+    );
+  });
+
+  it("reads LocalAI's allowInsecure (default false) and exportFormat (default gguf), and refuses other formats", () => {
+    const config = loadConfig(
+      inline(
+        { name: "l", kind: "localai", baseURL: "http://127.0.0.1:8080/v1" },
+        {
+          name: "l2",
+          kind: "localai",
+          baseURL: "http://10.0.0.5:8080/v1",
+          allowInsecure: true,
+          exportFormat: "merged_16bit",
+        },
+      ),
+    );
+    assert.deepEqual(
+      [spec(config, "l", "localai"), spec(config, "l2", "localai")].map((p) => [
+        p.allowInsecure,
+        p.exportFormat,
+      ]),
+      [
+        [false, "gguf"],
+        [true, "merged_16bit"],
+      ],
+    );
+    const text = problemsOf(
+      inline({ name: "l", kind: "localai", baseURL: "http://127.0.0.1:8080/v1", exportFormat: "onnx" }),
+    );
+    assert.match(text, /FINETUNE_PROVIDERS\[0\] \("l"\)\.exportFormat/);
+  });
+
   it("requires a baseURL for every kind but openai and sandbox, and Fireworks's accountId", () => {
     const text = problemsOf({
       ...inline(

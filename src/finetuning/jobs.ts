@@ -464,7 +464,10 @@ export class JobService {
     for (const pending of this.intents.listForProvider(registered.name)) {
       let remote: ProviderJob | undefined;
       try {
-        remote = await provider.findJobByMetadata("classtune_job_id", pending.tag);
+        remote = await provider.findJobByMetadata("classtune_job_id", pending.tag, {
+          trainingFileId: pending.input.trainingFileId,
+          createdAfter: Date.parse(pending.createdAt),
+        });
       } catch (err) {
         logProviderError(
           this.logger,

@@ -697,7 +697,8 @@ function progressFrom(
   if (!latest || (known && latest.step < known.step)) return known;
   return {
     step: latest.step,
-    totalSteps: latest.totalSteps ?? known?.totalSteps ?? latest.step,
+    // A provider that never says its total (Together's metrics) must not leave a total behind the step.
+    totalSteps: Math.max(latest.step, latest.totalSteps ?? known?.totalSteps ?? latest.step),
     loss: latest.trainLoss ?? known?.loss ?? null,
   };
 }

@@ -103,6 +103,16 @@ export interface ModelServingOptions {
   concurrency?: number | undefined;
 }
 
+/**
+ * A deployment billed for as long as it runs (a dedicated endpoint) is started only when a teacher asks for it,
+ * unless the provider's entry allows it after every job (`"autoDeploy": true`): what the teacher is told instead.
+ */
+function hostingConsent(provider: FineTuningProvider, job: JobRow): string | null {
+  const billed = provider.billedWhileRunning;
+  if (billed === null || billed.autoDeploy) return null;
+  return `${provider.name} serves a fine-tune only on a deployment billed for as long as it runs, even when nobody asks it anything${provider.servingCaveat ? ` (${provider.servingCaveat})` : ""}. classtune starts one only when a teacher asks: run \`/finetune deploy job:${job.id}\` when the class needs the model, and stop the deployment in ${provider.name}'s dashboard afterwards (automatic stopping when idle comes in a later release). The admin can allow a deployment after every job with "autoDeploy": true on the provider's entry.`;
+}
+
 export class ModelServing {
   private readonly db: Db;
   private readonly providers: ProviderRegistry;
@@ -141,7 +151,9 @@ export class ModelServing {
       };
     }
     const deploymentName = deploymentNameFor(job.remoteId, 1);
-    const manual = provider.manualDeployStep(deployInput(job, fineTunedModel, deploymentName));
+    const manual =
+      provider.manualDeployStep(deployInput(job, fineTunedModel, deploymentName)) ??
+      hostingConsent(provider, job);
     const status = manual === null ? "deploying" : "manual";
     return {
       serving: { status, servedAs: null, deploymentName, attempt: 1, error: manual },

@@ -3,6 +3,7 @@
 // teachers' (`describeProviderError`, for jobs and deploys) and the students' (`explainProviderError`, for
 // /ask). Everything else asks the classification (transient? ambiguous? model gone?) and never the SDK.
 import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+import * as TogetherErrors from "together-ai/core/error";
 import { UserError } from "../domain/errors.ts";
 import type { Logger } from "../logger.ts";
 
@@ -92,6 +93,24 @@ export function classifyProviderError(err: unknown): ProviderErrorClass | undefi
   if (err instanceof APIError) {
     return fromStatus(err.status ?? null, typeof err.code === "string" ? err.code : null, sdkDetail(err), {
       requestId: err.requestID ?? null,
+    });
+  }
+  if (err instanceof TogetherErrors.APIUserAbortError)
+    return base("aborted", { transient: false, ambiguous: false });
+  if (err instanceof TogetherErrors.APIConnectionTimeoutError)
+    return base("timeout", { detail: "timed out" });
+  if (err instanceof TogetherErrors.APIConnectionError)
+    return base("connection_error", { detail: "connection error" });
+  if (err instanceof TogetherErrors.APIError) {
+    // Together's body is {error: {message, code, type}}: the SDK keeps the whole body in `error`.
+    const inner = (err.error as { error?: { message?: unknown; code?: unknown } } | undefined)?.error;
+    const code = typeof inner?.code === "string" ? inner.code : null;
+    const detail =
+      typeof inner?.message === "string" && inner.message !== ""
+        ? inner.message
+        : err.message.replace(/^\d{3}\s+/, "");
+    return fromStatus(err.status ?? null, code, detail, {
+      requestId: err.headers?.get("x-request-id") ?? null,
     });
   }
   if (err instanceof ProviderHttpError) {

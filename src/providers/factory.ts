@@ -1,17 +1,23 @@
 // Builds the provider registry from config.finetuneProviders: one FineTuningProvider per entry (openai ->
 // OpenAICompatibleProvider, nebius -> NebiusProvider, azure -> AzureOpenAIProvider with ARM when configured,
+// together -> TogetherProvider over the together-ai SDK at the entry's baseURL, fireworks -> FireworksProvider,
+// localai -> LocalAIProvider,
 // sandbox -> the embedded sandbox, started once, or a standalone one at its baseURL), and the kinds without a
 // job adapter yet listed with none. Shared by the bot, the CLI and the benchmark.
 import OpenAI from "openai";
+import Together from "together-ai";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/open.ts";
 import type { Logger } from "../logger.ts";
 import type { FineTuneProviderSpec } from "../providerSpecs.ts";
 import { type SandboxHandle, startSandbox } from "../sandbox/server.ts";
 import { AzureOpenAIProvider } from "./azure.ts";
+import { FireworksProvider } from "./fireworks.ts";
+import { LocalAIProvider } from "./localai.ts";
 import { NebiusProvider } from "./nebius.ts";
 import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
 import { ProviderRegistry, type RegistryEntry } from "./registry.ts";
+import { TogetherProvider } from "./together.ts";
 import type { FineTuningProvider } from "./types.ts";
 
 export type { SandboxHandle };
@@ -124,10 +130,48 @@ function jobAdapter(
         timeoutMs: spec.timeoutMs,
       });
     }
-    case "together":
-    case "fireworks":
     case "localai":
-      return undefined;
+      return new LocalAIProvider({
+        client: createOpenAIClient({ ...spec, apiKey: spec.apiKey ?? "localai" }, doFetch),
+        name: spec.name,
+        baseURL: spec.baseURL,
+        apiKey: spec.apiKey,
+        allowInsecure: spec.allowInsecure,
+        exportFormat: spec.exportFormat,
+        fetch: doFetch,
+        logger,
+        timeoutMs: spec.timeoutMs,
+      });
+    case "together":
+      return new TogetherProvider({
+        client: new Together({
+          apiKey: spec.apiKey,
+          baseURL: spec.baseURL,
+          maxRetries: spec.maxRetries,
+          timeout: spec.timeoutMs,
+          ...(doFetch ? { fetch: doFetch } : {}),
+        }),
+        name: spec.name,
+        baseURL: spec.baseURL,
+        apiKey: spec.apiKey,
+        hardware: spec.endpointHardware,
+        autoDeploy: spec.autoDeploy,
+        fetch: doFetch,
+        logger,
+        timeoutMs: spec.timeoutMs,
+      });
+    case "fireworks":
+      return new FireworksProvider({
+        client: createOpenAIClient(spec, doFetch),
+        name: spec.name,
+        accountId: spec.accountId,
+        autoDeploy: spec.autoDeploy,
+        baseURL: spec.baseURL,
+        apiKey: spec.apiKey,
+        fetch: doFetch,
+        logger,
+        timeoutMs: spec.timeoutMs,
+      });
   }
 }
 

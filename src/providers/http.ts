@@ -68,7 +68,7 @@ export async function requestJson(r: JsonRequest): Promise<JsonResponse> {
 
 /**
  * The provider's own words from an error body: OpenAI's and ARM's {error: {message, code}}, Entra's
- * {error, error_description}, FastAPI's {detail: "..."} or {detail: [{loc, msg}]}, else the text itself.
+ * {error, error_description}, gRPC-gateway's {code, message}, LocalAI's {error: "..."}, FastAPI's {detail: "..."} or {detail: [{loc, msg}]}, else the text itself.
  */
 export function providerWords(res: JsonResponse): { message: string; code: string | null } {
   const b = res.body as Record<string, unknown> | undefined;
@@ -84,6 +84,12 @@ export function providerWords(res: JsonResponse): { message: string; code: strin
       // Entra puts a trace and timestamp on new lines after the first sentence.
       return { message: b.error_description.split(/\r?\n/)[0] ?? b.error_description, code: e };
     }
+    // gRPC-gateway (Fireworks' REST API): {code: 6, message, details}; the code's name, when sent, is `status`.
+    if (typeof b.message === "string" && b.message !== "" && typeof b.code === "number") {
+      return { message: b.message, code: typeof b.status === "string" ? b.status : null };
+    }
+    // LocalAI's own API (fine-tuning): {"error": "<words>"}.
+    if (typeof e === "string" && e !== "") return { message: e, code: null };
     const d = b.detail;
     if (typeof d === "string" && d !== "") return { message: d, code: null };
     if (Array.isArray(d)) {

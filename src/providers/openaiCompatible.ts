@@ -43,6 +43,7 @@ export class OpenAICompatibleProvider implements FineTuningProvider {
   readonly name: string;
   readonly kind: string = "openai-compatible";
   readonly serving: Serving = "immediate";
+  readonly billedWhileRunning: { autoDeploy: boolean } | null = null;
   protected readonly client: OpenAI;
   protected readonly logger: Logger;
 

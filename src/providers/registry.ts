@@ -1,14 +1,22 @@
 // The fine-tuning providers active at run time, one per configured entry (FINETUNE_PROVIDERS, the legacy
 // OPENAI_* provider or the embedded sandbox): the one home of "which provider". A job names its provider when
 // it starts (default FINETUNE_DEFAULT_PROVIDER), and is polled, cancelled and asked through the provider its
-// row records. Kinds without a job adapter yet (together, fireworks, localai) are listed, for validation,
+// row records. Every kind has a job adapter now; a kind without one would be listed, for validation,
 // `classtune providers` and chat, but refuse to start jobs. Built by providers/factory.ts.
 import { UserError } from "../domain/errors.ts";
 import type { FineTuneProviderSpec, ProviderKind } from "../providerSpecs.ts";
 import type { FineTuningProvider } from "./types.ts";
 
-/** The kinds whose job API classtune speaks (the others come in the next issue). */
-export const JOB_KINDS: readonly ProviderKind[] = ["openai", "azure", "nebius", "sandbox"];
+/** The kinds whose job API classtune speaks. */
+export const JOB_KINDS: readonly ProviderKind[] = [
+  "openai",
+  "azure",
+  "nebius",
+  "together",
+  "fireworks",
+  "localai",
+  "sandbox",
+];
 
 /** The endpoint recorded for the embedded sandbox, whose URL changes with its port. */
 export const EMBEDDED_SANDBOX_ENDPOINT = "sandbox:embedded";

@@ -1,6 +1,6 @@
 // What classtune needs from a fine-tuning provider, in classtune's own shapes. openaiCompatible.ts serves
 // OpenAI, OpenAI-compatible hosts and the sandbox; nebius.ts and azure.ts add their serving (deploy) step to
-// it; a provider with its own job API (Together AI) is one more file implementing FineTuningProvider.
+// it; a provider with its own job API (fireworks.ts) is one more file implementing FineTuningProvider.
 
 import type { JobStatus } from "../domain/jobs.ts";
 
@@ -106,6 +106,14 @@ export interface CreateJobInput {
   metadata: { classtune_job_id: string };
 }
 
+/** What identifies a create where the provider keeps no metadata: its upload and when it was sent. */
+export interface FindJobHint {
+  /** The uploaded training file's id (unique per upload, one upload per create). */
+  trainingFileId: string;
+  /** Epoch milliseconds: when the create was sent (or its intent written, just before). */
+  createdAfter: number;
+}
+
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
   content: string;
@@ -151,6 +159,7 @@ export interface DeployInput {
   name: string;
 }
 
+/** What identifies a job whose create was not confirmed, where the provider keeps no metadata. */
 /** How a finished job's model becomes callable: at once, or after a deploy step. */
 export type Serving = "immediate" | "deploy";
 
@@ -161,6 +170,12 @@ export interface FineTuningProvider {
   readonly kind: string;
   /** "deploy": a succeeded job's model is callable only after deploy() reports it ready. */
   readonly serving: Serving;
+  /**
+   * Set when a deployment here is billed for as long as it runs, even idle (a dedicated endpoint): what it
+   * costs, in words. Such a deployment is started only when a teacher asks (`/finetune deploy`), or after every
+   * job when the provider's entry says `"autoDeploy": true`. Null: serving costs nothing while idle.
+   */
+  readonly billedWhileRunning: { autoDeploy: boolean } | null;
   /**
    * What a person must do instead of deploy() when this provider cannot deploy by itself (Azure without
    * Resource Manager credentials): the exact command and how to register the deployment afterwards. Null when
@@ -178,7 +193,11 @@ export interface FineTuningProvider {
   retrieveJob(id: string): Promise<ProviderJob>;
   /** Newest first. */
   listJobs(opts?: { after?: string | undefined; limit?: number | undefined }): Promise<Page<ProviderJob>>;
-  findJobByMetadata(key: string, value: string): Promise<ProviderJob | undefined>;
+  /**
+   * The job created with classtune's tag. Providers without metadata (Together, LocalAI) find it by the hint instead:
+   * the job trained on that upload, created no earlier than the create was sent.
+   */
+  findJobByMetadata(key: string, value: string, hint?: FindJobHint): Promise<ProviderJob | undefined>;
   cancelJob(id: string): Promise<ProviderJob>;
   /**
    * Newest first; `after` is an event id (OpenAI's cursor: older than that event). Every item is checked
@@ -200,4 +219,6 @@ export interface FineTuningProvider {
   deploy(input: DeployInput): Promise<Deployment>;
   /** The deployment as it stands now; null when there is none (never made, or vanished). */
   getDeployment(name: string): Promise<Deployment | null>;
+  /** Stops a deployment's billing (deletes it); false when there was none. Only providers that bill hosting. */
+  undeploy?(name: string): Promise<boolean>;
 }

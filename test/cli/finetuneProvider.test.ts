@@ -1,5 +1,5 @@
 // `classtune finetune --provider NAME` with several providers configured: the embedded sandbox (the default),
-// two standalone sandboxes ("lab", fast, and "slow") and "together" (its jobs not yet supported). The job runs
+// two standalone sandboxes ("lab", fast, and "slow") and "localai" (its jobs not yet supported). The job runs
 // at the provider named, the JSON says which, and jobs, cancel and ask use each job's own provider.
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -51,9 +51,12 @@ function cli(...argv: string[]): Promise<CliRun> {
       { kind: "sandbox", name: "sandbox" },
       { kind: "sandbox", name: "lab", baseURL: lab.url },
       { kind: "sandbox", name: "slow", baseURL: slow.url },
-      { kind: "together", name: "together", baseURL: "http://127.0.0.1:9/v1", apiKeyEnv: "TOGETHER_API_KEY" },
+      {
+        kind: "localai",
+        name: "localai",
+        baseURL: "http://127.0.0.1:9/v1",
+      },
     ]),
-    TOGETHER_API_KEY: ["tg", "test"].join("-"),
   });
 }
 
@@ -133,12 +136,9 @@ test("an unknown --provider, or one whose jobs are not yet supported, is a usage
   assert.equal(unknown.code, 2);
   assert.match(
     unknown.err,
-    /no fine-tuning provider called "nope"\. Configured: sandbox \(default\), lab, slow, together/,
+    /no fine-tuning provider called "nope"\. Configured: sandbox \(default\), lab, slow, localai/,
   );
   assert.equal(unknown.out, "");
-  const together = await cli("finetune", dataset, "--provider", "together");
-  assert.equal(together.code, 2);
-  assert.match(together.err, /jobs on together are not yet supported; validate works/);
   const after = JSON.parse((await cli("jobs", "--json")).out) as JobRow[];
   assert.equal(after.length, before.length);
 });

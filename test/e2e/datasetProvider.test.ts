@@ -56,7 +56,7 @@ describe("/dataset validate provider:", () => {
     );
     assert.deepEqual(
       (await complete("provider", { provider: "toge" })).map((c) => c.name),
-      ["school-together · together at api.together.xyz (jobs not yet supported)"],
+      ["school-together · together at api.together.xyz"],
     );
     assert.deepEqual(
       (await complete("model", { provider: "school-together", model: "" })).map((c) => c.value),
@@ -88,15 +88,15 @@ describe("/dataset validate provider:", () => {
       ["school-together", "llama3.1", 8356],
     );
 
-    // "Fine-tune this" starts at the provider the file was checked for, never quietly at the default: here that
-    // provider takes no jobs yet, and the teacher is told so (not shown a sandbox confirmation).
+    // "Fine-tune this" starts at the provider the file was checked for, never quietly at the default.
     const fineTuneThis = reply.customIds.find((c) => c.startsWith("finetune:from-dataset:"));
     assert.ok(fineTuneThis, reply.customIds.join(", "));
     const click = await bot.discord.click({ message: reply, customId: fineTuneThis, user: teacher });
     const answer = await click.waitForOriginal((m) => m !== click.sourceMessage && !m.loading, {
       timeoutMs: 15_000,
     });
-    assert.match(answer.content, /school-together.*jobs on together are not yet supported/);
+    const field = (name: string) => answer.embeds[0]?.fields?.find((f) => f.name === name)?.value;
+    assert.equal(field("Provider"), "school-together", answer.content);
   });
 
   it("names the configured providers for an unknown one, before downloading", async () => {

@@ -1,5 +1,5 @@
 // /finetune start provider: on the fake Discord with three fine-tuning providers: the embedded sandbox (the
-// default), "lab" (a standalone sandbox on its own clock) and "together" (listed, its jobs not yet supported).
+// default), "lab" (a standalone sandbox on its own clock) and "localai" (listed, its jobs not yet supported).
 // Autocomplete offers the configured providers and nothing else, the same in every guild; a job started on lab
 // runs there, its notice is posted, /model list shows its provider, and /ask asks it at lab.
 import assert from "node:assert/strict";
@@ -37,13 +37,11 @@ before(async () => {
         { kind: "sandbox", name: "sandbox" },
         { kind: "sandbox", name: "lab", baseURL: lab.url },
         {
-          kind: "together",
-          name: "together",
+          kind: "localai",
+          name: "localai",
           baseURL: "http://127.0.0.1:9/v1",
-          apiKeyEnv: "TOGETHER_API_KEY",
         },
       ]),
-      TOGETHER_API_KEY: ["tg", "test"].join("-"),
     },
   });
   lincoln = bot.discord.addGuild({ name: "Lincoln High", channels: ["teachers", "notices"] });
@@ -122,35 +120,26 @@ describe("/finetune start provider:", () => {
     const here = await providerChoices(teachers, teacher);
     assert.deepEqual(
       here.map((c) => c.value),
-      ["sandbox", "lab", "together"],
+      ["sandbox", "lab", "localai"],
     );
     assert.match(here[0]?.name ?? "", /^sandbox · sandbox at embedded \(default; simulated/);
     assert.match(here[1]?.name ?? "", /^lab · sandbox at 127\.0\.0\.1:\d+ \(simulated/);
-    assert.match(here[2]?.name ?? "", /^together · together at 127\.0\.0\.1:9 \(jobs not yet supported\)$/);
+    assert.match(here[2]?.name ?? "", /^localai · localai at 127\.0\.0\.1:9/);
     assert.ok(here.every((c) => c.name.length <= 100));
     const there = await providerChoices(other.channel("staff"), otherTeacher);
     assert.deepEqual(there, here, "configuration, not any guild's data");
     assert.deepEqual(
-      (await providerChoices(teachers, teacher, "LA")).map((c) => c.value),
+      (await providerChoices(teachers, teacher, "LAB")).map((c) => c.value),
       ["lab"],
     );
     assert.deepEqual(await providerChoices(teachers, teacher, "old"), [], "a recorded name is not offered");
   });
 
-  it("refuses a kind whose jobs are not yet supported, and an unknown name, before any estimate", async () => {
+  it("refuses an unknown provider, naming the configured ones, before any estimate", async () => {
     const datasetId = await validateSample("refused.jsonl");
     const before = bot.app.ctx.jobs.list(lincoln.id).length;
-    const together = await start({ dataset: datasetId, provider: "together" });
-    assert.match(
-      together.content,
-      /jobs on together are not yet supported; validate works, pick another provider with \/finetune start provider:/,
-    );
-    assert.deepEqual(together.customIds, [], "no Start button");
     const unknown = await start({ dataset: datasetId, provider: "nope" });
-    assert.match(
-      unknown.content,
-      /no fine-tuning provider called "nope".*sandbox \(default\), lab, together/,
-    );
+    assert.match(unknown.content, /no fine-tuning provider called "nope".*sandbox \(default\), lab, localai/);
     assert.equal(bot.app.ctx.jobs.list(lincoln.id).length, before);
   });
 

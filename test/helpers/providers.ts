@@ -46,6 +46,7 @@ function specOf(p: TestProvider): FineTuneProviderSpec {
         baseURL: p.baseURL ?? "https://api.together.xyz/v1",
         apiKeyEnv: "TOGETHER_API_KEY",
         apiKey: ["tg", "test"].join("-"),
+        autoDeploy: false,
       };
   }
 }

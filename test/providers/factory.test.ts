@@ -12,9 +12,12 @@ import { UserError } from "../../src/domain/errors.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { AzureOpenAIProvider } from "../../src/providers/azure.ts";
 import { createProviderRegistry } from "../../src/providers/factory.ts";
+import { FireworksProvider } from "../../src/providers/fireworks.ts";
+import { LocalAIProvider } from "../../src/providers/localai.ts";
 import { NebiusProvider } from "../../src/providers/nebius.ts";
 import { OpenAICompatibleProvider } from "../../src/providers/openaiCompatible.ts";
 import { EMBEDDED_SANDBOX_ENDPOINT, endpointOf } from "../../src/providers/registry.ts";
+import { TogetherProvider } from "../../src/providers/together.ts";
 import { buildServices } from "../../src/wire.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "classtune-factory-"));
@@ -123,7 +126,11 @@ describe("the provider registry at run time", () => {
         assert.ok(p instanceof OpenAICompatibleProvider && !(p instanceof NebiusProvider), name);
         assert.equal(p.name, name, "the adapter carries the configured name (stored on job rows)");
       }
-      for (const name of ["together", "fireworks", "localai"]) assert.equal(jobs(name), undefined, name);
+      assert.ok(jobs("together") instanceof TogetherProvider);
+      const fireworks = jobs("fireworks");
+      assert.ok(fireworks instanceof FireworksProvider, "fireworks trains through its own adapter");
+      assert.equal(fireworks.serving, "deploy");
+      assert.ok(jobs("localai") instanceof LocalAIProvider, "LocalAI trains through its fine-tuning API");
 
       // The embedded sandbox was started once, for "rehearsal"; "lab" is a standalone one elsewhere.
       assert.ok(runtime.sandbox);
@@ -143,7 +150,7 @@ describe("the provider registry at run time", () => {
     }
   });
 
-  it("refuses jobs on a kind without an adapter, and an unknown name, naming what is configured", async () => {
+  it("refuses an unknown provider, naming what is configured", async () => {
     const runtime = await createProviderRegistry(loadConfig(ENV), {
       db: db("refusals"),
       logger: silentLogger,
@@ -151,18 +158,6 @@ describe("the provider registry at run time", () => {
     });
     try {
       const { providers } = runtime;
-      assert.throws(
-        () => providers.forStart("together"),
-        (e: unknown) =>
-          e instanceof UserError &&
-          e.code === "not_yet_supported" &&
-          /jobs on together are not yet supported; validate works, pick another provider with \/finetune start provider:/.test(
-            e.message,
-          ) &&
-          /Providers that train: rehearsal, school-openai, nebius, azure, azure-by-hand, lab\./.test(
-            e.message,
-          ),
-      );
       assert.throws(
         () => providers.forStart("nope"),
         (e: unknown) =>
@@ -179,6 +174,28 @@ describe("the provider registry at run time", () => {
     } finally {
       await runtime.close();
     }
+  });
+
+  it("refuses a LocalAI on plain http to another machine unless its entry says allowInsecure", async () => {
+    const env = (entry: Record<string, unknown>) =>
+      loadConfig({
+        DATA_DIR: dir,
+        FINETUNE_PROVIDERS: JSON.stringify([
+          { kind: "localai", name: "gpu", baseURL: "http://10.0.0.5:8080/v1", ...entry },
+        ]),
+      });
+    await assert.rejects(
+      createProviderRegistry(env({}), { db: db("insecure"), logger: silentLogger, dataDir: dir }),
+      (e: unknown) =>
+        e instanceof UserError && e.code === "insecure_base_url" && /allowInsecure/.test(e.message),
+    );
+    const allowed = await createProviderRegistry(env({ allowInsecure: true }), {
+      db: db("insecure-allowed"),
+      logger: silentLogger,
+      dataDir: dir,
+    });
+    assert.ok(allowed.providers.get("gpu")?.jobs instanceof LocalAIProvider);
+    await allowed.close();
   });
 
   it("keeps the legacy shapes: nothing configured is the embedded sandbox; OPENAI_* one openai provider", async () => {

@@ -1,0 +1,183 @@
+// A school's own GPU through the one wiring (buildServices over FINETUNE_PROVIDERS) and a loopback fake of
+// LocalAI's fine-tuning API: a create whose answer and lookup were both lost is found by the poller's reconcile
+// by its uploaded dataset and recorded once; a 429/500 storm while polling fails nothing; the loss curve comes
+// from the progress stream; the finished job is exported under its deterministic name and answers /ask.
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { loadConfig } from "../../src/config.ts";
+import { datasetFieldsFromReport } from "../../src/datasets/store.ts";
+import { validateFile } from "../../src/datasets/validator.ts";
+import { DatasetRepository } from "../../src/db/datasets.ts";
+import { JobIntentRepository } from "../../src/db/jobIntents.ts";
+import { JobMetricsRepository, JobRepository, type JobRow } from "../../src/db/jobs.ts";
+import { type Db, openDb } from "../../src/db/open.ts";
+import { UserError } from "../../src/domain/errors.ts";
+import type { OutboxNotice } from "../../src/domain/notices.ts";
+import { silentLogger } from "../../src/logger.ts";
+import { deploymentNameFor } from "../../src/providers/deployments.ts";
+import { buildServices, type Services } from "../../src/wire.ts";
+import { type FakeLocalAI, startFakeLocalAI } from "../fakes/localai/index.ts";
+import { chatLines } from "./jobs.fixture.ts";
+
+const LLAMA = "meta-llama/Llama-3.1-8B-Instruct";
+const G = "guild-gpu";
+
+let dir: string;
+let fake: FakeLocalAI;
+let db: Db;
+let services: Services;
+const sent: OutboxNotice[] = [];
+let datasets = 0;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "classtune-localai-poller-"));
+  fake = await startFakeLocalAI({ autoAdvance: true, closeStreams: true });
+  const config = loadConfig({
+    DATA_DIR: join(dir, "data"),
+    LOG_LEVEL: "silent",
+    OPENAI_MAX_RETRIES: "0",
+    FINETUNE_PROVIDERS: JSON.stringify([{ kind: "localai", name: "gpu", baseURL: fake.url }]),
+  });
+  db = openDb(config.databasePath);
+  services = await buildServices({
+    config,
+    db,
+    logger: silentLogger,
+    sender: () => ({
+      async send(n) {
+        sent.push(n);
+        return { messageId: `msg-${n.id}` };
+      },
+    }),
+  });
+});
+after(async () => {
+  await services.close();
+  db.close();
+  await fake.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function start(): Promise<JobRow> {
+  datasets += 1;
+  const path = join(dir, `lessons-${datasets}.jsonl`);
+  await writeFile(path, chatLines(14));
+  const dataset = new DatasetRepository(db).insert({
+    guildId: G,
+    uploaderId: "teacher",
+    fileName: `lessons-${datasets}.jsonl`,
+    ...datasetFieldsFromReport(await validateFile(path)),
+    storedPath: path,
+    cleanedPath: null,
+  });
+  return services.jobs.start({
+    guildId: G,
+    datasetId: dataset.id,
+    requesterId: "teacher",
+    quote: {
+      guildId: G,
+      datasetId: dataset.id,
+      provider: "gpu",
+      model: LLAMA,
+      epochs: 2,
+      estimatedEpochs: 2,
+      estimatedCostUsd: 0,
+      maxJobCostUsd: 25,
+    },
+  });
+}
+
+const rows = () => new JobRepository(db).list(G, 100);
+
+describe("LocalAI through JobService and the poller", () => {
+  test("a create whose answer and lookup were lost is recorded once, by its dataset, on the next tick", async () => {
+    fake.failAfterHandling({ method: "POST", path: /^\/api\/fine-tuning\/jobs$/ });
+    fake.fail({ method: "GET", path: /^\/api\/fine-tuning\/jobs$/ }, 500);
+    const made = fake.jobs.size;
+    await assert.rejects(start(), (e: unknown) => e instanceof UserError && e.code === "create_unconfirmed");
+    assert.equal(fake.jobs.size, made + 1, "LocalAI did start it");
+    assert.equal(rows().length, 0);
+    assert.equal(new JobIntentRepository(db).listForProvider("gpu").length, 1);
+
+    await services.poller.tick();
+    const recorded = rows();
+    assert.equal(recorded.length, 1, "the job LocalAI started is now watched");
+    const remote = fake.jobs.get(recorded[0]?.remoteId ?? "");
+    assert.ok(remote, "recorded under LocalAI's own job id");
+    assert.equal(new JobIntentRepository(db).listForProvider("gpu").length, 0);
+    await services.poller.tick();
+    assert.equal(rows().length, 1, "never twice");
+    assert.equal(fake.jobs.size, made + 1, "and never a second job on the GPU");
+    fake.setStatus(remote.id, "stopped");
+    await services.poller.tick();
+  });
+
+  test("a 429/500 storm while polling fails no job; then it trains, charts its loss, exports and answers", async () => {
+    const job = await start();
+    assert.equal(job.provider, "gpu");
+    for (const status of [429, 500, 503, 429]) {
+      // The poller reads jobs through the listing (a job missing from it is got by id).
+      fake.fail({ method: "GET", path: /^\/api\/fine-tuning\/jobs$/ }, status);
+      await services.poller.tick();
+      const now = services.jobs.require(G, job.id);
+      assert.equal(now.status, "queued", `after a ${status}: not failed, not moved`);
+    }
+    let done = services.jobs.require(G, job.id);
+    for (
+      let i = 0;
+      i < 20 &&
+      !(done.status === "succeeded" && services.serving.forJob(G, job.id)?.servingStatus === "ready");
+      i++
+    ) {
+      await services.poller.tick();
+      done = services.jobs.require(G, job.id);
+    }
+    assert.equal(done.status, "succeeded");
+    const model = services.serving.forJob(G, job.id);
+    const name = deploymentNameFor(done.remoteId);
+    assert.equal(model?.servingStatus, "ready");
+    assert.equal(model?.deploymentName, name);
+    assert.equal(model?.servedAs, name, "served under the name it was exported as");
+    assert.equal(
+      fake.requests.filter((r) => r.path === `/api/fine-tuning/jobs/${done.remoteId}/export`).length,
+      1,
+    );
+
+    const points = new JobMetricsRepository(db).list(G, job.id);
+    assert.deepEqual(
+      points.map((p) => p.step),
+      [1, 2, 3, 4, 5, 6],
+      "every step of the progress stream",
+    );
+    assert.ok(points.every((p) => typeof p.trainLoss === "number"));
+    assert.ok((points[0]?.trainLoss ?? 0) > (points.at(-1)?.trainLoss ?? 0), "the loss went down");
+    assert.ok(sent.some((n) => n.kind === "job_succeeded" && n.payload.jobId === job.id));
+
+    const reply = await services.classroom.ask({
+      guildId: G,
+      channelId: "c1",
+      userId: "teacher",
+      isTeacher: true,
+      question: "What should I remember about fractions lesson 2?",
+      model: model?.name ?? "",
+    });
+    assert.ok(reply.ok, JSON.stringify(reply));
+    const chat = fake.requests.filter((r) => r.path === "/v1/chat/completions").at(-1);
+    assert.equal(((chat?.body ?? {}) as { model?: string }).model, name, "asked by the exported name");
+  });
+
+  test("a teacher's cancel stops the job on the GPU and records it cancelled", async () => {
+    const job = await start();
+    const cancelled = await services.jobs.cancel(G, job.id);
+    assert.equal(cancelled.status, "cancelled");
+    assert.equal(fake.jobs.get(job.remoteId)?.status, "stopped");
+    assert.ok(
+      fake.requests.some(
+        (r) => r.method === "POST" && r.path === `/api/fine-tuning/jobs/${job.remoteId}/stop`,
+      ),
+    );
+  });
+});
