@@ -14,6 +14,8 @@ export interface WorkerInit {
   openFiles?: OpenTokenizerFiles | undefined;
   maxTokensPerExample: number;
   trainer: TrainerRules;
+  /** The main thread's CLASSTUNE_CACHE_DIR, when set (tokenizers/tableFile.ts). */
+  cacheDir?: string | undefined;
 }
 
 export interface BatchRequest {

@@ -14,6 +14,7 @@ import { UserError } from "../domain/errors.ts";
 import { isFineTunableFile } from "../domain/trainable.ts";
 import { isOpenTokenizerFamily } from "../tokenizers/families.ts";
 import { openTokenizerFiles } from "../tokenizers/files.ts";
+import { configuredCacheDir } from "../tokenizers/tableFile.ts";
 import { type Catalog, defaultCatalog, type ModelInfo, resolveModel } from "./catalog.ts";
 import { ENCODING_MODULES } from "./counter.ts";
 import { billingTokens, defaultEpochs, trainingCostUsd } from "./estimate.ts";
@@ -124,7 +125,9 @@ function loadWorkerEntry(): Promise<URL> {
         }
       }
       // The project's own cache folder, not the shared temp directory: nobody else can plant code there.
-      const cacheDir = fileURLToPath(new URL("../../node_modules/.cache/classtune/", import.meta.url));
+      const cacheDir =
+        configuredCacheDir() ??
+        fileURLToPath(new URL("../../node_modules/.cache/classtune/", import.meta.url));
       const cached = join(cacheDir, `validation-worker-${key.digest("hex").slice(0, 16)}.mjs`);
       const hit = await readFile(cached, "utf8").catch(() => undefined);
       if (hit) return dataUrl(hit);
@@ -593,6 +596,7 @@ async function validateFileNow(path: string, options: ValidateOptions): Promise<
       ...workerTokenizer(model),
       maxTokensPerExample: model.maxTokensPerExample,
       trainer: model.trainer,
+      cacheDir: configuredCacheDir(),
     },
     await entry,
   );

@@ -3,6 +3,7 @@
 import { hash } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
 import { getOpenTokenizer, isOpenTokenizerFamily } from "../tokenizers/index.ts";
+import { useCacheDir } from "../tokenizers/tableFile.ts";
 import { loadTextCounter } from "./counter.ts";
 import type { BatchRequest, BatchResult, WorkerInit } from "./protocol.ts";
 import { HASH_BYTES, LINE_BLANK, LINE_INVALID, SHAPE_CODES } from "./protocol.ts";
@@ -10,6 +11,7 @@ import { checkLine, type LineShape, type RuleContext } from "./rules.ts";
 
 const init = workerData as WorkerInit;
 const { tokenizer, maxTokensPerExample, trainer } = init;
+useCacheDir(init.cacheDir);
 // Open-weight models count by their own tokenizer and chat template; OpenAI's by the cookbook rule.
 const ctx: RuleContext = isOpenTokenizerFamily(tokenizer)
   ? { template: getOpenTokenizer(tokenizer, init.openFiles), maxTokensPerExample, trainer }

@@ -67,8 +67,25 @@ export function unpackTables(buf: Uint8Array, meta: Record<string, string>): Pac
   return { meta: header.meta, data: header.data, arrays };
 }
 
-/** The cache folder of the node_modules a package file is in, or undefined when it is in none. */
+let configuredDir: string | undefined;
+
+/**
+ * Keeps tables (and the validation worker's bundle) in `dir` instead of node_modules/.cache/classtune
+ * (CLASSTUNE_CACHE_DIR: set by the process's wiring from its config, and in each validation worker from the
+ * main thread's). undefined goes back to the default.
+ */
+export function useCacheDir(dir: string | undefined): void {
+  configuredDir = dir;
+}
+
+/** The folder set by useCacheDir, if any. */
+export function configuredCacheDir(): string | undefined {
+  return configuredDir;
+}
+
+/** The cache folder: the configured one, else that of the node_modules a package file is in (none when in none). */
 function cacheDirOf(fileInNodeModules: string): string | undefined {
+  if (configuredDir !== undefined) return configuredDir;
   const marker = `${sep}node_modules${sep}`;
   const at = fileInNodeModules.lastIndexOf(marker);
   return at < 0 ? undefined : join(fileInNodeModules.slice(0, at + marker.length), ".cache", "classtune");
