@@ -185,15 +185,24 @@ export async function loadTextCounter(
 ): Promise<TextCounter> {
   const existing = counters.get(encoding);
   if (existing) return existing;
-  const source = rankSourceOf(encoding, moduleUrl);
-  const meta = { version: RANKS_VERSION, encoding };
-  const name = `encoding-${encoding}`;
-  let tables = source ? readCachedTables(name, source, meta, unpackRanks) : undefined;
+  const key = rankTablesKey(encoding, moduleUrl);
+  let tables = key ? readCachedTables(key.name, key.source, key.meta, unpackRanks) : undefined;
   if (!tables) {
     tables = await buildRankTables(encoding, moduleUrl);
-    if (source) writeCachedTables(name, source, meta, tables, packRanks);
+    if (key) writeCachedTables(key.name, key.source, key.meta, tables, packRanks);
   }
   return counterOver(encoding, tables, {});
+}
+
+/** Where the encoding's tables are kept (tableFile.ts), when its rank file can be found. */
+export function rankTablesKey(
+  encoding: EncodingName,
+  moduleUrl: string = ENCODING_MODULES[encoding],
+): { name: string; source: string; meta: Record<string, string> } | undefined {
+  const source = rankSourceOf(encoding, moduleUrl);
+  return source
+    ? { name: `encoding-${encoding}`, source, meta: { version: RANKS_VERSION, encoding } }
+    : undefined;
 }
 
 /** The file the encoding's ranks come from (gpt-tokenizer's bpeRanks module), when it can be found. */

@@ -4,7 +4,17 @@
 // Format: a magic, a JSON header (the caller's meta and data, each array's offset and length), the typed arrays
 // 8-byte aligned, and a sha256 of all of it; a file that is damaged, or whose meta differs, is never used.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, sep } from "node:path";
 import { threadId } from "node:worker_threads";
 
@@ -106,6 +116,31 @@ function cacheEntry(name: string, source: string, meta: Record<string, string>):
   };
 }
 
+/**
+ * Packed tables this thread built but could not keep (a read-only or missing cache folder), by name, in shared
+ * memory: the validator hands them to its other workers (`useHandedOverTables`) so they do not build them too.
+ */
+const unwritten = new Map<string, Uint8Array>();
+/** Packed tables handed over by another thread, by name: read before the cache folder. */
+const handedOver = new Map<string, Uint8Array>();
+
+let collectUnwritten = false;
+
+/** From now on, tables this thread cannot keep are held for `unwrittenTables` (a validation worker's; off elsewhere). */
+export function collectUnwrittenTables(): void {
+  collectUnwritten = true;
+}
+
+/** The tables built here that could not be kept, packed in SharedArrayBuffers (shared, not copied, when posted). */
+export function unwrittenTables(): Record<string, Uint8Array> {
+  return Object.fromEntries(unwritten);
+}
+
+/** Tables from another thread's `unwrittenTables`: still checked against their meta and checksum when read. */
+export function useHandedOverTables(tables: Record<string, Uint8Array> | undefined): void {
+  for (const [name, buf] of Object.entries(tables ?? {})) handedOver.set(name, buf);
+}
+
 /** The kept tables, when they were built from this very `source` (its path, size and time) and `meta`. */
 export function readCachedTables<T>(
   name: string,
@@ -114,12 +149,40 @@ export function readCachedTables<T>(
   unpack: (p: Packed) => T,
 ): T | undefined {
   const entry = cacheEntry(name, source, meta);
+  const given = handedOver.get(name);
+  const fromOtherThread = given && unpackTables(given, entry.meta);
+  if (fromOtherThread) return unpack(fromOtherThread);
   if (!entry.file) return undefined;
   try {
     const packed = unpackTables(readFileSync(entry.file), entry.meta);
     return packed ? unpack(packed) : undefined;
   } catch {
     return undefined; // absent or unreadable: the caller builds them
+  }
+}
+
+/**
+ * Whether tables built from this very `source` and `meta` are kept: the file's header only (its checksum is
+ * checked when it is read). Lets the validator start one builder, not one per worker, when they are not.
+ */
+export function hasCachedTables(name: string, source: string, meta: Record<string, string>): boolean {
+  try {
+    const entry = cacheEntry(name, source, meta);
+    if (!entry.file) return false;
+    const fd = openSync(entry.file, "r");
+    try {
+      const head = Buffer.alloc(MAGIC.length + 4);
+      if (readSync(fd, head, 0, head.length, 0) !== head.length) return false;
+      if (head.subarray(0, MAGIC.length).toString("latin1") !== MAGIC) return false;
+      const header = Buffer.alloc(head.readUInt32LE(MAGIC.length));
+      if (readSync(fd, header, 0, header.length, head.length) !== header.length) return false;
+      const kept = (JSON.parse(header.toString("utf8")) as { meta: Record<string, string> }).meta;
+      return Object.entries(entry.meta).every(([k, v]) => kept[k] === v);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
   }
 }
 
@@ -132,15 +195,26 @@ export function writeCachedTables<T>(
   pack: (t: T) => Omit<Packed, "meta">,
 ): void {
   const entry = cacheEntry(name, source, meta);
-  if (!entry.file) return;
-  const tmp = `${entry.file}.${process.pid}.${threadId}.tmp`;
-  try {
-    mkdirSync(dirname(entry.file), { recursive: true });
-    writeFileSync(tmp, packTables({ meta: entry.meta, ...pack(tables) }));
-    renameSync(tmp, entry.file);
-  } catch {
-    // a read-only install: built again next time
+  if (!entry.file && !collectUnwritten) return;
+  const packed = packTables({ meta: entry.meta, ...pack(tables) });
+  if (entry.file) {
+    const tmp = `${entry.file}.${process.pid}.${threadId}.tmp`;
+    try {
+      mkdirSync(dirname(entry.file), { recursive: true });
+      writeFileSync(tmp, packed);
+      renameSync(tmp, entry.file);
+      return;
+    } catch {
+      try {
+        rmSync(tmp, { force: true });
+      } catch {}
+      // a read-only install: built again next time, and handed to this run's other workers meanwhile
+    }
   }
+  if (!collectUnwritten) return;
+  const shared = new Uint8Array(new SharedArrayBuffer(packed.length));
+  shared.set(packed);
+  unwritten.set(name, shared);
 }
 
 /**
