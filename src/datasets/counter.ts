@@ -19,8 +19,8 @@ import { type Packed, readCachedTables, writeCachedTables } from "../tokenizers/
 export type EncodingName = "cl100k_base" | "o200k_base";
 
 /**
- * The gpt-tokenizer module of each encoding, loaded on demand when its rank table is not kept yet: each holds
- * ~70 MB of tables once loaded, and a worker needs only one.
+ * The gpt-tokenizer module of each encoding. A rank table that is not kept yet is built from the plain rank
+ * list beside it (buildRankTables), not from the module itself, which holds ~70 MB of maps once loaded.
  */
 export const ENCODING_MODULES: Record<EncodingName, string> = {
   cl100k_base: "gpt-tokenizer/encoding/cl100k_base",

@@ -1,6 +1,8 @@
 // Built tokenizer tables kept between runs: a worker reads a few MB of typed arrays instead of parsing a
 // tokenizer.json (or compiling gpt-tokenizer's 2.4 MB rank module) and building its maps again. The files live
-// in the project's own node_modules/.cache/classtune (never a shared temp folder: nobody else can plant one).
+// in the project's own node_modules/.cache/classtune (never a shared temp folder: nobody else can plant one), or
+// in CLASSTUNE_CACHE_DIR when set (useCacheDir). A folder that cannot be written costs a build per run, never a
+// wrong count; in a validation run the first worker's build is handed to the others in shared memory.
 // Format: a magic, a JSON header (the caller's meta and data, each array's offset and length), the typed arrays
 // 8-byte aligned, and a sha256 of all of it; a file that is damaged, or whose meta differs, is never used.
 import { createHash } from "node:crypto";
