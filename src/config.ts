@@ -120,6 +120,8 @@ export const envSchema = z.object({
   DATABASE_PATH: optionalString,
   MODELS_FILE: optionalString,
   PRICES_FILE: optionalString,
+  /** Where built tokenizer tables and the validation worker's bundle are kept (default node_modules/.cache/classtune). */
+  CLASSTUNE_CACHE_DIR: optionalString,
 
   // Fine-tuning providers: a list (src/providerSpecs.ts), and/or the openai SDK's own variable names for one
   // provider of kind openai, as before the list. Neither means the embedded sandbox.
@@ -178,6 +180,8 @@ export interface Config {
   databasePath: string;
   modelsFile: string | undefined;
   pricesFile: string | undefined;
+  /** CLASSTUNE_CACHE_DIR as an absolute path; undefined: node_modules/.cache/classtune (tokenizers/tableFile.ts). */
+  cacheDir: string | undefined;
   /**
    * The DEFAULT fine-tuning provider, in the shape the code had before the registry.
    * @deprecated Nothing at run time reads it any more: which provider is decided by the ProviderRegistry
@@ -354,6 +358,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePath: e.DATABASE_PATH ? resolve(e.DATABASE_PATH) : resolve(dataDir, "classtune.db"),
     modelsFile: e.MODELS_FILE,
     pricesFile: e.PRICES_FILE,
+    cacheDir: e.CLASSTUNE_CACHE_DIR === undefined ? undefined : resolve(e.CLASSTUNE_CACHE_DIR),
     provider: {
       kind:
         defaultSpec.kind === "sandbox" && defaultSpec.baseURL === undefined ? "sandbox" : "openai-compatible",

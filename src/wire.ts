@@ -19,6 +19,7 @@ import { enqueueModelUnavailable } from "./notices/modelUnavailable.ts";
 import { type NoticeSender, Notifier } from "./notices/notifier.ts";
 import { createProviderRegistry, type SandboxHandle } from "./providers/factory.ts";
 import type { ProviderRegistry } from "./providers/registry.ts";
+import { useCacheDir } from "./tokenizers/tableFile.ts";
 
 /** What a notice sender may read while posting (the card it edits, the loss points it charts). */
 export interface NoticeSenderDeps {
@@ -69,6 +70,7 @@ export interface Services {
 
 export async function buildServices(deps: BuildServicesDeps): Promise<Services> {
   const { config, db, logger } = deps;
+  useCacheDir(config.cacheDir);
   const catalogs = loadConfiguredCatalogs(config);
   const catalog = catalogs.default;
   const runtime = await createProviderRegistry(config, {

@@ -6,6 +6,7 @@ import { sweepLeftoverTempFiles } from "../datasets/tempFiles.ts";
 import { openDb } from "../db/open.ts";
 import { createLogger, secretsOf } from "../logger.ts";
 import { startSandbox } from "../sandbox/server.ts";
+import { useCacheDir } from "../tokenizers/tableFile.ts";
 import { type CliCommand, UsageError } from "./io.ts";
 
 export const DEFAULT_STANDALONE_PORT = 8787;
@@ -38,6 +39,7 @@ export const run: CliCommand = async (args, io) => {
   }
   const flagPort = parsePort(args);
   const config = loadConfig(io.env);
+  useCacheDir(config.cacheDir);
   const logger = createLogger(config.logLevel, undefined, { secrets: secretsOf(config) });
   await sweepLeftoverTempFiles({ dataDir: config.dataDir, logger });
   const db = openDb(join(config.dataDir, "sandbox.db"));

@@ -10,6 +10,7 @@ import { loadConfig } from "../config.ts";
 import { loadConfiguredCatalogs } from "../datasets/catalog.ts";
 import type { ValidationReport } from "../datasets/types.ts";
 import { validateFile } from "../datasets/validator.ts";
+import { useCacheDir } from "../tokenizers/tableFile.ts";
 import { type CliIo, UsageError } from "./io.ts";
 
 const USAGE =
@@ -139,6 +140,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const config = loadConfig(io.env);
+  useCacheDir(config.cacheDir);
   const catalog = loadConfiguredCatalogs(config).catalogFor(opts.provider);
   const stderrTty = (io.stderr as { isTTY?: boolean }).isTTY === true;
   let bar: ReturnType<typeof progressBar> | undefined;

@@ -19,8 +19,8 @@ import { type Packed, readCachedTables, writeCachedTables } from "../tokenizers/
 export type EncodingName = "cl100k_base" | "o200k_base";
 
 /**
- * The gpt-tokenizer module of each encoding, loaded on demand when its rank table is not kept yet: each holds
- * ~70 MB of tables once loaded, and a worker needs only one.
+ * The gpt-tokenizer module of each encoding. A rank table that is not kept yet is built from the plain rank
+ * list beside it (buildRankTables), not from the module itself, which holds ~70 MB of maps once loaded.
  */
 export const ENCODING_MODULES: Record<EncodingName, string> = {
   cl100k_base: "gpt-tokenizer/encoding/cl100k_base",
@@ -71,15 +71,77 @@ function coreOf(encoding: EncodingName, api: unknown): BpeCore {
 
 /** The rank tables of a loaded gpt-tokenizer encoding API (its default export). */
 export function rankTablesOf(encoding: EncodingName, api: unknown): RankTables {
-  const core = coreOf(encoding, api);
+  return rankTablesOfCore(coreOf(encoding, api));
+}
+
+/**
+ * The tables over an encoding's rank decoder, every token's bytes written straight into one growing array (no
+ * array per token: building them used to take ~95 MB of a worker's heap for o200k, this takes ~6 MB).
+ */
+function rankTablesOfCore(core: BpeCore): RankTables {
   const encoder = new TextEncoder();
-  const entries: [Uint8Array, number][] = [];
-  core.bytePairRankDecoder.forEach((value, rank) => {
+  const decoder = core.bytePairRankDecoder;
+  let bytes = new Uint8Array(1 << 21);
+  const offsets = new Int32Array(decoder.length + 1);
+  const ids = new Int32Array(decoder.length);
+  let at = 0;
+  let n = 0;
+  decoder.forEach((value, rank) => {
     if (value === undefined) return;
-    entries.push([typeof value === "string" ? encoder.encode(value) : Uint8Array.from(value), rank]);
+    const most = typeof value === "string" ? value.length * 3 : value.length; // UTF-8: ≤ 3 bytes a UTF-16 unit
+    if (at + most > bytes.length) {
+      const bigger = new Uint8Array(Math.max(bytes.length * 2, at + most));
+      bigger.set(bytes.subarray(0, at));
+      bytes = bigger;
+    }
+    offsets[n] = at;
+    if (typeof value === "string") at += encoder.encodeInto(value, bytes.subarray(at)).written;
+    else {
+      bytes.set(value, at);
+      at += value.length;
+    }
+    ids[n++] = rank;
   });
+  offsets[n] = at;
   const re = core.tokenSplitRegex;
-  return { pattern: re.source, flags: re.flags, ranks: ByteTable.build(entries) };
+  return {
+    pattern: re.source,
+    flags: re.flags,
+    ranks: ByteTable.index(bytes.slice(0, at), offsets.slice(0, n + 1), ids.slice(0, n)),
+  };
+}
+
+/** The exported factory of gpt-tokenizer's encodingParams/<encoding>.js: the split pattern over a rank decoder. */
+const PARAMS_FACTORIES: Record<EncodingName, string> = { cl100k_base: "Cl100KBase", o200k_base: "O200KBase" };
+
+/**
+ * The tables built from gpt-tokenizer's plain rank list and its encoding parameters, beside the encoding
+ * module at `moduleUrl`, without loading the encoding itself (its maps take ~70 MB of a worker's memory; the
+ * rank list alone ~45 MB). The whole encoding module when the files cannot be found there.
+ */
+async function buildRankTables(encoding: EncodingName, moduleUrl: string): Promise<RankTables> {
+  let files: { ranks: string; params: string } | undefined;
+  try {
+    const resolved = moduleUrl.startsWith("file:") ? moduleUrl : import.meta.resolve(moduleUrl);
+    files = {
+      ranks: new URL(`../bpeRanks/${encoding}.js`, resolved).href,
+      params: new URL(`../encodingParams/${encoding}.js`, resolved).href,
+    };
+  } catch {
+    files = undefined;
+  }
+  if (files) {
+    const [ranks, params] = await Promise.all([
+      import(files.ranks) as Promise<{ default?: unknown }>,
+      import(files.params) as Promise<Record<string, unknown>>,
+    ]).catch(() => [undefined, undefined]);
+    const factory = params?.[PARAMS_FACTORIES[encoding]];
+    if (typeof factory === "function" && Array.isArray(ranks?.default)) {
+      return rankTablesOfCore(coreOf(encoding, { bytePairEncodingCoreProcessor: factory(ranks.default) }));
+    }
+  }
+  const mod = (await import(moduleUrl)) as { default: unknown };
+  return rankTablesOf(encoding, mod.default);
 }
 
 const packRanks = (t: RankTables): Omit<Packed, "meta"> => ({
@@ -123,16 +185,24 @@ export async function loadTextCounter(
 ): Promise<TextCounter> {
   const existing = counters.get(encoding);
   if (existing) return existing;
-  const source = rankSourceOf(encoding, moduleUrl);
-  const meta = { version: RANKS_VERSION, encoding };
-  const name = `encoding-${encoding}`;
-  let tables = source ? readCachedTables(name, source, meta, unpackRanks) : undefined;
+  const key = rankTablesKey(encoding, moduleUrl);
+  let tables = key ? readCachedTables(key.name, key.source, key.meta, unpackRanks) : undefined;
   if (!tables) {
-    const mod = (await import(moduleUrl)) as { default: unknown };
-    tables = rankTablesOf(encoding, mod.default);
-    if (source) writeCachedTables(name, source, meta, tables, packRanks);
+    tables = await buildRankTables(encoding, moduleUrl);
+    if (key) writeCachedTables(key.name, key.source, key.meta, tables, packRanks);
   }
   return counterOver(encoding, tables, {});
+}
+
+/** Where the encoding's tables are kept (tableFile.ts), when its rank file can be found. */
+export function rankTablesKey(
+  encoding: EncodingName,
+  moduleUrl: string = ENCODING_MODULES[encoding],
+): { name: string; source: string; meta: Record<string, string> } | undefined {
+  const source = rankSourceOf(encoding, moduleUrl);
+  return source
+    ? { name: `encoding-${encoding}`, source, meta: { version: RANKS_VERSION, encoding } }
+    : undefined;
 }
 
 /** The file the encoding's ranks come from (gpt-tokenizer's bpeRanks module), when it can be found. */

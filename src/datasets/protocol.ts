@@ -14,6 +14,10 @@ export interface WorkerInit {
   openFiles?: OpenTokenizerFiles | undefined;
   maxTokensPerExample: number;
   trainer: TrainerRules;
+  /** The main thread's CLASSTUNE_CACHE_DIR, when set (tokenizers/tableFile.ts). */
+  cacheDir?: string | undefined;
+  /** Tables the first worker built but could not keep, in shared memory (tableFile.ts useHandedOverTables). */
+  tables?: Record<string, Uint8Array> | undefined;
 }
 
 export interface BatchRequest {
@@ -23,6 +27,13 @@ export interface BatchRequest {
   /** Byte range of each line within buf (end excludes the "\n"). */
   starts: Int32Array;
   ends: Int32Array;
+}
+
+/** A worker's first message: its tables are loaded (and kept in the cache when they were built). */
+export interface WorkerReady {
+  ready: true;
+  /** Tables it built but could not keep (tableFile.ts unwrittenTables), for the other workers. */
+  tables: Record<string, Uint8Array>;
 }
 
 export interface BatchResult {

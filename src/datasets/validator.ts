@@ -13,9 +13,10 @@ import { Worker } from "node:worker_threads";
 import { UserError } from "../domain/errors.ts";
 import { isFineTunableFile } from "../domain/trainable.ts";
 import { isOpenTokenizerFamily } from "../tokenizers/families.ts";
-import { openTokenizerFiles } from "../tokenizers/files.ts";
+import { openTablesKey, openTokenizerFiles } from "../tokenizers/files.ts";
+import { configuredCacheDir, hasCachedTables } from "../tokenizers/tableFile.ts";
 import { type Catalog, defaultCatalog, type ModelInfo, resolveModel } from "./catalog.ts";
-import { ENCODING_MODULES } from "./counter.ts";
+import { ENCODING_MODULES, rankTablesKey } from "./counter.ts";
 import { billingTokens, defaultEpochs, trainingCostUsd } from "./estimate.ts";
 import {
   type BatchRequest,
@@ -24,6 +25,7 @@ import {
   LINE_BLANK,
   SHAPE_CODES,
   type WorkerInit,
+  type WorkerReady,
 } from "./protocol.ts";
 import type {
   DatasetFormat,
@@ -124,7 +126,9 @@ function loadWorkerEntry(): Promise<URL> {
         }
       }
       // The project's own cache folder, not the shared temp directory: nobody else can plant code there.
-      const cacheDir = fileURLToPath(new URL("../../node_modules/.cache/classtune/", import.meta.url));
+      const cacheDir =
+        configuredCacheDir() ??
+        fileURLToPath(new URL("../../node_modules/.cache/classtune/", import.meta.url));
       const cached = join(cacheDir, `validation-worker-${key.digest("hex").slice(0, 16)}.mjs`);
       const hit = await readFile(cached, "utf8").catch(() => undefined);
       if (hit) return dataUrl(hit);
@@ -167,16 +171,27 @@ class WorkerPool {
   private failure: Error | undefined;
   private nextId = 0;
 
+  /** Whether the rest of the workers may start (at once, unless the first is building the tables). */
+  private othersMayStart: boolean;
+
   constructor(
     private readonly size: number,
-    private readonly init: WorkerInit,
+    private init: WorkerInit,
     private readonly entry: URL,
-  ) {}
+    /**
+     * The tables are not kept yet: the first worker builds and keeps them before the others start, so they
+     * read the kept file instead of building them at the same time (two builds at once crossed 300 MB).
+     */
+    tablesKept: boolean,
+  ) {
+    this.othersMayStart = tablesKept;
+  }
 
   run(buf: Uint8Array, starts: Int32Array, ends: Int32Array): Promise<BatchResult> {
     if (this.failure) return Promise.reject(this.failure);
     // All workers start with the first batch: each takes a few hundred ms to load its tables.
-    while (this.workers.length < this.size) this.spawn();
+    if (this.workers.length === 0) this.spawn();
+    if (this.othersMayStart) this.spawnOthers();
     const slot = this.workers.reduce((a, b) => (b.outstanding < a.outstanding ? b : a));
     const id = this.nextId++;
     slot.outstanding++;
@@ -197,10 +212,24 @@ class WorkerPool {
     });
   }
 
+  private spawnOthers(): void {
+    while (this.workers.length < this.size) this.spawn();
+  }
+
   private spawn(): void {
     // Small heaps make V8 collect early: RSS stays flat (the tables take ~30 MB, a batch a few MB).
     const worker = new Worker(this.entry, { workerData: this.init, resourceLimits: WORKER_HEAP_LIMITS });
-    worker.on("message", (r: BatchResult) => {
+    worker.on("message", (r: BatchResult | WorkerReady) => {
+      if ("ready" in r) {
+        // The first worker's tables are loaded, and kept when it could write them: the others read them
+        // (or, when it could not, take its copy in shared memory).
+        if (!this.othersMayStart && !this.failure) {
+          if (Object.keys(r.tables).length > 0) this.init = { ...this.init, tables: r.tables };
+          this.othersMayStart = true;
+          this.spawnOthers();
+        }
+        return;
+      }
       const w = this.waiting.get(r.id);
       this.waiting.delete(r.id);
       w?.resolve(r);
@@ -569,6 +598,14 @@ function workerTokenizer(model: ModelInfo): Pick<WorkerInit, "tokenizer" | "enco
   return { tokenizer, encodingUrl: import.meta.resolve(ENCODING_MODULES[tokenizer]) };
 }
 
+/** Whether the tables the workers load are kept already (in the cache folder: tokenizers/tableFile.ts). */
+function tablesKept(t: Pick<WorkerInit, "tokenizer" | "encodingUrl" | "openFiles">): boolean {
+  const key = isOpenTokenizerFamily(t.tokenizer)
+    ? t.openFiles && openTablesKey(t.tokenizer, t.openFiles)
+    : rankTablesKey(t.tokenizer, t.encodingUrl);
+  return key !== undefined && hasCachedTables(key.name, key.source, key.meta);
+}
+
 async function validateFileNow(path: string, options: ValidateOptions): Promise<ValidationReport> {
   const catalog: Catalog = options.catalog ?? defaultCatalog();
   const model: ModelInfo = resolveModel(options.model ?? catalog.defaultModel, catalog);
@@ -587,14 +624,17 @@ async function validateFileNow(path: string, options: ValidateOptions): Promise<
     writeError ??= err;
   });
   const tally = new Tally(cleaned);
+  const tokenizer = workerTokenizer(model);
   const pool = new WorkerPool(
     workerCount(options.workers, size),
     {
-      ...workerTokenizer(model),
+      ...tokenizer,
       maxTokensPerExample: model.maxTokensPerExample,
       trainer: model.trainer,
+      cacheDir: configuredCacheDir(),
     },
     await entry,
+    tablesKept(tokenizer),
   );
   const maxInFlight = workerCount(options.workers, size) * BATCHES_IN_FLIGHT_PER_WORKER;
   const sha = createHash("sha256");

@@ -3,13 +3,22 @@
 import { hash } from "node:crypto";
 import { parentPort, workerData } from "node:worker_threads";
 import { getOpenTokenizer, isOpenTokenizerFamily } from "../tokenizers/index.ts";
+import {
+  collectUnwrittenTables,
+  unwrittenTables,
+  useCacheDir,
+  useHandedOverTables,
+} from "../tokenizers/tableFile.ts";
 import { loadTextCounter } from "./counter.ts";
-import type { BatchRequest, BatchResult, WorkerInit } from "./protocol.ts";
+import type { BatchRequest, BatchResult, WorkerInit, WorkerReady } from "./protocol.ts";
 import { HASH_BYTES, LINE_BLANK, LINE_INVALID, SHAPE_CODES } from "./protocol.ts";
 import { checkLine, type LineShape, type RuleContext } from "./rules.ts";
 
 const init = workerData as WorkerInit;
 const { tokenizer, maxTokensPerExample, trainer } = init;
+useCacheDir(init.cacheDir);
+useHandedOverTables(init.tables);
+collectUnwrittenTables();
 // Open-weight models count by their own tokenizer and chat template; OpenAI's by the cookbook rule.
 const ctx: RuleContext = isOpenTokenizerFamily(tokenizer)
   ? { template: getOpenTokenizer(tokenizer, init.openFiles), maxTokensPerExample, trainer }
@@ -69,6 +78,7 @@ function handle(req: BatchRequest): BatchResult {
 
 const port = parentPort;
 if (!port) throw new Error("worker.ts must run as a worker thread");
+port.postMessage({ ready: true, tables: unwrittenTables() } satisfies WorkerReady);
 port.on("message", (req: BatchRequest) => {
   const result = handle(req);
   port.postMessage(result, [

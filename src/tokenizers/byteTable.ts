@@ -31,9 +31,6 @@ export class ByteTable {
     const bytes = new Uint8Array(length);
     const offsets = new Int32Array(entries.length + 1);
     const ids = new Int32Array(entries.length);
-    let size = 1;
-    while (size < entries.length * 2) size <<= 1;
-    const table = new ByteTable(bytes, offsets, ids, new Int32Array(size));
     let at = 0;
     entries.forEach(([b, id], i) => {
       bytes.set(b, at);
@@ -41,10 +38,20 @@ export class ByteTable {
       at += b.length;
       offsets[i + 1] = at;
       ids[i] = id;
-      let slot = hashBytes(bytes, offsets[i] as number, at) & table.mask;
+    });
+    return ByteTable.index(bytes, offsets, ids);
+  }
+
+  /** The table over entries already laid out end to end (entry i: bytes[offsets[i], offsets[i + 1]), id ids[i]). */
+  static index(bytes: Uint8Array, offsets: Int32Array, ids: Int32Array): ByteTable {
+    let size = 1;
+    while (size < ids.length * 2) size <<= 1;
+    const table = new ByteTable(bytes, offsets, ids, new Int32Array(size));
+    for (let i = 0; i < ids.length; i++) {
+      let slot = hashBytes(bytes, offsets[i] as number, offsets[i + 1] as number) & table.mask;
       while (table.slots[slot] !== 0) slot = (slot + 1) & table.mask;
       table.slots[slot] = i + 1;
-    });
+    }
     return table;
   }
 

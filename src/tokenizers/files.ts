@@ -36,3 +36,18 @@ export function openTokenizerFiles(family: OpenTokenizerFamily): OpenTokenizerFi
   if ("specifier" in spec.chatTemplate) files.tokenizerConfig = find(spec.chatTemplate.specifier);
   return files;
 }
+
+/** Bump when the tables' meaning changes (e.g. a family's added-token names). */
+const TABLES_VERSION = "1";
+
+/** Where a family's built tables are kept (tableFile.ts): keyed to its tokenizer.json and the file's expected sha256. */
+export function openTablesKey(
+  family: OpenTokenizerFamily,
+  files: OpenTokenizerFiles,
+): { name: string; source: string; meta: Record<string, string> } {
+  return {
+    name: `tokenizer-${family}`,
+    source: files.tokenizerJson,
+    meta: { version: TABLES_VERSION, family, sha256: FAMILIES[family].tokenizerJson.sha256 },
+  };
+}

@@ -28,13 +28,13 @@ import {
   type TemplateChat,
 } from "./chat.ts";
 import { FAMILIES, type OpenTokenizerFamily } from "./families.ts";
-import { type OpenTokenizerFiles, openTokenizerFiles } from "./files.ts";
+import { type OpenTokenizerFiles, openTablesKey, openTokenizerFiles } from "./files.ts";
 import { PLAIN_RENDERERS } from "./plainChat.ts";
 import { cachedTables } from "./tableFile.ts";
 
 export { ExampleShapeError, type Json, type JsonObject } from "./chat.ts";
 export { isOpenTokenizerFamily, OPEN_TOKENIZER_FAMILIES, type OpenTokenizerFamily } from "./families.ts";
-export { type OpenTokenizerFiles, openTokenizerFiles } from "./files.ts";
+export { type OpenTokenizerFiles, openTablesKey, openTokenizerFiles } from "./files.ts";
 
 export interface OpenTokenizer {
   readonly family: OpenTokenizerFamily;
@@ -113,16 +113,14 @@ function withPythonTrim(template: Template): Template {
   return template;
 }
 
-/** Bump when the tables' meaning changes (e.g. a family's added-token names). */
-const TABLES_VERSION = "1";
-
 /** The family's tables: built from its verified tokenizer.json, kept in node_modules/.cache (tableFile.ts). */
 function tablesOf(family: OpenTokenizerFamily, files: OpenTokenizerFiles): BpeTables {
   const spec = FAMILIES[family];
+  const key = openTablesKey(family, files);
   return cachedTables(
-    `tokenizer-${family}`,
-    files.tokenizerJson,
-    { version: TABLES_VERSION, family, sha256: spec.tokenizerJson.sha256 },
+    key.name,
+    key.source,
+    key.meta,
     () => {
       const json = JSON.parse(
         readChecked(files.tokenizerJson, spec.tokenizerJson.sha256, `the ${spec.label} tokenizer.json`),

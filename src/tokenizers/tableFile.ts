@@ -1,10 +1,22 @@
 // Built tokenizer tables kept between runs: a worker reads a few MB of typed arrays instead of parsing a
 // tokenizer.json (or compiling gpt-tokenizer's 2.4 MB rank module) and building its maps again. The files live
-// in the project's own node_modules/.cache/classtune (never a shared temp folder: nobody else can plant one).
+// in the project's own node_modules/.cache/classtune (never a shared temp folder: nobody else can plant one), or
+// in CLASSTUNE_CACHE_DIR when set (useCacheDir). A folder that cannot be written costs a build per run, never a
+// wrong count; in a validation run the first worker's build is handed to the others in shared memory.
 // Format: a magic, a JSON header (the caller's meta and data, each array's offset and length), the typed arrays
 // 8-byte aligned, and a sha256 of all of it; a file that is damaged, or whose meta differs, is never used.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, sep } from "node:path";
 import { threadId } from "node:worker_threads";
 
@@ -67,8 +79,25 @@ export function unpackTables(buf: Uint8Array, meta: Record<string, string>): Pac
   return { meta: header.meta, data: header.data, arrays };
 }
 
-/** The cache folder of the node_modules a package file is in, or undefined when it is in none. */
+let configuredDir: string | undefined;
+
+/**
+ * Keeps tables (and the validation worker's bundle) in `dir` instead of node_modules/.cache/classtune
+ * (CLASSTUNE_CACHE_DIR: set by the process's wiring from its config, and in each validation worker from the
+ * main thread's). undefined goes back to the default.
+ */
+export function useCacheDir(dir: string | undefined): void {
+  configuredDir = dir;
+}
+
+/** The folder set by useCacheDir, if any. */
+export function configuredCacheDir(): string | undefined {
+  return configuredDir;
+}
+
+/** The cache folder: the configured one, else that of the node_modules a package file is in (none when in none). */
 function cacheDirOf(fileInNodeModules: string): string | undefined {
+  if (configuredDir !== undefined) return configuredDir;
   const marker = `${sep}node_modules${sep}`;
   const at = fileInNodeModules.lastIndexOf(marker);
   return at < 0 ? undefined : join(fileInNodeModules.slice(0, at + marker.length), ".cache", "classtune");
@@ -89,6 +118,31 @@ function cacheEntry(name: string, source: string, meta: Record<string, string>):
   };
 }
 
+/**
+ * Packed tables this thread built but could not keep (a read-only or missing cache folder), by name, in shared
+ * memory: the validator hands them to its other workers (`useHandedOverTables`) so they do not build them too.
+ */
+const unwritten = new Map<string, Uint8Array>();
+/** Packed tables handed over by another thread, by name: read before the cache folder. */
+const handedOver = new Map<string, Uint8Array>();
+
+let collectUnwritten = false;
+
+/** From now on, tables this thread cannot keep are held for `unwrittenTables` (a validation worker's; off elsewhere). */
+export function collectUnwrittenTables(): void {
+  collectUnwritten = true;
+}
+
+/** The tables built here that could not be kept, packed in SharedArrayBuffers (shared, not copied, when posted). */
+export function unwrittenTables(): Record<string, Uint8Array> {
+  return Object.fromEntries(unwritten);
+}
+
+/** Tables from another thread's `unwrittenTables`: still checked against their meta and checksum when read. */
+export function useHandedOverTables(tables: Record<string, Uint8Array> | undefined): void {
+  for (const [name, buf] of Object.entries(tables ?? {})) handedOver.set(name, buf);
+}
+
 /** The kept tables, when they were built from this very `source` (its path, size and time) and `meta`. */
 export function readCachedTables<T>(
   name: string,
@@ -97,12 +151,40 @@ export function readCachedTables<T>(
   unpack: (p: Packed) => T,
 ): T | undefined {
   const entry = cacheEntry(name, source, meta);
+  const given = handedOver.get(name);
+  const fromOtherThread = given && unpackTables(given, entry.meta);
+  if (fromOtherThread) return unpack(fromOtherThread);
   if (!entry.file) return undefined;
   try {
     const packed = unpackTables(readFileSync(entry.file), entry.meta);
     return packed ? unpack(packed) : undefined;
   } catch {
     return undefined; // absent or unreadable: the caller builds them
+  }
+}
+
+/**
+ * Whether tables built from this very `source` and `meta` are kept: the file's header only (its checksum is
+ * checked when it is read). Lets the validator start one builder, not one per worker, when they are not.
+ */
+export function hasCachedTables(name: string, source: string, meta: Record<string, string>): boolean {
+  try {
+    const entry = cacheEntry(name, source, meta);
+    if (!entry.file) return false;
+    const fd = openSync(entry.file, "r");
+    try {
+      const head = Buffer.alloc(MAGIC.length + 4);
+      if (readSync(fd, head, 0, head.length, 0) !== head.length) return false;
+      if (head.subarray(0, MAGIC.length).toString("latin1") !== MAGIC) return false;
+      const header = Buffer.alloc(head.readUInt32LE(MAGIC.length));
+      if (readSync(fd, header, 0, header.length, head.length) !== header.length) return false;
+      const kept = (JSON.parse(header.toString("utf8")) as { meta: Record<string, string> }).meta;
+      return Object.entries(entry.meta).every(([k, v]) => kept[k] === v);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
   }
 }
 
@@ -115,15 +197,26 @@ export function writeCachedTables<T>(
   pack: (t: T) => Omit<Packed, "meta">,
 ): void {
   const entry = cacheEntry(name, source, meta);
-  if (!entry.file) return;
-  const tmp = `${entry.file}.${process.pid}.${threadId}.tmp`;
-  try {
-    mkdirSync(dirname(entry.file), { recursive: true });
-    writeFileSync(tmp, packTables({ meta: entry.meta, ...pack(tables) }));
-    renameSync(tmp, entry.file);
-  } catch {
-    // a read-only install: built again next time
+  if (!entry.file && !collectUnwritten) return;
+  const packed = packTables({ meta: entry.meta, ...pack(tables) });
+  if (entry.file) {
+    const tmp = `${entry.file}.${process.pid}.${threadId}.tmp`;
+    try {
+      mkdirSync(dirname(entry.file), { recursive: true });
+      writeFileSync(tmp, packed);
+      renameSync(tmp, entry.file);
+      return;
+    } catch {
+      try {
+        rmSync(tmp, { force: true });
+      } catch {}
+      // a read-only install: built again next time, and handed to this run's other workers meanwhile
+    }
   }
+  if (!collectUnwritten) return;
+  const shared = new Uint8Array(new SharedArrayBuffer(packed.length));
+  shared.set(packed);
+  unwritten.set(name, shared);
 }
 
 /**

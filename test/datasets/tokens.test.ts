@@ -3,9 +3,10 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import cl100k from "gpt-tokenizer/encoding/cl100k_base";
 import o200k from "gpt-tokenizer/encoding/o200k_base";
-import { createTextCounter } from "../../src/datasets/counter.ts";
+import { createTextCounter, rankTablesOf } from "../../src/datasets/counter.ts";
 import { checkLine } from "../../src/datasets/rules.ts";
 import { findSpecialToken, loadTextCounter, textCounter } from "../../src/datasets/tokens.ts";
+import { ByteTable } from "../../src/tokenizers/byteTable.ts";
 
 // A copy of the shared toy fixture (OpenAI cookbook example data), so a fresh clone has it.
 const TOY = new URL("./fixtures/toy_chat_fine_tuning.jsonl", import.meta.url);
@@ -163,6 +164,33 @@ describe("token counts equal tiktoken's", () => {
     assert.deepEqual(cl100k.encode("\ufeff", plain), [171, 3299]);
     assert.equal(textCounter("cl100k_base").count("\ufeff"), 1);
     assert.equal(textCounter("cl100k_base").count("a\ufeffb"), 3);
+  });
+
+  it("builds the rank table from the plain rank list as from one array per token (same table, same file)", () => {
+    for (const [encoding, api] of [
+      ["o200k_base", o200k],
+      ["cl100k_base", cl100k],
+    ] as const) {
+      const { ranks } = rankTablesOf(encoding, api);
+      const decoder = (
+        api as unknown as { bytePairEncodingCoreProcessor: { bytePairRankDecoder: unknown[] } }
+      ).bytePairEncodingCoreProcessor.bytePairRankDecoder;
+      const encoder = new TextEncoder();
+      const entries: [Uint8Array, number][] = [];
+      decoder.forEach((v, rank) => {
+        if (v !== undefined)
+          entries.push([typeof v === "string" ? encoder.encode(v) : Uint8Array.from(v as number[]), rank]);
+      });
+      const reference = ByteTable.build(entries);
+      for (const k of ["bytes", "offsets", "ids", "slots"] as const) {
+        assert.ok(
+          Buffer.from(ranks[k].buffer, ranks[k].byteOffset, ranks[k].byteLength).equals(
+            Buffer.from(reference[k].buffer, reference[k].byteOffset, reference[k].byteLength),
+          ),
+          `${encoding} ${k}`,
+        );
+      }
+    }
   });
 
   it("loads an encoding on demand to the same counts", async () => {

@@ -1,13 +1,23 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  linkSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { loadCatalogSet } from "../../src/datasets/catalog.ts";
+import { builtInCatalog, loadCatalogSet } from "../../src/datasets/catalog.ts";
 import { sampleDatasetJsonl } from "../../src/datasets/sample.ts";
 import { HashIndex, MAX_LINE_BYTES, MAX_STORED_ISSUES, validateFile } from "../../src/datasets/validator.ts";
 import { UserError } from "../../src/domain/errors.ts";
+import { useCacheDir } from "../../src/tokenizers/tableFile.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "classtune-validate-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -478,5 +488,46 @@ describe("validateFile for a chosen provider and model", () => {
     assert.equal(r.pricePerMillionTrainingTokensUsd, 0.48);
     assert.equal(r.pricesAsOf, "2026-12-03");
     assert.match(r.priceSource, /^unconfirmed: /);
+  });
+});
+
+describe("validateFile with a cold or unwritable cache folder (CLASSTUNE_CACHE_DIR)", () => {
+  // Over 1 MB, so both workers run: the first builds the tables, the second reads them (or takes its copy).
+  const path = file(
+    Array.from({ length: 3000 }, (_, i) => example(i, `Answer ${i}: ${"é and x ".repeat(60)}`)).join("\n"),
+  );
+  const catalog = builtInCatalog("sandbox");
+  const models = ["o200k_base", "llama3.1"].map(
+    (t) => catalog.models.find((m) => m.tokenizer === t)?.id ?? t,
+  );
+  const run = (model: string) => validateFile(path, { catalog, model, workers: 2 });
+  after(() => useCacheDir(undefined));
+
+  it("gives the same report with an empty cache folder, and leaves tables the next run reads", async () => {
+    useCacheDir(undefined);
+    const warm = await Promise.all(models.map(run)); // node_modules/.cache: kept tables (or built once here)
+    const cold = mkdtempSync(join(dir, "cold-cache-"));
+    useCacheDir(cold);
+    for (const [i, model] of models.entries()) assert.deepEqual(await run(model), warm[i], model);
+    const kept = ["encoding-o200k_base.bin", "tokenizer-llama3.1.bin"].map((f) => join(cold, f));
+    const written = kept.map((f) => statSync(f).mtimeMs);
+    for (const [i, model] of models.entries()) assert.deepEqual(await run(model), warm[i], `${model}, kept`);
+    assert.deepEqual(
+      kept.map((f) => statSync(f).mtimeMs),
+      written,
+      "read, not built again",
+    );
+    assert.ok(
+      readdirSync(cold).every((f) => !f.endsWith(".tmp")),
+      "no temp files left",
+    );
+  });
+
+  it("validates with the same counts when the cache folder cannot be created", async () => {
+    useCacheDir(undefined);
+    const warm = await Promise.all(models.map(run));
+    const notADir = file("a file, not a folder");
+    useCacheDir(join(notADir, "cache")); // mkdir fails even for root
+    for (const [i, model] of models.entries()) assert.deepEqual(await run(model), warm[i], model);
   });
 });

@@ -5,7 +5,19 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { cachedTables, packTables, unpackTables } from "../../src/tokenizers/tableFile.ts";
+import {
+  cachedTables,
+  collectUnwrittenTables,
+  hasCachedTables,
+  type Packed,
+  packTables,
+  readCachedTables,
+  unpackTables,
+  unwrittenTables,
+  useCacheDir,
+  useHandedOverTables,
+  writeCachedTables,
+} from "../../src/tokenizers/tableFile.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "classtune-tables-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -81,5 +93,37 @@ describe("cachedTables", () => {
     utimesSync(source, new Date(), new Date(Date.now() + 5000));
     load();
     assert.equal(builds, 3, "a changed source file is not the one the cache was built from");
+  });
+});
+
+describe("a cache folder given by CLASSTUNE_CACHE_DIR (useCacheDir)", () => {
+  const source = join(dir, "elsewhere", "tokenizer.json");
+  mkdirSync(join(dir, "elsewhere"), { recursive: true });
+  writeFileSync(source, "{}");
+  const folder = join(dir, "configured-cache");
+  const pack = (t: number[]) => ({ data: null, arrays: { ids: Int32Array.from(t) } });
+  const unpack = (p: Packed) => [...(p.arrays.ids ?? [])];
+  after(() => useCacheDir(undefined));
+
+  it("keeps the tables there, and hasCachedTables says so for this source and meta only", () => {
+    useCacheDir(folder);
+    assert.equal(hasCachedTables("t", source, { version: "1" }), false, "nothing kept yet");
+    writeCachedTables("t", source, { version: "1" }, [4, 5], pack);
+    assert.ok(readFileSync(join(folder, "t.bin")).length > 0);
+    assert.equal(hasCachedTables("t", source, { version: "1" }), true);
+    assert.equal(hasCachedTables("t", source, { version: "2" }), false, "other meta");
+    assert.deepEqual(readCachedTables("t", source, { version: "1" }, unpack), [4, 5]);
+  });
+
+  it("hands tables it cannot keep to another thread through shared memory, still checked by meta", () => {
+    useCacheDir(join(source, "not-a-folder")); // under a file: mkdir fails, even for root
+    collectUnwrittenTables();
+    writeCachedTables("u", source, { version: "1" }, [6, 7, 8], pack);
+    const handed = unwrittenTables();
+    assert.ok(handed.u?.buffer instanceof SharedArrayBuffer);
+    assert.equal(readCachedTables("u", source, { version: "1" }, unpack), undefined, "not read back here");
+    useHandedOverTables(handed);
+    assert.deepEqual(readCachedTables("u", source, { version: "1" }, unpack), [6, 7, 8]);
+    assert.equal(readCachedTables("u", source, { version: "2" }, unpack), undefined, "other meta");
   });
 });
