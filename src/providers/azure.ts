@@ -13,7 +13,7 @@
 import type OpenAI from "openai";
 import { UserError } from "../domain/errors.ts";
 import type { Logger } from "../logger.ts";
-import { isValidDeploymentName, settleDeployAnswer } from "./deployments.ts";
+import { requireDeploymentName, settleDeployAnswer } from "./deployments.ts";
 import { logProviderError } from "./errors.ts";
 import { httpError, type JsonResponse, requestJson } from "./http.ts";
 import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
@@ -162,12 +162,7 @@ export class AzureOpenAIProvider extends OpenAICompatibleProvider {
    * Without credentials: a UserError with the `az` command, and how to register the deployment afterwards.
    */
   override async deploy(input: DeployInput): Promise<Deployment> {
-    if (!isValidDeploymentName(input.name)) {
-      throw new UserError(
-        `"${input.name}" is not a valid deployment name (use deploymentNameFor).`,
-        "bad_name",
-      );
-    }
+    requireDeploymentName(input.name);
     if (!input.fineTunedModel) {
       throw new UserError(`Job ${input.jobId} has no fine-tuned model to deploy yet.`, "no_fine_tuned_model");
     }

@@ -2,7 +2,9 @@
 // call made instead of creating a second one. Fits both hosts' rules: Azure deployment names (2–64
 // characters: letters, digits, "-", "_", ".") and Nebius custom model names (kept to lowercase letters,
 // digits and "-").
+
 import { createHash } from "node:crypto";
+import { UserError } from "../domain/errors.ts";
 import type { Logger } from "../logger.ts";
 import { logProviderError } from "./errors.ts";
 import { httpError, type JsonResponse } from "./http.ts";
@@ -29,6 +31,13 @@ export function deploymentNameFor(remoteJobId: string, attempt = 1): string {
 /** Whether a name is one this file could have made (what the adapters accept from their callers). */
 export function isValidDeploymentName(name: string): boolean {
   return /^[a-z0-9][a-z0-9-]{1,63}$/.test(name) && name.length <= MAX_DEPLOYMENT_NAME_LENGTH;
+}
+
+/** The check every deploy() makes first: a name deploymentNameFor made, else a UserError. */
+export function requireDeploymentName(name: string): void {
+  if (!isValidDeploymentName(name)) {
+    throw new UserError(`"${name}" is not a valid deployment name (use deploymentNameFor).`, "bad_name");
+  }
 }
 
 /**

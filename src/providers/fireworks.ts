@@ -23,7 +23,7 @@ import { UserError } from "../domain/errors.ts";
 import type { JobStatus } from "../domain/jobs.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
-import { isValidDeploymentName } from "./deployments.ts";
+import { requireDeploymentName } from "./deployments.ts";
 import {
   AmbiguousCreateError,
   isAmbiguousFailure,
@@ -33,6 +33,7 @@ import {
 } from "./errors.ts";
 import { readProviderEvent } from "./events.ts";
 import { DEFAULT_HTTP_TIMEOUT_MS, httpError, type JsonResponse } from "./http.ts";
+import { chatCompletion } from "./openaiCompatible.ts";
 import type {
   ChatInput,
   ChatResult,
@@ -502,22 +503,8 @@ export class FireworksProvider implements FineTuningProvider {
     return { id, deleted: true };
   }
 
-  async chat(input: ChatInput): Promise<ChatResult> {
-    const res = await this.client.chat.completions.create({
-      model: input.model,
-      messages: input.messages,
-      ...(input.temperature !== undefined ? { temperature: input.temperature } : {}),
-      ...(input.maxTokens !== undefined ? { max_tokens: input.maxTokens } : {}),
-    });
-    return {
-      text: res.choices[0]?.message.content ?? "",
-      usage: {
-        promptTokens: res.usage?.prompt_tokens ?? 0,
-        completionTokens: res.usage?.completion_tokens ?? 0,
-        totalTokens: res.usage?.total_tokens ?? 0,
-      },
-      model: res.model,
-    };
+  chat(input: ChatInput): Promise<ChatResult> {
+    return chatCompletion(this.client, input);
   }
 
   // --- serving ---
@@ -531,12 +518,7 @@ export class FireworksProvider implements FineTuningProvider {
    * 409 (the name exists: a create whose answer was lost) read as that deployment. Never a second one.
    */
   async deploy(input: DeployInput): Promise<Deployment> {
-    if (!isValidDeploymentName(input.name)) {
-      throw new UserError(
-        `"${input.name}" is not a valid deployment name (use deploymentNameFor).`,
-        "bad_name",
-      );
-    }
+    requireDeploymentName(input.name);
     if (!input.fineTunedModel) {
       throw new UserError(`Job ${input.jobId} has no fine-tuned model to deploy yet.`, "no_model");
     }

@@ -11,6 +11,7 @@
 // No idempotency key and no metadata: an ambiguous create is found again by its dataset_source (the upload's
 // path, unique per upload) and its creation time. LocalAI has no authentication by default, so a plain-http
 // base URL off this machine is refused unless the entry says allowInsecure.
+
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -20,10 +21,11 @@ import type OpenAI from "openai";
 import { UserError } from "../domain/errors.ts";
 import type { Logger } from "../logger.ts";
 import type { LocalAIExportFormat } from "../providerSpecs.ts";
-import { isValidDeploymentName } from "./deployments.ts";
+import { requireDeploymentName } from "./deployments.ts";
 import { AmbiguousCreateError, isAmbiguousFailure, logProviderError, ProviderHttpError } from "./errors.ts";
 import { readProviderEvent } from "./events.ts";
 import { httpError, type JsonResponse, requestJson } from "./http.ts";
+import { chatCompletion } from "./openaiCompatible.ts";
 import type {
   ChatInput,
   ChatResult,
@@ -504,22 +506,8 @@ export class LocalAIProvider implements FineTuningProvider {
     );
   }
 
-  async chat(input: ChatInput): Promise<ChatResult> {
-    const res = await this.client.chat.completions.create({
-      model: input.model,
-      messages: input.messages,
-      ...(input.temperature !== undefined ? { temperature: input.temperature } : {}),
-      ...(input.maxTokens !== undefined ? { max_tokens: input.maxTokens } : {}),
-    });
-    return {
-      text: res.choices[0]?.message.content ?? "",
-      usage: {
-        promptTokens: res.usage?.prompt_tokens ?? 0,
-        completionTokens: res.usage?.completion_tokens ?? 0,
-        totalTokens: res.usage?.total_tokens ?? 0,
-      },
-      model: res.model,
-    };
+  chat(input: ChatInput): Promise<ChatResult> {
+    return chatCompletion(this.client, input);
   }
 
   /**
@@ -527,12 +515,7 @@ export class LocalAIProvider implements FineTuningProvider {
    * an export already made or under way (the job's export_model_name) is returned as it stands.
    */
   async deploy(input: DeployInput): Promise<Deployment> {
-    if (!isValidDeploymentName(input.name)) {
-      throw new UserError(
-        `"${input.name}" is not a valid deployment name (use deploymentNameFor).`,
-        "bad_name",
-      );
-    }
+    requireDeploymentName(input.name);
     const existing = await this.getDeployment(input.name);
     if (existing && existing.status !== "failed") return existing;
     const action = "export the model";

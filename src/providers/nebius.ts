@@ -10,7 +10,7 @@
 import type OpenAI from "openai";
 import { UserError } from "../domain/errors.ts";
 import type { Logger } from "../logger.ts";
-import { isValidDeploymentName, settleDeployAnswer } from "./deployments.ts";
+import { requireDeploymentName, settleDeployAnswer } from "./deployments.ts";
 import { ProviderHttpError } from "./errors.ts";
 import { httpError, type JsonResponse, requestJson } from "./http.ts";
 import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
@@ -82,12 +82,7 @@ export class NebiusProvider extends OpenAICompatibleProvider {
    * the first one made; a 409 (the name is taken: a create whose answer was lost) is read as "it exists".
    */
   override async deploy(input: DeployInput): Promise<Deployment> {
-    if (!isValidDeploymentName(input.name)) {
-      throw new UserError(
-        `"${input.name}" is not a valid deployment name (use deploymentNameFor).`,
-        "bad_name",
-      );
-    }
+    requireDeploymentName(input.name);
     const existing = await this.getDeployment(input.name);
     if (existing) return existing;
     const last = lastCheckpoint(await this.listCheckpoints(input.jobId));

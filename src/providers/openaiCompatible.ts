@@ -184,22 +184,8 @@ export class OpenAICompatibleProvider implements FineTuningProvider {
     return { id: res.id, deleted: res.deleted };
   }
 
-  async chat(input: ChatInput): Promise<ChatResult> {
-    const res = await this.client.chat.completions.create({
-      model: input.model,
-      messages: input.messages,
-      ...(input.temperature !== undefined ? { temperature: input.temperature } : {}),
-      ...(input.maxTokens !== undefined ? { max_tokens: input.maxTokens } : {}),
-    });
-    return {
-      text: res.choices[0]?.message.content ?? "",
-      usage: {
-        promptTokens: res.usage?.prompt_tokens ?? 0,
-        completionTokens: res.usage?.completion_tokens ?? 0,
-        totalTokens: res.usage?.total_tokens ?? 0,
-      },
-      model: res.model,
-    };
+  chat(input: ChatInput): Promise<ChatResult> {
+    return chatCompletion(this.client, input);
   }
 
   /** deploy() always works here (nothing to deploy); hosts that may need a person override this. */
@@ -274,4 +260,23 @@ function toModel(m: OpenAI.Models.Model): ProviderModel {
     shutdownDate = Number.isNaN(t) ? raw : new Date(t).toISOString();
   }
   return { id: m.id, createdAt: (m.created ?? 0) * 1000, ownedBy: m.owned_by, shutdownDate };
+}
+
+/** One chat completion over the openai SDK, in classtune's shape: every OpenAI-compatible chat endpoint. */
+export async function chatCompletion(client: OpenAI, input: ChatInput): Promise<ChatResult> {
+  const res = await client.chat.completions.create({
+    model: input.model,
+    messages: input.messages,
+    ...(input.temperature !== undefined ? { temperature: input.temperature } : {}),
+    ...(input.maxTokens !== undefined ? { max_tokens: input.maxTokens } : {}),
+  });
+  return {
+    text: res.choices[0]?.message.content ?? "",
+    usage: {
+      promptTokens: res.usage?.prompt_tokens ?? 0,
+      completionTokens: res.usage?.completion_tokens ?? 0,
+      totalTokens: res.usage?.total_tokens ?? 0,
+    },
+    model: res.model,
+  };
 }

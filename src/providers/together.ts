@@ -17,7 +17,7 @@ import { UserError } from "../domain/errors.ts";
 import { normaliseStatus } from "../domain/jobs.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
-import { isValidDeploymentName } from "./deployments.ts";
+import { requireDeploymentName } from "./deployments.ts";
 import {
   AmbiguousCreateError,
   classifyProviderError,
@@ -343,12 +343,7 @@ export class TogetherProvider implements FineTuningProvider {
    * first, so a retried deploy (or one whose answer was lost) finds the endpoint the first call made.
    */
   async deploy(input: DeployInput): Promise<Deployment> {
-    if (!isValidDeploymentName(input.name)) {
-      throw new UserError(
-        `"${input.name}" is not a valid deployment name (use deploymentNameFor).`,
-        "bad_name",
-      );
-    }
+    requireDeploymentName(input.name);
     const existing = await this.getDeployment(input.name);
     if (existing) return existing;
     const model = input.fineTunedModel;
