@@ -3,14 +3,11 @@
 // by its uploaded dataset and recorded once; a 429/500 storm while polling fails nothing; the loss curve comes
 // from the progress stream; the finished job is exported under its deterministic name and answers /ask.
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadConfig } from "../../src/config.ts";
-import { datasetFieldsFromReport } from "../../src/datasets/store.ts";
-import { validateFile } from "../../src/datasets/validator.ts";
-import { DatasetRepository } from "../../src/db/datasets.ts";
 import { JobIntentRepository } from "../../src/db/jobIntents.ts";
 import { JobMetricsRepository, JobRepository, type JobRow } from "../../src/db/jobs.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
@@ -20,7 +17,7 @@ import { silentLogger } from "../../src/logger.ts";
 import { deploymentNameFor } from "../../src/providers/deployments.ts";
 import { buildServices, type Services } from "../../src/wire.ts";
 import { type FakeLocalAI, startFakeLocalAI } from "../fakes/localai/index.ts";
-import { chatLines } from "./jobs.fixture.ts";
+import { startJobAt } from "../helpers/finetune.ts";
 
 const LLAMA = "meta-llama/Llama-3.1-8B-Instruct";
 const G = "guild-gpu";
@@ -30,7 +27,7 @@ let fake: FakeLocalAI;
 let db: Db;
 let services: Services;
 const sent: OutboxNotice[] = [];
-let datasets = 0;
+const _datasets = 0;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "classtune-localai-poller-"));
@@ -61,34 +58,8 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function start(): Promise<JobRow> {
-  datasets += 1;
-  const path = join(dir, `lessons-${datasets}.jsonl`);
-  await writeFile(path, chatLines(14));
-  const dataset = new DatasetRepository(db).insert({
-    guildId: G,
-    uploaderId: "teacher",
-    fileName: `lessons-${datasets}.jsonl`,
-    ...datasetFieldsFromReport(await validateFile(path)),
-    storedPath: path,
-    cleanedPath: null,
-  });
-  return services.jobs.start({
-    guildId: G,
-    datasetId: dataset.id,
-    requesterId: "teacher",
-    quote: {
-      guildId: G,
-      datasetId: dataset.id,
-      provider: "gpu",
-      model: LLAMA,
-      epochs: 2,
-      estimatedEpochs: 2,
-      estimatedCostUsd: 0,
-      maxJobCostUsd: 25,
-    },
-  });
-}
+const start = (): Promise<JobRow> =>
+  startJobAt(services, { guildId: G, dir, provider: "gpu", model: LLAMA, epochs: 2 });
 
 const rows = () => new JobRepository(db).list(G, 100);
 

@@ -4,14 +4,11 @@
 // (or, without credentials, are left to a person), and a provider that serves at once. The sandbox's clock is
 // moved by hand and the poller ticked, as the bot's schedule would.
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { loadConfig } from "../../src/config.ts";
-import { datasetFieldsFromReport } from "../../src/datasets/store.ts";
-import { validateFile } from "../../src/datasets/validator.ts";
-import { DatasetRepository } from "../../src/db/datasets.ts";
 import type { JobRow } from "../../src/db/jobs.ts";
 import type { ModelRow } from "../../src/db/models.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
@@ -24,7 +21,7 @@ import { DEPLOY_STEPS } from "../../src/sandbox/routes/deployments.ts";
 import { type SandboxHandle, startSandbox } from "../../src/sandbox/server.ts";
 import { buildServices, type Services } from "../../src/wire.ts";
 import { type FakeAzure, startFakeAzure } from "../fakes/azure/index.ts";
-import { chatLines } from "./jobs.fixture.ts";
+import { startJobAt } from "../helpers/finetune.ts";
 
 const LLAMA = "meta-llama/Llama-3.1-8B-Instruct";
 const GPT = "gpt-4o-mini-2024-07-18";
@@ -42,7 +39,7 @@ let services: Services;
 const sent: OutboxNotice[] = [];
 /** Every chat completion request the services sent: where, and for which model id. */
 const chats: Array<{ host: string; model: string }> = [];
-let datasets = 0;
+const _datasets = 0;
 
 /** While set, requests to the Nebius deploy API wait for it: a deploy API as slow as the test wants. */
 let deployApiHold: Promise<void> | undefined;
@@ -125,36 +122,9 @@ const modelOf = (job: JobRow): ModelRow => {
   return m;
 };
 
-/** Starts a job on `provider` for `model` (the quote given as confirmed), as the bot's Start button does. */
-async function startJob(provider: string, model: string): Promise<JobRow> {
-  datasets += 1;
-  const path = join(dir, `lessons-${datasets}.jsonl`);
-  // 13 examples or more: three are held out and asked of the finished model.
-  await writeFile(path, chatLines(14));
-  const dataset = new DatasetRepository(db).insert({
-    guildId: G,
-    uploaderId: "teacher",
-    fileName: `lessons-${datasets}.jsonl`,
-    ...datasetFieldsFromReport(await validateFile(path)),
-    storedPath: path,
-    cleanedPath: null,
-  });
-  return services.jobs.start({
-    guildId: G,
-    datasetId: dataset.id,
-    requesterId: "teacher",
-    quote: {
-      guildId: G,
-      datasetId: dataset.id,
-      provider,
-      model,
-      epochs: undefined,
-      estimatedEpochs: 3,
-      estimatedCostUsd: 0.01,
-      maxJobCostUsd: 25,
-    },
-  });
-}
+/** Starts a job on `provider` for `model`, as the bot's Start button does. */
+const startJob = (provider: string, model: string): Promise<JobRow> =>
+  startJobAt(services, { guildId: G, dir, provider, model });
 
 /** Training ends within an hour of sandbox time; the tick that sees it also requests the deploy. */
 async function train(job: JobRow): Promise<JobRow> {

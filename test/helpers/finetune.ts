@@ -5,6 +5,9 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { App } from "../../src/app.ts";
+import type { JobRow } from "../../src/db/jobs.ts";
+import type { Services } from "../../src/wire.ts";
+import { chatLines } from "../finetuning/jobs.fixture.ts";
 
 export const SYSTEM_PROMPT = "You are a helpful educational assistant.";
 
@@ -53,3 +56,35 @@ export async function fineTuneInGuild(
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Starts a job as a teacher's Start does, through the real path: the file is stored and validated by the chosen
+ * provider's catalog (services.storeDataset), quoted by JobService.quote and started. 14 examples: three are held
+ * out and asked of the finished model.
+ */
+export async function startJobAt(
+  services: Pick<Services, "storeDataset" | "jobs">,
+  at: { guildId: string; dir: string; provider: string; model: string; epochs?: number | undefined },
+): Promise<JobRow> {
+  const fileName = `lessons-${++storedFiles}.jsonl`;
+  const sourcePath = join(at.dir, fileName);
+  await writeFile(sourcePath, chatLines(14));
+  const { row } = await services.storeDataset({
+    guildId: at.guildId,
+    uploaderId: "teacher",
+    fileName,
+    sourcePath,
+    model: at.model,
+    provider: at.provider,
+  });
+  assert.ok(row?.fineTunable, `the dataset is fine-tunable for ${at.model} at ${at.provider}`);
+  return services.jobs.start({
+    guildId: at.guildId,
+    datasetId: row.id,
+    requesterId: "teacher",
+    provider: at.provider,
+    model: at.model,
+    epochs: at.epochs,
+  });
+}
+let storedFiles = 0;
