@@ -1,25 +1,21 @@
 // /finetune start provider: on the fake Discord with three fine-tuning providers: the embedded sandbox (the
-// default), "lab" (a standalone sandbox on its own clock) and "localai" (listed, its jobs not yet supported).
+// default), "lab" (a standalone sandbox on its own clock) and "localai" (a LocalAI nobody listens at).
 // Autocomplete offers the configured providers and nothing else, the same in every guild; a job started on lab
 // runs there, its notice is posted, /model list shows its provider, and /ask asks it at lab.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { PermissionFlagsBits } from "discord.js";
 import OpenAI from "openai";
 import { sampleDatasetJsonl } from "../../src/datasets/sample.ts";
-import { type Db, openDb } from "../../src/db/open.ts";
-import { manualClock } from "../../src/sandbox/clock.ts";
-import { type SandboxHandle, startSandbox } from "../../src/sandbox/server.ts";
+import type { ManualClock } from "../../src/sandbox/clock.ts";
+import type { SandboxHandle } from "../../src/sandbox/server.ts";
 import type { FakeChannel, FakeGuild, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
+import { type StandaloneSandbox, startStandaloneSandbox } from "../helpers/standaloneSandbox.ts";
 
-const labClock = manualClock();
-const labDir = mkdtempSync(join(tmpdir(), "classtune-lab-"));
-let labDb: Db;
+let labServer: StandaloneSandbox;
 let lab: SandboxHandle;
+let labClock: ManualClock;
 let bot: TestBot;
 let lincoln: FakeGuild;
 let other: FakeGuild;
@@ -29,8 +25,8 @@ let teacher: FakeUser;
 let otherTeacher: FakeUser;
 
 before(async () => {
-  labDb = openDb(join(labDir, "lab.db"));
-  lab = await startSandbox({ db: labDb, dataDir: labDir, clock: labClock, secondsPerStep: 1 });
+  labServer = await startStandaloneSandbox("lab");
+  ({ sandbox: lab, clock: labClock } = labServer);
   bot = await startTestBot({
     env: {
       FINETUNE_PROVIDERS: JSON.stringify([
@@ -63,9 +59,7 @@ before(async () => {
 });
 after(async () => {
   await bot.close();
-  await lab.close();
-  labDb.close();
-  rmSync(labDir, { recursive: true, force: true });
+  await labServer.close();
 });
 
 async function validateSample(name: string): Promise<number> {

@@ -10,22 +10,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { sampleDatasetJsonl } from "../../src/datasets/sample.ts";
-import { type Db, openDb } from "../../src/db/open.ts";
 import type { JobRow } from "../../src/finetuning/jobs.ts";
 import { AZURE_DEPLOYMENT_LIFETIME_WARNING } from "../../src/providers/azure.ts";
 import { deploymentNameFor } from "../../src/providers/deployments.ts";
-import { manualClock } from "../../src/sandbox/clock.ts";
+import type { ManualClock } from "../../src/sandbox/clock.ts";
 import { DEPLOY_STEPS } from "../../src/sandbox/routes/deployments.ts";
-import { type SandboxHandle, startSandbox } from "../../src/sandbox/server.ts";
+import type { SandboxHandle } from "../../src/sandbox/server.ts";
 import type { FakeChannel, FakeGuild, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
 import { addSchool, OTHER_SCHOOL, type School } from "../helpers/school.ts";
+import { type StandaloneSandbox, startStandaloneSandbox } from "../helpers/standaloneSandbox.ts";
 
 const LLAMA = "meta-llama/Llama-3.1-8B-Instruct";
-const hostClock = manualClock();
-const hostDir = mkdtempSync(join(tmpdir(), "classtune-host-"));
-let hostDb: Db;
+let hostServer: StandaloneSandbox;
 let host: SandboxHandle;
+let hostClock: ManualClock;
 let bot: TestBot;
 let school: School;
 let other: School;
@@ -34,8 +33,8 @@ let teacher: FakeUser;
 let notices: FakeChannel;
 
 before(async () => {
-  hostDb = openDb(join(hostDir, "host.db"));
-  host = await startSandbox({ db: hostDb, dataDir: hostDir, clock: hostClock, secondsPerStep: 1 });
+  hostServer = await startStandaloneSandbox("host");
+  ({ sandbox: host, clock: hostClock } = hostServer);
   bot = await startTestBot({
     env: {
       FINETUNE_PROVIDERS: JSON.stringify([
@@ -63,9 +62,7 @@ before(async () => {
 });
 after(async () => {
   await bot.close();
-  await host.close();
-  hostDb.close();
-  rmSync(hostDir, { recursive: true, force: true });
+  await hostServer.close();
 });
 
 let datasets = 0;
