@@ -4,11 +4,8 @@
 // row records. Every kind has a job adapter now; a kind without one would be listed, for validation,
 // `classtune providers` and chat, but refuse to start jobs. Built by providers/factory.ts.
 import { UserError } from "../domain/errors.ts";
-import { type FineTuneProviderSpec, PROVIDER_KINDS, type ProviderKind } from "../providerSpecs.ts";
+import type { FineTuneProviderSpec, ProviderKind } from "../providerSpecs.ts";
 import type { FineTuningProvider } from "./types.ts";
-
-/** The kinds whose job API classtune speaks: every kind (a kind added without an adapter leaves this list). */
-export const JOB_KINDS: readonly ProviderKind[] = PROVIDER_KINDS;
 
 /** The endpoint recorded for the embedded sandbox, whose URL changes with its port. */
 export const EMBEDDED_SANDBOX_ENDPOINT = "sandbox:embedded";
