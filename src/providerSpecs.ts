@@ -143,6 +143,8 @@ export interface FireworksProviderSpec extends KeyedProviderSpec {
   kind: "fireworks";
   /** The Fireworks account every job and deployment path is under (accounts/<accountId>/…). */
   accountId: string;
+  /** The deployment's GPU (Fireworks' acceleratorType); undefined = the adapter's default. */
+  acceleratorType?: string | undefined;
   /**
    * Start the deployment after every job without a teacher asking (it is billed while it runs); default false:
    * a teacher runs `/finetune deploy job:` when the class needs the model.
@@ -308,6 +310,10 @@ const fireworksEntry = z
     accountId: z
       .string()
       .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/i, "must be a Fireworks account id (letters, digits, - or _)"),
+    acceleratorType: z
+      .string()
+      .regex(/^[A-Z0-9_]{1,64}$/, 'must be a Fireworks accelerator type, e.g. "NVIDIA_H100_80GB"')
+      .optional(),
     autoDeploy: z.boolean().default(false),
   })
   .strict();
@@ -668,6 +674,7 @@ function resolveEntry(
         ...keyed(entry.apiKeyEnv),
         baseURL: entry.baseURL,
         accountId: entry.accountId,
+        acceleratorType: entry.acceleratorType,
         autoDeploy: entry.autoDeploy,
       };
     case "localai":

@@ -5,6 +5,7 @@ import type { StoreDataset } from "../datasets/store.ts";
 import { AnswerRepository } from "../db/answers.ts";
 import { ChannelSettingsRepository } from "../db/channels.ts";
 import { GuildSettingsRepository } from "../db/guildSettings.ts";
+import { HostingRepository } from "../db/hosting.ts";
 import { ModelRepository } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
 import { UsageRepository } from "../db/usage.ts";
@@ -48,6 +49,7 @@ export interface ClassroomServicesDeps {
   storeDataset: StoreDataset;
   /** Enqueue a notice for the guild's teachers (called once per guild, model and UTC day). */
   onModelUnavailable?: AskServiceDeps["onModelUnavailable"];
+  onModelUsed?: AskServiceDeps["onModelUsed"];
   fetch?: typeof fetch;
   now?: () => number;
 }
@@ -91,6 +93,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     logger: deps.logger.child({ service: "ask" }),
     now,
     ...(deps.onModelUnavailable ? { onModelUnavailable: deps.onModelUnavailable } : {}),
+    ...(deps.onModelUsed ? { onModelUsed: deps.onModelUsed } : {}),
   });
   return {
     ask: (req) => asker.ask(req),
@@ -99,7 +102,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     providers,
     prices,
     router,
-    usage: new UsageService({ usage: usageRepo, now }),
+    usage: new UsageService({ usage: usageRepo, hosting: new HostingRepository(deps.db), now }),
     feedback: new FeedbackService({
       answers,
       storeDataset: deps.storeDataset,

@@ -1,4 +1,5 @@
 // /usage and `classtune usage`: what the guild's /ask cost and who used it, over the last N days (UTC).
+import type { HostingRepository, HostingUsage } from "../db/hosting.ts";
 import type { UsageAggregate, UsageRepository } from "../db/usage.ts";
 import { UserError } from "../domain/errors.ts";
 
@@ -50,12 +51,23 @@ export interface UsageSummary {
   topAskers: { userId: string; questions: number }[];
   /** Answers by error code. */
   errorsByCode: { code: string; count: number }[];
+  /** Hosting billed while it runs (dedicated endpoints) in the window: minutes and cost, per model. */
+  hosting: HostingUsage;
 }
+
+const NO_HOSTING: HostingUsage = { minutes: 0, costUsd: 0, byModel: [] };
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 export class UsageService {
-  constructor(private readonly deps: { usage: UsageRepository; now?: () => number }) {}
+  constructor(
+    private readonly deps: {
+      usage: UsageRepository;
+      /** Billed hosting's sessions; unset: no hosting counted. */
+      hosting?: Pick<HostingRepository, "usage"> | undefined;
+      now?: () => number;
+    },
+  ) {}
 
   summary(guildId: string, days = 7): UsageSummary {
     if (!Number.isInteger(days) || days < 1 || days > MAX_USAGE_DAYS) {
@@ -68,7 +80,8 @@ export class UsageService {
       new Date(firstDay).toISOString(),
       new Date(now + 1).toISOString(),
     );
-    return summarise(guildId, days, firstDay, now, agg);
+    const hosting = this.deps.hosting?.usage(guildId, new Date(firstDay), new Date(now)) ?? NO_HOSTING;
+    return summarise(guildId, days, firstDay, now, agg, hosting);
   }
 }
 
@@ -79,6 +92,7 @@ export function summarise(
   firstDayMs: number,
   nowMs: number,
   agg: UsageAggregate,
+  hosting: HostingUsage = NO_HOSTING,
 ): UsageSummary {
   const byDay = new Map<string, UsageByDay>();
   for (let i = 0; i < days; i++) {
@@ -107,6 +121,7 @@ export function summarise(
     byDay: [...byDay.values()],
     topAskers: agg.topAskers,
     errorsByCode: agg.errorsByCode,
+    hosting,
   };
 }
 
@@ -140,6 +155,15 @@ export function formatUsageText(s: UsageSummary): string {
   }
   if (s.errorsByCode.length > 0) {
     lines.push("", `Errors: ${s.errorsByCode.map((e) => `${e.code} ×${e.count}`).join(", ")}`);
+  }
+  if (s.hosting.minutes > 0) {
+    lines.push(
+      "",
+      `Hosting billed while it runs: ${s.hosting.minutes} min, estimated ${usd(s.hosting.costUsd)}`,
+    );
+    for (const m of s.hosting.byModel) {
+      lines.push(`  ${m.model} (${m.provider}): ${m.minutes} min, ${usd(m.costUsd)}`);
+    }
   }
   return lines.join("\n");
 }

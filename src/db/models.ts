@@ -112,6 +112,13 @@ export class ModelRepository {
       .run({ from: r.from, to: r.to, endpoint: r.endpoint, guildId: r.guildId ?? null }).changes;
   }
 
+  /** By row id, within the guild (a custom id's model: another guild's id finds nothing). */
+  getById(guildId: string, id: number): ModelRow | undefined {
+    return this.db.prepare(`SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND id = ?`).get(guildId, id) as
+      | ModelRow
+      | undefined;
+  }
+
   get(guildId: string, name: string): ModelRow | undefined {
     return this.db
       .prepare(`SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND name = ?`)

@@ -37,6 +37,7 @@ import { silentLogger } from "../logger.ts";
 import type { NoticeSender } from "../notices/notifier.ts";
 import { guildOfChannel } from "./channels.ts";
 import { DiscordLimits } from "./limits.ts";
+import { hostingNoteLine, hostingStoppedText } from "./render/hosting.ts";
 import { Colors, usd } from "./render/report.ts";
 
 export class NoChannelError extends Error {
@@ -85,6 +86,8 @@ function servingText(status: ServingStatus, jobId: number): string {
       return `✅ Trained. ❌ The deploy failed (see the notice below): retry with \`/finetune deploy job:${jobId}\`.`;
     case "manual":
       return "✅ Trained. ⏳ Waiting for a manual deploy (see the notice below for the step to run).";
+    case "asleep":
+      return "✅ Trained. 💤 Asleep: its hosting is stopped until a teacher wakes it with `/model deploy`.";
   }
 }
 
@@ -262,6 +265,12 @@ export function renderNotice(
         );
       addTestAnswers(embed, p.testAnswers);
       addUseIt(embed, p.fineTunedModel);
+      if (p.hosting) {
+        embed.addFields({
+          name: "Hosting cost",
+          value: clip(hostingNoteLine(p.hosting), DiscordLimits.embedFieldValue),
+        });
+      }
       addCaveat(embed, p.caveat);
       withSandboxFooter(embed, p.provider);
       break;
@@ -309,6 +318,15 @@ export function renderNotice(
           `Training **${name(p.baseModel)}** on dataset #${p.datasetId} (${name(p.datasetName)}) was stopped.`,
         );
       withSandboxFooter(embed, p.provider);
+      break;
+    }
+    case "hosting_stopped": {
+      const text = hostingStoppedText(notice.payload);
+      embed
+        .setTitle(clip(text.title, DiscordLimits.embedTitle))
+        .setColor(notice.payload.stopError ? Colors.problem : Colors.info)
+        .setDescription(clip(text.description, DiscordLimits.embedDescription));
+      withSandboxFooter(embed, notice.payload.provider);
       break;
     }
     case "model_unavailable": {
@@ -374,6 +392,11 @@ export function minimalNotice(notice: OutboxNotice): RESTPostAPIChannelMessageJS
       const p = notice.payload;
       const line = progressLine(p.progress, p.status);
       content = `Fine-tuning job #${p.jobId}: ${STATUS_TEXT[p.status]}${line ? ` ${line}` : ""}`;
+      break;
+    }
+    case "hosting_stopped": {
+      const text = hostingStoppedText(notice.payload);
+      content = `${text.title}. ${text.description}`;
       break;
     }
     case "model_unavailable":
@@ -596,7 +619,8 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
     if (
       notice.kind === "job_progress" ||
       notice.kind === "job_created" ||
-      notice.kind === "model_unavailable"
+      notice.kind === "model_unavailable" ||
+      notice.kind === "hosting_stopped"
     )
       return;
     const p = notice.payload;

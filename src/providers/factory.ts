@@ -165,6 +165,7 @@ function jobAdapter(
         client: createOpenAIClient(spec, doFetch),
         name: spec.name,
         accountId: spec.accountId,
+        acceleratorType: spec.acceleratorType,
         autoDeploy: spec.autoDeploy,
         baseURL: spec.baseURL,
         apiKey: spec.apiKey,

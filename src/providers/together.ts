@@ -27,6 +27,7 @@ import {
 } from "./errors.ts";
 import { readProviderEvent } from "./events.ts";
 import type {
+  BilledHosting,
   ChatInput,
   ChatResult,
   CreateJobInput,
@@ -76,7 +77,7 @@ export class TogetherProvider implements FineTuningProvider {
   readonly name: string;
   readonly kind = "together";
   readonly serving: Serving = "deploy";
-  readonly billedWhileRunning: { autoDeploy: boolean };
+  readonly billedWhileRunning: BilledHosting;
   readonly servingCaveat: string | null =
     "Together bills a dedicated endpoint by the minute while it runs, even when nobody asks it anything.";
   private readonly client: Together;
@@ -89,7 +90,10 @@ export class TogetherProvider implements FineTuningProvider {
   private readonly retryPauseMs: number;
 
   constructor(o: TogetherOptions) {
-    this.billedWhileRunning = { autoDeploy: o.autoDeploy ?? false };
+    this.billedWhileRunning = {
+      autoDeploy: o.autoDeploy ?? false,
+      hardware: o.hardware ?? DEFAULT_TOGETHER_HARDWARE,
+    };
     this.client = o.client;
     this.name = o.name;
     this.baseURL = o.baseURL.replace(/\/+$/, "");

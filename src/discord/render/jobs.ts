@@ -103,6 +103,8 @@ export function servingLines(model: ModelRow, jobId: number | null): string {
       return `❌ ${SERVING_WORDS.failed}${deployment}: ${model.servingError ?? "no reason given"}${jobId !== null ? `\nRetry with \`/finetune deploy job:${jobId}\`.` : ""}`;
     case "manual":
       return `⏳ ${SERVING_WORDS.manual}${deployment}. ${model.servingError ?? ""}`.trim();
+    case "asleep":
+      return `💤 ${SERVING_WORDS.asleep}: a teacher wakes it with \`/model deploy model:${model.name}\``;
   }
 }
 
@@ -126,6 +128,8 @@ export function renderRedeploy(jobId: number, r: RedeployResult): string {
         0,
         DiscordLimits.messageContent,
       );
+    case "asleep":
+      return `Job #${jobId}'s model \`${m.name}\` was stopped meanwhile and is asleep: \`/model deploy model:${m.name}\` wakes it.`;
   }
 }
 
