@@ -128,6 +128,7 @@ function refusal(
     retryAfterSeconds: extra.retryAfterSeconds,
     code: extra.code,
     teachersNotified: extra.teachersNotified ?? false,
+    ...(extra.wakeModel ? { wakeModel: extra.wakeModel } : {}),
   };
 }
 

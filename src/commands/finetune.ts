@@ -177,6 +177,8 @@ async function askToConfirm(
     estimatedCostUsd: quote.estimatedCostUsd,
     maxJobCostUsd: quote.maxJobCostUsd,
     provider: quote.provider,
+    hosting: ctx.hosting.termsFor(quote),
+    hostingRules: { idleMinutes: ctx.hosting.idleMinutes, dailyBudgetUsd: ctx.hosting.dailyBudgetUsd },
   });
   await respond(interaction, {
     embeds: [...before, embed],

@@ -37,7 +37,7 @@ import { silentLogger } from "../logger.ts";
 import type { NoticeSender } from "../notices/notifier.ts";
 import { guildOfChannel } from "./channels.ts";
 import { DiscordLimits } from "./limits.ts";
-import { hostingNoteLine, hostingStoppedText } from "./render/hosting.ts";
+import { hostingNoteLine, hostingStoppedShort, hostingStoppedText } from "./render/hosting.ts";
 import { Colors, usd } from "./render/report.ts";
 
 export class NoChannelError extends Error {
@@ -394,11 +394,9 @@ export function minimalNotice(notice: OutboxNotice): RESTPostAPIChannelMessageJS
       content = `Fine-tuning job #${p.jobId}: ${STATUS_TEXT[p.status]}${line ? ` ${line}` : ""}`;
       break;
     }
-    case "hosting_stopped": {
-      const text = hostingStoppedText(notice.payload);
-      content = `${text.title}. ${text.description}`;
+    case "hosting_stopped":
+      content = hostingStoppedShort(notice.payload, short);
       break;
-    }
     case "model_unavailable":
       content = `A model students use is unavailable: \`${short(notice.payload.model)}\`. Set a fallback with \`/classroom setup\` or choose another model with \`/model use\`.`;
       break;

@@ -240,7 +240,10 @@ describe("minimalNotice", () => {
         assert.equal(validateMessage(body as Record<string, unknown>, [], true), undefined, n.kind);
         assert.deepEqual(body.embeds, [], `${n.kind} has no embed`);
         assert.ok((body.content ?? "").length <= 600, `${n.kind} is short`);
-        assert.match(body.content ?? "", n.kind === "model_unavailable" ? /unavailable/ : /#7/);
+        assert.match(
+          body.content ?? "",
+          n.kind === "model_unavailable" ? /unavailable/ : n.kind === "hosting_stopped" ? /Hosting of/ : /#7/,
+        );
       }
     });
   }

@@ -24,7 +24,8 @@ export function hostingRules(n: Pick<HostingNote, "idleMinutes" | "dailyBudgetUs
 
 /** The ready notice's hosting line. */
 export function hostingNoteLine(n: HostingNote): string {
-  return `Hosting is billed while it runs, asked or not: ${perHour(n.usdPerHour)}${n.hardware ? ` (${n.hardware})` : ""}. ${hostingRules(n)} Stop it sooner with \`/model undeploy\`.`;
+  const hardware = n.hardware ? ` (${n.hardware.slice(0, 60)})` : "";
+  return `Hosting is billed while it runs, asked or not: ${perHour(n.usdPerHour)}${hardware}. ${hostingRules(n)} Stop it sooner with \`/model undeploy\`.`;
 }
 
 /** The confirmation before a billed deployment starts. */
@@ -88,6 +89,15 @@ const REASONS: Record<HostingStoppedPayload["reason"], string> = {
   failed: "its deploy failed",
   gone: "its deployment vanished",
 };
+
+/** The same notice in a line (when Discord refuses the embed), every text cut by `short`. */
+export function hostingStoppedShort(p: HostingStoppedPayload, short: (text: string) => string): string {
+  const model = short(p.label ?? p.model);
+  if (p.stopError) {
+    return `Hosting of ${model} may still be billed: ${short(p.provider)} has not confirmed its deletion. Check its dashboard.`;
+  }
+  return `Hosting of ${model} stopped (${REASONS[p.reason] ?? short(p.reason)}): it ran ${duration(p.minutes)}, ${usd(p.costUsd)}. Wake it with /model deploy.`;
+}
 
 /** The teachers' notice when classtune stopped hosting on its own, or cannot get a stop confirmed. */
 export function hostingStoppedText(p: HostingStoppedPayload): { title: string; description: string } {
