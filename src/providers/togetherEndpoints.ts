@@ -1,6 +1,7 @@
 // Dedicated endpoints shaped as Together AI's (POST/GET/DELETE /endpoints, driven by the together-ai SDK): the one
 // home of serving a fine-tune on one. deploy() makes an endpoint (one replica) under classtune's deterministic
-// name, its display_name, after looking for it first, so a retried deploy (or one whose answer was lost) finds the
+// name, its display_name, after looking for it first (reading each endpoint when the list leaves display_name
+// out, as Together's ListEndpoint schema does), so a retried deploy (or one whose answer was lost) finds the
 // endpoint the first call made; getDeployment() reads its state as a Deployment, called by the endpoint's own
 // `name`; undeploy() deletes it, which stops the billing. Used by together.ts, and by the sandbox's dedicated
 // hosting (sandboxHosting.ts), whose server imitates the same API.
@@ -8,6 +9,7 @@ import type Together from "together-ai";
 import { UserError } from "../domain/errors.ts";
 import type { Logger } from "../logger.ts";
 import { requireDeploymentName } from "./deployments.ts";
+import { classifyProviderError } from "./errors.ts";
 import type { DeployInput, Deployment } from "./types.ts";
 
 /** The smallest GPU Together lists for dedicated endpoints of 8B-class models. */
@@ -93,9 +95,29 @@ export class TogetherEndpoints {
     return true;
   }
 
+  /**
+   * The dedicated endpoint whose display_name is `name`. Together's list items (its ListEndpoint schema) need not
+   * carry display_name: those without one are read one by one, so the endpoint is found whichever way Together
+   * answers. An endpoint not found here would be made again on every tick, each billed while it runs.
+   */
   private async find(name: string): Promise<EndpointLike | undefined> {
     const list = await this.read(() => this.client.endpoints.list({ type: "dedicated" }));
-    return ((list.data ?? []) as EndpointLike[]).find((e) => e.display_name === name);
+    const items = (list.data ?? []) as EndpointLike[];
+    const named = items.find((e) => e.display_name === name);
+    if (named) return named;
+    for (const item of items) {
+      if (item.display_name !== undefined) continue;
+      let full: EndpointLike;
+      try {
+        full = await this.read(() => this.client.endpoints.retrieve(item.id));
+      } catch (err) {
+        // Deleted since it was listed: not the one.
+        if (classifyProviderError(err)?.status === 404) continue;
+        throw err;
+      }
+      if (full.display_name === name) return full;
+    }
+    return undefined;
   }
 }
 

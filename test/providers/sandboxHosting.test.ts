@@ -97,10 +97,13 @@ async function settled(name: string): Promise<Deployment | null> {
   return d;
 }
 
-const endpointsNamed = async (name: string) =>
-  (await together().endpoints.list({ type: "dedicated" })).data.filter(
-    (e) => (e as { display_name?: string }).display_name === name,
-  );
+/** The endpoints whose display_name is `name` (the list leaves display_name out: each is read). */
+async function endpointsNamed(name: string) {
+  const client = together();
+  const listed = (await client.endpoints.list({ type: "dedicated" })).data;
+  const full = await Promise.all(listed.map((e) => client.endpoints.retrieve(e.id)));
+  return full.filter((e) => e.display_name === name);
+}
 
 const ask = (model: string) => provider.chat({ model, messages: [{ role: "user", content: "Hi" }] });
 
@@ -188,6 +191,23 @@ describe("a sandbox entry with hosting: dedicated", () => {
     assert.equal(d?.status, "failed");
     assert.match(d?.message ?? "", /^The sandbox reports endpoint .* in ERROR\.$/);
     await provider.undeploy?.(input.name);
+  });
+
+  test("an endpoint deleted between the list and its read is passed over, not an error", async () => {
+    const input = await trainedJob();
+    const other = await together().endpoints.create({
+      model: input.fineTunedModel ?? "",
+      hardware: HARDWARE,
+      autoscaling: { min_replicas: 1, max_replicas: 1 },
+      display_name: "made-by-hand",
+    });
+    await provider.deploy(input);
+    const injected = sandbox().faults.injected;
+    sandbox().faults.next({ method: "GET", path: `/endpoints/${other.id}`, status: 404 });
+    assert.equal((await provider.getDeployment(input.name))?.status, "deploying");
+    assert.equal(sandbox().faults.injected, injected + 1, "the other endpoint's read answered 404");
+    assert.equal(await provider.undeploy?.(input.name), true);
+    await together().endpoints.delete(other.id);
   });
 
   test("a deploy without an output model, or under a name deploymentNameFor never makes, is refused", async () => {

@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { after, before, beforeEach, describe, test } from "node:test";
 import OpenAI from "openai";
 import Together from "together-ai";
-import type { DedicatedEndpoint } from "together-ai/resources/endpoints";
 import { manualClock } from "../../src/sandbox/clock.ts";
 import {
   ENDPOINT_PENDING_STEPS,
@@ -137,13 +136,22 @@ describe("sandbox dedicated endpoints", () => {
     assert.equal(renamed.state, "STOPPED");
   });
 
-  test("the list holds every endpoint not deleted under type dedicated, none under serverless", async () => {
+  test("the list holds every endpoint not deleted, in Together's ListEndpoint shape, under type dedicated, none under serverless", async () => {
     const e = await create({ display_name: "ct-listed" });
     const all = await together.endpoints.list();
     assert.equal(all.object, "list");
-    const listed = all.data.find((x) => x.id === e.id) as (DedicatedEndpoint & { type: string }) | undefined;
-    assert.equal(listed?.display_name, "ct-listed");
-    assert.equal(listed?.state, "PENDING");
+    const listed = all.data.find((x) => x.id === e.id);
+    assert.deepEqual(listed, {
+      object: "endpoint",
+      id: e.id,
+      name: e.name,
+      model,
+      type: "dedicated",
+      owner: "classtune-sandbox",
+      state: "PENDING",
+      created_at: e.created_at,
+    });
+    assert.equal((await together.endpoints.retrieve(e.id)).display_name, "ct-listed", "shown by retrieve");
     const dedicated = await together.endpoints.list({ type: "dedicated" });
     assert.ok(dedicated.data.some((x) => x.id === e.id));
     assert.deepEqual((await together.endpoints.list({ type: "serverless" })).data, []);
@@ -231,7 +239,8 @@ describe("sandbox dedicated endpoints", () => {
     );
     const after = (await together.endpoints.list()).data;
     assert.equal(after.length, before + 1);
-    assert.ok(after.some((x) => (x as DedicatedEndpoint).display_name === "ct-ambiguous"));
+    const made = after.at(-1);
+    assert.equal((await together.endpoints.retrieve(made?.id ?? "")).display_name, "ct-ambiguous");
   });
 });
 

@@ -1,11 +1,13 @@
 // Together AI's dedicated endpoints, shaped as its API (docs.together.ai/reference: createendpoint, listendpoints,
-// getendpoint, updateendpoint, deleteendpoint; the together-ai SDK's resources/endpoints): POST /v1/endpoints
-// {model, hardware, autoscaling: {min_replicas, max_replicas}, display_name?, state?} makes an endpoint for a
-// fine-tuned model, which moves PENDING -> STARTING -> STARTED on the sandbox clock; PATCH /v1/endpoints/{id}
-// {state: "STOPPED"} stops it (STOPPING -> STOPPED) and {state: "STARTED"} starts it again; DELETE answers 204;
-// GET lists them ({object: "list", data}, `type` filter) or shows one. Chat completions take an endpoint's `name`
-// only while it is STARTED (routes/chat.ts). Together bills an endpoint by the minute while it runs, even idle;
-// the sandbox bills nothing but keeps the lifecycle, so auto-stop and hosting cost can be rehearsed without keys.
+// getendpoint, updateendpoint, deleteendpoint; togethercomputer/openapi; the together-ai SDK's
+// resources/endpoints): POST /v1/endpoints {model, hardware, autoscaling: {min_replicas, max_replicas},
+// display_name?, state?} makes an endpoint for a fine-tuned model, which moves PENDING -> STARTING -> STARTED on
+// the sandbox clock; PATCH /v1/endpoints/{id} {state: "STOPPED"} stops it (STOPPING -> STOPPED) and {state:
+// "STARTED"} starts it again; DELETE answers 204; GET /v1/endpoints lists them ({object: "list", data} of
+// Together's shorter ListEndpoint, without display_name; `type` filter) and GET /v1/endpoints/{id} shows one.
+// Chat completions take an endpoint's `name` only while it is STARTED (routes/chat.ts). Together bills an endpoint
+// by the minute while it runs, even idle; the sandbox bills nothing but keeps the lifecycle, so auto-stop and
+// hosting cost can be rehearsed without keys.
 import { randomBytes, randomUUID } from "node:crypto";
 import { FINE_TUNED_OWNER, resolveBaseModel } from "../catalog.ts";
 import { type Handler, NO_CONTENT, type RequestContext, type Route, type SandboxState } from "../context.ts";
@@ -138,6 +140,18 @@ export function endpointRoutes(s: SandboxState): Route[] {
     created_at: new Date(e.createdAtMs).toISOString(),
   });
 
+  /** Together's ListEndpoint: no display_name, hardware or autoscaling (GET /endpoints/{id} has them). */
+  const listView = (e: EndpointRow, now: number): Record<string, unknown> => ({
+    object: "endpoint",
+    id: e.id,
+    name: e.name,
+    model: e.model,
+    type: "dedicated",
+    owner: FINE_TUNED_OWNER,
+    state: endpointState(e, now),
+    created_at: new Date(e.createdAtMs).toISOString(),
+  });
+
   const notFound = (id: string) =>
     new SandboxApiError(404, `Endpoint ${id} not found.`, { code: "not_found", param: "endpointId" });
 
@@ -201,7 +215,7 @@ export function endpointRoutes(s: SandboxState): Route[] {
       );
     }
     // The sandbox's base models answer without an endpoint: it lists no serverless ones.
-    const data = type === "serverless" ? [] : store.listEndpoints().map((e) => view(e, now));
+    const data = type === "serverless" ? [] : store.listEndpoints().map((e) => listView(e, now));
     return { object: "list", data };
   };
 
