@@ -107,7 +107,7 @@ describe("sandbox dedicated endpoints", () => {
     assert.equal(stopping.state, "STOPPING");
     await assert.rejects(ask(rig, e.name), notRunning("STOPPING"));
     await assert.rejects(together.endpoints.update(e.id, { state: "STARTED" }), (err: unknown) => {
-      assert.ok(err instanceof Together.ConflictError);
+      assert.ok(err instanceof Together.BadRequestError);
       assert.match(err.message, /is stopping; start it again once it is STOPPED/);
       return true;
     });

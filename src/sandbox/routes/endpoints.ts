@@ -234,10 +234,12 @@ export function endpointRoutes(s: SandboxState): Route[] {
     refuseInactiveTimeout(body.inactive_timeout);
     const current = endpointState(e, now);
     if (wanted === "STARTED" && current === "STOPPING") {
-      throw new SandboxApiError(409, `Endpoint ${e.id} is stopping; start it again once it is STOPPED.`, {
-        code: "invalid_state",
-        param: "state",
-      });
+      // A 400, not a 409: the SDKs retry a 409, and this one stands until the endpoint has stopped.
+      throw invalid(
+        `Endpoint ${e.id} is stopping; start it again once it is STOPPED.`,
+        "state",
+        "invalid_state",
+      );
     }
     store.updateEndpointSettings(e.id, {
       displayName: displayName ?? e.displayName,
