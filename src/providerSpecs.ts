@@ -167,11 +167,21 @@ export interface LocalAIProviderSpec extends ProviderSpecBase {
 export const LOCALAI_EXPORT_FORMATS = ["lora", "merged_16bit", "merged_4bit", "gguf"] as const;
 export type LocalAIExportFormat = (typeof LOCALAI_EXPORT_FORMATS)[number];
 
+/** How the sandbox serves a finished fine-tune: at once, as OpenAI does (the default), or as Together does. */
+export const SANDBOX_HOSTING = ["immediate", "dedicated"] as const;
+export type SandboxHosting = (typeof SANDBOX_HOSTING)[number];
+
 /** The simulated provider: embedded in the bot, or a standalone `classtune sandbox`. */
 export interface SandboxProviderSpec extends ProviderSpecBase {
   kind: "sandbox";
   /** A standalone sandbox's API root (…/v1); undefined = the embedded sandbox, started on SANDBOX_PORT. */
   baseURL: string | undefined;
+  /**
+   * Set by `"hosting": "dedicated"`: a fine-tune answers only on a dedicated endpoint the sandbox imitates after
+   * Together's (billed while it runs, in the imitation), started on a teacher's request or, with autoDeploy, after
+   * every job; so the hosting lifecycle can be rehearsed without keys. Unset: served at once.
+   */
+  dedicatedHosting?: { autoDeploy: boolean; endpointHardware: string | undefined } | undefined;
 }
 
 /** One configured fine-tuning provider, by kind. */
@@ -287,16 +297,18 @@ const nebiusEntry = z
   })
   .strict();
 
+/** A dedicated endpoint's GPU, as Together names it (Together's entries and the sandbox's dedicated hosting). */
+const togetherHardware = z
+  .string()
+  .regex(/^[\w.-]{1,100}$/, 'must be a Together hardware id, e.g. "1x_nvidia_h100_80gb_sxm"');
+
 const togetherEntry = z
   .object({
     kind: z.literal("together"),
     ...common,
     baseURL: httpURL,
     apiKeyEnv: envVarName("TOGETHER_API_KEY"),
-    endpointHardware: z
-      .string()
-      .regex(/^[\w.-]{1,100}$/, 'must be a Together hardware id, e.g. "1x_nvidia_h100_80gb_sxm"')
-      .optional(),
+    endpointHardware: togetherHardware.optional(),
     autoDeploy: z.boolean().default(false),
   })
   .strict();
@@ -335,6 +347,10 @@ const sandboxEntry = z
     ...common,
     baseURL: httpURL.optional(),
     apiKeyEnv: envVarName("SANDBOX_API_KEY").optional(),
+    hosting: z.enum(SANDBOX_HOSTING).optional(),
+    // Only with "hosting": "dedicated" (resolveEntry says so otherwise).
+    autoDeploy: z.boolean().optional(),
+    endpointHardware: togetherHardware.optional(),
   })
   .strict();
 
@@ -685,7 +701,28 @@ function resolveEntry(
         allowInsecure: entry.allowInsecure ?? false,
         exportFormat: entry.exportFormat ?? "gguf",
       };
-    case "sandbox":
-      return { kind: "sandbox", ...optionalKey(entry.apiKeyEnv), baseURL: entry.baseURL };
+    case "sandbox": {
+      const dedicated = entry.hosting === "dedicated";
+      for (const field of ["autoDeploy", "endpointHardware"] as const) {
+        if (!dedicated && entry[field] !== undefined) {
+          problems.push(
+            `${label}.${field}: applies only to a sandbox with "hosting": "dedicated" (fine-tunes served on dedicated endpoints, as on Together); add that, or remove ${field}`,
+          );
+        }
+      }
+      return {
+        kind: "sandbox",
+        ...optionalKey(entry.apiKeyEnv),
+        baseURL: entry.baseURL,
+        ...(dedicated
+          ? {
+              dedicatedHosting: {
+                autoDeploy: entry.autoDeploy ?? false,
+                endpointHardware: entry.endpointHardware,
+              },
+            }
+          : {}),
+      };
+    }
   }
 }
