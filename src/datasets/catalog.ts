@@ -270,10 +270,14 @@ function builtInKind(kind: ProviderKind, seen: ProviderKind[] = []): KindCatalog
       defaultEpochs: file.defaultEpochs,
     }),
   );
+  let hosting = file.hosting;
   for (const included of file.includes) {
-    for (const m of builtInKind(included, [...seen, kind]).models) {
+    const other = builtInKind(included, [...seen, kind]);
+    for (const m of other.models) {
       if (!models.some((x) => x.id === m.id)) models.push(m);
     }
+    // The sandbox's imitated dedicated endpoints are priced as the first included kind with a hosting table.
+    hosting ??= other.hosting;
   }
   if (!models.some((m) => m.id === file.defaultModel)) {
     throw new Error(`data/catalogs/${kind}.json: defaultModel ${file.defaultModel} is not one of its models`);
@@ -284,7 +288,7 @@ function builtInKind(kind: ProviderKind, seen: ProviderKind[] = []): KindCatalog
     about: file.about,
     defaultModel: file.defaultModel,
     models,
-    hosting: file.hosting,
+    hosting,
   };
   builtIns.set(kind, built);
   return built;

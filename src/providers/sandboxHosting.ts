@@ -6,7 +6,7 @@
 import type Together from "together-ai";
 import { type OpenAICompatibleOptions, OpenAICompatibleProvider } from "./openaiCompatible.ts";
 import { TogetherEndpoints } from "./togetherEndpoints.ts";
-import type { DeployInput, Deployment, Serving } from "./types.ts";
+import type { BilledHosting, DeployInput, Deployment, Serving } from "./types.ts";
 
 export interface SandboxDedicatedOptions extends OpenAICompatibleOptions {
   /** The together-ai SDK client at the sandbox's /v1 (its endpoints API). */
@@ -20,14 +20,13 @@ export interface SandboxDedicatedOptions extends OpenAICompatibleOptions {
 export class SandboxDedicatedProvider extends OpenAICompatibleProvider {
   override readonly kind: string = "sandbox-dedicated";
   override readonly serving: Serving = "deploy";
-  override readonly billedWhileRunning: { autoDeploy: boolean };
+  override readonly billedWhileRunning: BilledHosting;
   override readonly servingCaveat: string | null =
     "The sandbox imitates a dedicated endpoint billed by the minute while it runs, even idle; it bills nothing.";
   private readonly endpoints: TogetherEndpoints;
 
   constructor(o: SandboxDedicatedOptions) {
     super({ client: o.client, name: o.name, ...(o.logger ? { logger: o.logger } : {}) });
-    this.billedWhileRunning = { autoDeploy: o.autoDeploy ?? false };
     this.endpoints = new TogetherEndpoints({
       client: o.endpointsClient,
       hardware: o.hardware,
@@ -35,6 +34,7 @@ export class SandboxDedicatedProvider extends OpenAICompatibleProvider {
       logName: "sandbox",
       logger: this.logger,
     });
+    this.billedWhileRunning = { autoDeploy: o.autoDeploy ?? false, hardware: this.endpoints.hardware };
   }
 
   /** A dedicated endpoint, one replica, named `input.name` (its display_name): see togetherEndpoints.ts. */

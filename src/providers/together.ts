@@ -90,10 +90,6 @@ export class TogetherProvider implements FineTuningProvider {
   private readonly retryPauseMs: number;
 
   constructor(o: TogetherOptions) {
-    this.billedWhileRunning = {
-      autoDeploy: o.autoDeploy ?? false,
-      hardware: o.hardware ?? DEFAULT_TOGETHER_HARDWARE,
-    };
     this.client = o.client;
     this.name = o.name;
     this.baseURL = o.baseURL.replace(/\/+$/, "");
@@ -110,6 +106,7 @@ export class TogetherProvider implements FineTuningProvider {
       logger: this.logger,
       read: (call) => this.read(call),
     });
+    this.billedWhileRunning = { autoDeploy: o.autoDeploy ?? false, hardware: this.endpoints.hardware };
   }
 
   /** The two-step upload, streamed from disk, at the configured baseURL. Not retried: a retry is another file. */

@@ -37,7 +37,8 @@ interface EndpointLike {
 
 export class TogetherEndpoints {
   private readonly client: Together;
-  private readonly hardware: string;
+  /** The GPU every endpoint is created on: what its hosting is priced by (the adapter's billedWhileRunning). */
+  readonly hardware: string;
   private readonly host: string;
   private readonly logName: string;
   private readonly logger: Logger;
