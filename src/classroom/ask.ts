@@ -136,7 +136,7 @@ function refusal(
 function asleepRefusal(model: string, provider: string): AskRefusal {
   return refusal(
     "model_asleep",
-    `"${model}" is asleep: its server was stopped because nobody asked it anything for a while (or today's hosting budget was reached), so that the school does not pay for an idle server. A teacher can wake it; it takes a few minutes to start.`,
+    `"${model}" is asleep: its server was stopped, so that the school pays nothing while nobody uses it. A teacher can wake it; it takes a few minutes to start.`,
     { model, provider, wakeModel: model },
   );
 }

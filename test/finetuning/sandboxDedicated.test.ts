@@ -123,7 +123,7 @@ describe("a sandbox serving on dedicated endpoints", () => {
     const job = await train("hosting-ask");
     const waiting = modelOf(job);
     assert.equal(waiting.servingStatus, "manual");
-    assert.match(waiting.servingError ?? "", /\/finetune deploy job:/);
+    assert.match(waiting.servingError ?? "", /\/model deploy model:/);
     assert.equal(endpointPosts(), posts, "no endpoint runs before a teacher asks");
 
     const redeployed = await services.serving.redeploy(G, job.id);

@@ -111,7 +111,7 @@ describe("a sandbox entry with hosting: dedicated", () => {
   test("is served on deploy, billed while running, with the entry's autoDeploy", () => {
     assert.ok(provider instanceof SandboxDedicatedProvider);
     assert.equal(provider.serving, "deploy");
-    assert.deepEqual(provider.billedWhileRunning, { autoDeploy: true });
+    assert.deepEqual(provider.billedWhileRunning, { autoDeploy: true, hardware: "2x_nvidia_h100_80gb_sxm" });
     assert.match(provider.servingCaveat ?? "", /billed by the minute while it runs/);
   });
 
