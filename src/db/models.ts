@@ -166,6 +166,23 @@ export class ModelRepository {
   }
 
   /**
+   * Trained models whose deployment is ready or being made at `provider`, with no hosting session open: what the
+   * hosting sweep adopts (deployments made before the ledger existed, or whose session was never written).
+   */
+  listServedUntracked(provider: string, guildId?: string | undefined): ModelRow[] {
+    return this.db
+      .prepare(
+        `SELECT ${COLUMNS} FROM models m WHERE provider = @provider AND job_id IS NOT NULL
+           AND serving_status IN ('ready', 'deploying') AND deployment_name IS NOT NULL
+           AND (@guildId IS NULL OR guild_id = @guildId)
+           AND NOT EXISTS (SELECT 1 FROM hosting_sessions s WHERE s.provider = m.provider
+             AND s.deployment_name = m.deployment_name)
+         ORDER BY id`,
+      )
+      .all({ provider, guildId: guildId ?? null }) as ModelRow[];
+  }
+
+  /**
    * The providers (with the endpoint their jobs recorded) of models being deployed: what the poller visits
    * beside the providers of unfinished jobs, so a renamed provider's deployments are followed too.
    */

@@ -72,6 +72,8 @@ export interface StopOutcome {
 
 export interface HostingSweepCounts {
   open: number;
+  /** Deployments found serving without a session (made before the ledger): recorded from now on. */
+  adopted: number;
   idleStopped: number;
   budgetStopped: number;
   stopsRetried: number;
@@ -237,6 +239,7 @@ export class HostingService {
   async sweep(): Promise<HostingSweepCounts> {
     const counts: HostingSweepCounts = {
       open: 0,
+      adopted: 0,
       idleStopped: 0,
       budgetStopped: 0,
       stopsRetried: 0,
@@ -244,6 +247,7 @@ export class HostingService {
     };
     let open: HostingSessionRow[];
     try {
+      counts.adopted = this.adoptUntracked();
       open = this.repo.listOpen(this.o.guildId);
     } catch (err) {
       counts.errors += 1;
@@ -283,10 +287,33 @@ export class HostingService {
       }
     }
     await Promise.all(work);
-    if (counts.idleStopped + counts.budgetStopped + counts.stopsRetried > 0) {
+    if (counts.adopted + counts.idleStopped + counts.budgetStopped + counts.stopsRetried > 0) {
       this.logger.info({ ...counts }, "hosting sweep");
     }
     return counts;
+  }
+
+  /**
+   * A billed deployment serving without a session (made before this release, or a session never written) is
+   * recorded from now, so the idle and budget stops cover it too. Returns how many were adopted.
+   */
+  private adoptUntracked(): number {
+    let adopted = 0;
+    for (const entry of this.o.providers.all()) {
+      const provider = entry.jobs;
+      if (!provider?.billedWhileRunning) continue;
+      for (const m of this.models.listServedUntracked(provider.name, this.o.guildId)) {
+        if (!m.deploymentName) continue;
+        const s = this.o.ledger.open(provider, m, m.deploymentName, "adopted");
+        if (s && m.servingStatus === "ready") this.repo.markReady(s.id, this.now());
+        adopted += 1;
+        this.logger.warn(
+          { guildId: m.guildId, model: m.name, deployment: m.deploymentName },
+          "a billed deployment had no hosting record: counted from now, and stopped when idle",
+        );
+      }
+    }
+    return adopted;
   }
 
   private requireModel(guildId: string, modelName: string): ModelRow {

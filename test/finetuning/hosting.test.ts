@@ -29,6 +29,7 @@ const PRICED = "guild-price";
 const IDLE = "guild-idle";
 const STOPPING = "guild-stopping";
 const DOUBLE = "guild-double";
+const ADOPTED = "guild-adopted";
 const MIN = 60_000;
 
 let dir: string;
@@ -267,6 +268,26 @@ describe("the daily budget", () => {
       /Today's hosting budget of \$8\.00 for this server is spent/,
     );
     await hosting.stop(OTHER, c.model, "teacher-2");
+  });
+});
+
+describe("a deployment made before the ledger (an upgrade)", () => {
+  it("is adopted by the next sweep, counted from then, and stopped when idle like any other", async () => {
+    offsetMs = 0;
+    const { job, model } = await hosted(ADOPTED);
+    db.prepare("DELETE FROM hosting_sessions WHERE guild_id = ?").run(ADOPTED);
+    assert.equal(
+      session(ADOPTED, model),
+      undefined,
+      "(set-up: running with no record, as before this release)",
+    );
+    const counts = await hosting.sweep();
+    assert.equal(counts.adopted, 1);
+    assert.equal(session(ADOPTED, model)?.startedBy, "adopted");
+    assert.equal((await hosting.sweep()).adopted, 0, "adopted once");
+    offsetMs = 61 * MIN;
+    assert.equal((await hosting.sweep()).idleStopped, 1);
+    assert.equal(endpointsOf(outputOf(job)).length, 0);
   });
 });
 
