@@ -17,7 +17,7 @@ import { requireDeploymentName, settleDeployAnswer } from "./deployments.ts";
 import { logProviderError } from "./errors.ts";
 import { httpError, type JsonResponse, requestJson } from "./http.ts";
 import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
-import type { CreateJobInput, DeployInput, Deployment, Serving } from "./types.ts";
+import type { BilledHosting, CreateJobInput, DeployInput, Deployment, Serving } from "./types.ts";
 
 /** Azure's training tiers, as classtune's configuration names them. */
 export type AzureTrainingType = "Standard" | "GlobalStandard" | "Developer";
@@ -105,6 +105,12 @@ export class AzureOpenAIProvider extends OpenAICompatibleProvider {
   override readonly kind: string = "azure";
   override readonly serving: Serving = "deploy";
   readonly trainingType: AzureTrainingType | undefined;
+  /**
+   * A Standard or Global Standard deployment bills hosting by the hour whether asked or not (Developer tier bills
+   * none): classtune deploys it after every job as before, records it, and deletes it when idle or over the day's
+   * hosting budget. Without ARM credentials classtune neither makes nor stops deployments: null.
+   */
+  override readonly billedWhileRunning: BilledHosting | null;
   private readonly arm: AzureArmOptions | undefined;
   private readonly credentials: Credentials | undefined;
   private readonly doFetch: typeof fetch;
@@ -127,6 +133,8 @@ export class AzureOpenAIProvider extends OpenAICompatibleProvider {
     this.doFetch = options.fetch ?? fetch;
     this.timeoutMs = options.timeoutMs;
     this.now = options.now ?? Date.now;
+    this.billedWhileRunning =
+      this.canDeploy && this.sku !== "developertier" ? { autoDeploy: true, hardware: this.sku } : null;
   }
 
   /** Whether deploy() can make deployments itself (ARM location and service principal configured). */
@@ -188,6 +196,23 @@ export class AzureOpenAIProvider extends OpenAICompatibleProvider {
     return toAzureDeployment(input.name, res.body);
   }
 
+  /** Deletes the deployment through ARM (its hourly hosting stops); false when there was none. */
+  async undeploy(name: string): Promise<boolean> {
+    requireDeploymentName(name);
+    if (!this.credentials || !this.arm) {
+      throw new UserError(
+        `classtune cannot delete Azure deployments for provider "${this.name}" without Azure Resource Manager credentials: delete ${name} in the Azure portal.`,
+        "no_arm_credentials",
+      );
+    }
+    const res = await this.armCall("DELETE", name, "delete the deployment");
+    // ARM answers 200 (deleted) or 202 (deleting), 204 when there was none.
+    if (res.status === 404 || res.status === 204) return false;
+    if (!res.ok) throw httpError("delete the deployment", res);
+    this.logger.info({ deployment: name }, "azure: deployment deleted");
+    return true;
+  }
+
   /** The deployment's provisioningState; null on 404 (never made, or deleted by Azure or someone). */
   override async getDeployment(name: string): Promise<Deployment | null> {
     if (!this.credentials || !this.arm) {
@@ -246,7 +271,7 @@ export class AzureOpenAIProvider extends OpenAICompatibleProvider {
   }
 
   private async armCall(
-    method: "GET" | "PUT",
+    method: "GET" | "PUT" | "DELETE",
     name: string,
     action: string,
     body?: unknown,

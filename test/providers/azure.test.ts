@@ -187,6 +187,33 @@ describe("AzureOpenAIProvider deployments through Resource Manager", () => {
     });
   });
 
+  test("a Standard or Global Standard deployment is billed hosting, deployed after every job; Developer tier and a manual set-up are not", () => {
+    assert.deepEqual(provider().billedWhileRunning, { autoDeploy: true, hardware: "standard" });
+    assert.deepEqual(provider({ trainingType: "GlobalStandard" }).billedWhileRunning, {
+      autoDeploy: true,
+      hardware: "globalstandard",
+    });
+    assert.equal(provider({ trainingType: "Developer" }).billedWhileRunning, null, "no hourly fee");
+    assert.equal(
+      provider({ arm: undefined }).billedWhileRunning,
+      null,
+      "classtune can neither make nor stop it",
+    );
+  });
+
+  test("undeploy deletes the deployment through ARM, with the token; a second one finds none", async () => {
+    const azureProvider = provider();
+    await azureProvider.deploy(input);
+    assert.ok(azure.deployments.has(name));
+    assert.equal(await azureProvider.undeploy(name), true);
+    assert.equal(azure.deployments.has(name), false, "deleted");
+    const [del] = azure.requests.filter((r) => r.method === "DELETE");
+    assert.equal(del?.headers.authorization, `Bearer ${azure.issuedTokens.at(-1)}`);
+    assert.deepEqual(del?.query, { "api-version": AZURE_ARM_API_VERSION });
+    assert.equal(await azureProvider.undeploy(name), false, "there was none");
+    await assert.rejects(provider({ arm: undefined }).undeploy(name), /delete .* in the Azure portal/);
+  });
+
   test("keeps its token until shortly before it expires", async () => {
     const azureProvider = provider();
     await azureProvider.deploy(input);
