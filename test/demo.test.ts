@@ -75,6 +75,10 @@ describe("npm run demo", () => {
   it("lesson 3: hosting billed while it runs is priced before, started on request, shown running, stopped, and asleep after", () => {
     const flat = (text: string) => text.replace(/\n {4}│ /g, " ");
     const confirmation = flat(after(t, /\/finetune start dataset:1 provider:dedicated-lab/));
+    // A sandbox under another name says it is one, like the embedded sandbox.
+    assert.match(confirmation, /Start a fine-tuning job \(sandbox\)\?/);
+    assert.match(confirmation, /Provider: dedicated-lab \(a sandbox: simulated, no cost, no real training\)/);
+    assert.match(t, /Fine-tuning job #3 \(sandbox\) succeeded/);
     assert.match(
       confirmation,
       /hosting: \$3\.36\/h on 1x_nvidia_h100_80gb_sxm, billed while the deployment runs/,

@@ -177,6 +177,7 @@ async function askToConfirm(
     estimatedCostUsd: quote.estimatedCostUsd,
     maxJobCostUsd: quote.maxJobCostUsd,
     provider: quote.provider,
+    sandbox: ctx.providers.get(quote.provider)?.sandbox ?? false,
     hosting: ctx.hosting.termsFor(quote),
     hostingRules: { idleMinutes: ctx.hosting.idleMinutes, dailyBudgetUsd: ctx.hosting.dailyBudgetUsd },
   });
@@ -307,7 +308,7 @@ async function list(
     await respond(interaction, { content: "No fine-tuning jobs yet: start one with `/finetune start`." });
     return;
   }
-  await respond(interaction, { embeds: [renderJobList(jobs, ctx.providerName)] });
+  await respond(interaction, { embeds: [renderJobList(jobs)] });
 }
 
 async function cancel(

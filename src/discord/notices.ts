@@ -30,7 +30,7 @@ import type {
   ServingNote,
   TestAnswer,
 } from "../domain/notices.ts";
-import { noticeKey } from "../domain/notices.ts";
+import { isSandboxNotice, noticeKey } from "../domain/notices.ts";
 import type { ServingStatus } from "../domain/serving.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
@@ -94,8 +94,8 @@ function servingText(status: ServingStatus, jobId: number): string {
 /** What the card's success line reads from: the notice's serving note (absent before migration 007: ready). */
 const servingOf = (note: ServingNote | undefined): ServingStatus => note?.status ?? "ready";
 
-function jobTitle(p: Pick<JobNoticeBase, "jobId" | "provider">): string {
-  const sandbox = p.provider === "sandbox" ? " (sandbox)" : "";
+function jobTitle(p: Pick<JobNoticeBase, "jobId" | "provider" | "sandbox">): string {
+  const sandbox = isSandboxNotice(p) ? " (sandbox)" : "";
   return `Fine-tuning job #${p.jobId}${sandbox}`;
 }
 
@@ -113,8 +113,11 @@ const name = (text: string) => clip(text, NAME_CHARS);
 /** Discord trims an embed field's name and value and refuses one left blank. */
 const orElse = (text: string, placeholder: string) => (text.trim() === "" ? placeholder : text);
 
-function withSandboxFooter(embed: EmbedBuilder, provider: string): EmbedBuilder {
-  return provider === "sandbox" ? embed.setFooter({ text: SANDBOX_FOOTER }) : embed;
+function withSandboxFooter(
+  embed: EmbedBuilder,
+  p: { provider: string; sandbox?: boolean | undefined },
+): EmbedBuilder {
+  return isSandboxNotice(p) ? embed.setFooter({ text: SANDBOX_FOOTER }) : embed;
 }
 
 export function progressBar(fraction: number, width = 20): string {
@@ -177,7 +180,7 @@ export function renderJobCard(
     value: `${name(orElse(p.remoteId, "unknown"))} (${name(orElse(p.provider, "unknown"))})`,
     inline: false,
   });
-  return withSandboxFooter(embed, p.provider);
+  return withSandboxFooter(embed, p);
 }
 
 /**
@@ -247,7 +250,7 @@ export function renderNotice(
       if (serving === "ready") addUseIt(embed, p.fineTunedModel);
       addCaveat(embed, p.serving?.caveat ?? null);
       if (options.lossChart) embed.setImage(`attachment://${LOSS_CHART_NAME}`);
-      withSandboxFooter(embed, p.provider);
+      withSandboxFooter(embed, p);
       break;
     }
     case "model_ready": {
@@ -272,7 +275,7 @@ export function renderNotice(
         });
       }
       addCaveat(embed, p.caveat);
-      withSandboxFooter(embed, p.provider);
+      withSandboxFooter(embed, p);
       break;
     }
     case "model_deploy_failed": {
@@ -288,7 +291,7 @@ export function renderNotice(
             DiscordLimits.embedDescription,
           ),
         );
-      withSandboxFooter(embed, p.provider);
+      withSandboxFooter(embed, p);
       break;
     }
     case "job_failed": {
@@ -304,7 +307,7 @@ export function renderNotice(
             DiscordLimits.embedDescription,
           ),
         );
-      withSandboxFooter(embed, p.provider);
+      withSandboxFooter(embed, p);
       break;
     }
     case "job_cancelled": {
@@ -317,7 +320,7 @@ export function renderNotice(
         .setDescription(
           `Training **${name(p.baseModel)}** on dataset #${p.datasetId} (${name(p.datasetName)}) was stopped.`,
         );
-      withSandboxFooter(embed, p.provider);
+      withSandboxFooter(embed, p);
       break;
     }
     case "hosting_stopped": {
@@ -326,7 +329,7 @@ export function renderNotice(
         .setTitle(clip(text.title, DiscordLimits.embedTitle))
         .setColor(notice.payload.stopError ? Colors.problem : Colors.info)
         .setDescription(clip(text.description, DiscordLimits.embedDescription));
-      withSandboxFooter(embed, notice.payload.provider);
+      withSandboxFooter(embed, notice.payload);
       break;
     }
     case "model_unavailable": {
@@ -365,7 +368,7 @@ export function minimalNotice(notice: OutboxNotice): RESTPostAPIChannelMessageJS
     case "job_cancelled": {
       const p = notice.payload;
       mention = p.requesterId;
-      const job = `fine-tuning job #${p.jobId}${p.provider === "sandbox" ? " (sandbox)" : ""}`;
+      const job = `fine-tuning job #${p.jobId}${isSandboxNotice(p) ? " (sandbox)" : ""}`;
       content =
         notice.kind === "job_created"
           ? `<@${p.requesterId}> your ${job} has started.`

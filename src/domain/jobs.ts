@@ -58,3 +58,11 @@ export interface TestQuestion {
   /** The dataset's own answer, when the question was held out of training. */
   expected: string | null;
 }
+
+/**
+ * Whether a job ran on a sandbox (simulated: no cost, no real training): its recorded provider kind, or for a row
+ * from before kinds were recorded, the embedded sandbox's name. The one home of "say it is the sandbox".
+ */
+export function isSandboxJob(job: { provider: string; providerKind?: string | null | undefined }): boolean {
+  return job.providerKind == null ? job.provider === "sandbox" : job.providerKind === "sandbox";
+}

@@ -19,8 +19,9 @@ export type NoticeKind =
 export interface JobNoticeBase {
   jobId: number;
   remoteId: string;
-  /** "sandbox" for the embedded sandbox: every card says so. */
   provider: string;
+  /** The job ran on a sandbox (any sandbox-kind provider): every card says so. Absent on older notices. */
+  sandbox?: boolean | undefined;
   baseModel: string;
   suffix: string | null;
   datasetId: number;
@@ -101,6 +102,8 @@ export interface HostingStoppedPayload {
   model: string;
   label: string | null;
   provider: string;
+  /** The provider is a sandbox (its hosting is imitated, billed nothing). */
+  sandbox?: boolean | undefined;
   deploymentName: string;
   reason: "teacher" | "idle" | "budget" | "failed" | "gone";
   /** Billed minutes of the session until the stop, and their cost. */
@@ -165,6 +168,10 @@ export type OutboxNotice = {
     createdAt: string;
   };
 }[NoticeKind];
+
+/** Whether a notice's job ran on a sandbox: its own flag, or for a notice written before it, the embedded sandbox's name. */
+export const isSandboxNotice = (p: { provider: string; sandbox?: boolean | undefined }): boolean =>
+  p.sandbox ?? p.provider === "sandbox";
 
 /** Dedupe keys: one notice per job and event (progress is one card, edited in place). */
 export const noticeKey = {

@@ -18,7 +18,7 @@ import { JobRepository, type JobRow, type TestQuestion } from "../db/jobs.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
 import { UserError } from "../domain/errors.ts";
-import { isTerminal } from "../domain/jobs.ts";
+import { isSandboxJob, isTerminal } from "../domain/jobs.ts";
 import {
   type JobCancelledPayload,
   type JobCreatedPayload,
@@ -128,6 +128,7 @@ export function noticeBase(job: JobRow, datasetName: string): JobNoticeBase {
     jobId: job.id,
     remoteId: job.remoteId,
     provider: job.provider,
+    sandbox: isSandboxJob(job),
     baseModel: job.baseModel,
     suffix: job.suffix,
     datasetId: job.datasetId,

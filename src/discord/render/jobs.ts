@@ -3,7 +3,7 @@ import { EmbedBuilder, escapeMarkdown } from "discord.js";
 import type { DatasetRow } from "../../db/datasets.ts";
 import type { JobRow } from "../../db/jobs.ts";
 import type { ModelRow } from "../../db/models.ts";
-import type { JobStatus } from "../../domain/jobs.ts";
+import { isSandboxJob, type JobStatus } from "../../domain/jobs.ts";
 import { SERVING_WORDS } from "../../domain/serving.ts";
 import type { HostingTerms } from "../../finetuning/hostingLedger.ts";
 import type { RedeployResult } from "../../finetuning/serving.ts";
@@ -23,9 +23,12 @@ export const STATUS_LABELS: Record<JobStatus, string> = {
   cancelled: "🚫 cancelled",
 };
 
-/** "sandbox (simulated: no cost, no real training)" or the provider's name. */
-export function providerLabel(provider: string): string {
-  return provider === "sandbox" ? "sandbox (simulated: no cost, no real training)" : provider;
+/** "sandbox (simulated: no cost, no real training)", "lab (sandbox: simulated, …)" or the provider's name. */
+export function providerLabel(provider: string, sandbox: boolean): string {
+  if (!sandbox) return provider;
+  return provider === "sandbox"
+    ? "sandbox (simulated: no cost, no real training)"
+    : `${provider} (a sandbox: simulated, no cost, no real training)`;
 }
 
 /**
@@ -52,13 +55,15 @@ export interface ConfirmationView {
   estimatedCostUsd: number;
   maxJobCostUsd: number;
   provider: string;
+  /** The provider is a sandbox (simulated): the title and the provider line say so. */
+  sandbox: boolean;
   /** Set where the provider serves a fine-tune only on hosting billed while it runs: its price. */
   hosting?: HostingTerms | null | undefined;
   hostingRules?: { idleMinutes: number; dailyBudgetUsd: number } | undefined;
 }
 
 export function renderConfirmation(v: ConfirmationView): EmbedBuilder {
-  const sandbox = v.provider === "sandbox" ? " (sandbox)" : "";
+  const sandbox = v.sandbox ? " (sandbox)" : "";
   const examples = v.dataset.fineTunable
     ? `${v.dataset.valid}`
     : `${v.dataset.valid} (the cleaned file: ${v.dataset.invalid} invalid line(s) left out)`;
@@ -83,7 +88,7 @@ export function renderConfirmation(v: ConfirmationView): EmbedBuilder {
         inline: true,
       },
       { name: "Cost cap per job", value: usd(v.maxJobCostUsd), inline: true },
-      { name: "Provider", value: providerLabel(v.provider), inline: false },
+      { name: "Provider", value: providerLabel(v.provider, v.sandbox), inline: false },
     )
     .addFields(
       v.hosting
@@ -163,7 +168,7 @@ export function renderJobStatus(
   datasetName: string,
   model?: ModelRow | undefined,
 ): EmbedBuilder {
-  const sandbox = job.provider === "sandbox" ? " (sandbox)" : "";
+  const sandbox = isSandboxJob(job) ? " (sandbox)" : "";
   const p = job.progress;
   const color =
     job.status === "succeeded"
@@ -200,7 +205,11 @@ export function renderJobStatus(
         value: job.estimatedCostUsd === null ? "unknown" : usd(job.estimatedCostUsd),
         inline: true,
       },
-      { name: "Provider job", value: `${job.remoteId} · ${providerLabel(job.provider)}`, inline: false },
+      {
+        name: "Provider job",
+        value: `${job.remoteId} · ${providerLabel(job.provider, isSandboxJob(job))}`,
+        inline: false,
+      },
     );
   if (job.fineTunedModel) {
     const ready = model === undefined || model.servingStatus === "ready";
@@ -244,14 +253,14 @@ export function jobLine(job: JobRow): string {
   return `**#${job.id}** ${STATUS_LABELS[job.status]}${progress} · ${model} · dataset #${job.datasetId} · ${job.createdAt.slice(0, 10)}`;
 }
 
-export function renderJobList(jobs: JobRow[], provider: string): EmbedBuilder {
+export function renderJobList(jobs: JobRow[]): EmbedBuilder {
   let description = "";
   for (const line of jobs.map(jobLine)) {
     if (description.length + line.length + 1 > DiscordLimits.embedDescription) break;
     description += `${line}\n`;
   }
   return new EmbedBuilder()
-    .setTitle(`Fine-tuning jobs${provider === "sandbox" ? " (sandbox)" : ""}`)
+    .setTitle(`Fine-tuning jobs${jobs.length > 0 && jobs.every(isSandboxJob) ? " (sandbox)" : ""}`)
     .setColor(Colors.info)
     .setDescription(description.trimEnd())
     .setFooter({ text: "Details: /finetune status job:<id>" });
