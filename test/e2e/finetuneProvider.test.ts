@@ -141,7 +141,8 @@ describe("/finetune start provider:", () => {
     const datasetId = await validateSample("lab.jsonl");
     const confirmation = await start({ dataset: datasetId, provider: "lab", suffix: "lab" });
     const field = (name: string) => confirmation.embeds[0]?.fields?.find((f) => f.name === name)?.value;
-    assert.equal(field("Provider"), "lab");
+    // "lab" is a standalone sandbox: the confirmation says it is one, as it does for the embedded sandbox.
+    assert.equal(field("Provider"), "lab (a sandbox: simulated, no cost, no real training)");
     const startId = confirmation.customIds.find((c) => c.startsWith("finetune:start:"));
     assert.ok(startId, confirmation.content);
     const click = await bot.discord.click({ message: confirmation, customId: startId, user: teacher });
