@@ -1,0 +1,122 @@
+// Hosting billed while it runs on Fireworks (the loopback fake of its REST API): with autoDeploy the deployment is
+// requested when training ends, on the configured accelerator, and recorded at the catalog's price for it; after a
+// restart (new services over the same database), the sweep finds it idle and deletes it, and the teachers are told.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { loadConfig } from "../../src/config.ts";
+import { HostingRepository } from "../../src/db/hosting.ts";
+import { type Db, openDb } from "../../src/db/open.ts";
+import type { OutboxNotice } from "../../src/domain/notices.ts";
+import { HostingService } from "../../src/finetuning/hosting.ts";
+import { HostingLedger } from "../../src/finetuning/hostingLedger.ts";
+import { silentLogger } from "../../src/logger.ts";
+import { buildServices, type Services } from "../../src/wire.ts";
+import { type FakeFireworks, startFakeFireworks } from "../fakes/fireworks/index.ts";
+import { startJobAt } from "../helpers/finetune.ts";
+
+const G = "guild-fireworks";
+let dir: string;
+let fake: FakeFireworks;
+const sent: OutboxNotice[] = [];
+const open: { db: Db; services: Services }[] = [];
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "classtune-hosting-fw-"));
+  fake = await startFakeFireworks();
+});
+after(async () => {
+  for (const o of open) {
+    await o.services.close();
+    o.db.close();
+  }
+  await fake.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function start(): Promise<{ db: Db; services: Services }> {
+  const config = loadConfig({
+    DATA_DIR: join(dir, "data"),
+    LOG_LEVEL: "silent",
+    FINETUNE_PROVIDERS: JSON.stringify([
+      {
+        name: "fw",
+        kind: "fireworks",
+        autoDeploy: true,
+        acceleratorType: "NVIDIA_A100_80GB",
+        baseURL: fake.baseURL,
+        apiKeyEnv: "FW_KEY",
+        accountId: fake.account,
+      },
+    ]),
+    FW_KEY: fake.apiKey,
+  });
+  const db = openDb(config.databasePath);
+  const services = await buildServices({
+    config,
+    db,
+    logger: silentLogger,
+    sender: () => ({
+      async send(n) {
+        sent.push(n);
+        return { messageId: `msg-${n.id}` };
+      },
+    }),
+  });
+  const o = { db, services };
+  open.push(o);
+  return o;
+}
+
+test("an autoDeploy deployment is priced by its accelerator, and stopped when idle after a restart", async () => {
+  const first = await start();
+  const job = await startJobAt(first.services, {
+    guildId: G,
+    dir,
+    provider: "fw",
+    model: "accounts/fireworks/models/llama-v3p1-8b-instruct",
+  });
+  let model = "";
+  for (let i = 0; i < 20 && first.services.models.getByJob(G, job.id)?.servingStatus !== "ready"; i++) {
+    await first.services.poller.tick();
+    model = first.services.models.getByJob(G, job.id)?.name ?? model;
+  }
+  assert.equal(first.services.models.getByJob(G, job.id)?.servingStatus, "ready");
+  const post = fake.requests.find((r) => r.method === "POST" && /\/deployments/.test(r.path));
+  assert.equal((post?.body as { acceleratorType?: string } | undefined)?.acceleratorType, "NVIDIA_A100_80GB");
+  const session = new HostingRepository(first.db).current(G, model);
+  assert.equal(session?.usdPerHour, 2.9, "the catalog's A100 price");
+  assert.equal(session?.startedBy, "auto");
+  assert.equal([...fake.deployments.values()].filter((d) => !d.deleted).length, 1);
+
+  // The bot stops; an hour and more passes; it starts again over the same database.
+  await first.services.close();
+  first.db.close();
+  open.splice(open.indexOf(first), 1);
+  const second = await start();
+  const hosting = new HostingService({
+    db: second.db,
+    providers: second.services.providers,
+    serving: second.services.serving,
+    ledger: new HostingLedger({
+      db: second.db,
+      providers: second.services.providers,
+      catalogs: second.services.catalogs,
+    }),
+    idleMinutes: 60,
+    dailyBudgetUsd: 20,
+    logger: silentLogger,
+    now: () => new Date(Date.now() + 61 * 60_000),
+  });
+  const counts = await hosting.sweep();
+  assert.equal(counts.idleStopped, 1);
+  const left = [...fake.deployments.values()].filter((d) => !d.deleted);
+  assert.equal(left.length, 0, "the deployment is deleted: its GPU-hours stop");
+  assert.equal(second.services.models.get(G, model)?.servingStatus, "asleep");
+  await second.services.notifier.drain();
+  const told = sent.filter((n) => n.kind === "hosting_stopped");
+  assert.equal(told.length, 1);
+  assert.equal(told[0]?.kind === "hosting_stopped" && told[0].payload.reason, "idle");
+});
