@@ -7,6 +7,7 @@ import type { StoreDataset } from "../datasets/store.ts";
 import { sweepLeftoverTempFiles } from "../datasets/tempFiles.ts";
 import type { JobRow } from "../db/jobs.ts";
 import { type Db, openDb } from "../db/open.ts";
+import type { HostingService } from "../finetuning/hosting.ts";
 import type { JobService } from "../finetuning/jobs.ts";
 import type { JobPoller } from "../finetuning/poller.ts";
 import { createLogger, type Logger, secretsOf } from "../logger.ts";
@@ -33,6 +34,8 @@ export interface CliJobContext {
   jobs: JobService;
   /** Polls the terminal's jobs only; its notices are acknowledged (the terminal prints its own output). */
   poller: JobPoller;
+  /** The terminal's hosting billed while it runs: its sessions, stops and sweep. */
+  hosting: HostingService;
   close(): Promise<void>;
 }
 
@@ -60,6 +63,7 @@ export async function openJobContext(io: CliIo): Promise<CliJobContext> {
       storeDataset: services.storeDataset,
       jobs: services.jobs,
       poller: services.poller,
+      hosting: services.hosting,
       async close() {
         await services.close();
         db.close();

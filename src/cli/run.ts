@@ -22,6 +22,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
   },
   jobs: { summary: "list fine-tuning jobs started here", load: () => import("./jobs.ts") },
   cancel: { summary: "cancel a fine-tuning job", load: () => import("./cancel.ts") },
+  hosting: {
+    summary: "hosting billed while it runs: what runs, its cost; --stop MODEL",
+    load: () => import("./hosting.ts"),
+  },
   ask: { summary: "ask a model as the educational assistant", load: () => import("./ask.ts") },
 };
 

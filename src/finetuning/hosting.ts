@@ -211,10 +211,18 @@ export class HostingService {
     return this.outcome(guildId, model.name, session.id);
   }
 
+  /** Every hosting of the guild still billed (running, starting or stopping), oldest first. */
+  running(guildId: string): HostingState[] {
+    return this.repo.listOpen(guildId).map((s) => this.stateOf(s));
+  }
+
   /** The model's running (or stopping) hosting, with its minutes and cost so far; undefined when none. */
   state(guildId: string, modelName: string): HostingState | undefined {
     const session = this.repo.current(guildId, modelName);
-    if (!session) return undefined;
+    return session ? this.stateOf(session) : undefined;
+  }
+
+  private stateOf(session: HostingSessionRow): HostingState {
     const now = this.now();
     const minutes = billedMinutes(session, now);
     const since = idleSince(session);
