@@ -33,7 +33,12 @@ export const run: CliCommand = async (args, io) => {
     }
     const question = positionals.join(" ").trim();
     if (question === "") throw new UsageError(`no question given. ${USAGE}`);
-    parsed = { model: values.model, json: values.json, question };
+    if (values.model !== undefined && values.model.trim() === "") {
+      throw new UsageError(
+        `--model needs a model's name (leave it out to ask the newest ready model). ${USAGE}`,
+      );
+    }
+    parsed = { model: values.model?.trim(), json: values.json, question };
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new UsageError(`${(err as Error).message}. ${USAGE}`);

@@ -65,6 +65,11 @@ test("jobs lists it, ask uses the newest fine-tuned model by default", async () 
   assert.equal(reply.model, jobs[0]?.fineTunedModel);
   assert.match(reply.answer, /fractions lesson 2/);
   assert.equal(reply.provider, "sandbox");
+
+  // An empty --model (an unset shell variable) is a usage error naming the flag, not a provider's "model ``".
+  const empty = await cli("ask", "--model", "", "What is a fraction?");
+  assert.equal(empty.code, 2);
+  assert.match(empty.err, /--model needs a model's name/);
 });
 
 test("finetune without --wait says how the embedded sandbox behaves; cancel ends the job", async () => {
