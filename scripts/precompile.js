@@ -32,7 +32,7 @@ const keepImportMeta = {
   name: "keep-import-meta",
   setup(build) {
     build.onLoad({ filter: /\.[mc]?[jt]s$/ }, async (args) => {
-      if (args.path.includes("/node_modules/")) return undefined;
+      if (/[\\/]node_modules[\\/]/.test(args.path)) return undefined;
       const source = await readFile(args.path, "utf8");
       if (!source.includes("import.meta")) return undefined;
       if (/import\.meta\.resolve\(\s*["'`]\.{1,2}\//.test(source)) {
@@ -83,6 +83,7 @@ async function build(root, cache, id, pointer, entryPath) {
   const esbuild = await import("esbuild");
   const tmp = join(cache, `${id}.${process.pid}.${Date.now()}.tmp`);
   mkdirSync(cache, { recursive: true });
+  const started = Date.now();
   try {
     const out = await esbuild.build({
       entryPoints: [entryPath],
@@ -107,6 +108,10 @@ async function build(root, cache, id, pointer, entryPath) {
       join(root, "package.json"),
     ]) {
       inputs[file] = stamp(file);
+      // Saved while esbuild read it: the bundle may hold the older text, so it is not kept (tsx runs this once).
+      if ((statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0) >= started) {
+        throw new Error(`${file} changed during the build`);
+      }
     }
     const [main] = Object.entries(out.metafile.outputs).find(
       ([, o]) => o.entryPoint && resolve(root, o.entryPoint) === entryPath,
