@@ -12,7 +12,6 @@ import {
   type HostingSessionRow,
   hostingCost,
   type StopReason,
-  totalsOf,
 } from "../db/hosting.ts";
 import { JobRepository } from "../db/jobs.ts";
 import { ModelRepository, type ModelRow } from "../db/models.ts";
@@ -31,11 +30,6 @@ export type { HostingTerms };
 
 /** Stop attempts after which the teachers are told to check the provider's dashboard. */
 export const STOP_ATTEMPTS_BEFORE_ALERT = 3;
-
-const DAY_MS = 24 * 60 * 60_000;
-
-/** 00:00 UTC of the day `now` falls in: the hosting budget is per UTC day. */
-export const utcDayStart = (now: Date): Date => new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS);
 
 /** What the confirmation of `/model deploy` shows, checked again when the teacher presses Start. */
 export interface HostingOffer {
@@ -133,9 +127,7 @@ export class HostingService {
 
   /** What the guild's hosting cost today (UTC), running deployments counted up to now. */
   spentToday(guildId: string): number {
-    const now = this.now();
-    const from = utcDayStart(now);
-    return totalsOf(this.repo.listBetween(guildId, from, now), now, from).costUsd;
+    return this.o.ledger.spentToday(guildId, this.now());
   }
 
   /**

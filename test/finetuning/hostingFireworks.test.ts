@@ -29,9 +29,10 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function start(): Promise<TestServices> {
+async function start(extra: Record<string, string> = {}): Promise<TestServices> {
   const o = await startServices({
-    DATA_DIR: join(dir, "data"),
+    ...extra,
+    DATA_DIR: join(dir, extra.DATA_DIR ?? "data"),
     FINETUNE_PROVIDERS: JSON.stringify([
       {
         name: "fw",
@@ -97,4 +98,32 @@ test("an autoDeploy deployment is priced by its accelerator, and stopped when id
   const told = second.sent.filter((n) => n.kind === "hosting_stopped");
   assert.equal(told.length, 1);
   assert.equal(told[0]?.kind === "hosting_stopped" && told[0].payload.reason, "idle");
+});
+
+test("an autoDeploy deployment does not start once the server's hosting budget for today is spent", async () => {
+  const o = await start({ DATA_DIR: "no-budget", HOSTING_DAILY_BUDGET_USD: "0" });
+  const posts = () => fake.requests.filter((r) => r.method === "POST" && /\/deployments/.test(r.path)).length;
+  const before = posts();
+  const job = await startJobAt(o.services, {
+    guildId: "guild-spent",
+    dir,
+    provider: "fw",
+    model: "accounts/fireworks/models/llama-v3p1-8b-instruct",
+  });
+  for (
+    let i = 0;
+    i < 20 && o.services.models.getByJob("guild-spent", job.id)?.servingStatus !== "failed";
+    i++
+  ) {
+    await o.services.poller.tick();
+  }
+  const model = o.services.models.getByJob("guild-spent", job.id);
+  assert.equal(model?.servingStatus, "failed");
+  assert.match(model?.servingError ?? "", /Not deployed: .* daily budget of \$0\.00 .* \/model deploy/);
+  assert.equal(posts(), before, "no deployment was requested");
+  await o.services.notifier.drain();
+  assert.ok(
+    o.sent.some((n) => n.kind === "model_deploy_failed"),
+    "the teachers are told",
+  );
 });
