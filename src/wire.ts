@@ -92,6 +92,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     fineTuningProviders: runtime.providers.chatEndpoints(),
     defaultFineTuningProvider: runtime.providers.default.name,
     storeDataset: store,
+    moderationSandboxURL: runtime.moderationSandboxURL,
     // Posted on the next drain; the ask service already limits this to once per guild, model and day.
     onModelUnavailable: (guildId, model, info) =>
       enqueueModelUnavailable({ outbox, models }, guildId, model, info),

@@ -6,12 +6,17 @@ import { AnswerRepository } from "../db/answers.ts";
 import { ChannelSettingsRepository } from "../db/channels.ts";
 import { GuildSettingsRepository } from "../db/guildSettings.ts";
 import { ModelRepository } from "../db/models.ts";
+import { ModerationRepository } from "../db/moderation.ts";
 import type { Db } from "../db/open.ts";
+import { OutboxRepository } from "../db/outbox.ts";
 import { UsageRepository } from "../db/usage.ts";
 import type { Logger } from "../logger.ts";
 import { ChatProviderRegistry, type FineTuningProviderInfo } from "../providers/chatRegistry.ts";
+import type { Moderator } from "../providers/moderation.ts";
+import { createModerator } from "../providers/moderators.ts";
 import { type AskRequest, type AskResult, AskService, type AskServiceDeps } from "./ask.ts";
 import { FeedbackService } from "./feedback.ts";
+import { ModerationGate } from "./moderation.ts";
 import { ChatPriceTable } from "./prices.ts";
 import { ModelRouter } from "./routing.ts";
 import { ClassroomSettings } from "./settings.ts";
@@ -29,6 +34,8 @@ export interface ClassroomServices {
   router: ModelRouter;
   usage: UsageService;
   feedback: FeedbackService;
+  /** The moderator questions and answers go through (MODERATION_PROVIDER). */
+  moderator: Moderator;
 }
 
 export interface ClassroomServicesDeps {
@@ -48,6 +55,8 @@ export interface ClassroomServicesDeps {
   storeDataset: StoreDataset;
   /** Enqueue a notice for the guild's teachers (called once per guild, model and UTC day). */
   onModelUnavailable?: AskServiceDeps["onModelUnavailable"];
+  /** MODERATION_PROVIDER=sandbox: the sandbox's API root (providers/factory.ts). */
+  moderationSandboxURL?: string | undefined;
   fetch?: typeof fetch;
   now?: () => number;
 }
@@ -81,6 +90,26 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     guildSettings,
     defaultModel: config.ask.defaultModel,
   });
+  const logger = deps.logger.child({ service: "moderation" });
+  const moderator = createModerator({
+    config: config.moderation,
+    finetuneProviders: config.finetuneProviders,
+    sandboxURL: deps.moderationSandboxURL,
+    chat: providers,
+    fetch: deps.fetch,
+    logger,
+  });
+  logger.info({ moderator: moderator.describe, fail: config.moderation.fail }, "moderation");
+  const moderation = new ModerationGate({
+    moderator,
+    fail: config.moderation.fail,
+    messages: config.moderation.messages,
+    db,
+    verdicts: new ModerationRepository(db),
+    outbox: new OutboxRepository(db),
+    logger,
+    now,
+  });
   const asker = new AskService({
     router,
     prices,
@@ -90,6 +119,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     limits: config.ask,
     logger: deps.logger.child({ service: "ask" }),
     now,
+    moderation,
     ...(deps.onModelUnavailable ? { onModelUnavailable: deps.onModelUnavailable } : {}),
   });
   return {
@@ -106,5 +136,6 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
       defaultModel: deps.catalog.defaultModel,
       now,
     }),
+    moderator,
   };
 }

@@ -164,6 +164,21 @@ function everyKind(text: string, n: number, error: string | null = null): Outbox
       errorMessage: text,
     },
     model_unavailable: { model: text, provider: text, shutdownDate: text, reason: text, redeployJobId: 7 },
+    moderation_flagged: {
+      verdictId: 7,
+      target: "answer",
+      userId: "555",
+      channelId: "666",
+      categories: Array.from({ length: n }, () => ({ category: "violence" as const, score: 0.5 })),
+      severe: true,
+      provider: text,
+      model: text,
+      question: text,
+      answer: text,
+      answerId: 7,
+      studentSaw: "withheld",
+    },
+    moderation_unavailable: { policy: "closed", provider: text, error: text },
   };
   const all = Object.entries(kinds).map(([kind, payload]) => notice(kind as NoticeKind, payload as never));
   // A success whose model still waits for its deploy: each serving state's texts at the same extremes.
@@ -225,7 +240,14 @@ describe("minimalNotice", () => {
         assert.equal(validateMessage(body as Record<string, unknown>, [], true), undefined, n.kind);
         assert.deepEqual(body.embeds, [], `${n.kind} has no embed`);
         assert.ok((body.content ?? "").length <= 600, `${n.kind} is short`);
-        assert.match(body.content ?? "", n.kind === "model_unavailable" ? /unavailable/ : /#7/);
+        assert.match(
+          body.content ?? "",
+          n.kind === "model_unavailable" || n.kind === "moderation_unavailable"
+            ? /unavailable/
+            : n.kind === "moderation_flagged"
+              ? /withheld by moderation/
+              : /#7/,
+        );
       }
     });
   }
