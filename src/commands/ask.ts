@@ -107,7 +107,7 @@ export default {
     // Moderation alerted the teachers: post it now rather than at the next poller tick.
     const alerted = result.ok ? result.withheld : result.reason === "moderation_flagged";
     if (alerted || (!result.ok && result.reason === "moderation_unavailable")) {
-      void ctx.notifier.drain().catch(() => undefined);
+      void ctx.notifier.drainFresh().catch(() => undefined);
     }
 
     if (!result.ok) {
