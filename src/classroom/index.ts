@@ -91,6 +91,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     defaultModel: config.ask.defaultModel,
   });
   const logger = deps.logger.child({ service: "moderation" });
+  const verdicts = new ModerationRepository(db);
   const moderator = createModerator({
     config: config.moderation,
     finetuneProviders: config.finetuneProviders,
@@ -105,7 +106,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     fail: config.moderation.fail,
     messages: config.moderation.messages,
     db,
-    verdicts: new ModerationRepository(db),
+    verdicts,
     outbox: new OutboxRepository(db),
     logger,
     now,
@@ -129,7 +130,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     providers,
     prices,
     router,
-    usage: new UsageService({ usage: usageRepo, now }),
+    usage: new UsageService({ usage: usageRepo, verdicts, now }),
     feedback: new FeedbackService({
       answers,
       storeDataset: deps.storeDataset,

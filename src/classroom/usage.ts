@@ -1,4 +1,5 @@
 // /usage and `classtune usage`: what the guild's /ask cost and who used it, over the last N days (UTC).
+import type { ModerationCounts, ModerationRepository } from "../db/moderation.ts";
 import type { UsageAggregate, UsageRepository } from "../db/usage.ts";
 import { UserError } from "../domain/errors.ts";
 
@@ -50,12 +51,23 @@ export interface UsageSummary {
   topAskers: { userId: string; questions: number }[];
   /** Answers by error code. */
   errorsByCode: { code: string; count: number }[];
+  /** Questions flagged (never sent), answers withheld, and checks moderation could not make. */
+  moderation: ModerationCounts;
 }
+
+const NO_MODERATION: ModerationCounts = { flaggedQuestions: 0, flaggedAnswers: 0, unavailable: 0 };
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 export class UsageService {
-  constructor(private readonly deps: { usage: UsageRepository; now?: () => number }) {}
+  constructor(
+    private readonly deps: {
+      usage: UsageRepository;
+      /** The moderation verdicts (migration 009), counted over the same window. */
+      verdicts?: ModerationRepository | undefined;
+      now?: () => number;
+    },
+  ) {}
 
   summary(guildId: string, days = 7): UsageSummary {
     if (!Number.isInteger(days) || days < 1 || days > MAX_USAGE_DAYS) {
@@ -63,12 +75,11 @@ export class UsageService {
     }
     const now = (this.deps.now ?? Date.now)();
     const firstDay = Math.floor(now / DAY_MS) * DAY_MS - (days - 1) * DAY_MS;
-    const agg = this.deps.usage.aggregate(
-      guildId,
-      new Date(firstDay).toISOString(),
-      new Date(now + 1).toISOString(),
-    );
-    return summarise(guildId, days, firstDay, now, agg);
+    const since = new Date(firstDay).toISOString();
+    const until = new Date(now + 1).toISOString();
+    const agg = this.deps.usage.aggregate(guildId, since, until);
+    const moderation = this.deps.verdicts?.counts(guildId, since, until) ?? NO_MODERATION;
+    return summarise(guildId, days, firstDay, now, agg, moderation);
   }
 }
 
@@ -79,6 +90,7 @@ export function summarise(
   firstDayMs: number,
   nowMs: number,
   agg: UsageAggregate,
+  moderation: ModerationCounts = NO_MODERATION,
 ): UsageSummary {
   const byDay = new Map<string, UsageByDay>();
   for (let i = 0; i < days; i++) {
@@ -107,7 +119,19 @@ export function summarise(
     byDay: [...byDay.values()],
     topAskers: agg.topAskers,
     errorsByCode: agg.errorsByCode,
+    moderation,
   };
+}
+
+/** "2 questions flagged · 1 answer withheld · 0 checks unavailable", or undefined when there were none. */
+export function moderationLine(m: ModerationCounts): string | undefined {
+  if (m.flaggedQuestions + m.flaggedAnswers + m.unavailable === 0) return undefined;
+  const n = (k: number, one: string, many: string) => `${k} ${k === 1 ? one : many}`;
+  return [
+    n(m.flaggedQuestions, "question flagged", "questions flagged"),
+    n(m.flaggedAnswers, "answer withheld", "answers withheld"),
+    n(m.unavailable, "check unavailable", "checks unavailable"),
+  ].join(" · ");
 }
 
 const usd = (n: number) => (n === 0 ? "$0" : n < 0.01 ? `$${n.toFixed(4)}` : `$${n.toFixed(2)}`);
@@ -141,5 +165,7 @@ export function formatUsageText(s: UsageSummary): string {
   if (s.errorsByCode.length > 0) {
     lines.push("", `Errors: ${s.errorsByCode.map((e) => `${e.code} ×${e.count}`).join(", ")}`);
   }
+  const moderated = moderationLine(s.moderation);
+  if (moderated) lines.push("", `Moderation: ${moderated}`);
   return lines.join("\n");
 }

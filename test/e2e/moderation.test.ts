@@ -138,4 +138,15 @@ describe("moderation on /ask", () => {
     assert.match(reply.content, /Osmosis is water crossing a membrane/);
     assert.equal(reply.customIds.length, 3);
   });
+
+  it("counts the flags in /usage", async () => {
+    const run = await bot.discord.slash({ channel: guild.channel("staff"), user: teacher, command: "usage" });
+    const reply = await run.waitForOriginal();
+    const field = reply.embeds[0]?.fields?.find((f) => f.name === "Moderation");
+    assert.equal(field?.value, "1 question flagged · 1 answer withheld · 0 checks unavailable");
+    assert.match(
+      reply.embeds[0]?.fields?.find((f) => f.name === "Errors")?.value ?? "",
+      /moderation_flagged ×1/,
+    );
+  });
 });
