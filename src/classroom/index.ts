@@ -19,6 +19,7 @@ import { FeedbackService } from "./feedback.ts";
 import { ModerationGate } from "./moderation.ts";
 import { ChatPriceTable } from "./prices.ts";
 import { ModelRouter } from "./routing.ts";
+import { SafetySettings } from "./safety.ts";
 import { ClassroomSettings } from "./settings.ts";
 import { UsageService } from "./usage.ts";
 
@@ -36,6 +37,8 @@ export interface ClassroomServices {
   feedback: FeedbackService;
   /** The moderator questions and answers go through (MODERATION_PROVIDER). */
   moderator: Moderator;
+  /** `/config safety`: the moderation in force and a guild's tightening of it. */
+  safety: SafetySettings;
 }
 
 export interface ClassroomServicesDeps {
@@ -101,6 +104,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     logger,
   });
   logger.info({ moderator: moderator.describe, fail: config.moderation.fail }, "moderation");
+  const safety = new SafetySettings({ guildSettings, moderator, fail: config.moderation.fail });
   const moderation = new ModerationGate({
     moderator,
     fail: config.moderation.fail,
@@ -110,6 +114,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     outbox: new OutboxRepository(db),
     logger,
     now,
+    policyFor: (guildId) => safety.policyFor(guildId),
   });
   const asker = new AskService({
     router,
@@ -138,5 +143,6 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
       now,
     }),
     moderator,
+    safety,
   };
 }

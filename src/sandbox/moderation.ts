@@ -38,11 +38,18 @@ const PATTERNS: Record<SandboxCategory, RegExp[]> = {
   "violence/graphic": [/\bgore\b/i, /\bblood (?:everywhere|and guts)\b/i],
 };
 
+/** Words that lean towards a category without flagging it: what a guild's lower threshold catches (MILD_SCORE). */
+const MILD: Partial<Record<SandboxCategory, RegExp[]>> = {
+  harassment: [/\b(?:stupid|dumb|idiot)\b/i],
+  violence: [/\b(?:fight|punch)\b/i],
+};
+
 const MINOR = /\b(?:child|children|kid|kids|minor|underage|\d{1,2}[- ]year[- ]old)\b/i;
 const TOKEN = /\[flag:([a-z/-]+)\]/gi;
 
 /** OpenAI flags at its own thresholds; the sandbox's matches score well above this, everything else far below. */
 const MATCH_SCORE = 0.92;
+const MILD_SCORE = 0.3;
 const TOKEN_SCORE = 0.99;
 const BASELINE = 0.0002;
 const FLAG_AT = 0.5;
@@ -65,6 +72,7 @@ export function classify(text: string): SandboxModerationResult {
   >;
   for (const c of SANDBOX_MODERATION_CATEGORIES) {
     if (PATTERNS[c].some((p) => p.test(text))) scores[c] = MATCH_SCORE;
+    else if (MILD[c]?.some((p) => p.test(text))) scores[c] = MILD_SCORE;
   }
   if (scores.sexual >= FLAG_AT && MINOR.test(text)) scores["sexual/minors"] = MATCH_SCORE;
   for (const m of text.matchAll(TOKEN)) {

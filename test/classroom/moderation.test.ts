@@ -7,14 +7,16 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import OpenAI from "openai";
 import type { AskResult } from "../../src/classroom/ask.ts";
 import { decide, ModerationGate } from "../../src/classroom/moderation.ts";
+import { parseCategories, SafetySettings } from "../../src/classroom/safety.ts";
 import { DEFAULT_MODERATION_MESSAGES } from "../../src/config.ts";
+import { GuildSettingsRepository } from "../../src/db/guildSettings.ts";
 import { ModerationRepository } from "../../src/db/moderation.ts";
-import type { Db } from "../../src/db/open.ts";
+import { type Db, openDb } from "../../src/db/open.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
 import type { ModerationFlaggedPayload, OutboxNotice } from "../../src/domain/notices.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { Notifier } from "../../src/notices/notifier.ts";
-import type { ModerationVerdict } from "../../src/providers/moderation.ts";
+import { type ModerationVerdict, OffModerator } from "../../src/providers/moderation.ts";
 import { OpenAIModerator } from "../../src/providers/moderationOpenAI.ts";
 import { type Rig, startRig } from "../sandbox/helpers.ts";
 import { buildHarness, type ChatServer, type Harness, startChatServer } from "./helpers.ts";
@@ -263,5 +265,49 @@ describe("decide", () => {
       flaggedCategories: [{ category: "harassment", score: 0.9 }],
     });
     assert.equal(decide(flagged, { categories: ["violence"], threshold: 0.99 }).flagged, true);
+  });
+});
+
+describe("SafetySettings", () => {
+  const settingsWith = (kind: "sandbox" | "off") => {
+    const db = openDb(":memory:");
+    const moderator =
+      kind === "off"
+        ? new OffModerator()
+        : new OpenAIModerator({
+            client: new OpenAI({ apiKey: "sandbox", baseURL: "http://127.0.0.1:9/v1" }),
+            kind: "sandbox",
+            model: "omni-moderation-latest",
+            logger: silentLogger,
+          });
+    return new SafetySettings({ guildSettings: new GuildSettingsRepository(db), moderator, fail: "closed" });
+  };
+
+  it("reads categories by name, all or a list, and refuses unknown ones by name", () => {
+    assert.deepEqual(parseCategories(" all "), []);
+    assert.deepEqual(parseCategories("Violence, self-harm/intent violence"), [
+      "violence",
+      "self-harm/intent",
+    ]);
+    assert.throws(() => parseCategories("violence, gore"), /Unknown moderation category: "gore"/);
+  });
+
+  it("needs a threshold, keeps the categories when only the threshold changes, and is per guild", () => {
+    const safety = settingsWith("sandbox");
+    assert.throws(() => safety.tighten(G, { categories: "violence" }), /Give a threshold too/);
+    safety.tighten(G, { categories: "violence", threshold: 0.4 });
+    safety.tighten(G, { threshold: 0.2 });
+    assert.deepEqual(safety.policyFor(G), { categories: ["violence"], threshold: 0.2 });
+    assert.equal(
+      safety.policyFor("100000000000000002"),
+      undefined,
+      "another guild keeps the provider's line",
+    );
+    safety.reset(G);
+    assert.equal(safety.policyFor(G), undefined);
+  });
+
+  it("refuses to tighten moderation that is off", () => {
+    assert.throws(() => settingsWith("off").tighten(G, { threshold: 0.3 }), /Moderation is off/);
   });
 });

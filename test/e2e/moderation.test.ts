@@ -15,6 +15,7 @@ let bot: TestBot;
 let guild: FakeGuild;
 let teacher: FakeUser;
 let sam: FakeUser;
+let assistant: FakeUser;
 
 const STORY = "[flag:violence/graphic] The battle in the story was long and grim.";
 const PAIRS: [string, string][] = [
@@ -43,8 +44,12 @@ async function alertMatching(pattern: RegExp): Promise<FakeMessage> {
 }
 
 before(async () => {
-  bot = await startTestBot();
-  const school = addSchool(bot.discord, { channels: ["general", "biology", "staff"] });
+  // One student asks many questions here: the per-student rate limit is not what is tested.
+  bot = await startTestBot({ env: { ASK_USER_PER_MINUTE: "100", ASK_USER_BURST: "100" } });
+  const school = addSchool(bot.discord, {
+    channels: ["general", "biology", "staff"],
+    roles: ["teaching-assistants"],
+  });
   ({ guild, teacher } = school);
   [sam] = school.students;
   const model = await fineTuneInGuild(bot.app, guild.id, teacher.id, PAIRS, "bio");
@@ -64,6 +69,16 @@ before(async () => {
     options: { channel: guild.channel("staff") },
   });
   await notify.waitForOriginal();
+  assistant = bot.discord.addUser({ username: "mr-tan" });
+  guild.addMember(assistant, { roles: [guild.role("teaching-assistants")] });
+  const role = await bot.discord.slash({
+    channel: guild.channel("staff"),
+    user: teacher,
+    command: "config",
+    subcommand: "teacher-role",
+    options: { role: guild.role("teaching-assistants") },
+  });
+  await role.waitForOriginal();
 });
 after(() => bot.close());
 
@@ -148,5 +163,69 @@ describe("moderation on /ask", () => {
       reply.embeds[0]?.fields?.find((f) => f.name === "Errors")?.value ?? "",
       /moderation_flagged ×1/,
     );
+  });
+});
+
+describe("/config safety", () => {
+  const safety = async (user: FakeUser, options: Record<string, string | number | boolean> = {}) => {
+    const run = await bot.discord.slash({
+      channel: guild.channel("staff"),
+      user,
+      command: "config",
+      subcommand: "safety",
+      options,
+    });
+    return run.waitForOriginal();
+  };
+  const field = (m: FakeMessage, name: string) => m.embeds[0]?.fields?.find((f) => f.name === name)?.value;
+  const askSam = async (question: string) => {
+    const run = await bot.discord.slash({
+      channel: guild.channel("general"),
+      user: sam,
+      command: "ask",
+      options: { question },
+    });
+    return (await run.waitForOriginal()).content;
+  };
+
+  it("shows teachers what checks /ask and what is severe", async () => {
+    const shown = await safety(assistant);
+    assert.match(field(shown, "Checked by") ?? "", /^sandbox \(omni-moderation-latest\): every question/);
+    assert.match(field(shown, "While moderation is down") ?? "", /refused/);
+    assert.match(field(shown, "This server's tightening") ?? "", /^none/);
+    assert.match(field(shown, "Severe categories") ?? "", /self-harm.*sexual\/minors/);
+  });
+
+  it("lets only a server admin tighten it, checked by the bot, not only by Discord", async () => {
+    const refused = await safety(assistant, { threshold: 0.25 });
+    assert.match(refused.content, /Only members with the Manage Server permission/);
+    assert.equal(bot.app.ctx.guildSettings.get(guild.id).safetyThreshold, null, "nothing changed");
+  });
+
+  it("flags the chosen categories from the admin's threshold, refuses unknown ones, and resets", async () => {
+    const question = "Why did the two kings fight?";
+    assert.match(await askSam(question), /answered by/, "the provider alone lets it through");
+
+    const bad = await safety(teacher, { threshold: 0.25, categories: "violence, meanness" });
+    assert.match(bad.content, /Unknown moderation category: "meanness"\. Choose from: harassment/);
+
+    const tightened = await safety(teacher, { threshold: 0.25, categories: "violence" });
+    assert.equal(field(tightened, "This server's tightening"), "violence flagged from a score of 0.25");
+    assert.equal(await askSam(question), DEFAULT_MODERATION_MESSAGES.refusal);
+    const alert = await bot.discord.waitFor(
+      () => "the violence alert",
+      () => staffMessages().find((m) => field(m, "Categories") === "violence 0.30"),
+      5000,
+    );
+    assert.ok(alert.content.includes(`<#${guild.channel("general").id}>`));
+    assert.match(
+      await askSam("Is my essay stupid?"),
+      /answered by/,
+      "other categories keep the provider's line",
+    );
+
+    const reset = await safety(teacher, { reset: true });
+    assert.match(field(reset, "This server's tightening") ?? "", /^none/);
+    assert.match(await askSam(question), /answered by/);
   });
 });

@@ -87,3 +87,11 @@ describe("sandbox /v1/moderations", () => {
     );
   });
 });
+
+describe("sandbox /v1/moderations, mild words", () => {
+  it("scores a leaning word below the flag, where a guild's lower threshold can catch it", async () => {
+    const [result] = (await rig.client.moderations.create({ input: "why did they fight?" })).results;
+    assert.equal(result?.flagged, false);
+    assert.equal(result?.category_scores.violence, 0.3);
+  });
+});

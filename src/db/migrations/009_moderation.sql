@@ -31,3 +31,9 @@ CREATE INDEX moderation_verdicts_answer ON moderation_verdicts (answer_id) WHERE
 -- or down under MODERATION_FAIL=open). Answers from before this migration were never checked.
 ALTER TABLE answers ADD COLUMN moderation TEXT NOT NULL DEFAULT 'unchecked'
   CHECK (moderation IN ('passed', 'flagged', 'unchecked'));
+
+-- A guild's tightening of moderation (`/config safety`, server admins): these categories (JSON array of
+-- classtune category names; NULL or [] = every category) are flagged from this score (0..1) even where the
+-- provider did not flag them. NULL threshold: the provider's own decision only. A guild can never loosen it.
+ALTER TABLE guild_settings ADD COLUMN safety_categories TEXT;
+ALTER TABLE guild_settings ADD COLUMN safety_threshold REAL CHECK (safety_threshold > 0 AND safety_threshold <= 1);
