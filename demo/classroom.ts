@@ -1,7 +1,8 @@
 // `npm run demo`: the whole product in seconds with no accounts. Starts a fake Discord, the embedded sandbox,
 // a second sandbox standing in for Nebius (an open-model host: LoRA jobs and a deploy step) and the real bot
-// configured with both providers, plays a short classroom script in two lessons (OpenAI-style on the embedded
-// sandbox; Llama 3.1 on the Nebius-kind provider), and prints the conversation as a transcript.
+// configured with three providers, plays a short classroom script in three lessons (OpenAI-style on the embedded
+// sandbox; Llama 3.1 on the Nebius-kind provider; hosting billed while it runs on the second sandbox dressed as a
+// dedicated-endpoint host), and prints the conversation as a transcript.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +23,8 @@ const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
 const LLAMA = "meta-llama/Llama-3.1-8B-Instruct";
 /** The Nebius-kind provider's name, as teachers pick it with `provider:`. */
 const NEBIUS = "nebius-lab";
+/** A sandbox whose fine-tunes answer only on a dedicated endpoint, as Together's do (priced, billed nothing). */
+const DEDICATED = "dedicated-lab";
 
 // The Nebius stand-in: a standalone sandbox (what `classtune sandbox` runs) in this process, on loopback, with
 // its own database, serving Nebius's job API under /v1 and its deploy step under /v0 beside it. A step of 0.01 s:
@@ -45,6 +48,7 @@ const bot = await startTestBot({
     FINETUNE_PROVIDERS: JSON.stringify([
       { kind: "sandbox", name: "sandbox" },
       { kind: "nebius", name: NEBIUS, baseURL: host.url, apiKeyEnv: "NEBIUS_LAB_KEY" },
+      { kind: "sandbox", name: DEDICATED, baseURL: host.url, hosting: "dedicated" },
     ]),
     NEBIUS_LAB_KEY: "sandbox",
   },
@@ -138,7 +142,8 @@ async function printJobNotices(provider: string, last: (m: FakeMessage) => boole
     (m) =>
       /has started/.test(m.content) &&
       title.test(m.embeds[0]?.title ?? "") &&
-      /Finished:/.test(m.embeds[0]?.description ?? ""),
+      // Finished, or trained with its serving step still to come (a deploy a teacher starts).
+      /Finished:|✅ Trained\./.test(m.embeds[0]?.description ?? ""),
     { timeoutMs: 10_000 },
   );
   printNewNotices();
@@ -270,12 +275,76 @@ async function openModelLesson(): Promise<void> {
   botSays(await slash(club, alex, { command: "ask", options: { question } }));
 }
 
+/**
+ * The third lesson: hosting billed while it runs. The confirmation states the hosting price; the trained model waits
+ * for a teacher; /model deploy shows the price, the day's budget and the automatic stops; the notices announce
+ * ready with the cost; /model list shows the running cost; /model undeploy stops the billing; /ask then says the
+ * model is asleep, with a Wake button for teachers.
+ */
+async function hostingLesson(): Promise<void> {
+  out(`\n${"-".repeat(96)}`);
+  out(`Lesson 3: a fine-tune served on a dedicated endpoint, billed while it runs, on "${DEDICATED}"`);
+  out(
+    "(kind sandbox with hosting: dedicated: the second sandbox imitates Together's endpoints; it bills nothing)",
+  );
+
+  says("ms-rivera", "teachers", `/finetune start dataset:1 provider:${DEDICATED}`);
+  const confirmation = await slash(teachers, teacher, {
+    command: "finetune",
+    subcommand: "start",
+    options: { dataset: 1, provider: DEDICATED },
+  });
+  botSays(confirmation);
+  says("ms-rivera", "teachers", "clicks [Start]");
+  botSays(await click(confirmation, buttonOf(confirmation, /start/i, "Start"), teacher));
+
+  out(`\n… ${DEDICATED} trains; no endpoint starts until a teacher asks (${elapsed()}) …`);
+  const job = await printJobNotices(DEDICATED, (m) =>
+    /model deploy model:/.test(m.embeds[0]?.description ?? ""),
+  );
+  const model = job.fineTunedModel;
+  if (!model) throw new Error("the dedicated-hosting job finished without a model");
+
+  says("ms-rivera", "teachers", `/model deploy model:${model}`);
+  const offer = await slash(teachers, teacher, {
+    command: "model",
+    subcommand: "deploy",
+    options: { model },
+  });
+  botSays(offer);
+  says("ms-rivera", "teachers", "clicks [Start]");
+  botSays(await click(offer, buttonOf(offer, /^hosting:start:/, "Start"), teacher));
+  out(`\n… the endpoint starts: PENDING → STARTING → STARTED (${elapsed()}) …`);
+  await discord.waitForMessage(
+    teachers,
+    (m) => !m.ephemeral && !printed.has(m.id) && /your model is ready/.test(m.content),
+    { timeoutMs: 60_000 },
+  );
+  printNewNotices();
+
+  const question = "What is photosynthesis?";
+  says("ms-rivera", "teachers", `/ask model:${model} question:${question}`);
+  botSays(await slash(teachers, teacher, { command: "ask", options: { model, question } }));
+  says("ms-rivera", "teachers", "/model list");
+  botSays(await slash(teachers, teacher, { command: "model", subcommand: "list" }));
+  says("ms-rivera", "teachers", `/model undeploy model:${model}`);
+  botSays(await slash(teachers, teacher, { command: "model", subcommand: "undeploy", options: { model } }));
+  says("ms-rivera", "teachers", `/ask model:${model} question:Are you still there?`);
+  botSays(
+    await slash(teachers, teacher, { command: "ask", options: { model, question: "Are you still there?" } }),
+  );
+  out(
+    `\n(Left running, an endpoint nobody asks for HOSTING_IDLE_MINUTES (default 60) is stopped the same way, and the teachers are told; run the bot with HOSTING_IDLE_MINUTES=1 on this sandbox to watch it.)`,
+  );
+}
+
 out("classtune demo — a fake Discord, two sandboxes (no keys, no cost) and the real bot");
 out("=".repeat(96));
 
 try {
   await openAiLesson();
   await openModelLesson();
+  await hostingLesson();
   out(
     `\n${"=".repeat(96)}\nDone in ${elapsed()}. Everything above ran through the real bot; nothing left this machine.`,
   );

@@ -161,6 +161,8 @@ export const envSchema = z.object({
   SANDBOX_PORT: intFrom(0),
   SANDBOX_SECONDS_PER_STEP: numberFrom(0.05),
   MAX_JOB_COST_USD: numberFrom(25),
+  HOSTING_IDLE_MINUTES: intFrom(60, 1),
+  HOSTING_DAILY_BUDGET_USD: numberFrom(20),
   POLL_SCHEDULE: z
     .string()
     .trim()
@@ -238,6 +240,11 @@ export interface Config {
   defaultFinetuneProvider: string;
   sandbox: { port: number; secondsPerStep: number };
   maxJobCostUsd: number;
+  /**
+   * Hosting billed while it runs (Together, Fireworks): a deployment nobody asked for `idleMinutes` is stopped, and a
+   * guild's deployments are all stopped once its hosting today (UTC) reaches `dailyBudgetUsd`.
+   */
+  hosting: { idleMinutes: number; dailyBudgetUsd: number };
   pollSchedule: string;
   discord: {
     token: string | undefined;
@@ -427,6 +434,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultFinetuneProvider: defaultSpec.name,
     sandbox: { port: e.SANDBOX_PORT, secondsPerStep: e.SANDBOX_SECONDS_PER_STEP },
     maxJobCostUsd: e.MAX_JOB_COST_USD,
+    hosting: { idleMinutes: e.HOSTING_IDLE_MINUTES, dailyBudgetUsd: e.HOSTING_DAILY_BUDGET_USD },
     pollSchedule: e.POLL_SCHEDULE,
     discord: {
       token: e.DISCORD_TOKEN,

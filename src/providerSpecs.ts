@@ -143,6 +143,8 @@ export interface FireworksProviderSpec extends KeyedProviderSpec {
   kind: "fireworks";
   /** The Fireworks account every job and deployment path is under (accounts/<accountId>/…). */
   accountId: string;
+  /** The deployment's GPU (Fireworks' acceleratorType); undefined = the adapter's default. */
+  acceleratorType?: string | undefined;
   /**
    * Start the deployment after every job without a teacher asking (it is billed while it runs); default false:
    * a teacher runs `/finetune deploy job:` when the class needs the model.
@@ -165,11 +167,21 @@ export interface LocalAIProviderSpec extends ProviderSpecBase {
 export const LOCALAI_EXPORT_FORMATS = ["lora", "merged_16bit", "merged_4bit", "gguf"] as const;
 export type LocalAIExportFormat = (typeof LOCALAI_EXPORT_FORMATS)[number];
 
+/** How the sandbox serves a finished fine-tune: at once, as OpenAI does (the default), or as Together does. */
+export const SANDBOX_HOSTING = ["immediate", "dedicated"] as const;
+export type SandboxHosting = (typeof SANDBOX_HOSTING)[number];
+
 /** The simulated provider: embedded in the bot, or a standalone `classtune sandbox`. */
 export interface SandboxProviderSpec extends ProviderSpecBase {
   kind: "sandbox";
   /** A standalone sandbox's API root (…/v1); undefined = the embedded sandbox, started on SANDBOX_PORT. */
   baseURL: string | undefined;
+  /**
+   * Set by `"hosting": "dedicated"`: a fine-tune answers only on a dedicated endpoint the sandbox imitates after
+   * Together's (billed while it runs, in the imitation), started on a teacher's request or, with autoDeploy, after
+   * every job; so the hosting lifecycle can be rehearsed without keys. Unset: served at once.
+   */
+  dedicatedHosting?: { autoDeploy: boolean; endpointHardware: string | undefined } | undefined;
 }
 
 /** One configured fine-tuning provider, by kind. */
@@ -285,16 +297,18 @@ const nebiusEntry = z
   })
   .strict();
 
+/** A dedicated endpoint's GPU, as Together names it (Together's entries and the sandbox's dedicated hosting). */
+const togetherHardware = z
+  .string()
+  .regex(/^[\w.-]{1,100}$/, 'must be a Together hardware id, e.g. "1x_nvidia_h100_80gb_sxm"');
+
 const togetherEntry = z
   .object({
     kind: z.literal("together"),
     ...common,
     baseURL: httpURL,
     apiKeyEnv: envVarName("TOGETHER_API_KEY"),
-    endpointHardware: z
-      .string()
-      .regex(/^[\w.-]{1,100}$/, 'must be a Together hardware id, e.g. "1x_nvidia_h100_80gb_sxm"')
-      .optional(),
+    endpointHardware: togetherHardware.optional(),
     autoDeploy: z.boolean().default(false),
   })
   .strict();
@@ -308,6 +322,10 @@ const fireworksEntry = z
     accountId: z
       .string()
       .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/i, "must be a Fireworks account id (letters, digits, - or _)"),
+    acceleratorType: z
+      .string()
+      .regex(/^[A-Z0-9_]{1,64}$/, 'must be a Fireworks accelerator type, e.g. "NVIDIA_H100_80GB"')
+      .optional(),
     autoDeploy: z.boolean().default(false),
   })
   .strict();
@@ -329,6 +347,10 @@ const sandboxEntry = z
     ...common,
     baseURL: httpURL.optional(),
     apiKeyEnv: envVarName("SANDBOX_API_KEY").optional(),
+    hosting: z.enum(SANDBOX_HOSTING).optional(),
+    // Only with "hosting": "dedicated" (resolveEntry says so otherwise).
+    autoDeploy: z.boolean().optional(),
+    endpointHardware: togetherHardware.optional(),
   })
   .strict();
 
@@ -668,6 +690,7 @@ function resolveEntry(
         ...keyed(entry.apiKeyEnv),
         baseURL: entry.baseURL,
         accountId: entry.accountId,
+        acceleratorType: entry.acceleratorType,
         autoDeploy: entry.autoDeploy,
       };
     case "localai":
@@ -678,7 +701,28 @@ function resolveEntry(
         allowInsecure: entry.allowInsecure ?? false,
         exportFormat: entry.exportFormat ?? "gguf",
       };
-    case "sandbox":
-      return { kind: "sandbox", ...optionalKey(entry.apiKeyEnv), baseURL: entry.baseURL };
+    case "sandbox": {
+      const dedicated = entry.hosting === "dedicated";
+      for (const field of ["autoDeploy", "endpointHardware"] as const) {
+        if (!dedicated && entry[field] !== undefined) {
+          problems.push(
+            `${label}.${field}: applies only to a sandbox with "hosting": "dedicated" (fine-tunes served on dedicated endpoints, as on Together); add that, or remove ${field}`,
+          );
+        }
+      }
+      return {
+        kind: "sandbox",
+        ...optionalKey(entry.apiKeyEnv),
+        baseURL: entry.baseURL,
+        ...(dedicated
+          ? {
+              dedicatedHosting: {
+                autoDeploy: entry.autoDeploy ?? false,
+                endpointHardware: entry.endpointHardware,
+              },
+            }
+          : {}),
+      };
+    }
   }
 }

@@ -11,6 +11,8 @@ import { JobMetricsRepository } from "./db/jobs.ts";
 import { ModelRepository } from "./db/models.ts";
 import type { Db } from "./db/open.ts";
 import { OutboxRepository } from "./db/outbox.ts";
+import { HostingService } from "./finetuning/hosting.ts";
+import { HostingLedger } from "./finetuning/hostingLedger.ts";
 import { JobService } from "./finetuning/jobs.ts";
 import { JobPoller } from "./finetuning/poller.ts";
 import { ModelServing } from "./finetuning/serving.ts";
@@ -60,6 +62,8 @@ export interface Services {
   jobs: JobService;
   /** The serving step: deploys of trained models (`/finetune deploy`, `/model add` of a manual deployment). */
   serving: ModelServing;
+  /** Hosting billed while it runs: `/model deploy|undeploy`, its cost in `/model list` and `/usage`, the idle and budget stops. */
+  hosting: HostingService;
   notifier: Notifier;
   poller: JobPoller;
   /** /ask routing, class channels, limits, usage and the feedback loop. */
@@ -82,6 +86,9 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
   const guildSettings = new GuildSettingsRepository(db);
   const outbox = new OutboxRepository(db);
   const models = new ModelRepository(db);
+  // Hosting billed while it runs: every such provider must have a price for its hardware before anything starts.
+  const ledger = new HostingLedger({ db, providers: runtime.providers, catalogs });
+  ledger.checkPrices();
   const store: StoreDataset = (args) =>
     storeDataset({ ...args, db, dataDir: config.dataDir, catalog: catalogs.catalogFor(args.provider) });
   const classroom = createClassroomServices({
@@ -96,6 +103,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     // Posted on the next drain; the ask service already limits this to once per guild, model and day.
     onModelUnavailable: (guildId, model, info) =>
       enqueueModelUnavailable({ outbox, models }, guildId, model, info),
+    onModelUsed: (guildId, model) => ledger.repo.touch(guildId, model, new Date()),
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
   });
   const notifier = new Notifier({
@@ -117,6 +125,16 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     db,
     providers: runtime.providers,
     logger: logger.child({ service: "serving" }),
+    hosting: { ledger, ...config.hosting },
+    ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
+  });
+  const hosting = new HostingService({
+    db,
+    providers: runtime.providers,
+    serving,
+    ledger,
+    ...config.hosting,
+    logger: logger.child({ service: "hosting" }),
     ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
   });
   const poller = new JobPoller({
@@ -125,6 +143,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     logger: logger.child({ service: "poller" }),
     notifier,
     serving,
+    hosting,
     reconcileCreates: (provider) => jobs.reconcilePendingCreates(provider),
     schedule: config.pollSchedule,
     ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
@@ -143,6 +162,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     storeDataset: store,
     jobs,
     serving,
+    hosting,
     notifier,
     poller,
     classroom,

@@ -1,4 +1,4 @@
-// `npm run demo` is a new user's first look: it must keep working end to end, both lessons.
+// `npm run demo` is a new user's first look: it must keep working end to end, all three lessons.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
@@ -27,7 +27,8 @@ describe("npm run demo", () => {
   it("lesson 1: fine-tunes gpt-4o-mini on the embedded sandbox and answers two questions with it", () => {
     assert.match(t, /Ready to fine-tune: 20 valid examples/);
     assert.match(t, /Fine-tuning job #1 \(sandbox\) succeeded/);
-    assert.equal(t.match(/answered by `ft:gpt-4o-mini-2024-07-18:classtune-sandbox:/g)?.length, 2);
+    const lesson1 = t.slice(0, t.indexOf("Lesson 2:"));
+    assert.equal(lesson1.match(/answered by `ft:gpt-4o-mini-2024-07-18:classtune-sandbox:/g)?.length, 2);
   });
 
   it("lesson 1: refuses an unkind question calmly and alerts the teachers, naming the student", () => {
@@ -77,5 +78,32 @@ describe("npm run demo", () => {
       /I don't know that yet|fallback/,
       "the Llama fine-tune answers from its training",
     );
+  });
+
+  it("lesson 3: hosting billed while it runs is priced before, started on request, shown running, stopped, and asleep after", () => {
+    const flat = (text: string) => text.replace(/\n {4}│ /g, " ");
+    const confirmation = flat(after(t, /\/finetune start dataset:1 provider:dedicated-lab/));
+    assert.match(
+      confirmation,
+      /hosting: \$3\.36\/h on 1x_nvidia_h100_80gb_sxm, billed while the deployment runs/,
+    );
+    assert.match(
+      flat(after(t, /must be deployed before anyone can ask it/)),
+      /run `\/model deploy model:ft:/,
+    );
+    const offer = flat(after(t, /ms-rivera: \/model deploy model:/));
+    assert.match(offer, /Hosting price: \$3\.36\/h/);
+    assert.match(offer, /Today so far: \$0\.00 of \$20\.00/);
+    assert.match(offer, /\[Start \(\$3\.36\/h\)\] \[Cancel\]/);
+    const ready = t.slice(t.indexOf("the endpoint starts"));
+    assert.match(flat(ready), /Hosting cost: Hosting is billed while it runs, asked or not: \$3\.36\/h/);
+    assert.match(
+      flat(after(t, /ms-rivera: \/model list/)),
+      /💳 hosted since \d\d:\d\d UTC · \d+ min · \$\d+\.\d\d so far/,
+    );
+    assert.match(flat(after(t, /ms-rivera: \/model undeploy/)), /the billing has stopped/);
+    const asleep = flat(after(t, /question:Are you still there\?/));
+    assert.match(asleep, /is asleep/);
+    assert.match(asleep, /\[Wake it \(teachers\)\]/);
   });
 });

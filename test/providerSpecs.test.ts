@@ -442,6 +442,59 @@ describe("fine-tuning providers: each kind's fields", () => {
     );
   });
 
+  it('takes a sandbox\'s "hosting": "dedicated" with autoDeploy (default false) and endpointHardware; the default serves at once', () => {
+    const config = loadConfig(
+      inline(
+        { name: "plain", kind: "sandbox" },
+        { name: "dedicated", kind: "sandbox", baseURL: "http://127.0.0.1:8787/v1", hosting: "dedicated" },
+        {
+          name: "rehearsal",
+          kind: "sandbox",
+          baseURL: "http://127.0.0.1:8788/v1",
+          hosting: "dedicated",
+          autoDeploy: true,
+          endpointHardware: "2x_nvidia_h100_80gb_sxm",
+        },
+        { name: "immediate", kind: "sandbox", baseURL: "http://127.0.0.1:8789/v1", hosting: "immediate" },
+      ),
+    );
+    assert.equal(spec(config, "plain", "sandbox").dedicatedHosting, undefined);
+    assert.ok(!("dedicatedHosting" in spec(config, "plain", "sandbox")), "the default spec is as before");
+    assert.deepEqual(spec(config, "dedicated", "sandbox").dedicatedHosting, {
+      autoDeploy: false,
+      endpointHardware: undefined,
+    });
+    assert.deepEqual(spec(config, "rehearsal", "sandbox").dedicatedHosting, {
+      autoDeploy: true,
+      endpointHardware: "2x_nvidia_h100_80gb_sxm",
+    });
+    assert.equal(spec(config, "immediate", "sandbox").dedicatedHosting, undefined);
+  });
+
+  it("refuses a sandbox's autoDeploy or endpointHardware without dedicated hosting, and an unknown hosting", () => {
+    const problems = problemsOf(
+      inline(
+        { name: "a", kind: "sandbox", autoDeploy: true },
+        { name: "b", kind: "sandbox", baseURL: "http://127.0.0.1:8787/v1", endpointHardware: "1x_h100" },
+        { name: "c", kind: "sandbox", baseURL: "http://127.0.0.1:8788/v1", hosting: "serverless" },
+        {
+          name: "d",
+          kind: "sandbox",
+          baseURL: "http://127.0.0.1:8789/v1",
+          hosting: "dedicated",
+          endpointHardware: "an h100, please",
+        },
+      ),
+    );
+    assert.match(problems, /\("a"\)\.autoDeploy: applies only to a sandbox with "hosting": "dedicated"/);
+    assert.match(
+      problems,
+      /\("b"\)\.endpointHardware: applies only to a sandbox with "hosting": "dedicated"/,
+    );
+    assert.match(problems, /\("c"\)\.hosting: /);
+    assert.match(problems, /\("d"\)\.endpointHardware: must be a Together hardware id/);
+  });
+
   it("reads LocalAI's allowInsecure (default false) and exportFormat (default gguf), and refuses other formats", () => {
     const config = loadConfig(
       inline(

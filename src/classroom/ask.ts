@@ -47,6 +47,8 @@ export interface AskServiceDeps {
   now?: () => number;
   /** Told once per guild, model and UTC day that a model is gone (for the teachers' channel). */
   onModelUnavailable?: (guildId: string, model: string, info: ModelUnavailableInfo) => void | Promise<void>;
+  /** Told of every answer a registered model gave (cached ones too): billed hosting's idle clock restarts. */
+  onModelUsed?: (guildId: string, model: string) => void;
   /** Checks questions before the cache and the model, answers before they are posted (classroom/moderation.ts). */
   moderation?: ModerationGate | undefined;
 }
@@ -92,6 +94,7 @@ export type AskRefusalReason =
   | "rate_limited"
   | "spend_cap"
   | "model_unavailable"
+  | "model_asleep"
   | "provider_error"
   | "moderation_flagged"
   | "moderation_unavailable";
@@ -109,6 +112,8 @@ export interface AskRefusal {
   code: string | undefined;
   /** model_unavailable: whether this call raised the (once a day) notice to the teachers. */
   teachersNotified: boolean;
+  /** model_asleep: the model a teacher can wake (its hosting was stopped); the reply offers them to. */
+  wakeModel?: string | undefined;
 }
 
 export type AskResult = AskAnswer | AskRefusal;
@@ -132,7 +137,17 @@ function refusal(
     retryAfterSeconds: extra.retryAfterSeconds,
     code: extra.code,
     teachersNotified: extra.teachersNotified ?? false,
+    ...(extra.wakeModel ? { wakeModel: extra.wakeModel } : {}),
   };
+}
+
+/** A model whose billed hosting classtune stopped: the student hears why, and a teacher is offered to wake it. */
+function asleepRefusal(model: string, provider: string): AskRefusal {
+  return refusal(
+    "model_asleep",
+    `"${model}" is asleep: its server was stopped, so that the school pays nothing while nobody uses it. A teacher can wake it; it takes a few minutes to start.`,
+    { model, provider, wakeModel: model },
+  );
 }
 
 /** $5.00, but a test-sized budget as $0.002 rather than $0.00. */
@@ -198,6 +213,8 @@ export class AskService {
     if (source === "explicit" && !this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher)) {
       return refusal("model_not_allowed", this.notAllowedMessage(req.guildId, channel, model), { model });
     }
+    const asleep = !primary.ok && primary.reason === "not_ready" && primary.status === "asleep";
+    if (source === "explicit" && asleep) return asleepRefusal(model, primary.provider);
     if (source === "explicit" && !primary.ok && primary.reason === "not_ready") {
       return refusal(
         "model_not_ready",
@@ -262,10 +279,13 @@ export class AskService {
         );
         if (r.kind === "refusal") return r.refusal;
         if (r.kind === "answer") {
-          await this.notifyUnavailable(req.guildId, model, {
-            reason: goneReason,
-            fallbackModel: fallbackName,
-          });
+          // A model asleep was stopped by classtune, which told the teachers then.
+          if (!asleep) {
+            await this.notifyUnavailable(req.guildId, model, {
+              reason: goneReason,
+              fallbackModel: fallbackName,
+            });
+          }
           return {
             ...r.answer,
             usedFallback: true,
@@ -276,6 +296,10 @@ export class AskService {
       }
     }
     const providerName = primary.ok ? primary.provider.name : primary.provider;
+    if (asleep) {
+      this.recordError(req, model, providerName, 0, "model_asleep");
+      return asleepRefusal(model, providerName);
+    }
     this.recordError(req, model, providerName, 0, "model_unavailable");
     const notified = await this.notifyUnavailable(req.guildId, model, {
       reason: goneReason,
@@ -551,6 +575,7 @@ export class AskService {
       error: null,
       createdAt,
     });
+    this.deps.onModelUsed?.(req.guildId, target.model);
     const answerId = this.deps.answers.insert({
       guildId: req.guildId,
       channelId: req.channelId,

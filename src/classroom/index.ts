@@ -5,6 +5,7 @@ import type { StoreDataset } from "../datasets/store.ts";
 import { AnswerRepository } from "../db/answers.ts";
 import { ChannelSettingsRepository } from "../db/channels.ts";
 import { GuildSettingsRepository } from "../db/guildSettings.ts";
+import { HostingRepository } from "../db/hosting.ts";
 import { ModelRepository } from "../db/models.ts";
 import { ModerationRepository } from "../db/moderation.ts";
 import type { Db } from "../db/open.ts";
@@ -58,6 +59,7 @@ export interface ClassroomServicesDeps {
   storeDataset: StoreDataset;
   /** Enqueue a notice for the guild's teachers (called once per guild, model and UTC day). */
   onModelUnavailable?: AskServiceDeps["onModelUnavailable"];
+  onModelUsed?: AskServiceDeps["onModelUsed"];
   /** MODERATION_PROVIDER=sandbox: the sandbox's API root (providers/factory.ts). */
   moderationSandboxURL?: string | undefined;
   fetch?: typeof fetch;
@@ -127,6 +129,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     now,
     moderation,
     ...(deps.onModelUnavailable ? { onModelUnavailable: deps.onModelUnavailable } : {}),
+    ...(deps.onModelUsed ? { onModelUsed: deps.onModelUsed } : {}),
   });
   return {
     ask: (req) => asker.ask(req),
@@ -135,7 +138,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     providers,
     prices,
     router,
-    usage: new UsageService({ usage: usageRepo, verdicts, now }),
+    usage: new UsageService({ usage: usageRepo, hosting: new HostingRepository(deps.db), verdicts, now }),
     feedback: new FeedbackService({
       answers,
       storeDataset: deps.storeDataset,

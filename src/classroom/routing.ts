@@ -178,6 +178,8 @@ export function notReadyReason(status: ServingStatus, jobId: number | null): str
       return "it has not been deployed yet (a teacher must deploy it and register the deployment with /model add)";
     case "ready":
       return "it is ready";
+    case "asleep":
+      return "it is asleep: its hosting was stopped to save money, and a teacher can wake it with /model deploy";
   }
 }
 

@@ -1,4 +1,5 @@
 // /usage and `classtune usage`: what the guild's /ask cost and who used it, over the last N days (UTC).
+import type { HostingRepository, HostingUsage } from "../db/hosting.ts";
 import type { ModerationCounts, ModerationRepository } from "../db/moderation.ts";
 import type { UsageAggregate, UsageRepository } from "../db/usage.ts";
 import { UserError } from "../domain/errors.ts";
@@ -51,10 +52,13 @@ export interface UsageSummary {
   topAskers: { userId: string; questions: number }[];
   /** Answers by error code. */
   errorsByCode: { code: string; count: number }[];
+  /** Hosting billed while it runs (dedicated endpoints) in the window: minutes and cost, per model. */
+  hosting: HostingUsage;
   /** Questions flagged (never sent), answers withheld, and checks moderation could not make. */
   moderation: ModerationCounts;
 }
 
+const NO_HOSTING: HostingUsage = { minutes: 0, costUsd: 0, byModel: [] };
 const NO_MODERATION: ModerationCounts = { flaggedQuestions: 0, flaggedAnswers: 0, unavailable: 0 };
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -63,6 +67,8 @@ export class UsageService {
   constructor(
     private readonly deps: {
       usage: UsageRepository;
+      /** Billed hosting's sessions; unset: no hosting counted. */
+      hosting?: Pick<HostingRepository, "usage"> | undefined;
       /** The moderation verdicts (migration 009), counted over the same window. */
       verdicts?: ModerationRepository | undefined;
       now?: () => number;
@@ -78,8 +84,9 @@ export class UsageService {
     const since = new Date(firstDay).toISOString();
     const until = new Date(now + 1).toISOString();
     const agg = this.deps.usage.aggregate(guildId, since, until);
+    const hosting = this.deps.hosting?.usage(guildId, new Date(firstDay), new Date(now)) ?? NO_HOSTING;
     const moderation = this.deps.verdicts?.counts(guildId, since, until) ?? NO_MODERATION;
-    return summarise(guildId, days, firstDay, now, agg, moderation);
+    return summarise(guildId, days, firstDay, now, agg, hosting, moderation);
   }
 }
 
@@ -90,6 +97,7 @@ export function summarise(
   firstDayMs: number,
   nowMs: number,
   agg: UsageAggregate,
+  hosting: HostingUsage = NO_HOSTING,
   moderation: ModerationCounts = NO_MODERATION,
 ): UsageSummary {
   const byDay = new Map<string, UsageByDay>();
@@ -119,6 +127,7 @@ export function summarise(
     byDay: [...byDay.values()],
     topAskers: agg.topAskers,
     errorsByCode: agg.errorsByCode,
+    hosting,
     moderation,
   };
 }
@@ -164,6 +173,15 @@ export function formatUsageText(s: UsageSummary): string {
   }
   if (s.errorsByCode.length > 0) {
     lines.push("", `Errors: ${s.errorsByCode.map((e) => `${e.code} ×${e.count}`).join(", ")}`);
+  }
+  if (s.hosting.minutes > 0) {
+    lines.push(
+      "",
+      `Hosting billed while it runs: ${s.hosting.minutes} min, estimated ${usd(s.hosting.costUsd)}`,
+    );
+    for (const m of s.hosting.byModel) {
+      lines.push(`  ${m.model} (${m.provider}): ${m.minutes} min, ${usd(m.costUsd)}`);
+    }
   }
   const moderated = moderationLine(s.moderation);
   if (moderated) lines.push("", `Moderation: ${moderated}`);

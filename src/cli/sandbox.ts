@@ -66,6 +66,8 @@ export const run: CliCommand = async (args, io) => {
       `  OPENAI_BASE_URL=${sandbox.url} OPENAI_API_KEY=sandbox npm run -s classtune -- finetune data.jsonl\n` +
       `It also imitates Nebius (open models, trained as LoRA and deployed before they answer):\n` +
       `  FINETUNE_PROVIDERS='[{"name":"nebius-lab","kind":"nebius","baseURL":"${sandbox.url}","apiKeyEnv":"NEBIUS_LAB_KEY"}]' NEBIUS_LAB_KEY=sandbox\n` +
+      `and Together's dedicated endpoints (a fine-tune answers only while its endpoint runs; Together bills that, here it is free):\n` +
+      `  FINETUNE_PROVIDERS='[{"name":"hosting-lab","kind":"sandbox","baseURL":"${sandbox.url}","hosting":"dedicated"}]'\n` +
       `Press Ctrl+C to stop.\n`,
   );
   // A second signal during shutdown (a shell and npm both forwarding Ctrl+C) must not kill us mid-close.

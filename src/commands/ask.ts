@@ -26,6 +26,7 @@ import { defer, respond } from "../discord/respond.ts";
 import { interactionIsTeacher } from "../discord/router.ts";
 import { splitMessage } from "../discord/split.ts";
 import { UserError } from "../domain/errors.ts";
+import { wakeButtonRow } from "./model.ts";
 
 const data = new SlashCommandBuilder()
   .setName("ask")
@@ -113,16 +114,20 @@ export default {
     if (!result.ok) {
       // A refusal may quote what the student typed (a model name): keep it within one message.
       const message = clip(result.message, DiscordLimits.messageContent);
+      // A model asleep: a teacher gets the Wake button (the button checks again that they are one).
+      const asleep = result.wakeModel ? ctx.models.get(guildId, result.wakeModel) : undefined;
+      const components = asleep && isTeacher ? [wakeButtonRow(asleep.id)] : [];
       if (isPublic) {
         // The deferral was public; a refusal concerns one student: drop the "thinking…" and tell them alone.
         await interaction.deleteReply().catch(() => undefined);
         await interaction.followUp({
           content: message,
+          components,
           flags: MessageFlags.Ephemeral,
           allowedMentions: { parse: [] },
         });
       } else {
-        await respond(interaction, { content: message });
+        await respond(interaction, { content: message, components });
       }
       return;
     }

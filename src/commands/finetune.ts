@@ -39,6 +39,7 @@ import { isTrainable } from "../domain/trainable.ts";
 import type { PendingJob } from "../finetuning/confirmations.ts";
 import type { JobRow } from "../finetuning/jobs.ts";
 import { checkEpochs, checkSuffix, MAX_EPOCHS, MAX_SUFFIX_LENGTH } from "../finetuning/jobs.ts";
+import { offerHosting } from "./model.ts";
 
 const PREFIX = "finetune";
 const startId = (key: string) => `${PREFIX}:start:${key}`;
@@ -176,6 +177,8 @@ async function askToConfirm(
     estimatedCostUsd: quote.estimatedCostUsd,
     maxJobCostUsd: quote.maxJobCostUsd,
     provider: quote.provider,
+    hosting: ctx.hosting.termsFor(quote),
+    hostingRules: { idleMinutes: ctx.hosting.idleMinutes, dailyBudgetUsd: ctx.hosting.dailyBudgetUsd },
   });
   await respond(interaction, {
     embeds: [...before, embed],
@@ -284,7 +287,13 @@ async function deploy(
 ): Promise<void> {
   await defer(interaction);
   const jobId = interaction.options.getInteger("job", true);
-  const result = await ctx.serving.redeploy(interaction.guildId, jobId);
+  // Hosting billed while it runs starts only after its own confirmation, with its price and the day's budget.
+  const model = ctx.serving.forJob(interaction.guildId, jobId);
+  if (model && ctx.hosting.termsFor(model) !== null) {
+    await offerHosting(interaction, ctx, model.name);
+    return;
+  }
+  const result = await ctx.serving.redeploy(interaction.guildId, jobId, interaction.user.id);
   await postNoticesNow(ctx);
   await respond(interaction, { content: renderRedeploy(jobId, result) });
 }

@@ -5,9 +5,14 @@ import classroom from "./classroom.ts";
 import config from "./config.ts";
 import dataset from "./dataset.ts";
 import finetune, { finetuneButtons } from "./finetune.ts";
-import model from "./model.ts";
+import model, { hostingButtons } from "./model.ts";
 import usage from "./usage.ts";
 
 export const commands: readonly Command[] = [config, ask, model, classroom, usage, dataset, finetune];
 
-export const components: readonly ComponentHandler[] = [voteButton, correctAnswer, finetuneButtons];
+export const components: readonly ComponentHandler[] = [
+  voteButton,
+  correctAnswer,
+  finetuneButtons,
+  hostingButtons,
+];

@@ -1,14 +1,28 @@
-// /model: the guild's models (list, for everyone, with where each one's serving step stands), the default model
-// of a channel or the guild (use: ready models only), and models other providers serve (add; the deployment a
-// teacher made by hand for a trained model makes that model ready). Teachers only for use/add, checked by the
-// router on every call.
-import { ChannelType, EmbedBuilder, InteractionContextType, SlashCommandBuilder } from "discord.js";
+// /model: the guild's models (list, for everyone, with where each one's serving step stands and what its billed
+// hosting costs so far), the default model of a channel or the guild (use: ready models only), models other
+// providers serve (add; the deployment a teacher made by hand for a trained model makes that model ready), and
+// billed hosting (deploy: after a confirmation showing its price, the day's budget and when it stops by itself;
+// undeploy: stops the billing). Teachers only for use/add/deploy/undeploy, checked by the router on every call,
+// the buttons included.
+import {
+  ActionRowBuilder,
+  ButtonBuilder,
+  type ButtonInteraction,
+  ButtonStyle,
+  ChannelType,
+  EmbedBuilder,
+  InteractionContextType,
+  SlashCommandBuilder,
+} from "discord.js";
 import { guildChannelOption } from "../discord/channels.ts";
-import type { Command } from "../discord/command.ts";
+import type { Command, ComponentHandler } from "../discord/command.ts";
+import type { AppContext } from "../discord/context.ts";
 import { DiscordLimits } from "../discord/limits.ts";
-import { guildModelChoices } from "../discord/modelChoices.ts";
-import { servingLines } from "../discord/render/jobs.ts";
-import { respond } from "../discord/respond.ts";
+import { guildModelChoices, hostedModelChoices } from "../discord/modelChoices.ts";
+import { hostingLine, renderHostingOffer, renderStopOutcome } from "../discord/render/hosting.ts";
+import { renderRedeploy, servingLines } from "../discord/render/jobs.ts";
+import { defer, respond } from "../discord/respond.ts";
+import { UserError } from "../domain/errors.ts";
 
 const data = new SlashCommandBuilder()
   .setName("model")
@@ -50,9 +64,111 @@ const data = new SlashCommandBuilder()
       .addStringOption((o) =>
         o.setName("label").setDescription("A friendly name shown in lists").setMaxLength(100),
       ),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName("deploy")
+      .setDescription("Start (or wake) a model's hosting, billed while it runs (teachers)")
+      .addStringOption((o) =>
+        o
+          .setName("model")
+          .setDescription("A trained model of this server")
+          .setRequired(true)
+          .setAutocomplete(true),
+      ),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName("undeploy")
+      .setDescription("Stop a model's hosting: the billing stops, the model sleeps (teachers)")
+      .addStringOption((o) =>
+        o
+          .setName("model")
+          .setDescription("A hosted model of this server")
+          .setRequired(true)
+          .setAutocomplete(true),
+      ),
   );
 
+export const HOSTING_PREFIX = "hosting";
+
+/** The Wake button under an "asleep" answer, for teachers: leads to the same confirmation as /model deploy. */
+export function wakeButtonRow(modelId: number): ActionRowBuilder<ButtonBuilder> {
+  return new ActionRowBuilder<ButtonBuilder>().addComponents(
+    new ButtonBuilder()
+      .setCustomId(`${HOSTING_PREFIX}:wake:${modelId}`)
+      .setLabel("Wake it (teachers)")
+      .setStyle(ButtonStyle.Primary),
+  );
+}
+
+/** The confirmation: the price, the day's budget and the automatic stops, with Start and Cancel. */
+export async function offerHosting(
+  interaction: Parameters<Command["execute"]>[0] | ButtonInteraction<"cached" | "raw">,
+  ctx: AppContext,
+  modelName: string,
+): Promise<void> {
+  const offer = ctx.hosting.offer(interaction.guildId ?? "", modelName);
+  const row = new ActionRowBuilder<ButtonBuilder>().addComponents(
+    new ButtonBuilder()
+      .setCustomId(`${HOSTING_PREFIX}:start:${offer.model.id}`)
+      .setLabel(`Start (${`$${offer.terms.price.usdPerHour.toFixed(2)}`}/h)`)
+      .setStyle(ButtonStyle.Danger),
+    new ButtonBuilder()
+      .setCustomId(`${HOSTING_PREFIX}:cancel:0`)
+      .setLabel("Cancel")
+      .setStyle(ButtonStyle.Secondary),
+  );
+  await respond(interaction, { embeds: [renderHostingOffer(offer)], components: [row] });
+}
+
+function modelById(ctx: AppContext, guildId: string, raw: string | undefined) {
+  const id = Number(raw);
+  const model = Number.isSafeInteger(id) && id > 0 ? ctx.models.getById(guildId, id) : undefined;
+  if (!model) throw new UserError("That model was not found in this server.", "not_found");
+  return model;
+}
+
+/** Start / Cancel on the hosting confirmation, and Wake on an "asleep" answer. Teachers only (the router checks). */
+export const hostingButtons = {
+  prefix: HOSTING_PREFIX,
+  access: "teacher",
+  async handle(interaction, ctx) {
+    if (!interaction.isButton())
+      throw new Error(`unexpected ${HOSTING_PREFIX} interaction ${interaction.customId}`);
+    const [, action, arg] = interaction.customId.split(":");
+    const guildId = interaction.guildId ?? "";
+    switch (action) {
+      case "wake":
+        await offerHosting(interaction, ctx, modelById(ctx, guildId, arg).name);
+        return;
+      case "start": {
+        const model = modelById(ctx, guildId, arg);
+        await interaction.update({ content: `Starting \`${model.name}\`…`, embeds: [], components: [] });
+        const result = await ctx.hosting.start(guildId, model.name, interaction.user.id);
+        await interaction.editReply({
+          content: renderRedeploy(model.jobId ?? 0, result),
+          embeds: [],
+          components: [],
+        });
+        return;
+      }
+      case "cancel":
+        await interaction.update({ content: "Cancelled: nothing was started.", embeds: [], components: [] });
+        return;
+      default:
+        throw new Error(`unknown ${HOSTING_PREFIX} button ${interaction.customId}`);
+    }
+  },
+} satisfies ComponentHandler;
+
 const day = (iso: string | null) => (iso ? iso.slice(0, 10) : undefined);
+
+/** A model's running hosting as a line of its own in /model list; "" when none runs. */
+function hostingOf(ctx: AppContext, guildId: string, model: string): string {
+  const state = ctx.hosting.state(guildId, model);
+  return state ? `\n${hostingLine(state)}` : "";
+}
 
 export default {
   data,
@@ -65,6 +181,10 @@ export default {
         .names()
         .filter((n) => n.toLowerCase().includes(typed))
         .map((n) => ({ name: n, value: n }));
+    }
+    const sub = interaction.options.getSubcommand(false);
+    if (sub === "deploy" || sub === "undeploy") {
+      return hostedModelChoices(ctx, interaction.guildId, focused.value);
     }
     return guildModelChoices(ctx, interaction.guildId, focused.value);
   },
@@ -83,6 +203,20 @@ export default {
             content: `/ask now uses \`${model.trim()}\` in this server, except in channels with their own model.`,
           });
         }
+        return;
+      }
+      case "deploy": {
+        await offerHosting(interaction, ctx, interaction.options.getString("model", true));
+        return;
+      }
+      case "undeploy": {
+        await defer(interaction);
+        const outcome = await ctx.hosting.stop(
+          guildId,
+          interaction.options.getString("model", true),
+          interaction.user.id,
+        );
+        await respond(interaction, { content: renderStopOutcome(outcome) });
         return;
       }
       case "add": {
@@ -136,6 +270,7 @@ export default {
               .filter((p) => p !== undefined)
               .join(" · ")
               .concat(`\n${servingLines(m, m.jobId)}`)
+              .concat(hostingOf(ctx, guildId, m.name))
               .slice(0, DiscordLimits.embedFieldValue),
           });
         }

@@ -80,6 +80,16 @@ export function usageEmbed(s: UsageSummary): EmbedBuilder {
       value: clip(s.topAskers.map((a) => `<@${a.userId}>: ${a.questions}`).join("\n")),
     });
   }
+  if (s.hosting.minutes > 0) {
+    embed.addFields({
+      name: `Hosting: ${s.hosting.minutes} min, estimated ${usd(s.hosting.costUsd)}`,
+      value: clip(
+        s.hosting.byModel
+          .map((m) => `\`${m.model}\` (${m.provider}): ${m.minutes} min, ${usd(m.costUsd)}`)
+          .join("\n"),
+      ),
+    });
+  }
   if (s.errorsByCode.length > 0) {
     embed.addFields({
       name: "Errors",

@@ -7,7 +7,8 @@
 // (today's formats) apply to the default provider; a `providers` object applies per provider name:
 //   MODELS_FILE  { "models": [...], "providers": { "<name>": { "models": [...] } } }
 //   PRICES_FILE  { "asOf": "YYYY-MM-DD", "trainingPerMillionTokens": {...},
-//                  "providers": { "<name>": { "asOf"?: "...", "source"?: "...", "trainingPerMillionTokens": {...} } } }
+//                  "providers": { "<name>": { "asOf"?: "...", "source"?: "...", "trainingPerMillionTokens"?: {...},
+//                                             "hostingPerHourUsd"?: { "<hardware id>": 3.36 } } } }
 // A model entry with a known id (or alias) changes only the fields it gives; a new id needs `tokenizer` (or the
 // older `encoding`) and `maxTokensPerExample`, and a price here or in PRICES_FILE. Read once (`loadCatalogSet`,
 // in src/wire.ts and the CLI) and passed in: `catalogFor(provider)` is the one answer to "which catalog".
@@ -72,6 +73,25 @@ export interface ModelInfo {
   servingSource?: string | undefined;
 }
 
+/**
+ * What a deployment billed while it runs (a dedicated endpoint) costs per hour, by the provider's hardware id
+ * ("1x_nvidia_h100_80gb_sxm" on Together, "NVIDIA_H100_80GB" on Fireworks): the catalog's table, dated, or
+ * PRICES_FILE's `hostingPerHourUsd` for the provider (a school's own price) over it.
+ */
+export interface HostingPrices {
+  asOf: string;
+  source: string;
+  perHourUsd: Record<string, number>;
+}
+
+/** The price of one hardware id, with where it comes from. */
+export interface HostingPrice {
+  hardware: string;
+  usdPerHour: number;
+  source: string;
+  asOf: string;
+}
+
 export interface Catalog {
   /** The configured provider this catalog belongs to. */
   provider: string;
@@ -82,6 +102,16 @@ export interface Catalog {
   pricesAsOf: string;
   /** What the catalog says about the provider. */
   about: string;
+  /** Hosting prices per hour, where the provider bills hosting while it runs; undefined where it does not. */
+  hosting: HostingPrices | undefined;
+}
+
+/** The hosting price per hour of `hardware` at this catalog's provider; undefined when none is known. */
+export function hostingPriceFor(catalog: Catalog | undefined, hardware: string): HostingPrice | undefined {
+  const table = catalog?.hosting;
+  const usdPerHour = table?.perHourUsd[hardware];
+  if (!table || usdPerHour === undefined) return undefined;
+  return { hardware, usdPerHour, source: table.source, asOf: table.asOf };
 }
 
 /** The chat template a tokenizer implies: open families have their own; OpenAI's encodings the cookbook rule. */
@@ -139,6 +169,10 @@ const builtInSchema = z
     /** Other kinds whose models this catalog offers too, with their own rules and prices (the sandbox's). */
     includes: z.array(z.enum(PROVIDER_KINDS)).default([]),
     models: z.array(builtInModelSchema),
+    hosting: z
+      .object({ asOf: date, source: z.string().min(1), perHourUsd: z.record(name, z.number().nonnegative()) })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -175,7 +209,9 @@ const pricesFileSchema = z.object({
       z.object({
         asOf: date.optional(),
         source: z.string().optional(),
-        trainingPerMillionTokens: priceTable,
+        trainingPerMillionTokens: priceTable.default({}),
+        /** A school's own hosting price per hour, by hardware id, over the catalog's. */
+        hostingPerHourUsd: priceTable.optional(),
       }),
     )
     .optional(),
@@ -212,6 +248,7 @@ interface KindCatalog {
   about: string;
   defaultModel: string;
   models: ModelInfo[];
+  hosting: HostingPrices | undefined;
 }
 
 const builtIns = new Map<ProviderKind, KindCatalog>();
@@ -233,10 +270,14 @@ function builtInKind(kind: ProviderKind, seen: ProviderKind[] = []): KindCatalog
       defaultEpochs: file.defaultEpochs,
     }),
   );
+  let hosting = file.hosting;
   for (const included of file.includes) {
-    for (const m of builtInKind(included, [...seen, kind]).models) {
+    const other = builtInKind(included, [...seen, kind]);
+    for (const m of other.models) {
       if (!models.some((x) => x.id === m.id)) models.push(m);
     }
+    // The sandbox's imitated dedicated endpoints are priced as the first included kind with a hosting table.
+    hosting ??= other.hosting;
   }
   if (!models.some((m) => m.id === file.defaultModel)) {
     throw new Error(`data/catalogs/${kind}.json: defaultModel ${file.defaultModel} is not one of its models`);
@@ -247,6 +288,7 @@ function builtInKind(kind: ProviderKind, seen: ProviderKind[] = []): KindCatalog
     about: file.about,
     defaultModel: file.defaultModel,
     models,
+    hosting,
   };
   builtIns.set(kind, built);
   return built;
@@ -393,6 +435,23 @@ function buildCatalog(
     defaultModel: kind.defaultModel,
     pricesAsOf,
     about: kind.about,
+    hosting: hostingOf(kind.hosting, pricesFile, provider.name),
+  };
+}
+
+/** The kind's hosting table with PRICES_FILE's `hostingPerHourUsd` for this provider over it. */
+function hostingOf(
+  base: HostingPrices | undefined,
+  pricesFile: { path: string; data: z.infer<typeof pricesFileSchema> } | undefined,
+  providerName: string,
+): HostingPrices | undefined {
+  const own = Object.entries(pricesFile?.data.providers ?? {}).find(([n]) => sameName(n, providerName))?.[1];
+  const table = own?.hostingPerHourUsd;
+  if (!table || Object.keys(table).length === 0) return base;
+  return {
+    asOf: own.asOf ?? pricesFile?.data.asOf ?? base?.asOf ?? "unknown",
+    source: `PRICES_FILE ${pricesFile?.path}${own.source ? `: ${own.source}` : ""}`,
+    perHourUsd: { ...(base?.perHourUsd ?? {}), ...table },
   };
 }
 

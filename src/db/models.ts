@@ -112,6 +112,13 @@ export class ModelRepository {
       .run({ from: r.from, to: r.to, endpoint: r.endpoint, guildId: r.guildId ?? null }).changes;
   }
 
+  /** By row id, within the guild (a custom id's model: another guild's id finds nothing). */
+  getById(guildId: string, id: number): ModelRow | undefined {
+    return this.db.prepare(`SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND id = ?`).get(guildId, id) as
+      | ModelRow
+      | undefined;
+  }
+
   get(guildId: string, name: string): ModelRow | undefined {
     return this.db
       .prepare(`SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND name = ?`)
@@ -154,6 +161,23 @@ export class ModelRepository {
       .prepare(
         `SELECT ${COLUMNS} FROM models WHERE provider = @provider AND serving_status = 'deploying'
            AND (@guildId IS NULL OR guild_id = @guildId) ORDER BY id`,
+      )
+      .all({ provider, guildId: guildId ?? null }) as ModelRow[];
+  }
+
+  /**
+   * Trained models whose deployment is ready or being made at `provider`, with no hosting session open: what the
+   * hosting sweep adopts (deployments made before the ledger existed, or whose session was never written).
+   */
+  listServedUntracked(provider: string, guildId?: string | undefined): ModelRow[] {
+    return this.db
+      .prepare(
+        `SELECT ${COLUMNS} FROM models m WHERE provider = @provider AND job_id IS NOT NULL
+           AND serving_status IN ('ready', 'deploying') AND deployment_name IS NOT NULL
+           AND (@guildId IS NULL OR guild_id = @guildId)
+           AND NOT EXISTS (SELECT 1 FROM hosting_sessions s WHERE s.provider = m.provider
+             AND s.deployment_name = m.deployment_name)
+         ORDER BY id`,
       )
       .all({ provider, guildId: guildId ?? null }) as ModelRow[];
   }

@@ -8,6 +8,7 @@ import type { StoreDataset } from "../datasets/store.ts";
 import type { DatasetRepository } from "../db/datasets.ts";
 import type { GuildSettingsRepository } from "../db/guildSettings.ts";
 import type { ModelRepository } from "../db/models.ts";
+import type { HostingService } from "../finetuning/hosting.ts";
 import type { JobService } from "../finetuning/jobs.ts";
 import type { JobPoller } from "../finetuning/poller.ts";
 import type { ModelServing } from "../finetuning/serving.ts";
@@ -32,6 +33,8 @@ export interface AppContext {
   jobs: JobService;
   /** Deploys trained models: `/finetune deploy`, and `/model add` of a deployment made by hand. */
   serving: ModelServing;
+  /** Hosting billed while it runs (Together, Fireworks): `/model deploy|undeploy`, its cost, the idle and budget stops. */
+  hosting: HostingService;
   poller: JobPoller;
   /** Posts the outbox's pending notices now (a job's card right after Start, a cancel notice). */
   notifier: Notifier;

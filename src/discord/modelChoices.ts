@@ -3,7 +3,7 @@
 // for the `provider` option of /dataset validate and /finetune start: the configured fine-tuning providers.
 import type { ApplicationCommandOptionChoiceData } from "discord.js";
 import type { Catalog } from "../datasets/catalog.ts";
-import { isReady } from "../domain/serving.ts";
+import { isReady, SERVING_WORDS } from "../domain/serving.ts";
 import type { AppContext } from "./context.ts";
 import { DiscordLimits } from "./limits.ts";
 import { describeProvider } from "./render/jobs.ts";
@@ -46,6 +46,32 @@ export function guildModelChoices(
     choices.push({ name: `${name} (base model)`, value: name });
   }
   return choices.slice(0, DiscordLimits.autocompleteChoices);
+}
+
+/**
+ * The guild's trained models whose hosting is billed while it runs (what /model deploy and undeploy act on), with
+ * their serving state: asleep, ready, deploying, …
+ */
+export function hostedModelChoices(
+  ctx: Pick<AppContext, "models" | "hosting">,
+  guildId: string,
+  typed: string,
+): ApplicationCommandOptionChoiceData[] {
+  const choices: ApplicationCommandOptionChoiceData[] = [];
+  for (const m of ctx.models.search(guildId, typed.trim(), 100)) {
+    if (m.jobId === null || m.name.length > DiscordLimits.choiceValue) continue;
+    let billed: boolean;
+    try {
+      billed = ctx.hosting.termsFor(m) !== null;
+    } catch {
+      billed = true; // Priced nowhere: still listed, and the command says why it cannot start.
+    }
+    if (!billed) continue;
+    const label = `${m.label ?? m.name} · ${SERVING_WORDS[m.servingStatus]}`;
+    choices.push({ name: label.slice(0, DiscordLimits.choiceName), value: m.name });
+    if (choices.length >= DiscordLimits.autocompleteChoices) break;
+  }
+  return choices;
 }
 
 /** The configured fine-tuning providers (configuration, the same in every guild: no guild's data) matching what was typed. */

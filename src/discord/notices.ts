@@ -39,6 +39,7 @@ import type { NoticeSender } from "../notices/notifier.ts";
 import { guildOfChannel } from "./channels.ts";
 import { DiscordLimits } from "./limits.ts";
 import { neutraliseMarkdown } from "./markdown.ts";
+import { hostingNoteLine, hostingStoppedShort, hostingStoppedText } from "./render/hosting.ts";
 import { Colors, usd } from "./render/report.ts";
 
 export class NoChannelError extends Error {
@@ -87,6 +88,8 @@ function servingText(status: ServingStatus, jobId: number): string {
       return `✅ Trained. ❌ The deploy failed (see the notice below): retry with \`/finetune deploy job:${jobId}\`.`;
     case "manual":
       return "✅ Trained. ⏳ Waiting for a manual deploy (see the notice below for the step to run).";
+    case "asleep":
+      return "✅ Trained. 💤 Asleep: its hosting is stopped until a teacher wakes it with `/model deploy`.";
   }
 }
 
@@ -264,6 +267,12 @@ export function renderNotice(
         );
       addTestAnswers(embed, p.testAnswers);
       addUseIt(embed, p.fineTunedModel);
+      if (p.hosting) {
+        embed.addFields({
+          name: "Hosting cost",
+          value: clip(hostingNoteLine(p.hosting), DiscordLimits.embedFieldValue),
+        });
+      }
       addCaveat(embed, p.caveat);
       withSandboxFooter(embed, p.provider);
       break;
@@ -311,6 +320,15 @@ export function renderNotice(
           `Training **${name(p.baseModel)}** on dataset #${p.datasetId} (${name(p.datasetName)}) was stopped.`,
         );
       withSandboxFooter(embed, p.provider);
+      break;
+    }
+    case "hosting_stopped": {
+      const text = hostingStoppedText(notice.payload);
+      embed
+        .setTitle(clip(text.title, DiscordLimits.embedTitle))
+        .setColor(notice.payload.stopError ? Colors.problem : Colors.info)
+        .setDescription(clip(text.description, DiscordLimits.embedDescription));
+      withSandboxFooter(embed, notice.payload.provider);
       break;
     }
     case "model_unavailable": {
@@ -419,6 +437,9 @@ export function minimalNotice(notice: OutboxNotice): RESTPostAPIChannelMessageJS
       content = `Fine-tuning job #${p.jobId}: ${STATUS_TEXT[p.status]}${line ? ` ${line}` : ""}`;
       break;
     }
+    case "hosting_stopped":
+      content = hostingStoppedShort(notice.payload, short);
+      break;
     case "model_unavailable":
       content = `A model students use is unavailable: \`${short(notice.payload.model)}\`. Set a fallback with \`/classroom setup\` or choose another model with \`/model use\`.`;
       break;
@@ -685,6 +706,7 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
       notice.kind === "job_progress" ||
       notice.kind === "job_created" ||
       notice.kind === "model_unavailable" ||
+      notice.kind === "hosting_stopped" ||
       notice.kind === "moderation_flagged" ||
       notice.kind === "moderation_unavailable"
     )

@@ -14,6 +14,7 @@ export type NoticeKind =
   | "model_ready"
   | "model_deploy_failed"
   | "model_unavailable"
+  | "hosting_stopped"
   | "moderation_flagged"
   | "moderation_unavailable";
 
@@ -86,6 +87,34 @@ export interface ModelReadyPayload extends ModelServingPayload {
   servedAs: string;
   /** The job's test questions, asked of the deployed model. */
   testAnswers: TestAnswer[];
+  /** Set where the deployment is billed while it runs: what it costs and when classtune stops it. */
+  hosting?: HostingNote | undefined;
+}
+
+/** A billed deployment's price and its automatic stops, as a notice states them. */
+export interface HostingNote {
+  usdPerHour: number;
+  hardware: string | null;
+  idleMinutes: number;
+  dailyBudgetUsd: number;
+}
+
+/** classtune stopped a billed deployment (idle, the day's budget), or a stop has not been confirmed yet. */
+export interface HostingStoppedPayload {
+  model: string;
+  label: string | null;
+  provider: string;
+  deploymentName: string;
+  reason: "teacher" | "idle" | "budget" | "failed" | "gone";
+  /** Billed minutes of the session until the stop, and their cost. */
+  minutes: number;
+  costUsd: number;
+  usdPerHour: number;
+  idleMinutes: number;
+  dailyBudgetUsd: number;
+  spentTodayUsd: number;
+  /** Set when the provider has not confirmed the stop after a few tries: the deployment may still bill. */
+  stopError?: string | undefined;
 }
 
 export interface ModelDeployFailedPayload extends ModelServingPayload {
@@ -152,6 +181,7 @@ export interface NoticePayloads {
   model_ready: ModelReadyPayload;
   model_deploy_failed: ModelDeployFailedPayload;
   model_unavailable: ModelUnavailablePayload;
+  hosting_stopped: HostingStoppedPayload;
   moderation_flagged: ModerationFlaggedPayload;
   moderation_unavailable: ModerationUnavailablePayload;
 }
@@ -183,6 +213,10 @@ export const noticeKey = {
   /** The end of one deploy attempt of a job's model: one notice per attempt and outcome. */
   modelServing: (jobId: number, attempt: number, outcome: "ready" | "failed") =>
     `job:${jobId}:deploy:${attempt}:${outcome}`,
+  /** One notice per hosting session that classtune stopped on its own. */
+  hostingStopped: (sessionId: number) => `hosting:${sessionId}:stopped`,
+  /** One notice per hosting session whose stop the provider has not confirmed after a few tries. */
+  hostingStopFailing: (sessionId: number) => `hosting:${sessionId}:stop_failing`,
   /** Once per guild, model and UTC day. */
   modelUnavailable: (guildId: string, model: string, day: Date) =>
     `model_unavailable:${guildId}:${model}:${day.toISOString().slice(0, 10)}`,

@@ -37,6 +37,7 @@ import {
   type ProviderJob,
 } from "../providers/types.ts";
 import { forEachLimit } from "./concurrency.ts";
+import type { HostingSweepCounts } from "./hosting.ts";
 import { noticeBase, recordEnding } from "./jobs.ts";
 import { ProviderNames } from "./providerNames.ts";
 import { askTestQuestions, ModelServing, type ServingCounts } from "./serving.ts";
@@ -74,6 +75,8 @@ export interface PollerOptions {
   concurrency?: number;
   /** The serving step (deploys); default one of its own over the same database and providers. */
   serving?: ModelServing | undefined;
+  /** Billed hosting's sweep (idle and budget stops, unconfirmed stops retried), run once every tick. */
+  hosting?: { sweep(): Promise<HostingSweepCounts> } | undefined;
 }
 
 /** One provider's part of a tick: its API calls and what changed. */
@@ -99,6 +102,8 @@ export interface TickResult extends PollCounts {
   byProvider: Record<string, PollCounts>;
   /** Providers with work that were still busy from an earlier tick, so not polled again now. */
   busy: string[];
+  /** What billed hosting's sweep did this tick (when the poller has one). */
+  hosting?: HostingSweepCounts | undefined;
 }
 
 const emptyCounts = (): PollCounts => ({
@@ -228,6 +233,7 @@ export class JobPoller {
   private readonly outbox: OutboxRepository;
   private readonly datasets: DatasetRepository;
   private readonly serving: ModelServing;
+  private readonly hosting: PollerOptions["hosting"];
   private task: ScheduledTask | undefined;
   /** Each provider's part of a tick while it runs: a provider is never polled twice at once. */
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -259,6 +265,7 @@ export class JobPoller {
     this.models = new ModelRepository(o.db);
     this.outbox = new OutboxRepository(o.db);
     this.datasets = new DatasetRepository(o.db);
+    this.hosting = o.hosting;
     this.serving =
       o.serving ??
       new ModelServing({
@@ -333,7 +340,12 @@ export class JobPoller {
       if (this.inFlight.has(name)) result.busy.push(name);
       else runs.push({ name, provider, counts: emptyCounts(), rateLimited: false });
     }
-    if (due.length > 0 && runs.length === 0) return { ...result, skipped: true };
+    if (due.length > 0 && runs.length === 0) {
+      result.skipped = true;
+      if (this.hosting) result.hosting = await this.hosting.sweep();
+      if (this.notifier) await this.notifier.drain();
+      return result;
+    }
     // Several providers at once: each posts its own notices when done, not when the slowest is.
     const drainEach = runs.length > 1;
     await Promise.all(
@@ -347,6 +359,7 @@ export class JobPoller {
       result.byProvider[run.name] = run.counts;
       for (const k of COUNTED) result[k] += run.counts[k];
     }
+    if (this.hosting) result.hosting = await this.hosting.sweep();
     if (this.notifier) await this.notifier.drain();
     result.durationMs = performance.now() - started;
     this.logger.debug({ ...result }, "poller tick");

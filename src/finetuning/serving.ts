@@ -14,6 +14,7 @@ import { OutboxRepository } from "../db/outbox.ts";
 import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
 import { UserError } from "../domain/errors.ts";
 import {
+  type HostingNote,
   type ModelDeployFailedPayload,
   type ModelReadyPayload,
   type ModelServingPayload,
@@ -33,6 +34,7 @@ import {
 import type { ProviderRegistry } from "../providers/registry.ts";
 import type { ChatResult, DeployInput, Deployment, FineTuningProvider } from "../providers/types.ts";
 import { forEachLimit } from "./concurrency.ts";
+import type { HostingLedger, HostingTerms } from "./hostingLedger.ts";
 import { noticeBase } from "./jobs.ts";
 
 /** Asks `model` one question as the seed tutorial's EducationalAssistant (its prompt, temperature and length). */
@@ -90,7 +92,9 @@ export type RedeployResult =
   /** Azure without credentials: the step to run (again). */
   | { kind: "manual"; model: ModelRow; instructions: string }
   /** The deploy attempt just requested failed at once (the provider's words). */
-  | { kind: "failed"; model: ModelRow; message: string };
+  | { kind: "failed"; model: ModelRow; message: string }
+  /** Its billed hosting was stopped meanwhile (another stop won the race). */
+  | { kind: "asleep"; model: ModelRow };
 
 export interface ModelServingOptions {
   db: Db;
@@ -101,16 +105,26 @@ export interface ModelServingOptions {
   now?: (() => Date) | undefined;
   /** Deployments checked at once per provider. */
   concurrency?: number | undefined;
+  /**
+   * The ledger of hosting billed while it runs (Together, Fireworks): a session per deployment requested there,
+   * and the rules its notices state. Unset: such hosting is not recorded (tests of other providers).
+   */
+  hosting?: { ledger: HostingLedger; idleMinutes: number; dailyBudgetUsd: number } | undefined;
 }
 
 /**
  * A deployment billed for as long as it runs (a dedicated endpoint) is started only when a teacher asks for it,
  * unless the provider's entry allows it after every job (`"autoDeploy": true`): what the teacher is told instead.
  */
-function hostingConsent(provider: FineTuningProvider, job: JobRow): string | null {
+function hostingConsent(
+  provider: FineTuningProvider,
+  fineTunedModel: string,
+  price: HostingTerms | null,
+): string | null {
   const billed = provider.billedWhileRunning;
   if (billed === null || billed.autoDeploy) return null;
-  return `${provider.name} serves a fine-tune only on a deployment billed for as long as it runs, even when nobody asks it anything${provider.servingCaveat ? ` (${provider.servingCaveat})` : ""}. classtune starts one only when a teacher asks: run \`/finetune deploy job:${job.id}\` when the class needs the model, and stop the deployment in ${provider.name}'s dashboard afterwards (automatic stopping when idle comes in a later release). The admin can allow a deployment after every job with "autoDeploy": true on the provider's entry.`;
+  const cost = price ? ` (${price.price.hardware} at $${price.price.usdPerHour.toFixed(2)}/h)` : "";
+  return `${provider.name} serves a fine-tune only on a deployment billed for as long as it runs, even when nobody asks it anything${cost}. classtune starts one only when a teacher asks: run \`/model deploy model:${fineTunedModel}\` when the class needs the model; classtune stops it when nobody asks it anything for a while, or with \`/model undeploy\`. The admin can allow a deployment after every job with "autoDeploy": true on the provider's entry.`;
 }
 
 export class ModelServing {
@@ -124,8 +138,10 @@ export class ModelServing {
   private readonly models: ModelRepository;
   private readonly outbox: OutboxRepository;
   private readonly datasets: DatasetRepository;
+  private readonly hosting: ModelServingOptions["hosting"];
 
   constructor(o: ModelServingOptions) {
+    this.hosting = o.hosting;
     this.db = o.db;
     this.providers = o.providers;
     this.logger = o.logger ?? silentLogger;
@@ -153,7 +169,7 @@ export class ModelServing {
     const deploymentName = deploymentNameFor(job.remoteId, 1);
     const manual =
       provider.manualDeployStep(deployInput(job, fineTunedModel, deploymentName)) ??
-      hostingConsent(provider, job);
+      hostingConsent(provider, fineTunedModel, this.hosting?.ledger.termsOf(provider) ?? null);
     const status = manual === null ? "deploying" : "manual";
     return {
       serving: { status, servedAs: null, deploymentName, attempt: 1, error: manual },
@@ -193,7 +209,7 @@ export class ModelServing {
    * deployment and a provider that serves at once are left alone. The new attempt gets its own name and is
    * requested at once; its outcome is announced like the first's.
    */
-  async redeploy(guildId: string, jobId: number): Promise<RedeployResult> {
+  async redeploy(guildId: string, jobId: number, requestedBy = "auto"): Promise<RedeployResult> {
     const job = this.jobs.get(guildId, jobId);
     if (!job) throw new UserError(`Job #${jobId} was not found.`, "not_found");
     if (job.status !== "succeeded" || !job.fineTunedModel) {
@@ -241,6 +257,8 @@ export class ModelServing {
       manual === null ? "deploying a model again" : "a model waits for a manual deploy",
     );
     if (manual !== null) return { kind: "manual", model: fresh, instructions: manual };
+    // Billed while it runs: the session (and its price) is recorded before the provider is asked.
+    this.hosting?.ledger.open(provider, fresh, deploymentName, requestedBy);
     // Requested now rather than on the next tick; the poller carries on from here if this call fails.
     const run: ServingRun = {
       name: job.provider,
@@ -294,6 +312,10 @@ export class ModelServing {
       run.counts.deployCalls += 1;
       deployment = await run.provider.getDeployment(input.name);
       if (deployment === null) {
+        // Stopped or moved on while this check ran (a stop, a retry): request nothing.
+        const now = this.models.get(model.guildId, model.name);
+        if (now?.servingStatus !== "deploying" || now.deployAttempt !== model.deployAttempt) return;
+        this.hosting?.ledger.open(run.provider, model, input.name, "auto");
         run.counts.deployCalls += 1;
         deployment = await run.provider.deploy(input);
       }
@@ -385,10 +407,13 @@ export class ModelServing {
           now,
         );
         if (!changed) return false;
+        const hosting = this.hostingNote(job.provider);
+        if (hosting && model.deploymentName) this.hosting?.ledger.ready(job.provider, model.deploymentName);
         const payload: ModelReadyPayload = {
           ...base,
           servedAs: outcome.servedAs,
           testAnswers: outcome.testAnswers,
+          ...(hosting ? { hosting } : {}),
         };
         this.outbox.enqueue(
           {
@@ -410,6 +435,7 @@ export class ModelServing {
         now,
       );
       if (!changed) return false;
+      if (model.deploymentName) this.hosting?.ledger.failed(job.provider, model.deploymentName);
       const payload: ModelDeployFailedPayload = { ...base, errorMessage: outcome.message };
       this.outbox.enqueue(
         {
@@ -423,6 +449,19 @@ export class ModelServing {
       );
       return true;
     })();
+  }
+
+  /** What a ready notice says about the price of hosting billed while it runs; undefined elsewhere. */
+  private hostingNote(providerName: string): HostingNote | undefined {
+    const h = this.hosting;
+    const terms = h?.ledger.terms(providerName);
+    if (!h || !terms) return undefined;
+    return {
+      usdPerHour: terms.price.usdPerHour,
+      hardware: terms.price.hardware,
+      idleMinutes: h.idleMinutes,
+      dailyBudgetUsd: h.dailyBudgetUsd,
+    };
   }
 
   /** Asks the deployed model the job's test questions; a failed question keeps its error in words. */
@@ -471,6 +510,8 @@ function standing(model: ModelRow): RedeployResult {
       return { kind: "manual", model, instructions: model.servingError ?? "" };
     case "deploying":
       return { kind: "deploying", model };
+    case "asleep":
+      return { kind: "asleep", model };
   }
 }
 

@@ -1,15 +1,15 @@
 // Builds the provider registry from config.finetuneProviders: one FineTuningProvider per entry (openai ->
 // OpenAICompatibleProvider, nebius -> NebiusProvider, azure -> AzureOpenAIProvider with ARM when configured,
 // together -> TogetherProvider over the together-ai SDK at the entry's baseURL, fireworks -> FireworksProvider,
-// localai -> LocalAIProvider,
-// sandbox -> the embedded sandbox, started once, or a standalone one at its baseURL), and the kinds without a
-// job adapter yet listed with none. Shared by the bot, the CLI and the benchmark.
+// localai -> LocalAIProvider, sandbox -> the embedded sandbox, started once, or a standalone one at its baseURL,
+// with "hosting": "dedicated" a SandboxDedicatedProvider served on its Together-shaped endpoints), and the kinds
+// without a job adapter yet listed with none. Shared by the bot, the CLI and the benchmark.
 import OpenAI from "openai";
 import Together from "together-ai";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/open.ts";
 import type { Logger } from "../logger.ts";
-import type { FineTuneProviderSpec } from "../providerSpecs.ts";
+import type { FineTuneProviderSpec, SandboxProviderSpec } from "../providerSpecs.ts";
 import { type SandboxHandle, startSandbox } from "../sandbox/server.ts";
 import { AzureOpenAIProvider } from "./azure.ts";
 import { FireworksProvider } from "./fireworks.ts";
@@ -17,6 +17,7 @@ import { LocalAIProvider } from "./localai.ts";
 import { NebiusProvider } from "./nebius.ts";
 import { OpenAICompatibleProvider } from "./openaiCompatible.ts";
 import { ProviderRegistry, type RegistryEntry } from "./registry.ts";
+import { SandboxDedicatedProvider } from "./sandboxHosting.ts";
 import { TogetherProvider } from "./together.ts";
 import type { FineTuningProvider } from "./types.ts";
 
@@ -57,10 +58,9 @@ export async function createProviderRegistry(config: Config, deps: RuntimeDeps):
           secondsPerStep: config.sandbox.secondsPerStep,
           logger,
         });
-        const client = createOpenAIClient({ ...spec, apiKey: "sandbox", baseURL: sandbox.url }, deps.fetch);
         entries.push({
           spec,
-          jobs: new OpenAICompatibleProvider({ client, name: spec.name, logger }),
+          jobs: sandboxAdapter(spec, { apiKey: "sandbox", baseURL: sandbox.url }, deps.fetch, logger),
           runtimeBaseURL: sandbox.url,
         });
         continue;
@@ -118,11 +118,13 @@ function jobAdapter(
       });
     case "sandbox":
       // A standalone `classtune sandbox` accepts any key.
-      return new OpenAICompatibleProvider({
-        client: createOpenAIClient({ ...spec, apiKey: spec.apiKey ?? "sandbox" }, doFetch),
-        name: spec.name,
+      return sandboxAdapter(
+        spec,
+        // Only a standalone sandbox gets here: the embedded one (no baseURL) was started above.
+        { apiKey: spec.apiKey ?? "sandbox", baseURL: spec.baseURL ?? "" },
+        doFetch,
         logger,
-      });
+      );
     case "nebius":
       return new NebiusProvider({
         client: createOpenAIClient(spec, doFetch),
@@ -192,6 +194,7 @@ function jobAdapter(
         client: createOpenAIClient(spec, doFetch),
         name: spec.name,
         accountId: spec.accountId,
+        acceleratorType: spec.acceleratorType,
         autoDeploy: spec.autoDeploy,
         baseURL: spec.baseURL,
         apiKey: spec.apiKey,
@@ -200,6 +203,34 @@ function jobAdapter(
         timeoutMs: spec.timeoutMs,
       });
   }
+}
+
+/**
+ * The sandbox's adapter, embedded or standalone: OpenAI's API served at once, or with `"hosting": "dedicated"` on
+ * the sandbox's Together-shaped endpoints (driven by the together-ai SDK at the same /v1).
+ */
+function sandboxAdapter(
+  spec: SandboxProviderSpec,
+  at: { apiKey: string; baseURL: string },
+  doFetch: typeof fetch | undefined,
+  logger: Logger,
+): FineTuningProvider {
+  const client = createOpenAIClient({ ...spec, ...at }, doFetch);
+  const hosting = spec.dedicatedHosting;
+  if (!hosting) return new OpenAICompatibleProvider({ client, name: spec.name, logger });
+  return new SandboxDedicatedProvider({
+    client,
+    name: spec.name,
+    logger,
+    endpointsClient: new Together({
+      ...at,
+      maxRetries: spec.maxRetries,
+      timeout: spec.timeoutMs,
+      ...(doFetch ? { fetch: doFetch } : {}),
+    }),
+    autoDeploy: hosting.autoDeploy,
+    hardware: hosting.endpointHardware,
+  });
 }
 
 /** The SDK client with the configured retries and timeout (the SDK backs off and honours retry-after). */

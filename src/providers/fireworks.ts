@@ -35,6 +35,7 @@ import { readProviderEvent } from "./events.ts";
 import { DEFAULT_HTTP_TIMEOUT_MS, httpError, type JsonResponse } from "./http.ts";
 import { chatCompletion } from "./openaiCompatible.ts";
 import type {
+  BilledHosting,
   ChatInput,
   ChatResult,
   CreateJobInput,
@@ -108,12 +109,17 @@ export function fireworksJobStatus(state: string, outputModel: string | null): J
 
 export const FIREWORKS_JOB_STATES: readonly string[] = [...Object.keys(JOB_STATES), "JOB_STATE_ARCHIVED"];
 
+/** One H100 per deployment replica: the GPU Fireworks lists first for 8B-class models. */
+export const DEFAULT_FIREWORKS_ACCELERATOR = "NVIDIA_H100_80GB";
+
 export interface FireworksOptions {
   /** The openai SDK client on the inference base URL (…/inference/v1). */
   client: OpenAI;
   name: string;
   /** Start a deployment after every job without a teacher asking (the entry's autoDeploy; default no). */
   autoDeploy?: boolean | undefined;
+  /** The deployment's GPU (Fireworks' acceleratorType); default DEFAULT_FIREWORKS_ACCELERATOR. */
+  acceleratorType?: string | undefined;
   accountId: string;
   /** The entry's baseURL (the inference root); the REST root is beside it (fireworksRestRoot). */
   baseURL: string;
@@ -157,7 +163,7 @@ export class FireworksProvider implements FineTuningProvider {
   readonly name: string;
   readonly kind = "fireworks";
   readonly serving: Serving = "deploy";
-  readonly billedWhileRunning: { autoDeploy: boolean };
+  readonly billedWhileRunning: BilledHosting;
   readonly servingCaveat: string | null =
     "Fireworks bills a deployment per GPU-hour for as long as it runs, answered or idle.";
   private readonly client: OpenAI;
@@ -176,7 +182,10 @@ export class FireworksProvider implements FineTuningProvider {
   private readonly pageTokens = new Map<string, string>();
 
   constructor(o: FireworksOptions) {
-    this.billedWhileRunning = { autoDeploy: o.autoDeploy ?? false };
+    this.billedWhileRunning = {
+      autoDeploy: o.autoDeploy ?? false,
+      hardware: o.acceleratorType ?? DEFAULT_FIREWORKS_ACCELERATOR,
+    };
     this.client = o.client;
     this.name = o.name;
     this.account = o.accountId;
@@ -534,6 +543,8 @@ export class FireworksProvider implements FineTuningProvider {
           baseModel: input.fineTunedModel,
           minReplicaCount: this.minReplicaCount,
           maxReplicaCount: 1,
+          acceleratorType: this.billedWhileRunning.hardware,
+          acceleratorCount: 1,
         },
       },
     );

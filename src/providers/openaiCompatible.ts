@@ -14,6 +14,7 @@ import { silentLogger } from "../logger.ts";
 import { AmbiguousCreateError, isAmbiguousFailure, logProviderError } from "./errors.ts";
 import { readProviderEvent } from "./events.ts";
 import type {
+  BilledHosting,
   ChatInput,
   ChatResult,
   CreateJobInput,
@@ -43,7 +44,7 @@ export class OpenAICompatibleProvider implements FineTuningProvider {
   readonly name: string;
   readonly kind: string = "openai-compatible";
   readonly serving: Serving = "immediate";
-  readonly billedWhileRunning: { autoDeploy: boolean } | null = null;
+  readonly billedWhileRunning: BilledHosting | null = null;
   protected readonly client: OpenAI;
   protected readonly logger: Logger;
 

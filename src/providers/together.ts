@@ -6,7 +6,8 @@
 // idempotency key and no metadata, so an ambiguous create is found again by its training file (unique per
 // upload) created no earlier than the create was sent. The loss curve comes from listMetrics ("train/loss" by
 // "train/global_step"), given to the poller as metrics events. Serving: a dedicated endpoint per fine-tune,
-// made under classtune's deterministic name (its display_name) and called by the endpoint's own `name`.
+// made under classtune's deterministic name (its display_name) and called by the endpoint's own `name`
+// (togetherEndpoints.ts, shared with the sandbox's dedicated hosting).
 // The SDK retries 408/409/429/>=501 but not 500: reads here are tried again on a 500; the create never is.
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -17,7 +18,6 @@ import { UserError } from "../domain/errors.ts";
 import { normaliseStatus } from "../domain/jobs.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
-import { requireDeploymentName } from "./deployments.ts";
 import {
   AmbiguousCreateError,
   classifyProviderError,
@@ -26,7 +26,9 @@ import {
   ProviderHttpError,
 } from "./errors.ts";
 import { readProviderEvent } from "./events.ts";
+import { DEFAULT_TOGETHER_HARDWARE, TogetherEndpoints } from "./togetherEndpoints.ts";
 import type {
+  BilledHosting,
   ChatInput,
   ChatResult,
   CreateJobInput,
@@ -44,8 +46,7 @@ import type {
 } from "./types.ts";
 
 export const TOGETHER_BASE_URL = "https://api.together.xyz/v1";
-/** The smallest GPU Together lists for dedicated endpoints of 8B-class models. */
-export const DEFAULT_TOGETHER_HARDWARE = "1x_nvidia_h100_80gb_sxm";
+export { DEFAULT_TOGETHER_HARDWARE };
 
 /** A job's created_at may trail the moment the create was sent by the two clocks' difference. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
@@ -76,29 +77,36 @@ export class TogetherProvider implements FineTuningProvider {
   readonly name: string;
   readonly kind = "together";
   readonly serving: Serving = "deploy";
-  readonly billedWhileRunning: { autoDeploy: boolean };
+  readonly billedWhileRunning: BilledHosting;
   readonly servingCaveat: string | null =
     "Together bills a dedicated endpoint by the minute while it runs, even when nobody asks it anything.";
   private readonly client: Together;
   private readonly baseURL: string;
   private readonly apiKey: string;
-  private readonly hardware: string;
+  private readonly endpoints: TogetherEndpoints;
   private readonly doFetch: typeof fetch;
   private readonly logger: Logger;
   private readonly timeoutMs: number;
   private readonly retryPauseMs: number;
 
   constructor(o: TogetherOptions) {
-    this.billedWhileRunning = { autoDeploy: o.autoDeploy ?? false };
     this.client = o.client;
     this.name = o.name;
     this.baseURL = o.baseURL.replace(/\/+$/, "");
     this.apiKey = o.apiKey;
-    this.hardware = o.hardware ?? DEFAULT_TOGETHER_HARDWARE;
     this.doFetch = o.fetch ?? fetch;
     this.logger = o.logger ?? silentLogger;
     this.timeoutMs = o.timeoutMs ?? 600_000;
     this.retryPauseMs = o.retryPauseMs ?? RETRY_PAUSE_MS;
+    this.endpoints = new TogetherEndpoints({
+      client: o.client,
+      hardware: o.hardware,
+      host: "Together",
+      logName: "together",
+      logger: this.logger,
+      read: (call) => this.read(call),
+    });
+    this.billedWhileRunning = { autoDeploy: o.autoDeploy ?? false, hardware: this.endpoints.hardware };
   }
 
   /** The two-step upload, streamed from disk, at the configured baseURL. Not retried: a retry is another file. */
@@ -338,51 +346,18 @@ export class TogetherProvider implements FineTuningProvider {
     return null;
   }
 
-  /**
-   * A dedicated endpoint for the fine-tuned model, one replica, named `input.name` (its display_name). Looked up
-   * first, so a retried deploy (or one whose answer was lost) finds the endpoint the first call made.
-   */
-  async deploy(input: DeployInput): Promise<Deployment> {
-    requireDeploymentName(input.name);
-    const existing = await this.getDeployment(input.name);
-    if (existing) return existing;
-    const model = input.fineTunedModel;
-    if (!model) {
-      throw new UserError(`Job ${input.jobId} has no output model to deploy yet.`, "no_model");
-    }
-    const endpoint = await this.client.endpoints.create(
-      {
-        model,
-        hardware: this.hardware,
-        autoscaling: { min_replicas: 1, max_replicas: 1 },
-        display_name: input.name,
-      },
-      { maxRetries: 0 },
-    );
-    this.logger.info(
-      { job: input.jobId, deployment: input.name, endpoint: endpoint.id },
-      "together: dedicated endpoint requested",
-    );
-    return toDeployment(input.name, endpoint);
+  /** A dedicated endpoint, one replica, named `input.name` (its display_name): see togetherEndpoints.ts. */
+  deploy(input: DeployInput): Promise<Deployment> {
+    return this.endpoints.deploy(input);
   }
 
-  async getDeployment(name: string): Promise<Deployment | null> {
-    const endpoint = await this.findEndpoint(name);
-    return endpoint ? toDeployment(name, endpoint) : null;
+  getDeployment(name: string): Promise<Deployment | null> {
+    return this.endpoints.getDeployment(name);
   }
 
   /** Stops and deletes the endpoint (the billing stops); false when there was none. */
-  async undeploy(name: string): Promise<boolean> {
-    const endpoint = await this.findEndpoint(name);
-    if (!endpoint) return false;
-    await this.client.endpoints.delete(endpoint.id);
-    this.logger.info({ deployment: name, endpoint: endpoint.id }, "together: dedicated endpoint deleted");
-    return true;
-  }
-
-  private async findEndpoint(name: string): Promise<EndpointLike | undefined> {
-    const list = await this.read(() => this.client.endpoints.list({ type: "dedicated" }));
-    return ((list.data ?? []) as EndpointLike[]).find((e) => e.display_name === name);
+  undeploy(name: string): Promise<boolean> {
+    return this.endpoints.undeploy(name);
   }
 
   /** A read the SDK would not retry after a 500: tried again a couple of times. */
@@ -395,38 +370,6 @@ export class TogetherProvider implements FineTuningProvider {
         await new Promise((r) => setTimeout(r, this.retryPauseMs * (attempt + 1)));
       }
     }
-  }
-}
-
-interface EndpointLike {
-  id: string;
-  name: string;
-  display_name?: string;
-  state: string;
-}
-
-/** Together's endpoint states as a Deployment: STARTED is ready (by its `name`), ERROR failed, STOPPED gone. */
-export function toDeployment(name: string, e: EndpointLike): Deployment {
-  switch (e.state) {
-    case "STARTED":
-      return { name, status: "ready", servedAs: e.name, message: null };
-    case "ERROR":
-      return {
-        name,
-        status: "failed",
-        servedAs: null,
-        message: `Together reports endpoint ${e.name} in ERROR.`,
-      };
-    case "STOPPING":
-    case "STOPPED":
-      return {
-        name,
-        status: "failed",
-        servedAs: null,
-        message: `Together's endpoint ${e.name} is ${e.state.toLowerCase()}: start it again to serve.`,
-      };
-    default:
-      return { name, status: "deploying", servedAs: null, message: null };
   }
 }
 

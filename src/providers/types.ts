@@ -159,9 +159,16 @@ export interface DeployInput {
   name: string;
 }
 
-/** What identifies a job whose create was not confirmed, where the provider keeps no metadata. */
 /** How a finished job's model becomes callable: at once, or after a deploy step. */
 export type Serving = "immediate" | "deploy";
+
+/** A deployment billed for as long as it runs: whether one starts after every job, and on which hardware. */
+export interface BilledHosting {
+  /** The provider's entry deploys after every job (`"autoDeploy": true`) instead of waiting for a teacher. */
+  autoDeploy: boolean;
+  /** The provider's hardware id a deployment runs on: what its price per hour is looked up by (the catalog's hosting table). */
+  hardware: string;
+}
 
 export interface FineTuningProvider {
   /** Shown to people ("sandbox", "openai", …) and stored on every job row. */
@@ -175,7 +182,7 @@ export interface FineTuningProvider {
    * costs, in words. Such a deployment is started only when a teacher asks (`/finetune deploy`), or after every
    * job when the provider's entry says `"autoDeploy": true`. Null: serving costs nothing while idle.
    */
-  readonly billedWhileRunning: { autoDeploy: boolean } | null;
+  readonly billedWhileRunning: BilledHosting | null;
   /**
    * What a person must do instead of deploy() when this provider cannot deploy by itself (Azure without
    * Resource Manager credentials): the exact command and how to register the deployment afterwards. Null when

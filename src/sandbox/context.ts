@@ -24,7 +24,7 @@ export interface RequestContext {
 export type Handler = (ctx: RequestContext) => Promise<unknown> | unknown;
 
 export interface Route {
-  method: "GET" | "POST" | "DELETE";
+  method: "GET" | "POST" | "PATCH" | "DELETE";
   /** Which API the route belongs to: OpenAI's /v1 (default) or the Nebius-style deploy API under /v0. */
   api?: "v1" | "v0";
   /** Matched against the path after /v1 (or /v0). */
@@ -36,6 +36,9 @@ export interface Route {
 
 /** A handler that already answered (file content) returns this instead of a JSON body. */
 export const ANSWERED = Symbol("answered");
+
+/** A handler whose success has no body (Together's DELETE /endpoints/{id}) returns this: 204 No Content. */
+export const NO_CONTENT = Symbol("no content");
 
 const REPORT_CACHE_SIZE = 256;
 /** A validation that never answers fails its job instead of hanging the create request. */

@@ -1,15 +1,16 @@
 // Fault injection for tests: queue failures (429 with retry-after, 5xx, latency) for matching
-// requests, make the next created job fail, or the next deployment end in "error", and serve odd events.
+// requests, make the next created job fail, the next deployment end in "error", or the next start of a dedicated
+// endpoint end in ERROR, and serve odd events.
 // Rules are consumed in order, `times` each.
 import { SandboxApiError } from "./errors.ts";
 
 export type RateLimitCode = "rate_limit_exceeded" | "daily_rate_limit_exceeded" | "insufficient_quota";
 
 export interface FaultRule {
-  /** Only requests with this method (GET, POST, DELETE); any when unset. */
+  /** Only requests with this method (GET, POST, PATCH, DELETE); any when unset. */
   method?: string;
   /**
-   * Matches the path after /v1 (e.g. "/fine_tuning/jobs"), or the whole path for the deploy API
+   * Matches the path after /v1 (e.g. "/fine_tuning/jobs", "/endpoints/<id>"), or the whole path for the deploy API
    * ("/v0/models"): a regex, or a string for an exact match.
    */
   path?: RegExp | string;
@@ -95,6 +96,7 @@ export class FaultInjector {
   private rules: Array<FaultRule & { remaining: number }> = [];
   private jobFailures: JobFailure[] = [];
   private deploymentFailures: string[] = [];
+  private endpointFailures = 0;
   private readonly statusOverrides = new Map<string, string>();
   private readonly oddEvents = new Map<string, Record<string, unknown>>();
   /** How many faults were injected so far (latency-only rules included). */
@@ -121,6 +123,22 @@ export class FaultInjector {
   /** Consumed by the server for each created deployment. */
   takeDeploymentFailure(): string | undefined {
     return this.deploymentFailures.shift();
+  }
+
+  /**
+   * The next start of a dedicated endpoint (POST /v1/endpoints, or PATCH {state: "STARTED"} on a stopped one)
+   * goes PENDING, STARTING, then ERROR instead of STARTED; `times` starts in a row.
+   */
+  failNextEndpoint(times = 1): this {
+    this.endpointFailures += times;
+    return this;
+  }
+
+  /** Consumed by the server for each endpoint start: true when this one is to end in ERROR. */
+  takeEndpointFailure(): boolean {
+    if (this.endpointFailures <= 0) return false;
+    this.endpointFailures -= 1;
+    return true;
   }
 
   /**
@@ -160,6 +178,7 @@ export class FaultInjector {
     this.rules = [];
     this.jobFailures = [];
     this.deploymentFailures = [];
+    this.endpointFailures = 0;
     this.statusOverrides.clear();
     this.oddEvents.clear();
   }

@@ -1,7 +1,8 @@
 // The embedded OpenAI-compatible sandbox: node:http on 127.0.0.1 serving the files, fine-tuning,
 // models, chat and moderation endpoints classtune uses, shaped per OpenAI's spec, with simulated training on an
 // injectable clock, state in the sandbox_* tables, and fault injection for tests. Beside OpenAI's /v1 it
-// serves an open-model host's deploy step under /v0 (Nebius's custom-model API), told apart by path.
+// serves an open-model host's deploy step under /v0 (Nebius's custom-model API), told apart by path, and
+// Together's dedicated endpoints under /v1/endpoints (paths OpenAI does not use).
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -14,12 +15,13 @@ import type { Db } from "../db/open.ts";
 import { type Logger, silentLogger } from "../logger.ts";
 import { IndexCache } from "./chat.ts";
 import { realClock, type SandboxClock } from "./clock.ts";
-import { ANSWERED, createState, type Route } from "./context.ts";
+import { ANSWERED, createState, NO_CONTENT, type Route } from "./context.ts";
 import { SandboxApiError } from "./errors.ts";
 import { FaultInjector } from "./faults.ts";
 import { sendError, sendJson } from "./http.ts";
 import { chatRoutes } from "./routes/chat.ts";
 import { deploymentRoutes } from "./routes/deployments.ts";
+import { endpointRoutes } from "./routes/endpoints.ts";
 import { fileRoutes } from "./routes/files.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { modelRoutes } from "./routes/models.ts";
@@ -101,6 +103,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
     ...chatRoutes(state),
     ...moderationRoutes(state),
     ...deploymentRoutes(state),
+    ...endpointRoutes(state),
   ];
 
   /** "/v1/files" -> v1 and "/files"; "/v0/models" -> v0 and "/models"; anything else: no API. */
@@ -180,7 +183,10 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
         else if (fault.error) sendError(res, fault.error, fault.headers, shape);
         return;
       }
-      if (result !== ANSWERED) {
+      if (result === NO_CONTENT) {
+        res.writeHead(204);
+        res.end();
+      } else if (result !== ANSWERED) {
         res.setHeader("openai-processing-ms", String(Date.now() - started));
         sendJson(res, 200, result);
       }

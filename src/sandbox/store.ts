@@ -1,5 +1,6 @@
-// The sandbox's SQLite state: files, jobs (with their metadata) and materialised events, in its own
-// sandbox_* tables and migration table, so it can share the app's database or have its own.
+// The sandbox's SQLite state: files, jobs (with their metadata), materialised events, Nebius-style deployments
+// and Together-style dedicated endpoints, in its own sandbox_* tables and migration table, so it can share the
+// app's database or have its own.
 import { fileURLToPath } from "node:url";
 import { loadMigrations, migrate } from "../db/migrate.ts";
 import type { Db } from "../db/open.ts";
@@ -147,6 +148,40 @@ const DEPLOYMENT_COLUMNS = `name, full_name AS fullName, base_model AS baseModel
 const fromRawDeployment = (r: Omit<DeploymentRow, "deleted"> & { deleted: number }): DeploymentRow => ({
   ...r,
   deleted: r.deleted === 1,
+});
+
+/** A dedicated endpoint's latest start or stop request and when it settles; its state is derived from these. */
+export interface EndpointPhase {
+  phase: "start" | "stop";
+  phaseAtMs: number;
+  /** Start phase: PENDING until then, STARTING after; null in a stop phase. */
+  pendingUntilMs: number | null;
+  /** STARTED (or ERROR) from then in a start phase; STOPPED from then in a stop phase. */
+  settlesAtMs: number;
+  /** This start ends in ERROR instead of STARTED (the fault injector's failNextEndpoint). */
+  plannedError: boolean;
+}
+
+export interface EndpointRow extends EndpointPhase {
+  id: string;
+  /** What chat completions take as `model`. */
+  name: string;
+  displayName: string;
+  /** The fine-tuned model it serves. */
+  model: string;
+  hardware: string;
+  minReplicas: number;
+  maxReplicas: number;
+  createdAtMs: number;
+}
+
+const ENDPOINT_COLUMNS = `id, name, display_name AS displayName, model, hardware, min_replicas AS minReplicas,
+  max_replicas AS maxReplicas, created_at_ms AS createdAtMs, phase, phase_at_ms AS phaseAtMs,
+  pending_until_ms AS pendingUntilMs, settles_at_ms AS settlesAtMs, planned_error AS plannedError`;
+
+const fromRawEndpoint = (r: Omit<EndpointRow, "plannedError"> & { plannedError: number }): EndpointRow => ({
+  ...r,
+  plannedError: r.plannedError === 1,
 });
 
 export interface JobListQuery {
@@ -381,6 +416,77 @@ export class SandboxStore {
           `UPDATE sandbox_deployments SET deleted = 1 WHERE (name = ? OR full_name = ?) AND deleted = 0`,
         )
         .run(name, name).changes > 0
+    );
+  }
+
+  // ----- dedicated endpoints (Together-style)
+
+  insertEndpoint(e: EndpointRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO sandbox_endpoints (id, name, display_name, model, hardware, min_replicas, max_replicas,
+           created_at_ms, phase, phase_at_ms, pending_until_ms, settles_at_ms, planned_error)
+         VALUES (@id, @name, @displayName, @model, @hardware, @minReplicas, @maxReplicas, @createdAtMs, @phase,
+           @phaseAtMs, @pendingUntilMs, @settlesAtMs, @plannedError)`,
+      )
+      .run({ ...e, plannedError: e.plannedError ? 1 : 0 });
+  }
+
+  /** By id; deleted ones are not found. */
+  endpointById(id: string): EndpointRow | undefined {
+    const r = this.db
+      .prepare(`SELECT ${ENDPOINT_COLUMNS} FROM sandbox_endpoints WHERE id = ? AND deleted = 0`)
+      .get(id) as Parameters<typeof fromRawEndpoint>[0] | undefined;
+    return r && fromRawEndpoint(r);
+  }
+
+  /** By the name chat takes, deleted ones included (`deleted` says so): chat tells a deleted endpoint apart. */
+  endpointByName(name: string): (EndpointRow & { deleted: boolean }) | undefined {
+    const r = this.db
+      .prepare(`SELECT ${ENDPOINT_COLUMNS}, deleted FROM sandbox_endpoints WHERE name = ?`)
+      .get(name) as (Parameters<typeof fromRawEndpoint>[0] & { deleted: number }) | undefined;
+    return r && { ...fromRawEndpoint(r), deleted: r.deleted === 1 };
+  }
+
+  /** Oldest first, deleted ones left out. */
+  listEndpoints(): EndpointRow[] {
+    return (
+      this.db
+        .prepare(`SELECT ${ENDPOINT_COLUMNS} FROM sandbox_endpoints WHERE deleted = 0 ORDER BY seq`)
+        .all() as Parameters<typeof fromRawEndpoint>[0][]
+    ).map(fromRawEndpoint);
+  }
+
+  /** A new start or stop request (false when there is no such endpoint). */
+  setEndpointPhase(id: string, p: EndpointPhase): boolean {
+    return (
+      this.db
+        .prepare(
+          `UPDATE sandbox_endpoints SET phase = @phase, phase_at_ms = @phaseAtMs, pending_until_ms = @pendingUntilMs,
+             settles_at_ms = @settlesAtMs, planned_error = @plannedError WHERE id = @id AND deleted = 0`,
+        )
+        .run({ ...p, id, plannedError: p.plannedError ? 1 : 0 }).changes > 0
+    );
+  }
+
+  updateEndpointSettings(
+    id: string,
+    s: { displayName: string; minReplicas: number; maxReplicas: number },
+  ): boolean {
+    return (
+      this.db
+        .prepare(
+          `UPDATE sandbox_endpoints SET display_name = @displayName, min_replicas = @minReplicas,
+             max_replicas = @maxReplicas WHERE id = @id AND deleted = 0`,
+        )
+        .run({ ...s, id }).changes > 0
+    );
+  }
+
+  markEndpointDeleted(id: string): boolean {
+    return (
+      this.db.prepare(`UPDATE sandbox_endpoints SET deleted = 1 WHERE id = ? AND deleted = 0`).run(id)
+        .changes > 0
     );
   }
 

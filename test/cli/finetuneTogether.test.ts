@@ -84,7 +84,7 @@ test("finetune --provider together --wait ends succeeded and ready on a dedicate
   assert.equal(fake.chats.at(-1)?.model, endpoint?.name, "asked at Together's chat endpoint by that name");
 });
 
-test("without autoDeploy, a finished job starts no billed endpoint: it waits for a teacher's /finetune deploy", async () => {
+test("without autoDeploy, a finished job starts no billed endpoint: it waits for a teacher's /model deploy, priced", async () => {
   const endpointsBefore = fake.endpoints.size;
   const r = await cliWith(false, "finetune", dataset, "--provider", "together", "--wait", "--json");
   assert.equal(r.code, 0, r.err);
@@ -93,6 +93,7 @@ test("without autoDeploy, a finished job starts no billed endpoint: it waits for
   assert.equal(result.status, "deploy_manually");
   assert.equal(result.servedAs, null);
   assert.match(result.error ?? "", /billed for as long as it runs/);
-  assert.match(result.error ?? "", new RegExp(`/finetune deploy job:${result.job.id}`));
+  assert.match(result.error ?? "", new RegExp(`/model deploy model:${result.fineTunedModel}`));
+  assert.match(result.error ?? "", /1x_nvidia_h100_80gb_sxm at \$3\.36\/h/);
   assert.equal(fake.endpoints.size, endpointsBefore, "no endpoint was started");
 });

@@ -112,7 +112,7 @@ describe("classtune providers", () => {
         tokenizer: "llama3.1",
         maxTokensPerExample: 131_072,
         methods: ["supervised", "preference"],
-        serving: "deploy",
+        serving: "dedicated",
       },
     );
     assert.deepEqual(

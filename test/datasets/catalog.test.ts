@@ -145,7 +145,7 @@ describe("the catalogs of each provider kind", () => {
       131_072,
       1,
       ["supervised", "preference"],
-      "deploy",
+      "dedicated",
     ]);
     assert.equal(fields("meta-llama/Meta-Llama-3.1-70B-Instruct-Reference", "together")[0], "llama3.1");
     assert.equal(fields("Qwen/Qwen2.5-7B-Instruct", "together")[0], "qwen2.5");

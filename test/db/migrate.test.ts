@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { loadMigrations, migrate } from "../../src/db/migrate.ts";
+import { appMigrationsDir, loadMigrations, migrate } from "../../src/db/migrate.ts";
 import { openDb } from "../../src/db/open.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "classtune-migrate-"));
@@ -22,6 +22,34 @@ describe("migrations", () => {
     const again = openDb(path);
     assert.deepEqual(migrate(again), [], "a second start applies nothing");
     again.close();
+  });
+
+  it("008 rebuilds models for the asleep state keeping every row, id and index; a model row then takes 'asleep'", () => {
+    const db = new Database(join(dir, "upgrade.db"));
+    db.pragma("foreign_keys = ON");
+    const all = loadMigrations(appMigrationsDir);
+    migrate(
+      db,
+      all.filter((m) => m.version < 8),
+    );
+    db.exec(`INSERT INTO models (id, guild_id, name, provider, base_model, job_id, created_at, serving_status, served_as,
+        deployment_name, deploy_attempt)
+      VALUES (41, 'g', 'ft:one', 'together', 'base', NULL, '2026-01-01', 'ready', 'ep-1', 'ct-1', 1),
+             (42, 'g', 'ft:two', 'together', 'base', NULL, '2026-01-02', 'deploying', NULL, 'ct-2', 1)`);
+    const before = db.prepare("SELECT * FROM models ORDER BY id").all();
+    assert.deepEqual(migrate(db, all), [8, ...all.filter((m) => m.version > 8).map((m) => m.version)]);
+    assert.deepEqual(db.prepare("SELECT * FROM models ORDER BY id").all(), before);
+    const indexes = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'models'")
+      .pluck()
+      .all();
+    assert.ok(indexes.includes("models_deploying") && indexes.includes("models_job"), indexes.join(", "));
+    db.prepare("UPDATE models SET serving_status = 'asleep' WHERE id = 41").run();
+    assert.throws(
+      () => db.prepare("UPDATE models SET serving_status = 'sleeping' WHERE id = 41").run(),
+      /CHECK/,
+    );
+    db.close();
   });
 
   it("apply in numeric order and roll back a failing one whole", () => {

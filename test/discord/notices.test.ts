@@ -154,6 +154,7 @@ function everyKind(text: string, n: number, error: string | null = null): Outbox
       caveat: text,
       servedAs: text,
       testAnswers: answers,
+      hosting: { usdPerHour: 3.36, hardware: text, idleMinutes: 60, dailyBudgetUsd: 20 },
     },
     model_deploy_failed: {
       ...b,
@@ -164,6 +165,20 @@ function everyKind(text: string, n: number, error: string | null = null): Outbox
       errorMessage: text,
     },
     model_unavailable: { model: text, provider: text, shutdownDate: text, reason: text, redeployJobId: 7 },
+    hosting_stopped: {
+      model: text,
+      label: text,
+      provider: text,
+      deploymentName: text,
+      reason: "idle",
+      minutes: 61,
+      costUsd: 3.42,
+      usdPerHour: 3.36,
+      idleMinutes: 60,
+      dailyBudgetUsd: 20,
+      spentTodayUsd: 3.42,
+      stopError: error ?? undefined,
+    },
     moderation_flagged: {
       verdictId: 7,
       target: "answer",
@@ -182,7 +197,7 @@ function everyKind(text: string, n: number, error: string | null = null): Outbox
   };
   const all = Object.entries(kinds).map(([kind, payload]) => notice(kind as NoticeKind, payload as never));
   // A success whose model still waits for its deploy: each serving state's texts at the same extremes.
-  for (const status of ["deploying", "manual", "failed"] as const) {
+  for (const status of ["deploying", "manual", "failed", "asleep"] as const) {
     all.push(
       notice("job_succeeded", {
         ...kinds.job_succeeded,
@@ -246,7 +261,9 @@ describe("minimalNotice", () => {
             ? /unavailable/
             : n.kind === "moderation_flagged"
               ? /withheld by moderation/
-              : /#7/,
+              : n.kind === "hosting_stopped"
+                ? /Hosting of/
+                : /#7/,
         );
       }
     });

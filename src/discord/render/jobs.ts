@@ -5,10 +5,12 @@ import type { JobRow } from "../../db/jobs.ts";
 import type { ModelRow } from "../../db/models.ts";
 import type { JobStatus } from "../../domain/jobs.ts";
 import { SERVING_WORDS } from "../../domain/serving.ts";
+import type { HostingTerms } from "../../finetuning/hostingLedger.ts";
 import type { RedeployResult } from "../../finetuning/serving.ts";
 import { EMBEDDED_SANDBOX_ENDPOINT, type RegisteredProvider } from "../../providers/registry.ts";
 import { DiscordLimits } from "../limits.ts";
 import { progressBar } from "../notices.ts";
+import { hostingRules } from "./hosting.ts";
 import { Colors, usd } from "./report.ts";
 
 export const STATUS_LABELS: Record<JobStatus, string> = {
@@ -50,6 +52,9 @@ export interface ConfirmationView {
   estimatedCostUsd: number;
   maxJobCostUsd: number;
   provider: string;
+  /** Set where the provider serves a fine-tune only on hosting billed while it runs: its price. */
+  hosting?: HostingTerms | null | undefined;
+  hostingRules?: { idleMinutes: number; dailyBudgetUsd: number } | undefined;
 }
 
 export function renderConfirmation(v: ConfirmationView): EmbedBuilder {
@@ -79,7 +84,27 @@ export function renderConfirmation(v: ConfirmationView): EmbedBuilder {
       },
       { name: "Cost cap per job", value: usd(v.maxJobCostUsd), inline: true },
       { name: "Provider", value: providerLabel(v.provider), inline: false },
+    )
+    .addFields(
+      v.hosting
+        ? [{ name: "Then, to use it: hosting", value: hostingTermsLine(v.hosting, v.hostingRules) }]
+        : [],
     );
+}
+
+/** The confirmation's hosting line: the price per hour of the deployment the model needs, and how it is controlled. */
+function hostingTermsLine(
+  h: HostingTerms,
+  rules: { idleMinutes: number; dailyBudgetUsd: number } | undefined,
+): string {
+  const p = h.price;
+  const start = h.autoDeploy
+    ? "It starts by itself when training ends (the provider's entry says autoDeploy)."
+    : "It starts only when a teacher runs `/model deploy`.";
+  return `${usd(p.usdPerHour)}/h on ${p.hardware}, billed while the deployment runs, asked or not (prices of ${p.asOf}; not part of the estimate above). ${start}${rules ? ` ${hostingRules(rules)}` : ""}`.slice(
+    0,
+    DiscordLimits.embedFieldValue,
+  );
 }
 
 function formatLoss(job: JobRow): string {
@@ -103,6 +128,8 @@ export function servingLines(model: ModelRow, jobId: number | null): string {
       return `❌ ${SERVING_WORDS.failed}${deployment}: ${model.servingError ?? "no reason given"}${jobId !== null ? `\nRetry with \`/finetune deploy job:${jobId}\`.` : ""}`;
     case "manual":
       return `⏳ ${SERVING_WORDS.manual}${deployment}. ${model.servingError ?? ""}`.trim();
+    case "asleep":
+      return `💤 ${SERVING_WORDS.asleep}: a teacher wakes it with \`/model deploy model:${model.name}\``;
   }
 }
 
@@ -126,6 +153,8 @@ export function renderRedeploy(jobId: number, r: RedeployResult): string {
         0,
         DiscordLimits.messageContent,
       );
+    case "asleep":
+      return `Job #${jobId}'s model \`${m.name}\` was stopped meanwhile and is asleep: \`/model deploy model:${m.name}\` wakes it.`;
   }
 }
 

@@ -1,6 +1,7 @@
 // Chat completions (non-streaming): fine-tuned models (and their checkpoints, `<model>:ckpt-step-N`) answer
-// by retrieval over their training examples (also under a deployed custom model's name, once it is active),
-// base models with a plain sandbox reply; usage holds real token counts.
+// by retrieval over their training examples (also under a deployed custom model's name, once it is active, and
+// under a dedicated endpoint's name, while it is STARTED), base models with a plain sandbox reply; usage holds
+// real token counts.
 import { resolveBaseModel } from "../catalog.ts";
 import {
   baseModelAnswer,
@@ -16,9 +17,10 @@ import type { JobRow } from "../store.ts";
 import { randomId } from "../trainer.ts";
 import { checkpointsOf } from "../views.ts";
 
-const CHECKPOINT_MODEL = /^(.+):ckpt-step-\d+$/;
-
 import { deploymentStatus } from "./deployments.ts";
+import { endpointState } from "./endpoints.ts";
+
+const CHECKPOINT_MODEL = /^(.+):ckpt-step-\d+$/;
 
 export function chatRoutes(s: SandboxState): Route[] {
   const { store, fineTuned, indexes } = s;
@@ -47,6 +49,31 @@ export function chatRoutes(s: SandboxState): Route[] {
     }
     const job = store.getJob(d.jobId);
     return job?.status === "succeeded" ? job : undefined;
+  };
+
+  /**
+   * The job whose model a dedicated endpoint of this name serves. Refused as Together refuses it (400,
+   * dedicated_endpoint_not_running) unless the endpoint is STARTED; a deleted endpoint's name is a 404.
+   */
+  const endpointJob = (model: string, now: number): JobRow | undefined => {
+    const e = store.endpointByName(model);
+    if (!e) return undefined;
+    if (e.deleted) {
+      throw new SandboxApiError(
+        404,
+        `The dedicated endpoint ${model} was deleted; create a new endpoint to serve ${e.model}.`,
+        { code: "model_not_available", param: "model" },
+      );
+    }
+    const state = endpointState(e, now);
+    if (state !== "STARTED") {
+      throw new SandboxApiError(
+        400,
+        `The dedicated endpoint for ${e.model} is not running (it is ${state}). Start it with PATCH /v1/endpoints/${e.id} {"state": "STARTED"}.`,
+        { code: "dedicated_endpoint_not_running", param: "model" },
+      );
+    }
+    return fineTuned(e.model, now);
   };
 
   const chat: Handler = async ({ req, now }) => {
@@ -103,7 +130,7 @@ export function chatRoutes(s: SandboxState): Route[] {
       encoding = base.encoding;
       answer = baseModelAnswer(base.id, question);
     } else {
-      const job = servingJob(model, now) ?? deployedJob(model, now);
+      const job = servingJob(model, now) ?? deployedJob(model, now) ?? endpointJob(model, now);
       if (!job) throw modelNotFound(model);
       encoding = resolveBaseModel(job.baseModel)?.encoding ?? "o200k_base";
       const file = store.getFile(job.trainingFile);
