@@ -6,8 +6,10 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
+import { loadConfig } from "../../src/config.ts";
 import { isModerationCategory, SEVERE_CATEGORIES } from "../../src/domain/moderation.ts";
 import { silentLogger } from "../../src/logger.ts";
+import { ChatProviderRegistry } from "../../src/providers/chatRegistry.ts";
 import { ModerationUnavailableError } from "../../src/providers/moderation.ts";
 import {
   GuardModerator,
@@ -15,6 +17,7 @@ import {
   parseGuardReply,
 } from "../../src/providers/moderationGuard.ts";
 import { OpenAIModerator } from "../../src/providers/moderationOpenAI.ts";
+import { createModerator } from "../../src/providers/moderators.ts";
 import { type Rig, startRig } from "../sandbox/helpers.ts";
 
 describe("the openai moderator (at the sandbox)", () => {
@@ -206,5 +209,72 @@ describe("the guard moderator", () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe("createModerator", () => {
+  it("builds the guard from the configuration, on the named chat provider, with its own model", async () => {
+    const server = await startGuardServer(["unsafe\nS4"]);
+    try {
+      const config = loadConfig({
+        CHAT_PROVIDERS: JSON.stringify([{ name: "groq", baseURL: server.url }]),
+        MODERATION_PROVIDER: "guard",
+        MODERATION_GUARD_PROVIDER: "groq",
+        MODERATION_MAX_RETRIES: "0",
+      });
+      const chat = new ChatProviderRegistry({
+        fineTuning: [
+          {
+            name: "sandbox",
+            baseURL: "http://127.0.0.1:9/v1",
+            apiKey: "x",
+            maxRetries: 0,
+            timeoutMs: 1000,
+            free: true,
+          },
+        ],
+        extra: config.chatProviders,
+      });
+      const moderator = createModerator({
+        config: config.moderation,
+        finetuneProviders: config.finetuneProviders,
+        sandboxURL: undefined,
+        chat,
+        logger: silentLogger,
+      });
+      assert.equal(moderator.describe, "guard meta-llama/Llama-Guard-4-12B at groq");
+      const v = await moderator.moderate({ text: "a question", target: "question" });
+      assert.deepEqual(v.flaggedCategories, [{ category: "sexual/minors", score: 1 }]);
+      assert.equal(v.severe, true);
+      assert.equal(server.requests[0]?.model, "meta-llama/Llama-Guard-4-12B");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("refuses to build the sandbox moderator without a sandbox", () => {
+    const config = loadConfig({});
+    assert.throws(
+      () =>
+        createModerator({
+          config: config.moderation,
+          finetuneProviders: config.finetuneProviders,
+          sandboxURL: undefined,
+          chat: new ChatProviderRegistry({
+            fineTuning: [
+              {
+                name: "sandbox",
+                baseURL: "http://127.0.0.1:9/v1",
+                apiKey: "x",
+                maxRetries: 0,
+                timeoutMs: 1,
+                free: true,
+              },
+            ],
+          }),
+          logger: silentLogger,
+        }),
+      /no sandbox was started/,
+    );
   });
 });
