@@ -8,12 +8,14 @@ import { GuildSettingsRepository } from "../db/guildSettings.ts";
 import { HostingRepository } from "../db/hosting.ts";
 import { ModelRepository } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
+import { ReviewRepository } from "../db/review.ts";
 import { UsageRepository } from "../db/usage.ts";
 import type { Logger } from "../logger.ts";
 import { ChatProviderRegistry, type FineTuningProviderInfo } from "../providers/chatRegistry.ts";
 import { type AskRequest, type AskResult, AskService, type AskServiceDeps } from "./ask.ts";
 import { FeedbackService } from "./feedback.ts";
 import { ChatPriceTable } from "./prices.ts";
+import { ReviewService } from "./review.ts";
 import { ModelRouter } from "./routing.ts";
 import { ClassroomSettings } from "./settings.ts";
 import { UsageService } from "./usage.ts";
@@ -30,6 +32,8 @@ export interface ClassroomServices {
   router: ModelRouter;
   usage: UsageService;
   feedback: FeedbackService;
+  /** /review: the class's recent Q&A for its teachers, paged. */
+  review: ReviewService;
 }
 
 export interface ClassroomServicesDeps {
@@ -109,5 +113,6 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
       defaultModel: deps.catalog.defaultModel,
       now,
     }),
+    review: new ReviewService({ review: new ReviewRepository(db), now }),
   };
 }

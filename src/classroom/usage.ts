@@ -59,6 +59,11 @@ const NO_HOSTING: HostingUsage = { minutes: 0, costUsd: 0, byModel: [] };
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
+/** The first instant of an N-day window that ends now, today (UTC) included: what "last N days" means here. */
+export function windowStartMs(nowMs: number, days: number): number {
+  return Math.floor(nowMs / DAY_MS) * DAY_MS - (days - 1) * DAY_MS;
+}
+
 export class UsageService {
   constructor(
     private readonly deps: {
@@ -74,7 +79,7 @@ export class UsageService {
       throw new UserError(`Days must be a whole number from 1 to ${MAX_USAGE_DAYS}.`);
     }
     const now = (this.deps.now ?? Date.now)();
-    const firstDay = Math.floor(now / DAY_MS) * DAY_MS - (days - 1) * DAY_MS;
+    const firstDay = windowStartMs(now, days);
     const agg = this.deps.usage.aggregate(
       guildId,
       new Date(firstDay).toISOString(),
