@@ -36,10 +36,8 @@ function unsafeForTerminal(code: number): boolean {
  * bidirectional overrides (they reorder what is shown) become "?", whitespace runs one space, clipped.
  */
 export function terminalText(text: string, max = TERMINAL_TEXT_CHARS): string {
-  const line = text
-    .replace(/[^]/gu, (c) => (unsafeForTerminal(c.codePointAt(0) ?? 0) ? "?" : c))
-    .replace(/\s+/g, " ")
-    .trim();
+  const safe = Array.from(text, (c) => (unsafeForTerminal(c.codePointAt(0) ?? 0) ? "?" : c)).join("");
+  const line = safe.replace(/\s+/g, " ").trim();
   return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
 }
 
