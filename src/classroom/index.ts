@@ -10,6 +10,7 @@ import { ModelRepository } from "../db/models.ts";
 import { ModerationRepository } from "../db/moderation.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
+import { ReviewRepository } from "../db/review.ts";
 import { UsageRepository } from "../db/usage.ts";
 import type { Logger } from "../logger.ts";
 import { ChatProviderRegistry, type FineTuningProviderInfo } from "../providers/chatRegistry.ts";
@@ -19,6 +20,7 @@ import { type AskRequest, type AskResult, AskService, type AskServiceDeps } from
 import { FeedbackService } from "./feedback.ts";
 import { ModerationGate } from "./moderation.ts";
 import { ChatPriceTable } from "./prices.ts";
+import { ReviewService } from "./review.ts";
 import { ModelRouter } from "./routing.ts";
 import { SafetySettings } from "./safety.ts";
 import { ClassroomSettings } from "./settings.ts";
@@ -40,6 +42,8 @@ export interface ClassroomServices {
   moderator: Moderator;
   /** `/config safety`: the moderation in force and a guild's tightening of it. */
   safety: SafetySettings;
+  /** /review: the class's recent Q&A for its teachers, paged. */
+  review: ReviewService;
 }
 
 export interface ClassroomServicesDeps {
@@ -147,5 +151,6 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     }),
     moderator,
     safety,
+    review: new ReviewService({ review: new ReviewRepository(db), now }),
   };
 }

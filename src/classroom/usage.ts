@@ -63,6 +63,11 @@ const NO_MODERATION: ModerationCounts = { flaggedQuestions: 0, flaggedAnswers: 0
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
+/** The first instant of an N-day window that ends now, today (UTC) included: what "last N days" means here. */
+export function windowStartMs(nowMs: number, days: number): number {
+  return Math.floor(nowMs / DAY_MS) * DAY_MS - (days - 1) * DAY_MS;
+}
+
 export class UsageService {
   constructor(
     private readonly deps: {
@@ -80,7 +85,7 @@ export class UsageService {
       throw new UserError(`Days must be a whole number from 1 to ${MAX_USAGE_DAYS}.`);
     }
     const now = (this.deps.now ?? Date.now)();
-    const firstDay = Math.floor(now / DAY_MS) * DAY_MS - (days - 1) * DAY_MS;
+    const firstDay = windowStartMs(now, days);
     const since = new Date(firstDay).toISOString();
     const until = new Date(now + 1).toISOString();
     const agg = this.deps.usage.aggregate(guildId, since, until);

@@ -16,6 +16,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
     summary: "/ask usage: questions, tokens, cost by model and day",
     load: () => import("./usage.ts"),
   },
+  review: {
+    summary: "/review in the terminal: recent Q&A, votes, corrections; --csv FILE",
+    load: () => import("./review.ts"),
+  },
   finetune: {
     summary: "validate, upload and fine-tune (--wait follows it)",
     load: () => import("./finetune.ts"),

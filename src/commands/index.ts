@@ -6,13 +6,15 @@ import config from "./config.ts";
 import dataset from "./dataset.ts";
 import finetune, { finetuneButtons } from "./finetune.ts";
 import model, { hostingButtons } from "./model.ts";
+import review, { reviewButtons } from "./review.ts";
 import usage from "./usage.ts";
 
-export const commands: readonly Command[] = [config, ask, model, classroom, usage, dataset, finetune];
+export const commands: readonly Command[] = [config, ask, model, classroom, usage, review, dataset, finetune];
 
 export const components: readonly ComponentHandler[] = [
   voteButton,
   correctAnswer,
+  reviewButtons,
   finetuneButtons,
   hostingButtons,
 ];

@@ -25,6 +25,7 @@ const DEFAULT_PERMISSIONS: Record<string, string | null> = {
   finetune: MANAGE_GUILD,
   classroom: MANAGE_GUILD,
   usage: MANAGE_GUILD,
+  review: MANAGE_GUILD,
   ask: null,
   model: null,
 };
