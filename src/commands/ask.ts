@@ -19,6 +19,7 @@ import type { AskAnswer } from "../classroom/ask.ts";
 import { MAX_CORRECTION_CHARS } from "../classroom/feedback.ts";
 import type { Command, ComponentHandler } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
+import { CORRECTION_PREFIX, correctionId } from "../discord/feedbackIds.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { neutraliseMarkdown } from "../discord/markdown.ts";
 import { guildModelChoices } from "../discord/modelChoices.ts";
@@ -73,7 +74,7 @@ function feedbackRow(answerId: number): ActionRowBuilder<ButtonBuilder> {
     new ButtonBuilder().setCustomId(`vote:up:${answerId}`).setEmoji("👍").setStyle(ButtonStyle.Secondary),
     new ButtonBuilder().setCustomId(`vote:down:${answerId}`).setEmoji("👎").setStyle(ButtonStyle.Secondary),
     new ButtonBuilder()
-      .setCustomId(`correct:${answerId}`)
+      .setCustomId(correctionId(answerId))
       .setLabel("Correct this answer")
       .setStyle(ButtonStyle.Secondary),
   );
@@ -192,7 +193,7 @@ const CORRECTION_FIELD = "answer";
 
 /** "Correct this answer": the button opens a modal (prefilled), its submit stores the teacher's correction. */
 export const correctAnswer = {
-  prefix: "correct",
+  prefix: CORRECTION_PREFIX,
   access: "teacher",
   async handle(interaction, ctx) {
     const guildId = interaction.guildId;
@@ -222,7 +223,7 @@ async function openCorrectionModal(
     .setRequired(true);
   if (current.length <= DiscordLimits.modalTextInput) input.setValue(current);
   const modal = new ModalBuilder()
-    .setCustomId(`correct:${answerId}`)
+    .setCustomId(correctionId(answerId))
     .setTitle("Correct this answer")
     .addLabelComponents(
       new LabelBuilder()

@@ -1,6 +1,7 @@
 // How /review reads in Discord: one embed per page (an answer a field), the page buttons and one "Correct"
 // button per answer (the /ask correction modal, `correct:<id>`). The page buttons' custom ids carry the whole
 // filter and cursor (stateless); every click is checked again and read within the clicker's own guild.
+
 import { ActionRowBuilder, ButtonBuilder, ButtonStyle, EmbedBuilder } from "discord.js";
 import {
   MAX_REVIEW_DAYS,
@@ -9,6 +10,7 @@ import {
   type ReviewRow,
 } from "../../classroom/review.ts";
 import { UserError } from "../../domain/errors.ts";
+import { correctionId } from "../feedbackIds.ts";
 import { DiscordLimits } from "../limits.ts";
 import { neutraliseMarkdown } from "../markdown.ts";
 import { Colors } from "./report.ts";
@@ -154,7 +156,7 @@ export function reviewComponents(p: ReviewPage): ActionRowBuilder<ButtonBuilder>
   const corrections = new ActionRowBuilder<ButtonBuilder>().addComponents(
     p.rows.map((r) =>
       new ButtonBuilder()
-        .setCustomId(`correct:${r.answerId}`)
+        .setCustomId(correctionId(r.answerId))
         .setLabel(`Correct #${r.answerId}`.slice(0, DiscordLimits.buttonLabel))
         .setStyle(ButtonStyle.Primary),
     ),
