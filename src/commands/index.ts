@@ -6,13 +6,24 @@ import config from "./config.ts";
 import dataset from "./dataset.ts";
 import finetune, { finetuneButtons } from "./finetune.ts";
 import model, { hostingButtons } from "./model.ts";
+import privacy, { confirmDelete } from "./privacy.ts";
 import usage from "./usage.ts";
 
-export const commands: readonly Command[] = [config, ask, model, classroom, usage, dataset, finetune];
+export const commands: readonly Command[] = [
+  config,
+  ask,
+  model,
+  classroom,
+  usage,
+  dataset,
+  finetune,
+  privacy,
+];
 
 export const components: readonly ComponentHandler[] = [
   voteButton,
   correctAnswer,
   finetuneButtons,
   hostingButtons,
+  confirmDelete,
 ];
