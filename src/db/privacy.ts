@@ -136,6 +136,40 @@ export function schemaTables(db: Db): TableColumns[] {
   }));
 }
 
+/**
+ * What PRIVACY_TABLES fails to cover in this database's schema: a table in neither list, a column named like a user
+ * id (USER_ID_COLUMN) not in its table's `users`, a guild_id column not named as the table's `guild`, or a listed
+ * column that does not exist. Empty when the registry is complete (test/db/privacy.test.ts).
+ */
+export function privacyCoverageProblems(db: Db): string[] {
+  const problems: string[] = [];
+  const specs = new Map(PRIVACY_TABLES.map((s) => [s.table, s]));
+  for (const { table, columns } of schemaTables(db)) {
+    if (GLOBAL_TABLES.includes(table)) continue;
+    const spec = specs.get(table);
+    if (!spec) {
+      problems.push(`table ${table} is not listed in PRIVACY_TABLES (src/db/privacy.ts)`);
+      continue;
+    }
+    for (const c of columns) {
+      if (USER_ID_COLUMN.test(c) && !(c in spec.users)) {
+        problems.push(`${table}.${c} looks like a user id but is not in its PRIVACY_TABLES entry's users`);
+      }
+    }
+    if (columns.includes("guild_id") && spec.guild !== "guild_id") {
+      problems.push(`${table}.guild_id is not the entry's guild column`);
+    }
+    const listed = [
+      ...Object.keys(spec.users),
+      ...(spec.scrub ?? []),
+      ...(spec.guild ? [spec.guild] : []),
+      ...(spec.retention ? [spec.retention.column] : []),
+    ];
+    for (const c of listed) if (!columns.includes(c)) problems.push(`${table}.${c} is listed but does not exist`);
+  }
+  return problems;
+}
+
 const quote = (id: string) => `"${id.replaceAll('"', '""')}"`;
 const DAY_MS = 86_400_000;
 
