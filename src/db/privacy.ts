@@ -165,7 +165,8 @@ export function privacyCoverageProblems(db: Db): string[] {
       ...(spec.guild ? [spec.guild] : []),
       ...(spec.retention ? [spec.retention.column] : []),
     ];
-    for (const c of listed) if (!columns.includes(c)) problems.push(`${table}.${c} is listed but does not exist`);
+    for (const c of listed)
+      if (!columns.includes(c)) problems.push(`${table}.${c} is listed but does not exist`);
   }
   return problems;
 }

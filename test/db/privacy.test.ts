@@ -25,7 +25,10 @@ describe("the privacy registry (src/db/privacy.ts)", () => {
     db.exec(`CREATE TABLE moderation_verdicts (id INTEGER PRIMARY KEY, guild_id TEXT NOT NULL,
       answer_id INTEGER, student_user_id TEXT, reviewed_by TEXT, created_at TEXT NOT NULL)`);
     const problems = privacyCoverageProblems(db);
-    assert.ok(problems.some((p) => /moderation_verdicts is not listed/.test(p)), problems.join("\n"));
+    assert.ok(
+      problems.some((p) => /moderation_verdicts is not listed/.test(p)),
+      problems.join("\n"),
+    );
     db.close();
   });
 
@@ -45,7 +48,10 @@ describe("PrivacyRepository.deletePerson", () => {
     const seeded = new Set(userIdCells(db, ids.student).map((c) => `${c.table}.${c.column}`));
     for (const spec of PRIVACY_TABLES) {
       for (const column of [...Object.keys(spec.users), ...(spec.scrub ?? [])]) {
-        assert.ok(seeded.has(`${spec.table}.${column}`), `the seed puts the person in ${spec.table}.${column}`);
+        assert.ok(
+          seeded.has(`${spec.table}.${column}`),
+          `the seed puts the person in ${spec.table}.${column}`,
+        );
       }
     }
     const otherBefore = userIdCells(db, ids.classmate);

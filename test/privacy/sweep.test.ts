@@ -11,7 +11,7 @@ import { UsageService } from "../../src/classroom/usage.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 import { type PrivacyConfig, PrivacyService } from "../../src/privacy/service.ts";
-import { GUILD, OTHER_GUILD, seedPerson, STUDENT, userIdCells } from "./helpers.ts";
+import { GUILD, OTHER_GUILD, STUDENT, seedPerson, userIdCells } from "./helpers.ts";
 
 const DAY = 86_400_000;
 const dirs: string[] = [];
@@ -53,15 +53,13 @@ function insertActivity(db: Db, guild: string, user: string, iso: string, extra:
        VALUES (?, 'c', ?, ?, 'a', 'gpt-4o-mini', 's', 1, ?)`,
     )
     .run(guild, user, `asked at ${iso}`, iso).lastInsertRowid;
-  db.prepare(`INSERT INTO answer_votes (answer_id, guild_id, user_id, value, created_at) VALUES (?, ?, ?, 1, ?)`).run(
-    answer,
-    guild,
-    "200000000000000009",
-    iso,
-  );
+  db.prepare(
+    `INSERT INTO answer_votes (answer_id, guild_id, user_id, value, created_at) VALUES (?, ?, ?, 1, ?)`,
+  ).run(answer, guild, "200000000000000009", iso);
 }
 
-const count = (db: Db, table: string) => (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+const count = (db: Db, table: string) =>
+  (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
 
 describe("retention (DATA_RETENTION_DAYS)", () => {
   it("deletes exactly the days before the window, keeps their usage as anonymous totals /usage still reports", async () => {
@@ -107,13 +105,21 @@ describe("retention (DATA_RETENTION_DAYS)", () => {
     assert.deepEqual(afterPurge.byModel, before.byModel);
     assert.deepEqual(afterPurge.errorsByCode, before.errorsByCode);
     assert.equal(afterPurge.anonymousQuestions, 3);
-    assert.deepEqual(afterPurge.topAskers, [{ userId: STUDENT, questions: 1 }], "askers only where rows remain");
+    assert.deepEqual(
+      afterPurge.topAskers,
+      [{ userId: STUDENT, questions: 1 }],
+      "askers only where rows remain",
+    );
 
     // Durable: a restart reads the last run from SQLite; not due again until a day has passed.
     db.close();
     db = openDb(path);
     clock = new Date(now.getTime() + DAY - 1);
-    assert.equal(await service(db, () => clock).sweep(), undefined, "not due within the day, after a restart");
+    assert.equal(
+      await service(db, () => clock).sweep(),
+      undefined,
+      "not due within the day, after a restart",
+    );
     insertActivity(db, GUILD, STUDENT, "2026-11-03T05:00:00.000Z");
     clock = new Date(now.getTime() + DAY);
     const next = await service(db, () => clock).sweep();
@@ -140,7 +146,10 @@ describe("a server that removed the bot (GUILD_DATA_GRACE_DAYS)", () => {
 
     clock = new Date(t0.getTime() + 30 * DAY - 1);
     assert.deepEqual((await privacy.runSweep(clock)).guildsDeleted, []);
-    assert.ok(userIdCells(db, STUDENT).some((c) => c.guildId === GUILD), "kept within the grace period");
+    assert.ok(
+      userIdCells(db, STUDENT).some((c) => c.guildId === GUILD),
+      "kept within the grace period",
+    );
 
     clock = new Date(t0.getTime() + 30 * DAY);
     const swept = await privacy.runSweep(clock);
@@ -153,11 +162,20 @@ describe("a server that removed the bot (GUILD_DATA_GRACE_DAYS)", () => {
         (c) => c.name,
       );
       if (!cols.includes("guild_id")) continue;
-      const n = (db.prepare(`SELECT COUNT(*) AS n FROM "${name}" WHERE guild_id = ?`).get(GUILD) as { n: number }).n;
+      const n = (
+        db.prepare(`SELECT COUNT(*) AS n FROM "${name}" WHERE guild_id = ?`).get(GUILD) as { n: number }
+      ).n;
       assert.equal(n, 0, `${name} holds nothing of the departed server`);
     }
-    assert.equal(count(db, "job_metrics"), 1, "the other server's loss points stay; the departed one's cascade");
-    assert.ok(userIdCells(db, STUDENT).some((c) => c.guildId === OTHER_GUILD), "another server is untouched");
+    assert.equal(
+      count(db, "job_metrics"),
+      1,
+      "the other server's loss points stay; the departed one's cascade",
+    );
+    assert.ok(
+      userIdCells(db, STUDENT).some((c) => c.guildId === OTHER_GUILD),
+      "another server is untouched",
+    );
     db.close();
   });
 
@@ -172,7 +190,10 @@ describe("a server that removed the bot (GUILD_DATA_GRACE_DAYS)", () => {
     assert.equal(privacy.guildJoined(GUILD), true);
     const later = new Date(t0.getTime() + 40 * DAY);
     assert.deepEqual((await privacy.runSweep(later)).guildsDeleted, []);
-    assert.ok(userIdCells(db, STUDENT).some((c) => c.guildId === GUILD), "nothing deleted after a re-invite");
+    assert.ok(
+      userIdCells(db, STUDENT).some((c) => c.guildId === GUILD),
+      "nothing deleted after a re-invite",
+    );
 
     privacy.guildLeft(GUILD);
     db.prepare(`UPDATE hosting_sessions SET stopped_at = NULL WHERE guild_id = ?`).run(GUILD);
@@ -215,15 +236,23 @@ describe("dataset retention (DATASET_RETENTION_DAYS)", () => {
     job(oldFinished.id, "succeeded");
     job(training.id, "running");
     const served = job(withModel.id, "succeeded");
-    db.prepare(`INSERT INTO models (guild_id, name, provider, base_model, job_id, created_at) VALUES (?, 'ft:x', 'sandbox', 'b', ?, '2025-01-02')`).run(GUILD, served);
+    db.prepare(
+      `INSERT INTO models (guild_id, name, provider, base_model, job_id, created_at) VALUES (?, 'ft:x', 'sandbox', 'b', ?, '2025-01-02')`,
+    ).run(GUILD, served);
     const now = new Date("2026-12-03T12:00:00.000Z");
 
     assert.equal((await service(db, () => now).runSweep(now)).datasetsDeleted, 0, "kept forever by default");
     const swept = await service(db, () => now, { datasetRetentionDays: 365 }).runSweep(now);
     assert.equal(swept.datasetsDeleted, 2);
-    const left = (db.prepare(`SELECT file_name AS f FROM datasets ORDER BY id`).all() as { f: string }[]).map((r) => r.f);
+    const left = (db.prepare(`SELECT file_name AS f FROM datasets ORDER BY id`).all() as { f: string }[]).map(
+      (r) => r.f,
+    );
     assert.deepEqual(left, ["training", "with-model", "recent"]);
-    assert.deepEqual([existsSync(old.file), existsSync(oldFinished.file)], [false, false], "their files are deleted");
+    assert.deepEqual(
+      [existsSync(old.file), existsSync(oldFinished.file)],
+      [false, false],
+      "their files are deleted",
+    );
     assert.deepEqual([existsSync(training.file), existsSync(recent.file)], [true, true]);
     db.close();
   });
