@@ -118,6 +118,13 @@ export const PRIVACY_TABLES: readonly TableSpec[] = [
 /** Tables that belong to no server and hold no one's data. */
 export const GLOBAL_TABLES: readonly string[] = ["schema_migrations", "privacy_sweeps"];
 
+/**
+ * The embedded sandbox's own tables (src/sandbox/migrations) share the database file but are the fine-tuning
+ * provider's side: what a real provider would hold remotely (training files it received, its jobs). classtune's
+ * deletions do not reach into a provider's store, the sandbox's included.
+ */
+export const PROVIDER_TABLE = /^sandbox_/;
+
 export interface TableColumns {
   table: string;
   columns: string[];
@@ -145,7 +152,7 @@ export function privacyCoverageProblems(db: Db): string[] {
   const problems: string[] = [];
   const specs = new Map(PRIVACY_TABLES.map((s) => [s.table, s]));
   for (const { table, columns } of schemaTables(db)) {
-    if (GLOBAL_TABLES.includes(table)) continue;
+    if (GLOBAL_TABLES.includes(table) || PROVIDER_TABLE.test(table)) continue;
     const spec = specs.get(table);
     if (!spec) {
       problems.push(`table ${table} is not listed in PRIVACY_TABLES (src/db/privacy.ts)`);

@@ -27,6 +27,7 @@ const DEFAULT_PERMISSIONS: Record<string, string | null> = {
   usage: MANAGE_GUILD,
   ask: null,
   model: null,
+  privacy: null,
 };
 
 type Option = NonNullable<StoredCommand["options"]>[number];

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { privacyCoverageProblems } from "../../src/db/privacy.ts";
 import type { FakeGuild, FakeInteraction, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
 import { addSchool, OTHER_SCHOOL } from "../helpers/school.ts";
@@ -60,7 +61,7 @@ const lastUsage = () =>
   bot.db.prepare(`SELECT cache_hit AS hit FROM ask_usage ORDER BY id DESC LIMIT 1`).get() as { hit: number };
 
 before(async () => {
-  bot = await startTestBot({ env: { ASK_USER_BURST: "100" } });
+  bot = await startTestBot({ env: { ASK_USER_BURST: "100", DATA_RETENTION_DAYS: "2" } });
   const schoolA = addSchool(bot.discord, { channels: ["general", "class"] });
   const schoolB = addSchool(bot.discord, { ...OTHER_SCHOOL, channels: ["general", "class"] });
   ({ guild: a, teacher } = schoolA);
@@ -126,6 +127,11 @@ describe("/privacy", () => {
     assert.match(done.content, /Done: \d+ row\(s\) deleted or anonymised, 2 cached answer\(s\) forgotten/);
     assert.match(done.content, new RegExp(`exported by <@${teacher.id}>`));
 
+    assert.deepEqual(
+      privacyCoverageProblems(bot.db),
+      [],
+      "the bot's own database (sandbox included) is covered",
+    );
     const left = userIdCells(bot.db, sam.id);
     assert.deepEqual(
       [...new Set(left.filter((c) => c.guildId === a.id).map((c) => `${c.table}.${c.column}`))],
@@ -185,6 +191,39 @@ describe("/privacy", () => {
       (await slash(a, teacher, "dataset", "remove-student", { student: sam })).content,
       /No dataset/,
     );
+  });
+});
+
+describe("retention on the poller's tick", () => {
+  it("deletes what is past DATA_RETENTION_DAYS, and /usage still counts it, anonymously", async () => {
+    const old = new Date(Date.now() - 5 * 86_400_000).toISOString();
+    bot.db
+      .prepare(
+        `INSERT INTO ask_usage (guild_id, channel_id, user_id, model, provider, prompt_tokens, completion_tokens,
+           created_at) VALUES (?, ?, ?, 'gpt-4o-mini-2024-07-18', 'sandbox', 40, 2, ?)`,
+      )
+      .run(a.id, a.channel("class").id, ana.id, old);
+    bot.db
+      .prepare(
+        `INSERT INTO answers (guild_id, channel_id, user_id, question, answer, model, system_prompt, public, created_at)
+         VALUES (?, ?, ?, 'An old question?', 'An old answer.', 'm', 's', 1, ?)`,
+      )
+      .run(a.id, a.channel("class").id, ana.id, old);
+    const before = await slash(a, teacher, "usage", undefined, { days: 7 });
+    const questions = (m: FakeMessage) =>
+      Number(/\*\*(\d+)\*\* questions/.exec(m.embeds[0]?.description ?? "")?.[1]);
+    await bot.app.ctx.poller.tick();
+    const n = (sql: string) => (bot.db.prepare(sql).get(old) as { n: number }).n;
+    assert.equal(n(`SELECT COUNT(*) AS n FROM ask_usage WHERE created_at <= ?`), 0);
+    assert.equal(n(`SELECT COUNT(*) AS n FROM answers WHERE created_at <= ?`), 0);
+    assert.ok(
+      (bot.db.prepare(`SELECT COUNT(*) AS n FROM answers`).get() as { n: number }).n > 0,
+      "today's answers stay",
+    );
+    const afterPurge = await slash(a, teacher, "usage", undefined, { days: 7 });
+    assert.equal(questions(afterPurge), questions(before), "the purged day is still counted");
+    const field = afterPurge.embeds[0]?.fields?.find((f) => f.name === "Past the retention window");
+    assert.match(field?.value ?? "", /^1 question\(s\) are from days past the retention window/);
   });
 });
 
