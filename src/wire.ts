@@ -161,8 +161,9 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     notifier,
     serving,
     hosting,
-    // The daily privacy sweep (retention, departed servers) rides on the tick; it runs once a day, by SQLite.
-    privacy,
+    // The daily privacy sweep (retention, departed servers) rides on the bot's tick; it runs once a day, by SQLite.
+    // Not on a terminal command's poller (`finetune --wait`): the bot, which holds the answer cache, does it.
+    ...(deps.guildId === undefined ? { privacy } : {}),
     reconcileCreates: (provider) => jobs.reconcilePendingCreates(provider),
     schedule: config.pollSchedule,
     ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),

@@ -30,7 +30,7 @@ import { defer, respond } from "../discord/respond.ts";
 import { isTrainable } from "../domain/trainable.ts";
 
 /** Files a bot may upload without server boosts. */
-const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
+const MAX_UPLOAD_BYTES = DiscordLimits.attachmentBytes;
 
 /** The custom id of the "Fine-tune this" button (handled in src/commands/finetune.ts). */
 export const fineTuneThisId = (datasetId: number) => `finetune:from-dataset:${datasetId}`;

@@ -76,14 +76,17 @@ export default {
           EXPORTED_NOTE,
         );
       }
-      lines.push("", "Everything is in the attached file. `/privacy delete` deletes it.");
+      const json = Buffer.from(JSON.stringify(report, null, 2));
+      const fits = json.length <= DiscordLimits.attachmentBytes;
+      lines.push(
+        "",
+        fits
+          ? "Everything is in the attached file. `/privacy delete` deletes it."
+          : "It is too much to attach here: the bot's operator can export it for you. `/privacy delete` deletes it.",
+      );
       await respond(interaction, {
         content: clip(lines.join("\n"), DiscordLimits.messageContent),
-        files: [
-          new AttachmentBuilder(Buffer.from(JSON.stringify(report, null, 2)), {
-            name: "classtune-privacy.json",
-          }),
-        ],
+        files: fits ? [new AttachmentBuilder(json, { name: "classtune-privacy.json" })] : [],
       });
       return;
     }
