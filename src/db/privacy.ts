@@ -7,6 +7,9 @@ import type { Db } from "./open.ts";
 /** The naming rule: a column whose name matches this may hold a Discord user id. */
 export const USER_ID_COLUMN = /user|requester|uploader|author|student|asker|_by$/i;
 
+/** What /privacy show writes instead of another person's id in a row that is also the caller's. */
+export const SOMEONE_ELSE = "someone else";
+
 /** What an anonymised user id becomes (the column stays non-null; nothing links the row to a person). */
 export const ANONYMOUS_USER = "deleted";
 
@@ -234,11 +237,21 @@ export class PrivacyRepository {
     for (const spec of this.specs()) {
       if (spec.guild === null) continue;
       for (const [column, how] of Object.entries(spec.users)) {
-        const rows = this.db
-          .prepare(
-            `SELECT * FROM ${quote(spec.table)} WHERE ${quote(spec.guild)} = ? AND ${quote(column)} = ? LIMIT 100000`,
-          )
-          .all(guildId, userId) as Record<string, unknown>[];
+        const rows = (
+          this.db
+            .prepare(
+              `SELECT * FROM ${quote(spec.table)} WHERE ${quote(spec.guild)} = ? AND ${quote(column)} = ? LIMIT 100000`,
+            )
+            .all(guildId, userId) as Record<string, unknown>[]
+        ).map((row) => {
+          // A row found by another column (an answer the caller corrected) names someone else: not theirs to see.
+          for (const other of Object.keys(spec.users)) {
+            if (row[other] !== userId && row[other] !== ANONYMOUS_USER && row[other] != null) {
+              row[other] = SOMEONE_ELSE;
+            }
+          }
+          return row;
+        });
         if (rows.length > 0)
           out.push({ table: spec.table, kind: spec.kind, column, action: how.action, rows });
       }

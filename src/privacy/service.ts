@@ -257,7 +257,15 @@ export class PrivacyService {
         guildsWaiting.push(guildId);
         continue;
       }
-      const purged: GuildPurgeCounts = this.repo.deleteGuild(guildId);
+      let purged: GuildPurgeCounts;
+      try {
+        purged = this.repo.deleteGuild(guildId);
+      } catch (err) {
+        // One transaction: nothing of it was deleted. Another server's deletion and retention go on.
+        this.logger.error({ err, guildId }, "a departed server's data could not be deleted; retried tomorrow");
+        guildsWaiting.push(guildId);
+        continue;
+      }
       this.deps.cache.forget(guildId);
       files.push(...purged.orphanFiles);
       guildsDeleted.push(guildId);

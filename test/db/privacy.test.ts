@@ -40,6 +40,24 @@ describe("the privacy registry (src/db/privacy.ts)", () => {
   });
 });
 
+describe("PrivacyRepository.personalRows", () => {
+  it("never shows another person's id, even in a row that is also the caller's (an answer they corrected)", () => {
+    const db = openDb(":memory:");
+    const ids = seedPerson(db);
+    db.prepare(
+      `INSERT INTO answers (guild_id, channel_id, user_id, question, answer, model, system_prompt, public,
+         corrected_answer, corrected_by, corrected_at, created_at)
+       VALUES (?, 'c', ?, 'A classmate asks?', 'a', 'm', 's', 1, 'Fixed.', ?, '2026-12-01', '2026-12-01')`,
+    ).run(ids.guild, ids.classmate, ids.student);
+    const rows = new PrivacyRepository(db).personalRows(ids.guild, ids.student);
+    const json = JSON.stringify(rows);
+    assert.ok(json.includes("A classmate asks?"), "the correction is the caller's");
+    assert.ok(!json.includes(ids.classmate), "the classmate's id is not shown");
+    assert.ok(!json.includes(ids.otherGuild), "nor anything of another server");
+    db.close();
+  });
+});
+
 describe("PrivacyRepository.deletePerson", () => {
   it("leaves no cell holding the person's id in this server but the kept exports; others and other servers untouched", () => {
     const db = openDb(":memory:");
