@@ -262,7 +262,10 @@ export class PrivacyService {
         purged = this.repo.deleteGuild(guildId);
       } catch (err) {
         // One transaction: nothing of it was deleted. Another server's deletion and retention go on.
-        this.logger.error({ err, guildId }, "a departed server's data could not be deleted; retried tomorrow");
+        this.logger.error(
+          { err, guildId },
+          "a departed server's data could not be deleted; retried tomorrow",
+        );
         guildsWaiting.push(guildId);
         continue;
       }
