@@ -46,6 +46,8 @@ export async function main(args: string[]): Promise<void> {
     catalog: loadCatalog(),
     fineTuningProviders: [{ name: "sandbox", baseURL: sandbox.url, apiKey: "sandbox", free: true }],
     defaultFineTuningProvider: "sandbox",
+    // Moderation on, as the bot runs by default: the sandbox's classifier, its HTTP time subtracted like chat's.
+    moderationSandboxURL: sandbox.url,
     storeDataset: () => {
       throw new Error("not used");
     },

@@ -2,7 +2,8 @@
 // real bot (startApp: discord.js, router, /ask, AskService, SQLite), the embedded sandbox answers with zero
 // latency, and the reply (deferral + edit) comes back to the fake. Reports sustained questions per second,
 // classtune's overhead per question (dispatch → final reply, minus the time inside the provider's HTTP call,
-// timed around the SDK's fetch), and the cache-hit path. Medians of several runs. Limits raised via env.
+// timed around the SDK's fetch), the time moderation adds (the sandbox's /v1/moderations, the bot's default
+// without an OpenAI key: the question and the answer checked, timed the same way), and the cache-hit path. Medians of several runs. Limits raised via env.
 // bench/ask-core.ts measures the services alone (no Discord).
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -31,6 +32,8 @@ interface RunResult {
   overheadP50: number;
   overheadP99: number;
   modelP50: number;
+  moderationP50: number;
+  moderationP99: number;
   cacheQps: number;
   cacheP50: number;
   cacheP99: number;
@@ -46,8 +49,19 @@ export async function main(args: string[] = []): Promise<void> {
   // (in startApp), so wrapping it first times exactly the HTTP round trip to the sandbox.
   const realFetch = globalThis.fetch;
   let modelMs = 0;
+  let moderationMs = 0;
   globalThis.fetch = async (input, init) => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (url.endsWith("/moderations")) {
+      const t = performance.now();
+      try {
+        const res = await realFetch(input, init);
+        const body = await res.arrayBuffer();
+        return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+      } finally {
+        moderationMs += performance.now() - t;
+      }
+    }
     if (!url.endsWith("/chat/completions")) return realFetch(input, init);
     const t = performance.now();
     try {
@@ -74,6 +88,8 @@ export async function main(args: string[] = []): Promise<void> {
     ASK_GUILD_BURST: "1000000",
     ASK_DAILY_BUDGET_USD: "1000000",
     ASK_CACHE_MAX_ENTRIES: String(runs * perRun * 2),
+    // --no-moderation: the same run with MODERATION_PROVIDER=off, to compare.
+    ...(args.includes("--no-moderation") ? { MODERATION_PROVIDER: "off" } : {}),
   });
   const { token, clientId, apiUrl } = config.discord;
   if (!token || !clientId) throw new Error("fake Discord gave no token");
@@ -114,15 +130,19 @@ export async function main(args: string[] = []): Promise<void> {
       // Overhead: one question at a time, so the model time subtracted is that question's own.
       const overhead: number[] = [];
       const model: number[] = [];
+      const moderation: number[] = [];
       for (let i = 0; i < perRun; i++) {
         modelMs = 0;
+        moderationMs = 0;
         const t = performance.now();
         await ask(student(i), `Run ${r} sequential question ${i}?`);
         overhead.push(performance.now() - t - modelMs);
         model.push(modelMs);
+        moderation.push(moderationMs);
       }
       overhead.sort((x, y) => x - y);
       model.sort((x, y) => x - y);
+      moderation.sort((x, y) => x - y);
 
       // Sustained: IN_FLIGHT questions at once, every one distinct (each reaches the sandbox).
       let next = 0;
@@ -153,6 +173,8 @@ export async function main(args: string[] = []): Promise<void> {
         overheadP50: pct(overhead, 0.5),
         overheadP99: pct(overhead, 0.99),
         modelP50: pct(model, 0.5),
+        moderationP50: pct(moderation, 0.5),
+        moderationP99: pct(moderation, 0.99),
         cacheQps,
         cacheP50: pct(hits, 0.5),
         cacheP99: pct(hits, 0.99),
@@ -169,6 +191,7 @@ export async function main(args: string[] = []): Promise<void> {
         `sustained (${IN_FLIGHT} in flight): ${m("sustainedQps").toFixed(0)} questions/s   [bar ≥ 200]`,
         `overhead per question excl. the model call: p50 ${ms(m("overheadP50"))}, p99 ${ms(m("overheadP99"))}   [bar p99 ≤ 25 ms]`,
         `model call (sandbox HTTP, subtracted): p50 ${ms(m("modelP50"))}`,
+        `moderation added (${app.ctx.classroom.moderator.describe}: question + answer, included above): p50 ${ms(m("moderationP50"))}, p99 ${ms(m("moderationP99"))}`,
         `cache-hit path (sequential): ${m("cacheQps").toFixed(0)} questions/s, p50 ${ms(m("cacheP50"))}, p99 ${ms(m("cacheP99"))}`,
         `per run: ${results.map((x) => `${x.sustainedQps.toFixed(0)} q/s, p99 ${x.overheadP99.toFixed(1)} ms`).join(" | ")}`,
         "",

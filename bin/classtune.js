@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `classtune` command: the CLI in src/cli.ts, run under tsx (see scripts/run.js).
+// The `classtune` command: the CLI in src/cli.ts, run by scripts/run.js (from its kept bundle, else under tsx).
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 

@@ -205,6 +205,16 @@ async function openAiLesson(): Promise<void> {
     says(student.username, "biology-9b", `/ask question:${question}`);
     botSays(await slash(biology, student, { command: "ask", options: { question } }));
   }
+
+  // Moderation (the sandbox's word list, as no OpenAI key is set): the question never reaches the model, the
+  // student is answered calmly and privately, and the teachers get one alert naming the student, pinging nobody.
+  const unkind = "you are so stupid, what is osmosis?";
+  says(sam.username, "biology-9b", `/ask question:${unkind}`);
+  botSays(await slash(biology, sam, { command: "ask", options: { question: unkind } }));
+  await discord.waitForMessage(teachers, (m) => /was flagged by moderation/.test(m.content), {
+    timeoutMs: 10_000,
+  });
+  printNewNotices();
 }
 
 /**

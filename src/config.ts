@@ -6,6 +6,7 @@ import { z } from "zod";
 import {
   type FineTuneProviderSpec,
   loadFinetuneProviders,
+  OPENAI_DEFAULT_BASE_URL,
   providerNameSchema,
   readProviderLists,
 } from "./providerSpecs.ts";
@@ -114,6 +115,30 @@ const hostList = (def: string) =>
       return hosts;
     });
 
+export const MODERATION_PROVIDERS = ["openai", "guard", "sandbox", "off"] as const;
+export type ModerationProviderKind = (typeof MODERATION_PROVIDERS)[number];
+
+/** The longest message to students a school may set: it goes in one Discord message with room to spare. */
+export const MAX_STUDENT_TEXT_CHARS = 1500;
+
+const studentText = z
+  .string()
+  .trim()
+  .max(MAX_STUDENT_TEXT_CHARS, `must be at most ${MAX_STUDENT_TEXT_CHARS} characters`)
+  .transform((s) => (s === "" ? undefined : s))
+  .optional();
+
+/** What a student reads when moderation stops a question or an answer (each can be set by the school). */
+export const DEFAULT_MODERATION_MESSAGES = {
+  refusal:
+    "I can't help with that one. Let's keep /ask for schoolwork. If something is on your mind, your teacher or another adult you trust is a good person to talk to.",
+  help: "It sounds like you might be going through something hard, and you don't have to handle it alone. Please talk to a teacher, your school counsellor or another adult you trust today. If you are in danger right now, call your local emergency number.",
+  withheld:
+    "This answer was held back so a teacher can check it first. Try asking in a different way, or ask your teacher.",
+  unavailable:
+    "The safety check is not available right now, so your question was not sent. Please try again shortly.",
+} as const;
+
 export const envSchema = z.object({
   LOG_LEVEL: z.enum(LEVELS).optional(),
   DATA_DIR: z.string().trim().default("./data"),
@@ -188,6 +213,17 @@ export const envSchema = z.object({
   ASK_DAILY_BUDGET_USD: numberFrom(2),
   ASK_CACHE_TTL_SECONDS: intFrom(3600),
   ASK_CACHE_MAX_ENTRIES: intFrom(1000),
+
+  // Moderation of /ask questions and answers (src/classroom/moderation.ts).
+  MODERATION_PROVIDER: z.enum(MODERATION_PROVIDERS).optional(),
+  MODERATION_MODEL: optionalString,
+  MODERATION_GUARD_PROVIDER: optionalString,
+  MODERATION_FAIL: z.enum(["closed", "open"]).default("closed"),
+  MODERATION_MAX_RETRIES: intFrom(2),
+  MODERATION_TIMEOUT_MS: intFrom(10_000, 1),
+  MODERATION_REFUSAL_TEXT: studentText,
+  MODERATION_HELP_TEXT: studentText,
+  MODERATION_WITHHELD_TEXT: studentText,
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -246,6 +282,24 @@ export interface Config {
   /** Extra OpenAI-compatible chat providers for /ask (the fine-tuning provider is always registered too). */
   chatProviders: ChatProviderSpec[];
   ask: AskConfig;
+  moderation: ModerationConfig;
+}
+
+export interface ModerationConfig {
+  /** MODERATION_PROVIDER; default openai when an OpenAI key is configured (api.openai.com), else sandbox. */
+  provider: ModerationProviderKind;
+  /** MODERATION_MODEL; default omni-moderation-latest (openai, sandbox) or meta-llama/Llama-Guard-4-12B (guard). */
+  model: string | undefined;
+  /** openai: the fine-tuning provider of kind openai whose key and API root are used. */
+  openaiProvider: string | undefined;
+  /** guard: the chat provider (CHAT_PROVIDERS, or a fine-tuning provider) serving the guard model. */
+  guardProvider: string | undefined;
+  /** MODERATION_FAIL: closed refuses questions while moderation is down; open answers them, unchecked. */
+  fail: "closed" | "open";
+  maxRetries: number;
+  timeoutMs: number;
+  /** What students read: MODERATION_REFUSAL_TEXT, MODERATION_HELP_TEXT, MODERATION_WITHHELD_TEXT. */
+  messages: { refusal: string; help: string; withheld: string; unavailable: string };
 }
 
 /** One chat provider: its key already resolved from the variable named by `apiKeyEnv`. */
@@ -378,6 +432,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`CHAT_PROVIDERS: "${c.name}" is a fine-tuning provider's name; pick another`);
     }
   }
+  const moderation = moderationConfig(e, registry.providers, chatProviders, problems);
   const defaultSpec = registry.providers.find((p) => p.name === registry.defaultName);
   if (defaultSpec === undefined && problems.length === 0)
     problems.push("no fine-tuning provider is configured");
@@ -433,6 +488,55 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       chatPricesFile: e.CHAT_PRICES_FILE,
       chatMaxRetries: e.CHAT_MAX_RETRIES,
       chatTimeoutMs: e.CHAT_TIMEOUT_MS,
+    },
+    moderation,
+  };
+}
+
+/** MODERATION_*: which moderator, with what it needs; a missing piece is a problem, reported with the rest. */
+function moderationConfig(
+  e: Env,
+  finetuneProviders: FineTuneProviderSpec[],
+  chatProviders: ChatProviderSpec[],
+  problems: string[],
+): ModerationConfig {
+  const openai = finetuneProviders.filter((p) => p.kind === "openai" && p.apiKey !== undefined);
+  // A key for OpenAI itself: an OpenAI-compatible host at another address may serve no /moderations.
+  const realOpenAI = openai.find((p) => p.baseURL === OPENAI_DEFAULT_BASE_URL);
+  const provider = e.MODERATION_PROVIDER ?? (realOpenAI ? "openai" : "sandbox");
+  const openaiProvider = (realOpenAI ?? openai[0])?.name;
+  if (provider === "openai" && openaiProvider === undefined) {
+    problems.push(
+      "MODERATION_PROVIDER: openai needs an OpenAI key (OPENAI_API_KEY, or a fine-tuning provider of kind openai); set MODERATION_PROVIDER=sandbox, guard or off instead",
+    );
+  }
+  if (provider === "guard") {
+    const names = [...finetuneProviders.map((p) => p.name), ...chatProviders.map((p) => p.name)];
+    if (e.MODERATION_GUARD_PROVIDER === undefined) {
+      problems.push(
+        `MODERATION_GUARD_PROVIDER: MODERATION_PROVIDER=guard needs the chat provider that serves the guard model (one of: ${names.join(", ")})`,
+      );
+    } else if (!names.includes(e.MODERATION_GUARD_PROVIDER)) {
+      problems.push(
+        `MODERATION_GUARD_PROVIDER: "${e.MODERATION_GUARD_PROVIDER}" is no configured chat provider (configured: ${names.join(", ")})`,
+      );
+    }
+  } else if (e.MODERATION_GUARD_PROVIDER !== undefined) {
+    problems.push(`MODERATION_GUARD_PROVIDER: set, but MODERATION_PROVIDER is ${provider}, not guard`);
+  }
+  return {
+    provider,
+    model: e.MODERATION_MODEL,
+    openaiProvider: provider === "openai" ? openaiProvider : undefined,
+    guardProvider: provider === "guard" ? e.MODERATION_GUARD_PROVIDER : undefined,
+    fail: e.MODERATION_FAIL,
+    maxRetries: e.MODERATION_MAX_RETRIES,
+    timeoutMs: e.MODERATION_TIMEOUT_MS,
+    messages: {
+      refusal: e.MODERATION_REFUSAL_TEXT ?? DEFAULT_MODERATION_MESSAGES.refusal,
+      help: e.MODERATION_HELP_TEXT ?? DEFAULT_MODERATION_MESSAGES.help,
+      withheld: e.MODERATION_WITHHELD_TEXT ?? DEFAULT_MODERATION_MESSAGES.withheld,
+      unavailable: DEFAULT_MODERATION_MESSAGES.unavailable,
     },
   };
 }

@@ -91,22 +91,27 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
   const models = new ModelRepository(db);
   // Hosting billed while it runs: every such provider must have a price for its hardware before anything starts.
   const ledger = new HostingLedger({ db, providers: runtime.providers, catalogs });
-  ledger.checkPrices();
   const store: StoreDataset = (args) =>
     storeDataset({ ...args, db, dataDir: config.dataDir, catalog: catalogs.catalogFor(args.provider) });
-  const classroom = createClassroomServices({
-    config,
-    db,
-    logger,
-    catalog,
-    fineTuningProviders: runtime.providers.chatEndpoints(),
-    defaultFineTuningProvider: runtime.providers.default.name,
-    storeDataset: store,
-    // Posted on the next drain; the ask service already limits this to once per guild, model and day.
-    onModelUnavailable: (guildId, model, info) =>
-      enqueueModelUnavailable({ outbox, models }, guildId, model, info),
-    onModelUsed: (guildId, model) => ledger.repo.touch(guildId, model, new Date()),
-    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+  // A refusal from here on (an unpriced hardware, a moderator that cannot be built) must not leave the sandboxes
+  // the runtime started listening.
+  const classroom = await closingOnError(runtime, () => {
+    ledger.checkPrices();
+    return createClassroomServices({
+      config,
+      db,
+      logger,
+      catalog,
+      fineTuningProviders: runtime.providers.chatEndpoints(),
+      defaultFineTuningProvider: runtime.providers.default.name,
+      storeDataset: store,
+      moderationSandboxURL: runtime.moderationSandboxURL,
+      // Posted on the next drain; the ask service already limits this to once per guild, model and day.
+      onModelUnavailable: (guildId, model, info) =>
+        enqueueModelUnavailable({ outbox, models }, guildId, model, info),
+      onModelUsed: (guildId, model) => ledger.repo.touch(guildId, model, new Date()),
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    });
   });
   const rewrite: RewriteDataset = (args) =>
     rewriteDataset({
@@ -192,4 +197,14 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
       await runtime.close();
     },
   };
+}
+
+/** `build()`, or the runtime closed and the error rethrown. */
+async function closingOnError<T>(runtime: { close(): Promise<void> }, build: () => T): Promise<T> {
+  try {
+    return build();
+  } catch (err) {
+    await runtime.close();
+    throw err;
+  }
 }

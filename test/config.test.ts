@@ -85,3 +85,67 @@ describe("loadConfig", () => {
     assert.throws(() => loadConfig({ ATTACHMENT_HOSTS: "http://evil/" }), ConfigError);
   });
 });
+
+describe("loadConfig: moderation", () => {
+  const key = ["sk", "test", "moderation"].join("-");
+
+  it("moderates with the sandbox when no OpenAI key is set, failing closed", () => {
+    const m = loadConfig({}).moderation;
+    assert.equal(m.provider, "sandbox");
+    assert.equal(m.fail, "closed");
+    assert.equal(m.model, undefined, "the moderator's own default");
+    assert.match(m.messages.unavailable, /try again shortly/);
+  });
+
+  it("moderates with OpenAI when an OpenAI key is set, and with the sandbox for another host's key", () => {
+    const m = loadConfig({ OPENAI_API_KEY: key }).moderation;
+    assert.equal(m.provider, "openai");
+    assert.equal(m.openaiProvider, "openai");
+    const other = loadConfig({ OPENAI_API_KEY: key, OPENAI_BASE_URL: "https://example.test/v1" }).moderation;
+    assert.equal(other.provider, "sandbox", "an OpenAI-compatible host may serve no /moderations");
+  });
+
+  it("takes the school's texts, the model and the fail policy", () => {
+    const m = loadConfig({
+      MODERATION_PROVIDER: "off",
+      MODERATION_MODEL: "omni-moderation-2024-09-26",
+      MODERATION_FAIL: "open",
+      MODERATION_HELP_TEXT: "  Talk to Ms Rivera in room 12.  ",
+      MODERATION_REFUSAL_TEXT: "",
+    }).moderation;
+    assert.equal(m.provider, "off");
+    assert.equal(m.model, "omni-moderation-2024-09-26");
+    assert.equal(m.fail, "open");
+    assert.equal(m.messages.help, "Talk to Ms Rivera in room 12.");
+    assert.match(m.messages.refusal, /Let's keep \/ask for schoolwork/, "an empty text keeps the default");
+  });
+
+  it("reports what a moderation setting is missing or wrong, with the other problems", () => {
+    assert.throws(
+      () =>
+        loadConfig({
+          MODERATION_PROVIDER: "guard",
+          MODERATION_FAIL: "maybe",
+          MODERATION_HELP_TEXT: "x".repeat(1501),
+        }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        const text = err.problems.join("\n");
+        assert.match(text, /MODERATION_GUARD_PROVIDER: MODERATION_PROVIDER=guard needs the chat provider/);
+        assert.match(text, /MODERATION_FAIL/);
+        assert.match(text, /MODERATION_HELP_TEXT: must be at most 1500 characters/);
+        return true;
+      },
+    );
+    assert.throws(() => loadConfig({ MODERATION_PROVIDER: "openai" }), /openai needs an OpenAI key/);
+    assert.throws(
+      () => loadConfig({ MODERATION_PROVIDER: "guard", MODERATION_GUARD_PROVIDER: "nope" }),
+      /"nope" is no configured chat provider \(configured: sandbox\)/,
+    );
+    const guard = loadConfig({
+      MODERATION_PROVIDER: "guard",
+      MODERATION_GUARD_PROVIDER: "sandbox",
+    }).moderation;
+    assert.equal(guard.guardProvider, "sandbox");
+  });
+});

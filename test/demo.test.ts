@@ -31,6 +31,14 @@ describe("npm run demo", () => {
     assert.equal(lesson1.match(/answered by `ft:gpt-4o-mini-2024-07-18:classtune-sandbox:/g)?.length, 2);
   });
 
+  it("lesson 1: refuses an unkind question calmly and alerts the teachers, naming the student", () => {
+    const refusal = after(t, /\[#biology-9b\] sam: \/ask question:you are so stupid/);
+    assert.match(refusal, /I can't help with that one/);
+    assert.doesNotMatch(refusal, /answered by/, "the model was never asked");
+    const alert = after(t, /\[#teachers\] notice\n.*\n.*A question from @sam in #biology-9b was flagged/);
+    assert.match(alert, /Categories: harassment 0\.92/);
+  });
+
   it("lesson 2: validates for Llama 3.1 on the Nebius-kind provider, counted by Llama's own chat template", () => {
     const report = after(
       t,

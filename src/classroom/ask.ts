@@ -2,7 +2,7 @@
 // it can, with the channel's fallback when a model is gone; record usage and the answer.
 
 import type { AskConfig } from "../config.ts";
-import type { AnswerRepository } from "../db/answers.ts";
+import type { AnswerModeration, AnswerRepository } from "../db/answers.ts";
 import type { ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
 import type { UsageRepository } from "../db/usage.ts";
 import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
@@ -11,6 +11,7 @@ import type { ChatProvider } from "../providers/chatRegistry.ts";
 import { explainProviderError } from "../providers/errors.ts";
 import { AnswerCache } from "./cache.ts";
 import { type SpendReservation, SpendReservations, TokenBuckets } from "./limits.ts";
+import type { AnswerScreening, ModerationGate, QuestionScreening } from "./moderation.ts";
 import type { ChatPriceTable } from "./prices.ts";
 import { isPastShutdown, type ModelRouter, type ModelSource, notReadyReason } from "./routing.ts";
 
@@ -48,6 +49,8 @@ export interface AskServiceDeps {
   onModelUnavailable?: (guildId: string, model: string, info: ModelUnavailableInfo) => void | Promise<void>;
   /** Told of every answer a registered model gave (cached ones too): billed hosting's idle clock restarts. */
   onModelUsed?: (guildId: string, model: string) => void;
+  /** Checks questions before the cache and the model, answers before they are posted (classroom/moderation.ts). */
+  moderation?: ModerationGate | undefined;
 }
 
 export interface AskRequest {
@@ -76,6 +79,10 @@ export interface AskAnswer {
   /** Asked in a class channel: the reply is public. */
   public: boolean;
   answerId: number;
+  /** How the answer's moderation ended (unchecked: moderation off, or down under MODERATION_FAIL=open). */
+  moderation: AnswerModeration;
+  /** `answer` is the message shown instead of the model's (flagged, or moderation down under closed). */
+  withheld: boolean;
 }
 
 export type AskRefusalReason =
@@ -88,7 +95,9 @@ export type AskRefusalReason =
   | "spend_cap"
   | "model_unavailable"
   | "model_asleep"
-  | "provider_error";
+  | "provider_error"
+  | "moderation_flagged"
+  | "moderation_unavailable";
 
 export interface AskRefusal {
   ok: false;
@@ -217,6 +226,18 @@ export class AskService {
     const limited = this.takeRateLimit(req);
     if (limited) return limited;
 
+    // Before the cache and the model: a flagged question goes nowhere.
+    const screened = await this.deps.moderation?.screenQuestion(req, question);
+    if (screened?.kind === "refuse") {
+      const providerName = primary.ok ? primary.provider.name : primary.provider;
+      this.recordError(req, model, providerName, 0, screened.reason);
+      return refusal(screened.reason, screened.message, {
+        model,
+        provider: providerName,
+        teachersNotified: screened.teachersAlerted,
+      });
+    }
+
     const context = {
       req,
       question,
@@ -225,6 +246,7 @@ export class AskService {
       maxTokens: channel?.maxTokens ?? DEFAULT_MAX_TOKENS,
       isPublic: channel?.isClass ?? false,
       source,
+      screened,
     };
 
     let goneReason: string;
@@ -328,6 +350,7 @@ export class AskService {
       maxTokens: number;
       isPublic: boolean;
       source: ModelSource;
+      screened: QuestionScreening | undefined;
     },
     target: Attempt,
     shutdownDate: string | null,
@@ -346,6 +369,7 @@ export class AskService {
     );
     const hit = this.cache.get(cacheKey, now);
     if (hit) {
+      // Only answers that passed moderation are cached (or, with moderation off, every answer).
       return { kind: "answer", answer: this.record(ctx, target, hit.answer, 0, 0, 0, true) };
     }
 
@@ -369,10 +393,13 @@ export class AskService {
       const answer = text === "" ? "(The model returned an empty answer.)" : text;
       const promptTokens = completion.usage?.prompt_tokens ?? 0;
       const completionTokens = completion.usage?.completion_tokens ?? 0;
-      if (text !== "") this.cache.set(cacheKey, { answer, model, provider: provider.name }, this.now());
+      const screening = await this.deps.moderation?.screenAnswer(ctx.question, answer, req);
+      if (text !== "" && (screening === undefined || this.deps.moderation?.cacheable(screening))) {
+        this.cache.set(cacheKey, { answer, model, provider: provider.name }, this.now());
+      }
       return {
         kind: "answer",
-        answer: this.record(ctx, target, answer, promptTokens, completionTokens, latencyMs, false),
+        answer: this.record(ctx, target, answer, promptTokens, completionTokens, latencyMs, false, screening),
       };
     } catch (err) {
       const latencyMs = Math.round(performance.now() - started);
@@ -463,14 +490,71 @@ export class AskService {
 
   /** Writes the usage row and the answer row; returns the answer for the caller. */
   private record(
-    ctx: { req: AskRequest; question: string; systemPrompt: string; isPublic: boolean; source: ModelSource },
+    ctx: {
+      req: AskRequest;
+      question: string;
+      systemPrompt: string;
+      isPublic: boolean;
+      source: ModelSource;
+      screened: QuestionScreening | undefined;
+    },
     target: Attempt,
     answer: string,
     promptTokens: number,
     completionTokens: number,
     latencyMs: number,
     cached: boolean,
+    /** The answer's moderation; undefined for a cache hit (checked when it was cached) or without moderation. */
+    screening?: AnswerScreening,
   ): AskAnswer {
+    const gate = this.deps.moderation;
+    const moderation: AnswerModeration =
+      screening?.status ?? (cached && gate?.enabled ? "passed" : "unchecked");
+    const withheld = screening?.withheld ?? false;
+    const write = () =>
+      this.writeAnswer(ctx, target, answer, promptTokens, completionTokens, latencyMs, cached, {
+        moderation,
+        withheld,
+        screening,
+      });
+    const { answerId, costUsd } = gate ? gate.transaction(write) : write();
+    return {
+      ok: true,
+      answer: screening?.shown ?? answer,
+      model: target.model,
+      provider: target.provider.name,
+      source: ctx.source,
+      usedFallback: false,
+      unavailableModel: undefined,
+      notice: undefined,
+      cached,
+      usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
+      latencyMs,
+      costUsd,
+      public: ctx.isPublic,
+      answerId,
+      moderation,
+      withheld,
+    };
+  }
+
+  /** The usage row, the answer row (the model's own words, even when withheld) and its verdicts. */
+  private writeAnswer(
+    ctx: {
+      req: AskRequest;
+      question: string;
+      systemPrompt: string;
+      isPublic: boolean;
+      screened: QuestionScreening | undefined;
+    },
+    target: Attempt,
+    answer: string,
+    promptTokens: number,
+    completionTokens: number,
+    latencyMs: number,
+    cached: boolean,
+    m: { moderation: AnswerModeration; withheld: boolean; screening: AnswerScreening | undefined },
+  ): { answerId: number; costUsd: number } {
     const { req } = ctx;
     const createdAt = new Date(this.now()).toISOString();
     const costUsd =
@@ -500,25 +584,18 @@ export class AskService {
       answer,
       model: target.model,
       systemPrompt: ctx.systemPrompt,
-      public: ctx.isPublic,
+      // A withheld answer was not shown to the class: no votes, and exported only if a teacher corrects it.
+      public: ctx.isPublic && !m.withheld,
       createdAt,
+      moderation: m.moderation,
     });
-    return {
-      ok: true,
-      answer,
-      model: target.model,
-      provider: target.provider.name,
-      source: ctx.source,
-      usedFallback: false,
-      unavailableModel: undefined,
-      notice: undefined,
-      cached,
-      usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
-      latencyMs,
-      costUsd,
-      public: ctx.isPublic,
+    this.deps.moderation?.recordAnswered(
+      req,
       answerId,
-    };
+      { text: ctx.question, screening: ctx.screened },
+      { text: answer, screening: m.screening },
+    );
+    return { answerId, costUsd };
   }
 
   /** Calls onModelUnavailable once per guild, model and UTC day; true when this call did. */

@@ -8,14 +8,20 @@ import { DatasetExportRepository } from "../db/datasetExports.ts";
 import { GuildSettingsRepository } from "../db/guildSettings.ts";
 import { HostingRepository } from "../db/hosting.ts";
 import { ModelRepository } from "../db/models.ts";
+import { ModerationRepository } from "../db/moderation.ts";
 import type { Db } from "../db/open.ts";
+import { OutboxRepository } from "../db/outbox.ts";
 import { UsageRepository } from "../db/usage.ts";
 import type { Logger } from "../logger.ts";
 import { ChatProviderRegistry, type FineTuningProviderInfo } from "../providers/chatRegistry.ts";
+import type { Moderator } from "../providers/moderation.ts";
+import { createModerator } from "../providers/moderators.ts";
 import { type AskRequest, type AskResult, AskService, type AskServiceDeps } from "./ask.ts";
 import { FeedbackService } from "./feedback.ts";
+import { ModerationGate } from "./moderation.ts";
 import { ChatPriceTable } from "./prices.ts";
 import { ModelRouter } from "./routing.ts";
+import { SafetySettings } from "./safety.ts";
 import { ClassroomSettings } from "./settings.ts";
 import { UsageService } from "./usage.ts";
 
@@ -33,6 +39,10 @@ export interface ClassroomServices {
   feedback: FeedbackService;
   /** Forgets the server's cached /ask answers to these questions (all of the server's when none are given). */
   forgetCachedAnswers(guildId: string, questions?: string[]): number;
+  /** The moderator questions and answers go through (MODERATION_PROVIDER). */
+  moderator: Moderator;
+  /** `/config safety`: the moderation in force and a guild's tightening of it. */
+  safety: SafetySettings;
 }
 
 export interface ClassroomServicesDeps {
@@ -53,6 +63,8 @@ export interface ClassroomServicesDeps {
   /** Enqueue a notice for the guild's teachers (called once per guild, model and UTC day). */
   onModelUnavailable?: AskServiceDeps["onModelUnavailable"];
   onModelUsed?: AskServiceDeps["onModelUsed"];
+  /** MODERATION_PROVIDER=sandbox: the sandbox's API root (providers/factory.ts). */
+  moderationSandboxURL?: string | undefined;
   fetch?: typeof fetch;
   now?: () => number;
 }
@@ -86,6 +98,29 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     guildSettings,
     defaultModel: config.ask.defaultModel,
   });
+  const logger = deps.logger.child({ service: "moderation" });
+  const verdicts = new ModerationRepository(db);
+  const moderator = createModerator({
+    config: config.moderation,
+    finetuneProviders: config.finetuneProviders,
+    sandboxURL: deps.moderationSandboxURL,
+    chat: providers,
+    fetch: deps.fetch,
+    logger,
+  });
+  logger.info({ moderator: moderator.describe, fail: config.moderation.fail }, "moderation");
+  const safety = new SafetySettings({ guildSettings, moderator, fail: config.moderation.fail });
+  const moderation = new ModerationGate({
+    moderator,
+    fail: config.moderation.fail,
+    messages: config.moderation.messages,
+    db,
+    verdicts,
+    outbox: new OutboxRepository(db),
+    logger,
+    now,
+    policyFor: (guildId) => safety.policyFor(guildId),
+  });
   const asker = new AskService({
     router,
     prices,
@@ -95,6 +130,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     limits: config.ask,
     logger: deps.logger.child({ service: "ask" }),
     now,
+    moderation,
     ...(deps.onModelUnavailable ? { onModelUnavailable: deps.onModelUnavailable } : {}),
     ...(deps.onModelUsed ? { onModelUsed: deps.onModelUsed } : {}),
   });
@@ -106,7 +142,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     providers,
     prices,
     router,
-    usage: new UsageService({ usage: usageRepo, hosting: new HostingRepository(deps.db), now }),
+    usage: new UsageService({ usage: usageRepo, hosting: new HostingRepository(deps.db), verdicts, now }),
     feedback: new FeedbackService({
       answers,
       storeDataset: deps.storeDataset,
@@ -114,5 +150,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
       defaultModel: deps.catalog.defaultModel,
       now,
     }),
+    moderator,
+    safety,
   };
 }

@@ -1,5 +1,6 @@
 // /usage and `classtune usage`: what the guild's /ask cost and who used it, over the last N days (UTC).
 import type { HostingRepository, HostingUsage } from "../db/hosting.ts";
+import type { ModerationCounts, ModerationRepository } from "../db/moderation.ts";
 import type { UsageAggregate, UsageRepository } from "../db/usage.ts";
 import { UserError } from "../domain/errors.ts";
 
@@ -58,9 +59,12 @@ export interface UsageSummary {
    * deleted. They are in every total, day and model, but not in topAskers or p50LatencyMs.
    */
   anonymousQuestions: number;
+  /** Questions flagged (never sent), answers withheld, and checks moderation could not make. */
+  moderation: ModerationCounts;
 }
 
 const NO_HOSTING: HostingUsage = { minutes: 0, costUsd: 0, byModel: [] };
+const NO_MODERATION: ModerationCounts = { flaggedQuestions: 0, flaggedAnswers: 0, unavailable: 0 };
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
@@ -70,6 +74,8 @@ export class UsageService {
       usage: UsageRepository;
       /** Billed hosting's sessions; unset: no hosting counted. */
       hosting?: Pick<HostingRepository, "usage"> | undefined;
+      /** The moderation verdicts (migration 009), counted over the same window. */
+      verdicts?: ModerationRepository | undefined;
       now?: () => number;
     },
   ) {}
@@ -80,13 +86,12 @@ export class UsageService {
     }
     const now = (this.deps.now ?? Date.now)();
     const firstDay = Math.floor(now / DAY_MS) * DAY_MS - (days - 1) * DAY_MS;
-    const agg = this.deps.usage.aggregate(
-      guildId,
-      new Date(firstDay).toISOString(),
-      new Date(now + 1).toISOString(),
-    );
+    const since = new Date(firstDay).toISOString();
+    const until = new Date(now + 1).toISOString();
+    const agg = this.deps.usage.aggregate(guildId, since, until);
     const hosting = this.deps.hosting?.usage(guildId, new Date(firstDay), new Date(now)) ?? NO_HOSTING;
-    return summarise(guildId, days, firstDay, now, agg, hosting);
+    const moderation = this.deps.verdicts?.counts(guildId, since, until) ?? NO_MODERATION;
+    return summarise(guildId, days, firstDay, now, agg, hosting, moderation);
   }
 }
 
@@ -98,6 +103,7 @@ export function summarise(
   nowMs: number,
   agg: UsageAggregate,
   hosting: HostingUsage = NO_HOSTING,
+  moderation: ModerationCounts = NO_MODERATION,
 ): UsageSummary {
   const byDay = new Map<string, UsageByDay>();
   for (let i = 0; i < days; i++) {
@@ -128,7 +134,19 @@ export function summarise(
     errorsByCode: agg.errorsByCode,
     hosting,
     anonymousQuestions: agg.anonymousQuestions,
+    moderation,
   };
+}
+
+/** "2 questions flagged · 1 answer withheld · 0 checks unavailable", or undefined when there were none. */
+export function moderationLine(m: ModerationCounts): string | undefined {
+  if (m.flaggedQuestions + m.flaggedAnswers + m.unavailable === 0) return undefined;
+  const n = (k: number, one: string, many: string) => `${k} ${k === 1 ? one : many}`;
+  return [
+    n(m.flaggedQuestions, "question flagged", "questions flagged"),
+    n(m.flaggedAnswers, "answer withheld", "answers withheld"),
+    n(m.unavailable, "check unavailable", "checks unavailable"),
+  ].join(" · ");
 }
 
 const usd = (n: number) => (n === 0 ? "$0" : n < 0.01 ? `$${n.toFixed(4)}` : `$${n.toFixed(2)}`);
@@ -177,5 +195,7 @@ export function formatUsageText(s: UsageSummary): string {
       lines.push(`  ${m.model} (${m.provider}): ${m.minutes} min, ${usd(m.costUsd)}`);
     }
   }
+  const moderated = moderationLine(s.moderation);
+  if (moderated) lines.push("", `Moderation: ${moderated}`);
   return lines.join("\n");
 }

@@ -105,6 +105,12 @@ export default {
       model: interaction.options.getString("model") ?? undefined,
     });
 
+    // Moderation alerted the teachers: post it now rather than at the next poller tick.
+    const alerted = result.ok ? result.withheld : result.reason === "moderation_flagged";
+    if (alerted || (!result.ok && result.reason === "moderation_unavailable")) {
+      void ctx.notifier.drainFresh().catch(() => undefined);
+    }
+
     if (!result.ok) {
       // A refusal may quote what the student typed (a model name): keep it within one message.
       const message = clip(result.message, DiscordLimits.messageContent);
@@ -130,7 +136,8 @@ export default {
     // In a class channel the class reads the question too (Discord shows only the command's name).
     const header = isPublic ? `${quoteQuestion(interaction.options.getString("question", true))}\n\n` : "";
     const split = splitMessage(`${header}${result.answer}\n\n${footer}`);
-    const components = isPublic ? [feedbackRow(result.answerId)] : [];
+    // A withheld answer is a neutral message: nothing to vote on or correct from the channel.
+    const components = isPublic && !result.withheld ? [feedbackRow(result.answerId)] : [];
     if (split.attachment) {
       await respond(interaction, {
         content: `The answer is long, so it is attached as a file.\n${footer}`,

@@ -6,6 +6,7 @@ import {
   PermissionFlagsBits,
   SlashCommandBuilder,
 } from "discord.js";
+import type { SafetyView } from "../classroom/safety.ts";
 import { guildChannelOption } from "../discord/channels.ts";
 import type { Command } from "../discord/command.ts";
 import { DiscordLimits } from "../discord/limits.ts";
@@ -35,7 +36,54 @@ const data = new SlashCommandBuilder()
       .setDescription("Members with this role may use the teacher commands")
       .addRoleOption((o) => o.setName("role").setDescription("The teachers' role").setRequired(true)),
   )
+  .addSubcommand((s) =>
+    s
+      .setName("safety")
+      .setDescription("Show /ask's moderation; server admins can tighten it")
+      .addNumberOption((o) =>
+        o
+          .setName("threshold")
+          .setDescription("Flag the categories from this score (0.001 to 1), below the provider's own")
+          .setMinValue(0.001)
+          .setMaxValue(1),
+      )
+      .addStringOption((o) =>
+        o
+          .setName("categories")
+          .setDescription('Which categories, comma-separated (e.g. "violence, harassment"), or "all"')
+          .setMaxLength(500),
+      )
+      .addBooleanOption((o) =>
+        o.setName("reset").setDescription("Back to the moderation provider's own decisions"),
+      ),
+  )
   .addSubcommand((s) => s.setName("show").setDescription("Show this server's classtune settings"));
+
+function safetyEmbed(v: SafetyView): EmbedBuilder {
+  return new EmbedBuilder().setTitle("Safety: moderation of /ask").addFields(
+    {
+      name: "Checked by",
+      value: v.enabled
+        ? `${v.moderator}: every question before the model, every answer before it is posted`
+        : "nobody: moderation is off on this bot (MODERATION_PROVIDER=off)",
+    },
+    {
+      name: "While moderation is down",
+      value:
+        v.fail === "closed"
+          ? 'questions are refused ("try again shortly")'
+          : "questions are answered unchecked, and teachers are told",
+    },
+    {
+      name: "This server's tightening",
+      value:
+        v.threshold === null
+          ? "none: the provider's own decisions (`/config safety threshold:` to tighten)"
+          : `${v.categories.length === 0 ? "every category" : v.categories.join(", ")} flagged from a score of ${v.threshold}`,
+    },
+    { name: "Severe categories", value: v.severe.join(", ") },
+  );
+}
 
 export default {
   data,
@@ -53,6 +101,26 @@ export default {
             ctx.logger.warn({ err, guildId }, "could not post the waiting notices; the poller retries");
           });
         }
+        return;
+      }
+      case "safety": {
+        const threshold = interaction.options.getNumber("threshold") ?? undefined;
+        const categories = interaction.options.getString("categories") ?? undefined;
+        const reset = interaction.options.getBoolean("reset") ?? false;
+        const changes = reset || threshold !== undefined || categories !== undefined;
+        // What is flagged is for the server's managers to decide, checked here whatever Discord's defaults say.
+        if (changes && !interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild)) {
+          await respond(interaction, {
+            content: "Only members with the Manage Server permission can change the safety settings.",
+          });
+          return;
+        }
+        const view = reset
+          ? ctx.classroom.safety.reset(guildId)
+          : changes
+            ? ctx.classroom.safety.tighten(guildId, { threshold, categories })
+            : ctx.classroom.safety.show(guildId);
+        await respond(interaction, { embeds: [safetyEmbed(view)] });
         return;
       }
       case "teacher-role": {

@@ -8,7 +8,7 @@ import {
   SlashCommandBuilder,
 } from "discord.js";
 import { renderUsageChart } from "../charts/charts.ts";
-import { anonymousNote, MAX_USAGE_DAYS, type UsageSummary } from "../classroom/usage.ts";
+import { anonymousNote, MAX_USAGE_DAYS, moderationLine, type UsageSummary } from "../classroom/usage.ts";
 import type { Command } from "../discord/command.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { defer, respond } from "../discord/respond.ts";
@@ -98,6 +98,8 @@ export function usageEmbed(s: UsageSummary): EmbedBuilder {
       value: clip(s.errorsByCode.map((e) => `${e.code} ×${e.count}`).join(", ")),
     });
   }
+  const moderated = moderationLine(s.moderation);
+  if (moderated) embed.addFields({ name: "Moderation", value: moderated });
   return embed;
 }
 

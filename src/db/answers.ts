@@ -1,6 +1,9 @@
 // Repositories for answers and answer_votes: what /ask answered, students' 👍/👎, teachers' corrections.
 import type { Db } from "./open.ts";
 
+/** An answer's moderation (migration 009): checked and passed, flagged (withheld), or never checked. */
+export type AnswerModeration = "passed" | "flagged" | "unchecked";
+
 export interface AnswerRow {
   id: number;
   guildId: string;
@@ -15,6 +18,7 @@ export interface AnswerRow {
   correctedBy: string | null;
   correctedAt: string | null;
   createdAt: string;
+  moderation: AnswerModeration;
 }
 
 export type NewAnswer = Pick<
@@ -28,7 +32,7 @@ export type NewAnswer = Pick<
   | "systemPrompt"
   | "public"
   | "createdAt"
->;
+> & { moderation?: AnswerModeration | undefined };
 
 export interface AnswerWithScore extends AnswerRow {
   /** Votes of people other than the asker. */
@@ -45,7 +49,7 @@ export interface VoteTally {
 
 const COLUMNS = `a.id, a.guild_id AS guildId, a.channel_id AS channelId, a.user_id AS userId, a.question, a.answer,
   a.model, a.system_prompt AS systemPrompt, a.public, a.corrected_answer AS correctedAnswer,
-  a.corrected_by AS correctedBy, a.corrected_at AS correctedAt, a.created_at AS createdAt`;
+  a.corrected_by AS correctedBy, a.corrected_at AS correctedAt, a.created_at AS createdAt, a.moderation`;
 
 type Raw<T> = Omit<T, "public"> & { public: number };
 const fromRaw = <T extends { public: boolean }>(r: Raw<T>): T => ({ ...r, public: r.public === 1 }) as T;
@@ -55,13 +59,18 @@ export class AnswerRepository {
 
   constructor(private readonly db: Db) {
     this.insertStmt = db.prepare(
-      `INSERT INTO answers (guild_id, channel_id, user_id, question, answer, model, system_prompt, public, created_at)
-       VALUES (@guildId, @channelId, @userId, @question, @answer, @model, @systemPrompt, @public, @createdAt)`,
+      `INSERT INTO answers (guild_id, channel_id, user_id, question, answer, model, system_prompt, public, created_at,
+         moderation)
+       VALUES (@guildId, @channelId, @userId, @question, @answer, @model, @systemPrompt, @public, @createdAt,
+         @moderation)`,
     );
   }
 
   insert(a: NewAnswer): number {
-    return Number(this.insertStmt.run({ ...a, public: a.public ? 1 : 0 }).lastInsertRowid);
+    return Number(
+      this.insertStmt.run({ ...a, public: a.public ? 1 : 0, moderation: a.moderation ?? "unchecked" })
+        .lastInsertRowid,
+    );
   }
 
   get(guildId: string, id: number): AnswerRow | undefined {

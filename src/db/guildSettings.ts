@@ -6,15 +6,28 @@ export interface GuildSettings {
   notifyChannelId: string | null;
   teacherRoleId: string | null;
   defaultModel: string | null;
+  /** `/config safety`: categories tightened (empty: all) from safetyThreshold; null threshold: none. */
+  safetyCategories: string[];
+  safetyThreshold: number | null;
   updatedAt: string | null;
 }
 
 export type GuildSettingsPatch = Partial<
-  Pick<GuildSettings, "notifyChannelId" | "teacherRoleId" | "defaultModel">
+  Pick<
+    GuildSettings,
+    "notifyChannelId" | "teacherRoleId" | "defaultModel" | "safetyCategories" | "safetyThreshold"
+  >
 >;
 
 const COLUMNS = `guild_id AS guildId, notify_channel_id AS notifyChannelId, teacher_role_id AS teacherRoleId,
-  default_model AS defaultModel, updated_at AS updatedAt`;
+  default_model AS defaultModel, safety_categories AS safetyCategories, safety_threshold AS safetyThreshold,
+  updated_at AS updatedAt`;
+
+type RawRow = Omit<GuildSettings, "safetyCategories"> & { safetyCategories: string | null };
+const fromRaw = (r: RawRow): GuildSettings => ({
+  ...r,
+  safetyCategories: r.safetyCategories === null ? [] : (JSON.parse(r.safetyCategories) as string[]),
+});
 
 export class GuildSettingsRepository {
   constructor(private readonly db: Db) {}
@@ -22,11 +35,19 @@ export class GuildSettingsRepository {
   /** The guild's settings; a guild that never configured anything gets all-null settings. */
   get(guildId: string): GuildSettings {
     const row = this.db.prepare(`SELECT ${COLUMNS} FROM guild_settings WHERE guild_id = ?`).get(guildId) as
-      | GuildSettings
+      | RawRow
       | undefined;
-    return (
-      row ?? { guildId, notifyChannelId: null, teacherRoleId: null, defaultModel: null, updatedAt: null }
-    );
+    return row
+      ? fromRaw(row)
+      : {
+          guildId,
+          notifyChannelId: null,
+          teacherRoleId: null,
+          defaultModel: null,
+          safetyCategories: [],
+          safetyThreshold: null,
+          updatedAt: null,
+        };
   }
 
   /** Sets the given fields (null clears one), leaving the others as they were. */
@@ -34,13 +55,20 @@ export class GuildSettingsRepository {
     const merged = { ...this.get(guildId), ...patch, updatedAt: now.toISOString() };
     this.db
       .prepare(
-        `INSERT INTO guild_settings (guild_id, notify_channel_id, teacher_role_id, default_model, updated_at)
-         VALUES (@guildId, @notifyChannelId, @teacherRoleId, @defaultModel, @updatedAt)
+        `INSERT INTO guild_settings (guild_id, notify_channel_id, teacher_role_id, default_model,
+           safety_categories, safety_threshold, updated_at)
+         VALUES (@guildId, @notifyChannelId, @teacherRoleId, @defaultModel, @safetyCategories, @safetyThreshold,
+           @updatedAt)
          ON CONFLICT (guild_id) DO UPDATE SET notify_channel_id = excluded.notify_channel_id,
            teacher_role_id = excluded.teacher_role_id, default_model = excluded.default_model,
+           safety_categories = excluded.safety_categories, safety_threshold = excluded.safety_threshold,
            updated_at = excluded.updated_at`,
       )
-      .run(merged);
+      .run({
+        ...merged,
+        safetyCategories:
+          merged.safetyCategories.length === 0 ? null : JSON.stringify(merged.safetyCategories),
+      });
     return merged;
   }
 }

@@ -28,16 +28,17 @@ export interface HostingSessionRow {
   stoppedAt: string | null;
 }
 
-export interface NewHostingSession {
-  guildId: string;
-  modelName: string;
-  provider: string;
-  deploymentName: string;
-  hardware: string | null;
-  usdPerHour: number;
-  priceSource: string;
-  startedBy: string;
-}
+export type NewHostingSession = Pick<
+  HostingSessionRow,
+  | "guildId"
+  | "modelName"
+  | "provider"
+  | "deploymentName"
+  | "hardware"
+  | "usdPerHour"
+  | "priceSource"
+  | "startedBy"
+>;
 
 /** Billed minutes and their cost over a span of time. */
 export interface HostingTotals {

@@ -32,6 +32,8 @@ export interface TableSpec {
   users: Record<string, UserColumnAction>;
   /** JSON or free-text columns that may mention a user id: each mention is replaced by ANONYMOUS_USER. */
   scrub?: string[];
+  /** Rows that mention the person (in a `scrub` column) and match this SQL condition are deleted, not scrubbed. */
+  deleteIfMentioned?: string;
   /** Student activity purged past DATA_RETENTION_DAYS: rows whose `column` is before the cut-off (and `where`). */
   retention?: { column: string; where?: string };
 }
@@ -62,6 +64,14 @@ export const PRIVACY_TABLES: readonly TableSpec[] = [
     },
   },
   {
+    table: "moderation_verdicts",
+    kind: "moderation checks of your questions and answers",
+    guild: "guild_id",
+    // A flagged question's text is kept here for the teachers' review (flagged_text): it goes with the row.
+    users: { user_id: { action: "delete" } },
+    retention: { column: "created_at" },
+  },
+  {
     table: "answers",
     kind: "questions and answers",
     guild: "guild_id",
@@ -84,6 +94,9 @@ export const PRIVACY_TABLES: readonly TableSpec[] = [
     guild: "guild_id",
     users: {},
     scrub: ["payload"],
+    // A posted moderation alert carries the student's question and the answer: it goes (the teachers' channel has
+    // the message). One still to be posted is scrubbed and still sent: the teachers must be told.
+    deleteIfMentioned: "kind = 'moderation_flagged' AND posted_at IS NOT NULL",
     // A notice already posted lives on in Discord; the row only lets classtune edit it.
     retention: { column: "created_at", where: "posted_at IS NOT NULL" },
   },
@@ -323,13 +336,18 @@ export class PrivacyRepository {
         }
         for (const column of spec.scrub ?? []) {
           const c = quote(column);
+          const doomed = spec.deleteIfMentioned ?? "0";
           const rows = this.db
-            .prepare(`SELECT rowid AS r, ${c} AS v FROM ${t} WHERE ${g} = ? AND instr(${c}, ?) > 0`)
-            .all(guildId, userId) as { r: number; v: string }[];
+            .prepare(
+              `SELECT rowid AS r, ${c} AS v, (${doomed}) AS doomed FROM ${t} WHERE ${g} = ? AND instr(${c}, ?) > 0`,
+            )
+            .all(guildId, userId) as { r: number; v: string; doomed: number }[];
           const update = this.db.prepare(`UPDATE ${t} SET ${c} = ? WHERE rowid = ?`);
+          const remove = this.db.prepare(`DELETE FROM ${t} WHERE rowid = ?`);
           for (const row of rows) {
             const scrubbed = scrubUserId(row.v, userId);
-            if (scrubbed !== row.v) add(spec.table, update.run(scrubbed, row.r).changes);
+            if (scrubbed === row.v) continue;
+            add(spec.table, (row.doomed ? remove.run(row.r) : update.run(scrubbed, row.r)).changes);
           }
         }
       }

@@ -26,6 +26,7 @@ import type {
   JobCreatedPayload,
   JobNoticeBase,
   JobProgressPayload,
+  ModerationFlaggedPayload,
   OutboxNotice,
   ServingNote,
   TestAnswer,
@@ -37,6 +38,7 @@ import { silentLogger } from "../logger.ts";
 import type { NoticeSender } from "../notices/notifier.ts";
 import { guildOfChannel } from "./channels.ts";
 import { DiscordLimits } from "./limits.ts";
+import { neutraliseMarkdown } from "./markdown.ts";
 import { hostingNoteLine, hostingStoppedShort, hostingStoppedText } from "./render/hosting.ts";
 import { Colors, usd } from "./render/report.ts";
 
@@ -345,6 +347,47 @@ export function renderNotice(
         );
       break;
     }
+    case "moderation_flagged": {
+      const p = notice.payload;
+      // Names the student and the channel as mentions; allowed_mentions below is empty, so nobody is pinged.
+      content = moderationAlertLine(p);
+      embed
+        .setTitle(moderationAlertTitle(p))
+        .setColor(p.severe ? Colors.problem : Colors.warn)
+        .setDescription(
+          clip(
+            `${p.target === "question" ? "The question was not sent to the model" : "The answer was not shown; the student saw a neutral message instead"}${p.studentSaw === "help" ? ", and the student was shown where to find help" : ""}.${p.answer !== null ? ` The answer is attached (${FLAGGED_ANSWER_FILE}) for review.` : ""}`,
+            DiscordLimits.embedDescription,
+          ),
+        )
+        .addFields(
+          { name: "Categories", value: clip(categoryList(p), DiscordLimits.embedFieldValue) },
+          {
+            name: "Checked by",
+            value: clip(`${orElse(p.provider, "unknown")} (${orElse(p.model, "unknown")})`, NAME_CHARS),
+            inline: true,
+          },
+          {
+            name: "Question",
+            // Behind a spoiler, as plain text: the teacher chooses to read it.
+            value: `||${clip(neutraliseMarkdown(orElse(p.question.replace(/\s+/g, " "), "(empty)")), FLAGGED_TEXT_CHARS)}||`,
+          },
+        );
+      break;
+    }
+    case "moderation_unavailable": {
+      const p = notice.payload;
+      embed
+        .setTitle("Moderation is unavailable")
+        .setColor(Colors.warn)
+        .setDescription(
+          clip(
+            `The moderation provider (${name(orElse(p.provider, "unknown"))}) could not check /ask today (${name(orElse(p.error, "error"))}). ${p.policy === "closed" ? 'Students\' questions are refused with "try again shortly" until it is back (MODERATION_FAIL=closed).' : "Students are being answered without moderation until it is back (MODERATION_FAIL=open)."}`,
+            DiscordLimits.embedDescription,
+          ),
+        );
+      break;
+    }
   }
   return {
     ...(content ? { content } : {}),
@@ -403,11 +446,52 @@ export function minimalNotice(notice: OutboxNotice): RESTPostAPIChannelMessageJS
     case "model_unavailable":
       content = `A model students use is unavailable: \`${short(notice.payload.model)}\`. Set a fallback with \`/classroom setup\` or choose another model with \`/model use\`.`;
       break;
+    case "moderation_flagged":
+      content = `${moderationAlertLine(notice.payload)} Categories: ${short(categoryList(notice.payload))}.`;
+      break;
+    case "moderation_unavailable":
+      content = `Moderation is unavailable (${short(notice.payload.error)}): ${notice.payload.policy === "closed" ? "questions are refused until it is back" : "questions are answered without moderation until it is back"}.`;
+      break;
   }
   return {
     content: clip(content, DiscordLimits.messageContent),
     embeds: [],
     allowed_mentions: { parse: [], users: mention ? [mention] : [] },
+  };
+}
+
+export const FLAGGED_ANSWER_FILE = "flagged-answer.txt";
+/** The flagged question shown (behind a spoiler) in the alert; the whole text is in the attachment or the row. */
+const FLAGGED_TEXT_CHARS = 900;
+
+function moderationAlertTitle(p: ModerationFlaggedPayload): string {
+  const what = p.target === "question" ? "A question was flagged" : "An answer was withheld";
+  return p.severe ? `🚨 Safety alert: ${what.toLowerCase()}` : `🚩 ${what}`;
+}
+
+/** "A question from <@u> in <#c> was flagged.": mentions that render as names and, with no allowed mentions, ping nobody. */
+function moderationAlertLine(p: ModerationFlaggedPayload): string {
+  return p.target === "question"
+    ? `🚩 A question from <@${p.userId}> in <#${p.channelId}> was flagged by moderation.`
+    : `🚩 An answer to <@${p.userId}> in <#${p.channelId}> was withheld by moderation.`;
+}
+
+/** "self-harm/intent 0.99, self-harm 0.98" (a guard model's named categories score 1). */
+function categoryList(p: ModerationFlaggedPayload): string {
+  if (p.categories.length === 0) return "unspecified";
+  return p.categories.map((c) => `${c.category} ${c.score.toFixed(2)}`).join(", ");
+}
+
+/** The flagged answer in full, attached for review (never shown in the channel as text). */
+export function flaggedAnswerFile(
+  p: ModerationFlaggedPayload,
+): { name: string; data: Buffer; contentType: string } | undefined {
+  if (p.answer === null) return undefined;
+  const text = `Question:\n${p.question}\n\nAnswer (withheld from the student):\n${p.answer}\n`;
+  return {
+    name: FLAGGED_ANSWER_FILE,
+    data: Buffer.from(text, "utf8"),
+    contentType: "text/plain; charset=utf-8",
   };
 }
 
@@ -592,6 +676,10 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
       if (await edit(channelId, notice.messageId, quiet)) return { messageId: notice.messageId };
       return { messageId: await post(channelId, notice, rendered(notice)) };
     }
+    if (notice.kind === "moderation_flagged") {
+      const file = flaggedAnswerFile(notice.payload);
+      return { messageId: await post(channelId, notice, rendered(notice), file ? [file] : undefined) };
+    }
     if (notice.kind === "job_succeeded") {
       const png = await lossChart(notice.guildId, notice.payload.jobId);
       const body = rendered(notice, { lossChart: png !== undefined });
@@ -621,7 +709,9 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
       notice.kind === "job_progress" ||
       notice.kind === "job_created" ||
       notice.kind === "model_unavailable" ||
-      notice.kind === "hosting_stopped"
+      notice.kind === "hosting_stopped" ||
+      notice.kind === "moderation_flagged" ||
+      notice.kind === "moderation_unavailable"
     )
       return;
     const p = notice.payload;

@@ -2,6 +2,7 @@
 // service, the poller, the model-unavailable hook) and the readers (the Discord sender, the CLI) all use
 // these, so a payload is typed from enqueue to render and each key is built in one place.
 import type { JobProgress, JobStatus, TestQuestion } from "./jobs.ts";
+import type { CategoryScore, ModerationFailPolicy, ModerationTarget } from "./moderation.ts";
 import type { ServingStatus } from "./serving.ts";
 
 export type NoticeKind =
@@ -13,7 +14,9 @@ export type NoticeKind =
   | "model_ready"
   | "model_deploy_failed"
   | "model_unavailable"
-  | "hosting_stopped";
+  | "hosting_stopped"
+  | "moderation_flagged"
+  | "moderation_unavailable";
 
 /** What every job notice carries: enough for a card without another lookup. */
 export interface JobNoticeBase {
@@ -139,6 +142,39 @@ export interface ModelUnavailablePayload {
   redeployJobId?: number | null | undefined;
 }
 
+/** A flagged question (not sent to the model) or answer (not shown): the teachers' alert. */
+export interface ModerationFlaggedPayload {
+  /** The moderation_verdicts row: one alert per verdict. */
+  verdictId: number;
+  target: ModerationTarget;
+  /** The student: named as a mention that never pings. */
+  userId: string;
+  /** Where it was asked. */
+  channelId: string;
+  /** The categories that decided the flag, highest first. */
+  categories: CategoryScore[];
+  /** A severe category (domain/moderation.ts SEVERE_CATEGORIES). */
+  severe: boolean;
+  /** Who judged ("openai", "sandbox", "guard:<provider>") and with which model. */
+  provider: string;
+  model: string;
+  /** The question (the flagged one, or the one the flagged answer answers). */
+  question: string;
+  /** The flagged answer, for review; null for a flagged question. */
+  answer: string | null;
+  answerId: number | null;
+  /** What the student was shown instead. */
+  studentSaw: "refusal" | "help" | "withheld";
+}
+
+/** Moderation could not judge: questions were refused (closed) or answered unchecked (open). Once a day. */
+export interface ModerationUnavailablePayload {
+  policy: ModerationFailPolicy;
+  provider: string;
+  /** The first error's code that day. */
+  error: string;
+}
+
 export interface NoticePayloads {
   job_created: JobCreatedPayload;
   job_progress: JobProgressPayload;
@@ -149,6 +185,8 @@ export interface NoticePayloads {
   model_deploy_failed: ModelDeployFailedPayload;
   model_unavailable: ModelUnavailablePayload;
   hosting_stopped: HostingStoppedPayload;
+  moderation_flagged: ModerationFlaggedPayload;
+  moderation_unavailable: ModerationUnavailablePayload;
 }
 
 /** The sender's input: discriminated by `kind`. */
@@ -189,6 +227,11 @@ export const noticeKey = {
   /** Once per guild, model and UTC day. */
   modelUnavailable: (guildId: string, model: string, day: Date) =>
     `model_unavailable:${guildId}:${model}:${day.toISOString().slice(0, 10)}`,
+  /** One alert per moderation verdict. */
+  moderationFlagged: (verdictId: number) => `moderation:${verdictId}:flagged`,
+  /** Once per guild and UTC day. */
+  moderationUnavailable: (guildId: string, day: Date) =>
+    `moderation_unavailable:${guildId}:${day.toISOString().slice(0, 10)}`,
 } as const;
 
 /** A notice to enqueue, typed by its kind. */

@@ -12,7 +12,6 @@ import {
   type HostingSessionRow,
   hostingCost,
   type StopReason,
-  totalsOf,
 } from "../db/hosting.ts";
 import { JobRepository } from "../db/jobs.ts";
 import { ModelRepository, type ModelRow } from "../db/models.ts";
@@ -31,11 +30,6 @@ export type { HostingTerms };
 
 /** Stop attempts after which the teachers are told to check the provider's dashboard. */
 export const STOP_ATTEMPTS_BEFORE_ALERT = 3;
-
-const DAY_MS = 24 * 60 * 60_000;
-
-/** 00:00 UTC of the day `now` falls in: the hosting budget is per UTC day. */
-export const utcDayStart = (now: Date): Date => new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS);
 
 /** What the confirmation of `/model deploy` shows, checked again when the teacher presses Start. */
 export interface HostingOffer {
@@ -133,9 +127,7 @@ export class HostingService {
 
   /** What the guild's hosting cost today (UTC), running deployments counted up to now. */
   spentToday(guildId: string): number {
-    const now = this.now();
-    const from = utcDayStart(now);
-    return totalsOf(this.repo.listBetween(guildId, from, now), now, from).costUsd;
+    return this.o.ledger.spentToday(guildId, this.now());
   }
 
   /**
@@ -357,33 +349,7 @@ export class HostingService {
           now,
         );
       }
-      if (reason === "teacher") return;
-      const job = model?.jobId == null ? undefined : this.jobs.get(model.guildId, model.jobId);
-      const minutes = billedMinutes(session, now);
-      const payload: HostingStoppedPayload = {
-        model: session.modelName,
-        label: model?.label ?? null,
-        provider: session.provider,
-        sandbox: this.o.providers.get(session.provider)?.sandbox ?? false,
-        deploymentName: session.deploymentName,
-        reason,
-        minutes,
-        costUsd: hostingCost(minutes, session.usdPerHour),
-        usdPerHour: session.usdPerHour,
-        idleMinutes: this.o.idleMinutes,
-        dailyBudgetUsd: this.o.dailyBudgetUsd,
-        spentTodayUsd: this.spentToday(session.guildId),
-      };
-      this.outbox.enqueue(
-        {
-          guildId: session.guildId,
-          channelId: job?.notifyChannelId ?? null,
-          kind: "hosting_stopped",
-          payload,
-          dedupeKey: noticeKey.hostingStopped(session.id),
-        },
-        now,
-      );
+      if (reason !== "teacher") this.enqueueStopped(session, model, reason, now);
     })();
     this.logger.info(
       { guildId: session.guildId, model: session.modelName, deployment: session.deploymentName, reason, by },
@@ -430,30 +396,46 @@ export class HostingService {
   /** After a few unconfirmed stops the teachers hear it: the deployment may still bill. */
   private alertStopFailing(session: HostingSessionRow, message: string): void {
     const model = this.models.get(session.guildId, session.modelName);
+    this.enqueueStopped(session, model, session.stopReason ?? "teacher", this.now(), message);
+  }
+
+  /**
+   * The teachers' hosting_stopped notice (to the channel of the job that trained the model): classtune stopped it on
+   * its own, or (`stopError`) cannot get the stop confirmed. One per session and kind, by its dedupe key.
+   */
+  private enqueueStopped(
+    session: HostingSessionRow,
+    model: ModelRow | undefined,
+    reason: StopReason,
+    now: Date,
+    stopError?: string,
+  ): void {
     const job = model?.jobId == null ? undefined : this.jobs.get(model.guildId, model.jobId);
-    const now = this.now();
     const minutes = billedMinutes(session, now);
+    const payload: HostingStoppedPayload = {
+      model: session.modelName,
+      label: model?.label ?? null,
+      provider: session.provider,
+      sandbox: this.o.providers.get(session.provider)?.sandbox ?? false,
+      deploymentName: session.deploymentName,
+      reason,
+      minutes,
+      costUsd: hostingCost(minutes, session.usdPerHour),
+      usdPerHour: session.usdPerHour,
+      idleMinutes: this.o.idleMinutes,
+      dailyBudgetUsd: this.o.dailyBudgetUsd,
+      spentTodayUsd: this.spentToday(session.guildId),
+      ...(stopError ? { stopError } : {}),
+    };
     this.outbox.enqueue(
       {
         guildId: session.guildId,
         channelId: job?.notifyChannelId ?? null,
         kind: "hosting_stopped",
-        payload: {
-          model: session.modelName,
-          label: model?.label ?? null,
-          provider: session.provider,
-          sandbox: this.o.providers.get(session.provider)?.sandbox ?? false,
-          deploymentName: session.deploymentName,
-          reason: session.stopReason ?? "teacher",
-          minutes,
-          costUsd: hostingCost(minutes, session.usdPerHour),
-          usdPerHour: session.usdPerHour,
-          idleMinutes: this.o.idleMinutes,
-          dailyBudgetUsd: this.o.dailyBudgetUsd,
-          spentTodayUsd: this.spentToday(session.guildId),
-          stopError: message,
-        },
-        dedupeKey: noticeKey.hostingStopFailing(session.id),
+        payload,
+        dedupeKey: stopError
+          ? noticeKey.hostingStopFailing(session.id)
+          : noticeKey.hostingStopped(session.id),
       },
       now,
     );

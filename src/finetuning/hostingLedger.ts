@@ -4,7 +4,12 @@
 
 import type { CatalogSet, HostingPrice } from "../datasets/catalog.ts";
 import { hostingPriceFor } from "../datasets/catalog.ts";
-import { type HostingRepository, type HostingSessionRow, HostingRepository as Repo } from "../db/hosting.ts";
+import {
+  type HostingRepository,
+  type HostingSessionRow,
+  HostingRepository as Repo,
+  totalsOf,
+} from "../db/hosting.ts";
 import type { ModelRow } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
 import { UserError } from "../domain/errors.ts";
@@ -23,6 +28,11 @@ export interface HostingTerms {
  * that bills while running, marks it ready, and closes it when the deploy failed. Knows the price of each provider's
  * hosting; `checkPrices` refuses at start-up a billing provider whose hardware has no price (no cost unshown).
  */
+const DAY_MS = 24 * 60 * 60_000;
+
+/** 00:00 UTC of the day `now` falls in: the hosting budget is per UTC day. */
+export const utcDayStart = (now: Date): Date => new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS);
+
 export class HostingLedger {
   readonly repo: HostingRepository;
 
@@ -90,6 +100,12 @@ export class HostingLedger {
       },
       this.now(),
     );
+  }
+
+  /** What the guild's billed hosting cost on the UTC day of `now`, running deployments counted up to `now`. */
+  spentToday(guildId: string, now: Date = this.now()): number {
+    const from = utcDayStart(now);
+    return totalsOf(this.repo.listBetween(guildId, from, now), now, from).costUsd;
   }
 
   /** The deployment answered ready: the idle clock starts. */

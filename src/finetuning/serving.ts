@@ -315,6 +315,12 @@ export class ModelServing {
         // Stopped or moved on while this check ran (a stop, a retry): request nothing.
         const now = this.models.get(model.guildId, model.name);
         if (now?.servingStatus !== "deploying" || now.deployAttempt !== model.deployAttempt) return;
+        // Billed hosting never starts on its own once the server's hosting budget for today is spent.
+        const spent = this.overHostingBudget(run.provider, model.guildId);
+        if (spent !== null) {
+          this.finish(model, job, { status: "failed", message: spent, caveat: run.provider.servingCaveat });
+          return;
+        }
         this.hosting?.ledger.open(run.provider, model, input.name, "auto");
         run.counts.deployCalls += 1;
         deployment = await run.provider.deploy(input);
@@ -449,6 +455,15 @@ export class ModelServing {
       );
       return true;
     })();
+  }
+
+  /** Why a deploy billed while it runs must not start now (today's hosting budget is spent); null when it may. */
+  private overHostingBudget(provider: FineTuningProvider, guildId: string): string | null {
+    const h = this.hosting;
+    if (!h || h.ledger.termsOf(provider) === null) return null;
+    const spent = h.ledger.spentToday(guildId, this.now());
+    if (spent < h.dailyBudgetUsd) return null;
+    return `Not deployed: this server's hosting today ($${spent.toFixed(2)}) has reached its daily budget of $${h.dailyBudgetUsd.toFixed(2)} (HOSTING_DAILY_BUDGET_USD). A teacher can deploy it after 00:00 UTC with /model deploy.`;
   }
 
   /** What a ready notice says about the price of hosting billed while it runs; undefined elsewhere. */

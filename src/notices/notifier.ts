@@ -85,6 +85,15 @@ export class Notifier {
     return this.inFlight;
   }
 
+  /**
+   * A drain that sees every notice written before this call: a drain already in flight may have read the
+   * outbox before it, so that one is waited out first.
+   */
+  async drainFresh(): Promise<DrainResult> {
+    await this.inFlight?.catch(() => undefined);
+    return this.drain();
+  }
+
   private async drainOnce(): Promise<DrainResult> {
     const result: DrainResult = { posted: 0, failed: 0 };
     const pending =

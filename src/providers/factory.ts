@@ -27,6 +27,11 @@ export interface ProviderRuntime {
   providers: ProviderRegistry;
   /** The embedded sandbox, when one was started (its url ends in /v1). */
   sandbox: SandboxHandle | undefined;
+  /**
+   * MODERATION_PROVIDER=sandbox: the sandbox that answers /v1/moderations (the embedded or a standalone
+   * fine-tuning sandbox, else one started for moderation alone); undefined otherwise.
+   */
+  moderationSandboxURL: string | undefined;
   close(): Promise<void>;
 }
 
@@ -67,11 +72,33 @@ export async function createProviderRegistry(config: Config, deps: RuntimeDeps):
     throw err;
   }
   const started = sandbox;
+  let moderationOnly: SandboxHandle | undefined;
+  let moderationSandboxURL: string | undefined;
+  if (config.moderation.provider === "sandbox") {
+    const standalone = config.finetuneProviders.find((p) => p.kind === "sandbox" && p.baseURL !== undefined);
+    moderationSandboxURL = started?.url ?? standalone?.baseURL;
+    if (moderationSandboxURL === undefined) {
+      try {
+        // No sandbox trains here: one on a free port answers moderation alone (its word list, for rehearsal).
+        moderationOnly = await startSandbox({
+          db: deps.db,
+          dataDir: deps.dataDir,
+          logger: deps.logger.child({ service: "moderation-sandbox" }),
+        });
+      } catch (err) {
+        await started?.close();
+        throw err;
+      }
+      moderationSandboxURL = moderationOnly.url;
+    }
+  }
   return {
     providers: new ProviderRegistry(entries, config.defaultFinetuneProvider),
     sandbox: started,
+    moderationSandboxURL,
     close: async () => {
       await started?.close();
+      await moderationOnly?.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 // The embedded OpenAI-compatible sandbox: node:http on 127.0.0.1 serving the files, fine-tuning,
-// models and chat endpoints classtune uses, shaped per OpenAI's spec, with simulated training on an
+// models, chat and moderation endpoints classtune uses, shaped per OpenAI's spec, with simulated training on an
 // injectable clock, state in the sandbox_* tables, and fault injection for tests. Beside OpenAI's /v1 it
 // serves an open-model host's deploy step under /v0 (Nebius's custom-model API), told apart by path, and
 // Together's dedicated endpoints under /v1/endpoints (paths OpenAI does not use).
@@ -25,6 +25,7 @@ import { endpointRoutes } from "./routes/endpoints.ts";
 import { fileRoutes } from "./routes/files.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { modelRoutes } from "./routes/models.ts";
+import { moderationRoutes } from "./routes/moderations.ts";
 import { SandboxStore } from "./store.ts";
 
 export { MAX_UPLOAD_BYTES } from "./routes/files.ts";
@@ -100,6 +101,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
     ...jobRoutes(state),
     ...modelRoutes(state),
     ...chatRoutes(state),
+    ...moderationRoutes(state),
     ...deploymentRoutes(state),
     ...endpointRoutes(state),
   ];

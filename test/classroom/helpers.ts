@@ -4,6 +4,7 @@ import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type AskLimits, AskService, type ModelUnavailableInfo } from "../../src/classroom/ask.ts";
+import type { ModerationGate } from "../../src/classroom/moderation.ts";
 import { ChatPriceTable } from "../../src/classroom/prices.ts";
 import { ModelRouter } from "../../src/classroom/routing.ts";
 import { ClassroomSettings } from "../../src/classroom/settings.ts";
@@ -39,8 +40,11 @@ const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
 export async function startChatServer(
   name: string,
   models: string[],
-  /** longestAnswers: every answer bills max_tokens completion tokens (the most a question can cost). */
-  opts: { longestAnswers?: boolean } = {},
+  /**
+   * longestAnswers: every answer bills max_tokens completion tokens (the most a question can cost).
+   * answerFor: the answer to a question (undefined: the usual echo).
+   */
+  opts: { longestAnswers?: boolean; answerFor?: (question: string) => string | undefined } = {},
 ): Promise<ChatServer> {
   const state = {
     models: new Set(models),
@@ -75,7 +79,7 @@ export async function startChatServer(
         });
       }
       const question = parsed.messages.at(-1)?.content ?? "";
-      const answer = `[${name}:${parsed.model}] You asked: ${question}`;
+      const answer = opts.answerFor?.(question) ?? `[${name}:${parsed.model}] You asked: ${question}`;
       send(200, {
         id: `chatcmpl-${state.requests.length}`,
         object: "chat.completion",
@@ -160,6 +164,8 @@ export function buildHarness(opts: {
   defaultModel?: string;
   db?: Db;
   timeoutMs?: number;
+  /** The moderation step, built on the harness's database and clock. */
+  moderation?: (db: Db, now: () => number) => ModerationGate;
 }): Harness {
   const db = opts.db ?? openDb(":memory:");
   const clock = { now: Date.parse("2026-11-25T10:00:00Z") };
@@ -213,6 +219,7 @@ export function buildHarness(opts: {
     onModelUnavailable: (guildId, model, info) => {
       notices.push({ guildId, model, info });
     },
+    moderation: opts.moderation?.(db, now),
   });
   const settings = new ClassroomSettings({ channels, guildSettings, router, models, providers, now });
   return { db, models, providers, router, ask, settings, guildSettings, usage, answers, clock, notices };

@@ -22,11 +22,16 @@ describe("the privacy registry (src/db/privacy.ts)", () => {
 
   it("fails for a table added later with a user column, until it is listed", () => {
     const db = openDb(":memory:");
-    db.exec(`CREATE TABLE moderation_verdicts (id INTEGER PRIMARY KEY, guild_id TEXT NOT NULL,
+    db.exec(`CREATE TABLE homework_feedback (id INTEGER PRIMARY KEY, guild_id TEXT NOT NULL,
       answer_id INTEGER, student_user_id TEXT, reviewed_by TEXT, created_at TEXT NOT NULL)`);
+    db.exec(`ALTER TABLE answers ADD COLUMN flagged_by TEXT`);
     const problems = privacyCoverageProblems(db);
     assert.ok(
-      problems.some((p) => /moderation_verdicts is not listed/.test(p)),
+      problems.some((p) => /homework_feedback is not listed/.test(p)),
+      problems.join("\n"),
+    );
+    assert.ok(
+      problems.some((p) => /answers\.flagged_by looks like a user id/.test(p)),
       problems.join("\n"),
     );
     db.close();
@@ -89,6 +94,14 @@ describe("PrivacyRepository.deletePerson", () => {
       "another server's rows are untouched",
     );
     assert.deepEqual(userIdCells(db, ids.classmate), otherBefore, "another person's rows are untouched");
+    const alerts = db
+      .prepare(`SELECT payload FROM outbox WHERE guild_id = ? AND kind = 'moderation_flagged'`)
+      .all(ids.guild) as { payload: string }[];
+    assert.ok(
+      alerts.every((a) => !a.payload.includes(`question of ${ids.student}`)),
+      "a posted alert with the student's question is deleted",
+    );
+    assert.equal(alerts.length, 1, "the classmate's alert stays");
     const usage = db.prepare(`SELECT user_id AS u FROM ask_usage WHERE guild_id = ?`).all(ids.guild) as {
       u: string;
     }[];

@@ -179,6 +179,21 @@ function everyKind(text: string, n: number, error: string | null = null): Outbox
       spentTodayUsd: 3.42,
       stopError: error ?? undefined,
     },
+    moderation_flagged: {
+      verdictId: 7,
+      target: "answer",
+      userId: "555",
+      channelId: "666",
+      categories: Array.from({ length: n }, () => ({ category: "violence" as const, score: 0.5 })),
+      severe: true,
+      provider: text,
+      model: text,
+      question: text,
+      answer: text,
+      answerId: 7,
+      studentSaw: "withheld",
+    },
+    moderation_unavailable: { policy: "closed", provider: text, error: text },
   };
   const all = Object.entries(kinds).map(([kind, payload]) => notice(kind as NoticeKind, payload as never));
   // A success whose model still waits for its deploy: each serving state's texts at the same extremes.
@@ -242,7 +257,13 @@ describe("minimalNotice", () => {
         assert.ok((body.content ?? "").length <= 600, `${n.kind} is short`);
         assert.match(
           body.content ?? "",
-          n.kind === "model_unavailable" ? /unavailable/ : n.kind === "hosting_stopped" ? /Hosting of/ : /#7/,
+          n.kind === "model_unavailable" || n.kind === "moderation_unavailable"
+            ? /unavailable/
+            : n.kind === "moderation_flagged"
+              ? /withheld by moderation/
+              : n.kind === "hosting_stopped"
+                ? /Hosting of/
+                : /#7/,
         );
       }
     });

@@ -8,17 +8,17 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it, test } from "node:test";
-import { loadConfig } from "../../src/config.ts";
 import { billedMinutes, HostingRepository } from "../../src/db/hosting.ts";
 import type { JobRow } from "../../src/db/jobs.ts";
-import { type Db, openDb } from "../../src/db/open.ts";
+import type { Db } from "../../src/db/open.ts";
 import type { OutboxNotice } from "../../src/domain/notices.ts";
 import { HostingService } from "../../src/finetuning/hosting.ts";
 import { HostingLedger } from "../../src/finetuning/hostingLedger.ts";
 import { silentLogger } from "../../src/logger.ts";
-import { buildServices, type Services } from "../../src/wire.ts";
+import type { Services } from "../../src/wire.ts";
 import { type FakeTogether, startFakeTogether } from "../fakes/together/index.ts";
 import { startJobAt } from "../helpers/finetune.ts";
+import { startServices, type TestServices } from "../helpers/services.ts";
 
 const KEY = ["tg", "hosting", "unit"].join("-");
 const BASE = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference";
@@ -38,12 +38,12 @@ let db: Db;
 let services: Services;
 let hosting: HostingService;
 let offsetMs = 0;
-const sent: OutboxNotice[] = [];
+let sent: OutboxNotice[];
+let started: TestServices;
 
 function env(extra: Record<string, string> = {}): Record<string, string> {
   return {
     DATA_DIR: join(dir, "data"),
-    LOG_LEVEL: "silent",
     FINETUNE_PROVIDERS: JSON.stringify([
       { kind: "together", name: "together", baseURL: fake.url, apiKeyEnv: "TG_KEY" },
     ]),
@@ -68,19 +68,8 @@ before(async () => {
       },
     }),
   );
-  const config = loadConfig(env({ PRICES_FILE: prices }));
-  db = openDb(config.databasePath);
-  services = await buildServices({
-    config,
-    db,
-    logger: silentLogger,
-    sender: () => ({
-      async send(n) {
-        sent.push(n);
-        return { messageId: `msg-${n.id}` };
-      },
-    }),
-  });
+  started = await startServices(env({ PRICES_FILE: prices }));
+  ({ db, services, sent } = started);
   // The same service the bot runs, on a clock this file moves forward.
   hosting = new HostingService({
     db,
@@ -94,8 +83,7 @@ before(async () => {
   });
 });
 after(async () => {
-  await services.close();
-  db.close();
+  await started.close();
   await fake.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -145,33 +133,22 @@ describe("the price", () => {
   });
 
   it("must be known for a billing provider's hardware, or the bot refuses to start", async () => {
-    const config = loadConfig({
-      ...env(),
-      DATA_DIR: join(dir, "unpriced"),
-      FINETUNE_PROVIDERS: JSON.stringify([
-        {
-          kind: "together",
-          name: "together",
-          baseURL: fake.url,
-          apiKeyEnv: "TG_KEY",
-          endpointHardware: "8x_nvidia_b200_192gb",
-        },
-      ]),
-    });
-    const other = openDb(config.databasePath);
-    try {
-      await assert.rejects(
-        buildServices({
-          config,
-          db: other,
-          logger: silentLogger,
-          sender: () => ({ send: async () => ({ messageId: "x" }) }),
-        }),
-        /No hosting price is known for together's hardware "8x_nvidia_b200_192gb": add it to PRICES_FILE under providers\.together\.hostingPerHourUsd/,
-      );
-    } finally {
-      other.close();
-    }
+    await assert.rejects(
+      startServices({
+        ...env(),
+        DATA_DIR: join(dir, "unpriced"),
+        FINETUNE_PROVIDERS: JSON.stringify([
+          {
+            kind: "together",
+            name: "together",
+            baseURL: fake.url,
+            apiKeyEnv: "TG_KEY",
+            endpointHardware: "8x_nvidia_b200_192gb",
+          },
+        ]),
+      }),
+      /No hosting price is known for together's hardware "8x_nvidia_b200_192gb": add it to PRICES_FILE under providers\.together\.hostingPerHourUsd/,
+    );
   });
 });
 

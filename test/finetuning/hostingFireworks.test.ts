@@ -6,40 +6,33 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { loadConfig } from "../../src/config.ts";
 import { HostingRepository } from "../../src/db/hosting.ts";
-import { type Db, openDb } from "../../src/db/open.ts";
-import type { OutboxNotice } from "../../src/domain/notices.ts";
 import { HostingService } from "../../src/finetuning/hosting.ts";
 import { HostingLedger } from "../../src/finetuning/hostingLedger.ts";
 import { silentLogger } from "../../src/logger.ts";
-import { buildServices, type Services } from "../../src/wire.ts";
 import { type FakeFireworks, startFakeFireworks } from "../fakes/fireworks/index.ts";
 import { startJobAt } from "../helpers/finetune.ts";
+import { startServices, type TestServices } from "../helpers/services.ts";
 
 const G = "guild-fireworks";
 let dir: string;
 let fake: FakeFireworks;
-const sent: OutboxNotice[] = [];
-const open: { db: Db; services: Services }[] = [];
+const open: TestServices[] = [];
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "classtune-hosting-fw-"));
   fake = await startFakeFireworks();
 });
 after(async () => {
-  for (const o of open) {
-    await o.services.close();
-    o.db.close();
-  }
+  for (const o of open) await o.close();
   await fake.close();
   await rm(dir, { recursive: true, force: true });
 });
 
-async function start(): Promise<{ db: Db; services: Services }> {
-  const config = loadConfig({
-    DATA_DIR: join(dir, "data"),
-    LOG_LEVEL: "silent",
+async function start(extra: Record<string, string> = {}): Promise<TestServices> {
+  const o = await startServices({
+    ...extra,
+    DATA_DIR: join(dir, extra.DATA_DIR ?? "data"),
     FINETUNE_PROVIDERS: JSON.stringify([
       {
         name: "fw",
@@ -53,19 +46,6 @@ async function start(): Promise<{ db: Db; services: Services }> {
     ]),
     FW_KEY: fake.apiKey,
   });
-  const db = openDb(config.databasePath);
-  const services = await buildServices({
-    config,
-    db,
-    logger: silentLogger,
-    sender: () => ({
-      async send(n) {
-        sent.push(n);
-        return { messageId: `msg-${n.id}` };
-      },
-    }),
-  });
-  const o = { db, services };
   open.push(o);
   return o;
 }
@@ -92,8 +72,7 @@ test("an autoDeploy deployment is priced by its accelerator, and stopped when id
   assert.equal([...fake.deployments.values()].filter((d) => !d.deleted).length, 1);
 
   // The bot stops; an hour and more passes; it starts again over the same database.
-  await first.services.close();
-  first.db.close();
+  await first.close();
   open.splice(open.indexOf(first), 1);
   const second = await start();
   const hosting = new HostingService({
@@ -116,7 +95,35 @@ test("an autoDeploy deployment is priced by its accelerator, and stopped when id
   assert.equal(left.length, 0, "the deployment is deleted: its GPU-hours stop");
   assert.equal(second.services.models.get(G, model)?.servingStatus, "asleep");
   await second.services.notifier.drain();
-  const told = sent.filter((n) => n.kind === "hosting_stopped");
+  const told = second.sent.filter((n) => n.kind === "hosting_stopped");
   assert.equal(told.length, 1);
   assert.equal(told[0]?.kind === "hosting_stopped" && told[0].payload.reason, "idle");
+});
+
+test("an autoDeploy deployment does not start once the server's hosting budget for today is spent", async () => {
+  const o = await start({ DATA_DIR: "no-budget", HOSTING_DAILY_BUDGET_USD: "0" });
+  const posts = () => fake.requests.filter((r) => r.method === "POST" && /\/deployments/.test(r.path)).length;
+  const before = posts();
+  const job = await startJobAt(o.services, {
+    guildId: "guild-spent",
+    dir,
+    provider: "fw",
+    model: "accounts/fireworks/models/llama-v3p1-8b-instruct",
+  });
+  for (
+    let i = 0;
+    i < 20 && o.services.models.getByJob("guild-spent", job.id)?.servingStatus !== "failed";
+    i++
+  ) {
+    await o.services.poller.tick();
+  }
+  const model = o.services.models.getByJob("guild-spent", job.id);
+  assert.equal(model?.servingStatus, "failed");
+  assert.match(model?.servingError ?? "", /Not deployed: .* daily budget of \$0\.00 .* \/model deploy/);
+  assert.equal(posts(), before, "no deployment was requested");
+  await o.services.notifier.drain();
+  assert.ok(
+    o.sent.some((n) => n.kind === "model_deploy_failed"),
+    "the teachers are told",
+  );
 });

@@ -7,53 +7,39 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { loadConfig } from "../../src/config.ts";
 import { JobIntentRepository } from "../../src/db/jobIntents.ts";
 import { JobMetricsRepository, JobRepository, type JobRow } from "../../src/db/jobs.ts";
-import { type Db, openDb } from "../../src/db/open.ts";
+import type { Db } from "../../src/db/open.ts";
 import { UserError } from "../../src/domain/errors.ts";
 import type { OutboxNotice } from "../../src/domain/notices.ts";
-import { silentLogger } from "../../src/logger.ts";
 import { deploymentNameFor } from "../../src/providers/deployments.ts";
-import { buildServices, type Services } from "../../src/wire.ts";
+import type { Services } from "../../src/wire.ts";
 import { type FakeLocalAI, startFakeLocalAI } from "../fakes/localai/index.ts";
 import { startJobAt } from "../helpers/finetune.ts";
+import { startServices, type TestServices } from "../helpers/services.ts";
 
 const LLAMA = "meta-llama/Llama-3.1-8B-Instruct";
 const G = "guild-gpu";
 
 let dir: string;
 let fake: FakeLocalAI;
+let started: TestServices;
 let db: Db;
 let services: Services;
-const sent: OutboxNotice[] = [];
-const _datasets = 0;
+let sent: OutboxNotice[];
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "classtune-localai-poller-"));
   fake = await startFakeLocalAI({ autoAdvance: true, closeStreams: true });
-  const config = loadConfig({
+  started = await startServices({
     DATA_DIR: join(dir, "data"),
-    LOG_LEVEL: "silent",
     OPENAI_MAX_RETRIES: "0",
     FINETUNE_PROVIDERS: JSON.stringify([{ kind: "localai", name: "gpu", baseURL: fake.url }]),
   });
-  db = openDb(config.databasePath);
-  services = await buildServices({
-    config,
-    db,
-    logger: silentLogger,
-    sender: () => ({
-      async send(n) {
-        sent.push(n);
-        return { messageId: `msg-${n.id}` };
-      },
-    }),
-  });
+  ({ db, services, sent } = started);
 });
 after(async () => {
-  await services.close();
-  db.close();
+  await started.close();
   await fake.close();
   await rm(dir, { recursive: true, force: true });
 });

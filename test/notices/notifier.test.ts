@@ -254,3 +254,33 @@ test("servers are drained side by side: one whose post hangs does not delay anot
   release();
   assert.deepEqual(await drained, { posted: 2, failed: 0 });
 });
+
+test("drainFresh posts a notice written while another drain was in flight; drain alone would miss it", async () => {
+  const db = openDb(":memory:");
+  const outbox = new OutboxRepository(db);
+  const sent: string[] = [];
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((r) => {
+    release = r;
+  });
+  const notifier = new Notifier({
+    db,
+    sender: {
+      async send(n) {
+        if (sent.length === 0) await held;
+        sent.push(String(n.id));
+        return {};
+      },
+    },
+  });
+  outbox.enqueue(notice("first"));
+  const inFlight = notifier.drain();
+  outbox.enqueue(notice("second"));
+  const joined = notifier.drain();
+  const fresh = notifier.drainFresh();
+  release();
+  assert.deepEqual(await inFlight, { posted: 1, failed: 0 });
+  assert.equal(await joined, await inFlight, "a plain drain joins the one in flight");
+  assert.deepEqual(await fresh, { posted: 1, failed: 0 }, "the fresh drain read the outbox after it");
+  assert.equal(sent.length, 2);
+});

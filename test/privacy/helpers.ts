@@ -80,6 +80,16 @@ function seedIn(db: Db, guild: string, user: string, n: number): void {
     at,
   );
   run(
+    `INSERT INTO outbox (guild_id, kind, payload, dedupe_key, created_at, updated_at, posted_at)
+     VALUES (?, 'moderation_flagged', ?, ?, ?, ?, ?)`,
+    guild,
+    JSON.stringify({ userId: user, question: `A worrying question of ${user}`, answer: null }),
+    `moderation:${n}:flagged`,
+    at,
+    at,
+    at,
+  );
+  run(
     `INSERT INTO channel_settings (guild_id, channel_id, model, updated_by, updated_at) VALUES (?, ?, 'm', ?, ?)`,
     guild,
     `30000000000000000${n}`,
@@ -97,6 +107,15 @@ function seedIn(db: Db, guild: string, user: string, n: number): void {
     at,
     at,
   ).lastInsertRowid;
+  run(
+    `INSERT INTO moderation_verdicts (guild_id, channel_id, user_id, answer_id, target, outcome, provider,
+       flagged_text, created_at) VALUES (?, 'c', ?, ?, 'question', 'flagged', 'sandbox', ?, ?)`,
+    guild,
+    user,
+    answer,
+    `A flagged question of ${user}`,
+    at,
+  );
   run(
     `INSERT INTO answer_votes (answer_id, guild_id, user_id, value, created_at) VALUES (?, ?, ?, 1, ?)`,
     answer,

@@ -228,6 +228,47 @@ describe("the provider registry at run time", () => {
     await legacy.close();
   });
 
+  it("gives the sandbox moderator a sandbox: the embedded one, else one of its own, else none", async () => {
+    const embedded = await createProviderRegistry(loadConfig({ DATA_DIR: dir }), {
+      db: db("moderation-embedded"),
+      logger: silentLogger,
+      dataDir: dir,
+    });
+    assert.equal(embedded.moderationSandboxURL, embedded.sandbox?.url, "the embedded sandbox moderates too");
+    await embedded.close();
+
+    const compatible = await createProviderRegistry(
+      loadConfig({
+        DATA_DIR: dir,
+        OPENAI_API_KEY: key("sk"),
+        OPENAI_BASE_URL: "https://proxy.school.test/v1",
+      }),
+      { db: db("moderation-own"), logger: silentLogger, dataDir: dir },
+    );
+    assert.equal(compatible.sandbox, undefined, "no fine-tuning sandbox");
+    const url = compatible.moderationSandboxURL;
+    assert.ok(url, "a sandbox for moderation alone");
+    const moderated = await fetch(`${url}/moderations`, {
+      method: "POST",
+      headers: { authorization: "Bearer sandbox", "content-type": "application/json" },
+      body: JSON.stringify({ input: "What is a cell?" }),
+    });
+    assert.equal(
+      ((await moderated.json()) as { results: { flagged: boolean }[] }).results[0]?.flagged,
+      false,
+    );
+    await compatible.close();
+    await assert.rejects(fetch(`${url}/moderations`, { method: "POST" }), "closed with the runtime");
+
+    const real = await createProviderRegistry(loadConfig({ DATA_DIR: dir, OPENAI_API_KEY: key("sk") }), {
+      db: db("moderation-openai"),
+      logger: silentLogger,
+      dataDir: dir,
+    });
+    assert.equal(real.moderationSandboxURL, undefined, "OpenAI moderates: no sandbox at all");
+    await real.close();
+  });
+
   it("records endpoints without credentials or query, whatever the URL carries", () => {
     assert.equal(
       endpointOf({ kind: "openai", baseURL: "https://user:pw@Host.Example:8443/v1/?api-key=x" }),

@@ -1,0 +1,96 @@
+// Repository for moderation_verdicts (migration 009): one row per check of a question or an answer.
+import type { CategoryScore, ModerationOutcome, ModerationTarget } from "../domain/moderation.ts";
+import type { Db } from "./open.ts";
+
+export interface VerdictRow {
+  id: number;
+  guildId: string;
+  channelId: string;
+  userId: string;
+  answerId: number | null;
+  target: ModerationTarget;
+  outcome: ModerationOutcome;
+  provider: string;
+  model: string | null;
+  /** The categories that decided a flag, highest first. */
+  categories: CategoryScore[];
+  topCategory: string | null;
+  topScore: number | null;
+  severe: boolean;
+  /** Why the moderator could not judge (outcome unavailable). */
+  error: string | null;
+  /** A question never answered: its text, for the teachers. */
+  flaggedText: string | null;
+  createdAt: string;
+}
+
+export type NewVerdict = Omit<VerdictRow, "id">;
+
+/** /usage's moderation figures over a window. */
+export interface ModerationCounts {
+  flaggedQuestions: number;
+  flaggedAnswers: number;
+  unavailable: number;
+}
+
+const COLUMNS = `id, guild_id AS guildId, channel_id AS channelId, user_id AS userId, answer_id AS answerId, target,
+  outcome, provider, model, categories, top_category AS topCategory, top_score AS topScore, severe, error,
+  flagged_text AS flaggedText, created_at AS createdAt`;
+
+type RawRow = Omit<VerdictRow, "categories" | "severe"> & { categories: string; severe: number };
+const fromRaw = (r: RawRow): VerdictRow => ({
+  ...r,
+  categories: JSON.parse(r.categories) as CategoryScore[],
+  severe: r.severe === 1,
+});
+
+export class ModerationRepository {
+  private readonly insertStmt;
+
+  constructor(private readonly db: Db) {
+    this.insertStmt = db.prepare(
+      `INSERT INTO moderation_verdicts (guild_id, channel_id, user_id, answer_id, target, outcome, provider, model,
+         categories, top_category, top_score, severe, error, flagged_text, created_at)
+       VALUES (@guildId, @channelId, @userId, @answerId, @target, @outcome, @provider, @model, @categories,
+         @topCategory, @topScore, @severe, @error, @flaggedText, @createdAt)`,
+    );
+  }
+
+  insert(v: NewVerdict): number {
+    return Number(
+      this.insertStmt.run({ ...v, categories: JSON.stringify(v.categories), severe: v.severe ? 1 : 0 })
+        .lastInsertRowid,
+    );
+  }
+
+  /** This guild's verdicts, newest first (a test's and, later, /review's view). */
+  list(guildId: string, limit = 100): VerdictRow[] {
+    return (
+      this.db
+        .prepare(`SELECT ${COLUMNS} FROM moderation_verdicts WHERE guild_id = ? ORDER BY id DESC LIMIT ?`)
+        .all(guildId, limit) as RawRow[]
+    ).map(fromRaw);
+  }
+
+  forAnswer(guildId: string, answerId: number): VerdictRow[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT ${COLUMNS} FROM moderation_verdicts WHERE guild_id = ? AND answer_id = ? ORDER BY id`,
+        )
+        .all(guildId, answerId) as RawRow[]
+    ).map(fromRaw);
+  }
+
+  /** Flags and outages in [sinceIso, untilIso), counted in SQL. */
+  counts(guildId: string, sinceIso: string, untilIso: string): ModerationCounts {
+    return this.db
+      .prepare(
+        `SELECT COALESCE(SUM(outcome = 'flagged' AND target = 'question'), 0) AS flaggedQuestions,
+           COALESCE(SUM(outcome = 'flagged' AND target = 'answer'), 0) AS flaggedAnswers,
+           COALESCE(SUM(outcome = 'unavailable'), 0) AS unavailable
+         FROM moderation_verdicts WHERE guild_id = ? AND created_at >= ? AND created_at < ?`,
+      )
+      .get(guildId, sinceIso, untilIso) as ModerationCounts;
+  }
+}
