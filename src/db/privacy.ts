@@ -94,11 +94,11 @@ export const PRIVACY_TABLES: readonly TableSpec[] = [
     guild: "guild_id",
     users: {},
     scrub: ["payload"],
-    // A posted moderation alert carries the student's question and the answer: it goes (the teachers' channel has
-    // the message). One still to be posted is scrubbed and still sent: the teachers must be told.
-    deleteIfMentioned: "kind = 'moderation_flagged' AND posted_at IS NOT NULL",
-    // A notice already posted lives on in Discord; the row only lets classtune edit it.
-    retention: { column: "created_at", where: "posted_at IS NOT NULL" },
+    // A moderation alert carries the student's question and the answer: it goes. One posted lives on in the
+    // teachers' channel; one that could not be posted yet (no notice channel) would otherwise keep the text.
+    deleteIfMentioned: "kind = 'moderation_flagged'",
+    // A notice lives on in Discord once posted; the row only lets classtune post it once and edit it.
+    retention: { column: "created_at" },
   },
   { table: "job_metrics", kind: "training loss points", guild: null, users: {} },
   { table: "models", kind: "models", guild: "guild_id", users: {} },

@@ -99,7 +99,7 @@ describe("PrivacyRepository.deletePerson", () => {
       .all(ids.guild) as { payload: string }[];
     assert.ok(
       alerts.every((a) => !a.payload.includes(`question of ${ids.student}`)),
-      "a posted alert with the student's question is deleted",
+      "an alert with the student's question is deleted",
     );
     assert.equal(alerts.length, 1, "the classmate's alert stays");
     const usage = db.prepare(`SELECT user_id AS u FROM ask_usage WHERE guild_id = ?`).all(ids.guild) as {

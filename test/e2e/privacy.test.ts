@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { privacyCoverageProblems } from "../../src/db/privacy.ts";
+import { privacyCoverageProblems, schemaTables } from "../../src/db/privacy.ts";
 import type { FakeGuild, FakeInteraction, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
 import { addSchool, OTHER_SCHOOL } from "../helpers/school.ts";
@@ -80,6 +80,8 @@ before(async () => {
   }
   await click(await ask(a, ana, "What is a cell?"), "vote:up:", sam);
   await ask(b, sam, "Where are volcanoes?");
+  // A question the (sandbox) moderator flags: a verdict row and the teachers' alert, both naming Sam.
+  await ask(a, sam, "[flag:harassment] Everyone in this class is useless");
   // Ana repeats Sam's question: answered from the cache.
   await ask(a, ana, "what is photosynthesis");
   assert.equal(lastUsage().hit, 1);
@@ -120,6 +122,13 @@ describe("/privacy", () => {
       userIdCells(bot.db, sam.id).some((c) => c.table === "answers"),
       "nothing deleted by Ana's press",
     );
+    const samBefore = userIdCells(bot.db, sam.id).filter((c) => c.guildId === a.id);
+    for (const table of ["moderation_verdicts", "outbox", "answers", "answer_votes", "ask_usage"]) {
+      assert.ok(
+        samBefore.some((c) => c.table === table),
+        `Sam is in ${table} before`,
+      );
+    }
     const anaBefore = userIdCells(bot.db, ana.id);
     const samInB = userIdCells(bot.db, sam.id).filter((c) => c.guildId === b.id);
 
@@ -160,6 +169,14 @@ describe("/privacy", () => {
       ).n >= 2,
       "Sam's usage stays in the totals, without his id",
     );
+    for (const { table, columns } of schemaTables(bot.db)) {
+      for (const column of columns) {
+        const hit = bot.db
+          .prepare(`SELECT 1 FROM "${table}" WHERE instr(CAST("${column}" AS TEXT), ?) > 0 LIMIT 1`)
+          .get("class is useless");
+        assert.equal(hit, undefined, `Sam's flagged question is not left in ${table}.${column}`);
+      }
+    }
     await ask(a, ana, "What is photosynthesis?");
     assert.equal(lastUsage().hit, 0, "the cached answer to Sam's question is gone");
     assert.match((await slash(a, sam, "privacy", "show")).content, /2 answer\(s\) in dataset/);
