@@ -148,6 +148,8 @@ export interface RewrittenDataset {
   report: ValidationReport;
   /** Lines taken out. */
   removed: number;
+  /** The text of the lines taken out (a job's held-out test questions may have come from them). */
+  removedLines: string[];
   /** Old line number → new line number, for the lines kept. */
   renumbered: Map<number, number>;
 }
@@ -171,9 +173,13 @@ export async function rewriteDataset(input: RewriteDatasetInput): Promise<Rewrit
   const lines = (await readFile(before.storedPath, "utf8")).split("\n");
   if (lines.at(-1) === "") lines.pop();
   const kept: string[] = [];
+  const removedLines: string[] = [];
   const renumbered = new Map<number, number>();
   lines.forEach((text, i) => {
-    if (!input.keepLine(i + 1)) return;
+    if (!input.keepLine(i + 1)) {
+      removedLines.push(text);
+      return;
+    }
     kept.push(text);
     renumbered.set(i + 1, kept.length);
   });
@@ -204,7 +210,7 @@ export async function rewriteDataset(input: RewriteDatasetInput): Promise<Rewrit
     for (const old of [before.storedPath, before.cleanedPath]) {
       if (old !== null && !repo.fileInUse(old)) await rm(old, { force: true });
     }
-    return { row, report, removed: lines.length - kept.length, renumbered };
+    return { row, report, removed: removedLines.length, removedLines, renumbered };
   } finally {
     await rm(source, { force: true });
     await rm(scratchCleaned, { force: true });

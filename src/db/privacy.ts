@@ -539,6 +539,25 @@ export class PrivacyRepository {
     })();
   }
 
+  /**
+   * Takes these questions out of the held-out test questions of the dataset's jobs (drawn from its lines when the
+   * job started): a student's removed answers do not live on there. Returns how many went.
+   */
+  forgetTestQuestions(guildId: string, datasetId: number, questions: Set<string>): number {
+    const jobs = this.db
+      .prepare(`SELECT id, test_questions AS t FROM jobs WHERE guild_id = ? AND dataset_id = ?`)
+      .all(guildId, datasetId) as { id: number; t: string }[];
+    let n = 0;
+    for (const job of jobs) {
+      const held = JSON.parse(job.t) as { question: string }[];
+      const kept = held.filter((q) => !questions.has(q.question));
+      if (kept.length === held.length) continue;
+      n += held.length - kept.length;
+      this.db.prepare(`UPDATE jobs SET test_questions = ? WHERE id = ?`).run(JSON.stringify(kept), job.id);
+    }
+    return n;
+  }
+
   /** When the named sweep last ran, or undefined. */
   lastRun(name: string): Date | undefined {
     const r = this.db.prepare(`SELECT last_run_at AS at FROM privacy_sweeps WHERE name = ?`).get(name) as

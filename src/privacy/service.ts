@@ -78,6 +78,18 @@ export interface PrivacySweepCounts {
   filesDeleted: number;
 }
 
+/** The user turns of a chat JSONL line (what a job's held-out test question is taken from). */
+function userTurns(line: string): string[] {
+  try {
+    const parsed = JSON.parse(line) as { messages?: { role?: unknown; content?: unknown }[] };
+    return (parsed.messages ?? []).flatMap((m) =>
+      m.role === "user" && typeof m.content === "string" ? [m.content] : [],
+    );
+  } catch {
+    return [];
+  }
+}
+
 const ON_DELETE: Record<PersonalRows["action"], string> = {
   delete: "deleted",
   anonymise: "your id removed",
@@ -142,6 +154,7 @@ export class PrivacyService {
         keepLine: (n) => !theirs.has(n),
       });
       if (!rewritten) continue;
+      this.repo.forgetTestQuestions(guildId, datasetId, new Set(rewritten.removedLines.flatMap(userTurns)));
       const at = this.now().toISOString();
       this.exports.replace(
         guildId,

@@ -187,7 +187,32 @@ describe("/privacy", () => {
       (await slash(a, ana, "dataset", "remove-student", { student: sam })).content,
       /Only teachers/,
     );
+    // A job trained on the export holds two of its questions back to test the model: Sam's goes too.
+    const dataset = bot.db.prepare(`SELECT id FROM datasets WHERE guild_id = ?`).get(a.id) as { id: number };
+    bot.db
+      .prepare(
+        `INSERT INTO jobs (tag, guild_id, provider, remote_id, dataset_id, requester_id, base_model, hyperparameters,
+           training_file_id, status, raw_status, test_questions, created_at, updated_at)
+         VALUES ('ct-privacy', ?, 'sandbox', 'ftjob-privacy', ?, ?, 'gpt-4o-mini-2024-07-18', '{}', 'file-x',
+           'succeeded', 'succeeded', ?, '2026-12-01', '2026-12-01')`,
+      )
+      .run(
+        a.id,
+        dataset.id,
+        teacher.id,
+        JSON.stringify([
+          { question: "Why do leaves fall?", expected: "…" },
+          { question: "What is a cell?", expected: "…" },
+        ]),
+      );
     const removed = await slash(a, teacher, "dataset", "remove-student", { student: sam });
+    const held = bot.db.prepare(`SELECT test_questions AS t FROM jobs WHERE tag = 'ct-privacy'`).get() as {
+      t: string;
+    };
+    assert.deepEqual(
+      (JSON.parse(held.t) as { question: string }[]).map((q) => q.question),
+      ["What is a cell?"],
+    );
     assert.match(removed.content, /dataset #\d+ .*: 2 example\(s\) removed, 1 left/);
     const row = bot.db
       .prepare(`SELECT stored_path AS p, examples FROM datasets WHERE guild_id = ?`)
