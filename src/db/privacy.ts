@@ -197,9 +197,11 @@ export function privacyCoverageProblems(db: Db): string[] {
 const quote = (id: string) => `"${id.replaceAll('"', '""')}"`;
 const DAY_MS = 86_400_000;
 
-/** Replaces every mention of `userId` as a whole number (never inside a longer id) by ANONYMOUS_USER. */
+/** Replaces every mention of `userId` as a whole word (never inside a longer id) by ANONYMOUS_USER. */
 export function scrubUserId(text: string, userId: string): string {
-  return text.replace(new RegExp(`(?<!\\d)${userId.replace(/\D/g, "")}(?!\\d)`, "g"), ANONYMOUS_USER);
+  if (userId === "") return text;
+  const escaped = userId.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return text.replace(new RegExp(`(?<![\\w])${escaped}(?![\\w])`, "g"), ANONYMOUS_USER);
 }
 
 export interface PersonalRows {

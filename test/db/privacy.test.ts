@@ -39,6 +39,10 @@ describe("the privacy registry (src/db/privacy.ts)", () => {
 
   it("scrubs an id only where it stands alone, never inside a longer id", () => {
     assert.equal(
+      scrubUserId('{"by":"u.1","who":"u.10 au.1"}', "u.1"),
+      `{"by":"${ANONYMOUS_USER}","who":"u.10 au.1"}`,
+    );
+    assert.equal(
       scrubUserId('{"requesterId":"123456789012345678","other":"1234567890123456789"}', "123456789012345678"),
       `{"requesterId":"${ANONYMOUS_USER}","other":"1234567890123456789"}`,
     );
