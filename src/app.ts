@@ -1,6 +1,6 @@
 // The bot: the Discord client, the interaction router and the poller, started over the one wiring
 // (src/wire.ts). `startApp` is what `npm start` runs and what the end-to-end tests start against the fake Discord.
-import { Events, type Interaction } from "discord.js";
+import { Events, type Guild, type Interaction } from "discord.js";
 import { commands, components } from "./commands/index.ts";
 import type { Config } from "./config.ts";
 import { sweepLeftoverTempFiles } from "./datasets/tempFiles.ts";
@@ -70,12 +70,24 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
   const onInteraction = (interaction: Interaction) => void router.handle(interaction);
   client.on(Events.InteractionCreate, onInteraction);
   client.on(Events.Error, (err) => logger.error({ err }, "discord client error"));
+  // A server removing the bot (GUILD_DELETE without `unavailable`; discord.js reports an outage as guildUnavailable
+  // instead) schedules its data's deletion; being invited back (guildCreate, or the server being there on READY)
+  // cancels it.
+  const onGuildDelete = (guild: Guild) => void ctx.privacy.guildLeft(guild.id);
+  const onGuildCreate = (guild: Guild) => void ctx.privacy.guildJoined(guild.id);
+  client.on(Events.GuildDelete, onGuildDelete);
+  client.on(Events.GuildCreate, onGuildCreate);
   const ready = new Promise<void>((resolve) =>
     client.once(Events.ClientReady, (c) => {
       logger.info(
         { user: c.user.tag, guilds: c.guilds.cache.size, provider: ctx.providerName },
         "classtune is online",
       );
+      try {
+        ctx.privacy.reconcileGuilds(c.guilds.cache.keys());
+      } catch (err) {
+        logger.error({ err }, "could not reconcile the servers' scheduled deletions");
+      }
       services.poller.start();
       resolve();
     }),
@@ -98,6 +110,8 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
       closed = true;
       // No new work: then let what is in flight finish before the database and the sandbox close.
       client.off(Events.InteractionCreate, onInteraction);
+      client.off(Events.GuildDelete, onGuildDelete);
+      client.off(Events.GuildCreate, onGuildCreate);
       await services.poller.stop();
       await router.idle();
       await services.notifier.drain().catch(() => undefined);

@@ -163,6 +163,24 @@ export const envSchema = z.object({
   MAX_JOB_COST_USD: numberFrom(25),
   HOSTING_IDLE_MINUTES: intFrom(60, 1),
   HOSTING_DAILY_BUDGET_USD: numberFrom(20),
+
+  // Privacy (src/privacy/service.ts, src/db/privacy.ts): how long student activity, teachers' datasets and a
+  // departed server's data are kept.
+  DATA_RETENTION_DAYS: intFrom(365, 1),
+  DATASET_RETENTION_DAYS: z
+    .string()
+    .trim()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined || s === "" || s.toLowerCase() === "keep") return undefined;
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < 1) {
+        ctx.addIssue({ code: "custom", message: `must be a whole number ≥ 1 or "keep", got "${s}"` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  GUILD_DATA_GRACE_DAYS: intFrom(30),
   POLL_SCHEDULE: z
     .string()
     .trim()
@@ -245,6 +263,12 @@ export interface Config {
    * guild's deployments are all stopped once its hosting today (UTC) reaches `dailyBudgetUsd`.
    */
   hosting: { idleMinutes: number; dailyBudgetUsd: number };
+  /**
+   * Retention: questions, answers, votes and raw usage are kept `dataRetentionDays` full days (usage then lives on
+   * as anonymous daily aggregates); datasets and their finished jobs `datasetRetentionDays` (undefined: kept); a
+   * server that removed the bot keeps its data `guildGraceDays` days, in case it invites the bot back.
+   */
+  privacy: { dataRetentionDays: number; datasetRetentionDays: number | undefined; guildGraceDays: number };
   pollSchedule: string;
   discord: {
     token: string | undefined;
@@ -435,6 +459,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sandbox: { port: e.SANDBOX_PORT, secondsPerStep: e.SANDBOX_SECONDS_PER_STEP },
     maxJobCostUsd: e.MAX_JOB_COST_USD,
     hosting: { idleMinutes: e.HOSTING_IDLE_MINUTES, dailyBudgetUsd: e.HOSTING_DAILY_BUDGET_USD },
+    privacy: {
+      dataRetentionDays: e.DATA_RETENTION_DAYS,
+      datasetRetentionDays: e.DATASET_RETENTION_DAYS,
+      guildGraceDays: e.GUILD_DATA_GRACE_DAYS,
+    },
     pollSchedule: e.POLL_SCHEDULE,
     discord: {
       token: e.DISCORD_TOKEN,

@@ -4,7 +4,7 @@
 import { type ClassroomServices, createClassroomServices } from "./classroom/index.ts";
 import type { Config } from "./config.ts";
 import { type Catalog, type CatalogSet, loadConfiguredCatalogs } from "./datasets/catalog.ts";
-import { type StoreDataset, storeDataset } from "./datasets/store.ts";
+import { type RewriteDataset, rewriteDataset, type StoreDataset, storeDataset } from "./datasets/store.ts";
 import { DatasetRepository } from "./db/datasets.ts";
 import { GuildSettingsRepository } from "./db/guildSettings.ts";
 import { JobMetricsRepository } from "./db/jobs.ts";
@@ -19,6 +19,7 @@ import { ModelServing } from "./finetuning/serving.ts";
 import type { Logger } from "./logger.ts";
 import { enqueueModelUnavailable } from "./notices/modelUnavailable.ts";
 import { type NoticeSender, Notifier } from "./notices/notifier.ts";
+import { PrivacyService } from "./privacy/service.ts";
 import { createProviderRegistry, type SandboxHandle } from "./providers/factory.ts";
 import type { ProviderRegistry } from "./providers/registry.ts";
 import { useCacheDir } from "./tokenizers/tableFile.ts";
@@ -68,6 +69,8 @@ export interface Services {
   poller: JobPoller;
   /** /ask routing, class channels, limits, usage and the feedback loop. */
   classroom: ClassroomServices;
+  /** /privacy show|delete, /dataset remove-student, a server's departure, and the daily retention sweep. */
+  privacy: PrivacyService;
   /** Stops the poller and the embedded sandbox (the caller closes the database it opened). */
   close(): Promise<void>;
 }
@@ -110,6 +113,21 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
   });
+  const rewrite: RewriteDataset = (args) =>
+    rewriteDataset({
+      ...args,
+      db,
+      dataDir: config.dataDir,
+      // The dataset's provider while it is configured, else the default's rules.
+      catalogFor: (provider) => catalogs.find(provider) ?? catalogs.default,
+    });
+  const privacy = new PrivacyService({
+    db,
+    config: config.privacy,
+    cache: { forget: (guildId, questions) => classroom.forgetCachedAnswers(guildId, questions) },
+    rewriteDataset: rewrite,
+    logger: logger.child({ service: "privacy" }),
+  });
   const notifier = new Notifier({
     db,
     logger: logger.child({ service: "notifier" }),
@@ -148,6 +166,9 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     notifier,
     serving,
     hosting,
+    // The daily privacy sweep (retention, departed servers) rides on the bot's tick; it runs once a day, by SQLite.
+    // Not on a terminal command's poller (`finetune --wait`): the bot, which holds the answer cache, does it.
+    ...(deps.guildId === undefined ? { privacy } : {}),
     reconcileCreates: (provider) => jobs.reconcilePendingCreates(provider),
     schedule: config.pollSchedule,
     ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
@@ -170,6 +191,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     notifier,
     poller,
     classroom,
+    privacy,
     async close() {
       await poller.stop();
       await runtime.close();

@@ -47,6 +47,36 @@ describe("loadConfig", () => {
     );
   });
 
+  it("reads the privacy periods: defaults, 'keep', and a clear error for each bad one", () => {
+    assert.deepEqual(loadConfig({}).privacy, {
+      dataRetentionDays: 365,
+      datasetRetentionDays: undefined,
+      guildGraceDays: 30,
+    });
+    assert.deepEqual(
+      loadConfig({ DATA_RETENTION_DAYS: "30", DATASET_RETENTION_DAYS: "730", GUILD_DATA_GRACE_DAYS: "0" })
+        .privacy,
+      { dataRetentionDays: 30, datasetRetentionDays: 730, guildGraceDays: 0 },
+    );
+    assert.equal(loadConfig({ DATASET_RETENTION_DAYS: "keep" }).privacy.datasetRetentionDays, undefined);
+    assert.throws(
+      () =>
+        loadConfig({
+          DATA_RETENTION_DAYS: "0",
+          DATASET_RETENTION_DAYS: "a year",
+          GUILD_DATA_GRACE_DAYS: "-1",
+        }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        const text = err.problems.join("\n");
+        assert.match(text, /DATA_RETENTION_DAYS.*≥ 1, got "0"/);
+        assert.match(text, /DATASET_RETENTION_DAYS.*"keep", got "a year"/);
+        assert.match(text, /GUILD_DATA_GRACE_DAYS.*got "-1"/);
+        return true;
+      },
+    );
+  });
+
   it("parses attachment hosts with ports and rejects junk", () => {
     assert.deepEqual(
       loadConfig({ ATTACHMENT_HOSTS: "127.0.0.1:8080, CDN.example.com" }).discord.attachmentHosts,

@@ -50,4 +50,21 @@ export class AnswerCache {
       this.entries.delete(oldest.value);
     }
   }
+
+  /**
+   * Forgets the server's cached answers to these questions (a student's /privacy delete), or all of the server's
+   * when `questions` is undefined (the server's data deleted). Returns how many entries went.
+   */
+  forget(guildId: string, questions?: string[]): number {
+    const asked = questions && new Set(questions.map(normaliseQuestion));
+    let n = 0;
+    for (const key of [...this.entries.keys()]) {
+      const [g, , , q] = JSON.parse(key) as [string, string, string, string];
+      if (g === guildId && (asked === undefined || asked.has(q))) {
+        this.entries.delete(key);
+        n++;
+      }
+    }
+    return n;
+  }
 }

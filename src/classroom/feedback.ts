@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { StoreDataset } from "../datasets/store.ts";
 import type { ValidationReport } from "../datasets/types.ts";
 import type { AnswerRepository, AnswerRow, AnswerWithScore, VoteTally } from "../db/answers.ts";
+import type { DatasetExportRepository } from "../db/datasetExports.ts";
 import type { DatasetRow } from "../db/datasets.ts";
 import { UserError } from "../domain/errors.ts";
 import { normaliseQuestion } from "./cache.ts";
@@ -21,6 +22,8 @@ export const MAX_CORRECTION_CHARS = 4000;
 export interface FeedbackServiceDeps {
   answers: AnswerRepository;
   storeDataset: StoreDataset;
+  /** Where each exported line's asker is recorded (/privacy show and delete, /dataset remove-student read it). */
+  exports?: DatasetExportRepository | undefined;
   /** Base model the export is validated for unless the caller names one. */
   defaultModel: string;
   now?: () => number;
@@ -52,9 +55,11 @@ export interface ExportLine {
 export function selectForExport(
   answers: AnswerWithScore[],
   minScore: number,
-): { lines: ExportLine[]; fromCorrections: number; fromVotes: number } {
+): { lines: ExportLine[]; fromCorrections: number; fromVotes: number; askers: string[] } {
   const seen = new Set<string>();
   const lines: ExportLine[] = [];
+  /** Who asked each line's question (same index as `lines`): recorded so /privacy can say where it went. */
+  const askers: string[] = [];
   let fromCorrections = 0;
   let fromVotes = 0;
   // Corrections first, so a corrected repeat wins over an uncorrected one.
@@ -75,10 +80,11 @@ export function selectForExport(
         { role: "assistant", content: corrected ? (a.correctedAnswer as string) : a.answer },
       ],
     });
+    askers.push(a.userId);
     if (corrected) fromCorrections++;
     else fromVotes++;
   }
-  return { lines, fromCorrections, fromVotes };
+  return { lines, fromCorrections, fromVotes, askers };
 }
 
 function parseSince(since: string | Date | undefined): string {
@@ -150,7 +156,7 @@ export class FeedbackService {
       throw new UserError("min-score must be a whole number of at least 1 (👍 minus 👎).", "bad_min_score");
     }
     const since = parseSince(req.since);
-    const { lines, fromCorrections, fromVotes } = selectForExport(
+    const { lines, fromCorrections, fromVotes, askers } = selectForExport(
       this.deps.answers.withScores(req.guildId, since),
       minScore,
     );
@@ -175,6 +181,16 @@ export class FeedbackService {
       // The export writes at least one JSON line: never a file that is no dataset.
       if (stored.row === null) throw new Error(`the export was refused as no dataset: ${stored.refused}`);
       const { row, report } = stored;
+      this.deps.exports?.record(
+        askers.map((studentId, i) => ({
+          datasetId: row.id,
+          guildId: req.guildId,
+          line: i + 1,
+          studentId,
+          exportedBy: req.requesterId,
+        })),
+        this.nowIso(),
+      );
       return { row, report, examples: lines.length, fromCorrections, fromVotes };
     } finally {
       await rm(dir, { recursive: true, force: true });

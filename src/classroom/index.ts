@@ -4,6 +4,7 @@ import type { Catalog } from "../datasets/catalog.ts";
 import type { StoreDataset } from "../datasets/store.ts";
 import { AnswerRepository } from "../db/answers.ts";
 import { ChannelSettingsRepository } from "../db/channels.ts";
+import { DatasetExportRepository } from "../db/datasetExports.ts";
 import { GuildSettingsRepository } from "../db/guildSettings.ts";
 import { HostingRepository } from "../db/hosting.ts";
 import { ModelRepository } from "../db/models.ts";
@@ -38,6 +39,8 @@ export interface ClassroomServices {
   router: ModelRouter;
   usage: UsageService;
   feedback: FeedbackService;
+  /** Forgets the server's cached /ask answers to these questions (all of the server's when none are given). */
+  forgetCachedAnswers(guildId: string, questions?: string[]): number;
   /** The moderator questions and answers go through (MODERATION_PROVIDER). */
   moderator: Moderator;
   /** `/config safety`: the moderation in force and a guild's tightening of it. */
@@ -138,6 +141,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
   return {
     ask: (req) => asker.ask(req),
     answer: (guildId, answerId) => answers.get(guildId, answerId),
+    forgetCachedAnswers: (guildId, questions) => asker.cache.forget(guildId, questions),
     settings: new ClassroomSettings({ channels, guildSettings, router, models, providers, now }),
     providers,
     prices,
@@ -146,6 +150,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     feedback: new FeedbackService({
       answers,
       storeDataset: deps.storeDataset,
+      exports: new DatasetExportRepository(db),
       defaultModel: deps.catalog.defaultModel,
       now,
     }),

@@ -54,6 +54,11 @@ export interface UsageSummary {
   errorsByCode: { code: string; count: number }[];
   /** Hosting billed while it runs (dedicated endpoints) in the window: minutes and cost, per model. */
   hosting: HostingUsage;
+  /**
+   * Of `questions`, those counted from anonymous daily aggregates: days past DATA_RETENTION_DAYS whose rows were
+   * deleted. They are in every total, day and model, but not in topAskers or p50LatencyMs.
+   */
+  anonymousQuestions: number;
   /** Questions flagged (never sent), answers withheld, and checks moderation could not make. */
   moderation: ModerationCounts;
 }
@@ -133,6 +138,7 @@ export function summarise(
     topAskers: agg.topAskers,
     errorsByCode: agg.errorsByCode,
     hosting,
+    anonymousQuestions: agg.anonymousQuestions,
     moderation,
   };
 }
@@ -150,6 +156,11 @@ export function moderationLine(m: ModerationCounts): string | undefined {
 
 const usd = (n: number) => (n === 0 ? "$0" : n < 0.01 ? `$${n.toFixed(4)}` : `$${n.toFixed(2)}`);
 const pct = (n: number) => `${(n * 100).toFixed(1)}%`;
+
+/** Why some questions have no asker: their days are past the retention window, kept only as anonymous totals. */
+export function anonymousNote(s: UsageSummary): string {
+  return `${s.anonymousQuestions} question(s) are from days past the retention window (DATA_RETENTION_DAYS): counted from anonymous daily totals, without askers or latency.`;
+}
 
 /** Plain-text summary for the terminal (and a code block in Discord). */
 export function formatUsageText(s: UsageSummary): string {
@@ -172,6 +183,7 @@ export function formatUsageText(s: UsageSummary): string {
       `  ${d.day}  ${String(d.questions).padStart(5)} questions  ${String(d.tokens).padStart(8)} tokens  ${usd(d.costUsd)}${d.errors ? `  ${d.errors} errors` : ""}`,
     );
   }
+  if (s.anonymousQuestions > 0) lines.push("", anonymousNote(s));
   if (s.topAskers.length > 0) {
     lines.push("", "Most active askers:");
     for (const a of s.topAskers) lines.push(`  ${a.userId}: ${a.questions}`);

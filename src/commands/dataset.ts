@@ -30,7 +30,7 @@ import { defer, respond } from "../discord/respond.ts";
 import { isTrainable } from "../domain/trainable.ts";
 
 /** Files a bot may upload without server boosts. */
-const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
+const MAX_UPLOAD_BYTES = DiscordLimits.attachmentBytes;
 
 /** The custom id of the "Fine-tune this" button (handled in src/commands/finetune.ts). */
 export const fineTuneThisId = (datasetId: number) => `finetune:from-dataset:${datasetId}`;
@@ -215,8 +215,46 @@ const exportAnswers: DatasetSubcommand = {
   },
 };
 
+/**
+ * `/dataset remove-student student:<user>`: takes the student's exported answers out of every dataset of this server.
+ * Each dataset is rewritten (validated again, stored content-addressed like an upload, same id), and its old file is
+ * deleted once no dataset refers to it. A model already trained on it, and the copy the fine-tuning provider received,
+ * are not changed: the reply says so.
+ */
+const removeStudent: DatasetSubcommand = {
+  build: (s) =>
+    s
+      .setDescription("Remove a student's exported answers from this server's datasets (rewrites them)")
+      .addUserOption((o) => o.setName("student").setDescription("Whose answers to remove").setRequired(true)),
+  async execute(interaction, ctx) {
+    await defer(interaction);
+    const student = interaction.options.getUser("student", true);
+    const result = await ctx.privacy.removeStudent(interaction.guildId, student.id);
+    if (result.datasets.length === 0) {
+      await respond(interaction, { content: `No dataset of this server holds answers of <@${student.id}>.` });
+      return;
+    }
+    const lines = result.datasets.map(
+      (d) =>
+        `• dataset #${d.id} (${escapeMarkdown(d.fileName)}): ${d.removed} example(s) removed, ${d.examplesLeft} left${d.fineTunable ? "" : " (no longer fine-tunable as it is)"}`,
+    );
+    await respond(interaction, {
+      content: [
+        `Removed <@${student.id}>'s answers:`,
+        ...lines,
+        "A model already trained on these datasets, and the copies the fine-tuning provider received, are not changed.",
+      ].join("\n"),
+    });
+  },
+};
+
 /** The subcommands, by name: the builder, dispatch and autocomplete below all read this map. */
-export const subcommands: Record<string, DatasetSubcommand> = { validate, list, export: exportAnswers };
+export const subcommands: Record<string, DatasetSubcommand> = {
+  validate,
+  list,
+  export: exportAnswers,
+  "remove-student": removeStudent,
+};
 
 const data = new SlashCommandBuilder()
   .setName("dataset")

@@ -6,10 +6,21 @@ import config from "./config.ts";
 import dataset from "./dataset.ts";
 import finetune, { finetuneButtons } from "./finetune.ts";
 import model, { hostingButtons } from "./model.ts";
+import privacy, { confirmDelete } from "./privacy.ts";
 import review, { reviewButtons } from "./review.ts";
 import usage from "./usage.ts";
 
-export const commands: readonly Command[] = [config, ask, model, classroom, usage, review, dataset, finetune];
+export const commands: readonly Command[] = [
+  config,
+  ask,
+  model,
+  classroom,
+  usage,
+  review,
+  dataset,
+  finetune,
+  privacy,
+];
 
 export const components: readonly ComponentHandler[] = [
   voteButton,
@@ -17,4 +28,5 @@ export const components: readonly ComponentHandler[] = [
   reviewButtons,
   finetuneButtons,
   hostingButtons,
+  confirmDelete,
 ];

@@ -8,7 +8,7 @@ import {
   SlashCommandBuilder,
 } from "discord.js";
 import { renderUsageChart } from "../charts/charts.ts";
-import { MAX_USAGE_DAYS, moderationLine, type UsageSummary } from "../classroom/usage.ts";
+import { anonymousNote, MAX_USAGE_DAYS, moderationLine, type UsageSummary } from "../classroom/usage.ts";
 import type { Command } from "../discord/command.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { defer, respond } from "../discord/respond.ts";
@@ -74,6 +74,8 @@ export function usageEmbed(s: UsageSummary): EmbedBuilder {
             .join("\n"),
     ),
   });
+  if (s.anonymousQuestions > 0)
+    embed.addFields({ name: "Past the retention window", value: anonymousNote(s) });
   if (s.topAskers.length > 0) {
     embed.addFields({
       name: "Most active askers",

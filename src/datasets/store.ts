@@ -2,7 +2,7 @@
 // DATA_DIR/datasets/<sha256>.jsonl (the same upload is stored once), writes the cleaned file when lines
 // were dropped, and records the row for the guild. A file that is no dataset at all (binary, or empty) is
 // not stored: the caller gets the report saying why, and no row.
-import { copyFile, mkdir, rename, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { DatasetRepository, type DatasetRow, type NewDataset } from "../db/datasets.ts";
 
@@ -128,6 +128,91 @@ export async function storeDataset(input: StoreDatasetInput): Promise<StoreResul
     });
     return { row, report };
   } finally {
+    await rm(scratchCleaned, { force: true });
+  }
+}
+
+export interface RewriteDatasetInput {
+  db: Db;
+  dataDir: string;
+  /** The catalog of the provider the dataset was checked for (its report names it). */
+  catalogFor?: ((provider: string | undefined) => Catalog) | undefined;
+  guildId: string;
+  datasetId: number;
+  /** Keeps the file's line `n` (1-based)? */
+  keepLine(n: number): boolean;
+}
+
+export interface RewrittenDataset {
+  row: DatasetRow;
+  report: ValidationReport;
+  /** Lines taken out. */
+  removed: number;
+  /** The text of the lines taken out (a job's held-out test questions may have come from them). */
+  removedLines: string[];
+  /** Old line number → new line number, for the lines kept. */
+  renumbered: Map<number, number>;
+}
+
+/** `rewriteDataset` with the database, the data directory and the catalog bound (src/wire.ts). */
+export type RewriteDataset = (
+  input: Omit<RewriteDatasetInput, "db" | "dataDir" | "catalogFor">,
+) => Promise<RewrittenDataset | undefined>;
+
+/**
+ * Rewrites a stored dataset without some of its lines (a student's exported answers): the new file is validated
+ * and stored content-addressed like any upload, the same row (same id, so `/finetune start dataset:N` takes the new
+ * file) points at it, and the old files are deleted when no other row refers to them. Undefined: no such dataset.
+ */
+export async function rewriteDataset(input: RewriteDatasetInput): Promise<RewrittenDataset | undefined> {
+  const repo = new DatasetRepository(input.db);
+  const before = repo.get(input.guildId, input.datasetId);
+  if (!before) return undefined;
+  const dir = join(input.dataDir, "datasets");
+  await mkdir(dir, { recursive: true });
+  const lines = (await readFile(before.storedPath, "utf8")).split("\n");
+  if (lines.at(-1) === "") lines.pop();
+  const kept: string[] = [];
+  const removedLines: string[] = [];
+  const renumbered = new Map<number, number>();
+  lines.forEach((text, i) => {
+    if (!input.keepLine(i + 1)) {
+      removedLines.push(text);
+      return;
+    }
+    kept.push(text);
+    renumbered.set(i + 1, kept.length);
+  });
+  const source = copyTempPath(join(dir, `rewrite-${before.id}.jsonl`));
+  const scratchCleaned = cleaningScratchPath(dir);
+  try {
+    await writeFile(source, kept.length === 0 ? "" : `${kept.join("\n")}\n`);
+    const checkedFor = (JSON.parse(before.reportJson) as Partial<ValidationReport>).provider;
+    const catalog = input.catalogFor?.(checkedFor);
+    const report = await validateFile(source, {
+      model: before.baseModel,
+      cleanedOutPath: scratchCleaned,
+      ...(catalog ? { catalog } : {}),
+    });
+    const storedPath = join(dir, `${report.sha256}.jsonl`);
+    await copyOnce(source, storedPath);
+    let cleanedPath: string | null = null;
+    if (report.invalid > 0 && report.valid > 0) {
+      cleanedPath = join(dir, `${report.sha256}.${report.model}.cleaned.jsonl`);
+      await copyOnce(scratchCleaned, cleanedPath);
+    }
+    const row = repo.replaceFile(input.guildId, before.id, {
+      ...datasetFieldsFromReport(report),
+      storedPath,
+      cleanedPath,
+    });
+    if (!row) throw new Error(`dataset #${before.id} vanished while it was rewritten`);
+    for (const old of [before.storedPath, before.cleanedPath]) {
+      if (old !== null && !repo.fileInUse(old)) await rm(old, { force: true });
+    }
+    return { row, report, removed: removedLines.length, removedLines, renumbered };
+  } finally {
+    await rm(source, { force: true });
     await rm(scratchCleaned, { force: true });
   }
 }

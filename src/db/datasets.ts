@@ -62,6 +62,32 @@ export class DatasetRepository {
     ).map(fromRaw);
   }
 
+  /** Points the row at a rewritten file (/dataset remove-student): its new content, counts and report. */
+  replaceFile(
+    guildId: string,
+    id: number,
+    d: Omit<NewDataset, "guildId" | "uploaderId" | "fileName" | "createdAt">,
+  ): DatasetRow | undefined {
+    this.db
+      .prepare(
+        `UPDATE datasets SET sha256 = @sha256, bytes = @bytes, format = @format, examples = @examples, valid = @valid,
+           invalid = @invalid, total_tokens = @totalTokens, base_model = @baseModel, fine_tunable = @fineTunable,
+           report_json = @reportJson, stored_path = @storedPath, cleaned_path = @cleanedPath
+         WHERE guild_id = @guildId AND id = @id`,
+      )
+      .run({ ...d, fineTunable: d.fineTunable ? 1 : 0, guildId, id });
+    return this.get(guildId, id);
+  }
+
+  /** Whether any dataset (of any server: files are content-addressed) still refers to this file. */
+  fileInUse(path: string): boolean {
+    return (
+      this.db
+        .prepare(`SELECT 1 FROM datasets WHERE stored_path = ? OR cleaned_path = ? LIMIT 1`)
+        .get(path, path) !== undefined
+    );
+  }
+
   /** For autocomplete: newest first, matching the id or file name. */
   search(guildId: string, text: string, limit = 25): DatasetRow[] {
     const like = `%${text.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;

@@ -36,6 +36,23 @@ export interface UsageAggregate {
   /** The five most active askers, most active first. */
   topAskers: { userId: string; questions: number }[];
   errorsByCode: { code: string; count: number }[];
+  /**
+   * Of `questions`, those counted from the anonymous daily aggregates (usage_daily): days whose rows the retention
+   * sweep folded and deleted. They have no askers (not in topAskers) and no latency (not in p50LatencyMs).
+   */
+  anonymousQuestions: number;
+}
+
+interface DailyRow {
+  day: string;
+  model: string;
+  provider: string;
+  questions: number;
+  errors: number;
+  cacheHits: number;
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number;
 }
 
 const COLUMNS = `id, guild_id AS guildId, channel_id AS channelId, user_id AS userId, model, provider,
@@ -81,10 +98,39 @@ export class UsageRepository {
     ).map(fromRaw);
   }
 
-  /** The guild's usage in [sinceIso, untilIso), summed in SQL. */
+  /**
+   * The guild's usage in [sinceIso, untilIso), summed in SQL: the rows still held, plus the anonymous daily
+   * aggregates of the days the retention sweep folded (a row is in one or the other, never both).
+   */
   aggregate(guildId: string, sinceIso: string, untilIso: string): UsageAggregate {
     // One read transaction: every figure comes from the same snapshot while answers keep being recorded.
-    return this.db.transaction(() => this.aggregateNow(guildId, sinceIso, untilIso))();
+    return this.db.transaction(() =>
+      withDaily(this.aggregateNow(guildId, sinceIso, untilIso), ...this.daily(guildId, sinceIso, untilIso)),
+    )();
+  }
+
+  /** The folded days in the window: per day, model and provider, and errors per day and code. */
+  private daily(
+    guildId: string,
+    sinceIso: string,
+    untilIso: string,
+  ): [DailyRow[], { code: string; count: number }[]] {
+    const p = { guildId, since: sinceIso, until: untilIso };
+    const inWindow =
+      "guild_id = @guildId AND day || 'T00:00:00.000Z' >= @since AND day || 'T00:00:00.000Z' < @until";
+    const rows = this.db
+      .prepare(
+        `SELECT day, model, provider, questions, errors, cache_hits AS cacheHits, prompt_tokens AS promptTokens,
+           completion_tokens AS completionTokens, cost_usd AS costUsd
+         FROM usage_daily WHERE ${inWindow} ORDER BY day, provider, model`,
+      )
+      .all(p) as DailyRow[];
+    const errors = this.db
+      .prepare(
+        `SELECT code, SUM(count) AS count FROM usage_daily_errors WHERE ${inWindow} GROUP BY code ORDER BY code`,
+      )
+      .all(p) as { code: string; count: number }[];
+    return [rows, errors];
   }
 
   private aggregateNow(guildId: string, sinceIso: string, untilIso: string): UsageAggregate {
@@ -98,7 +144,10 @@ export class UsageRepository {
            COALESCE(SUM(cost_usd), 0) AS costUsd
          FROM ask_usage WHERE ${where}`,
       )
-      .get(p) as Omit<UsageAggregate, "p50LatencyMs" | "byDay" | "byModel" | "topAskers" | "errorsByCode">;
+      .get(p) as Omit<
+      UsageAggregate,
+      "p50LatencyMs" | "byDay" | "byModel" | "topAskers" | "errorsByCode" | "anonymousQuestions"
+    >;
     const answeredByModel = `${where} AND error IS NULL AND cache_hit = 0`;
     const timed = (
       this.db.prepare(`SELECT COUNT(*) AS n FROM ask_usage WHERE ${answeredByModel}`).get(p) as {
@@ -117,6 +166,7 @@ export class UsageRepository {
           )?.l ?? 0);
     return {
       ...totals,
+      anonymousQuestions: 0,
       p50LatencyMs: median,
       byDay: this.db
         .prepare(
@@ -147,12 +197,73 @@ export class UsageRepository {
     };
   }
 
-  /** Guilds with any usage (for the CLI, which has no guild of its own). */
+  /** Guilds with any usage, held in full or folded (for the CLI, which has no guild of its own). */
   guilds(limit = 100): string[] {
     return (
-      this.db.prepare(`SELECT DISTINCT guild_id AS g FROM ask_usage ORDER BY g LIMIT ?`).all(limit) as {
+      this.db
+        .prepare(
+          `SELECT guild_id AS g FROM ask_usage UNION SELECT guild_id FROM usage_daily ORDER BY g LIMIT ?`,
+        )
+        .all(limit) as {
         g: string;
       }[]
     ).map((r) => r.g);
   }
+}
+
+/** Pure: the held rows' aggregate with the folded days added (totals, days, models, error codes; no askers). */
+export function withDaily(
+  agg: UsageAggregate,
+  daily: DailyRow[],
+  errors: { code: string; count: number }[],
+): UsageAggregate {
+  if (daily.length === 0 && errors.length === 0) return agg;
+  const out: UsageAggregate = {
+    ...agg,
+    byDay: agg.byDay.map((d) => ({ ...d })),
+    byModel: agg.byModel.map((m) => ({ ...m })),
+    errorsByCode: agg.errorsByCode.map((e) => ({ ...e })),
+  };
+  for (const r of daily) {
+    out.questions += r.questions;
+    out.anonymousQuestions += r.questions;
+    out.errors += r.errors;
+    out.cacheHits += r.cacheHits;
+    out.promptTokens += r.promptTokens;
+    out.completionTokens += r.completionTokens;
+    out.costUsd += r.costUsd;
+    const tokens = r.promptTokens + r.completionTokens;
+    const day = out.byDay.find((d) => d.day === r.day);
+    if (day) {
+      day.questions += r.questions;
+      day.tokens += tokens;
+      day.costUsd += r.costUsd;
+      day.errors += r.errors;
+    } else {
+      out.byDay.push({ day: r.day, questions: r.questions, tokens, costUsd: r.costUsd, errors: r.errors });
+    }
+    const model = out.byModel.find((m) => m.model === r.model && m.provider === r.provider);
+    if (model) {
+      model.questions += r.questions;
+      model.tokens += tokens;
+      model.costUsd += r.costUsd;
+    } else {
+      out.byModel.push({
+        model: r.model,
+        provider: r.provider,
+        questions: r.questions,
+        tokens,
+        costUsd: r.costUsd,
+      });
+    }
+  }
+  for (const e of errors) {
+    const code = out.errorsByCode.find((c) => c.code === e.code);
+    if (code) code.count += e.count;
+    else out.errorsByCode.push({ ...e });
+  }
+  out.byDay.sort((a, b) => a.day.localeCompare(b.day));
+  out.byModel.sort((a, b) => b.questions - a.questions || a.model.localeCompare(b.model));
+  out.errorsByCode.sort((a, b) => b.count - a.count || a.code.localeCompare(b.code));
+  return out;
 }

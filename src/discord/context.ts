@@ -14,6 +14,7 @@ import type { JobPoller } from "../finetuning/poller.ts";
 import type { ModelServing } from "../finetuning/serving.ts";
 import type { Logger } from "../logger.ts";
 import type { Notifier } from "../notices/notifier.ts";
+import type { PrivacyService } from "../privacy/service.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 
 export interface AppContext {
@@ -40,6 +41,8 @@ export interface AppContext {
   notifier: Notifier;
   /** /ask routing, class channels, limits, usage and the feedback loop. */
   classroom: ClassroomServices;
+  /** /privacy show|delete, /dataset remove-student, and a server removing the bot (src/privacy/service.ts). */
+  privacy: PrivacyService;
   /** Every configured fine-tuning provider: `/finetune start provider:` picks one (autocomplete lists them). */
   providers: ProviderRegistry;
   /** The default fine-tuning provider's name ("sandbox" when no key is configured). */

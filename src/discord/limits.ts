@@ -15,6 +15,8 @@ export const DiscordLimits = {
   buttonLabel: 80,
   customId: 100,
   modalTextInput: 4000,
+  /** Files a bot may upload without server boosts. */
+  attachmentBytes: 10 * 1024 * 1024,
   /** An interaction must be acknowledged within 3 s; its token then lives 15 minutes. */
   acknowledgeMs: 3000,
   interactionTokenMs: 15 * 60 * 1000,

@@ -77,6 +77,11 @@ export interface PollerOptions {
   serving?: ModelServing | undefined;
   /** Billed hosting's sweep (idle and budget stops, unconfirmed stops retried), run once every tick. */
   hosting?: { sweep(): Promise<HostingSweepCounts> } | undefined;
+  /**
+   * The daily privacy sweep (src/privacy/service.ts), offered every tick: it decides from SQLite whether a day has
+   * passed, and never throws.
+   */
+  privacy?: { sweep(): Promise<unknown> } | undefined;
 }
 
 /** One provider's part of a tick: its API calls and what changed. */
@@ -234,6 +239,7 @@ export class JobPoller {
   private readonly datasets: DatasetRepository;
   private readonly serving: ModelServing;
   private readonly hosting: PollerOptions["hosting"];
+  private readonly privacy: PollerOptions["privacy"];
   private task: ScheduledTask | undefined;
   /** Each provider's part of a tick while it runs: a provider is never polled twice at once. */
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -266,6 +272,7 @@ export class JobPoller {
     this.outbox = new OutboxRepository(o.db);
     this.datasets = new DatasetRepository(o.db);
     this.hosting = o.hosting;
+    this.privacy = o.privacy;
     this.serving =
       o.serving ??
       new ModelServing({
@@ -343,6 +350,7 @@ export class JobPoller {
     if (due.length > 0 && runs.length === 0) {
       result.skipped = true;
       if (this.hosting) result.hosting = await this.hosting.sweep();
+      if (this.privacy) await this.privacy.sweep();
       if (this.notifier) await this.notifier.drain();
       return result;
     }
@@ -360,6 +368,7 @@ export class JobPoller {
       for (const k of COUNTED) result[k] += run.counts[k];
     }
     if (this.hosting) result.hosting = await this.hosting.sweep();
+    if (this.privacy) await this.privacy.sweep();
     if (this.notifier) await this.notifier.drain();
     result.durationMs = performance.now() - started;
     this.logger.debug({ ...result }, "poller tick");

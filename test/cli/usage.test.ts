@@ -50,3 +50,27 @@ describe("classtune usage", () => {
     assert.match(bad.err, /--days must be a whole number/);
   });
 });
+
+describe("classtune usage after retention", () => {
+  it("still counts the purged days, from the anonymous daily totals, and finds a guild that has only those", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "classtune-usage-"));
+    const dbPath = join(dir, "t.db");
+    const db = openDb(dbPath);
+    const day = new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10);
+    db.prepare(
+      `INSERT INTO usage_daily (guild_id, day, model, provider, questions, errors, cache_hits, prompt_tokens,
+         completion_tokens, cost_usd) VALUES ('g9', ?, 'gpt-4o-mini-2024-07-18', 'sandbox', 4, 1, 0, 40, 20, 0.5)`,
+    ).run(day);
+    db.close();
+    const env = { DATABASE_PATH: dbPath };
+    const text = await runCliCaptured(["usage", "--days", "7"], env);
+    assert.equal(text.code, 0, text.err);
+    assert.match(text.out, /Usage for guild g9/);
+    assert.match(text.out, /Questions 4 · answered 3 · errors 1/);
+    assert.match(text.out, new RegExp(`${day} +4 questions +60 tokens`));
+    assert.match(text.out, /4 question\(s\) are from days past the retention window/);
+    const json = await runCliCaptured(["usage", "--guild", "g9", "--json"], env);
+    const summary = JSON.parse(json.out) as { anonymousQuestions: number; topAskers: unknown[] };
+    assert.deepEqual([summary.anonymousQuestions, summary.topAskers], [4, []]);
+  });
+});

@@ -28,6 +28,7 @@ const DEFAULT_PERMISSIONS: Record<string, string | null> = {
   review: MANAGE_GUILD,
   ask: null,
   model: null,
+  privacy: null,
 };
 
 type Option = NonNullable<StoredCommand["options"]>[number];

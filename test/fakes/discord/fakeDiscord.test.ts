@@ -388,6 +388,25 @@ describe("fake Discord with the real discord.js client", () => {
     assert.equal(client.guilds.cache.get(guild.id)?.channels.cache.get(lab.id)?.name, "lab");
   });
 
+  test("removing the bot sends GUILD_DELETE with only the id (no outage flag); a re-invite sends GUILD_CREATE", async () => {
+    const other = discord.addGuild({ name: "Capital City", channels: ["hall"] });
+    await once(client, Events.GuildCreate);
+    const gone = once(client, Events.GuildDelete);
+    let unavailable = false;
+    client.once(Events.GuildUnavailable, () => {
+      unavailable = true;
+    });
+    discord.removeBot(other);
+    const [deleted] = (await gone) as [{ id: string }];
+    assert.equal(deleted.id, other.id);
+    assert.equal(unavailable, false, "a removal is not an outage");
+    assert.equal(client.guilds.cache.has(other.id), false);
+    const back = once(client, Events.GuildCreate);
+    discord.reinviteBot(other);
+    await back;
+    assert.equal(client.guilds.cache.get(other.id)?.channels.cache.first()?.name, "hall");
+  });
+
   test("the transcript reads as the conversation", () => {
     const transcript = discord.transcript();
     assert.match(

@@ -333,6 +333,25 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     return guild;
   }
 
+  /**
+   * The server removes the bot (kick, or the bot's integration removed): the guild is no longer the bot's, and a
+   * connected bot receives GUILD_DELETE with only the id, as Discord sends it. (`unavailable: true` would mean an
+   * outage, not a removal.)
+   */
+  removeBot(guild: FakeGuild): void {
+    const at = this.guilds.indexOf(guild);
+    if (at < 0) throw new Error(`the bot is not in guild ${guild.id}`);
+    this.guilds.splice(at, 1);
+    if (this.readySessions().length > 0) this.dispatch(GatewayDispatchEvents.GuildDelete, { id: guild.id });
+  }
+
+  /** The server invites the bot back: a connected bot receives GUILD_CREATE with the whole guild. */
+  reinviteBot(guild: FakeGuild): void {
+    if (this.guilds.includes(guild)) throw new Error(`the bot is already in guild ${guild.id}`);
+    this.guilds.push(guild);
+    if (this.readySessions().length > 0) this.dispatch(GatewayDispatchEvents.GuildCreate, guild.toAPI());
+  }
+
   /** Every message the bot sent (channel messages, replies, follow-ups), in creation order. */
   messages(): FakeMessage[] {
     return [...this.messagesById.values()];
