@@ -30,7 +30,14 @@ export interface HostingSessionRow {
 
 export type NewHostingSession = Pick<
   HostingSessionRow,
-  "guildId" | "modelName" | "provider" | "deploymentName" | "hardware" | "usdPerHour" | "priceSource" | "startedBy"
+  | "guildId"
+  | "modelName"
+  | "provider"
+  | "deploymentName"
+  | "hardware"
+  | "usdPerHour"
+  | "priceSource"
+  | "startedBy"
 >;
 
 /** Billed minutes and their cost over a span of time. */

@@ -174,6 +174,9 @@ export function renderJobCard(
         inline: true,
       },
     );
+    if (created.method === "dpo") {
+      embed.addFields({ name: "Method", value: "DPO (preference)", inline: true });
+    }
   }
   embed.addFields({
     name: "Provider job",

@@ -34,6 +34,8 @@ export interface JobCreatedPayload extends JobNoticeBase {
   estimatedCostUsd: number | null;
   nEpochs: number | "auto";
   examples: number;
+  /** Absent: supervised. */
+  method?: "dpo" | undefined;
 }
 
 export interface JobProgressPayload extends JobNoticeBase {

@@ -441,7 +441,9 @@ export class HostingService {
         channelId: job?.notifyChannelId ?? null,
         kind: "hosting_stopped",
         payload,
-        dedupeKey: stopError ? noticeKey.hostingStopFailing(session.id) : noticeKey.hostingStopped(session.id),
+        dedupeKey: stopError
+          ? noticeKey.hostingStopFailing(session.id)
+          : noticeKey.hostingStopped(session.id),
       },
       now,
     );
