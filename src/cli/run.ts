@@ -20,6 +20,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
     summary: "validate, upload and fine-tune (--wait follows it)",
     load: () => import("./finetune.ts"),
   },
+  export: {
+    summary: "a guild's rated and corrected answers as a dataset (--format preference: DPO pairs)",
+    load: () => import("./export.ts"),
+  },
   jobs: { summary: "list fine-tuning jobs started here", load: () => import("./jobs.ts") },
   cancel: { summary: "cancel a fine-tuning job", load: () => import("./cancel.ts") },
   hosting: {
