@@ -192,8 +192,13 @@ const exportAnswers: DatasetSubcommand = {
       .addStringOption((o) =>
         o
           .setName("format")
-          .setDescription("supervised (Q&A examples, default) or preference (DPO pairs: the better answer over the other)")
-          .addChoices({ name: "supervised", value: "supervised" }, { name: "preference", value: "preference" }),
+          .setDescription(
+            "supervised (Q&A examples, default) or preference (DPO pairs: the better answer over the other)",
+          )
+          .addChoices(
+            { name: "supervised", value: "supervised" },
+            { name: "preference", value: "preference" },
+          ),
       ),
   async execute(interaction, ctx) {
     await defer(interaction);
