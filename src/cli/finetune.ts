@@ -20,7 +20,7 @@ import { ModelRepository, type ModelRow } from "../db/models.ts";
 import { OutboxRepository } from "../db/outbox.ts";
 import { UserError } from "../domain/errors.ts";
 import { isTerminal } from "../domain/jobs.ts";
-import { noticeKey, type TestAnswer } from "../domain/notices.ts";
+import { noticeKey, SANDBOX_ANSWERS_BY_RETRIEVAL, type TestAnswer } from "../domain/notices.ts";
 import { CLI_SERVING_STATUS } from "../domain/serving.ts";
 import { EMBEDDED_SANDBOX_ENDPOINT, type RegisteredProvider } from "../providers/registry.ts";
 import { type CliCommand, type CliIo, UsageError } from "./io.ts";
@@ -237,6 +237,7 @@ export const run: CliCommand = async (args, io) => {
         say(`\nQ: ${a.question}\nA: ${a.answer ?? `(no answer: ${a.error})`}`);
         if (a.expected !== null) say(`   (the dataset's answer: ${a.expected})`);
       }
+      if (provider.sandbox && result.testAnswers.length > 0) say(`\n${SANDBOX_ANSWERS_BY_RETRIEVAL}`);
     } else {
       say(`\nJob #${final.id} ${final.status}${result.error ? `: ${result.error}` : "."}`);
     }

@@ -10,7 +10,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
     summary: "the fine-tuning providers and their base models",
     load: () => import("./providers.ts"),
   },
-  sample: { summary: "write a correct 20-example dataset", load: () => import("./sample.ts") },
+  sample: { summary: "write a correct 23-example dataset", load: () => import("./sample.ts") },
   sandbox: { summary: "run the OpenAI-compatible sandbox server", load: () => import("./sandbox.ts") },
   usage: {
     summary: "/ask usage: questions, tokens, cost by model and day",

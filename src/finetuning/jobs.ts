@@ -40,6 +40,7 @@ import {
 import type { ProviderRegistry, RegisteredProvider } from "../providers/registry.ts";
 import type { FineTuningProvider, ProviderJob } from "../providers/types.ts";
 import { ConfirmationStore } from "./confirmations.ts";
+import { chooseHeldOut, MAX_HELD_OUT_SCAN } from "./heldOut.ts";
 import type { Quote, QuoteRequest } from "./quote.ts";
 
 export type { JobRow, Quote, QuoteRequest };
@@ -410,7 +411,12 @@ export class JobService {
     const path = dataset.cleanedPath ?? dataset.storedPath;
 
     const tag = `ct-${randomUUID()}`;
-    const { trainingPath, testQuestions, cleanup } = await this.prepareTrainingFile(dataset, path, tag);
+    const { trainingPath, testQuestions, cleanup } = await this.prepareTrainingFile(
+      dataset,
+      path,
+      tag,
+      registered.sandbox,
+    );
     let remote: ProviderJob;
     let intent: CreateIntent;
     try {
@@ -672,13 +678,15 @@ export class JobService {
   }
 
   /**
-   * With enough examples, three (spread evenly through the file) are held out of training and asked of the
-   * finished model; otherwise the whole file trains and the seed's three questions are asked.
+   * With enough examples, up to three are held out of training and asked of the finished model, chosen to show
+   * generalisation honestly (heldOut.ts: paraphrases of what it trains on first); when none can be, or the
+   * file is small, the whole file trains and the seed's three questions are asked.
    */
   private async prepareTrainingFile(
     dataset: DatasetRow,
     path: string,
     tag: string,
+    answersByRetrieval: boolean,
   ): Promise<{ trainingPath: string; testQuestions: TestQuestion[]; cleanup: () => Promise<void> }> {
     const defaults = {
       trainingPath: path,
@@ -692,12 +700,23 @@ export class JobService {
       return defaults;
     }
 
-    const n = dataset.valid;
+    // Pass 1: the pairs the choice compares (heldOut.ts); pass 2 writes the training file without the chosen.
+    const pairs: (TestQuestion | undefined)[] = [];
+    const reading = createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY });
+    for await (const line of reading) {
+      if (line.trim() === "") continue;
+      if (pairs.length >= MAX_HELD_OUT_SCAN) break;
+      pairs.push(questionOf(line));
+    }
+    reading.close();
     const picks = new Set(
-      Array.from({ length: HELD_OUT_QUESTIONS }, (_, k) =>
-        Math.floor(((k + 1) * n) / (HELD_OUT_QUESTIONS + 1)),
+      chooseHeldOut(
+        pairs.map((p) => (p?.expected == null ? undefined : { question: p.question, answer: p.expected })),
+        HELD_OUT_QUESTIONS,
+        { answersByRetrieval },
       ),
     );
+    if (picks.size === 0) return defaults;
     const dir = join(this.dataDir, "jobs");
     await mkdir(dir, { recursive: true });
     const trainingPath = join(dir, `${tag}.jsonl`);

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { FinetuneResult } from "../../src/cli/finetune.ts";
+import { SAMPLE_QA } from "../../src/datasets/sample.ts";
 import { AnswerRepository } from "../../src/db/answers.ts";
 import { openDb } from "../../src/db/open.ts";
 import { chatLines } from "../finetuning/jobs.fixture.ts";
@@ -34,24 +35,34 @@ before(async () => {
   const db = openDb(join(dir, "data", "classtune.db"));
   const answers = new AnswerRepository(db);
   const at = "2026-11-25T10:00:00.000Z";
-  for (const [guildId, n, topic] of [
-    [G, 14, "fractions"],
-    [OTHER_G, 2, "volcanoes"],
-  ] as const) {
-    for (let i = 1; i <= n; i++) {
-      const id = answers.insert({
-        guildId,
-        channelId: "200000000000000001",
-        userId: "300000000000000008",
-        question: `What about ${topic} ${i}?`,
-        answer: `Something wrong about ${topic} ${i}.`,
-        model: "gpt-4o-mini-2024-07-18",
-        systemPrompt: "You teach maths.",
-        public: true,
-        createdAt: at,
-      });
-      answers.correct(guildId, id, `The right thing about ${topic} ${i}.`, "300000000000000009", at);
-    }
+  // Guild G: every sample question answered badly and corrected by a teacher; the other guild: two of its own.
+  const rows = [
+    ...SAMPLE_QA.map((qa, i) => ({
+      guildId: G,
+      question: qa.question,
+      answer: `Not sure (${i}).`,
+      fix: qa.answer,
+    })),
+    ...[1, 2].map((i) => ({
+      guildId: OTHER_G,
+      question: `What about volcanoes ${i}?`,
+      answer: `Something wrong about volcanoes ${i}.`,
+      fix: `The right thing about volcanoes ${i}.`,
+    })),
+  ];
+  for (const r of rows) {
+    const id = answers.insert({
+      guildId: r.guildId,
+      channelId: "200000000000000001",
+      userId: "300000000000000008",
+      question: r.question,
+      answer: r.answer,
+      model: "gpt-4o-mini-2024-07-18",
+      systemPrompt: "You teach science.",
+      public: true,
+      createdAt: at,
+    });
+    answers.correct(r.guildId, id, r.fix, "300000000000000009", at);
   }
   db.close();
 });
@@ -69,16 +80,16 @@ test("export --format preference writes the guild's DPO pairs, validated and sto
     report: { format: string; valid: number; invalid: number; fineTunable: boolean };
   };
   assert.equal(summary.format, "preference");
-  assert.deepEqual([summary.examples, summary.fromCorrections], [14, 14]);
+  assert.deepEqual([summary.examples, summary.fromCorrections], [23, 23]);
   assert.deepEqual(
     [summary.report.format, summary.report.valid, summary.report.invalid, summary.report.fineTunable],
-    ["preference", 14, 0, true],
+    ["preference", 23, 0, true],
   );
   const text = await readFile(out, "utf8");
   const lines = text.trim().split("\n");
-  assert.equal(lines.length, 14);
+  assert.equal(lines.length, 23);
   assert.deepEqual(JSON.parse(lines[0] as string).preferred_output, [
-    { role: "assistant", content: "The right thing about fractions 1." },
+    { role: "assistant", content: SAMPLE_QA[0]?.answer },
   ]);
   assert.doesNotMatch(text, /volcanoes/, "another guild's answers never appear");
 
@@ -86,7 +97,7 @@ test("export --format preference writes the guild's DPO pairs, validated and sto
   assert.equal(plain.code, 0, plain.err);
   assert.match(
     plain.out,
-    /Exported 14 example\(s\) \(14 corrected by a teacher, 0 rated by the class\) from guild/,
+    /Exported 23 example\(s\) \(23 corrected by a teacher, 0 rated by the class\) from guild/,
   );
   assert.equal(
     (await cli("export", "--guild", "100000000000000099", "--format", "preference")).code,
@@ -115,11 +126,12 @@ test("finetune --method dpo --beta trains the exported pairs by DPO to a model, 
   assert.equal(result.job.status, "succeeded");
   assert.equal(result.job.hyperparameters.method, "dpo");
   assert.equal(result.job.hyperparameters.beta, 0.1);
-  assert.equal(result.testAnswers.length, 3);
-  for (const a of result.testAnswers) {
-    assert.match(a.question, /^What about fractions \d+\?$/);
-    assert.match(a.expected ?? "", /^The right thing about fractions \d+\.$/);
-  }
+  // Held out: the three rephrased questions; the sandbox answers each with the answer of the one it rephrases.
+  assert.deepEqual(
+    result.testAnswers.map((a) => a.question),
+    SAMPLE_QA.slice(20).map((qa) => qa.question),
+  );
+  for (const a of result.testAnswers) assert.equal(a.answer, a.expected);
   assert.ok((result.metrics[0]?.trainLoss ?? 9) < 0.8, "a DPO loss curve");
 });
 
