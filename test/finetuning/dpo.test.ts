@@ -110,7 +110,8 @@ describe("a DPO job on an OpenAI-compatible provider (the sandbox)", () => {
     assert.ok((metrics.at(-1)?.trainLoss ?? 9) < (metrics[0]?.trainLoss ?? 0));
     await h.notifier.drain();
     const created = h.sent.find((n) => n.kind === "job_created");
-    assert.equal((created?.payload as { method?: string }).method, "dpo");
+    assert.ok(created?.kind === "job_created", "the created notice");
+    assert.equal(created.payload.method, "dpo");
     const done = h.sent.find((n) => n.kind === "job_succeeded");
     assert.ok(done, "the success notice");
     assert.equal((done.payload as { testAnswers: unknown[] }).testAnswers.length, 3);
