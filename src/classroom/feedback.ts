@@ -78,7 +78,8 @@ const preferenceLine = (a: AnswerRow, preferred: string, other: string): Prefere
  * Pure: the preference pairs of a guild's answers. A teacher's correction is preferred over the model's own
  * answer (any answer: a correction is the teacher's choice to export it). Among the public answers to one
  * question (the same system prompt and normalised text: a regeneration, a repeat, two channels), the best
- * rated is preferred over the worst rated when its net votes are at least `minScore` higher; private answers
+ * rated (its correction, if a teacher made one) is preferred over the worst rated when its net votes are at
+ * least `minScore` higher; private answers
  * carry no votes and never enter a vote pair. A pair whose two texts are the same teaches nothing: skipped.
  */
 export function selectPreferencePairs(
@@ -115,7 +116,9 @@ export function selectPreferencePairs(
       if (a.score > best.score) best = a;
       if (a.score < worst.score) worst = a;
     }
-    if (best.score - worst.score >= minScore && add(best, best.answer, worst.answer)) fromVotes++;
+    // A teacher's correction stands for its answer's text here too (never the text the teacher replaced).
+    const preferred = best.correctedAnswer ?? best.answer;
+    if (best.score - worst.score >= minScore && add(best, preferred, worst.answer)) fromVotes++;
   }
   return { lines, fromCorrections, fromVotes };
 }

@@ -157,6 +157,22 @@ describe("preference export", () => {
     assert.equal(selectPreferencePairs(answers.withScores(G, "0000"), 5).lines.length, 0);
   });
 
+  it("uses the teacher's correction of the better-rated answer, never the text it replaced", () => {
+    const liked = answer({ question: "What is mitosis?", answer: "Cell division, roughly." });
+    const disliked = answer({ question: "What is mitosis?", answer: "A disease." });
+    votes(G, liked, 2);
+    votes(G, disliked, 0, 2);
+    answers.correct(G, liked, "Division into two identical cells.", TEACHER, new Date(at).toISOString());
+    const { lines } = selectPreferencePairs(answers.withScores(G, "0000"), 1);
+    assert.deepEqual(
+      lines.map((l) => [l.preferred_output[0]?.content, l.non_preferred_output[0]?.content]),
+      [
+        ["Division into two identical cells.", "Cell division, roughly."],
+        ["Division into two identical cells.", "A disease."],
+      ],
+    );
+  });
+
   it("does not count the asker's own vote, and skips a pair whose two texts are the same", () => {
     answer({ question: "What is DNA?", answer: "A molecule." });
     const b = answer({ question: "What is DNA?", answer: "Deoxyribonucleic acid." });
