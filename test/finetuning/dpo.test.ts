@@ -20,23 +20,7 @@ import { createOpenAIClient } from "../../src/providers/factory.ts";
 import { FireworksProvider } from "../../src/providers/fireworks.ts";
 import { type FakeFireworks, startFakeFireworks } from "../fakes/fireworks/index.ts";
 import { registryOf } from "../helpers/providers.ts";
-import { type Harness, harness, tickUntil } from "./jobs.fixture.ts";
-
-/** `n` preference lines: the right answer preferred over a wrong one. */
-export function preferenceLines(n: number): string {
-  return Array.from({ length: n }, (_, i) =>
-    JSON.stringify({
-      input: {
-        messages: [
-          { role: "system", content: "You are a helpful educational assistant." },
-          { role: "user", content: `What is ${i + 2} times 3?` },
-        ],
-      },
-      preferred_output: [{ role: "assistant", content: `${(i + 2) * 3}.` }],
-      non_preferred_output: [{ role: "assistant", content: `${(i + 2) * 3 + 1}, I think.` }],
-    }),
-  ).join("\n");
-}
+import { type Harness, harness, preferenceLines, tickUntil } from "./jobs.fixture.ts";
 
 async function storePreference(db: Db, dir: string, n: number, guildId = "g1"): Promise<DatasetRow> {
   const path = join(dir, `preference-${n}-${Math.random().toString(36).slice(2)}.jsonl`);
