@@ -87,7 +87,7 @@ describe("/dataset validate", () => {
     assert.match(errors, /line 3:/);
     assert.match(errors, /line 7:/);
     const cleaned = reply.file("broken.cleaned.jsonl").text().trimEnd().split("\n");
-    assert.equal(cleaned.length, 18, "the 18 valid lines");
+    assert.equal(cleaned.length, 21, "the 21 valid lines");
     const report = JSON.parse(reply.file("broken.report.json").text()) as { errors: { line: number }[] };
     assert.deepEqual(
       [...new Set(report.errors.map((e) => e.line))].sort((a, b) => a - b),
