@@ -182,7 +182,7 @@ const exportAnswers: DatasetSubcommand = {
         o
           .setName("min-score")
           .setDescription(
-            "Net votes (👍 − 👎) a public answer needs; corrected answers always count (default 1)",
+            "Net votes (👍 − 👎) an answer needs, or for preference the margin between two; default 1",
           )
           .setMinValue(1),
       )

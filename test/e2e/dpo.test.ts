@@ -170,6 +170,12 @@ describe("preference data and DPO jobs", () => {
     assert.equal(job?.hyperparameters.method, "dpo");
     assert.equal(job?.hyperparameters.beta, 0.2);
 
+    const status = await slash(guild, teacher, "finetune", "status", { job: jobId });
+    assert.equal(
+      status.embeds[0]?.fields?.find((f) => f.name === "Method")?.value,
+      "DPO (preference), beta 0.2",
+    );
+
     const [card] = bot.discord.channelMessages(notices);
     assert.ok(card, "the job's card");
     assert.equal(card.embeds[0]?.fields?.find((f) => f.name === "Method")?.value, "DPO (preference)");

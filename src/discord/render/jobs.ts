@@ -231,6 +231,15 @@ export function renderJobStatus(
         inline: false,
       },
     );
+  const hp = job.hyperparameters;
+  if (hp.method === "dpo") {
+    const beta = hp.beta === undefined ? "beta: the provider's default" : `beta ${hp.beta}`;
+    const from = hp.fromModel ? `, from \`${hp.fromModel}\`` : "";
+    embed.addFields({
+      name: "Method",
+      value: `DPO (preference), ${beta}${from}`.slice(0, DiscordLimits.embedFieldValue),
+    });
+  }
   if (job.fineTunedModel) {
     const ready = model === undefined || model.servingStatus === "ready";
     embed.addFields({
