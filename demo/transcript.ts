@@ -61,6 +61,7 @@ export function renderMessage(who: string, message: FakeMessage, nameOf: NameOf)
     for (const field of embed.fields ?? []) {
       lines.push(wrap(`${field.name}: ${readable(field.value, nameOf)}`, "    │ "));
     }
+    if (embed.footer?.text) lines.push(wrap(`— ${readable(embed.footer.text, nameOf)}`, "    │ "));
   }
   if (message.files.length > 0) lines.push(`    📎 ${message.files.map((f) => f.filename).join(", ")}`);
   const buttons = buttonLabels(message);

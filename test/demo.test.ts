@@ -25,7 +25,7 @@ describe("npm run demo", () => {
   });
 
   it("lesson 1: fine-tunes gpt-4o-mini on the embedded sandbox and answers two questions with it", () => {
-    assert.match(t, /Ready to fine-tune: 20 valid examples/);
+    assert.match(t, /Ready to fine-tune: 23 valid examples/);
     assert.match(t, /Fine-tuning job #1 \(sandbox\) succeeded/);
     const lesson1 = t.slice(0, t.indexOf("Lesson 2:"));
     assert.equal(lesson1.match(/answered by `ft:gpt-4o-mini-2024-07-18:classtune-sandbox:/g)?.length, 2);
@@ -39,20 +39,45 @@ describe("npm run demo", () => {
     assert.match(alert, /Categories: harassment 0\.92/);
   });
 
+  it("lesson 1: the held-out test questions are rephrasings of trained ones, answered right, and the notice says how", () => {
+    const notice = after(t, /@ms-rivera your model is ready\./).replace(/\n {4}│ /g, " ");
+    for (const q of [
+      "What makes the sky look blue during the day?",
+      "How do you work out the area of a circle?",
+      "Why do we get seasons on Earth?",
+    ]) {
+      assert.ok(notice.includes(`Q: ${q}:`), `the notice asks "${q}"`);
+    }
+    assert.match(notice, /Q: What makes the sky look blue during the day\?: Sunlight contains all colours/);
+    assert.match(notice, /Q: How do you work out the area of a circle\?: Use A = πr²/);
+    assert.match(
+      notice,
+      /Q: Why do we get seasons on Earth\?: Seasons happen because Earth's axis is tilted/,
+    );
+    assert.doesNotMatch(
+      notice,
+      /nothing I was trained on is close enough/,
+      "every held-out question is answered",
+    );
+    assert.match(notice, /The sandbox's models answer by retrieval/);
+  });
+
   it("lesson 2: validates for Llama 3.1 on the Nebius-kind provider, counted by Llama's own chat template", () => {
     const report = after(
       t,
       /\/dataset validate file:science-tutor\.jsonl provider:nebius-lab model:meta-llama/,
     );
-    assert.match(report, /Ready to fine-tune: 20 valid examples/);
+    assert.match(report, /Ready to fine-tune: 23 valid examples/);
     assert.match(
       report.replace(/\n {4}│ /g, " "),
       /Checked against: meta-llama\/Llama-3\.1-8B-Instruct on provider nebius-lab \(nebius\) · the model's own chat template · at most 8,192 tokens per example/,
     );
     // The sample dataset through Llama 3.1's template (its default system header included) and tokenizer:
-    // 3,212 (min 145, max 184) reproduced apart from classtune's code with Python jinja2 3.1.6 set up as
-    // transformers' _compile_jinja_template and a from-scratch byte-level BPE over the same tokenizer.json.
-    assert.match(report, /Tokens \(llama3\.1\): 3,212 in all · per example min 145, mean 161/);
+    // its first 20 lines, 3,212 (min 145, max 184), reproduced apart from classtune's code with Python jinja2
+    // 3.1.6 set up as transformers' _compile_jinja_template and a from-scratch byte-level BPE over the same
+    // tokenizer.json. The three rephrasings added since (lines 21-23, 494 tokens) are classtune's own count,
+    // not reproduced apart.
+    assert.match(report, /Tokens \(llama3\.1\): 3,706 in all · per example min 145, mean 161/);
   });
 
   it("lesson 2: trains the LoRA there, announces it trained and deploying, then ready, and a student asks it", () => {

@@ -1,5 +1,6 @@
 // The feedback loop: students' 👍/👎 (one vote per person per answer), teachers' corrections, and
-// `/dataset export`, which turns the guild's well-rated and corrected Q&A into a new JSONL dataset.
+// `/dataset export`, which turns the guild's well-rated and corrected Q&A into a new JSONL dataset: chat
+// examples (supervised), or preference pairs for DPO (format "preference", see selectPreferencePairs).
 //
 // Whose questions can leave the classroom: an answer given privately (ephemeral, outside a class channel) is
 // exported only when a teacher corrected it. Public class-channel answers were already shown to the class, and
@@ -29,10 +30,19 @@ export interface FeedbackServiceDeps {
   now?: () => number;
 }
 
+/** "supervised": chat examples (the default); "preference": DPO pairs (the preferred answer over the other). */
+export type ExportFormat = "supervised" | "preference";
+export const EXPORT_FORMATS: readonly ExportFormat[] = ["supervised", "preference"];
+
 export interface ExportRequest {
   guildId: string;
   requesterId: string;
-  /** Net votes (👍 − 👎) an uncorrected public answer needs; default 1. */
+  /** Default "supervised". */
+  format?: ExportFormat | undefined;
+  /**
+   * Net votes (👍 − 👎) an uncorrected public answer needs; default 1. Preference: how many more net votes
+   * the better of two answers to one question needs.
+   */
   minScore?: number | undefined;
   /** Only answers given at or after this time (ISO date or datetime, or a Date). */
   since?: string | Date | undefined;
@@ -40,11 +50,83 @@ export interface ExportRequest {
 }
 
 export interface ExportResult {
+  format: ExportFormat;
   row: DatasetRow;
   report: ValidationReport;
+  /** Lines written: examples (supervised) or pairs (preference). */
   examples: number;
   fromCorrections: number;
   fromVotes: number;
+}
+
+/** One DPO example in OpenAI's preference format. */
+export interface PreferenceLine {
+  input: { messages: { role: "system" | "user"; content: string }[] };
+  preferred_output: { role: "assistant"; content: string }[];
+  non_preferred_output: { role: "assistant"; content: string }[];
+}
+
+const preferenceLine = (a: AnswerRow, preferred: string, other: string): PreferenceLine => ({
+  input: {
+    messages: [
+      { role: "system", content: a.systemPrompt },
+      { role: "user", content: a.question },
+    ],
+  },
+  preferred_output: [{ role: "assistant", content: preferred }],
+  non_preferred_output: [{ role: "assistant", content: other }],
+});
+
+/**
+ * Pure: the preference pairs of a guild's answers. A teacher's correction is preferred over the model's own
+ * answer (any answer: a correction is the teacher's choice to export it). Among the public answers to one
+ * question (the same system prompt and normalised text: a regeneration, a repeat, two channels), the best
+ * rated (its correction, if a teacher made one) is preferred over the worst rated when its net votes are at
+ * least `minScore` higher; private answers
+ * carry no votes and never enter a vote pair. A pair whose two texts are the same teaches nothing: skipped.
+ */
+export function selectPreferencePairs(
+  answers: AnswerWithScore[],
+  minScore: number,
+): { lines: PreferenceLine[]; fromCorrections: number; fromVotes: number; askers: string[] } {
+  const lines: PreferenceLine[] = [];
+  /** Per line, the student whose question it holds (what /privacy show and /dataset remove-student trace). */
+  const askers: string[] = [];
+  const seen = new Set<string>();
+  const add = (a: AnswerRow, preferred: string, other: string): boolean => {
+    if (preferred.trim() === other.trim()) return false;
+    const key = JSON.stringify([a.systemPrompt, normaliseQuestion(a.question), preferred, other]);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    lines.push(preferenceLine(a, preferred, other));
+    askers.push(a.userId);
+    return true;
+  };
+  let fromCorrections = 0;
+  let fromVotes = 0;
+  for (const a of answers) {
+    if (a.correctedAnswer !== null && add(a, a.correctedAnswer, a.answer)) fromCorrections++;
+  }
+  const byQuestion = new Map<string, AnswerWithScore[]>();
+  for (const a of answers) {
+    if (!a.public) continue;
+    const key = JSON.stringify([a.systemPrompt, normaliseQuestion(a.question)]);
+    byQuestion.set(key, [...(byQuestion.get(key) ?? []), a]);
+  }
+  for (const group of byQuestion.values()) {
+    if (group.length < 2) continue;
+    // The first (oldest) of equals wins either end: the result does not depend on the sort's stability.
+    let best = group[0] as AnswerWithScore;
+    let worst = best;
+    for (const a of group) {
+      if (a.score > best.score) best = a;
+      if (a.score < worst.score) worst = a;
+    }
+    // A teacher's correction stands for its answer's text here too (never the text the teacher replaced).
+    const preferred = best.correctedAnswer ?? best.answer;
+    if (best.score - worst.score >= minScore && add(best, preferred, worst.answer)) fromVotes++;
+  }
+  return { lines, fromCorrections, fromVotes, askers };
 }
 
 export interface ExportLine {
@@ -155,20 +237,30 @@ export class FeedbackService {
     if (!Number.isInteger(minScore) || minScore < 1) {
       throw new UserError("min-score must be a whole number of at least 1 (👍 minus 👎).", "bad_min_score");
     }
+    const format = req.format ?? "supervised";
+    if (!EXPORT_FORMATS.includes(format)) {
+      throw new UserError(
+        `"${String(format)}" is no export format: use ${EXPORT_FORMATS.join(" or ")}.`,
+        "bad_format",
+      );
+    }
     const since = parseSince(req.since);
-    const { lines, fromCorrections, fromVotes, askers } = selectForExport(
-      this.deps.answers.withScores(req.guildId, since),
-      minScore,
-    );
+    const answers = this.deps.answers.withScores(req.guildId, since);
+    const { lines, fromCorrections, fromVotes, askers } =
+      format === "preference" ? selectPreferencePairs(answers, minScore) : selectForExport(answers, minScore);
+    const period = req.since === undefined ? "" : " in that period";
     if (lines.length === 0) {
       throw new UserError(
-        `Nothing to export yet: no public answer has a score of ${minScore} or more, and no answer was corrected by a teacher${req.since === undefined ? "" : " in that period"}.`,
+        format === "preference"
+          ? `Nothing to export as preference pairs yet: no teacher corrected an answer, and no question has two public answers whose net votes differ by ${minScore} or more${period}.`
+          : `Nothing to export yet: no public answer has a score of ${minScore} or more, and no answer was corrected by a teacher${period}.`,
         "nothing_to_export",
       );
     }
     const dir = await mkdtemp(join(tmpdir(), "classtune-export-"));
     try {
-      const fileName = `classroom-export-${this.nowIso().slice(0, 10)}.jsonl`;
+      const kind = format === "preference" ? "preference" : "export";
+      const fileName = `classroom-${kind}-${this.nowIso().slice(0, 10)}.jsonl`;
       const sourcePath = join(dir, fileName);
       await writeFile(sourcePath, `${lines.map((l) => JSON.stringify(l)).join("\n")}\n`);
       const stored = await this.deps.storeDataset({
@@ -191,7 +283,7 @@ export class FeedbackService {
         })),
         this.nowIso(),
       );
-      return { row, report, examples: lines.length, fromCorrections, fromVotes };
+      return { format, row, report, examples: lines.length, fromCorrections, fromVotes };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,5 +1,6 @@
-// `classtune finetune FILE [--provider NAME] [--model M] [--suffix S] [--epochs N] [--seed N] [--wait] [--json]
-// [--out RESULT.json]`: the seed's whole flow from the terminal. Validates and stores the dataset, uploads it to
+// `classtune finetune FILE [--provider NAME] [--model M] [--suffix S] [--epochs N] [--seed N] [--method supervised|dpo]
+// [--beta B] [--from-job N] [--wait] [--json] [--out RESULT.json]`: the seed's whole flow from the terminal. --method
+// dpo trains on a preference file (the default for one); --from-job trains further from a job started here. Validates and stores the dataset, uploads it to
 // the provider (default FINETUNE_DEFAULT_PROVIDER), creates the job;
 // with --wait follows it on one updating progress line to the end of training and, where the provider deploys
 // before a model answers (Nebius, Azure), to the end of the deploy; asks the new model the test questions and
@@ -13,19 +14,20 @@ import { basename, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { resolveModel } from "../datasets/catalog.ts";
+import type { JobMethod } from "../datasets/estimate.ts";
 import { JobMetricsRepository, type JobRow } from "../db/jobs.ts";
 import { ModelRepository, type ModelRow } from "../db/models.ts";
 import { OutboxRepository } from "../db/outbox.ts";
 import { UserError } from "../domain/errors.ts";
 import { isTerminal } from "../domain/jobs.ts";
-import { noticeKey, type TestAnswer } from "../domain/notices.ts";
+import { noticeKey, SANDBOX_ANSWERS_BY_RETRIEVAL, type TestAnswer } from "../domain/notices.ts";
 import { CLI_SERVING_STATUS } from "../domain/serving.ts";
 import { EMBEDDED_SANDBOX_ENDPOINT, type RegisteredProvider } from "../providers/registry.ts";
 import { type CliCommand, type CliIo, UsageError } from "./io.ts";
 import { CLI_GUILD, CLI_USER, type CliJobContext, openJobContext } from "./jobs.ts";
 
 const USAGE =
-  "usage: classtune finetune FILE [--provider NAME] [--model MODEL] [--suffix S] [--epochs N] [--seed N] [--wait] [--json] [--out RESULT.json]";
+  "usage: classtune finetune FILE [--provider NAME] [--model MODEL] [--suffix S] [--epochs N] [--seed N] [--method supervised|dpo] [--beta B] [--from-job N] [--wait] [--json] [--out RESULT.json]";
 /** How often --wait polls: the embedded sandbox trains in seconds, a real provider in minutes. */
 const SANDBOX_POLL_MS = 250;
 /** A provider on this machine (`classtune sandbox`, a LocalAI) answers at no cost: asked every second. */
@@ -52,6 +54,9 @@ interface Options {
   suffix: string | undefined;
   epochs: number | undefined;
   seed: number | undefined;
+  method: JobMethod | undefined;
+  beta: number | undefined;
+  fromJob: number | undefined;
   wait: boolean;
   json: boolean;
   out: string | undefined;
@@ -64,6 +69,21 @@ const wholeNumber = (name: string, raw: string | undefined): number | undefined 
   return n;
 };
 
+function methodOf(raw: string | undefined): JobMethod | undefined {
+  if (raw === undefined) return undefined;
+  if (raw !== "supervised" && raw !== "dpo") {
+    throw new UsageError(`--method must be supervised or dpo, got "${raw}"`);
+  }
+  return raw;
+}
+
+function betaOf(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(n)) throw new UsageError(`--beta must be a number, got "${raw}"`);
+  return n;
+}
+
 function parse(args: string[]): Options | "help" {
   try {
     const { values, positionals } = parseArgs({
@@ -75,6 +95,9 @@ function parse(args: string[]): Options | "help" {
         suffix: { type: "string" },
         epochs: { type: "string" },
         seed: { type: "string" },
+        method: { type: "string" },
+        beta: { type: "string" },
+        "from-job": { type: "string" },
         wait: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         out: { type: "string" },
@@ -94,6 +117,9 @@ function parse(args: string[]): Options | "help" {
       suffix: values.suffix,
       epochs: wholeNumber("epochs", values.epochs),
       seed: wholeNumber("seed", values.seed),
+      method: methodOf(values.method),
+      beta: betaOf(values.beta),
+      fromJob: wholeNumber("from-job", values["from-job"]),
       wait: values.wait,
       json: values.json,
       out: values.out,
@@ -164,13 +190,19 @@ export const run: CliCommand = async (args, io) => {
         suffix: opts.suffix,
         epochs: opts.epochs,
         seed: opts.seed,
+        method: opts.method,
+        beta: opts.beta,
+        fromJobId: opts.fromJob,
       });
     } catch (err) {
-      if (!(err instanceof UserError && err.code === "not_fine_tunable")) throw err;
+      // The file's problem (too few examples, or the other format than the method trains on): exit 1.
+      const fileProblem = ["not_fine_tunable", "method_format_mismatch"];
+      if (!(err instanceof UserError && fileProblem.includes(err.code ?? ""))) throw err;
       io.stderr.write(`classtune finetune: ${err.message} Details: classtune validate ${opts.file}\n`);
       return 1;
     }
-    say(`Started job #${job.id} (${job.remoteId}) on ${job.provider}: ${job.baseModel}.`);
+    const by = job.hyperparameters.method === "dpo" ? " by DPO" : "";
+    say(`Started job #${job.id} (${job.remoteId}) on ${job.provider}: ${job.baseModel}${by}.`);
 
     if (!opts.wait) {
       if (opts.json) {
@@ -205,6 +237,7 @@ export const run: CliCommand = async (args, io) => {
         say(`\nQ: ${a.question}\nA: ${a.answer ?? `(no answer: ${a.error})`}`);
         if (a.expected !== null) say(`   (the dataset's answer: ${a.expected})`);
       }
+      if (provider.sandbox && result.testAnswers.length > 0) say(`\n${SANDBOX_ANSWERS_BY_RETRIEVAL}`);
     } else {
       say(`\nJob #${final.id} ${final.status}${result.error ? `: ${result.error}` : "."}`);
     }

@@ -10,7 +10,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
     summary: "the fine-tuning providers and their base models",
     load: () => import("./providers.ts"),
   },
-  sample: { summary: "write a correct 20-example dataset", load: () => import("./sample.ts") },
+  sample: { summary: "write a correct 23-example dataset", load: () => import("./sample.ts") },
   sandbox: { summary: "run the OpenAI-compatible sandbox server", load: () => import("./sandbox.ts") },
   usage: {
     summary: "/ask usage: questions, tokens, cost by model and day",
@@ -23,6 +23,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
   finetune: {
     summary: "validate, upload and fine-tune (--wait follows it)",
     load: () => import("./finetune.ts"),
+  },
+  export: {
+    summary: "a guild's rated and corrected answers as a dataset (--format preference: DPO pairs)",
+    load: () => import("./export.ts"),
   },
   jobs: { summary: "list fine-tuning jobs started here", load: () => import("./jobs.ts") },
   cancel: { summary: "cancel a fine-tuning job", load: () => import("./cancel.ts") },

@@ -1,4 +1,4 @@
-// `classtune sample [--out FILE]`: writes a correct 20-example Q&A dataset to stdout or FILE.
+// `classtune sample [--out FILE]`: writes a correct 23-example Q&A dataset (20 questions, 3 asked again in other words) to stdout or FILE.
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { SAMPLE_QA, sampleDatasetJsonl } from "../datasets/sample.ts";

@@ -19,6 +19,7 @@ import {
   SlashCommandBuilder,
   type SlashCommandSubcommandBuilder,
 } from "discord.js";
+import type { ExportFormat } from "../classroom/feedback.ts";
 import type { DatasetRow } from "../datasets/store.ts";
 import type { Command } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
@@ -181,18 +182,30 @@ const exportAnswers: DatasetSubcommand = {
         o
           .setName("min-score")
           .setDescription(
-            "Net votes (👍 − 👎) a public answer needs; corrected answers always count (default 1)",
+            "Net votes (👍 − 👎) an answer needs, or for preference the margin between two; default 1",
           )
           .setMinValue(1),
       )
       .addStringOption((o) =>
         o.setName("since").setDescription("Only answers from this date on (YYYY-MM-DD)").setMaxLength(40),
+      )
+      .addStringOption((o) =>
+        o
+          .setName("format")
+          .setDescription(
+            "supervised (Q&A examples, default) or preference (DPO pairs: the better answer over the other)",
+          )
+          .addChoices(
+            { name: "supervised", value: "supervised" },
+            { name: "preference", value: "preference" },
+          ),
       ),
   async execute(interaction, ctx) {
     await defer(interaction);
     const result = await ctx.classroom.feedback.exportDataset({
       guildId: interaction.guildId,
       requesterId: interaction.user.id,
+      format: (interaction.options.getString("format") ?? undefined) as ExportFormat | undefined,
       minScore: interaction.options.getInteger("min-score") ?? undefined,
       since: interaction.options.getString("since") ?? undefined,
     });
@@ -200,7 +213,9 @@ const exportAnswers: DatasetSubcommand = {
     const { size } = await stat(row.storedPath);
     const usable = isTrainable(row);
     const notes = [
-      `Exported ${result.examples} example(s): ${result.fromCorrections} corrected by a teacher, ${result.fromVotes} rated by the class.`,
+      result.format === "preference"
+        ? `Exported ${result.examples} preference pair(s) for DPO: ${result.fromCorrections} a teacher's correction over the model's answer, ${result.fromVotes} the class's better-rated answer over the other.`
+        : `Exported ${result.examples} example(s): ${result.fromCorrections} corrected by a teacher, ${result.fromVotes} rated by the class.`,
       usable
         ? `Stored as dataset #${row.id}: fine-tune it with the button or \`/finetune start dataset:${row.id}\`.`
         : `Stored as dataset #${row.id}; it needs more examples (or fixes) before it can be fine-tuned.`,

@@ -17,6 +17,7 @@ import {
   PermissionFlagsBits,
   SlashCommandBuilder,
 } from "discord.js";
+import type { JobMethod } from "../datasets/estimate.ts";
 import type { DatasetRow } from "../datasets/store.ts";
 import type { Command, ComponentHandler } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
@@ -38,7 +39,14 @@ import { isTerminal } from "../domain/jobs.ts";
 import { isTrainable } from "../domain/trainable.ts";
 import type { PendingJob } from "../finetuning/confirmations.ts";
 import type { JobRow } from "../finetuning/jobs.ts";
-import { checkEpochs, checkSuffix, MAX_EPOCHS, MAX_SUFFIX_LENGTH } from "../finetuning/jobs.ts";
+import {
+  checkBeta,
+  checkEpochs,
+  checkSuffix,
+  MAX_DPO_BETA,
+  MAX_EPOCHS,
+  MAX_SUFFIX_LENGTH,
+} from "../finetuning/jobs.ts";
 import { offerHosting } from "./model.ts";
 
 const PREFIX = "finetune";
@@ -87,6 +95,28 @@ const data = new SlashCommandBuilder()
         o
           .setName("provider")
           .setDescription("Where to train (default: the bot's default fine-tuning provider)")
+          .setAutocomplete(true),
+      )
+      .addStringOption((o) =>
+        o
+          .setName("method")
+          .setDescription("supervised (chat examples, default) or dpo (preference examples)")
+          .addChoices({ name: "supervised", value: "supervised" }, { name: "dpo", value: "dpo" }),
+      )
+      .addNumberOption((o) =>
+        o
+          .setName("beta")
+          .setDescription(
+            "DPO only: how far the model may move from where it starts (default: the provider's)",
+          )
+          .setMinValue(0.01)
+          .setMaxValue(MAX_DPO_BETA),
+      )
+      .addIntegerOption((o) =>
+        o
+          .setName("from-job")
+          .setDescription("Train further from a finished fine-tune of this server (its job)")
+          .setMinValue(1)
           .setAutocomplete(true),
       ),
   )
@@ -138,6 +168,9 @@ interface JobRequest {
   model: string | undefined;
   suffix: string | undefined;
   epochs: number | undefined;
+  method: JobMethod | undefined;
+  beta: number | undefined;
+  fromJobId: number | undefined;
 }
 
 /** Shows the estimate with Start and Cancel; the request waits in the confirmation store. */
@@ -155,6 +188,9 @@ async function askToConfirm(
     provider: req.provider,
     model: req.model,
     epochs: req.epochs,
+    method: req.method,
+    beta: req.beta,
+    fromJobId: req.fromJobId,
   });
   const { model } = quote;
   const pending: PendingJob = {
@@ -180,6 +216,10 @@ async function askToConfirm(
     sandbox: ctx.providers.get(quote.provider)?.sandbox ?? false,
     hosting: ctx.hosting.termsFor(quote),
     hostingRules: { idleMinutes: ctx.hosting.idleMinutes, dailyBudgetUsd: ctx.hosting.dailyBudgetUsd },
+    method: quote.method,
+    beta: quote.beta,
+    fromModel: quote.fromModel,
+    preferenceBilling: quote.preferenceBilling,
   });
   await respond(interaction, {
     embeds: [...before, embed],
@@ -232,14 +272,16 @@ async function start(
   const suffix = suffixText === null || suffixText.trim() === "" ? undefined : checkSuffix(suffixText);
   const epochsValue = interaction.options.getInteger("epochs");
   const epochs = epochsValue === null ? undefined : checkEpochs(epochsValue);
+  const method = (interaction.options.getString("method") ?? undefined) as JobMethod | undefined;
+  const betaValue = interaction.options.getNumber("beta");
+  const beta = betaValue === null ? undefined : checkBeta(betaValue);
+  const fromJobId = interaction.options.getInteger("from-job") ?? undefined;
+  const options = { provider, model, suffix, epochs, method, beta, fromJobId };
 
   if (datasetId !== null) {
     await askToConfirm(interaction, ctx, guildId, {
       dataset: requireDataset(ctx, guildId, datasetId),
-      provider,
-      model,
-      suffix,
-      epochs,
+      ...options,
     });
     return;
   }
@@ -267,9 +309,7 @@ async function start(
     });
     return;
   }
-  await askToConfirm(interaction, ctx, guildId, { dataset: row, provider, model, suffix, epochs }, [
-    reportEmbed,
-  ]);
+  await askToConfirm(interaction, ctx, guildId, { dataset: row, ...options }, [reportEmbed]);
 }
 
 async function status(
@@ -357,6 +397,12 @@ async function autocomplete(
       return providerChoices(ctx, typed);
     case "dataset":
       return ctx.datasets.search(guildId, typed, max).map(datasetChoice);
+    case "from-job":
+      return ctx.jobs
+        .search(guildId, typed, 100)
+        .filter((j) => j.status === "succeeded" && j.fineTunedModel !== null)
+        .slice(0, max)
+        .map(jobChoice);
     case "job": {
       const sub = interaction.options.getSubcommand();
       const jobs = ctx.jobs.search(guildId, typed, sub === "status" ? max : 100);
@@ -468,6 +514,9 @@ async function clickFineTuneThis(
     model: undefined,
     suffix: undefined,
     epochs: undefined,
+    method: undefined,
+    beta: undefined,
+    fromJobId: undefined,
   });
 }
 

@@ -1,13 +1,15 @@
-// A correct example dataset: 20 short, accurate Q&A exchanges for a secondary-school science and maths tutor.
+// A correct example dataset: 20 short, accurate Q&A exchanges for a secondary-school science and maths tutor, and
+// three of its questions asked again in other words with the same answer, as a class asks them (23 examples).
 // Written by `classtune sample` and offered by the bot, so a teacher sees the exact shape OpenAI expects
-// (one JSON object per line; system, user and assistant messages). Twenty is above OpenAI's minimum of 10;
-// a real dataset should have 50–100 or more.
+// (one JSON object per line; system, user and assistant messages). It is above OpenAI's minimum of 10; a real
+// dataset should have 50–100 or more. The rephrasings are what a job holds out to test the model on
+// (src/finetuning/heldOut.ts): a question it was not trained on, whose meaning it was.
 
 export const SAMPLE_SYSTEM_PROMPT =
   "You are a patient tutor for a secondary-school science and maths class. Answer in two to four clear " +
   "sentences, use an everyday example when it helps, and end with a short question that checks understanding.";
 
-export const SAMPLE_QA: readonly { question: string; answer: string }[] = [
+const DISTINCT_QA: readonly { question: string; answer: string }[] = [
   {
     question: "What is photosynthesis?",
     answer:
@@ -108,6 +110,22 @@ export const SAMPLE_QA: readonly { question: string; answer: string }[] = [
     answer:
       "Divide the change by the original amount and multiply by 100: the change is 50 - 40 = 10, and 10 / 40 × 100 = 25%, so it is a 25% increase. Always divide by the starting value, not the new one. What is the percentage decrease from 50 back to 40?",
   },
+];
+
+/** Questions of DISTINCT_QA asked again in other words: each keeps its original's answer. */
+const REPHRASINGS: readonly { question: string; of: string }[] = [
+  { question: "What makes the sky look blue during the day?", of: "Why is the sky blue?" },
+  { question: "How do you work out the area of a circle?", of: "How do I find the area of a circle?" },
+  { question: "Why do we get seasons on Earth?", of: "Why do we have seasons?" },
+];
+
+export const SAMPLE_QA: readonly { question: string; answer: string }[] = [
+  ...DISTINCT_QA,
+  ...REPHRASINGS.map(({ question, of }) => {
+    const original = DISTINCT_QA.find((qa) => qa.question === of);
+    if (!original) throw new Error(`sample.ts: "${question}" rephrases "${of}", which is not in the sample`);
+    return { question, answer: original.answer };
+  }),
 ];
 
 /** One chat example per Q&A pair, as JSONL (one object per line, newline-terminated). */

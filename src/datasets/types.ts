@@ -3,6 +3,7 @@
 
 import type { ProviderKind } from "../providerSpecs.ts";
 import type { Catalog, ChatTemplateName, TokenizerName } from "./catalog.ts";
+import type { PreferenceBilling } from "./estimate.ts";
 
 export type DatasetFormat = "chat" | "preference";
 
@@ -102,6 +103,11 @@ export interface ValidationReport {
   pricesAsOf: string;
   /** Where the price comes from ("unconfirmed: …" where the catalog could not check it). */
   priceSource: string;
+  /**
+   * A preference (DPO) file only: how DPO is billed against the supervised price (estimate.ts), already applied
+   * to pricePerMillionTrainingTokensUsd and estimatedCostUsd.
+   */
+  preferenceBilling?: PreferenceBilling | undefined;
 }
 
 export interface ValidateOptions {

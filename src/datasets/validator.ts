@@ -17,7 +17,13 @@ import { openTablesKey, openTokenizerFiles } from "../tokenizers/files.ts";
 import { configuredCacheDir, hasCachedTables } from "../tokenizers/tableFile.ts";
 import { type Catalog, defaultCatalog, type ModelInfo, resolveModel } from "./catalog.ts";
 import { ENCODING_MODULES, rankTablesKey } from "./counter.ts";
-import { billingTokens, defaultEpochs, trainingCostUsd } from "./estimate.ts";
+import {
+  billingTokens,
+  defaultEpochs,
+  preferenceBilling,
+  pricePerMillionFor,
+  trainingCostUsd,
+} from "./estimate.ts";
 import {
   type BatchRequest,
   type BatchResult,
@@ -788,8 +794,10 @@ function buildReport(
   const values = tally.tokens.values();
   const epochs = model.defaultEpochs === "auto" ? defaultEpochs(tally.valid) : model.defaultEpochs;
   const billing = tally.valid > 0 ? billingTokens(values, model.maxTokensPerExample, epochs) : 0;
+  const format = tally.format ?? "chat";
+  const price = pricePerMillionFor(format, model.trainingPricePerMillionUsd, model.trainerName);
   return {
-    format: tally.format ?? "chat",
+    format,
     provider: catalog.provider,
     providerKind: catalog.kind,
     trainerName: model.trainerName,
@@ -821,10 +829,11 @@ function buildReport(
     tokens: tokenStats(values),
     epochs,
     billingTokens: billing,
-    estimatedCostUsd: trainingCostUsd(billing, model.trainingPricePerMillionUsd),
+    estimatedCostUsd: trainingCostUsd(billing, price),
     costIsEstimate: true,
-    pricePerMillionTrainingTokensUsd: model.trainingPricePerMillionUsd,
+    pricePerMillionTrainingTokensUsd: price,
     pricesAsOf: model.priceAsOf,
     priceSource: model.priceSource,
+    ...(format === "preference" ? { preferenceBilling: preferenceBilling(model.trainerName) } : {}),
   };
 }

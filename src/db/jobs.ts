@@ -12,6 +12,12 @@ export type { Repoint };
 export interface JobHyperparameters {
   nEpochs: number | "auto";
   seed: number | null;
+  /** Absent: supervised (every job from before DPO). */
+  method?: "supervised" | "dpo" | undefined;
+  /** DPO's beta when one was asked for. */
+  beta?: number | undefined;
+  /** The fine-tuned model the job started from, when it was not a base model. */
+  fromModel?: string | undefined;
 }
 
 export interface JobRow {

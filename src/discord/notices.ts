@@ -31,7 +31,7 @@ import type {
   ServingNote,
   TestAnswer,
 } from "../domain/notices.ts";
-import { isSandboxNotice, noticeKey } from "../domain/notices.ts";
+import { isSandboxNotice, noticeKey, SANDBOX_ANSWERS_BY_RETRIEVAL } from "../domain/notices.ts";
 import type { ServingStatus } from "../domain/serving.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
@@ -115,11 +115,16 @@ const name = (text: string) => clip(text, NAME_CHARS);
 /** Discord trims an embed field's name and value and refuses one left blank. */
 const orElse = (text: string, placeholder: string) => (text.trim() === "" ? placeholder : text);
 
+/** The sandbox's footer; where test answers are shown, with how its models answer (by retrieval). */
 function withSandboxFooter(
   embed: EmbedBuilder,
   p: { provider: string; sandbox?: boolean | undefined },
+  { answers = false }: { answers?: boolean } = {},
 ): EmbedBuilder {
-  return isSandboxNotice(p) ? embed.setFooter({ text: SANDBOX_FOOTER }) : embed;
+  if (!isSandboxNotice(p)) return embed;
+  return embed.setFooter({
+    text: answers ? `${SANDBOX_FOOTER} ${SANDBOX_ANSWERS_BY_RETRIEVAL}` : SANDBOX_FOOTER,
+  });
 }
 
 export function progressBar(fraction: number, width = 20): string {
@@ -176,6 +181,9 @@ export function renderJobCard(
         inline: true,
       },
     );
+    if (created.method === "dpo") {
+      embed.addFields({ name: "Method", value: "DPO (preference)", inline: true });
+    }
   }
   embed.addFields({
     name: "Provider job",
@@ -252,7 +260,7 @@ export function renderNotice(
       if (serving === "ready") addUseIt(embed, p.fineTunedModel);
       addCaveat(embed, p.serving?.caveat ?? null);
       if (options.lossChart) embed.setImage(`attachment://${LOSS_CHART_NAME}`);
-      withSandboxFooter(embed, p);
+      withSandboxFooter(embed, p, { answers: p.testAnswers.length > 0 });
       break;
     }
     case "model_ready": {
@@ -277,7 +285,7 @@ export function renderNotice(
         });
       }
       addCaveat(embed, p.caveat);
-      withSandboxFooter(embed, p);
+      withSandboxFooter(embed, p, { answers: p.testAnswers.length > 0 });
       break;
     }
     case "model_deploy_failed": {

@@ -37,6 +37,8 @@ export interface JobCreatedPayload extends JobNoticeBase {
   estimatedCostUsd: number | null;
   nEpochs: number | "auto";
   examples: number;
+  /** Absent: supervised. */
+  method?: "dpo" | undefined;
 }
 
 export interface JobProgressPayload extends JobNoticeBase {
@@ -208,6 +210,13 @@ export type OutboxNotice = {
 }[NoticeKind];
 
 /** Whether a notice's job ran on a sandbox: its own flag, or for a notice written before it, the embedded sandbox's name. */
+/**
+ * How a sandbox fine-tune answers, said wherever its test answers are shown (the notices, `finetune --wait`), so
+ * nobody mistakes retrieval for learning.
+ */
+export const SANDBOX_ANSWERS_BY_RETRIEVAL =
+  "The sandbox's models answer by retrieval: a question close to one they were trained on gets that example's answer; anything else gets \"I don't know that yet\". The held-out questions are rephrasings of trained ones where the dataset has them.";
+
 export const isSandboxNotice = (p: { provider: string; sandbox?: boolean | undefined }): boolean =>
   p.sandbox ?? p.provider === "sandbox";
 

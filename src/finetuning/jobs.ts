@@ -8,8 +8,8 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { finished } from "node:stream/promises";
-import type { CatalogSet } from "../datasets/catalog.ts";
-import { trainingCostUsd } from "../datasets/estimate.ts";
+import type { Catalog, CatalogSet } from "../datasets/catalog.ts";
+import { type JobMethod, trainingCostUsd } from "../datasets/estimate.ts";
 import type { ValidationReport } from "../datasets/types.ts";
 import { validateFile } from "../datasets/validator.ts";
 import { DatasetRepository, type DatasetRow } from "../db/datasets.ts";
@@ -40,6 +40,7 @@ import {
 import type { ProviderRegistry, RegisteredProvider } from "../providers/registry.ts";
 import type { FineTuningProvider, ProviderJob } from "../providers/types.ts";
 import { ConfirmationStore } from "./confirmations.ts";
+import { chooseHeldOut, MAX_HELD_OUT_SCAN } from "./heldOut.ts";
 import type { Quote, QuoteRequest } from "./quote.ts";
 
 export type { JobRow, Quote, QuoteRequest };
@@ -69,6 +70,10 @@ export interface StartJobInput {
   suffix?: string | undefined;
   /** Default: the provider's "auto". */
   epochs?: number | undefined;
+  /** Default "supervised"; see QuoteRequest. Ignored when `quote` is given. */
+  method?: JobMethod | undefined;
+  beta?: number | undefined;
+  fromJobId?: number | undefined;
   seed?: number | undefined;
   notifyChannelId?: string | undefined;
   /** The estimate the requester confirmed (JobService.quote): used as it is, never validated again. */
@@ -116,6 +121,39 @@ export function checkEpochs(epochs: number): number {
   return epochs;
 }
 
+/** DPO's beta as OpenAI takes it: more than 0, at most 2. */
+export const MAX_DPO_BETA = 2;
+
+export function checkBeta(beta: number): number {
+  if (!Number.isFinite(beta) || beta <= 0 || beta > MAX_DPO_BETA) {
+    throw new UserError(
+      `Beta must be a number above 0 and at most ${MAX_DPO_BETA} (got ${beta}).`,
+      "bad_beta",
+    );
+  }
+  return beta;
+}
+
+/** The dataset format a method trains on, and the refusal when a dataset holds the other one. */
+export function checkMethodFitsFormat(
+  method: JobMethod,
+  format: string,
+  dataset: { id: number; fileName: string },
+): void {
+  if (method === "dpo" && format !== "preference") {
+    throw new UserError(
+      `Dataset #${dataset.id} (${dataset.fileName}) holds chat examples, but a DPO job trains on preference examples ({"input": {"messages": [...]}, "preferred_output": [...], "non_preferred_output": [...]}). Export one with \`/dataset export format:preference\`, or start it as a supervised job.`,
+      "method_format_mismatch",
+    );
+  }
+  if (method === "supervised" && format === "preference") {
+    throw new UserError(
+      `Dataset #${dataset.id} (${dataset.fileName}) holds preference examples: train it with method:dpo (supervised training needs chat examples).`,
+      "method_format_mismatch",
+    );
+  }
+}
+
 /** The estimated cost for `epochs` (default: the report's own), from a report for the same model. */
 export function estimateFromReport(report: ValidationReport, epochs?: number): number {
   if (epochs === undefined || epochs === report.epochs) return report.estimatedCostUsd;
@@ -152,6 +190,10 @@ interface CreateIntent {
   estimatedCostUsd: number;
   notifyChannelId: string | null;
   testQuestions: TestQuestion[];
+  /** Absent: supervised (and intents written before DPO). */
+  method?: "dpo" | undefined;
+  beta?: number | undefined;
+  fromModel?: string | undefined;
 }
 
 /** The cause of an unconfirmed create, in a few words (never "try again": the job may exist). */
@@ -219,16 +261,49 @@ export class JobService {
     let report = JSON.parse(dataset.reportJson) as ValidationReport;
     // The provider named, else the one the dataset was checked for (while configured), else the default. One
     // that cannot take the job is refused before any estimate is shown.
-    const provider = this.providers.forStart(req.provider ?? this.providers.get(report.provider ?? "")?.name);
+    // Unset: the dataset's own (a preference file trains by DPO, a chat file supervised).
+    const method: JobMethod = req.method ?? (dataset.format === "preference" ? "dpo" : "supervised");
+    const beta = req.beta === undefined ? undefined : checkBeta(req.beta);
+    if (beta !== undefined && method !== "dpo") {
+      throw new UserError("Beta is a DPO setting: give it with method:dpo.", "beta_without_dpo");
+    }
+    // Training further from a fine-tune of this guild: its provider, and its base model's rules and prices.
+    const from =
+      req.fromJobId === undefined ? undefined : this.fineTuneToTrainFrom(req.guildId, req.fromJobId);
+    if (
+      from &&
+      req.provider !== undefined &&
+      req.provider.trim() !== "" &&
+      req.provider.trim() !== from.provider
+    ) {
+      throw new UserError(
+        `Job #${from.id}'s model lives on ${from.provider}: a job that starts from it runs there too (leave out provider, or name ${from.provider}).`,
+        "from_other_provider",
+      );
+    }
+    // The provider named, else the one the dataset was checked for (while configured), else the default. One
+    // that cannot take the job is refused before any estimate is shown.
+    const provider = this.providers.forStart(
+      from?.provider ?? req.provider ?? this.providers.get(report.provider ?? "")?.name,
+    );
     if (!isTrainable(dataset)) throw notTrainableError(dataset);
+    checkMethodFitsFormat(method, dataset.format, dataset);
     const epochs = req.epochs === undefined ? undefined : checkEpochs(req.epochs);
     const catalog = this.catalogs?.find(provider.name);
     // The dataset's own model when this provider trains it, else the provider's default.
     const model =
-      req.model?.trim() ||
-      (catalog === undefined || catalog.models.some((m) => m.id === dataset.baseModel)
-        ? dataset.baseModel
-        : catalog.defaultModel);
+      from?.baseModel ??
+      (req.model?.trim() ||
+        (catalog === undefined || catalog.models.some((m) => m.id === dataset.baseModel)
+          ? dataset.baseModel
+          : catalog.defaultModel));
+    if (from && provider.jobs.kind !== "openai-compatible" && provider.jobs.kind !== "azure") {
+      throw new UserError(
+        `${provider.name} does not train a fine-tuned model further by its name (OpenAI-compatible providers do): start from a base model instead.`,
+        "from_not_supported",
+      );
+    }
+    if (method === "dpo") this.checkTrainsPreference(provider, catalog, model);
     // Another model or another provider tokenises, limits and prices differently: validate again, by its rules.
     if (report.model !== model || (catalog !== undefined && report.provider !== catalog.provider)) {
       report = await validateFile(dataset.cleanedPath ?? dataset.storedPath, {
@@ -259,7 +334,53 @@ export class JobService {
       estimatedEpochs: epochs ?? report.epochs,
       estimatedCostUsd,
       maxJobCostUsd: this.maxJobCostUsd,
+      method,
+      ...(beta !== undefined ? { beta } : {}),
+      ...(from ? { fromModel: from.fineTunedModel, fromJobId: from.id } : {}),
+      ...(report.preferenceBilling ? { preferenceBilling: report.preferenceBilling } : {}),
     };
+  }
+
+  /** A succeeded job of this guild with a fine-tuned model (another guild's is "not found"). */
+  private fineTuneToTrainFrom(guildId: string, jobId: number): JobRow & { fineTunedModel: string } {
+    const job = this.jobs.get(guildId, jobId);
+    if (!job) throw new UserError(`Job #${jobId} was not found in this server.`, "not_found");
+    if (job.status !== "succeeded" || job.fineTunedModel === null) {
+      throw new UserError(
+        `Job #${jobId} has no fine-tuned model to start from (it is ${job.status}).`,
+        "from_not_succeeded",
+      );
+    }
+    return job as JobRow & { fineTunedModel: string };
+  }
+
+  /**
+   * DPO needs both the provider's API (its adapter sends `method`) and the model (its catalog lists
+   * `preference`): refused here, before any estimate is shown and so before anything is uploaded.
+   */
+  private checkTrainsPreference(
+    provider: RegisteredProvider & { jobs: FineTuningProvider },
+    catalog: Catalog | undefined,
+    model: string,
+  ): void {
+    if (provider.jobs.trainsPreference !== true) {
+      const others = this.providers
+        .all()
+        .filter((p) => p.jobs?.trainsPreference === true)
+        .map((p) => p.name);
+      throw new UserError(
+        `${provider.name} cannot run DPO (preference) jobs here${others.length > 0 ? `; these providers can: ${others.join(", ")}` : ""}. Nothing was uploaded.`,
+        "dpo_not_supported",
+      );
+    }
+    const info = catalog?.models.find((m) => m.id === model || m.aliases.includes(model));
+    if (info && !info.methods.includes("preference")) {
+      const able = (catalog?.models ?? []).filter((m) => m.methods.includes("preference")).map((m) => m.id);
+      throw new UserError(
+        `${model} on ${provider.name} trains only ${info.methods.join(", ")}: no DPO${able.length > 0 ? `. Models there with DPO: ${able.join(", ")}` : ""}. Nothing was uploaded.`,
+        "dpo_not_supported",
+      );
+    }
   }
 
   async start(input: StartJobInput): Promise<JobRow> {
@@ -273,6 +394,9 @@ export class JobService {
         model: input.model,
         provider: input.provider,
         epochs: input.epochs,
+        method: input.method,
+        beta: input.beta,
+        fromJobId: input.fromJobId,
       }));
     if (quote.guildId !== input.guildId || quote.datasetId !== input.datasetId) {
       throw new Error("a quote was used for another guild or dataset");
@@ -287,7 +411,12 @@ export class JobService {
     const path = dataset.cleanedPath ?? dataset.storedPath;
 
     const tag = `ct-${randomUUID()}`;
-    const { trainingPath, testQuestions, cleanup } = await this.prepareTrainingFile(dataset, path, tag);
+    const { trainingPath, testQuestions, cleanup } = await this.prepareTrainingFile(
+      dataset,
+      path,
+      tag,
+      registered.sandbox,
+    );
     let remote: ProviderJob;
     let intent: CreateIntent;
     try {
@@ -317,6 +446,8 @@ export class JobService {
         estimatedCostUsd: estimate,
         notifyChannelId: input.notifyChannelId ?? null,
         testQuestions,
+        ...(quote.method === "dpo" ? { method: "dpo" as const, beta: quote.beta } : {}),
+        ...(quote.fromModel !== undefined ? { fromModel: quote.fromModel } : {}),
       };
       // Written before the paid, non-idempotent request: whatever happens next, the job can be found again.
       this.intents.insert({
@@ -330,8 +461,9 @@ export class JobService {
       });
       try {
         remote = await provider.createJob({
-          model,
+          model: quote.fromModel ?? model,
           trainingFileId,
+          ...(quote.method === "dpo" ? { method: { type: "dpo", beta: quote.beta } } : {}),
           suffix,
           seed: input.seed,
           epochs,
@@ -402,7 +534,13 @@ export class JobService {
         requesterId: intent.requesterId,
         baseModel: intent.model,
         suffix: intent.suffix,
-        hyperparameters: { nEpochs: intent.epochs ?? "auto", seed: intent.seed },
+        hyperparameters: {
+          nEpochs: intent.epochs ?? "auto",
+          seed: intent.seed,
+          ...(intent.method === "dpo" ? { method: "dpo" as const } : {}),
+          ...(intent.beta !== undefined ? { beta: intent.beta } : {}),
+          ...(intent.fromModel !== undefined ? { fromModel: intent.fromModel } : {}),
+        },
         trainingFileId: intent.trainingFileId,
         status: remote.status,
         rawStatus: remote.rawStatus,
@@ -416,6 +554,7 @@ export class JobService {
         estimatedCostUsd: intent.estimatedCostUsd,
         nEpochs: intent.epochs ?? "auto",
         examples: intent.examples,
+        ...(intent.method === "dpo" ? { method: "dpo" as const } : {}),
       };
       this.outbox.enqueue(
         {
@@ -539,27 +678,45 @@ export class JobService {
   }
 
   /**
-   * With enough examples, three (spread evenly through the file) are held out of training and asked of the
-   * finished model; otherwise the whole file trains and the seed's three questions are asked.
+   * With enough examples, up to three are held out of training and asked of the finished model, chosen to show
+   * generalisation honestly (heldOut.ts: paraphrases of what it trains on first); when none can be, or the
+   * file is small, the whole file trains and the seed's three questions are asked.
    */
   private async prepareTrainingFile(
     dataset: DatasetRow,
     path: string,
     tag: string,
+    answersByRetrieval: boolean,
   ): Promise<{ trainingPath: string; testQuestions: TestQuestion[]; cleanup: () => Promise<void> }> {
     const defaults = {
       trainingPath: path,
       testQuestions: DEFAULT_TEST_QUESTIONS.map((question) => ({ question, expected: null })),
       cleanup: async () => {},
     };
-    if (dataset.format !== "chat" || dataset.valid < MIN_EXAMPLES_FOR_HELD_OUT) return defaults;
+    if (
+      (dataset.format !== "chat" && dataset.format !== "preference") ||
+      dataset.valid < MIN_EXAMPLES_FOR_HELD_OUT
+    ) {
+      return defaults;
+    }
 
-    const n = dataset.valid;
+    // Pass 1: the pairs the choice compares (heldOut.ts); pass 2 writes the training file without the chosen.
+    const pairs: (TestQuestion | undefined)[] = [];
+    const reading = createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY });
+    for await (const line of reading) {
+      if (line.trim() === "") continue;
+      if (pairs.length >= MAX_HELD_OUT_SCAN) break;
+      pairs.push(questionOf(line));
+    }
+    reading.close();
     const picks = new Set(
-      Array.from({ length: HELD_OUT_QUESTIONS }, (_, k) =>
-        Math.floor(((k + 1) * n) / (HELD_OUT_QUESTIONS + 1)),
+      chooseHeldOut(
+        pairs.map((p) => (p?.expected == null ? undefined : { question: p.question, answer: p.expected })),
+        HELD_OUT_QUESTIONS,
+        { answersByRetrieval },
       ),
     );
+    if (picks.size === 0) return defaults;
     const dir = join(this.dataDir, "jobs");
     await mkdir(dir, { recursive: true });
     const trainingPath = join(dir, `${tag}.jsonl`);
@@ -585,10 +742,24 @@ export class JobService {
   }
 }
 
-/** The last user question and the assistant answer after it, from one chat-format line. */
+type LooseMessage = { role?: unknown; content?: unknown };
+
+/**
+ * The last user question and the assistant answer after it, from one chat-format line; from a preference line,
+ * the last user question of its input messages and its preferred output (what the model should now say).
+ */
 function questionOf(line: string): TestQuestion | undefined {
   try {
-    const { messages } = JSON.parse(line) as { messages?: Array<{ role?: unknown; content?: unknown }> };
+    const parsed = JSON.parse(line) as {
+      messages?: LooseMessage[];
+      input?: { messages?: LooseMessage[] };
+      preferred_output?: LooseMessage[];
+    };
+    const messages = Array.isArray(parsed.messages)
+      ? parsed.messages
+      : Array.isArray(parsed.input?.messages) && Array.isArray(parsed.preferred_output)
+        ? [...parsed.input.messages, ...parsed.preferred_output]
+        : undefined;
     if (!Array.isArray(messages)) return undefined;
     let question: string | undefined;
     let expected: string | null = null;

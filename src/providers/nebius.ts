@@ -58,6 +58,9 @@ export class NebiusProvider extends OpenAICompatibleProvider {
     this.timeoutMs = options.timeoutMs;
   }
 
+  /** Nebius's job API has no DPO method: such a job is refused before upload. */
+  override readonly trainsPreference: boolean = false;
+
   /** LoRA always (only LoRA adapters are served per token); the settings go inside `hyperparameters`. */
   protected override createBody(input: CreateJobInput): Record<string, unknown> {
     const hyperparameters: Record<string, unknown> = { lora: true };

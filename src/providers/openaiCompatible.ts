@@ -65,6 +65,9 @@ export class OpenAICompatibleProvider implements FineTuningProvider {
     await this.client.files.delete(id);
   }
 
+  /** OpenAI's `method: {type: "dpo", dpo: {hyperparameters: {beta, n_epochs}}}` (hosts without it override). */
+  readonly trainsPreference: boolean = true;
+
   /**
    * The create request's body. OpenAI takes epochs under `method.supervised`; it has no LoRA settings, so
    * `lora`, `contextLength` and `packing` are not sent. Hosts with other fields override this.
@@ -75,9 +78,7 @@ export class OpenAICompatibleProvider implements FineTuningProvider {
       training_file: input.trainingFileId,
       ...(input.suffix !== undefined ? { suffix: input.suffix } : {}),
       ...(input.seed !== undefined ? { seed: input.seed } : {}),
-      ...(input.epochs !== undefined
-        ? { method: { type: "supervised", supervised: { hyperparameters: { n_epochs: input.epochs } } } }
-        : {}),
+      ...methodBody(input),
       metadata: { ...input.metadata },
     };
   }
@@ -280,4 +281,19 @@ export async function chatCompletion(client: OpenAI, input: ChatInput): Promise<
     },
     model: res.model,
   };
+}
+
+/**
+ * The `method` of OpenAI's job create: supervised only when epochs are asked for (today's body, unchanged), DPO
+ * always (with beta and epochs when asked for).
+ */
+function methodBody(input: CreateJobInput): { method?: Record<string, unknown> } {
+  const epochs = input.epochs !== undefined ? { n_epochs: input.epochs } : {};
+  if (input.method?.type === "dpo") {
+    const beta = input.method.beta !== undefined ? { beta: input.method.beta } : {};
+    return { method: { type: "dpo", dpo: { hyperparameters: { ...beta, ...epochs } } } };
+  }
+  return input.epochs !== undefined
+    ? { method: { type: "supervised", supervised: { hyperparameters: epochs } } }
+    : {};
 }

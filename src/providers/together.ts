@@ -77,6 +77,8 @@ export class TogetherProvider implements FineTuningProvider {
   readonly name: string;
   readonly kind = "together";
   readonly serving: Serving = "deploy";
+  /** Together takes `training_method: {method: "dpo", dpo_beta}` (see createJob). */
+  readonly trainsPreference = true;
   readonly billedWhileRunning: BilledHosting;
   readonly servingCaveat: string | null =
     "Together bills a dedicated endpoint by the minute while it runs, even when nobody asks it anything.";
@@ -185,7 +187,13 @@ export class TogetherProvider implements FineTuningProvider {
             ...(lora?.alpha !== undefined ? { lora_alpha: lora.alpha } : {}),
             ...(lora?.dropout !== undefined ? { lora_dropout: lora.dropout } : {}),
           } as FinetuneResponse.LoRaTrainingType,
-          training_method: { method: "sft", train_on_inputs: "auto" },
+          training_method:
+            input.method?.type === "dpo"
+              ? {
+                  method: "dpo",
+                  ...(input.method.beta !== undefined ? { dpo_beta: input.method.beta } : {}),
+                }
+              : { method: "sft", train_on_inputs: "auto" },
         },
         { maxRetries: 0 },
       );

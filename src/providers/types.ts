@@ -104,6 +104,8 @@ export interface CreateJobInput {
   packing?: boolean | undefined;
   /** classtune's own id for the job: how an ambiguous create is found again. */
   metadata: { classtune_job_id: string };
+  /** Unset: supervised. DPO trains on a preference file; beta unset: the provider's default. */
+  method?: { type: "dpo"; beta?: number | undefined } | undefined;
 }
 
 /** What identifies a create where the provider keeps no metadata: its upload and when it was sent. */
@@ -191,6 +193,11 @@ export interface FineTuningProvider {
   manualDeployStep(input: DeployInput): string | null;
   /** Said whenever one of this provider's deployments is announced (Azure deletes them on its own); else null. */
   readonly servingCaveat: string | null;
+  /**
+   * True when createJob sends `method` (DPO) as this provider's API takes it; absent or false: a DPO job is
+   * refused before anything is uploaded (JobService.quote), whatever the catalog says.
+   */
+  readonly trainsPreference?: boolean;
   /** Streams the file from disk; never reads it whole into memory. */
   uploadTrainingFile(path: string): Promise<UploadedFile>;
   /** Deletes an uploaded file (a training file no job will use: the create was refused). */

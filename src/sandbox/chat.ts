@@ -6,9 +6,9 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { ENCODING_MODULES, type EncodingName, loadTextCounter } from "../datasets/counter.ts";
+import { QuestionIndex, type RetrievalHit, SIMILARITY_FLOOR } from "../datasets/similarity.ts";
 
-/** Below this cosine similarity a fine-tuned model says it does not know. */
-export const SIMILARITY_FLOOR = 0.35;
+export { SIMILARITY_FLOOR };
 /** Examples indexed per model at most (a classroom dataset is far smaller). */
 export const MAX_INDEXED_EXAMPLES = 50_000;
 
@@ -86,104 +86,10 @@ export function baseModelAnswer(model: string, question: string): string {
   return `[classtune sandbox] This is a simulated reply from the sandbox, not from ${model}: no real model was called. You asked: "${shown}". Fine-tune a model in the sandbox to get answers from your own dataset.`;
 }
 
-// ----- retrieval
+// ----- retrieval (the similarity itself: src/datasets/similarity.ts)
 
-type SparseVector = Map<string, number>;
-
-/** Question words that say nothing about the topic: "what is the difference between" matches too much. */
-const STOP_WORDS = new Set(
-  "a an and are as at be between by can difference do does for from how i in is it its me of on or please s so tell that the their there this to what whats when where which who why with you your".split(
-    " ",
-  ),
-);
-
-function features(text: string): Map<string, number> {
-  const tf = new Map<string, number>();
-  const norm = text.toLowerCase().normalize("NFKC");
-  const all = norm.match(/[\p{L}\p{N}]+/gu) ?? [];
-  const content = all.filter((w) => !STOP_WORDS.has(w));
-  const words = content.length > 0 ? content : all;
-  for (const w of words) tf.set(`w:${w}`, (tf.get(`w:${w}`) ?? 0) + 1);
-  const squeezed = ` ${words.join(" ")} `;
-  for (let i = 0; i + 3 <= squeezed.length; i++) {
-    const g = `c:${squeezed.slice(i, i + 3)}`;
-    tf.set(g, (tf.get(g) ?? 0) + 1);
-  }
-  return tf;
-}
-
-export interface RetrievalHit {
-  answer: string;
-  question: string;
-  score: number;
-}
-
-/** TF-IDF vectors of the training questions with an inverted index, built once per model. */
-export class ExampleIndex {
-  private readonly postings = new Map<string, Array<[number, number]>>();
-  private readonly idf = new Map<string, number>();
-  private readonly docs: Array<{ question: string; answer: string }>;
-
-  constructor(pairs: Array<{ question: string; answer: string }>) {
-    this.docs = pairs;
-    const tfs = pairs.map((p) => features(p.question));
-    const df = new Map<string, number>();
-    for (const tf of tfs) for (const term of tf.keys()) df.set(term, (df.get(term) ?? 0) + 1);
-    const n = Math.max(1, pairs.length);
-    for (const [term, count] of df) this.idf.set(term, Math.log(1 + n / count));
-    tfs.forEach((tf, doc) => {
-      const vec = this.weigh(tf);
-      for (const [term, w] of vec) {
-        let list = this.postings.get(term);
-        if (!list) {
-          list = [];
-          this.postings.set(term, list);
-        }
-        list.push([doc, w]);
-      }
-    });
-  }
-
-  get size(): number {
-    return this.docs.length;
-  }
-
-  private weigh(tf: Map<string, number>): SparseVector {
-    const vec: SparseVector = new Map();
-    let sq = 0;
-    const unseen = Math.log(1 + Math.max(1, this.docs.length));
-    for (const [term, count] of tf) {
-      const w = (1 + Math.log(count)) * (this.idf.get(term) ?? unseen);
-      vec.set(term, w);
-      sq += w * w;
-    }
-    const len = Math.sqrt(sq) || 1;
-    for (const [term, w] of vec) vec.set(term, w / len);
-    return vec;
-  }
-
-  /** The closest training question, or undefined when there is none at all. */
-  search(question: string): RetrievalHit | undefined {
-    const q = this.weigh(features(question));
-    const scores = new Float64Array(this.docs.length);
-    for (const [term, w] of q) {
-      const list = this.postings.get(term);
-      if (!list) continue;
-      for (const [doc, dw] of list) scores[doc] = (scores[doc] ?? 0) + w * dw;
-    }
-    let best = -1;
-    let bestScore = 0;
-    for (let i = 0; i < scores.length; i++) {
-      const s = scores[i] ?? 0;
-      if (s > bestScore) {
-        best = i;
-        bestScore = s;
-      }
-    }
-    const doc = this.docs[best];
-    return doc && { ...doc, score: bestScore };
-  }
-
+/** A fine-tuned sandbox model's memory: its training pairs, answered by the closest question above the floor. */
+export class ExampleIndex extends QuestionIndex {
   answer(question: string): { text: string; hit: RetrievalHit | undefined } {
     const hit = this.search(question);
     return { text: hit && hit.score >= SIMILARITY_FLOOR ? hit.answer : DONT_KNOW_ANSWER, hit };

@@ -33,14 +33,19 @@ interface PlannedEvent {
   apply?: (p: JobProgress) => void;
 }
 
-/** The metrics a step reports: loss falling from ~2.5 towards ~0.2 with seeded noise. */
+/**
+ * The metrics a step reports, with seeded noise: a supervised loss falling from ~2.5 towards ~0.2; a DPO loss
+ * from ln 2 ≈ 0.693 (the policy equals its reference at step 0, so the preference loss is −log σ(0)) towards ~0.1.
+ */
 export function stepMetrics(
   seed: number,
   totalSteps: number,
+  method: "supervised" | "dpo" = "supervised",
 ): (step: number) => { train_loss: number; train_mean_token_accuracy: number } {
   const rng = mulberry32(seed);
-  const start = 2.1 + rng() * 0.8;
-  const floor = 0.12 + rng() * 0.25;
+  const dpo = method === "dpo";
+  const start = dpo ? Math.LN2 : 2.1 + rng() * 0.8;
+  const floor = dpo ? 0.05 + rng() * 0.15 : 0.12 + rng() * 0.25;
   const cache: Array<{ train_loss: number; train_mean_token_accuracy: number }> = [];
   for (let s = 1; s <= totalSteps; s++) {
     const progress = s / totalSteps;
@@ -104,7 +109,7 @@ export function planTimeline(job: JobRow): PlannedEvent[] {
     : null;
   const stride = Math.max(1, Math.ceil(total / MAX_METRIC_EVENTS));
   const stepsPerEpoch = Math.max(1, Math.round(total / Math.max(1, job.nEpochs)));
-  const metrics = stepMetrics(job.seed, total);
+  const metrics = stepMetrics(job.seed, total, job.method);
   const lastStep = failAfter ?? total;
   for (let step = 1; step <= lastStep; step++) {
     const atMs = started + step * job.stepMs;

@@ -115,7 +115,7 @@ export function checkpointsOf(job: JobRow): CheckpointView[] {
   if (job.status !== "succeeded" || job.startedAtMs === null) return [];
   const started = job.startedAtMs;
   const model = fineTunedModelName(job);
-  const metrics = stepMetrics(job.seed, job.totalSteps);
+  const metrics = stepMetrics(job.seed, job.totalSteps, job.method);
   const open = isOpenModelJob(job);
   const out: CheckpointView[] = [];
   for (let epoch = 1; epoch <= job.nEpochs; epoch++) {

@@ -189,3 +189,15 @@ test("OPENAI_BASE_URL and OPENAI_API_KEY point the same commands at another Open
     hostDb.close();
   }
 });
+
+test("finetune --wait on the sample asks its three rephrasings, answered by retrieval, and says so", async () => {
+  const sample = join(dir, "sample.jsonl");
+  assert.equal((await cli("sample", "--out", sample)).code, 0);
+  const r = await cli("finetune", sample, "--wait", "--out", join(dir, "sample-result.json"));
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /Q: What makes the sky look blue during the day\?\nA: Sunlight contains all colours/);
+  assert.match(r.err, /Q: How do you work out the area of a circle\?\nA: Use A = πr²/);
+  assert.match(r.err, /Q: Why do we get seasons on Earth\?\nA: Seasons happen because/);
+  assert.doesNotMatch(r.err, /nothing I was trained on is close enough/);
+  assert.match(r.err, /The sandbox's models answer by retrieval/);
+});

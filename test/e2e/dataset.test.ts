@@ -64,10 +64,10 @@ describe("/dataset validate", () => {
     assert.equal(reply.ephemeral, true);
     const embed = reply.embeds[0];
     assert.match(embed?.title ?? "", /photosynthesis-tutor\.jsonl/);
-    assert.match(embed?.description ?? "", /Ready to fine-tune: 20 valid examples/);
+    assert.match(embed?.description ?? "", /Ready to fine-tune: 23 valid examples/);
     assert.match(embed?.fields?.find((f) => f.name === "Estimated training cost")?.value ?? "", /\$/);
     const report = JSON.parse(reply.file("photosynthesis-tutor.report.json").text()) as { valid: number };
-    assert.equal(report.valid, 20);
+    assert.equal(report.valid, 23);
     assert.equal(
       reply.files.some((f) => f.filename.endsWith(".cleaned.jsonl")),
       false,
@@ -82,12 +82,12 @@ describe("/dataset validate", () => {
     const file = bot.discord.cdn.attachment("broken.jsonl", brokenDataset());
     const { reply } = await validate(file);
     const embed = reply.embeds[0];
-    assert.match(embed?.description ?? "", /2 of 20 examples have problems/);
+    assert.match(embed?.description ?? "", /2 of 23 examples have problems/);
     const errors = embed?.fields?.find((f) => f.name === "Errors")?.value ?? "";
     assert.match(errors, /line 3:/);
     assert.match(errors, /line 7:/);
     const cleaned = reply.file("broken.cleaned.jsonl").text().trimEnd().split("\n");
-    assert.equal(cleaned.length, 18, "the 18 valid lines");
+    assert.equal(cleaned.length, 21, "the 21 valid lines");
     const report = JSON.parse(reply.file("broken.report.json").text()) as { errors: { line: number }[] };
     assert.deepEqual(
       [...new Set(report.errors.map((e) => e.line))].sort((a, b) => a - b),
@@ -112,7 +112,7 @@ describe("/dataset validate", () => {
     const { reply } = await validate(file);
     const errors = reply.embeds[0]?.fields?.find((f) => f.name === "Errors")?.value ?? "";
     assert.match(errors, /line 1: the line nests lists or objects more than 64 levels deep/);
-    assert.match(reply.embeds[0]?.description ?? "", /1 of 21 examples have problems/);
+    assert.match(reply.embeds[0]?.description ?? "", /1 of 24 examples have problems/);
   });
 
   it("validates for a chosen model, and names the known models for an unknown one", async () => {
@@ -254,8 +254,8 @@ describe("/dataset list and mentions", () => {
     });
     const reply = await run.waitForOriginal();
     const description = reply.embeds[0]?.description ?? "";
-    assert.match(description, /photosynthesis-tutor\.jsonl · 20\/20 examples · ✅ valid/);
-    assert.match(description, /broken\.jsonl · 18\/20 examples · ⚠️ 2 invalid/);
+    assert.match(description, /photosynthesis-tutor\.jsonl · 23\/23 examples · ✅ valid/);
+    assert.match(description, /broken\.jsonl · 21\/23 examples · ⚠️ 2 invalid/);
     assert.match(description, /toy\\_chat\\_fine\\_tuning\.jsonl · 5\/5 examples · ❌ too few examples/);
     assert.match(description, /gpt-3\.5-turbo-0125/);
   });

@@ -84,6 +84,9 @@ describe("deploy-commands", () => {
       { name: "suffix", type: T.String, required: false, autocomplete: false, maxLength: 64 },
       { name: "epochs", type: T.Integer, required: false, autocomplete: false, min: 1, max: 50 },
       { name: "provider", type: T.String, required: false, autocomplete: true },
+      { name: "method", type: T.String, required: false, autocomplete: false },
+      { name: "beta", type: T.Number, required: false, autocomplete: false, min: 0.01, max: 2 },
+      { name: "from-job", type: T.Integer, required: false, autocomplete: true, min: 1 },
     ]);
     const job = { name: "job", type: T.Integer, required: true, autocomplete: true };
     assert.deepEqual((sub(finetune, "status").options ?? []).map(shape), [job]);

@@ -144,7 +144,7 @@ describe("/finetune start", () => {
     assert.match(embed?.title ?? "", /Start a fine-tuning job \(sandbox\)\?/);
     const field = (name: string) => embed?.fields?.find((f) => f.name === name)?.value ?? "";
     assert.equal(field("Epochs"), "2");
-    assert.equal(field("Examples"), "20");
+    assert.equal(field("Examples"), "23");
     assert.equal(field("Suffix"), "class-9b");
     assert.match(field("Estimated cost"), /^\$\d/);
     assert.equal(field("Cost cap per job"), "$25.00");

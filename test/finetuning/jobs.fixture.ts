@@ -65,6 +65,22 @@ export function chatLines(n: number): string {
   }).join("\n");
 }
 
+/** `n` preference lines: the right answer preferred over a wrong one. */
+export function preferenceLines(n: number): string {
+  return Array.from({ length: n }, (_, i) =>
+    JSON.stringify({
+      input: {
+        messages: [
+          { role: "system", content: "You are a helpful educational assistant." },
+          { role: "user", content: `What is ${i + 2} times 3?` },
+        ],
+      },
+      preferred_output: [{ role: "assistant", content: `${(i + 2) * 3}.` }],
+      non_preferred_output: [{ role: "assistant", content: `${(i + 2) * 3 + 1}, I think.` }],
+    }),
+  ).join("\n");
+}
+
 export async function harness(
   opts: { secondsPerStep?: number; maxRetries?: number; pollerLogger?: Logger } = {},
 ): Promise<Harness> {

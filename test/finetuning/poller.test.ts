@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { SAMPLE_QA, sampleDatasetJsonl } from "../../src/datasets/sample.ts";
+import { datasetFieldsFromReport } from "../../src/datasets/store.ts";
+import { validateFile } from "../../src/datasets/validator.ts";
+import { DatasetRepository } from "../../src/db/datasets.ts";
 import { JobMetricsRepository, JobRepository } from "../../src/db/jobs.ts";
 import { ModelRepository } from "../../src/db/models.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
@@ -71,17 +77,45 @@ describe("poller lifecycle against the sandbox", () => {
     assert.equal(h.sent.length, before);
   });
 
-  test("held-out questions come from the dataset when it has at least 13 examples", async () => {
-    const dataset = await h.dataset(20);
+  test("held-out questions come from the dataset when it has at least 13 examples: its rephrasings, answered right", async () => {
+    // The sample: 20 questions and three of them asked again in other words (heldOut.ts holds those out).
+    const path = join(h.dir, "sample.jsonl");
+    await writeFile(path, sampleDatasetJsonl());
+    const dataset = new DatasetRepository(h.db).insert({
+      guildId: "g1",
+      uploaderId: "teacher",
+      fileName: "sample.jsonl",
+      ...datasetFieldsFromReport(await validateFile(path)),
+      storedPath: path,
+      cleanedPath: null,
+    });
     const job = await h.jobs.start({ guildId: "g1", datasetId: dataset.id, requesterId: "u1" });
-    assert.equal(job.testQuestions.length, 3);
-    assert.ok(job.testQuestions.every((q) => q.question.startsWith("What should I remember about")));
-    assert.ok(job.testQuestions.every((q) => q.expected?.startsWith("The key idea")));
+    assert.deepEqual(
+      job.testQuestions.map((q) => q.question),
+      SAMPLE_QA.slice(20).map((qa) => qa.question),
+    );
+    assert.deepEqual(
+      job.testQuestions.map((q) => q.expected),
+      SAMPLE_QA.slice(20).map((qa) => qa.answer),
+    );
     await tickUntil(h, () => h.jobs.require("g1", job.id).status === "succeeded");
     const notice = new OutboxRepository(h.db).getByKey("g1", `job:${job.id}:succeeded`);
     const payload = notice?.payload as JobSucceededPayload;
     assert.equal(payload.testAnswers.length, 3);
+    // The sandbox answers by retrieval: each rephrasing finds the question it rephrases, and so its answer.
+    for (const a of payload.testAnswers) assert.equal(a.answer, a.expected, a.question);
     assert.equal(notice?.postedAt !== null, true);
+  });
+
+  test("a dataset whose every question has a close neighbour with another answer holds none out on the sandbox", async () => {
+    // chatLines repeats seven topics: "photosynthesis lesson 1" and "… lesson 8" look alike, answer differently.
+    // Held out, the sandbox would answer one with the other's answer; the seed's questions are asked instead.
+    const dataset = await h.dataset(20);
+    const job = await h.jobs.start({ guildId: "g1", datasetId: dataset.id, requesterId: "u1" });
+    assert.deepEqual(
+      job.testQuestions.map((q) => q.question),
+      [...DEFAULT_TEST_QUESTIONS],
+    );
   });
 });
 

@@ -9,7 +9,7 @@ export interface TestProvider {
   jobs?: FineTuningProvider | undefined;
   name?: string;
   /** Default "sandbox". */
-  kind?: "sandbox" | "openai" | "together";
+  kind?: "sandbox" | "openai" | "together" | "fireworks";
   /** The API root; unset for a sandbox: the embedded one (endpoint "sandbox:embedded"). */
   baseURL?: string | undefined;
   /** Where its chat is (the embedded sandbox's URL). */
@@ -46,6 +46,18 @@ function specOf(p: TestProvider): FineTuneProviderSpec {
         baseURL: p.baseURL ?? "https://api.together.xyz/v1",
         apiKeyEnv: "TOGETHER_API_KEY",
         apiKey: ["tg", "test"].join("-"),
+        autoDeploy: false,
+      };
+    case "fireworks":
+      return {
+        kind: "fireworks",
+        ...common,
+        source: "FINETUNE_PROVIDERS",
+        baseURL: p.baseURL ?? "https://api.fireworks.ai/inference/v1",
+        apiKeyEnv: "FIREWORKS_API_KEY",
+        apiKey: ["fw", "test"].join("-"),
+        accountId: "school",
+        acceleratorType: undefined,
         autoDeploy: false,
       };
   }

@@ -114,6 +114,32 @@ describe("upload and create", () => {
     assert.equal((await provider.retrieveJob(job.id)).id, job.id);
   });
 
+  test("a DPO job is created with training_method dpo and its beta, through the real SDK", async () => {
+    const uploaded = await provider.uploadTrainingFile(file);
+    const tag = `ct-${Math.random()}`;
+    await provider.createJob({
+      model: LLAMA,
+      trainingFileId: uploaded.id,
+      epochs: 1,
+      method: { type: "dpo", beta: 0.3 },
+      metadata: { classtune_job_id: tag },
+    });
+    await provider.createJob({
+      model: LLAMA,
+      trainingFileId: uploaded.id,
+      method: { type: "dpo" },
+      metadata: { classtune_job_id: `${tag}-2` },
+    });
+    const [withBeta, withoutBeta] = calls("POST", "/v1/fine-tunes").map(
+      (c) => c.body as Record<string, unknown>,
+    );
+    assert.deepEqual(withBeta?.training_method, { method: "dpo", dpo_beta: 0.3 });
+    assert.deepEqual(withBeta?.training_type, { type: "Lora" }, "the existing fields are kept");
+    assert.equal(withBeta?.n_epochs, 1);
+    assert.deepEqual(withoutBeta?.training_method, { method: "dpo" }, "no beta: Together's default");
+    assert.equal(provider.trainsPreference, true);
+  });
+
   test("a rejected key is classified as auth, with Together's code", async () => {
     await assert.rejects(adapter(["tg", "wrong"].join("-")).listJobs(), (err) => {
       const e = classifyProviderError(err);

@@ -60,6 +60,24 @@ export interface ConfirmationView {
   /** Set where the provider serves a fine-tune only on hosting billed while it runs: its price. */
   hosting?: HostingTerms | null | undefined;
   hostingRules?: { idleMinutes: number; dailyBudgetUsd: number } | undefined;
+  /** Absent or "supervised": today's card. "dpo": a Method field (beta, the DPO billing rule). */
+  method?: "supervised" | "dpo" | undefined;
+  beta?: number | undefined;
+  /** The fine-tuned model the job trains further. */
+  fromModel?: string | undefined;
+  preferenceBilling?: { factor: number; source: string } | undefined;
+}
+
+/** The confirmation's Method line: DPO with its beta, and how its estimate was priced. */
+function methodLine(v: ConfirmationView): string {
+  const beta = v.beta === undefined ? "beta: the provider's default" : `beta ${v.beta}`;
+  const rule = v.preferenceBilling
+    ? ` Estimated on prompt + both answers' tokens × epochs at ${v.preferenceBilling.factor}× the supervised price (${v.preferenceBilling.source}).`
+    : "";
+  return `DPO (preference: the preferred answer over the other), ${beta}.${rule}`.slice(
+    0,
+    DiscordLimits.embedFieldValue,
+  );
 }
 
 export function renderConfirmation(v: ConfirmationView): EmbedBuilder {
@@ -90,6 +108,8 @@ export function renderConfirmation(v: ConfirmationView): EmbedBuilder {
       { name: "Cost cap per job", value: usd(v.maxJobCostUsd), inline: true },
       { name: "Provider", value: providerLabel(v.provider, v.sandbox), inline: false },
     )
+    .addFields(v.method === "dpo" ? [{ name: "Method", value: methodLine(v) }] : [])
+    .addFields(v.fromModel ? [{ name: "Starts from", value: v.fromModel }] : [])
     .addFields(
       v.hosting
         ? [{ name: "Then, to use it: hosting", value: hostingTermsLine(v.hosting, v.hostingRules) }]
@@ -211,6 +231,15 @@ export function renderJobStatus(
         inline: false,
       },
     );
+  const hp = job.hyperparameters;
+  if (hp.method === "dpo") {
+    const beta = hp.beta === undefined ? "beta: the provider's default" : `beta ${hp.beta}`;
+    const from = hp.fromModel ? `, from \`${hp.fromModel}\`` : "";
+    embed.addFields({
+      name: "Method",
+      value: `DPO (preference), ${beta}${from}`.slice(0, DiscordLimits.embedFieldValue),
+    });
+  }
   if (job.fineTunedModel) {
     const ready = model === undefined || model.servingStatus === "ready";
     embed.addFields({
