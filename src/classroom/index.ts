@@ -113,7 +113,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     logger,
   });
   logger.info({ moderator: moderator.describe, fail: config.moderation.fail }, "moderation");
-  const safety = new SafetySettings({ guildSettings, moderator, fail: config.moderation.fail });
+  const safety = new SafetySettings({ guildSettings, moderator, fail: config.moderation.fail, verdicts });
   const moderation = new ModerationGate({
     moderator,
     fail: config.moderation.fail,
@@ -124,6 +124,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     logger,
     now,
     policyFor: (guildId) => safety.policyFor(guildId),
+    routeFor: (guildId) => safety.routeFor(guildId),
   });
   const asker = new AskService({
     router,

@@ -100,8 +100,16 @@ export interface ModerationGateDeps {
   outbox: OutboxRepository;
   logger: Logger;
   now?: () => number;
-  /** A guild's tightening, when it set one (none yet: `/config safety` is a later slice). */
+  /** A guild's tightening, when it set one (`/config safety`). */
   policyFor?: (guildId: string) => GuildModerationPolicy | undefined;
+  /** Where a guild's severe alerts go beside the teachers' channel, and the role they ping (`/config safety-*`). */
+  routeFor?: (guildId: string) => SafetyRoute;
+}
+
+/** A guild's safety channel and role; either may be unset. */
+export interface SafetyRoute {
+  channelId: string | null;
+  roleId: string | null;
 }
 
 const ANSWER_UNAVAILABLE =
@@ -279,25 +287,44 @@ export class ModerationGate {
     },
   ): boolean {
     const now = new Date(this.now());
-    return this.deps.outbox.enqueue(
+    const payload = {
+      verdictId,
+      ...what,
+      userId: subject.userId,
+      channelId: subject.channelId,
+      categories: decision.categories,
+      severe: decision.severe,
+      provider: verdict.provider,
+      model: verdict.model,
+    };
+    // A severe alert also goes to the safety channel, pinging the safety role there (or, without a safety channel,
+    // in the teachers' channel): the only role classtune ever pings, and only when a server admin set it.
+    const route = decision.severe ? this.deps.routeFor?.(subject.guildId) : undefined;
+    const safetyChannel = route?.channelId ?? null;
+    const role = route?.roleId ?? null;
+    const enqueued = this.deps.outbox.enqueue(
       {
         guildId: subject.guildId,
         channelId: null,
         kind: "moderation_flagged",
-        payload: {
-          verdictId,
-          ...what,
-          userId: subject.userId,
-          channelId: subject.channelId,
-          categories: decision.categories,
-          severe: decision.severe,
-          provider: verdict.provider,
-          model: verdict.model,
-        },
+        payload: { ...payload, pingRoleId: safetyChannel === null ? role : null },
         dedupeKey: noticeKey.moderationFlagged(verdictId),
       },
       now,
     );
+    if (safetyChannel !== null) {
+      this.deps.outbox.enqueue(
+        {
+          guildId: subject.guildId,
+          channelId: safetyChannel,
+          kind: "moderation_flagged",
+          payload: { ...payload, pingRoleId: role, safetyCopy: true },
+          dedupeKey: noticeKey.moderationSafetyCopy(verdictId),
+        },
+        now,
+      );
+    }
+    return enqueued;
   }
 
   /** A check that could not be made: its row, and the teachers told once a day per guild. */

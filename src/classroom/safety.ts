@@ -1,7 +1,12 @@
 // `/config safety`: what moderates this server's /ask, and a server admin's tightening of it: chosen categories
 // (or all) are flagged from a lower score than the provider's own. Stored in guild_settings; read by the
 // moderation step (classroom/moderation.ts decide) on every check. A guild can only tighten, never loosen.
+
 import type { GuildSettingsRepository } from "../db/guildSettings.ts";
+import type { ModerationRepository, ReviewStatus, VerdictRow } from "../db/moderation.ts";
+
+export type { ReviewStatus };
+
 import { UserError } from "../domain/errors.ts";
 import {
   isModerationCategory,
@@ -55,8 +60,34 @@ export class SafetySettings {
       guildSettings: GuildSettingsRepository;
       moderator: Moderator;
       fail: ModerationFailPolicy;
+      /** The alerts' verdicts, for the teachers' Reviewed / False alarm and Show context. */
+      verdicts?: ModerationRepository | undefined;
+      now?: (() => Date) | undefined;
     },
   ) {}
+
+  /**
+   * A teacher's word on an alert: reviewed, or a false alarm. The first word stands; `changed` is false when the
+   * alert was already reviewed (the verdict says by whom). Another guild's verdict id finds nothing.
+   */
+  reviewAlert(
+    guildId: string,
+    verdictId: number,
+    status: ReviewStatus,
+    by: string,
+  ): { verdict: VerdictRow; changed: boolean } {
+    const changed =
+      this.deps.verdicts?.review(guildId, verdictId, status, by, this.deps.now?.() ?? new Date()) ?? false;
+    return { verdict: this.alertVerdict(guildId, verdictId), changed };
+  }
+
+  /** A flagged verdict of this guild (an alert's), or a not-found UserError. */
+  alertVerdict(guildId: string, verdictId: number): VerdictRow {
+    const v = this.deps.verdicts?.get(guildId, verdictId);
+    if (!v || v.outcome !== "flagged")
+      throw new UserError("That alert was not found in this server.", "not_found");
+    return v;
+  }
 
   /** The guild's tightening, as the moderation step applies it; undefined when it set none. */
   policyFor(guildId: string): GuildModerationPolicy | undefined {
@@ -101,6 +132,28 @@ export class SafetySettings {
       change.categories === undefined ? current.safetyCategories : parseCategories(change.categories);
     this.deps.guildSettings.update(guildId, { safetyThreshold: threshold, safetyCategories: categories });
     return this.show(guildId);
+  }
+
+  /** Where this guild's severe alerts also go, and the role they ping; both unset until a server admin sets them. */
+  routeFor(guildId: string): { channelId: string | null; roleId: string | null } {
+    const s = this.deps.guildSettings.get(guildId);
+    return { channelId: s.safetyChannelId, roleId: s.safetyRoleId };
+  }
+
+  /** Sets (or with null clears) the safety channel; the caller checked the server admin and the channel's guild. */
+  setChannel(guildId: string, channelId: string | null): void {
+    this.deps.guildSettings.update(guildId, { safetyChannelId: channelId });
+  }
+
+  /** Sets (or with null clears) the safety role; never @everyone (the caller checked the server admin). */
+  setRole(guildId: string, roleId: string | null): void {
+    if (roleId === guildId) {
+      throw new UserError(
+        "@everyone cannot be the safety role: pick a role held only by the adults who must hear of severe alerts.",
+        "everyone_role",
+      );
+    }
+    this.deps.guildSettings.update(guildId, { safetyRoleId: roleId });
   }
 
   /** Back to the provider's own decisions. */

@@ -57,6 +57,25 @@ const data = new SlashCommandBuilder()
         o.setName("reset").setDescription("Back to the moderation provider's own decisions"),
       ),
   )
+  .addSubcommand((s) =>
+    s
+      .setName("safety-channel")
+      .setDescription("Where severe safety alerts also go (server admins); leave empty to stop")
+      .addChannelOption((o) =>
+        o
+          .setName("channel")
+          .setDescription("A channel of this server the safety lead reads")
+          .addChannelTypes(ChannelType.GuildText, ChannelType.GuildAnnouncement),
+      ),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName("safety-role")
+      .setDescription(
+        "The role pinged on severe safety alerts, the only role classtune pings (server admins)",
+      )
+      .addRoleOption((o) => o.setName("role").setDescription("Leave empty to ping no role")),
+  )
   .addSubcommand((s) => s.setName("show").setDescription("Show this server's classtune settings"));
 
 function safetyEmbed(v: SafetyView): EmbedBuilder {
@@ -90,7 +109,8 @@ export default {
   access: "teacher",
   async execute(interaction, ctx) {
     const guildId = interaction.guildId;
-    switch (interaction.options.getSubcommand()) {
+    const sub = interaction.options.getSubcommand();
+    switch (sub) {
       case "notifications": {
         const channel = await guildChannelOption(interaction, "channel", true);
         ctx.guildSettings.update(guildId, { notifyChannelId: channel.id });
@@ -121,6 +141,34 @@ export default {
             ? ctx.classroom.safety.tighten(guildId, { threshold, categories })
             : ctx.classroom.safety.show(guildId);
         await respond(interaction, { embeds: [safetyEmbed(view)] });
+        return;
+      }
+      case "safety-channel":
+      case "safety-role": {
+        // Who is woken for a child's safety is for the server's managers, checked here whatever Discord's defaults.
+        if (!interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild)) {
+          await respond(interaction, {
+            content: "Only members with the Manage Server permission can choose where safety alerts go.",
+          });
+          return;
+        }
+        if (sub === "safety-channel") {
+          const channel = await guildChannelOption(interaction, "channel");
+          ctx.classroom.safety.setChannel(guildId, channel?.id ?? null);
+          await respond(interaction, {
+            content: channel
+              ? `Severe safety alerts (self-harm, violence, sexual content involving minors) now also go to <#${channel.id}>, besides the teachers' notice channel.`
+              : "Severe safety alerts now go to the teachers' notice channel only.",
+          });
+          return;
+        }
+        const role = interaction.options.getRole("role");
+        ctx.classroom.safety.setRole(guildId, role?.id ?? null);
+        await respond(interaction, {
+          content: role
+            ? `<@&${role.id}> will be pinged on severe safety alerts, and on nothing else. No other role is ever pinged.`
+            : "No role is pinged on safety alerts any more.",
+        });
         return;
       }
       case "teacher-role": {
@@ -157,6 +205,10 @@ export default {
           {
             name: "Teacher role",
             value: s.teacherRoleId ? `<@&${s.teacherRoleId}>` : "none — Manage Server only",
+          },
+          {
+            name: "Severe safety alerts",
+            value: `${s.safetyChannelId ? `also in <#${s.safetyChannelId}>` : "in the notice channel only"}; ${s.safetyRoleId ? `ping <@&${s.safetyRoleId}>` : "ping no role"} (\`/config safety-channel\`, \`/config safety-role\`)`,
           },
           { name: "Default model for /ask", value: s.defaultModel ?? "the bot's configured base model" },
           {

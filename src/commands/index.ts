@@ -8,6 +8,7 @@ import finetune, { finetuneButtons } from "./finetune.ts";
 import model, { hostingButtons } from "./model.ts";
 import privacy, { confirmDelete } from "./privacy.ts";
 import review, { reviewButtons } from "./review.ts";
+import { safetyAlertButtons } from "./safetyAlerts.ts";
 import usage from "./usage.ts";
 
 export const commands: readonly Command[] = [
@@ -29,4 +30,5 @@ export const components: readonly ComponentHandler[] = [
   finetuneButtons,
   hostingButtons,
   confirmDelete,
+  safetyAlertButtons,
 ];

@@ -9,19 +9,29 @@ export interface GuildSettings {
   /** `/config safety`: categories tightened (empty: all) from safetyThreshold; null threshold: none. */
   safetyCategories: string[];
   safetyThreshold: number | null;
+  /** Where severe alerts go as well as the teachers' channel (`/config safety-channel`); null: only there. */
+  safetyChannelId: string | null;
+  /** The one role classtune may ping, on severe alerts only (`/config safety-role`); null: no role is pinged. */
+  safetyRoleId: string | null;
   updatedAt: string | null;
 }
 
 export type GuildSettingsPatch = Partial<
   Pick<
     GuildSettings,
-    "notifyChannelId" | "teacherRoleId" | "defaultModel" | "safetyCategories" | "safetyThreshold"
+    | "notifyChannelId"
+    | "teacherRoleId"
+    | "defaultModel"
+    | "safetyCategories"
+    | "safetyThreshold"
+    | "safetyChannelId"
+    | "safetyRoleId"
   >
 >;
 
 const COLUMNS = `guild_id AS guildId, notify_channel_id AS notifyChannelId, teacher_role_id AS teacherRoleId,
   default_model AS defaultModel, safety_categories AS safetyCategories, safety_threshold AS safetyThreshold,
-  updated_at AS updatedAt`;
+  safety_channel_id AS safetyChannelId, safety_role_id AS safetyRoleId, updated_at AS updatedAt`;
 
 type RawRow = Omit<GuildSettings, "safetyCategories"> & { safetyCategories: string | null };
 const fromRaw = (r: RawRow): GuildSettings => ({
@@ -46,6 +56,8 @@ export class GuildSettingsRepository {
           defaultModel: null,
           safetyCategories: [],
           safetyThreshold: null,
+          safetyChannelId: null,
+          safetyRoleId: null,
           updatedAt: null,
         };
   }
@@ -56,12 +68,13 @@ export class GuildSettingsRepository {
     this.db
       .prepare(
         `INSERT INTO guild_settings (guild_id, notify_channel_id, teacher_role_id, default_model,
-           safety_categories, safety_threshold, updated_at)
+           safety_categories, safety_threshold, safety_channel_id, safety_role_id, updated_at)
          VALUES (@guildId, @notifyChannelId, @teacherRoleId, @defaultModel, @safetyCategories, @safetyThreshold,
-           @updatedAt)
+           @safetyChannelId, @safetyRoleId, @updatedAt)
          ON CONFLICT (guild_id) DO UPDATE SET notify_channel_id = excluded.notify_channel_id,
            teacher_role_id = excluded.teacher_role_id, default_model = excluded.default_model,
            safety_categories = excluded.safety_categories, safety_threshold = excluded.safety_threshold,
+           safety_channel_id = excluded.safety_channel_id, safety_role_id = excluded.safety_role_id,
            updated_at = excluded.updated_at`,
       )
       .run({

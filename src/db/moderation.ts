@@ -22,9 +22,15 @@ export interface VerdictRow {
   /** A question never answered: its text, for the teachers. */
   flaggedText: string | null;
   createdAt: string;
+  /** What a teacher said of its alert (migration 012), by whom and when; null until then. */
+  reviewStatus: ReviewStatus | null;
+  reviewedBy: string | null;
+  reviewedAt: string | null;
 }
 
-export type NewVerdict = Omit<VerdictRow, "id">;
+export type ReviewStatus = "reviewed" | "false_alarm";
+
+export type NewVerdict = Omit<VerdictRow, "id" | "reviewStatus" | "reviewedBy" | "reviewedAt">;
 
 /** /usage's moderation figures over a window. */
 export interface ModerationCounts {
@@ -35,7 +41,8 @@ export interface ModerationCounts {
 
 const COLUMNS = `id, guild_id AS guildId, channel_id AS channelId, user_id AS userId, answer_id AS answerId, target,
   outcome, provider, model, categories, top_category AS topCategory, top_score AS topScore, severe, error,
-  flagged_text AS flaggedText, created_at AS createdAt`;
+  flagged_text AS flaggedText, created_at AS createdAt, review_status AS reviewStatus, reviewed_by AS reviewedBy,
+  reviewed_at AS reviewedAt`;
 
 type RawRow = Omit<VerdictRow, "categories" | "severe"> & { categories: string; severe: number };
 const fromRaw = (r: RawRow): VerdictRow => ({
@@ -70,6 +77,25 @@ export class ModerationRepository {
         .prepare(`SELECT ${COLUMNS} FROM moderation_verdicts WHERE guild_id = ? ORDER BY id DESC LIMIT ?`)
         .all(guildId, limit) as RawRow[]
     ).map(fromRaw);
+  }
+
+  get(guildId: string, id: number): VerdictRow | undefined {
+    const row = this.db
+      .prepare(`SELECT ${COLUMNS} FROM moderation_verdicts WHERE guild_id = ? AND id = ?`)
+      .get(guildId, id) as RawRow | undefined;
+    return row ? fromRaw(row) : undefined;
+  }
+
+  /** A teacher's word on a flagged verdict's alert; the first word stands (false when it was already reviewed). */
+  review(guildId: string, id: number, status: ReviewStatus, by: string, now: Date): boolean {
+    return (
+      this.db
+        .prepare(
+          `UPDATE moderation_verdicts SET review_status = ?, reviewed_by = ?, reviewed_at = ?
+           WHERE guild_id = ? AND id = ? AND outcome = 'flagged' AND review_status IS NULL`,
+        )
+        .run(status, by, now.toISOString(), guildId, id).changes === 1
+    );
   }
 
   forAnswer(guildId: string, answerId: number): VerdictRow[] {

@@ -68,7 +68,7 @@ export const PRIVACY_TABLES: readonly TableSpec[] = [
     kind: "moderation checks of your questions and answers",
     guild: "guild_id",
     // A flagged question's text is kept here for the teachers' review (flagged_text): it goes with the row.
-    users: { user_id: { action: "delete" } },
+    users: { user_id: { action: "delete" }, reviewed_by: { action: "anonymise" } },
     retention: { column: "created_at" },
   },
   {

@@ -10,7 +10,11 @@
 // bounded and never blank, so Discord accepts the embed; should it still refuse a notice for its shape
 // (400 50035), the notice is sent again as short plain text (minimalNotice) rather than retried until parked.
 import {
+  type APIActionRowComponent,
+  type APIButtonComponent,
+  ButtonStyle,
   type Client,
+  ComponentType,
   DiscordAPIError,
   EmbedBuilder,
   RESTJSONErrorCodes,
@@ -204,6 +208,8 @@ export function renderNotice(
   let embed = new EmbedBuilder();
   let content: string | undefined;
   let mention: string | undefined;
+  let pingRole: string | undefined;
+  let components: APIActionRowComponent<APIButtonComponent>[] | undefined;
   switch (notice.kind) {
     case "job_created": {
       const p = notice.payload;
@@ -357,8 +363,11 @@ export function renderNotice(
     }
     case "moderation_flagged": {
       const p = notice.payload;
-      // Names the student and the channel as mentions; allowed_mentions below is empty, so nobody is pinged.
-      content = moderationAlertLine(p);
+      // Names the student and the channel as mentions that ping nobody; only the safety role, when the server set
+      // one, is pinged on a severe alert (allowed_mentions below).
+      content = `${p.pingRoleId ? `<@&${p.pingRoleId}> ` : ""}${moderationAlertLine(p)}`;
+      pingRole = p.pingRoleId ?? undefined;
+      components = [safetyAlertButtons(p.verdictId)];
       embed
         .setTitle(moderationAlertTitle(p))
         .setColor(p.severe ? Colors.problem : Colors.warn)
@@ -400,7 +409,38 @@ export function renderNotice(
   return {
     ...(content ? { content } : {}),
     embeds: [embed.toJSON()],
-    allowed_mentions: { parse: [], users: mention ? [mention] : [] },
+    ...(components ? { components } : {}),
+    allowed_mentions: {
+      parse: [],
+      users: mention ? [mention] : [],
+      // The safety role on a severe alert, when a server admin set one: the only role classtune ever pings.
+      ...(pingRole ? { roles: [pingRole] } : {}),
+    },
+  };
+}
+
+/** The custom ids of a moderation alert's buttons: `safety:<reviewed|false|context>:<verdict id>`. */
+export const SAFETY_ALERT_PREFIX = "safety";
+
+/** Reviewed, False alarm and Show context under an alert (teachers; the handler checks again). */
+function safetyAlertButtons(verdictId: number): APIActionRowComponent<APIButtonComponent> {
+  const button = (
+    action: string,
+    label: string,
+    style: ButtonStyle.Primary | ButtonStyle.Secondary | ButtonStyle.Success,
+  ): APIButtonComponent => ({
+    type: ComponentType.Button,
+    custom_id: `${SAFETY_ALERT_PREFIX}:${action}:${verdictId}`,
+    label,
+    style,
+  });
+  return {
+    type: ComponentType.ActionRow,
+    components: [
+      button("reviewed", "Reviewed", ButtonStyle.Success),
+      button("false", "False alarm", ButtonStyle.Secondary),
+      button("context", "Show context", ButtonStyle.Primary),
+    ],
   };
 }
 

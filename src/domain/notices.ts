@@ -167,6 +167,13 @@ export interface ModerationFlaggedPayload {
   answerId: number | null;
   /** What the student was shown instead. */
   studentSaw: "refusal" | "help" | "withheld";
+  /**
+   * The role this alert pings (the server's safety role, `/config safety-role`): set only on a severe alert, on the
+   * safety channel's copy (or on the teachers' copy when no safety channel is set). The only role classtune pings.
+   */
+  pingRoleId?: string | null | undefined;
+  /** The safety channel's copy of a severe alert (`/config safety-channel`), beside the teachers' one. */
+  safetyCopy?: boolean | undefined;
 }
 
 /** Moderation could not judge: questions were refused (closed) or answered unchecked (open). Once a day. */
@@ -238,6 +245,8 @@ export const noticeKey = {
     `model_unavailable:${guildId}:${model}:${day.toISOString().slice(0, 10)}`,
   /** One alert per moderation verdict. */
   moderationFlagged: (verdictId: number) => `moderation:${verdictId}:flagged`,
+  /** The safety channel's copy of a severe alert: one per verdict. */
+  moderationSafetyCopy: (verdictId: number) => `moderation:${verdictId}:safety`,
   /** Once per guild and UTC day. */
   moderationUnavailable: (guildId: string, day: Date) =>
     `moderation_unavailable:${guildId}:${day.toISOString().slice(0, 10)}`,

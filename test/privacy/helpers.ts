@@ -109,11 +109,15 @@ function seedIn(db: Db, guild: string, user: string, n: number): void {
   ).lastInsertRowid;
   run(
     `INSERT INTO moderation_verdicts (guild_id, channel_id, user_id, answer_id, target, outcome, provider,
-       flagged_text, created_at) VALUES (?, 'c', ?, ?, 'question', 'flagged', 'sandbox', ?, ?)`,
+       flagged_text, created_at, review_status, reviewed_by, reviewed_at)
+     VALUES (?, 'c', ?, ?, 'question', 'flagged', 'sandbox', ?, ?, 'reviewed', ?, ?)`,
     guild,
     user,
     answer,
     `A flagged question of ${user}`,
+    at,
+    // The same person as the teacher who reviewed an alert: their id there is anonymised, the row kept.
+    user,
     at,
   );
   run(
