@@ -22,7 +22,7 @@ export interface VerdictRow {
   /** A question never answered: its text, for the teachers. */
   flaggedText: string | null;
   createdAt: string;
-  /** What a teacher said of its alert (migration 012), by whom and when; null until then. */
+  /** What a teacher said of its alert (migration 011), by whom and when; null until then. */
   reviewStatus: ReviewStatus | null;
   reviewedBy: string | null;
   reviewedAt: string | null;
