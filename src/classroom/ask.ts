@@ -73,6 +73,8 @@ export interface AskAnswer {
   unavailableModel: string | undefined;
   notice: string | undefined;
   cached: boolean;
+  /** The model stopped at max_tokens: the answer ends with truncationNote. */
+  truncated: boolean;
   usage: { promptTokens: number; completionTokens: number; totalTokens: number };
   latencyMs: number;
   costUsd: number;
@@ -148,6 +150,11 @@ function asleepRefusal(model: string, provider: string): AskRefusal {
     `"${model}" is asleep: its server was stopped, so that the school pays nothing while nobody uses it. A teacher can wake it; it takes a few minutes to start.`,
     { model, provider, wakeModel: model },
   );
+}
+
+/** The line under an answer the model stopped at max_tokens. */
+export function truncationNote(maxTokens: number): string {
+  return `(answer cut at ${maxTokens} tokens — a teacher can raise max-tokens with \`/classroom setup\`)`;
 }
 
 /** $5.00, but a test-sized budget as $0.002 rather than $0.00. */
@@ -391,15 +398,32 @@ export class AskService {
       const latencyMs = Math.round(performance.now() - started);
       const text = completion.choices[0]?.message?.content?.trim() ?? "";
       const answer = text === "" ? "(The model returned an empty answer.)" : text;
+      // Stopped at max_tokens: the student is told it was cut (and who can raise the limit), usage counts it, and
+      // it is not cached (a teacher who raises the limit should not see the cut answer again).
+      const cutAt = completion.choices[0]?.finish_reason === "length" ? ctx.maxTokens : undefined;
       const promptTokens = completion.usage?.prompt_tokens ?? 0;
       const completionTokens = completion.usage?.completion_tokens ?? 0;
       const screening = await this.deps.moderation?.screenAnswer(ctx.question, answer, req);
-      if (text !== "" && (screening === undefined || this.deps.moderation?.cacheable(screening))) {
+      if (
+        text !== "" &&
+        cutAt === undefined &&
+        (screening === undefined || this.deps.moderation?.cacheable(screening))
+      ) {
         this.cache.set(cacheKey, { answer, model, provider: provider.name }, this.now());
       }
       return {
         kind: "answer",
-        answer: this.record(ctx, target, answer, promptTokens, completionTokens, latencyMs, false, screening),
+        answer: this.record(
+          ctx,
+          target,
+          answer,
+          promptTokens,
+          completionTokens,
+          latencyMs,
+          false,
+          screening,
+          cutAt,
+        ),
       };
     } catch (err) {
       const latencyMs = Math.round(performance.now() - started);
@@ -506,6 +530,8 @@ export class AskService {
     cached: boolean,
     /** The answer's moderation; undefined for a cache hit (checked when it was cached) or without moderation. */
     screening?: AnswerScreening,
+    /** The max_tokens the model stopped at (finish_reason "length"); undefined when it finished. */
+    cutAt?: number,
   ): AskAnswer {
     const gate = this.deps.moderation;
     const moderation: AnswerModeration =
@@ -516,11 +542,15 @@ export class AskService {
         moderation,
         withheld,
         screening,
+        truncated: cutAt !== undefined,
       });
     const { answerId, costUsd } = gate ? gate.transaction(write) : write();
+    const shown = screening?.shown ?? answer;
     return {
       ok: true,
-      answer: screening?.shown ?? answer,
+      // The answers row keeps the model's own words; only the student's copy says it was cut.
+      answer: cutAt !== undefined && !withheld ? `${shown}\n\n${truncationNote(cutAt)}` : shown,
+      truncated: cutAt !== undefined,
       model: target.model,
       provider: target.provider.name,
       source: ctx.source,
@@ -553,7 +583,12 @@ export class AskService {
     completionTokens: number,
     latencyMs: number,
     cached: boolean,
-    m: { moderation: AnswerModeration; withheld: boolean; screening: AnswerScreening | undefined },
+    m: {
+      moderation: AnswerModeration;
+      withheld: boolean;
+      screening: AnswerScreening | undefined;
+      truncated?: boolean | undefined;
+    },
   ): { answerId: number; costUsd: number } {
     const { req } = ctx;
     const createdAt = new Date(this.now()).toISOString();
@@ -574,6 +609,7 @@ export class AskService {
       cacheHit: cached,
       error: null,
       createdAt,
+      truncated: m.truncated ?? false,
     });
     this.deps.onModelUsed?.(req.guildId, target.model);
     const answerId = this.deps.answers.insert({

@@ -13,7 +13,13 @@ export interface UsageByModel {
   questions: number;
   tokens: number;
   costUsd: number;
+  /** Answers the model stopped at max_tokens: many of them mean the channel's max-tokens is too low. */
+  truncated: number;
 }
+
+/** ", 3 cut at max-tokens" when any answer of the model was cut, else "". */
+export const cutWords = (m: Pick<UsageByModel, "truncated">): string =>
+  m.truncated > 0 ? `, ${m.truncated} cut at max-tokens` : "";
 
 export interface UsageByDay {
   /** YYYY-MM-DD (UTC). */
@@ -173,7 +179,7 @@ export function formatUsageText(s: UsageSummary): string {
     lines.push("", "By model:");
     for (const m of s.byModel) {
       lines.push(
-        `  ${m.model} (${m.provider}): ${m.questions} questions, ${m.tokens} tokens, ${usd(m.costUsd)}`,
+        `  ${m.model} (${m.provider}): ${m.questions} questions, ${m.tokens} tokens, ${usd(m.costUsd)}${cutWords(m)}`,
       );
     }
   }

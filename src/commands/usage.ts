@@ -8,7 +8,13 @@ import {
   SlashCommandBuilder,
 } from "discord.js";
 import { renderUsageChart } from "../charts/charts.ts";
-import { anonymousNote, MAX_USAGE_DAYS, moderationLine, type UsageSummary } from "../classroom/usage.ts";
+import {
+  anonymousNote,
+  cutWords,
+  MAX_USAGE_DAYS,
+  moderationLine,
+  type UsageSummary,
+} from "../classroom/usage.ts";
 import type { Command } from "../discord/command.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { defer, respond } from "../discord/respond.ts";
@@ -54,7 +60,7 @@ export function usageEmbed(s: UsageSummary): EmbedBuilder {
         s.byModel
           .map(
             (m) =>
-              `\`${m.model}\` (${m.provider}): ${m.questions} questions, ${m.tokens} tokens, ${usd(m.costUsd)}`,
+              `\`${m.model}\` (${m.provider}): ${m.questions} questions, ${m.tokens} tokens, ${usd(m.costUsd)}${cutWords(m)}`,
           )
           .join("\n"),
       ),

@@ -365,15 +365,16 @@ export class PrivacyRepository {
     this.db
       .prepare(
         `INSERT INTO usage_daily (guild_id, day, model, provider, questions, errors, cache_hits, prompt_tokens,
-           completion_tokens, cost_usd)
+           completion_tokens, cost_usd, truncated)
          SELECT guild_id, substr(created_at, 1, 10), model, provider, COUNT(*), COUNT(error),
            SUM(CASE WHEN error IS NULL AND cache_hit = 1 THEN 1 ELSE 0 END), SUM(prompt_tokens),
-           SUM(completion_tokens), SUM(cost_usd)
+           SUM(completion_tokens), SUM(cost_usd), SUM(truncated)
          FROM ask_usage WHERE created_at < ? GROUP BY guild_id, substr(created_at, 1, 10), model, provider
          ON CONFLICT (guild_id, day, model, provider) DO UPDATE SET questions = questions + excluded.questions,
            errors = errors + excluded.errors, cache_hits = cache_hits + excluded.cache_hits,
            prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-           completion_tokens = completion_tokens + excluded.completion_tokens, cost_usd = cost_usd + excluded.cost_usd`,
+           completion_tokens = completion_tokens + excluded.completion_tokens, cost_usd = cost_usd + excluded.cost_usd,
+           truncated = truncated + excluded.truncated`,
       )
       .run(beforeIso);
     this.db

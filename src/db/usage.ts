@@ -16,9 +16,11 @@ export interface UsageRow {
   /** A short error code ("rate_limited", "model_not_found", …) when the question was not answered. */
   error: string | null;
   createdAt: string;
+  /** The model stopped at max_tokens (finish_reason "length"): the answer was cut. */
+  truncated: boolean;
 }
 
-export type NewUsage = Omit<UsageRow, "id">;
+export type NewUsage = Omit<UsageRow, "id" | "truncated"> & { truncated?: boolean | undefined };
 
 /** A window's usage summed by SQLite (GROUP BY), so /usage over 90 busy days never loads the rows. */
 export interface UsageAggregate {
@@ -32,7 +34,15 @@ export interface UsageAggregate {
   p50LatencyMs: number;
   /** Days with any usage: YYYY-MM-DD (UTC). */
   byDay: { day: string; questions: number; tokens: number; costUsd: number; errors: number }[];
-  byModel: { model: string; provider: string; questions: number; tokens: number; costUsd: number }[];
+  /** Per model: `truncated` counts the answers cut at max_tokens. */
+  byModel: {
+    model: string;
+    provider: string;
+    questions: number;
+    tokens: number;
+    costUsd: number;
+    truncated: number;
+  }[];
   /** The five most active askers, most active first. */
   topAskers: { userId: string; questions: number }[];
   errorsByCode: { code: string; count: number }[];
@@ -53,14 +63,15 @@ interface DailyRow {
   promptTokens: number;
   completionTokens: number;
   costUsd: number;
+  truncated: number;
 }
 
 const COLUMNS = `id, guild_id AS guildId, channel_id AS channelId, user_id AS userId, model, provider,
   prompt_tokens AS promptTokens, completion_tokens AS completionTokens, latency_ms AS latencyMs, cost_usd AS costUsd,
-  cache_hit AS cacheHit, error, created_at AS createdAt`;
+  cache_hit AS cacheHit, error, created_at AS createdAt, truncated`;
 
-type RawRow = Omit<UsageRow, "cacheHit"> & { cacheHit: number };
-const fromRaw = (r: RawRow): UsageRow => ({ ...r, cacheHit: r.cacheHit === 1 });
+type RawRow = Omit<UsageRow, "cacheHit" | "truncated"> & { cacheHit: number; truncated: number };
+const fromRaw = (r: RawRow): UsageRow => ({ ...r, cacheHit: r.cacheHit === 1, truncated: r.truncated === 1 });
 
 export class UsageRepository {
   private readonly insertStmt;
@@ -69,9 +80,9 @@ export class UsageRepository {
   constructor(private readonly db: Db) {
     this.insertStmt = db.prepare(
       `INSERT INTO ask_usage (guild_id, channel_id, user_id, model, provider, prompt_tokens, completion_tokens,
-         latency_ms, cost_usd, cache_hit, error, created_at)
+         latency_ms, cost_usd, cache_hit, error, created_at, truncated)
        VALUES (@guildId, @channelId, @userId, @model, @provider, @promptTokens, @completionTokens, @latencyMs,
-         @costUsd, @cacheHit, @error, @createdAt)`,
+         @costUsd, @cacheHit, @error, @createdAt, @truncated)`,
     );
     this.spentStmt = db.prepare(
       `SELECT COALESCE(SUM(cost_usd), 0) AS spent FROM ask_usage WHERE guild_id = ? AND created_at >= ?`,
@@ -79,7 +90,10 @@ export class UsageRepository {
   }
 
   insert(u: NewUsage): number {
-    return Number(this.insertStmt.run({ ...u, cacheHit: u.cacheHit ? 1 : 0 }).lastInsertRowid);
+    return Number(
+      this.insertStmt.run({ ...u, cacheHit: u.cacheHit ? 1 : 0, truncated: u.truncated ? 1 : 0 })
+        .lastInsertRowid,
+    );
   }
 
   /** Estimated USD spent by the guild since `sinceIso` (inclusive). */
@@ -121,7 +135,7 @@ export class UsageRepository {
     const rows = this.db
       .prepare(
         `SELECT day, model, provider, questions, errors, cache_hits AS cacheHits, prompt_tokens AS promptTokens,
-           completion_tokens AS completionTokens, cost_usd AS costUsd
+           completion_tokens AS completionTokens, cost_usd AS costUsd, truncated
          FROM usage_daily WHERE ${inWindow} ORDER BY day, provider, model`,
       )
       .all(p) as DailyRow[];
@@ -178,7 +192,7 @@ export class UsageRepository {
       byModel: this.db
         .prepare(
           `SELECT model, provider, COUNT(*) AS questions, SUM(prompt_tokens + completion_tokens) AS tokens,
-             SUM(cost_usd) AS costUsd
+             SUM(cost_usd) AS costUsd, SUM(truncated) AS truncated
            FROM ask_usage WHERE ${where} GROUP BY provider, model ORDER BY questions DESC, model`,
         )
         .all(p) as UsageAggregate["byModel"],
@@ -247,6 +261,7 @@ export function withDaily(
       model.questions += r.questions;
       model.tokens += tokens;
       model.costUsd += r.costUsd;
+      model.truncated += r.truncated;
     } else {
       out.byModel.push({
         model: r.model,
@@ -254,6 +269,7 @@ export function withDaily(
         questions: r.questions,
         tokens,
         costUsd: r.costUsd,
+        truncated: r.truncated,
       });
     }
   }
