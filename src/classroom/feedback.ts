@@ -28,6 +28,11 @@ export interface FeedbackServiceDeps {
   /** Base model the export is validated for unless the caller names one. */
   defaultModel: string;
   now?: () => number;
+  /**
+   * Moderation of a teacher's correction before it is saved (it becomes training data): the reason it may not be
+   * saved, or null. Unset: corrections are saved as written.
+   */
+  screenCorrection?: ((guildId: string, text: string) => Promise<string | null>) | undefined;
 }
 
 /** "supervised": chat examples (the default); "preference": DPO pairs (the preferred answer over the other). */
@@ -219,14 +224,19 @@ export class FeedbackService {
     return this.deps.answers.tally(guildId, answerId);
   }
 
-  /** A teacher's corrected answer (the caller checks the teacher). The latest correction wins. */
-  correct(guildId: string, answerId: number, teacherId: string, text: string): AnswerRow {
+  /**
+   * A teacher's corrected answer (the caller checks the teacher), moderated like an answer before it is saved: it
+   * becomes training data. The latest correction wins.
+   */
+  async correct(guildId: string, answerId: number, teacherId: string, text: string): Promise<AnswerRow> {
     const corrected = text.trim();
     if (corrected === "") throw new UserError("The corrected answer is empty.", "empty_correction");
     if (corrected.length > MAX_CORRECTION_CHARS) {
       throw new UserError(`The corrected answer is too long (at most ${MAX_CORRECTION_CHARS} characters).`);
     }
     this.mustGet(guildId, answerId);
+    const refused = await this.deps.screenCorrection?.(guildId, corrected);
+    if (refused) throw new UserError(refused, "correction_not_saved");
     this.deps.answers.correct(guildId, answerId, corrected, teacherId, this.nowIso());
     return this.mustGet(guildId, answerId);
   }

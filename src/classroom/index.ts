@@ -154,6 +154,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
       exports: new DatasetExportRepository(db),
       defaultModel: deps.catalog.defaultModel,
       now,
+      screenCorrection: (guildId, text) => moderation.screenCorrection(guildId, text),
     }),
     moderator,
     safety,

@@ -180,6 +180,28 @@ export class ModerationGate {
     };
   }
 
+  /**
+   * A teacher's correction before it is saved (it becomes training data): why it may not be saved, or null. Flagged:
+   * refused, with the categories; moderation down: refused under `closed`, saved under `open`. No alert: the author
+   * is a teacher, who reads the reason at once.
+   */
+  async screenCorrection(guildId: string, text: string): Promise<string | null> {
+    if (!this.enabled) return null;
+    let verdict: ModerationVerdict;
+    try {
+      verdict = await this.deps.moderator.moderate({ text, target: "answer" });
+    } catch (err) {
+      this.deps.logger.warn({ err, guildId }, "moderation unavailable for a correction");
+      return this.deps.fail === "open"
+        ? null
+        : "The safety check is not available right now, so the correction was not saved. Please try again shortly.";
+    }
+    const decision = decide(verdict, this.deps.policyFor?.(guildId));
+    if (!decision.flagged) return null;
+    const categories = decision.categories.map((c) => c.category).join(", ") || "unspecified";
+    return `Moderation flagged this correction (${categories}), so it was not saved: corrections become training data for the class's model. Rephrase it and save it again.`;
+  }
+
   async screenAnswer(question: string, answer: string, subject: ModerationSubject): Promise<AnswerScreening> {
     if (!this.enabled) {
       return { status: "unchecked", withheld: false, shown: answer, verdict: undefined, error: undefined };

@@ -241,7 +241,7 @@ async function correctFromModal(
   answerId: number,
 ): Promise<void> {
   const text = interaction.fields.getTextInputValue(CORRECTION_FIELD);
-  ctx.classroom.feedback.correct(guildId, answerId, interaction.user.id, text);
+  await ctx.classroom.feedback.correct(guildId, answerId, interaction.user.id, text);
   await respond(interaction, {
     content: "Saved. The corrected answer goes into the next `/dataset export`.",
   });

@@ -99,7 +99,7 @@ describe("FeedbackService", () => {
     // A private answer, corrected by a teacher; another private answer, not corrected.
     const privateCorrected = await askIn(G, HALL, "What does the mitochondria do?");
     await askIn(G, HALL, "Is my homework right?");
-    feedback.correct(G, privateCorrected, TEACHER, "It makes most of the cell's energy (ATP).");
+    await feedback.correct(G, privateCorrected, TEACHER, "It makes most of the cell's energy (ATP).");
     // The other guild's answers, however well rated, never appear.
     const foreign = await askIn(OTHER_G, CLASS, "Secret question from another school?");
     for (const s of students) feedback.vote(OTHER_G, CLASS, foreign, s, "up");

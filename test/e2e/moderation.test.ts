@@ -154,6 +154,36 @@ describe("moderation on /ask", () => {
     assert.equal(reply.customIds.length, 3);
   });
 
+  it("moderates a teacher's correction before saving it: a flagged one is refused, a clean one saved", async () => {
+    const run = await bot.discord.slash({
+      channel: guild.channel("biology"),
+      user: sam,
+      command: "ask",
+      options: { question: "What is a cell?" },
+    });
+    const answer = await run.waitForOriginal();
+    const correctId = answer.customIds.find((c) => c.startsWith("correct:")) as string;
+    const answerId = Number(correctId.split(":")[1]);
+    const submit = async (text: string) => {
+      const opened = await bot.discord.click({ message: answer, customId: correctId, user: teacher });
+      await opened.response();
+      const sent = await bot.discord.submitModal({ from: opened, fields: { answer: text } });
+      return sent.waitForOriginal((m) => !m.loading && m !== sent.sourceMessage, { timeoutMs: 15_000 });
+    };
+    const stored = () =>
+      (
+        bot.db.prepare("SELECT corrected_answer AS c FROM answers WHERE id = ?").get(answerId) as {
+          c: string | null;
+        }
+      ).c;
+    const refused = await submit("[flag:violence] A cell is where you hurt someone.");
+    assert.match(refused.content, /Moderation flagged this correction \(violence\), so it was not saved/);
+    assert.equal(stored(), null, "nothing saved");
+    const saved = await submit("A cell is the smallest unit of life that can copy itself.");
+    assert.match(saved.content, /Saved/);
+    assert.equal(stored(), "A cell is the smallest unit of life that can copy itself.");
+  });
+
   it("counts the flags in /usage", async () => {
     const run = await bot.discord.slash({ channel: guild.channel("staff"), user: teacher, command: "usage" });
     const reply = await run.waitForOriginal();
