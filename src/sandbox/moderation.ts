@@ -2,22 +2,10 @@
 // rehearse a flagged question and to test every path, never a real safety filter. Beside the word lists, a
 // rehearsal token flags a category on purpose without writing anything upsetting: "[flag:self-harm/intent]".
 // Answers in OpenAI's shape (POST /v1/moderations, routes/moderations.ts).
+import { OPENAI_CATEGORIES } from "../domain/moderation.ts";
 
-export const SANDBOX_MODERATION_CATEGORIES = [
-  "harassment",
-  "harassment/threatening",
-  "hate",
-  "hate/threatening",
-  "illicit",
-  "illicit/violent",
-  "self-harm",
-  "self-harm/intent",
-  "self-harm/instructions",
-  "sexual",
-  "sexual/minors",
-  "violence",
-  "violence/graphic",
-] as const;
+/** The categories it answers: OpenAI's moderation categories, the wire names the sandbox imitates. */
+export const SANDBOX_MODERATION_CATEGORIES = OPENAI_CATEGORIES;
 
 export type SandboxCategory = (typeof SANDBOX_MODERATION_CATEGORIES)[number];
 
