@@ -7,15 +7,8 @@ import { UserError } from "../domain/errors.ts";
 export const MAX_USAGE_DAYS = 90;
 const DAY_MS = 86_400_000;
 
-export interface UsageByModel {
-  model: string;
-  provider: string;
-  questions: number;
-  tokens: number;
-  costUsd: number;
-  /** Answers the model stopped at max_tokens: many of them mean the channel's max-tokens is too low. */
-  truncated: number;
-}
+/** Per model: questions, tokens, cost, and `truncated`, the answers cut at max_tokens (many: the limit is too low). */
+export type UsageByModel = UsageAggregate["byModel"][number];
 
 /** ", 3 cut at max-tokens" when any answer of the model was cut, else "". */
 export const cutWords = (m: Pick<UsageByModel, "truncated">): string =>
