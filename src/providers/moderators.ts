@@ -35,6 +35,14 @@ export function createModerator(deps: ModeratorDeps): Moderator {
       return new OffModerator();
     case "sandbox": {
       if (!deps.sandboxURL) throw new Error("MODERATION_PROVIDER=sandbox, but no sandbox was started");
+      // The default without an OpenAI key: fine for rehearsals, but a school training on a real provider must
+      // hear, once at start-up, that students' questions are checked by a word list only.
+      if (deps.finetuneProviders.some((p) => p.kind !== "sandbox")) {
+        logger.warn(
+          { moderation: "sandbox" },
+          "MODERATION_PROVIDER=sandbox: students' questions and answers are checked only by the sandbox's word list, which is for rehearsal, not real safety. Set MODERATION_PROVIDER=openai (free with an OpenAI key) or guard (a guard model on a chat provider).",
+        );
+      }
       return new OpenAIModerator({
         client: sdk("sandbox", deps.sandboxURL),
         kind: "sandbox",

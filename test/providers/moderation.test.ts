@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { loadConfig } from "../../src/config.ts";
 import { isModerationCategory, SEVERE_CATEGORIES } from "../../src/domain/moderation.ts";
-import { silentLogger } from "../../src/logger.ts";
+import { createLogger, silentLogger } from "../../src/logger.ts";
 import { ChatProviderRegistry } from "../../src/providers/chatRegistry.ts";
 import { ModerationUnavailableError } from "../../src/providers/moderation.ts";
 import {
@@ -250,6 +250,42 @@ describe("createModerator", () => {
     } finally {
       await server.close();
     }
+  });
+
+  it("warns at start-up when the sandbox's word list moderates a bot that trains on a real provider", () => {
+    const warnings = (env: Record<string, string>) => {
+      const config = loadConfig(env);
+      const lines: string[] = [];
+      createModerator({
+        config: config.moderation,
+        finetuneProviders: config.finetuneProviders,
+        sandboxURL: "http://127.0.0.1:9/v1",
+        chat: new ChatProviderRegistry({
+          fineTuning: [
+            {
+              name: "lab",
+              baseURL: "http://127.0.0.1:9/v1",
+              apiKey: "x",
+              maxRetries: 0,
+              timeoutMs: 1000,
+              free: true,
+            },
+          ],
+        }),
+        logger: createLogger("warn", { write: (l: string) => void lines.push(l) }),
+      });
+      return lines.filter((l) => /word list, which is for rehearsal/.test(l));
+    };
+    assert.equal(warnings({}).length, 0, "the embedded sandbox alone: a rehearsal, nothing to warn about");
+    assert.equal(
+      warnings({
+        FINETUNE_PROVIDERS: JSON.stringify([
+          { kind: "together", name: "together", baseURL: "https://api.together.xyz/v1", apiKeyEnv: "TG_KEY" },
+        ]),
+        TG_KEY: ["tg", "warn", "test"].join("-"),
+      }).length,
+      1,
+    );
   });
 
   it("refuses to build the sandbox moderator without a sandbox", () => {
