@@ -97,6 +97,20 @@ const snowflake = z
     return s;
   });
 
+/** A switch: true/false, on/off, yes/no or 1/0; unset or empty is the default. */
+const booleanFrom = (def: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      const v = s?.trim().toLowerCase() ?? "";
+      if (v === "") return def;
+      if (["true", "on", "yes", "1"].includes(v)) return true;
+      if (["false", "off", "no", "0"].includes(v)) return false;
+      ctx.addIssue({ code: "custom", message: `must be true or false, got "${s}"` });
+      return z.NEVER;
+    });
+
 /** `host` or `host:port`, comma-separated. */
 const hostList = (def: string) =>
   z
@@ -213,6 +227,7 @@ export const envSchema = z.object({
   ASK_DAILY_BUDGET_USD: numberFrom(2),
   ASK_CACHE_TTL_SECONDS: intFrom(3600),
   ASK_CACHE_MAX_ENTRIES: intFrom(1000),
+  ASK_STREAM: booleanFrom(true),
 
   // Moderation of /ask questions and answers (src/classroom/moderation.ts).
   MODERATION_PROVIDER: z.enum(MODERATION_PROVIDERS).optional(),
@@ -314,6 +329,8 @@ export interface ChatProviderSpec {
   timeoutMs: number;
   /** Self-hosted or free: its answers cost $0 whatever the model's name. */
   free: boolean;
+  /** /ask streams from it (default true; false for a server that cannot stream). */
+  stream: boolean;
 }
 
 export interface AskConfig {
@@ -332,6 +349,8 @@ export interface AskConfig {
   /** SDK retries and timeout for chat calls (also to the fine-tuning provider's chat endpoint). */
   chatMaxRetries: number;
   chatTimeoutMs: number;
+  /** ASK_STREAM: answers are streamed into the reply as they arrive, where the provider can stream. */
+  stream: boolean;
 }
 
 const chatProviderEntry = z
@@ -346,6 +365,7 @@ const chatProviderEntry = z
     maxRetries: z.number().int().min(0).max(10).optional(),
     timeoutMs: z.number().int().min(1).optional(),
     free: z.boolean().optional(),
+    stream: z.boolean().optional(),
     /** Free text for people reading the file. */
     note: z.string().optional(),
   })
@@ -384,6 +404,7 @@ function loadChatProviders(e: Env, env: NodeJS.ProcessEnv, problems: string[]): 
         maxRetries: p.maxRetries ?? e.CHAT_MAX_RETRIES,
         timeoutMs: p.timeoutMs ?? e.CHAT_TIMEOUT_MS,
         free: p.free ?? false,
+        stream: p.stream ?? true,
       });
     }
   }
@@ -488,6 +509,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       chatPricesFile: e.CHAT_PRICES_FILE,
       chatMaxRetries: e.CHAT_MAX_RETRIES,
       chatTimeoutMs: e.CHAT_TIMEOUT_MS,
+      stream: e.ASK_STREAM,
     },
     moderation,
   };

@@ -8,12 +8,21 @@ import type { UsageRepository } from "../db/usage.ts";
 import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
 import type { Logger } from "../logger.ts";
 import type { ChatProvider } from "../providers/chatRegistry.ts";
-import { explainProviderError } from "../providers/errors.ts";
+import {
+  type ChatDelta,
+  type ChatRequest,
+  type ChatUsage,
+  completeChat,
+  refusesStreaming,
+  streamChat,
+} from "../providers/chatStream.ts";
+import { classifyProviderError, explainProviderError } from "../providers/errors.ts";
 import { AnswerCache } from "./cache.ts";
 import { type SpendReservation, SpendReservations, TokenBuckets } from "./limits.ts";
 import type { AnswerScreening, ModerationGate, QuestionScreening } from "./moderation.ts";
-import type { ChatPriceTable } from "./prices.ts";
+import { type ChatPriceTable, promptTokensAtMost } from "./prices.ts";
 import { isPastShutdown, type ModelRouter, type ModelSource, notReadyReason } from "./routing.ts";
+import { ModeratedRelease, type TextSink } from "./streaming.ts";
 
 /** The /ask limits from the configuration (AskConfig): the service reads only these. */
 export type AskLimits = Pick<
@@ -75,6 +84,10 @@ export interface AskAnswer {
   cached: boolean;
   /** The model stopped at max_tokens: the answer ends with truncationNote. */
   truncated: boolean;
+  /** The stream broke off midway: the answer is what arrived, ending with interruptionNote. */
+  interrupted: boolean;
+  /** The text was told to the sink as it arrived (its last piece may still have been held for moderation). */
+  streamed: boolean;
   usage: { promptTokens: number; completionTokens: number; totalTokens: number };
   latencyMs: number;
   costUsd: number;
@@ -152,6 +165,11 @@ function asleepRefusal(model: string, provider: string): AskRefusal {
   );
 }
 
+/** The line under an answer whose stream broke off: the student keeps what arrived. */
+export function interruptionNote(provider: string): string {
+  return `(the answer stopped early: the connection to ${provider} broke off mid-way — ask again for the rest)`;
+}
+
 /** The line under an answer the model stopped at max_tokens. */
 export function truncationNote(maxTokens: number): string {
   return `(answer cut at ${maxTokens} tokens — a teacher can raise max-tokens with \`/classroom setup\`)`;
@@ -180,12 +198,67 @@ type AttemptResult =
   | { kind: "gone"; reason: string }
   | { kind: "refusal"; refusal: AskRefusal };
 
+/** One chat message of the conversation sent to the model. */
+export interface ChatTurnMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+/** Everything an attempt at answering needs, whichever model it is made with. */
+interface AskContext {
+  req: AskRequest;
+  question: string;
+  systemPrompt: string;
+  /** What the model is sent: the system prompt, the earlier turns of a follow-up, the question. */
+  messages: ChatTurnMessage[];
+  temperature: number;
+  maxTokens: number;
+  isPublic: boolean;
+  source: ModelSource;
+  screened: QuestionScreening | undefined;
+}
+
+/** What one answer was, for its usage row, its answer row and the student's copy. */
+interface AnswerFacts {
+  /** The model's own words (trimmed), or the empty-answer line. */
+  answer: string;
+  promptTokens: number;
+  completionTokens: number;
+  latencyMs: number;
+  cached: boolean;
+  /** The answer's moderation; undefined for a cache hit (checked when it was cached) or without moderation. */
+  screening: AnswerScreening | undefined;
+  /** The max_tokens the model stopped at (finish_reason "length"); undefined when it finished. */
+  cutAt: number | undefined;
+  /** The stream broke off after some text (the provider error's code); undefined when it ended. */
+  interrupted: string | undefined;
+  /** The text reached the student as it arrived. */
+  streamed: boolean;
+}
+
+/** A model's answer as it came back, streamed or not. */
+interface Generated {
+  text: string;
+  finishReason: string | null;
+  promptTokens: number;
+  completionTokens: number;
+  screening: AnswerScreening | undefined;
+  interrupted: string | undefined;
+  streamed: boolean;
+}
+
+const EMPTY_ANSWER = "(The model returned an empty answer.)";
+
+/** Providers and models that refused a streamed request: asked without streaming from then on. */
+const MAX_NO_STREAM_KEYS = 1000;
+
 export class AskService {
   private readonly userBuckets: TokenBuckets;
   private readonly guildBuckets: TokenBuckets;
   readonly cache: AnswerCache;
   private readonly reservations = new SpendReservations();
   private readonly notified = new Set<string>();
+  private readonly noStream = new Set<string>();
   private readonly now: () => number;
 
   constructor(private readonly deps: AskServiceDeps) {
@@ -196,7 +269,11 @@ export class AskService {
     this.now = deps.now ?? Date.now;
   }
 
-  async ask(req: AskRequest): Promise<AskResult> {
+  /**
+   * Answers `req`. With a `sink`, the answer is streamed where the provider can: its text is told to the sink as
+   * it may be shown (moderated in chunks, see streaming.ts), and the result is the whole answer as usual.
+   */
+  async ask(req: AskRequest, sink?: TextSink): Promise<AskResult> {
     const question = req.question.trim();
     if (question === "") return refusal("empty_question", "Ask a question: the text was empty.");
     const max = this.deps.limits.maxQuestionChars;
@@ -245,10 +322,15 @@ export class AskService {
       });
     }
 
-    const context = {
+    const systemPrompt = channel?.systemPrompt ?? DEFAULT_SYSTEM_PROMPT;
+    const context: AskContext = {
       req,
       question,
-      systemPrompt: channel?.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
+      systemPrompt,
+      messages: [
+        { role: "system", content: systemPrompt },
+        { role: "user", content: question },
+      ],
       temperature: channel?.temperature ?? DEFAULT_TEMPERATURE,
       maxTokens: channel?.maxTokens ?? DEFAULT_MAX_TOKENS,
       isPublic: channel?.isClass ?? false,
@@ -262,6 +344,7 @@ export class AskService {
         context,
         { model, servedAs: primary.servedAs, provider: primary.provider },
         primary.shutdownDate,
+        sink,
       );
       if (r.kind === "answer") return r.answer;
       if (r.kind === "refusal") return r.refusal;
@@ -283,6 +366,7 @@ export class AskService {
           context,
           { model: fallbackName, servedAs: fallback.servedAs, provider: fallback.provider },
           fallback.shutdownDate,
+          sink,
         );
         if (r.kind === "refusal") return r.refusal;
         if (r.kind === "answer") {
@@ -349,25 +433,17 @@ export class AskService {
   }
 
   private async attempt(
-    ctx: {
-      req: AskRequest;
-      question: string;
-      systemPrompt: string;
-      temperature: number;
-      maxTokens: number;
-      isPublic: boolean;
-      source: ModelSource;
-      screened: QuestionScreening | undefined;
-    },
+    ctx: AskContext,
     target: Attempt,
     shutdownDate: string | null,
+    sink: TextSink | undefined,
   ): Promise<AttemptResult> {
     const { req } = ctx;
     const now = this.now();
     if (isPastShutdown(shutdownDate, now)) {
       return { kind: "gone", reason: `it was shut down on ${shutdownDate?.slice(0, 10)}` };
     }
-    const { model, servedAs, provider } = target;
+    const { model, provider } = target;
     const cacheKey = AnswerCache.key(
       req.guildId,
       `${provider.name}/${model}`,
@@ -377,7 +453,20 @@ export class AskService {
     const hit = this.cache.get(cacheKey, now);
     if (hit) {
       // Only answers that passed moderation are cached (or, with moderation off, every answer).
-      return { kind: "answer", answer: this.record(ctx, target, hit.answer, 0, 0, 0, true) };
+      return {
+        kind: "answer",
+        answer: this.record(ctx, target, {
+          answer: hit.answer,
+          promptTokens: 0,
+          completionTokens: 0,
+          latencyMs: 0,
+          cached: true,
+          screening: undefined,
+          cutAt: undefined,
+          interrupted: undefined,
+          streamed: false,
+        }),
+      };
     }
 
     const capped = this.reserveSpend(ctx, target, now);
@@ -386,44 +475,34 @@ export class AskService {
 
     const started = performance.now();
     try {
-      const completion = await provider.client.chat.completions.create({
-        model: servedAs,
-        messages: [
-          { role: "system", content: ctx.systemPrompt },
-          { role: "user", content: ctx.question },
-        ],
-        temperature: ctx.temperature,
-        max_tokens: ctx.maxTokens,
-      });
+      const g = await this.generate(ctx, target, sink);
       const latencyMs = Math.round(performance.now() - started);
-      const text = completion.choices[0]?.message?.content?.trim() ?? "";
-      const answer = text === "" ? "(The model returned an empty answer.)" : text;
+      const answer = g.text === "" ? EMPTY_ANSWER : g.text;
       // Stopped at max_tokens: the student is told it was cut (and who can raise the limit), usage counts it, and
-      // it is not cached (a teacher who raises the limit should not see the cut answer again).
-      const cutAt = completion.choices[0]?.finish_reason === "length" ? ctx.maxTokens : undefined;
-      const promptTokens = completion.usage?.prompt_tokens ?? 0;
-      const completionTokens = completion.usage?.completion_tokens ?? 0;
-      const screening = await this.deps.moderation?.screenAnswer(ctx.question, answer, req);
+      // it is not cached (a teacher who raises the limit should not see the cut answer again). Neither is an
+      // answer whose stream broke off, nor one that did not pass moderation.
+      const cutAt = g.finishReason === "length" ? ctx.maxTokens : undefined;
       if (
-        text !== "" &&
+        g.text !== "" &&
         cutAt === undefined &&
-        (screening === undefined || this.deps.moderation?.cacheable(screening))
+        g.interrupted === undefined &&
+        (g.screening === undefined || this.deps.moderation?.cacheable(g.screening))
       ) {
         this.cache.set(cacheKey, { answer, model, provider: provider.name }, this.now());
       }
       return {
         kind: "answer",
-        answer: this.record(
-          ctx,
-          target,
+        answer: this.record(ctx, target, {
           answer,
-          promptTokens,
-          completionTokens,
+          promptTokens: g.promptTokens,
+          completionTokens: g.completionTokens,
           latencyMs,
-          false,
-          screening,
+          cached: false,
+          screening: g.screening,
           cutAt,
-        ),
+          interrupted: g.interrupted,
+          streamed: g.streamed,
+        }),
       };
     } catch (err) {
       const latencyMs = Math.round(performance.now() - started);
@@ -457,13 +536,112 @@ export class AskService {
   }
 
   /**
+   * The model's answer to ctx.messages. Streamed when there is a sink and the provider takes `stream: true` (with
+   * usage in the last chunk); a provider or model that refuses streaming is asked again without it, and not
+   * streamed to again. Either way the whole answer is moderated before the result is returned.
+   */
+  private async generate(ctx: AskContext, target: Attempt, sink: TextSink | undefined): Promise<Generated> {
+    const { provider, servedAs } = target;
+    const request: ChatRequest = {
+      model: servedAs,
+      messages: ctx.messages,
+      temperature: ctx.temperature,
+      maxTokens: ctx.maxTokens,
+    };
+    const streamKey = JSON.stringify([provider.name, servedAs]);
+    if (sink && provider.stream && !this.noStream.has(streamKey)) {
+      let deltas: AsyncIterable<ChatDelta> | undefined;
+      try {
+        deltas = await streamChat(provider, request);
+      } catch (err) {
+        if (!refusesStreaming(err)) throw err;
+        this.deps.logger.info(
+          { provider: provider.name, model: target.model },
+          "the provider refused a streamed answer; asking without streaming",
+        );
+        this.noStream.add(streamKey);
+        if (this.noStream.size > MAX_NO_STREAM_KEYS) {
+          const oldest = this.noStream.values().next();
+          if (!oldest.done) this.noStream.delete(oldest.value);
+        }
+      }
+      if (deltas) return this.readStream(ctx, deltas, sink);
+    }
+    const whole = await completeChat(provider, request);
+    const text = whole.text.trim();
+    return {
+      text,
+      finishReason: whole.finishReason,
+      promptTokens: whole.usage?.promptTokens ?? 0,
+      completionTokens: whole.usage?.completionTokens ?? 0,
+      screening: await this.deps.moderation?.screenAnswer(ctx.question, text || EMPTY_ANSWER, ctx.req),
+      interrupted: undefined,
+      streamed: false,
+    };
+  }
+
+  /**
+   * Reads a streamed answer, letting its text through to the sink in moderated chunks. A stream that breaks off
+   * after some text is an answer (what arrived, `interrupted`); before any text, it is a provider error. Without
+   * the usage chunk (a cut stream), the answer is counted at most what it can have cost: a token per content
+   * chunk (OpenAI-compatible servers stream a token a chunk) and the prompt's upper bound (prices.ts).
+   */
+  private async readStream(
+    ctx: AskContext,
+    deltas: AsyncIterable<ChatDelta>,
+    sink: TextSink,
+  ): Promise<Generated> {
+    const gate = this.deps.moderation;
+    const release = new ModeratedRelease(
+      sink,
+      gate?.enabled ? (text) => gate.screenAnswer(ctx.question, text, ctx.req) : undefined,
+    );
+    let raw = "";
+    let chunks = 0;
+    let finishReason: string | null = null;
+    let usage: ChatUsage | undefined;
+    let interrupted: string | undefined;
+    try {
+      for await (const d of deltas) {
+        if (d.usage) usage = d.usage;
+        if (d.text) {
+          raw += d.text;
+          chunks++;
+          release.offer(raw.trimStart());
+        }
+        if (d.finishReason) finishReason = d.finishReason;
+        // Flagged mid-way: leaving the loop aborts the request, so no more tokens are paid for.
+        if (release.stopped) break;
+      }
+    } catch (err) {
+      if (raw.trim() === "") throw err;
+      interrupted = classifyProviderError(err)?.code ?? "provider_error";
+      this.deps.logger.warn(
+        { guildId: ctx.req.guildId, code: interrupted, requestId: (err as { requestID?: string }).requestID },
+        "chat stream broke off",
+      );
+    }
+    const text = raw.trim();
+    const screening = await release.finish(text || EMPTY_ANSWER);
+    return {
+      text,
+      finishReason,
+      promptTokens: usage?.promptTokens ?? promptTokensAtMost(ctx.messages.map((m) => m.content)),
+      completionTokens: usage?.completionTokens ?? chunks,
+      screening,
+      interrupted,
+      streamed: true,
+    };
+  }
+
+  /**
    * The daily spend cap. A paid question is let through while the guild's spend today plus what its questions
    * in flight have reserved is under the budget, and then reserves the most it can cost (prompt plus max
    * tokens at the model's price) until it is settled. So questions asked at once cannot all pass before any
    * is recorded: today's spend goes over the budget by at most one question's estimate.
    */
   private reserveSpend(
-    ctx: { req: AskRequest; question: string; systemPrompt: string; maxTokens: number },
+    ctx: AskContext,
     { model, provider }: Attempt,
     now: number,
   ): { kind: "go"; reservation: SpendReservation | undefined } | { kind: "refusal"; refusal: AskRefusal } {
@@ -485,7 +663,11 @@ export class AskService {
         ),
       };
     }
-    const estimate = this.deps.prices.estimate(model, [ctx.systemPrompt, ctx.question], ctx.maxTokens);
+    const estimate = this.deps.prices.estimate(
+      model,
+      ctx.messages.map((m) => m.content),
+      ctx.maxTokens,
+    );
     return { kind: "go", reservation: this.reservations.reserve(guildId, dayStart, estimate) };
   }
 
@@ -513,53 +695,40 @@ export class AskService {
   }
 
   /** Writes the usage row and the answer row; returns the answer for the caller. */
-  private record(
-    ctx: {
-      req: AskRequest;
-      question: string;
-      systemPrompt: string;
-      isPublic: boolean;
-      source: ModelSource;
-      screened: QuestionScreening | undefined;
-    },
-    target: Attempt,
-    answer: string,
-    promptTokens: number,
-    completionTokens: number,
-    latencyMs: number,
-    cached: boolean,
-    /** The answer's moderation; undefined for a cache hit (checked when it was cached) or without moderation. */
-    screening?: AnswerScreening,
-    /** The max_tokens the model stopped at (finish_reason "length"); undefined when it finished. */
-    cutAt?: number,
-  ): AskAnswer {
+  private record(ctx: AskContext, target: Attempt, f: AnswerFacts): AskAnswer {
     const gate = this.deps.moderation;
     const moderation: AnswerModeration =
-      screening?.status ?? (cached && gate?.enabled ? "passed" : "unchecked");
-    const withheld = screening?.withheld ?? false;
-    const write = () =>
-      this.writeAnswer(ctx, target, answer, promptTokens, completionTokens, latencyMs, cached, {
-        moderation,
-        withheld,
-        screening,
-        truncated: cutAt !== undefined,
-      });
+      f.screening?.status ?? (f.cached && gate?.enabled ? "passed" : "unchecked");
+    const withheld = f.screening?.withheld ?? false;
+    const write = () => this.writeAnswer(ctx, target, f, moderation, withheld);
     const { answerId, costUsd } = gate ? gate.transaction(write) : write();
-    const shown = screening?.shown ?? answer;
+    const shown = f.screening?.shown ?? f.answer;
+    // The answers row keeps the model's own words; only the student's copy says it was cut or broke off.
+    const notes = withheld
+      ? []
+      : [
+          ...(f.interrupted !== undefined ? [interruptionNote(target.provider.name)] : []),
+          ...(f.cutAt !== undefined ? [truncationNote(f.cutAt)] : []),
+        ];
     return {
       ok: true,
-      // The answers row keeps the model's own words; only the student's copy says it was cut.
-      answer: cutAt !== undefined && !withheld ? `${shown}\n\n${truncationNote(cutAt)}` : shown,
-      truncated: cutAt !== undefined,
+      answer: [shown, ...notes].join("\n\n"),
+      truncated: f.cutAt !== undefined,
+      interrupted: f.interrupted !== undefined,
+      streamed: f.streamed,
       model: target.model,
       provider: target.provider.name,
       source: ctx.source,
       usedFallback: false,
       unavailableModel: undefined,
       notice: undefined,
-      cached,
-      usage: { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens },
-      latencyMs,
+      cached: f.cached,
+      usage: {
+        promptTokens: f.promptTokens,
+        completionTokens: f.completionTokens,
+        totalTokens: f.promptTokens + f.completionTokens,
+      },
+      latencyMs: f.latencyMs,
       costUsd,
       public: ctx.isPublic,
       answerId,
@@ -570,46 +739,33 @@ export class AskService {
 
   /** The usage row, the answer row (the model's own words, even when withheld) and its verdicts. */
   private writeAnswer(
-    ctx: {
-      req: AskRequest;
-      question: string;
-      systemPrompt: string;
-      isPublic: boolean;
-      screened: QuestionScreening | undefined;
-    },
+    ctx: AskContext,
     target: Attempt,
-    answer: string,
-    promptTokens: number,
-    completionTokens: number,
-    latencyMs: number,
-    cached: boolean,
-    m: {
-      moderation: AnswerModeration;
-      withheld: boolean;
-      screening: AnswerScreening | undefined;
-      truncated?: boolean | undefined;
-    },
+    f: AnswerFacts,
+    moderation: AnswerModeration,
+    withheld: boolean,
   ): { answerId: number; costUsd: number } {
     const { req } = ctx;
     const createdAt = new Date(this.now()).toISOString();
     const costUsd =
-      cached || target.provider.free
+      f.cached || target.provider.free
         ? 0
-        : this.deps.prices.cost(target.model, promptTokens, completionTokens);
+        : this.deps.prices.cost(target.model, f.promptTokens, f.completionTokens);
     this.deps.usage.insert({
       guildId: req.guildId,
       channelId: req.channelId,
       userId: req.userId,
       model: target.model,
       provider: target.provider.name,
-      promptTokens,
-      completionTokens,
-      latencyMs,
+      promptTokens: f.promptTokens,
+      completionTokens: f.completionTokens,
+      latencyMs: f.latencyMs,
       costUsd,
-      cacheHit: cached,
-      error: null,
+      cacheHit: f.cached,
+      // An answer whose stream broke off is shown (what arrived) and paid for, and counted among the errors.
+      error: f.interrupted === undefined ? null : `stream_${f.interrupted}`,
       createdAt,
-      truncated: m.truncated ?? false,
+      truncated: f.cutAt !== undefined,
     });
     this.deps.onModelUsed?.(req.guildId, target.model);
     const answerId = this.deps.answers.insert({
@@ -617,19 +773,19 @@ export class AskService {
       channelId: req.channelId,
       userId: req.userId,
       question: ctx.question,
-      answer,
+      answer: f.answer,
       model: target.model,
       systemPrompt: ctx.systemPrompt,
       // A withheld answer was not shown to the class: no votes, and exported only if a teacher corrects it.
-      public: ctx.isPublic && !m.withheld,
+      public: ctx.isPublic && !withheld,
       createdAt,
-      moderation: m.moderation,
+      moderation,
     });
     this.deps.moderation?.recordAnswered(
       req,
       answerId,
       { text: ctx.question, screening: ctx.screened },
-      { text: answer, screening: m.screening },
+      { text: f.answer, screening: f.screening },
     );
     return { answerId, costUsd };
   }

@@ -25,11 +25,12 @@ import { ReviewService } from "./review.ts";
 import { ModelRouter } from "./routing.ts";
 import { SafetySettings } from "./safety.ts";
 import { ClassroomSettings } from "./settings.ts";
+import type { TextSink } from "./streaming.ts";
 import { UsageService } from "./usage.ts";
 
 export interface ClassroomServices {
   /** /ask: routes the question within the guild's limits, answers it (cache, fallback) and records it. */
-  ask(req: AskRequest): Promise<AskResult>;
+  ask(req: AskRequest, sink?: TextSink): Promise<AskResult>;
   /** One answer of this guild, for the teacher's correction modal. */
   answer(guildId: string, answerId: number): ReturnType<AnswerRepository["get"]>;
   /** Class channels, the channel and server default models, and the models other providers serve. */
@@ -83,6 +84,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     })),
     defaultFineTuning: deps.defaultFineTuningProvider,
     extra: config.chatProviders,
+    stream: config.ask.stream,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
   });
   const prices = config.ask.chatPricesFile
@@ -140,7 +142,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     ...(deps.onModelUsed ? { onModelUsed: deps.onModelUsed } : {}),
   });
   return {
-    ask: (req) => asker.ask(req),
+    ask: (req, sink) => asker.ask(req, sink),
     answer: (guildId, answerId) => answers.get(guildId, answerId),
     forgetCachedAnswers: (guildId, questions) => asker.cache.forget(guildId, questions),
     settings: new ClassroomSettings({ channels, guildSettings, router, models, providers, now }),

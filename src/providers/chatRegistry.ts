@@ -10,6 +10,8 @@ export interface ChatProvider {
   client: OpenAI;
   /** Sandbox or self-hosted: every answer costs $0. */
   free: boolean;
+  /** /ask streams its answers (CHAT_PROVIDERS `"stream": false` for a server that cannot; ASK_STREAM=false for none). */
+  stream: boolean;
 }
 
 /** What the composition root knows about a fine-tuning provider (the sandbox URL exists only at runtime). */
@@ -31,6 +33,8 @@ export interface ChatProviderRegistryOptions {
   extra?: ChatProviderSpec[];
   /** Passed to every SDK client (tests, proxies). */
   fetch?: typeof fetch;
+  /** ASK_STREAM: false streams from none of them. Default true. */
+  stream?: boolean;
 }
 
 // Self-hosted servers (Ollama, vLLM) often take no key, but the SDK insists on one.
@@ -41,7 +45,13 @@ export class ChatProviderRegistry {
   /** The default fine-tuning provider: where base models are asked. */
   readonly fineTuningName: string;
 
-  constructor({ fineTuning, defaultFineTuning, extra = [], fetch: doFetch }: ChatProviderRegistryOptions) {
+  constructor({
+    fineTuning,
+    defaultFineTuning,
+    extra = [],
+    fetch: doFetch,
+    stream = true,
+  }: ChatProviderRegistryOptions) {
     const fallback = defaultFineTuning ?? fineTuning[0]?.name;
     if (fallback === undefined || !fineTuning.some((f) => f.name === fallback)) {
       throw new Error(
@@ -58,7 +68,13 @@ export class ChatProviderRegistry {
         ...(s.defaultHeaders ? { defaultHeaders: s.defaultHeaders } : {}),
         ...(doFetch ? { fetch: doFetch } : {}),
       });
-      this.providers.set(name, { name, baseURL: s.baseURL, client, free: s.free });
+      this.providers.set(name, {
+        name,
+        baseURL: s.baseURL,
+        client,
+        free: s.free,
+        stream: stream && s.stream,
+      });
     };
     for (const f of fineTuning) {
       if (this.providers.has(f.name)) throw new Error(`chat provider "${f.name}" is registered twice`);
@@ -69,6 +85,7 @@ export class ChatProviderRegistry {
         maxRetries: f.maxRetries,
         timeoutMs: f.timeoutMs,
         free: f.free,
+        stream: true,
       });
     }
     for (const s of extra) {

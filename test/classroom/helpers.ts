@@ -159,7 +159,7 @@ export interface Harness {
 
 export function buildHarness(opts: {
   fineTuning: { name: string; url: string; free?: boolean };
-  extra?: { name: string; url: string; free?: boolean }[];
+  extra?: { name: string; url: string; free?: boolean; stream?: boolean }[];
   limits?: Partial<AskLimits>;
   defaultModel?: string;
   db?: Db;
@@ -190,6 +190,7 @@ export function buildHarness(opts: {
       maxRetries: 0,
       timeoutMs: 5000,
       free: p.free ?? false,
+      stream: p.stream ?? true,
     })),
   });
   const channels = new ChannelSettingsRepository(db);

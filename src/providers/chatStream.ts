@@ -1,0 +1,103 @@
+// A chat answer from an OpenAI-compatible provider, streamed or whole, in classtune's own shape: the /ask service
+// reads deltas and usage, never the SDK's chunk types (the chat port leaks no SDK).
+import { APIConnectionError, APIError } from "openai";
+import type { ChatProvider } from "./chatRegistry.ts";
+import { classifyProviderError } from "./errors.ts";
+
+export interface ChatRequest {
+  /** The id the provider's chat endpoint takes. */
+  model: string;
+  messages: { role: "system" | "user" | "assistant"; content: string }[];
+  temperature: number;
+  maxTokens: number;
+}
+
+export interface ChatUsage {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** One piece of a streamed answer: text, the reason it stopped, or the usage (the last chunk). */
+export interface ChatDelta {
+  text: string | undefined;
+  finishReason: string | undefined;
+  usage: ChatUsage | undefined;
+}
+
+export interface ChatAnswer {
+  text: string;
+  finishReason: string | null;
+  usage: ChatUsage | undefined;
+}
+
+/** The whole answer in one response (the path for providers and models that do not stream). */
+export async function completeChat(provider: ChatProvider, r: ChatRequest): Promise<ChatAnswer> {
+  const completion = await provider.client.chat.completions.create({
+    model: r.model,
+    messages: r.messages,
+    temperature: r.temperature,
+    max_tokens: r.maxTokens,
+  });
+  const choice = completion.choices[0];
+  return {
+    text: choice?.message?.content ?? "",
+    finishReason: choice?.finish_reason ?? null,
+    usage: completion.usage
+      ? { promptTokens: completion.usage.prompt_tokens, completionTokens: completion.usage.completion_tokens }
+      : undefined,
+  };
+}
+
+/**
+ * The answer as the provider streams it (`stream: true`, usage asked for in the last chunk). The request is made
+ * (and refused, or retried by the SDK) before this returns; the deltas may then fail mid-way with a provider
+ * error. Leaving the loop early aborts the request.
+ */
+export async function streamChat(provider: ChatProvider, r: ChatRequest): Promise<AsyncIterable<ChatDelta>> {
+  const stream = await provider.client.chat.completions.create({
+    model: r.model,
+    messages: r.messages,
+    temperature: r.temperature,
+    max_tokens: r.maxTokens,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  return (async function* () {
+    try {
+      for await (const chunk of stream) {
+        const choice = chunk.choices[0];
+        yield {
+          text: choice?.delta?.content ?? undefined,
+          finishReason: choice?.finish_reason ?? undefined,
+          usage: chunk.usage
+            ? { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens }
+            : undefined,
+        };
+      }
+    } catch (err) {
+      throw asProviderError(err);
+    }
+  })();
+}
+
+/**
+ * A 400 that refuses streaming itself (a model or server that cannot stream, or does not know stream_options):
+ * worth asking again without it. Any other error is the answer's.
+ */
+export function refusesStreaming(err: unknown): boolean {
+  if (!(err instanceof APIError) || err.status !== 400) return false;
+  const body = err.error as { param?: unknown; message?: unknown } | undefined;
+  const param = typeof body?.param === "string" ? body.param : "";
+  return (
+    /^stream/.test(param) || /\bstream/i.test(typeof body?.message === "string" ? body.message : err.message)
+  );
+}
+
+/** A stream cut by the network (undici's "terminated", a reset) is a connection error, as the SDK names one. */
+function asProviderError(err: unknown): unknown {
+  if (classifyProviderError(err)) return err;
+  return new APIConnectionError({
+    message: `the stream broke off (${err instanceof Error ? err.message : String(err)})`,
+    cause: err instanceof Error ? err : undefined,
+  });
+}
