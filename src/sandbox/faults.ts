@@ -37,7 +37,9 @@ export interface FaultRule {
 
   // Streaming faults. A rule with one of the next three fields is a streaming rule: it applies only to chat
   // completions asked with `stream: true` (matched once the body is read, so no other request consumes it), and
-  // it takes none of `status`, `latencyMs`, `retryAfter*`, `afterHandling` or `reset`.
+  // it takes none of `status`, `latencyMs`, `retryAfter*`, `afterHandling` or `reset`. With n > 1 content chunks
+  // are counted over all choices; a count at or past the answer's length strikes just before the finish chunk.
+  // (A plain rule still applies to a streamed request before it is handled: a 429 is thrown by create() itself.)
   /** A streaming rule for this model only (as the request names it): a regex, or a string for an exact match. */
   model?: RegExp | string;
   /**

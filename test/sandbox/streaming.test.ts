@@ -236,7 +236,13 @@ describe("sandbox streamed chat completions", () => {
     assert.equal(contentChunks(chunks).length, 3);
     assert.equal(textOf(chunks), firstTokens(PHOTOSYNTHESIS, 3));
     assert.ok(chunks.every((c) => c.choices.every((ch) => ch.finish_reason === null)));
-    // The sandbox itself is unharmed, and the rule was used up.
+    // A count past the answer's length cuts just before the finish chunk: all the text, no finish, a throw.
+    rig.sandbox.faults.next({ cutStreamAfterChunks: 1000 });
+    const whole = await drain(await ask(model, "What is photosynthesis?"));
+    assert.ok(whole.error instanceof Error);
+    assert.equal(textOf(whole.chunks), PHOTOSYNTHESIS);
+    assert.ok(whole.chunks.every((c) => c.choices.every((ch) => ch.finish_reason === null)));
+    // The sandbox itself is unharmed, and the rules were used up.
     const again = await drain(await ask(model, "What is photosynthesis?"));
     assert.equal(again.error, undefined);
     assert.equal(textOf(again.chunks), PHOTOSYNTHESIS);

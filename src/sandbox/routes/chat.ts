@@ -258,9 +258,9 @@ export function chatRoutes(s: SandboxState): Route[] {
     const intervalMs = s.streamTokensPerSecond > 0 ? 1000 / s.streamTokensPerSecond : 0;
     const started = s.clock.now();
     let sent = 0;
-    /** Applies the fault once `sent` content chunks are out: true when the stream is over. */
-    const faulted = async (): Promise<boolean> => {
-      if (!fault || fault.kind === "refuse" || sent < fault.afterChunks) return false;
+    /** Applies the fault once `sent` content chunks are out (at the latest before the finish): true when it did. */
+    const faulted = async (beforeFinish = false): Promise<boolean> => {
+      if (!fault || fault.kind === "refuse" || (sent < fault.afterChunks && !beforeFinish)) return false;
       s.logger.debug({ kind: fault.kind, afterChunks: sent }, "sandbox: injected stream fault");
       if (fault.kind === "cut") res.destroy();
       else {
@@ -280,7 +280,7 @@ export function chatRoutes(s: SandboxState): Route[] {
         sent += 1;
       }
     }
-    if (gone.signal.aborted || (await faulted())) return;
+    if (gone.signal.aborted || (await faulted(true))) return;
     for (const i of indexes) await sendEvent(res, chunk([choice(i, {}, c.finish)]));
     if (options.includeUsage) await sendEvent(res, chunk([], c.usage));
     await sendEvent(res, "[DONE]");
