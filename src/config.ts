@@ -129,6 +129,9 @@ const hostList = (def: string) =>
       return hosts;
     });
 
+/** The configured sandbox streams at about the pace of a hosted small model. */
+export const DEFAULT_STREAM_TOKENS_PER_SECOND = 40;
+
 export const MODERATION_PROVIDERS = ["openai", "guard", "sandbox", "off"] as const;
 export type ModerationProviderKind = (typeof MODERATION_PROVIDERS)[number];
 
@@ -174,6 +177,8 @@ export const envSchema = z.object({
   PROVIDER_NAME: optionalString,
   SANDBOX_PORT: intFrom(0),
   SANDBOX_SECONDS_PER_STEP: numberFrom(0.05),
+  /** Streamed sandbox answers come at this many tokens a second (a real model's pace); 0 sends them at once. */
+  SANDBOX_STREAM_TOKENS_PER_SECOND: numberFrom(DEFAULT_STREAM_TOKENS_PER_SECOND),
   MAX_JOB_COST_USD: numberFrom(25),
   HOSTING_IDLE_MINUTES: intFrom(60, 1),
   HOSTING_DAILY_BUDGET_USD: numberFrom(20),
@@ -271,7 +276,8 @@ export interface Config {
   finetuneProviders: FineTuneProviderSpec[];
   /** The name of the provider jobs go to when none is named (FINETUNE_DEFAULT_PROVIDER, else the first). */
   defaultFinetuneProvider: string;
-  sandbox: { port: number; secondsPerStep: number };
+  /** The embedded sandbox: its port (0: a free one), training speed and streamed answers' pace (0: unpaced). */
+  sandbox: { port: number; secondsPerStep: number; streamTokensPerSecond: number };
   maxJobCostUsd: number;
   /**
    * Hosting billed while it runs (Together, Fireworks): a deployment nobody asked for `idleMinutes` is stopped, and a
@@ -477,7 +483,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     finetuneProviders: registry.providers,
     defaultFinetuneProvider: defaultSpec.name,
-    sandbox: { port: e.SANDBOX_PORT, secondsPerStep: e.SANDBOX_SECONDS_PER_STEP },
+    sandbox: {
+      port: e.SANDBOX_PORT,
+      secondsPerStep: e.SANDBOX_SECONDS_PER_STEP,
+      streamTokensPerSecond: e.SANDBOX_STREAM_TOKENS_PER_SECOND,
+    },
     maxJobCostUsd: e.MAX_JOB_COST_USD,
     hosting: { idleMinutes: e.HOSTING_IDLE_MINUTES, dailyBudgetUsd: e.HOSTING_DAILY_BUDGET_USD },
     privacy: {

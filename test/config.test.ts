@@ -77,6 +77,21 @@ describe("loadConfig", () => {
     );
   });
 
+  it("paces the sandbox's streamed answers at 40 tokens a second unless SANDBOX_STREAM_TOKENS_PER_SECOND says otherwise", () => {
+    assert.equal(loadConfig({}).sandbox.streamTokensPerSecond, 40);
+    assert.equal(loadConfig({ SANDBOX_STREAM_TOKENS_PER_SECOND: "0" }).sandbox.streamTokensPerSecond, 0);
+    assert.equal(
+      loadConfig({ SANDBOX_STREAM_TOKENS_PER_SECOND: "12.5" }).sandbox.streamTokensPerSecond,
+      12.5,
+    );
+    assert.throws(
+      () => loadConfig({ SANDBOX_STREAM_TOKENS_PER_SECOND: "-1" }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.problems.some((p) => p.includes("SANDBOX_STREAM_TOKENS_PER_SECOND")),
+    );
+  });
+
   it("parses attachment hosts with ports and rejects junk", () => {
     assert.deepEqual(
       loadConfig({ ATTACHMENT_HOSTS: "127.0.0.1:8080, CDN.example.com" }).discord.attachmentHosts,

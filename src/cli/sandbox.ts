@@ -51,6 +51,7 @@ export const run: CliCommand = async (args, io) => {
       dataDir: config.dataDir,
       port,
       secondsPerStep: config.sandbox.secondsPerStep,
+      streamTokensPerSecond: config.sandbox.streamTokensPerSecond,
       logger,
     });
   } catch (err) {

@@ -56,6 +56,7 @@ export async function createProviderRegistry(config: Config, deps: RuntimeDeps):
           dataDir: deps.dataDir,
           port: config.sandbox.port,
           secondsPerStep: config.sandbox.secondsPerStep,
+          streamTokensPerSecond: config.sandbox.streamTokensPerSecond,
           logger,
         });
         entries.push({

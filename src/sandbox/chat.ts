@@ -54,13 +54,32 @@ async function makeChatTokenCounter(encoding: Encoding): Promise<ChatTokenCounte
   };
 }
 
-/** The first `maxTokens` tokens of `text` (only for max_tokens, so the encoder loads lazily). */
-export async function truncateToTokens(text: string, maxTokens: number, encoding: Encoding): Promise<string> {
-  const enc = (await import(ENCODING_MODULES[encoding])) as {
+/** gpt-tokenizer's encoder of `encoding`: only for max_tokens and streaming, so it loads lazily (~70 MB). */
+async function encoder(encoding: Encoding) {
+  return (await import(ENCODING_MODULES[encoding])) as {
     encode(text: string): number[];
     decode(tokens: number[]): string;
+    decodeGenerator(tokens: Iterable<number>): Generator<string, void, void>;
   };
+}
+
+/** The first `maxTokens` tokens of `text`. */
+export async function truncateToTokens(text: string, maxTokens: number, encoding: Encoding): Promise<string> {
+  const enc = await encoder(encoding);
   return enc.decode(enc.encode(text).slice(0, maxTokens));
+}
+
+/**
+ * `text` cut at its token boundaries, one piece a token (a character split over tokens stays whole, in the
+ * piece of its last token): what a streamed answer sends, a piece a chunk. The pieces join to `text` exactly.
+ */
+export async function tokenPieces(text: string, encoding: Encoding): Promise<string[]> {
+  const enc = await encoder(encoding);
+  const pieces = [...enc.decodeGenerator(enc.encode(text))];
+  const joined = pieces.join("");
+  if (joined === text) return pieces;
+  // Only a text that does not survive encode/decode (lone surrogates) gets here: send what is left as one piece.
+  return text.startsWith(joined) ? [...pieces, text.slice(joined.length)] : [text];
 }
 
 /** The text of a message's content: a string, or the text parts of a content array. */

@@ -51,6 +51,8 @@ export interface SandboxState {
   logger: Logger;
   filesDir: string;
   stepMs: number;
+  /** Streamed chat completions send this many tokens a second on `clock` (0: as fast as the socket takes them). */
+  streamTokensPerSecond: number;
   indexes: IndexCache;
   /** The validation report of a file for a model, cached (files never change). */
   reportFor(fileId: string, path: string, model: string): Promise<ValidationReport>;
@@ -71,6 +73,7 @@ export function createState(deps: {
   logger: Logger;
   filesDir: string;
   stepMs: number;
+  streamTokensPerSecond: number;
   indexes: IndexCache;
   validate: (path: string, options: { model: string }) => Promise<ValidationReport>;
 }): SandboxState {

@@ -1,6 +1,6 @@
 // Fault injection for tests: queue failures (429 with retry-after, 5xx, latency) for matching
-// requests, make the next created job fail, the next deployment end in "error", or the next start of a dedicated
-// endpoint end in ERROR, and serve odd events.
+// requests, break streamed chat completions (a cut, an error event, a refusal), make the next created job fail,
+// the next deployment end in "error", or the next start of a dedicated endpoint end in ERROR, and serve odd events.
 // Rules are consumed in order, `times` each.
 import { SandboxApiError } from "./errors.ts";
 
@@ -34,7 +34,37 @@ export interface FaultRule {
   afterHandling?: boolean;
   /** Drop the connection instead of answering (a connection reset); with `afterHandling`, after the work. */
   reset?: boolean;
+
+  // Streaming faults. A rule with one of the next three fields is a streaming rule: it applies only to chat
+  // completions asked with `stream: true` (matched once the body is read, so no other request consumes it), and
+  // it takes none of `status`, `latencyMs`, `retryAfter*`, `afterHandling` or `reset`. With n > 1 content chunks
+  // are counted over all choices; a count at or past the answer's length strikes just before the finish chunk.
+  // (A plain rule still applies to a streamed request before it is handled: a 429 is thrown by create() itself.)
+  /** A streaming rule for this model only (as the request names it): a regex, or a string for an exact match. */
+  model?: RegExp | string;
+  /**
+   * A provider cut: the socket is destroyed after this many content chunks (0: right after the role chunk),
+   * with no finish chunk, no usage and no [DONE].
+   */
+  cutStreamAfterChunks?: number;
+  /**
+   * An SSE error event after this many content chunks, `data: {"error": {message, type, param, code}}` (type
+   * "server_error" and OpenAI's 500 message unless `type`/`message`/`code` say otherwise), then the stream ends
+   * without [DONE]: the SDK's iterator throws an APIError (no status) after the chunks before it.
+   */
+  errorStreamAfterChunks?: number;
+  /**
+   * Refuses `stream: true` with a 400 (param "stream", code "unsupported_value"), as a model that cannot stream
+   * answers: for a client's fallback to a non-streaming request. `message` overrides the message.
+   */
+  refuseStream?: boolean;
 }
+
+/** What a streaming rule does to one streamed chat completion. */
+export type StreamFault =
+  | { kind: "refuse"; error: SandboxApiError }
+  | { kind: "cut"; afterChunks: number }
+  | { kind: "error"; afterChunks: number; error: SandboxApiError };
 
 export interface JobFailure {
   code?: string;
@@ -102,8 +132,9 @@ export class FaultInjector {
   /** How many faults were injected so far (latency-only rules included). */
   injected = 0;
 
-  /** Queues a fault for the next matching request(s). */
+  /** Queues a fault for the next matching request(s); a streaming rule for the next matching streamed chat(s). */
   next(rule: FaultRule): this {
+    checkStreamRule(rule);
     this.rules.push({ ...rule, remaining: rule.times ?? 1 });
     return this;
   }
@@ -188,19 +219,64 @@ export class FaultInjector {
     return this.jobFailures.shift();
   }
 
-  /** Consumed by the server for each request: the fault to apply, if any. */
-  match(method: string, path: string): InjectedFault | undefined {
+  /** The first rule of this kind matching the request, consumed once; undefined when none. */
+  private take(
+    method: string,
+    path: string,
+    streamed: { model: string } | undefined,
+  ): (FaultRule & { remaining: number }) | undefined {
     const index = this.rules.findIndex(
       (r) =>
         r.remaining > 0 &&
+        isStreamRule(r) === (streamed !== undefined) &&
         (r.method === undefined || r.method.toUpperCase() === method) &&
-        (r.path === undefined || (typeof r.path === "string" ? r.path === path : r.path.test(path))),
+        matches(r.path, path) &&
+        (streamed === undefined || matches(r.model, streamed.model)),
     );
     const rule = this.rules[index];
     if (!rule) return undefined;
     rule.remaining -= 1;
     if (rule.remaining <= 0) this.rules.splice(index, 1);
     this.injected += 1;
+    return rule;
+  }
+
+  /** Consumed by the chat route for each completion asked with `stream: true`: the streaming fault, if any. */
+  matchStream(method: string, path: string, model: string): StreamFault | undefined {
+    const rule = this.take(method, path, { model });
+    if (!rule) return undefined;
+    if (rule.refuseStream) {
+      return {
+        kind: "refuse",
+        error: new SandboxApiError(
+          400,
+          rule.message ??
+            `Streaming is not supported for the model \`${model}\`; send the request without stream: true.`,
+          {
+            param: "stream",
+            code: rule.code ?? "unsupported_value",
+            type: rule.type ?? "invalid_request_error",
+          },
+        ),
+      };
+    }
+    if (rule.cutStreamAfterChunks !== undefined)
+      return { kind: "cut", afterChunks: rule.cutStreamAfterChunks };
+    const fallback = DEFAULTS[500];
+    return {
+      kind: "error",
+      afterChunks: rule.errorStreamAfterChunks ?? 0,
+      error: new SandboxApiError(500, rule.message ?? fallback?.message ?? "Injected stream error.", {
+        type: rule.type ?? "server_error",
+        code: rule.code ?? null,
+      }),
+    };
+  }
+
+  /** Consumed by the server for each request: the fault to apply, if any (streaming rules are not matched here). */
+  match(method: string, path: string): InjectedFault | undefined {
+    const rule = this.take(method, path, undefined);
+    if (!rule) return undefined;
 
     const headers: Record<string, string> = {};
     if (rule.retryAfterSeconds !== undefined || rule.retryAfterMs !== undefined) {
@@ -229,5 +305,39 @@ export class FaultInjector {
       afterHandling: rule.afterHandling === true,
       reset: rule.reset === true,
     };
+  }
+}
+
+const matches = (pattern: RegExp | string | undefined, value: string): boolean =>
+  pattern === undefined || (typeof pattern === "string" ? pattern === value : pattern.test(value));
+
+const isStreamRule = (rule: FaultRule): boolean =>
+  rule.cutStreamAfterChunks !== undefined ||
+  rule.errorStreamAfterChunks !== undefined ||
+  rule.refuseStream === true;
+
+/** A streaming rule does one thing to a stream and nothing else; `model` means nothing without one. */
+function checkStreamRule(rule: FaultRule): void {
+  const kinds = [
+    rule.cutStreamAfterChunks !== undefined,
+    rule.errorStreamAfterChunks !== undefined,
+    rule.refuseStream === true,
+  ];
+  const count = kinds.filter(Boolean).length;
+  if (count === 0) {
+    if (rule.model !== undefined) throw new Error("FaultRule.model applies to streaming rules only");
+    return;
+  }
+  if (count > 1)
+    throw new Error(
+      "a streaming FaultRule takes one of cutStreamAfterChunks, errorStreamAfterChunks, refuseStream",
+    );
+  const clashing = (
+    ["status", "latencyMs", "retryAfterSeconds", "retryAfterMs", "afterHandling", "reset"] as const
+  ).filter((k) => rule[k] !== undefined);
+  if (clashing.length > 0) throw new Error(`a streaming FaultRule takes no ${clashing.join(", ")}`);
+  for (const n of [rule.cutStreamAfterChunks, rule.errorStreamAfterChunks]) {
+    if (n !== undefined && (!Number.isInteger(n) || n < 0))
+      throw new Error("stream fault chunk counts are whole numbers ≥ 0");
   }
 }

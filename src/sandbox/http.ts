@@ -61,3 +61,30 @@ export function sendError(
   }
   sendJson(res, err.status, shape === "detail" ? err.detailBody() : err.body(), headers);
 }
+
+/** Starts a server-sent event stream (200, text/event-stream): what OpenAI answers to `stream: true`. */
+export function startEventStream(res: ServerResponse, headers: Record<string, string> = {}): void {
+  res.writeHead(200, {
+    ...headers,
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
+  });
+  res.flushHeaders();
+}
+
+/**
+ * Writes one `data: ...` event; resolves once it is handed to the socket (so a test's cut comes after it), or
+ * at once when the client has gone (the write is then dropped: a disconnect is no error of the sandbox's).
+ */
+export function sendEvent(res: ServerResponse, data: string): Promise<void> {
+  if (res.destroyed || res.writableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("close", done);
+      resolve();
+    };
+    res.once("close", done);
+    res.write(`data: ${data}\n\n`, done);
+  });
+}

@@ -41,6 +41,12 @@ export interface SandboxOptions {
   port?: number | undefined;
   /** Simulated training speed; default 0.05 s a step (a 20-example job finishes in about 7 s). */
   secondsPerStep?: number | undefined;
+  /**
+   * Tokens a second a streamed chat completion sends (one token a chunk), paced on `clock`: with manualClock()
+   * the chunks come as the test advances it. Default 0: as fast as the socket takes them (the bot's configured
+   * sandbox passes SANDBOX_STREAM_TOKENS_PER_SECOND instead).
+   */
+  streamTokensPerSecond?: number | undefined;
   /** Default: real time. Tests pass manualClock() and call advance(ms). */
   clock?: SandboxClock | undefined;
   logger?: Logger | undefined;
@@ -68,6 +74,14 @@ export interface SandboxHandle {
 
 export const DEFAULT_SECONDS_PER_STEP = 0.05;
 
+function streamRate(rate: number | undefined): number {
+  if (rate === undefined) return 0;
+  if (!Number.isFinite(rate) || rate < 0) {
+    throw new Error(`streamTokensPerSecond must be a number ≥ 0 (0: no pacing), not ${rate}`);
+  }
+  return rate;
+}
+
 /** The sandbox accepts any Bearer key and holds uploaded training files: only this machine may reach it. */
 const isLoopback = (host: string) => /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/i.test(host);
 
@@ -90,6 +104,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxHand
     logger,
     filesDir,
     stepMs: Math.max(1, Math.round((options.secondsPerStep ?? DEFAULT_SECONDS_PER_STEP) * 1000)),
+    streamTokensPerSecond: streamRate(options.streamTokensPerSecond),
     indexes: new IndexCache(),
     // The sandbox checks files by its own catalog's rules: each model's as the provider it imitates.
     validate:

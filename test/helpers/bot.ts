@@ -41,6 +41,8 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     // Tests call poller.tick() themselves; the cron schedule is set far away.
     POLL_SCHEDULE: "0 0 1 1 *",
     SANDBOX_SECONDS_PER_STEP: "0.01",
+    // Streamed answers unpaced: a test that wants to watch the pace sets its own rate.
+    SANDBOX_STREAM_TOKENS_PER_SECOND: "0",
     LOG_LEVEL: "silent",
     ...options.env,
   });

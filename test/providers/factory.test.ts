@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import OpenAI from "openai";
 import { loadConfig } from "../../src/config.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
 import { UserError } from "../../src/domain/errors.ts";
@@ -226,6 +227,32 @@ describe("the provider registry at run time", () => {
     );
     assert.equal(legacy.sandbox, undefined, "no sandbox is started when a key is configured");
     await legacy.close();
+  });
+
+  it("starts the embedded sandbox at SANDBOX_STREAM_TOKENS_PER_SECOND: its streamed answers keep that pace", async () => {
+    const runtime = await createProviderRegistry(
+      loadConfig({ DATA_DIR: dir, SANDBOX_STREAM_TOKENS_PER_SECOND: "20" }),
+      { db: db("stream-pace"), logger: silentLogger, dataDir: dir },
+    );
+    try {
+      assert.ok(runtime.sandbox);
+      const client = new OpenAI({ apiKey: "sandbox", baseURL: runtime.sandbox.url, maxRetries: 0 });
+      const stream = await client.chat.completions.create({
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content: "Take your time" }],
+        stream: true,
+        max_tokens: 4,
+      });
+      const arrivals: number[] = [];
+      for await (const _chunk of stream) arrivals.push(performance.now());
+      // Role chunk, 4 tokens, finish: at 20 tokens a second the 4th token is due 200 ms after the role chunk (a
+      // lower bound only: it can come later on a busy machine, never sooner).
+      assert.equal(arrivals.length, 6);
+      const [role, , , , fourth] = arrivals;
+      assert.ok((fourth ?? 0) - (role ?? 0) >= 190, `4 tokens in ${(fourth ?? 0) - (role ?? 0)} ms`);
+    } finally {
+      await runtime.close();
+    }
   });
 
   it("gives the sandbox moderator a sandbox: the embedded one, else one of its own, else none", async () => {

@@ -1,18 +1,24 @@
-// Chat completions (non-streaming): fine-tuned models (and their checkpoints, `<model>:ckpt-step-N`) answer
-// by retrieval over their training examples (also under a deployed custom model's name, once it is active, and
-// under a dedicated endpoint's name, while it is STARTED), base models with a plain sandbox reply; usage holds
-// real token counts.
+// Chat completions: fine-tuned models (and their checkpoints, `<model>:ckpt-step-N`) answer by retrieval over
+// their training examples (also under a deployed custom model's name, once it is active, and under a dedicated
+// endpoint's name, while it is STARTED), base models with a plain sandbox reply; usage holds real token counts.
+// With `stream: true` the same answer comes as OpenAI streams it: server-sent `chat.completion.chunk` events, a
+// token a chunk (paced at SandboxOptions.streamTokensPerSecond on the sandbox clock), then `data: [DONE]`.
+
+import { randomBytes } from "node:crypto";
+import type { ServerResponse } from "node:http";
 import { resolveBaseModel } from "../catalog.ts";
 import {
   baseModelAnswer,
   type ChatMessage,
   chatTokenCounter,
   contentText,
+  tokenPieces,
   truncateToTokens,
 } from "../chat.ts";
-import type { Handler, Route, SandboxState } from "../context.ts";
+import { ANSWERED, type Handler, type Route, type SandboxState } from "../context.ts";
 import { invalid, invalidType, missingParam, modelNotFound, SandboxApiError } from "../errors.ts";
-import { readJsonBody } from "../http.ts";
+import type { StreamFault } from "../faults.ts";
+import { readJsonBody, sendEvent, startEventStream } from "../http.ts";
 import type { JobRow } from "../store.ts";
 import { randomId } from "../trainer.ts";
 import { checkpointsOf } from "../views.ts";
@@ -21,6 +27,24 @@ import { deploymentStatus } from "./deployments.ts";
 import { endpointState } from "./endpoints.ts";
 
 const CHECKPOINT_MODEL = /^(.+):ckpt-step-\d+$/;
+
+/** One answer, as both the JSON completion and the stream send it. */
+interface Completion {
+  id: string;
+  created: number;
+  model: string;
+  answer: string;
+  encoding: "o200k_base" | "cl100k_base";
+  finish: "stop" | "length";
+  n: number;
+  usage: Record<string, unknown>;
+}
+
+/** What `stream_options` asks for (OpenAI's defaults: no usage chunk, obfuscation on). */
+interface StreamOptions {
+  includeUsage: boolean;
+  includeObfuscation: boolean;
+}
 
 export function chatRoutes(s: SandboxState): Route[] {
   const { store, fineTuned, indexes } = s;
@@ -76,7 +100,7 @@ export function chatRoutes(s: SandboxState): Route[] {
     return fineTuned(e.model, now);
   };
 
-  const chat: Handler = async ({ req, now }) => {
+  const chat: Handler = async ({ req, res, now }) => {
     const body = await readJsonBody(req);
     const model = body.model;
     if (model === undefined || model === null) throw missingParam("model");
@@ -96,13 +120,9 @@ export function chatRoutes(s: SandboxState): Route[] {
       if (typeof role !== "string") throw missingParam(`messages[${i}].role`);
       return { role, content: contentText(content) ?? "" };
     });
-    if (body.stream === true) {
-      throw invalid(
-        "Streaming is not supported by the sandbox; send the request without stream: true.",
-        "stream",
-        "unsupported_value",
-      );
-    }
+    const stream = body.stream ?? false;
+    if (typeof stream !== "boolean") throw invalidType("stream", "a boolean", stream);
+    const streamOptions = readStreamOptions(body.stream_options, stream);
     const n = body.n === undefined || body.n === null ? 1 : body.n;
     if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 8) {
       throw invalid("Invalid 'n': the sandbox answers with 1 to 8 choices.", "n", "invalid_value");
@@ -140,8 +160,11 @@ export function chatRoutes(s: SandboxState): Route[] {
         ? index.answer(question).text
         : "I don't know that yet: my training data is no longer available.";
     }
+    // A streaming fault is taken only for a model that answers, so a 404 still comes first.
+    const streamFault = streamOptions ? s.faults.matchStream("POST", "/chat/completions", model) : undefined;
+    if (streamFault?.kind === "refuse") throw streamFault.error;
     const tokens = await chatTokenCounter(encoding);
-    let finish = "stop";
+    let finish: Completion["finish"] = "stop";
     let completionTokens = tokens.count(answer);
     if (typeof maxTokens === "number" && completionTokens > maxTokens) {
       answer = await truncateToTokens(answer, maxTokens, encoding);
@@ -149,17 +172,14 @@ export function chatRoutes(s: SandboxState): Route[] {
       finish = "length";
     }
     const promptTokens = tokens.prompt(messages);
-    return {
+    const completion: Completion = {
       id: randomId("chatcmpl-", 29),
-      object: "chat.completion",
       created: Math.floor(now / 1000),
       model: resolvedModel,
-      choices: Array.from({ length: n }, (_, index) => ({
-        index,
-        message: { role: "assistant", content: answer, refusal: null, annotations: [] },
-        logprobs: null,
-        finish_reason: finish,
-      })),
+      answer,
+      encoding,
+      finish,
+      n,
       usage: {
         prompt_tokens: promptTokens,
         completion_tokens: completionTokens * n,
@@ -172,12 +192,137 @@ export function chatRoutes(s: SandboxState): Route[] {
           rejected_prediction_tokens: 0,
         },
       },
-      service_tier: "default",
-      system_fingerprint: "fp_sandbox",
     };
+    if (streamOptions) {
+      await streamCompletion(res, completion, streamOptions, streamFault);
+      return ANSWERED;
+    }
+    return {
+      id: completion.id,
+      object: "chat.completion",
+      created: completion.created,
+      model: completion.model,
+      choices: Array.from({ length: n }, (_, index) => ({
+        index,
+        message: { role: "assistant", content: answer, refusal: null, annotations: [] },
+        logprobs: null,
+        finish_reason: finish,
+      })),
+      usage: completion.usage,
+      service_tier: "default",
+      system_fingerprint: SYSTEM_FINGERPRINT,
+    };
+  };
+
+  /**
+   * Sends the completion as OpenAI streams it: a role chunk per choice, a token a chunk per choice (paced on the
+   * sandbox clock), a finish chunk per choice, the usage chunk when asked for, then [DONE]; a streaming fault
+   * cuts it or ends it with an error event instead. A client that goes away stops it (its wait included).
+   */
+  const streamCompletion = async (
+    res: ServerResponse,
+    c: Completion,
+    options: StreamOptions,
+    fault: StreamFault | undefined,
+  ): Promise<void> => {
+    const gone = new AbortController();
+    const leave = () => gone.abort();
+    res.once("close", leave);
+    if (res.closed || res.destroyed) leave(); // the client left while the answer was being found
+    // A write racing the client's disconnect must not become an unhandled 'error' that stops the sandbox.
+    res.on("error", (err) => s.logger.debug({ err }, "sandbox: stream write after the client left"));
+    const pieces = await tokenPieces(c.answer, c.encoding);
+    startEventStream(res);
+    const chunk = (choices: unknown[], usage: unknown = null): string =>
+      JSON.stringify({
+        id: c.id,
+        object: "chat.completion.chunk",
+        created: c.created,
+        model: c.model,
+        service_tier: "default",
+        system_fingerprint: SYSTEM_FINGERPRINT,
+        choices,
+        ...(options.includeUsage ? { usage } : {}),
+        ...(options.includeObfuscation ? { obfuscation: obfuscation() } : {}),
+      });
+    const choice = (index: number, delta: Record<string, unknown>, finish: string | null = null) => ({
+      index,
+      delta,
+      logprobs: null,
+      finish_reason: finish,
+    });
+    const indexes = Array.from({ length: c.n }, (_, i) => i);
+
+    for (const i of indexes)
+      await sendEvent(res, chunk([choice(i, { role: "assistant", content: "", refusal: null })]));
+    const intervalMs = s.streamTokensPerSecond > 0 ? 1000 / s.streamTokensPerSecond : 0;
+    const started = s.clock.now();
+    let sent = 0;
+    /** Applies the fault once `sent` content chunks are out (at the latest before the finish): true when it did. */
+    const faulted = async (beforeFinish = false): Promise<boolean> => {
+      if (!fault || fault.kind === "refuse" || (sent < fault.afterChunks && !beforeFinish)) return false;
+      s.logger.debug({ kind: fault.kind, afterChunks: sent }, "sandbox: injected stream fault");
+      if (fault.kind === "cut") res.destroy();
+      else {
+        await sendEvent(res, JSON.stringify({ error: fault.error.body().error }));
+        res.end();
+      }
+      return true;
+    };
+    for (const [t, piece] of pieces.entries()) {
+      if (intervalMs > 0) {
+        const wait = started + (t + 1) * intervalMs - s.clock.now();
+        if (wait > 0) await s.clock.sleep(wait, gone.signal);
+      }
+      for (const i of indexes) {
+        if (gone.signal.aborted || (await faulted())) return;
+        await sendEvent(res, chunk([choice(i, { content: piece })]));
+        sent += 1;
+      }
+    }
+    if (gone.signal.aborted || (await faulted(true))) return;
+    for (const i of indexes) await sendEvent(res, chunk([choice(i, {}, c.finish)]));
+    if (options.includeUsage) await sendEvent(res, chunk([], c.usage));
+    await sendEvent(res, "[DONE]");
+    res.end();
   };
 
   return [
     { method: "POST", pattern: /^\/chat\/completions$/, name: "POST /chat/completions", handler: chat },
   ];
+}
+
+const SYSTEM_FINGERPRINT = "fp_sandbox";
+
+/**
+ * `stream_options` as OpenAI reads it: only with `stream: true` (else a 400), an object of booleans. Undefined
+ * when the completion is not streamed.
+ */
+function readStreamOptions(raw: unknown, stream: boolean): StreamOptions | undefined {
+  if (raw !== undefined && raw !== null && !stream) {
+    throw invalid(
+      "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+      "stream_options",
+    );
+  }
+  if (!stream) return undefined;
+  if (raw === undefined || raw === null) return { includeUsage: false, includeObfuscation: true };
+  if (typeof raw !== "object" || Array.isArray(raw)) throw invalidType("stream_options", "an object", raw);
+  const { include_usage: usage, include_obfuscation: obfuscation } = raw as Record<string, unknown>;
+  for (const [name, value] of [
+    ["include_usage", usage],
+    ["include_obfuscation", obfuscation],
+  ] as const) {
+    if (value !== undefined && value !== null && typeof value !== "boolean") {
+      throw invalidType(`stream_options.${name}`, "a boolean", value);
+    }
+  }
+  return { includeUsage: usage === true, includeObfuscation: obfuscation !== false };
+}
+
+/** OpenAI pads each chunk with random characters (a side-channel mitigation); so does the sandbox. */
+function obfuscation(): string {
+  return randomBytes(12)
+    .toString("base64url")
+    .slice(0, 1 + ((randomBytes(1)[0] ?? 0) % 16));
 }
