@@ -269,17 +269,11 @@ export function selectForExport(
   ];
   for (const path of ordered) {
     // A turn is trained on when it qualifies and the same question after the same conversation is not yet in.
-    const keys: string[] = [];
-    const trained: boolean[] = [];
-    const context: string[] = [];
-    for (const a of path) {
-      const key = JSON.stringify([a.systemPrompt, ...context, normaliseQuestion(a.question)]);
-      keys.push(key);
-      trained.push(qualifies(a) && !seen.has(key));
-      context.push(normaliseQuestion(a.question), taughtText(a));
-    }
-    let end = trained.lastIndexOf(true) + 1;
-    if (!weights) end = Math.min(end, trained.indexOf(false) === -1 ? end : trained.indexOf(false));
+    const keys = path.map((a, i) => JSON.stringify(questionKey(a, path.slice(0, i))));
+    const trained = path.map((a, i) => qualifies(a) && !seen.has(keys[i] as string));
+    // Up to the last trained turn; without weights, only the trained turns before the first that is not.
+    const firstUntrained = trained.indexOf(false);
+    const end = !weights && firstUntrained !== -1 ? firstUntrained : trained.lastIndexOf(true) + 1;
     if (end === 0) continue;
     const turns = path.slice(0, end);
     turns.forEach((_, i) => {
