@@ -38,7 +38,7 @@ const optionalString = z
   .transform((s) => (s === "" ? undefined : s))
   .optional();
 
-const intFrom = (def: number, min = 0) =>
+const intFrom = (def: number, min = 0, max = Number.POSITIVE_INFINITY) =>
   z
     .string()
     .trim()
@@ -46,8 +46,9 @@ const intFrom = (def: number, min = 0) =>
     .transform((s, ctx) => {
       if (s === undefined || s === "") return def;
       const n = Number(s);
-      if (!Number.isInteger(n) || n < min) {
-        ctx.addIssue({ code: "custom", message: `must be a whole number ≥ ${min}, got "${s}"` });
+      if (!Number.isInteger(n) || n < min || n > max) {
+        const range = max === Number.POSITIVE_INFINITY ? `≥ ${min}` : `from ${min} to ${max}`;
+        ctx.addIssue({ code: "custom", message: `must be a whole number ${range}, got "${s}"` });
         return z.NEVER;
       }
       return n;
@@ -233,6 +234,7 @@ export const envSchema = z.object({
   ASK_CACHE_TTL_SECONDS: intFrom(3600),
   ASK_CACHE_MAX_ENTRIES: intFrom(1000),
   ASK_STREAM: booleanFrom(true),
+  ASK_CONTEXT_TURNS: intFrom(4, 1, 20),
 
   // Moderation of /ask questions and answers (src/classroom/moderation.ts).
   MODERATION_PROVIDER: z.enum(MODERATION_PROVIDERS).optional(),
@@ -350,6 +352,11 @@ export interface AskConfig {
   dailyBudgetUsd: number;
   cacheTtlSeconds: number;
   cacheMaxEntries: number;
+  /**
+   * Most questions one conversation holds, the first included (ASK_CONTEXT_TURNS): a follow-up is sent with the
+   * turns before it, at most contextTurns - 1 of them. 1 turns follow-ups off.
+   */
+  contextTurns: number;
   /** Dated chat price table; default data/chat-prices.json in the repository. */
   chatPricesFile: string | undefined;
   /** SDK retries and timeout for chat calls (also to the fine-tuning provider's chat endpoint). */
@@ -516,6 +523,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dailyBudgetUsd: e.ASK_DAILY_BUDGET_USD,
       cacheTtlSeconds: e.ASK_CACHE_TTL_SECONDS,
       cacheMaxEntries: e.ASK_CACHE_MAX_ENTRIES,
+      contextTurns: e.ASK_CONTEXT_TURNS,
       chatPricesFile: e.CHAT_PRICES_FILE,
       chatMaxRetries: e.CHAT_MAX_RETRIES,
       chatTimeoutMs: e.CHAT_TIMEOUT_MS,

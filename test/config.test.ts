@@ -92,6 +92,22 @@ describe("loadConfig", () => {
     );
   });
 
+  it("reads how many questions a follow-up conversation holds: 4 by default, 1 turns follow-ups off, 1..20", () => {
+    assert.equal(loadConfig({}).ask.contextTurns, 4);
+    assert.equal(loadConfig({ ASK_CONTEXT_TURNS: "1" }).ask.contextTurns, 1);
+    assert.equal(loadConfig({ ASK_CONTEXT_TURNS: " 20 " }).ask.contextTurns, 20);
+    for (const bad of ["0", "21", "2.5", "many"]) {
+      assert.throws(
+        () => loadConfig({ ASK_CONTEXT_TURNS: bad }),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.match(err.problems.join("\n"), new RegExp(`ASK_CONTEXT_TURNS.*from 1 to 20, got "${bad}"`));
+          return true;
+        },
+      );
+    }
+  });
+
   it("parses attachment hosts with ports and rejects junk", () => {
     assert.deepEqual(
       loadConfig({ ATTACHMENT_HOSTS: "127.0.0.1:8080, CDN.example.com" }).discord.attachmentHosts,

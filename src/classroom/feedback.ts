@@ -6,6 +6,12 @@
 // exported only when a teacher corrected it. Public class-channel answers were already shown to the class, and
 // they are exported only when a teacher runs the export (the command is teacher-only) and the class rated them
 // at least minScore; the asker's own vote does not count. Nothing is ever exported automatically.
+//
+// A follow-up conversation (answers.parent_id, migration 013) is exported as one multi-turn example: every turn
+// before the last one that qualifies goes in as context, each assistant message with OpenAI's `weight`: 1 where
+// the turn qualified on its own (as above), 0 where it is only context. Each (conversation so far, question) is
+// trained on once: a turn written with weight 1 in one line is never also a line of its own, nor weight 1 in
+// another branch of the same conversation (a student may follow one answer up twice).
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +39,12 @@ export interface FeedbackServiceDeps {
    * saved, or null. Unset: corrections are saved as written.
    */
   screenCorrection?: ((guildId: string, text: string) => Promise<string | null>) | undefined;
+  /**
+   * Whether the trainer of the model the export is for takes OpenAI's per-message `weight` (its catalog's
+   * trainer.messageKeys). Unset: it does (OpenAI's format). False: conversations are cut before a turn that would
+   * need weight 0 (selectForExport).
+   */
+  acceptsWeight?: ((model: string) => boolean) | undefined;
 }
 
 /** "supervised": chat examples (the default); "preference": DPO pairs (the preferred answer over the other). */
@@ -62,19 +74,34 @@ export interface ExportResult {
   examples: number;
   fromCorrections: number;
   fromVotes: number;
+  /** Lines holding a follow-up conversation (earlier turns as context). */
+  multiTurn: number;
 }
+
+/** What an answer teaches: the teacher's correction when there is one, else the answer as given. */
+const taughtText = (a: AnswerRow): string => a.correctedAnswer ?? a.answer;
 
 /** One DPO example in OpenAI's preference format. */
 export interface PreferenceLine {
-  input: { messages: { role: "system" | "user"; content: string }[] };
+  /** The system prompt, a follow-up's earlier turns (user, assistant, …), and the question. */
+  input: { messages: { role: "system" | "user" | "assistant"; content: string }[] };
   preferred_output: { role: "assistant"; content: string }[];
   non_preferred_output: { role: "assistant"; content: string }[];
 }
 
-const preferenceLine = (a: AnswerRow, preferred: string, other: string): PreferenceLine => ({
+const preferenceLine = (
+  a: AnswerRow,
+  earlier: readonly AnswerRow[],
+  preferred: string,
+  other: string,
+): PreferenceLine => ({
   input: {
     messages: [
       { role: "system", content: a.systemPrompt },
+      ...earlier.flatMap((t) => [
+        { role: "user" as const, content: t.question },
+        { role: "assistant" as const, content: taughtText(t) },
+      ]),
       { role: "user", content: a.question },
     ],
   },
@@ -83,28 +110,66 @@ const preferenceLine = (a: AnswerRow, preferred: string, other: string): Prefere
 });
 
 /**
+ * The turns before a follow-up, oldest first, from the answers at hand; undefined when one of them is not among
+ * them (asked before the export's `since`). Bounded by the answer's turn.
+ */
+function earlierTurns<A extends AnswerRow>(a: A, byId: ReadonlyMap<number, A>): A[] | undefined {
+  const earlier: A[] = [];
+  let at: A = a;
+  while (at.parentId !== null) {
+    const parent = byId.get(at.parentId);
+    if (!parent || earlier.length >= a.turn) return undefined;
+    earlier.unshift(parent);
+    at = parent;
+  }
+  return earlier;
+}
+
+/** What an answer's question means in its conversation: the system prompt, the turns before it, the question. */
+const questionKey = (a: AnswerRow, earlier: readonly AnswerRow[]): string[] => [
+  a.systemPrompt,
+  ...earlier.flatMap((t) => [normaliseQuestion(t.question), taughtText(t)]),
+  normaliseQuestion(a.question),
+];
+
+/**
  * Pure: the preference pairs of a guild's answers. A teacher's correction is preferred over the model's own
  * answer (any answer: a correction is the teacher's choice to export it). Among the public answers to one
- * question (the same system prompt and normalised text: a regeneration, a repeat, two channels), the best
- * rated (its correction, if a teacher made one) is preferred over the worst rated when its net votes are at
- * least `minScore` higher; private answers
- * carry no votes and never enter a vote pair. A pair whose two texts are the same teaches nothing: skipped.
+ * question (the same system prompt, the same conversation before it and normalised text: a regeneration, a
+ * repeat, two channels), the best rated (its correction, if a teacher made one) is preferred over the worst
+ * rated when its net votes are at least `minScore` higher; private answers carry no votes and never enter a
+ * vote pair. A pair whose two texts are the same teaches nothing: skipped. A follow-up's pair holds its
+ * conversation so far in `input.messages` (as taught: corrections win); one whose earlier turns are not all
+ * among `answers` is skipped.
  */
 export function selectPreferencePairs(
   answers: AnswerWithScore[],
   minScore: number,
-): { lines: PreferenceLine[]; fromCorrections: number; fromVotes: number; askers: string[] } {
+): {
+  lines: PreferenceLine[];
+  fromCorrections: number;
+  fromVotes: number;
+  multiTurn: number;
+  askers: string[];
+} {
   const lines: PreferenceLine[] = [];
   /** Per line, the student whose question it holds (what /privacy show and /dataset remove-student trace). */
   const askers: string[] = [];
   const seen = new Set<string>();
-  const add = (a: AnswerRow, preferred: string, other: string): boolean => {
-    if (preferred.trim() === other.trim()) return false;
-    const key = JSON.stringify([a.systemPrompt, normaliseQuestion(a.question), preferred, other]);
+  const byId = new Map(answers.map((a) => [a.id, a]));
+  const context = new Map<number, AnswerWithScore[] | undefined>(
+    answers.map((a) => [a.id, earlierTurns(a, byId)]),
+  );
+  let multiTurn = 0;
+  const add = (a: AnswerWithScore, preferred: string, other: string): boolean => {
+    const earlier = context.get(a.id);
+    if (earlier === undefined || preferred.trim() === other.trim()) return false;
+    const key = JSON.stringify([...questionKey(a, earlier), preferred, other]);
     if (seen.has(key)) return false;
     seen.add(key);
-    lines.push(preferenceLine(a, preferred, other));
+    lines.push(preferenceLine(a, earlier, preferred, other));
     askers.push(a.userId);
+    if (earlier.length > 0) multiTurn++;
     return true;
   };
   let fromCorrections = 0;
@@ -114,8 +179,9 @@ export function selectPreferencePairs(
   }
   const byQuestion = new Map<string, AnswerWithScore[]>();
   for (const a of answers) {
-    if (!a.public) continue;
-    const key = JSON.stringify([a.systemPrompt, normaliseQuestion(a.question)]);
+    const earlier = context.get(a.id);
+    if (!a.public || earlier === undefined) continue;
+    const key = JSON.stringify(questionKey(a, earlier));
     byQuestion.set(key, [...(byQuestion.get(key) ?? []), a]);
   }
   for (const group of byQuestion.values()) {
@@ -128,50 +194,111 @@ export function selectPreferencePairs(
       if (a.score < worst.score) worst = a;
     }
     // A teacher's correction stands for its answer's text here too (never the text the teacher replaced).
-    const preferred = best.correctedAnswer ?? best.answer;
+    const preferred = taughtText(best);
     if (best.score - worst.score >= minScore && add(best, preferred, worst.answer)) fromVotes++;
   }
-  return { lines, fromCorrections, fromVotes, askers };
+  return { lines, fromCorrections, fromVotes, multiTurn, askers };
+}
+
+export interface ExportMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+  /** Multi-turn lines only, on assistant messages: 1 to learn from this answer, 0 when it is only context. */
+  weight?: 0 | 1;
 }
 
 export interface ExportLine {
-  messages: { role: "system" | "user" | "assistant"; content: string }[];
+  messages: ExportMessage[];
 }
 
-/** Pure: which answers go into the export, as JSONL lines (corrected text wins; exact repeats once). */
+/**
+ * Pure: the conversations of a guild's answers, each a path from a first question to an answer nothing in the
+ * list follows up (oldest first), in the order of their first question, branches by their last answer. A follow-up
+ * whose earlier turn is not in the list (asked before `since`, or deleted) is left out with what follows it: a
+ * conversation belongs to the period it began in. Single answers are conversations of one.
+ */
+export function conversationsOf<A extends AnswerRow>(answers: readonly A[]): A[][] {
+  const children = new Map<number, A[]>();
+  const ids = new Set(answers.map((a) => a.id));
+  for (const a of answers) {
+    if (a.parentId === null || !ids.has(a.parentId)) continue;
+    children.set(a.parentId, [...(children.get(a.parentId) ?? []), a]);
+  }
+  const paths: A[][] = [];
+  for (const root of answers) {
+    if (root.parentId !== null) continue;
+    // Depth first without recursion: a long conversation cannot overflow the stack.
+    const stack: A[][] = [[root]];
+    while (stack.length > 0) {
+      const path = stack.pop() as A[];
+      const next = children.get((path.at(-1) as A).id) ?? [];
+      if (next.length === 0) paths.push(path);
+      for (let i = next.length - 1; i >= 0; i--) stack.push([...path, next[i] as A]);
+    }
+  }
+  return paths;
+}
+
+/**
+ * Pure: which answers go into the export, as JSONL lines (corrected text wins; exact repeats once). An answer
+ * qualifies when a teacher corrected it, or it is public with a score of at least minScore. A conversation is cut
+ * after its last turn that qualifies and is not yet in the export; one turn left is a line as for a single answer,
+ * more make one multi-turn line with `weight` on every assistant message. `weights: false` (a trainer that takes
+ * no `weight`): a conversation is cut before its first turn that would need weight 0, so nothing unqualified is
+ * trained on.
+ */
 export function selectForExport(
   answers: AnswerWithScore[],
   minScore: number,
-): { lines: ExportLine[]; fromCorrections: number; fromVotes: number; askers: string[] } {
+  options: { weights?: boolean } = {},
+): { lines: ExportLine[]; fromCorrections: number; fromVotes: number; multiTurn: number; askers: string[] } {
+  const weights = options.weights ?? true;
   const seen = new Set<string>();
   const lines: ExportLine[] = [];
-  /** Who asked each line's question (same index as `lines`): recorded so /privacy can say where it went. */
+  /** Who asked each line's questions (same index as `lines`): recorded so /privacy can say where it went. */
   const askers: string[] = [];
   let fromCorrections = 0;
   let fromVotes = 0;
+  let multiTurn = 0;
+  const qualifies = (a: AnswerWithScore) => a.correctedAnswer !== null || (a.public && a.score >= minScore);
   // Corrections first, so a corrected repeat wins over an uncorrected one.
+  const paths = conversationsOf(answers);
   const ordered = [
-    ...answers.filter((a) => a.correctedAnswer !== null),
-    ...answers.filter((a) => a.correctedAnswer === null),
+    ...paths.filter((p) => p.some((a) => a.correctedAnswer !== null)),
+    ...paths.filter((p) => p.every((a) => a.correctedAnswer === null)),
   ];
-  for (const a of ordered) {
-    const corrected = a.correctedAnswer !== null;
-    if (!corrected && !(a.public && a.score >= minScore)) continue;
-    const key = JSON.stringify([a.systemPrompt, normaliseQuestion(a.question)]);
-    if (seen.has(key)) continue;
-    seen.add(key);
+  for (const path of ordered) {
+    // A turn is trained on when it qualifies and the same question after the same conversation is not yet in.
+    const keys = path.map((a, i) => JSON.stringify(questionKey(a, path.slice(0, i))));
+    const trained = path.map((a, i) => qualifies(a) && !seen.has(keys[i] as string));
+    // Up to the last trained turn; without weights, only the trained turns before the first that is not.
+    const firstUntrained = trained.indexOf(false);
+    const end = !weights && firstUntrained !== -1 ? firstUntrained : trained.lastIndexOf(true) + 1;
+    if (end === 0) continue;
+    const turns = path.slice(0, end);
+    turns.forEach((_, i) => {
+      if (trained[i]) seen.add(keys[i] as string);
+    });
+    const last = turns.at(-1) as AnswerWithScore;
+    const multi = turns.length > 1;
     lines.push({
       messages: [
-        { role: "system", content: a.systemPrompt },
-        { role: "user", content: a.question },
-        { role: "assistant", content: corrected ? (a.correctedAnswer as string) : a.answer },
+        // The prompt the last answer was given under (a teacher may have changed it during the conversation).
+        { role: "system", content: last.systemPrompt },
+        ...turns.flatMap((a, i): ExportMessage[] => [
+          { role: "user", content: a.question },
+          multi && weights
+            ? { role: "assistant", content: taughtText(a), weight: trained[i] ? 1 : 0 }
+            : { role: "assistant", content: taughtText(a) },
+        ]),
       ],
     });
-    askers.push(a.userId);
-    if (corrected) fromCorrections++;
+    askers.push(last.userId);
+    if (multi) multiTurn++;
+    if (turns.some((a, i) => trained[i] && a.correctedAnswer !== null)) fromCorrections++;
     else fromVotes++;
   }
-  return { lines, fromCorrections, fromVotes, askers };
+  return { lines, fromCorrections, fromVotes, multiTurn, askers };
 }
 
 function parseSince(since: string | Date | undefined): string {
@@ -256,8 +383,12 @@ export class FeedbackService {
     }
     const since = parseSince(req.since);
     const answers = this.deps.answers.withScores(req.guildId, since);
-    const { lines, fromCorrections, fromVotes, askers } =
-      format === "preference" ? selectPreferencePairs(answers, minScore) : selectForExport(answers, minScore);
+    const model = req.model ?? this.deps.defaultModel;
+    const weights = this.deps.acceptsWeight?.(model) ?? true;
+    const { lines, fromCorrections, fromVotes, multiTurn, askers } =
+      format === "preference"
+        ? selectPreferencePairs(answers, minScore)
+        : selectForExport(answers, minScore, { weights });
     const period = req.since === undefined ? "" : " in that period";
     if (lines.length === 0) {
       throw new UserError(
@@ -278,7 +409,7 @@ export class FeedbackService {
         uploaderId: req.requesterId,
         fileName,
         sourcePath,
-        model: req.model ?? this.deps.defaultModel,
+        model,
       });
       // The export writes at least one JSON line: never a file that is no dataset.
       if (stored.row === null) throw new Error(`the export was refused as no dataset: ${stored.refused}`);
@@ -293,7 +424,7 @@ export class FeedbackService {
         })),
         this.nowIso(),
       );
-      return { format, row, report, examples: lines.length, fromCorrections, fromVotes };
+      return { format, row, report, examples: lines.length, fromCorrections, fromVotes, multiTurn };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

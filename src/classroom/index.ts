@@ -1,6 +1,6 @@
 // Wires the classroom Q&A services from the configuration, for the composition root, the CLI and the bench.
 import type { Config } from "../config.ts";
-import type { Catalog } from "../datasets/catalog.ts";
+import { type Catalog, takesMessageWeight } from "../datasets/catalog.ts";
 import type { StoreDataset } from "../datasets/store.ts";
 import { AnswerRepository } from "../db/answers.ts";
 import { ChannelSettingsRepository } from "../db/channels.ts";
@@ -155,6 +155,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
       storeDataset: deps.storeDataset,
       exports: new DatasetExportRepository(db),
       defaultModel: deps.catalog.defaultModel,
+      acceptsWeight: (model) => takesMessageWeight(model, deps.catalog),
       now,
       screenCorrection: (guildId, text) => moderation.screenCorrection(guildId, text),
     }),

@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { EXPORT_FORMATS, type ExportFormat, FeedbackService } from "../classroom/feedback.ts";
 import { loadConfig } from "../config.ts";
-import { loadConfiguredCatalogs } from "../datasets/catalog.ts";
+import { loadConfiguredCatalogs, takesMessageWeight } from "../datasets/catalog.ts";
 import { storeDataset } from "../datasets/store.ts";
 import { AnswerRepository } from "../db/answers.ts";
 import { openDb } from "../db/open.ts";
@@ -88,6 +88,7 @@ export const run: CliCommand = async (args, io) => {
       storeDataset: (a) =>
         storeDataset({ ...a, db, dataDir: config.dataDir, catalog: catalogs.catalogFor(a.provider) }),
       defaultModel: catalogs.default.defaultModel,
+      acceptsWeight: (model) => takesMessageWeight(model, catalogs.default),
     });
     let result: Awaited<ReturnType<FeedbackService["exportDataset"]>>;
     try {
@@ -120,6 +121,7 @@ export const run: CliCommand = async (args, io) => {
         examples: result.examples,
         fromCorrections: result.fromCorrections,
         fromVotes: result.fromVotes,
+        multiTurn: result.multiTurn,
         out: opts.out === undefined ? null : resolve(opts.out),
         report,
       };
@@ -129,7 +131,7 @@ export const run: CliCommand = async (args, io) => {
     const what =
       result.format === "preference"
         ? `${result.examples} preference pair(s) for DPO (${result.fromCorrections} from teachers' corrections, ${result.fromVotes} from the class's votes)`
-        : `${result.examples} example(s) (${result.fromCorrections} corrected by a teacher, ${result.fromVotes} rated by the class)`;
+        : `${result.examples} example(s) (${result.fromCorrections} corrected by a teacher, ${result.fromVotes} rated by the class${result.multiTurn > 0 ? `; ${result.multiTurn} of them follow-up conversations` : ""})`;
     io.stdout.write(
       `Exported ${what} from guild ${opts.guild}: dataset #${row.id} (${row.fileName}), ${report.valid} valid, ${report.invalid} invalid, ${report.fineTunable ? "fine-tunable" : `not fine-tunable yet (at least ${report.minExamples} examples needed)`} for ${report.model}.\n`,
     );

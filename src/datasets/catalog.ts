@@ -574,6 +574,19 @@ export function knownModelIds(catalog: Catalog = defaultCatalog()): string[] {
 }
 
 /**
+ * Whether the model's trainer takes OpenAI's per-message `weight` (what a multi-turn export marks context with).
+ * A model the catalog does not know: true (OpenAI's format), and the validator reports the unknown model.
+ */
+export function takesMessageWeight(name: string, catalog: Catalog = defaultCatalog()): boolean {
+  try {
+    return resolveModel(name, catalog).trainer.messageKeys.includes("weight");
+  } catch (err) {
+    if (err instanceof UserError) return true;
+    throw err;
+  }
+}
+
+/**
  * Resolves a model name to its catalog entry: an id, an alias ("gpt-4o-mini"), or a fine-tuned model
  * ("ft:gpt-4o-mini-2024-07-18:org:suffix:abc123"), which resolves to its base. Unknown -> UserError naming the known ones.
  */

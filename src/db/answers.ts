@@ -19,6 +19,10 @@ export interface AnswerRow {
   correctedAt: string | null;
   createdAt: string;
   moderation: AnswerModeration;
+  /** The answer this one follows up (migration 013); null for a new question. */
+  parentId: number | null;
+  /** Its place in the conversation: 1 for a new question, its parent's turn + 1 for a follow-up. */
+  turn: number;
 }
 
 export type NewAnswer = Pick<
@@ -32,7 +36,14 @@ export type NewAnswer = Pick<
   | "systemPrompt"
   | "public"
   | "createdAt"
-> & { moderation?: AnswerModeration | undefined };
+> & {
+  moderation?: AnswerModeration | undefined;
+  /**
+   * The earlier answer this question follows up: it must be the same person's in the same guild and channel
+   * (AnswerRepository.insert throws otherwise). The turn is computed from it, never taken from the caller.
+   */
+  parentId?: number | undefined;
+};
 
 export interface AnswerWithScore extends AnswerRow {
   /** Votes of people other than the asker. */
@@ -49,28 +60,81 @@ export interface VoteTally {
 
 const COLUMNS = `a.id, a.guild_id AS guildId, a.channel_id AS channelId, a.user_id AS userId, a.question, a.answer,
   a.model, a.system_prompt AS systemPrompt, a.public, a.corrected_answer AS correctedAnswer,
-  a.corrected_by AS correctedBy, a.corrected_at AS correctedAt, a.created_at AS createdAt, a.moderation`;
+  a.corrected_by AS correctedBy, a.corrected_at AS correctedAt, a.created_at AS createdAt, a.moderation,
+  a.parent_id AS parentId, a.turn`;
 
 type Raw<T> = Omit<T, "public"> & { public: number };
 const fromRaw = <T extends { public: boolean }>(r: Raw<T>): T => ({ ...r, public: r.public === 1 }) as T;
 
 export class AnswerRepository {
   private readonly insertStmt;
+  private readonly chainStmt;
 
   constructor(private readonly db: Db) {
+    // The parent is looked up in the new row's own scope (guild, channel, person): a forged or foreign parent id
+    // matches nothing, and then nothing is inserted. The turn comes from the stored parent, in the same statement.
     this.insertStmt = db.prepare(
       `INSERT INTO answers (guild_id, channel_id, user_id, question, answer, model, system_prompt, public, created_at,
-         moderation)
-       VALUES (@guildId, @channelId, @userId, @question, @answer, @model, @systemPrompt, @public, @createdAt,
-         @moderation)`,
+         moderation, parent_id, turn)
+       SELECT @guildId, @channelId, @userId, @question, @answer, @model, @systemPrompt, @public, @createdAt,
+         @moderation, p.id, COALESCE(p.turn + 1, 1)
+       FROM (SELECT 1) LEFT JOIN answers p
+         ON p.id = @parentId AND p.guild_id = @guildId AND p.channel_id = @channelId AND p.user_id = @userId
+       WHERE @parentId IS NULL OR p.id IS NOT NULL`,
+    );
+    // Up from the answer by parent_id (the primary key), each step in scope, never deeper than maxTurns.
+    this.chainStmt = db.prepare(
+      `WITH RECURSIVE walk (id, parent_id, depth) AS (
+         SELECT id, parent_id, 1 FROM answers
+         WHERE id = @answerId AND guild_id = @guildId AND channel_id = @channelId AND user_id = @userId
+         UNION ALL
+         SELECT p.id, p.parent_id, w.depth + 1 FROM walk w JOIN answers p ON p.id = w.parent_id
+         WHERE w.depth < @maxTurns AND p.guild_id = @guildId AND p.channel_id = @channelId AND p.user_id = @userId
+       )
+       SELECT ${COLUMNS} FROM walk w JOIN answers a ON a.id = w.id ORDER BY w.depth DESC`,
     );
   }
 
+  /**
+   * Stores an answer and returns its id. A follow-up (`parentId`) whose parent is not this person's answer in this
+   * guild and channel (never was, or was deleted meanwhile) is refused with an error: check it with `chain` first.
+   */
   insert(a: NewAnswer): number {
-    return Number(
-      this.insertStmt.run({ ...a, public: a.public ? 1 : 0, moderation: a.moderation ?? "unchecked" })
-        .lastInsertRowid,
-    );
+    const result = this.insertStmt.run({
+      ...a,
+      public: a.public ? 1 : 0,
+      moderation: a.moderation ?? "unchecked",
+      parentId: a.parentId ?? null,
+    });
+    if (result.changes === 0) {
+      throw new Error(
+        `answer ${String(a.parentId)} is not an answer of this person in this channel to follow up`,
+      );
+    }
+    return Number(result.lastInsertRowid);
+  }
+
+  /**
+   * The conversation ending at `answerId`, oldest first: the answer and the turns before it, at most `maxTurns`
+   * rows (the most recent ones when the chain is longer, e.g. after ASK_CONTEXT_TURNS was lowered). Undefined
+   * unless every one of those turns is this person's in this guild and channel: another student's, channel's or
+   * server's id, a forged one and a deleted one all look the same. The walk is a recursive CTE stopped at maxTurns.
+   */
+  chain(
+    guildId: string,
+    channelId: string,
+    userId: string,
+    answerId: number,
+    maxTurns: number,
+  ): AnswerRow[] | undefined {
+    if (!Number.isInteger(maxTurns) || maxTurns < 1)
+      throw new RangeError(`maxTurns must be ≥ 1, got ${maxTurns}`);
+    const rows = this.chainStmt.all({ guildId, channelId, userId, answerId, maxTurns }) as Raw<AnswerRow>[];
+    const oldest = rows[0];
+    if (oldest === undefined) return undefined;
+    // The walk stops at a parent out of scope: then the chain is not wholly this person's.
+    if (oldest.parentId !== null && rows.length < maxTurns) return undefined;
+    return rows.map((r) => fromRaw<AnswerRow>(r));
   }
 
   get(guildId: string, id: number): AnswerRow | undefined {

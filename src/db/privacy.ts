@@ -323,10 +323,13 @@ export class PrivacyRepository {
         for (const [column, how] of Object.entries(spec.users)) {
           const c = quote(column);
           if (how.action === "delete") {
-            add(
-              spec.table,
-              this.db.prepare(`DELETE FROM ${t} WHERE ${g} = ? AND ${c} = ?`).run(guildId, userId).changes,
-            );
+            // Counted before: rows a foreign key cascade deletes with them (a follow-up with its question, the
+            // person's own) are not in a DELETE's `changes`.
+            const n = this.db
+              .prepare(`SELECT COUNT(*) AS n FROM ${t} WHERE ${g} = ? AND ${c} = ?`)
+              .get(guildId, userId) as { n: number };
+            this.db.prepare(`DELETE FROM ${t} WHERE ${g} = ? AND ${c} = ?`).run(guildId, userId);
+            add(spec.table, n.n);
           } else if (how.action === "anonymise") {
             add(
               spec.table,

@@ -106,6 +106,51 @@ test("export --format preference writes the guild's DPO pairs, validated and sto
   );
 });
 
+test("export writes a follow-up conversation as one multi-turn example, validated, and says so", async () => {
+  const guild = "100000000000000003";
+  const db = openDb(join(dir, "data", "classtune.db"));
+  const answers = new AnswerRepository(db);
+  const base = {
+    guildId: guild,
+    channelId: "200000000000000001",
+    userId: "300000000000000008",
+    model: "gpt-4o-mini-2024-07-18",
+    systemPrompt: "You teach science.",
+    public: true,
+    createdAt: "2026-11-26T10:00:00.000Z",
+  };
+  const first = answers.insert({ ...base, question: "What is erosion?", answer: "Wearing away of rock." });
+  const second = answers.insert({ ...base, parentId: first, question: "By what?", answer: "Only by wind." });
+  answers.correct(guild, second, "By water, wind and ice.", "300000000000000009", base.createdAt);
+  db.close();
+
+  const out = join(dir, "conversation.jsonl");
+  const r = await cli("export", "--guild", guild, "--out", out, "--json");
+  assert.equal(r.code, 0, r.err);
+  const summary = JSON.parse(r.out) as {
+    examples: number;
+    multiTurn: number;
+    report: { valid: number; invalid: number };
+  };
+  assert.deepEqual(
+    [summary.examples, summary.multiTurn, summary.report.valid, summary.report.invalid],
+    [1, 1, 1, 0],
+  );
+  const line = JSON.parse((await readFile(out, "utf8")).trim()) as {
+    messages: { content: string; weight?: number }[];
+  };
+  assert.deepEqual(
+    line.messages.map((m) => m.weight),
+    [undefined, undefined, 0, undefined, 1],
+  );
+  assert.equal(line.messages[4]?.content, "By water, wind and ice.");
+  const plain = await cli("export", "--guild", guild);
+  assert.match(
+    plain.out,
+    /1 corrected by a teacher, 0 rated by the class; 1 of them follow-up conversations\)/,
+  );
+});
+
 test("export refuses bad flags with one line", async () => {
   const noGuild = await cli("export", "--format", "preference");
   assert.equal(noGuild.code, 2);

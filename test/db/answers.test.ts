@@ -1,0 +1,205 @@
+// Follow-up conversations in the answers table (migration 013): the turn is the stored parent's + 1, a chain is
+// read only wholly in its asker's scope (guild, channel, person), the walk is bounded, and deleting a turn (a
+// student's /privacy delete, the retention sweep) takes the turns that continue it with it, never leaving a
+// follow-up pointing at nothing.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import Database from "better-sqlite3";
+import { AnswerRepository, type NewAnswer } from "../../src/db/answers.ts";
+import { appMigrationsDir, loadMigrations, migrate } from "../../src/db/migrate.ts";
+import { type Db, openDb } from "../../src/db/open.ts";
+import { PrivacyRepository, privacyCoverageProblems } from "../../src/db/privacy.ts";
+
+const G = "guild-1";
+const C = "chan-1";
+const U = "student-1";
+
+const answer = (over: Partial<NewAnswer> = {}): NewAnswer => ({
+  guildId: G,
+  channelId: C,
+  userId: U,
+  question: "What is a prime?",
+  answer: "A number with exactly two divisors.",
+  model: "m",
+  systemPrompt: "You are a tutor.",
+  public: true,
+  createdAt: "2026-12-01T10:00:00.000Z",
+  ...over,
+});
+
+/** A conversation of `n` turns by `over`'s person; returns the ids, oldest first. */
+function conversation(repo: AnswerRepository, n: number, over: Partial<NewAnswer> = {}): number[] {
+  const ids: number[] = [];
+  for (let i = 1; i <= n; i++) {
+    ids.push(
+      repo.insert(
+        answer({ question: `question ${i}`, answer: `answer ${i}`, ...over, parentId: ids.at(-1) }),
+      ),
+    );
+  }
+  return ids;
+}
+
+const foreignKeyProblems = (db: Db) => db.pragma("foreign_key_check") as unknown[];
+
+describe("migration 013 (follow-ups)", () => {
+  it("keeps every earlier answer as a first question and indexes the parent", () => {
+    const db = new Database(":memory:");
+    db.pragma("foreign_keys = ON");
+    const all = loadMigrations(appMigrationsDir);
+    migrate(
+      db,
+      all.filter((m) => m.version < 13),
+    );
+    db.exec(`INSERT INTO answers (id, guild_id, channel_id, user_id, question, answer, model, system_prompt, public,
+        created_at) VALUES (7, 'g', 'c', 'u', 'q', 'a', 'm', 's', 1, '2026-11-01')`);
+    assert.deepEqual(migrate(db, all), [13]);
+    assert.deepEqual(db.prepare("SELECT parent_id AS parentId, turn FROM answers WHERE id = 7").get(), {
+      parentId: null,
+      turn: 1,
+    });
+    const indexes = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'answers'")
+      .pluck();
+    assert.ok(indexes.all().includes("answers_parent"));
+    assert.throws(() => db.prepare("UPDATE answers SET turn = 0 WHERE id = 7").run(), /CHECK/);
+    assert.throws(() => db.prepare("UPDATE answers SET parent_id = 999 WHERE id = 7").run(), /FOREIGN KEY/);
+    assert.deepEqual(privacyCoverageProblems(db), [], "the new columns need no privacy entry of their own");
+    db.close();
+  });
+});
+
+describe("AnswerRepository follow-ups", () => {
+  it("numbers each turn from its stored parent, whatever the caller says", () => {
+    const repo = new AnswerRepository(openDb(":memory:"));
+    const [first, second, third] = conversation(repo, 3);
+    assert.deepEqual(
+      [first, second, third].map((id) => {
+        const row = repo.get(G, id as number);
+        return [row?.parentId, row?.turn];
+      }),
+      [
+        [null, 1],
+        [first, 2],
+        [second, 3],
+      ],
+    );
+    const forged = { ...answer({ parentId: first }), turn: 9 } as NewAnswer;
+    assert.equal(repo.get(G, repo.insert(forged))?.turn, 2, "a turn passed in is ignored");
+  });
+
+  it("refuses to continue an answer of another student, channel or server, or one that does not exist", () => {
+    const repo = new AnswerRepository(openDb(":memory:"));
+    const [mine] = conversation(repo, 1);
+    for (const over of [{ userId: "student-2" }, { channelId: "chan-2" }, { guildId: "guild-2" }]) {
+      assert.throws(() => repo.insert(answer({ ...over, parentId: mine })), /not an answer of this person/);
+    }
+    assert.throws(() => repo.insert(answer({ parentId: 12345 })), /not an answer of this person/);
+    assert.equal(repo.withScores(G, "0000").length, 1, "nothing was inserted");
+  });
+
+  it("reads the conversation ending at an answer, oldest first", () => {
+    const repo = new AnswerRepository(openDb(":memory:"));
+    const ids = conversation(repo, 3);
+    conversation(repo, 2, { question: "unrelated" });
+    const chain = repo.chain(G, C, U, ids[2] as number, 10);
+    assert.deepEqual(
+      chain?.map((a) => [a.id, a.question, a.turn]),
+      [
+        [ids[0], "question 1", 1],
+        [ids[1], "question 2", 2],
+        [ids[2], "question 3", 3],
+      ],
+    );
+    assert.deepEqual(
+      repo.chain(G, C, U, ids[1] as number, 10)?.map((a) => a.id),
+      ids.slice(0, 2),
+      "from the middle: only the turns before it",
+    );
+  });
+
+  it("gives another student, channel or server, and a forged id, nothing at all", () => {
+    const repo = new AnswerRepository(openDb(":memory:"));
+    const ids = conversation(repo, 2);
+    const last = ids[1] as number;
+    assert.ok(repo.chain(G, C, U, last, 4));
+    assert.equal(repo.chain(G, C, "student-2", last, 4), undefined, "another student");
+    assert.equal(repo.chain(G, "chan-2", U, last, 4), undefined, "another channel");
+    assert.equal(repo.chain("guild-2", C, U, last, 4), undefined, "another server");
+    assert.equal(repo.chain(G, C, U, 98765, 4), undefined, "an id that never existed");
+  });
+
+  it("refuses a chain that leaves the asker's scope part-way (a row moved by hand), rather than a part of it", () => {
+    const db = openDb(":memory:");
+    const repo = new AnswerRepository(db);
+    const ids = conversation(repo, 3);
+    db.prepare("UPDATE answers SET user_id = 'student-2' WHERE id = ?").run(ids[0]);
+    assert.equal(repo.chain(G, C, U, ids[2] as number, 10), undefined);
+  });
+
+  it("walks at most maxTurns rows: the most recent ones of a longer chain", () => {
+    const repo = new AnswerRepository(openDb(":memory:"));
+    const ids = conversation(repo, 6);
+    const chain = repo.chain(G, C, U, ids[5] as number, 4);
+    assert.deepEqual(
+      chain?.map((a) => a.turn),
+      [3, 4, 5, 6],
+    );
+    assert.deepEqual(
+      repo.chain(G, C, U, ids[5] as number, 1)?.map((a) => a.id),
+      [ids[5]],
+    );
+    assert.throws(() => repo.chain(G, C, U, ids[5] as number, 0), RangeError);
+  });
+});
+
+describe("deleting a turn of a conversation", () => {
+  it("/privacy delete of a student mid-conversation removes their whole conversations and nobody else's", () => {
+    const db = openDb(":memory:");
+    const repo = new AnswerRepository(db);
+    const mine = conversation(repo, 3);
+    const classmate = conversation(repo, 3, { userId: "student-2" });
+    repo.vote(G, classmate[1] as number, U, 1, "2026-12-01T10:05:00.000Z");
+    repo.vote(G, mine[1] as number, "student-2", 1, "2026-12-01T10:05:00.000Z");
+
+    const touched = new PrivacyRepository(db).deletePerson(G, U);
+
+    assert.equal(touched.answers, 3);
+    assert.deepEqual(foreignKeyProblems(db), []);
+    assert.equal(repo.chain(G, C, U, mine[2] as number, 4), undefined);
+    assert.deepEqual(
+      repo.chain(G, C, "student-2", classmate[2] as number, 4)?.map((a) => a.id),
+      classmate,
+      "the classmate's conversation is whole",
+    );
+    assert.equal(repo.tally(G, classmate[1] as number).up, 0, "the deleted student's vote went");
+  });
+
+  it("the retention sweep takes the follow-ups of a purged turn with it, and no later conversation", () => {
+    const db = openDb(":memory:");
+    const repo = new AnswerRepository(db);
+    const old = repo.insert(answer({ createdAt: "2026-01-01T10:00:00.000Z" }));
+    const followUp = repo.insert(answer({ createdAt: "2026-03-01T10:00:00.000Z", parentId: old }));
+    const recent = conversation(repo, 2, { createdAt: "2026-03-01T10:00:00.000Z" });
+
+    new PrivacyRepository(db).purgeBefore("2026-02-01T00:00:00.000Z");
+
+    assert.deepEqual(foreignKeyProblems(db), []);
+    assert.equal(
+      repo.get(G, followUp),
+      undefined,
+      "a follow-up without its question would be left meaningless",
+    );
+    assert.deepEqual(
+      repo.withScores(G, "0000").map((a) => a.id),
+      recent,
+    );
+    const orphans = db
+      .prepare(
+        "SELECT COUNT(*) FROM answers c WHERE turn > 1 AND NOT EXISTS (SELECT 1 FROM answers p WHERE p.id = c.parent_id)",
+      )
+      .pluck()
+      .get();
+    assert.equal(orphans, 0);
+  });
+});
