@@ -2,10 +2,15 @@
 // it can, with the channel's fallback when a model is gone; record usage and the answer.
 
 import type { AskConfig } from "../config.ts";
-import type { AnswerModeration, AnswerRepository } from "../db/answers.ts";
+import type { AnswerModeration, AnswerRepository, AnswerRow } from "../db/answers.ts";
 import type { ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
 import type { UsageRepository } from "../db/usage.ts";
-import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
+import {
+  type ChatMessage,
+  DEFAULT_MAX_TOKENS,
+  DEFAULT_SYSTEM_PROMPT,
+  DEFAULT_TEMPERATURE,
+} from "../domain/assistant.ts";
 import type { Logger } from "../logger.ts";
 import type { ChatProvider } from "../providers/chatRegistry.ts";
 import {
@@ -18,6 +23,7 @@ import {
 } from "../providers/chatStream.ts";
 import { classifyProviderError, explainProviderError } from "../providers/errors.ts";
 import { AnswerCache } from "./cache.ts";
+import { canFollowUp, conversationMessages } from "./conversation.ts";
 import { type SpendReservation, SpendReservations, TokenBuckets } from "./limits.ts";
 import type { AnswerScreening, ModerationGate, QuestionScreening } from "./moderation.ts";
 import { type ChatPriceTable, promptTokensAtMost } from "./prices.ts";
@@ -35,6 +41,7 @@ export type AskLimits = Pick<
   | "dailyBudgetUsd"
   | "cacheTtlSeconds"
   | "cacheMaxEntries"
+  | "contextTurns"
 >;
 
 export interface ModelUnavailableInfo {
@@ -60,7 +67,12 @@ export interface AskServiceDeps {
   onModelUsed?: (guildId: string, model: string) => void;
   /** Checks questions before the cache and the model, answers before they are posted (classroom/moderation.ts). */
   moderation?: ModerationGate | undefined;
+  /** A model's context window in tokens (prompt and answer), for trimming a follow-up; default DEFAULT_CONTEXT_TOKENS. */
+  contextTokens?: (guildId: string, model: string) => number | undefined;
 }
+
+/** The context window assumed for a model whose catalog entry gives none (most chat models have at least this). */
+export const DEFAULT_CONTEXT_TOKENS = 8192;
 
 export interface AskRequest {
   guildId: string;
@@ -69,6 +81,8 @@ export interface AskRequest {
   isTeacher: boolean;
   question: string;
   model?: string | undefined;
+  /** A follow-up: the answer (of this student, in this channel) whose conversation the question continues. */
+  followUpOf?: number | undefined;
 }
 
 export interface AskAnswer {
@@ -98,6 +112,10 @@ export interface AskAnswer {
   moderation: AnswerModeration;
   /** `answer` is the message shown instead of the model's (flagged, or moderation down under closed). */
   withheld: boolean;
+  /** Which question of its conversation this was (1: a new /ask) … */
+  turn: number;
+  /** … of at most this many (ASK_CONTEXT_TURNS): at turn < maxTurns it can be followed up. */
+  maxTurns: number;
 }
 
 export type AskRefusalReason =
@@ -112,7 +130,10 @@ export type AskRefusalReason =
   | "model_asleep"
   | "provider_error"
   | "moderation_flagged"
-  | "moderation_unavailable";
+  | "moderation_unavailable"
+  | "follow_up_not_found"
+  | "follow_up_limit"
+  | "follow_up_too_long";
 
 export interface AskRefusal {
   ok: false;
@@ -198,19 +219,17 @@ type AttemptResult =
   | { kind: "gone"; reason: string }
   | { kind: "refusal"; refusal: AskRefusal };
 
-/** One chat message of the conversation sent to the model. */
-export interface ChatTurnMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
-}
-
 /** Everything an attempt at answering needs, whichever model it is made with. */
 interface AskContext {
   req: AskRequest;
   question: string;
   systemPrompt: string;
   /** What the model is sent: the system prompt, the earlier turns of a follow-up, the question. */
-  messages: ChatTurnMessage[];
+  messages: ChatMessage[];
+  /** A follow-up: the answer it continues. */
+  parentId: number | undefined;
+  /** Which question of its conversation this is (1 for a new /ask). */
+  turn: number;
   temperature: number;
   maxTokens: number;
   isPublic: boolean;
@@ -284,8 +303,13 @@ export class AskService {
       );
     }
 
+    const earlier = this.conversationOf(req);
+    if (!Array.isArray(earlier)) return earlier;
+    // A follow-up goes to the model that answered the conversation so far, under the same rules as asking for it.
+    const asked = req.model ?? earlier.at(-1)?.model;
+
     const channel = this.deps.channels.get(req.guildId, req.channelId);
-    const { model, source } = this.deps.router.choose(req.guildId, channel, req.model);
+    const { model, source } = this.deps.router.choose(req.guildId, channel, asked);
     const primary = this.deps.router.resolve(req.guildId, model);
     if (!primary.ok && primary.reason === "not_found") {
       return refusal(
@@ -323,16 +347,33 @@ export class AskService {
     }
 
     const systemPrompt = channel?.systemPrompt ?? DEFAULT_SYSTEM_PROMPT;
+    const maxTokens = channel?.maxTokens ?? DEFAULT_MAX_TOKENS;
+    const prompt = conversationMessages({
+      systemPrompt,
+      turns: earlier,
+      question,
+      maxTurns: this.deps.limits.contextTurns,
+      contextTokens: this.deps.contextTokens?.(req.guildId, model) ?? DEFAULT_CONTEXT_TOKENS,
+      reserveTokens: maxTokens,
+      // An upper bound for any byte-level tokenizer: cheap, and never lets a prompt past the model's context.
+      countTokens: (messages) => promptTokensAtMost(messages.map((m) => m.content)),
+    });
+    if (!prompt.fits) {
+      return refusal(
+        "follow_up_too_long",
+        "This conversation and your question are too long for the model to read together. Start a new one with /ask.",
+        { model },
+      );
+    }
     const context: AskContext = {
       req,
       question,
       systemPrompt,
-      messages: [
-        { role: "system", content: systemPrompt },
-        { role: "user", content: question },
-      ],
+      messages: prompt.messages,
+      parentId: earlier.at(-1)?.id,
+      turn: (earlier.at(-1)?.turn ?? 0) + 1,
       temperature: channel?.temperature ?? DEFAULT_TEMPERATURE,
-      maxTokens: channel?.maxTokens ?? DEFAULT_MAX_TOKENS,
+      maxTokens,
       isPublic: channel?.isClass ?? false,
       source,
       screened,
@@ -403,6 +444,38 @@ export class AskService {
     );
   }
 
+  /**
+   * A follow-up's conversation so far (oldest first), or the refusal: not this student's conversation in this
+   * channel (another student, a forged id, a deleted answer), or it is already as long as ASK_CONTEXT_TURNS allows.
+   * A new question has none.
+   */
+  private conversationOf(req: AskRequest): AnswerRow[] | AskRefusal {
+    if (req.followUpOf === undefined) return [];
+    const maxTurns = this.deps.limits.contextTurns;
+    const chain = this.deps.answers.chain(req.guildId, req.channelId, req.userId, req.followUpOf, maxTurns);
+    const last = chain?.at(-1);
+    if (!chain || !last) {
+      return refusal(
+        "follow_up_not_found",
+        "That conversation can't be continued: only the student who asked can follow up, and only in the channel where they asked. Ask with /ask to start your own.",
+      );
+    }
+    if (chain.some((t) => t.moderation === "flagged")) {
+      return refusal(
+        "follow_up_not_found",
+        "That answer was held back for a teacher to check, so it can't be continued. Ask with /ask to start a new conversation.",
+      );
+    }
+    if (!canFollowUp(last.turn, maxTurns)) {
+      return refusal(
+        "follow_up_limit",
+        `This conversation has reached ${maxTurns} questions, the most one can hold. Start a new one with /ask.`,
+        { model: last.model },
+      );
+    }
+    return chain;
+  }
+
   /** Names what the student may ask instead of `model`: the model used without model:, then the others. */
   private notAllowedMessage(guildId: string, channel: ChannelSettings | undefined, model: string): string {
     const [chosen, ...others] = this.deps.router.studentModels(guildId, channel, MAX_LISTED_MODELS + 1);
@@ -450,7 +523,9 @@ export class AskService {
       ctx.systemPrompt,
       ctx.question,
     );
-    const hit = this.cache.get(cacheKey, now);
+    // Only a conversation's first question is cacheable: a follow-up's answer depends on what came before.
+    const cacheable = ctx.parentId === undefined;
+    const hit = cacheable ? this.cache.get(cacheKey, now) : undefined;
     if (hit) {
       // Only answers that passed moderation are cached (or, with moderation off, every answer).
       return {
@@ -483,6 +558,7 @@ export class AskService {
       // answer whose stream broke off, nor one that did not pass moderation.
       const cutAt = g.finishReason === "length" ? ctx.maxTokens : undefined;
       if (
+        cacheable &&
         g.text !== "" &&
         cutAt === undefined &&
         g.interrupted === undefined &&
@@ -734,6 +810,8 @@ export class AskService {
       answerId,
       moderation,
       withheld,
+      turn: ctx.turn,
+      maxTurns: this.deps.limits.contextTurns,
     };
   }
 
@@ -780,6 +858,7 @@ export class AskService {
       public: ctx.isPublic && !withheld,
       createdAt,
       moderation,
+      parentId: ctx.parentId,
     });
     this.deps.moderation?.recordAnswered(
       req,

@@ -7,10 +7,9 @@
 // An earlier turn is sent as the student was shown it (the answer as stored), never a teacher's later correction:
 // the follow-up was asked about what the student read.
 
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
-}
+import type { ChatMessage } from "../domain/assistant.ts";
+
+export type { ChatMessage };
 
 /** One earlier question and the answer the student was shown. */
 export interface ConversationTurn {
@@ -101,10 +100,10 @@ export function canFollowUp(turn: number, maxTurns: number): boolean {
 }
 
 /**
- * The position of a follow-up, counting follow-ups (the first question is none): turn 2 of a 4-question
- * conversation is "follow-up 1 of 3". Undefined for a first question or when follow-ups are off.
+ * The conversation's length so far, as the reply shows it: the second question of a conversation that may hold four
+ * is "follow-up 2 of 4". Undefined for a first question or when follow-ups are off.
  */
 export function followUpLabel(turn: number, maxTurns: number): string | undefined {
   if (turn < 2 || maxTurns < 2) return undefined;
-  return `follow-up ${Math.min(turn, maxTurns) - 1} of ${maxTurns - 1}`;
+  return `follow-up ${Math.min(turn, maxTurns)} of ${maxTurns}`;
 }

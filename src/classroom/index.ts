@@ -138,6 +138,11 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     logger: deps.logger.child({ service: "ask" }),
     now,
     moderation,
+    // A follow-up is trimmed to the context the catalog gives the model's base (its longest training example).
+    contextTokens: (guildId, model) => {
+      const base = models.get(guildId, model)?.baseModel ?? model;
+      return deps.catalog.models.find((m) => m.id === base || m.aliases.includes(base))?.maxTokensPerExample;
+    },
     ...(deps.onModelUnavailable ? { onModelUnavailable: deps.onModelUnavailable } : {}),
     ...(deps.onModelUsed ? { onModelUsed: deps.onModelUsed } : {}),
   });

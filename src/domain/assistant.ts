@@ -3,3 +3,9 @@
 export const DEFAULT_SYSTEM_PROMPT = "You are a helpful educational assistant.";
 export const DEFAULT_TEMPERATURE = 0.7;
 export const DEFAULT_MAX_TOKENS = 500;
+
+/** One message of a chat conversation, as every provider's chat endpoint takes it. */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}

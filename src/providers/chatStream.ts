@@ -1,13 +1,14 @@
 // A chat answer from an OpenAI-compatible provider, streamed or whole, in classtune's own shape: the /ask service
 // reads deltas and usage, never the SDK's chunk types (the chat port leaks no SDK).
 import { APIConnectionError, APIError } from "openai";
+import type { ChatMessage } from "../domain/assistant.ts";
 import type { ChatProvider } from "./chatRegistry.ts";
 import { classifyProviderError } from "./errors.ts";
 
 export interface ChatRequest {
   /** The id the provider's chat endpoint takes. */
   model: string;
-  messages: { role: "system" | "user" | "assistant"; content: string }[];
+  messages: ChatMessage[];
   temperature: number;
   maxTokens: number;
 }

@@ -2,6 +2,7 @@
 // OpenAI, OpenAI-compatible hosts and the sandbox; nebius.ts and azure.ts add their serving (deploy) step to
 // it; a provider with its own job API (fireworks.ts) is one more file implementing FineTuningProvider.
 
+import type { ChatMessage } from "../domain/assistant.ts";
 import type { JobStatus } from "../domain/jobs.ts";
 
 export type { JobStatus };
@@ -116,10 +117,7 @@ export interface FindJobHint {
   createdAfter: number;
 }
 
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
-}
+export type { ChatMessage };
 
 export interface ChatInput {
   model: string;

@@ -128,10 +128,10 @@ describe("follow-up positions", () => {
     assert.equal(canFollowUp(1, 1), false, "ASK_CONTEXT_TURNS=1: follow-ups off");
   });
 
-  it("counts follow-ups, not questions", () => {
+  it("shows the conversation's length in questions, the first one counted", () => {
     assert.equal(followUpLabel(1, 4), undefined);
-    assert.equal(followUpLabel(2, 4), "follow-up 1 of 3");
-    assert.equal(followUpLabel(4, 4), "follow-up 3 of 3");
+    assert.equal(followUpLabel(2, 4), "follow-up 2 of 4");
+    assert.equal(followUpLabel(4, 4), "follow-up 4 of 4");
     assert.equal(followUpLabel(2, 1), undefined);
   });
 });

@@ -141,6 +141,7 @@ export const DEFAULT_LIMITS: AskLimits = {
   dailyBudgetUsd: 0,
   cacheTtlSeconds: 3600,
   cacheMaxEntries: 1000,
+  contextTurns: 4,
 };
 
 export interface Harness {
