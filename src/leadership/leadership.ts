@@ -131,8 +131,12 @@ export class SqliteLeadership implements Leadership {
     return () => this.listeners.delete(listener);
   }
 
-  /** One acquire-or-renew now (the schedule calls it every renewEveryMs); returns the role it left. */
+  /**
+   * One acquire-or-renew now (the schedule calls it every renewEveryMs); returns the role it left. Between stop()
+   * and the next start() it does nothing: a process shutting down never takes the lease back.
+   */
   attempt(): Role {
+    if (!this.cancel) return this.role();
     const now = this.now();
     try {
       const lease = this.leases.acquire(this.name, this.id, now, this.leaseMs);

@@ -92,4 +92,38 @@ describe("migrations", () => {
     assert.deepEqual(columns, ["name", "holder", "acquired_at", "renewed_at", "expires_at"]);
     db.close();
   });
+
+  it("apply once between two connections that start at once: the later one finds them applied and skips them", () => {
+    const path = join(dir, "race.db");
+    const first = new Database(path);
+    const second = new Database(path);
+    second.pragma("busy_timeout = 5000");
+    const all = loadMigrations(appMigrationsDir);
+    // The second reads which versions are done, then the first applies everything before the second goes on:
+    // the moment two processes' start-ups interleave at.
+    let raced = false;
+    const racing = all.map((m, i) =>
+      i === 0
+        ? {
+            ...m,
+            get version() {
+              if (!raced) {
+                raced = true;
+                migrate(first, all);
+              }
+              return m.version;
+            },
+          }
+        : m,
+    );
+    assert.deepEqual(migrate(second, racing), [], "nothing left for the second");
+    assert.ok(raced);
+    assert.equal(
+      second.prepare("SELECT COUNT(*) FROM schema_migrations").pluck().get(),
+      all.length,
+      "each recorded once",
+    );
+    first.close();
+    second.close();
+  });
 });

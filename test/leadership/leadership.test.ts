@@ -115,6 +115,7 @@ describe("leadership over one SQLite file", () => {
     const a = contender("a");
     const b = contender("b");
     await a.leadership.start();
+    await b.leadership.start();
     a.db.close();
     clock.advance(RENEW_EVERY_MS);
     assert.equal(a.leadership.attempt(), "leader", "a failed renewal keeps the lease it still holds");
