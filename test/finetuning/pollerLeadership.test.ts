@@ -102,9 +102,8 @@ describe("two pollers over one database", () => {
       assert.equal(r.listCalls, 0, "b's lease still runs: a waits");
       assert.equal(r.results.get("a")?.follower, true);
     }
-    let rounds = 0;
-    while (unfinished() > 0) {
-      assert.ok((rounds += 1) < 200, "the jobs finish");
+    for (let rounds = 0; unfinished() > 0; rounds++) {
+      assert.ok(rounds < 200, "the jobs finish");
       const tracked = unfinished();
       assertPolledOnceBy(await round(), "a", tracked);
     }
