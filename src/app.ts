@@ -1,14 +1,18 @@
 // The bot: the Discord client, the interaction router and the poller, started over the one wiring
 // (src/wire.ts). `startApp` is what `npm start` runs and what the end-to-end tests start against the fake Discord.
 import { Events, type Guild, type Interaction } from "discord.js";
+import packageJson from "../package.json" with { type: "json" };
 import { commands, components } from "./commands/index.ts";
 import type { Config } from "./config.ts";
 import { sweepLeftoverTempFiles } from "./datasets/tempFiles.ts";
-import { openDb } from "./db/open.ts";
+import { databaseAnswers, openDb } from "./db/open.ts";
 import { createDiscordClient } from "./discord/client.ts";
 import type { AppContext } from "./discord/context.ts";
+import { gatewayHealth } from "./discord/gateway.ts";
 import { createDiscordNoticeSender } from "./discord/notices.ts";
 import { createInteractionRouter } from "./discord/router.ts";
+import { type HealthServer, startHealthServer } from "./health/server.ts";
+import { type Leadership, SqliteLeadership } from "./leadership/leadership.ts";
 import type { Logger } from "./logger.ts";
 import { describeProviderFailure } from "./providers/errors.ts";
 import type { SandboxHandle } from "./providers/factory.ts";
@@ -25,8 +29,12 @@ export interface App {
   ctx: AppContext;
   /** The embedded sandbox when it is the provider (tests advance its clock). */
   sandbox: SandboxHandle | undefined;
-  /** Resolves once the gateway is READY. */
+  /** Resolves once the gateway is READY (and this process has tried for the scheduled work's lease). */
   ready: Promise<void>;
+  /** Whether this process runs the scheduled work, when several share the database. */
+  leadership: Leadership;
+  /** GET /healthz and /readyz when HEALTH_PORT is set. */
+  health: HealthServer | undefined;
   close(): Promise<void>;
 }
 
@@ -36,12 +44,14 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
   await sweepLeftoverTempFiles({ dataDir: config.dataDir, logger });
   const db = openDb(config.databasePath);
   const client = createDiscordClient({ apiUrl: config.discord.apiUrl });
+  const leadership = new SqliteLeadership({ db, logger: logger.child({ service: "leadership" }) });
   let services: Awaited<ReturnType<typeof buildServices>>;
   try {
     services = await buildServices({
       config,
       db,
       logger,
+      leadership,
       sender: (deps) =>
         createDiscordNoticeSender({
           client,
@@ -88,13 +98,32 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
       } catch (err) {
         logger.error({ err }, "could not reconcile the servers' scheduled deletions");
       }
-      services.poller.start();
-      resolve();
+      // Leading from READY, not before: a process that cannot reach Discord leaves the scheduled work to one that can.
+      void leadership.start().then(() => {
+        services.poller.start();
+        resolve();
+      });
     }),
   );
+  let health: HealthServer | undefined;
   try {
+    if (config.health.port !== undefined) {
+      health = await startHealthServer({
+        port: config.health.port,
+        host: config.health.host,
+        logger: logger.child({ service: "health" }),
+        sources: {
+          gateway: () => gatewayHealth(client),
+          databaseOk: () => databaseAnswers(db),
+          role: () => leadership.role(),
+          version: packageJson.version,
+        },
+      });
+    }
     await client.login(token);
   } catch (err) {
+    await health?.close();
+    await client.destroy();
     await services.close();
     db.close();
     throw err;
@@ -105,14 +134,20 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
     ctx,
     sandbox: services.sandbox,
     ready,
+    leadership,
+    health,
     async close() {
       if (closed) return;
       closed = true;
+      // Not ready from here on: a supervisor stops routing to this process while it drains.
+      await health?.close();
       // No new work: then let what is in flight finish before the database and the sandbox close.
       client.off(Events.InteractionCreate, onInteraction);
       client.off(Events.GuildDelete, onGuildDelete);
       client.off(Events.GuildCreate, onGuildCreate);
       await services.poller.stop();
+      // The tick in flight is done: a follower may take the scheduled work over now, not after the lease expires.
+      await leadership.stop();
       await router.idle();
       await services.notifier.drain().catch(() => undefined);
       await client.destroy();

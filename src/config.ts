@@ -209,6 +209,25 @@ export const envSchema = z.object({
       message: 'must be a cron expression, e.g. "* * * * *" or "*/30 * * * * *"',
     }),
 
+  // Health endpoints (src/health/server.ts): off unless HEALTH_PORT is set; loopback unless HEALTH_HOST says otherwise.
+  HEALTH_PORT: z
+    .string()
+    .trim()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined || s === "") return undefined;
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < 0 || n > 65_535) {
+        ctx.addIssue({
+          code: "custom",
+          message: `must be a port number 0–65535 (0: any free port), got "${s}"`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  HEALTH_HOST: z.string().trim().min(1).default("127.0.0.1"),
+
   // Discord.
   DISCORD_TOKEN: optionalString,
   DISCORD_CLIENT_ID: snowflake,
@@ -293,6 +312,11 @@ export interface Config {
    */
   privacy: { dataRetentionDays: number; datasetRetentionDays: number | undefined; guildGraceDays: number };
   pollSchedule: string;
+  /**
+   * GET /healthz and /readyz (src/health/server.ts): `port` undefined when HEALTH_PORT is unset (no server). The
+   * host defaults to loopback: serving every interface (0.0.0.0, ::) is a deliberate HEALTH_HOST.
+   */
+  health: { port: number | undefined; host: string };
   discord: {
     token: string | undefined;
     clientId: string | undefined;
@@ -503,6 +527,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       guildGraceDays: e.GUILD_DATA_GRACE_DAYS,
     },
     pollSchedule: e.POLL_SCHEDULE,
+    health: { port: e.HEALTH_PORT, host: e.HEALTH_HOST },
     discord: {
       token: e.DISCORD_TOKEN,
       clientId: e.DISCORD_CLIENT_ID,

@@ -16,6 +16,7 @@ import { HostingLedger } from "./finetuning/hostingLedger.ts";
 import { JobService } from "./finetuning/jobs.ts";
 import { JobPoller } from "./finetuning/poller.ts";
 import { ModelServing } from "./finetuning/serving.ts";
+import type { Leadership } from "./leadership/leadership.ts";
 import type { Logger } from "./logger.ts";
 import { enqueueModelUnavailable } from "./notices/modelUnavailable.ts";
 import { type NoticeSender, Notifier } from "./notices/notifier.ts";
@@ -41,6 +42,8 @@ export interface BuildServicesDeps {
   sender: (deps: NoticeSenderDeps) => NoticeSender;
   /** Work for one guild only (the terminal's "cli"); default every guild but the terminal's. */
   guildId?: string | undefined;
+  /** The bot's: its poller ticks only while this process leads the scheduled work (src/leadership/). */
+  leadership?: Leadership | undefined;
 }
 
 export interface Services {
@@ -172,6 +175,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     reconcileCreates: (provider) => jobs.reconcilePendingCreates(provider),
     schedule: config.pollSchedule,
     ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
+    leadership: deps.leadership,
   });
   return {
     config,

@@ -117,6 +117,28 @@ describe("loadConfig", () => {
   });
 });
 
+describe("loadConfig: health endpoints", () => {
+  it("are off unless HEALTH_PORT is set, and bind loopback unless HEALTH_HOST says otherwise", () => {
+    assert.deepEqual(loadConfig({}).health, { port: undefined, host: "127.0.0.1" });
+    assert.deepEqual(loadConfig({ HEALTH_PORT: "8080" }).health, { port: 8080, host: "127.0.0.1" });
+    assert.deepEqual(loadConfig({ HEALTH_PORT: "8080", HEALTH_HOST: "0.0.0.0" }).health, {
+      port: 8080,
+      host: "0.0.0.0",
+    });
+  });
+
+  it("report a port that is not one", () => {
+    for (const bad of ["http", "-1", "65536", "80.5"]) {
+      assert.throws(
+        () => loadConfig({ HEALTH_PORT: bad }),
+        (err: unknown) =>
+          err instanceof ConfigError && err.problems.some((p) => p.startsWith("HEALTH_PORT:")),
+        bad,
+      );
+    }
+  });
+});
+
 describe("loadConfig: moderation", () => {
   const key = ["sk", "test", "moderation"].join("-");
 

@@ -34,7 +34,12 @@ export function loadMigrations(dir: string): Migration[] {
 
 export const appMigrationsDir = fileURLToPath(new URL("./migrations/", import.meta.url));
 
-/** Applies every migration newer than the recorded version; returns the versions applied. */
+/**
+ * Applies every migration not yet recorded, in number order, and returns the versions applied. A gap in the
+ * numbers is fine (one branch's 014 may land before another's 013: 013 is applied when it arrives). Each runs in a
+ * BEGIN IMMEDIATE transaction that first checks it is still unrecorded, so two processes starting on one database
+ * file at once apply each migration once between them instead of one failing on "table already exists".
+ */
 export function migrate(
   db: Database.Database,
   migrations: Migration[] = loadMigrations(appMigrationsDir),
@@ -45,6 +50,7 @@ export function migrate(
     name TEXT NOT NULL,
     applied_at TEXT NOT NULL
   )`);
+  const recorded = db.prepare(`SELECT 1 FROM ${table} WHERE version = ?`).pluck();
   const done = new Set(
     (db.prepare(`SELECT version FROM ${table}`).all() as { version: number }[]).map((r) => r.version),
   );
@@ -52,11 +58,15 @@ export function migrate(
   const applied: number[] = [];
   for (const m of migrations) {
     if (done.has(m.version)) continue;
-    db.transaction(() => {
-      db.exec(m.sql);
-      record.run(m.version, m.name, new Date().toISOString());
-    })();
-    applied.push(m.version);
+    const ran = db
+      .transaction(() => {
+        if (recorded.get(m.version) !== undefined) return false; // another process applied it meanwhile
+        db.exec(m.sql);
+        record.run(m.version, m.name, new Date().toISOString());
+        return true;
+      })
+      .immediate();
+    if (ran) applied.push(m.version);
   }
   return applied;
 }

@@ -132,7 +132,7 @@ export const PRIVACY_TABLES: readonly TableSpec[] = [
 ];
 
 /** Tables that belong to no server and hold no one's data. */
-export const GLOBAL_TABLES: readonly string[] = ["schema_migrations", "privacy_sweeps"];
+export const GLOBAL_TABLES: readonly string[] = ["schema_migrations", "privacy_sweeps", "leader_lease"];
 
 /**
  * The embedded sandbox's own tables (src/sandbox/migrations) share the database file but are the fine-tuning

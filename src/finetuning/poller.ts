@@ -82,6 +82,13 @@ export interface PollerOptions {
    * passed, and never throws.
    */
   privacy?: { sweep(): Promise<unknown> } | undefined;
+  /**
+   * When several processes share the database, only the leader's ticks do anything (src/leadership/): a tick asks
+   * once, as it starts, and a tick started as leader finishes even if the lease moves meanwhile (every step is
+   * idempotent: a job's change is written only if its row has not already ended, notices are deduplicated by key,
+   * deploys are looked up by their deterministic name first). Unset: every tick runs (the CLI's `--wait` poller).
+   */
+  leadership?: { isLeader(): boolean } | undefined;
 }
 
 /** One provider's part of a tick: its API calls and what changed. */
@@ -101,8 +108,10 @@ export interface PollCounts extends ServingCounts {
 }
 
 export interface TickResult extends PollCounts {
-  /** True when every provider with work was still busy from an earlier tick: nothing was done. */
+  /** True when every provider with work was still busy from an earlier tick, or this process is a follower. */
   skipped: boolean;
+  /** True when the tick did nothing at all because another process leads the scheduled work. */
+  follower: boolean;
   /** Each visited provider's own counts (the totals above add them up); a busy one is absent. */
   byProvider: Record<string, PollCounts>;
   /** Providers with work that were still busy from an earlier tick, so not polled again now. */
@@ -240,6 +249,7 @@ export class JobPoller {
   private readonly serving: ModelServing;
   private readonly hosting: PollerOptions["hosting"];
   private readonly privacy: PollerOptions["privacy"];
+  private readonly leadership: PollerOptions["leadership"];
   private task: ScheduledTask | undefined;
   /** Each provider's part of a tick while it runs: a provider is never polled twice at once. */
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -273,6 +283,7 @@ export class JobPoller {
     this.datasets = new DatasetRepository(o.db);
     this.hosting = o.hosting;
     this.privacy = o.privacy;
+    this.leadership = o.leadership;
     this.serving =
       o.serving ??
       new ModelServing({
@@ -332,7 +343,18 @@ export class JobPoller {
 
   private async tickOnce(): Promise<TickResult> {
     const started = performance.now();
-    const result: TickResult = { ...emptyCounts(), skipped: false, byProvider: {}, busy: [] };
+    const result: TickResult = {
+      ...emptyCounts(),
+      skipped: false,
+      follower: false,
+      byProvider: {},
+      busy: [],
+    };
+    if (this.leadership && !this.leadership.isLeader()) {
+      result.skipped = true;
+      result.follower = true;
+      return result;
+    }
     let due: string[] = [];
     try {
       due = this.names.settle();

@@ -70,4 +70,60 @@ describe("migrations", () => {
     assert.deepEqual(db.prepare("SELECT v FROM t").pluck().all(), ["b"], "003's insert was rolled back");
     assert.deepEqual(db.prepare("SELECT version FROM schema_migrations").pluck().all(), [1, 2]);
   });
+
+  it("tolerate a gap in the numbers: a later number applies first, the missing one when it arrives", () => {
+    const mdir = join(dir, "gap");
+    rmSync(mdir, { recursive: true, force: true });
+    mkdirSync(mdir);
+    writeFileSync(join(mdir, "012_a.sql"), "CREATE TABLE t (v TEXT);");
+    writeFileSync(join(mdir, "014_c.sql"), "INSERT INTO t (v) VALUES ('c');");
+    const db = new Database(join(dir, "gap.db"));
+    assert.deepEqual(migrate(db, loadMigrations(mdir)), [12, 14]);
+    writeFileSync(join(mdir, "013_b.sql"), "INSERT INTO t (v) VALUES ('b');");
+    assert.deepEqual(migrate(db, loadMigrations(mdir)), [13], "the merge's 013 runs once it is there");
+    assert.deepEqual(migrate(db, loadMigrations(mdir)), []);
+    assert.deepEqual(db.prepare("SELECT v FROM t ORDER BY v").pluck().all(), ["b", "c"]);
+    db.close();
+  });
+
+  it("014 creates the leader lease table on the app's database", () => {
+    const db = openDb(join(dir, "lease.db"));
+    const columns = db.prepare("SELECT name FROM pragma_table_info('leader_lease')").pluck().all();
+    assert.deepEqual(columns, ["name", "holder", "acquired_at", "renewed_at", "expires_at"]);
+    db.close();
+  });
+
+  it("apply once between two connections that start at once: the later one finds them applied and skips them", () => {
+    const path = join(dir, "race.db");
+    const first = new Database(path);
+    const second = new Database(path);
+    second.pragma("busy_timeout = 5000");
+    const all = loadMigrations(appMigrationsDir);
+    // The second reads which versions are done, then the first applies everything before the second goes on:
+    // the moment two processes' start-ups interleave at.
+    let raced = false;
+    const racing = all.map((m, i) =>
+      i === 0
+        ? {
+            ...m,
+            get version() {
+              if (!raced) {
+                raced = true;
+                migrate(first, all);
+              }
+              return m.version;
+            },
+          }
+        : m,
+    );
+    assert.deepEqual(migrate(second, racing), [], "nothing left for the second");
+    assert.ok(raced);
+    assert.equal(
+      second.prepare("SELECT COUNT(*) FROM schema_migrations").pluck().get(),
+      all.length,
+      "each recorded once",
+    );
+    first.close();
+    second.close();
+  });
 });
