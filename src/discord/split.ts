@@ -36,14 +36,13 @@ export function isBlankLine(line: string): boolean {
 export const SENTENCE_END = /[.!?…]/;
 
 /**
- * The break the whitespace at `text[at]` offers outside a code block, `lineStart` being where its line
- * starts: a newline ends a paragraph (after a blank line) or a line; a space ends a sentence or a word.
+ * The break a character `c` offers outside a code block, after `prev`, on a line blank so far or not
+ * (isBlankLine): a newline ends a paragraph (after a blank line) or a line; a space ends a sentence or a word.
  */
-export function breakAt(text: string, at: number, lineStart: number): Break | undefined {
-  const c = text[at] ?? "";
-  if (c === "\n") return isBlankLine(text.slice(lineStart, at)) ? "paragraph" : "line";
+export function breakAt(c: string, prev: string, lineIsBlank: boolean): Break | undefined {
+  if (c === "\n") return lineIsBlank ? "paragraph" : "line";
   if (!/\s/.test(c)) return undefined;
-  return SENTENCE_END.test(text[at - 1] ?? "") ? "sentence" : "word";
+  return SENTENCE_END.test(prev) ? "sentence" : "word";
 }
 
 interface Block {

@@ -25,6 +25,9 @@ export const TRAILER_RESERVE = 256;
 /** After this many failed writes while streaming, only finish() writes (Discord is down, or a message gone). */
 const STREAM_FAILURES_TO_PAUSE = 3;
 
+/** How much of a line's start is kept to tell a fence line (```, maybe indented). */
+const LINE_HEAD = 64;
+
 /** Writes of a final content: the first, and one retry. */
 const FINAL_ATTEMPTS = 2;
 
@@ -149,7 +152,6 @@ export class StreamReply<C> {
   private readonly budget: number;
 
   private text = "";
-  private scanned = 0;
   // The message being written: where its text starts, whether that is mid-line (after a word break), its
   // first non-space character, and the last break outside code seen in it.
   private msgStart = 0;
@@ -160,8 +162,12 @@ export class StreamReply<C> {
   private inCode = false;
   private codeStart = 0;
   private fence = "```";
-  /** Whether the line being scanned is a fence line (an opening or closing one still being written). */
+  // The line being scanned: its first characters, whether they are a fence (an opening or closing one
+  // still being written), whether it is blank so far; and the character before.
+  private lineHead = "";
   private lineIsFence = false;
+  private lineIsBlank = true;
+  private prev = "";
   /** Set when the rest goes to a file: the message shows its text up to `shownEnd`, and stops growing. */
   private overflow: { reason: AttachmentReason; shownEnd: number } | undefined;
 
@@ -188,8 +194,9 @@ export class StreamReply<C> {
   append(delta: string): void {
     if (this.finishing) throw new Error("streamReply: append after finish");
     if (delta === "") return;
+    const from = this.text.length;
     this.text += delta;
-    this.scan();
+    this.scan(delta, from);
     this.kick();
   }
 
@@ -227,40 +234,47 @@ export class StreamReply<C> {
 
   // ---- text: where messages break ----
 
-  private scan(): void {
-    const t = this.text;
-    for (let i = this.scanned; i < t.length && !this.overflow; i++) this.scanChar(t, i);
-    this.scanned = t.length;
+  /**
+   * Scans the characters of `delta` (at offset `from` of the answer) once each. It reads the delta, not the
+   * whole text (indexing a string built by += would copy it each time): the line is kept as its head.
+   */
+  private scan(delta: string, from: number): void {
+    for (let j = 0; j < delta.length && !this.overflow; j++) this.scanChar(delta[j] as string, from + j);
   }
 
-  private scanChar(t: string, i: number): void {
-    const c = t[i] as string;
+  private scanChar(c: string, i: number): void {
     if (c === "\n") {
-      const line = t.slice(this.lineStart, i);
-      if (isFenceLine(line)) {
+      if (isFenceLine(this.lineHead)) {
         if (!this.inCode) {
           this.inCode = true;
           this.codeStart = this.lineStart;
-          this.fence = line.trim().slice(0, 3);
+          this.fence = this.lineHead.trim().slice(0, 3);
         } else {
           this.inCode = false; // the newline after a closing fence is a line break, below
         }
       }
-      if (!this.inCode) this.atBreak(t, i);
+      if (!this.inCode) this.atBreak(c, i);
       this.lineStart = i + 1;
+      this.lineHead = "";
       this.lineIsFence = false;
+      this.lineIsBlank = true;
     } else {
-      // A fence shows in a line's first characters; a line longer than that keeps what they said.
-      if (i - this.lineStart < 64) this.lineIsFence = isFenceLine(t.slice(this.lineStart, i + 1));
+      // A fence shows in a line's first characters.
+      if (this.lineHead.length < LINE_HEAD) {
+        this.lineHead += c;
+        this.lineIsFence = isFenceLine(this.lineHead);
+      }
       if (/\s/.test(c)) {
         // Not inside a fence line ("``` python"): a break there would cut the fence.
-        if (!this.inCode && !this.lineIsFence) this.atBreak(t, i);
-      } else if (this.firstText < 0) {
-        this.firstText = i;
+        if (!this.inCode && !this.lineIsFence) this.atBreak(c, i);
+      } else {
+        this.lineIsBlank = false;
+        if (this.firstText < 0) this.firstText = i;
       }
     }
+    this.prev = c;
     const overhead = WRITING_MARKER.length + (this.codeIsOpen() ? this.fence.length + 1 : 0);
-    if (i + 1 - this.msgStart + overhead > this.budget) this.outgrown(t, i);
+    if (i + 1 - this.msgStart + overhead > this.budget) this.outgrown(i);
   }
 
   /** Whether the text ends inside a code block, counting a fence line still being written. */
@@ -277,8 +291,8 @@ export class StreamReply<C> {
   }
 
   /** The whitespace at `i` (outside code) is a break: ends the message there if it is full enough. */
-  private atBreak(t: string, i: number): void {
-    const kind = breakAt(t, i, this.lineStart);
+  private atBreak(c: string, i: number): void {
+    const kind = breakAt(c, this.prev, this.lineIsBlank);
     if (kind === undefined) return;
     this.lastBreak = i;
     // The last message allowed ends only when it must (then the rest goes to a file).
@@ -289,7 +303,8 @@ export class StreamReply<C> {
   }
 
   /** The message cannot hold character `i`: end it at its last break, before its open code block, or hard. */
-  private outgrown(t: string, i: number): void {
+  private outgrown(i: number): void {
+    const t = this.text;
     let cut: number;
     let midLine: boolean;
     if (this.inCode) {
@@ -348,7 +363,7 @@ export class StreamReply<C> {
     const body = this.render(this.msgStart, this.text.length);
     if (body === "") return "";
     // An open code block gets a closing fence for now, so the markdown renders.
-    const fence = this.inCode ? this.fence : this.text.slice(this.lineStart).trim().slice(0, 3);
+    const fence = this.inCode ? this.fence : this.lineHead.trim().slice(0, 3);
     return `${body}${this.codeIsOpen() ? `\n${fence}` : ""}${WRITING_MARKER}`;
   }
 
@@ -357,7 +372,7 @@ export class StreamReply<C> {
     const t = this.text;
     if (body.startsWith(t)) {
       this.text = body;
-      this.scan();
+      this.scan(body.slice(t.length), t.length);
       return;
     }
     let common = 0;
@@ -370,13 +385,17 @@ export class StreamReply<C> {
       this.overflow = { reason: "diverged", shownEnd: this.msgStart };
     } else {
       // Scan the current message again; it starts outside any code block (or on its opening fence).
-      this.lineStart = t.lastIndexOf("\n", this.msgStart - 1) + 1;
+      const lineStart = this.msgStart === 0 ? 0 : body.lastIndexOf("\n", this.msgStart - 1) + 1;
+      const before = body.slice(lineStart, this.msgStart);
+      this.lineStart = lineStart;
+      this.lineHead = before.slice(0, LINE_HEAD);
+      this.lineIsFence = isFenceLine(this.lineHead);
+      this.lineIsBlank = before.trim() === "";
+      this.prev = body[this.msgStart - 1] ?? "";
       this.inCode = false;
-      this.lineIsFence = false;
       this.lastBreak = -1;
       this.firstText = -1;
-      this.scanned = this.msgStart;
-      this.scan();
+      this.scan(body.slice(this.msgStart), this.msgStart);
     }
   }
 
