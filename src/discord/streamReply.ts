@@ -378,12 +378,16 @@ export class StreamReply<C> {
     let common = 0;
     while (common < t.length && t[common] === body[common]) common++;
     this.text = body;
+    // Only whitespace streamed past the common start (the body is the stream, trimmed): nothing shown differs.
+    const shownDiffers = t.slice(common).trim() !== "";
     if (this.overflow) {
+      if (!shownDiffers) return;
       if (common < this.msgStart) this.overflow.reason = "diverged";
       this.overflow.shownEnd = Math.min(this.overflow.shownEnd, Math.max(common, this.msgStart));
-    } else if (common < this.msgStart) {
+    } else if (common < this.msgStart && shownDiffers) {
       this.overflow = { reason: "diverged", shownEnd: this.msgStart };
     } else {
+      this.msgStart = Math.min(this.msgStart, body.length);
       // Scan the current message again; it starts outside any code block (or on its opening fence).
       const lineStart = this.msgStart === 0 ? 0 : body.lastIndexOf("\n", this.msgStart - 1) + 1;
       const before = body.slice(lineStart, this.msgStart);
@@ -404,6 +408,14 @@ export class StreamReply<C> {
     if (this.overflow) return;
     const current = this.messages[this.messages.length - 1] as Message;
     const body = this.render(this.msgStart, this.text.length);
+    const previous = this.messages[this.messages.length - 2];
+    const ontoPrevious = joinParts(previous?.final ?? "", trailer);
+    if (body === "" && !current.exists && previous && ontoPrevious.length <= this.limit) {
+      // The answer ended right after a break: the message before is the last one (it gets the trailer).
+      this.messages.pop();
+      previous.final = ontoPrevious;
+      return;
+    }
     const all = joinParts(body, trailer);
     if (all.length <= this.limit) {
       current.final = all;

@@ -120,7 +120,16 @@ async function run(
     fail,
     body,
     note,
-  }: { everyMs?: number; latencyMs?: number; fail?: (c: Call) => boolean; body?: string; note?: string } = {},
+    pauseMs = 0,
+  }: {
+    everyMs?: number;
+    latencyMs?: number;
+    fail?: (c: Call) => boolean;
+    body?: string;
+    note?: string;
+    /** Time between the last delta and finish(). */
+    pauseMs?: number;
+  } = {},
 ) {
   const clock = new FakeClock();
   const discord = new FakeDiscord(clock, latencyMs, fail);
@@ -129,7 +138,7 @@ async function run(
     await clock.advanceTo(n * everyMs);
     reply.append(delta);
   }
-  await clock.advanceTo(deltas.length * everyMs);
+  await clock.advanceTo(deltas.length * everyMs + pauseMs);
   const final = {
     body: body ?? deltas.join(""),
     footer: FOOTER,
@@ -344,6 +353,22 @@ describe("streamReply across messages", () => {
   it("takes the final body as the truth: what was not streamed is added", async () => {
     const { result } = await run(["Mitochondria make "], { body: "Mitochondria make ATP." });
     assert.deepEqual(result.messages, [`Mitochondria make ATP.\n\n${FOOTER}`]);
+  });
+
+  it("puts the footer on the message before when the answer ends right after a break", async () => {
+    const text = `${prose(22)}\n\n`; // ~1,250 characters: the paragraph break ends the message
+    const { discord, result } = await run(chunk(text, 30, rng(8)), { body: text.trimEnd(), pauseMs: 3000 });
+    assert.equal(
+      result.attachment,
+      undefined,
+      "a body trimmed of the streamed whitespace is the same answer",
+    );
+    assert.ok(
+      discord.calls.some((c) => c.index === 0 && c.content === text.trim()),
+      "the message was finished at the break while streaming",
+    );
+    assert.deepEqual(result.messages, [`${text.trim()}\n\n${FOOTER}`]);
+    assert.deepEqual(discord.shown, result.messages);
   });
 
   it("attaches the final body when it differs from a message already finished", async () => {
