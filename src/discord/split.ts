@@ -3,11 +3,46 @@
 // block (a block too big for one message is carried whole in a .txt instead). Pure: no discord.js.
 import { DiscordLimits } from "./limits.ts";
 
+/** A text the caller sends as a file (a .txt) because it cannot be shown cleanly in messages. */
+export interface TextAttachment {
+  name: string;
+  content: string;
+}
+
 export interface SplitResult {
   /** Message contents, each ≤ limit characters. Empty when the whole text goes to the attachment. */
   parts: string[];
   /** Set when the text cannot be split cleanly (a code block over the limit, or too many parts). */
-  attachment?: { name: string; content: string };
+  attachment?: TextAttachment;
+}
+
+/** At most this many messages for one answer; past it, the answer goes to a file instead. */
+export const MAX_PARTS = 5;
+
+/** Where a message may break, gentlest first: between paragraphs, lines, sentences, words (then graphemes). */
+export type Break = "paragraph" | "line" | "sentence" | "word";
+
+/** The opening or closing line of a fenced code block (``` or ~~~, maybe indented). */
+export function isFenceLine(line: string): boolean {
+  return /^\s*(```|~~~)/.test(line);
+}
+
+/** A blank line ends a paragraph. */
+export function isBlankLine(line: string): boolean {
+  return line.trim() === "";
+}
+
+/** What ends a sentence (the sentence break is the whitespace after it). */
+export const SENTENCE_END = /[.!?…]/;
+
+/**
+ * The break a character `c` offers outside a code block, after `prev`, on a line blank so far or not
+ * (isBlankLine): a newline ends a paragraph (after a blank line) or a line; a space ends a sentence or a word.
+ */
+export function breakAt(c: string, prev: string, lineIsBlank: boolean): Break | undefined {
+  if (c === "\n") return lineIsBlank ? "paragraph" : "line";
+  if (!/\s/.test(c)) return undefined;
+  return SENTENCE_END.test(prev) ? "sentence" : "word";
 }
 
 interface Block {
@@ -26,7 +61,7 @@ function blocks(text: string): Block[] {
     buf = [];
   };
   for (const line of lines) {
-    const fence = /^\s*(```|~~~)/.test(line);
+    const fence = isFenceLine(line);
     if (!inCode && fence) {
       flush(false);
       inCode = true;
@@ -37,7 +72,7 @@ function blocks(text: string): Block[] {
         flush(true);
         inCode = false;
       }
-    } else if (line.trim() === "") {
+    } else if (isBlankLine(line)) {
       flush(false);
     } else {
       buf.push(line);
@@ -49,7 +84,7 @@ function blocks(text: string): Block[] {
 
 const PROSE_BOUNDARIES = [
   { pattern: /\n/, sep: "\n" },
-  { pattern: /(?<=[.!?…])\s+/, sep: " " },
+  { pattern: new RegExp(`(?<=${SENTENCE_END.source})\\s+`), sep: " " },
   { pattern: /\s+/, sep: " " },
 ];
 
@@ -79,19 +114,36 @@ const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
 function hardSplit(text: string, limit: number): string[] {
   const out: string[] = [];
   let piece = "";
-  const add = (unit: string) => {
+  for (const unit of cuttableUnits(text, limit)) {
     if (piece.length + unit.length > limit && piece !== "") {
       out.push(piece);
       piece = "";
     }
     piece += unit;
-  };
-  for (const { segment } of graphemes.segment(text)) {
-    if (segment.length <= limit) add(segment);
-    else for (const codePoint of segment) add(codePoint);
   }
   if (piece !== "") out.push(piece);
   return out;
+}
+
+/** The units a hard cut may fall between: graphemes, or the code points of a grapheme longer than `limit`. */
+function* cuttableUnits(text: string, limit: number): Generator<string> {
+  for (const { segment } of graphemes.segment(text)) {
+    if (segment.length <= limit) yield segment;
+    else yield* segment;
+  }
+}
+
+/**
+ * The longest prefix of `text` of at most `max` UTF-16 units that ends between graphemes (the hard cut
+ * splitMessage makes where no gentler boundary exists), as its length. At least one unit when `max` ≥ 2.
+ */
+export function graphemeCut(text: string, max: number): number {
+  let at = 0;
+  for (const unit of cuttableUnits(text.slice(0, max + 64), max)) {
+    if (at + unit.length > max) break;
+    at += unit.length;
+  }
+  return at;
 }
 
 function packer(limit: number, sep: string) {
@@ -114,7 +166,7 @@ function pack(pieces: string[], limit: number, sep: string): string[] {
  */
 export function splitMessage(
   text: string,
-  { limit = DiscordLimits.messageContent, maxParts = 5, fileName = "answer.txt" } = {},
+  { limit = DiscordLimits.messageContent, maxParts = MAX_PARTS, fileName = "answer.txt" } = {},
 ): SplitResult {
   if (text.length <= limit) return { parts: [text] };
   const asFile = (): SplitResult => ({ parts: [], attachment: { name: fileName, content: text } });
