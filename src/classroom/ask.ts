@@ -445,6 +445,27 @@ export class AskService {
   }
 
   /**
+   * Why this student cannot follow up this answer here (the Follow up button asks before it opens its modal), or
+   * undefined when they can. The question itself is checked again when it is asked.
+   */
+  followUpRefusal(
+    guildId: string,
+    channelId: string,
+    userId: string,
+    answerId: number,
+  ): AskRefusal | undefined {
+    const r = this.conversationOf({
+      guildId,
+      channelId,
+      userId,
+      isTeacher: false,
+      question: "",
+      followUpOf: answerId,
+    });
+    return Array.isArray(r) ? undefined : r;
+  }
+
+  /**
    * A follow-up's conversation so far (oldest first), or the refusal: not this student's conversation in this
    * channel (another student, a forged id, a deleted answer), or it is already as long as ASK_CONTEXT_TURNS allows.
    * A new question has none.

@@ -17,7 +17,7 @@ import type { Logger } from "../logger.ts";
 import { ChatProviderRegistry, type FineTuningProviderInfo } from "../providers/chatRegistry.ts";
 import type { Moderator } from "../providers/moderation.ts";
 import { createModerator } from "../providers/moderators.ts";
-import { type AskRequest, type AskResult, AskService, type AskServiceDeps } from "./ask.ts";
+import { type AskRefusal, type AskRequest, type AskResult, AskService, type AskServiceDeps } from "./ask.ts";
 import { FeedbackService } from "./feedback.ts";
 import { ModerationGate } from "./moderation.ts";
 import { ChatPriceTable } from "./prices.ts";
@@ -31,6 +31,13 @@ import { UsageService } from "./usage.ts";
 export interface ClassroomServices {
   /** /ask: routes the question within the guild's limits, answers it (cache, fallback) and records it. */
   ask(req: AskRequest, sink?: TextSink): Promise<AskResult>;
+  /** Why this student cannot follow up this answer in this channel (the refusal), or undefined when they can. */
+  followUpRefusal(
+    guildId: string,
+    channelId: string,
+    userId: string,
+    answerId: number,
+  ): AskRefusal | undefined;
   /** One answer of this guild, for the teacher's correction modal. */
   answer(guildId: string, answerId: number): ReturnType<AnswerRepository["get"]>;
   /** Class channels, the channel and server default models, and the models other providers serve. */
@@ -148,6 +155,8 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
   });
   return {
     ask: (req, sink) => asker.ask(req, sink),
+    followUpRefusal: (guildId, channelId, userId, answerId) =>
+      asker.followUpRefusal(guildId, channelId, userId, answerId),
     answer: (guildId, answerId) => answers.get(guildId, answerId),
     forgetCachedAnswers: (guildId, questions) => asker.cache.forget(guildId, questions),
     settings: new ClassroomSettings({ channels, guildSettings, router, models, providers, now }),

@@ -1,5 +1,7 @@
-// /ask: a student's question to the channel's model. Public in class channels (with 👍/👎 and a teacher's
-// "Correct this answer"), ephemeral elsewhere; refusals are short ephemeral messages. Mentions never ping.
+// /ask: a student's question to the channel's model, streamed into the reply as it is written. Public in class
+// channels (with 👍/👎 and a teacher's "Correct this answer"), ephemeral elsewhere; every answer can be followed up
+// by the student who asked (Follow up: a modal, then the next turn of the conversation). Refusals are short
+// ephemeral messages. Mentions never ping.
 import {
   ActionRowBuilder,
   AttachmentBuilder,
@@ -15,17 +17,19 @@ import {
   TextInputBuilder,
   TextInputStyle,
 } from "discord.js";
-import type { AskAnswer } from "../classroom/ask.ts";
+import type { AskAnswer, AskRequest } from "../classroom/ask.ts";
+import { canFollowUp, followUpLabel } from "../classroom/conversation.ts";
 import { MAX_CORRECTION_CHARS } from "../classroom/feedback.ts";
 import type { Command, ComponentHandler } from "../discord/command.ts";
 import type { AppContext } from "../discord/context.ts";
-import { CORRECTION_PREFIX, correctionId } from "../discord/feedbackIds.ts";
+import { CORRECTION_PREFIX, correctionId, FOLLOW_UP_PREFIX, followUpId } from "../discord/feedbackIds.ts";
 import { DiscordLimits } from "../discord/limits.ts";
 import { neutraliseMarkdown } from "../discord/markdown.ts";
 import { guildModelChoices } from "../discord/modelChoices.ts";
-import { defer, respond } from "../discord/respond.ts";
+import { defer, type RepliableInteraction, respond } from "../discord/respond.ts";
 import { interactionIsTeacher } from "../discord/router.ts";
 import { splitMessage } from "../discord/split.ts";
+import { type FinalPayload, StreamReply, type StreamReplyIO, systemClock } from "../discord/streamReply.ts";
 import { UserError } from "../domain/errors.ts";
 import { wakeButtonRow } from "./model.ts";
 
@@ -48,6 +52,8 @@ export function answerFooter(a: AskAnswer, ctx: AppContext, isTeacher: boolean):
       ? `answered by fallback \`${a.model}\`${sandbox} because \`${a.unavailableModel}\` is no longer available`
       : `answered by \`${a.model}\`${sandbox}`,
   ];
+  const turn = followUpLabel(a.turn, a.maxTurns);
+  if (turn) parts.push(turn);
   if (isTeacher && a.cached) parts.push("cached");
   return `-# ${parts.join(" · ")}`;
 }
@@ -69,15 +75,179 @@ export function quoteQuestion(question: string): string {
   return `> **Q:** ${neutraliseMarkdown(clipped)}`;
 }
 
-function feedbackRow(answerId: number): ActionRowBuilder<ButtonBuilder> {
-  return new ActionRowBuilder<ButtonBuilder>().addComponents(
-    new ButtonBuilder().setCustomId(`vote:up:${answerId}`).setEmoji("👍").setStyle(ButtonStyle.Secondary),
-    new ButtonBuilder().setCustomId(`vote:down:${answerId}`).setEmoji("👎").setStyle(ButtonStyle.Secondary),
-    new ButtonBuilder()
-      .setCustomId(correctionId(answerId))
-      .setLabel("Correct this answer")
-      .setStyle(ButtonStyle.Secondary),
+type AnswerComponents = ActionRowBuilder<ButtonBuilder>[];
+
+/**
+ * The buttons under an answer: in a class channel 👍/👎 and "Correct this answer"; everywhere "Follow up" while
+ * the conversation has room (then a disabled button saying to start a new /ask). A withheld answer has none.
+ */
+function answerComponents(a: AskAnswer, isPublic: boolean): AnswerComponents {
+  if (a.withheld) return [];
+  const buttons = isPublic
+    ? [
+        new ButtonBuilder()
+          .setCustomId(`vote:up:${a.answerId}`)
+          .setEmoji("👍")
+          .setStyle(ButtonStyle.Secondary),
+        new ButtonBuilder()
+          .setCustomId(`vote:down:${a.answerId}`)
+          .setEmoji("👎")
+          .setStyle(ButtonStyle.Secondary),
+        new ButtonBuilder()
+          .setCustomId(correctionId(a.answerId))
+          .setLabel("Correct this answer")
+          .setStyle(ButtonStyle.Secondary),
+      ]
+    : [];
+  if (a.maxTurns > 1) {
+    const open = canFollowUp(a.turn, a.maxTurns);
+    buttons.push(
+      new ButtonBuilder()
+        .setCustomId(followUpId(a.answerId))
+        .setLabel(open ? "Follow up" : `${a.maxTurns} questions asked: start a new /ask`)
+        .setStyle(open ? ButtonStyle.Primary : ButtonStyle.Secondary)
+        .setDisabled(!open),
+    );
+  }
+  return buttons.length > 0 ? [new ActionRowBuilder<ButtonBuilder>().addComponents(buttons)] : [];
+}
+
+/**
+ * The reply as streamReply writes it: message 0 is the deferred reply, later ones follow-ups (ephemeral like the
+ * deferral), edited by their ids. Nothing pings.
+ */
+function replyIO(interaction: RepliableInteraction, ephemeral: boolean): StreamReplyIO<AnswerComponents> {
+  const ids: string[] = [];
+  const extras = (final: FinalPayload<AnswerComponents> | undefined) => ({
+    components: final?.components ?? [],
+    ...(final?.attachment
+      ? {
+          files: [
+            new AttachmentBuilder(Buffer.from(final.attachment.content, "utf8"), {
+              name: final.attachment.name,
+            }),
+          ],
+        }
+      : {}),
+    allowedMentions: { parse: [] },
+  });
+  return {
+    async edit(index, content, final) {
+      const id = ids[index];
+      await interaction.editReply({ content, ...extras(final), ...(index > 0 && id ? { message: id } : {}) });
+    },
+    async post(index, content, final) {
+      const message = await interaction.followUp({
+        content,
+        ...extras(final),
+        ...(ephemeral ? { flags: MessageFlags.Ephemeral } : {}),
+      });
+      ids[index] = message.id;
+    },
+  };
+}
+
+/**
+ * Asks the question (a new /ask or a follow-up) and shows the answer as it is written. The deferral comes first:
+ * Discord's 3 seconds run out long before a model finishes.
+ */
+async function answerQuestion(
+  interaction: RepliableInteraction,
+  ctx: AppContext,
+  q: Pick<AskRequest, "question" | "model" | "followUpOf">,
+): Promise<void> {
+  const guildId = interaction.guildId ?? "";
+  const channelId = interaction.channelId ?? "";
+  const isPublic = ctx.classroom.settings.channel(guildId, channelId)?.isClass ?? false;
+  await defer(interaction, { ephemeral: !isPublic });
+  const isTeacher = interactionIsTeacher(interaction, ctx);
+  // In a class channel the class reads the question too (Discord shows only the command's name).
+  const header = isPublic ? `${quoteQuestion(q.question)}\n\n` : "";
+  const reply = new StreamReply<AnswerComponents>({
+    io: replyIO(interaction, !isPublic),
+    clock: systemClock,
+  });
+  let streaming = false;
+  const result = await ctx.classroom.ask(
+    { guildId, channelId, userId: interaction.user.id, isTeacher, ...q },
+    (delta) => {
+      if (!streaming) reply.append(header);
+      streaming = true;
+      reply.append(delta);
+    },
   );
+
+  // Moderation alerted the teachers: post it now rather than at the next poller tick.
+  const alerted = result.ok ? result.withheld : result.reason === "moderation_flagged";
+  if (alerted || (!result.ok && result.reason === "moderation_unavailable")) {
+    void ctx.notifier.drainFresh().catch(() => undefined);
+  }
+
+  if (!result.ok) {
+    // A refusal may quote what the student typed (a model name): keep it within one message.
+    const message = clip(result.message, DiscordLimits.messageContent);
+    // A model asleep: a teacher gets the Wake button (the button checks again that they are one).
+    const asleep = result.wakeModel ? ctx.models.get(guildId, result.wakeModel) : undefined;
+    const components = asleep && isTeacher ? [wakeButtonRow(asleep.id)] : [];
+    if (isPublic) {
+      // The deferral was public; a refusal concerns one student: drop the "thinking…" and tell them alone.
+      await interaction.deleteReply().catch(() => undefined);
+      await interaction.followUp({
+        content: message,
+        components,
+        flags: MessageFlags.Ephemeral,
+        allowedMentions: { parse: [] },
+      });
+    } else {
+      await respond(interaction, { content: message, components });
+    }
+    return;
+  }
+
+  const footer = answerFooter(result, ctx, isTeacher);
+  const components = answerComponents(result, isPublic);
+  const body = `${header}${result.answer}`;
+  // Nothing was streamed (a cached answer, a provider that does not stream, ASK_STREAM=false): the whole answer at
+  // once, split as a long answer always was.
+  if (!streaming) {
+    await showWholeAnswer(interaction, { body, footer, components, isPublic });
+    return;
+  }
+  const done = await reply.finish({ body, footer, components });
+  for (const f of done.failures) {
+    ctx.logger.warn(
+      { err: f.error, guildId, answerId: result.answerId, message: f.index, op: f.op, final: f.final },
+      "could not write the answer to Discord",
+    );
+  }
+}
+
+/** A whole answer in the deferred reply (and follow-ups when long), or as a .txt when it cannot be split cleanly. */
+async function showWholeAnswer(
+  interaction: RepliableInteraction,
+  a: { body: string; footer: string; components: AnswerComponents; isPublic: boolean },
+): Promise<void> {
+  const split = splitMessage(`${a.body}\n\n${a.footer}`);
+  if (split.attachment) {
+    await respond(interaction, {
+      content: `The answer is long, so it is attached as a file.\n${a.footer}`,
+      files: [
+        new AttachmentBuilder(Buffer.from(split.attachment.content, "utf8"), {
+          name: split.attachment.name,
+        }),
+      ],
+      components: a.components,
+    });
+    return;
+  }
+  const last = split.parts.length - 1;
+  for (const [i, part] of split.parts.entries()) {
+    await respond(interaction, {
+      content: part,
+      components: i === last ? a.components : [],
+      ephemeral: !a.isPublic,
+    });
+  }
 }
 
 export default {
@@ -93,72 +263,10 @@ export default {
     return guildModelChoices(ctx, interaction.guildId, typed, chosen);
   },
   async execute(interaction, ctx) {
-    const guildId = interaction.guildId;
-    const isPublic = ctx.classroom.settings.channel(guildId, interaction.channelId)?.isClass ?? false;
-    await defer(interaction, { ephemeral: !isPublic });
-    const isTeacher = interactionIsTeacher(interaction, ctx);
-    const result = await ctx.classroom.ask({
-      guildId,
-      channelId: interaction.channelId,
-      userId: interaction.user.id,
-      isTeacher,
+    await answerQuestion(interaction, ctx, {
       question: interaction.options.getString("question", true),
       model: interaction.options.getString("model") ?? undefined,
     });
-
-    // Moderation alerted the teachers: post it now rather than at the next poller tick.
-    const alerted = result.ok ? result.withheld : result.reason === "moderation_flagged";
-    if (alerted || (!result.ok && result.reason === "moderation_unavailable")) {
-      void ctx.notifier.drainFresh().catch(() => undefined);
-    }
-
-    if (!result.ok) {
-      // A refusal may quote what the student typed (a model name): keep it within one message.
-      const message = clip(result.message, DiscordLimits.messageContent);
-      // A model asleep: a teacher gets the Wake button (the button checks again that they are one).
-      const asleep = result.wakeModel ? ctx.models.get(guildId, result.wakeModel) : undefined;
-      const components = asleep && isTeacher ? [wakeButtonRow(asleep.id)] : [];
-      if (isPublic) {
-        // The deferral was public; a refusal concerns one student: drop the "thinking…" and tell them alone.
-        await interaction.deleteReply().catch(() => undefined);
-        await interaction.followUp({
-          content: message,
-          components,
-          flags: MessageFlags.Ephemeral,
-          allowedMentions: { parse: [] },
-        });
-      } else {
-        await respond(interaction, { content: message, components });
-      }
-      return;
-    }
-
-    const footer = answerFooter(result, ctx, isTeacher);
-    // In a class channel the class reads the question too (Discord shows only the command's name).
-    const header = isPublic ? `${quoteQuestion(interaction.options.getString("question", true))}\n\n` : "";
-    const split = splitMessage(`${header}${result.answer}\n\n${footer}`);
-    // A withheld answer is a neutral message: nothing to vote on or correct from the channel.
-    const components = isPublic && !result.withheld ? [feedbackRow(result.answerId)] : [];
-    if (split.attachment) {
-      await respond(interaction, {
-        content: `The answer is long, so it is attached as a file.\n${footer}`,
-        files: [
-          new AttachmentBuilder(Buffer.from(split.attachment.content, "utf8"), {
-            name: split.attachment.name,
-          }),
-        ],
-        components,
-      });
-      return;
-    }
-    const last = split.parts.length - 1;
-    for (const [i, part] of split.parts.entries()) {
-      await respond(interaction, {
-        content: part,
-        components: i === last ? components : [],
-        ephemeral: !isPublic,
-      });
-    }
   },
 } satisfies Command;
 
@@ -246,3 +354,46 @@ async function correctFromModal(
     content: "Saved. The corrected answer goes into the next `/dataset export`.",
   });
 }
+
+const FOLLOW_UP_FIELD = "question";
+
+/**
+ * "Follow up": the button opens a modal for the next question (only the student who asked may: checked here
+ * and again when the question is asked), its submit asks it with the conversation so far.
+ */
+export const followUp = {
+  prefix: FOLLOW_UP_PREFIX,
+  access: "everyone",
+  async handle(interaction, ctx) {
+    const answerId = answerIdOf(interaction.customId, 1);
+    if (interaction.isModalSubmit()) {
+      await answerQuestion(interaction, ctx, {
+        question: interaction.fields.getTextInputValue(FOLLOW_UP_FIELD),
+        followUpOf: answerId,
+      });
+      return;
+    }
+    const refused = ctx.classroom.followUpRefusal(
+      interaction.guildId,
+      interaction.channelId ?? "",
+      interaction.user.id,
+      answerId,
+    );
+    if (refused) throw new UserError(refused.message, refused.reason);
+    const input = new TextInputBuilder()
+      .setCustomId(FOLLOW_UP_FIELD)
+      .setStyle(TextInputStyle.Paragraph)
+      .setMaxLength(Math.min(ctx.config.ask.maxQuestionChars, DiscordLimits.modalTextInput))
+      .setRequired(true);
+    const modal = new ModalBuilder()
+      .setCustomId(followUpId(answerId))
+      .setTitle("Follow up")
+      .addLabelComponents(
+        new LabelBuilder()
+          .setLabel("Your next question")
+          .setDescription("Sent with your conversation so far")
+          .setTextInputComponent(input),
+      );
+    await (interaction as ButtonInteraction).showModal(modal);
+  },
+} satisfies ComponentHandler;

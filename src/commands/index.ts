@@ -1,6 +1,6 @@
 // Every slash command and component handler, read by the runtime (src/app.ts) and the deploy script.
 import type { Command, ComponentHandler } from "../discord/command.ts";
-import ask, { correctAnswer, voteButton } from "./ask.ts";
+import ask, { correctAnswer, followUp, voteButton } from "./ask.ts";
 import classroom from "./classroom.ts";
 import config from "./config.ts";
 import dataset from "./dataset.ts";
@@ -26,6 +26,7 @@ export const commands: readonly Command[] = [
 export const components: readonly ComponentHandler[] = [
   voteButton,
   correctAnswer,
+  followUp,
   reviewButtons,
   finetuneButtons,
   hostingButtons,

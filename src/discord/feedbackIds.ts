@@ -4,3 +4,9 @@ export const CORRECTION_PREFIX = "correct";
 
 /** `correct:<answer id>`. */
 export const correctionId = (answerId: number): string => `${CORRECTION_PREFIX}:${answerId}`;
+
+// The "Follow up" button under an answer and the modal it opens: `followup:<answer id>` (commands/ask.ts).
+export const FOLLOW_UP_PREFIX = "followup";
+
+/** `followup:<answer id>`. */
+export const followUpId = (answerId: number): string => `${FOLLOW_UP_PREFIX}:${answerId}`;

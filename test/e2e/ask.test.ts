@@ -115,7 +115,12 @@ describe("/ask in a class channel", () => {
     assert.ok(answer.content.includes(`answered by \`${model}\` (sandbox)`), answer.content);
     const id = answer.customIds.find((c) => c.startsWith("vote:up:"))?.split(":")[2];
     assert.ok(id, "carries the vote buttons");
-    assert.deepEqual(answer.customIds, [`vote:up:${id}`, `vote:down:${id}`, `correct:${id}`]);
+    assert.deepEqual(answer.customIds, [
+      `vote:up:${id}`,
+      `vote:down:${id}`,
+      `correct:${id}`,
+      `followup:${id}`,
+    ]);
   });
 
   it("splits an answer over 2,000 characters into parts, none too long, no code block cut", async () => {
@@ -314,14 +319,19 @@ describe("/ask model: for students and teachers", () => {
 });
 
 describe("/ask outside a class channel", () => {
-  it("answers privately with the base model, marked as the sandbox, without buttons", async () => {
+  it("answers privately with the base model, marked as the sandbox, with only the Follow up button", async () => {
     const run = await ask(ana, "general", "What is photosynthesis?");
     await run.response();
     assert.equal(run.deferred, true);
     const reply = await run.waitForOriginal();
     assert.equal(reply.ephemeral, true);
     assert.match(reply.content, /answered by `gpt-4o-mini-2024-07-18` \(sandbox\)/);
-    assert.deepEqual(reply.customIds, []);
+    assert.equal(reply.customIds.length, 1);
+    assert.match(
+      reply.customIds[0] ?? "",
+      /^followup:\d+$/,
+      "no votes or corrections outside a class channel",
+    );
   });
 
   it("refuses an unknown model name of any length in words, within Discord's limits", async () => {

@@ -43,6 +43,9 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     SANDBOX_SECONDS_PER_STEP: "0.01",
     // Streamed answers unpaced: a test that wants to watch the pace sets its own rate.
     SANDBOX_STREAM_TOKENS_PER_SECOND: "0",
+    // Whole answers, so a test reads the finished reply at once instead of waiting out the edit throttle (1.2 s an
+    // edit). The streaming tests (test/e2e/askStream.test.ts) and the demo turn it on.
+    ASK_STREAM: "false",
     LOG_LEVEL: "silent",
     ...options.env,
   });

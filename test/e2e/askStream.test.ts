@@ -1,0 +1,164 @@
+// /ask streamed, on the fake Discord with the embedded sandbox streaming at a visible pace: the reply is edited
+// as the answer is written (throttled, in order, never over 2,000 characters, continuing in a second message at a
+// sentence), ends with its footer and buttons; the student who asked can follow up (a modal, then the next turn
+// with "follow-up 2 of 4"), nobody else can; a stream cut mid-way keeps what arrived with a note.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { DiscordLimits } from "../../src/discord/limits.ts";
+import { EDIT_INTERVAL_MS, WRITING_MARKER } from "../../src/discord/streamReply.ts";
+import type { FakeChannel, FakeInteraction, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
+import { startTestBot, type TestBot } from "../helpers/bot.ts";
+import { fineTuneInGuild } from "../helpers/finetune.ts";
+import { addSchool } from "../helpers/school.ts";
+
+const LONG_ANSWER = Array.from(
+  { length: 26 },
+  (_, i) =>
+    `In step ${i + 1}, the chloroplasts capture light and use its energy to split water, releasing oxygen into the air.`,
+).join(" ");
+const PAIRS: [string, string][] = [
+  ["Explain photosynthesis in detail", LONG_ANSWER],
+  ["What is a cell?", "A cell is the smallest unit of life."],
+  ["Where does the oxygen come from?", "The oxygen comes from the water the plant splits."],
+  ["What is osmosis?", "Osmosis is water crossing a membrane."],
+  ["What is DNA?", "DNA carries genetic instructions."],
+  ["What is an ecosystem?", "Living things and their environment together."],
+  ["What is evolution?", "Change in inherited traits over generations."],
+  ["What is a gene?", "A stretch of DNA that codes for a protein."],
+  ["What is a virus?", "A tiny agent that copies itself inside cells."],
+  ["What is an atom?", "The smallest unit of a chemical element."],
+];
+
+let bot: TestBot;
+let sam: FakeUser;
+let ana: FakeUser;
+let lab: FakeChannel;
+
+/** Every message of the reply once its last one carries the footer. */
+async function finished(run: FakeInteraction): Promise<FakeMessage[]> {
+  await bot.discord.waitFor(
+    () => "the streamed answer to finish",
+    () => run.messages().some((m) => m.content.includes("answered by")) || undefined,
+    20_000,
+  );
+  return run.messages();
+}
+
+/** The content of every PATCH of one of the interaction's messages, with when the fake received it. */
+function edits(run: FakeInteraction) {
+  const prefix = `/webhooks/${bot.discord.applicationId}/${run.token}/messages/`;
+  return bot.discord.requests
+    .filter((r) => r.method === "PATCH" && r.path.startsWith(prefix))
+    .map((r) => ({
+      message: r.path.slice(prefix.length),
+      content: String((r.body as { content?: unknown }).content ?? ""),
+      at: r.at,
+    }));
+}
+
+before(async () => {
+  bot = await startTestBot({ env: { ASK_STREAM: "true", SANDBOX_STREAM_TOKENS_PER_SECOND: "150" } });
+  const school = addSchool(bot.discord, { channels: ["general", "lab"] });
+  [sam, ana] = school.students as [FakeUser, FakeUser];
+  lab = school.guild.channel("lab");
+  const model = await fineTuneInGuild(bot.app, school.guild.id, school.teacher.id, PAIRS, "bio");
+  const run = await bot.discord.slash({
+    channel: school.guild.channel("general"),
+    user: school.teacher,
+    command: "classroom",
+    subcommand: "setup",
+    options: { channel: lab, model, "max-tokens": 1500 },
+  });
+  await run.waitForOriginal();
+});
+after(() => bot.close());
+
+describe("/ask streamed into Discord", () => {
+  let answer: FakeMessage;
+
+  it("edits the reply as the answer is written: throttled, in order, within 2,000 characters", async () => {
+    const run = await bot.discord.slash({
+      channel: lab,
+      user: sam,
+      command: "ask",
+      options: { question: "Explain photosynthesis in detail" },
+    });
+    const messages = await finished(run);
+    assert.equal(messages.length, 2, "the answer continues in a second message");
+    const all = edits(run);
+    const original = all.filter((e) => e.message === "@original");
+    assert.ok(original.length >= 3, `the reply was edited as it was written (${original.length} edits)`);
+    assert.ok(
+      original.slice(0, -1).some((e) => e.content.endsWith(WRITING_MARKER)),
+      "a reader sees it is still being written",
+    );
+    for (const e of all)
+      assert.ok(e.content.length <= DiscordLimits.messageContent, `${e.content.length} chars`);
+    // Each message only grows while it is written, and is written at most once per interval (a lower bound).
+    for (const id of new Set(all.map((e) => e.message))) {
+      const mine = all.filter((e) => e.message === id);
+      for (let i = 1; i < mine.length; i++) {
+        const before = (mine[i - 1]?.content ?? "").replace(WRITING_MARKER, "");
+        assert.ok((mine[i]?.content ?? "").startsWith(before), `message ${id} grew in order`);
+        const gap = (mine[i]?.at ?? 0) - (mine[i - 1]?.at ?? 0);
+        assert.ok(gap >= EDIT_INTERVAL_MS - 200, `edits of ${id} ${gap} ms apart`);
+      }
+    }
+    const [first, last] = messages as [FakeMessage, FakeMessage];
+    assert.ok(first.content.startsWith("> **Q:** Explain photosynthesis in detail"));
+    assert.ok(!first.content.includes(WRITING_MARKER) && !last.content.includes(WRITING_MARKER));
+    assert.match(first.content.trimEnd(), /[.!?]$/, "the first message ends at a sentence");
+    assert.deepEqual(first.customIds, [], "the buttons are on the last message");
+    assert.match(last.content, /answered by `ft:[^`]+` \(sandbox\)$/);
+    const shown = `${first.content.split("\n\n").slice(1).join("\n\n")} ${last.content.split("\n\n")[0]}`;
+    assert.equal(shown.replace(/\s+/g, " ").trim(), LONG_ANSWER, "the whole answer, nothing lost or doubled");
+    assert.ok(last.customIds.some((c) => c.startsWith("followup:")));
+    answer = last;
+  });
+
+  it("lets only the student who asked follow up, and sends the next turn with the conversation", async () => {
+    const followId = answer.customIds.find((c) => c.startsWith("followup:")) as string;
+    const parentId = Number(followId.split(":")[1]);
+
+    const stranger = await bot.discord.click({ message: answer, customId: followId, user: ana });
+    const refusal = await stranger.waitForOriginal((m) => m !== stranger.sourceMessage && !m.loading);
+    assert.equal(refusal.ephemeral, true);
+    assert.match(refusal.content, /only the student who asked can follow up/);
+    assert.equal(stranger.modal, undefined, "no modal for another student");
+
+    const opened = await bot.discord.click({ message: answer, customId: followId, user: sam });
+    await opened.response();
+    assert.equal(opened.modal?.title, "Follow up");
+    const sent = await bot.discord.submitModal({
+      from: opened,
+      fields: { question: "Where does the oxygen come from?" },
+    });
+    const messages = await finished(sent);
+    const reply = messages.at(-1) as FakeMessage;
+    assert.match(reply.content, /The oxygen comes from the water the plant splits\./);
+    assert.match(reply.content, /follow-up 2 of 4/);
+    assert.ok((messages[0]?.content ?? "").startsWith("> **Q:** Where does the oxygen come from?"));
+    const row = bot.db
+      .prepare("SELECT parent_id AS parentId, turn FROM answers ORDER BY id DESC LIMIT 1")
+      .get() as { parentId: number; turn: number };
+    assert.deepEqual({ ...row }, { parentId, turn: 2 });
+  });
+
+  it("keeps what arrived when the stream is cut mid-way, and says so", async () => {
+    bot.app.sandbox?.faults.next({ cutStreamAfterChunks: 40 });
+    const run = await bot.discord.slash({
+      channel: lab,
+      user: sam,
+      command: "ask",
+      // Not the first test's question: that answer is cached now.
+      options: { question: "Please explain photosynthesis in detail" },
+    });
+    const shown = (await finished(run)).map((m) => m.content).join("\n");
+    assert.match(shown, /In step 1, the chloroplasts capture light/);
+    assert.match(shown, /the answer stopped early: the connection to sandbox broke off/);
+    const usage = bot.db
+      .prepare("SELECT error, completion_tokens AS tokens FROM ask_usage ORDER BY id DESC LIMIT 1")
+      .get() as { error: string; tokens: number };
+    assert.deepEqual({ ...usage }, { error: "stream_connection_error", tokens: 40 });
+  });
+});
