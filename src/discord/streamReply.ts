@@ -124,6 +124,8 @@ interface Message {
   failed?: string | undefined;
   lastWriteAt: number;
   finalAttempts: number;
+  /** Writes that reached Discord. */
+  writes?: number;
 }
 
 const NOTICES: Record<AttachmentReason, string> = {
@@ -472,7 +474,10 @@ export class StreamReply<C> {
         return;
       }
       const m = this.messages[i] as Message;
-      const wait = m.lastWriteAt + this.interval - this.clock.now();
+      // A message written once so far (a short answer that came at once) gets its final write without waiting: two
+      // writes are well within Discord's five in five seconds, and the footer and buttons come with the text.
+      const quickFinal = this.finishing && (m.writes ?? 0) <= 1 && m.finalAttempts === 0;
+      const wait = quickFinal ? 0 : m.lastWriteAt + this.interval - this.clock.now();
       if (wait > 0) {
         await this.clock.sleep(wait);
         continue; // newer text may have come meanwhile: decide again
@@ -486,6 +491,7 @@ export class StreamReply<C> {
         else await this.io.post(i, content, final);
         m.exists = true;
         m.sent = content;
+        m.writes = (m.writes ?? 0) + 1;
         if (final) this.payloadDelivered = true;
       } catch (error) {
         this.failures.push({ index: i, op, final: finishing, error });

@@ -502,3 +502,29 @@ describe("streamReply on random answers", () => {
     }
   });
 });
+
+describe("the final write of a short answer", () => {
+  it("comes at once when the message was written only once (two writes: the text, then the footer)", async () => {
+    const { discord } = await run(["A short answer."], { everyMs: 10 });
+    assert.deepEqual(
+      discord.calls.map((c) => [c.op, c.index, c.at]),
+      [
+        ["edit", 0, 0],
+        ["edit", 0, 10],
+      ],
+      "no wait for the throttle: the footer and buttons follow the text",
+    );
+    assert.equal(discord.calls[1]?.final?.components, COMPONENTS);
+  });
+
+  it("waits out the interval once the message was written twice", async () => {
+    const deltas = Array.from({ length: 14 }, (_, i) => `Word ${i}. `);
+    const { discord } = await run(deltas, { everyMs: 100 });
+    const writes = discord.calls.filter((c) => c.index === 0);
+    assert.ok(writes.length >= 3, `${writes.length} writes`);
+    for (let i = 1; i < writes.length; i++) {
+      const gap = (writes[i]?.at ?? 0) - (writes[i - 1]?.at ?? 0);
+      assert.ok(gap >= EDIT_INTERVAL_MS, `write ${i} came ${gap} ms after the one before`);
+    }
+  });
+});

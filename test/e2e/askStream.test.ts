@@ -100,6 +100,7 @@ describe("/ask streamed into Discord", () => {
       for (let i = 1; i < mine.length; i++) {
         const before = (mine[i - 1]?.content ?? "").replace(WRITING_MARKER, "");
         assert.ok((mine[i]?.content ?? "").startsWith(before), `message ${id} grew in order`);
+        if (mine.length === 2) continue; // a message written once gets its final write at once
         const gap = (mine[i]?.at ?? 0) - (mine[i - 1]?.at ?? 0);
         assert.ok(gap >= EDIT_INTERVAL_MS - 200, `edits of ${id} ${gap} ms apart`);
       }
