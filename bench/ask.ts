@@ -37,6 +37,8 @@ interface RunResult {
   cacheQps: number;
   cacheP50: number;
   cacheP99: number;
+  firstTextP50: number;
+  firstTextP99: number;
 }
 
 export async function main(args: string[] = []): Promise<void> {
@@ -64,14 +66,25 @@ export async function main(args: string[] = []): Promise<void> {
     }
     if (!url.endsWith("/chat/completions")) return realFetch(input, init);
     const t = performance.now();
-    try {
-      const res = await realFetch(input, init);
-      // The SDK reads the body after fetch resolves; include it so the model call is fully subtracted.
-      const body = await res.arrayBuffer();
-      return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
-    } finally {
-      modelMs += performance.now() - t;
+    const res = await realFetch(input, init);
+    if (!res.headers.get("content-type")?.startsWith("text/event-stream") || !res.body) {
+      try {
+        // The SDK reads the body after fetch resolves; include it so the model call is fully subtracted.
+        const body = await res.arrayBuffer();
+        return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+      } finally {
+        modelMs += performance.now() - t;
+      }
     }
+    // A stream is passed on as it arrives (buffering it would change what the SDK reads); its time runs to its end.
+    const timed = res.body.pipeThrough(
+      new TransformStream({
+        flush() {
+          modelMs += performance.now() - t;
+        },
+      }),
+    );
+    return new Response(timed, { status: res.status, statusText: res.statusText, headers: res.headers });
   };
 
   const discord = await startFakeDiscord();
@@ -88,8 +101,11 @@ export async function main(args: string[] = []): Promise<void> {
     ASK_GUILD_BURST: "1000000",
     ASK_DAILY_BUDGET_USD: "1000000",
     ASK_CACHE_MAX_ENTRIES: String(runs * perRun * 2),
+    SANDBOX_STREAM_TOKENS_PER_SECOND: "0",
     // --no-moderation: the same run with MODERATION_PROVIDER=off, to compare.
     ...(args.includes("--no-moderation") ? { MODERATION_PROVIDER: "off" } : {}),
+    // --no-stream: whole answers (ASK_STREAM=false), to compare.
+    ...(args.includes("--no-stream") ? { ASK_STREAM: "false" } : {}),
   });
   const { token, clientId, apiUrl } = config.discord;
   if (!token || !clientId) throw new Error("fake Discord gave no token");
@@ -114,10 +130,18 @@ export async function main(args: string[] = []): Promise<void> {
       teacherId: teacher.id,
     });
 
+    let firstTextMs = 0;
     const ask = async (user: FakeUser, question: string) => {
+      const t0 = performance.now();
       const run = await discord.slash({ channel, user, command: "ask", options: { question } });
-      const reply = await run.waitForOriginal(undefined, { timeoutMs: 30_000 });
-      if (!reply.content.includes("answered by")) throw new Error(`not answered: ${reply.content}`);
+      // The first edit that shows text (streamed), then the finished reply with its footer.
+      const first = run
+        .waitForOriginal((m) => !m.loading && m.content !== "", { timeoutMs: 30_000 })
+        .then(() => performance.now() - t0);
+      const reply = await run.waitForOriginal((m) => m.content.includes("answered by"), {
+        timeoutMs: 30_000,
+      });
+      firstTextMs = await first;
       return reply;
     };
     const student = (i: number) => students[i % STUDENTS] as FakeUser;
@@ -131,6 +155,7 @@ export async function main(args: string[] = []): Promise<void> {
       const overhead: number[] = [];
       const model: number[] = [];
       const moderation: number[] = [];
+      const firstText: number[] = [];
       for (let i = 0; i < perRun; i++) {
         modelMs = 0;
         moderationMs = 0;
@@ -139,7 +164,9 @@ export async function main(args: string[] = []): Promise<void> {
         overhead.push(performance.now() - t - modelMs);
         model.push(modelMs);
         moderation.push(moderationMs);
+        firstText.push(firstTextMs);
       }
+      firstText.sort((x, y) => x - y);
       overhead.sort((x, y) => x - y);
       model.sort((x, y) => x - y);
       moderation.sort((x, y) => x - y);
@@ -178,6 +205,8 @@ export async function main(args: string[] = []): Promise<void> {
         cacheQps,
         cacheP50: pct(hits, 0.5),
         cacheP99: pct(hits, 0.99),
+        firstTextP50: pct(firstText, 0.5),
+        firstTextP99: pct(firstText, 0.99),
       });
     }
 
@@ -192,6 +221,7 @@ export async function main(args: string[] = []): Promise<void> {
         `overhead per question excl. the model call: p50 ${ms(m("overheadP50"))}, p99 ${ms(m("overheadP99"))}   [bar p99 ≤ 25 ms]`,
         `model call (sandbox HTTP, subtracted): p50 ${ms(m("modelP50"))}`,
         `moderation added (${app.ctx.classroom.moderator.describe}: question + answer, included above): p50 ${ms(m("moderationP50"))}, p99 ${ms(m("moderationP99"))}`,
+        `time to first visible text (sequential, streamed; moderation checks the answer before it shows): p50 ${ms(m("firstTextP50"))}, p99 ${ms(m("firstTextP99"))}`,
         `cache-hit path (sequential): ${m("cacheQps").toFixed(0)} questions/s, p50 ${ms(m("cacheP50"))}, p99 ${ms(m("cacheP99"))}`,
         `per run: ${results.map((x) => `${x.sustainedQps.toFixed(0)} q/s, p99 ${x.overheadP99.toFixed(1)} ms`).join(" | ")}`,
         "",

@@ -16,6 +16,13 @@ import { type Break, breakAt, graphemeCut, isFenceLine, MAX_PARTS, type TextAtta
  */
 export const EDIT_INTERVAL_MS = 1200;
 
+/**
+ * How long the first text waits before it is shown, so that an answer arriving all at once (a fast model, a short
+ * answer released whole by moderation) is written once, with its footer and buttons, instead of twice. A fifth of
+ * a second is well under a real model's time to its first token; finish() cuts the wait short.
+ */
+export const FIRST_WRITE_DELAY_MS = 200;
+
 /** Ends the message being written, so the reader sees it is not finished; never in a final content. */
 export const WRITING_MARKER = " ▌";
 
@@ -63,7 +70,8 @@ export interface StreamClock {
 
 export const systemClock: StreamClock = {
   now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  // Unref'd: a wait that finish() cut short must not hold the process open.
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()),
 };
 
 export interface StreamReplyOptions<C> {
@@ -74,6 +82,8 @@ export interface StreamReplyOptions<C> {
   /** Messages at most (splitMessage's MAX_PARTS); past it the answer goes to a file. */
   maxMessages?: number;
   editIntervalMs?: number;
+  /** Wait before the first write (FIRST_WRITE_DELAY_MS in /ask); default 0. */
+  firstWriteDelayMs?: number;
   trailerReserve?: number;
   fileName?: string;
 }
@@ -180,6 +190,11 @@ export class StreamReply<C> {
   private streamFailures = 0;
   private readonly failures: StreamReplyFailure[] = [];
   private running: Promise<void> | undefined;
+  private readonly firstWriteDelay: number;
+  private firstAppendAt: number | undefined;
+  /** Resolved by finish(): cuts short a wait that only streaming needed. */
+  private readonly finished: Promise<void>;
+  private markFinished: () => void = () => undefined;
 
   constructor(options: StreamReplyOptions<C>) {
     this.io = options.io;
@@ -187,6 +202,10 @@ export class StreamReply<C> {
     this.limit = options.limit ?? DiscordLimits.messageContent;
     this.maxMessages = options.maxMessages ?? MAX_PARTS;
     this.interval = options.editIntervalMs ?? EDIT_INTERVAL_MS;
+    this.firstWriteDelay = options.firstWriteDelayMs ?? 0;
+    this.finished = new Promise((resolve) => {
+      this.markFinished = resolve;
+    });
     this.fileName = options.fileName ?? "answer.txt";
     this.budget = this.limit - (options.trailerReserve ?? TRAILER_RESERVE);
     if (this.budget < 64) throw new Error("streamReply: the limit leaves no room for text");
@@ -196,6 +215,7 @@ export class StreamReply<C> {
   append(delta: string): void {
     if (this.finishing) throw new Error("streamReply: append after finish");
     if (delta === "") return;
+    this.firstAppendAt ??= this.clock.now();
     const from = this.text.length;
     this.text += delta;
     this.scan(delta, from);
@@ -223,6 +243,7 @@ export class StreamReply<C> {
       this.payload.attachment = { name: this.fileName, content: joinParts(final.body, final.note ?? "") };
     }
     for (const m of this.messages) m.failed = undefined;
+    this.markFinished();
     this.kick();
     while (this.running) await this.running;
     const { attachment } = this.payload;
@@ -477,9 +498,17 @@ export class StreamReply<C> {
       // A message written once so far (a short answer that came at once) gets its final write without waiting: two
       // writes are well within Discord's five in five seconds, and the footer and buttons come with the text.
       const quickFinal = this.finishing && (m.writes ?? 0) <= 1 && m.finalAttempts === 0;
-      const wait = quickFinal ? 0 : m.lastWriteAt + this.interval - this.clock.now();
+      const now = this.clock.now();
+      const firstHold =
+        !this.finishing && (m.writes ?? 0) === 0 && this.firstAppendAt !== undefined
+          ? this.firstAppendAt + this.firstWriteDelay - now
+          : 0;
+      const wait = Math.max(firstHold, quickFinal ? 0 : m.lastWriteAt + this.interval - now);
       if (wait > 0) {
-        await this.clock.sleep(wait);
+        // Streaming waits end early when the answer is finished (the final write decides its own wait).
+        await (this.finishing
+          ? this.clock.sleep(wait)
+          : Promise.race([this.clock.sleep(wait), this.finished]));
         continue; // newer text may have come meanwhile: decide again
       }
       const content = this.contentOf(i);

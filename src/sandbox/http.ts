@@ -78,13 +78,18 @@ export function startEventStream(res: ServerResponse, headers: Record<string, st
  * at once when the client has gone (the write is then dropped: a disconnect is no error of the sandbox's).
  */
 export function sendEvent(res: ServerResponse, data: string): Promise<void> {
-  if (res.destroyed || res.writableEnded) return Promise.resolve();
+  return sendEvents(res, [data]);
+}
+
+/** Writes several `data: ...` events in one write (see sendEvent). */
+export function sendEvents(res: ServerResponse, events: readonly string[]): Promise<void> {
+  if (res.destroyed || res.writableEnded || events.length === 0) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       res.off("close", done);
       resolve();
     };
     res.once("close", done);
-    res.write(`data: ${data}\n\n`, done);
+    res.write(events.map((data) => `data: ${data}\n\n`).join(""), done);
   });
 }

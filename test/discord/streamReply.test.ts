@@ -121,6 +121,7 @@ async function run(
     body,
     note,
     pauseMs = 0,
+    firstWriteDelayMs = 0,
   }: {
     everyMs?: number;
     latencyMs?: number;
@@ -129,11 +130,12 @@ async function run(
     note?: string;
     /** Time between the last delta and finish(). */
     pauseMs?: number;
+    firstWriteDelayMs?: number;
   } = {},
 ) {
   const clock = new FakeClock();
   const discord = new FakeDiscord(clock, latencyMs, fail);
-  const reply = streamReply<string>({ io: discord, clock });
+  const reply = streamReply<string>({ io: discord, clock, firstWriteDelayMs });
   for (const [n, delta] of deltas.entries()) {
     await clock.advanceTo(n * everyMs);
     reply.append(delta);
@@ -526,5 +528,23 @@ describe("the final write of a short answer", () => {
       const gap = (writes[i]?.at ?? 0) - (writes[i - 1]?.at ?? 0);
       assert.ok(gap >= EDIT_INTERVAL_MS, `write ${i} came ${gap} ms after the one before`);
     }
+  });
+});
+
+describe("the first write's delay", () => {
+  it("writes an answer that is finished within the delay once, when it is finished", async () => {
+    const { discord } = await run(["A short ", "answer."], { everyMs: 20, firstWriteDelayMs: 200 });
+    assert.deepEqual(
+      discord.calls.map((c) => [c.op, c.index, c.at, c.final !== undefined]),
+      [["edit", 0, 40, true]],
+      "one write, at finish (40 ms), not at the end of the delay",
+    );
+  });
+
+  it("shows a longer answer's first text after the delay, then streams as usual", async () => {
+    const deltas = Array.from({ length: 30 }, (_, i) => `Word ${i}. `);
+    const { discord } = await run(deltas, { everyMs: 100, firstWriteDelayMs: 200 });
+    assert.equal(discord.calls[0]?.at, 200, "the first text waits the delay from the first delta");
+    assert.ok(discord.calls.length >= 3);
   });
 });

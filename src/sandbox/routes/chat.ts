@@ -18,7 +18,7 @@ import {
 import { ANSWERED, type Handler, type Route, type SandboxState } from "../context.ts";
 import { invalid, invalidType, missingParam, modelNotFound, SandboxApiError } from "../errors.ts";
 import type { StreamFault } from "../faults.ts";
-import { readJsonBody, sendEvent, startEventStream } from "../http.ts";
+import { readJsonBody, sendEvent, sendEvents, startEventStream } from "../http.ts";
 import type { JobRow } from "../store.ts";
 import { randomId } from "../trainer.ts";
 import { checkpointsOf } from "../views.ts";
@@ -252,10 +252,20 @@ export function chatRoutes(s: SandboxState): Route[] {
       finish_reason: finish,
     });
     const indexes = Array.from({ length: c.n }, (_, i) => i);
+    const intervalMs = s.streamTokensPerSecond > 0 ? 1000 / s.streamTokensPerSecond : 0;
+    // Unpaced and no fault to place: the events go out a few at a time (a write per token would make the sandbox,
+    // which shares the bot's process, the cost of every streamed answer; one write of them all would make the
+    // openai SDK's SSE reader, which copies what is left of its buffer after each event, quadratic). Otherwise one
+    // write per event.
+    const batched: string[] | undefined = intervalMs === 0 && !fault ? [] : undefined;
+    const send = (data: string): Promise<void> => {
+      if (!batched) return sendEvent(res, data);
+      batched.push(data);
+      return batched.length >= EVENTS_PER_WRITE ? sendEvents(res, batched.splice(0)) : Promise.resolve();
+    };
 
     for (const i of indexes)
-      await sendEvent(res, chunk([choice(i, { role: "assistant", content: "", refusal: null })]));
-    const intervalMs = s.streamTokensPerSecond > 0 ? 1000 / s.streamTokensPerSecond : 0;
+      await send(chunk([choice(i, { role: "assistant", content: "", refusal: null })]));
     const started = s.clock.now();
     let sent = 0;
     /** Applies the fault once `sent` content chunks are out (at the latest before the finish): true when it did. */
@@ -276,14 +286,15 @@ export function chatRoutes(s: SandboxState): Route[] {
       }
       for (const i of indexes) {
         if (gone.signal.aborted || (await faulted())) return;
-        await sendEvent(res, chunk([choice(i, { content: piece })]));
+        await send(chunk([choice(i, { content: piece })]));
         sent += 1;
       }
     }
     if (gone.signal.aborted || (await faulted(true))) return;
-    for (const i of indexes) await sendEvent(res, chunk([choice(i, {}, c.finish)]));
-    if (options.includeUsage) await sendEvent(res, chunk([], c.usage));
-    await sendEvent(res, "[DONE]");
+    for (const i of indexes) await send(chunk([choice(i, {}, c.finish)]));
+    if (options.includeUsage) await send(chunk([], c.usage));
+    await send("[DONE]");
+    if (batched) await sendEvents(res, batched);
     res.end();
   };
 
@@ -293,6 +304,9 @@ export function chatRoutes(s: SandboxState): Route[] {
 }
 
 const SYSTEM_FINGERPRINT = "fp_sandbox";
+
+/** Events an unpaced stream writes at once (a few kilobytes). */
+const EVENTS_PER_WRITE = 8;
 
 /**
  * `stream_options` as OpenAI reads it: only with `stream: true` (else a 400), an object of booleans. Undefined
@@ -320,9 +334,12 @@ function readStreamOptions(raw: unknown, stream: boolean): StreamOptions | undef
   return { includeUsage: usage === true, includeObfuscation: obfuscation !== false };
 }
 
-/** OpenAI pads each chunk with random characters (a side-channel mitigation); so does the sandbox. */
+/** Random characters the padding is cut from: drawn once, since the padding needs no secrecy here. */
+const PADDING = randomBytes(3072).toString("base64url");
+
+/** OpenAI pads each chunk with 1 to 16 random characters (a side-channel mitigation); so does the sandbox. */
 function obfuscation(): string {
-  return randomBytes(12)
-    .toString("base64url")
-    .slice(0, 1 + ((randomBytes(1)[0] ?? 0) % 16));
+  const length = 1 + Math.floor(Math.random() * 16);
+  const at = Math.floor(Math.random() * (PADDING.length - length));
+  return PADDING.slice(at, at + length);
 }
