@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { PermissionFlagsBits } from "discord.js";
 import { SAMPLE_QA, sampleDatasetJsonl } from "../src/datasets/sample.ts";
 import { openDb } from "../src/db/open.ts";
+import { WRITING_MARKER } from "../src/discord/streamReply.ts";
 import type { JobRow } from "../src/finetuning/jobs.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
 import type { FakeChannel, FakeInteraction, FakeMessage } from "../test/fakes/discord/index.ts";
@@ -45,6 +46,9 @@ const bot = await startTestBot({
   env: {
     POLL_SCHEDULE: "* * * * * *",
     SANDBOX_SECONDS_PER_STEP: "0.02",
+    // Answers streamed into the reply as a model writes them, at a model's pace (80 tokens a second).
+    ASK_STREAM: "true",
+    SANDBOX_STREAM_TOKENS_PER_SECOND: "80",
     FINETUNE_PROVIDERS: JSON.stringify([
       { kind: "sandbox", name: "sandbox" },
       { kind: "nebius", name: NEBIUS, baseURL: host.url, apiKeyEnv: "NEBIUS_LAB_KEY" },
@@ -73,8 +77,11 @@ const nameOf: NameOf = (kind, id) =>
   (kind === "user" ? users.get(id) : kind === "channel" ? channels.get(id) : undefined) ?? id;
 const says = (who: string, channel: string, what: string) => out(`\n[#${channel}] ${who}: ${what}`);
 const botSays = (m: FakeMessage) => out(renderMessage("classtune", m, nameOf));
+/** The bot's finished answer: not the "thinking…" of a deferral, nor an answer still being written. */
 const settle = (run: FakeInteraction) =>
-  run.waitForOriginal((m) => !m.loading && m !== run.sourceMessage, { timeoutMs: 30_000 });
+  run.waitForOriginal((m) => !m.loading && m !== run.sourceMessage && !m.content.endsWith(WRITING_MARKER), {
+    timeoutMs: 30_000,
+  });
 /** A click's answer: a new message, or the clicked message edited in place. */
 const click = async (message: FakeMessage, customId: string, user: typeof teacher) => {
   const edits = message.bodies.length;
@@ -201,9 +208,35 @@ async function openAiLesson(): Promise<void> {
     [sam, trained[4]?.question.toLowerCase() ?? "why does ice float?"],
     [alex, trained[9]?.question ?? "what is photosynthesis"],
   ];
+  let samsAnswer: FakeMessage | undefined;
   for (const [student, question] of questions) {
     says(student.username, "biology-9b", `/ask question:${question}`);
-    botSays(await slash(biology, student, { command: "ask", options: { question } }));
+    const answer = await slash(biology, student, { command: "ask", options: { question } });
+    botSays(answer);
+    // The reply's history on the fake Discord: every edit the bot made while the answer was written.
+    const partial = answer.bodies
+      .map((b) => String(b.content ?? ""))
+      .filter((c) => c.endsWith(WRITING_MARKER));
+    const first = partial[0]?.split("\n\n").slice(1).join(" ").replace(/\s+/g, " ");
+    if (first) {
+      out(
+        `    (streamed: the reply first read "${first.length > 60 ? `…${first.slice(-60)}` : first}", then grew as the answer was written)`,
+      );
+    }
+    samsAnswer ??= answer;
+  }
+
+  // A follow-up: only the student who asked gets the modal; the next question goes with the conversation so far.
+  const next = trained[18]?.question ?? "What causes the phases of the Moon?";
+  if (samsAnswer) {
+    const opened = await discord.click({
+      message: samsAnswer,
+      customId: buttonOf(samsAnswer, /^followup:/, "Follow up"),
+      user: sam,
+    });
+    await opened.response();
+    says(sam.username, "biology-9b", `[Follow up] ${next}`);
+    botSays(await settle(await discord.submitModal({ from: opened, fields: { question: next } })));
   }
 
   // Moderation (the sandbox's word list, as no OpenAI key is set): the question never reaches the model, the

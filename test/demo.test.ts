@@ -24,11 +24,18 @@ describe("npm run demo", () => {
     assert.doesNotMatch(t, /demo failed/);
   });
 
-  it("lesson 1: fine-tunes gpt-4o-mini on the embedded sandbox and answers two questions with it", () => {
+  it("lesson 1: fine-tunes gpt-4o-mini on the embedded sandbox and answers two questions and a follow-up with it", () => {
     assert.match(t, /Ready to fine-tune: 23 valid examples/);
     assert.match(t, /Fine-tuning job #1 \(sandbox\) succeeded/);
     const lesson1 = t.slice(0, t.indexOf("Lesson 2:"));
-    assert.equal(lesson1.match(/answered by `ft:gpt-4o-mini-2024-07-18:classtune-sandbox:/g)?.length, 2);
+    assert.equal(lesson1.match(/answered by `ft:gpt-4o-mini-2024-07-18:classtune-sandbox:/g)?.length, 3);
+  });
+
+  it("lesson 1: streams an answer into the reply, and a student follows it up", () => {
+    assert.match(t, /\(streamed: the reply first read "[^"]+ ▌", then grew as the answer was written\)/);
+    const followUp = after(t, /\[#biology-9b\] sam: \[Follow up\] What causes the phases of the Moon\?/);
+    assert.match(followUp, /it reflects sunlight/);
+    assert.match(followUp.replace(/\n\s+/g, " "), /· follow-up 2 of 4/);
   });
 
   it("lesson 1: refuses an unkind question calmly and alerts the teachers, naming the student", () => {

@@ -11,12 +11,13 @@
 // - A chunk flagged (or moderation down under MODERATION_FAIL=closed): nothing more is let through, the stream is
 //   stopped (no more tokens are paid for), and the student's reply is replaced by the withheld message. What had
 //   been shown before had passed its own check.
-// A 500-token answer (about 2,000 characters) costs about five moderation calls instead of one: OpenAI's moderation
-// endpoint is free, and the sandbox's is local.
+// 200 characters is about 50 tokens, a second of a typical model's output: the student sees the first sentences
+// that soon. A 500-token answer (about 2,000 characters) costs about ten moderation calls instead of one: OpenAI's
+// moderation endpoint is free, and the sandbox's is local.
 import type { AnswerScreening } from "./moderation.ts";
 
 /** New characters gathered before the answer so far is checked again (see above). */
-export const MODERATION_CHUNK_CHARS = 400;
+export const MODERATION_CHUNK_CHARS = 200;
 
 /** Told each piece of the answer as it may be shown. */
 export type TextSink = (delta: string) => void;
