@@ -216,6 +216,11 @@ const exportAnswers: DatasetSubcommand = {
       result.format === "preference"
         ? `Exported ${result.examples} preference pair(s) for DPO: ${result.fromCorrections} a teacher's correction over the model's answer, ${result.fromVotes} the class's better-rated answer over the other.`
         : `Exported ${result.examples} example(s): ${result.fromCorrections} corrected by a teacher, ${result.fromVotes} rated by the class.`,
+      ...(result.multiTurn > 0
+        ? [
+            `${result.multiTurn} of them ${result.multiTurn === 1 ? "is a follow-up conversation" : "are follow-up conversations"}, exported as multi-turn examples.`,
+          ]
+        : []),
       usable
         ? `Stored as dataset #${row.id}: fine-tune it with the button or \`/finetune start dataset:${row.id}\`.`
         : `Stored as dataset #${row.id}; it needs more examples (or fixes) before it can be fine-tuned.`,

@@ -30,6 +30,8 @@ const PAIRS: [string, string][] = [
 ];
 
 let bot: TestBot;
+let teacher: FakeUser;
+let general: FakeChannel;
 let sam: FakeUser;
 let ana: FakeUser;
 let lab: FakeChannel;
@@ -60,6 +62,8 @@ before(async () => {
   bot = await startTestBot({ env: { ASK_STREAM: "true", SANDBOX_STREAM_TOKENS_PER_SECOND: "150" } });
   const school = addSchool(bot.discord, { channels: ["general", "lab"] });
   [sam, ana] = school.students as [FakeUser, FakeUser];
+  teacher = school.teacher;
+  general = school.guild.channel("general");
   lab = school.guild.channel("lab");
   const model = await fineTuneInGuild(bot.app, school.guild.id, school.teacher.id, PAIRS, "bio");
   const run = await bot.discord.slash({
@@ -75,6 +79,7 @@ after(() => bot.close());
 
 describe("/ask streamed into Discord", () => {
   let answer: FakeMessage;
+  let followUpReply: FakeMessage;
 
   it("edits the reply as the answer is written: throttled, in order, within 2,000 characters", async () => {
     const run = await bot.discord.slash({
@@ -143,6 +148,52 @@ describe("/ask streamed into Discord", () => {
       .prepare("SELECT parent_id AS parentId, turn FROM answers ORDER BY id DESC LIMIT 1")
       .get() as { parentId: number; turn: number };
     assert.deepEqual({ ...row }, { parentId, turn: 2 });
+    followUpReply = reply;
+  });
+
+  it("exports a corrected follow-up as one multi-turn example", async () => {
+    const correctId = followUpReply.customIds.find((c) => c.startsWith("correct:")) as string;
+    const opened = await bot.discord.click({ message: followUpReply, customId: correctId, user: teacher });
+    await opened.response();
+    const saved = await bot.discord.submitModal({
+      from: opened,
+      fields: { answer: "The oxygen plants release comes from splitting water molecules." },
+    });
+    await saved.waitForOriginal((m) => !m.loading && m !== saved.sourceMessage);
+    const run = await bot.discord.slash({
+      channel: general,
+      user: teacher,
+      command: "dataset",
+      subcommand: "export",
+    });
+    const reply = await run.waitForOriginal(undefined, { timeoutMs: 20_000 });
+    assert.match(reply.content, /1 of them is a follow-up conversation, exported as multi-turn examples/);
+    const file = reply.files[0];
+    assert.ok(file, "the dataset is attached");
+    const lines = file
+      .text()
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    const convo = lines.find(
+      (l) => l.messages.filter((m: { role: string }) => m.role === "user").length === 2,
+    );
+    assert.ok(convo, "one line holds both questions");
+    assert.deepEqual(
+      convo.messages.map((m: { role: string; weight?: number }) => [m.role, m.weight]),
+      [
+        ["system", undefined],
+        ["user", undefined],
+        ["assistant", 0],
+        ["user", undefined],
+        ["assistant", 1],
+      ],
+      "the corrected turn is trained on; the first answer is context",
+    );
+    assert.equal(
+      convo.messages[4].content,
+      "The oxygen plants release comes from splitting water molecules.",
+    );
   });
 
   it("keeps what arrived when the stream is cut mid-way, and says so", async () => {
