@@ -245,11 +245,12 @@ describe("the provider registry at run time", () => {
       });
       const arrivals: number[] = [];
       for await (const _chunk of stream) arrivals.push(performance.now());
-      // Role chunk, 4 tokens, finish: at 20 tokens a second the 4th token is due 200 ms after the role chunk (a
-      // lower bound only: it can come later on a busy machine, never sooner).
+      // Role chunk, 4 tokens, finish: at 20 tokens a second the 4th token is due 200 ms after the role chunk was
+      // sent. Measured where the chunks arrive, so a role chunk that reached the client late shortens the gap: a
+      // lower bound with room for that (unpaced, the gap is about a millisecond).
       assert.equal(arrivals.length, 6);
       const [role, , , , fourth] = arrivals;
-      assert.ok((fourth ?? 0) - (role ?? 0) >= 190, `4 tokens in ${(fourth ?? 0) - (role ?? 0)} ms`);
+      assert.ok((fourth ?? 0) - (role ?? 0) >= 120, `4 tokens in ${(fourth ?? 0) - (role ?? 0)} ms`);
     } finally {
       await runtime.close();
     }
