@@ -53,7 +53,13 @@ describe("migration 013 (follow-ups)", () => {
     );
     db.exec(`INSERT INTO answers (id, guild_id, channel_id, user_id, question, answer, model, system_prompt, public,
         created_at) VALUES (7, 'g', 'c', 'u', 'q', 'a', 'm', 's', 1, '2026-11-01')`);
-    assert.deepEqual(migrate(db, all), [13]);
+    assert.deepEqual(
+      migrate(
+        db,
+        all.filter((m) => m.version === 13),
+      ),
+      [13],
+    );
     assert.deepEqual(db.prepare("SELECT parent_id AS parentId, turn FROM answers WHERE id = 7").get(), {
       parentId: null,
       turn: 1,
