@@ -148,8 +148,9 @@ export class OutboxRepository {
             )
             .all(params) as RawRow[]
         ).map(fromRaw);
-        if (rows.length > 0) take.run(holder, nowMs + ttlMs, JSON.stringify(rows.map((r) => r.id)));
-        return rows;
+        const until = nowMs + ttlMs;
+        if (rows.length > 0) take.run(holder, until, JSON.stringify(rows.map((r) => r.id)));
+        return rows.map((r) => ({ ...r, claimHolder: holder, claimExpiresAt: until }));
       })
       .immediate();
   }
