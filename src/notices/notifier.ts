@@ -96,7 +96,10 @@ export class Notifier {
     return this.outbox.rearm(guildId);
   }
 
-  /** Posts pending notices oldest first; concurrent calls share one drain. */
+  /**
+   * Posts the pending notices it can claim, oldest first; concurrent calls share one drain. A guild whose notices
+   * another process is posting right now is left to it: they are posted by the next drain after that one, anywhere.
+   */
   drain(): Promise<DrainResult> {
     this.inFlight ??= this.drainOnce().finally(() => {
       this.inFlight = undefined;
