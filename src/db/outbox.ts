@@ -116,8 +116,8 @@ export class OutboxRepository {
    * One BEGIN IMMEDIATE transaction: the write lock is taken before the rows are read, so of two processes on one
    * database file the second sees the first's claims. On PostgreSQL the same contract is one
    * `UPDATE outbox SET claim_holder = $1, claim_expires_at = $2 WHERE id IN (SELECT id … FOR UPDATE SKIP LOCKED)
-   * RETURNING …`, with the one-holder-per-guild rule kept by a per-guild lock taken in that transaction
-   * (`pg_try_advisory_xact_lock`), since SKIP LOCKED alone would let two claimers split one guild's notices.
+   * RETURNING …`, with the one-holder-per-guild rule kept by a per-guild lock taken in that transaction (e.g.
+   * `pg_try_advisory_xact_lock`), since SKIP LOCKED alone would let two claimers split one guild's notices.
    */
   claim(holder: string, selection: ClaimSelection, nowMs: number, ttlMs = OUTBOX_CLAIM_MS): OutboxRow[] {
     const one = "guildId" in selection;
@@ -157,8 +157,8 @@ export class OutboxRepository {
 
   /**
    * Extends `holder`'s claims on `ids` to `nowMs + ttlMs` (the notifier does before each post, so a claim needs to
-   * outlast one post, not a guild's whole share); returns the ids it still holds. One a claim lost after it expired
-   * (another process took the notice) is not among them.
+   * outlast one post, not a guild's whole share); returns the ids it still holds: one whose claim expired
+   * and was taken by another process meanwhile is not among them.
    */
   renew(holder: string, ids: readonly number[], nowMs: number, ttlMs = OUTBOX_CLAIM_MS): Set<number> {
     if (ids.length === 0) return new Set();
