@@ -135,6 +135,8 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     db,
     logger: logger.child({ service: "notifier" }),
     sender: deps.sender({ guildSettings, outbox, metrics: new JobMetricsRepository(db) }),
+    // Its notice claims carry the process's leadership id (one id per process in the logs); a terminal, a new one.
+    holder: deps.leadership?.id,
     ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
   });
   const jobs = new JobService({

@@ -1,6 +1,8 @@
 // Repository for the outbox: notices written in the same transaction as the change they announce,
 // posted later by the notifier. The dedupe key makes enqueueing idempotent; `revision` lets a notice be
-// updated in place (progress) and re-posted as an edit of the same message.
+// updated in place (progress) and re-posted as an edit of the same message. A process posts only the notices it
+// claimed (claim/renew/markPosted/markFailed, migration 015), so of several processes on one database exactly one
+// posts each notice.
 import type { NewNotice, NoticeKind, NoticePayloads } from "../domain/notices.ts";
 import type { Db } from "./open.ts";
 
@@ -18,13 +20,31 @@ export interface OutboxRow {
   messageId: string | null;
   attempts: number;
   lastError: string | null;
+  /** The process posting it right now (see claim), and until when (ms since the epoch); null when nobody is. */
+  claimHolder: string | null;
+  claimExpiresAt: number | null;
 }
 
 export type { NewNotice };
 
+/**
+ * How long a claim on a notice lasts unless its holder renews it (the notifier renews before each post). Longer
+ * than one notice's post at its worst: discord.js gives a request 15 s and retries it 3 times (about a minute),
+ * and a notice is an edit and a post at most. Short enough that a crashed process's notices are posted by another
+ * within a couple of minutes; and should a post outlive its claim anyway, its nonce (enforce_nonce) keeps a repeated
+ * create one message for the few minutes Discord remembers it.
+ */
+export const OUTBOX_CLAIM_MS = 2 * 60_000;
+
+/** Which notices a claim takes: one guild's, or every guild's but some with a per-guild share. */
+export type ClaimSelection = { limit: number; maxAttempts?: number | undefined } & (
+  | { guildId: string }
+  | { exceptGuildIds?: string[] | undefined; perGuild?: number | undefined }
+);
+
 const COLUMNS = `id, guild_id AS guildId, channel_id AS channelId, kind, payload, dedupe_key AS dedupeKey, revision,
   created_at AS createdAt, updated_at AS updatedAt, posted_at AS postedAt, message_id AS messageId, attempts,
-  last_error AS lastError`;
+  last_error AS lastError, claim_holder AS claimHolder, claim_expires_at AS claimExpiresAt`;
 
 type RawRow = Omit<OutboxRow, "payload"> & { payload: string };
 const fromRaw = (r: RawRow): OutboxRow => ({ ...r, payload: JSON.parse(r.payload) as unknown });
@@ -84,53 +104,108 @@ export class OutboxRepository {
   }
 
   /**
-   * The notifier's sweep across guilds (except `exceptGuildIds`): at most `perGuild` of each guild's oldest
-   * pending notices, dealt round-robin (every guild's first before any guild's second, and among those the
-   * ones that have not failed yet first), `limit` in all. So a guild piling up undeliverable notices takes
-   * one guild's share, never the whole batch. Notices that failed `maxAttempts` times are parked (kept,
-   * with their error).
+   * Takes up to `selection.limit` pending notices for `holder` until `nowMs + ttlMs`, and returns them (only the
+   * ones this call took). A notice is takeable when it is unposted, not parked (`attempts < maxAttempts`) and its
+   * guild has no notice held by anyone right now (a live claim: `claim_expires_at > nowMs`): a guild's notices are
+   * posted by one holder at a time, so they keep their order across processes. A claim that has expired (its
+   * holder crashed) no longer holds anything. Across guilds (except `exceptGuildIds`), at most `perGuild` of each
+   * guild's oldest are dealt round-robin (every guild's first before any guild's second, and among those the ones
+   * that have not failed yet first), so a guild piling up undeliverable notices takes one guild's share, never the
+   * whole batch. With `guildId`, that guild's oldest.
+   *
+   * One BEGIN IMMEDIATE transaction: the write lock is taken before the rows are read, so of two processes on one
+   * database file the second sees the first's claims. On PostgreSQL the same contract is one
+   * `UPDATE outbox SET claim_holder = $1, claim_expires_at = $2 WHERE id IN (SELECT id … FOR UPDATE SKIP LOCKED)
+   * RETURNING …`, with the one-holder-per-guild rule kept by a per-guild lock taken in that transaction (e.g.
+   * `pg_try_advisory_xact_lock`), since SKIP LOCKED alone would let two claimers split one guild's notices.
    */
-  pendingAcrossGuilds(
-    limit = 50,
-    maxAttempts = Number.MAX_SAFE_INTEGER,
-    exceptGuildIds: string[] = [],
-    perGuild = limit,
-  ): OutboxRow[] {
-    return (
-      this.db
-        .prepare(
-          `SELECT ${COLUMNS} FROM (
-             SELECT *, ROW_NUMBER() OVER (PARTITION BY guild_id ORDER BY id) AS lane_rank FROM outbox
-             WHERE posted_at IS NULL AND attempts < ? AND guild_id NOT IN (SELECT value FROM json_each(?))
-           ) WHERE lane_rank <= ? ORDER BY lane_rank, attempts, id LIMIT ?`,
-        )
-        .all(maxAttempts, JSON.stringify(exceptGuildIds), perGuild, limit) as RawRow[]
-    ).map(fromRaw);
-  }
-
-  /** One guild's pending notices, oldest first. */
-  pending(guildId: string, limit = 50, maxAttempts = Number.MAX_SAFE_INTEGER): OutboxRow[] {
-    return (
-      this.db
-        .prepare(
-          `SELECT ${COLUMNS} FROM outbox WHERE guild_id = ? AND posted_at IS NULL AND attempts < ? ORDER BY id LIMIT ?`,
-        )
-        .all(guildId, maxAttempts, limit) as RawRow[]
-    ).map(fromRaw);
+  claim(holder: string, selection: ClaimSelection, nowMs: number, ttlMs = OUTBOX_CLAIM_MS): OutboxRow[] {
+    const one = "guildId" in selection;
+    const params = {
+      now: nowMs,
+      maxAttempts: selection.maxAttempts ?? Number.MAX_SAFE_INTEGER,
+      guildId: one ? selection.guildId : null,
+      except: JSON.stringify(one ? [] : (selection.exceptGuildIds ?? [])),
+      perGuild: one ? selection.limit : (selection.perGuild ?? selection.limit),
+      limit: selection.limit,
+    };
+    const take = this.db.prepare(
+      "UPDATE outbox SET claim_holder = ?, claim_expires_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+    );
+    return this.db
+      .transaction((): OutboxRow[] => {
+        const rows = (
+          this.db
+            .prepare(
+              `SELECT ${COLUMNS} FROM (
+                 SELECT *, ROW_NUMBER() OVER (PARTITION BY guild_id ORDER BY id) AS lane_rank FROM outbox
+                 WHERE posted_at IS NULL AND attempts < @maxAttempts
+                   AND (@guildId IS NULL OR guild_id = @guildId)
+                   AND guild_id NOT IN (SELECT value FROM json_each(@except))
+                   AND guild_id NOT IN (
+                     SELECT guild_id FROM outbox WHERE claim_holder IS NOT NULL AND claim_expires_at > @now)
+               ) WHERE lane_rank <= @perGuild ORDER BY lane_rank, attempts, id LIMIT @limit`,
+            )
+            .all(params) as RawRow[]
+        ).map(fromRaw);
+        const until = nowMs + ttlMs;
+        if (rows.length > 0) take.run(holder, until, JSON.stringify(rows.map((r) => r.id)));
+        return rows.map((r) => ({ ...r, claimHolder: holder, claimExpiresAt: until }));
+      })
+      .immediate();
   }
 
   /**
-   * Records a successful post. If the notice was updated meanwhile (newer revision), only the message id is
-   * kept, so the newer payload is posted next as an edit of that message.
+   * Extends `holder`'s claims on `ids` to `nowMs + ttlMs` (the notifier does before each post, so a claim needs to
+   * outlast one post, not a guild's whole share); returns the ids it still holds: one whose claim expired
+   * and was taken by another process meanwhile is not among them.
    */
-  markPosted(id: number, revision: number, messageId: string | null, now = new Date()): void {
-    this.db
+  renew(holder: string, ids: readonly number[], nowMs: number, ttlMs = OUTBOX_CLAIM_MS): Set<number> {
+    if (ids.length === 0) return new Set();
+    const held = this.db
       .prepare(
-        `UPDATE outbox SET message_id = COALESCE(@messageId, message_id), attempts = attempts + 1, last_error = NULL,
-           posted_at = CASE WHEN revision = @revision THEN @at ELSE NULL END
-         WHERE id = @id`,
+        `UPDATE outbox SET claim_expires_at = ?
+         WHERE claim_holder = ? AND id IN (SELECT value FROM json_each(?)) RETURNING id`,
       )
-      .run({ id, revision, messageId, at: now.toISOString() });
+      .pluck()
+      .all(nowMs + ttlMs, holder, JSON.stringify(ids)) as number[];
+    return new Set(held);
+  }
+
+  /** Gives `holder`'s claims on `ids` back untouched (no attempt counted): notices it took but did not try. */
+  release(holder: string, ids: readonly number[]): number {
+    if (ids.length === 0) return 0;
+    return this.db
+      .prepare(
+        `UPDATE outbox SET claim_holder = NULL, claim_expires_at = NULL
+         WHERE claim_holder = ? AND id IN (SELECT value FROM json_each(?))`,
+      )
+      .run(holder, JSON.stringify(ids)).changes;
+  }
+
+  /**
+   * Records a successful post by the notice's holder and releases its claim; false (nothing recorded) when `holder`
+   * no longer holds it. If the notice was updated meanwhile (newer revision), only the message id is kept, so the
+   * newer payload is posted next as an edit of that message. An update never releases a claim: the newer revision
+   * waits for this post's message id instead of being posted beside it by another process.
+   */
+  markPosted(
+    id: number,
+    holder: string,
+    revision: number,
+    messageId: string | null,
+    now = new Date(),
+  ): boolean {
+    return (
+      this.db
+        .prepare(
+          `UPDATE outbox SET message_id = COALESCE(@messageId, message_id), attempts = attempts + 1, last_error = NULL,
+             posted_at = CASE WHEN revision = @revision THEN @at ELSE NULL END,
+             claim_holder = NULL, claim_expires_at = NULL
+           WHERE id = @id AND claim_holder = @holder`,
+        )
+        .run({ id, holder, revision, messageId, at: now.toISOString() }).changes === 1
+    );
   }
 
   /**
@@ -143,7 +218,15 @@ export class OutboxRepository {
       .run(guildId).changes;
   }
 
-  markFailed(id: number, error: string): void {
-    this.db.prepare("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?").run(error, id);
+  /** Records a failed post by the notice's holder (an attempt, the error) and releases its claim; false as markPosted. */
+  markFailed(id: number, holder: string, error: string): boolean {
+    return (
+      this.db
+        .prepare(
+          `UPDATE outbox SET attempts = attempts + 1, last_error = ?, claim_holder = NULL, claim_expires_at = NULL
+           WHERE id = ? AND claim_holder = ?`,
+        )
+        .run(error, id, holder).changes === 1
+    );
   }
 }

@@ -38,6 +38,11 @@ export const RENEW_EVERY_MS = 10_000;
 /** The lease the scheduled work runs under. */
 export const SCHEDULER_LEASE = "scheduler";
 
+/** A holder id for this process: host#pid#random, unique per call (so even two instances in one process differ). */
+export function newInstanceId(): string {
+  return `${hostname()}#${process.pid}#${randomUUID().slice(0, 8)}`;
+}
+
 export interface SqliteLeadershipOptions {
   db: Db;
   /** Default host#pid#random: unique per instance, even two in one process (tests). */
@@ -80,7 +85,7 @@ export class SqliteLeadership implements Leadership {
 
   constructor(o: SqliteLeadershipOptions) {
     this.leases = new LeaderLeaseRepository(o.db);
-    this.id = o.id ?? `${hostname()}#${process.pid}#${randomUUID().slice(0, 8)}`;
+    this.id = o.id ?? newInstanceId();
     this.name = o.name ?? SCHEDULER_LEASE;
     this.leaseMs = o.leaseMs ?? LEASE_MS;
     this.renewEveryMs = o.renewEveryMs ?? RENEW_EVERY_MS;

@@ -4,9 +4,12 @@
 // pending and is retried on later drains (attempts counted, error kept). Each guild is its own lane: lanes
 // are drained side by side, each takes at most its share of a drain, and a guild whose notices cannot be
 // posted (no channel, a deleted one, no Send permission) holds back only its own.
+// Every process may drain (a command on a follower posts its fresh notice at once), but a drain posts only the
+// notices it claimed (OutboxRepository.claim): of several processes on one database, each notice is posted by one.
 import type { Db } from "../db/open.ts";
-import { OutboxRepository, type OutboxRow } from "../db/outbox.ts";
+import { OUTBOX_CLAIM_MS, OutboxRepository, type OutboxRow } from "../db/outbox.ts";
 import type { OutboxNotice } from "../domain/notices.ts";
+import { newInstanceId } from "../leadership/leadership.ts";
 import type { Logger } from "../logger.ts";
 import { silentLogger } from "../logger.ts";
 
@@ -28,6 +31,12 @@ export interface NotifierOptions {
   exceptGuildIds?: string[] | undefined;
   /** A notice that failed this many posts is parked (kept with its error, no longer tried); default 10. */
   maxAttempts?: number | undefined;
+  /** This process's id in the outbox's claims (the bot passes its Leadership id); default a new one. */
+  holder?: string | undefined;
+  /** How long a claim lasts unrenewed; default OUTBOX_CLAIM_MS. */
+  claimMs?: number | undefined;
+  /** Milliseconds since the epoch, for claims (every process on one SQLite file shares the machine's clock). */
+  now?: (() => number) | undefined;
 }
 
 /** The guild id the command line works in: its notices are the terminal's, never posted to Discord. */
@@ -47,6 +56,10 @@ export class Notifier {
   private readonly guildId: string | undefined;
   private readonly exceptGuildIds: string[];
   private readonly maxAttempts: number;
+  /** This process's id in the outbox's claims. */
+  readonly holder: string;
+  private readonly claimMs: number;
+  private readonly now: () => number;
   private inFlight: Promise<DrainResult> | undefined;
 
   constructor({
@@ -58,7 +71,13 @@ export class Notifier {
     guildId,
     exceptGuildIds,
     maxAttempts,
+    holder,
+    claimMs,
+    now,
   }: NotifierOptions) {
+    this.holder = holder ?? newInstanceId();
+    this.claimMs = claimMs ?? OUTBOX_CLAIM_MS;
+    this.now = now ?? Date.now;
     this.guildId = guildId;
     this.exceptGuildIds = exceptGuildIds ?? [CLI_GUILD_ID];
     this.maxAttempts = maxAttempts ?? 10;
@@ -77,7 +96,10 @@ export class Notifier {
     return this.outbox.rearm(guildId);
   }
 
-  /** Posts pending notices oldest first; concurrent calls share one drain. */
+  /**
+   * Posts the pending notices it can claim, oldest first; concurrent calls share one drain. A guild whose notices
+   * another process is posting right now is left to it: they are posted by the next drain after that one, anywhere.
+   */
   drain(): Promise<DrainResult> {
     this.inFlight ??= this.drainOnce().finally(() => {
       this.inFlight = undefined;
@@ -96,12 +118,21 @@ export class Notifier {
 
   private async drainOnce(): Promise<DrainResult> {
     const result: DrainResult = { posted: 0, failed: 0 };
-    const pending =
+    const claimed = this.outbox.claim(
+      this.holder,
       this.guildId === undefined
-        ? this.outbox.pendingAcrossGuilds(this.batch, this.maxAttempts, this.exceptGuildIds, this.perGuild)
-        : this.outbox.pending(this.guildId, this.batch, this.maxAttempts);
+        ? {
+            limit: this.batch,
+            maxAttempts: this.maxAttempts,
+            exceptGuildIds: this.exceptGuildIds,
+            perGuild: this.perGuild,
+          }
+        : { limit: this.batch, maxAttempts: this.maxAttempts, guildId: this.guildId },
+      this.now(),
+      this.claimMs,
+    );
     const lanes = new Map<string, OutboxRow[]>();
-    for (const row of pending) {
+    for (const row of claimed) {
       const lane = lanes.get(row.guildId);
       if (lane) lane.push(row);
       else lanes.set(row.guildId, [row]);
@@ -111,20 +142,50 @@ export class Notifier {
     return result;
   }
 
-  /** One guild's notices, oldest first. */
+  /** One guild's claimed notices, oldest first; whatever is left untried is released at the end. */
   private async drainLane(rows: OutboxRow[], result: DrainResult): Promise<void> {
+    const ids = rows.map((r) => r.id);
+    try {
+      await this.postLane(rows, ids, result);
+    } finally {
+      try {
+        this.outbox.release(this.holder, ids);
+      } catch (err) {
+        this.logger.warn(
+          { err, guildId: rows[0]?.guildId },
+          "notice claims not released; they expire by themselves",
+        );
+      }
+    }
+  }
+
+  private async postLane(rows: OutboxRow[], ids: number[], result: DrainResult): Promise<void> {
     const failedChannels = new Set<string | null>();
-    for (const row of rows) {
+    for (const [i, row] of rows.entries()) {
       // Keep a channel's notices in order: after one fails, later ones there wait for the next drain
       // (with no attempt counted: only the one that failed is charged).
       if (failedChannels.has(row.channelId)) continue;
+      // The claim needs to outlast this post, not the lane's: renewed before each one. A notice whose claim lapsed
+      // and was taken by another process meanwhile is that process's to post now.
+      if (!this.outbox.renew(this.holder, ids.slice(i), this.now(), this.claimMs).has(row.id)) {
+        this.logger.warn(
+          { noticeId: row.id, guildId: row.guildId },
+          "notice claim lost; another process posts it",
+        );
+        continue;
+      }
       try {
         const { messageId } = await this.sender.send(toNotice(row));
-        this.outbox.markPosted(row.id, row.revision, messageId ?? null);
+        if (!this.outbox.markPosted(row.id, this.holder, row.revision, messageId ?? null)) {
+          this.logger.warn(
+            { noticeId: row.id, guildId: row.guildId },
+            "notice posted after its claim lapsed and another process took it",
+          );
+        }
         result.posted += 1;
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        this.outbox.markFailed(row.id, message);
+        this.outbox.markFailed(row.id, this.holder, message);
         failedChannels.add(row.channelId);
         result.failed += 1;
         this.logger.warn(

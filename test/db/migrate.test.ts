@@ -6,6 +6,7 @@ import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { appMigrationsDir, loadMigrations, migrate } from "../../src/db/migrate.ts";
 import { openDb } from "../../src/db/open.ts";
+import { OutboxRepository } from "../../src/db/outbox.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "classtune-migrate-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -90,6 +91,30 @@ describe("migrations", () => {
     const db = openDb(join(dir, "lease.db"));
     const columns = db.prepare("SELECT name FROM pragma_table_info('leader_lease')").pluck().all();
     assert.deepEqual(columns, ["name", "holder", "acquired_at", "renewed_at", "expires_at"]);
+    db.close();
+  });
+
+  it("015 leaves the notices waiting before it unclaimed: the first drain after the upgrade takes them", () => {
+    const db = new Database(":memory:");
+    const all = loadMigrations(appMigrationsDir);
+    migrate(
+      db,
+      all.filter((m) => m.version < 15),
+    );
+    db.exec(`INSERT INTO outbox (guild_id, channel_id, kind, payload, dedupe_key, created_at, updated_at)
+      VALUES ('g', 'c', 'job_cancelled', '{}', 'job:1:cancelled', '2026-12-01', '2026-12-01')`);
+    assert.deepEqual(
+      migrate(
+        db,
+        all.filter((m) => m.version === 15),
+      ),
+      [15],
+    );
+    const taken = new OutboxRepository(db).claim("after the upgrade", { limit: 10 }, Date.now());
+    assert.deepEqual(
+      taken.map((r) => r.dedupeKey),
+      ["job:1:cancelled"],
+    );
     db.close();
   });
 

@@ -209,7 +209,8 @@ test("a new notice of a healthy server is posted ahead of servers whose oldest n
   // More stuck servers than one drain handles, each with a notice that failed before.
   for (let g = 0; g < 6; g++) {
     outbox.enqueue({ ...notice(`stuck:${g}`), guildId: `stuck-${g}` });
-    outbox.markFailed(outbox.getByKey(`stuck-${g}`, `stuck:${g}`)?.id ?? 0, "Missing Permissions");
+    const [taken] = outbox.claim("an earlier drain", { guildId: `stuck-${g}`, limit: 1 }, Date.now());
+    outbox.markFailed(taken?.id ?? 0, "an earlier drain", "Missing Permissions");
   }
   outbox.enqueue({ ...notice("job:1:created"), guildId: "healthy" });
   const posted: string[] = [];
