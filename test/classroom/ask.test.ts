@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
-import type { AskResult } from "../../src/classroom/ask.ts";
 import { ChatPriceTable } from "../../src/classroom/prices.ts";
 import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT } from "../../src/domain/assistant.ts";
-import { addModel, buildHarness, type ChatServer, type Harness, startChatServer } from "./helpers.ts";
+import {
+  addModel,
+  answered,
+  buildHarness,
+  type ChatServer,
+  type Harness,
+  refused,
+  startChatServer,
+} from "./helpers.ts";
 
 const G = "100000000000000001";
 const OTHER_G = "100000000000000002";
@@ -14,15 +21,6 @@ const STUDENT2 = "300000000000000002";
 const TEACHER = "300000000000000009";
 const BASE = "gpt-4o-mini-2024-07-18";
 const FT = "ft:gpt-4o-mini-2024-07-18:classtune-sandbox:bio:abc123";
-
-function answered(r: AskResult) {
-  if (!r.ok) assert.fail(`expected an answer, got ${r.reason}: ${r.message}`);
-  return r;
-}
-function refused(r: AskResult) {
-  if (r.ok) assert.fail(`expected a refusal, got an answer from ${r.model}`);
-  return r;
-}
 
 describe("AskService", () => {
   let sandbox: ChatServer;

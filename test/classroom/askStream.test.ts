@@ -7,7 +7,7 @@ import { createReadStream, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import OpenAI from "openai";
-import { type AskResult, interruptionNote, truncationNote } from "../../src/classroom/ask.ts";
+import { interruptionNote, truncationNote } from "../../src/classroom/ask.ts";
 import { ModerationGate } from "../../src/classroom/moderation.ts";
 import { DEFAULT_MODERATION_MESSAGES } from "../../src/config.ts";
 import { ModerationRepository } from "../../src/db/moderation.ts";
@@ -16,7 +16,7 @@ import { OutboxRepository } from "../../src/db/outbox.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { OpenAIModerator } from "../../src/providers/moderationOpenAI.ts";
 import { type Rig, startRig } from "../sandbox/helpers.ts";
-import { addModel, buildHarness, type Harness } from "./helpers.ts";
+import { addModel, answered, buildHarness, type Harness, sandboxModeration } from "./helpers.ts";
 
 const G = "100000000000000001";
 const HALL = "200000000000000002";
@@ -28,11 +28,6 @@ const LONG_ANSWER = Array.from(
     `Plants use light in step ${i + 1} of photosynthesis to make sugar from water and carbon dioxide.`,
 ).join(" ");
 const FLAGGED_ANSWER = `${LONG_ANSWER} Then [flag:violence/graphic] something no class should read.`;
-
-function answered(r: AskResult) {
-  if (!r.ok) assert.fail(`expected an answer, got ${r.reason}: ${r.message}`);
-  return r;
-}
 
 async function fineTune(rig: Rig, pairs: [string, string][]): Promise<string> {
   const path = join(rig.dir, "train.jsonl");
@@ -70,26 +65,10 @@ describe("/ask streamed", () => {
     h.ask.ask({ guildId: G, channelId: HALL, userId: STUDENT, isTeacher: false, question, model }, (d) =>
       deltas.push(d),
     );
-  const gate = (db: Db, now: () => number) =>
-    new ModerationGate({
-      moderator: new OpenAIModerator({
-        client: new OpenAI({ apiKey: "sandbox", baseURL: rig.sandbox.url, maxRetries: 0 }),
-        kind: "sandbox",
-        model: "omni-moderation-latest",
-        logger: silentLogger,
-      }),
-      fail: "closed",
-      messages: DEFAULT_MODERATION_MESSAGES,
-      db,
-      verdicts: new ModerationRepository(db),
-      outbox: new OutboxRepository(db),
-      logger: silentLogger,
-      now,
-    });
   const build = (withModeration: boolean) => {
     h = buildHarness({
       fineTuning: { name: "sandbox", url: rig.sandbox.url },
-      ...(withModeration ? { moderation: gate } : {}),
+      ...(withModeration ? { moderation: sandboxModeration(rig.sandbox.url) } : {}),
     });
     addModel(h, G, { name: model, provider: "sandbox", baseModel: BASE });
   };

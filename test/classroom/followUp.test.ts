@@ -4,8 +4,15 @@
 // an answer row continuing the one before.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
-import type { AskRequest, AskResult } from "../../src/classroom/ask.ts";
-import { buildHarness, type ChatServer, type Harness, startChatServer } from "./helpers.ts";
+import type { AskRequest } from "../../src/classroom/ask.ts";
+import {
+  answered,
+  buildHarness,
+  type ChatServer,
+  type Harness,
+  refused,
+  startChatServer,
+} from "./helpers.ts";
 
 const G = "100000000000000001";
 const OTHER_GUILD = "100000000000000002";
@@ -13,15 +20,6 @@ const CLASS = "200000000000000001";
 const HALL = "200000000000000002";
 const ANA = "300000000000000001";
 const BEN = "300000000000000002";
-
-function answered(r: AskResult) {
-  if (!r.ok) assert.fail(`expected an answer, got ${r.reason}: ${r.message}`);
-  return r;
-}
-function refused(r: AskResult) {
-  if (r.ok) assert.fail(`expected a refusal, got an answer from ${r.model}`);
-  return r;
-}
 
 describe("/ask follow-ups", () => {
   let chat: ChatServer;

@@ -1,21 +1,32 @@
 // Test helpers for /ask: an OpenAI-compatible chat endpoint over loopback (it speaks the real wire protocol the
 // openai SDK talks to; used until the sandbox's chat completions land) and a service wired around real SQLite.
+import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type AskLimits, AskService, type ModelUnavailableInfo } from "../../src/classroom/ask.ts";
-import type { ModerationGate } from "../../src/classroom/moderation.ts";
+import OpenAI from "openai";
+import {
+  type AskLimits,
+  type AskResult,
+  AskService,
+  type ModelUnavailableInfo,
+} from "../../src/classroom/ask.ts";
+import { ModerationGate } from "../../src/classroom/moderation.ts";
 import { ChatPriceTable } from "../../src/classroom/prices.ts";
 import { ModelRouter } from "../../src/classroom/routing.ts";
 import { ClassroomSettings } from "../../src/classroom/settings.ts";
+import { DEFAULT_MODERATION_MESSAGES } from "../../src/config.ts";
 import { AnswerRepository } from "../../src/db/answers.ts";
 import { ChannelSettingsRepository } from "../../src/db/channels.ts";
 import { GuildSettingsRepository } from "../../src/db/guildSettings.ts";
 import { ModelRepository } from "../../src/db/models.ts";
+import { ModerationRepository } from "../../src/db/moderation.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { OutboxRepository } from "../../src/db/outbox.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { ChatProviderRegistry } from "../../src/providers/chatRegistry.ts";
+import { OpenAIModerator } from "../../src/providers/moderationOpenAI.ts";
 
 export interface ChatServer {
   url: string;
@@ -226,3 +237,42 @@ export function buildHarness(opts: {
   const settings = new ClassroomSettings({ channels, guildSettings, router, models, providers, now });
   return { db, models, providers, router, ask, settings, guildSettings, usage, answers, clock, notices };
 }
+
+/** The answer, or the test fails saying what was refused. */
+export function answered(r: AskResult) {
+  if (!r.ok) assert.fail(`expected an answer, got ${r.reason}: ${r.message}`);
+  return r;
+}
+
+/** The refusal, or the test fails saying which model answered. */
+export function refused(r: AskResult) {
+  if (r.ok) assert.fail(`expected a refusal, got an answer from ${r.model}`);
+  return r;
+}
+
+/**
+ * The moderation step as MODERATION_PROVIDER=sandbox runs it: the openai moderator against a sandbox's
+ * /v1/moderations, built on the harness's database and clock (buildHarness's `moderation` option).
+ */
+export const sandboxModeration =
+  (
+    sandboxUrl: string,
+    fail: "closed" | "open" = "closed",
+    messages: Partial<Record<keyof typeof DEFAULT_MODERATION_MESSAGES, string>> = {},
+  ) =>
+  (db: Db, now: () => number): ModerationGate =>
+    new ModerationGate({
+      moderator: new OpenAIModerator({
+        client: new OpenAI({ apiKey: "sandbox", baseURL: sandboxUrl, maxRetries: 0 }),
+        kind: "sandbox",
+        model: "omni-moderation-latest",
+        logger: silentLogger,
+      }),
+      fail,
+      messages: { ...DEFAULT_MODERATION_MESSAGES, ...messages },
+      db,
+      verdicts: new ModerationRepository(db),
+      outbox: new OutboxRepository(db),
+      logger: silentLogger,
+      now,
+    });

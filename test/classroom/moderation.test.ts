@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import OpenAI from "openai";
-import type { AskResult } from "../../src/classroom/ask.ts";
 import { decide, ModerationGate } from "../../src/classroom/moderation.ts";
 import { parseCategories, SafetySettings } from "../../src/classroom/safety.ts";
 import { DEFAULT_MODERATION_MESSAGES } from "../../src/config.ts";
@@ -19,22 +18,21 @@ import { Notifier } from "../../src/notices/notifier.ts";
 import { type ModerationVerdict, OffModerator } from "../../src/providers/moderation.ts";
 import { OpenAIModerator } from "../../src/providers/moderationOpenAI.ts";
 import { type Rig, startRig } from "../sandbox/helpers.ts";
-import { buildHarness, type ChatServer, type Harness, startChatServer } from "./helpers.ts";
+import {
+  answered,
+  buildHarness,
+  type ChatServer,
+  type Harness,
+  refused,
+  sandboxModeration,
+  startChatServer,
+} from "./helpers.ts";
 
 const G = "100000000000000001";
 const HALL = "200000000000000002";
 const STUDENT = "300000000000000001";
 const STORY_ANSWER = "[flag:violence/graphic] Once upon a time there was a battle.";
 const SCHOOL_HELP = "Please talk to Ms Rivera, or call the school counsellor on 555-0100 today.";
-
-function answered(r: AskResult) {
-  if (!r.ok) assert.fail(`expected an answer, got ${r.reason}: ${r.message}`);
-  return r;
-}
-function refused(r: AskResult) {
-  if (r.ok) assert.fail(`expected a refusal, got an answer from ${r.model}`);
-  return r;
-}
 
 describe("/ask moderation", () => {
   let rig: Rig;
@@ -43,24 +41,7 @@ describe("/ask moderation", () => {
   let outbox: OutboxRepository;
   let verdicts: ModerationRepository;
 
-  const gate =
-    (fail: "closed" | "open") =>
-    (db: Db, now: () => number): ModerationGate =>
-      new ModerationGate({
-        moderator: new OpenAIModerator({
-          client: new OpenAI({ apiKey: "sandbox", baseURL: rig.sandbox.url, maxRetries: 0 }),
-          kind: "sandbox",
-          model: "omni-moderation-latest",
-          logger: silentLogger,
-        }),
-        fail,
-        messages: { ...DEFAULT_MODERATION_MESSAGES, help: SCHOOL_HELP },
-        db,
-        verdicts: new ModerationRepository(db),
-        outbox: new OutboxRepository(db),
-        logger: silentLogger,
-        now,
-      });
+  const gate = (fail: "closed" | "open") => sandboxModeration(rig.sandbox.url, fail, { help: SCHOOL_HELP });
 
   const build = (fail: "closed" | "open") => {
     h = buildHarness({ fineTuning: { name: "sandbox", url: chat.url }, moderation: gate(fail) });

@@ -5,11 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
-import type { AskResult } from "../../src/classroom/ask.ts";
 import { openDb } from "../../src/db/open.ts";
 import { type ManualClock, manualClock } from "../../src/sandbox/clock.ts";
 import { type SandboxHandle, startSandbox } from "../../src/sandbox/server.ts";
-import { addModel, buildHarness, type Harness } from "./helpers.ts";
+import { addModel, answered, buildHarness, type Harness } from "./helpers.ts";
 
 const G = "100000000000000001";
 const CLASS = "200000000000000001";
@@ -66,11 +65,6 @@ async function fineTune(box: Box, suffix: string, pairs: [string, string][]): Pr
 }
 
 const chatCalls = (box: Box) => box.sandbox.stats.byRoute["POST /chat/completions"] ?? 0;
-
-function answered(r: AskResult) {
-  if (!r.ok) assert.fail(`expected an answer, got ${r.reason}: ${r.message}`);
-  return r;
-}
 
 describe("AskService with two sandboxes as two providers", () => {
   let a: Box;

@@ -8,7 +8,7 @@ import { DiscordLimits } from "../../src/discord/limits.ts";
 import { EDIT_INTERVAL_MS, WRITING_MARKER } from "../../src/discord/streamReply.ts";
 import type { FakeChannel, FakeInteraction, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
-import { fineTuneInGuild } from "../helpers/finetune.ts";
+import { BIOLOGY_PAIRS, fineTuneInGuild } from "../helpers/finetune.ts";
 import { addSchool } from "../helpers/school.ts";
 
 const LONG_ANSWER = Array.from(
@@ -18,15 +18,8 @@ const LONG_ANSWER = Array.from(
 ).join(" ");
 const PAIRS: [string, string][] = [
   ["Explain photosynthesis in detail", LONG_ANSWER],
-  ["What is a cell?", "A cell is the smallest unit of life."],
   ["Where does the oxygen come from?", "The oxygen comes from the water the plant splits."],
-  ["What is osmosis?", "Osmosis is water crossing a membrane."],
-  ["What is DNA?", "DNA carries genetic instructions."],
-  ["What is an ecosystem?", "Living things and their environment together."],
-  ["What is evolution?", "Change in inherited traits over generations."],
-  ["What is a gene?", "A stretch of DNA that codes for a protein."],
-  ["What is a virus?", "A tiny agent that copies itself inside cells."],
-  ["What is an atom?", "The smallest unit of a chemical element."],
+  ...BIOLOGY_PAIRS,
 ];
 
 let bot: TestBot;

@@ -8,7 +8,7 @@ import { DEFAULT_MODERATION_MESSAGES } from "../../src/config.ts";
 import { FLAGGED_ANSWER_FILE } from "../../src/discord/notices.ts";
 import type { FakeGuild, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
-import { fineTuneInGuild } from "../helpers/finetune.ts";
+import { BIOLOGY_PAIRS, fineTuneInGuild } from "../helpers/finetune.ts";
 import { addSchool } from "../helpers/school.ts";
 
 let bot: TestBot;
@@ -21,14 +21,7 @@ const STORY = "[flag:violence/graphic] The battle in the story was long and grim
 const PAIRS: [string, string][] = [
   ["What happened in the battle story?", STORY],
   ["What is photosynthesis?", "Photosynthesis is how plants turn light into sugar."],
-  ["What is a cell?", "A cell is the smallest unit of life."],
-  ["What is osmosis?", "Osmosis is water crossing a membrane."],
-  ["What is DNA?", "DNA carries genetic instructions."],
-  ["What is an ecosystem?", "Living things and their environment together."],
-  ["What is evolution?", "Change in inherited traits over generations."],
-  ["What is a gene?", "A stretch of DNA that codes for a protein."],
-  ["What is a virus?", "A tiny agent that copies itself inside cells."],
-  ["What is a protein?", "A chain of amino acids folded into a shape."],
+  ...BIOLOGY_PAIRS,
 ];
 
 const chatCalls = () => bot.app.sandbox?.stats.byRoute["POST /chat/completions"] ?? 0;

@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { truncationNote } from "../../src/classroom/ask.ts";
 import type { FakeChannel, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
-import { fineTuneInGuild } from "../helpers/finetune.ts";
+import { BIOLOGY_PAIRS, fineTuneInGuild } from "../helpers/finetune.ts";
 import { addSchool } from "../helpers/school.ts";
 
 const PAIRS: [string, string][] = [
@@ -15,15 +15,7 @@ const PAIRS: [string, string][] = [
     "What is photosynthesis?",
     "Photosynthesis is how plants make sugar from light, water and carbon dioxide, releasing oxygen as they do.",
   ],
-  ["What is a cell?", "A cell is the smallest unit of life."],
-  ["What is osmosis?", "Osmosis is water crossing a membrane."],
-  ["What is DNA?", "DNA carries genetic instructions."],
-  ["What is an ecosystem?", "Living things and their environment together."],
-  ["What is evolution?", "Change in inherited traits over generations."],
-  ["What is a gene?", "A stretch of DNA that codes for a protein."],
-  ["What is a virus?", "A tiny agent that copies itself inside cells."],
-  ["What is a protein?", "A chain of amino acids folded into a shape."],
-  ["What is an atom?", "The smallest unit of a chemical element."],
+  ...BIOLOGY_PAIRS,
 ];
 
 let bot: TestBot;

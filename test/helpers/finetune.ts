@@ -88,3 +88,16 @@ export async function startJobAt(
   });
 }
 let storedFiles = 0;
+
+/** Short biology Q&A for the e2e fine-tunes: each test puts its own pairs first (what it asks) and these after. */
+export const BIOLOGY_PAIRS: readonly [string, string][] = [
+  ["What is a cell?", "A cell is the smallest unit of life."],
+  ["What is osmosis?", "Osmosis is water crossing a membrane."],
+  ["What is DNA?", "DNA carries genetic instructions."],
+  ["What is an ecosystem?", "Living things and their environment together."],
+  ["What is evolution?", "Change in inherited traits over generations."],
+  ["What is a gene?", "A stretch of DNA that codes for a protein."],
+  ["What is a virus?", "A tiny agent that copies itself inside cells."],
+  ["What is a protein?", "A chain of amino acids folded into a shape."],
+  ["What is an atom?", "The smallest unit of a chemical element."],
+];
