@@ -196,6 +196,36 @@ describe("/ask streamed into Discord", () => {
     );
   });
 
+  it("a conversation deleted while its follow-up streams: the streamed text goes, the student is told why", async () => {
+    const followId = followUpReply.customIds.find((c) => c.startsWith("followup:")) as string;
+    const parentId = Number(followId.split(":")[1]);
+    const opened = await bot.discord.click({ message: followUpReply, customId: followId, user: sam });
+    await opened.response();
+    const sent = await bot.discord.submitModal({
+      from: opened,
+      fields: { question: "Explain photosynthesis in detail" },
+    });
+    await bot.discord.waitFor(
+      () => "the follow-up's answer to show",
+      () => edits(sent).some((e) => e.content.includes("In step 1")) || undefined,
+      20_000,
+    );
+    // Mid-stream, the student's /privacy delete (or the retention sweep) removes the conversation.
+    bot.db.prepare("DELETE FROM answers WHERE id = ?").run(parentId);
+    const told = await sent.waitForFollowUp((m) => /was deleted while the answer/.test(m.content));
+    assert.equal(told.ephemeral, true);
+    await bot.discord.waitFor(
+      () => "the streamed messages to be gone",
+      () => sent.messages().every((m) => m.deleted || m.ephemeral) || undefined,
+      20_000,
+    );
+    const usage = bot.db
+      .prepare("SELECT error, completion_tokens AS tokens FROM ask_usage ORDER BY id DESC LIMIT 1")
+      .get() as { error: string; tokens: number };
+    assert.equal(usage.error, "follow_up_not_found");
+    assert.ok(usage.tokens > 0, "the tokens streamed are counted");
+  });
+
   it("keeps what arrived when the stream is cut mid-way, and says so", async () => {
     bot.app.sandbox?.faults.next({ cutStreamAfterChunks: 40 });
     const run = await bot.discord.slash({
