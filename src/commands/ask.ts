@@ -222,6 +222,13 @@ async function answerQuestion(
     await showWholeAnswer(interaction, { body, footer, components, isPublic });
     return;
   }
+  // Withheld after some of it was shown (moderation flagged a later chunk, or went down under closed): the answer
+  // goes, every message of it, and the withheld notice takes its place (not a "diverged" file beside a kept part).
+  if (result.withheld) {
+    if ((await reply.abandon()) > 0) await io.removeAll();
+    await showWholeAnswer(interaction, { body, footer, components, isPublic });
+    return;
+  }
   const done = await reply.finish({ body, footer, components });
   for (const f of done.failures) {
     ctx.logger.warn(
