@@ -74,7 +74,6 @@ export async function streamChat(provider: ChatProvider, r: ChatRequest): Promis
       for (;;) {
         const next = await withinIdle(chunks.next(), idleMs);
         if (next === undefined) {
-          stream.controller.abort();
           throw new APIConnectionTimeoutError({ message: `the stream was silent for ${idleMs} ms` });
         }
         if (next.done) return;
@@ -91,8 +90,9 @@ export async function streamChat(provider: ChatProvider, r: ChatRequest): Promis
     } catch (err) {
       throw asProviderError(err);
     } finally {
-      // Left early (a flagged chunk, a timeout) or ended: either way the request is over.
-      await chunks.return?.();
+      // Left early (a flagged chunk) or timed out: the request is aborted, and a read that never settled is not
+      // waited for (a fetch that ignored the abort would hang us again). After the end, aborting does nothing.
+      stream.controller.abort();
     }
   })();
 }
