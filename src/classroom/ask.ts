@@ -2,7 +2,12 @@
 // it can, with the channel's fallback when a model is gone; record usage and the answer.
 
 import type { AskConfig } from "../config.ts";
-import type { AnswerModeration, AnswerRepository, AnswerRow } from "../db/answers.ts";
+import {
+  type AnswerModeration,
+  type AnswerRepository,
+  type AnswerRow,
+  FollowUpParentGone,
+} from "../db/answers.ts";
 import type { ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
 import type { UsageRepository } from "../db/usage.ts";
 import {
@@ -183,6 +188,14 @@ function asleepRefusal(model: string, provider: string): AskRefusal {
     "model_asleep",
     `"${model}" is asleep: its server was stopped, so that the school pays nothing while nobody uses it. A teacher can wake it; it takes a few minutes to start.`,
     { model, provider, wakeModel: model },
+  );
+}
+
+/** A follow-up whose conversation is gone (it was deleted while the answer was written). */
+function followUpGone(): AskRefusal {
+  return refusal(
+    "follow_up_not_found",
+    "That conversation was deleted while the answer was being written, so it can't be continued. Ask with /ask to start a new one.",
   );
 }
 
@@ -570,8 +583,9 @@ export class AskService {
     const { reservation } = capped;
 
     const started = performance.now();
+    let g: Generated | undefined;
     try {
-      const g = await this.generate(ctx, target, sink);
+      g = await this.generate(ctx, target, sink);
       const latencyMs = Math.round(performance.now() - started);
       const answer = g.text === "" ? EMPTY_ANSWER : g.text;
       // Stopped at max_tokens: the student is told it was cut (and who can raise the limit), usage counts it, and
@@ -603,6 +617,17 @@ export class AskService {
       };
     } catch (err) {
       const latencyMs = Math.round(performance.now() - started);
+      if (err instanceof FollowUpParentGone && g) {
+        // The conversation was deleted while the answer was written (a /privacy delete, the retention sweep): the
+        // answer is not stored without the turns it continues, but what it cost is.
+        this.insertUsage(
+          ctx,
+          target,
+          { ...g, latencyMs, cached: false, cutAt: undefined },
+          "follow_up_not_found",
+        );
+        return { kind: "refusal", refusal: followUpGone() };
+      }
       const explained = explainProviderError(err, provider.name);
       if (!explained) throw err;
       this.deps.logger.warn(
@@ -846,6 +871,48 @@ export class AskService {
   ): { answerId: number; costUsd: number } {
     const { req } = ctx;
     const createdAt = new Date(this.now()).toISOString();
+    // The answer row first: a follow-up whose conversation was deleted meanwhile throws FollowUpParentGone before
+    // anything is written (with or without the moderation gate's transaction), and the caller records its usage.
+    const answerId = this.deps.answers.insert({
+      guildId: req.guildId,
+      channelId: req.channelId,
+      userId: req.userId,
+      question: ctx.question,
+      answer: f.answer,
+      model: target.model,
+      systemPrompt: ctx.systemPrompt,
+      // A withheld answer was not shown to the class: no votes, and exported only if a teacher corrects it.
+      public: ctx.isPublic && !withheld,
+      createdAt,
+      moderation,
+      parentId: ctx.parentId,
+    });
+    // An answer whose stream broke off is shown (what arrived) and paid for, and counted among the errors.
+    const { costUsd } = this.insertUsage(
+      ctx,
+      target,
+      f,
+      f.interrupted === undefined ? null : `stream_${f.interrupted}`,
+      createdAt,
+    );
+    this.deps.onModelUsed?.(req.guildId, target.model);
+    this.deps.moderation?.recordAnswered(
+      req,
+      answerId,
+      { text: ctx.question, screening: ctx.screened },
+      { text: f.answer, screening: f.screening },
+    );
+    return { answerId, costUsd };
+  }
+
+  /** An answer's usage row, with what it cost. */
+  private insertUsage(
+    { req }: AskContext,
+    target: Attempt,
+    f: Pick<AnswerFacts, "promptTokens" | "completionTokens" | "latencyMs" | "cached" | "cutAt">,
+    error: string | null,
+    createdAt = new Date(this.now()).toISOString(),
+  ): { costUsd: number } {
     const costUsd =
       f.cached || target.provider.free
         ? 0
@@ -861,33 +928,11 @@ export class AskService {
       latencyMs: f.latencyMs,
       costUsd,
       cacheHit: f.cached,
-      // An answer whose stream broke off is shown (what arrived) and paid for, and counted among the errors.
-      error: f.interrupted === undefined ? null : `stream_${f.interrupted}`,
+      error,
       createdAt,
       truncated: f.cutAt !== undefined,
     });
-    this.deps.onModelUsed?.(req.guildId, target.model);
-    const answerId = this.deps.answers.insert({
-      guildId: req.guildId,
-      channelId: req.channelId,
-      userId: req.userId,
-      question: ctx.question,
-      answer: f.answer,
-      model: target.model,
-      systemPrompt: ctx.systemPrompt,
-      // A withheld answer was not shown to the class: no votes, and exported only if a teacher corrects it.
-      public: ctx.isPublic && !withheld,
-      createdAt,
-      moderation,
-      parentId: ctx.parentId,
-    });
-    this.deps.moderation?.recordAnswered(
-      req,
-      answerId,
-      { text: ctx.question, screening: ctx.screened },
-      { text: f.answer, screening: f.screening },
-    );
-    return { answerId, costUsd };
+    return { costUsd };
   }
 
   /** Calls onModelUnavailable once per guild, model and UTC day; true when this call did. */

@@ -116,7 +116,10 @@ function answerComponents(a: AskAnswer, isPublic: boolean): AnswerComponents {
  * The reply as streamReply writes it: message 0 is the deferred reply, later ones follow-ups (ephemeral like the
  * deferral), edited by their ids. Nothing pings.
  */
-function replyIO(interaction: RepliableInteraction, ephemeral: boolean): StreamReplyIO<AnswerComponents> {
+function replyIO(
+  interaction: RepliableInteraction,
+  ephemeral: boolean,
+): StreamReplyIO<AnswerComponents> & { removeAll(): Promise<void> } {
   const ids: string[] = [];
   const extras = (final: FinalPayload<AnswerComponents> | undefined) => ({
     components: final?.components ?? [],
@@ -144,6 +147,11 @@ function replyIO(interaction: RepliableInteraction, ephemeral: boolean): StreamR
       });
       ids[index] = message.id;
     },
+    /** Deletes every message written so far (the reply and its follow-ups); one already gone is no matter. */
+    async removeAll() {
+      await interaction.deleteReply().catch(() => undefined);
+      for (const id of ids) if (id) await interaction.deleteReply(id).catch(() => undefined);
+    },
   };
 }
 
@@ -163,10 +171,8 @@ async function answerQuestion(
   const isTeacher = interactionIsTeacher(interaction, ctx);
   // In a class channel the class reads the question too (Discord shows only the command's name).
   const header = isPublic ? `${quoteQuestion(q.question)}\n\n` : "";
-  const reply = new StreamReply<AnswerComponents>({
-    io: replyIO(interaction, !isPublic),
-    clock: systemClock,
-  });
+  const io = replyIO(interaction, !isPublic);
+  const reply = new StreamReply<AnswerComponents>({ io, clock: systemClock });
   let streaming = false;
   const result = await ctx.classroom.ask(
     { guildId, channelId, userId: interaction.user.id, isTeacher, ...q },
@@ -184,6 +190,9 @@ async function answerQuestion(
   }
 
   if (!result.ok) {
+    // Refused after the answer had started to show (its conversation was deleted meanwhile): what was streamed goes,
+    // and the student reads the refusal instead, as for any refusal.
+    if (streaming && (await reply.abandon()) > 0) await io.removeAll();
     // A refusal may quote what the student typed (a model name): keep it within one message.
     const message = clip(result.message, DiscordLimits.messageContent);
     // A model asleep: a teacher gets the Wake button (the button checks again that they are one).
@@ -210,6 +219,13 @@ async function answerQuestion(
   // Nothing was streamed (a cached answer, a provider that does not stream, ASK_STREAM=false): the whole answer at
   // once, split as a long answer always was.
   if (!streaming) {
+    await showWholeAnswer(interaction, { body, footer, components, isPublic });
+    return;
+  }
+  // Withheld after some of it was shown (moderation flagged a later chunk, or went down under closed): the answer
+  // goes, every message of it, and the withheld notice takes its place (not a "diverged" file beside a kept part).
+  if (result.withheld) {
+    if ((await reply.abandon()) > 0) await io.removeAll();
     await showWholeAnswer(interaction, { body, footer, components, isPublic });
     return;
   }

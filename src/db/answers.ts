@@ -66,6 +66,14 @@ const COLUMNS = `a.id, a.guild_id AS guildId, a.channel_id AS channelId, a.user_
 type Raw<T> = Omit<T, "public"> & { public: number };
 const fromRaw = <T extends { public: boolean }>(r: Raw<T>): T => ({ ...r, public: r.public === 1 }) as T;
 
+/** AnswerRepository.insert: the follow-up's parent is not (or no longer) this person's answer in this channel. */
+export class FollowUpParentGone extends Error {
+  constructor(readonly parentId: number | undefined) {
+    super(`answer ${String(parentId)} is not an answer of this person in this channel to follow up`);
+    this.name = "FollowUpParentGone";
+  }
+}
+
 export class AnswerRepository {
   private readonly insertStmt;
   private readonly chainStmt;
@@ -97,7 +105,8 @@ export class AnswerRepository {
 
   /**
    * Stores an answer and returns its id. A follow-up (`parentId`) whose parent is not this person's answer in this
-   * guild and channel (never was, or was deleted meanwhile) is refused with an error: check it with `chain` first.
+   * guild and channel (never was, or was deleted meanwhile) is refused with FollowUpParentGone: check it with `chain`
+   * first.
    */
   insert(a: NewAnswer): number {
     const result = this.insertStmt.run({
@@ -106,11 +115,7 @@ export class AnswerRepository {
       moderation: a.moderation ?? "unchecked",
       parentId: a.parentId ?? null,
     });
-    if (result.changes === 0) {
-      throw new Error(
-        `answer ${String(a.parentId)} is not an answer of this person in this channel to follow up`,
-      );
-    }
+    if (result.changes === 0) throw new FollowUpParentGone(a.parentId);
     return Number(result.lastInsertRowid);
   }
 

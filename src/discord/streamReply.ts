@@ -185,6 +185,7 @@ export class StreamReply<C> {
 
   private readonly messages: Message[] = [{ exists: true, lastWriteAt: -Infinity, finalAttempts: 0 }];
   private finishing = false;
+  private abandoned = false;
   private payload: FinalPayload<C> | undefined;
   private payloadDelivered = false;
   private streamFailures = 0;
@@ -253,6 +254,19 @@ export class StreamReply<C> {
       failures: [...this.failures],
       delivered: this.payloadDelivered && this.messages.every((m) => m.sent === m.final),
     };
+  }
+
+  /**
+   * Gives the reply up (the answer was refused after it had started to show): no write starts after this, and it
+   * resolves once the one in flight is done. Returns how many messages were written, for the caller to remove.
+   */
+  async abandon(): Promise<number> {
+    if (this.finishing) throw new Error("streamReply: abandon after finish");
+    this.finishing = true;
+    this.abandoned = true;
+    this.markFinished();
+    while (this.running) await this.running;
+    return this.messages.filter((m) => m.sent !== undefined).length;
   }
 
   // ---- text: where messages break ----
@@ -471,6 +485,7 @@ export class StreamReply<C> {
 
   /** The first message that needs a write, if any may be written now. */
   private nextWrite(): number | undefined {
+    if (this.abandoned) return undefined;
     for (const [i, m] of this.messages.entries()) {
       const content = this.contentOf(i);
       const pending =

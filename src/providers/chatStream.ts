@@ -1,6 +1,6 @@
 // A chat answer from an OpenAI-compatible provider, streamed or whole, in classtune's own shape: the /ask service
 // reads deltas and usage, never the SDK's chunk types (the chat port leaks no SDK).
-import { APIConnectionError, APIError } from "openai";
+import { APIConnectionError, APIConnectionTimeoutError, APIError } from "openai";
 import type { ChatMessage } from "../domain/assistant.ts";
 import type { ChatProvider } from "./chatRegistry.ts";
 import { classifyProviderError } from "./errors.ts";
@@ -53,6 +53,10 @@ export async function completeChat(provider: ChatProvider, r: ChatRequest): Prom
  * The answer as the provider streams it (`stream: true`, usage asked for in the last chunk). The request is made
  * (and refused, or retried by the SDK) before this returns; the deltas may then fail mid-way with a provider
  * error. Leaving the loop early aborts the request.
+ *
+ * The SDK's timeout ends when the response's headers arrive (openai-node clears it once fetch resolves), so a
+ * stream that goes quiet would be waited for forever. Here the same timeout is the most a stream may stay silent:
+ * then the request is aborted and the deltas fail with APIConnectionTimeoutError.
  */
 export async function streamChat(provider: ChatProvider, r: ChatRequest): Promise<AsyncIterable<ChatDelta>> {
   const stream = await provider.client.chat.completions.create({
@@ -63,22 +67,47 @@ export async function streamChat(provider: ChatProvider, r: ChatRequest): Promis
     stream: true,
     stream_options: { include_usage: true },
   });
+  const idleMs = provider.client.timeout;
   return (async function* () {
+    const chunks = stream[Symbol.asyncIterator]();
     try {
-      for await (const chunk of stream) {
-        const choice = chunk.choices[0];
+      for (;;) {
+        const next = await withinIdle(chunks.next(), idleMs);
+        if (next === undefined) {
+          throw new APIConnectionTimeoutError({ message: `the stream was silent for ${idleMs} ms` });
+        }
+        if (next.done) return;
+        const { choices, usage } = next.value;
+        const choice = choices[0];
         yield {
           text: choice?.delta?.content ?? undefined,
           finishReason: choice?.finish_reason ?? undefined,
-          usage: chunk.usage
-            ? { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens }
+          usage: usage
+            ? { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens }
             : undefined,
         };
       }
     } catch (err) {
       throw asProviderError(err);
+    } finally {
+      // Left early (a flagged chunk) or timed out: the request is aborted, and a read that never settled is not
+      // waited for (a fetch that ignored the abort would hang us again). After the end, aborting does nothing.
+      stream.controller.abort();
     }
   })();
+}
+
+/** The next chunk, or undefined when none came within `ms`. */
+async function withinIdle<T>(next: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silent = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([next, silent]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

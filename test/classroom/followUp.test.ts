@@ -114,6 +114,33 @@ describe("/ask follow-ups", () => {
     assert.equal(f2.cached, false);
   });
 
+  it("a conversation deleted while its follow-up was answered: the student is told, and the tokens are counted", async () => {
+    let deleteParent = () => undefined as unknown;
+    const deleting = await startChatServer("sandbox", ["gpt-4o-mini-2024-07-18"], {
+      answerFor: (q) => {
+        if (q === "And then?") deleteParent(); // a /privacy delete or the retention sweep, mid-answer
+        return undefined;
+      },
+    });
+    try {
+      h = buildHarness({ fineTuning: { name: "sandbox", url: deleting.url, free: false } });
+      const first = answered(await ask("What is a cell?"));
+      deleteParent = () => h.db.prepare("DELETE FROM answers WHERE id = ?").run(first.answerId);
+      const r = refused(await ask("And then?", { followUpOf: first.answerId }));
+      assert.equal(r.reason, "follow_up_not_found");
+      assert.match(r.message, /\/ask/);
+      const rows = h.db
+        .prepare("SELECT completion_tokens AS completion, cost_usd AS cost, error FROM ask_usage ORDER BY id")
+        .all() as { completion: number; cost: number; error: string | null }[];
+      assert.equal(rows.length, 2);
+      assert.ok((rows[1]?.completion ?? 0) > 0 && (rows[1]?.cost ?? 0) > 0, "the answer was paid for");
+      assert.equal(rows[1]?.error, "follow_up_not_found");
+      assert.equal(h.answers.withScores(G, "").length, 0, "no orphaned follow-up was stored");
+    } finally {
+      await deleting.close();
+    }
+  });
+
   it("applies the rate limit to every turn", async () => {
     h = buildHarness({
       fineTuning: { name: "sandbox", url: chat.url },

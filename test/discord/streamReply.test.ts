@@ -548,3 +548,31 @@ describe("the first write's delay", () => {
     assert.ok(discord.calls.length >= 3);
   });
 });
+
+describe("streamReply given up", () => {
+  it("abandon waits for the write in flight, starts none after it, and counts the messages written", async () => {
+    const clock = new FakeClock();
+    const discord = new FakeDiscord(clock, 50);
+    const reply = streamReply<string>({ io: discord, clock });
+    reply.append("The first sentence of an answer. ");
+    await clock.advanceTo(10); // the first write is in flight
+    assert.equal(discord.inFlight, 1);
+    reply.append("More text that must never be shown.");
+    const written = await clock.runUntil(reply.abandon());
+    assert.equal(written, 1);
+    await clock.advanceTo(10 * EDIT_INTERVAL_MS);
+    assert.equal(discord.calls.length, 1, "nothing written after abandon");
+    assert.ok(!discord.shown.some((m) => m.includes("never")));
+    assert.throws(() => reply.append("late"), /after finish/);
+  });
+
+  it("abandon before anything was written counts none (the deferred reply is left to the caller)", async () => {
+    const clock = new FakeClock();
+    const discord = new FakeDiscord(clock);
+    const reply = streamReply<string>({ io: discord, clock, firstWriteDelayMs: 200 });
+    reply.append("Soon.");
+    assert.equal(await clock.runUntil(reply.abandon()), 0);
+    await clock.advanceTo(1000);
+    assert.deepEqual(discord.calls, []);
+  });
+});

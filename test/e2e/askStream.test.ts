@@ -4,6 +4,7 @@
 // with "follow-up 2 of 4"), nobody else can; a stream cut mid-way keeps what arrived with a note.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { DEFAULT_MODERATION_MESSAGES } from "../../src/config.ts";
 import { DiscordLimits } from "../../src/discord/limits.ts";
 import { EDIT_INTERVAL_MS, WRITING_MARKER } from "../../src/discord/streamReply.ts";
 import type { FakeChannel, FakeInteraction, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
@@ -16,8 +17,10 @@ const LONG_ANSWER = Array.from(
   (_, i) =>
     `In step ${i + 1}, the chloroplasts capture light and use its energy to split water, releasing oxygen into the air.`,
 ).join(" ");
+const FLAGGED_ANSWER = `${LONG_ANSWER} Then [flag:violence/graphic] something no class should read.`;
 const PAIRS: [string, string][] = [
   ["Explain photosynthesis in detail", LONG_ANSWER],
+  ["Tell me the whole battle story", FLAGGED_ANSWER],
   ["Where does the oxygen come from?", "The oxygen comes from the water the plant splits."],
   ...BIOLOGY_PAIRS,
 ];
@@ -187,6 +190,62 @@ describe("/ask streamed into Discord", () => {
       convo.messages[4].content,
       "The oxygen plants release comes from splitting water molecules.",
     );
+  });
+
+  it("a conversation deleted while its follow-up streams: the streamed text goes, the student is told why", async () => {
+    const followId = followUpReply.customIds.find((c) => c.startsWith("followup:")) as string;
+    const parentId = Number(followId.split(":")[1]);
+    const opened = await bot.discord.click({ message: followUpReply, customId: followId, user: sam });
+    await opened.response();
+    const sent = await bot.discord.submitModal({
+      from: opened,
+      fields: { question: "Explain photosynthesis in detail" },
+    });
+    await bot.discord.waitFor(
+      () => "the follow-up's answer to show",
+      () => edits(sent).some((e) => e.content.includes("In step 1")) || undefined,
+      20_000,
+    );
+    // Mid-stream, the student's /privacy delete (or the retention sweep) removes the conversation.
+    bot.db.prepare("DELETE FROM answers WHERE id = ?").run(parentId);
+    const told = await sent.waitForFollowUp((m) => /was deleted while the answer/.test(m.content));
+    assert.equal(told.ephemeral, true);
+    await bot.discord.waitFor(
+      () => "the streamed messages to be gone",
+      () => sent.messages().every((m) => m.deleted || m.ephemeral) || undefined,
+      20_000,
+    );
+    const usage = bot.db
+      .prepare("SELECT error, completion_tokens AS tokens FROM ask_usage ORDER BY id DESC LIMIT 1")
+      .get() as { error: string; tokens: number };
+    assert.equal(usage.error, "follow_up_not_found");
+    assert.ok(usage.tokens > 0, "the tokens streamed are counted");
+  });
+
+  it("an answer withheld after it filled a message is replaced by the withheld notice, in every message", async () => {
+    const run = await bot.discord.slash({
+      channel: lab,
+      user: sam,
+      command: "ask",
+      options: { question: "Tell me the whole battle story" },
+    });
+    await bot.discord.waitFor(
+      () => "the withheld notice",
+      () =>
+        run.messages().some((m) => !m.deleted && m.content.includes(DEFAULT_MODERATION_MESSAGES.withheld)) ||
+        undefined,
+      20_000,
+    );
+    await bot.discord.waitFor(
+      () => "the streamed part to be replaced",
+      () => run.messages().every((m) => m.deleted || !m.content.includes("In step 1")) || undefined,
+      20_000,
+    );
+    for (const m of run.messages().filter((m) => !m.deleted)) {
+      assert.ok(!m.content.includes("[flag:"), m.content);
+      assert.ok(!m.content.includes(WRITING_MARKER), m.content);
+      assert.doesNotMatch(m.content, /attached as a file/);
+    }
   });
 
   it("keeps what arrived when the stream is cut mid-way, and says so", async () => {
