@@ -72,6 +72,8 @@ export interface AskServiceDeps {
   onModelUsed?: (guildId: string, model: string) => void;
   /** Checks questions before the cache and the model, answers before they are posted (classroom/moderation.ts). */
   moderation?: ModerationGate | undefined;
+  /** The longest a streamed answer may take (default STREAM_DEADLINE_MS, providers/chatStream.ts). */
+  streamDeadlineMs?: number | undefined;
   /** A model's context window in tokens (prompt and answer), for trimming a follow-up; default DEFAULT_CONTEXT_TOKENS. */
   contextTokens?: (guildId: string, model: string) => number | undefined;
 }
@@ -674,7 +676,11 @@ export class AskService {
     if (sink && provider.stream && !this.noStream.has(streamKey)) {
       let deltas: AsyncIterable<ChatDelta> | undefined;
       try {
-        deltas = await streamChat(provider, request);
+        deltas = await streamChat(
+          provider,
+          request,
+          this.deps.streamDeadlineMs === undefined ? {} : { deadlineMs: this.deps.streamDeadlineMs },
+        );
       } catch (err) {
         if (!refusesStreaming(err)) throw err;
         this.deps.logger.info(

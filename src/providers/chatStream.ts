@@ -56,9 +56,14 @@ export async function completeChat(provider: ChatProvider, r: ChatRequest): Prom
  *
  * The SDK's timeout ends when the response's headers arrive (openai-node clears it once fetch resolves), so a
  * stream that goes quiet would be waited for forever. Here the same timeout is the most a stream may stay silent:
- * then the request is aborted and the deltas fail with APIConnectionTimeoutError.
+ * then the request is aborted and the deltas fail with APIConnectionTimeoutError. So does a stream still going at
+ * `deadlineMs` (STREAM_DEADLINE_MS), one that drips a chunk just inside the timeout included.
  */
-export async function streamChat(provider: ChatProvider, r: ChatRequest): Promise<AsyncIterable<ChatDelta>> {
+export async function streamChat(
+  provider: ChatProvider,
+  r: ChatRequest,
+  { deadlineMs = STREAM_DEADLINE_MS }: { deadlineMs?: number } = {},
+): Promise<AsyncIterable<ChatDelta>> {
   const stream = await provider.client.chat.completions.create({
     model: r.model,
     messages: r.messages,
@@ -68,13 +73,20 @@ export async function streamChat(provider: ChatProvider, r: ChatRequest): Promis
     stream_options: { include_usage: true },
   });
   const idleMs = provider.client.timeout;
+  const endBy = Date.now() + deadlineMs;
   return (async function* () {
     const chunks = stream[Symbol.asyncIterator]();
     try {
       for (;;) {
-        const next = await withinIdle(chunks.next(), idleMs);
+        const left = endBy - Date.now();
+        const next = await withinIdle(chunks.next(), Math.max(0, Math.min(idleMs, left)));
         if (next === undefined) {
-          throw new APIConnectionTimeoutError({ message: `the stream was silent for ${idleMs} ms` });
+          throw new APIConnectionTimeoutError({
+            message:
+              left <= idleMs
+                ? `the stream was still going after ${deadlineMs} ms`
+                : `the stream was silent for ${idleMs} ms`,
+          });
         }
         if (next.done) return;
         const { choices, usage } = next.value;
@@ -96,6 +108,12 @@ export async function streamChat(provider: ChatProvider, r: ChatRequest): Promis
     }
   })();
 }
+
+/**
+ * The longest a streamed answer may take, however steadily it trickles in: the interaction's token lasts 15
+ * minutes, and the reply's final edit (what arrived, and the note that it stopped early) needs it.
+ */
+export const STREAM_DEADLINE_MS = 10 * 60_000;
 
 /** The next chunk, or undefined when none came within `ms`. */
 async function withinIdle<T>(next: Promise<T>, ms: number): Promise<T | undefined> {

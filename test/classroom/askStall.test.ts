@@ -42,6 +42,7 @@ describe("/ask from a stream that stalls", () => {
   let close: () => Promise<void>;
   /** What the next stream writes before it goes quiet. */
   let written: string[] = [];
+  let drip = false;
   const open: ServerResponse[] = [];
 
   before(async () => {
@@ -50,6 +51,11 @@ describe("/ask from a stream that stalls", () => {
       req.on("end", () => {
         res.writeHead(200, { "content-type": "text/event-stream" });
         for (const w of written) res.write(w);
+        // A drip: a chunk well inside the timeout, forever.
+        if (drip) {
+          const timer = setInterval(() => res.write(chunk({ content: " more" })), 20);
+          res.on("close", () => clearInterval(timer));
+        }
         open.push(res); // never ended
       });
     });
@@ -64,8 +70,12 @@ describe("/ask from a stream that stalls", () => {
   });
   after(() => close());
 
-  const ask = async (deltas: string[]): Promise<AskResult> => {
-    const h = buildHarness({ fineTuning: { name: "stally", url }, timeoutMs: TIMEOUT_MS });
+  const ask = async (deltas: string[], streamDeadlineMs?: number): Promise<AskResult> => {
+    const h = buildHarness({
+      fineTuning: { name: "stally", url },
+      timeoutMs: TIMEOUT_MS,
+      ...(streamDeadlineMs === undefined ? {} : { streamDeadlineMs }),
+    });
     addModel(h, G, { name: MODEL, provider: "stally" });
     const r = await within(
       TIMEOUT_MS * 10,
@@ -95,5 +105,20 @@ describe("/ask from a stream that stalls", () => {
     if (r.ok) assert.fail("expected a refusal");
     assert.equal(r.reason, "provider_error");
     assert.equal(r.code, "timeout");
+  });
+
+  it("a stream that drips on past the deadline ends as an interrupted answer too", async () => {
+    written = [chunk({ role: "assistant", content: "" }), chunk({ content: "Because" })];
+    drip = true;
+    try {
+      const deltas: string[] = [];
+      const r = (await ask(deltas, 200)) as AskResult & { usageErrors: (string | null)[] };
+      if (!r.ok) assert.fail(`expected an answer, got ${r.reason}`);
+      assert.equal(r.interrupted, true);
+      assert.ok(deltas.length > 1, "the drip was read until the deadline");
+      assert.deepEqual(r.usageErrors, ["stream_timeout"]);
+    } finally {
+      drip = false;
+    }
   });
 });

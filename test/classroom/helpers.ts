@@ -176,6 +176,7 @@ export function buildHarness(opts: {
   defaultModel?: string;
   db?: Db;
   timeoutMs?: number;
+  streamDeadlineMs?: number;
   /** The moderation step, built on the harness's database and clock. */
   moderation?: (db: Db, now: () => number) => ModerationGate;
 }): Harness {
@@ -233,6 +234,7 @@ export function buildHarness(opts: {
       notices.push({ guildId, model, info });
     },
     moderation: opts.moderation?.(db, now),
+    streamDeadlineMs: opts.streamDeadlineMs,
   });
   const settings = new ClassroomSettings({ channels, guildSettings, router, models, providers, now });
   return { db, models, providers, router, ask, settings, guildSettings, usage, answers, clock, notices };
