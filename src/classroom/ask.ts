@@ -320,10 +320,10 @@ export class AskService {
 
     const earlier = this.conversationOf(req);
     if (!Array.isArray(earlier)) return earlier;
-    // A follow-up goes to the model that answered the conversation so far, under the same rules as asking for it.
-    const asked = req.model ?? earlier.at(-1)?.model;
-
     const channel = this.deps.channels.get(req.guildId, req.channelId);
+    // A follow-up goes to the model that answered the conversation so far while the student may still ask it and it
+    // can answer; else to whatever this channel routes to now (its fallback included), as a new question would.
+    const asked = req.model ?? this.conversationModel(req, channel, earlier.at(-1)?.model);
     const { model, source } = this.deps.router.choose(req.guildId, channel, asked);
     const primary = this.deps.router.resolve(req.guildId, model);
     if (!primary.ok && primary.reason === "not_found") {
@@ -457,6 +457,17 @@ export class AskService {
       `The model "${model}" ${unavailable} (${goneReason}) and this channel has no working fallback model. ${this.deps.onModelUnavailable ? "Your teachers have been told; try again later." : "Please tell your teacher."}`,
       { model, provider: providerName, teachersNotified: notified },
     );
+  }
+
+  /** The conversation's model, if this student may still ask it here and it can answer now. */
+  private conversationModel(
+    req: AskRequest,
+    channel: ChannelSettings | undefined,
+    model: string | undefined,
+  ): string | undefined {
+    if (model === undefined) return undefined;
+    if (!this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher)) return undefined;
+    return this.deps.router.resolve(req.guildId, model).ok ? model : undefined;
   }
 
   /**
