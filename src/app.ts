@@ -43,7 +43,7 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
   if (!token) throw new Error("startApp needs config.discord.token");
   await sweepLeftoverTempFiles({ dataDir: config.dataDir, logger });
   const db = openDb(config.databasePath);
-  const client = createDiscordClient({ apiUrl: config.discord.apiUrl });
+  const client = createDiscordClient({ apiUrl: config.discord.apiUrl, shards: config.discord.shards });
   const leadership = new SqliteLeadership({ db, logger: logger.child({ service: "leadership" }) });
   let services: Awaited<ReturnType<typeof buildServices>>;
   try {

@@ -228,6 +228,60 @@ export const envSchema = z.object({
     }),
   HEALTH_HOST: z.string().trim().min(1).default("127.0.0.1"),
 
+  // Sharding (src/discord/client.ts, src/sharded.ts): unset, one gateway connection as always.
+  SHARD_COUNT: z
+    .string()
+    .trim()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined || s === "") return undefined;
+      if (s.toLowerCase() === "auto") return "auto" as const;
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < 1) {
+        ctx.addIssue({ code: "custom", message: `must be "auto" or a whole number ≥ 1, got "${s}"` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  SHARD_IDS: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined || s.trim() === "") return undefined;
+      const ids = s.split(",").map((part) => part.trim());
+      for (const id of ids) {
+        if (!/^\d+$/.test(id)) {
+          ctx.addIssue({
+            code: "custom",
+            message: `must be shard ids separated by commas, e.g. "0,1"; "${id}" is not a whole number ≥ 0`,
+          });
+          return z.NEVER;
+        }
+      }
+      return ids.map(Number);
+    }),
+  // Set by discord.js's ShardingManager in each process it spawns (SHARDS: that process's shard id or ids as
+  // JSON; SHARD_COUNT: the total). Read here, so discord.js's own reading of them never disagrees with ours.
+  SHARDING_MANAGER: booleanFrom(false),
+  SHARDS: z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined || s.trim() === "") return undefined;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(s);
+      } catch {
+        parsed = undefined;
+      }
+      const ids = typeof parsed === "number" ? [parsed] : parsed;
+      if (!Array.isArray(ids) || ids.length === 0 || !ids.every((i) => Number.isInteger(i) && i >= 0)) {
+        ctx.addIssue({ code: "custom", message: `must be a shard id or a JSON list of them, got "${s}"` });
+        return z.NEVER;
+      }
+      return ids as number[];
+    }),
+
   // Discord.
   DISCORD_TOKEN: optionalString,
   DISCORD_CLIENT_ID: snowflake,
@@ -325,12 +379,20 @@ export interface Config {
     attachmentHosts: string[];
     maxAttachmentBytes: number;
     notifyChannelId: string | undefined;
+    /** Which gateway shards this process runs; undefined: one unsharded connection (SHARD_COUNT unset). */
+    shards: ShardPlan | undefined;
   };
   /** Extra OpenAI-compatible chat providers for /ask (the fine-tuning provider is always registered too). */
   chatProviders: ChatProviderSpec[];
   ask: AskConfig;
   moderation: ModerationConfig;
 }
+
+/**
+ * The gateway shards one process runs: "auto" asks Discord how many it recommends and runs them all; else the
+ * listed shard ids, of `count` in total across every process of the bot.
+ */
+export type ShardPlan = { ids: "auto" } | { ids: number[]; count: number };
 
 export interface ModerationConfig {
   /** MODERATION_PROVIDER; default openai when an OpenAI key is configured (api.openai.com), else sandbox. */
@@ -491,6 +553,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   const moderation = moderationConfig(e, registry.providers, chatProviders, problems);
+  const shards = shardPlan(e, problems);
   const defaultSpec = registry.providers.find((p) => p.name === registry.defaultName);
   if (defaultSpec === undefined && problems.length === 0)
     problems.push("no fine-tuning provider is configured");
@@ -527,7 +590,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       guildGraceDays: e.GUILD_DATA_GRACE_DAYS,
     },
     pollSchedule: e.POLL_SCHEDULE,
-    health: { port: e.HEALTH_PORT, host: e.HEALTH_HOST },
+    health: { port: healthPort(e, shards), host: e.HEALTH_HOST },
     discord: {
       token: e.DISCORD_TOKEN,
       clientId: e.DISCORD_CLIENT_ID,
@@ -536,6 +599,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       attachmentHosts: e.ATTACHMENT_HOSTS,
       maxAttachmentBytes: e.MAX_ATTACHMENT_BYTES,
       notifyChannelId: e.NOTIFY_CHANNEL_ID,
+      shards,
     },
     chatProviders,
     ask: {
@@ -556,6 +620,64 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     moderation,
   };
+}
+
+/**
+ * SHARD_COUNT and SHARD_IDS, or in a process a ShardingManager spawned, its SHARDS and SHARD_COUNT (then SHARD_IDS,
+ * inherited from the manager's environment, named the manager's shards, not this process's).
+ */
+function shardPlan(e: Env, problems: string[]): ShardPlan | undefined {
+  const count = e.SHARD_COUNT;
+  if (e.SHARDING_MANAGER) {
+    if (e.SHARDS === undefined || typeof count !== "number") {
+      problems.push(
+        "SHARDING_MANAGER: set, but SHARDS and a numeric SHARD_COUNT are not (they are set by discord.js's ShardingManager)",
+      );
+      return undefined;
+    }
+    return fixedPlan("SHARDS", e.SHARDS, count, problems);
+  }
+  if (count === undefined) {
+    if (e.SHARD_IDS !== undefined)
+      problems.push("SHARD_IDS: needs SHARD_COUNT, the number of shards across every process (e.g. 8)");
+    return undefined;
+  }
+  if (count === "auto") {
+    if (e.SHARD_IDS !== undefined)
+      problems.push(
+        'SHARD_IDS: needs SHARD_COUNT as a number (the total across every process), not "auto": the processes must agree on it',
+      );
+    return { ids: "auto" };
+  }
+  return fixedPlan("SHARD_IDS", e.SHARD_IDS ?? Array.from({ length: count }, (_, i) => i), count, problems);
+}
+
+function fixedPlan(name: string, ids: number[], count: number, problems: string[]): ShardPlan | undefined {
+  const tooHigh = ids.filter((id) => id >= count);
+  if (tooHigh.length > 0)
+    problems.push(
+      `${name}: shard ids run from 0 to ${count - 1} (SHARD_COUNT=${count}); got ${tooHigh.join(", ")}`,
+    );
+  const twice = ids.filter((id, i) => ids.indexOf(id) !== i);
+  if (twice.length > 0) problems.push(`${name}: shard ${twice.join(", ")} is listed twice`);
+  return tooHigh.length > 0 || twice.length > 0 ? undefined : { ids, count };
+}
+
+/**
+ * HEALTH_PORT; in a process a ShardingManager spawned, HEALTH_PORT plus its first shard id, so the shard processes
+ * on one host do not fight over one port (0 stays 0: each picks a free one).
+ */
+function healthPort(e: Env, shards: ShardPlan | undefined): number | undefined {
+  const port = e.HEALTH_PORT;
+  if (
+    port === undefined ||
+    port === 0 ||
+    !e.SHARDING_MANAGER ||
+    shards === undefined ||
+    shards.ids === "auto"
+  )
+    return port;
+  return port + (shards.ids[0] ?? 0);
 }
 
 /** MODERATION_*: which moderator, with what it needs; a missing piece is a problem, reported with the rest. */

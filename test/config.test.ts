@@ -139,6 +139,66 @@ describe("loadConfig: health endpoints", () => {
   });
 });
 
+describe("loadConfig: sharding", () => {
+  const problemsOf = (env: Record<string, string>): string[] => {
+    try {
+      loadConfig(env);
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems;
+      throw err;
+    }
+    return assert.fail(`${JSON.stringify(env)} was accepted`);
+  };
+
+  it("runs one unsharded connection unless SHARD_COUNT is set", () => {
+    assert.equal(loadConfig({}).discord.shards, undefined);
+  });
+
+  it("runs every shard, the recommended number, or the listed ones", () => {
+    assert.deepEqual(loadConfig({ SHARD_COUNT: "3" }).discord.shards, { ids: [0, 1, 2], count: 3 });
+    assert.deepEqual(loadConfig({ SHARD_COUNT: "auto" }).discord.shards, { ids: "auto" });
+    assert.deepEqual(loadConfig({ SHARD_COUNT: "8", SHARD_IDS: "2, 5" }).discord.shards, {
+      ids: [2, 5],
+      count: 8,
+    });
+  });
+
+  it("names each bad shard setting", () => {
+    assert.match(problemsOf({ SHARD_COUNT: "0" }).join(), /^SHARD_COUNT: must be "auto" or a whole number/);
+    assert.match(problemsOf({ SHARD_COUNT: "two" }).join(), /^SHARD_COUNT:/);
+    assert.match(problemsOf({ SHARD_IDS: "0" }).join(), /^SHARD_IDS: needs SHARD_COUNT/);
+    assert.match(
+      problemsOf({ SHARD_COUNT: "auto", SHARD_IDS: "0" }).join(),
+      /^SHARD_IDS: needs SHARD_COUNT as a number/,
+    );
+    assert.match(
+      problemsOf({ SHARD_COUNT: "2", SHARD_IDS: "1,2" }).join(),
+      /^SHARD_IDS: shard ids run from 0 to 1 .*got 2$/,
+    );
+    assert.match(
+      problemsOf({ SHARD_COUNT: "4", SHARD_IDS: "1,1" }).join(),
+      /^SHARD_IDS: shard 1 is listed twice/,
+    );
+    assert.match(problemsOf({ SHARD_COUNT: "4", SHARD_IDS: "0,x" }).join(), /^SHARD_IDS: must be shard ids/);
+  });
+
+  it("in a process a ShardingManager spawned, runs its SHARDS, not the manager's SHARD_IDS, and offsets HEALTH_PORT", () => {
+    const child = {
+      SHARDING_MANAGER: "true",
+      SHARDS: "1",
+      SHARD_COUNT: "2",
+      SHARD_IDS: "0,1",
+      HEALTH_PORT: "9100",
+    };
+    const config = loadConfig(child);
+    assert.deepEqual(config.discord.shards, { ids: [1], count: 2 });
+    assert.equal(config.health.port, 9101);
+    assert.equal(loadConfig({ ...child, HEALTH_PORT: "0" }).health.port, 0);
+    assert.deepEqual(loadConfig({ ...child, SHARDS: "[0,1]" }).discord.shards, { ids: [0, 1], count: 2 });
+    assert.match(problemsOf({ SHARDING_MANAGER: "true" }).join(), /^SHARDING_MANAGER: set, but SHARDS/);
+  });
+});
+
 describe("loadConfig: moderation", () => {
   const key = ["sk", "test", "moderation"].join("-");
 

@@ -10,6 +10,8 @@ export const TEACHER_PERMISSIONS = PermissionFlagsBits.ManageGuild;
 export interface SchoolOptions {
   /** Default "Lincoln High". */
   name?: string;
+  /** The guild's id; default a fresh snowflake (snowflakeOnShard puts a school on a chosen shard). */
+  id?: string;
   /** Channel names; default ["general"]. */
   channels?: string[];
   /** Further roles (names) the guild has. */
@@ -40,6 +42,7 @@ export function addSchool(discord: FakeDiscord, options: SchoolOptions = {}): Sc
   const { studentRole } = options;
   const guild = discord.addGuild({
     name: options.name ?? "Lincoln High",
+    id: options.id,
     channels: options.channels ?? ["general"],
     roles: [...(options.roles ?? []), ...(studentRole ? [studentRole] : [])],
   });

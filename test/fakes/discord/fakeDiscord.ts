@@ -55,6 +55,13 @@ export interface FakeDiscordOptions {
   clock?: (() => number) | undefined;
   /** Default timeout of every wait helper. Default 10,000 ms: generous for a loaded 2-core CI runner. */
   defaultTimeoutMs?: number | undefined;
+  /** `shards` in GET /gateway/bot: the shard count Discord recommends (what SHARD_COUNT=auto runs). Default 1. */
+  recommendedShards?: number | undefined;
+  /**
+   * `session_start_limit.max_concurrency` in GET /gateway/bot: how many shards may identify at once (discord.js
+   * waits 5 s between two shards of one bucket). Default 1, as for most bots.
+   */
+  maxConcurrency?: number | undefined;
 }
 
 /** One REST request the fake received. */
@@ -241,6 +248,8 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
   private readonly clock: () => number;
   private readonly defaultTimeoutMs: number;
   private readySessionCount = 0;
+  private readonly recommendedShards: number;
+  private readonly maxConcurrency: number;
   private readonly refusals: { when: (body: Record<string, unknown>) => boolean; left: number }[] = [];
 
   private constructor(
@@ -261,6 +270,8 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     this.ackDeadlineMs = options.ackDeadlineMs;
     this.clock = options.clock ?? Date.now;
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? 10_000;
+    this.recommendedShards = options.recommendedShards ?? 1;
+    this.maxConcurrency = options.maxConcurrency ?? 1;
     this.changes.setMaxListeners(0);
     this.routes = this.buildRoutes();
     wss.on("connection", (ws, request) => {
@@ -327,9 +338,10 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
       this.dispatch(
         event === "channel" ? GatewayDispatchEvents.ChannelCreate : GatewayDispatchEvents.GuildRoleCreate,
         event === "channel" ? item.toAPI() : { guild_id: guild.id, role: item.toAPI() },
+        guild.id,
       );
     this.guilds.push(guild);
-    if (this.readySessions().length > 0) this.dispatch(GatewayDispatchEvents.GuildCreate, guild.toAPI());
+    this.dispatch(GatewayDispatchEvents.GuildCreate, guild.toAPI(), guild.id);
     return guild;
   }
 
@@ -342,14 +354,14 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     const at = this.guilds.indexOf(guild);
     if (at < 0) throw new Error(`the bot is not in guild ${guild.id}`);
     this.guilds.splice(at, 1);
-    if (this.readySessions().length > 0) this.dispatch(GatewayDispatchEvents.GuildDelete, { id: guild.id });
+    this.dispatch(GatewayDispatchEvents.GuildDelete, { id: guild.id }, guild.id);
   }
 
   /** The server invites the bot back: a connected bot receives GUILD_CREATE with the whole guild. */
   reinviteBot(guild: FakeGuild): void {
     if (this.guilds.includes(guild)) throw new Error(`the bot is already in guild ${guild.id}`);
     this.guilds.push(guild);
-    if (this.readySessions().length > 0) this.dispatch(GatewayDispatchEvents.GuildCreate, guild.toAPI());
+    this.dispatch(GatewayDispatchEvents.GuildCreate, guild.toAPI(), guild.id);
   }
 
   /** Every message the bot sent (channel messages, replies, follow-ups), in creation order. */
@@ -446,13 +458,18 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     );
   }
 
-  /** Sends a dispatch to every connected bot. Throws when none is connected. */
-  dispatch(t: GatewayDispatchEvents | string, d: unknown): void {
-    const sessions = this.readySessions();
-    if (sessions.length === 0) {
-      if (t === GatewayDispatchEvents.InteractionCreate)
-        throw new Error("no bot is connected to the fake Discord");
-      return;
+  /**
+   * Sends a dispatch to every connected bot, or with `guildId` to every connection whose shard holds that guild
+   * (every unsharded one). An INTERACTION_CREATE that no connection receives throws: no bot would answer it.
+   */
+  dispatch(t: GatewayDispatchEvents | string, d: unknown, guildId?: string): void {
+    const sessions = this.readySessions().filter((s) => guildId === undefined || s.owns(guildId));
+    if (sessions.length === 0 && t === GatewayDispatchEvents.InteractionCreate) {
+      throw new Error(
+        this.readySessions().length === 0
+          ? "no bot is connected to the fake Discord"
+          : `no connected shard holds guild ${guildId}`,
+      );
     }
     for (const session of sessions) session.dispatch(t, d);
   }
@@ -599,15 +616,15 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     return this.gatewayUrl;
   }
 
-  readyPayload(sessionId: string): Record<string, unknown> {
+  readyPayload(session: GatewaySession): Record<string, unknown> {
     return {
       v: 10,
       user: { ...this.botUser.toAPI(), verified: true, mfa_enabled: false, flags: 0 },
-      guilds: this.guilds.map((g) => ({ id: g.id, unavailable: true })),
-      session_id: sessionId,
+      guilds: this.guilds.filter((g) => session.owns(g.id)).map((g) => ({ id: g.id, unavailable: true })),
+      session_id: session.sessionId,
       session_type: "normal",
       resume_gateway_url: this.gatewayUrl,
-      shard: [0, 1],
+      shard: session.identify?.shard ?? [0, 1],
       application: { id: this.applicationId, flags: 0 },
       private_channels: [],
       relationships: [],
@@ -618,8 +635,10 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
     };
   }
 
-  initialDispatches(): { t: GatewayDispatchEvents; d: unknown }[] {
-    return this.guilds.map((g) => ({ t: GatewayDispatchEvents.GuildCreate, d: g.toAPI() }));
+  initialDispatches(session: GatewaySession): { t: GatewayDispatchEvents; d: unknown }[] {
+    return this.guilds
+      .filter((g) => session.owns(g.id))
+      .map((g) => ({ t: GatewayDispatchEvents.GuildCreate, d: g.toAPI() }));
   }
 
   record(frame: GatewayFrame): void {
@@ -824,7 +843,7 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
       interaction.originalMessageId = sourceMessage.id;
     this.interactionsById.set(id, interaction);
     this.interactionsByToken.set(token, interaction);
-    this.dispatch(GatewayDispatchEvents.InteractionCreate, payload);
+    this.dispatch(GatewayDispatchEvents.InteractionCreate, payload, guild.id);
     const customId = (data as { custom_id?: string }).custom_id;
     const label = sourceMessage && customId ? componentLabel(sourceMessage, customId) : undefined;
     this.timeline.push({ kind: "interaction", interaction, at: this.clock(), label });
@@ -1000,8 +1019,13 @@ export class FakeDiscord implements GatewayHost, InteractionHost {
   private gatewayBot(): Record<string, unknown> {
     return {
       url: this.gatewayUrl,
-      shards: 1,
-      session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 },
+      shards: this.recommendedShards,
+      session_start_limit: {
+        total: 1000,
+        remaining: 999,
+        reset_after: 14_400_000,
+        max_concurrency: this.maxConcurrency,
+      },
     };
   }
 

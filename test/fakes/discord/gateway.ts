@@ -5,7 +5,7 @@ import type { IncomingMessage } from "node:http";
 import { createDeflate, type Deflate, deflateSync, constants as zlibConstants } from "node:zlib";
 import { GatewayCloseCodes, GatewayDispatchEvents, GatewayOpcodes } from "discord.js";
 import type { WebSocket } from "ws";
-import { randomToken } from "./ids.ts";
+import { randomToken, shardOf } from "./ids.ts";
 
 /** A payload as it crossed the wire, recorded for assertions. */
 export interface GatewayFrame {
@@ -32,9 +32,10 @@ export interface GatewayHost {
   token: string;
   heartbeatIntervalMs: number;
   resumeUrl: string;
-  readyPayload(sessionId: string): Record<string, unknown>;
-  /** The dispatches to send right after READY (GUILD_CREATE for every guild). */
-  initialDispatches(): { t: GatewayDispatchEvents; d: unknown }[];
+  /** READY for a session that has just identified (its sessionId and identify are set). */
+  readyPayload(session: GatewaySession): Record<string, unknown>;
+  /** The dispatches to send right after READY (GUILD_CREATE for every guild of the session's shard). */
+  initialDispatches(session: GatewaySession): { t: GatewayDispatchEvents; d: unknown }[];
   record(frame: GatewayFrame): void;
   onIdentify(session: GatewaySession, identify: IdentifyRecord): void;
   /** A closed session with this id that may be resumed. */
@@ -79,6 +80,15 @@ export class GatewaySession {
     });
     ws.on("error", () => {});
     this.send(GatewayOpcodes.Hello, { heartbeat_interval: host.heartbeatIntervalMs });
+  }
+
+  /**
+   * Whether this connection receives a guild's events: every guild when it identified without `shard` (or as
+   * [0, 1]); else those with (guild_id >> 22) % num_shards === shard_id, as Discord routes them.
+   */
+  owns(guildId: string): boolean {
+    const shard = this.identify?.shard;
+    return shard === undefined || shardOf(guildId, shard[1]) === shard[0];
   }
 
   /** Sends a dispatch (op 0) with the next sequence number. */
@@ -199,8 +209,8 @@ export class GatewaySession {
     this.identifyCompress = this.identify.compress && !this.deflate;
     this.sessionId = randomToken(16);
     this.host.onIdentify(this, this.identify);
-    this.dispatch(GatewayDispatchEvents.Ready, this.host.readyPayload(this.sessionId));
-    for (const { t, d: data } of this.host.initialDispatches()) this.dispatch(t, data);
+    this.dispatch(GatewayDispatchEvents.Ready, this.host.readyPayload(this));
+    for (const { t, d: data } of this.host.initialDispatches(this)) this.dispatch(t, data);
     this.ready = true;
   }
 }

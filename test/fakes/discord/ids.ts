@@ -14,3 +14,15 @@ export function snowflake(now: number = Date.now()): string {
 export function randomToken(bytes = 24): string {
   return randomBytes(bytes).toString("base64url");
 }
+
+/** The shard a guild's events go to, as Discord documents it: (guild_id >> 22) % num_shards. */
+export function shardOf(guildId: string, shardCount: number): number {
+  return Number((BigInt(guildId) >> 22n) % BigInt(shardCount));
+}
+
+/** A snowflake (a guild id) that falls on `shard` of `shardCount`: its timestamp picked to land there. */
+export function snowflakeOnShard(shard: number, shardCount: number, now: number = Date.now()): string {
+  const offset =
+    (shard - Number((BigInt(now) - DISCORD_EPOCH) % BigInt(shardCount)) + shardCount) % shardCount;
+  return snowflake(now + offset);
+}

@@ -20,7 +20,7 @@
 //
 // startFakeDiscord(options?: { botUserId?, applicationId?, botUsername?, heartbeatIntervalMs? (41,250),
 //   botPermissions? (app_permissions), ackDeadlineMs? (refuse late callbacks), clock? (() => ms),
-//   defaultTimeoutMs? (10,000) }): Promise<FakeDiscord>
+//   defaultTimeoutMs? (10,000), recommendedShards? (1: GET /gateway/bot `shards`), maxConcurrency? (1) }): Promise<FakeDiscord>
 // FakeDiscord
 //   apiUrl, gatewayUrl, token, botUser, applicationId, cdn: FakeCdn
 //   addUser({ username, id?, bot?, globalName? }): FakeUser
@@ -76,7 +76,10 @@
 // `refuseMessages(when)` makes matching message bodies answer 400 50035 too (a rule the fake does not model);
 // ephemeral messages are invisible to /channels routes; a message without allowed_mentions pings everything
 // it mentions. Rate-limit headers are sent with generous limits that are never hit.
-// Not faked: ETF encoding, sharding, DMs, threads, per-channel permission overwrites (the bot may post
+// Sharding: a connection that IDENTIFYs with shard [id, count] gets READY, GUILD_CREATE and every guild's events
+// (interactions, channel and role creates, GUILD_DELETE) only for guilds with (guild_id >> 22) % count === id;
+// snowflakeOnShard(id, count) (ids.ts) makes such a guild id. An interaction no connected shard holds throws.
+// Not faked: ETF encoding, DMs, threads, per-channel permission overwrites (the bot may post
 // anywhere), replay of events missed during a RESUME, reactions, presence, voice.
 export type { CdnFile, CdnFileOptions, CdnRequest } from "./cdn.ts";
 export { FakeCdn } from "./cdn.ts";
