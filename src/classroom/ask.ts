@@ -507,7 +507,7 @@ export class AskService {
         "That conversation can't be continued: only the student who asked can follow up, and only in the channel where they asked. Ask with /ask to start your own.",
       );
     }
-    if (chain.some((t) => t.moderation === "flagged")) {
+    if (chain.some((t) => t.withheld || t.moderation === "flagged")) {
       return refusal(
         "follow_up_not_found",
         "That answer was held back for a teacher to check, so it can't be continued. Ask with /ask to start a new conversation.",
@@ -902,6 +902,7 @@ export class AskService {
       public: ctx.isPublic && !withheld,
       createdAt,
       moderation,
+      withheld,
       parentId: ctx.parentId,
     });
     // An answer whose stream broke off is shown (what arrived) and paid for, and counted among the errors.

@@ -19,6 +19,8 @@ export interface AnswerRow {
   correctedAt: string | null;
   createdAt: string;
   moderation: AnswerModeration;
+  /** The student was shown a message in place of this answer (flagged, or moderation down under closed). */
+  withheld: boolean;
   /** The answer this one follows up (migration 013); null for a new question. */
   parentId: number | null;
   /** Its place in the conversation: 1 for a new question, its parent's turn + 1 for a follow-up. */
@@ -38,6 +40,7 @@ export type NewAnswer = Pick<
   | "createdAt"
 > & {
   moderation?: AnswerModeration | undefined;
+  withheld?: boolean | undefined;
   /**
    * The earlier answer this question follows up: it must be the same person's in the same guild and channel
    * (AnswerRepository.insert throws otherwise). The turn is computed from it, never taken from the caller.
@@ -61,10 +64,11 @@ export interface VoteTally {
 const COLUMNS = `a.id, a.guild_id AS guildId, a.channel_id AS channelId, a.user_id AS userId, a.question, a.answer,
   a.model, a.system_prompt AS systemPrompt, a.public, a.corrected_answer AS correctedAnswer,
   a.corrected_by AS correctedBy, a.corrected_at AS correctedAt, a.created_at AS createdAt, a.moderation,
-  a.parent_id AS parentId, a.turn`;
+  a.parent_id AS parentId, a.turn, a.withheld`;
 
-type Raw<T> = Omit<T, "public"> & { public: number };
-const fromRaw = <T extends { public: boolean }>(r: Raw<T>): T => ({ ...r, public: r.public === 1 }) as T;
+type Raw<T> = Omit<T, "public" | "withheld"> & { public: number; withheld: number };
+const fromRaw = <T extends { public: boolean; withheld: boolean }>(r: Raw<T>): T =>
+  ({ ...r, public: r.public === 1, withheld: r.withheld === 1 }) as T;
 
 /** AnswerRepository.insert: the follow-up's parent is not (or no longer) this person's answer in this channel. */
 export class FollowUpParentGone extends Error {
@@ -83,9 +87,9 @@ export class AnswerRepository {
     // matches nothing, and then nothing is inserted. The turn comes from the stored parent, in the same statement.
     this.insertStmt = db.prepare(
       `INSERT INTO answers (guild_id, channel_id, user_id, question, answer, model, system_prompt, public, created_at,
-         moderation, parent_id, turn)
+         moderation, withheld, parent_id, turn)
        SELECT @guildId, @channelId, @userId, @question, @answer, @model, @systemPrompt, @public, @createdAt,
-         @moderation, p.id, COALESCE(p.turn + 1, 1)
+         @moderation, @withheld, p.id, COALESCE(p.turn + 1, 1)
        FROM (SELECT 1) LEFT JOIN answers p
          ON p.id = @parentId AND p.guild_id = @guildId AND p.channel_id = @channelId AND p.user_id = @userId
        WHERE @parentId IS NULL OR p.id IS NOT NULL`,
@@ -113,6 +117,7 @@ export class AnswerRepository {
       ...a,
       public: a.public ? 1 : 0,
       moderation: a.moderation ?? "unchecked",
+      withheld: a.withheld ? 1 : 0,
       parentId: a.parentId ?? null,
     });
     if (result.changes === 0) throw new FollowUpParentGone(a.parentId);

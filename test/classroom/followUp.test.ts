@@ -159,6 +159,28 @@ describe("/ask follow-ups", () => {
     assert.equal(next.turn, 3);
   });
 
+  it("never continues an answer the student was not shown (withheld while moderation was down)", async () => {
+    // As AskService stores it under MODERATION_FAIL=closed with moderation down: unchecked, yet withheld.
+    const id = h.answers.insert({
+      guildId: G,
+      channelId: CLASS,
+      userId: ANA,
+      question: "What is a cell?",
+      answer: "words nobody checked",
+      model: "gpt-4o-mini-2024-07-18",
+      systemPrompt: "You are a helpful educational assistant.",
+      public: false,
+      createdAt: new Date(h.clock.now).toISOString(),
+      moderation: "unchecked",
+      withheld: true,
+    });
+    const calls = chat.requests.length;
+    const r = refused(await ask("And then?", { followUpOf: id }));
+    assert.equal(r.reason, "follow_up_not_found");
+    assert.match(r.message, /held back/);
+    assert.equal(chat.requests.length, calls, "the unchecked words never reached the model");
+  });
+
   it("applies the rate limit to every turn", async () => {
     h = buildHarness({
       fineTuning: { name: "sandbox", url: chat.url },

@@ -35,6 +35,8 @@ const STORY_ANSWER = "[flag:violence/graphic] Once upon a time there was a battl
 const SCHOOL_HELP = "Please talk to Ms Rivera, or call the school counsellor on 555-0100 today.";
 
 describe("/ask moderation", () => {
+  /** Runs while the model answers: between the question's check and the answer's. */
+  let beforeAnswer: (() => void) | undefined;
   let rig: Rig;
   let chat: ChatServer;
   let h: Harness;
@@ -56,7 +58,10 @@ describe("/ask moderation", () => {
   before(async () => {
     rig = await startRig();
     chat = await startChatServer("sandbox", ["gpt-4o-mini-2024-07-18"], {
-      answerFor: (q) => (q.includes("story") ? STORY_ANSWER : undefined),
+      answerFor: (q) => {
+        beforeAnswer?.();
+        return q.includes("story") ? STORY_ANSWER : undefined;
+      },
     });
   });
   after(async () => {
@@ -190,6 +195,38 @@ describe("/ask moderation", () => {
       error: "http_503",
     });
     assert.equal(verdicts.list(G).filter((v) => v.outcome === "unavailable").length, 2);
+  });
+
+  it("closed: withholds an answer its check could not read, and it can never be followed up", async () => {
+    build("closed");
+    beforeAnswer = () =>
+      rig.sandbox.faults.next({ path: "/moderations", status: 503, times: Number.POSITIVE_INFINITY });
+    try {
+      const r = answered(await ask("What is a gene?"));
+      assert.equal(r.moderation, "unchecked");
+      assert.equal(r.withheld, true);
+      assert.doesNotMatch(r.answer, /You asked/, "the unchecked answer is not shown");
+      const row = h.answers.get(G, r.answerId);
+      assert.equal(row?.withheld, true);
+      assert.equal(row?.moderation, "unchecked");
+      rig.sandbox.faults.clear();
+      beforeAnswer = undefined;
+      const calls = chat.requests.length;
+      const next = refused(
+        await h.ask.ask({
+          guildId: G,
+          channelId: HALL,
+          userId: STUDENT,
+          isTeacher: false,
+          question: "And then?",
+          followUpOf: r.answerId,
+        }),
+      );
+      assert.equal(next.reason, "follow_up_not_found");
+      assert.equal(chat.requests.length, calls);
+    } finally {
+      beforeAnswer = undefined;
+    }
   });
 
   it("open: answers while moderation is down, marked unchecked, and the teachers are told", async () => {

@@ -42,6 +42,41 @@ function conversation(repo: AnswerRepository, n: number, over: Partial<NewAnswer
 
 const foreignKeyProblems = (db: Db) => db.pragma("foreign_key_check") as unknown[];
 
+describe("migration 016 (withheld answers)", () => {
+  it("marks the answers moderation flagged as withheld, and no other", () => {
+    const db = new Database(":memory:");
+    const all = loadMigrations(appMigrationsDir);
+    migrate(
+      db,
+      all.filter((m) => m.version < 16),
+    );
+    const insert =
+      db.prepare(`INSERT INTO answers (id, guild_id, channel_id, user_id, question, answer, model,
+        system_prompt, public, created_at, moderation) VALUES (?, 'g', 'c', 'u', 'q', 'a', 'm', 's', 0, '2026-11-01', ?)`);
+    insert.run(1, "flagged");
+    insert.run(2, "passed");
+    insert.run(3, "unchecked");
+    assert.deepEqual(
+      migrate(
+        db,
+        all.filter((m) => m.version <= 16),
+      ),
+      [16],
+    );
+    assert.deepEqual(
+      db
+        .prepare("SELECT id, withheld FROM answers ORDER BY id")
+        .all()
+        .map((r) => ({ ...(r as object) })),
+      [
+        { id: 1, withheld: 1 },
+        { id: 2, withheld: 0 },
+        { id: 3, withheld: 0 },
+      ],
+    );
+  });
+});
+
 describe("migration 013 (follow-ups)", () => {
   it("keeps every earlier answer as a first question and indexes the parent", () => {
     const db = new Database(":memory:");
