@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { openDb } from "../../src/db/open.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
 import type { JobNoticeBase } from "../../src/domain/notices.ts";
+import { readLines } from "../helpers/childLines.ts";
 
 const WAIT_MS = 30_000;
 const script = fileURLToPath(new URL("./drainer.ts", import.meta.url));
@@ -33,21 +34,12 @@ function drainer(holder: string): Drainer {
     stdio: ["pipe", "pipe", "inherit"],
   });
   children.push(child);
-  const lines: string[] = [];
-  let buffered = "";
   let onReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => {
     onReady = resolve;
   });
-  child.stdout?.setEncoding("utf8");
-  child.stdout?.on("data", (chunk: string) => {
-    buffered += chunk;
-    for (let i = buffered.indexOf("\n"); i >= 0; i = buffered.indexOf("\n")) {
-      const line = buffered.slice(0, i);
-      buffered = buffered.slice(i + 1);
-      lines.push(line);
-      if (line === "ready") onReady();
-    }
+  const lines = readLines(child.stdout, (line) => {
+    if (line === "ready") onReady();
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return { child, lines, ready, exited };
