@@ -5,7 +5,7 @@ import packageJson from "../package.json" with { type: "json" };
 import { commands, components } from "./commands/index.ts";
 import type { Config } from "./config.ts";
 import { sweepLeftoverTempFiles } from "./datasets/tempFiles.ts";
-import { databaseAnswers, openDb } from "./db/open.ts";
+import { databaseAnswers } from "./db/open.ts";
 import { createDiscordClient } from "./discord/client.ts";
 import type { AppContext } from "./discord/context.ts";
 import { gatewayHealth } from "./discord/gateway.ts";
@@ -16,7 +16,7 @@ import { type Leadership, SqliteLeadership } from "./leadership/leadership.ts";
 import type { Logger } from "./logger.ts";
 import { describeProviderFailure } from "./providers/errors.ts";
 import type { SandboxHandle } from "./providers/factory.ts";
-import { buildServices } from "./wire.ts";
+import { buildServices, openConfiguredDb } from "./wire.ts";
 
 export interface AppDeps {
   config: Config;
@@ -42,7 +42,7 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
   const token = config.discord.token;
   if (!token) throw new Error("startApp needs config.discord.token");
   await sweepLeftoverTempFiles({ dataDir: config.dataDir, logger });
-  const db = openDb(config.databasePath);
+  const db = openConfiguredDb(config);
   const client = createDiscordClient({ apiUrl: config.discord.apiUrl, shards: config.discord.shards });
   const leadership = new SqliteLeadership({ db, logger: logger.child({ service: "leadership" }) });
   let services: Awaited<ReturnType<typeof buildServices>>;

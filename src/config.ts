@@ -38,6 +38,37 @@ const optionalString = z
   .transform((s) => (s === "" ? undefined : s))
   .optional();
 
+/**
+ * DATABASE_URL: a PostgreSQL connection URL (postgres:// or postgresql://). A bad value is reported without its
+ * password, since the message is printed.
+ */
+const postgresUrlString = z
+  .string()
+  .trim()
+  .optional()
+  .transform((s, ctx) => {
+    if (s === undefined || s === "") return undefined;
+    let u: URL | undefined;
+    try {
+      u = new URL(s);
+    } catch {
+      u = undefined;
+    }
+    if (
+      u === undefined ||
+      (u.protocol !== "postgres:" && u.protocol !== "postgresql:") ||
+      u.hostname === ""
+    ) {
+      const shown = u?.password ? s.replace(u.password, "***") : s.replace(/:[^:@/]*@/, ":***@");
+      ctx.addIssue({
+        code: "custom",
+        message: `must be a postgres://user:password@host:port/database URL, got "${shown}" (SQLite is DATABASE_PATH)`,
+      });
+      return z.NEVER;
+    }
+    return s;
+  });
+
 const intFrom = (def: number, min = 0, max = Number.POSITIVE_INFINITY) =>
   z
     .string()
@@ -161,6 +192,8 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(LEVELS).optional(),
   DATA_DIR: z.string().trim().default("./data"),
   DATABASE_PATH: optionalString,
+  /** PostgreSQL instead of the SQLite file (issue 14); see databaseUnsupported in wire.ts for what runs on it yet. */
+  DATABASE_URL: postgresUrlString,
   MODELS_FILE: optionalString,
   PRICES_FILE: optionalString,
   /** Where built tokenizer tables and the validation worker's bundle are kept (default node_modules/.cache/classtune). */
@@ -329,6 +362,8 @@ export interface Config {
   cliLogLevel: (typeof LEVELS)[number];
   dataDir: string;
   databasePath: string;
+  /** DATABASE_URL: a PostgreSQL database (postgres://…), or undefined for the SQLite file at databasePath. */
+  databaseUrl: string | undefined;
   modelsFile: string | undefined;
   pricesFile: string | undefined;
   /** CLASSTUNE_CACHE_DIR as an absolute path; undefined: node_modules/.cache/classtune (tokenizers/tableFile.ts). */
@@ -563,6 +598,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cliLogLevel: e.LOG_LEVEL ?? "warn",
     dataDir,
     databasePath: e.DATABASE_PATH ? resolve(e.DATABASE_PATH) : resolve(dataDir, "classtune.db"),
+    databaseUrl: e.DATABASE_URL,
     modelsFile: e.MODELS_FILE,
     pricesFile: e.PRICES_FILE,
     cacheDir: e.CLASSTUNE_CACHE_DIR === undefined ? undefined : resolve(e.CLASSTUNE_CACHE_DIR),

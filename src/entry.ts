@@ -2,6 +2,7 @@
 // one message, exit 2), the set-up steps when there is no token (exit 1), and a graceful stop on SIGINT/SIGTERM.
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import type { Logger } from "./logger.ts";
+import { databaseUnsupported } from "./wire.ts";
 
 function missingToken(): never {
   process.stderr.write(
@@ -29,6 +30,11 @@ export function configOrExit(): { config: Config; token: string } {
       process.exit(2);
     }
     throw err;
+  }
+  const unsupported = databaseUnsupported(config);
+  if (unsupported !== undefined) {
+    process.stderr.write(`classtune: ${unsupported}\n`);
+    process.exit(2);
   }
   const token = config.discord.token;
   if (!token) missingToken();

@@ -25,6 +25,17 @@ const INTERACTION_TOKEN = /\/(webhooks|interactions)\/(\d+)\/[A-Za-z0-9_.-]{20,}
  * The configured secret values: the bot token, every fine-tuning provider's key and Entra client secret,
  * and every chat provider's key.
  */
+/** The password in a database URL (decoded as the driver sends it, and as written), for redaction. */
+function databasePassword(url: string | undefined): string[] {
+  if (url === undefined) return [];
+  try {
+    const password = new URL(url).password;
+    return password === "" ? [] : [password, decodeURIComponent(password)];
+  } catch {
+    return [];
+  }
+}
+
 export function secretsOf(config: Config): string[] {
   return [
     config.discord.token,
@@ -33,6 +44,7 @@ export function secretsOf(config: Config): string[] {
       p.kind === "azure" ? p.arm?.clientSecret : undefined,
     ]),
     ...config.chatProviders.map((p) => p.apiKey),
+    ...databasePassword(config.databaseUrl),
   ].filter((s): s is string => s !== undefined && s.length >= 8);
 }
 

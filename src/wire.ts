@@ -1,6 +1,8 @@
 // The one wiring: configuration + database + logger (+ fetch) -> every service classtune runs. The bot
 // (src/app.ts), the CLI (src/cli/jobs.ts), the benchmarks and the end-to-end tests all build through here,
 // so a service is constructed, and its catalog, prices and provider are chosen, in exactly one place.
+
+import { existsSync } from "node:fs";
 import { type ClassroomServices, createClassroomServices } from "./classroom/index.ts";
 import type { Config } from "./config.ts";
 import { type Catalog, type CatalogSet, loadConfiguredCatalogs } from "./datasets/catalog.ts";
@@ -9,8 +11,9 @@ import { DatasetRepository } from "./db/datasets.ts";
 import { GuildSettingsRepository } from "./db/guildSettings.ts";
 import { JobMetricsRepository } from "./db/jobs.ts";
 import { ModelRepository } from "./db/models.ts";
-import type { Db } from "./db/open.ts";
+import { type Db, openDb } from "./db/open.ts";
 import { OutboxRepository } from "./db/outbox.ts";
+import { UserError } from "./domain/errors.ts";
 import { HostingService } from "./finetuning/hosting.ts";
 import { HostingLedger } from "./finetuning/hostingLedger.ts";
 import { JobService } from "./finetuning/jobs.ts";
@@ -24,6 +27,33 @@ import { PrivacyService } from "./privacy/service.ts";
 import { createProviderRegistry, type SandboxHandle } from "./providers/factory.ts";
 import type { ProviderRegistry } from "./providers/registry.ts";
 import { useCacheDir } from "./tokenizers/tableFile.ts";
+
+/**
+ * Why the configured database cannot be opened by the bot and the CLI's commands yet, or undefined when it can.
+ * PostgreSQL (DATABASE_URL) is issue 14's second engine: its schema, `classtune migrate --to` and its leadership
+ * exist, but the repositories still speak SQLite, so a process given DATABASE_URL refuses to start rather than
+ * quietly keep writing to the SQLite file while the operator believes it is on PostgreSQL.
+ */
+export function databaseUnsupported(config: Pick<Config, "databaseUrl">): string | undefined {
+  if (config.databaseUrl === undefined) return undefined;
+  return (
+    "DATABASE_URL is set, but classtune does not run on PostgreSQL yet (only `classtune migrate --to <url>` " +
+    "uses it): unset DATABASE_URL to keep the SQLite database (DATA_DIR / DATABASE_PATH)"
+  );
+}
+
+/**
+ * The one place the bot and the CLI open the configured database. `mustExist`: a command that only reads (an
+ * export, a report) says there is nothing yet instead of creating an empty database.
+ */
+export function openConfiguredDb(config: Config, { mustExist = false } = {}): Db {
+  const unsupported = databaseUnsupported(config);
+  if (unsupported !== undefined) throw new UserError(unsupported, "config");
+  if (mustExist && !existsSync(config.databasePath)) {
+    throw new UserError(`no database at ${config.databasePath} yet (set DATABASE_PATH or DATA_DIR)`, "io");
+  }
+  return openDb(config.databasePath);
+}
 
 /** What a notice sender may read while posting (the card it edits, the loss points it charts). */
 export interface NoticeSenderDeps {

@@ -14,6 +14,23 @@ describe("loadConfig", () => {
     assert.match(config.databasePath, /data\/classtune\.db$/);
   });
 
+  it("takes a PostgreSQL DATABASE_URL, and names a bad one without its password", () => {
+    assert.equal(loadConfig({}).databaseUrl, undefined);
+    const url = "postgres://classtune:pw@db.school.test:5432/classtune";
+    assert.equal(loadConfig({ DATABASE_URL: url }).databaseUrl, url);
+    assert.equal(loadConfig({ DATABASE_URL: "postgresql://db.test/x" }).databaseUrl, "postgresql://db.test/x");
+    for (const bad of ["mysql://u:hunter22@db.test/x", "not a url", "sqlite:///data/classtune.db"]) {
+      assert.throws(
+        () => loadConfig({ DATABASE_URL: bad }),
+        (err: unknown) =>
+          err instanceof ConfigError &&
+          /DATABASE_URL: must be a postgres:\/\/user:password@host:port\/database URL/.test(err.message) &&
+          !err.message.includes("hunter22"),
+        bad,
+      );
+    }
+  });
+
   it("selects an OpenAI-compatible host from the SDK's own variable names", () => {
     const config = loadConfig({ OPENAI_API_KEY: "k", OPENAI_BASE_URL: "https://example.test/openai/v1/" });
     assert.equal(config.provider.kind, "openai-compatible");

@@ -31,6 +31,13 @@ describe("the bot's entry points", () => {
       assert.match(r.stderr, /Create an application at https:\/\/discord\.com\/developers\/applications/);
     });
 
+    it(`${entry}: DATABASE_URL (PostgreSQL) is refused with exit 2 until the bot runs on it, never quietly ignored`, () => {
+      const r = run(entry, { DATABASE_URL: "postgres://classtune:s3cret-pw@127.0.0.1:1/ct" });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /DATABASE_URL is set, but classtune does not run on PostgreSQL yet/);
+      assert.doesNotMatch(r.stderr, /s3cret-pw/);
+    });
+
     it(`${entry}: a bad setting is named, with exit 2`, () => {
       const r = run(entry, { ASK_STREAM: "maybe" });
       assert.equal(r.status, 2, r.stderr);

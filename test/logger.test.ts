@@ -57,6 +57,16 @@ describe("logger redaction", () => {
 });
 
 describe("secretsOf", () => {
+  it("scrubs the database password, as written in DATABASE_URL and decoded", () => {
+    const config = loadConfig({ DATABASE_URL: "postgres://classtune:pa%40ss-DBSECRET-99@db.test:5432/ct" });
+    const secrets = secretsOf(config);
+    assert.ok(secrets.includes("pa%40ss-DBSECRET-99"));
+    assert.ok(secrets.includes("pa@ss-DBSECRET-99"));
+    const { logger, text } = capture(secrets);
+    logger.error({ url: config.databaseUrl, password: "pa@ss-DBSECRET-99" }, "connect failed");
+    assert.doesNotMatch(text(), /DBSECRET/);
+  });
+
   it("scrubs every fine-tuning provider's key and the Azure client secret from the log", () => {
     const NEBIUS_KEY = "nebius-FINETUNESECRET-0123456789";
     const AZURE_KEY = "azure-FINETUNESECRET-0123456789";

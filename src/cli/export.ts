@@ -1,9 +1,3 @@
-// `classtune export --guild ID [--format supervised|preference] [--min-score N] [--since DATE] [--out FILE] [--json]`:
-// /dataset export in the terminal. The same FeedbackService builds the file from that guild's answers, validates
-// it and stores it as one of that guild's datasets (so /finetune start there can use it); --out also copies the
-// JSONL to FILE; --json prints the result (dataset id, counts, the validation report). Exit 0 exported, 1
-// nothing to export, 2 usage or I/O error.
-import { existsSync } from "node:fs";
 import { copyFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -12,8 +6,8 @@ import { loadConfig } from "../config.ts";
 import { loadConfiguredCatalogs, takesMessageWeight } from "../datasets/catalog.ts";
 import { storeDataset } from "../datasets/store.ts";
 import { AnswerRepository } from "../db/answers.ts";
-import { openDb } from "../db/open.ts";
 import { UserError } from "../domain/errors.ts";
+import { openConfiguredDb } from "../wire.ts";
 import { type CliCommand, UsageError } from "./io.ts";
 import { CLI_USER } from "./jobs.ts";
 
@@ -77,11 +71,8 @@ export const run: CliCommand = async (args, io) => {
     return 0;
   }
   const config = loadConfig(io.env);
-  if (!existsSync(config.databasePath)) {
-    throw new UserError(`no database at ${config.databasePath} yet (set DATABASE_PATH or DATA_DIR)`, "io");
-  }
   const catalogs = loadConfiguredCatalogs(config);
-  const db = openDb(config.databasePath);
+  const db = openConfiguredDb(config, { mustExist: true });
   try {
     const feedback = new FeedbackService({
       answers: new AnswerRepository(db),

@@ -6,14 +6,14 @@ import type { Catalog, CatalogSet } from "../datasets/catalog.ts";
 import type { StoreDataset } from "../datasets/store.ts";
 import { sweepLeftoverTempFiles } from "../datasets/tempFiles.ts";
 import type { JobRow } from "../db/jobs.ts";
-import { type Db, openDb } from "../db/open.ts";
+import type { Db } from "../db/open.ts";
 import type { HostingService } from "../finetuning/hosting.ts";
 import type { JobService } from "../finetuning/jobs.ts";
 import type { JobPoller } from "../finetuning/poller.ts";
 import { createLogger, type Logger, secretsOf } from "../logger.ts";
 import { CLI_GUILD_ID } from "../notices/notifier.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
-import { buildServices } from "../wire.ts";
+import { buildServices, openConfiguredDb } from "../wire.ts";
 import { type CliCommand, type CliIo, UsageError } from "./io.ts";
 
 /** The guild id the terminal works in. */
@@ -43,7 +43,7 @@ export async function openJobContext(io: CliIo): Promise<CliJobContext> {
   const config = loadConfig(io.env);
   const logger = createLogger(config.cliLogLevel, undefined, { secrets: secretsOf(config) });
   await sweepLeftoverTempFiles({ dataDir: config.dataDir, logger });
-  const db = openDb(config.databasePath);
+  const db = openConfiguredDb(config);
   try {
     // The terminal's notices are its own output: acknowledged, never posted anywhere.
     const services = await buildServices({

@@ -1,6 +1,3 @@
-// `classtune review --guild ID [--days N] [--channel ID] [--student ID] [--flagged-only] [--csv FILE] [--json]`:
-// /review's rows in the terminal (newest first), as JSON, or as a CSV file for a spreadsheet.
-import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import {
@@ -11,9 +8,9 @@ import {
   ReviewService,
 } from "../classroom/review.ts";
 import { loadConfig } from "../config.ts";
-import { openDb } from "../db/open.ts";
 import { ReviewRepository } from "../db/review.ts";
 import { UserError } from "../domain/errors.ts";
+import { openConfiguredDb } from "../wire.ts";
 import { toCsv } from "./csv.ts";
 import { type CliIo, UsageError } from "./io.ts";
 
@@ -157,10 +154,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   };
 
   const config = loadConfig(io.env);
-  if (!existsSync(config.databasePath)) {
-    throw new UserError(`no database at ${config.databasePath} yet (set DATABASE_PATH or DATA_DIR)`, "io");
-  }
-  const db = openDb(config.databasePath);
+  const db = openConfiguredDb(config, { mustExist: true });
   try {
     const review = new ReviewService({ review: new ReviewRepository(db) }).export(values.guild, filter);
     if (values.json) io.stdout.write(`${JSON.stringify(review, null, 2)}\n`);

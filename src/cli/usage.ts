@@ -1,13 +1,11 @@
-// `classtune usage [--guild ID] [--days N] [--json] [--chart FILE.png]`: the /usage summary in the terminal.
-import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { formatUsageText, UsageService } from "../classroom/usage.ts";
 import { loadConfig } from "../config.ts";
 import { HostingRepository } from "../db/hosting.ts";
-import { openDb } from "../db/open.ts";
 import { UsageRepository } from "../db/usage.ts";
 import { UserError } from "../domain/errors.ts";
+import { openConfiguredDb } from "../wire.ts";
 import { type CliIo, UsageError } from "./io.ts";
 
 const USAGE = "usage: classtune usage [--guild ID] [--days N] [--json] [--chart FILE.png]";
@@ -42,10 +40,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   if (!Number.isInteger(days)) throw new UsageError(`--days must be a whole number. ${USAGE}`);
 
   const config = loadConfig(io.env);
-  if (!existsSync(config.databasePath)) {
-    throw new UserError(`no database at ${config.databasePath} yet (set DATABASE_PATH or DATA_DIR)`, "io");
-  }
-  const db = openDb(config.databasePath);
+  const db = openConfiguredDb(config, { mustExist: true });
   try {
     const repo = new UsageRepository(db);
     let guildId = values.guild;

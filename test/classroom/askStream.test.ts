@@ -6,15 +6,8 @@ import assert from "node:assert/strict";
 import { createReadStream, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
-import OpenAI from "openai";
 import { interruptionNote, truncationNote } from "../../src/classroom/ask.ts";
-import { ModerationGate } from "../../src/classroom/moderation.ts";
 import { DEFAULT_MODERATION_MESSAGES } from "../../src/config.ts";
-import { ModerationRepository } from "../../src/db/moderation.ts";
-import type { Db } from "../../src/db/open.ts";
-import { OutboxRepository } from "../../src/db/outbox.ts";
-import { silentLogger } from "../../src/logger.ts";
-import { OpenAIModerator } from "../../src/providers/moderationOpenAI.ts";
 import { type Rig, startRig } from "../sandbox/helpers.ts";
 import { addModel, answered, buildHarness, type Harness, sandboxModeration } from "./helpers.ts";
 

@@ -8,6 +8,19 @@ import { UsageRepository } from "../../src/db/usage.ts";
 import { runCliCaptured } from "../helpers/cli.ts";
 
 describe("classtune usage", () => {
+  it("refuses a PostgreSQL DATABASE_URL rather than report from the SQLite file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "classtune-usage-"));
+    const dbPath = join(dir, "t.db");
+    openDb(dbPath).close();
+    const r = await runCliCaptured(["usage"], {
+      DATABASE_PATH: dbPath,
+      DATABASE_URL: "postgres://classtune:s3cret-pw@127.0.0.1:1/ct",
+    });
+    assert.notEqual(r.code, 0);
+    assert.match(r.err, /DATABASE_URL is set, but classtune does not run on PostgreSQL yet/);
+    assert.doesNotMatch(r.out + r.err, /s3cret-pw/);
+  });
+
   it("prints the summary, as JSON too, and writes the chart", async () => {
     const dir = mkdtempSync(join(tmpdir(), "classtune-usage-"));
     const dbPath = join(dir, "t.db");
