@@ -18,7 +18,10 @@ describe("loadConfig", () => {
     assert.equal(loadConfig({}).databaseUrl, undefined);
     const url = "postgres://classtune:pw@db.school.test:5432/classtune";
     assert.equal(loadConfig({ DATABASE_URL: url }).databaseUrl, url);
-    assert.equal(loadConfig({ DATABASE_URL: "postgresql://db.test/x" }).databaseUrl, "postgresql://db.test/x");
+    assert.equal(
+      loadConfig({ DATABASE_URL: "postgresql://db.test/x" }).databaseUrl,
+      "postgresql://db.test/x",
+    );
     for (const bad of ["mysql://u:hunter22@db.test/x", "not a url", "sqlite:///data/classtune.db"]) {
       assert.throws(
         () => loadConfig({ DATABASE_URL: bad }),
