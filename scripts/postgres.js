@@ -188,7 +188,7 @@ export async function startPostgres({ log = () => {}, env = process.env } = {}) 
       const settings = Object.entries(SETTINGS).flatMap(([k, v]) => ["-c", `${k}=${v}`]);
       const out = openSync(logFile, "a");
       const args = ["-D", data, "-k", dir, "-h", "127.0.0.1", "-p", String(port), ...settings];
-      server = spawnServer(join(bin, "postgres"), args, { ...as, stdio: ["ignore", out, out] });
+      server = spawnServer(join(bin, "postgres"), args, { ...as, stdio: ["ignore", out, out] }, dir);
       closeSync(out);
       const state = await ready(bin, port, server, as);
       if (state === "ready") {
@@ -226,17 +226,42 @@ async function ready(bin, port, server, as) {
   return server.done ? "exited" : "timeout";
 }
 
-/** Spawns the postmaster; `ended` settles (and `done` turns true) when it exits or cannot be spawned. */
-function spawnServer(file, args, options) {
+/**
+ * Spawns the postmaster; `ended` settles (and `done` turns true) when it exits or cannot be spawned. A guardian
+ * shell outlives a runner killed outright (SIGKILL, which no handler sees): its stdin, a pipe from the runner,
+ * ends with the runner, and it then stops the postmaster and removes the folder. It goes when the postmaster does.
+ */
+function spawnServer(file, args, options, dir) {
   const child = spawn(file, args, options);
   const server = { child, done: false, ended: Promise.resolve() };
+  const guardian = child.pid ? guard(child.pid, dir) : undefined;
   server.ended = new Promise((resolve) => {
     const end = () => {
       server.done = true;
+      guardian?.kill("SIGKILL");
       resolve();
     };
     child.once("exit", end);
     child.once("error", end);
   });
   return server;
+}
+
+// Waits for the postmaster's own end (it removes postmaster.pid last) rather than its pid, which may be reused.
+const GUARDIAN = `read _
+kill -INT "$1" 2>/dev/null
+n=0
+while [ -e "$2/data/postmaster.pid" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+rm -rf "$2"`;
+
+function guard(pid, dir) {
+  const guardian = spawn("sh", ["-c", GUARDIAN, "classtune-postgres-guardian", String(pid), dir], {
+    detached: true, // a kill of the runner's whole process group spares it
+    stdio: ["pipe", "ignore", "ignore"],
+  });
+  guardian.on("error", () => {}); // no sh: the runner's own hooks still stop the server
+  guardian.unref();
+  guardian.stdin.on("error", () => {});
+  guardian.stdin.unref();
+  return guardian;
 }

@@ -59,7 +59,7 @@ describe("the runner's PostgreSQL", () => {
   });
 });
 
-describe("startPostgres", { skip: skipWithoutInstall }, () => {
+describe("startPostgres", { skip: skipWithoutInstall, concurrency: true }, () => {
   it("starts a cluster of its own on loopback, and stop() stops it and removes its folder", async () => {
     const cluster = await startPostgres();
     assert.ok(cluster);
@@ -82,6 +82,34 @@ describe("startPostgres", { skip: skipWithoutInstall }, () => {
     assert.equal(await accepts(port), false, "nothing listens on its port any more");
     await cluster.stop(); // twice is fine
   });
+
+  // A process that starts a cluster, reports it, and waits to be killed.
+  const HOLDER = `import { startPostgres } from ${JSON.stringify(new URL("../../scripts/postgres.js", import.meta.url).href)};
+const { url, dir } = await startPostgres();
+console.log(JSON.stringify({ url, dir }));
+setInterval(() => {}, 1000);`;
+
+  for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+    it(`leaves no server or folder behind when its process is killed with ${signal}`, async () => {
+      const holder = spawn(process.execPath, ["--input-type=module", "-e", HOLDER], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      const [line] = await new Promise<string[]>((resolve) =>
+        holder.stdout.once("data", (d: Buffer) => resolve(d.toString().split("\n"))),
+      );
+      const { url, dir } = JSON.parse(line as string) as { url: string; dir: string };
+      const port = Number(new URL(url).port);
+      assert.equal(await accepts(port), true);
+      const exited = new Promise((resolve) => holder.once("exit", (_code, sig) => resolve(sig)));
+      holder.kill(signal);
+      assert.equal(await exited, signal, "it ends as the signal ends it");
+      // After SIGKILL the guardian stops the server: give it its time.
+      for (let waited = 0; (existsSync(dir) || (await accepts(port))) && waited < 15_000; waited += 100)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(existsSync(dir), false, "the folder is removed");
+      assert.equal(await accepts(port), false, "the server is stopped");
+    });
+  }
 
   it("is null when PostgreSQL is not installed (CLASSTUNE_POSTGRES_BIN names a folder without it)", async () => {
     const env = { ...process.env, CLASSTUNE_POSTGRES_BIN: "/nonexistent" };
