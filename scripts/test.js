@@ -41,7 +41,7 @@ let postgres = null;
 let postgresUrl = process.env.CLASSTUNE_TEST_POSTGRES_URL || undefined;
 if (!postgresUrl) {
   try {
-    postgres = await startPostgres();
+    postgres = await startPostgres({ log: (line) => process.stderr.write(`scripts/test.js: ${line}\n`) });
   } catch (error) {
     // Installed but broken is a failure, never a silent skip.
     process.stderr.write(
