@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config.ts";
-import { openDb } from "../db/open.ts";
+import { type Db, openDb } from "../db/open.ts";
 import {
   CopyFailedError,
   type CopyResult,
@@ -95,7 +95,12 @@ export const run: CliCommand = async (args, io) => {
     );
   }
   const to = redactUrl(opts.to);
-  const source = openDb(from);
+  let source: Db;
+  try {
+    source = openDb(from);
+  } catch (err) {
+    throw new UserError(`cannot open ${from} as a SQLite database: ${(err as Error).message}`, "io");
+  }
   const target = openPostgres(opts.to, { max: 2 });
   try {
     await assertReachable(target, opts.to);

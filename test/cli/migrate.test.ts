@@ -2,7 +2,7 @@
 // into a fresh PostgreSQL database and compared row by row, field by field; then refused as non-empty, rolled back
 // on a row-count mismatch, and an unreachable target reported plainly. The password is never printed.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -474,6 +474,11 @@ describe("classtune migrate", { skip: skipWithoutPostgres }, () => {
     assert.equal(run.code, 2);
     assert.match(run.err, /no SQLite database at .*nope\/school\.db/);
     assert.ok(!existsSync(missing) && !existsSync(join(dir, "nope")));
+    const notes = join(dir, "notes.txt");
+    writeFileSync(notes, "not a database, just some notes\n".repeat(100));
+    const notDb = await runCliCaptured(["migrate", "--to", "postgres://127.0.0.1:1/x", "--from", notes], {});
+    assert.equal(notDb.code, 2);
+    assert.match(notDb.err, /cannot open .*notes\.txt as a SQLite database: file is not a database/);
     const bad = await runCliCaptured(["migrate", "--to", `mysql://u:${PASSWORD}@h/db`], {
       DATABASE_PATH: path,
     });

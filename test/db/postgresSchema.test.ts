@@ -1,7 +1,7 @@
 // The two engines' migrations stay twins: every SQLite migration (src/db/migrations) has a PostgreSQL one of the
 // same number and name (src/db/postgres/migrations), and once both are applied the schemas match, table by table:
 // columns in order (normalised types, NOT NULL, defaults, primary key, identity), foreign keys, unique and
-// partial indexes. So a repository's SQL can be written once for both.
+// partial indexes, and CHECKs (the columns they read and the strings they allow). So a repository's SQL can be written once for both.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import Database from "better-sqlite3";
@@ -17,6 +17,7 @@ interface Schema {
     primaryKey: string[];
     foreignKeys: string[];
     indexes: string[];
+    checks: string[];
   };
 }
 
@@ -33,6 +34,41 @@ const POSTGRES_TYPES: Record<string, string> = {
 
 /** A default's text without PostgreSQL's casts: `'[]'::text` reads `'[]'`, like SQLite's. */
 const normalDefault = (d: string | null): string => (d === null ? "none" : d.replace(/::[a-z ]+$/g, ""));
+
+const STRING_LITERAL = /'(?:[^']|'')*'/g;
+
+/**
+ * A CHECK as both engines can be compared: the columns it reads and the string literals it allows (PostgreSQL
+ * rewrites `x IN ('a', 'b')` as `x = ANY (ARRAY['a'::text, 'b'::text])`, so the expression text itself differs).
+ */
+function check(source: string, columns: readonly string[]): string {
+  // PostgreSQL quotes a negative number it casts ('-1'::integer): a number, not a string.
+  const expression = source.replace(/'[^']*'::(integer|bigint|numeric|double precision)/g, "0");
+  const literals = [...expression.matchAll(STRING_LITERAL)].map((m) => m[0]).sort();
+  const words = new Set(expression.replace(STRING_LITERAL, "").match(/[a-z_][a-z0-9_]*/gi) ?? []);
+  return `check (${columns.filter((c) => words.has(c)).join(", ")}) [${literals.join(", ")}]`;
+}
+
+/** The CHECK expressions in SQLite's CREATE TABLE text (ALTER TABLE ADD COLUMN appends to it). */
+function sqliteChecks(createSql: string): string[] {
+  const found: string[] = [];
+  for (const m of createSql.matchAll(/\bCHECK\s*\(/gi)) {
+    let depth = 0;
+    let quoted = false;
+    const start = (m.index ?? 0) + m[0].length - 1;
+    for (let i = start; i < createSql.length; i++) {
+      const ch = createSql[i];
+      if (ch === "'") quoted = !quoted;
+      if (quoted) continue;
+      if (ch === "(") depth++;
+      if (ch === ")" && --depth === 0) {
+        found.push(createSql.slice(start + 1, i));
+        break;
+      }
+    }
+  }
+  return found;
+}
 
 const column = (c: {
   name: string;
@@ -114,6 +150,19 @@ function sqliteSchema(db: Database.Database): Schema {
         )
         .sort(),
       indexes,
+      checks: sqliteChecks(
+        db
+          .prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+          .pluck()
+          .get(table) as string,
+      )
+        .map((e) =>
+          check(
+            e,
+            info.map((c) => c.name),
+          ),
+        )
+        .sort(),
     };
   }
   return schema;
@@ -190,6 +239,10 @@ async function postgresSchema(pool: import("pg").Pool): Promise<Schema> {
         WHERE i.indrelid = $1::regclass AND NOT i.indisprimary`,
       [table],
     );
+    const checks = await pool.query<{ def: string }>(
+      `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c'`,
+      [table],
+    );
     schema[table] = {
       columns: cols.rows.map((c) =>
         column({
@@ -211,6 +264,14 @@ async function postgresSchema(pool: import("pg").Pool): Promise<Schema> {
         .map(
           (i) =>
             `${i.unique ? "unique" : "index"} ${i.from_constraint ? "(constraint)" : i.name} (${i.cols.join(", ")})${i.partial ? " where …" : ""}`,
+        )
+        .sort(),
+      checks: checks.rows
+        .map((c) =>
+          check(
+            c.def,
+            cols.rows.map((col) => col.column_name),
+          ),
         )
         .sort(),
     };
@@ -243,6 +304,16 @@ describe("the PostgreSQL migrations", () => {
     assert.ok(sqlite.datasets?.indexes.includes("index datasets_guild (guild_id, id desc)"));
     assert.ok(sqlite.jobs?.indexes.includes("unique (constraint) (provider, remote_id)"));
     assert.ok(sqlite.answers?.indexes.includes("index answers_parent (parent_id) where …"));
+    assert.ok(
+      sqlite.models?.checks.includes(
+        "check (serving_status) ['asleep', 'deploying', 'failed', 'manual', 'ready']",
+      ),
+      sqlite.models?.checks.join("; "),
+    );
+    assert.ok(
+      sqlite.answer_votes?.checks.includes("check (value) []"),
+      sqlite.answer_votes?.checks.join("; "),
+    );
     assert.ok(
       sqlite.answers?.foreignKeys.includes(
         "(parent_id) -> answers(id) on delete cascade on update no action",
