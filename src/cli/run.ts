@@ -35,6 +35,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Cli
     load: () => import("./hosting.ts"),
   },
   ask: { summary: "ask a model as the educational assistant", load: () => import("./ask.ts") },
+  migrate: {
+    summary: "copy the SQLite database into PostgreSQL (--to postgres://…)",
+    load: () => import("./migrate.ts"),
+  },
 };
 
 export function printUsage(out: NodeJS.WritableStream): void {

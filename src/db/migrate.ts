@@ -1,5 +1,7 @@
 // Numbered SQL migrations: src/db/migrations/NNN_name.sql, applied in order, each in one transaction,
-// recorded in a tracking table so each runs exactly once. The sandbox keeps its own set and table.
+// recorded in a tracking table so each runs exactly once. The sandbox keeps its own set and table. PostgreSQL's
+// twins (src/db/postgres/migrations, one file per engine with the same number and name) are read by the same
+// loadMigrations and applied by src/db/postgres/migrate.ts.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,7 +15,7 @@ export interface Migration {
 
 const MIGRATION_FILE = /^(\d{3,})_([a-z0-9_]+)\.sql$/;
 
-/** Reads NNN_name.sql files from a folder, sorted by number; duplicate numbers are a programming error. */
+/** Reads NNN_name.sql files from a folder (either engine's), sorted by number; duplicate numbers are a programming error. */
 export function loadMigrations(dir: string): Migration[] {
   const migrations = readdirSync(dir)
     .map((file) => ({ file, match: MIGRATION_FILE.exec(file) }))
