@@ -37,8 +37,8 @@ import { useCacheDir } from "./tokenizers/tableFile.ts";
 export function databaseUnsupported(config: Pick<Config, "databaseUrl">): string | undefined {
   if (config.databaseUrl === undefined) return undefined;
   return (
-    "DATABASE_URL is set, but classtune does not run on PostgreSQL yet (only `classtune migrate --to <url>` " +
-    "uses it): unset DATABASE_URL to keep the SQLite database (DATA_DIR / DATABASE_PATH)"
+    "DATABASE_URL is set, but classtune does not run on PostgreSQL yet (`classtune migrate --to <url>` can " +
+    "already copy a database there): unset DATABASE_URL to keep the SQLite database (DATA_DIR / DATABASE_PATH)"
   );
 }
 
