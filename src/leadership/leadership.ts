@@ -11,11 +11,10 @@ import { type Logger, silentLogger } from "../logger.ts";
 export type Role = "leader" | "follower";
 
 /**
- * Leadership over the scheduled work. The SQLite lease below is one implementation; a PostgreSQL one can slot in
- * behind the same interface without its callers changing: `pg_try_advisory_lock(key)` on a session of its own,
- * tried at start() and then every RENEW_EVERY_MS while a follower; the lock lives as long as that session, so it
- * needs no expiry or renewal (isLeader() is "this session holds it and is still connected"), and stop() runs
- * `pg_advisory_unlock(key)` and ends the session.
+ * Leadership over the scheduled work. Two implementations sit behind it, and callers never know which: the SQLite
+ * lease below (one database file, so one machine), and PostgresLeadership (src/leadership/postgres.ts):
+ * `pg_try_advisory_lock(key)` on a session of its own, which lives as long as that session, so a dead leader's lock
+ * is freed at once instead of after a lease.
  */
 export interface Leadership {
   /** This process's holder id, for logs (the health endpoint never shows it). */
@@ -61,7 +60,8 @@ export interface SqliteLeadershipOptions {
   logger?: Logger;
 }
 
-const intervalOf = (ms: number, attempt: () => void): (() => void) => {
+/** The default schedule for renewals and retries: an unref'd setInterval (the bot's gateway keeps the process alive). */
+export const intervalOf = (ms: number, attempt: () => void): (() => void) => {
   const timer = setInterval(attempt, ms);
   timer.unref();
   return () => clearInterval(timer);
@@ -158,13 +158,27 @@ export class SqliteLeadership implements Leadership {
     const role = this.role();
     if (role === this.reported) return;
     this.reported = role;
-    this.logger.info({ lease: this.name, holder: this.id, role }, `now the ${role} for the scheduled work`);
-    for (const listener of this.listeners) {
-      try {
-        listener(role);
-      } catch (err) {
-        this.logger.error({ err }, "a leadership listener failed");
-      }
+    announceRole({ lease: this.name, holder: this.id, role, listeners: this.listeners, logger: this.logger });
+  }
+}
+
+/** Logs a change of role and tells each listener; a listener that throws is logged, and the others still hear. */
+export function announceRole(o: {
+  lease: string;
+  holder: string;
+  role: Role;
+  listeners: Iterable<(role: Role) => void>;
+  logger: Logger;
+}): void {
+  o.logger.info(
+    { lease: o.lease, holder: o.holder, role: o.role },
+    `now the ${o.role} for the scheduled work`,
+  );
+  for (const listener of o.listeners) {
+    try {
+      listener(o.role);
+    } catch (err) {
+      o.logger.error({ err }, "a leadership listener failed");
     }
   }
 }
