@@ -3,6 +3,7 @@
 import { resolve } from "node:path";
 import { validate as validateCron } from "node-cron";
 import { z } from "zod";
+import { redactUrl } from "./db/postgres/pool.ts";
 import {
   type FineTuneProviderSpec,
   loadFinetuneProviders,
@@ -59,7 +60,7 @@ const postgresUrlString = z
       (u.protocol !== "postgres:" && u.protocol !== "postgresql:") ||
       u.hostname === ""
     ) {
-      const shown = u?.password ? s.replace(u.password, "***") : s.replace(/:[^:@/]*@/, ":***@");
+      const shown = redactUrl(s);
       ctx.addIssue({
         code: "custom",
         message: `must be a postgres://user:password@host:port/database URL, got "${shown}" (SQLite is DATABASE_PATH)`,

@@ -8,6 +8,7 @@
 // It opens a pg.Client of its own (not a pool's: a session lock lives with its one session), one per process.
 import { createHash } from "node:crypto";
 import pg from "pg";
+import { redactUrl } from "../db/postgres/pool.ts";
 import { type Logger, silentLogger } from "../logger.ts";
 import {
   announceRole,
@@ -242,20 +243,5 @@ export class PostgresLeadership implements Leadership {
     if (role === this.reported) return;
     this.reported = role;
     announceRole({ lease: this.name, holder: this.id, role, listeners: this.listeners, logger: this.logger });
-  }
-}
-
-/**
- * `url` without its password (in the user-info or a `password` parameter), for logs. Private for now: the store's
- * pool will want the same, and then it moves to one home.
- */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "redacted";
-    if (u.searchParams.has("password")) u.searchParams.set("password", "redacted");
-    return u.toString();
-  } catch {
-    return "[an unparsable database URL]";
   }
 }
