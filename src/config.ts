@@ -3,7 +3,7 @@
 import { resolve } from "node:path";
 import { validate as validateCron } from "node-cron";
 import { z } from "zod";
-import { redactUrl } from "./db/postgres/pool.ts";
+import { redactUrl } from "./db/postgres/url.ts";
 import {
   type FineTuneProviderSpec,
   loadFinetuneProviders,

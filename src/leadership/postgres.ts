@@ -8,7 +8,7 @@
 // It opens a pg.Client of its own (not a pool's: a session lock lives with its one session), one per process.
 import { createHash } from "node:crypto";
 import pg from "pg";
-import { redactUrl } from "../db/postgres/pool.ts";
+import { redactUrl } from "../db/postgres/url.ts";
 import { type Logger, silentLogger } from "../logger.ts";
 import {
   announceRole,

@@ -3,6 +3,9 @@
 // message and log line (redactUrl).
 import pg from "pg";
 import { UserError } from "../../domain/errors.ts";
+import { postgresAddress } from "./url.ts";
+
+export { postgresAddress, redactUrl } from "./url.ts";
 
 /** The int8 (bigint) type's OID: count(*), and every INTEGER column of the schema (mapped to bigint). */
 const INT8_OID = 20;
@@ -53,34 +56,6 @@ export function openPostgres(url: string, options: PostgresOptions = {}): pg.Poo
   });
   pool.on("error", (err) => options.onIdleError?.(err));
   return pool;
-}
-
-const SECRET_PARAMS = /^(password|sslpassword|sslkey)$/i;
-
-/** `url` for a message or a log: the password (and any password or key parameter) replaced by "***". */
-export function redactUrl(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    // Not a URL we can take apart: hide anything between "//user:" and "@", and every query string.
-    return url.replace(/(\/\/[^/:@]*:)[^@/]*@/, "$1***@").replace(/\?.*$/, "?***");
-  }
-  if (u.password !== "") u.password = "***";
-  for (const key of [...u.searchParams.keys()]) {
-    if (SECRET_PARAMS.test(key)) u.searchParams.set(key, "***");
-  }
-  return u.toString();
-}
-
-/** "host:port" of `url` (port 5432 when none is given), for a message naming where it could not connect. */
-export function postgresAddress(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname || "localhost"}:${u.port || "5432"}`;
-  } catch {
-    return "(an unparsable PostgreSQL URL)";
-  }
 }
 
 /** Connection failures that mean "cannot reach or enter that server", as opposed to a failing query. */
