@@ -3,7 +3,8 @@
 // database migrated with the real SQLite migrations and seeded so every read finds its row) runs through:
 //   SQLite      (a) today's repositories (better-sqlite3, synchronous)
 //               (b) Kysely 0.28, SqliteDialect, each statement built and compiled per call (as repositories would be)
-//               (b') the same Kysely code compiled once, over a statement cache (Kysely's driver prepares every call)
+//               (b+) the same over a statement cache (Kysely's driver prepares every statement on every call)
+//               (b') the same Kysely code compiled once, over the statement cache
 //   PostgreSQL  (c) the same Kysely code, PostgresDialect over a pg.Pool, and (c') compiled once
 //               (d) node-postgres with hand-written SQL as named (server-side prepared) statements
 // Per question: this process's CPU time (process.cpuUsage, user + system: the issue's bars are in CPU time), wall
@@ -200,6 +201,7 @@ function sqliteLayers(dir: string): Layer[] {
       },
     },
     kysely("(b) Kysely, SqliteDialect", (db) => db as unknown as SqliteDatabase, buildEachTime),
+    kysely("(b+) Kysely + stmt cache", statementCache, buildEachTime),
     kysely("(b') Kysely compiled once + stmt cache", statementCache, compiledOnce()),
   ];
 }
