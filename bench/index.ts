@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<Bench>> = {
   poller: () => import("./poller.ts"),
   ask: () => import("./ask.ts"),
   "ask-core": () => import("./ask-core.ts"),
+  store: () => import("./store.ts"),
 };
 
 // `--flag value` is read as `--flag=value` when the value is not a benchmark's name.
