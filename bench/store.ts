@@ -34,6 +34,7 @@ import {
   type SqliteStatement,
 } from "kysely";
 import pg from "pg";
+import { startPostgres } from "../scripts/postgres.js";
 import { type Db, openDb } from "../src/db/open.ts";
 import {
   buildEachTime,
@@ -394,8 +395,9 @@ export function buildCostUs(iterations: number): { sqlite: number; postgres: num
 }
 
 /**
- * Where the PostgreSQL server comes from: --postgres URL, else CLASSTUNE_BENCH_POSTGRES_URL (a bench's own input, read
- * here as bench/validate.ts reads its environment), else none.
+ * Where the PostgreSQL server comes from: --postgres=URL, else CLASSTUNE_BENCH_POSTGRES_URL (a bench's own input, read
+ * here as bench/validate.ts reads its environment), else a throwaway cluster (scripts/postgres.js) unless
+ * --no-postgres, else none.
  */
 async function postgresServer(
   args: string[],
@@ -403,9 +405,11 @@ async function postgresServer(
   const flag = args.find((a) => a.startsWith("--postgres="))?.slice("--postgres=".length);
   const url = flag || process.env.CLASSTUNE_BENCH_POSTGRES_URL || undefined;
   if (url) return { url };
-  // HOOK (lead): start the machine's PostgreSQL here when scripts/postgres.js lands, e.g.
-  //   const started = await startPostgres(); if (started) return { url: started.url, stop: started.stop };
-  return undefined;
+  if (args.includes("--no-postgres")) return undefined;
+  // Else a throwaway cluster from the machine's PostgreSQL, as npm test starts one (fsync off: commit latency is
+  // understated, CPU barely changes).
+  const started = await startPostgres();
+  return started ? { url: started.url, stop: started.stop } : undefined;
 }
 
 const f1 = (x: number) => x.toFixed(1);
@@ -421,8 +425,7 @@ export async function main(args: string[] = []): Promise<void> {
   const server = await postgresServer(args);
   const dir = mkdtempSync(join(tmpdir(), "classtune-bench-store-"));
   const layers: Layer[] = sqliteLayers(dir);
-  let serverLine =
-    "PostgreSQL: skipped (no --postgres URL or CLASSTUNE_BENCH_POSTGRES_URL): SQLite rows only";
+  let serverLine = "PostgreSQL: skipped (--no-postgres, or PostgreSQL is not installed): SQLite rows only";
   try {
     if (server) {
       const probe = new pg.Client({ connectionString: server.url });

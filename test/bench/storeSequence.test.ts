@@ -214,12 +214,16 @@ describe("the store bench's question", () => {
     }
   });
 
-  it("`bench -- store --quick` runs its SQLite rows and prints the table, skipping PostgreSQL without a server", async () => {
+  it("`bench -- store --quick` runs its SQLite rows and prints the table, skipping PostgreSQL with --no-postgres", async () => {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "" };
-    const child = spawn(process.execPath, ["scripts/run.js", "bench/index.ts", "store", "--quick"], {
-      cwd: ROOT,
-      env,
-    });
+    const child = spawn(
+      process.execPath,
+      ["scripts/run.js", "bench/index.ts", "store", "--quick", "--no-postgres"],
+      {
+        cwd: ROOT,
+        env,
+      },
+    );
     let out = "";
     let err = "";
     child.stdout.on("data", (c) => {
