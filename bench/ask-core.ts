@@ -11,9 +11,8 @@ import { loadCatalog } from "../src/datasets/catalog.ts";
 import { openDb } from "../src/db/open.ts";
 import { silentLogger } from "../src/logger.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
+import { pct } from "./stats.ts";
 
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 const fmt = (ms: number) => `${ms.toFixed(2)} ms`;
 
 export async function main(args: string[]): Promise<void> {

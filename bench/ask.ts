@@ -14,17 +14,11 @@ import { loadConfig } from "../src/config.ts";
 import { deployCommands } from "../src/discord/deploy.ts";
 import { silentLogger } from "../src/logger.ts";
 import { type FakeUser, startFakeDiscord } from "../test/fakes/discord/index.ts";
+import { median, pct } from "./stats.ts";
 
 const IN_FLIGHT = 32;
 const STUDENTS = 40;
 
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-};
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 
 interface RunResult {

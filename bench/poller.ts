@@ -18,6 +18,7 @@ import { OpenAICompatibleProvider } from "../src/providers/openaiCompatible.ts";
 import { ProviderRegistry } from "../src/providers/registry.ts";
 import { manualClock } from "../src/sandbox/clock.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
+import { median } from "./stats.ts";
 
 const TRACKED = 1_000;
 const UNTRACKED = 300;
@@ -34,11 +35,6 @@ function tinyDataset(n: number): string {
   ).join("\n");
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-};
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 
 export async function main(args: string[] = []): Promise<void> {

@@ -36,6 +36,7 @@ import {
 import pg from "pg";
 import { startPostgres } from "../scripts/postgres.js";
 import { type Db, openDb } from "../src/db/open.ts";
+import { median, pct } from "./stats.ts";
 import {
   buildEachTime,
   compiledOnce,
@@ -57,14 +58,6 @@ const IN_FLIGHT = 16;
 /** Connections per pool: fewer than IN_FLIGHT, as a bot's pool would be. */
 const POOL_MAX = 8;
 const STATEMENTS_PER_QUESTION = 15;
-
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-};
 
 export interface Layer {
   name: string;

@@ -39,6 +39,7 @@ import {
   openTokenizerFiles,
 } from "../src/tokenizers/index.ts";
 import type { BenchMode } from "./open-tokens-worker.ts";
+import { median } from "./stats.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const OUT = join(ROOT, "bench", ".out");
@@ -172,12 +173,6 @@ async function runCli(file: string, extra: string[], env: NodeJS.ProcessEnv = {}
     exitCode: code ?? -1,
   };
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
 
 /** The environment without any provider configuration, so every run validates against the built-in sandbox. */
 function cleanEnv(): NodeJS.ProcessEnv {
