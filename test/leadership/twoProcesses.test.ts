@@ -70,14 +70,19 @@ function contender(args = [script, path, String(LEASE_MS), String(RENEW_MS)]): C
 
 const started = (c: Contender) => c.next((l) => l.startsWith("started "));
 
+/** Two contenders started at once: exactly one says it leads. Returns [leader, follower]. */
+async function oneLeads(make: () => Contender): Promise<[Contender, Contender]> {
+  const p1 = make();
+  const p2 = make();
+  const roles = await Promise.all([started(p1), started(p2)]);
+  assert.deepEqual([...roles].sort(), ["started follower", "started leader"], roles.join(", "));
+  return roles[0] === "started leader" ? [p1, p2] : [p2, p1];
+}
+
 describe("leadership across real processes", () => {
   test("one leads; SIGTERM hands over at once; SIGKILL is taken over after the lease", async () => {
     // Both at once on a file that does not exist yet: the migrations must apply once between them.
-    const p1 = contender();
-    const p2 = contender();
-    const roles = await Promise.all([started(p1), started(p2)]);
-    assert.deepEqual([...roles].sort(), ["started follower", "started leader"], roles.join(", "));
-    const [leader, follower] = roles[0] === "started leader" ? [p1, p2] : [p2, p1];
+    const [leader, follower] = await oneLeads(contender);
 
     // Graceful stop: the lease is released, so the follower leads at its next attempt (every RENEW_MS), long
     // before the lease would have expired.
@@ -114,11 +119,7 @@ describe("leadership across real processes on PostgreSQL", { skip: skipWithoutPo
     });
     const url = await freshPostgresDatabase(t);
     const pgContender = () => contender([pgScript, url, String(PG_RENEW_MS)]);
-    const p1 = pgContender();
-    const p2 = pgContender();
-    const roles = await Promise.all([started(p1), started(p2)]);
-    assert.deepEqual([...roles].sort(), ["started follower", "started leader"], roles.join(", "));
-    const [leader, follower] = roles[0] === "started leader" ? [p1, p2] : [p2, p1];
+    const [leader, follower] = await oneLeads(pgContender);
 
     // Graceful stop: unlocked, so the follower leads at its next attempt.
     const promoted = follower.next((l) => l === "role leader");
