@@ -47,9 +47,11 @@ export type ResolvedModel =
       provider: ChatProvider;
       shutdownDate: string | null;
       registered: boolean;
+      /** What the catalog knows it by: the registered row's base model, else the name itself. */
+      baseModel: string;
     }
   | { ok: false; reason: "not_found"; model: string }
-  | { ok: false; reason: "provider_missing"; model: string; provider: string }
+  | { ok: false; reason: "provider_missing"; model: string; provider: string; baseModel: string }
   /** Registered, but not deployed yet (or its deploy failed): it cannot answer. */
   | {
       ok: false;
@@ -58,6 +60,7 @@ export type ResolvedModel =
       provider: string;
       status: ServingStatus;
       jobId: number | null;
+      baseModel: string;
     };
 
 export interface ModelRouterDeps {
@@ -135,8 +138,10 @@ export class ModelRouter {
       return { ok: false, reason: "not_found", model };
     }
     if (row) {
+      const baseModel = row.baseModel ?? model;
       const provider = this.deps.providers.get(row.provider);
-      if (!provider) return { ok: false, reason: "provider_missing", model, provider: row.provider };
+      if (!provider)
+        return { ok: false, reason: "provider_missing", model, provider: row.provider, baseModel };
       if (!isReady(row.servingStatus)) {
         return {
           ok: false,
@@ -145,6 +150,7 @@ export class ModelRouter {
           provider: row.provider,
           status: row.servingStatus,
           jobId: row.jobId,
+          baseModel,
         };
       }
       return {
@@ -154,12 +160,21 @@ export class ModelRouter {
         provider,
         shutdownDate: row.shutdownDate,
         registered: true,
+        baseModel,
       };
     }
     if (this.isBaseModel(model)) {
       const provider = this.deps.providers.get(this.deps.providers.fineTuningName);
       if (provider) {
-        return { ok: true, model, servedAs: model, provider, shutdownDate: null, registered: false };
+        return {
+          ok: true,
+          model,
+          servedAs: model,
+          provider,
+          shutdownDate: null,
+          registered: false,
+          baseModel: model,
+        };
       }
     }
     return { ok: false, reason: "not_found", model };
