@@ -340,7 +340,7 @@ export class AskService {
     // A follow-up goes to the model that answered the conversation so far while the student may still ask it and it
     // can answer; else to whatever this channel routes to now (its fallback included), as a new question would.
     const asked = req.model ?? this.conversationModel(req, channel, earlier.at(-1)?.model);
-    const { model, source } = this.deps.router.choose(req.guildId, channel, asked);
+    const { model, source } = this.deps.router.choose(req.guildId, channel, asked, req.settings?.guild);
     const primary = this.deps.router.resolve(req.guildId, model);
     if (!primary.ok && primary.reason === "not_found") {
       return refusal(
@@ -349,8 +349,11 @@ export class AskService {
         { model },
       );
     }
-    if (source === "explicit" && !this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher)) {
-      return refusal("model_not_allowed", this.notAllowedMessage(req.guildId, channel, model), { model });
+    if (
+      source === "explicit" &&
+      !this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher, req.settings?.guild)
+    ) {
+      return refusal("model_not_allowed", this.notAllowedMessage(req, channel, model), { model });
     }
     const asleep = !primary.ok && primary.reason === "not_ready" && primary.status === "asleep";
     if (source === "explicit" && asleep) return asleepRefusal(model, primary.provider);
@@ -484,7 +487,8 @@ export class AskService {
     model: string | undefined,
   ): string | undefined {
     if (model === undefined) return undefined;
-    if (!this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher)) return undefined;
+    if (!this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher, req.settings?.guild))
+      return undefined;
     return this.deps.router.resolve(req.guildId, model).ok ? model : undefined;
   }
 
@@ -542,8 +546,13 @@ export class AskService {
   }
 
   /** Names what the student may ask instead of `model`: the model used without model:, then the others. */
-  private notAllowedMessage(guildId: string, channel: ChannelSettings | undefined, model: string): string {
-    const [chosen, ...others] = this.deps.router.studentModels(guildId, channel, MAX_LISTED_MODELS + 1);
+  private notAllowedMessage(req: AskRequest, channel: ChannelSettings | undefined, model: string): string {
+    const [chosen, ...others] = this.deps.router.studentModels(
+      req.guildId,
+      channel,
+      MAX_LISTED_MODELS + 1,
+      req.settings?.guild,
+    );
     const listed = others.slice(0, MAX_LISTED_MODELS - 1).map((m) => `\`${m}\``);
     const more = others.length >= MAX_LISTED_MODELS ? " (/model list shows them all)" : "";
     const choose = listed.length > 0 ? `, or choose ${listed.join(", ")}${more}` : "";
