@@ -6,13 +6,12 @@
 // a student asks in a class channel routed to the school's own fine-tune at a paid provider, moderation on and
 // passing, a cache miss. `await turn()` marks where the real question waits on the network, so questions in flight
 // interleave there as they do in the bot.
-//   commands/ask.ts answerQuestion  channel_settings (public?), guild_settings (teacher role)   … deferral
-//   AskService.ask                  channel_settings, models (router.resolve)                   … question moderation
-//                                   guild_settings (policyFor), models (contextTokens), ask_usage SUM (spend cap)
-//                                                                                              … the model, answer moderation
-//                                   guild_settings (policyFor)
+//   commands/ask.ts answerQuestion  channel_settings, guild_settings (ClassroomSettings.question: the question's
+//                                   settings, read once: public?, the teacher role, the moderation policy) … deferral
+//   AskService.ask                  models (router.resolve; its base model gives the context size) … question moderation
+//                                   ask_usage SUM (spend cap)                                   … the model, answer moderation
 //   one transaction (record)        answers INSERT…SELECT, ask_usage INSERT, hosting_sessions UPDATE (onModelUsed),
-//                                   guild_settings + moderation_verdicts INSERT (question), the same (answer)
+//                                   moderation_verdicts INSERT (question), the same (answer)
 // The rate buckets and the answer cache are in memory: no statement.
 import { type Compilable, type CompiledQuery, type Generated, type Kysely, sql } from "kysely";
 import type pg from "pg";
@@ -94,7 +93,6 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
   const hosting = new HostingRepository(db);
   const verdicts = new ModerationRepository(db);
   const verdict = (q: Question, answerId: number, target: "question" | "answer") => {
-    guildSettings.get(q.guildId); // ModerationGate.recordAnswered: decide(verdict, policyFor(guild))
     verdicts.insert({
       guildId: q.guildId,
       channelId: q.channelId,
@@ -114,19 +112,15 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
     });
   };
   return async (q) => {
-    channels.get(q.guildId, q.channelId);
-    guildSettings.get(q.guildId);
-    await turn();
     const channel = channels.get(q.guildId, q.channelId);
+    guildSettings.get(q.guildId);
     if (!channel) throw new Error("the seeded channel is missing");
+    await turn();
     const model = models.get(q.guildId, channel.model);
     if (!model) throw new Error("the seeded model is missing");
     await turn();
-    guildSettings.get(q.guildId);
-    models.get(q.guildId, model.name);
     usage.spentSince(q.guildId, dayStartIso(q.now));
     await turn();
-    guildSettings.get(q.guildId);
     const createdAt = q.now.toISOString();
     return db.transaction(() => {
       const answerId = answers.insert({
@@ -476,23 +470,19 @@ export function kyselyQuestion(db: K, run: Runner): (q: Question) => Promise<num
   return async (q) => {
     const g = { guildId: q.guildId };
     const where = { guildId: q.guildId, channelId: q.channelId };
-    await run(db, "channel", where);
-    await run(db, "guild", g);
-    await turn();
     const channel = first<{ model: string; systemPrompt: string; isClass: number }>(
       await run(db, "channel", where),
       "channel",
     );
+    await run(db, "guild", g);
+    await turn();
     const model = first<{ name: string; provider: string }>(
       await run(db, "model", { ...g, model: channel.model }),
       "model",
     );
     await turn();
-    await run(db, "guild", g);
-    await run(db, "model", { ...g, model: model.name });
     await run(db, "spent", { ...g, since: dayStartIso(q.now) });
     await turn();
-    await run(db, "guild", g);
     const createdAt = q.now.toISOString();
     const who = { ...where, userId: q.userId };
     return db.transaction().execute(async (trx) => {
@@ -528,7 +518,6 @@ export function kyselyQuestion(db: K, run: Runner): (q: Question) => Promise<num
       });
       await run(trx, "touch", { ...g, model: model.name, at: createdAt });
       for (const target of ["question", "answer"]) {
-        await run(trx, "guild", g);
         await run(trx, "verdict", {
           ...who,
           answerId,
@@ -588,22 +577,18 @@ const q1 = async <T>(db: Queryable, name: StatementName, values: unknown[]): Pro
 
 export function rawPgQuestion(pool: pg.Pool): (q: Question) => Promise<number> {
   return async (q) => {
-    await q1(pool, "channel", [q.guildId, q.channelId]);
-    await q1(pool, "guild", [q.guildId]);
-    await turn();
     const channel = await q1<{ model: string; systemPrompt: string; isClass: number }>(pool, "channel", [
       q.guildId,
       q.channelId,
     ]);
+    await q1(pool, "guild", [q.guildId]);
     if (!channel) throw new Error("the seeded channel is missing");
+    await turn();
     const model = await q1<{ name: string; provider: string }>(pool, "model", [q.guildId, channel.model]);
     if (!model) throw new Error("the seeded model is missing");
     await turn();
-    await q1(pool, "guild", [q.guildId]);
-    await q1(pool, "model", [q.guildId, model.name]);
     await q1(pool, "spent", [q.guildId, dayStartIso(q.now)]);
     await turn();
-    await q1(pool, "guild", [q.guildId]);
     const createdAt = q.now.toISOString();
     const client = await pool.connect();
     try {
@@ -640,7 +625,6 @@ export function rawPgQuestion(pool: pg.Pool): (q: Question) => Promise<number> {
       ]);
       await q1(client, "touch", [q.guildId, model.name, createdAt]);
       for (const target of ["question", "answer"]) {
-        await q1(client, "guild", [q.guildId]);
         await q1(client, "verdict", [
           q.guildId,
           q.channelId,

@@ -1,5 +1,5 @@
 // `npm run bench -- store [--quick] [--postgres URL]`: what the query layer costs per /ask question (issue 14). The
-// database work of one question (bench/store-sequence.ts: 15 statements, the last 7 in one transaction, over a
+// database work of one question (bench/store-sequence.ts: 9 statements, the last 5 in one transaction, over a
 // database migrated with the real SQLite migrations and seeded so every read finds its row) runs through:
 //   SQLite      (a) today's repositories (better-sqlite3, synchronous)
 //               (b) Kysely 0.28, SqliteDialect, each statement built and compiled per call (as repositories would be)
@@ -57,7 +57,7 @@ import {
 const IN_FLIGHT = 16;
 /** Connections per pool: fewer than IN_FLIGHT, as a bot's pool would be. */
 const POOL_MAX = 8;
-const STATEMENTS_PER_QUESTION = 15;
+const STATEMENTS_PER_QUESTION = 9;
 
 export interface Layer {
   name: string;
@@ -363,9 +363,9 @@ export function buildCostUs(iterations: number): { sqlite: number; postgres: num
   };
   // How often one question runs each statement (bench/store-sequence.ts).
   const uses: Record<StatementName, number> = {
-    channel: 2,
-    guild: 5,
-    model: 2,
+    channel: 1,
+    guild: 1,
+    model: 1,
     spent: 1,
     answer: 1,
     usage: 1,
@@ -437,7 +437,7 @@ export async function main(args: string[] = []): Promise<void> {
         `machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? "unknown"}), node ${process.version}, ${process.platform}, load average at start ${load.map(f2).join(" ")}`,
         `SQLite: better-sqlite3 file database, WAL, synchronous=NORMAL (src/db/open.ts, real migrations)`,
         serverLine,
-        `one question: ${STATEMENTS_PER_QUESTION} statements (8 reads, then 7 in one transaction); ${rounds} rounds × ${perPhase} questions per phase, after ${warmUp} warm-up; medians over rounds`,
+        `one question: ${STATEMENTS_PER_QUESTION} statements (4 reads, then 5 in one transaction); ${rounds} rounds × ${perPhase} questions per phase, after ${warmUp} warm-up; medians over rounds`,
         "",
       ].join("\n"),
     );

@@ -30,9 +30,15 @@ import { classifyProviderError, explainProviderError } from "../providers/errors
 import { AnswerCache } from "./cache.ts";
 import { canFollowUp, conversationMessages } from "./conversation.ts";
 import { type SpendReservation, SpendReservations, TokenBuckets } from "./limits.ts";
-import type { AnswerScreening, ModerationGate, QuestionScreening } from "./moderation.ts";
+import type {
+  AnswerScreening,
+  GuildModerationPolicy,
+  ModerationGate,
+  QuestionScreening,
+} from "./moderation.ts";
 import { type ChatPriceTable, promptTokensAtMost } from "./prices.ts";
 import { isPastShutdown, type ModelRouter, type ModelSource, notReadyReason } from "./routing.ts";
+import type { QuestionSettings } from "./settings.ts";
 import { ModeratedRelease, type TextSink } from "./streaming.ts";
 
 /** The /ask limits from the configuration (AskConfig): the service reads only these. */
@@ -74,8 +80,11 @@ export interface AskServiceDeps {
   moderation?: ModerationGate | undefined;
   /** The longest a streamed answer may take (default STREAM_DEADLINE_MS, providers/chatStream.ts). */
   streamDeadlineMs?: number | undefined;
-  /** A model's context window in tokens (prompt and answer), for trimming a follow-up; default DEFAULT_CONTEXT_TOKENS. */
-  contextTokens?: (guildId: string, model: string) => number | undefined;
+  /**
+   * A model's context window in tokens (prompt and answer), by what the catalog knows it as (ResolvedModel.baseModel),
+   * for trimming a follow-up; default DEFAULT_CONTEXT_TOKENS.
+   */
+  contextTokens?: (baseModel: string) => number | undefined;
 }
 
 /** The context window assumed for a model whose catalog entry gives none (most chat models have at least this). */
@@ -90,6 +99,11 @@ export interface AskRequest {
   model?: string | undefined;
   /** A follow-up: the answer (of this student, in this channel) whose conversation the question continues. */
   followUpOf?: number | undefined;
+  /**
+   * The guild's and the channel's settings as the caller read them for this question (the /ask command reads them to
+   * defer and to know a teacher): the question is answered under them, not read again. Read here when absent.
+   */
+  settings?: QuestionSettings | undefined;
 }
 
 export interface AskAnswer {
@@ -250,6 +264,8 @@ interface AskContext {
   isPublic: boolean;
   source: ModelSource;
   screened: QuestionScreening | undefined;
+  /** The guild's moderation tightening, decided once for the whole question (ModerationGate.policy). */
+  policy: GuildModerationPolicy | undefined;
 }
 
 /** What one answer was, for its usage row, its answer row and the student's copy. */
@@ -320,11 +336,11 @@ export class AskService {
 
     const earlier = this.conversationOf(req);
     if (!Array.isArray(earlier)) return earlier;
-    const channel = this.deps.channels.get(req.guildId, req.channelId);
+    const channel = req.settings ? req.settings.channel : this.deps.channels.get(req.guildId, req.channelId);
     // A follow-up goes to the model that answered the conversation so far while the student may still ask it and it
     // can answer; else to whatever this channel routes to now (its fallback included), as a new question would.
     const asked = req.model ?? this.conversationModel(req, channel, earlier.at(-1)?.model);
-    const { model, source } = this.deps.router.choose(req.guildId, channel, asked);
+    const { model, source } = this.deps.router.choose(req.guildId, channel, asked, req.settings?.guild);
     const primary = this.deps.router.resolve(req.guildId, model);
     if (!primary.ok && primary.reason === "not_found") {
       return refusal(
@@ -333,8 +349,11 @@ export class AskService {
         { model },
       );
     }
-    if (source === "explicit" && !this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher)) {
-      return refusal("model_not_allowed", this.notAllowedMessage(req.guildId, channel, model), { model });
+    if (
+      source === "explicit" &&
+      !this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher, req.settings?.guild)
+    ) {
+      return refusal("model_not_allowed", this.notAllowedMessage(req, channel, model), { model });
     }
     const asleep = !primary.ok && primary.reason === "not_ready" && primary.status === "asleep";
     if (source === "explicit" && asleep) return asleepRefusal(model, primary.provider);
@@ -350,7 +369,8 @@ export class AskService {
     if (limited) return limited;
 
     // Before the cache and the model: a flagged question goes nowhere.
-    const screened = await this.deps.moderation?.screenQuestion(req, question);
+    const policy = this.deps.moderation?.policy(req.guildId, req.settings?.guild);
+    const screened = await this.deps.moderation?.screenQuestion(req, question, policy);
     if (screened?.kind === "refuse") {
       const providerName = primary.ok ? primary.provider.name : primary.provider;
       this.recordError(req, model, providerName, 0, screened.reason);
@@ -368,7 +388,7 @@ export class AskService {
       turns: earlier,
       question,
       maxTurns: this.deps.limits.contextTurns,
-      contextTokens: this.deps.contextTokens?.(req.guildId, model) ?? DEFAULT_CONTEXT_TOKENS,
+      contextTokens: this.deps.contextTokens?.(primary.baseModel) ?? DEFAULT_CONTEXT_TOKENS,
       reserveTokens: maxTokens,
       // An upper bound for any byte-level tokenizer: cheap, and never lets a prompt past the model's context.
       countTokens: (messages) => promptTokensAtMost(messages.map((m) => m.content)),
@@ -392,6 +412,7 @@ export class AskService {
       isPublic: channel?.isClass ?? false,
       source,
       screened,
+      policy,
     };
 
     let goneReason: string;
@@ -466,7 +487,8 @@ export class AskService {
     model: string | undefined,
   ): string | undefined {
     if (model === undefined) return undefined;
-    if (!this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher)) return undefined;
+    if (!this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher, req.settings?.guild))
+      return undefined;
     return this.deps.router.resolve(req.guildId, model).ok ? model : undefined;
   }
 
@@ -524,8 +546,13 @@ export class AskService {
   }
 
   /** Names what the student may ask instead of `model`: the model used without model:, then the others. */
-  private notAllowedMessage(guildId: string, channel: ChannelSettings | undefined, model: string): string {
-    const [chosen, ...others] = this.deps.router.studentModels(guildId, channel, MAX_LISTED_MODELS + 1);
+  private notAllowedMessage(req: AskRequest, channel: ChannelSettings | undefined, model: string): string {
+    const [chosen, ...others] = this.deps.router.studentModels(
+      req.guildId,
+      channel,
+      MAX_LISTED_MODELS + 1,
+      req.settings?.guild,
+    );
     const listed = others.slice(0, MAX_LISTED_MODELS - 1).map((m) => `\`${m}\``);
     const more = others.length >= MAX_LISTED_MODELS ? " (/model list shows them all)" : "";
     const choose = listed.length > 0 ? `, or choose ${listed.join(", ")}${more}` : "";
@@ -713,7 +740,12 @@ export class AskService {
       finishReason: whole.finishReason,
       promptTokens: whole.usage?.promptTokens ?? 0,
       completionTokens: whole.usage?.completionTokens ?? 0,
-      screening: await this.deps.moderation?.screenAnswer(ctx.question, text || EMPTY_ANSWER, ctx.req),
+      screening: await this.deps.moderation?.screenAnswer(
+        ctx.question,
+        text || EMPTY_ANSWER,
+        ctx.req,
+        ctx.policy,
+      ),
       interrupted: undefined,
       streamed: false,
     };
@@ -733,7 +765,7 @@ export class AskService {
     const gate = this.deps.moderation;
     const release = new ModeratedRelease(
       sink,
-      gate?.enabled ? (text) => gate.screenAnswer(ctx.question, text, ctx.req) : undefined,
+      gate?.enabled ? (text) => gate.screenAnswer(ctx.question, text, ctx.req, ctx.policy) : undefined,
     );
     let raw = "";
     let chunks = 0;
@@ -919,6 +951,7 @@ export class AskService {
       answerId,
       { text: ctx.question, screening: ctx.screened },
       { text: f.answer, screening: f.screening },
+      ctx.policy,
     );
     return { answerId, costUsd };
   }

@@ -132,7 +132,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     outbox: new OutboxRepository(db),
     logger,
     now,
-    policyFor: (guildId) => safety.policyFor(guildId),
+    policyFor: (guildId, settings) => safety.policyFor(guildId, settings),
     routeFor: (guildId) => safety.routeFor(guildId),
   });
   const asker = new AskService({
@@ -146,10 +146,8 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     now,
     moderation,
     // A follow-up is trimmed to the context the catalog gives the model's base (its longest training example).
-    contextTokens: (guildId, model) => {
-      const base = models.get(guildId, model)?.baseModel ?? model;
-      return deps.catalog.models.find((m) => m.id === base || m.aliases.includes(base))?.maxTokensPerExample;
-    },
+    contextTokens: (base) =>
+      deps.catalog.models.find((m) => m.id === base || m.aliases.includes(base))?.maxTokensPerExample,
     ...(deps.onModelUnavailable ? { onModelUnavailable: deps.onModelUnavailable } : {}),
     ...(deps.onModelUsed ? { onModelUsed: deps.onModelUsed } : {}),
   });

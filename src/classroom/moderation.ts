@@ -5,6 +5,7 @@
 // dedupe key). The ask service calls it at three points and knows nothing else about moderation.
 import type { ModerationConfig } from "../config.ts";
 import type { AnswerModeration } from "../db/answers.ts";
+import type { GuildSettings } from "../db/guildSettings.ts";
 import type { ModerationRepository, NewVerdict } from "../db/moderation.ts";
 import type { Db } from "../db/open.ts";
 import type { OutboxRepository } from "../db/outbox.ts";
@@ -35,6 +36,15 @@ export interface ModerationSubject {
 export interface GuildModerationPolicy {
   categories: readonly string[];
   threshold: number;
+}
+
+/** The tightening a guild's settings set (`/config safety`); undefined when they set none. */
+export function policyOf(
+  s: Pick<GuildSettings, "safetyThreshold" | "safetyCategories">,
+): GuildModerationPolicy | undefined {
+  return s.safetyThreshold === null
+    ? undefined
+    : { categories: s.safetyCategories, threshold: s.safetyThreshold };
 }
 
 /** The decision on one verdict: flagged, by which categories (highest first), and whether severely. */
@@ -100,8 +110,11 @@ export interface ModerationGateDeps {
   outbox: OutboxRepository;
   logger: Logger;
   now?: () => number;
-  /** A guild's tightening, when it set one (`/config safety`). */
-  policyFor?: (guildId: string) => GuildModerationPolicy | undefined;
+  /**
+   * A guild's tightening, when it set one (`/config safety`): from its settings when the caller already read them
+   * for this question, else read now.
+   */
+  policyFor?: (guildId: string, settings?: GuildSettings) => GuildModerationPolicy | undefined;
   /** Where a guild's severe alerts go beside the teachers' channel, and the role they ping (`/config safety-*`). */
   routeFor?: (guildId: string) => SafetyRoute;
 }
@@ -138,7 +151,20 @@ export class ModerationGate {
     return this.deps.db.transaction(fn)();
   }
 
-  async screenQuestion(subject: ModerationSubject, question: string): Promise<QuestionScreening> {
+  /**
+   * The guild's tightening for one question, decided once and passed to screenQuestion, screenAnswer and
+   * recordAnswered (the settings the caller read for the question, when it has them): one question, one policy.
+   */
+  policy(guildId: string, settings?: GuildSettings): GuildModerationPolicy | undefined {
+    if (!this.enabled) return undefined;
+    return this.deps.policyFor?.(guildId, settings);
+  }
+
+  async screenQuestion(
+    subject: ModerationSubject,
+    question: string,
+    policy: GuildModerationPolicy | undefined,
+  ): Promise<QuestionScreening> {
     if (!this.enabled) return { kind: "pass", status: "unchecked", verdict: undefined };
     let verdict: ModerationVerdict;
     try {
@@ -154,7 +180,7 @@ export class ModerationGate {
         teachersAlerted: false,
       };
     }
-    const decision = decide(verdict, this.deps.policyFor?.(subject.guildId));
+    const decision = decide(verdict, policy);
     if (!decision.flagged) return { kind: "pass", status: "passed", verdict };
     const selfHarm = decision.categories.some((c) => SELF_HARM_CATEGORIES.has(c.category));
     const teachersAlerted = this.transaction(() => {
@@ -202,13 +228,18 @@ export class ModerationGate {
     return `Moderation flagged this correction (${categories}), so it was not saved: corrections become training data for the class's model. Rephrase it and save it again.`;
   }
 
-  async screenAnswer(question: string, answer: string, subject: ModerationSubject): Promise<AnswerScreening> {
+  async screenAnswer(
+    question: string,
+    answer: string,
+    subject: ModerationSubject,
+    policy: GuildModerationPolicy | undefined,
+  ): Promise<AnswerScreening> {
     if (!this.enabled) {
       return { status: "unchecked", withheld: false, shown: answer, verdict: undefined, error: undefined };
     }
     try {
       const verdict = await this.deps.moderator.moderate({ text: answer, target: "answer", question });
-      const decision = decide(verdict, this.deps.policyFor?.(subject.guildId));
+      const decision = decide(verdict, policy);
       return decision.flagged
         ? { status: "flagged", withheld: true, shown: this.deps.messages.withheld, verdict, error: undefined }
         : { status: "passed", withheld: false, shown: answer, verdict, error: undefined };
@@ -234,11 +265,12 @@ export class ModerationGate {
     answerId: number,
     question: { text: string; screening: QuestionScreening | undefined },
     answer: { text: string; screening: AnswerScreening | undefined },
+    policy: GuildModerationPolicy | undefined,
   ): void {
     if (!this.enabled) return;
     const q = question.screening;
     if (q?.kind === "pass" && q.verdict) {
-      const d = decide(q.verdict, this.deps.policyFor?.(subject.guildId));
+      const d = decide(q.verdict, policy);
       this.deps.verdicts.insert(
         this.row(subject, "question", "passed", q.verdict, d, { answerId, flaggedText: null }),
       );
@@ -250,7 +282,7 @@ export class ModerationGate {
       return;
     }
     if (!a.verdict) return;
-    const d = decide(a.verdict, this.deps.policyFor?.(subject.guildId));
+    const d = decide(a.verdict, policy);
     const verdictId = this.deps.verdicts.insert(
       this.row(subject, "answer", d.flagged ? "flagged" : "passed", a.verdict, d, {
         answerId,

@@ -6,7 +6,7 @@
 // model answers only once it is ready (deployed, where its provider deploys), and is asked by the id its provider
 // serves it as (`servedAs`: a Nebius deployment's full name, an Azure deployment's name).
 import type { ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
-import type { GuildSettingsRepository } from "../db/guildSettings.ts";
+import type { GuildSettings, GuildSettingsRepository } from "../db/guildSettings.ts";
 import { isReady, type ServingStatus } from "../domain/serving.ts";
 import type { ChatProvider, ChatProviderRegistry } from "../providers/chatRegistry.ts";
 import type { ChatPriceTable } from "./prices.ts";
@@ -47,9 +47,11 @@ export type ResolvedModel =
       provider: ChatProvider;
       shutdownDate: string | null;
       registered: boolean;
+      /** What the catalog knows it by: the registered row's base model, else the name itself. */
+      baseModel: string;
     }
   | { ok: false; reason: "not_found"; model: string }
-  | { ok: false; reason: "provider_missing"; model: string; provider: string }
+  | { ok: false; reason: "provider_missing"; model: string; provider: string; baseModel: string }
   /** Registered, but not deployed yet (or its deploy failed): it cannot answer. */
   | {
       ok: false;
@@ -58,6 +60,7 @@ export type ResolvedModel =
       provider: string;
       status: ServingStatus;
       jobId: number | null;
+      baseModel: string;
     };
 
 export interface ModelRouterDeps {
@@ -69,6 +72,9 @@ export interface ModelRouterDeps {
   defaultModel: string;
 }
 
+/** The guild's settings a route needs, when the caller already read them for this question (else read when needed). */
+export type RouteSettings = Pick<GuildSettings, "defaultModel">;
+
 export class ModelRouter {
   constructor(private readonly deps: ModelRouterDeps) {}
 
@@ -77,11 +83,12 @@ export class ModelRouter {
     guildId: string,
     channel: ChannelSettings | undefined,
     explicit: string | undefined,
+    guild?: RouteSettings,
   ): { model: string; source: ModelSource } {
     const wanted = explicit?.trim();
     if (wanted) return { model: wanted, source: "explicit" };
     if (channel) return { model: channel.model, source: "channel" };
-    const guildDefault = this.deps.guildSettings.get(guildId).defaultModel;
+    const guildDefault = (guild ?? this.deps.guildSettings.get(guildId)).defaultModel;
     if (guildDefault) return { model: guildDefault, source: "guild" };
     return { model: this.deps.defaultModel, source: "default" };
   }
@@ -91,8 +98,8 @@ export class ModelRouter {
    * names a model (the channel's, else the server's, else the configured base model) and the channel's
    * fallback.
    */
-  chosenModels(guildId: string, channel: ChannelSettings | undefined): string[] {
-    const chosen = this.choose(guildId, channel, undefined).model;
+  chosenModels(guildId: string, channel: ChannelSettings | undefined, guild?: RouteSettings): string[] {
+    const chosen = this.choose(guildId, channel, undefined, guild).model;
     const fallback = channel?.fallbackModel;
     return fallback && fallback !== chosen ? [chosen, fallback] : [chosen];
   }
@@ -103,17 +110,28 @@ export class ModelRouter {
    * `/model add`), in a class channel and elsewhere alike: any other priced base model would let one student
    * spend the server's budget at many times the price the teachers chose.
    */
-  mayAsk(guildId: string, channel: ChannelSettings | undefined, model: string, isTeacher: boolean): boolean {
+  mayAsk(
+    guildId: string,
+    channel: ChannelSettings | undefined,
+    model: string,
+    isTeacher: boolean,
+    guild?: RouteSettings,
+  ): boolean {
     if (isTeacher) return true;
     return (
-      this.chosenModels(guildId, channel).includes(model) ||
+      this.chosenModels(guildId, channel, guild).includes(model) ||
       this.deps.models.get(guildId, model) !== undefined
     );
   }
 
   /** What a student may name here (chosen models first, then the newest ready ones), at most `limit`. */
-  studentModels(guildId: string, channel: ChannelSettings | undefined, limit: number): string[] {
-    const names = new Set(this.chosenModels(guildId, channel));
+  studentModels(
+    guildId: string,
+    channel: ChannelSettings | undefined,
+    limit: number,
+    guild?: RouteSettings,
+  ): string[] {
+    const names = new Set(this.chosenModels(guildId, channel, guild));
     for (const m of this.deps.models.list(guildId, limit, { ready: true })) names.add(m.name);
     return [...names].slice(0, limit);
   }
@@ -135,8 +153,10 @@ export class ModelRouter {
       return { ok: false, reason: "not_found", model };
     }
     if (row) {
+      const baseModel = row.baseModel ?? model;
       const provider = this.deps.providers.get(row.provider);
-      if (!provider) return { ok: false, reason: "provider_missing", model, provider: row.provider };
+      if (!provider)
+        return { ok: false, reason: "provider_missing", model, provider: row.provider, baseModel };
       if (!isReady(row.servingStatus)) {
         return {
           ok: false,
@@ -145,6 +165,7 @@ export class ModelRouter {
           provider: row.provider,
           status: row.servingStatus,
           jobId: row.jobId,
+          baseModel,
         };
       }
       return {
@@ -154,12 +175,21 @@ export class ModelRouter {
         provider,
         shutdownDate: row.shutdownDate,
         registered: true,
+        baseModel,
       };
     }
     if (this.isBaseModel(model)) {
       const provider = this.deps.providers.get(this.deps.providers.fineTuningName);
       if (provider) {
-        return { ok: true, model, servedAs: model, provider, shutdownDate: null, registered: false };
+        return {
+          ok: true,
+          model,
+          servedAs: model,
+          provider,
+          shutdownDate: null,
+          registered: false,
+          baseModel: model,
+        };
       }
     }
     return { ok: false, reason: "not_found", model };

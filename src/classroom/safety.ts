@@ -2,7 +2,7 @@
 // (or all) are flagged from a lower score than the provider's own. Stored in guild_settings; read by the
 // moderation step (classroom/moderation.ts decide) on every check. A guild can only tighten, never loosen.
 
-import type { GuildSettingsRepository } from "../db/guildSettings.ts";
+import type { GuildSettings, GuildSettingsRepository } from "../db/guildSettings.ts";
 import type { ModerationRepository, ReviewStatus, VerdictRow } from "../db/moderation.ts";
 
 export type { ReviewStatus };
@@ -16,7 +16,7 @@ import {
   SEVERE_CATEGORIES,
 } from "../domain/moderation.ts";
 import type { Moderator } from "../providers/moderation.ts";
-import type { GuildModerationPolicy } from "./moderation.ts";
+import { type GuildModerationPolicy, policyOf } from "./moderation.ts";
 
 export interface SafetyView {
   /** The moderator and its model ("sandbox (omni-moderation-latest)"), or "off". */
@@ -89,12 +89,12 @@ export class SafetySettings {
     return v;
   }
 
-  /** The guild's tightening, as the moderation step applies it; undefined when it set none. */
-  policyFor(guildId: string): GuildModerationPolicy | undefined {
-    const s = this.deps.guildSettings.get(guildId);
-    return s.safetyThreshold === null
-      ? undefined
-      : { categories: s.safetyCategories, threshold: s.safetyThreshold };
+  /**
+   * The guild's tightening, as the moderation step applies it; undefined when it set none. From `settings` when the
+   * caller already read them (one /ask question reads them once), else read now.
+   */
+  policyFor(guildId: string, settings?: GuildSettings): GuildModerationPolicy | undefined {
+    return policyOf(settings ?? this.deps.guildSettings.get(guildId));
   }
 
   show(guildId: string): SafetyView {

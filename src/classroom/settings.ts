@@ -1,7 +1,7 @@
 // The classroom's settings, all guild-scoped: class channels (/classroom setup|list|remove), the channel and
 // server default models (/model use) and the models other providers serve (/model add).
 import type { ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
-import type { GuildSettingsRepository } from "../db/guildSettings.ts";
+import type { GuildSettings, GuildSettingsRepository } from "../db/guildSettings.ts";
 import type { ModelRepository, ModelRow } from "../db/models.ts";
 import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
 import { UserError } from "../domain/errors.ts";
@@ -19,6 +19,13 @@ export interface ClassroomSetup {
   temperature?: number | undefined;
   maxTokens?: number | undefined;
   teacherId: string;
+}
+
+/** The settings one /ask question is answered under: read once, by whoever starts the question. */
+export interface QuestionSettings {
+  guild: GuildSettings;
+  /** undefined: the channel has no settings of its own (not a class channel, no /model use). */
+  channel: ChannelSettings | undefined;
 }
 
 export class ClassroomSettings {
@@ -62,6 +69,14 @@ export class ClassroomSettings {
   /** A channel's /ask settings (its model, and whether it is a class channel); undefined when it has none. */
   channel(guildId: string, channelId: string): ChannelSettings | undefined {
     return this.deps.channels.get(guildId, channelId);
+  }
+
+  /** The guild's and the channel's settings for one question (AskRequest.settings): two reads, once. */
+  question(guildId: string, channelId: string): QuestionSettings {
+    return {
+      channel: this.deps.channels.get(guildId, channelId),
+      guild: this.deps.guildSettings.get(guildId),
+    };
   }
 
   /** Makes (or re-makes) a class channel: public answers, its own model, prompt and fallback. */

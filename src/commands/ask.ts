@@ -166,16 +166,18 @@ async function answerQuestion(
 ): Promise<void> {
   const guildId = interaction.guildId ?? "";
   const channelId = interaction.channelId ?? "";
-  const isPublic = ctx.classroom.settings.channel(guildId, channelId)?.isClass ?? false;
+  // Read once: the deferral, the teacher check and the service all go by the same settings.
+  const settings = ctx.classroom.settings.question(guildId, channelId);
+  const isPublic = settings.channel?.isClass ?? false;
   await defer(interaction, { ephemeral: !isPublic });
-  const isTeacher = interactionIsTeacher(interaction, ctx);
+  const isTeacher = interactionIsTeacher(interaction, ctx, settings.guild);
   // In a class channel the class reads the question too (Discord shows only the command's name).
   const header = isPublic ? `${quoteQuestion(q.question)}\n\n` : "";
   const io = replyIO(interaction, !isPublic);
   const reply = new StreamReply<AnswerComponents>({ io, clock: systemClock });
   let streaming = false;
   const result = await ctx.classroom.ask(
-    { guildId, channelId, userId: interaction.user.id, isTeacher, ...q },
+    { guildId, channelId, userId: interaction.user.id, isTeacher, settings, ...q },
     (delta) => {
       if (!streaming) reply.append(header);
       streaming = true;

@@ -1,5 +1,6 @@
 // Repositories for answers and answer_votes: what /ask answered, students' 👍/👎, teachers' corrections.
 import type { Db } from "./open.ts";
+import { prepared } from "./statements.ts";
 
 /** An answer's moderation (migration 009): checked and passed, flagged (withheld), or never checked. */
 export type AnswerModeration = "passed" | "flagged" | "unchecked";
@@ -85,7 +86,8 @@ export class AnswerRepository {
   constructor(private readonly db: Db) {
     // The parent is looked up in the new row's own scope (guild, channel, person): a forged or foreign parent id
     // matches nothing, and then nothing is inserted. The turn comes from the stored parent, in the same statement.
-    this.insertStmt = db.prepare(
+    this.insertStmt = prepared(
+      db,
       `INSERT INTO answers (guild_id, channel_id, user_id, question, answer, model, system_prompt, public, created_at,
          moderation, withheld, parent_id, turn)
        SELECT @guildId, @channelId, @userId, @question, @answer, @model, @systemPrompt, @public, @createdAt,
@@ -95,7 +97,8 @@ export class AnswerRepository {
        WHERE @parentId IS NULL OR p.id IS NOT NULL`,
     );
     // Up from the answer by parent_id (the primary key), each step in scope, never deeper than maxTurns.
-    this.chainStmt = db.prepare(
+    this.chainStmt = prepared(
+      db,
       `WITH RECURSIVE walk (id, parent_id, depth) AS (
          SELECT id, parent_id, 1 FROM answers
          WHERE id = @answerId AND guild_id = @guildId AND channel_id = @channelId AND user_id = @userId
@@ -148,42 +151,40 @@ export class AnswerRepository {
   }
 
   get(guildId: string, id: number): AnswerRow | undefined {
-    const r = this.db
-      .prepare(`SELECT ${COLUMNS} FROM answers a WHERE a.guild_id = ? AND a.id = ?`)
-      .get(guildId, id) as Raw<AnswerRow> | undefined;
+    const r = prepared(this.db, `SELECT ${COLUMNS} FROM answers a WHERE a.guild_id = ? AND a.id = ?`).get(
+      guildId,
+      id,
+    ) as Raw<AnswerRow> | undefined;
     return r && fromRaw<AnswerRow>(r);
   }
 
   /** Records a teacher's correction (the latest one wins). False when the answer is not in this guild. */
   correct(guildId: string, id: number, text: string, teacherId: string, at: string): boolean {
     return (
-      this.db
-        .prepare(
-          `UPDATE answers SET corrected_answer = ?, corrected_by = ?, corrected_at = ? WHERE guild_id = ? AND id = ?`,
-        )
-        .run(text, teacherId, at, guildId, id).changes > 0
+      prepared(
+        this.db,
+        `UPDATE answers SET corrected_answer = ?, corrected_by = ?, corrected_at = ? WHERE guild_id = ? AND id = ?`,
+      ).run(text, teacherId, at, guildId, id).changes > 0
     );
   }
 
   /** Sets (or replaces) one person's vote; false when the answer is not in this guild. */
   vote(guildId: string, answerId: number, userId: string, value: 1 | -1, at: string): boolean {
     if (!this.get(guildId, answerId)) return false;
-    this.db
-      .prepare(
-        `INSERT INTO answer_votes (answer_id, guild_id, user_id, value, created_at) VALUES (?, ?, ?, ?, ?)
+    prepared(
+      this.db,
+      `INSERT INTO answer_votes (answer_id, guild_id, user_id, value, created_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (answer_id, user_id) DO UPDATE SET value = excluded.value, created_at = excluded.created_at`,
-      )
-      .run(answerId, guildId, userId, value, at);
+    ).run(answerId, guildId, userId, value, at);
     return true;
   }
 
   tally(guildId: string, answerId: number): VoteTally {
-    const r = this.db
-      .prepare(
-        `SELECT COALESCE(SUM(value = 1), 0) AS up, COALESCE(SUM(value = -1), 0) AS down
+    const r = prepared(
+      this.db,
+      `SELECT COALESCE(SUM(value = 1), 0) AS up, COALESCE(SUM(value = -1), 0) AS down
          FROM answer_votes WHERE guild_id = ? AND answer_id = ?`,
-      )
-      .get(guildId, answerId) as { up: number; down: number };
+    ).get(guildId, answerId) as { up: number; down: number };
     return { up: r.up, down: r.down, score: r.up - r.down };
   }
 
@@ -194,15 +195,14 @@ export class AnswerRepository {
    */
   withScores(guildId: string, sinceIso: string, limit = 100_000): AnswerWithScore[] {
     return (
-      this.db
-        .prepare(
-          `SELECT ${COLUMNS}, COALESCE(SUM(v.value = 1), 0) AS up, COALESCE(SUM(v.value = -1), 0) AS down
+      prepared(
+        this.db,
+        `SELECT ${COLUMNS}, COALESCE(SUM(v.value = 1), 0) AS up, COALESCE(SUM(v.value = -1), 0) AS down
            FROM answers a LEFT JOIN answer_votes v
              ON v.answer_id = a.id AND v.guild_id = a.guild_id AND v.user_id <> a.user_id
            WHERE a.guild_id = ? AND a.created_at >= ?
            GROUP BY a.id ORDER BY a.id LIMIT ?`,
-        )
-        .all(guildId, sinceIso, limit) as (Raw<AnswerRow> & { up: number; down: number })[]
+      ).all(guildId, sinceIso, limit) as (Raw<AnswerRow> & { up: number; down: number })[]
     ).map((r) => ({ ...fromRaw<AnswerRow & { up: number; down: number }>(r), score: r.up - r.down }));
   }
 }

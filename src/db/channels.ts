@@ -1,5 +1,6 @@
 // Repository for channel_settings: a channel's /ask model, and class channels (public answers, own prompt).
 import type { Db } from "./open.ts";
+import { prepared } from "./statements.ts";
 
 export interface ChannelSettings {
   guildId: string;
@@ -26,17 +27,18 @@ export class ChannelSettingsRepository {
   constructor(private readonly db: Db) {}
 
   get(guildId: string, channelId: string): ChannelSettings | undefined {
-    const r = this.db
-      .prepare(`SELECT ${COLUMNS} FROM channel_settings WHERE guild_id = ? AND channel_id = ?`)
-      .get(guildId, channelId) as RawRow | undefined;
+    const r = prepared(
+      this.db,
+      `SELECT ${COLUMNS} FROM channel_settings WHERE guild_id = ? AND channel_id = ?`,
+    ).get(guildId, channelId) as RawRow | undefined;
     return r && fromRaw(r);
   }
 
   /** Creates or replaces the whole row. */
   upsert(row: ChannelSettings): ChannelSettings {
-    this.db
-      .prepare(
-        `INSERT INTO channel_settings (guild_id, channel_id, model, system_prompt, fallback_model, temperature,
+    prepared(
+      this.db,
+      `INSERT INTO channel_settings (guild_id, channel_id, model, system_prompt, fallback_model, temperature,
            max_tokens, is_class, updated_by, updated_at)
          VALUES (@guildId, @channelId, @model, @systemPrompt, @fallbackModel, @temperature, @maxTokens, @isClass,
            @updatedBy, @updatedAt)
@@ -44,28 +46,27 @@ export class ChannelSettingsRepository {
            system_prompt = excluded.system_prompt, fallback_model = excluded.fallback_model,
            temperature = excluded.temperature, max_tokens = excluded.max_tokens, is_class = excluded.is_class,
            updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
-      )
-      .run({ ...row, isClass: row.isClass ? 1 : 0 });
+    ).run({ ...row, isClass: row.isClass ? 1 : 0 });
     return row;
   }
 
   /** Class channels first, then plain channel defaults; capped for Discord embeds. */
   list(guildId: string, limit = 100): ChannelSettings[] {
     return (
-      this.db
-        .prepare(
-          `SELECT ${COLUMNS} FROM channel_settings WHERE guild_id = ? ORDER BY is_class DESC, channel_id LIMIT ?`,
-        )
-        .all(guildId, limit) as RawRow[]
+      prepared(
+        this.db,
+        `SELECT ${COLUMNS} FROM channel_settings WHERE guild_id = ? ORDER BY is_class DESC, channel_id LIMIT ?`,
+      ).all(guildId, limit) as RawRow[]
     ).map(fromRaw);
   }
 
   /** True when a row was deleted. */
   delete(guildId: string, channelId: string): boolean {
     return (
-      this.db
-        .prepare(`DELETE FROM channel_settings WHERE guild_id = ? AND channel_id = ?`)
-        .run(guildId, channelId).changes > 0
+      prepared(this.db, `DELETE FROM channel_settings WHERE guild_id = ? AND channel_id = ?`).run(
+        guildId,
+        channelId,
+      ).changes > 0
     );
   }
 }

@@ -1,5 +1,6 @@
 // Repository for guild_settings: one row per guild, created on first write.
 import type { Db } from "./open.ts";
+import { prepared } from "./statements.ts";
 
 export interface GuildSettings {
   guildId: string;
@@ -44,7 +45,7 @@ export class GuildSettingsRepository {
 
   /** The guild's settings; a guild that never configured anything gets all-null settings. */
   get(guildId: string): GuildSettings {
-    const row = this.db.prepare(`SELECT ${COLUMNS} FROM guild_settings WHERE guild_id = ?`).get(guildId) as
+    const row = prepared(this.db, `SELECT ${COLUMNS} FROM guild_settings WHERE guild_id = ?`).get(guildId) as
       | RawRow
       | undefined;
     return row
@@ -65,9 +66,9 @@ export class GuildSettingsRepository {
   /** Sets the given fields (null clears one), leaving the others as they were. */
   update(guildId: string, patch: GuildSettingsPatch, now = new Date()): GuildSettings {
     const merged = { ...this.get(guildId), ...patch, updatedAt: now.toISOString() };
-    this.db
-      .prepare(
-        `INSERT INTO guild_settings (guild_id, notify_channel_id, teacher_role_id, default_model,
+    prepared(
+      this.db,
+      `INSERT INTO guild_settings (guild_id, notify_channel_id, teacher_role_id, default_model,
            safety_categories, safety_threshold, safety_channel_id, safety_role_id, updated_at)
          VALUES (@guildId, @notifyChannelId, @teacherRoleId, @defaultModel, @safetyCategories, @safetyThreshold,
            @safetyChannelId, @safetyRoleId, @updatedAt)
@@ -76,12 +77,10 @@ export class GuildSettingsRepository {
            safety_categories = excluded.safety_categories, safety_threshold = excluded.safety_threshold,
            safety_channel_id = excluded.safety_channel_id, safety_role_id = excluded.safety_role_id,
            updated_at = excluded.updated_at`,
-      )
-      .run({
-        ...merged,
-        safetyCategories:
-          merged.safetyCategories.length === 0 ? null : JSON.stringify(merged.safetyCategories),
-      });
+    ).run({
+      ...merged,
+      safetyCategories: merged.safetyCategories.length === 0 ? null : JSON.stringify(merged.safetyCategories),
+    });
     return merged;
   }
 }

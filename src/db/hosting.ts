@@ -2,6 +2,7 @@
 // the price it started at, its idle clock and its stop. Minutes and cost are computed here, in one place, from
 // started_at to stopped_at (or `now` while it runs), rounded up to whole minutes as the providers bill.
 import type { Db } from "./open.ts";
+import { prepared } from "./statements.ts";
 
 export const STOP_REASONS = ["teacher", "idle", "budget", "failed", "gone"] as const;
 export type StopReason = (typeof STOP_REASONS)[number];
@@ -82,60 +83,58 @@ export class HostingRepository {
 
   /** Opens a session for the deployment; a second call for the same deployment returns the first's row. */
   open(s: NewHostingSession, now: Date): HostingSessionRow {
-    this.db
-      .prepare(
-        `INSERT INTO hosting_sessions (guild_id, model_name, provider, deployment_name, hardware, usd_per_hour,
+    prepared(
+      this.db,
+      `INSERT INTO hosting_sessions (guild_id, model_name, provider, deployment_name, hardware, usd_per_hour,
            price_source, started_by, started_at)
          VALUES (@guildId, @modelName, @provider, @deploymentName, @hardware, @usdPerHour, @priceSource,
            @startedBy, @at)
          ON CONFLICT (provider, deployment_name) DO NOTHING`,
-      )
-      .run({ ...s, at: now.toISOString() });
+    ).run({ ...s, at: now.toISOString() });
     const row = this.byDeployment(s.provider, s.deploymentName);
     if (!row) throw new Error("opened hosting session vanished");
     return row;
   }
 
   byDeployment(provider: string, deploymentName: string): HostingSessionRow | undefined {
-    return this.db
-      .prepare(`SELECT ${COLUMNS} FROM hosting_sessions WHERE provider = ? AND deployment_name = ?`)
-      .get(provider, deploymentName) as HostingSessionRow | undefined;
+    return prepared(
+      this.db,
+      `SELECT ${COLUMNS} FROM hosting_sessions WHERE provider = ? AND deployment_name = ?`,
+    ).get(provider, deploymentName) as HostingSessionRow | undefined;
   }
 
   get(guildId: string, id: number): HostingSessionRow | undefined {
-    return this.db
-      .prepare(`SELECT ${COLUMNS} FROM hosting_sessions WHERE guild_id = ? AND id = ?`)
-      .get(guildId, id) as HostingSessionRow | undefined;
+    return prepared(this.db, `SELECT ${COLUMNS} FROM hosting_sessions WHERE guild_id = ? AND id = ?`).get(
+      guildId,
+      id,
+    ) as HostingSessionRow | undefined;
   }
 
   /** The model's session still billing (no stop confirmed), if any: the newest. */
   current(guildId: string, modelName: string): HostingSessionRow | undefined {
-    return this.db
-      .prepare(
-        `SELECT ${COLUMNS} FROM hosting_sessions WHERE guild_id = ? AND model_name = ? AND stopped_at IS NULL
+    return prepared(
+      this.db,
+      `SELECT ${COLUMNS} FROM hosting_sessions WHERE guild_id = ? AND model_name = ? AND stopped_at IS NULL
          ORDER BY id DESC LIMIT 1`,
-      )
-      .get(guildId, modelName) as HostingSessionRow | undefined;
+    ).get(guildId, modelName) as HostingSessionRow | undefined;
   }
 
   /** Every session still billing (one guild's, or every guild's): what the sweep looks at. */
   listOpen(guildId?: string | undefined): HostingSessionRow[] {
-    return this.db
-      .prepare(
-        `SELECT ${COLUMNS} FROM hosting_sessions WHERE stopped_at IS NULL
+    return prepared(
+      this.db,
+      `SELECT ${COLUMNS} FROM hosting_sessions WHERE stopped_at IS NULL
            AND (@guildId IS NULL OR guild_id = @guildId) ORDER BY id`,
-      )
-      .all({ guildId: guildId ?? null }) as HostingSessionRow[];
+    ).all({ guildId: guildId ?? null }) as HostingSessionRow[];
   }
 
   /** A guild's sessions that billed at any time in [from, to). */
   listBetween(guildId: string, from: Date, to: Date): HostingSessionRow[] {
-    return this.db
-      .prepare(
-        `SELECT ${COLUMNS} FROM hosting_sessions WHERE guild_id = @guildId AND started_at < @to
+    return prepared(
+      this.db,
+      `SELECT ${COLUMNS} FROM hosting_sessions WHERE guild_id = @guildId AND started_at < @to
            AND (stopped_at IS NULL OR stopped_at > @from) ORDER BY id`,
-      )
-      .all({ guildId, from: from.toISOString(), to: to.toISOString() }) as HostingSessionRow[];
+    ).all({ guildId, from: from.toISOString(), to: to.toISOString() }) as HostingSessionRow[];
   }
 
   /** The guild's billed minutes and cost in [from, to), in all and per model. */
@@ -158,51 +157,48 @@ export class HostingRepository {
   }
 
   markReady(id: number, now: Date): void {
-    this.db
-      .prepare("UPDATE hosting_sessions SET ready_at = COALESCE(ready_at, ?) WHERE id = ?")
-      .run(now.toISOString(), id);
+    prepared(this.db, "UPDATE hosting_sessions SET ready_at = COALESCE(ready_at, ?) WHERE id = ?").run(
+      now.toISOString(),
+      id,
+    );
   }
 
   /** /ask used the model: its idle clock starts again. */
   touch(guildId: string, modelName: string, now: Date): void {
-    this.db
-      .prepare(
-        `UPDATE hosting_sessions SET last_asked_at = @at
+    prepared(
+      this.db,
+      `UPDATE hosting_sessions SET last_asked_at = @at
          WHERE guild_id = @guildId AND model_name = @modelName AND stopped_at IS NULL AND stop_requested_at IS NULL`,
-      )
-      .run({ guildId, modelName, at: now.toISOString() });
+    ).run({ guildId, modelName, at: now.toISOString() });
   }
 
   /** Records why and by whom a stop was asked for, once: false when a stop was already requested. */
   requestStop(id: number, reason: StopReason, by: string, now: Date): boolean {
     return (
-      this.db
-        .prepare(
-          `UPDATE hosting_sessions SET stop_reason = @reason, stopped_by = @by, stop_requested_at = @at
+      prepared(
+        this.db,
+        `UPDATE hosting_sessions SET stop_reason = @reason, stopped_by = @by, stop_requested_at = @at
            WHERE id = @id AND stop_requested_at IS NULL AND stopped_at IS NULL`,
-        )
-        .run({ id, reason, by, at: now.toISOString() }).changes === 1
+      ).run({ id, reason, by, at: now.toISOString() }).changes === 1
     );
   }
 
   /** The provider confirmed the deployment gone: billing ends now. */
   markStopped(id: number, now: Date, reason?: StopReason | undefined): void {
-    this.db
-      .prepare(
-        `UPDATE hosting_sessions SET stopped_at = @at, stop_error = NULL,
+    prepared(
+      this.db,
+      `UPDATE hosting_sessions SET stopped_at = @at, stop_error = NULL,
            stop_reason = COALESCE(stop_reason, @reason), stop_requested_at = COALESCE(stop_requested_at, @at)
          WHERE id = @id AND stopped_at IS NULL`,
-      )
-      .run({ id, at: now.toISOString(), reason: reason ?? null });
+    ).run({ id, at: now.toISOString(), reason: reason ?? null });
   }
 
   /** A stop the provider did not confirm: counted and kept in words; the sweep tries again. */
   stopFailed(id: number, error: string): void {
-    this.db
-      .prepare(
-        "UPDATE hosting_sessions SET stop_attempts = stop_attempts + 1, stop_error = ? WHERE id = ? AND stopped_at IS NULL",
-      )
-      .run(error.slice(0, 500), id);
+    prepared(
+      this.db,
+      "UPDATE hosting_sessions SET stop_attempts = stop_attempts + 1, stop_error = ? WHERE id = ? AND stopped_at IS NULL",
+    ).run(error.slice(0, 500), id);
   }
 }
 

@@ -2,6 +2,7 @@
 import type { ProviderRef } from "./jobs.ts";
 import type { Db } from "./open.ts";
 import { fillProviderEndpoint, type Repoint, repointProviderRows } from "./providerRows.ts";
+import { prepared } from "./statements.ts";
 
 export interface JobIntent<T> {
   tag: string;
@@ -22,45 +23,42 @@ export class JobIntentRepository<T> {
     intent: Omit<JobIntent<T>, "providerKind" | "providerEndpoint"> &
       Partial<Pick<JobIntent<T>, "providerKind" | "providerEndpoint">>,
   ): void {
-    this.db
-      .prepare(
-        `INSERT INTO job_intents (tag, guild_id, provider, provider_kind, provider_endpoint, input, created_at)
+    prepared(
+      this.db,
+      `INSERT INTO job_intents (tag, guild_id, provider, provider_kind, provider_endpoint, input, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        intent.tag,
-        intent.guildId,
-        intent.provider,
-        intent.providerKind ?? null,
-        intent.providerEndpoint ?? null,
-        JSON.stringify(intent.input),
-        intent.createdAt,
-      );
+    ).run(
+      intent.tag,
+      intent.guildId,
+      intent.provider,
+      intent.providerKind ?? null,
+      intent.providerEndpoint ?? null,
+      JSON.stringify(intent.input),
+      intent.createdAt,
+    );
   }
 
   delete(tag: string): void {
-    this.db.prepare("DELETE FROM job_intents WHERE tag = ?").run(tag);
+    prepared(this.db, "DELETE FROM job_intents WHERE tag = ?").run(tag);
   }
 
   listForProvider(provider: string, limit = 50): JobIntent<T>[] {
-    const rows = this.db
-      .prepare(
-        `SELECT tag, guild_id AS guildId, provider, provider_kind AS providerKind,
+    const rows = prepared(
+      this.db,
+      `SELECT tag, guild_id AS guildId, provider, provider_kind AS providerKind,
            provider_endpoint AS providerEndpoint, input, created_at AS createdAt FROM job_intents
          WHERE provider = ? ORDER BY created_at LIMIT ?`,
-      )
-      .all(provider, limit) as (Omit<JobIntent<T>, "input"> & { input: string })[];
+    ).all(provider, limit) as (Omit<JobIntent<T>, "input"> & { input: string })[];
     return rows.map((r) => ({ ...r, input: JSON.parse(r.input) as T }));
   }
 
   /** The provider names of pending creates (with their endpoints), across guilds unless one is given. */
   providers(guildId?: string): ProviderRef[] {
-    return this.db
-      .prepare(
-        `SELECT DISTINCT provider, provider_endpoint AS endpoint FROM job_intents
+    return prepared(
+      this.db,
+      `SELECT DISTINCT provider, provider_endpoint AS endpoint FROM job_intents
          WHERE @guildId IS NULL OR guild_id = @guildId ORDER BY provider`,
-      )
-      .all({ guildId: guildId ?? null }) as ProviderRef[];
+    ).all({ guildId: guildId ?? null }) as ProviderRef[];
   }
 
   /** Moves pending creates of a renamed provider to its new name (see JobRepository.repointProvider). */

@@ -1,6 +1,7 @@
 // Repositories for fine-tuning jobs and their per-step metrics. Reads take the guild id (another
 // guild's job is "not found"); the poller's sweep across guilds is the one named exception.
 import type { JobProgress, JobStatus, TestQuestion } from "../domain/jobs.ts";
+import { prepared } from "./statements.ts";
 
 export type { JobProgress, TestQuestion };
 
@@ -150,57 +151,60 @@ export class JobRepository {
 
   insert(j: NewJob): JobRow {
     const now = j.createdAt ?? new Date().toISOString();
-    const info = this.db
-      .prepare(
-        `INSERT INTO jobs (tag, guild_id, provider, provider_kind, provider_endpoint, remote_id, dataset_id,
+    const info = prepared(
+      this.db,
+      `INSERT INTO jobs (tag, guild_id, provider, provider_kind, provider_endpoint, remote_id, dataset_id,
           requester_id, base_model, suffix, hyperparameters, training_file_id, status, raw_status, estimated_cost_usd,
           notify_channel_id, test_questions, created_at, updated_at)
          VALUES (@tag, @guildId, @provider, @providerKind, @providerEndpoint, @remoteId, @datasetId, @requesterId,
           @baseModel, @suffix,
           @hyperparameters, @trainingFileId, @status, @rawStatus, @estimatedCostUsd, @notifyChannelId,
           @testQuestions, @createdAt, @createdAt)`,
-      )
-      .run({
-        ...j,
-        providerKind: j.providerKind ?? null,
-        providerEndpoint: j.providerEndpoint ?? null,
-        hyperparameters: JSON.stringify(j.hyperparameters),
-        testQuestions: JSON.stringify(j.testQuestions),
-        createdAt: now,
-      });
+    ).run({
+      ...j,
+      providerKind: j.providerKind ?? null,
+      providerEndpoint: j.providerEndpoint ?? null,
+      hyperparameters: JSON.stringify(j.hyperparameters),
+      testQuestions: JSON.stringify(j.testQuestions),
+      createdAt: now,
+    });
     const row = this.get(j.guildId, Number(info.lastInsertRowid));
     if (!row) throw new Error("inserted job vanished");
     return row;
   }
 
   get(guildId: string, id: number): JobRow | undefined {
-    const r = this.db.prepare(`SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? AND id = ?`).get(guildId, id) as
-      | RawRow
-      | undefined;
+    const r = prepared(this.db, `SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? AND id = ?`).get(
+      guildId,
+      id,
+    ) as RawRow | undefined;
     return r && fromRaw(r);
   }
 
   /** By classtune's own tag (sent as metadata.classtune_job_id), still scoped by guild. */
   getByTag(guildId: string, tag: string): JobRow | undefined {
-    const r = this.db
-      .prepare(`SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? AND tag = ?`)
-      .get(guildId, tag) as RawRow | undefined;
+    const r = prepared(this.db, `SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? AND tag = ?`).get(
+      guildId,
+      tag,
+    ) as RawRow | undefined;
     return r && fromRaw(r);
   }
 
   /** By the provider's id (`ftjob-…`), still scoped by guild. */
   getByRemoteId(guildId: string, remoteId: string): JobRow | undefined {
-    const r = this.db
-      .prepare(`SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? AND remote_id = ?`)
-      .get(guildId, remoteId) as RawRow | undefined;
+    const r = prepared(this.db, `SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? AND remote_id = ?`).get(
+      guildId,
+      remoteId,
+    ) as RawRow | undefined;
     return r && fromRaw(r);
   }
 
   list(guildId: string, limit = 25): JobRow[] {
     return (
-      this.db
-        .prepare(`SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? ORDER BY id DESC LIMIT ?`)
-        .all(guildId, limit) as RawRow[]
+      prepared(this.db, `SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? ORDER BY id DESC LIMIT ?`).all(
+        guildId,
+        limit,
+      ) as RawRow[]
     ).map(fromRaw);
   }
 
@@ -208,36 +212,33 @@ export class JobRepository {
   search(guildId: string, text: string, limit = 25): JobRow[] {
     const like = `%${text.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
     return (
-      this.db
-        .prepare(
-          `SELECT ${COLUMNS} FROM jobs WHERE guild_id = @guildId AND (CAST(id AS TEXT) LIKE @like ESCAPE '\\'
+      prepared(
+        this.db,
+        `SELECT ${COLUMNS} FROM jobs WHERE guild_id = @guildId AND (CAST(id AS TEXT) LIKE @like ESCAPE '\\'
              OR remote_id LIKE @like ESCAPE '\\' OR IFNULL(suffix, '') LIKE @like ESCAPE '\\'
              OR base_model LIKE @like ESCAPE '\\' OR IFNULL(fine_tuned_model, '') LIKE @like ESCAPE '\\')
            ORDER BY id DESC LIMIT @limit`,
-        )
-        .all({ guildId, like, limit }) as RawRow[]
+      ).all({ guildId, like, limit }) as RawRow[]
     ).map(fromRaw);
   }
 
   /** The poller's sweep: every guild's unfinished jobs at one provider, oldest first. */
   listActiveAcrossGuilds(provider: string): JobRow[] {
     return (
-      this.db
-        .prepare(
-          `SELECT ${COLUMNS} FROM jobs WHERE provider = ? AND status NOT IN ${TERMINAL_SQL} ORDER BY id`,
-        )
-        .all(provider) as RawRow[]
+      prepared(
+        this.db,
+        `SELECT ${COLUMNS} FROM jobs WHERE provider = ? AND status NOT IN ${TERMINAL_SQL} ORDER BY id`,
+      ).all(provider) as RawRow[]
     ).map(fromRaw);
   }
 
   /** One guild's unfinished jobs at one provider, oldest first (the CLI polls only its own). */
   listActive(guildId: string, provider: string): JobRow[] {
     return (
-      this.db
-        .prepare(
-          `SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? AND provider = ? AND status NOT IN ${TERMINAL_SQL} ORDER BY id`,
-        )
-        .all(guildId, provider) as RawRow[]
+      prepared(
+        this.db,
+        `SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? AND provider = ? AND status NOT IN ${TERMINAL_SQL} ORDER BY id`,
+      ).all(guildId, provider) as RawRow[]
     ).map(fromRaw);
   }
 
@@ -246,12 +247,11 @@ export class JobRepository {
    * Across guilds unless one is given (the CLI's poller sees only its own).
    */
   activeProviders(guildId?: string): ProviderRef[] {
-    return this.db
-      .prepare(
-        `SELECT DISTINCT provider, provider_endpoint AS endpoint FROM jobs
+    return prepared(
+      this.db,
+      `SELECT DISTINCT provider, provider_endpoint AS endpoint FROM jobs
          WHERE status NOT IN ${TERMINAL_SQL} AND (@guildId IS NULL OR guild_id = @guildId) ORDER BY provider`,
-      )
-      .all({ guildId: guildId ?? null }) as ProviderRef[];
+    ).all({ guildId: guildId ?? null }) as ProviderRef[];
   }
 
   /**
@@ -275,11 +275,10 @@ export class JobRepository {
       sets.push(`${UPDATE_COLUMNS[key]} = @${key}`);
       params[key] = key === "progress" && value !== null ? JSON.stringify(value) : value;
     }
-    this.db
-      .prepare(
-        `UPDATE jobs SET ${[...sets, "updated_at = @updatedAt"].join(", ")} WHERE guild_id = @guildId AND id = @id`,
-      )
-      .run(params);
+    prepared(
+      this.db,
+      `UPDATE jobs SET ${[...sets, "updated_at = @updatedAt"].join(", ")} WHERE guild_id = @guildId AND id = @id`,
+    ).run(params);
   }
 }
 
@@ -297,7 +296,8 @@ export class JobMetricsRepository {
 
   /** Idempotent: a step already stored is left as it is. */
   add(jobId: number, points: MetricPoint[]): void {
-    const insert = this.db.prepare(
+    const insert = prepared(
+      this.db,
       `INSERT OR IGNORE INTO job_metrics (job_id, step, train_loss, valid_loss, train_accuracy, created_at)
        VALUES (?, ?, ?, ?, ?, ?)`,
     );
@@ -306,12 +306,11 @@ export class JobMetricsRepository {
 
   /** The job's points in step order; the guild scope goes through the jobs table. */
   list(guildId: string, jobId: number): MetricPoint[] {
-    return this.db
-      .prepare(
-        `SELECT m.step, m.train_loss AS trainLoss, m.valid_loss AS validLoss, m.train_accuracy AS trainAccuracy,
+    return prepared(
+      this.db,
+      `SELECT m.step, m.train_loss AS trainLoss, m.valid_loss AS validLoss, m.train_accuracy AS trainAccuracy,
            m.created_at AS createdAt
          FROM job_metrics m JOIN jobs j ON j.id = m.job_id WHERE j.guild_id = ? AND m.job_id = ? ORDER BY m.step`,
-      )
-      .all(guildId, jobId) as MetricPoint[];
+    ).all(guildId, jobId) as MetricPoint[];
   }
 }

@@ -2,6 +2,7 @@
 // BEGIN IMMEDIATE transaction (the write lock is taken before the row is read), so of two processes on one
 // database file exactly one sees the lease free and takes it; the other waits (busy_timeout) and then sees it held.
 import type { Db } from "./open.ts";
+import { prepared } from "./statements.ts";
 
 export interface LeaseRow {
   name: string;
@@ -32,7 +33,7 @@ export class LeaderLeaseRepository {
   constructor(private readonly db: Db) {}
 
   get(name: string): LeaseRow | undefined {
-    const row = this.db.prepare("SELECT * FROM leader_lease WHERE name = ?").get(name) as
+    const row = prepared(this.db, "SELECT * FROM leader_lease WHERE name = ?").get(name) as
       | RawLease
       | undefined;
     return row ? fromRaw(row) : undefined;
@@ -49,13 +50,12 @@ export class LeaderLeaseRepository {
         if (current && current.holder !== holder && current.expiresAt > nowMs) return current;
         const acquiredAt = current?.holder === holder ? current.acquiredAt : nowMs;
         const row: LeaseRow = { name, holder, acquiredAt, renewedAt: nowMs, expiresAt: nowMs + leaseMs };
-        this.db
-          .prepare(
-            `INSERT INTO leader_lease (name, holder, acquired_at, renewed_at, expires_at) VALUES (?, ?, ?, ?, ?)
+        prepared(
+          this.db,
+          `INSERT INTO leader_lease (name, holder, acquired_at, renewed_at, expires_at) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, acquired_at = excluded.acquired_at,
                renewed_at = excluded.renewed_at, expires_at = excluded.expires_at`,
-          )
-          .run(name, holder, acquiredAt, nowMs, row.expiresAt);
+        ).run(name, holder, acquiredAt, nowMs, row.expiresAt);
         return row;
       })
       .immediate();
@@ -64,8 +64,8 @@ export class LeaderLeaseRepository {
   /** Gives the lease up when `holder` holds it (a successor need not wait for it to expire); true when it did. */
   release(name: string, holder: string): boolean {
     return (
-      this.db.prepare("DELETE FROM leader_lease WHERE name = ? AND holder = ?").run(name, holder).changes ===
-      1
+      prepared(this.db, "DELETE FROM leader_lease WHERE name = ? AND holder = ?").run(name, holder)
+        .changes === 1
     );
   }
 }

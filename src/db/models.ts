@@ -4,6 +4,7 @@
 import type { ServingStatus } from "../domain/serving.ts";
 import type { ProviderRef } from "./jobs.ts";
 import type { Db } from "./open.ts";
+import { prepared } from "./statements.ts";
 
 export type { ServingStatus };
 
@@ -71,29 +72,28 @@ export class ModelRepository {
   register(m: NewModel): ModelRow {
     const createdAt = m.createdAt ?? new Date().toISOString();
     const serving = m.serving ?? { status: "ready", servedAs: m.name, deploymentName: null, attempt: 0 };
-    this.db
-      .prepare(
-        `INSERT INTO models (guild_id, name, provider, base_model, job_id, label, created_at, shutdown_date,
+    prepared(
+      this.db,
+      `INSERT INTO models (guild_id, name, provider, base_model, job_id, label, created_at, shutdown_date,
            serving_status, served_as, deployment_name, deploy_attempt, serving_error, serving_updated_at)
          VALUES (@guildId, @name, @provider, @baseModel, @jobId, @label, @createdAt, @shutdownDate,
            @status, @servedAs, @deploymentName, @attempt, @error, @createdAt)
          ON CONFLICT (guild_id, name) DO NOTHING`,
-      )
-      .run({
-        guildId: m.guildId,
-        name: m.name,
-        provider: m.provider,
-        baseModel: m.baseModel,
-        jobId: m.jobId,
-        label: m.label ?? null,
-        shutdownDate: m.shutdownDate ?? null,
-        createdAt,
-        status: serving.status,
-        servedAs: serving.servedAs,
-        deploymentName: serving.deploymentName,
-        attempt: serving.attempt,
-        error: serving.error ?? null,
-      });
+    ).run({
+      guildId: m.guildId,
+      name: m.name,
+      provider: m.provider,
+      baseModel: m.baseModel,
+      jobId: m.jobId,
+      label: m.label ?? null,
+      shutdownDate: m.shutdownDate ?? null,
+      createdAt,
+      status: serving.status,
+      servedAs: serving.servedAs,
+      deploymentName: serving.deploymentName,
+      attempt: serving.attempt,
+      error: serving.error ?? null,
+    });
     const row = this.get(m.guildId, m.name);
     if (!row) throw new Error("registered model vanished");
     return row;
@@ -104,65 +104,64 @@ export class ModelRepository {
    * JobRepository.repointProvider) so /ask finds them. Models added by hand (no job) are left as they are.
    */
   repointTrained(r: { from: string; to: string; endpoint: string; guildId?: string | undefined }): number {
-    return this.db
-      .prepare(
-        `UPDATE models SET provider = @to WHERE provider = @from AND (@guildId IS NULL OR guild_id = @guildId)
+    return prepared(
+      this.db,
+      `UPDATE models SET provider = @to WHERE provider = @from AND (@guildId IS NULL OR guild_id = @guildId)
            AND job_id IN (SELECT id FROM jobs WHERE provider = @to AND provider_endpoint = @endpoint)`,
-      )
-      .run({ from: r.from, to: r.to, endpoint: r.endpoint, guildId: r.guildId ?? null }).changes;
+    ).run({ from: r.from, to: r.to, endpoint: r.endpoint, guildId: r.guildId ?? null }).changes;
   }
 
   /** By row id, within the guild (a custom id's model: another guild's id finds nothing). */
   getById(guildId: string, id: number): ModelRow | undefined {
-    return this.db.prepare(`SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND id = ?`).get(guildId, id) as
-      | ModelRow
-      | undefined;
+    return prepared(this.db, `SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND id = ?`).get(
+      guildId,
+      id,
+    ) as ModelRow | undefined;
   }
 
   get(guildId: string, name: string): ModelRow | undefined {
-    return this.db
-      .prepare(`SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND name = ?`)
-      .get(guildId, name) as ModelRow | undefined;
+    return prepared(this.db, `SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND name = ?`).get(
+      guildId,
+      name,
+    ) as ModelRow | undefined;
   }
 
   /** Newest first; `ready` keeps only the models that can be asked now. */
   list(guildId: string, limit = 100, opts: { ready?: boolean } = {}): ModelRow[] {
-    return this.db
-      .prepare(
-        `SELECT ${COLUMNS} FROM models WHERE guild_id = @guildId AND (@ready = 0 OR serving_status = 'ready')
+    return prepared(
+      this.db,
+      `SELECT ${COLUMNS} FROM models WHERE guild_id = @guildId AND (@ready = 0 OR serving_status = 'ready')
          ORDER BY id DESC LIMIT @limit`,
-      )
-      .all({ guildId, limit, ready: opts.ready ? 1 : 0 }) as ModelRow[];
+    ).all({ guildId, limit, ready: opts.ready ? 1 : 0 }) as ModelRow[];
   }
 
   /** For autocomplete: newest first, matching the name or label; `ready` keeps only the askable ones. */
   search(guildId: string, text: string, limit = 25, opts: { ready?: boolean } = {}): ModelRow[] {
     const like = escapeLike(text);
-    return this.db
-      .prepare(
-        `SELECT ${COLUMNS} FROM models WHERE guild_id = @guildId
+    return prepared(
+      this.db,
+      `SELECT ${COLUMNS} FROM models WHERE guild_id = @guildId
            AND (name LIKE @like ESCAPE '\\' OR IFNULL(label, '') LIKE @like ESCAPE '\\')
            AND (@ready = 0 OR serving_status = 'ready')
          ORDER BY id DESC LIMIT @limit`,
-      )
-      .all({ guildId, like, limit, ready: opts.ready ? 1 : 0 }) as ModelRow[];
+    ).all({ guildId, like, limit, ready: opts.ready ? 1 : 0 }) as ModelRow[];
   }
 
   /** The model a guild's job trained, if it registered one. */
   getByJob(guildId: string, jobId: number): ModelRow | undefined {
-    return this.db
-      .prepare(`SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND job_id = ? ORDER BY id LIMIT 1`)
-      .get(guildId, jobId) as ModelRow | undefined;
+    return prepared(
+      this.db,
+      `SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND job_id = ? ORDER BY id LIMIT 1`,
+    ).get(guildId, jobId) as ModelRow | undefined;
   }
 
   /** The poller's sweep: models being deployed at one provider (one guild's, or every guild's), oldest first. */
   listDeploying(provider: string, guildId?: string | undefined): ModelRow[] {
-    return this.db
-      .prepare(
-        `SELECT ${COLUMNS} FROM models WHERE provider = @provider AND serving_status = 'deploying'
+    return prepared(
+      this.db,
+      `SELECT ${COLUMNS} FROM models WHERE provider = @provider AND serving_status = 'deploying'
            AND (@guildId IS NULL OR guild_id = @guildId) ORDER BY id`,
-      )
-      .all({ provider, guildId: guildId ?? null }) as ModelRow[];
+    ).all({ provider, guildId: guildId ?? null }) as ModelRow[];
   }
 
   /**
@@ -170,16 +169,15 @@ export class ModelRepository {
    * hosting sweep adopts (deployments made before the ledger existed, or whose session was never written).
    */
   listServedUntracked(provider: string, guildId?: string | undefined): ModelRow[] {
-    return this.db
-      .prepare(
-        `SELECT ${COLUMNS} FROM models m WHERE provider = @provider AND job_id IS NOT NULL
+    return prepared(
+      this.db,
+      `SELECT ${COLUMNS} FROM models m WHERE provider = @provider AND job_id IS NOT NULL
            AND serving_status IN ('ready', 'deploying') AND deployment_name IS NOT NULL
            AND (@guildId IS NULL OR guild_id = @guildId)
            AND NOT EXISTS (SELECT 1 FROM hosting_sessions s WHERE s.provider = m.provider
              AND s.deployment_name = m.deployment_name)
          ORDER BY id`,
-      )
-      .all({ provider, guildId: guildId ?? null }) as ModelRow[];
+    ).all({ provider, guildId: guildId ?? null }) as ModelRow[];
   }
 
   /**
@@ -187,13 +185,12 @@ export class ModelRepository {
    * beside the providers of unfinished jobs, so a renamed provider's deployments are followed too.
    */
   deployingProviders(guildId?: string | undefined): ProviderRef[] {
-    return this.db
-      .prepare(
-        `SELECT DISTINCT m.provider, j.provider_endpoint AS endpoint FROM models m
+    return prepared(
+      this.db,
+      `SELECT DISTINCT m.provider, j.provider_endpoint AS endpoint FROM models m
            LEFT JOIN jobs j ON j.id = m.job_id
          WHERE m.serving_status = 'deploying' AND (@guildId IS NULL OR m.guild_id = @guildId) ORDER BY m.provider`,
-      )
-      .all({ guildId: guildId ?? null }) as ProviderRef[];
+    ).all({ guildId: guildId ?? null }) as ProviderRef[];
   }
 
   /**
@@ -209,27 +206,26 @@ export class ModelRepository {
     now = new Date(),
   ): boolean {
     return (
-      this.db
-        .prepare(
-          `UPDATE models SET serving_status = @status,
+      prepared(
+        this.db,
+        `UPDATE models SET serving_status = @status,
              served_as = CASE WHEN @setServedAs THEN @servedAs ELSE served_as END,
              serving_error = CASE WHEN @setError THEN @error ELSE serving_error END,
              serving_updated_at = @at
            WHERE guild_id = @guildId AND name = @name AND deploy_attempt = @attempt
              AND serving_status IN (SELECT value FROM json_each(@from))`,
-        )
-        .run({
-          guildId,
-          name,
-          attempt: expected.attempt,
-          from: JSON.stringify(expected.from),
-          status: to.status,
-          setServedAs: to.servedAs === undefined ? 0 : 1,
-          servedAs: to.servedAs ?? null,
-          setError: to.error === undefined ? 0 : 1,
-          error: to.error ?? null,
-          at: now.toISOString(),
-        }).changes === 1
+      ).run({
+        guildId,
+        name,
+        attempt: expected.attempt,
+        from: JSON.stringify(expected.from),
+        status: to.status,
+        setServedAs: to.servedAs === undefined ? 0 : 1,
+        servedAs: to.servedAs ?? null,
+        setError: to.error === undefined ? 0 : 1,
+        error: to.error ?? null,
+        at: now.toISOString(),
+      }).changes === 1
     );
   }
 
@@ -245,24 +241,22 @@ export class ModelRepository {
     now = new Date(),
   ): boolean {
     return (
-      this.db
-        .prepare(
-          `UPDATE models SET serving_status = @status, deploy_attempt = @attempt, deployment_name = @deploymentName,
+      prepared(
+        this.db,
+        `UPDATE models SET serving_status = @status, deploy_attempt = @attempt, deployment_name = @deploymentName,
              served_as = NULL, serving_error = @error, serving_updated_at = @at
            WHERE guild_id = @guildId AND name = @name AND deploy_attempt = @previousAttempt`,
-        )
-        .run({ guildId, name, previousAttempt, ...next, at: now.toISOString() }).changes === 1
+      ).run({ guildId, name, previousAttempt, ...next, at: now.toISOString() }).changes === 1
     );
   }
 
   /** A guild's trained model not ready yet whose current deployment is called `deploymentName` at `provider`. */
   awaitingDeployment(guildId: string, provider: string, deploymentName: string): ModelRow | undefined {
-    return this.db
-      .prepare(
-        `SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND provider = ? AND deployment_name = ?
+    return prepared(
+      this.db,
+      `SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND provider = ? AND deployment_name = ?
            AND serving_status <> 'ready' AND job_id IS NOT NULL ORDER BY id LIMIT 1`,
-      )
-      .get(guildId, provider, deploymentName) as ModelRow | undefined;
+    ).get(guildId, provider, deploymentName) as ModelRow | undefined;
   }
 
   /**
@@ -276,37 +270,41 @@ export class ModelRepository {
     const keys = JSON.stringify(derivationKeys(name));
     // Stored names are the provider's ASCII ids, so SQLite's ASCII lower() gives them their modelIdKey.
     return (
-      this.db
-        .prepare(
-          `WITH k(key) AS (SELECT value FROM json_each(@keys))
+      prepared(
+        this.db,
+        `WITH k(key) AS (SELECT value FROM json_each(@keys))
            SELECT 1 FROM jobs WHERE guild_id <> @guildId AND (lower(fine_tuned_model) IN k
              OR lower(remote_id) IN k OR lower(training_file_id) IN k)
            UNION ALL SELECT 1 FROM models WHERE guild_id <> @guildId AND job_id IS NOT NULL
              AND (lower(name) IN k OR lower(served_as) IN k OR lower(deployment_name) IN k)
            LIMIT 1`,
-        )
-        .get({ guildId, keys }) !== undefined
+      ).get({ guildId, keys }) !== undefined
     );
   }
 
   setLabel(guildId: string, name: string, label: string | null): boolean {
     return (
-      this.db.prepare("UPDATE models SET label = ? WHERE guild_id = ? AND name = ?").run(label, guildId, name)
-        .changes === 1
+      prepared(this.db, "UPDATE models SET label = ? WHERE guild_id = ? AND name = ?").run(
+        label,
+        guildId,
+        name,
+      ).changes === 1
     );
   }
 
   setShutdownDate(guildId: string, name: string, shutdownDate: string | null): boolean {
     return (
-      this.db
-        .prepare("UPDATE models SET shutdown_date = ? WHERE guild_id = ? AND name = ?")
-        .run(shutdownDate, guildId, name).changes === 1
+      prepared(this.db, "UPDATE models SET shutdown_date = ? WHERE guild_id = ? AND name = ?").run(
+        shutdownDate,
+        guildId,
+        name,
+      ).changes === 1
     );
   }
 
   remove(guildId: string, name: string): boolean {
     return (
-      this.db.prepare("DELETE FROM models WHERE guild_id = ? AND name = ?").run(guildId, name).changes === 1
+      prepared(this.db, "DELETE FROM models WHERE guild_id = ? AND name = ?").run(guildId, name).changes === 1
     );
   }
 }

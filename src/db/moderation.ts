@@ -1,6 +1,7 @@
 // Repository for moderation_verdicts (migration 009): one row per check of a question or an answer.
 import type { CategoryScore, ModerationOutcome, ModerationTarget } from "../domain/moderation.ts";
 import type { Db } from "./open.ts";
+import { prepared } from "./statements.ts";
 
 export interface VerdictRow {
   id: number;
@@ -55,7 +56,8 @@ export class ModerationRepository {
   private readonly insertStmt;
 
   constructor(private readonly db: Db) {
-    this.insertStmt = db.prepare(
+    this.insertStmt = prepared(
+      db,
       `INSERT INTO moderation_verdicts (guild_id, channel_id, user_id, answer_id, target, outcome, provider, model,
          categories, top_category, top_score, severe, error, flagged_text, created_at)
        VALUES (@guildId, @channelId, @userId, @answerId, @target, @outcome, @provider, @model, @categories,
@@ -73,50 +75,49 @@ export class ModerationRepository {
   /** This guild's verdicts, newest first (a test's and, later, /review's view). */
   list(guildId: string, limit = 100): VerdictRow[] {
     return (
-      this.db
-        .prepare(`SELECT ${COLUMNS} FROM moderation_verdicts WHERE guild_id = ? ORDER BY id DESC LIMIT ?`)
-        .all(guildId, limit) as RawRow[]
+      prepared(
+        this.db,
+        `SELECT ${COLUMNS} FROM moderation_verdicts WHERE guild_id = ? ORDER BY id DESC LIMIT ?`,
+      ).all(guildId, limit) as RawRow[]
     ).map(fromRaw);
   }
 
   get(guildId: string, id: number): VerdictRow | undefined {
-    const row = this.db
-      .prepare(`SELECT ${COLUMNS} FROM moderation_verdicts WHERE guild_id = ? AND id = ?`)
-      .get(guildId, id) as RawRow | undefined;
+    const row = prepared(
+      this.db,
+      `SELECT ${COLUMNS} FROM moderation_verdicts WHERE guild_id = ? AND id = ?`,
+    ).get(guildId, id) as RawRow | undefined;
     return row ? fromRaw(row) : undefined;
   }
 
   /** A teacher's word on a flagged verdict's alert; the first word stands (false when it was already reviewed). */
   review(guildId: string, id: number, status: ReviewStatus, by: string, now: Date): boolean {
     return (
-      this.db
-        .prepare(
-          `UPDATE moderation_verdicts SET review_status = ?, reviewed_by = ?, reviewed_at = ?
+      prepared(
+        this.db,
+        `UPDATE moderation_verdicts SET review_status = ?, reviewed_by = ?, reviewed_at = ?
            WHERE guild_id = ? AND id = ? AND outcome = 'flagged' AND review_status IS NULL`,
-        )
-        .run(status, by, now.toISOString(), guildId, id).changes === 1
+      ).run(status, by, now.toISOString(), guildId, id).changes === 1
     );
   }
 
   forAnswer(guildId: string, answerId: number): VerdictRow[] {
     return (
-      this.db
-        .prepare(
-          `SELECT ${COLUMNS} FROM moderation_verdicts WHERE guild_id = ? AND answer_id = ? ORDER BY id`,
-        )
-        .all(guildId, answerId) as RawRow[]
+      prepared(
+        this.db,
+        `SELECT ${COLUMNS} FROM moderation_verdicts WHERE guild_id = ? AND answer_id = ? ORDER BY id`,
+      ).all(guildId, answerId) as RawRow[]
     ).map(fromRaw);
   }
 
   /** Flags and outages in [sinceIso, untilIso), counted in SQL. */
   counts(guildId: string, sinceIso: string, untilIso: string): ModerationCounts {
-    return this.db
-      .prepare(
-        `SELECT COALESCE(SUM(outcome = 'flagged' AND target = 'question'), 0) AS flaggedQuestions,
+    return prepared(
+      this.db,
+      `SELECT COALESCE(SUM(outcome = 'flagged' AND target = 'question'), 0) AS flaggedQuestions,
            COALESCE(SUM(outcome = 'flagged' AND target = 'answer'), 0) AS flaggedAnswers,
            COALESCE(SUM(outcome = 'unavailable'), 0) AS unavailable
          FROM moderation_verdicts WHERE guild_id = ? AND created_at >= ? AND created_at < ?`,
-      )
-      .get(guildId, sinceIso, untilIso) as ModerationCounts;
+    ).get(guildId, sinceIso, untilIso) as ModerationCounts;
   }
 }

@@ -5,6 +5,7 @@
 // posts each notice.
 import type { NewNotice, NoticeKind, NoticePayloads } from "../domain/notices.ts";
 import type { Db } from "./open.ts";
+import { prepared } from "./statements.ts";
 
 export interface OutboxRow {
   id: number;
@@ -56,32 +57,31 @@ export class OutboxRepository {
   enqueue<K extends NoticeKind>(n: NewNotice<K>, now = new Date()): boolean {
     const at = now.toISOString();
     return (
-      this.db
-        .prepare(
-          `INSERT INTO outbox (guild_id, channel_id, kind, payload, dedupe_key, created_at, updated_at)
+      prepared(
+        this.db,
+        `INSERT INTO outbox (guild_id, channel_id, kind, payload, dedupe_key, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING`,
-        )
-        .run(n.guildId, n.channelId, n.kind, JSON.stringify(n.payload), n.dedupeKey, at, at).changes === 1
+      ).run(n.guildId, n.channelId, n.kind, JSON.stringify(n.payload), n.dedupeKey, at, at).changes === 1
     );
   }
 
   /** Enqueues, or replaces the payload of the notice with this key and marks it for re-posting (an edit). */
   upsert<K extends NoticeKind>(n: NewNotice<K>, now = new Date()): void {
     const at = now.toISOString();
-    this.db
-      .prepare(
-        `INSERT INTO outbox (guild_id, channel_id, kind, payload, dedupe_key, created_at, updated_at)
+    prepared(
+      this.db,
+      `INSERT INTO outbox (guild_id, channel_id, kind, payload, dedupe_key, created_at, updated_at)
          VALUES (@guildId, @channelId, @kind, @payload, @dedupeKey, @at, @at)
          ON CONFLICT (dedupe_key) DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at,
            revision = revision + 1, posted_at = NULL, attempts = 0, last_error = NULL`,
-      )
-      .run({ ...n, payload: JSON.stringify(n.payload), at });
+    ).run({ ...n, payload: JSON.stringify(n.payload), at });
   }
 
   getByKey(guildId: string, dedupeKey: string): OutboxRow | undefined {
-    const r = this.db
-      .prepare(`SELECT ${COLUMNS} FROM outbox WHERE guild_id = ? AND dedupe_key = ?`)
-      .get(guildId, dedupeKey) as RawRow | undefined;
+    const r = prepared(this.db, `SELECT ${COLUMNS} FROM outbox WHERE guild_id = ? AND dedupe_key = ?`).get(
+      guildId,
+      dedupeKey,
+    ) as RawRow | undefined;
     return r && fromRaw(r);
   }
 
@@ -97,9 +97,10 @@ export class OutboxRepository {
 
   list(guildId: string, limit = 100): OutboxRow[] {
     return (
-      this.db
-        .prepare(`SELECT ${COLUMNS} FROM outbox WHERE guild_id = ? ORDER BY id LIMIT ?`)
-        .all(guildId, limit) as RawRow[]
+      prepared(this.db, `SELECT ${COLUMNS} FROM outbox WHERE guild_id = ? ORDER BY id LIMIT ?`).all(
+        guildId,
+        limit,
+      ) as RawRow[]
     ).map(fromRaw);
   }
 
@@ -129,15 +130,16 @@ export class OutboxRepository {
       perGuild: one ? selection.limit : (selection.perGuild ?? selection.limit),
       limit: selection.limit,
     };
-    const take = this.db.prepare(
+    const take = prepared(
+      this.db,
       "UPDATE outbox SET claim_holder = ?, claim_expires_at = ? WHERE id IN (SELECT value FROM json_each(?))",
     );
     return this.db
       .transaction((): OutboxRow[] => {
         const rows = (
-          this.db
-            .prepare(
-              `SELECT ${COLUMNS} FROM (
+          prepared(
+            this.db,
+            `SELECT ${COLUMNS} FROM (
                  SELECT *, ROW_NUMBER() OVER (PARTITION BY guild_id ORDER BY id) AS lane_rank FROM outbox
                  WHERE posted_at IS NULL AND attempts < @maxAttempts
                    AND (@guildId IS NULL OR guild_id = @guildId)
@@ -145,8 +147,7 @@ export class OutboxRepository {
                    AND guild_id NOT IN (
                      SELECT guild_id FROM outbox WHERE claim_holder IS NOT NULL AND claim_expires_at > @now)
                ) WHERE lane_rank <= @perGuild ORDER BY lane_rank, attempts, id LIMIT @limit`,
-            )
-            .all(params) as RawRow[]
+          ).all(params) as RawRow[]
         ).map(fromRaw);
         const until = nowMs + ttlMs;
         if (rows.length > 0) take.run(holder, until, JSON.stringify(rows.map((r) => r.id)));
@@ -162,25 +163,23 @@ export class OutboxRepository {
    */
   renew(holder: string, ids: readonly number[], nowMs: number, ttlMs = OUTBOX_CLAIM_MS): Set<number> {
     if (ids.length === 0) return new Set();
-    const held = this.db
-      .prepare(
-        `UPDATE outbox SET claim_expires_at = ?
+    const held = prepared(
+      this.db,
+      `UPDATE outbox SET claim_expires_at = ?
          WHERE claim_holder = ? AND id IN (SELECT value FROM json_each(?)) RETURNING id`,
-      )
-      .pluck()
-      .all(nowMs + ttlMs, holder, JSON.stringify(ids)) as number[];
+      "pluck",
+    ).all(nowMs + ttlMs, holder, JSON.stringify(ids)) as number[];
     return new Set(held);
   }
 
   /** Gives `holder`'s claims on `ids` back untouched (no attempt counted): notices it took but did not try. */
   release(holder: string, ids: readonly number[]): number {
     if (ids.length === 0) return 0;
-    return this.db
-      .prepare(
-        `UPDATE outbox SET claim_holder = NULL, claim_expires_at = NULL
+    return prepared(
+      this.db,
+      `UPDATE outbox SET claim_holder = NULL, claim_expires_at = NULL
          WHERE claim_holder = ? AND id IN (SELECT value FROM json_each(?))`,
-      )
-      .run(holder, JSON.stringify(ids)).changes;
+    ).run(holder, JSON.stringify(ids)).changes;
   }
 
   /**
@@ -197,14 +196,13 @@ export class OutboxRepository {
     now = new Date(),
   ): boolean {
     return (
-      this.db
-        .prepare(
-          `UPDATE outbox SET message_id = COALESCE(@messageId, message_id), attempts = attempts + 1, last_error = NULL,
+      prepared(
+        this.db,
+        `UPDATE outbox SET message_id = COALESCE(@messageId, message_id), attempts = attempts + 1, last_error = NULL,
              posted_at = CASE WHEN revision = @revision THEN @at ELSE NULL END,
              claim_holder = NULL, claim_expires_at = NULL
            WHERE id = @id AND claim_holder = @holder`,
-        )
-        .run({ id, holder, revision, messageId, at: now.toISOString() }).changes === 1
+      ).run({ id, holder, revision, messageId, at: now.toISOString() }).changes === 1
     );
   }
 
@@ -213,20 +211,20 @@ export class OutboxRepository {
    * chooses a notice channel, since notices parked while it had none would otherwise never be posted.
    */
   rearm(guildId: string): number {
-    return this.db
-      .prepare("UPDATE outbox SET attempts = 0 WHERE guild_id = ? AND posted_at IS NULL AND attempts > 0")
-      .run(guildId).changes;
+    return prepared(
+      this.db,
+      "UPDATE outbox SET attempts = 0 WHERE guild_id = ? AND posted_at IS NULL AND attempts > 0",
+    ).run(guildId).changes;
   }
 
   /** Records a failed post by the notice's holder (an attempt, the error) and releases its claim; false as markPosted. */
   markFailed(id: number, holder: string, error: string): boolean {
     return (
-      this.db
-        .prepare(
-          `UPDATE outbox SET attempts = attempts + 1, last_error = ?, claim_holder = NULL, claim_expires_at = NULL
+      prepared(
+        this.db,
+        `UPDATE outbox SET attempts = attempts + 1, last_error = ?, claim_holder = NULL, claim_expires_at = NULL
            WHERE id = ? AND claim_holder = ?`,
-        )
-        .run(error, id, holder).changes === 1
+      ).run(error, id, holder).changes === 1
     );
   }
 }

@@ -3,6 +3,7 @@
 // test/db/privacy.test.ts reads every table and column from sqlite_master and fails when a table is missing here,
 // or a column whose name matches USER_ID_COLUMN is not listed in its table's `users`: a new table cannot be forgotten.
 import type { Db } from "./open.ts";
+import { prepared } from "./statements.ts";
 
 /** The naming rule: a column whose name matches this may hold a Discord user id. */
 export const USER_ID_COLUMN = /user|requester|uploader|author|student|asker|_by$/i;
@@ -148,12 +149,13 @@ export interface TableColumns {
 
 /** Every table of the database and its columns, from sqlite_master (SQLite's own tables left out). */
 export function schemaTables(db: Db): TableColumns[] {
-  const tables = db
-    .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
-    .all() as { name: string }[];
+  const tables = prepared(
+    db,
+    `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`,
+  ).all() as { name: string }[];
   return tables.map(({ name }) => ({
     table: name,
-    columns: (db.prepare(`SELECT name FROM pragma_table_info(?)`).all(name) as { name: string }[]).map(
+    columns: (prepared(db, `SELECT name FROM pragma_table_info(?)`).all(name) as { name: string }[]).map(
       (c) => c.name,
     ),
   }));
@@ -253,11 +255,10 @@ export class PrivacyRepository {
       if (spec.guild === null) continue;
       for (const [column, how] of Object.entries(spec.users)) {
         const rows = (
-          this.db
-            .prepare(
-              `SELECT * FROM ${quote(spec.table)} WHERE ${quote(spec.guild)} = ? AND ${quote(column)} = ? LIMIT 100000`,
-            )
-            .all(guildId, userId) as Record<string, unknown>[]
+          prepared(
+            this.db,
+            `SELECT * FROM ${quote(spec.table)} WHERE ${quote(spec.guild)} = ? AND ${quote(column)} = ? LIMIT 100000`,
+          ).all(guildId, userId) as Record<string, unknown>[]
         ).map((row) => {
           // A row found by another column (an answer the caller corrected) names someone else: not theirs to see.
           for (const other of Object.keys(spec.users)) {
@@ -276,20 +277,20 @@ export class PrivacyRepository {
 
   /** The person's most recent questions in this server, newest first. */
   lastQuestions(guildId: string, userId: string, limit: number): { question: string; createdAt: string }[] {
-    return this.db
-      .prepare(
-        `SELECT question, created_at AS createdAt FROM answers WHERE guild_id = ? AND user_id = ?
+    return prepared(
+      this.db,
+      `SELECT question, created_at AS createdAt FROM answers WHERE guild_id = ? AND user_id = ?
          ORDER BY created_at DESC, id DESC LIMIT ?`,
-      )
-      .all(guildId, userId, limit) as { question: string; createdAt: string }[];
+    ).all(guildId, userId, limit) as { question: string; createdAt: string }[];
   }
 
   /** Every question the person asked in this server (their cached answers are forgotten by these). */
   questions(guildId: string, userId: string): string[] {
     return (
-      this.db
-        .prepare(`SELECT question FROM answers WHERE guild_id = ? AND user_id = ?`)
-        .all(guildId, userId) as {
+      prepared(this.db, `SELECT question FROM answers WHERE guild_id = ? AND user_id = ?`).all(
+        guildId,
+        userId,
+      ) as {
         question: string;
       }[]
     ).map((r) => r.question);
@@ -297,13 +298,12 @@ export class PrivacyRepository {
 
   /** The teachers' datasets holding the student's exported answers, and who exported them. */
   exportedAnswers(guildId: string, studentId: string): ExportedByStudent[] {
-    return this.db
-      .prepare(
-        `SELECT e.dataset_id AS datasetId, d.file_name AS fileName, e.exported_by AS exportedBy, COUNT(*) AS lines
+    return prepared(
+      this.db,
+      `SELECT e.dataset_id AS datasetId, d.file_name AS fileName, e.exported_by AS exportedBy, COUNT(*) AS lines
          FROM dataset_exports e JOIN datasets d ON d.id = e.dataset_id
          WHERE e.guild_id = ? AND e.student_id = ? GROUP BY e.dataset_id, e.exported_by ORDER BY e.dataset_id`,
-      )
-      .all(guildId, studentId) as ExportedByStudent[];
+    ).all(guildId, studentId) as ExportedByStudent[];
   }
 
   /**
@@ -325,30 +325,32 @@ export class PrivacyRepository {
           if (how.action === "delete") {
             // Counted before: rows a foreign key cascade deletes with them (a follow-up with its question, the
             // person's own) are not in a DELETE's `changes`.
-            const n = this.db
-              .prepare(`SELECT COUNT(*) AS n FROM ${t} WHERE ${g} = ? AND ${c} = ?`)
-              .get(guildId, userId) as { n: number };
-            this.db.prepare(`DELETE FROM ${t} WHERE ${g} = ? AND ${c} = ?`).run(guildId, userId);
+            const n = prepared(this.db, `SELECT COUNT(*) AS n FROM ${t} WHERE ${g} = ? AND ${c} = ?`).get(
+              guildId,
+              userId,
+            ) as { n: number };
+            prepared(this.db, `DELETE FROM ${t} WHERE ${g} = ? AND ${c} = ?`).run(guildId, userId);
             add(spec.table, n.n);
           } else if (how.action === "anonymise") {
             add(
               spec.table,
-              this.db
-                .prepare(`UPDATE ${t} SET ${c} = ? WHERE ${g} = ? AND ${c} = ?`)
-                .run(ANONYMOUS_USER, guildId, userId).changes,
+              prepared(this.db, `UPDATE ${t} SET ${c} = ? WHERE ${g} = ? AND ${c} = ?`).run(
+                ANONYMOUS_USER,
+                guildId,
+                userId,
+              ).changes,
             );
           }
         }
         for (const column of spec.scrub ?? []) {
           const c = quote(column);
           const doomed = spec.deleteIfMentioned ?? "0";
-          const rows = this.db
-            .prepare(
-              `SELECT rowid AS r, ${c} AS v, (${doomed}) AS doomed FROM ${t} WHERE ${g} = ? AND instr(${c}, ?) > 0`,
-            )
-            .all(guildId, userId) as { r: number; v: string; doomed: number }[];
-          const update = this.db.prepare(`UPDATE ${t} SET ${c} = ? WHERE rowid = ?`);
-          const remove = this.db.prepare(`DELETE FROM ${t} WHERE rowid = ?`);
+          const rows = prepared(
+            this.db,
+            `SELECT rowid AS r, ${c} AS v, (${doomed}) AS doomed FROM ${t} WHERE ${g} = ? AND instr(${c}, ?) > 0`,
+          ).all(guildId, userId) as { r: number; v: string; doomed: number }[];
+          const update = prepared(this.db, `UPDATE ${t} SET ${c} = ? WHERE rowid = ?`);
+          const remove = prepared(this.db, `DELETE FROM ${t} WHERE rowid = ?`);
           for (const row of rows) {
             const scrubbed = scrubUserId(row.v, userId);
             if (scrubbed === row.v) continue;
@@ -365,9 +367,9 @@ export class PrivacyRepository {
    * transaction with the caller's purge. Additive: a day folded in two sweeps adds up.
    */
   private foldUsage(beforeIso: string): number {
-    this.db
-      .prepare(
-        `INSERT INTO usage_daily (guild_id, day, model, provider, questions, errors, cache_hits, prompt_tokens,
+    prepared(
+      this.db,
+      `INSERT INTO usage_daily (guild_id, day, model, provider, questions, errors, cache_hits, prompt_tokens,
            completion_tokens, cost_usd, truncated)
          SELECT guild_id, substr(created_at, 1, 10), model, provider, COUNT(*), COUNT(error),
            SUM(CASE WHEN error IS NULL AND cache_hit = 1 THEN 1 ELSE 0 END), SUM(prompt_tokens),
@@ -378,18 +380,16 @@ export class PrivacyRepository {
            prompt_tokens = prompt_tokens + excluded.prompt_tokens,
            completion_tokens = completion_tokens + excluded.completion_tokens, cost_usd = cost_usd + excluded.cost_usd,
            truncated = truncated + excluded.truncated`,
-      )
-      .run(beforeIso);
-    this.db
-      .prepare(
-        `INSERT INTO usage_daily_errors (guild_id, day, code, count)
+    ).run(beforeIso);
+    prepared(
+      this.db,
+      `INSERT INTO usage_daily_errors (guild_id, day, code, count)
          SELECT guild_id, substr(created_at, 1, 10), error, COUNT(*) FROM ask_usage
          WHERE created_at < ? AND error IS NOT NULL GROUP BY guild_id, substr(created_at, 1, 10), error
          ON CONFLICT (guild_id, day, code) DO UPDATE SET count = count + excluded.count`,
-      )
-      .run(beforeIso);
+    ).run(beforeIso);
     return (
-      this.db.prepare(`SELECT COUNT(*) AS n FROM ask_usage WHERE created_at < ?`).get(beforeIso) as {
+      prepared(this.db, `SELECT COUNT(*) AS n FROM ask_usage WHERE created_at < ?`).get(beforeIso) as {
         n: number;
       }
     ).n;
@@ -403,9 +403,10 @@ export class PrivacyRepository {
       for (const spec of this.specs()) {
         if (!spec.retention) continue;
         const where = spec.retention.where ? ` AND (${spec.retention.where})` : "";
-        const n = this.db
-          .prepare(`DELETE FROM ${quote(spec.table)} WHERE ${quote(spec.retention.column)} < ?${where}`)
-          .run(beforeIso).changes;
+        const n = prepared(
+          this.db,
+          `DELETE FROM ${quote(spec.table)} WHERE ${quote(spec.retention.column)} < ?${where}`,
+        ).run(beforeIso).changes;
         if (n > 0) deleted[spec.table] = n;
       }
       return { deleted, folded };
@@ -414,18 +415,18 @@ export class PrivacyRepository {
 
   /** Why a server's data cannot be deleted yet (billed hosting running, a job training), or undefined. */
   guildBusy(guildId: string): string | undefined {
-    const hosting = this.db
-      .prepare(`SELECT COUNT(*) AS n FROM hosting_sessions WHERE guild_id = ? AND stopped_at IS NULL`)
-      .get(guildId) as { n: number };
+    const hosting = prepared(
+      this.db,
+      `SELECT COUNT(*) AS n FROM hosting_sessions WHERE guild_id = ? AND stopped_at IS NULL`,
+    ).get(guildId) as { n: number };
     if (hosting.n > 0) return `${hosting.n} billed hosting session(s) still running`;
-    const jobs = this.db
-      .prepare(
-        `SELECT COUNT(*) AS n FROM jobs WHERE guild_id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')`,
-      )
-      .get(guildId) as { n: number };
-    const intents = this.db
-      .prepare(`SELECT COUNT(*) AS n FROM job_intents WHERE guild_id = ?`)
-      .get(guildId) as {
+    const jobs = prepared(
+      this.db,
+      `SELECT COUNT(*) AS n FROM jobs WHERE guild_id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')`,
+    ).get(guildId) as { n: number };
+    const intents = prepared(this.db, `SELECT COUNT(*) AS n FROM job_intents WHERE guild_id = ?`).get(
+      guildId,
+    ) as {
       n: number;
     };
     if (jobs.n + intents.n > 0) return `${jobs.n + intents.n} fine-tuning job(s) still active`;
@@ -438,22 +439,23 @@ export class PrivacyRepository {
    */
   deleteGuild(guildId: string): GuildPurgeCounts {
     return this.db.transaction(() => {
-      const files = this.db
-        .prepare(`SELECT stored_path AS s, cleaned_path AS c FROM datasets WHERE guild_id = ?`)
-        .all(guildId) as { s: string; c: string | null }[];
+      const files = prepared(
+        this.db,
+        `SELECT stored_path AS s, cleaned_path AS c FROM datasets WHERE guild_id = ?`,
+      ).all(guildId) as { s: string; c: string | null }[];
       const deleted: Record<string, number> = {};
       const done = new Set<string>();
       for (const spec of this.specs()) {
         done.add(spec.table);
         if (spec.guild === null) continue;
-        const n = this.db
-          .prepare(`DELETE FROM ${quote(spec.table)} WHERE ${quote(spec.guild)} = ?`)
-          .run(guildId).changes;
+        const n = prepared(this.db, `DELETE FROM ${quote(spec.table)} WHERE ${quote(spec.guild)} = ?`).run(
+          guildId,
+        ).changes;
         if (n > 0) deleted[spec.table] = n;
       }
       for (const t of schemaTables(this.db)) {
         if (done.has(t.table) || !t.columns.includes("guild_id")) continue;
-        const n = this.db.prepare(`DELETE FROM ${quote(t.table)} WHERE guild_id = ?`).run(guildId).changes;
+        const n = prepared(this.db, `DELETE FROM ${quote(t.table)} WHERE guild_id = ?`).run(guildId).changes;
         if (n > 0) deleted[t.table] = n;
       }
       const candidates = [...new Set(files.flatMap((f) => (f.c ? [f.s, f.c] : [f.s])))];
@@ -464,33 +466,32 @@ export class PrivacyRepository {
   /** Whether any dataset row (of any server: files are content-addressed) still refers to this file. */
   fileInUse(path: string): boolean {
     return (
-      this.db
-        .prepare(`SELECT 1 FROM datasets WHERE stored_path = ? OR cleaned_path = ? LIMIT 1`)
-        .get(path, path) !== undefined
+      prepared(this.db, `SELECT 1 FROM datasets WHERE stored_path = ? OR cleaned_path = ? LIMIT 1`).get(
+        path,
+        path,
+      ) !== undefined
     );
   }
 
   /** Records a server's departure: its data is deleted once `deleteAfter` has passed. */
   scheduleGuildDeletion(guildId: string, leftAt: Date, deleteAfter: Date): void {
-    this.db
-      .prepare(
-        `INSERT INTO guild_departures (guild_id, left_at, delete_after) VALUES (?, ?, ?)
+    prepared(
+      this.db,
+      `INSERT INTO guild_departures (guild_id, left_at, delete_after) VALUES (?, ?, ?)
          ON CONFLICT (guild_id) DO UPDATE SET left_at = excluded.left_at, delete_after = excluded.delete_after`,
-      )
-      .run(guildId, leftAt.toISOString(), deleteAfter.toISOString());
+    ).run(guildId, leftAt.toISOString(), deleteAfter.toISOString());
   }
 
   /** Cancels a scheduled deletion (the bot was invited back); false when none was scheduled. */
   cancelGuildDeletion(guildId: string): boolean {
-    return this.db.prepare(`DELETE FROM guild_departures WHERE guild_id = ?`).run(guildId).changes > 0;
+    return prepared(this.db, `DELETE FROM guild_departures WHERE guild_id = ?`).run(guildId).changes > 0;
   }
 
   scheduledDeletion(guildId: string): { leftAt: string; deleteAfter: string } | undefined {
-    return this.db
-      .prepare(
-        `SELECT left_at AS leftAt, delete_after AS deleteAfter FROM guild_departures WHERE guild_id = ?`,
-      )
-      .get(guildId) as { leftAt: string; deleteAfter: string } | undefined;
+    return prepared(
+      this.db,
+      `SELECT left_at AS leftAt, delete_after AS deleteAfter FROM guild_departures WHERE guild_id = ?`,
+    ).get(guildId) as { leftAt: string; deleteAfter: string } | undefined;
   }
 
   /** Every server id that has a row in any listed table. */
@@ -498,9 +499,10 @@ export class PrivacyRepository {
     const ids = new Set<string>();
     for (const spec of this.specs()) {
       if (spec.guild === null || spec.table === "guild_departures") continue;
-      for (const r of this.db
-        .prepare(`SELECT DISTINCT ${quote(spec.guild)} AS g FROM ${quote(spec.table)}`)
-        .all() as { g: string }[]) {
+      for (const r of prepared(
+        this.db,
+        `SELECT DISTINCT ${quote(spec.guild)} AS g FROM ${quote(spec.table)}`,
+      ).all() as { g: string }[]) {
         ids.add(r.g);
       }
     }
@@ -510,9 +512,10 @@ export class PrivacyRepository {
   /** Servers whose grace period has passed. */
   dueGuildDeletions(now: Date): string[] {
     return (
-      this.db
-        .prepare(`SELECT guild_id AS g FROM guild_departures WHERE delete_after <= ? ORDER BY delete_after`)
-        .all(now.toISOString()) as { g: string }[]
+      prepared(
+        this.db,
+        `SELECT guild_id AS g FROM guild_departures WHERE delete_after <= ? ORDER BY delete_after`,
+      ).all(now.toISOString()) as { g: string }[]
     ).map((r) => r.g);
   }
 
@@ -521,26 +524,26 @@ export class PrivacyRepository {
    * registered model came from a job trained on them. Their finished jobs go with them.
    */
   expiredDatasets(beforeIso: string): { id: number; guildId: string }[] {
-    return this.db
-      .prepare(
-        `SELECT d.id, d.guild_id AS guildId FROM datasets d WHERE d.created_at < ?
+    return prepared(
+      this.db,
+      `SELECT d.id, d.guild_id AS guildId FROM datasets d WHERE d.created_at < ?
            AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dataset_id = d.id
              AND (j.status NOT IN ('succeeded', 'failed', 'cancelled')
                OR EXISTS (SELECT 1 FROM models m WHERE m.job_id = j.id)))
          ORDER BY d.id`,
-      )
-      .all(beforeIso) as { id: number; guildId: string }[];
+    ).all(beforeIso) as { id: number; guildId: string }[];
   }
 
   /** Deletes a dataset and its finished jobs (their loss points cascade); returns its files nothing else uses. */
   deleteDataset(id: number): string[] {
     return this.db.transaction(() => {
-      const row = this.db
-        .prepare(`SELECT stored_path AS s, cleaned_path AS c FROM datasets WHERE id = ?`)
-        .get(id) as { s: string; c: string | null } | undefined;
+      const row = prepared(
+        this.db,
+        `SELECT stored_path AS s, cleaned_path AS c FROM datasets WHERE id = ?`,
+      ).get(id) as { s: string; c: string | null } | undefined;
       if (!row) return [];
-      this.db.prepare(`DELETE FROM jobs WHERE dataset_id = ?`).run(id);
-      this.db.prepare(`DELETE FROM datasets WHERE id = ?`).run(id);
+      prepared(this.db, `DELETE FROM jobs WHERE dataset_id = ?`).run(id);
+      prepared(this.db, `DELETE FROM datasets WHERE id = ?`).run(id);
       return (row.c ? [row.s, row.c] : [row.s]).filter((p) => !this.fileInUse(p));
     })();
   }
@@ -550,35 +553,35 @@ export class PrivacyRepository {
    * job started): a student's removed answers do not live on there. Returns how many went.
    */
   forgetTestQuestions(guildId: string, datasetId: number, questions: Set<string>): number {
-    const jobs = this.db
-      .prepare(`SELECT id, test_questions AS t FROM jobs WHERE guild_id = ? AND dataset_id = ?`)
-      .all(guildId, datasetId) as { id: number; t: string }[];
+    const jobs = prepared(
+      this.db,
+      `SELECT id, test_questions AS t FROM jobs WHERE guild_id = ? AND dataset_id = ?`,
+    ).all(guildId, datasetId) as { id: number; t: string }[];
     let n = 0;
     for (const job of jobs) {
       const held = JSON.parse(job.t) as { question: string }[];
       const kept = held.filter((q) => !questions.has(q.question));
       if (kept.length === held.length) continue;
       n += held.length - kept.length;
-      this.db.prepare(`UPDATE jobs SET test_questions = ? WHERE id = ?`).run(JSON.stringify(kept), job.id);
+      prepared(this.db, `UPDATE jobs SET test_questions = ? WHERE id = ?`).run(JSON.stringify(kept), job.id);
     }
     return n;
   }
 
   /** When the named sweep last ran, or undefined. */
   lastRun(name: string): Date | undefined {
-    const r = this.db.prepare(`SELECT last_run_at AS at FROM privacy_sweeps WHERE name = ?`).get(name) as
+    const r = prepared(this.db, `SELECT last_run_at AS at FROM privacy_sweeps WHERE name = ?`).get(name) as
       | { at: string }
       | undefined;
     return r ? new Date(r.at) : undefined;
   }
 
   recordRun(name: string, at: Date, result: unknown): void {
-    this.db
-      .prepare(
-        `INSERT INTO privacy_sweeps (name, last_run_at, last_result) VALUES (?, ?, ?)
+    prepared(
+      this.db,
+      `INSERT INTO privacy_sweeps (name, last_run_at, last_result) VALUES (?, ?, ?)
          ON CONFLICT (name) DO UPDATE SET last_run_at = excluded.last_run_at, last_result = excluded.last_result`,
-      )
-      .run(name, at.toISOString(), JSON.stringify(result));
+    ).run(name, at.toISOString(), JSON.stringify(result));
   }
 }
 

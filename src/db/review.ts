@@ -1,6 +1,7 @@
 // The teachers' review of the class's Q&A (/review, `classtune review`): answers with their 👍/👎 counts, the
 // teacher's correction and the moderation flags, filtered and paged in SQL, always within one guild.
 import type { Db } from "./open.ts";
+import { prepared } from "./statements.ts";
 
 /**
  * The moderation flags of answer `a`: the categories of its flagged verdicts (migration 009: the question's and the
@@ -68,9 +69,10 @@ export class ReviewRepository {
   private readonly maxIdStmt;
 
   constructor(db: Db) {
-    this.maxIdStmt = db.prepare("SELECT COALESCE(MAX(id), 0) FROM answers WHERE guild_id = ?").pluck();
-    this.countStmt = db.prepare(`SELECT COUNT(*) FROM answers a WHERE ${WHERE}`).pluck();
-    this.pageStmt = db.prepare(
+    this.maxIdStmt = prepared(db, "SELECT COALESCE(MAX(id), 0) FROM answers WHERE guild_id = ?", "pluck");
+    this.countStmt = prepared(db, `SELECT COUNT(*) FROM answers a WHERE ${WHERE}`, "pluck");
+    this.pageStmt = prepared(
+      db,
       `SELECT a.id AS answerId, a.channel_id AS channelId, a.user_id AS userId, a.question, a.answer, a.model,
          a.public, a.corrected_answer AS correctedAnswer, a.corrected_by AS correctedBy,
          a.corrected_at AS correctedAt, a.created_at AS createdAt,

@@ -1,5 +1,6 @@
 // Repository for ask_usage: one row per /ask that reached a model or the cache. Feeds the spend cap and /usage.
 import type { Db } from "./open.ts";
+import { prepared } from "./statements.ts";
 
 export interface UsageRow {
   id: number;
@@ -78,13 +79,15 @@ export class UsageRepository {
   private readonly spentStmt;
 
   constructor(private readonly db: Db) {
-    this.insertStmt = db.prepare(
+    this.insertStmt = prepared(
+      db,
       `INSERT INTO ask_usage (guild_id, channel_id, user_id, model, provider, prompt_tokens, completion_tokens,
          latency_ms, cost_usd, cache_hit, error, created_at, truncated)
        VALUES (@guildId, @channelId, @userId, @model, @provider, @promptTokens, @completionTokens, @latencyMs,
          @costUsd, @cacheHit, @error, @createdAt, @truncated)`,
     );
-    this.spentStmt = db.prepare(
+    this.spentStmt = prepared(
+      db,
       `SELECT COALESCE(SUM(cost_usd), 0) AS spent FROM ask_usage WHERE guild_id = ? AND created_at >= ?`,
     );
   }
@@ -104,11 +107,10 @@ export class UsageRepository {
   /** The guild's rows in [sinceIso, untilIso), oldest first. */
   between(guildId: string, sinceIso: string, untilIso: string): UsageRow[] {
     return (
-      this.db
-        .prepare(
-          `SELECT ${COLUMNS} FROM ask_usage WHERE guild_id = ? AND created_at >= ? AND created_at < ? ORDER BY id`,
-        )
-        .all(guildId, sinceIso, untilIso) as RawRow[]
+      prepared(
+        this.db,
+        `SELECT ${COLUMNS} FROM ask_usage WHERE guild_id = ? AND created_at >= ? AND created_at < ? ORDER BY id`,
+      ).all(guildId, sinceIso, untilIso) as RawRow[]
     ).map(fromRaw);
   }
 
@@ -132,39 +134,36 @@ export class UsageRepository {
     const p = { guildId, since: sinceIso, until: untilIso };
     const inWindow =
       "guild_id = @guildId AND day || 'T00:00:00.000Z' >= @since AND day || 'T00:00:00.000Z' < @until";
-    const rows = this.db
-      .prepare(
-        `SELECT day, model, provider, questions, errors, cache_hits AS cacheHits, prompt_tokens AS promptTokens,
+    const rows = prepared(
+      this.db,
+      `SELECT day, model, provider, questions, errors, cache_hits AS cacheHits, prompt_tokens AS promptTokens,
            completion_tokens AS completionTokens, cost_usd AS costUsd, truncated
          FROM usage_daily WHERE ${inWindow} ORDER BY day, provider, model`,
-      )
-      .all(p) as DailyRow[];
-    const errors = this.db
-      .prepare(
-        `SELECT code, SUM(count) AS count FROM usage_daily_errors WHERE ${inWindow} GROUP BY code ORDER BY code`,
-      )
-      .all(p) as { code: string; count: number }[];
+    ).all(p) as DailyRow[];
+    const errors = prepared(
+      this.db,
+      `SELECT code, SUM(count) AS count FROM usage_daily_errors WHERE ${inWindow} GROUP BY code ORDER BY code`,
+    ).all(p) as { code: string; count: number }[];
     return [rows, errors];
   }
 
   private aggregateNow(guildId: string, sinceIso: string, untilIso: string): UsageAggregate {
     const where = "guild_id = @guildId AND created_at >= @since AND created_at < @until";
     const p = { guildId, since: sinceIso, until: untilIso };
-    const totals = this.db
-      .prepare(
-        `SELECT COUNT(*) AS questions, COUNT(error) AS errors,
+    const totals = prepared(
+      this.db,
+      `SELECT COUNT(*) AS questions, COUNT(error) AS errors,
            COALESCE(SUM(CASE WHEN error IS NULL AND cache_hit = 1 THEN 1 ELSE 0 END), 0) AS cacheHits,
            COALESCE(SUM(prompt_tokens), 0) AS promptTokens, COALESCE(SUM(completion_tokens), 0) AS completionTokens,
            COALESCE(SUM(cost_usd), 0) AS costUsd
          FROM ask_usage WHERE ${where}`,
-      )
-      .get(p) as Omit<
+    ).get(p) as Omit<
       UsageAggregate,
       "p50LatencyMs" | "byDay" | "byModel" | "topAskers" | "errorsByCode" | "anonymousQuestions"
     >;
     const answeredByModel = `${where} AND error IS NULL AND cache_hit = 0`;
     const timed = (
-      this.db.prepare(`SELECT COUNT(*) AS n FROM ask_usage WHERE ${answeredByModel}`).get(p) as {
+      prepared(this.db, `SELECT COUNT(*) AS n FROM ask_usage WHERE ${answeredByModel}`).get(p) as {
         n: number;
       }
     ).n;
@@ -172,53 +171,47 @@ export class UsageRepository {
       timed === 0
         ? 0
         : ((
-            this.db
-              .prepare(
-                `SELECT latency_ms AS l FROM ask_usage WHERE ${answeredByModel} ORDER BY latency_ms LIMIT 1 OFFSET @offset`,
-              )
-              .get({ ...p, offset: Math.floor((timed - 1) / 2) }) as { l: number } | undefined
+            prepared(
+              this.db,
+              `SELECT latency_ms AS l FROM ask_usage WHERE ${answeredByModel} ORDER BY latency_ms LIMIT 1 OFFSET @offset`,
+            ).get({ ...p, offset: Math.floor((timed - 1) / 2) }) as { l: number } | undefined
           )?.l ?? 0);
     return {
       ...totals,
       anonymousQuestions: 0,
       p50LatencyMs: median,
-      byDay: this.db
-        .prepare(
-          `SELECT substr(created_at, 1, 10) AS day, COUNT(*) AS questions,
+      byDay: prepared(
+        this.db,
+        `SELECT substr(created_at, 1, 10) AS day, COUNT(*) AS questions,
              SUM(prompt_tokens + completion_tokens) AS tokens, SUM(cost_usd) AS costUsd, COUNT(error) AS errors
            FROM ask_usage WHERE ${where} GROUP BY day ORDER BY day`,
-        )
-        .all(p) as UsageAggregate["byDay"],
-      byModel: this.db
-        .prepare(
-          `SELECT model, provider, COUNT(*) AS questions, SUM(prompt_tokens + completion_tokens) AS tokens,
+      ).all(p) as UsageAggregate["byDay"],
+      byModel: prepared(
+        this.db,
+        `SELECT model, provider, COUNT(*) AS questions, SUM(prompt_tokens + completion_tokens) AS tokens,
              SUM(cost_usd) AS costUsd, SUM(truncated) AS truncated
            FROM ask_usage WHERE ${where} GROUP BY provider, model ORDER BY questions DESC, model`,
-        )
-        .all(p) as UsageAggregate["byModel"],
-      topAskers: this.db
-        .prepare(
-          `SELECT user_id AS userId, COUNT(*) AS questions FROM ask_usage WHERE ${where}
+      ).all(p) as UsageAggregate["byModel"],
+      topAskers: prepared(
+        this.db,
+        `SELECT user_id AS userId, COUNT(*) AS questions FROM ask_usage WHERE ${where}
            GROUP BY user_id ORDER BY questions DESC, user_id LIMIT 5`,
-        )
-        .all(p) as UsageAggregate["topAskers"],
-      errorsByCode: this.db
-        .prepare(
-          `SELECT error AS code, COUNT(*) AS count FROM ask_usage WHERE ${where} AND error IS NOT NULL
+      ).all(p) as UsageAggregate["topAskers"],
+      errorsByCode: prepared(
+        this.db,
+        `SELECT error AS code, COUNT(*) AS count FROM ask_usage WHERE ${where} AND error IS NOT NULL
            GROUP BY error ORDER BY count DESC, code`,
-        )
-        .all(p) as UsageAggregate["errorsByCode"],
+      ).all(p) as UsageAggregate["errorsByCode"],
     };
   }
 
   /** Guilds with any usage, held in full or folded (for the CLI, which has no guild of its own). */
   guilds(limit = 100): string[] {
     return (
-      this.db
-        .prepare(
-          `SELECT guild_id AS g FROM ask_usage UNION SELECT guild_id FROM usage_daily ORDER BY g LIMIT ?`,
-        )
-        .all(limit) as {
+      prepared(
+        this.db,
+        `SELECT guild_id AS g FROM ask_usage UNION SELECT guild_id FROM usage_daily ORDER BY g LIMIT ?`,
+      ).all(limit) as {
         g: string;
       }[]
     ).map((r) => r.g);

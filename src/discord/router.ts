@@ -2,6 +2,7 @@
 // guild-only, the server-side access check, a safety-net deferral before Discord's 3-second deadline,
 // UserErrors shown as short ephemeral messages, anything else logged with the interaction id.
 import { DiscordAPIError, type Interaction, MessageFlags } from "discord.js";
+import type { GuildSettings } from "../db/guildSettings.ts";
 import { isUserError } from "../domain/errors.ts";
 import { accessFor, type Command, type ComponentHandler } from "./command.ts";
 import type { AppContext } from "./context.ts";
@@ -151,10 +152,17 @@ export function createInteractionRouter(options: RouterOptions): InteractionRout
   };
 }
 
-/** The `isTeacher` decision for a handler that needs it for its own logic (not only access). */
-export function interactionIsTeacher(interaction: Interaction, ctx: AppContext): boolean {
+/**
+ * The `isTeacher` decision for a handler that needs it for its own logic (not only access); from the guild's settings
+ * when the handler already read them, else read now.
+ */
+export function interactionIsTeacher(
+  interaction: Interaction,
+  ctx: AppContext,
+  guild: Pick<GuildSettings, "teacherRoleId"> = ctx.guildSettings.get(interaction.guildId ?? ""),
+): boolean {
   return isTeacher(
     { permissions: interaction.memberPermissions, roleIds: memberRoleIds(interaction.member) },
-    ctx.guildSettings.get(interaction.guildId ?? "").teacherRoleId,
+    guild.teacherRoleId,
   );
 }

@@ -28,6 +28,7 @@ import {
   seed,
   seedSqliteJobs,
 } from "../../bench/store-sequence.ts";
+import type { QuestionSettings } from "../../src/classroom/settings.ts";
 import { loadConfig } from "../../src/config.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
 import { silentLogger } from "../../src/logger.ts";
@@ -131,7 +132,7 @@ async function compareRows(pool: pg.Pool, k: Kysely<StoreSchema>, sqliteDb: Db):
 }
 
 describe("the store bench's question", () => {
-  it("runs the statements of a real /ask question, after the two of the command handler", async (t) => {
+  it("runs the statements of a real /ask question, the command handler's two first, and reads each row once", async (t) => {
     const chat = await startChatServer("openai", [fineTune(0)]);
     t.after(() => chat.close());
     const real = await tracedDatabase("real");
@@ -154,18 +155,26 @@ describe("the store bench's question", () => {
       await services.close();
       real.db.close();
     });
-    const ask = (question: string) =>
+    // As commands/ask.ts asks: the question's settings read once (public? a teacher?), then the service under them.
+    const settingsOf = () => services.classroom.settings.question(guildId(0), channelId(0));
+    const ask = (question: string, settings: QuestionSettings) =>
       services.classroom.ask({
         guildId: guildId(0),
         channelId: channelId(0),
         userId: "300000000000000001",
         isTeacher: false,
         question,
+        settings,
       });
-    const first = await ask("What is a cell wall made of?");
+    const first = await ask("What is a cell wall made of?", settingsOf());
     assert.ok(first.ok && first.costUsd > 0 && first.moderation === "passed", JSON.stringify(first));
+    let settings: QuestionSettings | undefined;
+    const handler = await traced(real.t, async () => {
+      settings = settingsOf();
+    });
     const service = await traced(real.t, async () => {
-      const r = await ask("What does photosynthesis make?");
+      assert.ok(settings);
+      const r = await ask("What does photosynthesis make?", settings);
       assert.ok(r.ok && !r.cached);
     });
 
@@ -174,10 +183,24 @@ describe("the store bench's question", () => {
     const benchQuestion = repositoryQuestion(bench.db);
     const sequence = await traced(bench.t, () => benchQuestion(questionFor(0)));
 
-    assert.equal(sequence.length, HANDLER_STATEMENTS + service.length);
-    assert.deepEqual(sequence.slice(HANDLER_STATEMENTS).map(shape), service.map(shape));
+    assert.equal(handler.length, HANDLER_STATEMENTS);
+    assert.deepEqual(sequence.map(shape), [...handler, ...service].map(shape));
     // The spend cap's read is there: the question took the paid path.
     assert.ok(service.some((s) => s.includes("SUM(cost_usd)")));
+    // Each row is read once a question: guild_settings again (the moderation policy, in the transaction), the
+    // channel again in the service or the model row again (its context size) would be a repeat here.
+    const reads = [...handler, ...service].map(touches).filter((s) => s.startsWith("select "));
+    assert.deepEqual(
+      reads.filter((s, i) => reads.indexOf(s) !== i),
+      [],
+      `read twice in one question: ${reads.join(", ")}`,
+    );
+    assert.deepEqual(reads, [
+      "select channel_settings",
+      "select guild_settings",
+      "select models",
+      "select ask_usage",
+    ]);
   });
 
   it("is the same in Kysely: the same tables, in the same order, the same transaction", async (t) => {

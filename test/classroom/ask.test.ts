@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { ChatPriceTable } from "../../src/classroom/prices.ts";
+import { openDb } from "../../src/db/open.ts";
 import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT } from "../../src/domain/assistant.ts";
 import {
   addModel,
@@ -55,6 +56,33 @@ describe("AskService", () => {
       question: "What is DNA?",
       ...over,
     });
+
+  describe("with the settings the command read for the question", () => {
+    it("answers under them and reads neither the guild's nor the channel's settings again", async () => {
+      const trace: string[] = [];
+      h = buildHarness({
+        fineTuning: { name: "sandbox", url: sandbox.url },
+        extra: [{ name: "groq", url: groq.url }],
+        db: openDb(":memory:", { verbose: (sql) => trace.push(sql) }),
+      });
+      addModel(h, G, { name: "llama-3.1-8b-instant", provider: "groq" });
+      h.settings.setGuildModel(G, "llama-3.1-8b-instant");
+      // A plain channel: the guild's default model answers (the router's one guild_settings read, when not given).
+      const settings = h.settings.question(G, HALL);
+      // Changed after the command read them: this question goes by what was read.
+      h.settings.setGuildModel(G, BASE);
+      trace.length = 0;
+      const r = answered(await ask({ settings }));
+      assert.deepEqual([r.model, r.source], ["llama-3.1-8b-instant", "guild"]);
+      assert.deepEqual(
+        trace.filter((s) => /\b(guild_settings|channel_settings)\b/.test(s)),
+        [],
+        "the question read settings it was given",
+      );
+      // Without them, the service reads them itself (and sees the change).
+      assert.equal(answered(await ask({ question: "q2" })).model, BASE);
+    });
+  });
 
   describe("routing", () => {
     it("uses the configured base model when nothing else is set", async () => {
