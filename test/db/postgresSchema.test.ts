@@ -347,6 +347,24 @@ describe("the PostgreSQL migrations", () => {
     assert.deepEqual(await migratePostgres(a), []);
   });
 
+  it("a connection lost in a migration rejects it, recording nothing, and the next run applies it", {
+    skip: skipWithoutPostgres,
+  }, async (t) => {
+    const pool = openPostgres(await freshPostgresDatabase(t));
+    t.after(() => pool.end());
+    // The session is ended by the server in the middle of the migration (a restart, an administrator).
+    const dying = {
+      version: 1,
+      name: "dies",
+      sql: "CREATE TABLE half (id bigint); SELECT pg_terminate_backend(pg_backend_pid());",
+    };
+    await assert.rejects(migratePostgres(pool, [dying]), /terminating connection/);
+    const tables = await pool.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'half'");
+    assert.equal(tables.rowCount, 0, "rolled back");
+    const healthy = { version: 1, name: "lives", sql: "CREATE TABLE half (id bigint);" };
+    assert.deepEqual(await migratePostgres(pool, [healthy]), [1], "the pool still works");
+  });
+
   it("model rows take 'asleep' after 008 replaced 007's CHECK, and nothing else", {
     skip: skipWithoutPostgres,
   }, async (t) => {

@@ -230,6 +230,13 @@ export async function copySqliteToPostgres(
     );
   }
   const client = await target.connect();
+  // A checked-out client has no 'error' listener of the pool's: a connection lost mid-copy (the server restarted,
+  // the session killed) would crash the process. The query under way rejects with the reason, handled below.
+  let lost: Error | undefined;
+  const onError = (err: Error): void => {
+    lost ??= err;
+  };
+  client.on("error", onError);
   // One read transaction on the source: every table is read from the same snapshot, even if a bot still writes.
   source.exec("BEGIN");
   try {
@@ -274,9 +281,13 @@ export async function copySqliteToPostgres(
     return { tables: counts, skipped };
   } catch (err) {
     await client.query("ROLLBACK").catch(() => undefined); // the connection may be gone; err says why
-    throw err;
+    if (err instanceof UserError) throw err;
+    // Inside the transaction, whatever failed (the identities, the counts, a lost connection) left nothing behind.
+    throw new CopyFailedError(`the copy failed: ${(err as Error).message}`);
   } finally {
     source.exec("ROLLBACK");
-    client.release();
+    client.off("error", onError);
+    // A broken connection leaves the pool instead of going back to it.
+    client.release(lost);
   }
 }

@@ -16,6 +16,13 @@ export const MIGRATION_LOCK_KEY = 0x63743a6d696772n;
 
 async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // Checked out, a client has no 'error' listener of the pool's: a lost connection would crash the process. The
+  // query under way rejects with the reason instead.
+  let lost: Error | undefined;
+  const onError = (err: Error): void => {
+    lost ??= err;
+  };
+  client.on("error", onError);
   try {
     await client.query("BEGIN");
     await client.query("SELECT pg_advisory_xact_lock($1::bigint)", [MIGRATION_LOCK_KEY.toString()]);
@@ -26,7 +33,8 @@ async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => 
     await client.query("ROLLBACK").catch(() => undefined); // the connection may be gone; err says why
     throw err;
   } finally {
-    client.release();
+    client.off("error", onError);
+    client.release(lost); // a broken connection leaves the pool
   }
 }
 
