@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../config.ts";
 import { type Db, openDb } from "../db/open.ts";
 import {
+  assertTargetEmpty,
   CopyFailedError,
   type CopyResult,
   copySqliteToPostgres,
@@ -104,6 +105,8 @@ export const run: CliCommand = async (args, io) => {
   const target = openPostgres(opts.to, { max: 2 });
   try {
     await assertReachable(target, opts.to);
+    // Before its schema is written: a database that holds rows is not a new one (it may be someone else's).
+    await assertTargetEmpty(target);
     await migratePostgres(target);
     const result = await copySqliteToPostgres(source, target);
     const totalRows = result.tables.reduce((n, t) => n + t.rows, 0);

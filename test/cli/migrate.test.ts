@@ -488,6 +488,36 @@ describe("classtune migrate", { skip: skipWithoutPostgres }, () => {
     );
   });
 
+  it("refuses someone else's database (rows of its own) before writing anything to it, classtune's schema included", async (t) => {
+    const url = await freshPostgresDatabase(t);
+    const pool = openPostgres(url);
+    t.after(() => pool.end());
+    // Another application's database: its own tables, and its own migration runner's schema_migrations.
+    await pool.query(`CREATE TABLE invoices (id bigint PRIMARY KEY, total text);
+      INSERT INTO invoices VALUES (1, '12.50'), (2, '99.00');
+      CREATE TABLE schema_migrations (version bigint PRIMARY KEY, dirty boolean NOT NULL);
+      INSERT INTO schema_migrations VALUES (1, false)`);
+    const run = await runCliCaptured(["migrate", "--to", url, "--json"], { DATABASE_PATH: path });
+    assert.equal(run.code, 3, run.err);
+    assert.match(run.err, /refused: the target database is not empty: invoices \(2 row\(s\)\)/);
+    const tablesThere = await pool.query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1",
+    );
+    assert.deepEqual(
+      tablesThere.rows.map((r) => r.table_name),
+      ["invoices", "schema_migrations"],
+      "no table of classtune's was created there",
+    );
+    const theirs = await pool.query("SELECT * FROM schema_migrations");
+    assert.deepEqual(theirs.rows, [{ version: 1, dirty: false }], "their schema_migrations untouched");
+
+    // Only their migration runner's table holds rows: not classtune's either, refused the same.
+    await pool.query("DROP TABLE invoices");
+    const again = await runCliCaptured(["migrate", "--to", url], { DATABASE_PATH: path });
+    assert.equal(again.code, 3, again.err);
+    assert.match(again.err, /not empty: schema_migrations \(1 row\(s\)\)/);
+  });
+
   it("a PostgreSQL that goes away mid-copy: exit 1, one line, rolled back (no crash on the lost connection)", async (t) => {
     const url = await freshPostgresDatabase(t);
     const pool = openPostgres(url);

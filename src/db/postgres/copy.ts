@@ -41,6 +41,15 @@ export class TargetNotEmptyError extends UserError {
   }
 }
 
+/**
+ * Refuses (TargetNotEmptyError) a target whose tables hold rows. Called before migratePostgres, so a database that is
+ * not new (someone else's) is refused before classtune's schema is written to it; the copy checks again under its lock.
+ */
+export async function assertTargetEmpty(target: pg.PoolClient | pg.Pool): Promise<void> {
+  const nonEmpty = await nonEmptyTables(target);
+  if (nonEmpty.length > 0) throw new TargetNotEmptyError(nonEmpty);
+}
+
 /** The copy could not be completed or did not verify: rolled back, nothing was written. */
 export class CopyFailedError extends UserError {
   constructor(message: string) {
@@ -127,12 +136,22 @@ async function targetTables(client: pg.PoolClient): Promise<Map<string, Set<stri
   return tables;
 }
 
-/** Which of the target's application tables hold rows, with their counts (empty: the target may be written). */
+/** The columns of classtune's schema_migrations (migratePostgres): one of that name with others is another runner's. */
+const MIGRATIONS_COLUMNS = "applied_at,name,version";
+
+/**
+ * Which of the target's tables hold rows, with their counts (empty: the target may be written). classtune's own
+ * schema_migrations is left out; another application's table of that name (other columns) counts like any other.
+ */
 export async function nonEmptyTables(client: pg.PoolClient | pg.Pool): Promise<TableCount[]> {
   const { rows } = await client.query<{ table_name: string }>(
-    `SELECT table_name FROM information_schema.tables
-      WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> $1 ORDER BY table_name`,
-    [MIGRATIONS_TABLE],
+    `SELECT t.table_name FROM information_schema.tables t
+      WHERE t.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
+        AND (t.table_name <> $1 OR (SELECT string_agg(c.column_name::text, ',' ORDER BY c.column_name::text)
+               FROM information_schema.columns c
+              WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name) IS DISTINCT FROM $2)
+      ORDER BY t.table_name`,
+    [MIGRATIONS_TABLE, MIGRATIONS_COLUMNS],
   );
   const counts: TableCount[] = [];
   for (const { table_name: table } of rows) {
@@ -250,8 +269,7 @@ export async function copySqliteToPostgres(
       if (missing.length > 0)
         throw new CopyFailedError(`the target's ${t.name} has no ${missing.join(", ")}`);
     }
-    const nonEmpty = await nonEmptyTables(client);
-    if (nonEmpty.length > 0) throw new TargetNotEmptyError(nonEmpty);
+    await assertTargetEmpty(client);
 
     for (const t of tables) {
       try {
