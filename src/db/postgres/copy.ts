@@ -215,8 +215,9 @@ async function resetIdentities(client: pg.PoolClient): Promise<void> {
       WHERE table_schema = current_schema() AND is_identity = 'YES'`,
   );
   for (const { table_name: table, column_name: column } of rows) {
+    // As text: the value set is not read as a number (it may be past Number.MAX_SAFE_INTEGER, copied exactly).
     await client.query(
-      `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE((SELECT max(${quote(column)}) FROM ${quote(table)}), 0) + 1, false)`,
+      `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE((SELECT max(${quote(column)}) FROM ${quote(table)}), 0) + 1, false)::text`,
       [quote(table), column],
     );
   }
