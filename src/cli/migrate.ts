@@ -13,7 +13,7 @@ import {
   copySqliteToPostgres,
   TargetNotEmptyError,
 } from "../db/postgres/copy.ts";
-import { migratePostgres } from "../db/postgres/migrate.ts";
+import { migratePostgres, PostgresMigrationError } from "../db/postgres/migrate.ts";
 import { assertReachable, connectionError, openPostgres, redactUrl } from "../db/postgres/pool.ts";
 import { UserError } from "../domain/errors.ts";
 import { type CliCommand, UsageError } from "./io.ts";
@@ -107,7 +107,16 @@ export const run: CliCommand = async (args, io) => {
     await assertReachable(target, opts.to);
     // Before its schema is written: a database that holds rows is not a new one (it may be someone else's).
     await assertTargetEmpty(target);
-    await migratePostgres(target);
+    await migratePostgres(target).catch((err: unknown) => {
+      if (!(err instanceof PostgresMigrationError)) throw err;
+      throw (
+        connectionError(err.cause, opts.to) ??
+        new UserError(
+          `cannot create classtune's tables in the target: ${err.message} (migration ${err.migration}; nothing was copied)`,
+          "io",
+        )
+      );
+    });
     const result = await copySqliteToPostgres(source, target);
     const totalRows = result.tables.reduce((n, t) => n + t.rows, 0);
     io.stdout.write(

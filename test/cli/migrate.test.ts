@@ -518,6 +518,27 @@ describe("classtune migrate", { skip: skipWithoutPostgres }, () => {
     assert.match(again.err, /not empty: schema_migrations \(1 row\(s\)\)/);
   });
 
+  it("a target whose schema cannot be made classtune's: exit 2, one line saying so, nothing written", async (t) => {
+    const url = await freshPostgresDatabase(t);
+    const pool = openPostgres(url);
+    t.after(() => pool.end());
+    // Empty, but a table of someone else's holds a name of classtune's.
+    await pool.query("CREATE TABLE datasets (x text)");
+    const run = await runCliCaptured(["migrate", "--to", url], { DATABASE_PATH: path });
+    assert.equal(run.code, 2, run.err);
+    assert.equal(
+      run.err,
+      `classtune migrate: cannot create classtune's tables in the target: relation "datasets" already exists (migration 001_datasets; nothing was copied)\n`,
+    );
+    const tablesThere = await pool.query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1",
+    );
+    assert.deepEqual(
+      tablesThere.rows.map((r) => r.table_name),
+      ["datasets", "schema_migrations"],
+    );
+  });
+
   it("a PostgreSQL that goes away mid-copy: exit 1, one line, rolled back (no crash on the lost connection)", async (t) => {
     const url = await freshPostgresDatabase(t);
     const pool = openPostgres(url);

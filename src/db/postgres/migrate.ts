@@ -14,6 +14,17 @@ export const postgresMigrationsDir = fileURLToPath(new URL("./migrations/", impo
  */
 export const MIGRATION_LOCK_KEY = 0x63743a6d696772n;
 
+/** A migration that failed, rolled back: which one (NNN_name), with the server's reason as its message. */
+export class PostgresMigrationError extends Error {
+  constructor(
+    readonly migration: string,
+    cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = "PostgresMigrationError";
+  }
+}
+
 async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   // Checked out, a client has no 'error' listener of the pool's: a lost connection would crash the process. The
@@ -73,6 +84,8 @@ export async function migratePostgres(
         new Date().toISOString(),
       ]);
       return true;
+    }).catch((err: unknown) => {
+      throw new PostgresMigrationError(`${String(m.version).padStart(3, "0")}_${m.name}`, err);
     });
     if (ran) applied.push(m.version);
   }
