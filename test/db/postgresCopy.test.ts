@@ -1,12 +1,13 @@
 // copySqliteToPostgres on the edges of the data a SQLite file can hold (the school round trip itself, through the
-// CLI, is test/cli/migrate.test.ts): integers past Number.MAX_SAFE_INTEGER are copied digit for digit.
+// CLI, is test/cli/migrate.test.ts): integers past Number.MAX_SAFE_INTEGER are copied digit for digit; text
+// PostgreSQL cannot hold (a NUL character) fails the copy naming the table, the column and the row.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { openDb } from "../../src/db/open.ts";
-import { copySqliteToPostgres } from "../../src/db/postgres/copy.ts";
+import { CopyFailedError, copySqliteToPostgres } from "../../src/db/postgres/copy.ts";
 import { migratePostgres } from "../../src/db/postgres/migrate.ts";
 import { openPostgres } from "../../src/db/postgres/pool.ts";
 import { freshPostgresDatabase, skipWithoutPostgres } from "../helpers/postgres.ts";
@@ -47,5 +48,25 @@ describe("copySqliteToPostgres", { skip: skipWithoutPostgres }, () => {
        VALUES ('g', 'u', 'f', 's', 1, 'chat', 1, 1, 0, 1, 'm', 1, '{}', '/p', 't') RETURNING id::text AS id`,
     );
     assert.equal(next.rows[0]?.id, String(bigId + 1n));
+  });
+
+  it("fails on a NUL character (SQLite text holds it, PostgreSQL's cannot), naming the table, column and row", async (t) => {
+    const db = openDb(join(dir, "nul.db"));
+    t.after(() => db.close());
+    db.prepare(insertDataset).run(1, 10);
+    db.prepare(insertDataset).run(7, 10);
+    db.prepare("UPDATE datasets SET file_name = ? WHERE id = 7").run("week\u00001.jsonl");
+    const pool = openPostgres(await freshPostgresDatabase(t));
+    t.after(() => pool.end());
+    await migratePostgres(pool);
+    await assert.rejects(copySqliteToPostgres(db, pool), (err: Error) => {
+      assert.ok(err instanceof CopyFailedError);
+      assert.equal(
+        err.message,
+        "datasets.file_name holds a NUL character (U+0000), which PostgreSQL's text cannot, in the row id = 7; rolled back, nothing was written",
+      );
+      return true;
+    });
+    assert.equal((await pool.query("SELECT 1 FROM datasets")).rowCount, 0);
   });
 });

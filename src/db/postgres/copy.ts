@@ -66,6 +66,8 @@ interface SourceTable {
   references: string[];
   /** The primary key's columns, or rowid: the order rows are read (a parent answer before its follow-ups). */
   order: string;
+  /** The primary key's column names (none: rowid), to name a row in a message. */
+  key: string[];
 }
 
 function sourceTables(db: Db): { tables: SourceTable[]; skipped: string[] } {
@@ -81,10 +83,11 @@ function sourceTables(db: Db): { tables: SourceTable[]; skipped: string[] } {
         name: string;
         pk: number;
       }[];
-      const pk = info
+      const key = info
         .filter((c) => c.pk > 0)
         .sort((a, b) => a.pk - b.pk)
-        .map((c) => quote(c.name));
+        .map((c) => c.name);
+      const pk = key.map(quote);
       const references = db
         .prepare(`SELECT DISTINCT "table" FROM pragma_foreign_key_list(?)`)
         .pluck()
@@ -94,6 +97,7 @@ function sourceTables(db: Db): { tables: SourceTable[]; skipped: string[] } {
         columns: info.map((c) => c.name),
         references: references.filter((r) => r !== name),
         order: pk.length > 0 ? pk.join(", ") : "rowid",
+        key,
       };
     });
   return { tables: foreignKeyOrder(tables), skipped };
@@ -201,7 +205,17 @@ async function copyTable(
     batch = [];
   };
   // Rows are read as the inserts go (iterate), so a large table is never held whole in memory.
+  let position = 0;
   for (const row of read.iterate() as Iterable<unknown[]>) {
+    position++;
+    const nul = row.findIndex((v) => typeof v === "string" && v.includes("\u0000"));
+    if (nul >= 0) {
+      // PostgreSQL's text cannot hold U+0000 (SQLite's can): name the cell, so the operator can fix it there.
+      const id = table.key.map((k) => `${k} = ${String(row[table.columns.indexOf(k)])}`).join(", ");
+      throw new CopyFailedError(
+        `${table.name}.${table.columns[nul]} holds a NUL character (U+0000), which PostgreSQL's text cannot, in the row ${id || `at position ${position}`}`,
+      );
+    }
     batch.push(row.map(parameter));
     if (batch.length >= perBatch) await flush();
   }
@@ -276,6 +290,7 @@ export async function copySqliteToPostgres(
       try {
         await copyTable(source, client, t, options.batchRows ?? 500);
       } catch (err) {
+        if (err instanceof CopyFailedError) throw err;
         throw new CopyFailedError(`copying ${t.name} failed: ${(err as Error).message}`);
       }
     }
