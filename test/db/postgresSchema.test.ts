@@ -347,6 +347,22 @@ describe("the PostgreSQL migrations", () => {
     assert.deepEqual(await migratePostgres(a), []);
   });
 
+  it("refuses a schema_migrations of another application's (other columns) instead of reading its versions as classtune's", {
+    skip: skipWithoutPostgres,
+  }, async (t) => {
+    const pool = openPostgres(await freshPostgresDatabase(t));
+    t.after(() => pool.end());
+    // golang-migrate's table, holding versions that happen to be classtune's numbers.
+    await pool.query(`CREATE TABLE schema_migrations (version bigint PRIMARY KEY, dirty boolean NOT NULL);
+      INSERT INTO schema_migrations SELECT v, false FROM generate_series(1, 40) AS v`);
+    await assert.rejects(
+      migratePostgres(pool),
+      /^UserError: schema_migrations here is not classtune's \(its columns: dirty, version\)/,
+    );
+    const tables = await pool.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'datasets'");
+    assert.equal(tables.rowCount, 0, "nothing of classtune's was created");
+  });
+
   it("a connection lost in a migration rejects it, recording nothing, and the next run applies it", {
     skip: skipWithoutPostgres,
   }, async (t) => {

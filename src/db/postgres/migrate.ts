@@ -3,6 +3,7 @@
 // schemas equal). Read by the one loadMigrations, recorded in the same schema_migrations table.
 import { fileURLToPath } from "node:url";
 import type pg from "pg";
+import { UserError } from "../../domain/errors.ts";
 import { loadMigrations, type Migration } from "../migrate.ts";
 
 export const postgresMigrationsDir = fileURLToPath(new URL("./migrations/", import.meta.url));
@@ -68,6 +69,20 @@ export async function migratePostgres(
       name text NOT NULL,
       applied_at text NOT NULL
     )`);
+    // A table of that name kept by another application's migration runner (golang-migrate's, Rails'): its
+    // versions are not classtune's, and reading them as such would skip classtune's migrations of those numbers.
+    const columns = await client.query<{ column_name: string }>(
+      `SELECT column_name FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = $1 ORDER BY column_name`,
+      [table],
+    );
+    const names = columns.rows.map((r) => r.column_name);
+    if (names.join(",") !== "applied_at,name,version") {
+      throw new UserError(
+        `${table} here is not classtune's (its columns: ${names.join(", ")}): another application keeps its migrations in this database; give classtune a database of its own`,
+        "config",
+      );
+    }
     const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${table}`);
     return new Set(rows.map((r) => Number(r.version)));
   });
