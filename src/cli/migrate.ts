@@ -11,6 +11,7 @@ import {
   CopyFailedError,
   type CopyResult,
   copySqliteToPostgres,
+  isClasstuneDatabase,
   TargetNotEmptyError,
 } from "../db/postgres/copy.ts";
 import { migratePostgres, PostgresMigrationError } from "../db/postgres/migrate.ts";
@@ -98,8 +99,15 @@ export const run: CliCommand = async (args, io) => {
   const to = redactUrl(opts.to);
   let source: Db;
   try {
+    if (!isClasstuneDatabase(from)) {
+      throw new UserError(
+        `${from} is not a classtune database (it has no schema_migrations table): give --from the bot's database (DATABASE_PATH, or DATA_DIR/classtune.db)`,
+        "io",
+      );
+    }
     source = openDb(from);
   } catch (err) {
+    if (err instanceof UserError) throw err;
     throw new UserError(`cannot open ${from} as a SQLite database: ${(err as Error).message}`, "io");
   }
   const target = openPostgres(opts.to, { max: 2 });

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
 import type pg from "pg";
 import { AnswerRepository } from "../../src/db/answers.ts";
 import { ChannelSettingsRepository } from "../../src/db/channels.ts";
@@ -568,6 +569,33 @@ describe("classtune migrate", { skip: skipWithoutPostgres }, () => {
     assert.equal(run.code, 2);
     assert.equal(run.err, "classtune migrate: cannot reach PostgreSQL at 127.0.0.1:1: connection refused\n");
     assert.ok(!`${run.out}${run.err}`.includes(PASSWORD));
+  });
+
+  it("refuses a SQLite file that is not classtune's database, and leaves it as it was", async () => {
+    const other = join(dir, "other.db");
+    const foreign = new Database(other);
+    foreign.exec(
+      "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('hi')",
+    );
+    foreign.close();
+    const tablesOf = (file: string): string[] => {
+      const d = new Database(file, { readonly: true });
+      try {
+        return d
+          .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+          .pluck()
+          .all() as string[];
+      } finally {
+        d.close();
+      }
+    };
+    const run = await runCliCaptured(["migrate", "--to", "postgres://127.0.0.1:1/x", "--from", other], {});
+    assert.equal(run.code, 2, run.err);
+    assert.equal(
+      run.err,
+      `classtune migrate: ${other} is not a classtune database (it has no schema_migrations table): give --from the bot's database (DATABASE_PATH, or DATA_DIR/classtune.db)\n`,
+    );
+    assert.deepEqual(tablesOf(other), ["notes"], "classtune's migrations were not applied to it");
   });
 
   it("refuses a missing SQLite file without creating it, and a --to that is not a postgres:// URL", async () => {

@@ -2,6 +2,7 @@
 // all. Every application table is copied in foreign-key order inside one PostgreSQL transaction, in batched
 // multi-row INSERTs; identity sequences then continue after each table's highest id, and the copy commits only if
 // every table holds as many rows on both sides. A target whose application tables hold any row is refused.
+import Database from "better-sqlite3";
 import type pg from "pg";
 import { UserError } from "../../domain/errors.ts";
 import type { Db } from "../open.ts";
@@ -9,6 +10,22 @@ import { PROVIDER_TABLE } from "../privacy.ts";
 
 /** The runners' bookkeeping table: each engine's own, filled by its migrations, never copied. */
 const MIGRATIONS_TABLE = "schema_migrations";
+
+/**
+ * Whether the SQLite file at `path` is classtune's database (its migrations have run: it has schema_migrations),
+ * read without writing to it, so a file named by mistake is not migrated into one. Throws when it is not SQLite.
+ */
+export function isClasstuneDatabase(path: string): boolean {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return (
+      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(MIGRATIONS_TABLE) !==
+      undefined
+    );
+  } finally {
+    db.close();
+  }
+}
 
 /**
  * Taken for the whole copy (pg_advisory_xact_lock): the ASCII bytes of "ct:copy", so two migrate commands on one
