@@ -93,10 +93,14 @@ function tail(file, lines = 20) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Runs a program to its end, resolving with its exit code and its output (stdout and stderr together). */
-function run(file, args, options) {
+/**
+ * Runs a program to its end, resolving with its exit code and its output (stdout and stderr together); `onSpawn`
+ * hears its pid.
+ */
+function run(file, args, options, onSpawn = () => {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
+    if (child.pid) onSpawn(child.pid);
     let output = "";
     child.stdout.on("data", (d) => {
       output += d;
@@ -127,6 +131,8 @@ export async function startPostgres({ log = () => {}, env = process.env } = {}) 
   const as = { cwd: dir, env: { ...env, LC_ALL: "C" }, ...(user ?? {}) };
   let server;
   const cluster = { url: "", dir, stop: () => stop() };
+  // From the folder's first moment (initdb included), it outlives a runner killed outright (see guard).
+  const guardian = guard(dir);
 
   let stopping;
   function stop() {
@@ -144,6 +150,7 @@ export async function startPostgres({ log = () => {}, env = process.env } = {}) 
         }
       }
       rmSync(dir, { recursive: true, force: true });
+      guardian.dismiss();
     })();
     return stopping;
   }
@@ -160,6 +167,7 @@ export async function startPostgres({ log = () => {}, env = process.env } = {}) 
       if (existsSync(pidFile)) server.child.kill("SIGKILL");
     }
     rmSync(dir, { recursive: true, force: true });
+    guardian.dismiss();
   }
   function onSignal(signal) {
     stop().finally(() => {
@@ -180,7 +188,7 @@ export async function startPostgres({ log = () => {}, env = process.env } = {}) 
     if (user) chownSync(dir, user.uid, user.gid);
     const initArgs = ["-D", data, "-A", "trust", "-U", "classtune", "-E", "UTF8", "--locale=C", "--no-sync"];
     if (major >= 15) initArgs.push("--no-instructions");
-    const init = await run(join(bin, "initdb"), initArgs, as);
+    const init = await run(join(bin, "initdb"), initArgs, as, guardian.watch);
     if (init.code !== 0) throw new Error(`initdb failed (exit ${init.code}):\n${init.output.trim()}`);
 
     for (let attempt = 1; ; attempt++) {
@@ -188,7 +196,8 @@ export async function startPostgres({ log = () => {}, env = process.env } = {}) 
       const settings = Object.entries(SETTINGS).flatMap(([k, v]) => ["-c", `${k}=${v}`]);
       const out = openSync(logFile, "a");
       const args = ["-D", data, "-k", dir, "-h", "127.0.0.1", "-p", String(port), ...settings];
-      server = spawnServer(join(bin, "postgres"), args, { ...as, stdio: ["ignore", out, out] }, dir);
+      server = spawnServer(join(bin, "postgres"), args, { ...as, stdio: ["ignore", out, out] });
+      if (server.child.pid) guardian.watch(server.child.pid);
       closeSync(out);
       const state = await ready(bin, port, server, as);
       if (state === "ready") {
@@ -226,19 +235,13 @@ async function ready(bin, port, server, as) {
   return server.done ? "exited" : "timeout";
 }
 
-/**
- * Spawns the postmaster; `ended` settles (and `done` turns true) when it exits or cannot be spawned. A guardian
- * shell outlives a runner killed outright (SIGKILL, which no handler sees): its stdin, a pipe from the runner,
- * ends with the runner, and it then stops the postmaster and removes the folder. It goes when the postmaster does.
- */
-function spawnServer(file, args, options, dir) {
+/** Spawns the postmaster; `ended` settles (and `done` turns true) when it exits or cannot be spawned. */
+function spawnServer(file, args, options) {
   const child = spawn(file, args, options);
   const server = { child, done: false, ended: Promise.resolve() };
-  const guardian = child.pid ? guard(child.pid, dir) : undefined;
   server.ended = new Promise((resolve) => {
     const end = () => {
       server.done = true;
-      guardian?.kill("SIGKILL");
       resolve();
     };
     child.once("exit", end);
@@ -247,15 +250,26 @@ function spawnServer(file, args, options, dir) {
   return server;
 }
 
-// Waits for the postmaster's own end (it removes postmaster.pid last) rather than its pid, which may be reused.
-const GUARDIAN = `read _
-kill -INT "$1" 2>/dev/null
+// Each line read is the pid of the program now working in the folder (initdb, then the postmaster). At the end of
+// its input it interrupts the last one (initdb stops and cleans up; postgres shuts down fast), waits for it to end
+// (the postmaster removes postmaster.pid last), at most 10 s, and removes the folder.
+const GUARDIAN = `pid=
+while read -r next; do pid=$next; done
+[ -n "$pid" ] && kill -INT "$pid" 2>/dev/null
 n=0
-while [ -e "$2/data/postmaster.pid" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-rm -rf "$2"`;
+while { [ -e "$1/data/postmaster.pid" ] || { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }; } && [ $n -lt 100 ]; do
+  sleep 0.1; n=$((n + 1))
+done
+rm -rf "$1"`;
 
-function guard(pid, dir) {
-  const guardian = spawn("sh", ["-c", GUARDIAN, "classtune-postgres-guardian", String(pid), dir], {
+/**
+ * A guardian shell for the cluster's folder, for a runner killed outright (SIGKILL, which no handler sees): its
+ * stdin, a pipe from the runner, ends with the runner, and it then stops what runs in the folder and removes it.
+ * watch(pid) names the program now running there; dismiss() ends the guardian once the runner has cleaned up itself
+ * (so it never signals a pid that may since have been reused).
+ */
+function guard(dir) {
+  const guardian = spawn("sh", ["-c", GUARDIAN, "classtune-postgres-guardian", dir], {
     detached: true, // a kill of the runner's whole process group spares it
     stdio: ["pipe", "ignore", "ignore"],
   });
@@ -263,5 +277,8 @@ function guard(pid, dir) {
   guardian.unref();
   guardian.stdin.on("error", () => {});
   guardian.stdin.unref();
-  return guardian;
+  return {
+    watch: (pid) => guardian.stdin.write(`${pid}\n`),
+    dismiss: () => guardian.kill("SIGKILL"),
+  };
 }

@@ -7,12 +7,14 @@ import { parseArgs } from "node:util";
 import { loadConfig } from "../config.ts";
 import { type Db, openDb } from "../db/open.ts";
 import {
+  assertTargetEmpty,
   CopyFailedError,
   type CopyResult,
   copySqliteToPostgres,
+  isClasstuneDatabase,
   TargetNotEmptyError,
 } from "../db/postgres/copy.ts";
-import { migratePostgres } from "../db/postgres/migrate.ts";
+import { migratePostgres, PostgresMigrationError } from "../db/postgres/migrate.ts";
 import { assertReachable, connectionError, openPostgres, redactUrl } from "../db/postgres/pool.ts";
 import { UserError } from "../domain/errors.ts";
 import { type CliCommand, UsageError } from "./io.ts";
@@ -97,14 +99,32 @@ export const run: CliCommand = async (args, io) => {
   const to = redactUrl(opts.to);
   let source: Db;
   try {
+    if (!isClasstuneDatabase(from)) {
+      throw new UserError(
+        `${from} is not a classtune database (it has no schema_migrations table): give --from the bot's database (DATABASE_PATH, or DATA_DIR/classtune.db)`,
+        "io",
+      );
+    }
     source = openDb(from);
   } catch (err) {
+    if (err instanceof UserError) throw err;
     throw new UserError(`cannot open ${from} as a SQLite database: ${(err as Error).message}`, "io");
   }
   const target = openPostgres(opts.to, { max: 2 });
   try {
     await assertReachable(target, opts.to);
-    await migratePostgres(target);
+    // Before its schema is written: a database that holds rows is not a new one (it may be someone else's).
+    await assertTargetEmpty(target);
+    await migratePostgres(target).catch((err: unknown) => {
+      if (!(err instanceof PostgresMigrationError)) throw err;
+      throw (
+        connectionError(err.cause, opts.to) ??
+        new UserError(
+          `cannot create classtune's tables in the target: ${err.message} (migration ${err.migration}; nothing was copied)`,
+          "io",
+        )
+      );
+    });
     const result = await copySqliteToPostgres(source, target);
     const totalRows = result.tables.reduce((n, t) => n + t.rows, 0);
     io.stdout.write(

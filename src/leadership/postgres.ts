@@ -47,7 +47,10 @@ export interface PostgresLeadershipOptions {
    * connecting. Default RENEW_EVERY_MS.
    */
   renewEveryMs?: number;
-  /** Milliseconds since the epoch: how long ago this process last confirmed its session (see isLeader). */
+  /**
+   * Milliseconds on this process's own clock (default performance.now(), monotonic): how long ago this process last
+   * confirmed its session (see isLeader).
+   */
   now?: () => number;
   /**
    * Runs `attempt` every `ms` until the returned function is called; default an unref'd setInterval. Tests pass a
@@ -99,7 +102,8 @@ export class PostgresLeadership implements Leadership {
     this.key = advisoryLockKey(this.name).toString();
     this.renewEveryMs = o.renewEveryMs ?? RENEW_EVERY_MS;
     if (!(this.renewEveryMs > 0)) throw new Error(`cannot try for the lock every ${this.renewEveryMs} ms`);
-    this.now = o.now ?? Date.now;
+    // Only ever compared with its own earlier readings: a monotonic clock, which a wall clock set back cannot stretch.
+    this.now = o.now ?? (() => performance.now());
     this.every = o.every ?? intervalOf;
     this.newClient = o.newClient ?? ((config) => new pg.Client(config));
     this.logger = o.logger ?? silentLogger;

@@ -2,10 +2,13 @@
 // into a fresh PostgreSQL database and compared row by row, field by field; then refused as non-empty, rolled back
 // on a row-count mismatch, and an unreachable target reported plainly. The password is never printed.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
 import type pg from "pg";
 import { AnswerRepository } from "../../src/db/answers.ts";
 import { ChannelSettingsRepository } from "../../src/db/channels.ts";
@@ -29,6 +32,7 @@ import { runCliCaptured } from "../helpers/cli.ts";
 import { freshPostgresDatabase, skipWithoutPostgres } from "../helpers/postgres.ts";
 import { GUILD, seedPerson } from "../privacy/helpers.ts";
 
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "classtune-migrate-cli-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -268,6 +272,31 @@ function buildSchool(db: Db): void {
   new LeaderLeaseRepository(db).acquire("scheduler", "host-a:123", 1_796_000_000_000, 30_000);
 }
 
+/** The real `classtune` command in a process of its own: its exit status and output, whatever happens inside it. */
+function spawnCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    // cwd is the temp dir: no stray .env is loaded.
+    const child = spawn(process.execPath, [join(ROOT, "scripts", "run.js"), "src/cli.ts", ...args], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "silent", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on("data", (b: Buffer) => {
+      err += b.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, out, err }));
+  });
+}
+
 /** classtune's tables in the SQLite file (schema_migrations and the sandbox's left out), each with its key. */
 function applicationTables(db: Db): string[] {
   return db
@@ -460,12 +489,113 @@ describe("classtune migrate", { skip: skipWithoutPostgres }, () => {
     );
   });
 
+  it("refuses someone else's database (rows of its own) before writing anything to it, classtune's schema included", async (t) => {
+    const url = await freshPostgresDatabase(t);
+    const pool = openPostgres(url);
+    t.after(() => pool.end());
+    // Another application's database: its own tables, and its own migration runner's schema_migrations.
+    await pool.query(`CREATE TABLE invoices (id bigint PRIMARY KEY, total text);
+      INSERT INTO invoices VALUES (1, '12.50'), (2, '99.00');
+      CREATE TABLE schema_migrations (version bigint PRIMARY KEY, dirty boolean NOT NULL);
+      INSERT INTO schema_migrations VALUES (1, false)`);
+    const run = await runCliCaptured(["migrate", "--to", url, "--json"], { DATABASE_PATH: path });
+    assert.equal(run.code, 3, run.err);
+    assert.match(run.err, /refused: the target database is not empty: invoices \(2 row\(s\)\)/);
+    const tablesThere = await pool.query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1",
+    );
+    assert.deepEqual(
+      tablesThere.rows.map((r) => r.table_name),
+      ["invoices", "schema_migrations"],
+      "no table of classtune's was created there",
+    );
+    const theirs = await pool.query("SELECT * FROM schema_migrations");
+    assert.deepEqual(theirs.rows, [{ version: 1, dirty: false }], "their schema_migrations untouched");
+
+    // Only their migration runner's table holds rows: not classtune's either, refused the same.
+    await pool.query("DROP TABLE invoices");
+    const again = await runCliCaptured(["migrate", "--to", url], { DATABASE_PATH: path });
+    assert.equal(again.code, 3, again.err);
+    assert.match(again.err, /not empty: schema_migrations \(1 row\(s\)\)/);
+  });
+
+  it("a target whose schema cannot be made classtune's: exit 2, one line saying so, nothing written", async (t) => {
+    const url = await freshPostgresDatabase(t);
+    const pool = openPostgres(url);
+    t.after(() => pool.end());
+    // Empty, but a table of someone else's holds a name of classtune's.
+    await pool.query("CREATE TABLE datasets (x text)");
+    const run = await runCliCaptured(["migrate", "--to", url], { DATABASE_PATH: path });
+    assert.equal(run.code, 2, run.err);
+    assert.equal(
+      run.err,
+      `classtune migrate: cannot create classtune's tables in the target: relation "datasets" already exists (migration 001_datasets; nothing was copied)\n`,
+    );
+    const tablesThere = await pool.query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1",
+    );
+    assert.deepEqual(
+      tablesThere.rows.map((r) => r.table_name),
+      ["datasets", "schema_migrations"],
+    );
+  });
+
+  it("a PostgreSQL that goes away mid-copy: exit 1, one line, rolled back (no crash on the lost connection)", async (t) => {
+    const url = await freshPostgresDatabase(t);
+    const pool = openPostgres(url);
+    t.after(() => pool.end());
+    await migratePostgres(pool);
+    // The copy's own session is ended by the server while it inserts ask_usage's rows.
+    await pool.query(`CREATE FUNCTION end_session() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.id = 250 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF; RETURN NEW; END $$;
+      CREATE TRIGGER end_session BEFORE INSERT ON ask_usage FOR EACH ROW EXECUTE FUNCTION end_session()`);
+    const run = await spawnCli(["migrate", "--to", withPassword(url)], { DATABASE_PATH: path });
+    assert.equal(run.code, 1, run.err);
+    assert.match(
+      run.err,
+      /^classtune migrate: copying ask_usage failed: terminating connection due to administrator command; rolled back, nothing was written\n$/,
+    );
+    assert.ok(!`${run.out}${run.err}`.includes(PASSWORD));
+    assert.deepEqual(
+      Object.values(await postgresCounts(pool, tables)).filter((n) => n > 0),
+      [],
+      "nothing was written",
+    );
+  });
+
   it("reports an unreachable target by host and port, without its password or a stack trace", async () => {
     const url = `postgres://classtune:${PASSWORD}@127.0.0.1:1/school`;
     const run = await runCliCaptured(["migrate", "--to", url], { DATABASE_PATH: path });
     assert.equal(run.code, 2);
     assert.equal(run.err, "classtune migrate: cannot reach PostgreSQL at 127.0.0.1:1: connection refused\n");
     assert.ok(!`${run.out}${run.err}`.includes(PASSWORD));
+  });
+
+  it("refuses a SQLite file that is not classtune's database, and leaves it as it was", async () => {
+    const other = join(dir, "other.db");
+    const foreign = new Database(other);
+    foreign.exec(
+      "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('hi')",
+    );
+    foreign.close();
+    const tablesOf = (file: string): string[] => {
+      const d = new Database(file, { readonly: true });
+      try {
+        return d
+          .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+          .pluck()
+          .all() as string[];
+      } finally {
+        d.close();
+      }
+    };
+    const run = await runCliCaptured(["migrate", "--to", "postgres://127.0.0.1:1/x", "--from", other], {});
+    assert.equal(run.code, 2, run.err);
+    assert.equal(
+      run.err,
+      `classtune migrate: ${other} is not a classtune database (it has no schema_migrations table): give --from the bot's database (DATABASE_PATH, or DATA_DIR/classtune.db)\n`,
+    );
+    assert.deepEqual(tablesOf(other), ["notes"], "classtune's migrations were not applied to it");
   });
 
   it("refuses a missing SQLite file without creating it, and a --to that is not a postgres:// URL", async () => {

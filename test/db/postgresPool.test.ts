@@ -23,6 +23,19 @@ describe("redactUrl", () => {
       !redactUrl(`postgres://ct:${SECRET}@[bad/x`).includes(SECRET),
       "even a URL that does not parse",
     );
+    // A password written unencoded, with characters that stop the URL parsing (a "/", or an "@" after a "#").
+    for (const [a, b] of [
+      ["/", ""],
+      ["#", "@"],
+    ]) {
+      const url = `postgres://ct:${SECRET}${a}${SECRET}${b}${SECRET}@db.school/classtune`;
+      assert.ok(!redactUrl(url).includes(SECRET), `${url} -> ${redactUrl(url)}`);
+    }
+    // One that parses, wrongly: "ct:1234" read as host and port, the rest of the password as the path or fragment.
+    for (const cut of ["/", "#", "?"]) {
+      const url = `postgres://ct:1234${cut}${SECRET}@db.school/classtune`;
+      assert.ok(!redactUrl(url).includes(SECRET), `${url} -> ${redactUrl(url)}`);
+    }
   });
 });
 

@@ -347,6 +347,40 @@ describe("the PostgreSQL migrations", () => {
     assert.deepEqual(await migratePostgres(a), []);
   });
 
+  it("refuses a schema_migrations of another application's (other columns) instead of reading its versions as classtune's", {
+    skip: skipWithoutPostgres,
+  }, async (t) => {
+    const pool = openPostgres(await freshPostgresDatabase(t));
+    t.after(() => pool.end());
+    // golang-migrate's table, holding versions that happen to be classtune's numbers.
+    await pool.query(`CREATE TABLE schema_migrations (version bigint PRIMARY KEY, dirty boolean NOT NULL);
+      INSERT INTO schema_migrations SELECT v, false FROM generate_series(1, 40) AS v`);
+    await assert.rejects(
+      migratePostgres(pool),
+      /^UserError: schema_migrations here is not classtune's \(its columns: dirty, version\)/,
+    );
+    const tables = await pool.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'datasets'");
+    assert.equal(tables.rowCount, 0, "nothing of classtune's was created");
+  });
+
+  it("a connection lost in a migration rejects it, recording nothing, and the next run applies it", {
+    skip: skipWithoutPostgres,
+  }, async (t) => {
+    const pool = openPostgres(await freshPostgresDatabase(t));
+    t.after(() => pool.end());
+    // The session is ended by the server in the middle of the migration (a restart, an administrator).
+    const dying = {
+      version: 1,
+      name: "dies",
+      sql: "CREATE TABLE half (id bigint); SELECT pg_terminate_backend(pg_backend_pid());",
+    };
+    await assert.rejects(migratePostgres(pool, [dying]), /terminating connection/);
+    const tables = await pool.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'half'");
+    assert.equal(tables.rowCount, 0, "rolled back");
+    const healthy = { version: 1, name: "lives", sql: "CREATE TABLE half (id bigint);" };
+    assert.deepEqual(await migratePostgres(pool, [healthy]), [1], "the pool still works");
+  });
+
   it("model rows take 'asleep' after 008 replaced 007's CHECK, and nothing else", {
     skip: skipWithoutPostgres,
   }, async (t) => {

@@ -284,6 +284,24 @@ describe("leadership on PostgreSQL", { skip: skipWithoutPostgres }, () => {
     assert.deepEqual(a.roles, ["leader"], "the lapse was never reported: no attempt saw it");
   });
 
+  test("how long a check counts is measured on a monotonic clock: a wall clock set back does not stretch it", async (t) => {
+    const db = await setUp(t);
+    const RENEW_MS = 100;
+    // The wall clock, as the machine's would be set back an hour (NTP, an operator) while the leader stalls.
+    const wall = Date.now;
+    let setBack = 0;
+    Date.now = () => wall() - setBack;
+    t.after(() => {
+      Date.now = wall;
+    });
+    const a = db.contender("a", { renewEveryMs: RENEW_MS });
+    await a.leadership.start();
+    assert.equal(a.leadership.isLeader(), true);
+    setBack = 3_600_000;
+    await new Promise((resolve) => setTimeout(resolve, 2 * RENEW_MS + 50));
+    assert.equal(a.leadership.isLeader(), false, "two intervals without a confirmed check have passed");
+  });
+
   test("locks in different databases are apart: one leader in each", async (t) => {
     const one = await setUp(t);
     const two = await setUp(t);

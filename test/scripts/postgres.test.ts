@@ -3,7 +3,16 @@
 // installed but does not start; test/helpers/postgres.ts gives each test an empty database of its own.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -110,6 +119,48 @@ setInterval(() => {}, 1000);`;
       assert.equal(await accepts(port), false, "the server is stopped");
     });
   }
+
+  it("leaves no folder or program behind when its process is killed with SIGKILL during initdb", async () => {
+    // A temporary folder of this test's own, so the cluster's folder is found there (readable by the server's user).
+    const tmp = mkdtempSync(join(tmpdir(), "classtune-pg-initdb-"));
+    chmodSync(tmp, 0o755);
+    after(() => rmSync(tmp, { recursive: true, force: true }));
+    const holder = spawn(process.execPath, ["--input-type=module", "-e", HOLDER], {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, TMPDIR: tmp },
+    });
+    const exited = new Promise((resolve) => holder.once("exit", (_code, sig) => resolve(sig)));
+    // initdb has begun writing the cluster: its data folder is there, the server not yet.
+    let cluster: string | undefined;
+    for (let waited = 0; !cluster && waited < 15_000; waited += 5) {
+      cluster = readdirSync(tmp)
+        .map((name) => join(tmp, name))
+        .find((d) => existsSync(join(d, "data")));
+      if (!cluster) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.ok(cluster, "initdb started");
+    assert.equal(
+      existsSync(join(cluster, "data", "postmaster.pid")),
+      false,
+      "killed before the server started",
+    );
+    holder.kill("SIGKILL");
+    assert.equal(await exited, "SIGKILL");
+    const running = (): string[] =>
+      readdirSync("/proc")
+        .filter((pid) => /^\d+$/.test(pid))
+        .filter((pid) => {
+          try {
+            return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(cluster as string);
+          } catch {
+            return false;
+          }
+        });
+    for (let waited = 0; (existsSync(cluster) || running().length > 0) && waited < 15_000; waited += 100)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(existsSync(cluster), false, "the folder is removed");
+    assert.deepEqual(running(), [], "no initdb (or server) still runs on it");
+  });
 
   it("is null when PostgreSQL is not installed (CLASSTUNE_POSTGRES_BIN names a folder without it)", async () => {
     const env = { ...process.env, CLASSTUNE_POSTGRES_BIN: "/nonexistent" };

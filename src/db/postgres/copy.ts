@@ -2,6 +2,7 @@
 // all. Every application table is copied in foreign-key order inside one PostgreSQL transaction, in batched
 // multi-row INSERTs; identity sequences then continue after each table's highest id, and the copy commits only if
 // every table holds as many rows on both sides. A target whose application tables hold any row is refused.
+import Database from "better-sqlite3";
 import type pg from "pg";
 import { UserError } from "../../domain/errors.ts";
 import type { Db } from "../open.ts";
@@ -9,6 +10,22 @@ import { PROVIDER_TABLE } from "../privacy.ts";
 
 /** The runners' bookkeeping table: each engine's own, filled by its migrations, never copied. */
 const MIGRATIONS_TABLE = "schema_migrations";
+
+/**
+ * Whether the SQLite file at `path` is classtune's database (its migrations have run: it has schema_migrations),
+ * read without writing to it, so a file named by mistake is not migrated into one. Throws when it is not SQLite.
+ */
+export function isClasstuneDatabase(path: string): boolean {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return (
+      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(MIGRATIONS_TABLE) !==
+      undefined
+    );
+  } finally {
+    db.close();
+  }
+}
 
 /**
  * Taken for the whole copy (pg_advisory_xact_lock): the ASCII bytes of "ct:copy", so two migrate commands on one
@@ -41,6 +58,15 @@ export class TargetNotEmptyError extends UserError {
   }
 }
 
+/**
+ * Refuses (TargetNotEmptyError) a target whose tables hold rows. Called before migratePostgres, so a database that is
+ * not new (someone else's) is refused before classtune's schema is written to it; the copy checks again under its lock.
+ */
+export async function assertTargetEmpty(target: pg.PoolClient | pg.Pool): Promise<void> {
+  const nonEmpty = await nonEmptyTables(target);
+  if (nonEmpty.length > 0) throw new TargetNotEmptyError(nonEmpty);
+}
+
 /** The copy could not be completed or did not verify: rolled back, nothing was written. */
 export class CopyFailedError extends UserError {
   constructor(message: string) {
@@ -57,6 +83,8 @@ interface SourceTable {
   references: string[];
   /** The primary key's columns, or rowid: the order rows are read (a parent answer before its follow-ups). */
   order: string;
+  /** The primary key's column names (none: rowid), to name a row in a message. */
+  key: string[];
 }
 
 function sourceTables(db: Db): { tables: SourceTable[]; skipped: string[] } {
@@ -72,10 +100,11 @@ function sourceTables(db: Db): { tables: SourceTable[]; skipped: string[] } {
         name: string;
         pk: number;
       }[];
-      const pk = info
+      const key = info
         .filter((c) => c.pk > 0)
         .sort((a, b) => a.pk - b.pk)
-        .map((c) => quote(c.name));
+        .map((c) => c.name);
+      const pk = key.map(quote);
       const references = db
         .prepare(`SELECT DISTINCT "table" FROM pragma_foreign_key_list(?)`)
         .pluck()
@@ -85,6 +114,7 @@ function sourceTables(db: Db): { tables: SourceTable[]; skipped: string[] } {
         columns: info.map((c) => c.name),
         references: references.filter((r) => r !== name),
         order: pk.length > 0 ? pk.join(", ") : "rowid",
+        key,
       };
     });
   return { tables: foreignKeyOrder(tables), skipped };
@@ -127,12 +157,22 @@ async function targetTables(client: pg.PoolClient): Promise<Map<string, Set<stri
   return tables;
 }
 
-/** Which of the target's application tables hold rows, with their counts (empty: the target may be written). */
+/** The columns of classtune's schema_migrations (migratePostgres): one of that name with others is another runner's. */
+const MIGRATIONS_COLUMNS = "applied_at,name,version";
+
+/**
+ * Which of the target's tables hold rows, with their counts (empty: the target may be written). classtune's own
+ * schema_migrations is left out; another application's table of that name (other columns) counts like any other.
+ */
 export async function nonEmptyTables(client: pg.PoolClient | pg.Pool): Promise<TableCount[]> {
   const { rows } = await client.query<{ table_name: string }>(
-    `SELECT table_name FROM information_schema.tables
-      WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> $1 ORDER BY table_name`,
-    [MIGRATIONS_TABLE],
+    `SELECT t.table_name FROM information_schema.tables t
+      WHERE t.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
+        AND (t.table_name <> $1 OR (SELECT string_agg(c.column_name::text, ',' ORDER BY c.column_name::text)
+               FROM information_schema.columns c
+              WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name) IS DISTINCT FROM $2)
+      ORDER BY t.table_name`,
+    [MIGRATIONS_TABLE, MIGRATIONS_COLUMNS],
   );
   const counts: TableCount[] = [];
   for (const { table_name: table } of rows) {
@@ -182,7 +222,17 @@ async function copyTable(
     batch = [];
   };
   // Rows are read as the inserts go (iterate), so a large table is never held whole in memory.
+  let position = 0;
   for (const row of read.iterate() as Iterable<unknown[]>) {
+    position++;
+    const nul = row.findIndex((v) => typeof v === "string" && v.includes("\u0000"));
+    if (nul >= 0) {
+      // PostgreSQL's text cannot hold U+0000 (SQLite's can): name the cell, so the operator can fix it there.
+      const id = table.key.map((k) => `${k} = ${String(row[table.columns.indexOf(k)])}`).join(", ");
+      throw new CopyFailedError(
+        `${table.name}.${table.columns[nul]} holds a NUL character (U+0000), which PostgreSQL's text cannot, in the row ${id || `at position ${position}`}`,
+      );
+    }
     batch.push(row.map(parameter));
     if (batch.length >= perBatch) await flush();
   }
@@ -196,8 +246,9 @@ async function resetIdentities(client: pg.PoolClient): Promise<void> {
       WHERE table_schema = current_schema() AND is_identity = 'YES'`,
   );
   for (const { table_name: table, column_name: column } of rows) {
+    // As text: the value set is not read as a number (it may be past Number.MAX_SAFE_INTEGER, copied exactly).
     await client.query(
-      `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE((SELECT max(${quote(column)}) FROM ${quote(table)}), 0) + 1, false)`,
+      `SELECT setval(pg_get_serial_sequence($1, $2), COALESCE((SELECT max(${quote(column)}) FROM ${quote(table)}), 0) + 1, false)::text`,
       [quote(table), column],
     );
   }
@@ -230,6 +281,13 @@ export async function copySqliteToPostgres(
     );
   }
   const client = await target.connect();
+  // A checked-out client has no 'error' listener of the pool's: a connection lost mid-copy (the server restarted,
+  // the session killed) would crash the process. The query under way rejects with the reason, handled below.
+  let lost: Error | undefined;
+  const onError = (err: Error): void => {
+    lost ??= err;
+  };
+  client.on("error", onError);
   // One read transaction on the source: every table is read from the same snapshot, even if a bot still writes.
   source.exec("BEGIN");
   try {
@@ -243,13 +301,13 @@ export async function copySqliteToPostgres(
       if (missing.length > 0)
         throw new CopyFailedError(`the target's ${t.name} has no ${missing.join(", ")}`);
     }
-    const nonEmpty = await nonEmptyTables(client);
-    if (nonEmpty.length > 0) throw new TargetNotEmptyError(nonEmpty);
+    await assertTargetEmpty(client);
 
     for (const t of tables) {
       try {
         await copyTable(source, client, t, options.batchRows ?? 500);
       } catch (err) {
+        if (err instanceof CopyFailedError) throw err;
         throw new CopyFailedError(`copying ${t.name} failed: ${(err as Error).message}`);
       }
     }
@@ -274,9 +332,13 @@ export async function copySqliteToPostgres(
     return { tables: counts, skipped };
   } catch (err) {
     await client.query("ROLLBACK").catch(() => undefined); // the connection may be gone; err says why
-    throw err;
+    if (err instanceof UserError) throw err;
+    // Inside the transaction, whatever failed (the identities, the counts, a lost connection) left nothing behind.
+    throw new CopyFailedError(`the copy failed: ${(err as Error).message}`);
   } finally {
     source.exec("ROLLBACK");
-    client.release();
+    client.off("error", onError);
+    // A broken connection leaves the pool instead of going back to it.
+    client.release(lost);
   }
 }

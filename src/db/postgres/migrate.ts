@@ -3,6 +3,7 @@
 // schemas equal). Read by the one loadMigrations, recorded in the same schema_migrations table.
 import { fileURLToPath } from "node:url";
 import type pg from "pg";
+import { UserError } from "../../domain/errors.ts";
 import { loadMigrations, type Migration } from "../migrate.ts";
 
 export const postgresMigrationsDir = fileURLToPath(new URL("./migrations/", import.meta.url));
@@ -14,8 +15,26 @@ export const postgresMigrationsDir = fileURLToPath(new URL("./migrations/", impo
  */
 export const MIGRATION_LOCK_KEY = 0x63743a6d696772n;
 
+/** A migration that failed, rolled back: which one (NNN_name), with the server's reason as its message. */
+export class PostgresMigrationError extends Error {
+  constructor(
+    readonly migration: string,
+    cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = "PostgresMigrationError";
+  }
+}
+
 async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // Checked out, a client has no 'error' listener of the pool's: a lost connection would crash the process. The
+  // query under way rejects with the reason instead.
+  let lost: Error | undefined;
+  const onError = (err: Error): void => {
+    lost ??= err;
+  };
+  client.on("error", onError);
   try {
     await client.query("BEGIN");
     await client.query("SELECT pg_advisory_xact_lock($1::bigint)", [MIGRATION_LOCK_KEY.toString()]);
@@ -26,7 +45,8 @@ async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => 
     await client.query("ROLLBACK").catch(() => undefined); // the connection may be gone; err says why
     throw err;
   } finally {
-    client.release();
+    client.off("error", onError);
+    client.release(lost); // a broken connection leaves the pool
   }
 }
 
@@ -49,6 +69,20 @@ export async function migratePostgres(
       name text NOT NULL,
       applied_at text NOT NULL
     )`);
+    // A table of that name kept by another application's migration runner (golang-migrate's, Rails'): its
+    // versions are not classtune's, and reading them as such would skip classtune's migrations of those numbers.
+    const columns = await client.query<{ column_name: string }>(
+      `SELECT column_name FROM information_schema.columns
+        WHERE table_schema = current_schema() AND table_name = $1 ORDER BY column_name`,
+      [table],
+    );
+    const names = columns.rows.map((r) => r.column_name);
+    if (names.join(",") !== "applied_at,name,version") {
+      throw new UserError(
+        `${table} here is not classtune's (its columns: ${names.join(", ")}): another application keeps its migrations in this database; give classtune a database of its own`,
+        "config",
+      );
+    }
     const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${table}`);
     return new Set(rows.map((r) => Number(r.version)));
   });
@@ -65,6 +99,8 @@ export async function migratePostgres(
         new Date().toISOString(),
       ]);
       return true;
+    }).catch((err: unknown) => {
+      throw new PostgresMigrationError(`${String(m.version).padStart(3, "0")}_${m.name}`, err);
     });
     if (ran) applied.push(m.version);
   }

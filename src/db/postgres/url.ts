@@ -5,12 +5,16 @@ const SECRET_PARAMS = /^(password|sslpassword|sslkey)$/i;
 
 /** `url` for a message or a log: the password (and any password or key parameter) replaced by "***". */
 export function redactUrl(url: string): string {
-  let u: URL;
+  let u: URL | undefined;
   try {
     u = new URL(url);
   } catch {
-    // Not a URL we can take apart: hide anything between "//user:" and "@", and every query string.
-    return url.replace(/(\/\/[^/:@]*:)[^@/]*@/, "$1***@").replace(/\?.*$/, "?***");
+    u = undefined;
+  }
+  // An "@" after the authority: a password written unencoded (with a "/", "#", "?" or "@" in it) that the parse cut
+  // in two, or that does not parse at all. Hide everything between "//user:" and the last "@", and every query.
+  if (u === undefined || `${u.pathname}${u.search}${u.hash}`.includes("@")) {
+    return url.replace(/(\/\/[^/:@]*:).*@/, "$1***@").replace(/\?.*$/, "?***");
   }
   if (u.password !== "") u.password = "***";
   for (const key of [...u.searchParams.keys()]) {
