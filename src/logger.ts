@@ -29,8 +29,9 @@ const INTERACTION_TOKEN = /\/(webhooks|interactions)\/(\d+)\/[A-Za-z0-9_.-]{20,}
 function databasePassword(url: string | undefined): string[] {
   if (url === undefined) return [];
   try {
-    const password = new URL(url).password;
-    return password === "" ? [] : [password, decodeURIComponent(password)];
+    const u = new URL(url);
+    const written = [u.password, u.searchParams.get("password") ?? ""].filter((p) => p !== "");
+    return written.flatMap((p) => [p, decodeURIComponent(p), encodeURIComponent(p)]);
   } catch {
     return [];
   }

@@ -65,6 +65,10 @@ describe("secretsOf", () => {
     const { logger, text } = capture(secrets);
     logger.error({ url: config.databaseUrl, password: "pa@ss-DBSECRET-99" }, "connect failed");
     assert.doesNotMatch(text(), /DBSECRET/);
+    const inQuery = loadConfig({
+      DATABASE_URL: "postgres://db.test/ct?sslmode=require&password=q-DBSECRET-77",
+    });
+    assert.ok(secretsOf(inQuery).includes("q-DBSECRET-77"));
   });
 
   it("scrubs every fine-tuning provider's key and the Azure client secret from the log", () => {
