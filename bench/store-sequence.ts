@@ -13,7 +13,14 @@
 //   one transaction (record)        answers INSERT…SELECT, ask_usage INSERT, hosting_sessions UPDATE (onModelUsed),
 //                                   moderation_verdicts INSERT (question), the same (answer)
 // The rate buckets and the answer cache are in memory: no statement.
-import { type Compilable, type CompiledQuery, type Generated, type Kysely, sql } from "kysely";
+import {
+  type Compilable,
+  type CompiledQuery,
+  type Generated,
+  type Kysely,
+  PostgresAdapter,
+  sql,
+} from "kysely";
 import type pg from "pg";
 import { AnswerRepository } from "../src/db/answers.ts";
 import { ChannelSettingsRepository } from "../src/db/channels.ts";
@@ -22,6 +29,8 @@ import { HostingRepository } from "../src/db/hosting.ts";
 import { ModelRepository } from "../src/db/models.ts";
 import { ModerationRepository } from "../src/db/moderation.ts";
 import type { Db } from "../src/db/open.ts";
+import { type CompiledStatement, compiled, type Param } from "../src/db/query/compiled.ts";
+import type { Database } from "../src/db/query/schema.ts";
 import { UsageRepository } from "../src/db/usage.ts";
 
 /** Seeded guilds (each with its class channel, fine-tune and today's earlier usage); questions go round them. */
@@ -435,28 +444,25 @@ export const buildEachTime: Runner = async (db, name, p) => {
 };
 
 /**
- * Each statement compiled once, with a stand-in for every value, and later run with the stand-ins replaced: what
- * "compile the queries once" saves of Kysely's own cost. Sound because Kysely passes every value as a parameter.
+ * Each statement compiled once per engine by the query layer's compiled() (src/db/query/compiled.ts: a stand-in for
+ * every value, later replaced by the call's values), as the repositories will run them: what "compile the queries
+ * once" saves of Kysely's own cost.
  */
 export function compiledOnce(): Runner {
-  const cache = new Map<StatementName, { query: CompiledQuery; slots: (string | undefined)[] }>();
-  const MARK = "\u0000param:";
-  const stand = new Proxy({} as Params, { get: (_t, key) => `${MARK}${String(key)}` });
+  const cache = new Map<StatementName, CompiledStatement<Params, Record<string, unknown>>>();
   return async (db, name, p) => {
-    let c = cache.get(name);
-    if (!c) {
-      const query = kyselyStatements[name](db, stand).compile();
-      const slots = query.parameters.map((v) =>
-        typeof v === "string" && v.startsWith(MARK) ? v.slice(MARK.length) : undefined,
-      );
-      c = { query, slots };
-      cache.set(name, c);
+    let statement = cache.get(name);
+    if (!statement) {
+      statement = compiled((k, param: Param<Params>) =>
+        kyselyStatements[name](
+          k as unknown as K,
+          new Proxy({} as Params, { get: (_t, key) => param(String(key)) }),
+        ),
+      ) as CompiledStatement<Params, Record<string, unknown>>;
+      cache.set(name, statement);
     }
-    const parameters = c.query.parameters.map((v, i) => {
-      const slot = c.slots[i];
-      return slot === undefined ? v : p[slot];
-    });
-    return (await db.executeQuery({ ...c.query, parameters })).rows as Record<string, unknown>[];
+    const engine = db.getExecutor().adapter instanceof PostgresAdapter ? "postgres" : "sqlite";
+    return statement.execute({ engine, db: db as unknown as Kysely<Database> }, p);
   };
 }
 

@@ -23,19 +23,18 @@ import {
   PostgresAdapter,
   PostgresDialect,
   PostgresIntrospector,
-  type PostgresPool,
-  type PostgresPoolClient,
   PostgresQueryCompiler,
   SqliteAdapter,
   type SqliteDatabase,
   SqliteDialect,
   SqliteIntrospector,
   SqliteQueryCompiler,
-  type SqliteStatement,
 } from "kysely";
 import pg from "pg";
 import { startPostgres } from "../scripts/postgres.js";
 import { type Db, openDb } from "../src/db/open.ts";
+import { namedStatements } from "../src/db/query/namedStatements.ts";
+import { keptStatements } from "../src/db/query/store.ts";
 import { median, pct } from "./stats.ts";
 import {
   buildEachTime,
@@ -133,22 +132,6 @@ export async function runPhase(
   };
 }
 
-/** better-sqlite3 behind Kysely's SqliteDatabase, each SQL text prepared once (Kysely's driver prepares every call). */
-function statementCache(db: Db): SqliteDatabase {
-  const cache = new Map<string, SqliteStatement>();
-  return {
-    close: () => db.close(),
-    prepare(text) {
-      let s = cache.get(text);
-      if (!s) {
-        s = db.prepare(text) as unknown as SqliteStatement;
-        cache.set(text, s);
-      }
-      return s;
-    },
-  };
-}
-
 function sqliteLayers(dir: string): Layer[] {
   const open = async (name: string) => {
     const db = openDb(join(dir, `${name.replace(/\W+/g, "-")}.db`));
@@ -195,8 +178,8 @@ function sqliteLayers(dir: string): Layer[] {
       },
     },
     kysely("(b) Kysely, SqliteDialect", (db) => db as unknown as SqliteDatabase, buildEachTime),
-    kysely("(b+) Kysely + stmt cache", statementCache, buildEachTime),
-    kysely("(b') Kysely compiled once + stmt cache", statementCache, compiledOnce()),
+    kysely("(b+) Kysely + stmt cache", keptStatements, buildEachTime),
+    kysely("(b') Kysely compiled once + stmt cache", keptStatements, compiledOnce()),
   ];
 }
 
@@ -244,41 +227,6 @@ async function postgresLayer(url: string, spec: PostgresLayerSpec): Promise<Laye
       await end.connect();
       await end.query(`DROP SCHEMA IF EXISTS ${spec.schema} CASCADE`).finally(() => end.end());
     },
-  };
-}
-
-/**
- * The pool as Kysely's PostgresDialect sees it, each SQL text sent as a named statement (parsed and planned once per
- * connection, as raw pg's are): Kysely's driver sends every query unnamed. One name per text, so never a clash.
- */
-export function namedStatements(pool: pg.Pool): PostgresPool {
-  const names = new Map<string, string>();
-  const nameOf = (text: string) => {
-    let name = names.get(text);
-    if (name === undefined) {
-      name = `kysely_${names.size}`;
-      names.set(text, name);
-    }
-    return name;
-  };
-  // One wrapper per connection: Kysely keeps its connection objects by client.
-  const wrappers = new WeakMap<pg.PoolClient, PostgresPoolClient>();
-  return {
-    async connect() {
-      const client = await pool.connect();
-      let wrapper = wrappers.get(client);
-      if (!wrapper) {
-        wrapper = {
-          // Kysely sends only (sql, parameters): no cursors here.
-          query: ((text: string, values: unknown[]) =>
-            client.query({ name: nameOf(text), text, values })) as unknown as PostgresPoolClient["query"],
-          release: (destroy) => client.release(destroy),
-        };
-        wrappers.set(client, wrapper);
-      }
-      return wrapper;
-    },
-    end: () => pool.end(),
   };
 }
 

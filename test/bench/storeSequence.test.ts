@@ -11,7 +11,6 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
 import pg from "pg";
-import { namedStatements } from "../../bench/store.ts";
 import {
   buildEachTime,
   channelId,
@@ -31,6 +30,7 @@ import {
 import type { QuestionSettings } from "../../src/classroom/settings.ts";
 import { loadConfig } from "../../src/config.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { namedStatements } from "../../src/db/query/namedStatements.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { buildServices } from "../../src/wire.ts";
 import { startChatServer } from "../classroom/helpers.ts";
