@@ -2,12 +2,10 @@
 // into a fresh PostgreSQL database and compared row by row, field by field; then refused as non-empty, rolled back
 // on a row-count mismatch, and an unreachable target reported plainly. The password is never printed.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import type pg from "pg";
 import { AnswerRepository } from "../../src/db/answers.ts";
@@ -28,11 +26,10 @@ import { openPostgres } from "../../src/db/postgres/pool.ts";
 import { PrivacyRepository } from "../../src/db/privacy.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 import { migrateSandbox } from "../../src/sandbox/store.ts";
-import { runCliCaptured } from "../helpers/cli.ts";
+import { runCliCaptured, spawnCli } from "../helpers/cli.ts";
 import { freshPostgresDatabase, skipWithoutPostgres } from "../helpers/postgres.ts";
 import { GUILD, seedPerson } from "../privacy/helpers.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "classtune-migrate-cli-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -272,30 +269,8 @@ function buildSchool(db: Db): void {
   new LeaderLeaseRepository(db).acquire("scheduler", "host-a:123", 1_796_000_000_000, 30_000);
 }
 
-/** The real `classtune` command in a process of its own: its exit status and output, whatever happens inside it. */
-function spawnCli(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    // cwd is the temp dir: no stray .env is loaded.
-    const child = spawn(process.execPath, [join(ROOT, "scripts", "run.js"), "src/cli.ts", ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "silent", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (b: Buffer) => {
-      out += b.toString();
-    });
-    child.stderr.on("data", (b: Buffer) => {
-      err += b.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, out, err }));
-  });
-}
+/** The real `classtune` command in a process of its own (test/helpers/cli.ts), in this file's temp folder. */
+const classtune = (args: string[], env: NodeJS.ProcessEnv) => spawnCli(args, { cwd: dir, env });
 
 /** classtune's tables in the SQLite file (schema_migrations and the sandbox's left out), each with its key. */
 function applicationTables(db: Db): string[] {
@@ -549,7 +524,7 @@ describe("classtune migrate", { skip: skipWithoutPostgres }, () => {
     await pool.query(`CREATE FUNCTION end_session() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN IF NEW.id = 250 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF; RETURN NEW; END $$;
       CREATE TRIGGER end_session BEFORE INSERT ON ask_usage FOR EACH ROW EXECUTE FUNCTION end_session()`);
-    const run = await spawnCli(["migrate", "--to", withPassword(url)], { DATABASE_PATH: path });
+    const run = await classtune(["migrate", "--to", withPassword(url)], { DATABASE_PATH: path });
     assert.equal(run.code, 1, run.err);
     assert.match(
       run.err,

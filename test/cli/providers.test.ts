@@ -2,15 +2,14 @@
 // (`node scripts/run.js src/cli.ts`) as other tools call them, with a registry of a Together-kind and a
 // Nebius-kind provider next to the embedded sandbox. Nothing is called: catalogs and validation are local.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { ValidationReport } from "../../src/datasets/types.ts";
+import { spawnCli } from "../helpers/cli.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "classtune-cli-providers-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -30,38 +29,19 @@ const REGISTRY = JSON.stringify([
   },
 ]);
 
-function cli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, "scripts", "run.js"), "src/cli.ts", ...args], {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH ?? "",
-        LOG_LEVEL: "silent",
-        DATA_DIR: join(dir, "data"),
-        FINETUNE_PROVIDERS: REGISTRY,
-        FINETUNE_DEFAULT_PROVIDER: "sandbox",
-        // Fake keys, built from parts: nothing is called.
-        TOGETHER_API_KEY: ["tg", "test"].join("-"),
-        NEBIUS_API_KEY: ["nb", "test"].join("-"),
-        ...env,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (b: Buffer) => {
-      out += b.toString();
-    });
-    child.stderr.on("data", (b: Buffer) => {
-      err += b.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, out, err }));
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  spawnCli(args, {
+    cwd: dir,
+    env: {
+      DATA_DIR: join(dir, "data"),
+      FINETUNE_PROVIDERS: REGISTRY,
+      FINETUNE_DEFAULT_PROVIDER: "sandbox",
+      // Fake keys, built from parts: nothing is called.
+      TOGETHER_API_KEY: ["tg", "test"].join("-"),
+      NEBIUS_API_KEY: ["nb", "test"].join("-"),
+      ...env,
+    },
   });
-}
 
 interface ProvidersJson {
   providers: {

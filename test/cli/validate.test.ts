@@ -1,39 +1,17 @@
 // The CLI contract of `validate` and `sample`, through the real entry point (`node scripts/run.js src/cli.ts`)
 // as other tools call it, plus the readable report and progress bar in-process.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { ValidationReport } from "../../src/datasets/types.ts";
-import { runCliCaptured } from "../helpers/cli.ts";
+import { runCliCaptured, spawnCli } from "../helpers/cli.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "classtune-cli-validate-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function spawnCli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    // cwd is the temp dir: no stray .env is loaded.
-    const child = spawn(process.execPath, [join(ROOT, "scripts", "run.js"), "src/cli.ts", ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "silent", DATA_DIR: join(dir, "data") },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (b: Buffer) => {
-      out += b.toString();
-    });
-    child.stderr.on("data", (b: Buffer) => {
-      err += b.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, out, err }));
-  });
-}
+const cli = (...args: string[]) => spawnCli(args, { cwd: dir, env: { DATA_DIR: join(dir, "data") } });
 
 function inProcess(args: string[], stderrTty = false) {
   return runCliCaptured(
@@ -55,11 +33,11 @@ const example = (i: number) =>
 describe("classtune sample", () => {
   it("writes a correct dataset that validate accepts, exit 0 and one JSON document", async () => {
     const sample = join(dir, "sample.jsonl");
-    const s = await spawnCli("sample", "--out", sample);
+    const s = await cli("sample", "--out", sample);
     assert.equal(s.code, 0, s.err);
     const lines = readFileSync(sample, "utf8").trim().split("\n");
     assert.ok(lines.length >= 10);
-    const v = await spawnCli("validate", sample, "--json");
+    const v = await cli("validate", sample, "--json");
     assert.equal(v.code, 0, v.err);
     const report = JSON.parse(v.out) as ValidationReport;
     assert.equal(report.fineTunable, true);
@@ -88,7 +66,7 @@ describe("classtune validate", () => {
     const good = Array.from({ length: 11 }, (_, i) => example(i));
     writeFileSync(broken, `${good.slice(0, 5).join("\n")}\n{"messages": [}\n${good.slice(5).join("\n")}\n`);
     const cleaned = join(dir, "cleaned.jsonl");
-    const r = await spawnCli("validate", broken, "--json", "--out", cleaned);
+    const r = await cli("validate", broken, "--json", "--out", cleaned);
     assert.equal(r.code, 1, r.err);
     const report = JSON.parse(r.out) as ValidationReport;
     assert.equal(report.fineTunable, false);
@@ -102,7 +80,7 @@ describe("classtune validate", () => {
     const file = join(dir, "deep.jsonl");
     const deep = `{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"ok","weight":${"[".repeat(40_000)}${"]".repeat(40_000)}}]}`;
     writeFileSync(file, `${deep}\n${Array.from({ length: 10 }, (_, i) => example(i)).join("\n")}\n`);
-    const r = await spawnCli("validate", file, "--json");
+    const r = await cli("validate", file, "--json");
     assert.equal(r.code, 1, r.err);
     assert.equal(r.err, "");
     const report = JSON.parse(r.out) as ValidationReport;
@@ -114,7 +92,7 @@ describe("classtune validate", () => {
   });
 
   it("exits 2 with one clear line on stderr for a missing file, an unknown model and bad usage", async () => {
-    const missing = await spawnCli("validate", join(dir, "missing.jsonl"), "--json");
+    const missing = await cli("validate", join(dir, "missing.jsonl"), "--json");
     assert.equal(missing.code, 2);
     assert.equal(missing.out, "");
     assert.match(missing.err.trim(), /^classtune validate: cannot read .*missing\.jsonl: no such file$/);
