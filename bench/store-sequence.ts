@@ -13,14 +13,7 @@
 //   one transaction (record)        answers INSERT…SELECT, ask_usage INSERT, hosting_sessions UPDATE (onModelUsed),
 //                                   moderation_verdicts INSERT (question), the same (answer)
 // The rate buckets and the answer cache are in memory: no statement.
-import {
-  type Compilable,
-  type CompiledQuery,
-  type Generated,
-  type Kysely,
-  PostgresAdapter,
-  sql,
-} from "kysely";
+import { type Compilable, type CompiledQuery, type Kysely, PostgresAdapter, sql } from "kysely";
 import type pg from "pg";
 import { AnswerRepository } from "../src/db/answers.ts";
 import { ChannelSettingsRepository } from "../src/db/channels.ts";
@@ -171,104 +164,17 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
 // ---------------------------------------------------------------------------------------------------------------
 // (b, c) One Kysely query code for both engines.
 
-export interface StoreSchema {
-  guild_settings: {
-    guild_id: string;
-    notify_channel_id: string | null;
-    teacher_role_id: string | null;
-    default_model: string | null;
-    safety_categories: string | null;
-    safety_threshold: number | null;
-    safety_channel_id: string | null;
-    safety_role_id: string | null;
-    updated_at: string;
-  };
-  channel_settings: {
-    guild_id: string;
-    channel_id: string;
-    model: string;
-    system_prompt: string;
-    fallback_model: string | null;
-    temperature: number;
-    max_tokens: number;
-    is_class: number;
-    updated_by: string | null;
-    updated_at: string;
-  };
-  models: {
-    id: Generated<number>;
-    guild_id: string;
-    name: string;
-    provider: string;
-    base_model: string;
-    job_id: number | null;
-    label: string | null;
-    created_at: string;
-    shutdown_date: string | null;
-    serving_status: string;
-    served_as: string | null;
-    deployment_name: string | null;
-    deploy_attempt: number;
-    serving_error: string | null;
-    serving_updated_at: string | null;
-  };
-  ask_usage: {
-    id: Generated<number>;
-    guild_id: string;
-    channel_id: string;
-    user_id: string;
-    model: string;
-    provider: string;
-    prompt_tokens: number;
-    completion_tokens: number;
-    latency_ms: number;
-    cost_usd: number;
-    cache_hit: number;
-    error: string | null;
-    created_at: string;
-    truncated: number;
-  };
-  answers: {
-    id: Generated<number>;
-    guild_id: string;
-    channel_id: string;
-    user_id: string;
-    question: string;
-    answer: string;
-    model: string;
-    system_prompt: string;
-    public: number;
-    created_at: string;
-    moderation: string;
-    withheld: number;
-    parent_id: number | null;
-    turn: number;
-  };
-  hosting_sessions: {
-    guild_id: string;
-    model_name: string;
-    last_asked_at: string | null;
-    stopped_at: string | null;
-    stop_requested_at: string | null;
-  };
-  moderation_verdicts: {
-    guild_id: string;
-    channel_id: string;
-    user_id: string;
-    answer_id: number | null;
-    target: string;
-    outcome: string;
-    provider: string;
-    model: string | null;
-    categories: string;
-    top_category: string | null;
-    top_score: number | null;
-    severe: number;
-    error: string | null;
-    flagged_text: string | null;
-    created_at: string;
-  };
-}
+/** The tables one question touches, as the query layer types them (src/db/query/schema.ts: one home). */
+export type StoreSchema = Pick<
+  Database,
+  | "guild_settings"
+  | "channel_settings"
+  | "models"
+  | "ask_usage"
+  | "answers"
+  | "hosting_sessions"
+  | "moderation_verdicts"
+>;
 
 type K = Kysely<StoreSchema>;
 /** Every value a statement takes, by name (so a statement compiled once can be given new values). */
