@@ -1,8 +1,7 @@
 // What `npm start` and `npm run start:sharded` share as processes: the configuration read once (every problem in
 // one message, exit 2), the set-up steps when there is no token (exit 1), and a graceful stop on SIGINT/SIGTERM.
-import { type Config, ConfigError, loadConfig } from "./config.ts";
+import { type Config, ConfigError, databaseUnsupported, loadConfig } from "./config.ts";
 import type { Logger } from "./logger.ts";
-import { databaseUnsupported } from "./wire.ts";
 
 function missingToken(): never {
   process.stderr.write(

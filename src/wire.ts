@@ -4,7 +4,7 @@
 
 import { existsSync } from "node:fs";
 import { type ClassroomServices, createClassroomServices } from "./classroom/index.ts";
-import type { Config } from "./config.ts";
+import { type Config, databaseUnsupported } from "./config.ts";
 import { type Catalog, type CatalogSet, loadConfiguredCatalogs } from "./datasets/catalog.ts";
 import { type RewriteDataset, rewriteDataset, type StoreDataset, storeDataset } from "./datasets/store.ts";
 import { DatasetRepository } from "./db/datasets.ts";
@@ -27,20 +27,6 @@ import { PrivacyService } from "./privacy/service.ts";
 import { createProviderRegistry, type SandboxHandle } from "./providers/factory.ts";
 import type { ProviderRegistry } from "./providers/registry.ts";
 import { useCacheDir } from "./tokenizers/tableFile.ts";
-
-/**
- * Why the configured database cannot be opened by the bot and the CLI's commands yet, or undefined when it can.
- * PostgreSQL (DATABASE_URL) is issue 14's second engine: its schema, `classtune migrate --to` and its leadership
- * exist, but the repositories still speak SQLite, so a process given DATABASE_URL refuses to start rather than
- * quietly keep writing to the SQLite file while the operator believes it is on PostgreSQL.
- */
-export function databaseUnsupported(config: Pick<Config, "databaseUrl">): string | undefined {
-  if (config.databaseUrl === undefined) return undefined;
-  return (
-    "DATABASE_URL is set, but classtune does not run on PostgreSQL yet (`classtune migrate --to <url>` can " +
-    "already copy a database there): unset DATABASE_URL to keep the SQLite database (DATA_DIR / DATABASE_PATH)"
-  );
-}
 
 /**
  * The one place the bot and the CLI open the configured database. `mustExist`: a command that only reads (an
