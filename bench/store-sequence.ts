@@ -24,6 +24,7 @@ import { ModerationRepository } from "../src/db/moderation.ts";
 import type { Db } from "../src/db/open.ts";
 import { type CompiledStatement, compiled, type Param } from "../src/db/query/compiled.ts";
 import type { Database } from "../src/db/query/schema.ts";
+import { sqliteStore } from "../src/db/query/store.ts";
 import { UsageRepository } from "../src/db/usage.ts";
 
 /** Seeded guilds (each with its class channel, fine-tune and today's earlier usage); questions go round them. */
@@ -124,7 +125,8 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
     usage.spentSince(q.guildId, dayStartIso(q.now));
     await turn();
     const createdAt = q.now.toISOString();
-    return db.transaction(() => {
+    // The store's transaction, as /ask's record (BEGIN IMMEDIATE), with the repositories' statements inside it.
+    return sqliteStore(db).transaction(async () => {
       const answerId = answers.insert({
         guildId: q.guildId,
         channelId: q.channelId,
@@ -157,7 +159,7 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
       verdict(q, answerId, "question");
       verdict(q, answerId, "answer");
       return answerId;
-    })();
+    });
   };
 }
 

@@ -604,7 +604,7 @@ export class AskService {
       // Only answers that passed moderation are cached (or, with moderation off, every answer).
       return {
         kind: "answer",
-        answer: this.record(ctx, target, {
+        answer: await this.record(ctx, target, {
           answer: hit.answer,
           promptTokens: 0,
           completionTokens: 0,
@@ -643,7 +643,7 @@ export class AskService {
       }
       return {
         kind: "answer",
-        answer: this.record(ctx, target, {
+        answer: await this.record(ctx, target, {
           answer,
           promptTokens: g.promptTokens,
           completionTokens: g.completionTokens,
@@ -866,13 +866,13 @@ export class AskService {
   }
 
   /** Writes the usage row and the answer row; returns the answer for the caller. */
-  private record(ctx: AskContext, target: Attempt, f: AnswerFacts): AskAnswer {
+  private async record(ctx: AskContext, target: Attempt, f: AnswerFacts): Promise<AskAnswer> {
     const gate = this.deps.moderation;
     const moderation: AnswerModeration =
       f.screening?.status ?? (f.cached && gate?.enabled ? "passed" : "unchecked");
     const withheld = f.screening?.withheld ?? false;
     const write = () => this.writeAnswer(ctx, target, f, moderation, withheld);
-    const { answerId, costUsd } = gate ? gate.transaction(write) : write();
+    const { answerId, costUsd } = gate ? await gate.transaction(write) : write();
     const shown = f.screening?.shown ?? f.answer;
     // The answers row keeps the model's own words; only the student's copy says it was cut or broke off.
     const notes = withheld

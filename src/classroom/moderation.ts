@@ -3,12 +3,14 @@
 // neutral message for a withheld answer, "try again shortly" while moderation is down under MODERATION_FAIL=
 // closed), stores each verdict, and enqueues the teachers' alert in the same transaction (one per verdict, by its
 // dedupe key). The ask service calls it at three points and knows nothing else about moderation.
+
 import type { ModerationConfig } from "../config.ts";
 import type { AnswerModeration } from "../db/answers.ts";
 import type { GuildSettings } from "../db/guildSettings.ts";
 import type { ModerationRepository, NewVerdict } from "../db/moderation.ts";
 import type { Db } from "../db/open.ts";
 import type { OutboxRepository } from "../db/outbox.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import {
   type CategoryScore,
   type ModerationFailPolicy,
@@ -147,8 +149,8 @@ export class ModerationGate {
   }
 
   /** Runs `fn` in one transaction (the answer's rows, its verdicts and any alert commit together). */
-  transaction<T>(fn: () => T): T {
-    return this.deps.db.transaction(fn)();
+  transaction<T>(fn: () => T | Promise<T>): Promise<T> {
+    return sqliteStore(this.deps.db).transaction(async () => fn());
   }
 
   /**
@@ -171,7 +173,7 @@ export class ModerationGate {
       verdict = await this.deps.moderator.moderate({ text: question, target: "question" });
     } catch (err) {
       const code = this.unavailableCode(err);
-      this.recordUnavailable(subject, "question", code);
+      await this.recordUnavailable(subject, "question", code);
       if (this.deps.fail === "open") return { kind: "pass", status: "unchecked", verdict: undefined };
       return {
         kind: "refuse",
@@ -183,7 +185,7 @@ export class ModerationGate {
     const decision = decide(verdict, policy);
     if (!decision.flagged) return { kind: "pass", status: "passed", verdict };
     const selfHarm = decision.categories.some((c) => SELF_HARM_CATEGORIES.has(c.category));
-    const teachersAlerted = this.transaction(() => {
+    const teachersAlerted = await this.transaction(() => {
       const verdictId = this.deps.verdicts.insert(
         this.row(subject, "question", "flagged", verdict, decision, {
           answerId: null,
@@ -278,7 +280,7 @@ export class ModerationGate {
     const a = answer.screening;
     if (!a) return;
     if (a.error !== undefined) {
-      this.recordUnavailable(subject, "answer", a.error, answerId);
+      this.writeUnavailable(subject, "answer", a.error, answerId);
       return;
     }
     if (!a.verdict) return;
@@ -381,42 +383,52 @@ export class ModerationGate {
     return enqueued;
   }
 
-  /** A check that could not be made: its row, and the teachers told once a day per guild. */
-  private recordUnavailable(
+  /** A check that could not be made, in a transaction of its own (see writeUnavailable). */
+  private async recordUnavailable(
     subject: ModerationSubject,
     target: ModerationTarget,
     code: string,
-    answerId: number | null = null,
+  ): Promise<void> {
+    await this.transaction(() => this.writeUnavailable(subject, target, code, null));
+  }
+
+  /**
+   * A check that could not be made: its row, and the teachers told once a day per guild. Inside the caller's
+   * transaction.
+   */
+  private writeUnavailable(
+    subject: ModerationSubject,
+    target: ModerationTarget,
+    code: string,
+    answerId: number | null,
   ): void {
     const now = new Date(this.now());
     const provider = this.deps.moderator.describe;
-    this.transaction(() => {
-      this.deps.verdicts.insert({
-        ...subject,
-        answerId,
-        target,
-        outcome: "unavailable",
-        provider: this.deps.moderator.kind,
-        model: null,
-        categories: [],
-        topCategory: null,
-        topScore: null,
-        severe: false,
-        error: code,
-        flaggedText: null,
-        createdAt: now.toISOString(),
-      });
-      this.deps.outbox.enqueue(
-        {
-          guildId: subject.guildId,
-          channelId: null,
-          kind: "moderation_unavailable",
-          payload: { policy: this.deps.fail, provider, error: code },
-          dedupeKey: noticeKey.moderationUnavailable(subject.guildId, now),
-        },
-        now,
-      );
+    this.deps.verdicts.insert({
+      ...subject,
+      answerId,
+      target,
+      outcome: "unavailable",
+      provider: this.deps.moderator.kind,
+      model: null,
+      categories: [],
+      topCategory: null,
+      topScore: null,
+      severe: false,
+      error: code,
+      flaggedText: null,
+      createdAt: now.toISOString(),
     });
+    this.deps.outbox.enqueue(
+      {
+        guildId: subject.guildId,
+        channelId: null,
+        kind: "moderation_unavailable",
+        payload: { policy: this.deps.fail, provider, error: code },
+        dedupeKey: noticeKey.moderationUnavailable(subject.guildId, now),
+      },
+      now,
+    );
   }
 
   private unavailableCode(err: unknown): string {

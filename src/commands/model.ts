@@ -223,7 +223,7 @@ export default {
         const name = interaction.options.getString("model", true);
         const provider = interaction.options.getString("provider", true);
         // The deployment a teacher made by hand for a trained model (Azure without credentials).
-        const deployed = ctx.serving.acceptManualDeployment(guildId, name, provider);
+        const deployed = await ctx.serving.acceptManualDeployment(guildId, name, provider);
         if (deployed) {
           await respond(interaction, {
             content: `\`${name.trim()}\` is the deployment of job #${deployed.jobId}'s model \`${deployed.name}\` (${deployed.provider}): that model is ready now and answers as \`${deployed.servedAs}\`. Use it with \`/model use model:${deployed.name}\` or \`/ask model:\`.`,

@@ -6,6 +6,7 @@
 // deployment nobody asked for HOSTING_IDLE_MINUTES, and every deployment of a guild once the guild's hosting today
 // (UTC) reaches HOSTING_DAILY_BUDGET_USD; it retries stops the provider did not confirm. Everything it decides
 // from is in SQLite (hosting_sessions, models), so a restart carries on where the last process stopped.
+
 import {
   billedMinutes,
   type HostingRepository,
@@ -17,6 +18,7 @@ import { JobRepository } from "../db/jobs.ts";
 import { ModelRepository, type ModelRow } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
 import { type HostingStoppedPayload, noticeKey } from "../domain/notices.ts";
 import type { Logger } from "../logger.ts";
@@ -198,7 +200,7 @@ export class HostingService {
         "not_hosted",
       );
     }
-    this.requestStop(session, model, "teacher", userId);
+    await this.requestStop(session, model, "teacher", userId);
     await this.undeploy(session);
     return this.outcome(guildId, model.name, session.id);
   }
@@ -279,7 +281,7 @@ export class HostingService {
         if (reason === null) continue;
         if (reason === "budget") counts.budgetStopped += 1;
         else counts.idleStopped += 1;
-        this.requestStop(s, model, reason, "classtune");
+        await this.requestStop(s, model, reason, "classtune");
         work.push(this.undeploy(s));
       } catch (err) {
         counts.errors += 1;
@@ -331,14 +333,14 @@ export class HostingService {
    * Records the stop (once) and puts the model to sleep, in one transaction with the teachers' notice when classtune
    * stopped it on its own (idle, budget): a teacher's own stop is answered in their reply.
    */
-  private requestStop(
+  private async requestStop(
     session: HostingSessionRow,
     model: ModelRow | undefined,
     reason: StopReason,
     by: string,
-  ): void {
+  ): Promise<void> {
     const now = this.now();
-    this.o.db.transaction(() => {
+    await sqliteStore(this.o.db).transaction(async () => {
       if (!this.repo.requestStop(session.id, reason, by, now)) return;
       if (model && model.deploymentName === session.deploymentName) {
         this.models.updateServing(
@@ -350,7 +352,7 @@ export class HostingService {
         );
       }
       if (reason !== "teacher") this.enqueueStopped(session, model, reason, now);
-    })();
+    });
     this.logger.info(
       { guildId: session.guildId, model: session.modelName, deployment: session.deploymentName, reason, by },
       "hosting stop requested",

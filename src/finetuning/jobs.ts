@@ -2,6 +2,7 @@
 // from a stored, fine-tunable dataset, is refused before any upload when its estimated cost is above the
 // cap, and is written together with its job_created notice in one transaction. The create itself is written
 // down first (job_intents), so a crash or a lost answer never leaves a paid job unwatched.
+
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
@@ -17,6 +18,7 @@ import { JobIntentRepository } from "../db/jobIntents.ts";
 import { JobRepository, type JobRow, type TestQuestion } from "../db/jobs.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
 import { isSandboxJob, isTerminal } from "../domain/jobs.ts";
 import {
@@ -492,7 +494,7 @@ export class JobService {
       await cleanup();
     }
 
-    const job = this.recordCreated(tag, intent, remote, stamp);
+    const job = await this.recordCreated(tag, intent, remote, stamp);
     this.logger.info(
       { jobId: job.id, remoteId: job.remoteId, guildId: job.guildId, model, provider: job.provider },
       "fine-tuning job started",
@@ -513,65 +515,67 @@ export class JobService {
    * Writes the job row and its job_created notice, and clears the intent, in one transaction. Idempotent by tag:
    * when the poller's reconciliation and the create's own answer both arrive, the second finds the row.
    */
-  private recordCreated(
+  private async recordCreated(
     tag: string,
     intent: CreateIntent,
     remote: ProviderJob,
     provider: ProviderStamp,
-  ): JobRow {
-    const record = this.db.transaction(() => {
-      const existing = this.jobs.getByTag(intent.guildId, tag);
-      if (existing) return existing;
-      const now = this.now().toISOString();
-      const row = this.jobs.insert({
-        tag,
-        guildId: intent.guildId,
-        provider: provider.name,
-        providerKind: provider.kind,
-        providerEndpoint: provider.endpoint,
-        remoteId: remote.id,
-        datasetId: intent.datasetId,
-        requesterId: intent.requesterId,
-        baseModel: intent.model,
-        suffix: intent.suffix,
-        hyperparameters: {
+  ): Promise<JobRow> {
+    // One IMMEDIATE transaction (the store's): the bot and the CLI may record the same job at once (a reconcile and
+    // a late answer).
+    const record = () =>
+      sqliteStore(this.db).transaction(async () => {
+        const existing = this.jobs.getByTag(intent.guildId, tag);
+        if (existing) return existing;
+        const now = this.now().toISOString();
+        const row = this.jobs.insert({
+          tag,
+          guildId: intent.guildId,
+          provider: provider.name,
+          providerKind: provider.kind,
+          providerEndpoint: provider.endpoint,
+          remoteId: remote.id,
+          datasetId: intent.datasetId,
+          requesterId: intent.requesterId,
+          baseModel: intent.model,
+          suffix: intent.suffix,
+          hyperparameters: {
+            nEpochs: intent.epochs ?? "auto",
+            seed: intent.seed,
+            ...(intent.method === "dpo" ? { method: "dpo" as const } : {}),
+            ...(intent.beta !== undefined ? { beta: intent.beta } : {}),
+            ...(intent.fromModel !== undefined ? { fromModel: intent.fromModel } : {}),
+          },
+          trainingFileId: intent.trainingFileId,
+          status: remote.status,
+          rawStatus: remote.rawStatus,
+          estimatedCostUsd: intent.estimatedCostUsd,
+          notifyChannelId: intent.notifyChannelId,
+          testQuestions: intent.testQuestions,
+          createdAt: now,
+        });
+        const payload: JobCreatedPayload = {
+          ...noticeBase(row, intent.datasetName),
+          estimatedCostUsd: intent.estimatedCostUsd,
           nEpochs: intent.epochs ?? "auto",
-          seed: intent.seed,
+          examples: intent.examples,
           ...(intent.method === "dpo" ? { method: "dpo" as const } : {}),
-          ...(intent.beta !== undefined ? { beta: intent.beta } : {}),
-          ...(intent.fromModel !== undefined ? { fromModel: intent.fromModel } : {}),
-        },
-        trainingFileId: intent.trainingFileId,
-        status: remote.status,
-        rawStatus: remote.rawStatus,
-        estimatedCostUsd: intent.estimatedCostUsd,
-        notifyChannelId: intent.notifyChannelId,
-        testQuestions: intent.testQuestions,
-        createdAt: now,
+        };
+        this.outbox.enqueue(
+          {
+            guildId: row.guildId,
+            channelId: row.notifyChannelId,
+            kind: "job_created",
+            payload,
+            dedupeKey: noticeKey.jobCreated(row.id),
+          },
+          new Date(now),
+        );
+        this.intents.delete(tag);
+        return row;
       });
-      const payload: JobCreatedPayload = {
-        ...noticeBase(row, intent.datasetName),
-        estimatedCostUsd: intent.estimatedCostUsd,
-        nEpochs: intent.epochs ?? "auto",
-        examples: intent.examples,
-        ...(intent.method === "dpo" ? { method: "dpo" as const } : {}),
-      };
-      this.outbox.enqueue(
-        {
-          guildId: row.guildId,
-          channelId: row.notifyChannelId,
-          kind: "job_created",
-          payload,
-          dedupeKey: noticeKey.jobCreated(row.id),
-        },
-        new Date(now),
-      );
-      this.intents.delete(tag);
-      return row;
-    });
     try {
-      // IMMEDIATE: the bot and the CLI may record the same job at once (a reconcile and a late answer).
-      return record.immediate();
+      return await record();
     } catch (err) {
       const winner = this.jobs.getByTag(intent.guildId, tag);
       if (winner) return winner; // the other process recorded it first
@@ -618,7 +622,7 @@ export class JobService {
         return result;
       }
       if (remote) {
-        const job = this.recordCreated(pending.tag, pending.input, remote, registered);
+        const job = await this.recordCreated(pending.tag, pending.input, remote, registered);
         this.logger.warn(
           { jobId: job.id, remoteId: remote.id, tag: pending.tag },
           "a job whose create was not confirmed was found at the provider and recorded",
@@ -649,7 +653,7 @@ export class JobService {
     }
     if (remote.status === "cancelled") {
       const datasetName = this.datasets.get(guildId, job.datasetId)?.fileName ?? `dataset #${job.datasetId}`;
-      recordEnding(this.db, job, remote, {
+      await recordEnding(this.db, job, remote, {
         kind: "job_cancelled",
         payload: noticeBase(job, datasetName) satisfies JobCancelledPayload,
         now: this.now(),
@@ -785,7 +789,7 @@ export type EndingNotice = {
     payload: NoticePayloads[K];
     now: Date;
     /** Also registers the fine-tuned model (success), inside the same transaction. */
-    alsoInTransaction?: () => void;
+    alsoInTransaction?: () => void | Promise<void>;
   };
 }[EndingKind];
 
@@ -793,10 +797,15 @@ export type EndingNotice = {
  * Writes a job's final state and its notice in one SQLite transaction. The dedupe key
  * (job:<id>:<status>) makes a second attempt (cancel racing the poller, a retried tick) a no-op.
  */
-export function recordEnding(db: Db, job: JobRow, remote: ProviderJob, notice: EndingNotice): void {
+export async function recordEnding(
+  db: Db,
+  job: JobRow,
+  remote: ProviderJob,
+  notice: EndingNotice,
+): Promise<void> {
   const jobs = new JobRepository(db);
   const outbox = new OutboxRepository(db);
-  db.transaction(() => {
+  await sqliteStore(db).transaction(async () => {
     const current = jobs.get(job.guildId, job.id);
     if (!current || isTerminal(current.status)) return;
     jobs.update(
@@ -813,7 +822,7 @@ export function recordEnding(db: Db, job: JobRow, remote: ProviderJob, notice: E
       },
       notice.now,
     );
-    notice.alsoInTransaction?.();
+    await notice.alsoInTransaction?.();
     // The kind and payload are correlated by EndingNotice's type; TypeScript cannot follow that through a spread.
     const ending = {
       guildId: job.guildId,
@@ -823,5 +832,5 @@ export function recordEnding(db: Db, job: JobRow, remote: ProviderJob, notice: E
       dedupeKey: noticeKey.jobEnded(job.id, remote.status),
     } as NewNotice;
     outbox.enqueue(ending, notice.now);
-  })();
+  });
 }

@@ -21,6 +21,7 @@ import {
 import { ModelRepository } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { isTerminal } from "../domain/jobs.ts";
 import type { JobFailedPayload, JobProgressPayload, JobSucceededPayload } from "../domain/notices.ts";
 import { noticeKey } from "../domain/notices.ts";
@@ -357,7 +358,7 @@ export class JobPoller {
     }
     let due: string[] = [];
     try {
-      due = this.names.settle();
+      due = await this.names.settle();
     } catch (err) {
       result.errors += 1;
       this.logger.error({ err }, "could not read which providers have jobs; next tick retries");
@@ -546,7 +547,7 @@ export class JobPoller {
     if (remote.status === "running" && job.startedAt === null) patch.startedAt = now.toISOString();
     const progressChanged = JSON.stringify(progress) !== JSON.stringify(job.progress);
 
-    this.db.transaction(() => {
+    await sqliteStore(this.db).transaction(async () => {
       const current = this.jobs.get(job.guildId, job.id);
       if (!current || isTerminal(current.status)) return; // ended meanwhile (a cancel)
       this.jobs.update(job.guildId, job.id, patch, now);
@@ -569,7 +570,7 @@ export class JobPoller {
           now,
         );
       }
-    })();
+    });
   }
 
   private progressNoticeDue(job: JobRow, now: Date): boolean {
@@ -676,7 +677,7 @@ export class JobPoller {
         testAnswers,
         serving: plan.note,
       };
-      recordEnding(this.db, job, remote, {
+      await recordEnding(this.db, job, remote, {
         kind: "job_succeeded",
         payload,
         now,
@@ -706,7 +707,7 @@ export class JobPoller {
         errorCode: remote.error?.code ?? null,
         errorMessage: remote.error?.message ?? "The provider reported the job as failed without a message.",
       };
-      recordEnding(this.db, job, remote, {
+      await recordEnding(this.db, job, remote, {
         kind: "job_failed",
         payload,
         now,
@@ -715,7 +716,7 @@ export class JobPoller {
       this.logger.info({ jobId: job.id, error: payload.errorMessage }, "fine-tuning job failed");
       return;
     }
-    recordEnding(this.db, job, remote, {
+    await recordEnding(this.db, job, remote, {
       kind: "job_cancelled",
       payload: base,
       now,

@@ -3,10 +3,12 @@
 // to "openai" over the same OPENAI_BASE_URL), the configured provider with the same endpoint takes the rows
 // over: its jobs, pending creates and trained models are re-pointed to the new name, logged once. Rows that
 // match nothing are left untouched (never failed) and logged once per process. Run at the start of each tick.
+
 import { JobIntentRepository } from "../db/jobIntents.ts";
 import { JobRepository, type ProviderRef } from "../db/jobs.ts";
 import { ModelRepository } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import type { Logger } from "../logger.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 
@@ -47,8 +49,8 @@ export class ProviderNames {
    * jobs, pending creates or models being deployed), by name. Rows of names that match nothing, or of a kind that takes no jobs yet,
    * are left as they are and logged once.
    */
-  settle(): string[] {
-    this.fillEndpointsOnce();
+  async settle(): Promise<string[]> {
+    await this.fillEndpointsOnce();
     const due = new Set<string>();
     for (const ref of this.refs()) {
       const r = this.providers.resolve(ref.provider, ref.endpoint);
@@ -62,7 +64,7 @@ export class ProviderNames {
         continue;
       }
       if (r.found === "renamed" && ref.endpoint !== null) {
-        this.repoint(ref.provider, r.provider.name, r.provider.kind, ref.endpoint);
+        await this.repoint(ref.provider, r.provider.name, r.provider.kind, ref.endpoint);
       }
       if (!r.provider.jobs) {
         this.reportOnce(`unsupported\u0000${r.provider.name}`, () =>
@@ -79,15 +81,15 @@ export class ProviderNames {
   }
 
   /** Rows written before migration 006 get the endpoint of the provider configured under their name (once). */
-  private fillEndpointsOnce(): void {
+  private async fillEndpointsOnce(): Promise<void> {
     if (this.endpointsFilled) return;
     this.endpointsFilled = true;
-    this.db.transaction(() => {
+    await sqliteStore(this.db).transaction(async () => {
       for (const p of this.providers.all()) {
         this.jobs.fillEndpoint(p.name, p.kind, p.endpoint, this.guildId);
         this.intents.fillEndpoint(p.name, p.kind, p.endpoint, this.guildId);
       }
-    })();
+    });
   }
 
   private refs(): ProviderRef[] {
@@ -102,13 +104,13 @@ export class ProviderNames {
     return [...seen.values()];
   }
 
-  private repoint(from: string, to: string, kind: string, endpoint: string): void {
+  private async repoint(from: string, to: string, kind: string, endpoint: string): Promise<void> {
     const change = { from, to, kind, endpoint, guildId: this.guildId };
-    const moved = this.db.transaction(() => ({
+    const moved = await sqliteStore(this.db).transaction(async () => ({
       jobs: this.jobs.repointProvider(change),
       intents: this.intents.repointProvider(change),
       models: this.models.repointTrained(change),
-    }))();
+    }));
     // Logged when rows moved: once per rename, as no row carries the old name afterwards (but one whose remote
     // id the new name already holds: the same job recorded twice, left as it is).
     if (moved.jobs + moved.intents + moved.models === 0) return;

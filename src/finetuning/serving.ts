@@ -6,11 +6,13 @@
 // requested, so a lost answer, a retried tick or a retry racing the poller never makes a second one. Azure without
 // Resource Manager credentials waits for a person ("manual"): the notice names the command, and `/model add` of
 // the deployment makes the model ready. Each change of state is written with its notice in one transaction.
+
 import { DatasetRepository } from "../db/datasets.ts";
 import { JobRepository, type JobRow, type TestQuestion } from "../db/jobs.ts";
 import { ModelRepository, type ModelRow, type NewServing, type ServingStatus } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
 import { UserError } from "../domain/errors.ts";
 import {
@@ -277,18 +279,23 @@ export class ModelServing {
    * credentials): the job's model it belongs to becomes ready, served as that deployment, with its notice.
    * Undefined when no model of this guild waits for a deployment of that name at that provider.
    */
-  acceptManualDeployment(guildId: string, deploymentName: string, provider: string): ModelRow | undefined {
+  async acceptManualDeployment(
+    guildId: string,
+    deploymentName: string,
+    provider: string,
+  ): Promise<ModelRow | undefined> {
     const name = deploymentName.trim();
     const model = this.models.awaitingDeployment(guildId, provider, name);
     if (!model || model.jobId === null) return undefined;
     const job = this.jobs.get(guildId, model.jobId);
     if (!job) return undefined;
     const caveat = this.providers.get(provider)?.jobs?.servingCaveat ?? null;
-    const changed = this.finish(model, job, { status: "ready", servedAs: name, testAnswers: [], caveat }, [
-      "manual",
-      "failed",
-      "deploying",
-    ]);
+    const changed = await this.finish(
+      model,
+      job,
+      { status: "ready", servedAs: name, testAnswers: [], caveat },
+      ["manual", "failed", "deploying"],
+    );
     if (!changed) return undefined;
     this.logger.info({ jobId: job.id, model: model.name, deployment: name }, "manual deployment registered");
     return this.models.get(guildId, model.name);
@@ -318,7 +325,11 @@ export class ModelServing {
         // Billed hosting never starts on its own once the server's hosting budget for today is spent.
         const spent = this.overHostingBudget(run.provider, model.guildId);
         if (spent !== null) {
-          this.finish(model, job, { status: "failed", message: spent, caveat: run.provider.servingCaveat });
+          await this.finish(model, job, {
+            status: "failed",
+            message: spent,
+            caveat: run.provider.servingCaveat,
+          });
           return;
         }
         this.hosting?.ledger.open(run.provider, model, input.name, "auto");
@@ -326,7 +337,7 @@ export class ModelServing {
         deployment = await run.provider.deploy(input);
       }
     } catch (err) {
-      this.onDeployError(run, model, job, err, logger);
+      await this.onDeployError(run, model, job, err, logger);
       return;
     }
     const caveat = run.provider.servingCaveat;
@@ -334,13 +345,13 @@ export class ModelServing {
     if (deployment.status === "failed") {
       const message =
         deployment.message ?? "The provider reports the deployment as failed, without a reason.";
-      this.finish(model, job, { status: "failed", message, caveat });
+      await this.finish(model, job, { status: "failed", message, caveat });
       logger.info({ jobId: job.id, deployment: input.name, message }, "deploy failed");
       return;
     }
     const servedAs = deployment.servedAs ?? input.name;
     const testAnswers = await this.askTestQuestions(run, job, servedAs, logger);
-    if (this.finish(model, job, { status: "ready", servedAs, testAnswers, caveat })) {
+    if (await this.finish(model, job, { status: "ready", servedAs, testAnswers, caveat })) {
       logger.info({ jobId: job.id, deployment: input.name, servedAs }, "model deployed: ready");
     }
   }
@@ -349,7 +360,13 @@ export class ModelServing {
    * Outages and rate limits are retried next tick. The provider's refusal (a 4xx answer), or a deploy
    * classtune cannot make (no fine-tuned model; no checkpoint long after training), fails the attempt.
    */
-  private onDeployError(run: ServingRun, model: ModelRow, job: JobRow, err: unknown, logger: Logger): void {
+  private async onDeployError(
+    run: ServingRun,
+    model: ModelRow,
+    job: JobRow,
+    err: unknown,
+    logger: Logger,
+  ): Promise<void> {
     const caveat = run.provider.servingCaveat;
     if (err instanceof UserError) {
       const since = Date.parse(model.servingUpdatedAt ?? job.finishedAt ?? job.updatedAt);
@@ -357,13 +374,13 @@ export class ModelServing {
         logger.info({ jobId: job.id }, "no checkpoint to deploy yet; next tick retries");
         return;
       }
-      this.finish(model, job, { status: "failed", message: err.message, caveat });
+      await this.finish(model, job, { status: "failed", message: err.message, caveat });
       return;
     }
     const e = classifyProviderError(err);
     if (e && !e.transient) {
       logProviderError(logger, err, { jobId: job.id, deployment: model.deploymentName }, "deploy refused");
-      this.finish(model, job, { status: "failed", message: describeProviderError(err), caveat });
+      await this.finish(model, job, { status: "failed", message: describeProviderError(err), caveat });
       return;
     }
     run.counts.errors += 1;
@@ -391,7 +408,7 @@ export class ModelServing {
       | { status: "ready"; servedAs: string; testAnswers: TestAnswer[]; caveat: string | null }
       | { status: "failed"; message: string; caveat: string | null },
     from: readonly ServingStatus[] = ["deploying"],
-  ): boolean {
+  ): Promise<boolean> {
     const now = this.now();
     const datasetName =
       this.datasets.get(job.guildId, job.datasetId)?.fileName ?? `dataset #${job.datasetId}`;
@@ -403,7 +420,7 @@ export class ModelServing {
       caveat: outcome.caveat,
     };
     const expected = { from, attempt: model.deployAttempt };
-    return this.db.transaction(() => {
+    return sqliteStore(this.db).transaction(async () => {
       if (outcome.status === "ready") {
         const changed = this.models.updateServing(
           model.guildId,
@@ -454,7 +471,7 @@ export class ModelServing {
         now,
       );
       return true;
-    })();
+    });
   }
 
   /** Why a deploy billed while it runs must not start now (today's hosting budget is spent); null when it may. */

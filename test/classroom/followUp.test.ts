@@ -78,7 +78,7 @@ describe("/ask follow-ups", () => {
 
   it("trims the oldest turns first when the conversation outgrows the model's context", async () => {
     const long = "word ".repeat(1000); // 5,000 bytes an answer: two earlier turns do not fit 8,192 - 500 together
-    chat.close();
+    await chat.close();
     chat = await startChatServer("sandbox", ["gpt-4o-mini-2024-07-18"], { answerFor: () => long });
     h = buildHarness({ fineTuning: { name: "sandbox", url: chat.url } });
     const a = answered(await ask("First?"));

@@ -425,8 +425,11 @@ describe("Azure without Resource Manager credentials", () => {
       "the retry says the step again",
     );
 
-    assert.equal(services.serving.acceptManualDeployment(G, "someone-elses", "azure-manual"), undefined);
-    const accepted = services.serving.acceptManualDeployment(G, name, "azure-manual");
+    assert.equal(
+      await services.serving.acceptManualDeployment(G, "someone-elses", "azure-manual"),
+      undefined,
+    );
+    const accepted = await services.serving.acceptManualDeployment(G, name, "azure-manual");
     assert.equal(accepted?.servingStatus, "ready");
     assert.equal(accepted?.servedAs, name);
     assert.equal(accepted?.name, job.fineTunedModel);

@@ -81,8 +81,8 @@ test("training pairs come from chat turns and preference examples; bad lines are
     const first = cache.get("ft:a", path);
     assert.equal(cache.get("ft:a", path), first, "one index per model, built once");
     assert.equal((await first).size, 3);
-    cache.get("ft:b", path);
-    cache.get("ft:c", path);
+    void cache.get("ft:b", path);
+    void cache.get("ft:c", path);
     assert.notEqual(cache.get("ft:a", path), first, "evicted past capacity");
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -30,6 +30,7 @@
 //   (`sql<number>\`cast(sum(x) as double precision)\``, or `eb.cast(…, "real")` reads alike on both).
 // - Time is ISO text in both schemas: compare strings, never the engine's own clock functions.
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { DatabaseConnection, TransactionSettings } from "kysely";
 import {
   CompiledQuery,
@@ -115,31 +116,60 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
+/**
+ * Which store's transaction the running code is inside. A store transaction opened inside another of the same
+ * store would wait for a connection the outer one holds (SQLite has one, behind Kysely's mutex; a pool can run
+ * dry) and never end: it is refused instead, loudly. Run the inner work on the outer `tx`.
+ */
+const openTransaction = new AsyncLocalStorage<Kysely<Database>>();
+
+export class NestedTransactionError extends Error {
+  constructor() {
+    super(
+      "store.transaction() inside a transaction of the same store: run the work on the outer transaction",
+    );
+    this.name = "NestedTransactionError";
+  }
+}
+
 function storeOver(engine: Engine, db: Kysely<Database>): Store {
   return {
     engine,
     db,
     transaction(work, options = {}) {
+      if (openTransaction.getStore() === db) return Promise.reject(new NestedTransactionError());
       const builder = db.transaction();
-      return (options.readOnly ? builder.setAccessMode("read only") : builder).execute((trx) =>
-        work({ engine, db: trx }),
+      return openTransaction.run(db, () =>
+        (options.readOnly ? builder.setAccessMode("read only") : builder).execute((trx) =>
+          work({ engine, db: trx }),
+        ),
       );
     },
     close: () => db.destroy(),
   };
 }
 
+/** The one store of each open better-sqlite3 connection (see sqliteStore). */
+const storesOf = new WeakMap<Db, Store>();
+
 /**
- * A store over an open better-sqlite3 connection (openDb's: its pragmas set, migrated). Its statements and
+ * The store over an open better-sqlite3 connection (openDb's: its pragmas set, migrated): always the same one for
+ * the same connection, because a Kysely SQLite driver serialises its connection with a mutex of its own, and two
+ * stores over one connection would run one's statements inside the other's transaction. Its statements and
  * transactions are the connection's: while repositories are converted one by one, the old synchronous ones and
- * the converted ones can share one connection. Mind that a synchronous statement run while a store transaction is
- * open (between its awaits) runs inside that transaction.
+ * the converted ones share one connection. Mind that a synchronous statement run while a store transaction is
+ * open (between its awaits) runs inside that transaction. Closing it closes `db`.
  */
 export function sqliteStore(db: Db): Store {
-  return storeOver(
-    "sqlite",
-    new Kysely<Database>({ dialect: new ImmediateSqliteDialect(keptStatements(db)) }),
-  );
+  let store = storesOf.get(db);
+  if (store === undefined) {
+    store = storeOver(
+      "sqlite",
+      new Kysely<Database>({ dialect: new ImmediateSqliteDialect(keptStatements(db)) }),
+    );
+    storesOf.set(db, store);
+  }
+  return store;
 }
 
 /** Opens the store and migrates it to the latest version (creating the SQLite file, ":memory:" for tests). */

@@ -8,7 +8,7 @@ import { openDb } from "../../../src/db/open.ts";
 import { compiled, type Param } from "../../../src/db/query/compiled.ts";
 import { STATEMENT_NAME_PREFIX } from "../../../src/db/query/namedStatements.ts";
 import type { Database } from "../../../src/db/query/schema.ts";
-import { type Engine, openStore, sqliteStore } from "../../../src/db/query/store.ts";
+import { type Engine, NestedTransactionError, openStore, sqliteStore } from "../../../src/db/query/store.ts";
 import { prepared } from "../../../src/db/statements.ts";
 import { forEachEngine } from "../../helpers/engines.ts";
 import { freshPostgresDatabase, skipWithoutPostgres } from "../../helpers/postgres.ts";
@@ -193,6 +193,28 @@ forEachEngine("the query layer", (open, engine) => {
     assert.equal((await settingsOf.executeTakeFirst(store, { guildId: GUILD }))?.safety_threshold, 0.25);
   });
 
+  it("refuses a transaction opened inside another of the same store, instead of waiting on itself forever", async (t) => {
+    const store = await open(t);
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await putSettings.execute(tx, { guildId: "300", threshold: 0.5, at: AT });
+        await store.transaction(async () => undefined);
+      }),
+      NestedTransactionError,
+    );
+    assert.equal(
+      await settingsOf.executeTakeFirst(store, { guildId: "300" }),
+      undefined,
+      "the outer rolled back",
+    );
+    // Two transactions side by side (not nested) both run: the refusal is for nesting only.
+    await Promise.all([
+      store.transaction((tx) => putSettings.execute(tx, { guildId: "301", threshold: 0.5, at: AT })),
+      store.transaction((tx) => putSettings.execute(tx, { guildId: "302", threshold: 0.5, at: AT })),
+    ]);
+    assert.ok(await settingsOf.executeTakeFirst(store, { guildId: "302" }));
+  });
+
   it("compiles engine-specific SQL per engine: the claim query runs on both", async (t) => {
     const store = await open(t);
     await store.db
@@ -235,6 +257,18 @@ function unclaimedSql(db: Kysely<Database>, engine: Engine): string {
     .$if(engine === "postgres", (q) => q.forUpdate().skipLocked())
     .compile().sql;
 }
+
+describe("sqliteStore", () => {
+  it("is one store per connection: two would run one's statements inside the other's transaction", () => {
+    const db = openDb(":memory:");
+    try {
+      assert.equal(sqliteStore(db), sqliteStore(db));
+      assert.notEqual(sqliteStore(db), sqliteStore(openDb(":memory:")));
+    } finally {
+      db.close();
+    }
+  });
+});
 
 describe("kept statements", () => {
   it("SQLite: each compiled text is prepared once per connection; later runs reuse the same statement", async () => {
