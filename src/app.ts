@@ -83,8 +83,16 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
   // A server removing the bot (GUILD_DELETE without `unavailable`; discord.js reports an outage as guildUnavailable
   // instead) schedules its data's deletion; being invited back (guildCreate, or the server being there on READY)
   // cancels it.
-  const onGuildDelete = (guild: Guild) => void ctx.privacy.guildLeft(guild.id);
-  const onGuildCreate = (guild: Guild) => void ctx.privacy.guildJoined(guild.id);
+  const onGuildDelete = (guild: Guild) =>
+    void ctx.privacy
+      .guildLeft(guild.id)
+      .catch((err) =>
+        logger.error({ err, guildId: guild.id }, "could not schedule a server's data deletion"),
+      );
+  const onGuildCreate = (guild: Guild) =>
+    void ctx.privacy
+      .guildJoined(guild.id)
+      .catch((err) => logger.error({ err, guildId: guild.id }, "could not cancel a server's data deletion"));
   client.on(Events.GuildDelete, onGuildDelete);
   client.on(Events.GuildCreate, onGuildCreate);
   const ready = new Promise<void>((resolve) =>
@@ -93,16 +101,16 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
         { user: c.user.tag, guilds: c.guilds.cache.size, provider: ctx.providerName },
         "classtune is online",
       );
-      try {
-        ctx.privacy.reconcileGuilds(c.guilds.cache.keys());
-      } catch (err) {
-        logger.error({ err }, "could not reconcile the servers' scheduled deletions");
-      }
-      // Leading from READY, not before: a process that cannot reach Discord leaves the scheduled work to one that can.
-      void leadership.start().then(() => {
-        services.poller.start();
-        resolve();
-      });
+      // Leading from READY, not before (and once the servers are reconciled): a process that cannot reach Discord
+      // leaves the scheduled work to one that can.
+      void ctx.privacy
+        .reconcileGuilds(c.guilds.cache.keys())
+        .catch((err) => logger.error({ err }, "could not reconcile the servers' scheduled deletions"))
+        .then(() => leadership.start())
+        .then(() => {
+          services.poller.start();
+          resolve();
+        });
     }),
   );
   let health: HealthServer | undefined;

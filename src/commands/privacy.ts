@@ -52,7 +52,7 @@ export default {
     const { guildId } = interaction;
     const userId = interaction.user.id;
     if (sub === "show") {
-      const report = ctx.privacy.show(guildId, userId);
+      const report = await ctx.privacy.show(guildId, userId);
       const lines: string[] = [];
       if (report.counts.length === 0) lines.push("classtune holds nothing about you in this server.");
       else {
@@ -91,7 +91,7 @@ export default {
       return;
     }
     if (sub === "delete") {
-      const report = ctx.privacy.show(guildId, userId);
+      const report = await ctx.privacy.show(guildId, userId);
       const total = report.counts.reduce((n, c) => n + c.rows, 0);
       await respond(interaction, {
         content: [
@@ -127,7 +127,7 @@ export const confirmDelete = {
         "This button deletes someone else's data: only they can press it. Use `/privacy delete` for yours.",
       );
     }
-    const result = ctx.privacy.delete(interaction.guildId, interaction.user.id);
+    const result = await ctx.privacy.delete(interaction.guildId, interaction.user.id);
     const rows = Object.values(result.touched).reduce((n, c) => n + c, 0);
     await respond(interaction, {
       content: [

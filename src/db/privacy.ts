@@ -2,7 +2,15 @@
 // /privacy delete deletes or anonymises, what the retention sweep purges and what a server's departure deletes.
 // test/db/privacy.test.ts reads every table and column from sqlite_master and fails when a table is missing here,
 // or a column whose name matches USER_ID_COLUMN is not listed in its table's `users`: a new table cannot be forgotten.
+//
+// The repository runs on the query layer (either engine). The per-table statements are built from the registry
+// (table and column names are identifiers from PRIVACY_TABLES or the schema, values are parameters); the fixed
+// ones are compiled() once. schemaTables and privacyCoverageProblems stay synchronous on a SQLite connection:
+// they read SQLite's own schema (sqlite_master), which the schema tests check the registry against.
+import { sql } from "kysely";
 import type { Db } from "./open.ts";
+import { compiled, type Param } from "./query/compiled.ts";
+import type { Queryable, Store } from "./query/store.ts";
 import { prepared } from "./statements.ts";
 
 /** The naming rule: a column whose name matches this may hold a Discord user id. */
@@ -33,6 +41,8 @@ export interface TableSpec {
   users: Record<string, UserColumnAction>;
   /** JSON or free-text columns that may mention a user id: each mention is replaced by ANONYMOUS_USER. */
   scrub?: string[];
+  /** With `scrub`: the column that identifies a row (a scrubbed row is rewritten or deleted by it). */
+  key?: string;
   /** Rows that mention the person (in a `scrub` column) and match this SQL condition are deleted, not scrubbed. */
   deleteIfMentioned?: string;
   /** Student activity purged past DATA_RETENTION_DAYS: rows whose `column` is before the cut-off (and `where`). */
@@ -95,6 +105,7 @@ export const PRIVACY_TABLES: readonly TableSpec[] = [
     guild: "guild_id",
     users: {},
     scrub: ["payload"],
+    key: "id",
     // A moderation alert carries the student's question and the answer: it goes. One posted lives on in the
     // teachers' channel; one that could not be posted yet (no notice channel) would otherwise keep the text.
     deleteIfMentioned: "kind = 'moderation_flagged'",
@@ -109,7 +120,14 @@ export const PRIVACY_TABLES: readonly TableSpec[] = [
     guild: "guild_id",
     users: { started_by: { action: "anonymise" }, stopped_by: { action: "anonymise" } },
   },
-  { table: "job_intents", kind: "job creates in flight", guild: "guild_id", users: {}, scrub: ["input"] },
+  {
+    table: "job_intents",
+    kind: "job creates in flight",
+    guild: "guild_id",
+    users: {},
+    scrub: ["input"],
+    key: "tag",
+  },
   {
     table: "jobs",
     kind: "fine-tuning jobs requested",
@@ -167,9 +185,14 @@ export function schemaTables(db: Db): TableColumns[] {
  * column that does not exist. Empty when the registry is complete (test/db/privacy.test.ts).
  */
 export function privacyCoverageProblems(db: Db): string[] {
+  return coverageProblems(schemaTables(db));
+}
+
+/** privacyCoverageProblems over a list of tables (storeTables' on PostgreSQL: its schema is the twin). */
+export function coverageProblems(tables: readonly TableColumns[]): string[] {
   const problems: string[] = [];
   const specs = new Map(PRIVACY_TABLES.map((s) => [s.table, s]));
-  for (const { table, columns } of schemaTables(db)) {
+  for (const { table, columns } of tables) {
     if (GLOBAL_TABLES.includes(table) || PROVIDER_TABLE.test(table)) continue;
     const spec = specs.get(table);
     if (!spec) {
@@ -181,12 +204,14 @@ export function privacyCoverageProblems(db: Db): string[] {
         problems.push(`${table}.${c} looks like a user id but is not in its PRIVACY_TABLES entry's users`);
       }
     }
+    if (spec.scrub && !spec.key) problems.push(`${table} has scrub columns but no key`);
     if (columns.includes("guild_id") && spec.guild !== "guild_id") {
       problems.push(`${table}.guild_id is not the entry's guild column`);
     }
     const listed = [
       ...Object.keys(spec.users),
       ...(spec.scrub ?? []),
+      ...(spec.key ? [spec.key] : []),
       ...(spec.guild ? [spec.guild] : []),
       ...(spec.retention ? [spec.retention.column] : []),
     ];
@@ -196,7 +221,6 @@ export function privacyCoverageProblems(db: Db): string[] {
   return problems;
 }
 
-const quote = (id: string) => `"${id.replaceAll('"', '""')}"`;
 const DAY_MS = 86_400_000;
 
 /** Replaces every mention of `userId` as a whole word (never inside a longer id) by ANONYMOUS_USER. */
@@ -204,6 +228,304 @@ export function scrubUserId(text: string, userId: string): string {
   if (userId === "") return text;
   const escaped = userId.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   return text.replace(new RegExp(`(?<![\\w])${escaped}(?![\\w])`, "g"), ANONYMOUS_USER);
+}
+
+/**
+ * Every table of the store's database and its columns, on either engine: SQLite's sqlite_master (its own tables
+ * left out), PostgreSQL's information_schema (the current schema). Tables by name (bytewise), columns in order.
+ */
+export async function storeTables(on: Queryable): Promise<TableColumns[]> {
+  const { rows } =
+    on.engine === "sqlite"
+      ? await sql<{ t: string; c: string }>`SELECT m.name AS t, p.name AS c
+          FROM sqlite_master m, pragma_table_info(m.name) p
+          WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.cid`.execute(on.db)
+      : await sql<{ t: string; c: string }>`SELECT table_name AS t, column_name AS c
+          FROM information_schema.columns WHERE table_schema = current_schema()
+          ORDER BY table_name COLLATE "C", ordinal_position`.execute(on.db);
+  const tables: TableColumns[] = [];
+  for (const { t, c } of rows) {
+    const last = tables.at(-1);
+    if (last?.table === t) last.columns.push(c);
+    else tables.push({ table: t, columns: [c] });
+  }
+  return tables;
+}
+
+/** The listed tables that exist in this database (a table of a later migration may not yet). */
+async function specsOf(on: Queryable): Promise<TableSpec[]> {
+  const tables = new Set((await storeTables(on)).map((t) => t.table));
+  return PRIVACY_TABLES.filter((s) => tables.has(s.table));
+}
+
+/** Rows an INSERT, UPDATE or DELETE of a `sql` statement changed. */
+const changes = (r: { numAffectedRows?: bigint }) => Number(r.numAffectedRows ?? 0n);
+
+const ENDED_JOB = ["succeeded", "failed", "cancelled"];
+
+const lastQuestionsOf = compiled((db, p: Param<{ guildId: string; userId: string; limit: number }>) =>
+  db
+    .selectFrom("answers")
+    .select(["question", "created_at as createdAt"])
+    .where("guild_id", "=", p("guildId"))
+    .where("user_id", "=", p("userId"))
+    .orderBy("created_at", "desc")
+    .orderBy("id", "desc")
+    .limit(p("limit")),
+);
+
+const questionsOf = compiled((db, p: Param<{ guildId: string; userId: string }>) =>
+  db
+    .selectFrom("answers")
+    .select("question")
+    .where("guild_id", "=", p("guildId"))
+    .where("user_id", "=", p("userId")),
+);
+
+const exportedOf = compiled((db, p: Param<{ guildId: string; studentId: string }>) =>
+  db
+    .selectFrom("dataset_exports as e")
+    .innerJoin("datasets as d", "d.id", "e.dataset_id")
+    .select((eb) => [
+      "e.dataset_id as datasetId",
+      "d.file_name as fileName",
+      "e.exported_by as exportedBy",
+      eb.fn.countAll<number>().as("lines"),
+    ])
+    .where("e.guild_id", "=", p("guildId"))
+    .where("e.student_id", "=", p("studentId"))
+    // d.file_name follows from e.dataset_id; PostgreSQL wants it grouped by all the same.
+    .groupBy(["e.dataset_id", "e.exported_by", "d.file_name"])
+    .orderBy("e.dataset_id")
+    .orderBy("e.exported_by"),
+);
+
+const DAY_OF = sql<string>`substr(created_at, 1, 10)`;
+
+/** ask_usage before `before` added into usage_daily (additive: a day folded twice adds up). */
+const foldDaily = compiled((db, p: Param<{ before: string }>) =>
+  db
+    .insertInto("usage_daily")
+    .columns([
+      "guild_id",
+      "day",
+      "model",
+      "provider",
+      "questions",
+      "errors",
+      "cache_hits",
+      "prompt_tokens",
+      "completion_tokens",
+      "cost_usd",
+      "truncated",
+    ])
+    .expression((eb) =>
+      eb
+        .selectFrom("ask_usage")
+        .select([
+          "guild_id",
+          DAY_OF.as("day"),
+          "model",
+          "provider",
+          sql<number>`COUNT(*)`.as("questions"),
+          sql<number>`COUNT(error)`.as("errors"),
+          sql<number>`SUM(CASE WHEN error IS NULL AND cache_hit = 1 THEN 1 ELSE 0 END)`.as("cache_hits"),
+          sql<number>`SUM(prompt_tokens)`.as("prompt_tokens"),
+          sql<number>`SUM(completion_tokens)`.as("completion_tokens"),
+          sql<number>`SUM(cost_usd)`.as("cost_usd"),
+          sql<number>`SUM(truncated)`.as("truncated"),
+        ])
+        .where("created_at", "<", p("before"))
+        .groupBy(["guild_id", DAY_OF, "model", "provider"]),
+    )
+    .onConflict((oc) =>
+      oc.columns(["guild_id", "day", "model", "provider"]).doUpdateSet({
+        questions: sql`usage_daily.questions + excluded.questions`,
+        errors: sql`usage_daily.errors + excluded.errors`,
+        cache_hits: sql`usage_daily.cache_hits + excluded.cache_hits`,
+        prompt_tokens: sql`usage_daily.prompt_tokens + excluded.prompt_tokens`,
+        completion_tokens: sql`usage_daily.completion_tokens + excluded.completion_tokens`,
+        cost_usd: sql`usage_daily.cost_usd + excluded.cost_usd`,
+        truncated: sql`usage_daily.truncated + excluded.truncated`,
+      }),
+    ),
+);
+
+const foldErrors = compiled((db, p: Param<{ before: string }>) =>
+  db
+    .insertInto("usage_daily_errors")
+    .columns(["guild_id", "day", "code", "count"])
+    .expression((eb) =>
+      eb
+        .selectFrom("ask_usage")
+        .select([
+          "guild_id",
+          DAY_OF.as("day"),
+          sql<string>`error`.as("code"),
+          sql<number>`COUNT(*)`.as("count"),
+        ])
+        .where("created_at", "<", p("before"))
+        .where("error", "is not", null)
+        .groupBy(["guild_id", DAY_OF, "error"]),
+    )
+    .onConflict((oc) =>
+      oc
+        .columns(["guild_id", "day", "code"])
+        .doUpdateSet({ count: sql`usage_daily_errors.count + excluded.count` }),
+    ),
+);
+
+const usageBefore = compiled((db, p: Param<{ before: string }>) =>
+  db
+    .selectFrom("ask_usage")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("created_at", "<", p("before")),
+);
+
+const runningHosting = compiled((db, p: Param<{ guildId: string }>) =>
+  db
+    .selectFrom("hosting_sessions")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("guild_id", "=", p("guildId"))
+    .where("stopped_at", "is", null),
+);
+
+const activeJobs = compiled((db, p: Param<{ guildId: string }>) =>
+  db
+    .selectFrom("jobs")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("guild_id", "=", p("guildId"))
+    .where("status", "not in", ENDED_JOB),
+);
+
+const intentsOf = compiled((db, p: Param<{ guildId: string }>) =>
+  db
+    .selectFrom("job_intents")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where("guild_id", "=", p("guildId")),
+);
+
+const guildFiles = compiled((db, p: Param<{ guildId: string }>) =>
+  db
+    .selectFrom("datasets")
+    .select(["stored_path as s", "cleaned_path as c"])
+    .where("guild_id", "=", p("guildId")),
+);
+
+const datasetFiles = compiled((db, p: Param<{ id: number }>) =>
+  db.selectFrom("datasets").select(["stored_path as s", "cleaned_path as c"]).where("id", "=", p("id")),
+);
+
+const fileUse = compiled((db, p: Param<{ path: string }>) =>
+  db
+    .selectFrom("datasets")
+    .select(sql<number>`1`.as("one"))
+    .where((eb) => eb.or([eb("stored_path", "=", p("path")), eb("cleaned_path", "=", p("path"))]))
+    .limit(1),
+);
+
+const deleteJobsOf = compiled((db, p: Param<{ id: number }>) =>
+  db.deleteFrom("jobs").where("dataset_id", "=", p("id")),
+);
+
+const deleteDatasetRow = compiled((db, p: Param<{ id: number }>) =>
+  db.deleteFrom("datasets").where("id", "=", p("id")),
+);
+
+const scheduleDeparture = compiled((db, p: Param<{ guildId: string; leftAt: string; deleteAfter: string }>) =>
+  db
+    .insertInto("guild_departures")
+    .values({ guild_id: p("guildId"), left_at: p("leftAt"), delete_after: p("deleteAfter") })
+    .onConflict((oc) =>
+      oc.column("guild_id").doUpdateSet((eb) => ({
+        left_at: eb.ref("excluded.left_at"),
+        delete_after: eb.ref("excluded.delete_after"),
+      })),
+    ),
+);
+
+const cancelDeparture = compiled((db, p: Param<{ guildId: string }>) =>
+  db.deleteFrom("guild_departures").where("guild_id", "=", p("guildId")),
+);
+
+const departureOf = compiled((db, p: Param<{ guildId: string }>) =>
+  db
+    .selectFrom("guild_departures")
+    .select(["left_at as leftAt", "delete_after as deleteAfter"])
+    .where("guild_id", "=", p("guildId")),
+);
+
+const dueDepartures = compiled((db, p: Param<{ now: string }>) =>
+  db
+    .selectFrom("guild_departures")
+    .select("guild_id as g")
+    .where("delete_after", "<=", p("now"))
+    .orderBy("delete_after"),
+);
+
+const expired = compiled((db, p: Param<{ before: string }>) =>
+  db
+    .selectFrom("datasets as d")
+    .select(["d.id", "d.guild_id as guildId"])
+    .where("d.created_at", "<", p("before"))
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom("jobs as j")
+            .select(sql<number>`1`.as("one"))
+            .whereRef("j.dataset_id", "=", "d.id")
+            .where((j) =>
+              j.or([
+                j("j.status", "not in", ENDED_JOB),
+                j.exists(
+                  j
+                    .selectFrom("models as m")
+                    .select(sql<number>`1`.as("one"))
+                    .whereRef("m.job_id", "=", "j.id"),
+                ),
+              ]),
+            ),
+        ),
+      ),
+    )
+    .orderBy("d.id"),
+);
+
+const testQuestionsOf = compiled((db, p: Param<{ guildId: string; datasetId: number }>) =>
+  db
+    .selectFrom("jobs")
+    .select(["id", "test_questions as t"])
+    .where("guild_id", "=", p("guildId"))
+    .where("dataset_id", "=", p("datasetId")),
+);
+
+const setTestQuestions = compiled((db, p: Param<{ id: number; t: string }>) =>
+  db
+    .updateTable("jobs")
+    .set({ test_questions: p("t") })
+    .where("id", "=", p("id")),
+);
+
+const sweepRun = compiled((db, p: Param<{ name: string }>) =>
+  db.selectFrom("privacy_sweeps").select("last_run_at as at").where("name", "=", p("name")),
+);
+
+const recordSweep = compiled((db, p: Param<{ name: string; at: string; result: string }>) =>
+  db
+    .insertInto("privacy_sweeps")
+    .values({ name: p("name"), last_run_at: p("at"), last_result: p("result") })
+    .onConflict((oc) =>
+      oc.column("name").doUpdateSet((eb) => ({
+        last_run_at: eb.ref("excluded.last_run_at"),
+        last_result: eb.ref("excluded.last_result"),
+      })),
+    ),
+);
+
+/** Whether any dataset row (of any server: files are content-addressed) still refers to this file. */
+async function fileInUseOn(on: Queryable, path: string): Promise<boolean> {
+  return (await fileUse.executeTakeFirst(on, { path })) !== undefined;
 }
 
 export interface PersonalRows {
@@ -236,30 +558,19 @@ export interface GuildPurgeCounts {
 
 /** The SQL of privacy: reads and deletes driven by PRIVACY_TABLES. */
 export class PrivacyRepository {
-  constructor(private readonly db: Db) {}
-
-  private existing(): Map<string, Set<string>> {
-    return new Map(schemaTables(this.db).map((t) => [t.table, new Set(t.columns)]));
-  }
-
-  /** The listed tables that exist in this database (a table of a later migration may not yet). */
-  private specs(): TableSpec[] {
-    const tables = this.existing();
-    return PRIVACY_TABLES.filter((s) => tables.has(s.table));
-  }
+  constructor(private readonly store: Store) {}
 
   /** Every row of the person's in this server, per table and user column (what /privacy show attaches). */
-  personalRows(guildId: string, userId: string): PersonalRows[] {
+  async personalRows(guildId: string, userId: string): Promise<PersonalRows[]> {
     const out: PersonalRows[] = [];
-    for (const spec of this.specs()) {
+    for (const spec of await specsOf(this.store)) {
       if (spec.guild === null) continue;
       for (const [column, how] of Object.entries(spec.users)) {
-        const rows = (
-          prepared(
-            this.db,
-            `SELECT * FROM ${quote(spec.table)} WHERE ${quote(spec.guild)} = ? AND ${quote(column)} = ? LIMIT 100000`,
-          ).all(guildId, userId) as Record<string, unknown>[]
-        ).map((row) => {
+        const found = await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(spec.table)}
+          WHERE ${sql.ref(spec.guild)} = ${guildId} AND ${sql.ref(column)} = ${userId} LIMIT 100000`.execute(
+          this.store.db,
+        );
+        const rows = found.rows.map((row) => {
           // A row found by another column (an answer the caller corrected) names someone else: not theirs to see.
           for (const other of Object.keys(spec.users)) {
             if (row[other] !== userId && row[other] !== ANONYMOUS_USER && row[other] != null) {
@@ -276,160 +587,112 @@ export class PrivacyRepository {
   }
 
   /** The person's most recent questions in this server, newest first. */
-  lastQuestions(guildId: string, userId: string, limit: number): { question: string; createdAt: string }[] {
-    return prepared(
-      this.db,
-      `SELECT question, created_at AS createdAt FROM answers WHERE guild_id = ? AND user_id = ?
-         ORDER BY created_at DESC, id DESC LIMIT ?`,
-    ).all(guildId, userId, limit) as { question: string; createdAt: string }[];
+  async lastQuestions(
+    guildId: string,
+    userId: string,
+    limit: number,
+  ): Promise<{ question: string; createdAt: string }[]> {
+    return lastQuestionsOf.execute(this.store, { guildId, userId, limit });
   }
 
   /** Every question the person asked in this server (their cached answers are forgotten by these). */
-  questions(guildId: string, userId: string): string[] {
-    return (
-      prepared(this.db, `SELECT question FROM answers WHERE guild_id = ? AND user_id = ?`).all(
-        guildId,
-        userId,
-      ) as {
-        question: string;
-      }[]
-    ).map((r) => r.question);
+  async questions(guildId: string, userId: string): Promise<string[]> {
+    return (await questionsOf.execute(this.store, { guildId, userId })).map((r) => r.question);
   }
 
   /** The teachers' datasets holding the student's exported answers, and who exported them. */
-  exportedAnswers(guildId: string, studentId: string): ExportedByStudent[] {
-    return prepared(
-      this.db,
-      `SELECT e.dataset_id AS datasetId, d.file_name AS fileName, e.exported_by AS exportedBy, COUNT(*) AS lines
-         FROM dataset_exports e JOIN datasets d ON d.id = e.dataset_id
-         WHERE e.guild_id = ? AND e.student_id = ? GROUP BY e.dataset_id, e.exported_by ORDER BY e.dataset_id`,
-    ).all(guildId, studentId) as ExportedByStudent[];
+  async exportedAnswers(guildId: string, studentId: string): Promise<ExportedByStudent[]> {
+    return exportedOf.execute(this.store, { guildId, studentId });
   }
 
   /**
    * /privacy delete, in one transaction: per PRIVACY_TABLES, the person's own rows are deleted, their id is
    * removed from others' rows and from notices, and the rows marked "keep" stay. Returns rows touched per table.
    */
-  deletePerson(guildId: string, userId: string): Record<string, number> {
+  async deletePerson(guildId: string, userId: string): Promise<Record<string, number>> {
     const touched: Record<string, number> = {};
     const add = (table: string, n: number) => {
       if (n > 0) touched[table] = (touched[table] ?? 0) + n;
     };
-    this.db.transaction(() => {
-      for (const spec of this.specs()) {
+    await this.store.transaction(async (tx) => {
+      for (const spec of await specsOf(tx)) {
         if (spec.guild === null) continue;
-        const g = quote(spec.guild);
-        const t = quote(spec.table);
+        const g = sql.ref(spec.guild);
+        const t = sql.table(spec.table);
         for (const [column, how] of Object.entries(spec.users)) {
-          const c = quote(column);
+          const c = sql.ref(column);
           if (how.action === "delete") {
             // Counted before: rows a foreign key cascade deletes with them (a follow-up with its question, the
             // person's own) are not in a DELETE's `changes`.
-            const n = prepared(this.db, `SELECT COUNT(*) AS n FROM ${t} WHERE ${g} = ? AND ${c} = ?`).get(
-              guildId,
-              userId,
-            ) as { n: number };
-            prepared(this.db, `DELETE FROM ${t} WHERE ${g} = ? AND ${c} = ?`).run(guildId, userId);
-            add(spec.table, n.n);
+            const n = await sql<{ n: number }>`SELECT COUNT(*) AS n FROM ${t}
+              WHERE ${g} = ${guildId} AND ${c} = ${userId}`.execute(tx.db);
+            await sql`DELETE FROM ${t} WHERE ${g} = ${guildId} AND ${c} = ${userId}`.execute(tx.db);
+            add(spec.table, Number(n.rows[0]?.n ?? 0));
           } else if (how.action === "anonymise") {
-            add(
-              spec.table,
-              prepared(this.db, `UPDATE ${t} SET ${c} = ? WHERE ${g} = ? AND ${c} = ?`).run(
-                ANONYMOUS_USER,
-                guildId,
-                userId,
-              ).changes,
-            );
+            const r = await sql`UPDATE ${t} SET ${c} = ${ANONYMOUS_USER}
+              WHERE ${g} = ${guildId} AND ${c} = ${userId}`.execute(tx.db);
+            add(spec.table, changes(r));
           }
         }
-        for (const column of spec.scrub ?? []) {
-          const c = quote(column);
-          const doomed = spec.deleteIfMentioned ?? "0";
-          const rows = prepared(
-            this.db,
-            `SELECT rowid AS r, ${c} AS v, (${doomed}) AS doomed FROM ${t} WHERE ${g} = ? AND instr(${c}, ?) > 0`,
-          ).all(guildId, userId) as { r: number; v: string; doomed: number }[];
-          const update = prepared(this.db, `UPDATE ${t} SET ${c} = ? WHERE rowid = ?`);
-          const remove = prepared(this.db, `DELETE FROM ${t} WHERE rowid = ?`);
+        if (!spec.scrub) continue;
+        if (spec.key === undefined) throw new Error(`PRIVACY_TABLES: ${spec.table} scrubs without a key`);
+        const k = sql.ref(spec.key);
+        for (const column of spec.scrub) {
+          const c = sql.ref(column);
+          const doomed = spec.deleteIfMentioned ? sql.raw(spec.deleteIfMentioned) : sql.raw("1 = 0");
+          const mentions =
+            tx.engine === "sqlite" ? sql`instr(${c}, ${userId}) > 0` : sql`strpos(${c}, ${userId}) > 0`;
+          const { rows } = await sql<{ r: unknown; v: string; doomed: unknown }>`SELECT ${k} AS r, ${c} AS v,
+              (${doomed}) AS doomed FROM ${t} WHERE ${g} = ${guildId} AND ${mentions}`.execute(tx.db);
           for (const row of rows) {
             const scrubbed = scrubUserId(row.v, userId);
             if (scrubbed === row.v) continue;
-            add(spec.table, (row.doomed ? remove.run(row.r) : update.run(scrubbed, row.r)).changes);
+            const r = row.doomed
+              ? await sql`DELETE FROM ${t} WHERE ${k} = ${row.r}`.execute(tx.db)
+              : await sql`UPDATE ${t} SET ${c} = ${scrubbed} WHERE ${k} = ${row.r}`.execute(tx.db);
+            add(spec.table, changes(r));
           }
         }
       }
-    })();
+    });
     return touched;
   }
 
   /**
    * Folds ask_usage rows created before `beforeIso` into the anonymous daily aggregates and deletes them, in one
-   * transaction with the caller's purge. Additive: a day folded in two sweeps adds up.
+   * transaction with the caller's purge (`on` is its transaction). Additive: a day folded in two sweeps adds up.
    */
-  private foldUsage(beforeIso: string): number {
-    prepared(
-      this.db,
-      `INSERT INTO usage_daily (guild_id, day, model, provider, questions, errors, cache_hits, prompt_tokens,
-           completion_tokens, cost_usd, truncated)
-         SELECT guild_id, substr(created_at, 1, 10), model, provider, COUNT(*), COUNT(error),
-           SUM(CASE WHEN error IS NULL AND cache_hit = 1 THEN 1 ELSE 0 END), SUM(prompt_tokens),
-           SUM(completion_tokens), SUM(cost_usd), SUM(truncated)
-         FROM ask_usage WHERE created_at < ? GROUP BY guild_id, substr(created_at, 1, 10), model, provider
-         ON CONFLICT (guild_id, day, model, provider) DO UPDATE SET questions = questions + excluded.questions,
-           errors = errors + excluded.errors, cache_hits = cache_hits + excluded.cache_hits,
-           prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-           completion_tokens = completion_tokens + excluded.completion_tokens, cost_usd = cost_usd + excluded.cost_usd,
-           truncated = truncated + excluded.truncated`,
-    ).run(beforeIso);
-    prepared(
-      this.db,
-      `INSERT INTO usage_daily_errors (guild_id, day, code, count)
-         SELECT guild_id, substr(created_at, 1, 10), error, COUNT(*) FROM ask_usage
-         WHERE created_at < ? AND error IS NOT NULL GROUP BY guild_id, substr(created_at, 1, 10), error
-         ON CONFLICT (guild_id, day, code) DO UPDATE SET count = count + excluded.count`,
-    ).run(beforeIso);
-    return (
-      prepared(this.db, `SELECT COUNT(*) AS n FROM ask_usage WHERE created_at < ?`).get(beforeIso) as {
-        n: number;
-      }
-    ).n;
+  private async foldUsage(on: Queryable, beforeIso: string): Promise<number> {
+    await foldDaily.execute(on, { before: beforeIso });
+    await foldErrors.execute(on, { before: beforeIso });
+    return Number((await usageBefore.executeTakeFirst(on, { before: beforeIso }))?.n ?? 0);
   }
 
   /** Deletes the student activity (PRIVACY_TABLES' `retention`) from before `beforeIso`, usage folded first. */
-  purgeBefore(beforeIso: string): RetentionCounts {
-    return this.db.transaction(() => {
-      const folded = this.foldUsage(beforeIso);
+  async purgeBefore(beforeIso: string): Promise<RetentionCounts> {
+    return this.store.transaction(async (tx) => {
+      const folded = await this.foldUsage(tx, beforeIso);
       const deleted: Record<string, number> = {};
-      for (const spec of this.specs()) {
+      for (const spec of await specsOf(tx)) {
         if (!spec.retention) continue;
-        const where = spec.retention.where ? ` AND (${spec.retention.where})` : "";
-        const n = prepared(
-          this.db,
-          `DELETE FROM ${quote(spec.table)} WHERE ${quote(spec.retention.column)} < ?${where}`,
-        ).run(beforeIso).changes;
+        const where = spec.retention.where ? sql` AND (${sql.raw(spec.retention.where)})` : sql``;
+        const n = changes(
+          await sql`DELETE FROM ${sql.table(spec.table)}
+            WHERE ${sql.ref(spec.retention.column)} < ${beforeIso}${where}`.execute(tx.db),
+        );
         if (n > 0) deleted[spec.table] = n;
       }
       return { deleted, folded };
-    })();
+    });
   }
 
   /** Why a server's data cannot be deleted yet (billed hosting running, a job training), or undefined. */
-  guildBusy(guildId: string): string | undefined {
-    const hosting = prepared(
-      this.db,
-      `SELECT COUNT(*) AS n FROM hosting_sessions WHERE guild_id = ? AND stopped_at IS NULL`,
-    ).get(guildId) as { n: number };
-    if (hosting.n > 0) return `${hosting.n} billed hosting session(s) still running`;
-    const jobs = prepared(
-      this.db,
-      `SELECT COUNT(*) AS n FROM jobs WHERE guild_id = ? AND status NOT IN ('succeeded', 'failed', 'cancelled')`,
-    ).get(guildId) as { n: number };
-    const intents = prepared(this.db, `SELECT COUNT(*) AS n FROM job_intents WHERE guild_id = ?`).get(
-      guildId,
-    ) as {
-      n: number;
-    };
-    if (jobs.n + intents.n > 0) return `${jobs.n + intents.n} fine-tuning job(s) still active`;
+  async guildBusy(guildId: string): Promise<string | undefined> {
+    const hosting = Number((await runningHosting.executeTakeFirst(this.store, { guildId }))?.n ?? 0);
+    if (hosting > 0) return `${hosting} billed hosting session(s) still running`;
+    const jobs = Number((await activeJobs.executeTakeFirst(this.store, { guildId }))?.n ?? 0);
+    const intents = Number((await intentsOf.executeTakeFirst(this.store, { guildId }))?.n ?? 0);
+    if (jobs + intents > 0) return `${jobs + intents} fine-tuning job(s) still active`;
     return undefined;
   }
 
@@ -437,151 +700,121 @@ export class PrivacyRepository {
    * Deletes every row of the server, in PRIVACY_TABLES' order; then any other table with a guild_id column (a
    * table not yet listed is never left behind). Returns the dataset files nothing refers to any more.
    */
-  deleteGuild(guildId: string): GuildPurgeCounts {
-    return this.db.transaction(() => {
-      const files = prepared(
-        this.db,
-        `SELECT stored_path AS s, cleaned_path AS c FROM datasets WHERE guild_id = ?`,
-      ).all(guildId) as { s: string; c: string | null }[];
+  async deleteGuild(guildId: string): Promise<GuildPurgeCounts> {
+    return this.store.transaction(async (tx) => {
+      const files = await guildFiles.execute(tx, { guildId });
       const deleted: Record<string, number> = {};
       const done = new Set<string>();
-      for (const spec of this.specs()) {
+      for (const spec of await specsOf(tx)) {
         done.add(spec.table);
         if (spec.guild === null) continue;
-        const n = prepared(this.db, `DELETE FROM ${quote(spec.table)} WHERE ${quote(spec.guild)} = ?`).run(
-          guildId,
-        ).changes;
+        const n = changes(
+          await sql`DELETE FROM ${sql.table(spec.table)} WHERE ${sql.ref(spec.guild)} = ${guildId}`.execute(
+            tx.db,
+          ),
+        );
         if (n > 0) deleted[spec.table] = n;
       }
-      for (const t of schemaTables(this.db)) {
+      for (const t of await storeTables(tx)) {
         if (done.has(t.table) || !t.columns.includes("guild_id")) continue;
-        const n = prepared(this.db, `DELETE FROM ${quote(t.table)} WHERE guild_id = ?`).run(guildId).changes;
+        const n = changes(
+          await sql`DELETE FROM ${sql.table(t.table)} WHERE guild_id = ${guildId}`.execute(tx.db),
+        );
         if (n > 0) deleted[t.table] = n;
       }
       const candidates = [...new Set(files.flatMap((f) => (f.c ? [f.s, f.c] : [f.s])))];
-      return { deleted, orphanFiles: candidates.filter((p) => !this.fileInUse(p)) };
-    })();
+      const orphanFiles: string[] = [];
+      for (const p of candidates) if (!(await fileInUseOn(tx, p))) orphanFiles.push(p);
+      return { deleted, orphanFiles };
+    });
   }
 
   /** Whether any dataset row (of any server: files are content-addressed) still refers to this file. */
-  fileInUse(path: string): boolean {
-    return (
-      prepared(this.db, `SELECT 1 FROM datasets WHERE stored_path = ? OR cleaned_path = ? LIMIT 1`).get(
-        path,
-        path,
-      ) !== undefined
-    );
+  async fileInUse(path: string): Promise<boolean> {
+    return fileInUseOn(this.store, path);
   }
 
   /** Records a server's departure: its data is deleted once `deleteAfter` has passed. */
-  scheduleGuildDeletion(guildId: string, leftAt: Date, deleteAfter: Date): void {
-    prepared(
-      this.db,
-      `INSERT INTO guild_departures (guild_id, left_at, delete_after) VALUES (?, ?, ?)
-         ON CONFLICT (guild_id) DO UPDATE SET left_at = excluded.left_at, delete_after = excluded.delete_after`,
-    ).run(guildId, leftAt.toISOString(), deleteAfter.toISOString());
+  async scheduleGuildDeletion(guildId: string, leftAt: Date, deleteAfter: Date): Promise<void> {
+    await scheduleDeparture.execute(this.store, {
+      guildId,
+      leftAt: leftAt.toISOString(),
+      deleteAfter: deleteAfter.toISOString(),
+    });
   }
 
   /** Cancels a scheduled deletion (the bot was invited back); false when none was scheduled. */
-  cancelGuildDeletion(guildId: string): boolean {
-    return prepared(this.db, `DELETE FROM guild_departures WHERE guild_id = ?`).run(guildId).changes > 0;
+  async cancelGuildDeletion(guildId: string): Promise<boolean> {
+    return (await cancelDeparture.executeChanges(this.store, { guildId })) > 0;
   }
 
-  scheduledDeletion(guildId: string): { leftAt: string; deleteAfter: string } | undefined {
-    return prepared(
-      this.db,
-      `SELECT left_at AS leftAt, delete_after AS deleteAfter FROM guild_departures WHERE guild_id = ?`,
-    ).get(guildId) as { leftAt: string; deleteAfter: string } | undefined;
+  async scheduledDeletion(guildId: string): Promise<{ leftAt: string; deleteAfter: string } | undefined> {
+    return departureOf.executeTakeFirst(this.store, { guildId });
   }
 
   /** Every server id that has a row in any listed table. */
-  guildsWithData(): string[] {
+  async guildsWithData(): Promise<string[]> {
     const ids = new Set<string>();
-    for (const spec of this.specs()) {
+    for (const spec of await specsOf(this.store)) {
       if (spec.guild === null || spec.table === "guild_departures") continue;
-      for (const r of prepared(
-        this.db,
-        `SELECT DISTINCT ${quote(spec.guild)} AS g FROM ${quote(spec.table)}`,
-      ).all() as { g: string }[]) {
-        ids.add(r.g);
-      }
+      const { rows } = await sql<{ g: string }>`SELECT DISTINCT ${sql.ref(spec.guild)} AS g
+        FROM ${sql.table(spec.table)}`.execute(this.store.db);
+      for (const r of rows) ids.add(r.g);
     }
     return [...ids].sort();
   }
 
   /** Servers whose grace period has passed. */
-  dueGuildDeletions(now: Date): string[] {
-    return (
-      prepared(
-        this.db,
-        `SELECT guild_id AS g FROM guild_departures WHERE delete_after <= ? ORDER BY delete_after`,
-      ).all(now.toISOString()) as { g: string }[]
-    ).map((r) => r.g);
+  async dueGuildDeletions(now: Date): Promise<string[]> {
+    return (await dueDepartures.execute(this.store, { now: now.toISOString() })).map((r) => r.g);
   }
 
   /**
    * Datasets created before `beforeIso` that may go (DATASET_RETENTION_DAYS): no active job trains on them and no
    * registered model came from a job trained on them. Their finished jobs go with them.
    */
-  expiredDatasets(beforeIso: string): { id: number; guildId: string }[] {
-    return prepared(
-      this.db,
-      `SELECT d.id, d.guild_id AS guildId FROM datasets d WHERE d.created_at < ?
-           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dataset_id = d.id
-             AND (j.status NOT IN ('succeeded', 'failed', 'cancelled')
-               OR EXISTS (SELECT 1 FROM models m WHERE m.job_id = j.id)))
-         ORDER BY d.id`,
-    ).all(beforeIso) as { id: number; guildId: string }[];
+  async expiredDatasets(beforeIso: string): Promise<{ id: number; guildId: string }[]> {
+    return expired.execute(this.store, { before: beforeIso });
   }
 
   /** Deletes a dataset and its finished jobs (their loss points cascade); returns its files nothing else uses. */
-  deleteDataset(id: number): string[] {
-    return this.db.transaction(() => {
-      const row = prepared(
-        this.db,
-        `SELECT stored_path AS s, cleaned_path AS c FROM datasets WHERE id = ?`,
-      ).get(id) as { s: string; c: string | null } | undefined;
+  async deleteDataset(id: number): Promise<string[]> {
+    return this.store.transaction(async (tx) => {
+      const row = await datasetFiles.executeTakeFirst(tx, { id });
       if (!row) return [];
-      prepared(this.db, `DELETE FROM jobs WHERE dataset_id = ?`).run(id);
-      prepared(this.db, `DELETE FROM datasets WHERE id = ?`).run(id);
-      return (row.c ? [row.s, row.c] : [row.s]).filter((p) => !this.fileInUse(p));
-    })();
+      await deleteJobsOf.execute(tx, { id });
+      await deleteDatasetRow.execute(tx, { id });
+      const left: string[] = [];
+      for (const p of row.c ? [row.s, row.c] : [row.s]) if (!(await fileInUseOn(tx, p))) left.push(p);
+      return left;
+    });
   }
 
   /**
    * Takes these questions out of the held-out test questions of the dataset's jobs (drawn from its lines when the
    * job started): a student's removed answers do not live on there. Returns how many went.
    */
-  forgetTestQuestions(guildId: string, datasetId: number, questions: Set<string>): number {
-    const jobs = prepared(
-      this.db,
-      `SELECT id, test_questions AS t FROM jobs WHERE guild_id = ? AND dataset_id = ?`,
-    ).all(guildId, datasetId) as { id: number; t: string }[];
+  async forgetTestQuestions(guildId: string, datasetId: number, questions: Set<string>): Promise<number> {
+    const jobs = await testQuestionsOf.execute(this.store, { guildId, datasetId });
     let n = 0;
     for (const job of jobs) {
       const held = JSON.parse(job.t) as { question: string }[];
       const kept = held.filter((q) => !questions.has(q.question));
       if (kept.length === held.length) continue;
       n += held.length - kept.length;
-      prepared(this.db, `UPDATE jobs SET test_questions = ? WHERE id = ?`).run(JSON.stringify(kept), job.id);
+      await setTestQuestions.execute(this.store, { id: job.id, t: JSON.stringify(kept) });
     }
     return n;
   }
 
   /** When the named sweep last ran, or undefined. */
-  lastRun(name: string): Date | undefined {
-    const r = prepared(this.db, `SELECT last_run_at AS at FROM privacy_sweeps WHERE name = ?`).get(name) as
-      | { at: string }
-      | undefined;
+  async lastRun(name: string): Promise<Date | undefined> {
+    const r = await sweepRun.executeTakeFirst(this.store, { name });
     return r ? new Date(r.at) : undefined;
   }
 
-  recordRun(name: string, at: Date, result: unknown): void {
-    prepared(
-      this.db,
-      `INSERT INTO privacy_sweeps (name, last_run_at, last_result) VALUES (?, ?, ?)
-         ON CONFLICT (name) DO UPDATE SET last_run_at = excluded.last_run_at, last_result = excluded.last_result`,
-    ).run(name, at.toISOString(), JSON.stringify(result));
+  async recordRun(name: string, at: Date, result: unknown): Promise<void> {
+    await recordSweep.execute(this.store, { name, at: at.toISOString(), result: JSON.stringify(result) });
   }
 }
 

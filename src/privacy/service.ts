@@ -14,6 +14,7 @@ import {
   type RetentionCounts,
   retentionCutoff,
 } from "../db/privacy.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { type Logger, silentLogger } from "../logger.ts";
 
 export { ANONYMOUS_USER, type ExportedByStudent } from "../db/privacy.ts";
@@ -104,15 +105,15 @@ export class PrivacyService {
   private sweeping: Promise<PrivacySweepCounts | undefined> | undefined;
 
   constructor(private readonly deps: PrivacyServiceDeps) {
-    this.repo = new PrivacyRepository(deps.db);
+    this.repo = new PrivacyRepository(sqliteStore(deps.db));
     this.exports = new DatasetExportRepository(deps.db);
     this.logger = deps.logger ?? silentLogger;
     this.now = deps.now ?? (() => new Date());
   }
 
   /** Everything classtune holds about the person in this server. */
-  show(guildId: string, userId: string): PrivacyReport {
-    const rows = this.repo.personalRows(guildId, userId);
+  async show(guildId: string, userId: string): Promise<PrivacyReport> {
+    const rows = await this.repo.personalRows(guildId, userId);
     return {
       guildId,
       userId,
@@ -123,18 +124,18 @@ export class PrivacyService {
         rows: r.rows.length,
         onDelete: ON_DELETE[r.action],
       })),
-      lastQuestions: this.repo.lastQuestions(guildId, userId, SHOWN_QUESTIONS),
-      exported: this.repo.exportedAnswers(guildId, userId),
+      lastQuestions: await this.repo.lastQuestions(guildId, userId, SHOWN_QUESTIONS),
+      exported: await this.repo.exportedAnswers(guildId, userId),
       rows,
     };
   }
 
   /** Deletes the person's rows in this server (src/db/privacy.ts says how, per table) and their cached answers. */
-  delete(guildId: string, userId: string): DeletionResult {
-    const questions = this.repo.questions(guildId, userId);
-    const touched = this.repo.deletePerson(guildId, userId);
+  async delete(guildId: string, userId: string): Promise<DeletionResult> {
+    const questions = await this.repo.questions(guildId, userId);
+    const touched = await this.repo.deletePerson(guildId, userId);
     const cachedAnswersForgotten = this.deps.cache.forget(guildId, questions);
-    const exported = this.repo.exportedAnswers(guildId, userId);
+    const exported = await this.repo.exportedAnswers(guildId, userId);
     this.logger.info(
       { guildId, tables: touched, cachedAnswersForgotten, exportedDatasets: exported.length },
       "a person deleted their data (/privacy delete)",
@@ -154,7 +155,11 @@ export class PrivacyService {
         keepLine: (n) => !theirs.has(n),
       });
       if (!rewritten) continue;
-      this.repo.forgetTestQuestions(guildId, datasetId, new Set(rewritten.removedLines.flatMap(userTurns)));
+      await this.repo.forgetTestQuestions(
+        guildId,
+        datasetId,
+        new Set(rewritten.removedLines.flatMap(userTurns)),
+      );
       const at = this.now().toISOString();
       this.exports.replace(
         guildId,
@@ -181,10 +186,10 @@ export class PrivacyService {
   }
 
   /** The bot was removed from a server: its data is deleted after the grace period, unless it comes back. */
-  guildLeft(guildId: string): Date {
+  async guildLeft(guildId: string): Promise<Date> {
     const now = this.now();
     const deleteAfter = new Date(now.getTime() + this.deps.config.guildGraceDays * DAY_MS);
-    this.repo.scheduleGuildDeletion(guildId, now, deleteAfter);
+    await this.repo.scheduleGuildDeletion(guildId, now, deleteAfter);
     this.logger.warn(
       { guildId, deleteAfter: deleteAfter.toISOString() },
       "classtune was removed from a server: its data will be deleted unless it is invited back",
@@ -193,8 +198,8 @@ export class PrivacyService {
   }
 
   /** The bot joined (or is back in) a server: a scheduled deletion is cancelled. */
-  guildJoined(guildId: string): boolean {
-    const cancelled = this.repo.cancelGuildDeletion(guildId);
+  async guildJoined(guildId: string): Promise<boolean> {
+    const cancelled = await this.repo.cancelGuildDeletion(guildId);
     if (cancelled)
       this.logger.info({ guildId }, "classtune is back in a server: its data is no longer deleted");
     return cancelled;
@@ -205,19 +210,20 @@ export class PrivacyService {
    * while the bot was offline), and a Discord server with data that the bot is no longer in (removed while
    * offline: no GUILD_DELETE ever came) is scheduled. Non-Discord ids (the terminal's "cli") are never scheduled.
    */
-  reconcileGuilds(present: Iterable<string>): { cancelled: string[]; scheduled: string[] } {
+  async reconcileGuilds(present: Iterable<string>): Promise<{ cancelled: string[]; scheduled: string[] }> {
     const here = new Set(present);
-    const cancelled = [...here].filter((g) => this.guildJoined(g));
+    const cancelled: string[] = [];
+    for (const g of here) if (await this.guildJoined(g)) cancelled.push(g);
     const scheduled: string[] = [];
-    for (const g of this.repo.guildsWithData()) {
-      if (here.has(g) || !DISCORD_ID.test(g) || this.repo.scheduledDeletion(g)) continue;
-      this.guildLeft(g);
+    for (const g of await this.repo.guildsWithData()) {
+      if (here.has(g) || !DISCORD_ID.test(g) || (await this.repo.scheduledDeletion(g))) continue;
+      await this.guildLeft(g);
       scheduled.push(g);
     }
     return { cancelled, scheduled };
   }
 
-  scheduledDeletion(guildId: string): { leftAt: string; deleteAfter: string } | undefined {
+  scheduledDeletion(guildId: string): Promise<{ leftAt: string; deleteAfter: string } | undefined> {
     return this.repo.scheduledDeletion(guildId);
   }
 
@@ -235,11 +241,11 @@ export class PrivacyService {
 
   private async sweepIfDue(): Promise<PrivacySweepCounts | undefined> {
     const now = this.now();
-    const last = this.repo.lastRun(DAILY_SWEEP);
+    const last = await this.repo.lastRun(DAILY_SWEEP);
     if (last !== undefined && now.getTime() - last.getTime() < DAY_MS) return undefined;
     try {
       const counts = await this.runSweep(now);
-      this.repo.recordRun(DAILY_SWEEP, now, counts);
+      await this.repo.recordRun(DAILY_SWEEP, now, counts);
       this.logger.info({ ...counts }, "privacy sweep done");
       return counts;
     } catch (err) {
@@ -251,20 +257,22 @@ export class PrivacyService {
   /** Retention, dataset retention and the servers whose grace period ended, whether due or not. */
   async runSweep(now: Date): Promise<PrivacySweepCounts> {
     const { config } = this.deps;
-    const retention = this.repo.purgeBefore(retentionCutoff(now, config.dataRetentionDays).toISOString());
+    const retention = await this.repo.purgeBefore(
+      retentionCutoff(now, config.dataRetentionDays).toISOString(),
+    );
     const files: string[] = [];
     let datasetsDeleted = 0;
     if (config.datasetRetentionDays !== undefined) {
       const before = retentionCutoff(now, config.datasetRetentionDays).toISOString();
-      for (const d of this.repo.expiredDatasets(before)) {
-        files.push(...this.repo.deleteDataset(d.id));
+      for (const d of await this.repo.expiredDatasets(before)) {
+        files.push(...(await this.repo.deleteDataset(d.id)));
         datasetsDeleted++;
       }
     }
     const guildsDeleted: string[] = [];
     const guildsWaiting: string[] = [];
-    for (const guildId of this.repo.dueGuildDeletions(now)) {
-      const busy = this.repo.guildBusy(guildId);
+    for (const guildId of await this.repo.dueGuildDeletions(now)) {
+      const busy = await this.repo.guildBusy(guildId);
       if (busy !== undefined) {
         this.logger.warn({ guildId, busy }, "a departed server's data waits: deleted once this has stopped");
         guildsWaiting.push(guildId);
@@ -272,7 +280,7 @@ export class PrivacyService {
       }
       let purged: GuildPurgeCounts;
       try {
-        purged = this.repo.deleteGuild(guildId);
+        purged = await this.repo.deleteGuild(guildId);
       } catch (err) {
         // One transaction: nothing of it was deleted. Another server's deletion and retention go on.
         this.logger.error(

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import type pg from "pg";
 import { AnswerRepository } from "../../src/db/answers.ts";
@@ -24,6 +24,7 @@ import { OutboxRepository } from "../../src/db/outbox.ts";
 import { migratePostgres } from "../../src/db/postgres/migrate.ts";
 import { openPostgres } from "../../src/db/postgres/pool.ts";
 import { PrivacyRepository } from "../../src/db/privacy.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 import { migrateSandbox } from "../../src/sandbox/store.ts";
 import { runCliCaptured, spawnCli } from "../helpers/cli.ts";
@@ -50,8 +51,8 @@ const CHANNEL = "300000000000000009";
 const USAGE_ROWS = 1_203;
 
 /** A school's database, written the way the bot writes it (plus the privacy tests' seed of every user column). */
-function buildSchool(db: Db): void {
-  seedPerson(db);
+async function buildSchool(db: Db): Promise<void> {
+  await seedPerson(sqliteStore(db));
   migrateSandbox(db); // the embedded sandbox's own tables share the file: they are not classtune's to copy
   const dataset = new DatasetRepository(db).insert({
     guildId: GUILD,
@@ -197,10 +198,10 @@ function buildSchool(db: Db): void {
       createdAt: `${day}T12:${String(i % 60).padStart(2, "0")}:00.000Z`,
     });
   }
-  const privacy = new PrivacyRepository(db);
-  privacy.purgeBefore("2026-06-01T00:00:00.000Z");
-  privacy.recordRun("retention", new Date("2026-12-02T03:00:00.000Z"), { deleted: 200 });
-  privacy.scheduleGuildDeletion(
+  const privacy = new PrivacyRepository(sqliteStore(db));
+  await privacy.purgeBefore("2026-06-01T00:00:00.000Z");
+  await privacy.recordRun("retention", new Date("2026-12-02T03:00:00.000Z"), { deleted: 200 });
+  await privacy.scheduleGuildDeletion(
     "100000000000000077",
     new Date("2026-12-01T00:00:00.000Z"),
     new Date("2026-12-31"),
@@ -309,8 +310,11 @@ async function postgresCounts(pool: pg.Pool, tables: string[]): Promise<Record<s
 describe("classtune migrate", { skip: skipWithoutPostgres }, () => {
   const path = join(dir, "school.db");
   const db = openDb(path);
-  buildSchool(db);
-  const tables = applicationTables(db);
+  let tables: string[] = [];
+  before(async () => {
+    await buildSchool(db);
+    tables = applicationTables(db);
+  });
 
   it("copies every row of every table, field by field, and new rows continue after the highest ids", async (t) => {
     const url = withPassword(await freshPostgresDatabase(t));

@@ -9,6 +9,7 @@ import { AnswerRepository, type NewAnswer } from "../../src/db/answers.ts";
 import { appMigrationsDir, loadMigrations, migrate } from "../../src/db/migrate.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
 import { PrivacyRepository, privacyCoverageProblems } from "../../src/db/privacy.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 
 const G = "guild-1";
 const C = "chan-1";
@@ -195,7 +196,7 @@ describe("AnswerRepository follow-ups", () => {
 });
 
 describe("deleting a turn of a conversation", () => {
-  it("/privacy delete of a student mid-conversation removes their whole conversations and nobody else's", () => {
+  it("/privacy delete of a student mid-conversation removes their whole conversations and nobody else's", async () => {
     const db = openDb(":memory:");
     const repo = new AnswerRepository(db);
     const mine = conversation(repo, 3);
@@ -203,7 +204,7 @@ describe("deleting a turn of a conversation", () => {
     repo.vote(G, classmate[1] as number, U, 1, "2026-12-01T10:05:00.000Z");
     repo.vote(G, mine[1] as number, "student-2", 1, "2026-12-01T10:05:00.000Z");
 
-    const touched = new PrivacyRepository(db).deletePerson(G, U);
+    const touched = await new PrivacyRepository(sqliteStore(db)).deletePerson(G, U);
 
     assert.equal(touched.answers, 3);
     assert.deepEqual(foreignKeyProblems(db), []);
@@ -216,14 +217,14 @@ describe("deleting a turn of a conversation", () => {
     assert.equal(repo.tally(G, classmate[1] as number).up, 0, "the deleted student's vote went");
   });
 
-  it("the retention sweep takes the follow-ups of a purged turn with it, and no later conversation", () => {
+  it("the retention sweep takes the follow-ups of a purged turn with it, and no later conversation", async () => {
     const db = openDb(":memory:");
     const repo = new AnswerRepository(db);
     const old = repo.insert(answer({ createdAt: "2026-01-01T10:00:00.000Z" }));
     const followUp = repo.insert(answer({ createdAt: "2026-03-01T10:00:00.000Z", parentId: old }));
     const recent = conversation(repo, 2, { createdAt: "2026-03-01T10:00:00.000Z" });
 
-    new PrivacyRepository(db).purgeBefore("2026-02-01T00:00:00.000Z");
+    await new PrivacyRepository(sqliteStore(db)).purgeBefore("2026-02-01T00:00:00.000Z");
 
     assert.deepEqual(foreignKeyProblems(db), []);
     assert.equal(

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { UsageService } from "../../src/classroom/usage.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 import { type PrivacyConfig, PrivacyService } from "../../src/privacy/service.ts";
 import { GUILD, OTHER_GUILD, STUDENT, seedPerson, userIdCells } from "./helpers.ts";
@@ -134,15 +135,15 @@ describe("a server that removed the bot (GUILD_DATA_GRACE_DAYS)", () => {
   it("keeps its data through the grace period, then deletes all of it and only it", async () => {
     const { path } = tempDb();
     const db = openDb(path);
-    seedPerson(db);
+    await seedPerson(sqliteStore(db));
     // Finished work only: nothing billed or training holds the deletion back.
     db.prepare(`DELETE FROM job_intents`).run();
     const t0 = new Date("2026-12-03T12:00:00.000Z");
     let clock = t0;
     const forgotten: string[] = [];
     const privacy = service(db, () => clock, {}, forgotten);
-    privacy.guildLeft(GUILD);
-    assert.equal(privacy.scheduledDeletion(GUILD)?.deleteAfter, "2027-01-02T12:00:00.000Z");
+    await privacy.guildLeft(GUILD);
+    assert.equal((await privacy.scheduledDeletion(GUILD))?.deleteAfter, "2027-01-02T12:00:00.000Z");
 
     clock = new Date(t0.getTime() + 30 * DAY - 1);
     assert.deepEqual((await privacy.runSweep(clock)).guildsDeleted, []);
@@ -182,12 +183,12 @@ describe("a server that removed the bot (GUILD_DATA_GRACE_DAYS)", () => {
   it("is cancelled when the bot is invited back, and waits while billed hosting still runs", async () => {
     const { path } = tempDb();
     const db = openDb(path);
-    seedPerson(db);
+    await seedPerson(sqliteStore(db));
     db.prepare(`DELETE FROM job_intents`).run();
     const t0 = new Date("2026-12-03T12:00:00.000Z");
     const privacy = service(db, () => t0);
-    privacy.guildLeft(GUILD);
-    assert.equal(privacy.guildJoined(GUILD), true);
+    await privacy.guildLeft(GUILD);
+    assert.equal(await privacy.guildJoined(GUILD), true);
     const later = new Date(t0.getTime() + 40 * DAY);
     assert.deepEqual((await privacy.runSweep(later)).guildsDeleted, []);
     assert.ok(
@@ -195,7 +196,7 @@ describe("a server that removed the bot (GUILD_DATA_GRACE_DAYS)", () => {
       "nothing deleted after a re-invite",
     );
 
-    privacy.guildLeft(GUILD);
+    await privacy.guildLeft(GUILD);
     db.prepare(`UPDATE hosting_sessions SET stopped_at = NULL WHERE guild_id = ?`).run(GUILD);
     const waiting = await privacy.runSweep(new Date(t0.getTime() + 31 * DAY));
     assert.deepEqual([waiting.guildsDeleted, waiting.guildsWaiting], [[], [GUILD]]);
