@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import type pg from "pg";
 import { AnswerRepository } from "../../src/db/answers.ts";
@@ -24,6 +24,7 @@ import { OutboxRepository } from "../../src/db/outbox.ts";
 import { migratePostgres } from "../../src/db/postgres/migrate.ts";
 import { openPostgres } from "../../src/db/postgres/pool.ts";
 import { PrivacyRepository } from "../../src/db/privacy.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 import { migrateSandbox } from "../../src/sandbox/store.ts";
 import { runCliCaptured, spawnCli } from "../helpers/cli.ts";
@@ -50,7 +51,7 @@ const CHANNEL = "300000000000000009";
 const USAGE_ROWS = 1_203;
 
 /** A school's database, written the way the bot writes it (plus the privacy tests' seed of every user column). */
-function buildSchool(db: Db): void {
+async function buildSchool(db: Db): Promise<void> {
   seedPerson(db);
   migrateSandbox(db); // the embedded sandbox's own tables share the file: they are not classtune's to copy
   const dataset = new DatasetRepository(db).insert({
@@ -71,8 +72,8 @@ function buildSchool(db: Db): void {
     cleanedPath: null,
     createdAt: "2026-11-02T08:00:00.000Z",
   });
-  const jobs = new JobRepository(db);
-  const job = jobs.insert({
+  const jobs = new JobRepository(sqliteStore(db));
+  const job = await jobs.insert({
     tag: "ct-migrate-1",
     guildId: GUILD,
     provider: "sandbox",
@@ -92,13 +93,13 @@ function buildSchool(db: Db): void {
     testQuestions: [{ question: "What is a cell?", expected: null }],
     createdAt: "2026-11-02T08:01:00.000Z",
   });
-  jobs.update(
+  await jobs.update(
     GUILD,
     job.id,
     { status: "succeeded", fineTunedModel: "ft:gpt-4o-mini:bio", trainedTokens: 29_628, progress: null },
     new Date("2026-11-02T09:00:00.000Z"),
   );
-  new JobMetricsRepository(db).add(job.id, [
+  await new JobMetricsRepository(sqliteStore(db)).add(job.id, [
     { step: 1, trainLoss: 2.5, validLoss: null, trainAccuracy: 0.125, createdAt: "2026-11-02T08:10:00.000Z" },
     {
       step: 2,
@@ -117,7 +118,7 @@ function buildSchool(db: Db): void {
     label: "Biology",
     createdAt: "2026-11-02T09:00:00.000Z",
   });
-  new JobIntentRepository<{ requesterId: string }>(db).insert({
+  await new JobIntentRepository<{ requesterId: string }>(sqliteStore(db)).insert({
     tag: "ct-migrate-2",
     guildId: GUILD,
     provider: "sandbox",
@@ -309,7 +310,7 @@ async function postgresCounts(pool: pg.Pool, tables: string[]): Promise<Record<s
 describe("classtune migrate", { skip: skipWithoutPostgres }, () => {
   const path = join(dir, "school.db");
   const db = openDb(path);
-  buildSchool(db);
+  before(() => buildSchool(db));
   const tables = applicationTables(db);
 
   it("copies every row of every table, field by field, and new rows continue after the highest ids", async (t) => {
