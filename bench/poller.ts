@@ -11,6 +11,7 @@ import { validateFile } from "../src/datasets/validator.ts";
 import { DatasetRepository } from "../src/db/datasets.ts";
 import { JobRepository } from "../src/db/jobs.ts";
 import { openDb } from "../src/db/open.ts";
+import { sqliteStore } from "../src/db/query/store.ts";
 import { JobPoller, type TickResult } from "../src/finetuning/poller.ts";
 import { silentLogger } from "../src/logger.ts";
 import { Notifier } from "../src/notices/notifier.ts";
@@ -69,7 +70,7 @@ export async function main(args: string[] = []): Promise<void> {
       cleanedPath: null,
     });
     const file = await provider.uploadTrainingFile(path);
-    const jobs = new JobRepository(db);
+    const jobs = new JobRepository(sqliteStore(db));
     const setupStart = performance.now();
     // Older jobs nobody tracks (another app on the same account): the listing must not page through them.
     for (let i = 0; i < UNTRACKED; i++) {
@@ -85,7 +86,7 @@ export async function main(args: string[] = []): Promise<void> {
         trainingFileId: file.id,
         metadata: { classtune_job_id: `bench-${i}` },
       });
-      jobs.insert({
+      await jobs.insert({
         tag: `bench-${i}`,
         guildId: "bench",
         provider: "sandbox",

@@ -141,7 +141,7 @@ async function printJobNotices(provider: string, last: (m: FakeMessage) => boole
     printNewNotices();
     throw new Error(`the job on ${provider} did not end ready (see the last notice above)`);
   }
-  const job = app.ctx.jobs.list(school.id).find((j) => j.provider === provider);
+  const job = (await app.ctx.jobs.list(school.id)).find((j) => j.provider === provider);
   if (!job) throw new Error(`no job on ${provider}`);
   const title = new RegExp(`^Fine-tuning job #${job.id}\\b`);
   await discord.waitForMessage(

@@ -13,6 +13,7 @@ import { JobMetricsRepository } from "./db/jobs.ts";
 import { ModelRepository } from "./db/models.ts";
 import { type Db, openDb } from "./db/open.ts";
 import { OutboxRepository } from "./db/outbox.ts";
+import { sqliteStore } from "./db/query/store.ts";
 import { UserError } from "./domain/errors.ts";
 import { HostingService } from "./finetuning/hosting.ts";
 import { HostingLedger } from "./finetuning/hostingLedger.ts";
@@ -150,7 +151,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
   const notifier = new Notifier({
     db,
     logger: logger.child({ service: "notifier" }),
-    sender: deps.sender({ guildSettings, outbox, metrics: new JobMetricsRepository(db) }),
+    sender: deps.sender({ guildSettings, outbox, metrics: new JobMetricsRepository(sqliteStore(db)) }),
     // Its notice claims carry the process's leadership id (one id per process in the logs); a terminal, a new one.
     holder: deps.leadership?.id,
     ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),

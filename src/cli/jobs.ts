@@ -141,7 +141,7 @@ export const run: CliCommand = async (args, io) => {
       io.stderr.write(
         "classtune jobs: could not refresh every job from its provider; showing what is known.\n",
       );
-    const jobs = ctx.jobs.list(CLI_GUILD, 100);
+    const jobs = await ctx.jobs.list(CLI_GUILD, 100);
     io.stdout.write(json ? `${JSON.stringify(jobs, null, 2)}\n` : formatJobs(jobs));
     return 0;
   } finally {

@@ -316,7 +316,7 @@ async function status(
   interaction: ChatInputCommandInteraction<"cached" | "raw">,
   ctx: AppContext,
 ): Promise<void> {
-  const job = ctx.jobs.require(interaction.guildId, interaction.options.getInteger("job", true));
+  const job = await ctx.jobs.require(interaction.guildId, interaction.options.getInteger("job", true));
   const datasetName = ctx.datasets.get(interaction.guildId, job.datasetId)?.fileName ?? "(deleted)";
   const model = ctx.serving.forJob(interaction.guildId, job.id);
   await respond(interaction, { embeds: [renderJobStatus(job, datasetName, model)] });
@@ -343,7 +343,7 @@ async function list(
   interaction: ChatInputCommandInteraction<"cached" | "raw">,
   ctx: AppContext,
 ): Promise<void> {
-  const jobs = ctx.jobs.list(interaction.guildId, DiscordLimits.autocompleteChoices);
+  const jobs = await ctx.jobs.list(interaction.guildId, DiscordLimits.autocompleteChoices);
   if (jobs.length === 0) {
     await respond(interaction, { content: "No fine-tuning jobs yet: start one with `/finetune start`." });
     return;
@@ -398,14 +398,13 @@ async function autocomplete(
     case "dataset":
       return ctx.datasets.search(guildId, typed, max).map(datasetChoice);
     case "from-job":
-      return ctx.jobs
-        .search(guildId, typed, 100)
+      return (await ctx.jobs.search(guildId, typed, 100))
         .filter((j) => j.status === "succeeded" && j.fineTunedModel !== null)
         .slice(0, max)
         .map(jobChoice);
     case "job": {
       const sub = interaction.options.getSubcommand();
-      const jobs = ctx.jobs.search(guildId, typed, sub === "status" ? max : 100);
+      const jobs = await ctx.jobs.search(guildId, typed, sub === "status" ? max : 100);
       const wanted =
         sub === "cancel"
           ? jobs.filter((j) => !isTerminal(j.status))

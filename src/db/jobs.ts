@@ -1,14 +1,12 @@
 // Repositories for fine-tuning jobs and their per-step metrics. Reads take the guild id (another
 // guild's job is "not found"); the poller's sweep across guilds is the one named exception.
+import { sql } from "kysely";
 import type { JobProgress, JobStatus, TestQuestion } from "../domain/jobs.ts";
-import { prepared } from "./statements.ts";
-
-export type { JobProgress, TestQuestion };
-
-import type { Db } from "./open.ts";
 import { fillProviderEndpoint, type Repoint, repointProviderRows } from "./providerRows.ts";
+import { type CompiledStatement, compiled, type Param } from "./query/compiled.ts";
+import type { Queryable } from "./query/store.ts";
 
-export type { Repoint };
+export type { JobProgress, Repoint, TestQuestion };
 
 export interface JobHyperparameters {
   nEpochs: number | "auto";
@@ -100,16 +98,41 @@ export type JobUpdate = Partial<
   >
 >;
 
-const COLUMNS = `id, tag, guild_id AS guildId, provider, provider_kind AS providerKind,
-  provider_endpoint AS providerEndpoint, remote_id AS remoteId, dataset_id AS datasetId,
-  requester_id AS requesterId, base_model AS baseModel, suffix, hyperparameters, training_file_id AS trainingFileId,
-  status, raw_status AS rawStatus, fine_tuned_model AS fineTunedModel, trained_tokens AS trainedTokens,
-  error_code AS errorCode, error_message AS errorMessage, last_event_id AS lastEventId, last_events_at AS lastEventsAt,
-  progress, remote_fingerprint AS remoteFingerprint, estimated_cost_usd AS estimatedCostUsd,
-  notify_channel_id AS notifyChannelId, test_questions AS testQuestions, created_at AS createdAt,
-  started_at AS startedAt, finished_at AS finishedAt, updated_at AS updatedAt`;
+const COLUMNS = [
+  "id",
+  "tag",
+  "guild_id as guildId",
+  "provider",
+  "provider_kind as providerKind",
+  "provider_endpoint as providerEndpoint",
+  "remote_id as remoteId",
+  "dataset_id as datasetId",
+  "requester_id as requesterId",
+  "base_model as baseModel",
+  "suffix",
+  "hyperparameters",
+  "training_file_id as trainingFileId",
+  "status",
+  "raw_status as rawStatus",
+  "fine_tuned_model as fineTunedModel",
+  "trained_tokens as trainedTokens",
+  "error_code as errorCode",
+  "error_message as errorMessage",
+  "last_event_id as lastEventId",
+  "last_events_at as lastEventsAt",
+  "progress",
+  "remote_fingerprint as remoteFingerprint",
+  "estimated_cost_usd as estimatedCostUsd",
+  "notify_channel_id as notifyChannelId",
+  "test_questions as testQuestions",
+  "created_at as createdAt",
+  "started_at as startedAt",
+  "finished_at as finishedAt",
+  "updated_at as updatedAt",
+] as const;
 
-type RawRow = Omit<JobRow, "hyperparameters" | "progress" | "testQuestions"> & {
+type RawRow = Omit<JobRow, "hyperparameters" | "progress" | "testQuestions" | "status"> & {
+  status: string;
   hyperparameters: string;
   progress: string | null;
   testQuestions: string;
@@ -117,12 +140,13 @@ type RawRow = Omit<JobRow, "hyperparameters" | "progress" | "testQuestions"> & {
 
 const fromRaw = (r: RawRow): JobRow => ({
   ...r,
+  status: r.status as JobStatus,
   hyperparameters: JSON.parse(r.hyperparameters) as JobHyperparameters,
   progress: r.progress === null ? null : (JSON.parse(r.progress) as JobProgress),
   testQuestions: JSON.parse(r.testQuestions) as TestQuestion[],
 });
 
-const UPDATE_COLUMNS: Record<keyof JobUpdate, string> = {
+const UPDATE_COLUMNS = {
   status: "status",
   rawStatus: "raw_status",
   fineTunedModel: "fine_tuned_model",
@@ -135,9 +159,151 @@ const UPDATE_COLUMNS: Record<keyof JobUpdate, string> = {
   remoteFingerprint: "remote_fingerprint",
   startedAt: "started_at",
   finishedAt: "finished_at",
+} as const satisfies Record<keyof JobUpdate, string>;
+
+const TERMINAL = ["succeeded", "failed", "cancelled"];
+
+type InsertValues = {
+  tag: string;
+  guildId: string;
+  provider: string;
+  providerKind: string | null;
+  providerEndpoint: string | null;
+  remoteId: string;
+  datasetId: number;
+  requesterId: string;
+  baseModel: string;
+  suffix: string | null;
+  hyperparameters: string;
+  trainingFileId: string;
+  status: string;
+  rawStatus: string;
+  estimatedCostUsd: number | null;
+  notifyChannelId: string | null;
+  testQuestions: string;
+  createdAt: string;
 };
 
-const TERMINAL_SQL = "('succeeded', 'failed', 'cancelled')";
+const insertJob = compiled((db, p: Param<InsertValues>) =>
+  db
+    .insertInto("jobs")
+    .values({
+      tag: p("tag"),
+      guild_id: p("guildId"),
+      provider: p("provider"),
+      provider_kind: p("providerKind"),
+      provider_endpoint: p("providerEndpoint"),
+      remote_id: p("remoteId"),
+      dataset_id: p("datasetId"),
+      requester_id: p("requesterId"),
+      base_model: p("baseModel"),
+      suffix: p("suffix"),
+      hyperparameters: p("hyperparameters"),
+      training_file_id: p("trainingFileId"),
+      status: p("status"),
+      raw_status: p("rawStatus"),
+      estimated_cost_usd: p("estimatedCostUsd"),
+      notify_channel_id: p("notifyChannelId"),
+      test_questions: p("testQuestions"),
+      created_at: p("createdAt"),
+      updated_at: p("createdAt"),
+    })
+    .returning(COLUMNS),
+);
+
+const byId = compiled((db, p: Param<{ guildId: string; id: number }>) =>
+  db.selectFrom("jobs").select(COLUMNS).where("guild_id", "=", p("guildId")).where("id", "=", p("id")),
+);
+
+const byTag = compiled((db, p: Param<{ guildId: string; tag: string }>) =>
+  db.selectFrom("jobs").select(COLUMNS).where("guild_id", "=", p("guildId")).where("tag", "=", p("tag")),
+);
+
+const byRemoteId = compiled((db, p: Param<{ guildId: string; remoteId: string }>) =>
+  db
+    .selectFrom("jobs")
+    .select(COLUMNS)
+    .where("guild_id", "=", p("guildId"))
+    .where("remote_id", "=", p("remoteId")),
+);
+
+const newest = compiled((db, p: Param<{ guildId: string; limit: number }>) =>
+  db
+    .selectFrom("jobs")
+    .select(COLUMNS)
+    .where("guild_id", "=", p("guildId"))
+    .orderBy("id", "desc")
+    .limit(p("limit")),
+);
+
+/**
+ * SQLite's LIKE ignores the case of ASCII letters; PostgreSQL's ILIKE is its match. The backslash escapes
+ * `%`, `_` and itself in the pattern.
+ */
+const searchJobs = compiled((db, p: Param<{ guildId: string; like: string; limit: number }>, engine) => {
+  const like = sql.raw(engine === "postgres" ? "ILIKE" : "LIKE");
+  const matches = (column: ReturnType<typeof sql>) => sql`${column} ${like} ${p("like")} ESCAPE '\\'`;
+  return db
+    .selectFrom("jobs")
+    .select(COLUMNS)
+    .where("guild_id", "=", p("guildId"))
+    .where(
+      sql<boolean>`(${matches(sql`CAST(id AS TEXT)`)} OR ${matches(sql`remote_id`)}
+        OR ${matches(sql`COALESCE(suffix, '')`)} OR ${matches(sql`base_model`)}
+        OR ${matches(sql`COALESCE(fine_tuned_model, '')`)})`,
+    )
+    .orderBy("id", "desc")
+    .limit(p("limit"));
+});
+
+const activeAcrossGuilds = compiled((db, p: Param<{ provider: string }>) =>
+  db
+    .selectFrom("jobs")
+    .select(COLUMNS)
+    .where("provider", "=", p("provider"))
+    .where("status", "not in", TERMINAL)
+    .orderBy("id"),
+);
+
+const activeInGuild = compiled((db, p: Param<{ guildId: string; provider: string }>) =>
+  db
+    .selectFrom("jobs")
+    .select(COLUMNS)
+    .where("guild_id", "=", p("guildId"))
+    .where("provider", "=", p("provider"))
+    .where("status", "not in", TERMINAL)
+    .orderBy("id"),
+);
+
+const activeProviderRefs = compiled((db, p: Param<{ guildId: string | null }>) =>
+  db
+    .selectFrom("jobs")
+    .select(["provider", "provider_endpoint as endpoint"])
+    .distinct()
+    .where("status", "not in", TERMINAL)
+    .where(sql<boolean>`(cast(${p("guildId")} as text) IS NULL OR guild_id = ${p("guildId")})`)
+    .orderBy("provider"),
+);
+
+/** One compiled UPDATE per set of patched fields (its shape), built the first time that set is written. */
+const updates = new Map<string, CompiledStatement<Record<string, unknown>, unknown>>();
+
+function updateOf(keys: (keyof JobUpdate)[]): CompiledStatement<Record<string, unknown>, unknown> {
+  const shape = keys.join(",");
+  let statement = updates.get(shape);
+  if (statement === undefined) {
+    statement = compiled((db, p: Param<Record<string, unknown>>) =>
+      db
+        .updateTable("jobs")
+        .set(Object.fromEntries(keys.map((k) => [UPDATE_COLUMNS[k], p(k)])))
+        .set({ updated_at: p("updatedAt") as string })
+        .where("guild_id", "=", p("guildId") as string)
+        .where("id", "=", p("id") as number),
+    );
+    updates.set(shape, statement);
+  }
+  return statement;
+}
 
 /** A provider name as rows record it, with the endpoint they recorded (null before migration 006). */
 export interface ProviderRef {
@@ -147,138 +313,105 @@ export interface ProviderRef {
 
 /** A renamed provider: rows under `from` at `endpoint` now belong to `to` (of `kind`). */
 export class JobRepository {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly on: Queryable) {}
 
-  insert(j: NewJob): JobRow {
-    const now = j.createdAt ?? new Date().toISOString();
-    const info = prepared(
-      this.db,
-      `INSERT INTO jobs (tag, guild_id, provider, provider_kind, provider_endpoint, remote_id, dataset_id,
-          requester_id, base_model, suffix, hyperparameters, training_file_id, status, raw_status, estimated_cost_usd,
-          notify_channel_id, test_questions, created_at, updated_at)
-         VALUES (@tag, @guildId, @provider, @providerKind, @providerEndpoint, @remoteId, @datasetId, @requesterId,
-          @baseModel, @suffix,
-          @hyperparameters, @trainingFileId, @status, @rawStatus, @estimatedCostUsd, @notifyChannelId,
-          @testQuestions, @createdAt, @createdAt)`,
-    ).run({
-      ...j,
-      providerKind: j.providerKind ?? null,
-      providerEndpoint: j.providerEndpoint ?? null,
-      hyperparameters: JSON.stringify(j.hyperparameters),
-      testQuestions: JSON.stringify(j.testQuestions),
-      createdAt: now,
-    });
-    const row = this.get(j.guildId, Number(info.lastInsertRowid));
-    if (!row) throw new Error("inserted job vanished");
-    return row;
+  /** The same repository over a transaction of its store (store.transaction's `tx`). */
+  in(tx: Queryable): JobRepository {
+    return new JobRepository(tx);
   }
 
-  get(guildId: string, id: number): JobRow | undefined {
-    const r = prepared(this.db, `SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? AND id = ?`).get(
-      guildId,
-      id,
-    ) as RawRow | undefined;
+  async insert(j: NewJob): Promise<JobRow> {
+    const row = await insertJob.executeTakeFirst(this.on, {
+      tag: j.tag,
+      guildId: j.guildId,
+      provider: j.provider,
+      providerKind: j.providerKind ?? null,
+      providerEndpoint: j.providerEndpoint ?? null,
+      remoteId: j.remoteId,
+      datasetId: j.datasetId,
+      requesterId: j.requesterId,
+      baseModel: j.baseModel,
+      suffix: j.suffix,
+      hyperparameters: JSON.stringify(j.hyperparameters),
+      trainingFileId: j.trainingFileId,
+      status: j.status,
+      rawStatus: j.rawStatus,
+      estimatedCostUsd: j.estimatedCostUsd,
+      notifyChannelId: j.notifyChannelId,
+      testQuestions: JSON.stringify(j.testQuestions),
+      createdAt: j.createdAt ?? new Date().toISOString(),
+    });
+    if (!row) throw new Error("inserted job vanished");
+    return fromRaw(row);
+  }
+
+  async get(guildId: string, id: number): Promise<JobRow | undefined> {
+    const r = await byId.executeTakeFirst(this.on, { guildId, id });
     return r && fromRaw(r);
   }
 
   /** By classtune's own tag (sent as metadata.classtune_job_id), still scoped by guild. */
-  getByTag(guildId: string, tag: string): JobRow | undefined {
-    const r = prepared(this.db, `SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? AND tag = ?`).get(
-      guildId,
-      tag,
-    ) as RawRow | undefined;
+  async getByTag(guildId: string, tag: string): Promise<JobRow | undefined> {
+    const r = await byTag.executeTakeFirst(this.on, { guildId, tag });
     return r && fromRaw(r);
   }
 
   /** By the provider's id (`ftjob-…`), still scoped by guild. */
-  getByRemoteId(guildId: string, remoteId: string): JobRow | undefined {
-    const r = prepared(this.db, `SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? AND remote_id = ?`).get(
-      guildId,
-      remoteId,
-    ) as RawRow | undefined;
+  async getByRemoteId(guildId: string, remoteId: string): Promise<JobRow | undefined> {
+    const r = await byRemoteId.executeTakeFirst(this.on, { guildId, remoteId });
     return r && fromRaw(r);
   }
 
-  list(guildId: string, limit = 25): JobRow[] {
-    return (
-      prepared(this.db, `SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? ORDER BY id DESC LIMIT ?`).all(
-        guildId,
-        limit,
-      ) as RawRow[]
-    ).map(fromRaw);
+  async list(guildId: string, limit = 25): Promise<JobRow[]> {
+    return (await newest.execute(this.on, { guildId, limit })).map(fromRaw);
   }
 
   /** For autocomplete: newest first, matching the id, remote id, suffix, base or fine-tuned model. */
-  search(guildId: string, text: string, limit = 25): JobRow[] {
+  async search(guildId: string, text: string, limit = 25): Promise<JobRow[]> {
     const like = `%${text.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
-    return (
-      prepared(
-        this.db,
-        `SELECT ${COLUMNS} FROM jobs WHERE guild_id = @guildId AND (CAST(id AS TEXT) LIKE @like ESCAPE '\\'
-             OR remote_id LIKE @like ESCAPE '\\' OR IFNULL(suffix, '') LIKE @like ESCAPE '\\'
-             OR base_model LIKE @like ESCAPE '\\' OR IFNULL(fine_tuned_model, '') LIKE @like ESCAPE '\\')
-           ORDER BY id DESC LIMIT @limit`,
-      ).all({ guildId, like, limit }) as RawRow[]
-    ).map(fromRaw);
+    return (await searchJobs.execute(this.on, { guildId, like, limit })).map(fromRaw);
   }
 
   /** The poller's sweep: every guild's unfinished jobs at one provider, oldest first. */
-  listActiveAcrossGuilds(provider: string): JobRow[] {
-    return (
-      prepared(
-        this.db,
-        `SELECT ${COLUMNS} FROM jobs WHERE provider = ? AND status NOT IN ${TERMINAL_SQL} ORDER BY id`,
-      ).all(provider) as RawRow[]
-    ).map(fromRaw);
+  async listActiveAcrossGuilds(provider: string): Promise<JobRow[]> {
+    return (await activeAcrossGuilds.execute(this.on, { provider })).map(fromRaw);
   }
 
   /** One guild's unfinished jobs at one provider, oldest first (the CLI polls only its own). */
-  listActive(guildId: string, provider: string): JobRow[] {
-    return (
-      prepared(
-        this.db,
-        `SELECT ${COLUMNS} FROM jobs WHERE guild_id = ? AND provider = ? AND status NOT IN ${TERMINAL_SQL} ORDER BY id`,
-      ).all(guildId, provider) as RawRow[]
-    ).map(fromRaw);
+  async listActive(guildId: string, provider: string): Promise<JobRow[]> {
+    return (await activeInGuild.execute(this.on, { guildId, provider })).map(fromRaw);
   }
 
   /**
    * The provider names (with the endpoint recorded for them) of unfinished jobs: what the poller visits.
    * Across guilds unless one is given (the CLI's poller sees only its own).
    */
-  activeProviders(guildId?: string): ProviderRef[] {
-    return prepared(
-      this.db,
-      `SELECT DISTINCT provider, provider_endpoint AS endpoint FROM jobs
-         WHERE status NOT IN ${TERMINAL_SQL} AND (@guildId IS NULL OR guild_id = @guildId) ORDER BY provider`,
-    ).all({ guildId: guildId ?? null }) as ProviderRef[];
+  async activeProviders(guildId?: string): Promise<ProviderRef[]> {
+    return activeProviderRefs.execute(this.on, { guildId: guildId ?? null });
   }
 
   /**
    * Moves every job recorded under `from` at `endpoint` to the provider now configured as `to` (a renamed
    * provider), in every status; a job whose remote id `to` already holds is left as it is. Returns the count.
    */
-  repointProvider(r: Repoint): number {
-    return repointProviderRows(this.db, "jobs", r, true);
+  async repointProvider(r: Repoint): Promise<number> {
+    return repointProviderRows(this.on, "jobs", r, true);
   }
 
   /** Records the endpoint of jobs written before it was kept (migration 006), from the configured provider. */
-  fillEndpoint(provider: string, kind: string, endpoint: string, guildId?: string): number {
-    return fillProviderEndpoint(this.db, "jobs", provider, kind, endpoint, guildId);
+  async fillEndpoint(provider: string, kind: string, endpoint: string, guildId?: string): Promise<number> {
+    return fillProviderEndpoint(this.on, "jobs", provider, kind, endpoint, guildId);
   }
 
-  update(guildId: string, id: number, patch: JobUpdate, now = new Date()): void {
-    const sets: string[] = [];
-    const params: Record<string, unknown> = { guildId, id, updatedAt: now.toISOString() };
+  async update(guildId: string, id: number, patch: JobUpdate, now = new Date()): Promise<void> {
+    const keys: (keyof JobUpdate)[] = [];
+    const values: Record<string, unknown> = { guildId, id, updatedAt: now.toISOString() };
     for (const [key, value] of Object.entries(patch) as [keyof JobUpdate, unknown][]) {
       if (value === undefined) continue;
-      sets.push(`${UPDATE_COLUMNS[key]} = @${key}`);
-      params[key] = key === "progress" && value !== null ? JSON.stringify(value) : value;
+      keys.push(key);
+      values[key] = key === "progress" && value !== null ? JSON.stringify(value) : value;
     }
-    prepared(
-      this.db,
-      `UPDATE jobs SET ${[...sets, "updated_at = @updatedAt"].join(", ")} WHERE guild_id = @guildId AND id = @id`,
-    ).run(params);
+    await updateOf(keys).executeChanges(this.on, values);
   }
 }
 
@@ -290,27 +423,72 @@ export interface MetricPoint {
   createdAt: string;
 }
 
+const addPoint = compiled(
+  (
+    db,
+    p: Param<{
+      jobId: number;
+      step: number;
+      trainLoss: number | null;
+      validLoss: number | null;
+      trainAccuracy: number | null;
+      createdAt: string;
+    }>,
+  ) =>
+    db
+      .insertInto("job_metrics")
+      .values({
+        job_id: p("jobId"),
+        step: p("step"),
+        train_loss: p("trainLoss"),
+        valid_loss: p("validLoss"),
+        train_accuracy: p("trainAccuracy"),
+        created_at: p("createdAt"),
+      })
+      .onConflict((oc) => oc.columns(["job_id", "step"]).doNothing()),
+);
+
+const pointsOf = compiled((db, p: Param<{ guildId: string; jobId: number }>) =>
+  db
+    .selectFrom("job_metrics as m")
+    .innerJoin("jobs as j", "j.id", "m.job_id")
+    .select([
+      "m.step",
+      "m.train_loss as trainLoss",
+      "m.valid_loss as validLoss",
+      "m.train_accuracy as trainAccuracy",
+      "m.created_at as createdAt",
+    ])
+    .where("j.guild_id", "=", p("guildId"))
+    .where("m.job_id", "=", p("jobId"))
+    .orderBy("m.step"),
+);
+
 /** Loss points per step, kept for the loss chart. */
 export class JobMetricsRepository {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly on: Queryable) {}
+
+  /** The same repository over a transaction of its store (store.transaction's `tx`). */
+  in(tx: Queryable): JobMetricsRepository {
+    return new JobMetricsRepository(tx);
+  }
 
   /** Idempotent: a step already stored is left as it is. */
-  add(jobId: number, points: MetricPoint[]): void {
-    const insert = prepared(
-      this.db,
-      `INSERT OR IGNORE INTO job_metrics (job_id, step, train_loss, valid_loss, train_accuracy, created_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-    );
-    for (const p of points) insert.run(jobId, p.step, p.trainLoss, p.validLoss, p.trainAccuracy, p.createdAt);
+  async add(jobId: number, points: MetricPoint[]): Promise<void> {
+    for (const p of points) {
+      await addPoint.executeChanges(this.on, {
+        jobId,
+        step: p.step,
+        trainLoss: p.trainLoss,
+        validLoss: p.validLoss,
+        trainAccuracy: p.trainAccuracy,
+        createdAt: p.createdAt,
+      });
+    }
   }
 
   /** The job's points in step order; the guild scope goes through the jobs table. */
-  list(guildId: string, jobId: number): MetricPoint[] {
-    return prepared(
-      this.db,
-      `SELECT m.step, m.train_loss AS trainLoss, m.valid_loss AS validLoss, m.train_accuracy AS trainAccuracy,
-           m.created_at AS createdAt
-         FROM job_metrics m JOIN jobs j ON j.id = m.job_id WHERE j.guild_id = ? AND m.job_id = ? ORDER BY m.step`,
-    ).all(guildId, jobId) as MetricPoint[];
+  async list(guildId: string, jobId: number): Promise<MetricPoint[]> {
+    return pointsOf.execute(this.on, { guildId, jobId });
   }
 }

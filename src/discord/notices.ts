@@ -673,7 +673,7 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
   };
 
   const lossChart = async (guildId: string, jobId: number): Promise<Buffer | undefined> => {
-    const points = deps.metrics?.list(guildId, jobId) ?? [];
+    const points = (await deps.metrics?.list(guildId, jobId)) ?? [];
     if (!points.some((p) => p.trainLoss !== null)) return undefined;
     try {
       return await renderLossChart(
@@ -779,7 +779,10 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
         base: p,
         status,
         serving,
-        progress: latestProgress(known?.progress ?? null, deps.metrics?.list(notice.guildId, p.jobId) ?? []),
+        progress: latestProgress(
+          known?.progress ?? null,
+          (await deps.metrics?.list(notice.guildId, p.jobId)) ?? [],
+        ),
       });
       await edit(channelId, card.messageId, {
         embeds: [embed.toJSON()],

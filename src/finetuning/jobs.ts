@@ -18,7 +18,7 @@ import { JobIntentRepository } from "../db/jobIntents.ts";
 import { JobRepository, type JobRow, type TestQuestion } from "../db/jobs.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import { type Queryable, sqliteStore } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
 import { isSandboxJob, isTerminal } from "../domain/jobs.ts";
 import {
@@ -243,10 +243,10 @@ export class JobService {
     this.giveUpMs = Math.max(INTENT_GIVE_UP_MS, 2 * requestTimeoutMs);
     this.db = db;
     this.providers = providers;
-    this.jobs = new JobRepository(db);
+    this.jobs = new JobRepository(sqliteStore(db));
     this.datasets = new DatasetRepository(db);
     this.outbox = new OutboxRepository(db);
-    this.intents = new JobIntentRepository(db);
+    this.intents = new JobIntentRepository(sqliteStore(db));
     this.logger = logger;
     this.maxJobCostUsd = maxJobCostUsd;
     this.dataDir = dataDir;
@@ -271,7 +271,7 @@ export class JobService {
     }
     // Training further from a fine-tune of this guild: its provider, and its base model's rules and prices.
     const from =
-      req.fromJobId === undefined ? undefined : this.fineTuneToTrainFrom(req.guildId, req.fromJobId);
+      req.fromJobId === undefined ? undefined : await this.fineTuneToTrainFrom(req.guildId, req.fromJobId);
     if (
       from &&
       req.provider !== undefined &&
@@ -344,8 +344,11 @@ export class JobService {
   }
 
   /** A succeeded job of this guild with a fine-tuned model (another guild's is "not found"). */
-  private fineTuneToTrainFrom(guildId: string, jobId: number): JobRow & { fineTunedModel: string } {
-    const job = this.jobs.get(guildId, jobId);
+  private async fineTuneToTrainFrom(
+    guildId: string,
+    jobId: number,
+  ): Promise<JobRow & { fineTunedModel: string }> {
+    const job = await this.jobs.get(guildId, jobId);
     if (!job) throw new UserError(`Job #${jobId} was not found in this server.`, "not_found");
     if (job.status !== "succeeded" || job.fineTunedModel === null) {
       throw new UserError(
@@ -452,7 +455,7 @@ export class JobService {
         ...(quote.fromModel !== undefined ? { fromModel: quote.fromModel } : {}),
       };
       // Written before the paid, non-idempotent request: whatever happens next, the job can be found again.
-      this.intents.insert({
+      await this.intents.insert({
         tag,
         guildId: input.guildId,
         provider: stamp.name,
@@ -485,7 +488,7 @@ export class JobService {
             "create_unconfirmed",
           );
         }
-        this.intents.delete(tag);
+        await this.intents.delete(tag);
         // A closed provider accepted the upload but will never train on it: take the file back.
         if (isTrainingClosed(err)) await this.deleteUploadedFile(provider, trainingFileId, tag);
         throw providerUserError("start the fine-tuning job", err);
@@ -524,11 +527,11 @@ export class JobService {
     // One IMMEDIATE transaction (the store's): the bot and the CLI may record the same job at once (a reconcile and
     // a late answer).
     const record = () =>
-      sqliteStore(this.db).transaction(async () => {
-        const existing = this.jobs.getByTag(intent.guildId, tag);
+      sqliteStore(this.db).transaction(async (tx) => {
+        const existing = await this.jobs.in(tx).getByTag(intent.guildId, tag);
         if (existing) return existing;
         const now = this.now().toISOString();
-        const row = this.jobs.insert({
+        const row = await this.jobs.in(tx).insert({
           tag,
           guildId: intent.guildId,
           provider: provider.name,
@@ -571,13 +574,13 @@ export class JobService {
           },
           new Date(now),
         );
-        this.intents.delete(tag);
+        await this.intents.in(tx).delete(tag);
         return row;
       });
     try {
       return await record();
     } catch (err) {
-      const winner = this.jobs.getByTag(intent.guildId, tag);
+      const winner = await this.jobs.getByTag(intent.guildId, tag);
       if (winner) return winner; // the other process recorded it first
       throw err;
     }
@@ -605,7 +608,7 @@ export class JobService {
     provider: FineTuningProvider,
   ): Promise<{ recorded: number; forgotten: number }> {
     const result = { recorded: 0, forgotten: 0 };
-    for (const pending of this.intents.listForProvider(registered.name)) {
+    for (const pending of await this.intents.listForProvider(registered.name)) {
       let remote: ProviderJob | undefined;
       try {
         remote = await provider.findJobByMetadata("classtune_job_id", pending.tag, {
@@ -629,7 +632,7 @@ export class JobService {
         );
         result.recorded += 1;
       } else if (this.now().getTime() - Date.parse(pending.createdAt) > this.giveUpMs) {
-        this.intents.delete(pending.tag);
+        await this.intents.delete(pending.tag);
         this.logger.warn({ tag: pending.tag }, "a job create was never confirmed and is not at the provider");
         result.forgotten += 1;
       }
@@ -639,7 +642,7 @@ export class JobService {
 
   /** Asks the provider to cancel; records "cancelled" (and its notice) once the provider confirms it. */
   async cancel(guildId: string, jobId: number): Promise<JobRow> {
-    const job = this.require(guildId, jobId);
+    const job = await this.require(guildId, jobId);
     if (isTerminal(job.status)) {
       throw new UserError(`Job #${job.id} has already ended (${job.status}).`, "already_ended");
     }
@@ -662,22 +665,22 @@ export class JobService {
     return this.require(guildId, jobId);
   }
 
-  get(guildId: string, jobId: number): JobRow | undefined {
+  async get(guildId: string, jobId: number): Promise<JobRow | undefined> {
     return this.jobs.get(guildId, jobId);
   }
 
   /** The job, or a UserError saying it was not found (another guild's job is "not found" too). */
-  require(guildId: string, jobId: number): JobRow {
-    const job = this.jobs.get(guildId, jobId);
+  async require(guildId: string, jobId: number): Promise<JobRow> {
+    const job = await this.jobs.get(guildId, jobId);
     if (!job) throw new UserError(`Job #${jobId} was not found.`, "not_found");
     return job;
   }
 
-  list(guildId: string, limit = 25): JobRow[] {
+  async list(guildId: string, limit = 25): Promise<JobRow[]> {
     return this.jobs.list(guildId, limit);
   }
 
-  search(guildId: string, text: string, limit = 25): JobRow[] {
+  async search(guildId: string, text: string, limit = 25): Promise<JobRow[]> {
     return this.jobs.search(guildId, text, limit);
   }
 
@@ -789,7 +792,7 @@ export type EndingNotice = {
     payload: NoticePayloads[K];
     now: Date;
     /** Also registers the fine-tuned model (success), inside the same transaction. */
-    alsoInTransaction?: () => void | Promise<void>;
+    alsoInTransaction?: (tx: Queryable) => void | Promise<void>;
   };
 }[EndingKind];
 
@@ -803,12 +806,12 @@ export async function recordEnding(
   remote: ProviderJob,
   notice: EndingNotice,
 ): Promise<void> {
-  const jobs = new JobRepository(db);
+  const jobs = new JobRepository(sqliteStore(db));
   const outbox = new OutboxRepository(db);
-  await sqliteStore(db).transaction(async () => {
-    const current = jobs.get(job.guildId, job.id);
+  await sqliteStore(db).transaction(async (tx) => {
+    const current = await jobs.in(tx).get(job.guildId, job.id);
     if (!current || isTerminal(current.status)) return;
-    jobs.update(
+    await jobs.in(tx).update(
       job.guildId,
       job.id,
       {
@@ -822,7 +825,7 @@ export async function recordEnding(
       },
       notice.now,
     );
-    await notice.alsoInTransaction?.();
+    await notice.alsoInTransaction?.(tx);
     // The kind and payload are correlated by EndingNotice's type; TypeScript cannot follow that through a spread.
     const ending = {
       guildId: job.guildId,

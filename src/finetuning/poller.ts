@@ -21,7 +21,7 @@ import {
 import { ModelRepository } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import { type Queryable, sqliteStore } from "../db/query/store.ts";
 import { isTerminal } from "../domain/jobs.ts";
 import type { JobFailedPayload, JobProgressPayload, JobSucceededPayload } from "../domain/notices.ts";
 import { noticeKey } from "../domain/notices.ts";
@@ -277,8 +277,8 @@ export class JobPoller {
     this.maxEventPages = o.maxEventPages ?? 5;
     this.progressNoticeIntervalMs = o.progressNoticeIntervalMs ?? 30_000;
     this.concurrency = Math.max(1, o.concurrency ?? 8);
-    this.jobs = new JobRepository(o.db);
-    this.metrics = new JobMetricsRepository(o.db);
+    this.jobs = new JobRepository(sqliteStore(o.db));
+    this.metrics = new JobMetricsRepository(sqliteStore(o.db));
     this.models = new ModelRepository(o.db);
     this.outbox = new OutboxRepository(o.db);
     this.datasets = new DatasetRepository(o.db);
@@ -414,8 +414,8 @@ export class JobPoller {
       }
       const tracked =
         this.guildId === undefined
-          ? this.jobs.listActiveAcrossGuilds(run.name)
-          : this.jobs.listActive(this.guildId, run.name);
+          ? await this.jobs.listActiveAcrossGuilds(run.name)
+          : await this.jobs.listActive(this.guildId, run.name);
       counts.tracked = tracked.length;
       if (tracked.length > 0) await this.pollTracked(run, tracked, logger);
       // After the jobs: a job that succeeded just now has its deploy requested in this tick.
@@ -547,11 +547,11 @@ export class JobPoller {
     if (remote.status === "running" && job.startedAt === null) patch.startedAt = now.toISOString();
     const progressChanged = JSON.stringify(progress) !== JSON.stringify(job.progress);
 
-    await sqliteStore(this.db).transaction(async () => {
-      const current = this.jobs.get(job.guildId, job.id);
+    await sqliteStore(this.db).transaction(async (tx) => {
+      const current = await this.jobs.in(tx).get(job.guildId, job.id);
       if (!current || isTerminal(current.status)) return; // ended meanwhile (a cancel)
-      this.jobs.update(job.guildId, job.id, patch, now);
-      this.metrics.add(job.id, points);
+      await this.jobs.in(tx).update(job.guildId, job.id, patch, now);
+      await this.metrics.in(tx).add(job.id, points);
       if (statusChanged || (progressChanged && this.progressNoticeDue(job, now))) {
         const payload: JobProgressPayload = {
           ...noticeBase(job, this.datasetName(job)),
@@ -635,14 +635,14 @@ export class JobPoller {
   ): Promise<void> {
     const now = this.now();
     const base = noticeBase(job, this.datasetName(job));
-    const bookkeeping = () => {
-      this.metrics.add(job.id, seen.points);
+    const bookkeeping = async (tx: Queryable) => {
+      await this.metrics.in(tx).add(job.id, seen.points);
       const patch: JobUpdate = { progress: seen.progress, remoteFingerprint: seen.fingerprint };
       if (seen.eventsRead) {
         patch.lastEventsAt = now.toISOString();
         if (seen.newestEventId !== undefined) patch.lastEventId = seen.newestEventId;
       }
-      this.jobs.update(job.guildId, job.id, patch, now);
+      await this.jobs.in(tx).update(job.guildId, job.id, patch, now);
     };
 
     if (remote.status === "succeeded") {
@@ -681,8 +681,8 @@ export class JobPoller {
         kind: "job_succeeded",
         payload,
         now,
-        alsoInTransaction: () => {
-          bookkeeping();
+        alsoInTransaction: async (tx) => {
+          await bookkeeping(tx);
           this.models.register({
             guildId: job.guildId,
             name: model,

@@ -39,8 +39,8 @@ export class ProviderNames {
     this.providers = o.providers;
     this.logger = o.logger;
     this.guildId = o.guildId;
-    this.jobs = new JobRepository(o.db);
-    this.intents = new JobIntentRepository(o.db);
+    this.jobs = new JobRepository(sqliteStore(o.db));
+    this.intents = new JobIntentRepository(sqliteStore(o.db));
     this.models = new ModelRepository(o.db);
   }
 
@@ -52,7 +52,7 @@ export class ProviderNames {
   async settle(): Promise<string[]> {
     await this.fillEndpointsOnce();
     const due = new Set<string>();
-    for (const ref of this.refs()) {
+    for (const ref of await this.refs()) {
       const r = this.providers.resolve(ref.provider, ref.endpoint);
       if (r.found === "none") {
         this.reportOnce(`none\u0000${ref.provider}\u0000${ref.endpoint}`, () =>
@@ -84,19 +84,19 @@ export class ProviderNames {
   private async fillEndpointsOnce(): Promise<void> {
     if (this.endpointsFilled) return;
     this.endpointsFilled = true;
-    await sqliteStore(this.db).transaction(async () => {
+    await sqliteStore(this.db).transaction(async (tx) => {
       for (const p of this.providers.all()) {
-        this.jobs.fillEndpoint(p.name, p.kind, p.endpoint, this.guildId);
-        this.intents.fillEndpoint(p.name, p.kind, p.endpoint, this.guildId);
+        await this.jobs.in(tx).fillEndpoint(p.name, p.kind, p.endpoint, this.guildId);
+        await this.intents.in(tx).fillEndpoint(p.name, p.kind, p.endpoint, this.guildId);
       }
     });
   }
 
-  private refs(): ProviderRef[] {
+  private async refs(): Promise<ProviderRef[]> {
     const seen = new Map<string, ProviderRef>();
     for (const ref of [
-      ...this.jobs.activeProviders(this.guildId),
-      ...this.intents.providers(this.guildId),
+      ...(await this.jobs.activeProviders(this.guildId)),
+      ...(await this.intents.providers(this.guildId)),
       ...this.models.deployingProviders(this.guildId),
     ]) {
       seen.set(`${ref.provider}\u0000${ref.endpoint}`, ref);
@@ -106,9 +106,9 @@ export class ProviderNames {
 
   private async repoint(from: string, to: string, kind: string, endpoint: string): Promise<void> {
     const change = { from, to, kind, endpoint, guildId: this.guildId };
-    const moved = await sqliteStore(this.db).transaction(async () => ({
-      jobs: this.jobs.repointProvider(change),
-      intents: this.intents.repointProvider(change),
+    const moved = await sqliteStore(this.db).transaction(async (tx) => ({
+      jobs: await this.jobs.in(tx).repointProvider(change),
+      intents: await this.intents.in(tx).repointProvider(change),
       models: this.models.repointTrained(change),
     }));
     // Logged when rows moved: once per rename, as no row carries the old name afterwards (but one whose remote

@@ -150,7 +150,7 @@ export class ModelServing {
     this.guildId = o.guildId;
     this.now = o.now ?? (() => new Date());
     this.concurrency = Math.max(1, o.concurrency ?? 8);
-    this.jobs = new JobRepository(o.db);
+    this.jobs = new JobRepository(sqliteStore(o.db));
     this.models = new ModelRepository(o.db);
     this.outbox = new OutboxRepository(o.db);
     this.datasets = new DatasetRepository(o.db);
@@ -212,7 +212,7 @@ export class ModelServing {
    * requested at once; its outcome is announced like the first's.
    */
   async redeploy(guildId: string, jobId: number, requestedBy = "auto"): Promise<RedeployResult> {
-    const job = this.jobs.get(guildId, jobId);
+    const job = await this.jobs.get(guildId, jobId);
     if (!job) throw new UserError(`Job #${jobId} was not found.`, "not_found");
     if (job.status !== "succeeded" || !job.fineTunedModel) {
       throw new UserError(
@@ -287,7 +287,7 @@ export class ModelServing {
     const name = deploymentName.trim();
     const model = this.models.awaitingDeployment(guildId, provider, name);
     if (!model || model.jobId === null) return undefined;
-    const job = this.jobs.get(guildId, model.jobId);
+    const job = await this.jobs.get(guildId, model.jobId);
     if (!job) return undefined;
     const caveat = this.providers.get(provider)?.jobs?.servingCaveat ?? null;
     const changed = await this.finish(
@@ -308,7 +308,7 @@ export class ModelServing {
 
   /** One deploying model: look its deployment up (requesting it when there is none), and record where it got to. */
   private async checkOne(run: ServingRun, model: ModelRow, logger: Logger): Promise<void> {
-    const job = model.jobId === null ? undefined : this.jobs.get(model.guildId, model.jobId);
+    const job = model.jobId === null ? undefined : await this.jobs.get(model.guildId, model.jobId);
     if (!job?.fineTunedModel || !model.deploymentName) {
       logger.warn({ model: model.name }, "a model being deployed has no job or deployment name; skipped");
       return;

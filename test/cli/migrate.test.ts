@@ -72,8 +72,8 @@ async function buildSchool(db: Db): Promise<void> {
     cleanedPath: null,
     createdAt: "2026-11-02T08:00:00.000Z",
   });
-  const jobs = new JobRepository(db);
-  const job = jobs.insert({
+  const jobs = new JobRepository(sqliteStore(db));
+  const job = await jobs.insert({
     tag: "ct-migrate-1",
     guildId: GUILD,
     provider: "sandbox",
@@ -93,13 +93,13 @@ async function buildSchool(db: Db): Promise<void> {
     testQuestions: [{ question: "What is a cell?", expected: null }],
     createdAt: "2026-11-02T08:01:00.000Z",
   });
-  jobs.update(
+  await jobs.update(
     GUILD,
     job.id,
     { status: "succeeded", fineTunedModel: "ft:gpt-4o-mini:bio", trainedTokens: 29_628, progress: null },
     new Date("2026-11-02T09:00:00.000Z"),
   );
-  new JobMetricsRepository(db).add(job.id, [
+  await new JobMetricsRepository(sqliteStore(db)).add(job.id, [
     { step: 1, trainLoss: 2.5, validLoss: null, trainAccuracy: 0.125, createdAt: "2026-11-02T08:10:00.000Z" },
     {
       step: 2,
@@ -118,7 +118,7 @@ async function buildSchool(db: Db): Promise<void> {
     label: "Biology",
     createdAt: "2026-11-02T09:00:00.000Z",
   });
-  new JobIntentRepository<{ requesterId: string }>(db).insert({
+  await new JobIntentRepository<{ requesterId: string }>(sqliteStore(db)).insert({
     tag: "ct-migrate-2",
     guildId: GUILD,
     provider: "sandbox",

@@ -166,7 +166,7 @@ describe("preference data and DPO jobs", () => {
     });
     const jobId = Number(/Job #(\d+) started/.exec(started.content)?.[1]);
     assert.ok(jobId > 0, started.content);
-    const job = bot.app.ctx.jobs.get(guild.id, jobId);
+    const job = await bot.app.ctx.jobs.get(guild.id, jobId);
     assert.equal(job?.hyperparameters.method, "dpo");
     assert.equal(job?.hyperparameters.beta, 0.2);
 
@@ -189,7 +189,7 @@ describe("preference data and DPO jobs", () => {
     assert.match(success.embeds[0]?.title ?? "", new RegExp(`job #${jobId} \\(sandbox\\) succeeded`));
     assert.equal(success.embeds[0]?.fields?.filter((f) => f.name.startsWith("Q: ")).length, 3);
     assert.equal(success.embeds[0]?.image?.url, "attachment://loss.png");
-    const ended = bot.app.ctx.jobs.get(guild.id, jobId);
+    const ended = await bot.app.ctx.jobs.get(guild.id, jobId);
     assert.ok(ended?.progress?.loss !== null && (ended?.progress?.loss ?? 9) < 0.7, "a DPO loss, below ln 2");
   });
 });

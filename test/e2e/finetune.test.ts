@@ -116,7 +116,7 @@ describe("/finetune start", () => {
       focused: "dataset",
     });
     assert.deepEqual(choices, [], "autocomplete shows a student nothing");
-    assert.equal(bot.app.ctx.jobs.list(guild.id).length, 0);
+    assert.equal((await bot.app.ctx.jobs.list(guild.id)).length, 0);
   });
 
   it("asks for exactly one of dataset and file", async () => {
@@ -158,7 +158,7 @@ describe("/finetune start", () => {
     });
     const cancelled = await click.waitForOriginal((m) => /Cancelled/.test(m.content));
     assert.deepEqual(cancelled.customIds, [], "the buttons are gone");
-    assert.equal(bot.app.ctx.jobs.list(guild.id).length, 0);
+    assert.equal((await bot.app.ctx.jobs.list(guild.id)).length, 0);
   });
 
   it("starts a job only when the requester presses Start; the card appears at once, edited with progress, and the ending is posted once, across a restart", async () => {
@@ -172,7 +172,11 @@ describe("/finetune start", () => {
     const refused = await answerTo(other);
     assert.equal(refused.ephemeral, true);
     assert.match(refused.content, /Only the teacher who asked for this job/);
-    assert.equal(bot.app.ctx.jobs.list(guild.id).length, 0, "another teacher's click started nothing");
+    assert.equal(
+      (await bot.app.ctx.jobs.list(guild.id)).length,
+      0,
+      "another teacher's click started nothing",
+    );
 
     // A double click: both clicks reach the bot before it answers either; one job starts.
     const startId = buttonOf(confirmation, "start");
@@ -189,7 +193,7 @@ describe("/finetune start", () => {
     );
     const started = answers.map((m) => /Job #(\d+) started/.exec(m.content)).filter((m) => m !== null);
     assert.equal(started.length, 1, answers.map((m) => m.content).join(" | "));
-    assert.equal(bot.app.ctx.jobs.list(guild.id).length, 1, "a double click starts one job");
+    assert.equal((await bot.app.ctx.jobs.list(guild.id)).length, 1, "a double click starts one job");
     const jobId = Number(started[0]?.[1]);
 
     const [card] = noticeMessages();
@@ -220,7 +224,7 @@ describe("/finetune start", () => {
     assert.match(success.content, new RegExp(`^${teacher.mention} your model is ready`));
     const embed = success.embeds[0];
     assert.match(embed?.title ?? "", new RegExp(`job #${jobId} \\(sandbox\\) succeeded`));
-    const job = bot.app.ctx.jobs.get(guild.id, jobId);
+    const job = await bot.app.ctx.jobs.get(guild.id, jobId);
     assert.ok(job?.fineTunedModel);
     assert.match(embed?.description ?? "", new RegExp(job.fineTunedModel.replaceAll(".", "\\.")));
     const field = (name: string) => embed?.fields?.find((f) => f.name === name)?.value ?? "";
@@ -334,7 +338,7 @@ describe("/finetune start", () => {
     });
     const done = await click.waitForOriginal((m) => /started/.test(m.content), { timeoutMs: 15_000 });
     assert.match(done.content, /No notification channel is set: run `\/config notifications`/);
-    assert.equal(bot.app.ctx.jobs.list(night.id).length, 1);
+    assert.equal((await bot.app.ctx.jobs.list(night.id)).length, 1);
     const cards = () => bot.discord.channelMessages(staff).filter((m) => !m.interactionId);
     assert.equal(cards().length, 0);
 

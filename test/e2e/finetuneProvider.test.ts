@@ -131,10 +131,10 @@ describe("/finetune start provider:", () => {
 
   it("refuses an unknown provider, naming the configured ones, before any estimate", async () => {
     const datasetId = await validateSample("refused.jsonl");
-    const before = bot.app.ctx.jobs.list(lincoln.id).length;
+    const before = (await bot.app.ctx.jobs.list(lincoln.id)).length;
     const unknown = await start({ dataset: datasetId, provider: "nope" });
     assert.match(unknown.content, /no fine-tuning provider called "nope".*sandbox \(default\), lab, localai/);
-    assert.equal(bot.app.ctx.jobs.list(lincoln.id).length, before);
+    assert.equal((await bot.app.ctx.jobs.list(lincoln.id)).length, before);
   });
 
   it("starts a job on a provider that is not the default; it runs there and its model is asked there", async () => {
@@ -151,17 +151,21 @@ describe("/finetune start provider:", () => {
     });
     const match = /Job #(\d+) started on the sandbox "lab"/.exec(done.content);
     assert.ok(match, done.content);
-    const job = bot.app.ctx.jobs.require(lincoln.id, Number(match[1]));
+    const job = await bot.app.ctx.jobs.require(lincoln.id, Number(match[1]));
     assert.equal(job.provider, "lab");
     const labClient = new OpenAI({ apiKey: "sandbox", baseURL: lab.url, maxRetries: 0 });
     assert.equal((await labClient.fineTuning.jobs.retrieve(job.remoteId)).id, job.remoteId, "created at lab");
 
     // Lab's own clock moves; the bot's poller follows the job there to its end.
-    for (let i = 0; i < 10 && bot.app.ctx.jobs.require(lincoln.id, job.id).status !== "succeeded"; i++) {
+    for (
+      let i = 0;
+      i < 10 && (await bot.app.ctx.jobs.require(lincoln.id, job.id)).status !== "succeeded";
+      i++
+    ) {
       labClock.advance(3_600_000);
       await bot.app.ctx.poller.tick();
     }
-    const finished = bot.app.ctx.jobs.require(lincoln.id, job.id);
+    const finished = await bot.app.ctx.jobs.require(lincoln.id, job.id);
     assert.equal(finished.status, "succeeded");
     const model = finished.fineTunedModel ?? "";
     const success = bot.discord

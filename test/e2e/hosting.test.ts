@@ -131,10 +131,14 @@ describe("a model served on a dedicated endpoint", () => {
   });
 
   it("waits for a teacher after training; /model deploy shows the price and budget, and Start deploys: deploying → ready", async () => {
-    for (let i = 0; i < 12 && bot.app.ctx.jobs.require(school.guild.id, job.id).status !== "succeeded"; i++) {
+    for (
+      let i = 0;
+      i < 12 && (await bot.app.ctx.jobs.require(school.guild.id, job.id)).status !== "succeeded";
+      i++
+    ) {
       await bot.app.ctx.poller.tick();
     }
-    const trained = bot.app.ctx.jobs.require(school.guild.id, job.id);
+    const trained = await bot.app.ctx.jobs.require(school.guild.id, job.id);
     assert.equal(trained.status, "succeeded");
     model = trained.fineTunedModel ?? "";
     assert.equal(running().length, 0, "no endpoint before a teacher asks");

@@ -130,7 +130,11 @@ describe("guild B and guild A's rows", () => {
       (await slash(roomB, teacherB, "finetune", "cancel", { job: jobId })).content,
       new RegExp(`Job #${jobId} was not found`),
     );
-    assert.notEqual(bot.app.ctx.jobs.get(guildA.id, jobId)?.status, "cancelled", "A's job was not cancelled");
+    assert.notEqual(
+      (await bot.app.ctx.jobs.get(guildA.id, jobId))?.status,
+      "cancelled",
+      "A's job was not cancelled",
+    );
   });
 
   it("refuses A's buttons replayed in B", async () => {
@@ -149,7 +153,7 @@ describe("guild B and guild A's rows", () => {
       channel: roomB,
     });
     assert.match((await answerTo(start)).content, /expired or was already used/);
-    assert.equal(bot.app.ctx.jobs.list(guildB.id).length, 0);
-    assert.equal(bot.app.ctx.jobs.list(guildA.id).length, 1, "no second job in A either");
+    assert.equal((await bot.app.ctx.jobs.list(guildB.id)).length, 0);
+    assert.equal((await bot.app.ctx.jobs.list(guildA.id)).length, 1, "no second job in A either");
   });
 });

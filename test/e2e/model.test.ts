@@ -328,7 +328,7 @@ describe("guild isolation", () => {
 
   /** A checkpoint of guild A's model, as the provider reports it for A's job (the oldest: not the final model). */
   async function checkpointOfA(): Promise<{ checkpoint: string; remoteId: string }> {
-    const job = bot.app.ctx.jobs.list(a.id).find((j) => j.fineTunedModel === model);
+    const job = (await bot.app.ctx.jobs.list(a.id)).find((j) => j.fineTunedModel === model);
     assert.ok(job && bot.app.sandbox, "guild A's job, on the sandbox");
     const client = new OpenAI({ apiKey: "sandbox", baseURL: bot.app.sandbox.url, maxRetries: 0 });
     const page = await client.fineTuning.jobs.checkpoints.list(job.remoteId);

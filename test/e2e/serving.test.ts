@@ -141,7 +141,7 @@ describe("a model on a provider that deploys", () => {
     );
     job = await startJob("nebius-lab", LLAMA);
     await tick(3_600_000);
-    const trained = bot.app.ctx.jobs.require(lincoln.id, job.id);
+    const trained = await bot.app.ctx.jobs.require(lincoln.id, job.id);
     assert.equal(trained.status, "succeeded");
     model = trained.fineTunedModel ?? "";
     const success = posted(/your model is trained; deploying it now/);
@@ -260,7 +260,7 @@ describe("Azure without Resource Manager credentials", () => {
   it("tells the teacher the exact step and the lifetime warning; /model add of the deployment makes it ready", async () => {
     const job = await startJob("azure-school", "gpt-4o-mini-2024-07-18");
     await tick(3_600_000);
-    const trained = bot.app.ctx.jobs.require(lincoln.id, job.id);
+    const trained = await bot.app.ctx.jobs.require(lincoln.id, job.id);
     const model = trained.fineTunedModel ?? "";
     const name = deploymentNameFor(job.remoteId);
     const notice = bot.discord

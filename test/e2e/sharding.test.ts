@@ -124,12 +124,12 @@ describe("two shard processes on one database", () => {
       provider: ctx.providerName,
       model: ctx.config.ask.defaultModel,
     });
-    for (let i = 0; i < 20 && ctx.jobs.get(guild.id, job.id)?.status !== "succeeded"; i++) {
+    for (let i = 0; i < 20 && (await ctx.jobs.get(guild.id, job.id))?.status !== "succeeded"; i++) {
       for (const bot of bots) bot.app.sandbox?.clock.advance(3_600_000);
       await follower.app.ctx.poller.tick();
       await leader.app.ctx.poller.tick();
     }
-    assert.equal(ctx.jobs.get(guild.id, job.id)?.status, "succeeded");
+    assert.equal((await ctx.jobs.get(guild.id, job.id))?.status, "succeeded");
     const ready = () => discord.channelMessages(notices).filter((m) => /your model is ready/.test(m.content));
     await discord.waitForMessage(notices, (m) => /your model is ready/.test(m.content));
     // More ticks of both: nothing is posted again.

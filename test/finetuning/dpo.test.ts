@@ -15,6 +15,7 @@ import { validateFile } from "../../src/datasets/validator.ts";
 import { DatasetRepository, type DatasetRow } from "../../src/db/datasets.ts";
 import { JobMetricsRepository } from "../../src/db/jobs.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { JobService } from "../../src/finetuning/jobs.ts";
 import { createOpenAIClient } from "../../src/providers/factory.ts";
 import { FireworksProvider } from "../../src/providers/fireworks.ts";
@@ -86,8 +87,8 @@ describe("a DPO job on an OpenAI-compatible provider (the sandbox)", () => {
     assert.equal(remote.method?.type, "dpo");
     assert.equal(remote.method?.dpo?.hyperparameters?.beta, 0.25);
 
-    await tickUntil(h, () => h.jobs.get("g1", job.id)?.status === "succeeded");
-    const metrics = new JobMetricsRepository(h.db).list("g1", job.id);
+    await tickUntil(h, async () => (await h.jobs.get("g1", job.id))?.status === "succeeded");
+    const metrics = await new JobMetricsRepository(sqliteStore(h.db)).list("g1", job.id);
     assert.ok(metrics.length > 0);
     // DPO's loss starts near ln 2 (the policy equals its reference), not at a supervised ~2.5.
     assert.ok((metrics[0]?.trainLoss ?? 9) < 0.8, `first loss ${metrics[0]?.trainLoss}`);
@@ -168,8 +169,8 @@ describe("a DPO job on an OpenAI-compatible provider (the sandbox)", () => {
   it("trains further from a succeeded fine-tune of the same guild, never another guild's", async () => {
     const chat = await h.dataset(12);
     const first = await h.jobs.start({ guildId: "g1", datasetId: chat.id, requesterId: "t1" });
-    await tickUntil(h, () => h.jobs.get("g1", first.id)?.status === "succeeded");
-    const trained = h.jobs.get("g1", first.id)?.fineTunedModel;
+    await tickUntil(h, async () => (await h.jobs.get("g1", first.id))?.status === "succeeded");
+    const trained = (await h.jobs.get("g1", first.id))?.fineTunedModel;
     assert.ok(trained);
     const pairs = await storePreference(h.db, h.dir, 12);
     const quote = await h.jobs.quote({ guildId: "g1", datasetId: pairs.id, fromJobId: first.id });

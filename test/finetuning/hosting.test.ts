@@ -94,10 +94,10 @@ beforeEach(() => {
 /** A trained model of `guildId` on Together, its hosting not started. */
 async function trained(guildId = G): Promise<{ job: JobRow; model: string }> {
   const job = await startJobAt(services, { guildId, dir, provider: "together", model: BASE });
-  for (let i = 0; i < 12 && services.jobs.get(guildId, job.id)?.status !== "succeeded"; i++) {
+  for (let i = 0; i < 12 && (await services.jobs.get(guildId, job.id))?.status !== "succeeded"; i++) {
     await services.poller.tick();
   }
-  const done = services.jobs.get(guildId, job.id);
+  const done = await services.jobs.get(guildId, job.id);
   assert.equal(done?.status, "succeeded");
   return { job, model: done?.fineTunedModel ?? "" };
 }
@@ -118,7 +118,7 @@ const endpointsOf = (model: string) =>
   [...fake.endpoints.values()].filter(
     (e) => e.model.length > 0 && e.model === model && e.state !== "STOPPED",
   );
-const outputOf = (job: JobRow) => services.jobs.get(job.guildId, job.id)?.fineTunedModel ?? "";
+const outputOf = async (job: JobRow) => (await services.jobs.get(job.guildId, job.id))?.fineTunedModel ?? "";
 
 describe("the price", () => {
   it("is the school's PRICES_FILE rate over the catalog's, kept on the session", async () => {
@@ -156,17 +156,17 @@ describe("the idle stop", () => {
   it("waits HOSTING_IDLE_MINUTES after the last answer, then deletes the endpoint and tells the teachers once", async () => {
     offsetMs = 0;
     const { job, model } = await hosted(IDLE);
-    assert.equal(endpointsOf(outputOf(job)).length, 1);
+    assert.equal(endpointsOf(await outputOf(job)).length, 1);
     offsetMs = 50 * MIN;
     hosting.touch(IDLE, model);
     offsetMs = 100 * MIN;
     let counts = await hosting.sweep();
     assert.equal(counts.idleStopped, 0, "asked 50 minutes ago: still running");
-    assert.equal(endpointsOf(outputOf(job)).length, 1);
+    assert.equal(endpointsOf(await outputOf(job)).length, 1);
     offsetMs = 111 * MIN;
     counts = await hosting.sweep();
     assert.equal(counts.idleStopped, 1);
-    assert.equal(endpointsOf(outputOf(job)).length, 0, "the endpoint is deleted");
+    assert.equal(endpointsOf(await outputOf(job)).length, 0, "the endpoint is deleted");
     assert.equal(services.models.get(IDLE, model)?.servingStatus, "asleep");
     assert.equal(session(IDLE, model), undefined, "its session is closed: billing ended");
     await hosting.sweep();
@@ -264,7 +264,7 @@ describe("a deployment made before the ledger (an upgrade)", () => {
     assert.equal((await hosting.sweep()).adopted, 0, "adopted once");
     offsetMs = 61 * MIN;
     assert.equal((await hosting.sweep()).idleStopped, 1);
-    assert.equal(endpointsOf(outputOf(job)).length, 0);
+    assert.equal(endpointsOf(await outputOf(job)).length, 0);
   });
 });
 
@@ -278,7 +278,7 @@ describe("two Starts at once", () => {
     ]);
     assert.ok(results.some((r) => r.status === "fulfilled"));
     for (let i = 0; i < 4; i++) await services.poller.tick();
-    assert.equal(endpointsOf(outputOf(job)).length, 1);
+    assert.equal(endpointsOf(await outputOf(job)).length, 1);
     const open = new HostingRepository(db).listOpen(DOUBLE).filter((s) => s.modelName === model);
     assert.equal(open.length, 1);
     await hosting.stop(DOUBLE, model, "teacher-1");

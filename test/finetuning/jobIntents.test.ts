@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { JobIntentRepository } from "../../src/db/jobIntents.ts";
 import { JobRepository } from "../../src/db/jobs.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UserError } from "../../src/domain/errors.ts";
 import { INTENT_GIVE_UP_MS } from "../../src/finetuning/jobs.ts";
 import { type Harness, harness, type Tamper } from "./jobs.fixture.ts";
@@ -21,7 +22,8 @@ const on =
   (url, init) =>
     (init?.method ?? "GET") === method && path.test(new URL(url).pathname) ? serverError() : undefined;
 
-const pendingCount = (h: Harness) => new JobIntentRepository(h.db).listForProvider("sandbox").length;
+const pendingCount = async (h: Harness) =>
+  (await new JobIntentRepository(sqliteStore(h.db)).listForProvider("sandbox")).length;
 const remoteWithTag = async (h: Harness, tag: string) =>
   (await h.client.fineTuning.jobs.list({ limit: 100 })).data.filter(
     (j) => j.metadata?.classtune_job_id === tag,
@@ -50,17 +52,17 @@ describe("pending job creates", () => {
         e.code === "create_unconfirmed" &&
         /may have started anyway.*\(ref ct-/.test(e.message),
     );
-    assert.equal(new JobRepository(h.db).list("g1", 100).length, 0);
-    assert.equal(pendingCount(h), 1);
+    assert.equal((await new JobRepository(sqliteStore(h.db)).list("g1", 100)).length, 0);
+    assert.equal(await pendingCount(h), 1);
 
     h.tamper.length = 0;
     await h.poller.tick();
-    const jobs = new JobRepository(h.db).list("g1", 100);
+    const jobs = await new JobRepository(sqliteStore(h.db)).list("g1", 100);
     assert.equal(jobs.length, 1, "the job the provider did start is now watched");
     const job = jobs[0];
     assert.ok(job);
     assert.equal((await remoteWithTag(h, job.tag)).length, 1, "and it is the only one");
-    assert.equal(pendingCount(h), 0);
+    assert.equal(await pendingCount(h), 0);
     await h.poller.tick();
     assert.equal(h.sent.filter((n) => n.kind === "job_created" && n.payload.jobId === job.id).length, 1);
   });
@@ -84,11 +86,15 @@ describe("pending job creates", () => {
       h.jobs.start({ guildId: "g4", datasetId: dataset.id, requesterId: "u4" }),
       (e: unknown) => e instanceof UserError && e.code === "create_unconfirmed",
     );
-    assert.equal(pendingCount(h), 1, "the intent is kept: the job may exist");
+    assert.equal(await pendingCount(h), 1, "the intent is kept: the job may exist");
     h.tamper.length = 0;
     await h.poller.tick();
-    assert.equal(new JobRepository(h.db).list("g4", 100).length, 1, "recorded once it is visible");
-    assert.equal(pendingCount(h), 0);
+    assert.equal(
+      (await new JobRepository(sqliteStore(h.db)).list("g4", 100)).length,
+      1,
+      "recorded once it is visible",
+    );
+    assert.equal(await pendingCount(h), 0);
   });
 
   test("after a crash between the create and the write, the restarted poller records the job", async () => {
@@ -96,7 +102,7 @@ describe("pending job creates", () => {
     const tag = "ct-crash-test";
     // The state a crash leaves: the intent written, the remote job created, no jobs row.
     const file = await h.provider.uploadTrainingFile(dataset.storedPath);
-    new JobIntentRepository(h.db).insert({
+    await new JobIntentRepository(sqliteStore(h.db)).insert({
       tag,
       guildId: "g2",
       provider: "sandbox",
@@ -125,11 +131,15 @@ describe("pending job creates", () => {
     await h.restart();
     await h.poller.tick();
     await h.poller.tick();
-    const job = new JobRepository(h.db).getByTag("g2", tag);
+    const job = await new JobRepository(sqliteStore(h.db)).getByTag("g2", tag);
     assert.ok(job, "recorded after the restart");
     assert.equal(job.requesterId, "u2");
     assert.equal(h.sent.filter((n) => n.kind === "job_created" && n.payload.jobId === job.id).length, 1);
-    assert.equal(new JobRepository(h.db).getByTag("g1", tag), undefined, "only in its own guild");
+    assert.equal(
+      await new JobRepository(sqliteStore(h.db)).getByTag("g1", tag),
+      undefined,
+      "only in its own guild",
+    );
   });
 
   test("a create that never reached the provider is forgotten after a while, not before", async () => {
@@ -141,13 +151,13 @@ describe("pending job creates", () => {
       UserError,
     );
     h.tamper.length = 0;
-    const pending = pendingCount(h);
+    const pending = await pendingCount(h);
     assert.ok(pending >= 1);
     await h.jobs.reconcilePendingCreates();
-    assert.equal(pendingCount(h), pending, "kept while it may still be on its way");
+    assert.equal(await pendingCount(h), pending, "kept while it may still be on its way");
     h.clock.advance(INTENT_GIVE_UP_MS + 1000);
     const { forgotten } = await h.jobs.reconcilePendingCreates();
     assert.ok(forgotten >= 1);
-    assert.equal(new JobRepository(h.db).list("g3", 100).length, 0);
+    assert.equal((await new JobRepository(sqliteStore(h.db)).list("g3", 100)).length, 0);
   });
 });

@@ -186,12 +186,12 @@ export async function harness(
 /** Moves the sandbox clock and ticks until `done` (or `maxTicks`). */
 export async function tickUntil(
   h: Harness,
-  done: () => boolean,
+  done: () => boolean | Promise<boolean>,
   stepMs = 5_000,
   maxTicks = 200,
 ): Promise<number> {
   for (let i = 0; i < maxTicks; i++) {
-    if (done()) return i;
+    if (await done()) return i;
     h.clock.advance(stepMs);
     await h.poller.tick();
   }

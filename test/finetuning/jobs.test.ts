@@ -6,6 +6,7 @@ import type { ValidationReport } from "../../src/datasets/types.ts";
 import { DatasetRepository } from "../../src/db/datasets.ts";
 import { JobRepository } from "../../src/db/jobs.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UserError } from "../../src/domain/errors.ts";
 import type { JobCreatedPayload, JobFailedPayload } from "../../src/domain/notices.ts";
 import { checkSuffix, estimateFromReport, JobService } from "../../src/finetuning/jobs.ts";
@@ -49,16 +50,16 @@ describe("JobService against the sandbox", () => {
   test("another guild's job and dataset are not found", async () => {
     const dataset = await h.dataset(12);
     const job = await h.jobs.start({ guildId: "g1", datasetId: dataset.id, requesterId: "u1" });
-    assert.equal(h.jobs.get("g2", job.id), undefined);
+    assert.equal(await h.jobs.get("g2", job.id), undefined);
     await assert.rejects(h.jobs.cancel("g2", job.id), /Job #\d+ was not found/);
     await assert.rejects(
       h.jobs.start({ guildId: "g2", datasetId: dataset.id, requesterId: "u1" }),
       /Dataset #\d+ was not found/,
     );
-    assert.ok(h.jobs.list("g1").some((j) => j.id === job.id));
-    assert.ok(!h.jobs.list("g2").some((j) => j.id === job.id));
-    assert.ok(h.jobs.search("g1", String(job.id)).some((j) => j.id === job.id));
-    assert.equal(h.jobs.search("g2", String(job.id)).length, 0);
+    assert.ok((await h.jobs.list("g1")).some((j) => j.id === job.id));
+    assert.ok(!(await h.jobs.list("g2")).some((j) => j.id === job.id));
+    assert.ok((await h.jobs.search("g1", String(job.id))).some((j) => j.id === job.id));
+    assert.equal((await h.jobs.search("g2", String(job.id))).length, 0);
   });
 
   test("a bad suffix or epoch count is refused before anything is uploaded", async () => {
@@ -128,8 +129,8 @@ describe("JobService against the sandbox", () => {
     await writeFile(path, chatLines(3));
     const lying = new DatasetRepository(h.db).insert({ ...dataset, storedPath: path, cleanedPath: null });
     const job = await h.jobs.start({ guildId: "g1", datasetId: lying.id, requesterId: "u1" });
-    await tickUntil(h, () => h.jobs.require("g1", job.id).status === "failed");
-    const failed = h.jobs.require("g1", job.id);
+    await tickUntil(h, async () => (await h.jobs.require("g1", job.id)).status === "failed");
+    const failed = await h.jobs.require("g1", job.id);
     assert.match(failed.errorMessage ?? "", /10/);
     const notice = new OutboxRepository(h.db).getByKey("g1", `job:${job.id}:failed`);
     assert.equal((notice?.payload as JobFailedPayload | undefined)?.errorMessage, failed.errorMessage);
@@ -165,7 +166,7 @@ describe("JobService against the sandbox", () => {
   test("a 500 before the job was made says it may have started, creates nothing and is not retried", async () => {
     const dataset = await h.dataset(12);
     h.sandbox.faults.next({ method: "POST", path: "/fine_tuning/jobs", status: 500 });
-    const before = new JobRepository(h.db).list("g1", 1000).length;
+    const before = (await new JobRepository(sqliteStore(h.db)).list("g1", 1000)).length;
     await assert.rejects(
       h.jobs.start({ guildId: "g1", datasetId: dataset.id, requesterId: "u1" }),
       (e: unknown) =>
@@ -174,7 +175,7 @@ describe("JobService against the sandbox", () => {
         /did not confirm the job \(it answered 500\).*within 15 minutes/.test(e.message),
     );
     assert.equal(h.calls.filter((c) => c === "POST /fine_tuning/jobs").length, 1);
-    assert.equal(new JobRepository(h.db).list("g1", 1000).length, before);
+    assert.equal((await new JobRepository(sqliteStore(h.db)).list("g1", 1000)).length, before);
   });
 
   test("a job runs on across a restart of the database and the sandbox", async () => {
@@ -183,8 +184,8 @@ describe("JobService against the sandbox", () => {
     h.clock.advance(1_000);
     await h.poller.tick();
     await h.restart();
-    assert.equal(h.jobs.require("g1", job.id).remoteId, job.remoteId);
-    await tickUntil(h, () => h.jobs.require("g1", job.id).status === "succeeded");
+    assert.equal((await h.jobs.require("g1", job.id)).remoteId, job.remoteId);
+    await tickUntil(h, async () => (await h.jobs.require("g1", job.id)).status === "succeeded");
     assert.equal((await h.provider.retrieveJob(job.remoteId)).status, "succeeded");
   });
 });

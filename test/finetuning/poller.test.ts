@@ -9,6 +9,7 @@ import { DatasetRepository } from "../../src/db/datasets.ts";
 import { JobMetricsRepository, JobRepository } from "../../src/db/jobs.ts";
 import { ModelRepository } from "../../src/db/models.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { JobSucceededPayload } from "../../src/domain/notices.ts";
 import { DEFAULT_TEST_QUESTIONS } from "../../src/finetuning/jobs.ts";
 import { JobPoller, metricsOf } from "../../src/finetuning/poller.ts";
@@ -33,12 +34,12 @@ describe("poller lifecycle against the sandbox", () => {
     assert.ok(job.remoteId.startsWith("ftjob-"));
 
     const seenStatuses = new Set<string>();
-    await tickUntil(h, () => {
-      const j = h.jobs.require("g1", job.id);
+    await tickUntil(h, async () => {
+      const j = await h.jobs.require("g1", job.id);
       seenStatuses.add(j.status);
       return j.status === "succeeded";
     });
-    const done = h.jobs.require("g1", job.id);
+    const done = await h.jobs.require("g1", job.id);
     assert.ok(seenStatuses.has("running"), `statuses seen: ${[...seenStatuses].join(", ")}`);
     assert.match(done.fineTunedModel ?? "", /^ft:.*:classtune-sandbox:bio:/);
     assert.ok(
@@ -52,7 +53,7 @@ describe("poller lifecycle against the sandbox", () => {
     assert.equal(model?.provider, "sandbox");
     assert.equal(new ModelRepository(h.db).get("g2", done.fineTunedModel ?? ""), undefined);
 
-    const points = new JobMetricsRepository(h.db).list("g1", job.id);
+    const points = await new JobMetricsRepository(sqliteStore(h.db)).list("g1", job.id);
     assert.ok(points.length > 0 && points.length <= (done.progress?.totalSteps ?? 0));
     assert.ok((points.at(-1)?.trainLoss ?? 9) < (points[0]?.trainLoss ?? 0), "loss falls");
 
@@ -98,7 +99,7 @@ describe("poller lifecycle against the sandbox", () => {
       job.testQuestions.map((q) => q.expected),
       SAMPLE_QA.slice(20).map((qa) => qa.answer),
     );
-    await tickUntil(h, () => h.jobs.require("g1", job.id).status === "succeeded");
+    await tickUntil(h, async () => (await h.jobs.require("g1", job.id)).status === "succeeded");
     const notice = new OutboxRepository(h.db).getByKey("g1", `job:${job.id}:succeeded`);
     const payload = notice?.payload as JobSucceededPayload;
     assert.equal(payload.testAnswers.length, 3);
@@ -177,7 +178,7 @@ describe("poller under faults and at scale", () => {
   test("429s and 500s during ticks never fail a job", async () => {
     const dataset = await h.dataset(12);
     const job = await h.jobs.start({ guildId: "g1", datasetId: dataset.id, requesterId: "u1" });
-    await tickUntil(h, () => h.jobs.require("g1", job.id).status === "running", 1_000);
+    await tickUntil(h, async () => (await h.jobs.require("g1", job.id)).status === "running", 1_000);
 
     h.sandbox.faults.next({
       method: "GET",
@@ -189,7 +190,7 @@ describe("poller under faults and at scale", () => {
     h.clock.advance(2_000);
     const limited = await h.poller.tick();
     assert.equal(limited.errors, 1);
-    assert.equal(h.jobs.require("g1", job.id).status, "running");
+    assert.equal((await h.jobs.require("g1", job.id)).status, "running");
 
     h.sandbox.faults.next({
       method: "GET",
@@ -200,21 +201,21 @@ describe("poller under faults and at scale", () => {
     });
     h.clock.advance(2_000);
     assert.equal((await h.poller.tick()).errors, 1);
-    assert.equal(h.jobs.require("g1", job.id).status, "running");
+    assert.equal((await h.jobs.require("g1", job.id)).status, "running");
 
     h.sandbox.faults.next({ method: "GET", path: /\/events$/, status: 500, retryAfterMs: 1, times: 3 });
     h.clock.advance(2_000);
     const eventsDown = await h.poller.tick();
     assert.equal(eventsDown.errors, 1);
-    assert.equal(h.jobs.require("g1", job.id).status, "running");
+    assert.equal((await h.jobs.require("g1", job.id)).status, "running");
 
     h.sandbox.faults.next({ method: "GET", path: /\/events$/, status: 429, retryAfterMs: 1, times: 3 });
     h.clock.advance(2_000);
     const eventsLimited = await h.poller.tick();
     assert.equal(eventsLimited.errors, 1);
-    assert.equal(h.jobs.require("g1", job.id).status, "running");
+    assert.equal((await h.jobs.require("g1", job.id)).status, "running");
 
-    await tickUntil(h, () => h.jobs.require("g1", job.id).status === "succeeded");
+    await tickUntil(h, async () => (await h.jobs.require("g1", job.id)).status === "succeeded");
     assert.equal(h.sent.filter((n) => n.kind === "job_failed").length, 0);
   });
 
@@ -226,7 +227,7 @@ describe("poller under faults and at scale", () => {
     const dying = new JobPoller({ db: h.db, providers: h.providers, now: () => new Date(h.clock.now()) });
     h.clock.advance(3_600_000);
     await dying.tick();
-    assert.equal(h.jobs.require("g1", job.id).status, "succeeded");
+    assert.equal((await h.jobs.require("g1", job.id)).status, "succeeded");
     const mine = () => h.sent.filter((n) => n.kind === "job_succeeded" && n.payload.jobId === job.id);
     assert.equal(mine().length, 0);
     await h.restart();
@@ -252,17 +253,17 @@ describe("poller under faults and at scale", () => {
     );
     h.clock.advance(3_600_000);
     await h.poller.tick();
-    const row = h.jobs.require("g1", job.id);
+    const row = await h.jobs.require("g1", job.id);
     assert.equal(row.status, "running");
     assert.equal(row.rawStatus, "uploading_weights");
     await h.poller.tick();
-    assert.equal(h.jobs.require("g1", job.id).status, "succeeded");
+    assert.equal((await h.jobs.require("g1", job.id)).status, "succeeded");
   });
 
   test("more than 100 tracked jobs are found across pages; API calls grow with ⌈tracked/100⌉", async () => {
     const dataset = await h.dataset(12);
     const file = await h.provider.uploadTrainingFile(dataset.storedPath);
-    const repo = new JobRepository(h.db);
+    const repo = new JobRepository(sqliteStore(h.db));
     const create = async (i: number, track: boolean) => {
       const remote = await h.provider.createJob({
         model: "gpt-4o-mini-2024-07-18",
@@ -270,7 +271,7 @@ describe("poller under faults and at scale", () => {
         metadata: { classtune_job_id: `bulk-${i}` },
       });
       if (!track) return;
-      repo.insert({
+      await repo.insert({
         tag: `bulk-${i}`,
         guildId: "g3",
         provider: "sandbox",
@@ -291,7 +292,7 @@ describe("poller under faults and at scale", () => {
     await create(0, true); // the oldest tracked job: beyond the pages the poller reads
     for (let i = 1; i <= 250; i++) await create(i, false);
     for (let i = 251; i <= 380; i++) await create(i, true);
-    const tracked = repo.listActiveAcrossGuilds("sandbox").length;
+    const tracked = (await repo.listActiveAcrossGuilds("sandbox")).length;
     assert.equal(tracked, 131);
     h.calls.length = 0;
     const r = await h.poller.tick();
@@ -301,7 +302,7 @@ describe("poller under faults and at scale", () => {
     assert.equal(r.errors, 0);
     assert.equal(h.calls.filter((c) => c === "GET /fine_tuning/jobs").length, 3);
     assert.ok(
-      repo.list("g3", 500).every((j) => j.remoteFingerprint !== null),
+      (await repo.list("g3", 500)).every((j) => j.remoteFingerprint !== null),
       "every tracked job was updated",
     );
   });

@@ -36,7 +36,7 @@ describe("a job deleted at the provider", () => {
         : undefined,
     );
     await h.poller.tick();
-    const ended = h.jobs.require("g1", job.id);
+    const ended = await h.jobs.require("g1", job.id);
     assert.equal(ended.status, "failed");
     assert.equal(ended.errorCode, "job_not_found");
     h.calls.length = 0;

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { JobRepository, type JobRow } from "../../src/db/jobs.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { JobPoller, type TickResult } from "../../src/finetuning/poller.ts";
 import { LEASE_MS, SqliteLeadership } from "../../src/leadership/leadership.ts";
 import { Notifier } from "../../src/notices/notifier.ts";
@@ -79,18 +80,22 @@ describe("two pollers over one database", () => {
       const dataset = await h.dataset(12);
       jobs.push(await h.jobs.start({ guildId: "g1", datasetId: dataset.id, requesterId: "u1" }));
     }
-    const unfinished = () =>
-      jobs.filter((j) => new JobRepository(h.db).get("g1", j.id)?.status !== "succeeded").length;
+    const repo = new JobRepository(sqliteStore(h.db));
+    const unfinished = async () => {
+      let n = 0;
+      for (const j of jobs) if ((await repo.get("g1", j.id))?.status !== "succeeded") n += 1;
+      return n;
+    };
     await a().leadership.start();
     await b().leadership.start();
 
     // a started first and leads.
-    for (let i = 0; i < 2; i++) assertPolledOnceBy(await round(), "a", unfinished());
+    for (let i = 0; i < 2; i++) assertPolledOnceBy(await round(), "a", await unfinished());
 
     // a shuts down (as app.close() does: its poller first, then the lease): b leads from its next attempt.
     await a().poller.stop();
     await a().leadership.stop();
-    for (let i = 0; i < 2; i++) assertPolledOnceBy(await round(), "b", unfinished());
+    for (let i = 0; i < 2; i++) assertPolledOnceBy(await round(), "b", await unfinished());
 
     // a comes back as a follower; then b crashes: nothing is polled until b's lease has expired, then a polls.
     await a().leadership.start();
@@ -102,9 +107,9 @@ describe("two pollers over one database", () => {
       assert.equal(r.listCalls, 0, "b's lease still runs: a waits");
       assert.equal(r.results.get("a")?.follower, true);
     }
-    for (let rounds = 0; unfinished() > 0; rounds++) {
+    for (let rounds = 0; (await unfinished()) > 0; rounds++) {
       assert.ok(rounds < 200, "the jobs finish");
-      const tracked = unfinished();
+      const tracked = await unfinished();
       assertPolledOnceBy(await round(), "a", tracked);
     }
 

@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { JobIntentRepository } from "../../src/db/jobIntents.ts";
 import { JobMetricsRepository, JobRepository, type JobRow } from "../../src/db/jobs.ts";
 import type { Db } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UserError } from "../../src/domain/errors.ts";
 import type { OutboxNotice } from "../../src/domain/notices.ts";
 import { deploymentNameFor } from "../../src/providers/deployments.ts";
@@ -47,7 +48,7 @@ after(async () => {
 const start = (): Promise<JobRow> =>
   startJobAt(services, { guildId: G, dir, provider: "gpu", model: LLAMA, epochs: 2 });
 
-const rows = () => new JobRepository(db).list(G, 100);
+const rows = async () => await new JobRepository(sqliteStore(db)).list(G, 100);
 
 describe("LocalAI through JobService and the poller", () => {
   test("a create whose answer and lookup were lost is recorded once, by its dataset, on the next tick", async () => {
@@ -56,17 +57,17 @@ describe("LocalAI through JobService and the poller", () => {
     const made = fake.jobs.size;
     await assert.rejects(start(), (e: unknown) => e instanceof UserError && e.code === "create_unconfirmed");
     assert.equal(fake.jobs.size, made + 1, "LocalAI did start it");
-    assert.equal(rows().length, 0);
-    assert.equal(new JobIntentRepository(db).listForProvider("gpu").length, 1);
+    assert.equal((await rows()).length, 0);
+    assert.equal((await new JobIntentRepository(sqliteStore(db)).listForProvider("gpu")).length, 1);
 
     await services.poller.tick();
-    const recorded = rows();
+    const recorded = await rows();
     assert.equal(recorded.length, 1, "the job LocalAI started is now watched");
-    const remote = fake.jobs.get(recorded[0]?.remoteId ?? "");
+    const remote = await fake.jobs.get(recorded[0]?.remoteId ?? "");
     assert.ok(remote, "recorded under LocalAI's own job id");
-    assert.equal(new JobIntentRepository(db).listForProvider("gpu").length, 0);
+    assert.equal((await new JobIntentRepository(sqliteStore(db)).listForProvider("gpu")).length, 0);
     await services.poller.tick();
-    assert.equal(rows().length, 1, "never twice");
+    assert.equal((await rows()).length, 1, "never twice");
     assert.equal(fake.jobs.size, made + 1, "and never a second job on the GPU");
     fake.setStatus(remote.id, "stopped");
     await services.poller.tick();
@@ -79,10 +80,10 @@ describe("LocalAI through JobService and the poller", () => {
       // The poller reads jobs through the listing (a job missing from it is got by id).
       fake.fail({ method: "GET", path: /^\/api\/fine-tuning\/jobs$/ }, status);
       await services.poller.tick();
-      const now = services.jobs.require(G, job.id);
+      const now = await services.jobs.require(G, job.id);
       assert.equal(now.status, "queued", `after a ${status}: not failed, not moved`);
     }
-    let done = services.jobs.require(G, job.id);
+    let done = await services.jobs.require(G, job.id);
     for (
       let i = 0;
       i < 20 &&
@@ -90,7 +91,7 @@ describe("LocalAI through JobService and the poller", () => {
       i++
     ) {
       await services.poller.tick();
-      done = services.jobs.require(G, job.id);
+      done = await services.jobs.require(G, job.id);
     }
     assert.equal(done.status, "succeeded");
     const model = services.serving.forJob(G, job.id);
@@ -103,7 +104,7 @@ describe("LocalAI through JobService and the poller", () => {
       1,
     );
 
-    const points = new JobMetricsRepository(db).list(G, job.id);
+    const points = await new JobMetricsRepository(sqliteStore(db)).list(G, job.id);
     assert.deepEqual(
       points.map((p) => p.step),
       [1, 2, 3, 4, 5, 6],

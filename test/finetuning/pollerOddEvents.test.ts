@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { afterEach, describe, test } from "node:test";
 import { JobMetricsRepository } from "../../src/db/jobs.ts";
 import { ModelRepository } from "../../src/db/models.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { JobSucceededPayload } from "../../src/domain/notices.ts";
 import { createLogger } from "../../src/logger.ts";
 import { type Harness, harness, tickUntil } from "./jobs.fixture.ts";
@@ -26,8 +27,8 @@ async function runToTheEnd(h: Harness, jobId: number): Promise<number[]> {
   const steps: number[] = [];
   await tickUntil(
     h,
-    () => {
-      const j = h.jobs.require("g1", jobId);
+    async () => {
+      const j = await h.jobs.require("g1", jobId);
       if (j.progress && steps.at(-1) !== j.progress.step) steps.push(j.progress.step);
       return j.status === "succeeded" || j.status === "failed";
     },
@@ -54,7 +55,7 @@ describe("a provider event that cannot be read", () => {
 
     const steps = await runToTheEnd(h, job.id);
 
-    const done = h.jobs.require("g1", job.id);
+    const done = await h.jobs.require("g1", job.id);
     assert.equal(done.status, "succeeded");
     assert.ok(
       done.progress && done.progress.step === done.progress.totalSteps,
@@ -74,7 +75,7 @@ describe("a provider event that cannot be read", () => {
       done.fineTunedModel,
     );
 
-    const stored = new JobMetricsRepository(h.db).list("g1", job.id).map((p) => p.step);
+    const stored = (await new JobMetricsRepository(sqliteStore(h.db)).list("g1", job.id)).map((p) => p.step);
     assert.ok(!stored.includes(3), "the odd event's metrics are not stored");
     assert.ok(stored.includes(2) && stored.includes(4), `the good events' metrics are: ${stored.join(", ")}`);
 
@@ -109,7 +110,7 @@ describe("a provider event that cannot be read", () => {
 
     await runToTheEnd(h, job.id);
 
-    const done = h.jobs.require("g1", job.id);
+    const done = await h.jobs.require("g1", job.id);
     assert.equal(done.status, "succeeded");
     assert.ok(
       done.progress && done.progress.step === done.progress.totalSteps,

@@ -13,6 +13,7 @@ import { DatasetRepository, type DatasetRow } from "../../src/db/datasets.ts";
 import { JobRepository } from "../../src/db/jobs.ts";
 import { ModelRepository } from "../../src/db/models.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { JobSucceededPayload, OutboxNotice } from "../../src/domain/notices.ts";
 import { JobService } from "../../src/finetuning/jobs.ts";
 import { JobPoller, type TickResult } from "../../src/finetuning/poller.ts";
@@ -111,7 +112,7 @@ beforeEach(() => {
   beta.faults.clear();
 });
 
-const status = (id: number) => jobs.require("g1", id).status;
+const status = async (id: number) => (await jobs.require("g1", id)).status;
 const succeededNotice = (id: number) =>
   sent.find((n) => n.kind === "job_succeeded" && n.payload.jobId === id)?.payload as
     | JobSucceededPayload
@@ -147,11 +148,11 @@ describe("several providers polled at once", () => {
     });
     beta.faults.next({ path: /^\/fine_tuning\/jobs/, status: 503, times: Number.POSITIVE_INFINITY });
     const ticks: TickResult[] = [];
-    for (let i = 0; i < 30 && status(a.id) !== "succeeded"; i++) {
+    for (let i = 0; i < 30 && (await status(a.id)) !== "succeeded"; i++) {
       clock.advance(5_000);
       ticks.push(await poller.tick());
     }
-    assert.equal(status(a.id), "succeeded");
+    assert.equal(await status(a.id), "succeeded");
     const notice = succeededNotice(a.id);
     assert.ok(notice, "alpha's success was posted");
     assert.ok(notice.testAnswers.every((t) => typeof t.answer === "string"));
@@ -161,12 +162,12 @@ describe("several providers polled at once", () => {
       ticks.every((t) => (t.byProvider.alpha?.listCalls ?? 0) <= 2),
       "⌈1/100⌉ + 1 list calls a tick at most",
     );
-    assert.ok(!["failed", "succeeded"].includes(status(b.id)), "an outage never fails a job");
+    assert.ok(!["failed", "succeeded"].includes(await status(b.id)), "an outage never fails a job");
     assert.equal(succeededNotice(b.id), undefined);
 
     // Beta comes back: its job is polled where it lives, and its model is asked there (alpha does not know it).
     beta.faults.clear();
-    for (let i = 0; i < 30 && status(b.id) !== "succeeded"; i++) {
+    for (let i = 0; i < 30 && (await status(b.id)) !== "succeeded"; i++) {
       clock.advance(5_000);
       await poller.tick();
     }
@@ -193,9 +194,17 @@ describe("several providers polled at once", () => {
     const r = await poller.tick();
     assert.ok((r.byProvider.beta?.errors ?? 0) >= 1);
     assert.equal(r.byProvider.alpha?.errors, 0);
-    assert.notEqual(jobs.require("g1", a.id).remoteFingerprint, null, "alpha's job was read and updated");
-    assert.equal(jobs.require("g1", b.id).remoteFingerprint, null, "beta's was not (and is not failed)");
-    assert.ok(!["failed", "succeeded"].includes(status(b.id)));
+    assert.notEqual(
+      (await jobs.require("g1", a.id)).remoteFingerprint,
+      null,
+      "alpha's job was read and updated",
+    );
+    assert.equal(
+      (await jobs.require("g1", b.id)).remoteFingerprint,
+      null,
+      "beta's was not (and is not failed)",
+    );
+    assert.ok(!["failed", "succeeded"].includes(await status(b.id)));
     for (const id of [a.id, b.id]) await jobs.cancel("g1", id).catch(() => undefined);
   });
 
@@ -236,7 +245,7 @@ describe("several providers polled at once", () => {
     release();
     const r = await first;
     assert.equal(r.byProvider.beta?.errors, 0, "slow is not failed");
-    assert.equal(status(b.id), "succeeded");
+    assert.equal(await status(b.id), "succeeded");
     assert.ok(succeededNotice(b.id));
     await jobs.cancel("g1", a2.id);
   });
@@ -262,7 +271,9 @@ describe("several providers polled at once", () => {
     );
     const r = await poller.tick();
     assert.equal(r.byProvider.beta?.errors, 0);
-    const recorded = new JobRepository(db).list("g1", 100).find((j) => j.datasetId === ds.id);
+    const recorded = (await new JobRepository(sqliteStore(db)).list("g1", 100)).find(
+      (j) => j.datasetId === ds.id,
+    );
     assert.ok(recorded, "the pending create was found at beta and recorded");
     assert.equal(recorded.provider, "beta");
     assert.equal((await betaProvider.retrieveJob(recorded.remoteId)).id, recorded.remoteId);

@@ -15,6 +15,7 @@ import { JobIntentRepository } from "../../src/db/jobIntents.ts";
 import { JobRepository } from "../../src/db/jobs.ts";
 import { ModelRepository } from "../../src/db/models.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { JobService } from "../../src/finetuning/jobs.ts";
 import { JobPoller } from "../../src/finetuning/poller.ts";
 import { createLogger } from "../../src/logger.ts";
@@ -100,7 +101,7 @@ describe("a renamed provider", () => {
       requesterId: "u1",
     });
     assert.equal(job.provider, "school-openai");
-    new JobIntentRepository(db).insert({
+    await new JobIntentRepository(sqliteStore(db)).insert({
       tag: "ct-pending",
       guildId: "g1",
       provider: "school-openai",
@@ -112,21 +113,21 @@ describe("a renamed provider", () => {
 
     // Restarted with PROVIDER_NAME=openai and the same OPENAI_BASE_URL (here with a trailing slash).
     const after = processWith(openaiAt("openai", `${sandbox.url}/`));
-    for (let i = 0; i < 30 && after.jobs.require("g1", job.id).status !== "succeeded"; i++) {
+    for (let i = 0; i < 30 && (await after.jobs.require("g1", job.id)).status !== "succeeded"; i++) {
       clock.advance(5_000);
       await after.poller.tick();
     }
-    const done = after.jobs.require("g1", job.id);
+    const done = await after.jobs.require("g1", job.id);
     assert.equal(done.status, "succeeded", "polled to the end");
     assert.equal(done.provider, "openai");
     assert.equal(new ModelRepository(db).get("g1", done.fineTunedModel ?? "")?.provider, "openai");
-    assert.equal(new JobIntentRepository(db).listForProvider("school-openai").length, 0);
-    assert.equal(new JobIntentRepository(db).listForProvider("openai").length, 1);
+    assert.equal((await new JobIntentRepository(sqliteStore(db)).listForProvider("school-openai")).length, 0);
+    assert.equal((await new JobIntentRepository(sqliteStore(db)).listForProvider("openai")).length, 1);
     const renamed = after.logged(RENAMED);
     assert.equal(renamed.length, 1, "logged once");
     assert.equal(renamed[0]?.from, "school-openai");
     assert.equal(renamed[0]?.to, "openai");
-    new JobIntentRepository(db).delete("ct-pending");
+    await new JobIntentRepository(sqliteStore(db)).delete("ct-pending");
   });
 
   test("jobs from before endpoints were recorded get theirs from the provider configured under their name", async () => {
@@ -134,11 +135,11 @@ describe("a renamed provider", () => {
     const job = await first.jobs.start({ guildId: "g1", datasetId: (await dataset()).id, requesterId: "u1" });
     db.prepare("UPDATE jobs SET provider_kind = NULL, provider_endpoint = NULL WHERE id = ?").run(job.id);
     await first.poller.tick();
-    assert.equal(first.jobs.require("g1", job.id).providerEndpoint, job.providerEndpoint);
+    assert.equal((await first.jobs.require("g1", job.id)).providerEndpoint, job.providerEndpoint);
     // So a rename after the upgrade is followed too.
     const renamed = processWith(openaiAt("school", sandbox.url));
     await renamed.poller.tick();
-    assert.equal(renamed.jobs.require("g1", job.id).provider, "school");
+    assert.equal((await renamed.jobs.require("g1", job.id)).provider, "school");
     await renamed.jobs.cancel("g1", job.id);
   });
 
@@ -152,7 +153,7 @@ describe("a renamed provider", () => {
       assert.equal(r.errors, 0);
       assert.equal(r.tracked, 0);
     }
-    const untouched = new JobRepository(db).get("g1", job.id);
+    const untouched = await new JobRepository(sqliteStore(db)).get("g1", job.id);
     assert.deepEqual(untouched, job, "not failed, not re-pointed, not even touched");
     const logged = elsewhere.logged(UNMATCHED);
     assert.equal(logged.length, 1, "logged once per process");
@@ -172,7 +173,7 @@ describe("a renamed provider", () => {
       ),
     );
     await twins.poller.tick();
-    assert.equal(new JobRepository(db).get("g1", job.id)?.provider, "openai");
+    assert.equal((await new JobRepository(sqliteStore(db)).get("g1", job.id))?.provider, "openai");
     assert.match(String(twins.logged(UNMATCHED)[0]?.reason), /several configured providers share/);
   });
 });

@@ -77,7 +77,7 @@ async function train(provider: string): Promise<JobRow> {
   const job = await startJobAt(services, { guildId: G, dir, provider, model: GPT });
   clock.advance(3_600_000);
   await services.poller.tick();
-  const done = services.jobs.require(G, job.id);
+  const done = await services.jobs.require(G, job.id);
   assert.equal(done.status, "succeeded");
   return done;
 }

@@ -130,7 +130,7 @@ const startJob = (provider: string, model: string): Promise<JobRow> =>
 async function train(job: JobRow): Promise<JobRow> {
   clock.advance(3_600_000);
   await services.poller.tick();
-  const done = services.jobs.require(G, job.id);
+  const done = await services.jobs.require(G, job.id);
   assert.equal(done.status, "succeeded");
   return done;
 }
@@ -216,7 +216,7 @@ describe("Nebius: trained, then deployed, then asked by the deployed name", () =
       clock.advance(3_600_000);
       return services.poller.tick();
     })();
-    assert.equal(services.jobs.require(G, job.id).status, "succeeded");
+    assert.equal((await services.jobs.require(G, job.id)).status, "succeeded");
     assert.equal(modelOf(job).servingStatus, "deploying");
     assert.ok((lost.byProvider["nebius-lab"]?.errors ?? 0) >= 1, "the lost answer is counted");
     assert.equal(deployPosts() - posts, 1);
@@ -370,7 +370,7 @@ describe("several providers' deployments at once", () => {
     const nebiusJob = await startJob("nebius-lab", LLAMA);
     const azureJob = await startJob("azure-arm", GPT);
     await train(nebiusJob);
-    assert.equal(services.jobs.require(G, azureJob.id).status, "succeeded");
+    assert.equal((await services.jobs.require(G, azureJob.id)).status, "succeeded");
     assert.equal(modelOf(nebiusJob).servingStatus, "deploying");
     assert.equal(modelOf(azureJob).servingStatus, "deploying");
 

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { JobRepository } from "../../src/db/jobs.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UserError } from "../../src/domain/errors.ts";
 import {
   describeProviderError,
@@ -41,7 +42,7 @@ describe("a provider that has closed fine-tuning", () => {
     assert.ok(deleted, "the training file was deleted again");
     const fileId = deleted.slice("DELETE /files/".length);
     await assert.rejects(h.client.files.retrieve(fileId), OpenAI.NotFoundError);
-    assert.equal(new JobRepository(h.db).list("g1").length, 0, "no job was recorded");
+    assert.equal((await new JobRepository(sqliteStore(h.db)).list("g1")).length, 0, "no job was recorded");
   });
 
   test("any other refusal keeps today's behaviour: no file deletion", async () => {

@@ -47,7 +47,7 @@ export async function fineTuneInGuild(
     for (let i = 0; i < 10; i++) {
       sandbox.clock.advance(3_600_000);
       await ctx.poller.tick();
-      const now = ctx.jobs.get(guildId, job.id);
+      const now = await ctx.jobs.get(guildId, job.id);
       if (now?.status === "succeeded" && now.fineTunedModel) return now.fineTunedModel;
       if (now && ["failed", "cancelled"].includes(now.status)) assert.fail(`the job ended ${now.status}`);
     }

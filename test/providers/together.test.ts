@@ -14,6 +14,7 @@ import { validateFile } from "../../src/datasets/validator.ts";
 import { DatasetRepository } from "../../src/db/datasets.ts";
 import { JobMetricsRepository } from "../../src/db/jobs.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { JobService } from "../../src/finetuning/jobs.ts";
 import { JobPoller } from "../../src/finetuning/poller.ts";
 import { deploymentNameFor } from "../../src/providers/deployments.ts";
@@ -326,14 +327,14 @@ describe("through JobService and the poller", () => {
     );
     assert.equal(fake.jobs.size, before + 1, "Together made it, once");
     assert.equal(calls("POST", "/v1/fine-tunes").length, 1, "the create was never retried");
-    assert.equal(jobs.list("g1").length, 0);
+    assert.equal((await jobs.list("g1")).length, 0);
     await poller.tick();
-    const recorded = jobs.list("g1");
+    const recorded = await jobs.list("g1");
     assert.equal(recorded.length, 1, "recorded once");
     const made = [...fake.jobs.values()].at(-1);
     assert.equal(recorded[0]?.remoteId, made?.id);
     await poller.tick();
-    assert.equal(jobs.list("g1").length, 1, "still once");
+    assert.equal((await jobs.list("g1")).length, 1, "still once");
   });
 
   test("a 500 after the job was made, the lookup working: start records the job found by its file", async () => {
@@ -351,14 +352,14 @@ describe("through JobService and the poller", () => {
     for (const status of [429, 500, 503, 500]) {
       fake.failNext({ method: "GET", path: /^\/v1\/fine-tunes/ }, status, 20);
       await poller.tick();
-      assert.notEqual(jobs.require("g1", row.id).status, "failed", `after ${status}s`);
+      assert.notEqual((await jobs.require("g1", row.id)).status, "failed", `after ${status}s`);
     }
     fake.clearFaults();
     fake.addMetric(row.remoteId, 2, 1.6);
     fake.setStatus(row.remoteId, "completed");
     await poller.tick();
-    assert.equal(jobs.require("g1", row.id).status, "succeeded");
-    const curve = new JobMetricsRepository(db).list("g1", row.id);
+    assert.equal((await jobs.require("g1", row.id)).status, "succeeded");
+    const curve = await new JobMetricsRepository(sqliteStore(db)).list("g1", row.id);
     assert.deepEqual(
       curve.map((p) => [p.step, p.trainLoss]),
       [
