@@ -13,6 +13,7 @@ import { JobMetricsRepository } from "./db/jobs.ts";
 import { ModelRepository } from "./db/models.ts";
 import { type Db, openDb } from "./db/open.ts";
 import { OutboxRepository } from "./db/outbox.ts";
+import { sqliteStore } from "./db/query/store.ts";
 import { UserError } from "./domain/errors.ts";
 import { HostingService } from "./finetuning/hosting.ts";
 import { HostingLedger } from "./finetuning/hostingLedger.ts";
@@ -106,7 +107,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     fetch: deps.fetch,
   });
   const guildSettings = new GuildSettingsRepository(db);
-  const outbox = new OutboxRepository(db);
+  const outbox = new OutboxRepository(sqliteStore(db));
   const models = new ModelRepository(db);
   // Hosting billed while it runs: every such provider must have a price for its hardware before anything starts.
   const ledger = new HostingLedger({ db, providers: runtime.providers, catalogs });

@@ -106,7 +106,7 @@ export class HostingService {
     this.logger = o.logger ?? silentLogger;
     this.models = new ModelRepository(o.db);
     this.jobs = new JobRepository(o.db);
-    this.outbox = new OutboxRepository(o.db);
+    this.outbox = new OutboxRepository(sqliteStore(o.db));
     this.repo = o.ledger.repo;
   }
 
@@ -340,7 +340,7 @@ export class HostingService {
     by: string,
   ): Promise<void> {
     const now = this.now();
-    await sqliteStore(this.o.db).transaction(async () => {
+    await sqliteStore(this.o.db).transaction(async (tx) => {
       if (!this.repo.requestStop(session.id, reason, by, now)) return;
       if (model && model.deploymentName === session.deploymentName) {
         this.models.updateServing(
@@ -351,7 +351,7 @@ export class HostingService {
           now,
         );
       }
-      if (reason !== "teacher") this.enqueueStopped(session, model, reason, now);
+      if (reason !== "teacher") await this.enqueueStopped(this.outbox.in(tx), session, model, reason, now);
     });
     this.logger.info(
       { guildId: session.guildId, model: session.modelName, deployment: session.deploymentName, reason, by },
@@ -391,27 +391,37 @@ export class HostingService {
         { err, deployment: session.deploymentName, attempts: session.stopAttempts + 1 },
         "hosting stop not confirmed; next tick retries",
       );
-      if (session.stopAttempts + 1 === STOP_ATTEMPTS_BEFORE_ALERT) this.alertStopFailing(session, message);
+      if (session.stopAttempts + 1 === STOP_ATTEMPTS_BEFORE_ALERT)
+        await this.alertStopFailing(session, message);
     }
   }
 
   /** After a few unconfirmed stops the teachers hear it: the deployment may still bill. */
-  private alertStopFailing(session: HostingSessionRow, message: string): void {
+  private async alertStopFailing(session: HostingSessionRow, message: string): Promise<void> {
     const model = this.models.get(session.guildId, session.modelName);
-    this.enqueueStopped(session, model, session.stopReason ?? "teacher", this.now(), message);
+    await this.enqueueStopped(
+      this.outbox,
+      session,
+      model,
+      session.stopReason ?? "teacher",
+      this.now(),
+      message,
+    );
   }
 
   /**
    * The teachers' hosting_stopped notice (to the channel of the job that trained the model): classtune stopped it on
-   * its own, or (`stopError`) cannot get the stop confirmed. One per session and kind, by its dedupe key.
+   * its own, or (`stopError`) cannot get the stop confirmed. One per session and kind, by its dedupe key. On `outbox`
+   * (inside a caller's transaction: `this.outbox.in(tx)`).
    */
-  private enqueueStopped(
+  private async enqueueStopped(
+    outbox: OutboxRepository,
     session: HostingSessionRow,
     model: ModelRow | undefined,
     reason: StopReason,
     now: Date,
     stopError?: string,
-  ): void {
+  ): Promise<void> {
     const job = model?.jobId == null ? undefined : this.jobs.get(model.guildId, model.jobId);
     const minutes = billedMinutes(session, now);
     const payload: HostingStoppedPayload = {
@@ -429,7 +439,7 @@ export class HostingService {
       spentTodayUsd: this.spentToday(session.guildId),
       ...(stopError ? { stopError } : {}),
     };
-    this.outbox.enqueue(
+    await outbox.enqueue(
       {
         guildId: session.guildId,
         channelId: job?.notifyChannelId ?? null,

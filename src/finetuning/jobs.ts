@@ -245,7 +245,7 @@ export class JobService {
     this.providers = providers;
     this.jobs = new JobRepository(db);
     this.datasets = new DatasetRepository(db);
-    this.outbox = new OutboxRepository(db);
+    this.outbox = new OutboxRepository(sqliteStore(db));
     this.intents = new JobIntentRepository(db);
     this.logger = logger;
     this.maxJobCostUsd = maxJobCostUsd;
@@ -524,7 +524,7 @@ export class JobService {
     // One IMMEDIATE transaction (the store's): the bot and the CLI may record the same job at once (a reconcile and
     // a late answer).
     const record = () =>
-      sqliteStore(this.db).transaction(async () => {
+      sqliteStore(this.db).transaction(async (tx) => {
         const existing = this.jobs.getByTag(intent.guildId, tag);
         if (existing) return existing;
         const now = this.now().toISOString();
@@ -561,7 +561,7 @@ export class JobService {
           examples: intent.examples,
           ...(intent.method === "dpo" ? { method: "dpo" as const } : {}),
         };
-        this.outbox.enqueue(
+        await this.outbox.in(tx).enqueue(
           {
             guildId: row.guildId,
             channelId: row.notifyChannelId,
@@ -804,8 +804,8 @@ export async function recordEnding(
   notice: EndingNotice,
 ): Promise<void> {
   const jobs = new JobRepository(db);
-  const outbox = new OutboxRepository(db);
-  await sqliteStore(db).transaction(async () => {
+  const outbox = new OutboxRepository(sqliteStore(db));
+  await sqliteStore(db).transaction(async (tx) => {
     const current = jobs.get(job.guildId, job.id);
     if (!current || isTerminal(current.status)) return;
     jobs.update(
@@ -831,6 +831,6 @@ export async function recordEnding(
       payload: notice.payload,
       dedupeKey: noticeKey.jobEnded(job.id, remote.status),
     } as NewNotice;
-    outbox.enqueue(ending, notice.now);
+    await outbox.in(tx).enqueue(ending, notice.now);
   });
 }

@@ -21,7 +21,7 @@ import {
 import { ModelRepository } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import { type Queryable, sqliteStore } from "../db/query/store.ts";
 import { isTerminal } from "../domain/jobs.ts";
 import type { JobFailedPayload, JobProgressPayload, JobSucceededPayload } from "../domain/notices.ts";
 import { noticeKey } from "../domain/notices.ts";
@@ -280,7 +280,7 @@ export class JobPoller {
     this.jobs = new JobRepository(o.db);
     this.metrics = new JobMetricsRepository(o.db);
     this.models = new ModelRepository(o.db);
-    this.outbox = new OutboxRepository(o.db);
+    this.outbox = new OutboxRepository(sqliteStore(o.db));
     this.datasets = new DatasetRepository(o.db);
     this.hosting = o.hosting;
     this.privacy = o.privacy;
@@ -547,19 +547,19 @@ export class JobPoller {
     if (remote.status === "running" && job.startedAt === null) patch.startedAt = now.toISOString();
     const progressChanged = JSON.stringify(progress) !== JSON.stringify(job.progress);
 
-    await sqliteStore(this.db).transaction(async () => {
+    await sqliteStore(this.db).transaction(async (tx) => {
       const current = this.jobs.get(job.guildId, job.id);
       if (!current || isTerminal(current.status)) return; // ended meanwhile (a cancel)
       this.jobs.update(job.guildId, job.id, patch, now);
       this.metrics.add(job.id, points);
-      if (statusChanged || (progressChanged && this.progressNoticeDue(job, now))) {
+      if (statusChanged || (progressChanged && (await this.progressNoticeDue(tx, job, now)))) {
         const payload: JobProgressPayload = {
           ...noticeBase(job, this.datasetName(job)),
           status: remote.status,
           rawStatus: remote.rawStatus,
           progress,
         };
-        this.outbox.upsert(
+        await this.outbox.in(tx).upsert(
           {
             guildId: job.guildId,
             channelId: job.notifyChannelId,
@@ -573,8 +573,9 @@ export class JobPoller {
     });
   }
 
-  private progressNoticeDue(job: JobRow, now: Date): boolean {
-    const card = this.outbox.getByKey(job.guildId, `job:${job.id}:progress`);
+  /** Inside the caller's transaction `tx`. */
+  private async progressNoticeDue(tx: Queryable, job: JobRow, now: Date): Promise<boolean> {
+    const card = await this.outbox.in(tx).getByKey(job.guildId, `job:${job.id}:progress`);
     return !card || now.getTime() - Date.parse(card.updatedAt) >= this.progressNoticeIntervalMs;
   }
 

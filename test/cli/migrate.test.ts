@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import type pg from "pg";
 import { AnswerRepository } from "../../src/db/answers.ts";
@@ -24,6 +24,7 @@ import { OutboxRepository } from "../../src/db/outbox.ts";
 import { migratePostgres } from "../../src/db/postgres/migrate.ts";
 import { openPostgres } from "../../src/db/postgres/pool.ts";
 import { PrivacyRepository } from "../../src/db/privacy.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 import { migrateSandbox } from "../../src/sandbox/store.ts";
 import { runCliCaptured, spawnCli } from "../helpers/cli.ts";
@@ -50,7 +51,7 @@ const CHANNEL = "300000000000000009";
 const USAGE_ROWS = 1_203;
 
 /** A school's database, written the way the bot writes it (plus the privacy tests' seed of every user column). */
-function buildSchool(db: Db): void {
+async function buildSchool(db: Db): Promise<void> {
   seedPerson(db);
   migrateSandbox(db); // the embedded sandbox's own tables share the file: they are not classtune's to copy
   const dataset = new DatasetRepository(db).insert({
@@ -206,7 +207,7 @@ function buildSchool(db: Db): void {
     new Date("2026-12-31"),
   );
 
-  new OutboxRepository(db).enqueue(
+  await new OutboxRepository(sqliteStore(db)).enqueue(
     {
       guildId: GUILD,
       channelId: CHANNEL,
@@ -266,7 +267,12 @@ function buildSchool(db: Db): void {
     ],
     "2026-12-02T12:00:00.000Z",
   );
-  new LeaderLeaseRepository(db).acquire("scheduler", "host-a:123", 1_796_000_000_000, 30_000);
+  await new LeaderLeaseRepository(sqliteStore(db)).acquire(
+    "scheduler",
+    "host-a:123",
+    1_796_000_000_000,
+    30_000,
+  );
 }
 
 /** The real `classtune` command in a process of its own (test/helpers/cli.ts), in this file's temp folder. */
@@ -309,8 +315,8 @@ async function postgresCounts(pool: pg.Pool, tables: string[]): Promise<Record<s
 describe("classtune migrate", { skip: skipWithoutPostgres }, () => {
   const path = join(dir, "school.db");
   const db = openDb(path);
-  buildSchool(db);
   const tables = applicationTables(db);
+  before(() => buildSchool(db));
 
   it("copies every row of every table, field by field, and new rows continue after the highest ids", async (t) => {
     const url = withPassword(await freshPostgresDatabase(t));

@@ -9,6 +9,7 @@ import { DatasetRepository } from "../../src/db/datasets.ts";
 import { JobMetricsRepository, JobRepository } from "../../src/db/jobs.ts";
 import { ModelRepository } from "../../src/db/models.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { JobSucceededPayload } from "../../src/domain/notices.ts";
 import { DEFAULT_TEST_QUESTIONS } from "../../src/finetuning/jobs.ts";
 import { JobPoller, metricsOf } from "../../src/finetuning/poller.ts";
@@ -99,7 +100,7 @@ describe("poller lifecycle against the sandbox", () => {
       SAMPLE_QA.slice(20).map((qa) => qa.answer),
     );
     await tickUntil(h, () => h.jobs.require("g1", job.id).status === "succeeded");
-    const notice = new OutboxRepository(h.db).getByKey("g1", `job:${job.id}:succeeded`);
+    const notice = await new OutboxRepository(sqliteStore(h.db)).getByKey("g1", `job:${job.id}:succeeded`);
     const payload = notice?.payload as JobSucceededPayload;
     assert.equal(payload.testAnswers.length, 3);
     // The sandbox answers by retrieval: each rephrasing finds the question it rephrases, and so its answer.
