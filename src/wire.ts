@@ -107,7 +107,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     fetch: deps.fetch,
   });
   const guildSettings = new GuildSettingsRepository(db);
-  const outbox = new OutboxRepository(db);
+  const outbox = new OutboxRepository(sqliteStore(db));
   const models = new ModelRepository(db);
   // Hosting billed while it runs: every such provider must have a price for its hardware before anything starts.
   const ledger = new HostingLedger({ db, providers: runtime.providers, catalogs });

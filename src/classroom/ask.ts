@@ -9,6 +9,7 @@ import {
   FollowUpParentGone,
 } from "../db/answers.ts";
 import type { ChannelSettings, ChannelSettingsRepository } from "../db/channels.ts";
+import type { Queryable } from "../db/query/store.ts";
 import type { UsageRepository } from "../db/usage.ts";
 import {
   type ChatMessage,
@@ -871,8 +872,8 @@ export class AskService {
     const moderation: AnswerModeration =
       f.screening?.status ?? (f.cached && gate?.enabled ? "passed" : "unchecked");
     const withheld = f.screening?.withheld ?? false;
-    const write = () => this.writeAnswer(ctx, target, f, moderation, withheld);
-    const { answerId, costUsd } = gate ? await gate.transaction(write) : write();
+    const write = (tx: Queryable | undefined) => this.writeAnswer(ctx, target, f, moderation, withheld, tx);
+    const { answerId, costUsd } = gate ? await gate.transaction(write) : await write(undefined);
     const shown = f.screening?.shown ?? f.answer;
     // The answers row keeps the model's own words; only the student's copy says it was cut or broke off.
     const notes = withheld
@@ -910,14 +911,18 @@ export class AskService {
     };
   }
 
-  /** The usage row, the answer row (the model's own words, even when withheld) and its verdicts. */
-  private writeAnswer(
+  /**
+   * The usage row, the answer row (the model's own words, even when withheld) and its verdicts (with the moderation
+   * gate, inside its transaction `tx`).
+   */
+  private async writeAnswer(
     ctx: AskContext,
     target: Attempt,
     f: AnswerFacts,
     moderation: AnswerModeration,
     withheld: boolean,
-  ): { answerId: number; costUsd: number } {
+    tx: Queryable | undefined,
+  ): Promise<{ answerId: number; costUsd: number }> {
     const { req } = ctx;
     const createdAt = new Date(this.now()).toISOString();
     // The answer row first: a follow-up whose conversation was deleted meanwhile throws FollowUpParentGone before
@@ -946,13 +951,16 @@ export class AskService {
       createdAt,
     );
     this.deps.onModelUsed?.(req.guildId, target.model);
-    this.deps.moderation?.recordAnswered(
-      req,
-      answerId,
-      { text: ctx.question, screening: ctx.screened },
-      { text: f.answer, screening: f.screening },
-      ctx.policy,
-    );
+    if (tx) {
+      await this.deps.moderation?.recordAnswered(
+        tx,
+        req,
+        answerId,
+        { text: ctx.question, screening: ctx.screened },
+        { text: f.answer, screening: f.screening },
+        ctx.policy,
+      );
+    }
     return { answerId, costUsd };
   }
 

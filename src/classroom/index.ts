@@ -11,6 +11,7 @@ import { ModelRepository } from "../db/models.ts";
 import { ModerationRepository } from "../db/moderation.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { ReviewRepository } from "../db/review.ts";
 import { UsageRepository } from "../db/usage.ts";
 import type { Logger } from "../logger.ts";
@@ -129,7 +130,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     messages: config.moderation.messages,
     db,
     verdicts,
-    outbox: new OutboxRepository(db),
+    outbox: new OutboxRepository(sqliteStore(db)),
     logger,
     now,
     policyFor: (guildId, settings) => safety.policyFor(guildId, settings),

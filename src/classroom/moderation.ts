@@ -10,7 +10,7 @@ import type { GuildSettings } from "../db/guildSettings.ts";
 import type { ModerationRepository, NewVerdict } from "../db/moderation.ts";
 import type { Db } from "../db/open.ts";
 import type { OutboxRepository } from "../db/outbox.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import { type Queryable, sqliteStore } from "../db/query/store.ts";
 import {
   type CategoryScore,
   type ModerationFailPolicy,
@@ -148,9 +148,12 @@ export class ModerationGate {
     return s.status === "passed" || !this.enabled;
   }
 
-  /** Runs `fn` in one transaction (the answer's rows, its verdicts and any alert commit together). */
-  transaction<T>(fn: () => T | Promise<T>): Promise<T> {
-    return sqliteStore(this.deps.db).transaction(async () => fn());
+  /**
+   * Runs `fn` in one transaction (the answer's rows, its verdicts and any alert commit together); `tx` is for
+   * recordAnswered.
+   */
+  transaction<T>(fn: (tx: Queryable) => T | Promise<T>): Promise<T> {
+    return sqliteStore(this.deps.db).transaction(async (tx) => fn(tx));
   }
 
   /**
@@ -185,14 +188,14 @@ export class ModerationGate {
     const decision = decide(verdict, policy);
     if (!decision.flagged) return { kind: "pass", status: "passed", verdict };
     const selfHarm = decision.categories.some((c) => SELF_HARM_CATEGORIES.has(c.category));
-    const teachersAlerted = await this.transaction(() => {
+    const teachersAlerted = await this.transaction((tx) => {
       const verdictId = this.deps.verdicts.insert(
         this.row(subject, "question", "flagged", verdict, decision, {
           answerId: null,
           flaggedText: question,
         }),
       );
-      return this.alert(subject, verdictId, verdict, decision, {
+      return this.alert(tx, subject, verdictId, verdict, decision, {
         target: "question",
         question,
         answer: null,
@@ -260,15 +263,17 @@ export class ModerationGate {
 
   /**
    * Stores the verdicts of an answered question (its question's, its answer's) against the answer row, and
-   * alerts the teachers when the answer was flagged. Called inside the transaction that wrote the answer.
+   * alerts the teachers when the answer was flagged. Called inside the transaction that wrote the answer (`tx`,
+   * this gate's transaction()).
    */
-  recordAnswered(
+  async recordAnswered(
+    tx: Queryable,
     subject: ModerationSubject,
     answerId: number,
     question: { text: string; screening: QuestionScreening | undefined },
     answer: { text: string; screening: AnswerScreening | undefined },
     policy: GuildModerationPolicy | undefined,
-  ): void {
+  ): Promise<void> {
     if (!this.enabled) return;
     const q = question.screening;
     if (q?.kind === "pass" && q.verdict) {
@@ -280,7 +285,7 @@ export class ModerationGate {
     const a = answer.screening;
     if (!a) return;
     if (a.error !== undefined) {
-      this.writeUnavailable(subject, "answer", a.error, answerId);
+      await this.writeUnavailable(tx, subject, "answer", a.error, answerId);
       return;
     }
     if (!a.verdict) return;
@@ -292,7 +297,7 @@ export class ModerationGate {
       }),
     );
     if (d.flagged) {
-      this.alert(subject, verdictId, a.verdict, d, {
+      await this.alert(tx, subject, verdictId, a.verdict, d, {
         target: "answer",
         question: question.text,
         answer: answer.text,
@@ -329,7 +334,8 @@ export class ModerationGate {
   }
 
   /** One alert per verdict (its dedupe key): true when this call enqueued it. */
-  private alert(
+  private async alert(
+    tx: Queryable,
     subject: ModerationSubject,
     verdictId: number,
     verdict: ModerationVerdict,
@@ -341,7 +347,7 @@ export class ModerationGate {
       answerId: number | null;
       studentSaw: "refusal" | "help" | "withheld";
     },
-  ): boolean {
+  ): Promise<boolean> {
     const now = new Date(this.now());
     const payload = {
       verdictId,
@@ -358,7 +364,7 @@ export class ModerationGate {
     const route = decision.severe ? this.deps.routeFor?.(subject.guildId) : undefined;
     const safetyChannel = route?.channelId ?? null;
     const role = route?.roleId ?? null;
-    const enqueued = this.deps.outbox.enqueue(
+    const enqueued = await this.deps.outbox.in(tx).enqueue(
       {
         guildId: subject.guildId,
         channelId: null,
@@ -369,7 +375,7 @@ export class ModerationGate {
       now,
     );
     if (safetyChannel !== null) {
-      this.deps.outbox.enqueue(
+      await this.deps.outbox.in(tx).enqueue(
         {
           guildId: subject.guildId,
           channelId: safetyChannel,
@@ -389,19 +395,20 @@ export class ModerationGate {
     target: ModerationTarget,
     code: string,
   ): Promise<void> {
-    await this.transaction(() => this.writeUnavailable(subject, target, code, null));
+    await this.transaction((tx) => this.writeUnavailable(tx, subject, target, code, null));
   }
 
   /**
    * A check that could not be made: its row, and the teachers told once a day per guild. Inside the caller's
    * transaction.
    */
-  private writeUnavailable(
+  private async writeUnavailable(
+    tx: Queryable,
     subject: ModerationSubject,
     target: ModerationTarget,
     code: string,
     answerId: number | null,
-  ): void {
+  ): Promise<void> {
     const now = new Date(this.now());
     const provider = this.deps.moderator.describe;
     this.deps.verdicts.insert({
@@ -419,7 +426,7 @@ export class ModerationGate {
       flaggedText: null,
       createdAt: now.toISOString(),
     });
-    this.deps.outbox.enqueue(
+    await this.deps.outbox.in(tx).enqueue(
       {
         guildId: subject.guildId,
         channelId: null,

@@ -297,15 +297,19 @@ export function progressLine(j: JobRow, model?: ModelRow | undefined): string {
 }
 
 async function resultOf(ctx: CliJobContext, job: JobRow): Promise<FinetuneResult> {
-  const outbox = new OutboxRepository(ctx.db);
-  const succeeded = outbox.payloadOf(CLI_GUILD, noticeKey.jobEnded(job.id, "succeeded"), "job_succeeded");
-  const failed = outbox.payloadOf(CLI_GUILD, noticeKey.jobEnded(job.id, "failed"), "job_failed");
+  const outbox = new OutboxRepository(sqliteStore(ctx.db));
+  const succeeded = await outbox.payloadOf(
+    CLI_GUILD,
+    noticeKey.jobEnded(job.id, "succeeded"),
+    "job_succeeded",
+  );
+  const failed = await outbox.payloadOf(CLI_GUILD, noticeKey.jobEnded(job.id, "failed"), "job_failed");
   const model =
     job.status === "succeeded" ? new ModelRepository(ctx.db).getByJob(CLI_GUILD, job.id) : undefined;
   // A deployed model's test questions are asked once its deployment is ready: they are in that notice.
   const deployed =
     model && model.deployAttempt > 0
-      ? outbox.payloadOf(
+      ? await outbox.payloadOf(
           CLI_GUILD,
           noticeKey.modelServing(job.id, model.deployAttempt, "ready"),
           "model_ready",

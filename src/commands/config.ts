@@ -114,7 +114,7 @@ export default {
       case "notifications": {
         const channel = await guildChannelOption(interaction, "channel", true);
         ctx.guildSettings.update(guildId, { notifyChannelId: channel.id });
-        const waiting = ctx.notifier.rearm(guildId);
+        const waiting = await ctx.notifier.rearm(guildId);
         await respond(interaction, { content: `Fine-tuning notices will be posted in <#${channel.id}>.` });
         if (waiting > 0) {
           await ctx.notifier.drain().catch((err: unknown) => {

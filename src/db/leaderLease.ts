@@ -1,8 +1,10 @@
 // The leader_lease table (migration 014): who holds a named lease and until when. Each acquire or renew is one
-// BEGIN IMMEDIATE transaction (the write lock is taken before the row is read), so of two processes on one
-// database file exactly one sees the lease free and takes it; the other waits (busy_timeout) and then sees it held.
-import type { Db } from "./open.ts";
-import { prepared } from "./statements.ts";
+// store transaction of its own; on SQLite it is BEGIN IMMEDIATE (the write lock is taken before the row is read), so
+// of two processes on one database file exactly one sees the lease free and takes it; the other waits
+// (busy_timeout) and then sees it held. (On PostgreSQL leadership is an advisory lock instead: src/leadership/
+// postgres.ts; the table and this repository work there too, the row read FOR UPDATE.)
+import { compiled, type Param } from "./query/compiled.ts";
+import type { Queryable, Store } from "./query/store.ts";
 
 export interface LeaseRow {
   name: string;
@@ -13,59 +15,79 @@ export interface LeaseRow {
   expiresAt: number;
 }
 
-interface RawLease {
-  name: string;
-  holder: string;
-  acquired_at: number;
-  renewed_at: number;
-  expires_at: number;
-}
+const COLUMNS = [
+  "name",
+  "holder",
+  "acquired_at as acquiredAt",
+  "renewed_at as renewedAt",
+  "expires_at as expiresAt",
+] as const;
 
-const fromRaw = (r: RawLease): LeaseRow => ({
-  name: r.name,
-  holder: r.holder,
-  acquiredAt: r.acquired_at,
-  renewedAt: r.renewed_at,
-  expiresAt: r.expires_at,
-});
+const byName = compiled((db, p: Param<{ name: string }>) =>
+  db.selectFrom("leader_lease").select(COLUMNS).where("name", "=", p("name")),
+);
+
+/** The row, locked until the transaction's end on PostgreSQL (SQLite's IMMEDIATE transaction already is). */
+const byNameLocked = compiled((db, p: Param<{ name: string }>, engine) =>
+  db
+    .selectFrom("leader_lease")
+    .select(COLUMNS)
+    .where("name", "=", p("name"))
+    .$if(engine === "postgres", (q) => q.forUpdate()),
+);
+
+const put = compiled(
+  (
+    db,
+    p: Param<{ name: string; holder: string; acquiredAt: number; renewedAt: number; expiresAt: number }>,
+  ) =>
+    db
+      .insertInto("leader_lease")
+      .values({
+        name: p("name"),
+        holder: p("holder"),
+        acquired_at: p("acquiredAt"),
+        renewed_at: p("renewedAt"),
+        expires_at: p("expiresAt"),
+      })
+      .onConflict((oc) =>
+        oc.column("name").doUpdateSet((eb) => ({
+          holder: eb.ref("excluded.holder"),
+          acquired_at: eb.ref("excluded.acquired_at"),
+          renewed_at: eb.ref("excluded.renewed_at"),
+          expires_at: eb.ref("excluded.expires_at"),
+        })),
+      ),
+);
+
+const drop = compiled((db, p: Param<{ name: string; holder: string }>) =>
+  db.deleteFrom("leader_lease").where("name", "=", p("name")).where("holder", "=", p("holder")),
+);
 
 export class LeaderLeaseRepository {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly store: Store) {}
 
-  get(name: string): LeaseRow | undefined {
-    const row = prepared(this.db, "SELECT * FROM leader_lease WHERE name = ?").get(name) as
-      | RawLease
-      | undefined;
-    return row ? fromRaw(row) : undefined;
+  async get(name: string): Promise<LeaseRow | undefined> {
+    return byName.executeTakeFirst(this.store, { name });
   }
 
   /**
    * Takes the lease for `holder` until `nowMs + leaseMs` when it is free, expired or already `holder`'s (a renewal);
    * returns the row as it stands afterwards: held by `holder` when it won, else by whoever holds it.
    */
-  acquire(name: string, holder: string, nowMs: number, leaseMs: number): LeaseRow {
-    return this.db
-      .transaction((): LeaseRow => {
-        const current = this.get(name);
-        if (current && current.holder !== holder && current.expiresAt > nowMs) return current;
-        const acquiredAt = current?.holder === holder ? current.acquiredAt : nowMs;
-        const row: LeaseRow = { name, holder, acquiredAt, renewedAt: nowMs, expiresAt: nowMs + leaseMs };
-        prepared(
-          this.db,
-          `INSERT INTO leader_lease (name, holder, acquired_at, renewed_at, expires_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, acquired_at = excluded.acquired_at,
-               renewed_at = excluded.renewed_at, expires_at = excluded.expires_at`,
-        ).run(name, holder, acquiredAt, nowMs, row.expiresAt);
-        return row;
-      })
-      .immediate();
+  async acquire(name: string, holder: string, nowMs: number, leaseMs: number): Promise<LeaseRow> {
+    return this.store.transaction(async (tx: Queryable): Promise<LeaseRow> => {
+      const current = await byNameLocked.executeTakeFirst(tx, { name });
+      if (current && current.holder !== holder && current.expiresAt > nowMs) return current;
+      const acquiredAt = current?.holder === holder ? current.acquiredAt : nowMs;
+      const row: LeaseRow = { name, holder, acquiredAt, renewedAt: nowMs, expiresAt: nowMs + leaseMs };
+      await put.execute(tx, row);
+      return row;
+    });
   }
 
   /** Gives the lease up when `holder` holds it (a successor need not wait for it to expire); true when it did. */
-  release(name: string, holder: string): boolean {
-    return (
-      prepared(this.db, "DELETE FROM leader_lease WHERE name = ? AND holder = ?").run(name, holder)
-        .changes === 1
-    );
+  async release(name: string, holder: string): Promise<boolean> {
+    return (await drop.executeChanges(this.store, { name, holder })) === 1;
   }
 }

@@ -3,9 +3,10 @@
 // updated in place (progress) and re-posted as an edit of the same message. A process posts only the notices it
 // claimed (claim/renew/markPosted/markFailed, migration 015), so of several processes on one database exactly one
 // posts each notice.
+import { type Expression, type SqlBool, sql } from "kysely";
 import type { NewNotice, NoticeKind, NoticePayloads } from "../domain/notices.ts";
-import type { Db } from "./open.ts";
-import { prepared } from "./statements.ts";
+import { compiled, type Param } from "./query/compiled.ts";
+import type { Engine, Queryable, Store } from "./query/store.ts";
 
 export interface OutboxRow {
   id: number;
@@ -43,65 +44,323 @@ export type ClaimSelection = { limit: number; maxAttempts?: number | undefined }
   | { exceptGuildIds?: string[] | undefined; perGuild?: number | undefined }
 );
 
-const COLUMNS = `id, guild_id AS guildId, channel_id AS channelId, kind, payload, dedupe_key AS dedupeKey, revision,
-  created_at AS createdAt, updated_at AS updatedAt, posted_at AS postedAt, message_id AS messageId, attempts,
-  last_error AS lastError, claim_holder AS claimHolder, claim_expires_at AS claimExpiresAt`;
+const COLUMNS = [
+  "id",
+  "guild_id as guildId",
+  "channel_id as channelId",
+  "kind",
+  "payload",
+  "dedupe_key as dedupeKey",
+  "revision",
+  "created_at as createdAt",
+  "updated_at as updatedAt",
+  "posted_at as postedAt",
+  "message_id as messageId",
+  "attempts",
+  "last_error as lastError",
+  "claim_holder as claimHolder",
+  "claim_expires_at as claimExpiresAt",
+] as const;
 
-type RawRow = Omit<OutboxRow, "payload"> & { payload: string };
-const fromRaw = (r: RawRow): OutboxRow => ({ ...r, payload: JSON.parse(r.payload) as unknown });
+type RawRow = Omit<OutboxRow, "payload" | "kind"> & { kind: string; payload: string };
+const fromRaw = (r: RawRow): OutboxRow => ({
+  ...r,
+  kind: r.kind as NoticeKind,
+  payload: JSON.parse(r.payload) as unknown,
+});
+
+/** `column` is (or with `not`, is not) among the values of the JSON array `list`, by engine. */
+function inJsonList(
+  engine: Engine,
+  column: string,
+  list: string,
+  as: "text" | "bigint",
+  not = false,
+): Expression<SqlBool> {
+  const values =
+    engine === "postgres"
+      ? sql`(select cast(v as ${sql.raw(as)}) from jsonb_array_elements_text(cast(${list} as jsonb)) as v)`
+      : sql`(select value from json_each(${list}))`;
+  return sql<SqlBool>`${sql.ref(column)} ${sql.raw(not ? "not in" : "in")} ${values}`;
+}
+
+const insertOnce = compiled(
+  (
+    db,
+    p: Param<{
+      guildId: string;
+      channelId: string | null;
+      kind: string;
+      payload: string;
+      dedupeKey: string;
+      at: string;
+    }>,
+  ) =>
+    db
+      .insertInto("outbox")
+      .values({
+        guild_id: p("guildId"),
+        channel_id: p("channelId"),
+        kind: p("kind"),
+        payload: p("payload"),
+        dedupe_key: p("dedupeKey"),
+        created_at: p("at"),
+        updated_at: p("at"),
+      })
+      .onConflict((oc) => oc.column("dedupe_key").doNothing()),
+);
+
+const insertOrReplace = compiled(
+  (
+    db,
+    p: Param<{
+      guildId: string;
+      channelId: string | null;
+      kind: string;
+      payload: string;
+      dedupeKey: string;
+      at: string;
+    }>,
+  ) =>
+    db
+      .insertInto("outbox")
+      .values({
+        guild_id: p("guildId"),
+        channel_id: p("channelId"),
+        kind: p("kind"),
+        payload: p("payload"),
+        dedupe_key: p("dedupeKey"),
+        created_at: p("at"),
+        updated_at: p("at"),
+      })
+      .onConflict((oc) =>
+        oc.column("dedupe_key").doUpdateSet((eb) => ({
+          payload: eb.ref("excluded.payload"),
+          updated_at: eb.ref("excluded.updated_at"),
+          revision: sql<number>`outbox.revision + 1`,
+          posted_at: null,
+          attempts: 0,
+          last_error: null,
+        })),
+      ),
+);
+
+const byKey = compiled((db, p: Param<{ guildId: string; dedupeKey: string }>) =>
+  db
+    .selectFrom("outbox")
+    .select(COLUMNS)
+    .where("guild_id", "=", p("guildId"))
+    .where("dedupe_key", "=", p("dedupeKey")),
+);
+
+const ofGuild = compiled((db, p: Param<{ guildId: string; limit: number }>) =>
+  db
+    .selectFrom("outbox")
+    .select(COLUMNS)
+    .where("guild_id", "=", p("guildId"))
+    .orderBy("id")
+    .limit(p("limit")),
+);
+
+interface PendingParams {
+  now: number;
+  maxAttempts: number;
+  guildId: string | null;
+  /** JSON array of guild ids left alone. */
+  except: string;
+  perGuild: number;
+  limit: number;
+}
+
+/** The notices a claim would take (see claim): each guild's oldest `perGuild` takeable ones, dealt round-robin. */
+const pending = compiled((db, p: Param<PendingParams>, engine) =>
+  db
+    .selectFrom((eb) =>
+      eb
+        .selectFrom("outbox")
+        .selectAll()
+        .select((e) =>
+          e.fn
+            .agg<number>("row_number")
+            .over((ob) => ob.partitionBy("guild_id").orderBy("id"))
+            .as("lane_rank"),
+        )
+        .where("posted_at", "is", null)
+        .where("attempts", "<", p("maxAttempts"))
+        .where(
+          sql<SqlBool>`(cast(${p("guildId")} as text) is null or guild_id = cast(${p("guildId")} as text))`,
+        )
+        .where(inJsonList(engine, "guild_id", p("except"), "text", true))
+        .where("guild_id", "not in", (sub) =>
+          sub
+            .selectFrom("outbox")
+            .select("guild_id")
+            .where("claim_holder", "is not", null)
+            .where("claim_expires_at", ">", p("now")),
+        )
+        .as("lanes"),
+    )
+    .select(COLUMNS)
+    .where("lane_rank", "<=", p("perGuild"))
+    .orderBy("lane_rank")
+    .orderBy("attempts")
+    .orderBy("id")
+    .limit(p("limit")),
+);
+
+/**
+ * PostgreSQL: of the guilds in `guilds` (a JSON array), the ones whose claim lock this transaction took (held to
+ * its end; pg_try_ never waits): two claimers never take notices of one guild at once. Two-int keys, so never the
+ * leadership's one-bigint advisory lock.
+ */
+const OUTBOX_GUILD_LOCK = 15; // migration 015's claims
+const lockGuilds = compiled((db, p: Param<{ guilds: string }>) =>
+  db
+    .selectFrom(sql<{ g: string }>`jsonb_array_elements_text(cast(${p("guilds")} as jsonb))`.as("g"))
+    .select(sql<string>`g`.as("guildId"))
+    .where(sql<SqlBool>`pg_try_advisory_xact_lock(${sql.lit(OUTBOX_GUILD_LOCK)}, hashtext(g))`),
+);
+
+/**
+ * PostgreSQL: the rows of `ids` (a JSON array) still takeable, now that their guilds' claim locks are held (a claim
+ * committed since the candidates were read is seen here), locked FOR UPDATE SKIP LOCKED and read afresh.
+ */
+const lockTakeable = compiled((db, p: Param<{ ids: string; now: number; maxAttempts: number }>, engine) =>
+  db
+    .selectFrom("outbox")
+    .select(COLUMNS)
+    .where(inJsonList(engine, "id", p("ids"), "bigint"))
+    .where("posted_at", "is", null)
+    .where("attempts", "<", p("maxAttempts"))
+    .where("guild_id", "not in", (sub) =>
+      sub
+        .selectFrom("outbox")
+        .select("guild_id")
+        .where("claim_holder", "is not", null)
+        .where("claim_expires_at", ">", p("now")),
+    )
+    .$if(engine === "postgres", (q) => q.forUpdate().skipLocked()),
+);
+
+const take = compiled((db, p: Param<{ holder: string; until: number; ids: string }>, engine) =>
+  db
+    .updateTable("outbox")
+    .set({ claim_holder: p("holder"), claim_expires_at: p("until") })
+    .where(inJsonList(engine, "id", p("ids"), "bigint")),
+);
+
+const extend = compiled((db, p: Param<{ holder: string; until: number; ids: string }>, engine) =>
+  db
+    .updateTable("outbox")
+    .set({ claim_expires_at: p("until") })
+    .where("claim_holder", "=", p("holder"))
+    .where(inJsonList(engine, "id", p("ids"), "bigint"))
+    .returning("id"),
+);
+
+const giveBack = compiled((db, p: Param<{ holder: string; ids: string }>, engine) =>
+  db
+    .updateTable("outbox")
+    .set({ claim_holder: null, claim_expires_at: null })
+    .where("claim_holder", "=", p("holder"))
+    .where(inJsonList(engine, "id", p("ids"), "bigint")),
+);
+
+const posted = compiled(
+  (db, p: Param<{ id: number; holder: string; revision: number; messageId: string | null; at: string }>) =>
+    db
+      .updateTable("outbox")
+      .set({
+        message_id: sql<string | null>`coalesce(cast(${p("messageId")} as text), message_id)`,
+        attempts: sql<number>`attempts + 1`,
+        last_error: null,
+        posted_at: sql<
+          string | null
+        >`case when revision = ${p("revision")} then cast(${p("at")} as text) else null end`,
+        claim_holder: null,
+        claim_expires_at: null,
+      })
+      .where("id", "=", p("id"))
+      .where("claim_holder", "=", p("holder")),
+);
+
+const rearmed = compiled((db, p: Param<{ guildId: string }>) =>
+  db
+    .updateTable("outbox")
+    .set({ attempts: 0 })
+    .where("guild_id", "=", p("guildId"))
+    .where("posted_at", "is", null)
+    .where("attempts", ">", 0),
+);
+
+const failed = compiled((db, p: Param<{ id: number; holder: string; error: string }>) =>
+  db
+    .updateTable("outbox")
+    .set({
+      attempts: sql<number>`attempts + 1`,
+      last_error: p("error"),
+      claim_holder: null,
+      claim_expires_at: null,
+    })
+    .where("id", "=", p("id"))
+    .where("claim_holder", "=", p("holder")),
+);
 
 export class OutboxRepository {
-  constructor(private readonly db: Db) {}
+  /** `on` is the store, or a transaction of it (see in()). */
+  constructor(
+    private readonly store: Store,
+    private readonly on: Queryable = store,
+  ) {}
+
+  /** The same repository over a transaction of its store (store.transaction's `tx`); claim() is not for it. */
+  in(tx: Queryable): OutboxRepository {
+    return new OutboxRepository(this.store, tx);
+  }
 
   /** Enqueues once: a second notice with the same dedupe key is ignored. Returns whether it was new. */
-  enqueue<K extends NoticeKind>(n: NewNotice<K>, now = new Date()): boolean {
+  async enqueue<K extends NoticeKind>(n: NewNotice<K>, now = new Date()): Promise<boolean> {
     const at = now.toISOString();
-    return (
-      prepared(
-        this.db,
-        `INSERT INTO outbox (guild_id, channel_id, kind, payload, dedupe_key, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING`,
-      ).run(n.guildId, n.channelId, n.kind, JSON.stringify(n.payload), n.dedupeKey, at, at).changes === 1
-    );
+    const changes = await insertOnce.executeChanges(this.on, {
+      guildId: n.guildId,
+      channelId: n.channelId,
+      kind: n.kind,
+      payload: JSON.stringify(n.payload),
+      dedupeKey: n.dedupeKey,
+      at,
+    });
+    return changes === 1;
   }
 
   /** Enqueues, or replaces the payload of the notice with this key and marks it for re-posting (an edit). */
-  upsert<K extends NoticeKind>(n: NewNotice<K>, now = new Date()): void {
-    const at = now.toISOString();
-    prepared(
-      this.db,
-      `INSERT INTO outbox (guild_id, channel_id, kind, payload, dedupe_key, created_at, updated_at)
-         VALUES (@guildId, @channelId, @kind, @payload, @dedupeKey, @at, @at)
-         ON CONFLICT (dedupe_key) DO UPDATE SET payload = excluded.payload, updated_at = excluded.updated_at,
-           revision = revision + 1, posted_at = NULL, attempts = 0, last_error = NULL`,
-    ).run({ ...n, payload: JSON.stringify(n.payload), at });
+  async upsert<K extends NoticeKind>(n: NewNotice<K>, now = new Date()): Promise<void> {
+    await insertOrReplace.execute(this.on, {
+      guildId: n.guildId,
+      channelId: n.channelId,
+      kind: n.kind,
+      payload: JSON.stringify(n.payload),
+      dedupeKey: n.dedupeKey,
+      at: now.toISOString(),
+    });
   }
 
-  getByKey(guildId: string, dedupeKey: string): OutboxRow | undefined {
-    const r = prepared(this.db, `SELECT ${COLUMNS} FROM outbox WHERE guild_id = ? AND dedupe_key = ?`).get(
-      guildId,
-      dedupeKey,
-    ) as RawRow | undefined;
+  async getByKey(guildId: string, dedupeKey: string): Promise<OutboxRow | undefined> {
+    const r = await byKey.executeTakeFirst(this.on, { guildId, dedupeKey });
     return r && fromRaw(r);
   }
 
   /** The payload of this guild's notice with `dedupeKey`, when it exists and is of `kind`. */
-  payloadOf<K extends NoticeKind>(
+  async payloadOf<K extends NoticeKind>(
     guildId: string,
     dedupeKey: string,
     kind: K,
-  ): NoticePayloads[K] | undefined {
-    const row = this.getByKey(guildId, dedupeKey);
+  ): Promise<NoticePayloads[K] | undefined> {
+    const row = await this.getByKey(guildId, dedupeKey);
     return row?.kind === kind ? (row.payload as NoticePayloads[K]) : undefined;
   }
 
-  list(guildId: string, limit = 100): OutboxRow[] {
-    return (
-      prepared(this.db, `SELECT ${COLUMNS} FROM outbox WHERE guild_id = ? ORDER BY id LIMIT ?`).all(
-        guildId,
-        limit,
-      ) as RawRow[]
-    ).map(fromRaw);
+  async list(guildId: string, limit = 100): Promise<OutboxRow[]> {
+    return (await ofGuild.execute(this.on, { guildId, limit })).map(fromRaw);
   }
 
   /**
@@ -114,15 +373,22 @@ export class OutboxRepository {
    * that have not failed yet first), so a guild piling up undeliverable notices takes one guild's share, never the
    * whole batch. With `guildId`, that guild's oldest.
    *
-   * One BEGIN IMMEDIATE transaction: the write lock is taken before the rows are read, so of two processes on one
-   * database file the second sees the first's claims. On PostgreSQL the same contract is one
-   * `UPDATE outbox SET claim_holder = $1, claim_expires_at = $2 WHERE id IN (SELECT id … FOR UPDATE SKIP LOCKED)
-   * RETURNING …`, with the one-holder-per-guild rule kept by a per-guild lock taken in that transaction (e.g.
-   * `pg_try_advisory_xact_lock`), since SKIP LOCKED alone would let two claimers split one guild's notices.
+   * One store transaction of its own (never inside a caller's). On SQLite it is BEGIN IMMEDIATE: the write lock is
+   * taken before the rows are read, so of two processes on one database file the second sees the first's claims.
+   * On PostgreSQL (READ COMMITTED, several claimers at once) the one-holder-per-guild rule is kept by a per-guild
+   * advisory lock taken in the transaction (pg_try_advisory_xact_lock: a guild another claimer is claiming right
+   * now is left to it), since row locks alone would let two claimers split one guild's notices; the candidates are
+   * then checked again and locked FOR UPDATE SKIP LOCKED, and of each guild only the oldest run of them that all
+   * could be locked is taken (a row skipped because someone is writing it is never posted after a newer one).
    */
-  claim(holder: string, selection: ClaimSelection, nowMs: number, ttlMs = OUTBOX_CLAIM_MS): OutboxRow[] {
+  async claim(
+    holder: string,
+    selection: ClaimSelection,
+    nowMs: number,
+    ttlMs = OUTBOX_CLAIM_MS,
+  ): Promise<OutboxRow[]> {
     const one = "guildId" in selection;
-    const params = {
+    const params: PendingParams = {
       now: nowMs,
       maxAttempts: selection.maxAttempts ?? Number.MAX_SAFE_INTEGER,
       guildId: one ? selection.guildId : null,
@@ -130,30 +396,15 @@ export class OutboxRepository {
       perGuild: one ? selection.limit : (selection.perGuild ?? selection.limit),
       limit: selection.limit,
     };
-    const take = prepared(
-      this.db,
-      "UPDATE outbox SET claim_holder = ?, claim_expires_at = ? WHERE id IN (SELECT value FROM json_each(?))",
-    );
-    return this.db
-      .transaction((): OutboxRow[] => {
-        const rows = (
-          prepared(
-            this.db,
-            `SELECT ${COLUMNS} FROM (
-                 SELECT *, ROW_NUMBER() OVER (PARTITION BY guild_id ORDER BY id) AS lane_rank FROM outbox
-                 WHERE posted_at IS NULL AND attempts < @maxAttempts
-                   AND (@guildId IS NULL OR guild_id = @guildId)
-                   AND guild_id NOT IN (SELECT value FROM json_each(@except))
-                   AND guild_id NOT IN (
-                     SELECT guild_id FROM outbox WHERE claim_holder IS NOT NULL AND claim_expires_at > @now)
-               ) WHERE lane_rank <= @perGuild ORDER BY lane_rank, attempts, id LIMIT @limit`,
-          ).all(params) as RawRow[]
-        ).map(fromRaw);
-        const until = nowMs + ttlMs;
-        if (rows.length > 0) take.run(holder, until, JSON.stringify(rows.map((r) => r.id)));
-        return rows.map((r) => ({ ...r, claimHolder: holder, claimExpiresAt: until }));
-      })
-      .immediate();
+    const until = nowMs + ttlMs;
+    return this.store.transaction(async (tx): Promise<OutboxRow[]> => {
+      let rows = (await pending.execute(tx, params)).map(fromRaw);
+      if (rows.length > 0 && tx.engine === "postgres") rows = await lockedOf(tx, rows, params);
+      if (rows.length > 0) {
+        await take.execute(tx, { holder, until, ids: JSON.stringify(rows.map((r) => r.id)) });
+      }
+      return rows.map((r) => ({ ...r, claimHolder: holder, claimExpiresAt: until }));
+    });
   }
 
   /**
@@ -161,25 +412,21 @@ export class OutboxRepository {
    * outlast one post, not a guild's whole share); returns the ids it still holds: one whose claim expired
    * and was taken by another process meanwhile is not among them.
    */
-  renew(holder: string, ids: readonly number[], nowMs: number, ttlMs = OUTBOX_CLAIM_MS): Set<number> {
+  async renew(
+    holder: string,
+    ids: readonly number[],
+    nowMs: number,
+    ttlMs = OUTBOX_CLAIM_MS,
+  ): Promise<Set<number>> {
     if (ids.length === 0) return new Set();
-    const held = prepared(
-      this.db,
-      `UPDATE outbox SET claim_expires_at = ?
-         WHERE claim_holder = ? AND id IN (SELECT value FROM json_each(?)) RETURNING id`,
-      "pluck",
-    ).all(nowMs + ttlMs, holder, JSON.stringify(ids)) as number[];
-    return new Set(held);
+    const held = await extend.execute(this.on, { holder, until: nowMs + ttlMs, ids: JSON.stringify(ids) });
+    return new Set(held.map((r) => r.id));
   }
 
   /** Gives `holder`'s claims on `ids` back untouched (no attempt counted): notices it took but did not try. */
-  release(holder: string, ids: readonly number[]): number {
+  async release(holder: string, ids: readonly number[]): Promise<number> {
     if (ids.length === 0) return 0;
-    return prepared(
-      this.db,
-      `UPDATE outbox SET claim_holder = NULL, claim_expires_at = NULL
-         WHERE claim_holder = ? AND id IN (SELECT value FROM json_each(?))`,
-    ).run(holder, JSON.stringify(ids)).changes;
+    return giveBack.executeChanges(this.on, { holder, ids: JSON.stringify(ids) });
   }
 
   /**
@@ -188,43 +435,67 @@ export class OutboxRepository {
    * newer payload is posted next as an edit of that message. An update never releases a claim: the newer revision
    * waits for this post's message id instead of being posted beside it by another process.
    */
-  markPosted(
+  async markPosted(
     id: number,
     holder: string,
     revision: number,
     messageId: string | null,
     now = new Date(),
-  ): boolean {
-    return (
-      prepared(
-        this.db,
-        `UPDATE outbox SET message_id = COALESCE(@messageId, message_id), attempts = attempts + 1, last_error = NULL,
-             posted_at = CASE WHEN revision = @revision THEN @at ELSE NULL END,
-             claim_holder = NULL, claim_expires_at = NULL
-           WHERE id = @id AND claim_holder = @holder`,
-      ).run({ id, holder, revision, messageId, at: now.toISOString() }).changes === 1
-    );
+  ): Promise<boolean> {
+    const changes = await posted.executeChanges(this.on, {
+      id,
+      holder,
+      revision,
+      messageId,
+      at: now.toISOString(),
+    });
+    return changes === 1;
   }
 
   /**
    * Gives a guild's unposted notices (parked ones too) a fresh set of attempts: called when the guild
    * chooses a notice channel, since notices parked while it had none would otherwise never be posted.
    */
-  rearm(guildId: string): number {
-    return prepared(
-      this.db,
-      "UPDATE outbox SET attempts = 0 WHERE guild_id = ? AND posted_at IS NULL AND attempts > 0",
-    ).run(guildId).changes;
+  async rearm(guildId: string): Promise<number> {
+    return rearmed.executeChanges(this.on, { guildId });
   }
 
   /** Records a failed post by the notice's holder (an attempt, the error) and releases its claim; false as markPosted. */
-  markFailed(id: number, holder: string, error: string): boolean {
-    return (
-      prepared(
-        this.db,
-        `UPDATE outbox SET attempts = attempts + 1, last_error = ?, claim_holder = NULL, claim_expires_at = NULL
-           WHERE id = ? AND claim_holder = ?`,
-      ).run(error, id, holder).changes === 1
-    );
+  async markFailed(id: number, holder: string, error: string): Promise<boolean> {
+    return (await failed.executeChanges(this.on, { id, holder, error })) === 1;
   }
+}
+
+/**
+ * PostgreSQL's half of claim(): of the candidates `rows`, those of guilds whose claim lock this transaction took,
+ * still takeable and locked; per guild only the oldest run of them (in the candidates' order), read afresh.
+ */
+async function lockedOf(tx: Queryable, rows: OutboxRow[], params: PendingParams): Promise<OutboxRow[]> {
+  const guilds = [...new Set(rows.map((r) => r.guildId))];
+  const mine = new Set(
+    (await lockGuilds.execute(tx, { guilds: JSON.stringify(guilds) })).map((r) => r.guildId),
+  );
+  const candidates = rows.filter((r) => mine.has(r.guildId));
+  if (candidates.length === 0) return [];
+  const locked = new Map(
+    (
+      await lockTakeable.execute(tx, {
+        ids: JSON.stringify(candidates.map((r) => r.id)),
+        now: params.now,
+        maxAttempts: params.maxAttempts,
+      })
+    ).map((r) => [r.id, fromRaw(r)]),
+  );
+  const stopped = new Set<string>();
+  const kept: OutboxRow[] = [];
+  // Within a guild the candidates come oldest first (lane_rank follows id).
+  for (const r of candidates) {
+    const fresh = locked.get(r.id);
+    if (stopped.has(r.guildId) || fresh === undefined) {
+      stopped.add(r.guildId);
+      continue;
+    }
+    kept.push(fresh);
+  }
+  return kept;
 }

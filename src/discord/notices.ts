@@ -637,8 +637,8 @@ const isGone = (err: unknown) =>
 export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender {
   const logger = deps.logger ?? silentLogger;
 
-  const createdCard = (guildId: string, jobId: number) => {
-    const row = deps.outbox?.getByKey(guildId, noticeKey.jobCreated(jobId));
+  const createdCard = async (guildId: string, jobId: number) => {
+    const row = await deps.outbox?.getByKey(guildId, noticeKey.jobCreated(jobId));
     return row && { payload: row.payload as JobCreatedPayload, messageId: row.messageId };
   };
 
@@ -713,7 +713,7 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
   /** The notice as designed: the card edited in place, the ending with its chart. */
   const deliver = async (channelId: string, notice: OutboxNotice): Promise<{ messageId: string }> => {
     if (notice.kind === "job_progress") {
-      const card = createdCard(notice.guildId, notice.payload.jobId);
+      const card = await createdCard(notice.guildId, notice.payload.jobId);
       const body = rendered(notice, { created: card?.payload });
       const target = notice.messageId ?? card?.messageId;
       if (target && (await edit(channelId, target, body))) return { messageId: target };
@@ -743,7 +743,7 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
     const target =
       notice.messageId ??
       (notice.kind === "job_progress"
-        ? createdCard(notice.guildId, notice.payload.jobId)?.messageId
+        ? (await createdCard(notice.guildId, notice.payload.jobId))?.messageId
         : undefined);
     const quiet = { ...body, allowed_mentions: { parse: [], users: [] } };
     if (target && (await edit(channelId, target, quiet))) return { messageId: target };
@@ -764,9 +764,13 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
       return;
     const p = notice.payload;
     try {
-      const card = createdCard(notice.guildId, p.jobId);
+      const card = await createdCard(notice.guildId, p.jobId);
       if (!card?.messageId) return;
-      const known = deps.outbox?.payloadOf(notice.guildId, noticeKey.jobProgress(p.jobId), "job_progress");
+      const known = await deps.outbox?.payloadOf(
+        notice.guildId,
+        noticeKey.jobProgress(p.jobId),
+        "job_progress",
+      );
       const status: JobStatus =
         notice.kind === "job_failed" ? "failed" : notice.kind === "job_cancelled" ? "cancelled" : "succeeded";
       const serving: ServingStatus =

@@ -106,7 +106,7 @@ export class HostingService {
     this.logger = o.logger ?? silentLogger;
     this.models = new ModelRepository(o.db);
     this.jobs = new JobRepository(sqliteStore(o.db));
-    this.outbox = new OutboxRepository(o.db);
+    this.outbox = new OutboxRepository(sqliteStore(o.db));
     this.repo = o.ledger.repo;
   }
 
@@ -351,7 +351,9 @@ export class HostingService {
           now,
         );
       }
-      if (reason !== "teacher") await this.enqueueStopped(this.jobs.in(tx), session, model, reason, now);
+      if (reason !== "teacher") {
+        await this.enqueueStopped(this.outbox.in(tx), this.jobs.in(tx), session, model, reason, now);
+      }
     });
     this.logger.info(
       { guildId: session.guildId, model: session.modelName, deployment: session.deploymentName, reason, by },
@@ -400,6 +402,7 @@ export class HostingService {
   private async alertStopFailing(session: HostingSessionRow, message: string): Promise<void> {
     const model = this.models.get(session.guildId, session.modelName);
     await this.enqueueStopped(
+      this.outbox,
       this.jobs,
       session,
       model,
@@ -411,9 +414,11 @@ export class HostingService {
 
   /**
    * The teachers' hosting_stopped notice (to the channel of the job that trained the model): classtune stopped it on
-   * its own, or (`stopError`) cannot get the stop confirmed. One per session and kind, by its dedupe key.
+   * its own, or (`stopError`) cannot get the stop confirmed. One per session and kind, by its dedupe key. On `outbox`
+   * (inside a caller's transaction: `this.outbox.in(tx)`).
    */
   private async enqueueStopped(
+    outbox: OutboxRepository,
     jobs: JobRepository,
     session: HostingSessionRow,
     model: ModelRow | undefined,
@@ -438,7 +443,7 @@ export class HostingService {
       spentTodayUsd: this.spentToday(session.guildId),
       ...(stopError ? { stopError } : {}),
     };
-    this.outbox.enqueue(
+    await outbox.enqueue(
       {
         guildId: session.guildId,
         channelId: job?.notifyChannelId ?? null,

@@ -245,7 +245,7 @@ export class JobService {
     this.providers = providers;
     this.jobs = new JobRepository(sqliteStore(db));
     this.datasets = new DatasetRepository(db);
-    this.outbox = new OutboxRepository(db);
+    this.outbox = new OutboxRepository(sqliteStore(db));
     this.intents = new JobIntentRepository(sqliteStore(db));
     this.logger = logger;
     this.maxJobCostUsd = maxJobCostUsd;
@@ -564,7 +564,7 @@ export class JobService {
           examples: intent.examples,
           ...(intent.method === "dpo" ? { method: "dpo" as const } : {}),
         };
-        this.outbox.enqueue(
+        await this.outbox.in(tx).enqueue(
           {
             guildId: row.guildId,
             channelId: row.notifyChannelId,
@@ -807,7 +807,7 @@ export async function recordEnding(
   notice: EndingNotice,
 ): Promise<void> {
   const jobs = new JobRepository(sqliteStore(db));
-  const outbox = new OutboxRepository(db);
+  const outbox = new OutboxRepository(sqliteStore(db));
   await sqliteStore(db).transaction(async (tx) => {
     const current = await jobs.in(tx).get(job.guildId, job.id);
     if (!current || isTerminal(current.status)) return;
@@ -834,6 +834,6 @@ export async function recordEnding(
       payload: notice.payload,
       dedupeKey: noticeKey.jobEnded(job.id, remote.status),
     } as NewNotice;
-    outbox.enqueue(ending, notice.now);
+    await outbox.in(tx).enqueue(ending, notice.now);
   });
 }

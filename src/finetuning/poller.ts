@@ -280,7 +280,7 @@ export class JobPoller {
     this.jobs = new JobRepository(sqliteStore(o.db));
     this.metrics = new JobMetricsRepository(sqliteStore(o.db));
     this.models = new ModelRepository(o.db);
-    this.outbox = new OutboxRepository(o.db);
+    this.outbox = new OutboxRepository(sqliteStore(o.db));
     this.datasets = new DatasetRepository(o.db);
     this.hosting = o.hosting;
     this.privacy = o.privacy;
@@ -552,14 +552,14 @@ export class JobPoller {
       if (!current || isTerminal(current.status)) return; // ended meanwhile (a cancel)
       await this.jobs.in(tx).update(job.guildId, job.id, patch, now);
       await this.metrics.in(tx).add(job.id, points);
-      if (statusChanged || (progressChanged && this.progressNoticeDue(job, now))) {
+      if (statusChanged || (progressChanged && (await this.progressNoticeDue(tx, job, now)))) {
         const payload: JobProgressPayload = {
           ...noticeBase(job, this.datasetName(job)),
           status: remote.status,
           rawStatus: remote.rawStatus,
           progress,
         };
-        this.outbox.upsert(
+        await this.outbox.in(tx).upsert(
           {
             guildId: job.guildId,
             channelId: job.notifyChannelId,
@@ -573,8 +573,9 @@ export class JobPoller {
     });
   }
 
-  private progressNoticeDue(job: JobRow, now: Date): boolean {
-    const card = this.outbox.getByKey(job.guildId, `job:${job.id}:progress`);
+  /** Inside the caller's transaction `tx`. */
+  private async progressNoticeDue(tx: Queryable, job: JobRow, now: Date): Promise<boolean> {
+    const card = await this.outbox.in(tx).getByKey(job.guildId, `job:${job.id}:progress`);
     return !card || now.getTime() - Date.parse(card.updatedAt) >= this.progressNoticeIntervalMs;
   }
 

@@ -152,7 +152,7 @@ export class ModelServing {
     this.concurrency = Math.max(1, o.concurrency ?? 8);
     this.jobs = new JobRepository(sqliteStore(o.db));
     this.models = new ModelRepository(o.db);
-    this.outbox = new OutboxRepository(o.db);
+    this.outbox = new OutboxRepository(sqliteStore(o.db));
     this.datasets = new DatasetRepository(o.db);
   }
 
@@ -420,7 +420,7 @@ export class ModelServing {
       caveat: outcome.caveat,
     };
     const expected = { from, attempt: model.deployAttempt };
-    return sqliteStore(this.db).transaction(async () => {
+    return sqliteStore(this.db).transaction(async (tx) => {
       if (outcome.status === "ready") {
         const changed = this.models.updateServing(
           model.guildId,
@@ -438,7 +438,7 @@ export class ModelServing {
           testAnswers: outcome.testAnswers,
           ...(hosting ? { hosting } : {}),
         };
-        this.outbox.enqueue(
+        await this.outbox.in(tx).enqueue(
           {
             guildId: job.guildId,
             channelId: job.notifyChannelId,
@@ -460,7 +460,7 @@ export class ModelServing {
       if (!changed) return false;
       if (model.deploymentName) this.hosting?.ledger.failed(job.provider, model.deploymentName);
       const payload: ModelDeployFailedPayload = { ...base, errorMessage: outcome.message };
-      this.outbox.enqueue(
+      await this.outbox.in(tx).enqueue(
         {
           guildId: job.guildId,
           channelId: job.notifyChannelId,

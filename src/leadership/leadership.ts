@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { LeaderLeaseRepository } from "../db/leaderLease.ts";
 import type { Db } from "../db/open.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { type Logger, silentLogger } from "../logger.ts";
 
 export type Role = "leader" | "follower";
@@ -82,9 +83,10 @@ export class SqliteLeadership implements Leadership {
   private heldUntil = 0;
   private reported: Role = "follower";
   private cancel: (() => void) | undefined;
+  private inFlight: Promise<Role> | undefined;
 
   constructor(o: SqliteLeadershipOptions) {
-    this.leases = new LeaderLeaseRepository(o.db);
+    this.leases = new LeaderLeaseRepository(sqliteStore(o.db));
     this.id = o.id ?? newInstanceId();
     this.name = o.name ?? SCHEDULER_LEASE;
     this.leaseMs = o.leaseMs ?? LEASE_MS;
@@ -107,19 +109,21 @@ export class SqliteLeadership implements Leadership {
 
   async start(): Promise<void> {
     if (this.cancel) return;
-    this.cancel = this.every(this.renewEveryMs, () => this.attempt());
-    this.attempt();
+    this.cancel = this.every(this.renewEveryMs, () => void this.attempt());
+    await this.attempt();
   }
 
   async stop(): Promise<void> {
     const cancel = this.cancel;
     this.cancel = undefined;
     cancel?.();
+    // An attempt under way finishes first, so a lease it takes is the one given up below.
+    await this.inFlight;
     const held = this.heldUntil > 0;
     this.heldUntil = 0;
     if (held) {
       try {
-        this.leases.release(this.name, this.id);
+        await this.leases.release(this.name, this.id);
       } catch (err) {
         // It lapses by itself: a successor waits out the lease instead.
         this.logger.warn(
@@ -137,14 +141,22 @@ export class SqliteLeadership implements Leadership {
   }
 
   /**
-   * One acquire-or-renew now (the schedule calls it every renewEveryMs); returns the role it left. Between stop()
-   * and the next start() it does nothing: a process shutting down never takes the lease back.
+   * One acquire-or-renew now (the schedule calls it every renewEveryMs); resolves with the role it left and never
+   * rejects. Overlapping calls share one attempt; between stop() and the next start() it does nothing: a process
+   * shutting down never takes the lease back.
    */
-  attempt(): Role {
-    if (!this.cancel) return this.role();
+  attempt(): Promise<Role> {
+    if (!this.cancel) return Promise.resolve(this.role());
+    this.inFlight ??= this.tryOnce().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  private async tryOnce(): Promise<Role> {
     const now = this.now();
     try {
-      const lease = this.leases.acquire(this.name, this.id, now, this.leaseMs);
+      const lease = await this.leases.acquire(this.name, this.id, now, this.leaseMs);
       this.heldUntil = lease.holder === this.id ? lease.expiresAt : 0;
     } catch (err) {
       // A busy or broken database: what was held lapses at its expiry, as it does for the other processes.

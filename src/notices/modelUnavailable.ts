@@ -10,15 +10,15 @@ function sentence(text: string): string {
   return `${t.charAt(0).toUpperCase()}${t.slice(1)}${/[.!?]$/.test(t) ? "" : "."}`;
 }
 
-export function enqueueModelUnavailable(
+export async function enqueueModelUnavailable(
   deps: { outbox: OutboxRepository; models: ModelRepository; now?: () => Date },
   guildId: string,
   model: string,
   info: { reason: string; fallbackModel: string | null | undefined },
-): void {
+): Promise<void> {
   const registered = deps.models.get(guildId, model);
   const now = deps.now?.() ?? new Date();
-  deps.outbox.enqueue(
+  await deps.outbox.enqueue(
     {
       guildId,
       channelId: null,

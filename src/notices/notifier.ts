@@ -8,6 +8,7 @@
 // notices it claimed (OutboxRepository.claim): of several processes on one database, each notice is posted by one.
 import type { Db } from "../db/open.ts";
 import { OUTBOX_CLAIM_MS, OutboxRepository, type OutboxRow } from "../db/outbox.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import type { OutboxNotice } from "../domain/notices.ts";
 import { newInstanceId } from "../leadership/leadership.ts";
 import type { Logger } from "../logger.ts";
@@ -81,7 +82,7 @@ export class Notifier {
     this.guildId = guildId;
     this.exceptGuildIds = exceptGuildIds ?? [CLI_GUILD_ID];
     this.maxAttempts = maxAttempts ?? 10;
-    this.outbox = new OutboxRepository(db);
+    this.outbox = new OutboxRepository(sqliteStore(db));
     this.sender = sender;
     this.logger = logger;
     this.batch = batch;
@@ -92,7 +93,7 @@ export class Notifier {
    * A guild's notice channel was set: its notices that waited (or were parked) for want of one get their
    * chance now. Returns how many were waiting.
    */
-  rearm(guildId: string): number {
+  rearm(guildId: string): Promise<number> {
     return this.outbox.rearm(guildId);
   }
 
@@ -118,7 +119,7 @@ export class Notifier {
 
   private async drainOnce(): Promise<DrainResult> {
     const result: DrainResult = { posted: 0, failed: 0 };
-    const claimed = this.outbox.claim(
+    const claimed = await this.outbox.claim(
       this.holder,
       this.guildId === undefined
         ? {
@@ -149,7 +150,7 @@ export class Notifier {
       await this.postLane(rows, ids, result);
     } finally {
       try {
-        this.outbox.release(this.holder, ids);
+        await this.outbox.release(this.holder, ids);
       } catch (err) {
         this.logger.warn(
           { err, guildId: rows[0]?.guildId },
@@ -167,7 +168,8 @@ export class Notifier {
       if (failedChannels.has(row.channelId)) continue;
       // The claim needs to outlast this post, not the lane's: renewed before each one. A notice whose claim lapsed
       // and was taken by another process meanwhile is that process's to post now.
-      if (!this.outbox.renew(this.holder, ids.slice(i), this.now(), this.claimMs).has(row.id)) {
+      const held = await this.outbox.renew(this.holder, ids.slice(i), this.now(), this.claimMs);
+      if (!held.has(row.id)) {
         this.logger.warn(
           { noticeId: row.id, guildId: row.guildId },
           "notice claim lost; another process posts it",
@@ -176,7 +178,7 @@ export class Notifier {
       }
       try {
         const { messageId } = await this.sender.send(toNotice(row));
-        if (!this.outbox.markPosted(row.id, this.holder, row.revision, messageId ?? null)) {
+        if (!(await this.outbox.markPosted(row.id, this.holder, row.revision, messageId ?? null))) {
           this.logger.warn(
             { noticeId: row.id, guildId: row.guildId },
             "notice posted after its claim lapsed and another process took it",
@@ -185,7 +187,7 @@ export class Notifier {
         result.posted += 1;
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        this.outbox.markFailed(row.id, this.holder, message);
+        await this.outbox.markFailed(row.id, this.holder, message);
         failedChannels.add(row.channelId);
         result.failed += 1;
         this.logger.warn(

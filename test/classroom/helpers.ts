@@ -23,6 +23,7 @@ import { ModelRepository } from "../../src/db/models.ts";
 import { ModerationRepository } from "../../src/db/moderation.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { ChatProviderRegistry } from "../../src/providers/chatRegistry.ts";
@@ -274,7 +275,7 @@ export const sandboxModeration =
       messages: { ...DEFAULT_MODERATION_MESSAGES, ...messages },
       db,
       verdicts: new ModerationRepository(db),
-      outbox: new OutboxRepository(db),
+      outbox: new OutboxRepository(sqliteStore(db)),
       logger: silentLogger,
       now,
     });

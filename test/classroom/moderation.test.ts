@@ -12,6 +12,7 @@ import { GuildSettingsRepository } from "../../src/db/guildSettings.ts";
 import { ModerationRepository } from "../../src/db/moderation.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { ModerationFlaggedPayload, OutboxNotice } from "../../src/domain/notices.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { Notifier } from "../../src/notices/notifier.ts";
@@ -47,13 +48,13 @@ describe("/ask moderation", () => {
 
   const build = (fail: "closed" | "open") => {
     h = buildHarness({ fineTuning: { name: "sandbox", url: chat.url }, moderation: gate(fail) });
-    outbox = new OutboxRepository(h.db);
+    outbox = new OutboxRepository(sqliteStore(h.db));
     verdicts = new ModerationRepository(h.db);
   };
   const ask = (question: string) =>
     h.ask.ask({ guildId: G, channelId: HALL, userId: STUDENT, isTeacher: false, question });
   const moderationCalls = () => rig.sandbox.stats.byRoute["POST /moderations"] ?? 0;
-  const alerts = () => outbox.list(G).filter((n) => n.kind === "moderation_flagged");
+  const alerts = async () => (await outbox.list(G)).filter((n) => n.kind === "moderation_flagged");
 
   before(async () => {
     rig = await startRig();
@@ -85,7 +86,7 @@ describe("/ask moderation", () => {
     assert.equal(chat.requests.length, 1, "the model never received it");
     assert.ok(!chat.requests.some((q) => JSON.stringify(q).includes("[flag:")));
 
-    const [alert, ...more] = alerts();
+    const [alert, ...more] = await alerts();
     assert.ok(alert);
     assert.equal(more.length, 0, "one alert");
     const p = alert.payload as ModerationFlaggedPayload;
@@ -131,7 +132,7 @@ describe("/ask moderation", () => {
   it("shows the school's help text for self-harm, and marks the alert severe", async () => {
     const r = refused(await ask("I want to hurt myself"));
     assert.equal(r.message, SCHOOL_HELP);
-    const p = alerts()[0]?.payload as ModerationFlaggedPayload;
+    const p = (await alerts())[0]?.payload as ModerationFlaggedPayload;
     assert.equal(p.severe, true);
     assert.equal(p.studentSaw, "help");
     assert.equal(chat.requests.length, 0);
@@ -164,7 +165,7 @@ describe("/ask moderation", () => {
     assert.equal(row?.moderation, "flagged");
     assert.equal(row?.public, false, "never shown to the class: no votes, no export unless corrected");
 
-    const [alert, ...more] = alerts();
+    const [alert, ...more] = await alerts();
     assert.equal(more.length, 0);
     const p = alert?.payload as ModerationFlaggedPayload;
     assert.equal(p.target, "answer");
@@ -177,7 +178,7 @@ describe("/ask moderation", () => {
     const again = answered(await ask("Tell me a story"));
     assert.equal(again.cached, false, "a flagged answer is not cached");
     assert.equal(chat.requests.length, 2);
-    assert.equal(alerts().length, 2, "one alert per flagged answer");
+    assert.equal((await alerts()).length, 2, "one alert per flagged answer");
   });
 
   it("closed: refuses with 'try again shortly' while moderation is down, never asks the model", async () => {
@@ -187,7 +188,7 @@ describe("/ask moderation", () => {
     assert.match(r.message, /try again shortly/);
     refused(await ask("What is a protein?"));
     assert.equal(chat.requests.length, 0);
-    const down = outbox.list(G).filter((n) => n.kind === "moderation_unavailable");
+    const down = (await outbox.list(G)).filter((n) => n.kind === "moderation_unavailable");
     assert.equal(down.length, 1, "the teachers are told once a day");
     assert.deepEqual(down[0]?.payload, {
       policy: "closed",
@@ -237,7 +238,7 @@ describe("/ask moderation", () => {
     assert.equal(r.withheld, false);
     assert.match(r.answer, /You asked: What is a gene\?/);
     assert.equal(h.answers.get(G, r.answerId)?.moderation, "unchecked");
-    const down = outbox.list(G).filter((n) => n.kind === "moderation_unavailable");
+    const down = (await outbox.list(G)).filter((n) => n.kind === "moderation_unavailable");
     assert.equal(down.length, 1);
     assert.equal((down[0]?.payload as { policy?: string } | undefined)?.policy, "open");
     // Unchecked answers are not cached: once moderation is back, the next asking is checked.

@@ -207,7 +207,7 @@ async function buildSchool(db: Db): Promise<void> {
     new Date("2026-12-31"),
   );
 
-  new OutboxRepository(db).enqueue(
+  await new OutboxRepository(sqliteStore(db)).enqueue(
     {
       guildId: GUILD,
       channelId: CHANNEL,
@@ -267,7 +267,12 @@ async function buildSchool(db: Db): Promise<void> {
     ],
     "2026-12-02T12:00:00.000Z",
   );
-  new LeaderLeaseRepository(db).acquire("scheduler", "host-a:123", 1_796_000_000_000, 30_000);
+  await new LeaderLeaseRepository(sqliteStore(db)).acquire(
+    "scheduler",
+    "host-a:123",
+    1_796_000_000_000,
+    30_000,
+  );
 }
 
 /** The real `classtune` command in a process of its own (test/helpers/cli.ts), in this file's temp folder. */

@@ -7,6 +7,7 @@ import Database from "better-sqlite3";
 import { appMigrationsDir, loadMigrations, migrate } from "../../src/db/migrate.ts";
 import { openDb } from "../../src/db/open.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "classtune-migrate-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -94,7 +95,7 @@ describe("migrations", () => {
     db.close();
   });
 
-  it("015 leaves the notices waiting before it unclaimed: the first drain after the upgrade takes them", () => {
+  it("015 leaves the notices waiting before it unclaimed: the first drain after the upgrade takes them", async () => {
     const db = new Database(":memory:");
     const all = loadMigrations(appMigrationsDir);
     migrate(
@@ -110,7 +111,11 @@ describe("migrations", () => {
       ),
       [15],
     );
-    const taken = new OutboxRepository(db).claim("after the upgrade", { limit: 10 }, Date.now());
+    const taken = await new OutboxRepository(sqliteStore(db)).claim(
+      "after the upgrade",
+      { limit: 10 },
+      Date.now(),
+    );
     assert.deepEqual(
       taken.map((r) => r.dedupeKey),
       ["job:1:cancelled"],

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { FakeChannel, FakeGuild, FakeUser, OptionValue } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
 import { addSchool } from "../helpers/school.ts";
@@ -77,8 +78,8 @@ describe("a channel of another server", () => {
   it("never receives a server's notices, even when a notice channel of another server was stored before", async () => {
     // As a row written before the commands checked the channel.
     bot.app.ctx.guildSettings.update(a.id, { notifyChannelId: foreign.id });
-    const outbox = new OutboxRepository(bot.db);
-    outbox.enqueue({
+    const outbox = new OutboxRepository(sqliteStore(bot.db));
+    await outbox.enqueue({
       guildId: a.id,
       channelId: null,
       kind: "model_unavailable",
@@ -87,7 +88,7 @@ describe("a channel of another server", () => {
     });
     await bot.app.ctx.notifier.drain();
     assert.deepEqual(bot.discord.channelMessages(foreign), []);
-    const row = outbox.getByKey(a.id, `model_unavailable:${a.id}:test`);
+    const row = await outbox.getByKey(a.id, `model_unavailable:${a.id}:test`);
     assert.equal(row?.postedAt, null);
     assert.match(row?.lastError ?? "", /not in guild/);
   });

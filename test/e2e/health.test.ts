@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Client, GatewayIntentBits } from "discord.js";
 import { LeaderLeaseRepository } from "../../src/db/leaderLease.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { gatewayHealth } from "../../src/discord/gateway.ts";
 import { SCHEDULER_LEASE } from "../../src/leadership/leadership.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
@@ -48,7 +49,10 @@ describe("health endpoints on the running bot", () => {
     ]) {
       assert.ok(!text.includes(secret), `the answer does not contain ${secret.slice(0, 6)}…`);
     }
-    assert.equal(new LeaderLeaseRepository(bot.db).get(SCHEDULER_LEASE)?.holder, bot.app.leadership.id);
+    assert.equal(
+      (await new LeaderLeaseRepository(sqliteStore(bot.db)).get(SCHEDULER_LEASE))?.holder,
+      bot.app.leadership.id,
+    );
   });
 
   test("the poller ticks in the leader", async () => {
@@ -65,7 +69,7 @@ describe("health endpoints on the running bot", () => {
     const url = bot.app.health?.url ?? "";
     await bot.app.close();
     await assert.rejects(fetch(`${url}/healthz`));
-    assert.equal(new LeaderLeaseRepository(bot.db).get(SCHEDULER_LEASE), undefined);
+    assert.equal(await new LeaderLeaseRepository(sqliteStore(bot.db)).get(SCHEDULER_LEASE), undefined);
     const app = await bot.restart();
     assert.equal(app.leadership.isLeader(), true);
   });

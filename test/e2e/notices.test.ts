@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type {
   JobCreatedPayload,
   JobSucceededPayload,
@@ -67,13 +68,13 @@ const succeeded = (jobId: number, testAnswers: TestAnswer[]): JobSucceededPayloa
 };
 
 /** Writes a notice as the poller would; the bot's notifier posts it on its next drain. */
-function enqueue<K extends NoticeKind>(
+async function enqueue<K extends NoticeKind>(
   guildId: string,
   kind: K,
   payload: NoticePayloads[K],
   dedupeKey: string,
 ) {
-  new OutboxRepository(bot.db).enqueue({
+  await new OutboxRepository(sqliteStore(bot.db)).enqueue({
     guildId,
     channelId: null,
     kind,
@@ -86,7 +87,7 @@ describe("a server whose notices cannot be posted", () => {
   it("holds back no other server's job card: it is posted on the next tick", async () => {
     const stuck = newSchool("No Channel High", ["staff"]);
     for (let i = 0; i < 100; i++) {
-      enqueue(
+      await enqueue(
         stuck.id,
         "model_unavailable",
         {
@@ -100,7 +101,7 @@ describe("a server whose notices cannot be posted", () => {
     }
     const healthy = newSchool("Lincoln High");
     await chooseNoticeChannel(healthy);
-    enqueue(healthy.id, "job_created", created(41), "job:41:created");
+    await enqueue(healthy.id, "job_created", created(41), "job:41:created");
     await bot.app.ctx.poller.tick();
     const cards = bot.discord.channelMessages(healthy.channel("notices"));
     assert.equal(cards.length, 1, "the healthy server's card is posted");
@@ -111,7 +112,8 @@ describe("a server whose notices cannot be posted", () => {
 describe("a finished job's notice", () => {
   let school: FakeGuild;
   const notices = () => bot.discord.channelMessages(school.channel("notices"));
-  const row = (jobId: number) => new OutboxRepository(bot.db).getByKey(school.id, `job:${jobId}:succeeded`);
+  const row = (jobId: number) =>
+    new OutboxRepository(sqliteStore(bot.db)).getByKey(school.id, `job:${jobId}:succeeded`);
 
   before(async () => {
     school = newSchool("Empty Answers High");
@@ -119,7 +121,7 @@ describe("a finished job's notice", () => {
   });
 
   it("says the model is ready even when it answered a test question with empty text", async () => {
-    enqueue(
+    await enqueue(
       school.id,
       "job_succeeded",
       succeeded(51, [
@@ -137,13 +139,13 @@ describe("a finished job's notice", () => {
       answers.map((f) => f.value.split("\n")[0]),
       ["(empty answer)", "(empty answer)"],
     );
-    assert.ok(row(51)?.postedAt);
+    assert.ok((await row(51))?.postedAt);
   });
 
   it("is sent as plain text, not parked, when Discord refuses its embed", async () => {
     const lift = bot.discord.refuseMessages((body) => Array.isArray(body.embeds) && body.embeds.length > 0);
     try {
-      enqueue(school.id, "job_succeeded", succeeded(52, []), "job:52:succeeded");
+      await enqueue(school.id, "job_succeeded", succeeded(52, []), "job:52:succeeded");
       await bot.app.ctx.poller.tick();
     } finally {
       lift();
@@ -156,7 +158,7 @@ describe("a finished job's notice", () => {
     );
     assert.deepEqual(ready.embeds, []);
     assert.deepEqual(ready.pings.users, [teacher.id]);
-    assert.equal(row(52)?.attempts, 1);
-    assert.ok(row(52)?.postedAt);
+    assert.equal((await row(52))?.attempts, 1);
+    assert.ok((await row(52))?.postedAt);
   });
 });

@@ -38,7 +38,7 @@ describe("JobService against the sandbox", () => {
     const remote = await h.provider.retrieveJob(job.remoteId);
     assert.equal(remote.metadata.classtune_job_id, job.tag);
     assert.equal(remote.nEpochs === "auto" || remote.nEpochs === 2 || remote.nEpochs === null, true);
-    const notice = new OutboxRepository(h.db).getByKey("g1", `job:${job.id}:created`);
+    const notice = await new OutboxRepository(sqliteStore(h.db)).getByKey("g1", `job:${job.id}:created`);
     assert.equal(notice?.kind, "job_created");
     assert.equal(notice?.channelId, "c1");
     const payload = notice?.payload as JobCreatedPayload;
@@ -113,9 +113,9 @@ describe("JobService against the sandbox", () => {
     assert.ok(cancelled.finishedAt);
     await assert.rejects(h.jobs.cancel("g1", job.id), /already ended \(cancelled\)/);
     await h.poller.tick();
-    const notices = new OutboxRepository(h.db)
-      .list("g1")
-      .filter((n) => n.dedupeKey.startsWith(`job:${job.id}:`));
+    const notices = (await new OutboxRepository(sqliteStore(h.db)).list("g1")).filter((n) =>
+      n.dedupeKey.startsWith(`job:${job.id}:`),
+    );
     assert.deepEqual(
       notices.map((n) => n.kind),
       ["job_created", "job_cancelled"],
@@ -132,7 +132,7 @@ describe("JobService against the sandbox", () => {
     await tickUntil(h, async () => (await h.jobs.require("g1", job.id)).status === "failed");
     const failed = await h.jobs.require("g1", job.id);
     assert.match(failed.errorMessage ?? "", /10/);
-    const notice = new OutboxRepository(h.db).getByKey("g1", `job:${job.id}:failed`);
+    const notice = await new OutboxRepository(sqliteStore(h.db)).getByKey("g1", `job:${job.id}:failed`);
     assert.equal((notice?.payload as JobFailedPayload | undefined)?.errorMessage, failed.errorMessage);
     assert.equal(h.sent.filter((n) => n.kind === "job_failed" && n.payload.jobId === job.id).length, 1);
   });

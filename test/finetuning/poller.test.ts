@@ -100,7 +100,7 @@ describe("poller lifecycle against the sandbox", () => {
       SAMPLE_QA.slice(20).map((qa) => qa.answer),
     );
     await tickUntil(h, async () => (await h.jobs.require("g1", job.id)).status === "succeeded");
-    const notice = new OutboxRepository(h.db).getByKey("g1", `job:${job.id}:succeeded`);
+    const notice = await new OutboxRepository(sqliteStore(h.db)).getByKey("g1", `job:${job.id}:succeeded`);
     const payload = notice?.payload as JobSucceededPayload;
     assert.equal(payload.testAnswers.length, 3);
     // The sandbox answers by retrieval: each rephrasing finds the question it rephrases, and so its answer.

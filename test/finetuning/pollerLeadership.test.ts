@@ -56,7 +56,7 @@ const [a, b] = [() => bots[0] as Bot, () => bots[1] as Bot];
 async function round(): Promise<{ results: Map<string, TickResult>; listCalls: number }> {
   h.clock.advance(5_000);
   const live = bots.filter((x) => !x.crashed);
-  for (const x of live) x.leadership.attempt();
+  for (const x of live) await x.leadership.attempt();
   const before = h.calls.length;
   const results = await Promise.all(live.map((x) => x.poller.tick()));
   const listCalls = h.calls.slice(before).filter((c) => c === "GET /fine_tuning/jobs").length;

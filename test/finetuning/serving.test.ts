@@ -292,9 +292,9 @@ describe("Nebius: trained, then deployed, then asked by the deployed name", () =
     assert.ok(r.ok, r.ok ? "" : r.message);
     assert.equal(r.usedFallback, true);
     assert.equal(r.unavailableModel, model.name);
-    const unavailable = services.outbox
-      .list(G, 1000)
-      .find((n) => n.kind === "model_unavailable" && (n.payload as { model: string }).model === model.name);
+    const unavailable = (await services.outbox.list(G, 1000)).find(
+      (n) => n.kind === "model_unavailable" && (n.payload as { model: string }).model === model.name,
+    );
     assert.ok(unavailable, "the teachers are told");
     assert.equal((unavailable.payload as { redeployJobId?: number }).redeployJobId, job.id);
   });
@@ -433,9 +433,9 @@ describe("Azure without Resource Manager credentials", () => {
     assert.equal(accepted?.servingStatus, "ready");
     assert.equal(accepted?.servedAs, name);
     assert.equal(accepted?.name, job.fineTunedModel);
-    const readyNotice = services.outbox
-      .list(G, 1000)
-      .find((n) => n.kind === "model_ready" && (n.payload as { jobId: number }).jobId === job.id);
+    const readyNotice = (await services.outbox.list(G, 1000)).find(
+      (n) => n.kind === "model_ready" && (n.payload as { jobId: number }).jobId === job.id,
+    );
     assert.equal(
       (readyNotice?.payload as { servedAs?: string } | undefined)?.servedAs,
       name,

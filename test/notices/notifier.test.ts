@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { openDb } from "../../src/db/open.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { JobNoticeBase, JobProgressPayload, OutboxNotice } from "../../src/domain/notices.ts";
 import { type NoticeSender, Notifier } from "../../src/notices/notifier.ts";
 
@@ -32,38 +33,38 @@ const notice = (key: string, extra: Record<string, unknown> = {}) => ({
 
 test("a notice is enqueued once per dedupe key and posted once", async () => {
   const db = openDb(":memory:");
-  const outbox = new OutboxRepository(db);
-  assert.equal(outbox.enqueue(notice("job:1:cancelled")), true);
-  assert.equal(outbox.enqueue(notice("job:1:cancelled")), false);
+  const outbox = new OutboxRepository(sqliteStore(db));
+  assert.equal(await outbox.enqueue(notice("job:1:cancelled")), true);
+  assert.equal(await outbox.enqueue(notice("job:1:cancelled")), false);
   const { sent, sender } = memorySender();
   const notifier = new Notifier({ db, sender });
   assert.deepEqual(await notifier.drain(), { posted: 1, failed: 0 });
   assert.deepEqual(await notifier.drain(), { posted: 0, failed: 0 });
   assert.equal(sent.length, 1);
   assert.equal(sent[0]?.nonce, `ct${sent[0]?.id}r1`);
-  assert.ok(outbox.getByKey("g1", "job:1:cancelled")?.postedAt);
+  assert.ok((await outbox.getByKey("g1", "job:1:cancelled"))?.postedAt);
 });
 
 test("a failed post is retried on a later drain, with attempts and the error kept; order per channel holds", async () => {
   const db = openDb(":memory:");
-  const outbox = new OutboxRepository(db);
-  outbox.enqueue(notice("a"));
-  outbox.enqueue(notice("b"));
+  const outbox = new OutboxRepository(sqliteStore(db));
+  await outbox.enqueue(notice("a"));
+  await outbox.enqueue(notice("b"));
   const { sent, sender } = memorySender();
   sender.failNext = 1;
   const notifier = new Notifier({ db, sender });
   assert.deepEqual(await notifier.drain(), { posted: 0, failed: 1 });
-  const a = outbox.getByKey("g1", "a");
+  const a = await outbox.getByKey("g1", "a");
   assert.equal(a?.attempts, 1);
   assert.equal(a?.lastError, "503 from Discord");
   assert.equal(a?.postedAt, null);
-  assert.equal(outbox.getByKey("g1", "b")?.postedAt, null, "b waits behind a");
+  assert.equal((await outbox.getByKey("g1", "b"))?.postedAt, null, "b waits behind a");
   assert.deepEqual(await notifier.drain(), { posted: 2, failed: 0 });
   assert.deepEqual(
     sent.map((n) => n.payload),
     [{ jobId: 1 }, { jobId: 1 }],
   );
-  assert.equal(outbox.getByKey("g1", "a")?.lastError, null);
+  assert.equal((await outbox.getByKey("g1", "a"))?.lastError, null);
 });
 
 test("a notice written before a crash is posted exactly once after the restart", async () => {
@@ -73,7 +74,7 @@ test("a notice written before a crash is posted exactly once after the restart",
   const dir = await mkdtemp(join(tmpdir(), "classtune-outbox-"));
   const path = join(dir, "db.sqlite");
   const first = openDb(path);
-  new OutboxRepository(first).enqueue(notice("job:9:succeeded"));
+  await new OutboxRepository(sqliteStore(first)).enqueue(notice("job:9:succeeded"));
   first.close(); // the process dies before the notifier ran
   const db = openDb(path);
   const { sent, sender } = memorySender();
@@ -86,12 +87,12 @@ test("a notice written before a crash is posted exactly once after the restart",
 
 test("an updated progress card is posted again as an edit of the same message", async () => {
   const db = openDb(":memory:");
-  const outbox = new OutboxRepository(db);
+  const outbox = new OutboxRepository(sqliteStore(db));
   const { sent, sender } = memorySender();
   const notifier = new Notifier({ db, sender });
-  outbox.upsert({ ...notice("job:1:progress", { step: 1 }), kind: "job_progress" });
+  await outbox.upsert({ ...notice("job:1:progress", { step: 1 }), kind: "job_progress" });
   await notifier.drain();
-  outbox.upsert({ ...notice("job:1:progress", { step: 2 }), kind: "job_progress" });
+  await outbox.upsert({ ...notice("job:1:progress", { step: 2 }), kind: "job_progress" });
   await notifier.drain();
   assert.equal(sent.length, 2);
   assert.equal(sent[0]?.messageId, null);
@@ -102,32 +103,32 @@ test("an updated progress card is posted again as an edit of the same message", 
 
 test("an update that lands while a post is in flight is not lost", async () => {
   const db = openDb(":memory:");
-  const outbox = new OutboxRepository(db);
-  outbox.upsert({ ...notice("p", { step: 1 }), kind: "job_progress" });
+  const outbox = new OutboxRepository(sqliteStore(db));
+  await outbox.upsert({ ...notice("p", { step: 1 }), kind: "job_progress" });
   const sent: OutboxNotice[] = [];
   const notifier = new Notifier({
     db,
     sender: {
       async send(n) {
         sent.push(n);
-        if (sent.length === 1) outbox.upsert({ ...notice("p", { step: 2 }), kind: "job_progress" });
+        if (sent.length === 1) await outbox.upsert({ ...notice("p", { step: 2 }), kind: "job_progress" });
         return { messageId: "m1" };
       },
     },
   });
   await notifier.drain();
-  assert.equal(outbox.getByKey("g1", "p")?.postedAt, null, "revision 2 still pending");
+  assert.equal((await outbox.getByKey("g1", "p"))?.postedAt, null, "revision 2 still pending");
   await notifier.drain();
   assert.deepEqual(sent[1]?.payload, { jobId: 1, step: 2 });
   assert.equal(sent[1]?.messageId, "m1");
-  assert.ok(outbox.getByKey("g1", "p")?.postedAt);
+  assert.ok((await outbox.getByKey("g1", "p"))?.postedAt);
 });
 
 test("a notice that keeps failing is parked after maxAttempts and stops crowding the batch", async () => {
   const db = openDb(":memory:");
-  const outbox = new OutboxRepository(db);
-  outbox.enqueue({ ...notice("dead"), channelId: "gone" });
-  outbox.enqueue(notice("alive"));
+  const outbox = new OutboxRepository(sqliteStore(db));
+  await outbox.enqueue({ ...notice("dead"), channelId: "gone" });
+  await outbox.enqueue(notice("alive"));
   const sent: OutboxNotice[] = [];
   const notifier = new Notifier({
     db,
@@ -146,7 +147,7 @@ test("a notice that keeps failing is parked after maxAttempts and stops crowding
   assert.equal(sent.length, 0, "batch of 1 was taken by the failing notice");
   await notifier.drain();
   assert.equal(sent.length, 1);
-  const dead = outbox.getByKey("g1", "dead");
+  const dead = await outbox.getByKey("g1", "dead");
   assert.equal(dead?.attempts, 2);
   assert.equal(dead?.lastError, "Unknown Channel");
   assert.equal(dead?.postedAt, null);
@@ -154,9 +155,9 @@ test("a notice that keeps failing is parked after maxAttempts and stops crowding
 
 test("the bot's drain leaves the terminal's notices alone; the terminal drains only its own", async () => {
   const db = openDb(":memory:");
-  const outbox = new OutboxRepository(db);
-  outbox.enqueue({ ...notice("cli-1"), guildId: "cli" });
-  outbox.enqueue(notice("g1-1"));
+  const outbox = new OutboxRepository(sqliteStore(db));
+  await outbox.enqueue({ ...notice("cli-1"), guildId: "cli" });
+  await outbox.enqueue(notice("g1-1"));
   const bot = memorySender();
   await new Notifier({ db, sender: bot.sender }).drain();
   assert.deepEqual(
@@ -173,12 +174,12 @@ test("the bot's drain leaves the terminal's notices alone; the terminal drains o
 
 test("a server whose notices cannot be posted holds back no other server's: the healthy one is posted in the first drain", async () => {
   const db = openDb(":memory:");
-  const outbox = new OutboxRepository(db);
+  const outbox = new OutboxRepository(sqliteStore(db));
   // The stuck server has no notice channel: 120 notices that fail, all older than the healthy server's.
   for (let i = 0; i < 120; i++) {
-    outbox.enqueue({ ...notice(`stuck:${i}`), guildId: "stuck", channelId: null });
+    await outbox.enqueue({ ...notice(`stuck:${i}`), guildId: "stuck", channelId: null });
   }
-  outbox.enqueue({ ...notice("job:1:created"), guildId: "healthy" });
+  await outbox.enqueue({ ...notice("job:1:created"), guildId: "healthy" });
   const tried: string[] = [];
   const posted: OutboxNotice[] = [];
   const notifier = new Notifier({
@@ -197,22 +198,26 @@ test("a server whose notices cannot be posted holds back no other server's: the 
     posted.map((n) => n.guildId),
     ["healthy"],
   );
-  assert.ok(outbox.getByKey("healthy", "job:1:created")?.postedAt);
+  assert.ok((await outbox.getByKey("healthy", "job:1:created"))?.postedAt);
   assert.equal(tried.filter((g) => g === "stuck").length, 1, "the stuck server costs one attempt per drain");
-  assert.equal(outbox.getByKey("stuck", "stuck:0")?.attempts, 1);
-  assert.equal(outbox.getByKey("stuck", "stuck:1")?.attempts, 0, "its later notices keep their attempts");
+  assert.equal((await outbox.getByKey("stuck", "stuck:0"))?.attempts, 1);
+  assert.equal(
+    (await outbox.getByKey("stuck", "stuck:1"))?.attempts,
+    0,
+    "its later notices keep their attempts",
+  );
 });
 
 test("a new notice of a healthy server is posted ahead of servers whose oldest notice keeps failing", async () => {
   const db = openDb(":memory:");
-  const outbox = new OutboxRepository(db);
+  const outbox = new OutboxRepository(sqliteStore(db));
   // More stuck servers than one drain handles, each with a notice that failed before.
   for (let g = 0; g < 6; g++) {
-    outbox.enqueue({ ...notice(`stuck:${g}`), guildId: `stuck-${g}` });
-    const [taken] = outbox.claim("an earlier drain", { guildId: `stuck-${g}`, limit: 1 }, Date.now());
-    outbox.markFailed(taken?.id ?? 0, "an earlier drain", "Missing Permissions");
+    await outbox.enqueue({ ...notice(`stuck:${g}`), guildId: `stuck-${g}` });
+    const [taken] = await outbox.claim("an earlier drain", { guildId: `stuck-${g}`, limit: 1 }, Date.now());
+    await outbox.markFailed(taken?.id ?? 0, "an earlier drain", "Missing Permissions");
   }
-  outbox.enqueue({ ...notice("job:1:created"), guildId: "healthy" });
+  await outbox.enqueue({ ...notice("job:1:created"), guildId: "healthy" });
   const posted: string[] = [];
   const notifier = new Notifier({
     db,
@@ -231,9 +236,9 @@ test("a new notice of a healthy server is posted ahead of servers whose oldest n
 
 test("servers are drained side by side: one whose post hangs does not delay another's", async () => {
   const db = openDb(":memory:");
-  const outbox = new OutboxRepository(db);
-  outbox.enqueue({ ...notice("slow"), guildId: "slow" });
-  outbox.enqueue({ ...notice("fast"), guildId: "fast" });
+  const outbox = new OutboxRepository(sqliteStore(db));
+  await outbox.enqueue({ ...notice("slow"), guildId: "slow" });
+  await outbox.enqueue({ ...notice("fast"), guildId: "fast" });
   let release: () => void = () => undefined;
   const hanging = new Promise<void>((resolve) => {
     release = resolve;
@@ -258,7 +263,7 @@ test("servers are drained side by side: one whose post hangs does not delay anot
 
 test("drainFresh posts a notice written while another drain was in flight; drain alone would miss it", async () => {
   const db = openDb(":memory:");
-  const outbox = new OutboxRepository(db);
+  const outbox = new OutboxRepository(sqliteStore(db));
   const sent: string[] = [];
   let release: () => void = () => undefined;
   const held = new Promise<void>((r) => {
@@ -274,9 +279,9 @@ test("drainFresh posts a notice written while another drain was in flight; drain
       },
     },
   });
-  outbox.enqueue(notice("first"));
+  await outbox.enqueue(notice("first"));
   const inFlight = notifier.drain();
-  outbox.enqueue(notice("second"));
+  await outbox.enqueue(notice("second"));
   const joined = notifier.drain();
   const fresh = notifier.drainFresh();
   release();

@@ -9,6 +9,7 @@ import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { openDb } from "../../src/db/open.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { JobNoticeBase } from "../../src/domain/notices.ts";
 import { readLines } from "../helpers/childLines.ts";
 
@@ -53,9 +54,9 @@ const within = <T>(p: Promise<T>, what: string): Promise<T> =>
 
 test("two processes draining one outbox at once post each of 200 notices exactly once", async () => {
   const db = openDb(path);
-  const outbox = new OutboxRepository(db);
+  const outbox = new OutboxRepository(sqliteStore(db));
   for (let i = 0; i < 200; i++) {
-    outbox.enqueue({
+    await outbox.enqueue({
       guildId: `g${i % 9}`,
       channelId: `c${i % 9}`,
       kind: "job_cancelled",
