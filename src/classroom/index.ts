@@ -11,6 +11,7 @@ import { ModelRepository } from "../db/models.ts";
 import { ModerationRepository } from "../db/moderation.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { ReviewRepository } from "../db/review.ts";
 import { UsageRepository } from "../db/usage.ts";
 import type { Logger } from "../logger.ts";
@@ -100,7 +101,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
   const channels = new ChannelSettingsRepository(db);
   const guildSettings = new GuildSettingsRepository(db);
   const models = new ModelRepository(db);
-  const usageRepo = new UsageRepository(db);
+  const usageRepo = new UsageRepository(sqliteStore(db));
   const answers = new AnswerRepository(db);
   const now = deps.now ?? Date.now;
   const router = new ModelRouter({
@@ -112,7 +113,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     defaultModel: config.ask.defaultModel,
   });
   const logger = deps.logger.child({ service: "moderation" });
-  const verdicts = new ModerationRepository(db);
+  const verdicts = new ModerationRepository(sqliteStore(db));
   const moderator = createModerator({
     config: config.moderation,
     finetuneProviders: config.finetuneProviders,

@@ -3,14 +3,13 @@
 // neutral message for a withheld answer, "try again shortly" while moderation is down under MODERATION_FAIL=
 // closed), stores each verdict, and enqueues the teachers' alert in the same transaction (one per verdict, by its
 // dedupe key). The ask service calls it at three points and knows nothing else about moderation.
-
 import type { ModerationConfig } from "../config.ts";
 import type { AnswerModeration } from "../db/answers.ts";
 import type { GuildSettings } from "../db/guildSettings.ts";
 import type { ModerationRepository, NewVerdict } from "../db/moderation.ts";
 import type { Db } from "../db/open.ts";
 import type { OutboxRepository } from "../db/outbox.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import { type Queryable, sqliteStore } from "../db/query/store.ts";
 import {
   type CategoryScore,
   type ModerationFailPolicy,
@@ -148,9 +147,12 @@ export class ModerationGate {
     return s.status === "passed" || !this.enabled;
   }
 
-  /** Runs `fn` in one transaction (the answer's rows, its verdicts and any alert commit together). */
-  transaction<T>(fn: () => T | Promise<T>): Promise<T> {
-    return sqliteStore(this.deps.db).transaction(async () => fn());
+  /**
+   * Runs `fn` in one transaction (the answer's rows, its verdicts and any alert commit together): `fn` runs the
+   * converted repositories' statements on `tx`.
+   */
+  transaction<T>(fn: (tx: Queryable) => T | Promise<T>): Promise<T> {
+    return sqliteStore(this.deps.db).transaction(async (tx) => fn(tx));
   }
 
   /**
@@ -185,8 +187,8 @@ export class ModerationGate {
     const decision = decide(verdict, policy);
     if (!decision.flagged) return { kind: "pass", status: "passed", verdict };
     const selfHarm = decision.categories.some((c) => SELF_HARM_CATEGORIES.has(c.category));
-    const teachersAlerted = await this.transaction(() => {
-      const verdictId = this.deps.verdicts.insert(
+    const teachersAlerted = await this.transaction(async (tx) => {
+      const verdictId = await this.deps.verdicts.in(tx).insert(
         this.row(subject, "question", "flagged", verdict, decision, {
           answerId: null,
           flaggedText: question,
@@ -260,32 +262,34 @@ export class ModerationGate {
 
   /**
    * Stores the verdicts of an answered question (its question's, its answer's) against the answer row, and
-   * alerts the teachers when the answer was flagged. Called inside the transaction that wrote the answer.
+   * alerts the teachers when the answer was flagged. Called inside the transaction that wrote the answer (`tx`).
    */
-  recordAnswered(
+  async recordAnswered(
     subject: ModerationSubject,
     answerId: number,
     question: { text: string; screening: QuestionScreening | undefined },
     answer: { text: string; screening: AnswerScreening | undefined },
     policy: GuildModerationPolicy | undefined,
-  ): void {
+    tx: Queryable,
+  ): Promise<void> {
     if (!this.enabled) return;
+    const verdicts = this.deps.verdicts.in(tx);
     const q = question.screening;
     if (q?.kind === "pass" && q.verdict) {
       const d = decide(q.verdict, policy);
-      this.deps.verdicts.insert(
+      await verdicts.insert(
         this.row(subject, "question", "passed", q.verdict, d, { answerId, flaggedText: null }),
       );
     }
     const a = answer.screening;
     if (!a) return;
     if (a.error !== undefined) {
-      this.writeUnavailable(subject, "answer", a.error, answerId);
+      await this.writeUnavailable(tx, subject, "answer", a.error, answerId);
       return;
     }
     if (!a.verdict) return;
     const d = decide(a.verdict, policy);
-    const verdictId = this.deps.verdicts.insert(
+    const verdictId = await verdicts.insert(
       this.row(subject, "answer", d.flagged ? "flagged" : "passed", a.verdict, d, {
         answerId,
         flaggedText: null,
@@ -389,22 +393,23 @@ export class ModerationGate {
     target: ModerationTarget,
     code: string,
   ): Promise<void> {
-    await this.transaction(() => this.writeUnavailable(subject, target, code, null));
+    await this.transaction((tx) => this.writeUnavailable(tx, subject, target, code, null));
   }
 
   /**
    * A check that could not be made: its row, and the teachers told once a day per guild. Inside the caller's
-   * transaction.
+   * transaction (`tx`).
    */
-  private writeUnavailable(
+  private async writeUnavailable(
+    tx: Queryable,
     subject: ModerationSubject,
     target: ModerationTarget,
     code: string,
     answerId: number | null,
-  ): void {
+  ): Promise<void> {
     const now = new Date(this.now());
     const provider = this.deps.moderator.describe;
-    this.deps.verdicts.insert({
+    await this.deps.verdicts.in(tx).insert({
       ...subject,
       answerId,
       target,

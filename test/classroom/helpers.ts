@@ -23,6 +23,7 @@ import { ModelRepository } from "../../src/db/models.ts";
 import { ModerationRepository } from "../../src/db/moderation.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { ChatProviderRegistry } from "../../src/providers/chatRegistry.ts";
@@ -208,7 +209,7 @@ export function buildHarness(opts: {
   });
   const channels = new ChannelSettingsRepository(db);
   const guildSettings = new GuildSettingsRepository(db);
-  const usage = new UsageRepository(db);
+  const usage = new UsageRepository(sqliteStore(db));
   const answers = new AnswerRepository(db);
   const prices = ChatPriceTable.load();
   const router = new ModelRouter({
@@ -273,7 +274,7 @@ export const sandboxModeration =
       fail,
       messages: { ...DEFAULT_MODERATION_MESSAGES, ...messages },
       db,
-      verdicts: new ModerationRepository(db),
+      verdicts: new ModerationRepository(sqliteStore(db)),
       outbox: new OutboxRepository(db),
       logger: silentLogger,
       now,

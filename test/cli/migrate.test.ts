@@ -24,6 +24,7 @@ import { OutboxRepository } from "../../src/db/outbox.ts";
 import { migratePostgres } from "../../src/db/postgres/migrate.ts";
 import { openPostgres } from "../../src/db/postgres/pool.ts";
 import { PrivacyRepository } from "../../src/db/privacy.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 import { migrateSandbox } from "../../src/sandbox/store.ts";
 import { runCliCaptured, spawnCli } from "../helpers/cli.ts";
@@ -50,7 +51,7 @@ const CHANNEL = "300000000000000009";
 const USAGE_ROWS = 1_203;
 
 /** A school's database, written the way the bot writes it (plus the privacy tests' seed of every user column). */
-function buildSchool(db: Db): void {
+async function buildSchool(db: Db): Promise<void> {
   seedPerson(db);
   migrateSandbox(db); // the embedded sandbox's own tables share the file: they are not classtune's to copy
   const dataset = new DatasetRepository(db).insert({
@@ -159,7 +160,7 @@ function buildSchool(db: Db): void {
     TEACHER,
     "2026-12-02T11:00:00.000Z",
   );
-  new ModerationRepository(db).insert({
+  await new ModerationRepository(sqliteStore(db)).insert({
     guildId: GUILD,
     channelId: CHANNEL,
     userId: STUDENT,
@@ -177,11 +178,11 @@ function buildSchool(db: Db): void {
     createdAt: "2026-12-02T10:01:01.000Z",
   });
 
-  const usage = new UsageRepository(db);
+  const usage = new UsageRepository(sqliteStore(db));
   for (let i = 0; i < USAGE_ROWS; i++) {
     // The first 200 are from January: the retention purge below folds them into the anonymous daily tables.
     const day = i < 200 ? `2026-01-${String(1 + (i % 28)).padStart(2, "0")}` : "2026-12-02";
-    usage.insert({
+    await usage.insert({
       guildId: GUILD,
       channelId: CHANNEL,
       userId: i % 2 === 0 ? STUDENT : TEACHER,
@@ -306,10 +307,10 @@ async function postgresCounts(pool: pg.Pool, tables: string[]): Promise<Record<s
   return counts;
 }
 
-describe("classtune migrate", { skip: skipWithoutPostgres }, () => {
+describe("classtune migrate", { skip: skipWithoutPostgres }, async () => {
   const path = join(dir, "school.db");
   const db = openDb(path);
-  buildSchool(db);
+  await buildSchool(db);
   const tables = applicationTables(db);
 
   it("copies every row of every table, field by field, and new rows continue after the highest ids", async (t) => {
