@@ -24,7 +24,7 @@ import { ModerationRepository } from "../src/db/moderation.ts";
 import type { Db } from "../src/db/open.ts";
 import { type CompiledStatement, compiled, type Param } from "../src/db/query/compiled.ts";
 import type { Database } from "../src/db/query/schema.ts";
-import { sqliteStore } from "../src/db/query/store.ts";
+import { type Queryable as StoreQueryable, sqliteStore } from "../src/db/query/store.ts";
 import { UsageRepository } from "../src/db/usage.ts";
 
 /** Seeded guilds (each with its class channel, fine-tune and today's earlier usage); questions go round them. */
@@ -91,12 +91,17 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
   const channels = new ChannelSettingsRepository(db);
   const guildSettings = new GuildSettingsRepository(db);
   const models = new ModelRepository(db);
-  const usage = new UsageRepository(db);
+  const usage = new UsageRepository(sqliteStore(db));
   const answers = new AnswerRepository(db);
   const hosting = new HostingRepository(db);
-  const verdicts = new ModerationRepository(db);
-  const verdict = (q: Question, answerId: number, target: "question" | "answer") => {
-    verdicts.insert({
+  const verdicts = new ModerationRepository(sqliteStore(db));
+  const verdict = async (
+    tx: StoreQueryable,
+    q: Question,
+    answerId: number,
+    target: "question" | "answer",
+  ) => {
+    await verdicts.in(tx).insert({
       guildId: q.guildId,
       channelId: q.channelId,
       userId: q.userId,
@@ -122,11 +127,11 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
     const model = models.get(q.guildId, channel.model);
     if (!model) throw new Error("the seeded model is missing");
     await turn();
-    usage.spentSince(q.guildId, dayStartIso(q.now));
+    await usage.spentSince(q.guildId, dayStartIso(q.now));
     await turn();
     const createdAt = q.now.toISOString();
     // The store's transaction, as /ask's record (BEGIN IMMEDIATE), with the repositories' statements inside it.
-    return sqliteStore(db).transaction(async () => {
+    return sqliteStore(db).transaction(async (tx) => {
       const answerId = answers.insert({
         guildId: q.guildId,
         channelId: q.channelId,
@@ -140,7 +145,7 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
         moderation: "passed",
         withheld: false,
       });
-      usage.insert({
+      await usage.in(tx).insert({
         guildId: q.guildId,
         channelId: q.channelId,
         userId: q.userId,
@@ -156,8 +161,8 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
         truncated: false,
       });
       hosting.touch(q.guildId, model.name, q.now);
-      verdict(q, answerId, "question");
-      verdict(q, answerId, "answer");
+      await verdict(tx, q, answerId, "question");
+      await verdict(tx, q, answerId, "answer");
       return answerId;
     });
   };

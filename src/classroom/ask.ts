@@ -374,7 +374,7 @@ export class AskService {
     const screened = await this.deps.moderation?.screenQuestion(req, question, policy);
     if (screened?.kind === "refuse") {
       const providerName = primary.ok ? primary.provider.name : primary.provider;
-      this.recordError(req, model, providerName, 0, screened.reason);
+      await this.recordError(req, model, providerName, 0, screened.reason);
       return refusal(screened.reason, screened.message, {
         model,
         provider: providerName,
@@ -466,10 +466,10 @@ export class AskService {
     }
     const providerName = primary.ok ? primary.provider.name : primary.provider;
     if (asleep) {
-      this.recordError(req, model, providerName, 0, "model_asleep");
+      await this.recordError(req, model, providerName, 0, "model_asleep");
       return asleepRefusal(model, providerName);
     }
-    this.recordError(req, model, providerName, 0, "model_unavailable");
+    await this.recordError(req, model, providerName, 0, "model_unavailable");
     const notified = await this.notifyUnavailable(req.guildId, model, {
       reason: goneReason,
       fallbackModel: undefined,
@@ -619,7 +619,7 @@ export class AskService {
       };
     }
 
-    const capped = this.reserveSpend(ctx, target, now);
+    const capped = await this.reserveSpend(ctx, target, now);
     if (capped.kind === "refusal") return capped;
     const { reservation } = capped;
 
@@ -661,7 +661,7 @@ export class AskService {
       if (err instanceof FollowUpParentGone && g) {
         // The conversation was deleted while the answer was written (a /privacy delete, the retention sweep): the
         // answer is not stored without the turns it continues, but what it cost is.
-        this.insertUsage(
+        await this.insertUsage(
           ctx,
           target,
           { ...g, latencyMs, cached: false, cutAt: undefined },
@@ -683,7 +683,7 @@ export class AskService {
       );
       // A gone model is recorded once, by the caller, whatever the fallback does: one usage row per question.
       if (explained.modelGone) return { kind: "gone", reason: "the provider no longer serves it" };
-      this.recordError(req, model, provider.name, latencyMs, explained.code);
+      await this.recordError(req, model, provider.name, latencyMs, explained.code);
       return {
         kind: "refusal",
         refusal: refusal("provider_error", explained.message, {
@@ -812,18 +812,21 @@ export class AskService {
    * tokens at the model's price) until it is settled. So questions asked at once cannot all pass before any
    * is recorded: today's spend goes over the budget by at most one question's estimate.
    */
-  private reserveSpend(
+  private async reserveSpend(
     ctx: AskContext,
     { model, provider }: Attempt,
     now: number,
-  ): { kind: "go"; reservation: SpendReservation | undefined } | { kind: "refusal"; refusal: AskRefusal } {
+  ): Promise<
+    { kind: "go"; reservation: SpendReservation | undefined } | { kind: "refusal"; refusal: AskRefusal }
+  > {
     const price = this.deps.prices.price(model);
     const free = provider.free || (price.input === 0 && price.output === 0);
     const budget = this.deps.limits.dailyBudgetUsd;
     if (free || budget <= 0) return { kind: "go", reservation: undefined };
     const { guildId } = ctx.req;
     const dayStart = Math.floor(now / DAY_MS) * DAY_MS;
-    const spent = this.deps.usage.spentSince(guildId, new Date(dayStart).toISOString());
+    const spent = await this.deps.usage.spentSince(guildId, new Date(dayStart).toISOString());
+    // No await from here to the reservation: the check and the reserve are one step for questions asked at once.
     if (spent + this.reservations.reserved(guildId, dayStart) >= budget) {
       const retryAfterSeconds = Math.ceil((dayStart + DAY_MS - now) / 1000);
       return {
@@ -843,14 +846,14 @@ export class AskService {
     return { kind: "go", reservation: this.reservations.reserve(guildId, dayStart, estimate) };
   }
 
-  private recordError(
+  private async recordError(
     req: AskRequest,
     model: string,
     provider: string,
     latencyMs: number,
     error: string,
-  ): void {
-    this.deps.usage.insert({
+  ): Promise<void> {
+    await this.deps.usage.insert({
       guildId: req.guildId,
       channelId: req.channelId,
       userId: req.userId,
@@ -943,12 +946,13 @@ export class AskService {
       parentId: ctx.parentId,
     });
     // An answer whose stream broke off is shown (what arrived) and paid for, and counted among the errors.
-    const { costUsd } = this.insertUsage(
+    const { costUsd } = await this.insertUsage(
       ctx,
       target,
       f,
       f.interrupted === undefined ? null : `stream_${f.interrupted}`,
       createdAt,
+      tx,
     );
     this.deps.onModelUsed?.(req.guildId, target.model);
     if (tx) {
@@ -964,19 +968,20 @@ export class AskService {
     return { answerId, costUsd };
   }
 
-  /** An answer's usage row, with what it cost. */
-  private insertUsage(
+  /** An answer's usage row, with what it cost (on `tx` when given: the caller's transaction). */
+  private async insertUsage(
     { req }: AskContext,
     target: Attempt,
     f: Pick<AnswerFacts, "promptTokens" | "completionTokens" | "latencyMs" | "cached" | "cutAt">,
     error: string | null,
     createdAt = new Date(this.now()).toISOString(),
-  ): { costUsd: number } {
+    tx?: Queryable,
+  ): Promise<{ costUsd: number }> {
     const costUsd =
       f.cached || target.provider.free
         ? 0
         : this.deps.prices.cost(target.model, f.promptTokens, f.completionTokens);
-    this.deps.usage.insert({
+    await (tx ? this.deps.usage.in(tx) : this.deps.usage).insert({
       guildId: req.guildId,
       channelId: req.channelId,
       userId: req.userId,

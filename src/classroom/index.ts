@@ -101,7 +101,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
   const channels = new ChannelSettingsRepository(db);
   const guildSettings = new GuildSettingsRepository(db);
   const models = new ModelRepository(db);
-  const usageRepo = new UsageRepository(db);
+  const usageRepo = new UsageRepository(sqliteStore(db));
   const answers = new AnswerRepository(db);
   const now = deps.now ?? Date.now;
   const router = new ModelRouter({
@@ -113,7 +113,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     defaultModel: config.ask.defaultModel,
   });
   const logger = deps.logger.child({ service: "moderation" });
-  const verdicts = new ModerationRepository(db);
+  const verdicts = new ModerationRepository(sqliteStore(db));
   const moderator = createModerator({
     config: config.moderation,
     finetuneProviders: config.finetuneProviders,

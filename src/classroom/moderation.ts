@@ -3,7 +3,6 @@
 // neutral message for a withheld answer, "try again shortly" while moderation is down under MODERATION_FAIL=
 // closed), stores each verdict, and enqueues the teachers' alert in the same transaction (one per verdict, by its
 // dedupe key). The ask service calls it at three points and knows nothing else about moderation.
-
 import type { ModerationConfig } from "../config.ts";
 import type { AnswerModeration } from "../db/answers.ts";
 import type { GuildSettings } from "../db/guildSettings.ts";
@@ -188,8 +187,8 @@ export class ModerationGate {
     const decision = decide(verdict, policy);
     if (!decision.flagged) return { kind: "pass", status: "passed", verdict };
     const selfHarm = decision.categories.some((c) => SELF_HARM_CATEGORIES.has(c.category));
-    const teachersAlerted = await this.transaction((tx) => {
-      const verdictId = this.deps.verdicts.insert(
+    const teachersAlerted = await this.transaction(async (tx) => {
+      const verdictId = await this.deps.verdicts.in(tx).insert(
         this.row(subject, "question", "flagged", verdict, decision, {
           answerId: null,
           flaggedText: question,
@@ -275,10 +274,11 @@ export class ModerationGate {
     policy: GuildModerationPolicy | undefined,
   ): Promise<void> {
     if (!this.enabled) return;
+    const verdicts = this.deps.verdicts.in(tx);
     const q = question.screening;
     if (q?.kind === "pass" && q.verdict) {
       const d = decide(q.verdict, policy);
-      this.deps.verdicts.insert(
+      await verdicts.insert(
         this.row(subject, "question", "passed", q.verdict, d, { answerId, flaggedText: null }),
       );
     }
@@ -290,7 +290,7 @@ export class ModerationGate {
     }
     if (!a.verdict) return;
     const d = decide(a.verdict, policy);
-    const verdictId = this.deps.verdicts.insert(
+    const verdictId = await verdicts.insert(
       this.row(subject, "answer", d.flagged ? "flagged" : "passed", a.verdict, d, {
         answerId,
         flaggedText: null,
@@ -400,7 +400,7 @@ export class ModerationGate {
 
   /**
    * A check that could not be made: its row, and the teachers told once a day per guild. Inside the caller's
-   * transaction.
+   * transaction (`tx`).
    */
   private async writeUnavailable(
     tx: Queryable,
@@ -411,7 +411,7 @@ export class ModerationGate {
   ): Promise<void> {
     const now = new Date(this.now());
     const provider = this.deps.moderator.describe;
-    this.deps.verdicts.insert({
+    await this.deps.verdicts.in(tx).insert({
       ...subject,
       answerId,
       target,

@@ -70,20 +70,21 @@ export class SafetySettings {
    * A teacher's word on an alert: reviewed, or a false alarm. The first word stands; `changed` is false when the
    * alert was already reviewed (the verdict says by whom). Another guild's verdict id finds nothing.
    */
-  reviewAlert(
+  async reviewAlert(
     guildId: string,
     verdictId: number,
     status: ReviewStatus,
     by: string,
-  ): { verdict: VerdictRow; changed: boolean } {
+  ): Promise<{ verdict: VerdictRow; changed: boolean }> {
     const changed =
-      this.deps.verdicts?.review(guildId, verdictId, status, by, this.deps.now?.() ?? new Date()) ?? false;
-    return { verdict: this.alertVerdict(guildId, verdictId), changed };
+      (await this.deps.verdicts?.review(guildId, verdictId, status, by, this.deps.now?.() ?? new Date())) ??
+      false;
+    return { verdict: await this.alertVerdict(guildId, verdictId), changed };
   }
 
   /** A flagged verdict of this guild (an alert's), or a not-found UserError. */
-  alertVerdict(guildId: string, verdictId: number): VerdictRow {
-    const v = this.deps.verdicts?.get(guildId, verdictId);
+  async alertVerdict(guildId: string, verdictId: number): Promise<VerdictRow> {
+    const v = await this.deps.verdicts?.get(guildId, verdictId);
     if (!v || v.outcome !== "flagged")
       throw new UserError("That alert was not found in this server.", "not_found");
     return v;

@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { formatUsageText, UsageService } from "../classroom/usage.ts";
 import { loadConfig } from "../config.ts";
 import { HostingRepository } from "../db/hosting.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { UsageRepository } from "../db/usage.ts";
 import { UserError } from "../domain/errors.ts";
 import { openConfiguredDb } from "../wire.ts";
@@ -42,10 +43,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   const config = loadConfig(io.env);
   const db = openConfiguredDb(config, { mustExist: true });
   try {
-    const repo = new UsageRepository(db);
+    const repo = new UsageRepository(sqliteStore(db));
     let guildId = values.guild;
     if (guildId === undefined) {
-      const guilds = repo.guilds();
+      const guilds = await repo.guilds();
       if (guilds.length === 0) {
         io.stdout.write("No /ask questions recorded yet.\n");
         return 0;
@@ -54,7 +55,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
         throw new UsageError(`several guilds have usage; pick one with --guild: ${guilds.join(", ")}`);
       guildId = guilds[0] as string;
     }
-    const summary = new UsageService({ usage: repo, hosting: new HostingRepository(db) }).summary(
+    const summary = await new UsageService({ usage: repo, hosting: new HostingRepository(db) }).summary(
       guildId,
       days,
     );

@@ -30,7 +30,7 @@ async function review(
   status: ReviewStatus,
 ): Promise<void> {
   const guildId = interaction.guildId ?? "";
-  const { verdict, changed } = ctx.classroom.safety.reviewAlert(
+  const { verdict, changed } = await ctx.classroom.safety.reviewAlert(
     guildId,
     verdictId,
     status,
@@ -62,7 +62,7 @@ async function context(
   verdictId: number,
 ): Promise<void> {
   const guildId = interaction.guildId ?? "";
-  const verdict = ctx.classroom.safety.alertVerdict(guildId, verdictId);
+  const verdict = await ctx.classroom.safety.alertVerdict(guildId, verdictId);
   const page = ctx.classroom.review.page(guildId, {
     days: DEFAULT_REVIEW_DAYS,
     channelId: verdict.channelId,

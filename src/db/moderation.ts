@@ -1,7 +1,9 @@
 // Repository for moderation_verdicts (migration 009): one row per check of a question or an answer.
+
+import { type RawBuilder, sql } from "kysely";
 import type { CategoryScore, ModerationOutcome, ModerationTarget } from "../domain/moderation.ts";
-import type { Db } from "./open.ts";
-import { prepared } from "./statements.ts";
+import { compiled, type Param } from "./query/compiled.ts";
+import type { Queryable } from "./query/store.ts";
 
 export interface VerdictRow {
   id: number;
@@ -40,10 +42,27 @@ export interface ModerationCounts {
   unavailable: number;
 }
 
-const COLUMNS = `id, guild_id AS guildId, channel_id AS channelId, user_id AS userId, answer_id AS answerId, target,
-  outcome, provider, model, categories, top_category AS topCategory, top_score AS topScore, severe, error,
-  flagged_text AS flaggedText, created_at AS createdAt, review_status AS reviewStatus, reviewed_by AS reviewedBy,
-  reviewed_at AS reviewedAt`;
+const COLUMNS = [
+  "id",
+  "guild_id as guildId",
+  "channel_id as channelId",
+  "user_id as userId",
+  "answer_id as answerId",
+  "target",
+  "outcome",
+  "provider",
+  "model",
+  "categories",
+  "top_category as topCategory",
+  "top_score as topScore",
+  "severe",
+  "error",
+  "flagged_text as flaggedText",
+  "created_at as createdAt",
+  "review_status as reviewStatus",
+  "reviewed_by as reviewedBy",
+  "reviewed_at as reviewedAt",
+] as const;
 
 type RawRow = Omit<VerdictRow, "categories" | "severe"> & { categories: string; severe: number };
 const fromRaw = (r: RawRow): VerdictRow => ({
@@ -52,72 +71,142 @@ const fromRaw = (r: RawRow): VerdictRow => ({
   severe: r.severe === 1,
 });
 
-export class ModerationRepository {
-  private readonly insertStmt;
+type RawNew = Omit<NewVerdict, "categories" | "severe"> & { categories: string; severe: number };
 
-  constructor(private readonly db: Db) {
-    this.insertStmt = prepared(
-      db,
-      `INSERT INTO moderation_verdicts (guild_id, channel_id, user_id, answer_id, target, outcome, provider, model,
-         categories, top_category, top_score, severe, error, flagged_text, created_at)
-       VALUES (@guildId, @channelId, @userId, @answerId, @target, @outcome, @provider, @model, @categories,
-         @topCategory, @topScore, @severe, @error, @flaggedText, @createdAt)`,
-    );
+const insertRow = compiled((db, p: Param<RawNew>) =>
+  db
+    .insertInto("moderation_verdicts")
+    .values({
+      guild_id: p("guildId"),
+      channel_id: p("channelId"),
+      user_id: p("userId"),
+      answer_id: p("answerId"),
+      target: p("target"),
+      outcome: p("outcome"),
+      provider: p("provider"),
+      model: p("model"),
+      categories: p("categories"),
+      top_category: p("topCategory"),
+      top_score: p("topScore"),
+      severe: p("severe"),
+      error: p("error"),
+      flagged_text: p("flaggedText"),
+      created_at: p("createdAt"),
+    })
+    .returning("id"),
+);
+
+const listOf = compiled((db, p: Param<{ guildId: string; limit: number }>) =>
+  db
+    .selectFrom("moderation_verdicts")
+    .select(COLUMNS)
+    .where("guild_id", "=", p("guildId"))
+    .orderBy("id", "desc")
+    .limit(p("limit")),
+);
+
+const byId = compiled((db, p: Param<{ guildId: string; id: number }>) =>
+  db
+    .selectFrom("moderation_verdicts")
+    .select(COLUMNS)
+    .where("guild_id", "=", p("guildId"))
+    .where("id", "=", p("id")),
+);
+
+const reviewOne = compiled(
+  (db, p: Param<{ guildId: string; id: number; status: ReviewStatus; by: string; at: string }>) =>
+    db
+      .updateTable("moderation_verdicts")
+      .set({ review_status: p("status"), reviewed_by: p("by"), reviewed_at: p("at") })
+      .where("guild_id", "=", p("guildId"))
+      .where("id", "=", p("id"))
+      .where("outcome", "=", "flagged")
+      .where("review_status", "is", null),
+);
+
+const ofAnswer = compiled((db, p: Param<{ guildId: string; answerId: number }>) =>
+  db
+    .selectFrom("moderation_verdicts")
+    .select(COLUMNS)
+    .where("guild_id", "=", p("guildId"))
+    .where("answer_id", "=", p("answerId"))
+    .orderBy("id"),
+);
+
+/** How many rows of the window match `when`, as a number on both engines (SUM of a bigint is numeric on PostgreSQL). */
+const countWhere = (when: RawBuilder<unknown>) =>
+  sql<number>`cast(coalesce(sum(case when ${when} then 1 else 0 end), 0) as bigint)`;
+
+const countsOf = compiled((db, p: Param<{ guildId: string; since: string; until: string }>) =>
+  db
+    .selectFrom("moderation_verdicts")
+    .select([
+      countWhere(sql`outcome = 'flagged' and target = 'question'`).as("flaggedQuestions"),
+      countWhere(sql`outcome = 'flagged' and target = 'answer'`).as("flaggedAnswers"),
+      countWhere(sql`outcome = 'unavailable'`).as("unavailable"),
+    ])
+    .where("guild_id", "=", p("guildId"))
+    .where("created_at", ">=", p("since"))
+    .where("created_at", "<", p("until")),
+);
+
+export class ModerationRepository {
+  constructor(private readonly on: Queryable) {}
+
+  /** The same repository over a transaction of its store (store.transaction's `tx`). */
+  in(tx: Queryable): ModerationRepository {
+    return new ModerationRepository(tx);
   }
 
-  insert(v: NewVerdict): number {
-    return Number(
-      this.insertStmt.run({ ...v, categories: JSON.stringify(v.categories), severe: v.severe ? 1 : 0 })
-        .lastInsertRowid,
-    );
+  async insert(v: NewVerdict): Promise<number> {
+    const row = await insertRow.executeTakeFirst(this.on, {
+      guildId: v.guildId,
+      channelId: v.channelId,
+      userId: v.userId,
+      answerId: v.answerId,
+      target: v.target,
+      outcome: v.outcome,
+      provider: v.provider,
+      model: v.model,
+      categories: JSON.stringify(v.categories),
+      topCategory: v.topCategory,
+      topScore: v.topScore,
+      severe: v.severe ? 1 : 0,
+      error: v.error,
+      flaggedText: v.flaggedText,
+      createdAt: v.createdAt,
+    });
+    return Number(row?.id);
   }
 
   /** This guild's verdicts, newest first (a test's and, later, /review's view). */
-  list(guildId: string, limit = 100): VerdictRow[] {
-    return (
-      prepared(
-        this.db,
-        `SELECT ${COLUMNS} FROM moderation_verdicts WHERE guild_id = ? ORDER BY id DESC LIMIT ?`,
-      ).all(guildId, limit) as RawRow[]
-    ).map(fromRaw);
+  async list(guildId: string, limit = 100): Promise<VerdictRow[]> {
+    return ((await listOf.execute(this.on, { guildId, limit })) as RawRow[]).map(fromRaw);
   }
 
-  get(guildId: string, id: number): VerdictRow | undefined {
-    const row = prepared(
-      this.db,
-      `SELECT ${COLUMNS} FROM moderation_verdicts WHERE guild_id = ? AND id = ?`,
-    ).get(guildId, id) as RawRow | undefined;
+  async get(guildId: string, id: number): Promise<VerdictRow | undefined> {
+    const row = (await byId.executeTakeFirst(this.on, { guildId, id })) as RawRow | undefined;
     return row ? fromRaw(row) : undefined;
   }
 
   /** A teacher's word on a flagged verdict's alert; the first word stands (false when it was already reviewed). */
-  review(guildId: string, id: number, status: ReviewStatus, by: string, now: Date): boolean {
+  async review(guildId: string, id: number, status: ReviewStatus, by: string, now: Date): Promise<boolean> {
     return (
-      prepared(
-        this.db,
-        `UPDATE moderation_verdicts SET review_status = ?, reviewed_by = ?, reviewed_at = ?
-           WHERE guild_id = ? AND id = ? AND outcome = 'flagged' AND review_status IS NULL`,
-      ).run(status, by, now.toISOString(), guildId, id).changes === 1
+      (await reviewOne.executeChanges(this.on, { guildId, id, status, by, at: now.toISOString() })) === 1
     );
   }
 
-  forAnswer(guildId: string, answerId: number): VerdictRow[] {
-    return (
-      prepared(
-        this.db,
-        `SELECT ${COLUMNS} FROM moderation_verdicts WHERE guild_id = ? AND answer_id = ? ORDER BY id`,
-      ).all(guildId, answerId) as RawRow[]
-    ).map(fromRaw);
+  async forAnswer(guildId: string, answerId: number): Promise<VerdictRow[]> {
+    return ((await ofAnswer.execute(this.on, { guildId, answerId })) as RawRow[]).map(fromRaw);
   }
 
   /** Flags and outages in [sinceIso, untilIso), counted in SQL. */
-  counts(guildId: string, sinceIso: string, untilIso: string): ModerationCounts {
-    return prepared(
-      this.db,
-      `SELECT COALESCE(SUM(outcome = 'flagged' AND target = 'question'), 0) AS flaggedQuestions,
-           COALESCE(SUM(outcome = 'flagged' AND target = 'answer'), 0) AS flaggedAnswers,
-           COALESCE(SUM(outcome = 'unavailable'), 0) AS unavailable
-         FROM moderation_verdicts WHERE guild_id = ? AND created_at >= ? AND created_at < ?`,
-    ).get(guildId, sinceIso, untilIso) as ModerationCounts;
+  async counts(guildId: string, sinceIso: string, untilIso: string): Promise<ModerationCounts> {
+    const row = await countsOf.executeTakeFirst(this.on, { guildId, since: sinceIso, until: untilIso });
+    return {
+      flaggedQuestions: row?.flaggedQuestions ?? 0,
+      flaggedAnswers: row?.flaggedAnswers ?? 0,
+      unavailable: row?.unavailable ?? 0,
+    };
   }
 }

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { CHART_HEIGHT, CHART_WIDTH, renderLossChart, renderUsageChart } from "../../src/charts/charts.ts";
 import { summarise } from "../../src/classroom/usage.ts";
 import { openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -32,27 +33,27 @@ const rows = Array.from({ length: 20 }, (_, i) => ({
 }));
 
 /** The week's summary as /usage computes it: rows through the real repository's SQL. */
-function weekSummary(inserted: typeof rows, nowMs: number) {
-  const usage = new UsageRepository(openDb(":memory:"));
-  for (const r of inserted) usage.insert(r);
+async function weekSummary(inserted: typeof rows, nowMs: number) {
+  const usage = new UsageRepository(sqliteStore(openDb(":memory:")));
+  for (const r of inserted) await usage.insert(r);
   return summarise(
     "g",
     7,
     first,
     nowMs,
-    usage.aggregate("g", new Date(first).toISOString(), new Date(nowMs + 1).toISOString()),
+    await usage.aggregate("g", new Date(first).toISOString(), new Date(nowMs + 1).toISOString()),
   );
 }
 
 describe("charts", () => {
   it("renders the usage chart as an 800×400 PNG", async () => {
-    const png = await renderUsageChart(weekSummary(rows, first + 6 * DAY + 7_200_000));
+    const png = await renderUsageChart(await weekSummary(rows, first + 6 * DAY + 7_200_000));
     assert.deepEqual(pngSize(png), { width: CHART_WIDTH, height: CHART_HEIGHT });
     assert.ok(png.length > 5_000, `a chart with text and marks, not a blank image (${png.length} bytes)`);
   });
 
   it("renders an empty week too", async () => {
-    const png = await renderUsageChart(weekSummary([], first + 6 * DAY));
+    const png = await renderUsageChart(await weekSummary([], first + 6 * DAY));
     assert.deepEqual(pngSize(png), { width: 800, height: 400 });
   });
 

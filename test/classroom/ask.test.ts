@@ -255,7 +255,7 @@ describe("AskService", () => {
         );
         assert.equal(h.notices.length, 1);
         assert.equal(h.notices[0]?.info.fallbackModel, BASE);
-        const rows = h.usage.between(G, "2000", "2100");
+        const rows = await h.usage.between(G, "2000", "2100");
         assert.deepEqual(
           rows.map((u) => [u.model, u.error]),
           [[BASE, null]],
@@ -291,7 +291,7 @@ describe("AskService", () => {
         refused(await ask({ question: "next day" }));
         assert.equal(h.notices.length, 2);
         assert.deepEqual(
-          h.usage.between(G, "2000", "2100").map((u) => u.error),
+          (await h.usage.between(G, "2000", "2100")).map((u) => u.error),
           ["model_unavailable", "model_unavailable", "model_unavailable"],
         );
       } finally {
@@ -397,14 +397,14 @@ describe("AskService", () => {
         assert.match(r.message, /used today's \/ask budget/);
       }
       assert.equal(paid.requests.length, answers.length, "a refused question never reaches the provider");
-      const spent = h.usage.spentSince(G, dayStart);
+      const spent = await h.usage.spentSince(G, dayStart);
       assert.ok(spent <= budget + estimate, `spent $${spent} against a cap of $${budget}`);
 
       // Settled: the reservations are gone and only what the answers cost counts.
       const next = answered(await ask({ model: GPT4O, question: question(40) }));
       assert.ok(next.costUsd > 0);
       assert.equal(refused(await ask({ model: GPT4O, question: question(41) })).reason, "spend_cap");
-      assert.ok(h.usage.spentSince(G, dayStart) <= budget + estimate);
+      assert.ok((await h.usage.spentSince(G, dayStart)) <= budget + estimate);
     });
 
     it("releases a question's reservation when the provider fails", async () => {
@@ -448,7 +448,7 @@ describe("AskService", () => {
       assert.match(refused(await ask({ question: "b" })).message, /rate-limiting us/);
       sandbox.failNext(503, { message: "overloaded", type: "server_error", code: null });
       assert.match(refused(await ask({ question: "c" })).message, /having trouble/);
-      const rows = h.usage.between(G, "2000-01-01", "2100-01-01");
+      const rows = await h.usage.between(G, "2000-01-01", "2100-01-01");
       assert.deepEqual(
         rows.map((r) => r.error),
         ["insufficient_quota", "provider_rate_limited", "provider_unavailable"],

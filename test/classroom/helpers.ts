@@ -209,7 +209,7 @@ export function buildHarness(opts: {
   });
   const channels = new ChannelSettingsRepository(db);
   const guildSettings = new GuildSettingsRepository(db);
-  const usage = new UsageRepository(db);
+  const usage = new UsageRepository(sqliteStore(db));
   const answers = new AnswerRepository(db);
   const prices = ChatPriceTable.load();
   const router = new ModelRouter({
@@ -274,7 +274,7 @@ export const sandboxModeration =
       fail,
       messages: { ...DEFAULT_MODERATION_MESSAGES, ...messages },
       db,
-      verdicts: new ModerationRepository(db),
+      verdicts: new ModerationRepository(sqliteStore(db)),
       outbox: new OutboxRepository(sqliteStore(db)),
       logger: silentLogger,
       now,

@@ -49,7 +49,7 @@ describe("/ask moderation", () => {
   const build = (fail: "closed" | "open") => {
     h = buildHarness({ fineTuning: { name: "sandbox", url: chat.url }, moderation: gate(fail) });
     outbox = new OutboxRepository(sqliteStore(h.db));
-    verdicts = new ModerationRepository(h.db);
+    verdicts = new ModerationRepository(sqliteStore(h.db));
   };
   const ask = (question: string) =>
     h.ask.ask({ guildId: G, channelId: HALL, userId: STUDENT, isTeacher: false, question });
@@ -105,12 +105,12 @@ describe("/ask moderation", () => {
     assert.ok((p.categories[0]?.score ?? 0) > 0.9);
     assert.equal(p.provider, "sandbox");
 
-    const [flagged] = verdicts.list(G).filter((v) => v.outcome === "flagged");
+    const [flagged] = (await verdicts.list(G)).filter((v) => v.outcome === "flagged");
     assert.equal(flagged?.answerId, null, "never answered");
     assert.equal(flagged?.flaggedText, "What is DNA? [flag:harassment]");
     assert.equal(alert.dedupeKey, `moderation:${flagged?.id}:flagged`);
 
-    const usage = h.usage.aggregate(G, "0000", "9999");
+    const usage = await h.usage.aggregate(G, "0000", "9999");
     assert.deepEqual(usage.errorsByCode, [{ code: "moderation_flagged", count: 1 }]);
 
     // Posted exactly once, however often the outbox is drained.
@@ -146,7 +146,7 @@ describe("/ask moderation", () => {
     assert.equal(moderationCalls(), calls + 1, "the cached answer's question was checked, not the answer");
     assert.equal(first.moderation, "passed");
     assert.deepEqual(
-      verdicts.forAnswer(G, first.answerId).map((v) => [v.target, v.outcome, v.provider]),
+      (await verdicts.forAnswer(G, first.answerId)).map((v) => [v.target, v.outcome, v.provider]),
       [
         ["question", "passed", "sandbox"],
         ["answer", "passed", "sandbox"],
@@ -195,7 +195,7 @@ describe("/ask moderation", () => {
       provider: "sandbox (omni-moderation-latest)",
       error: "http_503",
     });
-    assert.equal(verdicts.list(G).filter((v) => v.outcome === "unavailable").length, 2);
+    assert.equal((await verdicts.list(G)).filter((v) => v.outcome === "unavailable").length, 2);
   });
 
   it("closed: withholds an answer its check could not read, and it can never be followed up", async () => {

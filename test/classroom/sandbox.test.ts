@@ -141,7 +141,7 @@ describe("AskService with two sandboxes as two providers", () => {
     });
     assert.equal(!r.ok && r.code, "timeout");
     assert.match(!r.ok ? r.message : "", /took too long/);
-    assert.equal(slow.usage.between(G, "2000", "2100")[0]?.error, "timeout");
+    assert.equal((await slow.usage.between(G, "2000", "2100"))[0]?.error, "timeout");
   });
 
   it("falls back when the model is deleted in the sandbox (404 model_not_found)", async () => {

@@ -160,7 +160,7 @@ async function buildSchool(db: Db): Promise<void> {
     TEACHER,
     "2026-12-02T11:00:00.000Z",
   );
-  new ModerationRepository(db).insert({
+  await new ModerationRepository(sqliteStore(db)).insert({
     guildId: GUILD,
     channelId: CHANNEL,
     userId: STUDENT,
@@ -178,11 +178,11 @@ async function buildSchool(db: Db): Promise<void> {
     createdAt: "2026-12-02T10:01:01.000Z",
   });
 
-  const usage = new UsageRepository(db);
+  const usage = new UsageRepository(sqliteStore(db));
   for (let i = 0; i < USAGE_ROWS; i++) {
     // The first 200 are from January: the retention purge below folds them into the anonymous daily tables.
     const day = i < 200 ? `2026-01-${String(1 + (i % 28)).padStart(2, "0")}` : "2026-12-02";
-    usage.insert({
+    await usage.insert({
       guildId: GUILD,
       channelId: CHANNEL,
       userId: i % 2 === 0 ? STUDENT : TEACHER,
@@ -312,7 +312,7 @@ async function postgresCounts(pool: pg.Pool, tables: string[]): Promise<Record<s
   return counts;
 }
 
-describe("classtune migrate", { skip: skipWithoutPostgres }, () => {
+describe("classtune migrate", { skip: skipWithoutPostgres }, async () => {
   const path = join(dir, "school.db");
   const db = openDb(path);
   let tables: string[] = [];

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 import { runCliCaptured } from "../helpers/cli.ts";
 
@@ -25,10 +26,10 @@ describe("classtune usage", () => {
     const dir = mkdtempSync(join(tmpdir(), "classtune-usage-"));
     const dbPath = join(dir, "t.db");
     const db = openDb(dbPath);
-    const repo = new UsageRepository(db);
+    const repo = new UsageRepository(sqliteStore(db));
     const now = new Date();
     for (const userId of ["u1", "u1", "u2"]) {
-      repo.insert({
+      await repo.insert({
         guildId: "g1",
         channelId: "c",
         userId,

@@ -2,6 +2,7 @@
 // exempt, repeats come from the cache, and /usage reports the known script with a PNG chart; nobody is pinged.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 import type { FakeGuild, FakeInteraction, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
@@ -141,7 +142,7 @@ describe("/usage", () => {
     // sam 3, teacher 5 + 1 cached, ana 1 cached + 1 error = 11 questions; the refused ones are not counted.
     assert.match(text, /\*\*11\*\* questions · 10 answered · 1 errors \(error rate 9\.1%\)/);
     assert.match(text, /Cache hits 2 \(20\.0%\)/);
-    const rows = new UsageRepository(bot.db).between(guild.id, "2000-01-01", "2999-01-01");
+    const rows = await new UsageRepository(sqliteStore(bot.db)).between(guild.id, "2000-01-01", "2999-01-01");
     const tokens = rows.reduce((n, r) => n + r.promptTokens + r.completionTokens, 0);
     assert.ok(tokens > 0);
     assert.match(text, new RegExp(`\\*\\*${tokens}\\*\\* tokens`));
