@@ -10,7 +10,7 @@ import type { GuildSettings } from "../db/guildSettings.ts";
 import type { ModerationRepository, NewVerdict } from "../db/moderation.ts";
 import type { Db } from "../db/open.ts";
 import type { OutboxRepository } from "../db/outbox.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import { type Queryable, sqliteStore } from "../db/query/store.ts";
 import {
   type CategoryScore,
   type ModerationFailPolicy,
@@ -149,8 +149,8 @@ export class ModerationGate {
   }
 
   /** Runs `fn` in one transaction (the answer's rows, its verdicts and any alert commit together). */
-  transaction<T>(fn: () => T | Promise<T>): Promise<T> {
-    return sqliteStore(this.deps.db).transaction(async () => fn());
+  transaction<T>(fn: (tx: Queryable) => T | Promise<T>): Promise<T> {
+    return sqliteStore(this.deps.db).transaction(async (tx) => fn(tx));
   }
 
   /**
