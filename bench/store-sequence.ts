@@ -1,6 +1,7 @@
 // The database work of ONE /ask question today, for `npm run bench -- store` (bench/store.ts), written four ways:
-// (a) today's repositories (some synchronous better-sqlite3 statements, some on the query layer as they are converted), (b/c) one Kysely query code for SQLite and
-// PostgreSQL, (d) hand-written SQL for node-postgres with named (server-side prepared) statements.
+// (a) today's repositories (synchronous better-sqlite3 statements, or the query layer's where converted), (b/c) one
+// Kysely query code for SQLite and PostgreSQL, (d) hand-written SQL for node-postgres with named (server-side
+// prepared) statements.
 //
 // The sequence, as traced from a real question (test/bench/storeSequence.test.ts checks it against AskService):
 // a student asks in a class channel routed to the school's own fine-tune at a paid provider, moderation on and

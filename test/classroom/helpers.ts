@@ -23,6 +23,7 @@ import { ModelRepository } from "../../src/db/models.ts";
 import { ModerationRepository } from "../../src/db/moderation.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { ChatProviderRegistry } from "../../src/providers/chatRegistry.ts";
@@ -206,10 +207,10 @@ export function buildHarness(opts: {
       stream: p.stream ?? true,
     })),
   });
-  const channels = new ChannelSettingsRepository(db);
+  const channels = new ChannelSettingsRepository(sqliteStore(db));
   const guildSettings = new GuildSettingsRepository(db);
   const usage = new UsageRepository(db);
-  const answers = new AnswerRepository(db);
+  const answers = new AnswerRepository(sqliteStore(db));
   const prices = ChatPriceTable.load();
   const router = new ModelRouter({
     models,

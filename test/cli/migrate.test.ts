@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import type pg from "pg";
 import { AnswerRepository } from "../../src/db/answers.ts";
@@ -24,6 +24,7 @@ import { OutboxRepository } from "../../src/db/outbox.ts";
 import { migratePostgres } from "../../src/db/postgres/migrate.ts";
 import { openPostgres } from "../../src/db/postgres/pool.ts";
 import { PrivacyRepository } from "../../src/db/privacy.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UsageRepository } from "../../src/db/usage.ts";
 import { migrateSandbox } from "../../src/sandbox/store.ts";
 import { runCliCaptured, spawnCli } from "../helpers/cli.ts";
@@ -50,7 +51,7 @@ const CHANNEL = "300000000000000009";
 const USAGE_ROWS = 1_203;
 
 /** A school's database, written the way the bot writes it (plus the privacy tests' seed of every user column). */
-function buildSchool(db: Db): void {
+async function buildSchool(db: Db): Promise<void> {
   seedPerson(db);
   migrateSandbox(db); // the embedded sandbox's own tables share the file: they are not classtune's to copy
   const dataset = new DatasetRepository(db).insert({
@@ -125,8 +126,8 @@ function buildSchool(db: Db): void {
     createdAt: "2026-11-03T08:00:00.000Z",
   });
 
-  const answers = new AnswerRepository(db);
-  const first = answers.insert({
+  const answers = new AnswerRepository(sqliteStore(db));
+  const first = await answers.insert({
     guildId: GUILD,
     channelId: CHANNEL,
     userId: STUDENT,
@@ -138,7 +139,7 @@ function buildSchool(db: Db): void {
     moderation: "passed",
     createdAt: "2026-12-02T10:00:00.000Z",
   });
-  const followUp = answers.insert({
+  const followUp = await answers.insert({
     guildId: GUILD,
     channelId: CHANNEL,
     userId: STUDENT,
@@ -150,9 +151,9 @@ function buildSchool(db: Db): void {
     parentId: first,
     createdAt: "2026-12-02T10:01:00.000Z",
   });
-  answers.vote(GUILD, first, TEACHER, 1, "2026-12-02T10:05:00.000Z");
-  answers.vote(GUILD, followUp, TEACHER, -1, "2026-12-02T10:06:00.000Z");
-  answers.correct(
+  await answers.vote(GUILD, first, TEACHER, 1, "2026-12-02T10:05:00.000Z");
+  await answers.vote(GUILD, followUp, TEACHER, -1, "2026-12-02T10:06:00.000Z");
+  await answers.correct(
     GUILD,
     followUp,
     "Chloroplasts make sugar by photosynthesis.",
@@ -229,7 +230,7 @@ function buildSchool(db: Db): void {
     },
     new Date("2026-11-02T08:01:00.000Z"),
   );
-  new ChannelSettingsRepository(db).upsert({
+  await new ChannelSettingsRepository(sqliteStore(db)).upsert({
     guildId: GUILD,
     channelId: CHANNEL,
     model: "ft:gpt-4o-mini:bio",
@@ -309,8 +310,11 @@ async function postgresCounts(pool: pg.Pool, tables: string[]): Promise<Record<s
 describe("classtune migrate", { skip: skipWithoutPostgres }, () => {
   const path = join(dir, "school.db");
   const db = openDb(path);
-  buildSchool(db);
-  const tables = applicationTables(db);
+  let tables: string[] = [];
+  before(async () => {
+    await buildSchool(db);
+    tables = applicationTables(db);
+  });
 
   it("copies every row of every table, field by field, and new rows continue after the highest ids", async (t) => {
     const url = withPassword(await freshPostgresDatabase(t));
