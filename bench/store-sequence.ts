@@ -1,6 +1,7 @@
 // The database work of ONE /ask question today, for `npm run bench -- store` (bench/store.ts), written four ways:
-// (a) today's repositories (synchronous better-sqlite3 statements), (b/c) one Kysely query code for SQLite and
-// PostgreSQL, (d) hand-written SQL for node-postgres with named (server-side prepared) statements.
+// (a) today's repositories (synchronous better-sqlite3 statements, or the query layer's where converted), (b/c) one
+// Kysely query code for SQLite and PostgreSQL, (d) hand-written SQL for node-postgres with named (server-side
+// prepared) statements.
 //
 // The sequence, as traced from a real question (test/bench/storeSequence.test.ts checks it against AskService):
 // a student asks in a class channel routed to the school's own fine-tune at a paid provider, moderation on and
@@ -85,14 +86,14 @@ const dayStartIso = (now: Date) =>
   new Date(Math.floor(now.getTime() / 86_400_000) * 86_400_000).toISOString();
 
 // ---------------------------------------------------------------------------------------------------------------
-// (a) Today: the real repositories over better-sqlite3.
+// (a) Today: the real repositories over better-sqlite3 (the converted ones through its store, sqliteStore).
 
 export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
-  const channels = new ChannelSettingsRepository(db);
+  const channels = new ChannelSettingsRepository(sqliteStore(db));
   const guildSettings = new GuildSettingsRepository(db);
   const models = new ModelRepository(db);
   const usage = new UsageRepository(sqliteStore(db));
-  const answers = new AnswerRepository(db);
+  const answers = new AnswerRepository(sqliteStore(db));
   const hosting = new HostingRepository(db);
   const verdicts = new ModerationRepository(sqliteStore(db));
   const verdict = async (
@@ -120,7 +121,7 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
     });
   };
   return async (q) => {
-    const channel = channels.get(q.guildId, q.channelId);
+    const channel = await channels.get(q.guildId, q.channelId);
     guildSettings.get(q.guildId);
     if (!channel) throw new Error("the seeded channel is missing");
     await turn();
@@ -132,7 +133,7 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
     const createdAt = q.now.toISOString();
     // The store's transaction, as /ask's record (BEGIN IMMEDIATE), with the repositories' statements inside it.
     return sqliteStore(db).transaction(async (tx) => {
-      const answerId = answers.insert({
+      const answerId = await answers.in(tx).insert({
         guildId: q.guildId,
         channelId: q.channelId,
         userId: q.userId,

@@ -335,9 +335,11 @@ export class AskService {
       );
     }
 
-    const earlier = this.conversationOf(req);
+    const earlier = await this.conversationOf(req);
     if (!Array.isArray(earlier)) return earlier;
-    const channel = req.settings ? req.settings.channel : this.deps.channels.get(req.guildId, req.channelId);
+    const channel = req.settings
+      ? req.settings.channel
+      : await this.deps.channels.get(req.guildId, req.channelId);
     // A follow-up goes to the model that answered the conversation so far while the student may still ask it and it
     // can answer; else to whatever this channel routes to now (its fallback included), as a new question would.
     const asked = req.model ?? this.conversationModel(req, channel, earlier.at(-1)?.model);
@@ -497,13 +499,13 @@ export class AskService {
    * Why this student cannot follow up this answer here (the Follow up button asks before it opens its modal), or
    * undefined when they can. The question itself is checked again when it is asked.
    */
-  followUpRefusal(
+  async followUpRefusal(
     guildId: string,
     channelId: string,
     userId: string,
     answerId: number,
-  ): AskRefusal | undefined {
-    const r = this.conversationOf({
+  ): Promise<AskRefusal | undefined> {
+    const r = await this.conversationOf({
       guildId,
       channelId,
       userId,
@@ -519,10 +521,16 @@ export class AskService {
    * channel (another student, a forged id, a deleted answer), or it is already as long as ASK_CONTEXT_TURNS allows.
    * A new question has none.
    */
-  private conversationOf(req: AskRequest): AnswerRow[] | AskRefusal {
+  private async conversationOf(req: AskRequest): Promise<AnswerRow[] | AskRefusal> {
     if (req.followUpOf === undefined) return [];
     const maxTurns = this.deps.limits.contextTurns;
-    const chain = this.deps.answers.chain(req.guildId, req.channelId, req.userId, req.followUpOf, maxTurns);
+    const chain = await this.deps.answers.chain(
+      req.guildId,
+      req.channelId,
+      req.userId,
+      req.followUpOf,
+      maxTurns,
+    );
     const last = chain?.at(-1);
     if (!chain || !last) {
       return refusal(
@@ -930,7 +938,8 @@ export class AskService {
     const createdAt = new Date(this.now()).toISOString();
     // The answer row first: a follow-up whose conversation was deleted meanwhile throws FollowUpParentGone before
     // anything is written (with or without the moderation gate's transaction), and the caller records its usage.
-    const answerId = this.deps.answers.insert({
+    const answers = tx ? this.deps.answers.in(tx) : this.deps.answers;
+    const answerId = await answers.insert({
       guildId: req.guildId,
       channelId: req.channelId,
       userId: req.userId,

@@ -320,8 +320,8 @@ export class FeedbackService {
     return new Date((this.deps.now ?? Date.now)()).toISOString();
   }
 
-  private mustGet(guildId: string, answerId: number): AnswerRow {
-    const a = this.deps.answers.get(guildId, answerId);
+  private async mustGet(guildId: string, answerId: number): Promise<AnswerRow> {
+    const a = await this.deps.answers.get(guildId, answerId);
     if (!a) throw new UserError("That answer no longer exists in this server.", "not_found");
     return a;
   }
@@ -331,23 +331,23 @@ export class FeedbackService {
    * be voted on, and only from its own channel: any other id (a private answer, another channel's, another
    * guild's, one that never existed) is "not found" alike, so forged button ids reveal nothing.
    */
-  vote(
+  async vote(
     guildId: string,
     channelId: string,
     answerId: number,
     userId: string,
     value: "up" | "down",
-  ): VoteTally {
-    const a = this.deps.answers.get(guildId, answerId);
+  ): Promise<VoteTally> {
+    const a = await this.deps.answers.get(guildId, answerId);
     if (!a?.public || a.channelId !== channelId) {
       throw new UserError("That answer no longer exists in this server.", "not_found");
     }
-    this.deps.answers.vote(guildId, answerId, userId, value === "up" ? 1 : -1, this.nowIso());
+    await this.deps.answers.vote(guildId, answerId, userId, value === "up" ? 1 : -1, this.nowIso());
     return this.deps.answers.tally(guildId, answerId);
   }
 
-  tally(guildId: string, answerId: number): VoteTally {
-    this.mustGet(guildId, answerId);
+  async tally(guildId: string, answerId: number): Promise<VoteTally> {
+    await this.mustGet(guildId, answerId);
     return this.deps.answers.tally(guildId, answerId);
   }
 
@@ -361,10 +361,10 @@ export class FeedbackService {
     if (corrected.length > MAX_CORRECTION_CHARS) {
       throw new UserError(`The corrected answer is too long (at most ${MAX_CORRECTION_CHARS} characters).`);
     }
-    this.mustGet(guildId, answerId);
+    await this.mustGet(guildId, answerId);
     const refused = await this.deps.screenCorrection?.(guildId, corrected);
     if (refused) throw new UserError(refused, "correction_not_saved");
-    this.deps.answers.correct(guildId, answerId, corrected, teacherId, this.nowIso());
+    await this.deps.answers.correct(guildId, answerId, corrected, teacherId, this.nowIso());
     return this.mustGet(guildId, answerId);
   }
 
@@ -382,7 +382,7 @@ export class FeedbackService {
       );
     }
     const since = parseSince(req.since);
-    const answers = this.deps.answers.withScores(req.guildId, since);
+    const answers = await this.deps.answers.withScores(req.guildId, since);
     const model = req.model ?? this.deps.defaultModel;
     const weights = this.deps.acceptsWeight?.(model) ?? true;
     const { lines, fromCorrections, fromVotes, multiTurn, askers } =

@@ -38,7 +38,7 @@ export interface ClassroomServices {
     channelId: string,
     userId: string,
     answerId: number,
-  ): AskRefusal | undefined;
+  ): Promise<AskRefusal | undefined>;
   /** One answer of this guild, for the teacher's correction modal. */
   answer(guildId: string, answerId: number): ReturnType<AnswerRepository["get"]>;
   /** Class channels, the channel and server default models, and the models other providers serve. */
@@ -98,11 +98,11 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
   const prices = config.ask.chatPricesFile
     ? ChatPriceTable.load(config.ask.chatPricesFile)
     : ChatPriceTable.load();
-  const channels = new ChannelSettingsRepository(db);
+  const channels = new ChannelSettingsRepository(sqliteStore(db));
   const guildSettings = new GuildSettingsRepository(db);
   const models = new ModelRepository(db);
   const usageRepo = new UsageRepository(sqliteStore(db));
-  const answers = new AnswerRepository(db);
+  const answers = new AnswerRepository(sqliteStore(db));
   const now = deps.now ?? Date.now;
   const router = new ModelRouter({
     models,
@@ -174,6 +174,6 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     }),
     moderator,
     safety,
-    review: new ReviewService({ review: new ReviewRepository(db), now }),
+    review: new ReviewService({ review: new ReviewRepository(sqliteStore(db)), now }),
   };
 }

@@ -97,30 +97,30 @@ export class ReviewService {
   }
 
   /** One page, newest first. Page and anchor come from a button a client may forge: both are only bounds. */
-  page(
+  async page(
     guildId: string,
     filter: ReviewFilter,
     cursor: ReviewCursor = { page: 1 },
     size = REVIEW_PAGE_SIZE,
-  ): ReviewPage {
+  ): Promise<ReviewPage> {
     if (!Number.isSafeInteger(cursor.page) || cursor.page < 1) {
       throw new UserError("The page must be a whole number of at least 1.", "bad_page");
     }
     if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) {
       throw new Error(`review page size ${size} is out of range`);
     }
-    const anchor = cursor.anchor ?? this.deps.review.maxId(guildId);
+    const anchor = cursor.anchor ?? (await this.deps.review.maxId(guildId));
     if (!Number.isSafeInteger(anchor) || anchor < 0) {
       throw new UserError("That button is not valid any more.", "bad_cursor");
     }
     const q = this.query(guildId, filter, anchor);
-    const total = this.deps.review.count(q);
+    const total = await this.deps.review.count(q);
     const pageCount = Math.max(1, Math.ceil(total / size));
     const page = Math.min(cursor.page, pageCount);
     return {
       guildId,
       filter,
-      rows: this.deps.review.page(q, size, (page - 1) * size),
+      rows: await this.deps.review.page(q, size, (page - 1) * size),
       page,
       pageCount,
       total,
@@ -131,10 +131,10 @@ export class ReviewService {
   }
 
   /** Every matching row (up to MAX_REVIEW_EXPORT), newest first: the terminal's listing and its CSV. */
-  export(guildId: string, filter: ReviewFilter, limit = MAX_REVIEW_EXPORT): ReviewExport {
-    const q = this.query(guildId, filter, this.deps.review.maxId(guildId));
-    const total = this.deps.review.count(q);
-    const rows = this.deps.review.page(q, limit, 0);
+  async export(guildId: string, filter: ReviewFilter, limit = MAX_REVIEW_EXPORT): Promise<ReviewExport> {
+    const q = this.query(guildId, filter, await this.deps.review.maxId(guildId));
+    const total = await this.deps.review.count(q);
+    const rows = await this.deps.review.page(q, limit, 0);
     return { guildId, filter, since: q.sinceIso, total, rows, truncated: total > rows.length };
   }
 }

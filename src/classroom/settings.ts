@@ -67,20 +67,20 @@ export class ClassroomSettings {
   }
 
   /** A channel's /ask settings (its model, and whether it is a class channel); undefined when it has none. */
-  channel(guildId: string, channelId: string): ChannelSettings | undefined {
+  channel(guildId: string, channelId: string): Promise<ChannelSettings | undefined> {
     return this.deps.channels.get(guildId, channelId);
   }
 
   /** The guild's and the channel's settings for one question (AskRequest.settings): two reads, once. */
-  question(guildId: string, channelId: string): QuestionSettings {
+  async question(guildId: string, channelId: string): Promise<QuestionSettings> {
     return {
-      channel: this.deps.channels.get(guildId, channelId),
+      channel: await this.deps.channels.get(guildId, channelId),
       guild: this.deps.guildSettings.get(guildId),
     };
   }
 
   /** Makes (or re-makes) a class channel: public answers, its own model, prompt and fallback. */
-  setup(s: ClassroomSetup): ChannelSettings {
+  async setup(s: ClassroomSetup): Promise<ChannelSettings> {
     const model = s.model.trim();
     this.assertModel(s.guildId, model);
     const fallback = s.fallbackModel?.trim() || null;
@@ -113,23 +113,28 @@ export class ClassroomSettings {
     });
   }
 
-  list(guildId: string): ChannelSettings[] {
+  list(guildId: string): Promise<ChannelSettings[]> {
     return this.deps.channels.list(guildId);
   }
 
   /** Removes a class channel (its model default goes with it). */
-  remove(guildId: string, channelId: string): ChannelSettings {
-    const row = this.deps.channels.get(guildId, channelId);
+  async remove(guildId: string, channelId: string): Promise<ChannelSettings> {
+    const row = await this.deps.channels.get(guildId, channelId);
     if (!row?.isClass) throw new UserError("That channel is not a class channel.", "not_found");
-    this.deps.channels.delete(guildId, channelId);
+    await this.deps.channels.delete(guildId, channelId);
     return row;
   }
 
   /** `/model use model channel`: a class channel keeps its other settings; another channel gets a plain default. */
-  setChannelModel(guildId: string, channelId: string, model: string, teacherId: string): ChannelSettings {
+  async setChannelModel(
+    guildId: string,
+    channelId: string,
+    model: string,
+    teacherId: string,
+  ): Promise<ChannelSettings> {
     const name = model.trim();
     this.assertModel(guildId, name);
-    const existing = this.deps.channels.get(guildId, channelId);
+    const existing = await this.deps.channels.get(guildId, channelId);
     return this.deps.channels.upsert({
       guildId,
       channelId,

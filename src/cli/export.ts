@@ -6,6 +6,7 @@ import { loadConfig } from "../config.ts";
 import { loadConfiguredCatalogs, takesMessageWeight } from "../datasets/catalog.ts";
 import { storeDataset } from "../datasets/store.ts";
 import { AnswerRepository } from "../db/answers.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
 import { openConfiguredDb } from "../wire.ts";
 import { type CliCommand, UsageError } from "./io.ts";
@@ -75,7 +76,7 @@ export const run: CliCommand = async (args, io) => {
   const db = openConfiguredDb(config, { mustExist: true });
   try {
     const feedback = new FeedbackService({
-      answers: new AnswerRepository(db),
+      answers: new AnswerRepository(sqliteStore(db)),
       storeDataset: (a) =>
         storeDataset({ ...a, db, dataDir: config.dataDir, catalog: catalogs.catalogFor(a.provider) }),
       defaultModel: catalogs.default.defaultModel,

@@ -8,6 +8,7 @@ import {
   ReviewService,
 } from "../classroom/review.ts";
 import { loadConfig } from "../config.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { ReviewRepository } from "../db/review.ts";
 import { UserError } from "../domain/errors.ts";
 import { openConfiguredDb } from "../wire.ts";
@@ -156,7 +157,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   const config = loadConfig(io.env);
   const db = openConfiguredDb(config, { mustExist: true });
   try {
-    const review = new ReviewService({ review: new ReviewRepository(db) }).export(values.guild, filter);
+    const review = await new ReviewService({ review: new ReviewRepository(sqliteStore(db)) }).export(
+      values.guild,
+      filter,
+    );
     if (values.json) io.stdout.write(`${JSON.stringify(review, null, 2)}\n`);
     else if (!values.csv) io.stdout.write(`${formatReviewText(review)}\n`);
     if (values.csv) {

@@ -167,7 +167,7 @@ async function answerQuestion(
   const guildId = interaction.guildId ?? "";
   const channelId = interaction.channelId ?? "";
   // Read once: the deferral, the teacher check and the service all go by the same settings.
-  const settings = ctx.classroom.settings.question(guildId, channelId);
+  const settings = await ctx.classroom.settings.question(guildId, channelId);
   const isPublic = settings.channel?.isClass ?? false;
   await defer(interaction, { ephemeral: !isPublic });
   const isTeacher = interactionIsTeacher(interaction, ctx, settings.guild);
@@ -276,7 +276,7 @@ export default {
     if (interactionIsTeacher(interaction, ctx)) return guildModelChoices(ctx, interaction.guildId, typed);
     // A student is offered only what they may ask (ModelRouter.mayAsk): the registered models and this
     // channel's chosen ones.
-    const channel = ctx.classroom.settings.channel(interaction.guildId, interaction.channelId);
+    const channel = await ctx.classroom.settings.channel(interaction.guildId, interaction.channelId);
     const chosen = ctx.classroom.router.chosenModels(interaction.guildId, channel);
     return guildModelChoices(ctx, interaction.guildId, typed, chosen);
   },
@@ -302,7 +302,7 @@ export const voteButton = {
     const [, direction] = interaction.customId.split(":");
     if (direction !== "up" && direction !== "down") throw new UserError("That button is not valid any more.");
     // FeedbackService checks that the answer is a public one of this guild and this channel.
-    const tally = ctx.classroom.feedback.vote(
+    const tally = await ctx.classroom.feedback.vote(
       interaction.guildId,
       interaction.channelId ?? "", // no channel: no answer can match, "not found"
       answerIdOf(interaction.customId, 2),
@@ -339,7 +339,7 @@ async function openCorrectionModal(
   answerId: number,
 ): Promise<void> {
   // Guild-scoped: another guild's answer id is "not found".
-  const row = ctx.classroom.answer(guildId, answerId);
+  const row = await ctx.classroom.answer(guildId, answerId);
   if (!row) throw new UserError("That answer no longer exists in this server.");
   const current = row.correctedAnswer ?? row.answer;
   const input = new TextInputBuilder()
@@ -391,7 +391,7 @@ export const followUp = {
       });
       return;
     }
-    const refused = ctx.classroom.followUpRefusal(
+    const refused = await ctx.classroom.followUpRefusal(
       interaction.guildId,
       interaction.channelId ?? "",
       interaction.user.id,

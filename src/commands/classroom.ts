@@ -95,7 +95,7 @@ export default {
     switch (interaction.options.getSubcommand()) {
       case "setup": {
         const channel = await guildChannelOption(interaction, "channel", true);
-        const s = settings.setup({
+        const s = await settings.setup({
           guildId,
           channelId: channel.id,
           model: interaction.options.getString("model", true),
@@ -115,14 +115,14 @@ export default {
       }
       case "remove": {
         const channel = await guildChannelOption(interaction, "channel", true);
-        settings.remove(guildId, channel.id);
+        await settings.remove(guildId, channel.id);
         await respond(interaction, {
           content: `<#${channel.id}> is no longer a class channel: /ask there is private again and uses the server's default model.`,
         });
         return;
       }
       default: {
-        const rows = settings.list(guildId);
+        const rows = await settings.list(guildId);
         const embed = new EmbedBuilder().setTitle("Class channels");
         if (rows.length === 0) {
           embed.setDescription("No class channels yet: `/classroom setup channel:… model:…` makes one.");

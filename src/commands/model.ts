@@ -195,7 +195,7 @@ export default {
         const model = interaction.options.getString("model", true);
         const channel = await guildChannelOption(interaction, "channel");
         if (channel) {
-          ctx.classroom.settings.setChannelModel(guildId, channel.id, model, interaction.user.id);
+          await ctx.classroom.settings.setChannelModel(guildId, channel.id, model, interaction.user.id);
           await respond(interaction, { content: `/ask in <#${channel.id}> now uses \`${model.trim()}\`.` });
         } else {
           ctx.classroom.settings.setGuildModel(guildId, model);

@@ -41,8 +41,8 @@ const data = new SlashCommandBuilder()
       .setMaxValue(MAX_REVIEW_DAYS),
   );
 
-function render(ctx: AppContext, guildId: string, filter: ReviewFilter, cursor?: ReviewPageRef) {
-  const page = ctx.classroom.review.page(guildId, filter, cursor);
+async function render(ctx: AppContext, guildId: string, filter: ReviewFilter, cursor?: ReviewPageRef) {
+  const page = await ctx.classroom.review.page(guildId, filter, cursor);
   return { embeds: [reviewEmbed(page)], components: reviewComponents(page) };
 }
 
@@ -57,7 +57,7 @@ export default {
       flaggedOnly: interaction.options.getBoolean("flagged-only") ?? false,
     };
     // respond() keeps allowedMentions empty: the askers' and teachers' mentions render but never ping.
-    await respond(interaction, { ...render(ctx, interaction.guildId, filter), ephemeral: true });
+    await respond(interaction, { ...(await render(ctx, interaction.guildId, filter)), ephemeral: true });
   },
 } satisfies Command;
 
@@ -67,7 +67,7 @@ export const reviewButtons = {
   access: "teacher",
   async handle(interaction, ctx) {
     const { filter, cursor } = parseReviewPageId(interaction.customId);
-    const view = render(ctx, interaction.guildId, filter, cursor);
+    const view = await render(ctx, interaction.guildId, filter, cursor);
     if (!interaction.isButton()) throw new Error(`unexpected ${REVIEW_PREFIX} interaction`);
     await (interaction as ButtonInteraction).update({ ...view, allowedMentions: { parse: [], users: [] } });
   },

@@ -63,7 +63,7 @@ async function context(
 ): Promise<void> {
   const guildId = interaction.guildId ?? "";
   const verdict = await ctx.classroom.safety.alertVerdict(guildId, verdictId);
-  const page = ctx.classroom.review.page(guildId, {
+  const page = await ctx.classroom.review.page(guildId, {
     days: DEFAULT_REVIEW_DAYS,
     channelId: verdict.channelId,
     studentId: verdict.userId,

@@ -1,6 +1,7 @@
 // Repositories for answers and answer_votes: what /ask answered, students' 👍/👎, teachers' corrections.
-import type { Db } from "./open.ts";
-import { prepared } from "./statements.ts";
+import { sql } from "kysely";
+import { compiled, type Param } from "./query/compiled.ts";
+import type { Queryable } from "./query/store.ts";
 
 /** An answer's moderation (migration 009): checked and passed, flagged (withheld), or never checked. */
 export type AnswerModeration = "passed" | "flagged" | "unchecked";
@@ -62,14 +63,199 @@ export interface VoteTally {
   score: number;
 }
 
-const COLUMNS = `a.id, a.guild_id AS guildId, a.channel_id AS channelId, a.user_id AS userId, a.question, a.answer,
-  a.model, a.system_prompt AS systemPrompt, a.public, a.corrected_answer AS correctedAnswer,
-  a.corrected_by AS correctedBy, a.corrected_at AS correctedAt, a.created_at AS createdAt, a.moderation,
-  a.parent_id AS parentId, a.turn, a.withheld`;
+/** An answer's columns, camelCased as AnswerRow (booleans as the stored 0/1: fromRaw turns them). */
+const COLUMNS = [
+  "a.id",
+  "a.guild_id as guildId",
+  "a.channel_id as channelId",
+  "a.user_id as userId",
+  "a.question",
+  "a.answer",
+  "a.model",
+  "a.system_prompt as systemPrompt",
+  "a.public",
+  "a.corrected_answer as correctedAnswer",
+  "a.corrected_by as correctedBy",
+  "a.corrected_at as correctedAt",
+  "a.created_at as createdAt",
+  "a.moderation",
+  "a.parent_id as parentId",
+  "a.turn",
+  "a.withheld",
+] as const;
 
-type Raw<T> = Omit<T, "public" | "withheld"> & { public: number; withheld: number };
+type Raw<T> = Omit<T, "public" | "withheld" | "moderation"> & {
+  public: number;
+  withheld: number;
+  moderation: string;
+};
 const fromRaw = <T extends { public: boolean; withheld: boolean }>(r: Raw<T>): T =>
-  ({ ...r, public: r.public === 1, withheld: r.withheld === 1 }) as T;
+  ({ ...r, public: r.public === 1, withheld: r.withheld === 1 }) as unknown as T;
+
+/** How many of the votes `v` are up (1) or down (-1): 0 when there are none (a count reads as a number on both). */
+const upVotes = sql<number>`count(case when v.value = 1 then 1 end)`;
+const downVotes = sql<number>`count(case when v.value = -1 then 1 end)`;
+
+type InsertValues = {
+  guildId: string;
+  channelId: string;
+  userId: string;
+  question: string;
+  answer: string;
+  model: string;
+  systemPrompt: string;
+  public: number;
+  createdAt: string;
+  moderation: AnswerModeration;
+  withheld: number;
+  parentId: number | null;
+};
+
+// The parent is looked up in the new row's own scope (guild, channel, person): a forged or foreign parent id matches
+// nothing, and then nothing is inserted. The turn comes from the stored parent, in the same statement. PostgreSQL
+// cannot type a bare parameter beside IS NULL or an integer one in a select list: hence the casts.
+const insertAnswer = compiled((db, p: Param<InsertValues>) =>
+  db
+    .insertInto("answers")
+    .columns([
+      "guild_id",
+      "channel_id",
+      "user_id",
+      "question",
+      "answer",
+      "model",
+      "system_prompt",
+      "public",
+      "created_at",
+      "moderation",
+      "withheld",
+      "parent_id",
+      "turn",
+    ])
+    .expression((eb) =>
+      eb
+        .selectFrom(sql<{ one: number }>`(select 1)`.as("one"))
+        .leftJoin("answers as p", (join) =>
+          join
+            .on("p.id", "=", sql<number>`cast(${p("parentId")} as bigint)`)
+            .on("p.guild_id", "=", p("guildId"))
+            .on("p.channel_id", "=", p("channelId"))
+            .on("p.user_id", "=", p("userId")),
+        )
+        .select((s) => [
+          s.val(p("guildId")).as("guild_id"),
+          s.val(p("channelId")).as("channel_id"),
+          s.val(p("userId")).as("user_id"),
+          s.val(p("question")).as("question"),
+          s.val(p("answer")).as("answer"),
+          s.val(p("model")).as("model"),
+          s.val(p("systemPrompt")).as("system_prompt"),
+          s.cast<number>(s.val(p("public")), "integer").as("public"),
+          s.val(p("createdAt")).as("created_at"),
+          s.val(p("moderation")).as("moderation"),
+          s.cast<number>(s.val(p("withheld")), "integer").as("withheld"),
+          "p.id as parent_id",
+          sql<number>`coalesce(p.turn + 1, 1)`.as("turn"),
+        ])
+        .where((w) =>
+          w.or([w(sql`cast(${p("parentId")} as bigint)`, "is", null), w("p.id", "is not", null)]),
+        ),
+    )
+    .returning("id"),
+);
+
+// Up from the answer by parent_id (the primary key), each step in scope, never deeper than maxTurns.
+const chainOf = compiled(
+  (
+    db,
+    p: Param<{ guildId: string; channelId: string; userId: string; answerId: number; maxTurns: number }>,
+  ) =>
+    db
+      .withRecursive("walk(id, parent_id, depth)", (w) =>
+        w
+          .selectFrom("answers")
+          .select(["id", "parent_id", sql<number>`1`.as("depth")])
+          .where("id", "=", p("answerId"))
+          .where("guild_id", "=", p("guildId"))
+          .where("channel_id", "=", p("channelId"))
+          .where("user_id", "=", p("userId"))
+          .unionAll((u) =>
+            u
+              .selectFrom("walk as w")
+              .innerJoin("answers as p", "p.id", "w.parent_id")
+              .select(["p.id", "p.parent_id", sql<number>`w.depth + 1`.as("depth")])
+              .where("w.depth", "<", p("maxTurns"))
+              .where("p.guild_id", "=", p("guildId"))
+              .where("p.channel_id", "=", p("channelId"))
+              .where("p.user_id", "=", p("userId")),
+          ),
+      )
+      .selectFrom("walk as w")
+      .innerJoin("answers as a", "a.id", "w.id")
+      .select(COLUMNS)
+      .orderBy("w.depth", "desc"),
+);
+
+const byId = compiled((db, p: Param<{ guildId: string; id: number }>) =>
+  db
+    .selectFrom("answers as a")
+    .select(COLUMNS)
+    .where("a.guild_id", "=", p("guildId"))
+    .where("a.id", "=", p("id")),
+);
+
+const correction = compiled(
+  (db, p: Param<{ guildId: string; id: number; text: string; teacherId: string; at: string }>) =>
+    db
+      .updateTable("answers")
+      .set({ corrected_answer: p("text"), corrected_by: p("teacherId"), corrected_at: p("at") })
+      .where("guild_id", "=", p("guildId"))
+      .where("id", "=", p("id")),
+);
+
+const upsertVote = compiled(
+  (db, p: Param<{ guildId: string; answerId: number; userId: string; value: number; at: string }>) =>
+    db
+      .insertInto("answer_votes")
+      .values({
+        answer_id: p("answerId"),
+        guild_id: p("guildId"),
+        user_id: p("userId"),
+        value: p("value"),
+        created_at: p("at"),
+      })
+      .onConflict((oc) =>
+        oc.columns(["answer_id", "user_id"]).doUpdateSet((eb) => ({
+          value: eb.ref("excluded.value"),
+          created_at: eb.ref("excluded.created_at"),
+        })),
+      ),
+);
+
+const tallyOf = compiled((db, p: Param<{ guildId: string; answerId: number }>) =>
+  db
+    .selectFrom("answer_votes as v")
+    .select([upVotes.as("up"), downVotes.as("down")])
+    .where("v.guild_id", "=", p("guildId"))
+    .where("v.answer_id", "=", p("answerId")),
+);
+
+const scored = compiled((db, p: Param<{ guildId: string; sinceIso: string; limit: number }>) =>
+  db
+    .selectFrom("answers as a")
+    .leftJoin("answer_votes as v", (join) =>
+      join
+        .onRef("v.answer_id", "=", "a.id")
+        .onRef("v.guild_id", "=", "a.guild_id")
+        .onRef("v.user_id", "<>", "a.user_id"),
+    )
+    .select([...COLUMNS, upVotes.as("up"), downVotes.as("down")])
+    .where("a.guild_id", "=", p("guildId"))
+    .where("a.created_at", ">=", p("sinceIso"))
+    .groupBy("a.id")
+    .orderBy("a.id")
+    .limit(p("limit")),
+);
 
 /** AnswerRepository.insert: the follow-up's parent is not (or no longer) this person's answer in this channel. */
 export class FollowUpParentGone extends Error {
@@ -80,34 +266,11 @@ export class FollowUpParentGone extends Error {
 }
 
 export class AnswerRepository {
-  private readonly insertStmt;
-  private readonly chainStmt;
+  constructor(private readonly on: Queryable) {}
 
-  constructor(private readonly db: Db) {
-    // The parent is looked up in the new row's own scope (guild, channel, person): a forged or foreign parent id
-    // matches nothing, and then nothing is inserted. The turn comes from the stored parent, in the same statement.
-    this.insertStmt = prepared(
-      db,
-      `INSERT INTO answers (guild_id, channel_id, user_id, question, answer, model, system_prompt, public, created_at,
-         moderation, withheld, parent_id, turn)
-       SELECT @guildId, @channelId, @userId, @question, @answer, @model, @systemPrompt, @public, @createdAt,
-         @moderation, @withheld, p.id, COALESCE(p.turn + 1, 1)
-       FROM (SELECT 1) LEFT JOIN answers p
-         ON p.id = @parentId AND p.guild_id = @guildId AND p.channel_id = @channelId AND p.user_id = @userId
-       WHERE @parentId IS NULL OR p.id IS NOT NULL`,
-    );
-    // Up from the answer by parent_id (the primary key), each step in scope, never deeper than maxTurns.
-    this.chainStmt = prepared(
-      db,
-      `WITH RECURSIVE walk (id, parent_id, depth) AS (
-         SELECT id, parent_id, 1 FROM answers
-         WHERE id = @answerId AND guild_id = @guildId AND channel_id = @channelId AND user_id = @userId
-         UNION ALL
-         SELECT p.id, p.parent_id, w.depth + 1 FROM walk w JOIN answers p ON p.id = w.parent_id
-         WHERE w.depth < @maxTurns AND p.guild_id = @guildId AND p.channel_id = @channelId AND p.user_id = @userId
-       )
-       SELECT ${COLUMNS} FROM walk w JOIN answers a ON a.id = w.id ORDER BY w.depth DESC`,
-    );
+  /** The same repository over a transaction of its store (store.transaction's `tx`). */
+  in(tx: Queryable): AnswerRepository {
+    return new AnswerRepository(tx);
   }
 
   /**
@@ -115,16 +278,23 @@ export class AnswerRepository {
    * guild and channel (never was, or was deleted meanwhile) is refused with FollowUpParentGone: check it with `chain`
    * first.
    */
-  insert(a: NewAnswer): number {
-    const result = this.insertStmt.run({
-      ...a,
+  async insert(a: NewAnswer): Promise<number> {
+    const row = await insertAnswer.executeTakeFirst(this.on, {
+      guildId: a.guildId,
+      channelId: a.channelId,
+      userId: a.userId,
+      question: a.question,
+      answer: a.answer,
+      model: a.model,
+      systemPrompt: a.systemPrompt,
       public: a.public ? 1 : 0,
+      createdAt: a.createdAt,
       moderation: a.moderation ?? "unchecked",
       withheld: a.withheld ? 1 : 0,
       parentId: a.parentId ?? null,
     });
-    if (result.changes === 0) throw new FollowUpParentGone(a.parentId);
-    return Number(result.lastInsertRowid);
+    if (row === undefined) throw new FollowUpParentGone(a.parentId);
+    return Number(row.id);
   }
 
   /**
@@ -133,16 +303,22 @@ export class AnswerRepository {
    * unless every one of those turns is this person's in this guild and channel: another student's, channel's or
    * server's id, a forged one and a deleted one all look the same. The walk is a recursive CTE stopped at maxTurns.
    */
-  chain(
+  async chain(
     guildId: string,
     channelId: string,
     userId: string,
     answerId: number,
     maxTurns: number,
-  ): AnswerRow[] | undefined {
+  ): Promise<AnswerRow[] | undefined> {
     if (!Number.isInteger(maxTurns) || maxTurns < 1)
       throw new RangeError(`maxTurns must be ≥ 1, got ${maxTurns}`);
-    const rows = this.chainStmt.all({ guildId, channelId, userId, answerId, maxTurns }) as Raw<AnswerRow>[];
+    const rows = (await chainOf.execute(this.on, {
+      guildId,
+      channelId,
+      userId,
+      answerId,
+      maxTurns,
+    })) as Raw<AnswerRow>[];
     const oldest = rows[0];
     if (oldest === undefined) return undefined;
     // The walk stops at a parent out of scope: then the chain is not wholly this person's.
@@ -150,42 +326,28 @@ export class AnswerRepository {
     return rows.map((r) => fromRaw<AnswerRow>(r));
   }
 
-  get(guildId: string, id: number): AnswerRow | undefined {
-    const r = prepared(this.db, `SELECT ${COLUMNS} FROM answers a WHERE a.guild_id = ? AND a.id = ?`).get(
-      guildId,
-      id,
-    ) as Raw<AnswerRow> | undefined;
+  async get(guildId: string, id: number): Promise<AnswerRow | undefined> {
+    const r = (await byId.executeTakeFirst(this.on, { guildId, id })) as Raw<AnswerRow> | undefined;
     return r && fromRaw<AnswerRow>(r);
   }
 
   /** Records a teacher's correction (the latest one wins). False when the answer is not in this guild. */
-  correct(guildId: string, id: number, text: string, teacherId: string, at: string): boolean {
-    return (
-      prepared(
-        this.db,
-        `UPDATE answers SET corrected_answer = ?, corrected_by = ?, corrected_at = ? WHERE guild_id = ? AND id = ?`,
-      ).run(text, teacherId, at, guildId, id).changes > 0
-    );
+  async correct(guildId: string, id: number, text: string, teacherId: string, at: string): Promise<boolean> {
+    return (await correction.executeChanges(this.on, { guildId, id, text, teacherId, at })) > 0;
   }
 
   /** Sets (or replaces) one person's vote; false when the answer is not in this guild. */
-  vote(guildId: string, answerId: number, userId: string, value: 1 | -1, at: string): boolean {
-    if (!this.get(guildId, answerId)) return false;
-    prepared(
-      this.db,
-      `INSERT INTO answer_votes (answer_id, guild_id, user_id, value, created_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (answer_id, user_id) DO UPDATE SET value = excluded.value, created_at = excluded.created_at`,
-    ).run(answerId, guildId, userId, value, at);
+  async vote(guildId: string, answerId: number, userId: string, value: 1 | -1, at: string): Promise<boolean> {
+    if (!(await this.get(guildId, answerId))) return false;
+    await upsertVote.execute(this.on, { guildId, answerId, userId, value, at });
     return true;
   }
 
-  tally(guildId: string, answerId: number): VoteTally {
-    const r = prepared(
-      this.db,
-      `SELECT COALESCE(SUM(value = 1), 0) AS up, COALESCE(SUM(value = -1), 0) AS down
-         FROM answer_votes WHERE guild_id = ? AND answer_id = ?`,
-    ).get(guildId, answerId) as { up: number; down: number };
-    return { up: r.up, down: r.down, score: r.up - r.down };
+  async tally(guildId: string, answerId: number): Promise<VoteTally> {
+    const r = await tallyOf.executeTakeFirst(this.on, { guildId, answerId });
+    const up = r?.up ?? 0;
+    const down = r?.down ?? 0;
+    return { up, down, score: up - down };
   }
 
   /**
@@ -193,16 +355,14 @@ export class AnswerRepository {
    * own vote is stored (and shown in the tally) but never scored: one student alone cannot push their Q&A
    * into the next training set.
    */
-  withScores(guildId: string, sinceIso: string, limit = 100_000): AnswerWithScore[] {
-    return (
-      prepared(
-        this.db,
-        `SELECT ${COLUMNS}, COALESCE(SUM(v.value = 1), 0) AS up, COALESCE(SUM(v.value = -1), 0) AS down
-           FROM answers a LEFT JOIN answer_votes v
-             ON v.answer_id = a.id AND v.guild_id = a.guild_id AND v.user_id <> a.user_id
-           WHERE a.guild_id = ? AND a.created_at >= ?
-           GROUP BY a.id ORDER BY a.id LIMIT ?`,
-      ).all(guildId, sinceIso, limit) as (Raw<AnswerRow> & { up: number; down: number })[]
-    ).map((r) => ({ ...fromRaw<AnswerRow & { up: number; down: number }>(r), score: r.up - r.down }));
+  async withScores(guildId: string, sinceIso: string, limit = 100_000): Promise<AnswerWithScore[]> {
+    const rows = (await scored.execute(this.on, { guildId, sinceIso, limit })) as (Raw<AnswerRow> & {
+      up: number;
+      down: number;
+    })[];
+    return rows.map((r) => ({
+      ...fromRaw<AnswerRow & { up: number; down: number }>(r),
+      score: r.up - r.down,
+    }));
   }
 }

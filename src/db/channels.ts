@@ -1,6 +1,6 @@
 // Repository for channel_settings: a channel's /ask model, and class channels (public answers, own prompt).
-import type { Db } from "./open.ts";
-import { prepared } from "./statements.ts";
+import { compiled, type Param } from "./query/compiled.ts";
+import type { Queryable } from "./query/store.ts";
 
 export interface ChannelSettings {
   guildId: string;
@@ -16,57 +16,115 @@ export interface ChannelSettings {
   updatedAt: string;
 }
 
-const COLUMNS = `guild_id AS guildId, channel_id AS channelId, model, system_prompt AS systemPrompt,
-  fallback_model AS fallbackModel, temperature, max_tokens AS maxTokens, is_class AS isClass,
-  updated_by AS updatedBy, updated_at AS updatedAt`;
+const COLUMNS = [
+  "guild_id as guildId",
+  "channel_id as channelId",
+  "model",
+  "system_prompt as systemPrompt",
+  "fallback_model as fallbackModel",
+  "temperature",
+  "max_tokens as maxTokens",
+  "is_class as isClass",
+  "updated_by as updatedBy",
+  "updated_at as updatedAt",
+] as const;
 
 type RawRow = Omit<ChannelSettings, "isClass"> & { isClass: number };
 const fromRaw = (r: RawRow): ChannelSettings => ({ ...r, isClass: r.isClass === 1 });
 
-export class ChannelSettingsRepository {
-  constructor(private readonly db: Db) {}
+const byChannel = compiled((db, p: Param<{ guildId: string; channelId: string }>) =>
+  db
+    .selectFrom("channel_settings")
+    .select(COLUMNS)
+    .where("guild_id", "=", p("guildId"))
+    .where("channel_id", "=", p("channelId")),
+);
 
-  get(guildId: string, channelId: string): ChannelSettings | undefined {
-    const r = prepared(
-      this.db,
-      `SELECT ${COLUMNS} FROM channel_settings WHERE guild_id = ? AND channel_id = ?`,
-    ).get(guildId, channelId) as RawRow | undefined;
+type UpsertValues = Omit<ChannelSettings, "isClass"> & { isClass: number };
+
+const upsertRow = compiled((db, p: Param<UpsertValues>) =>
+  db
+    .insertInto("channel_settings")
+    .values({
+      guild_id: p("guildId"),
+      channel_id: p("channelId"),
+      model: p("model"),
+      system_prompt: p("systemPrompt"),
+      fallback_model: p("fallbackModel"),
+      temperature: p("temperature"),
+      max_tokens: p("maxTokens"),
+      is_class: p("isClass"),
+      updated_by: p("updatedBy"),
+      updated_at: p("updatedAt"),
+    })
+    .onConflict((oc) =>
+      oc.columns(["guild_id", "channel_id"]).doUpdateSet((eb) => ({
+        model: eb.ref("excluded.model"),
+        system_prompt: eb.ref("excluded.system_prompt"),
+        fallback_model: eb.ref("excluded.fallback_model"),
+        temperature: eb.ref("excluded.temperature"),
+        max_tokens: eb.ref("excluded.max_tokens"),
+        is_class: eb.ref("excluded.is_class"),
+        updated_by: eb.ref("excluded.updated_by"),
+        updated_at: eb.ref("excluded.updated_at"),
+      })),
+    ),
+);
+
+const ofGuild = compiled((db, p: Param<{ guildId: string; limit: number }>) =>
+  db
+    .selectFrom("channel_settings")
+    .select(COLUMNS)
+    .where("guild_id", "=", p("guildId"))
+    .orderBy("is_class", "desc")
+    .orderBy("channel_id")
+    .limit(p("limit")),
+);
+
+const deleteRow = compiled((db, p: Param<{ guildId: string; channelId: string }>) =>
+  db
+    .deleteFrom("channel_settings")
+    .where("guild_id", "=", p("guildId"))
+    .where("channel_id", "=", p("channelId")),
+);
+
+export class ChannelSettingsRepository {
+  constructor(private readonly on: Queryable) {}
+
+  /** The same repository over a transaction of its store (store.transaction's `tx`). */
+  in(tx: Queryable): ChannelSettingsRepository {
+    return new ChannelSettingsRepository(tx);
+  }
+
+  async get(guildId: string, channelId: string): Promise<ChannelSettings | undefined> {
+    const r = await byChannel.executeTakeFirst(this.on, { guildId, channelId });
     return r && fromRaw(r);
   }
 
   /** Creates or replaces the whole row. */
-  upsert(row: ChannelSettings): ChannelSettings {
-    prepared(
-      this.db,
-      `INSERT INTO channel_settings (guild_id, channel_id, model, system_prompt, fallback_model, temperature,
-           max_tokens, is_class, updated_by, updated_at)
-         VALUES (@guildId, @channelId, @model, @systemPrompt, @fallbackModel, @temperature, @maxTokens, @isClass,
-           @updatedBy, @updatedAt)
-         ON CONFLICT (guild_id, channel_id) DO UPDATE SET model = excluded.model,
-           system_prompt = excluded.system_prompt, fallback_model = excluded.fallback_model,
-           temperature = excluded.temperature, max_tokens = excluded.max_tokens, is_class = excluded.is_class,
-           updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
-    ).run({ ...row, isClass: row.isClass ? 1 : 0 });
+  async upsert(row: ChannelSettings): Promise<ChannelSettings> {
+    await upsertRow.execute(this.on, {
+      guildId: row.guildId,
+      channelId: row.channelId,
+      model: row.model,
+      systemPrompt: row.systemPrompt,
+      fallbackModel: row.fallbackModel,
+      temperature: row.temperature,
+      maxTokens: row.maxTokens,
+      isClass: row.isClass ? 1 : 0,
+      updatedBy: row.updatedBy,
+      updatedAt: row.updatedAt,
+    });
     return row;
   }
 
   /** Class channels first, then plain channel defaults; capped for Discord embeds. */
-  list(guildId: string, limit = 100): ChannelSettings[] {
-    return (
-      prepared(
-        this.db,
-        `SELECT ${COLUMNS} FROM channel_settings WHERE guild_id = ? ORDER BY is_class DESC, channel_id LIMIT ?`,
-      ).all(guildId, limit) as RawRow[]
-    ).map(fromRaw);
+  async list(guildId: string, limit = 100): Promise<ChannelSettings[]> {
+    return (await ofGuild.execute(this.on, { guildId, limit })).map(fromRaw);
   }
 
   /** True when a row was deleted. */
-  delete(guildId: string, channelId: string): boolean {
-    return (
-      prepared(this.db, `DELETE FROM channel_settings WHERE guild_id = ? AND channel_id = ?`).run(
-        guildId,
-        channelId,
-      ).changes > 0
-    );
+  async delete(guildId: string, channelId: string): Promise<boolean> {
+    return (await deleteRow.executeChanges(this.on, { guildId, channelId })) > 0;
   }
 }

@@ -1,16 +1,24 @@
 // The teachers' review of the class's Q&A (/review, `classtune review`): answers with their 👍/👎 counts, the
 // teacher's correction and the moderation flags, filtered and paged in SQL, always within one guild.
-import type { Db } from "./open.ts";
-import { prepared } from "./statements.ts";
+import { type RawBuilder, type SqlBool, sql } from "kysely";
+import { compiled, type Param } from "./query/compiled.ts";
+import type { Engine, Queryable } from "./query/store.ts";
 
 /**
  * The moderation flags of answer `a`: the categories of its flagged verdicts (migration 009: the question's and the
  * answer's checks both link to the answer), as one comma-separated text, or NULL when it is not flagged. The one
- * place the review reads moderation verdicts; guild-scoped like every query here.
+ * place the review reads moderation verdicts; guild-scoped like every query here. The verdict's categories are a
+ * JSON array of text: json_each on SQLite, jsonb_array_elements on PostgreSQL.
  */
-export const FLAGS_SQL = `(SELECT group_concat(DISTINCT json_extract(c.value, '$.category'))
-  FROM moderation_verdicts m, json_each(m.categories) c
-  WHERE m.guild_id = a.guild_id AND m.answer_id = a.id AND m.outcome = 'flagged')`;
+export function flagsSql(engine: Engine): RawBuilder<string | null> {
+  return engine === "postgres"
+    ? sql<string | null>`(SELECT string_agg(DISTINCT c.value ->> 'category', ',')
+        FROM moderation_verdicts m, jsonb_array_elements(m.categories::jsonb) c
+        WHERE m.guild_id = a.guild_id AND m.answer_id = a.id AND m.outcome = 'flagged')`
+    : sql<string | null>`(SELECT group_concat(DISTINCT json_extract(c.value, '$.category'))
+        FROM moderation_verdicts m, json_each(m.categories) c
+        WHERE m.guild_id = a.guild_id AND m.answer_id = a.id AND m.outcome = 'flagged')`;
+}
 
 export interface ReviewQuery {
   guildId: string;
@@ -49,12 +57,66 @@ interface RawRow extends Omit<ReviewRow, "public" | "flags" | "flagged"> {
   flags: string | null;
 }
 
-const WHERE = `a.guild_id = @guildId AND a.created_at >= @sinceIso AND a.id <= @maxId
-  AND (@channelId IS NULL OR a.channel_id = @channelId)
-  AND (@userId IS NULL OR a.user_id = @userId)
-  AND (@flaggedOnly = 0 OR (${FLAGS_SQL}) IS NOT NULL)`;
+type Filter = {
+  guildId: string;
+  sinceIso: string;
+  maxId: number;
+  channelId: string | null;
+  userId: string | null;
+  flaggedOnly: number;
+};
 
-const params = (q: ReviewQuery) => ({
+/** The review's filter on answers `a` (an absent channel or person: any; PostgreSQL types the NULL by its cast). */
+const filtered = (p: Param<Filter>, engine: Engine) =>
+  sql<SqlBool>`a.guild_id = ${p("guildId")} AND a.created_at >= ${p("sinceIso")} AND a.id <= ${p("maxId")}
+    AND (cast(${p("channelId")} as text) IS NULL OR a.channel_id = ${p("channelId")})
+    AND (cast(${p("userId")} as text) IS NULL OR a.user_id = ${p("userId")})
+    AND (${p("flaggedOnly")} = 0 OR ${flagsSql(engine)} IS NOT NULL)`;
+
+const maxIdOf = compiled((db, p: Param<{ guildId: string }>) =>
+  db
+    .selectFrom("answers")
+    .select((eb) => eb.fn.coalesce(eb.fn.max("id"), sql<number>`0`).as("maxId"))
+    .where("guild_id", "=", p("guildId")),
+);
+
+const countOf = compiled((db, p: Param<Filter>, engine) =>
+  db
+    .selectFrom("answers as a")
+    .select((eb) => eb.fn.countAll<number>().as("n"))
+    .where(filtered(p, engine)),
+);
+
+const votes = (value: 1 | -1) =>
+  sql<number>`(SELECT COUNT(*) FROM answer_votes v WHERE v.guild_id = a.guild_id AND v.answer_id = a.id
+    AND v.value = ${sql.lit(value)})`;
+
+const pageOf = compiled((db, p: Param<Filter & { limit: number; offset: number }>, engine) =>
+  db
+    .selectFrom("answers as a")
+    .select([
+      "a.id as answerId",
+      "a.channel_id as channelId",
+      "a.user_id as userId",
+      "a.question",
+      "a.answer",
+      "a.model",
+      "a.public",
+      "a.corrected_answer as correctedAnswer",
+      "a.corrected_by as correctedBy",
+      "a.corrected_at as correctedAt",
+      "a.created_at as createdAt",
+      votes(1).as("up"),
+      votes(-1).as("down"),
+      flagsSql(engine).as("flags"),
+    ])
+    .where(filtered(p, engine))
+    .orderBy("a.id", "desc")
+    .limit(p("limit"))
+    .offset(p("offset")),
+);
+
+const params = (q: ReviewQuery): Filter => ({
   guildId: q.guildId,
   sinceIso: q.sinceIso,
   maxId: q.maxId,
@@ -64,38 +126,26 @@ const params = (q: ReviewQuery) => ({
 });
 
 export class ReviewRepository {
-  private readonly countStmt;
-  private readonly pageStmt;
-  private readonly maxIdStmt;
+  constructor(private readonly on: Queryable) {}
 
-  constructor(db: Db) {
-    this.maxIdStmt = prepared(db, "SELECT COALESCE(MAX(id), 0) FROM answers WHERE guild_id = ?", "pluck");
-    this.countStmt = prepared(db, `SELECT COUNT(*) FROM answers a WHERE ${WHERE}`, "pluck");
-    this.pageStmt = prepared(
-      db,
-      `SELECT a.id AS answerId, a.channel_id AS channelId, a.user_id AS userId, a.question, a.answer, a.model,
-         a.public, a.corrected_answer AS correctedAnswer, a.corrected_by AS correctedBy,
-         a.corrected_at AS correctedAt, a.created_at AS createdAt,
-         (SELECT COUNT(*) FROM answer_votes v WHERE v.guild_id = a.guild_id AND v.answer_id = a.id AND v.value = 1) AS up,
-         (SELECT COUNT(*) FROM answer_votes v WHERE v.guild_id = a.guild_id AND v.answer_id = a.id AND v.value = -1) AS down,
-         (${FLAGS_SQL}) AS flags
-       FROM answers a WHERE ${WHERE}
-       ORDER BY a.id DESC LIMIT @limit OFFSET @offset`,
-    );
+  /** The same repository over a transaction of its store (store.transaction's `tx`). */
+  in(tx: Queryable): ReviewRepository {
+    return new ReviewRepository(tx);
   }
 
   /** The guild's newest answer id (0 when it has none). */
-  maxId(guildId: string): number {
-    return this.maxIdStmt.get(guildId) as number;
+  async maxId(guildId: string): Promise<number> {
+    return (await maxIdOf.executeTakeFirst(this.on, { guildId }))?.maxId ?? 0;
   }
 
-  count(q: ReviewQuery): number {
-    return this.countStmt.get(params(q)) as number;
+  async count(q: ReviewQuery): Promise<number> {
+    return (await countOf.executeTakeFirst(this.on, params(q)))?.n ?? 0;
   }
 
   /** Newest first. */
-  page(q: ReviewQuery, limit: number, offset: number): ReviewRow[] {
-    return (this.pageStmt.all({ ...params(q), limit, offset }) as RawRow[]).map((r) => {
+  async page(q: ReviewQuery, limit: number, offset: number): Promise<ReviewRow[]> {
+    const rows = (await pageOf.execute(this.on, { ...params(q), limit, offset })) as RawRow[];
+    return rows.map((r) => {
       const flags =
         r.flags === null
           ? []

@@ -68,7 +68,7 @@ describe("AskService", () => {
       addModel(h, G, { name: "llama-3.1-8b-instant", provider: "groq" });
       h.settings.setGuildModel(G, "llama-3.1-8b-instant");
       // A plain channel: the guild's default model answers (the router's one guild_settings read, when not given).
-      const settings = h.settings.question(G, HALL);
+      const settings = await h.settings.question(G, HALL);
       // Changed after the command read them: this question goes by what was read.
       h.settings.setGuildModel(G, BASE);
       trace.length = 0;
@@ -97,7 +97,7 @@ describe("AskService", () => {
       h.settings.setGuildModel(G, "llama-3.1-8b-instant");
       assert.equal(answered(await ask({ question: "q1" })).source, "guild");
       assert.equal(answered(await ask({ question: "q1" })).model, "llama-3.1-8b-instant");
-      h.settings.setChannelModel(G, HALL, FT, TEACHER);
+      await h.settings.setChannelModel(G, HALL, FT, TEACHER);
       const channel = answered(await ask({ question: "q2" }));
       assert.deepEqual([channel.model, channel.source], [FT, "channel"]);
       const explicit = answered(
@@ -124,7 +124,13 @@ describe("AskService", () => {
     });
 
     it("lets a student in a class channel ask only its model, its fallback and the server's registered models", async () => {
-      h.settings.setup({ guildId: G, channelId: CLASS, model: FT, fallbackModel: BASE, teacherId: TEACHER });
+      await h.settings.setup({
+        guildId: G,
+        channelId: CLASS,
+        model: FT,
+        fallbackModel: BASE,
+        teacherId: TEACHER,
+      });
       for (const model of [FT, BASE, "llama-3.1-8b-instant"]) {
         assert.equal(answered(await ask({ channelId: CLASS, model, question: `q ${model}` })).model, model);
       }
@@ -155,9 +161,9 @@ describe("AskService", () => {
         "model_not_allowed",
         "not the server's choice",
       );
-      h.settings.setChannelModel(G, HALL, BASE, TEACHER);
+      await h.settings.setChannelModel(G, HALL, BASE, TEACHER);
       answered(await ask({ model: BASE, question: "the channel's model" }));
-      assert.deepEqual(h.router.studentModels(G, h.settings.list(G)[0], 25), [
+      assert.deepEqual(h.router.studentModels(G, (await h.settings.list(G))[0], 25), [
         BASE,
         "llama-3.1-8b-instant",
         FT,
@@ -178,11 +184,11 @@ describe("AskService", () => {
       assert.equal(r.reason, "model_not_found");
       assert.equal(refused(await ask({ model: "made-up-model" })).reason, "model_not_found");
       assert.equal(sandbox.requests.length + groq.requests.length, 0);
-      assert.throws(() => h.settings.setChannelModel(OTHER_G, HALL, FT, TEACHER), /no model called/);
+      await assert.rejects(() => h.settings.setChannelModel(OTHER_G, HALL, FT, TEACHER), /no model called/);
     });
 
     it("answers publicly in a class channel with its system prompt, temperature and max tokens", async () => {
-      h.settings.setup({
+      await h.settings.setup({
         guildId: G,
         channelId: CLASS,
         model: FT,
@@ -197,12 +203,12 @@ describe("AskService", () => {
       assert.equal(sent?.messages[0]?.content, "You teach biology to 14-year-olds.");
       assert.equal(sent?.temperature, 0.2);
       assert.deepEqual(
-        h.settings.list(G).map((c) => [c.channelId, c.isClass, c.maxTokens]),
+        (await h.settings.list(G)).map((c) => [c.channelId, c.isClass, c.maxTokens]),
         [[CLASS, true, 500]],
       );
-      h.settings.remove(G, CLASS);
+      await h.settings.remove(G, CLASS);
       assert.equal(answered(await ask({ channelId: CLASS, question: "again" })).public, false);
-      assert.throws(() => h.settings.remove(G, CLASS), /not a class channel/);
+      await assert.rejects(() => h.settings.remove(G, CLASS), /not a class channel/);
     });
 
     it("/model add registers a model with a configured provider, for this guild only", async () => {
@@ -237,8 +243,14 @@ describe("AskService", () => {
   });
 
   describe("fallback", () => {
-    beforeEach(() => {
-      h.settings.setup({ guildId: G, channelId: CLASS, model: FT, fallbackModel: BASE, teacherId: TEACHER });
+    beforeEach(async () => {
+      await h.settings.setup({
+        guildId: G,
+        channelId: CLASS,
+        model: FT,
+        fallbackModel: BASE,
+        teacherId: TEACHER,
+      });
     });
 
     it("answers with the channel's fallback when the provider says the model is gone (404)", async () => {
@@ -277,7 +289,7 @@ describe("AskService", () => {
     });
 
     it("without a fallback tells the student plainly and notifies the teachers once a day", async () => {
-      h.settings.setChannelModel(G, HALL, FT, TEACHER);
+      await h.settings.setChannelModel(G, HALL, FT, TEACHER);
       sandbox.models.delete(FT);
       try {
         const first = refused(await ask());

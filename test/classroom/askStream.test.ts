@@ -146,7 +146,7 @@ describe("/ask streamed", () => {
   });
 
   it("an answer cut at max-tokens while streaming carries the truncation line", async () => {
-    h.settings.setup({ guildId: G, channelId: HALL, model, teacherId: STUDENT, maxTokens: 12 });
+    await h.settings.setup({ guildId: G, channelId: HALL, model, teacherId: STUDENT, maxTokens: 12 });
     const r = answered(await ask("How does photosynthesis work?"));
     assert.equal(r.truncated, true);
     assert.ok(r.answer.endsWith(truncationNote(12)));

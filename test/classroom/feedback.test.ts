@@ -27,7 +27,7 @@ describe("FeedbackService", () => {
     server = await startChatServer("sandbox", [BASE]);
   });
   after(() => server.close());
-  beforeEach(() => {
+  beforeEach(async () => {
     h = buildHarness({ fineTuning: { name: "sandbox", url: server.url } });
     dataDir = mkdtempSync(join(tmpdir(), "classtune-feedback-"));
     feedback = new FeedbackService({
@@ -37,7 +37,7 @@ describe("FeedbackService", () => {
       now: () => h.clock.now,
     });
     for (const g of [G, OTHER_G]) {
-      h.settings.setup({
+      await h.settings.setup({
         guildId: g,
         channelId: CLASS,
         model: BASE,
@@ -56,12 +56,12 @@ describe("FeedbackService", () => {
   it("keeps one vote per student per answer; voting again replaces it", async () => {
     const id = await askIn(G, CLASS, "What is a cell?");
     const [s1, s2] = students as [string, string];
-    feedback.vote(G, CLASS, id, s1, "up");
-    feedback.vote(G, CLASS, id, s1, "up");
-    assert.deepEqual(feedback.vote(G, CLASS, id, s2, "up"), { up: 2, down: 0, score: 2 });
-    assert.deepEqual(feedback.vote(G, CLASS, id, s1, "down"), { up: 1, down: 1, score: 0 });
-    assert.throws(() => feedback.vote(OTHER_G, CLASS, id, s1, "up"), /no longer exists/);
-    assert.deepEqual(feedback.tally(G, id), { up: 1, down: 1, score: 0 });
+    await feedback.vote(G, CLASS, id, s1, "up");
+    await feedback.vote(G, CLASS, id, s1, "up");
+    assert.deepEqual(await feedback.vote(G, CLASS, id, s2, "up"), { up: 2, down: 0, score: 2 });
+    assert.deepEqual(await feedback.vote(G, CLASS, id, s1, "down"), { up: 1, down: 1, score: 0 });
+    await assert.rejects(async () => await feedback.vote(OTHER_G, CLASS, id, s1, "up"), /no longer exists/);
+    assert.deepEqual(await feedback.tally(G, id), { up: 1, down: 1, score: 0 });
   });
 
   it("takes votes only on a public answer and only from its channel; any other id is not found", async () => {
@@ -74,15 +74,15 @@ describe("FeedbackService", () => {
       [HALL, publicId],
       [CLASS, privateId + 1000],
     ] as const) {
-      assert.throws(
-        () => feedback.vote(G, channel, id, s1, "up"),
+      await assert.rejects(
+        async () => await feedback.vote(G, channel, id, s1, "up"),
         /That answer no longer exists in this server/,
         `answer ${id} from channel ${channel}`,
       );
     }
-    assert.deepEqual(h.answers.tally(G, privateId), { up: 0, down: 0, score: 0 }, "no vote was stored");
-    assert.deepEqual(h.answers.tally(G, publicId), { up: 0, down: 0, score: 0 });
-    assert.deepEqual(feedback.vote(G, CLASS, publicId, s1, "up"), { up: 1, down: 0, score: 1 });
+    assert.deepEqual(await h.answers.tally(G, privateId), { up: 0, down: 0, score: 0 }, "no vote was stored");
+    assert.deepEqual(await h.answers.tally(G, publicId), { up: 0, down: 0, score: 0 });
+    assert.deepEqual(await feedback.vote(G, CLASS, publicId, s1, "up"), { up: 1, down: 0, score: 1 });
   });
 
   it("exports well-rated public answers and teacher corrections; the export round-trips through the validator", async () => {
@@ -90,19 +90,19 @@ describe("FeedbackService", () => {
     for (let i = 0; i < 12; i++) ids.push(await askIn(G, CLASS, `Biology question number ${i}?`));
     // 10 well-rated, one disputed, one never voted.
     for (const id of ids.slice(0, 10)) {
-      for (const s of students.slice(0, 3)) feedback.vote(G, CLASS, id, s, "up");
-      feedback.vote(G, CLASS, id, students[3] as string, "down");
+      for (const s of students.slice(0, 3)) await feedback.vote(G, CLASS, id, s, "up");
+      await feedback.vote(G, CLASS, id, students[3] as string, "down");
     }
     const disputed = ids[10] as number;
-    feedback.vote(G, CLASS, disputed, students[0] as string, "up");
-    feedback.vote(G, CLASS, disputed, students[1] as string, "down");
+    await feedback.vote(G, CLASS, disputed, students[0] as string, "up");
+    await feedback.vote(G, CLASS, disputed, students[1] as string, "down");
     // A private answer, corrected by a teacher; another private answer, not corrected.
     const privateCorrected = await askIn(G, HALL, "What does the mitochondria do?");
     await askIn(G, HALL, "Is my homework right?");
     await feedback.correct(G, privateCorrected, TEACHER, "It makes most of the cell's energy (ATP).");
     // The other guild's answers, however well rated, never appear.
     const foreign = await askIn(OTHER_G, CLASS, "Secret question from another school?");
-    for (const s of students) feedback.vote(OTHER_G, CLASS, foreign, s, "up");
+    for (const s of students) await feedback.vote(OTHER_G, CLASS, foreign, s, "up");
 
     const result = await feedback.exportDataset({ guildId: G, requesterId: TEACHER, minScore: 2 });
     assert.equal(result.examples, 11);
@@ -137,7 +137,7 @@ describe("FeedbackService", () => {
     const [asker, classmate] = students as [string, string];
     const id = await askIn(G, CLASS, "Is my own answer great?", asker);
     assert.deepEqual(
-      feedback.vote(G, CLASS, id, asker, "up"),
+      await feedback.vote(G, CLASS, id, asker, "up"),
       { up: 1, down: 0, score: 1 },
       "the vote is stored",
     );
@@ -146,11 +146,11 @@ describe("FeedbackService", () => {
       /Nothing to export yet/,
       "the asker's 👍 alone does not export their Q&A",
     );
-    feedback.vote(G, CLASS, id, classmate, "up");
+    await feedback.vote(G, CLASS, id, classmate, "up");
     const r = await feedback.exportDataset({ guildId: G, requesterId: TEACHER });
     assert.equal(r.fromVotes, 1);
     assert.match(readFileSync(r.row.storedPath, "utf8"), /Is my own answer great\?/);
-    const [scored] = h.answers.withScores(G, "0000");
+    const [scored] = await h.answers.withScores(G, "0000");
     assert.deepEqual(
       [scored?.up, scored?.down, scored?.score],
       [1, 0, 1],
@@ -160,10 +160,10 @@ describe("FeedbackService", () => {
 
   it("filters by date, and refuses an empty export with a clear message", async () => {
     const old = await askIn(G, CLASS, "Old question?");
-    feedback.vote(G, CLASS, old, students[0] as string, "up");
+    await feedback.vote(G, CLASS, old, students[0] as string, "up");
     h.clock.now += 10 * 86_400_000;
     const recent = await askIn(G, CLASS, "New question?");
-    feedback.vote(G, CLASS, recent, students[0] as string, "up");
+    await feedback.vote(G, CLASS, recent, students[0] as string, "up");
     const r = await feedback.exportDataset({ guildId: G, requesterId: TEACHER, since: "2026-12-01" });
     assert.equal(r.examples, 1);
     await assert.rejects(

@@ -18,6 +18,7 @@ import { storeDataset } from "../../src/datasets/store.ts";
 import { AnswerRepository, type NewAnswer } from "../../src/db/answers.ts";
 import { DatasetExportRepository } from "../../src/db/datasetExports.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 
 const G = "100000000000000001";
 const OTHER_G = "100000000000000002";
@@ -38,9 +39,9 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-beforeEach(() => {
+beforeEach(async () => {
   db = openDb(":memory:");
-  answers = new AnswerRepository(db);
+  answers = new AnswerRepository(sqliteStore(db));
   const dataDir = mkdtempSync(join(tmpdir(), "classtune-conversation-"));
   dirs.push(dataDir);
   feedback = new FeedbackService({
@@ -52,9 +53,9 @@ beforeEach(() => {
   });
 });
 
-function ask(question: string, over: Partial<NewAnswer> = {}): number {
+async function ask(question: string, over: Partial<NewAnswer> = {}): Promise<number> {
   at += 1000;
-  return answers.insert({
+  return await answers.insert({
     guildId: G,
     channelId: CLASS,
     userId: ASKER,
@@ -68,11 +69,11 @@ function ask(question: string, over: Partial<NewAnswer> = {}): number {
   });
 }
 
-const upvote = (id: number, guildId = G) => {
-  for (const v of voters.slice(0, 2)) answers.vote(guildId, id, v, 1, new Date(at).toISOString());
+const upvote = async (id: number, guildId = G) => {
+  for (const v of voters.slice(0, 2)) await answers.vote(guildId, id, v, 1, new Date(at).toISOString());
 };
-const correct = (id: number, text: string, guildId = G) =>
-  answers.correct(guildId, id, text, TEACHER, new Date(at).toISOString());
+const correct = async (id: number, text: string, guildId = G) =>
+  await answers.correct(guildId, id, text, TEACHER, new Date(at).toISOString());
 
 const readLines = <T>(path: string): T[] =>
   readFileSync(path, "utf8")
@@ -86,11 +87,11 @@ const shape = (line: ExportLine) =>
 
 describe("multi-turn supervised export", () => {
   it("writes a conversation as one example: weight 1 on what qualified, 0 on context, the correction's text; it validates", async () => {
-    const first = ask("What is a cell?");
-    upvote(first);
-    const second = ask("Is it alive?", { parentId: first });
-    const third = ask("And a virus?", { parentId: second });
-    correct(third, "A virus is not a cell: it cannot live on its own.");
+    const first = await ask("What is a cell?");
+    await upvote(first);
+    const second = await ask("Is it alive?", { parentId: first });
+    const third = await ask("And a virus?", { parentId: second });
+    await correct(third, "A virus is not a cell: it cannot live on its own.");
 
     const result = await feedback.exportDataset({ guildId: G, requesterId: TEACHER });
 
@@ -116,11 +117,11 @@ describe("multi-turn supervised export", () => {
     assert.deepEqual(rows, [{ s: ASKER }], "one line, its asker recorded once for /privacy");
   });
 
-  it("cuts a conversation after its last turn that qualifies: one turn left is a line as for a single answer", () => {
-    const first = ask("What is a cell?");
-    upvote(first);
-    ask("Thanks!", { parentId: first });
-    const { lines, multiTurn } = selectForExport(answers.withScores(G, "0000"), 1);
+  it("cuts a conversation after its last turn that qualifies: one turn left is a line as for a single answer", async () => {
+    const first = await ask("What is a cell?");
+    await upvote(first);
+    await ask("Thanks!", { parentId: first });
+    const { lines, multiTurn } = selectForExport(await answers.withScores(G, "0000"), 1);
     assert.equal(multiTurn, 0);
     assert.deepEqual(
       lines.map(shape),
@@ -135,27 +136,27 @@ describe("multi-turn supervised export", () => {
     );
   });
 
-  it("keeps an unqualified first question as context (weight 0) for a follow-up that qualified", () => {
-    const first = ask("What is a cell?");
-    const second = ask("Why so small?", { parentId: first });
-    upvote(second);
-    const { lines } = selectForExport(answers.withScores(G, "0000"), 1);
+  it("keeps an unqualified first question as context (weight 0) for a follow-up that qualified", async () => {
+    const first = await ask("What is a cell?");
+    const second = await ask("Why so small?", { parentId: first });
+    await upvote(second);
+    const { lines } = selectForExport(await answers.withScores(G, "0000"), 1);
     assert.deepEqual(
       lines.map((l) => l.messages.map((m) => m.weight)),
       [[undefined, undefined, 0, undefined, 1]],
     );
   });
 
-  it("trains each turn once: never also alone, never twice across two follow-ups of one answer", () => {
-    const first = ask("What is a cell?");
-    upvote(first);
-    const a = ask("Is it alive?", { parentId: first });
-    const b = ask("How big is it?", { parentId: first });
-    upvote(a);
-    upvote(b);
+  it("trains each turn once: never also alone, never twice across two follow-ups of one answer", async () => {
+    const first = await ask("What is a cell?");
+    await upvote(first);
+    const a = await ask("Is it alive?", { parentId: first });
+    const b = await ask("How big is it?", { parentId: first });
+    await upvote(a);
+    await upvote(b);
     // The same question asked alone elsewhere is the first turn again: not trained a second time.
-    upvote(ask("What is a cell?"));
-    const { lines, multiTurn } = selectForExport(answers.withScores(G, "0000"), 1);
+    await upvote(await ask("What is a cell?"));
+    const { lines, multiTurn } = selectForExport(await answers.withScores(G, "0000"), 1);
     assert.equal(multiTurn, 2);
     assert.deepEqual(
       lines.map((l) => [l.messages[3]?.content, l.messages[2]?.weight, l.messages[4]?.weight]),
@@ -166,12 +167,12 @@ describe("multi-turn supervised export", () => {
     );
   });
 
-  it("for a trainer without `weight`, stops a conversation before a turn that would be weight 0", () => {
-    const first = ask("What is a cell?");
-    upvote(first);
-    const second = ask("Is it alive?", { parentId: first });
-    upvote(ask("And a virus?", { parentId: second }));
-    const { lines } = selectForExport(answers.withScores(G, "0000"), 1, { weights: false });
+  it("for a trainer without `weight`, stops a conversation before a turn that would be weight 0", async () => {
+    const first = await ask("What is a cell?");
+    await upvote(first);
+    const second = await ask("Is it alive?", { parentId: first });
+    await upvote(await ask("And a virus?", { parentId: second }));
+    const { lines } = selectForExport(await answers.withScores(G, "0000"), 1, { weights: false });
     assert.deepEqual(lines.map(shape), [
       [
         ["system", PROMPT],
@@ -184,15 +185,15 @@ describe("multi-turn supervised export", () => {
   });
 
   it("exports only the guild's conversations, and none begun before `since`", async () => {
-    const early = ask("Early question?");
+    const early = await ask("Early question?");
     at += 10 * 86_400_000;
-    const late = ask("A follow-up asked after the cut-off?", { parentId: early });
-    upvote(late);
-    const foreign = ask("Another school's question?", { guildId: OTHER_G });
-    const foreignFollowUp = ask("Another school's follow-up?", { guildId: OTHER_G, parentId: foreign });
-    correct(foreignFollowUp, "Another school's correction.", OTHER_G);
-    const mine = ask("What is a cell?", { userId: CLASSMATE });
-    correct(ask("Why?", { userId: CLASSMATE, parentId: mine }), "Because.");
+    const late = await ask("A follow-up asked after the cut-off?", { parentId: early });
+    await upvote(late);
+    const foreign = await ask("Another school's question?", { guildId: OTHER_G });
+    const foreignFollowUp = await ask("Another school's follow-up?", { guildId: OTHER_G, parentId: foreign });
+    await correct(foreignFollowUp, "Another school's correction.", OTHER_G);
+    const mine = await ask("What is a cell?", { userId: CLASSMATE });
+    await correct(await ask("Why?", { userId: CLASSMATE, parentId: mine }), "Because.");
 
     const all = await feedback.exportDataset({ guildId: G, requesterId: TEACHER });
     const text = readFileSync(all.row.storedPath, "utf8");
@@ -213,9 +214,9 @@ describe("multi-turn supervised export", () => {
 
 describe("preference export of a follow-up", () => {
   it("puts the conversation so far in input.messages, and the file validates", async () => {
-    const first = ask("What is a cell?");
-    const second = ask("Is it alive?", { parentId: first });
-    correct(second, "Yes: a cell is the smallest living unit.");
+    const first = await ask("What is a cell?");
+    const second = await ask("Is it alive?", { parentId: first });
+    await correct(second, "Yes: a cell is the smallest living unit.");
     const result = await feedback.exportDataset({ guildId: G, requesterId: TEACHER, format: "preference" });
     assert.deepEqual([result.examples, result.multiTurn, result.report.invalid], [1, 1, 0]);
     assert.equal(result.report.format, "preference");

@@ -11,6 +11,7 @@ import { storeDataset } from "../../src/datasets/store.ts";
 import { validateFile } from "../../src/datasets/validator.ts";
 import { AnswerRepository, type NewAnswer } from "../../src/db/answers.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 
 const G = "100000000000000001";
 const OTHER_G = "100000000000000002";
@@ -28,9 +29,9 @@ let answers: AnswerRepository;
 let feedback: FeedbackService;
 let at = Date.parse("2026-11-25T10:00:00Z");
 
-function answer(a: Partial<NewAnswer> & { question: string; answer: string }): number {
+async function answer(a: Partial<NewAnswer> & { question: string; answer: string }): Promise<number> {
   at += 1000;
-  return answers.insert({
+  return await answers.insert({
     guildId: G,
     channelId: CLASS,
     userId: ASKER,
@@ -42,13 +43,13 @@ function answer(a: Partial<NewAnswer> & { question: string; answer: string }): n
   });
 }
 
-function votes(guildId: string, id: number, ups: number, downs = 0): void {
-  voters.slice(0, ups).forEach((v) => {
-    answers.vote(guildId, id, v, 1, new Date(at).toISOString());
-  });
-  voters.slice(ups, ups + downs).forEach((v) => {
-    answers.vote(guildId, id, v, -1, new Date(at).toISOString());
-  });
+async function votes(guildId: string, id: number, ups: number, downs = 0): Promise<void> {
+  for (const v of voters.slice(0, ups)) {
+    await answers.vote(guildId, id, v, 1, new Date(at).toISOString());
+  }
+  for (const v of voters.slice(ups, ups + downs)) {
+    await answers.vote(guildId, id, v, -1, new Date(at).toISOString());
+  }
 }
 
 const readLines = (path: string): PreferenceLine[] =>
@@ -57,9 +58,9 @@ const readLines = (path: string): PreferenceLine[] =>
     .split("\n")
     .map((l) => JSON.parse(l) as PreferenceLine);
 
-beforeEach(() => {
+beforeEach(async () => {
   db = openDb(":memory:");
-  answers = new AnswerRepository(db);
+  answers = new AnswerRepository(sqliteStore(db));
   const dataDir = mkdtempSync(join(tmpdir(), "classtune-preference-"));
   feedback = new FeedbackService({
     answers,
@@ -72,13 +73,13 @@ beforeEach(() => {
 describe("preference export", () => {
   it("prefers a teacher's correction over the model's answer, private answers included, in OpenAI's format", async () => {
     for (let i = 1; i <= 10; i++) {
-      const id = answer({
+      const id = await answer({
         question: `Question ${i}: what does a ribosome do?`,
         answer: `It stores energy (${i}).`,
         public: i % 2 === 0,
         channelId: i % 2 === 0 ? CLASS : HALL,
       });
-      answers.correct(
+      await answers.correct(
         G,
         id,
         `It builds proteins from amino acids (${i}).`,
@@ -113,32 +114,35 @@ describe("preference export", () => {
   });
 
   it("prefers the better-rated of two public answers to one question (same system prompt, normalised text)", async () => {
-    const good = answer({ question: "What is osmosis?", answer: "Water moving across a membrane." });
-    const bad = answer({
+    const good = await answer({ question: "What is osmosis?", answer: "Water moving across a membrane." });
+    const bad = await answer({
       question: "  what is OSMOSIS ",
       answer: "A kind of rock.",
       channelId: OTHER_CLASS,
     });
-    votes(G, good, 3);
-    votes(G, bad, 0, 1);
+    await votes(G, good, 3);
+    await votes(G, bad, 0, 1);
     // Same question, another system prompt: another question.
-    const elsewhere = answer({
+    const elsewhere = await answer({
       question: "What is osmosis?",
       answer: "Osmosis!",
       systemPrompt: "You teach art.",
     });
-    votes(G, elsewhere, 0, 3);
+    await votes(G, elsewhere, 0, 3);
     // Two answers with the same net votes: no preference between them.
-    const tieA = answer({ question: "What is a gene?", answer: "A unit of heredity." });
-    const tieB = answer({ question: "What is a gene?", answer: "A stretch of DNA." });
-    votes(G, tieA, 1);
-    votes(G, tieB, 1);
+    const tieA = await answer({ question: "What is a gene?", answer: "A unit of heredity." });
+    const tieB = await answer({ question: "What is a gene?", answer: "A stretch of DNA." });
+    await votes(G, tieA, 1);
+    await votes(G, tieB, 1);
     // A private answer has no votes: it never loses a vote pair to a public one.
-    const publicOne = answer({ question: "Is a virus alive?", answer: "It is debated." });
-    answer({ question: "Is a virus alive?", answer: "No.", public: false, channelId: HALL });
-    votes(G, publicOne, 2);
+    const publicOne = await answer({ question: "Is a virus alive?", answer: "It is debated." });
+    await answer({ question: "Is a virus alive?", answer: "No.", public: false, channelId: HALL });
+    await votes(G, publicOne, 2);
 
-    const { lines, fromVotes, fromCorrections } = selectPreferencePairs(answers.withScores(G, "0000"), 1);
+    const { lines, fromVotes, fromCorrections } = selectPreferencePairs(
+      await answers.withScores(G, "0000"),
+      1,
+    );
     assert.deepEqual([fromVotes, fromCorrections], [1, 0]);
     assert.deepEqual(lines, [
       {
@@ -153,17 +157,23 @@ describe("preference export", () => {
       },
     ]);
     // min-score is the margin the better answer needs: 4 here (3 − (−1)), so 5 finds nothing.
-    assert.equal(selectPreferencePairs(answers.withScores(G, "0000"), 4).lines.length, 1);
-    assert.equal(selectPreferencePairs(answers.withScores(G, "0000"), 5).lines.length, 0);
+    assert.equal(selectPreferencePairs(await answers.withScores(G, "0000"), 4).lines.length, 1);
+    assert.equal(selectPreferencePairs(await answers.withScores(G, "0000"), 5).lines.length, 0);
   });
 
-  it("uses the teacher's correction of the better-rated answer, never the text it replaced", () => {
-    const liked = answer({ question: "What is mitosis?", answer: "Cell division, roughly." });
-    const disliked = answer({ question: "What is mitosis?", answer: "A disease." });
-    votes(G, liked, 2);
-    votes(G, disliked, 0, 2);
-    answers.correct(G, liked, "Division into two identical cells.", TEACHER, new Date(at).toISOString());
-    const { lines } = selectPreferencePairs(answers.withScores(G, "0000"), 1);
+  it("uses the teacher's correction of the better-rated answer, never the text it replaced", async () => {
+    const liked = await answer({ question: "What is mitosis?", answer: "Cell division, roughly." });
+    const disliked = await answer({ question: "What is mitosis?", answer: "A disease." });
+    await votes(G, liked, 2);
+    await votes(G, disliked, 0, 2);
+    await answers.correct(
+      G,
+      liked,
+      "Division into two identical cells.",
+      TEACHER,
+      new Date(at).toISOString(),
+    );
+    const { lines } = selectPreferencePairs(await answers.withScores(G, "0000"), 1);
     assert.deepEqual(
       lines.map((l) => [l.preferred_output[0]?.content, l.non_preferred_output[0]?.content]),
       [
@@ -173,23 +183,27 @@ describe("preference export", () => {
     );
   });
 
-  it("does not count the asker's own vote, and skips a pair whose two texts are the same", () => {
-    answer({ question: "What is DNA?", answer: "A molecule." });
-    const b = answer({ question: "What is DNA?", answer: "Deoxyribonucleic acid." });
-    answers.vote(G, b, ASKER, 1, new Date(at).toISOString());
-    assert.equal(selectPreferencePairs(answers.withScores(G, "0000"), 1).lines.length, 0);
-    votes(G, b, 1);
-    assert.equal(selectPreferencePairs(answers.withScores(G, "0000"), 1).lines.length, 1);
-    const same = answer({ question: "Why?", answer: "Because." });
-    answers.correct(G, same, " Because. ", TEACHER, new Date(at).toISOString());
-    assert.equal(selectPreferencePairs(answers.withScores(G, "0000"), 1).fromCorrections, 0);
+  it("does not count the asker's own vote, and skips a pair whose two texts are the same", async () => {
+    await answer({ question: "What is DNA?", answer: "A molecule." });
+    const b = await answer({ question: "What is DNA?", answer: "Deoxyribonucleic acid." });
+    await answers.vote(G, b, ASKER, 1, new Date(at).toISOString());
+    assert.equal(selectPreferencePairs(await answers.withScores(G, "0000"), 1).lines.length, 0);
+    await votes(G, b, 1);
+    assert.equal(selectPreferencePairs(await answers.withScores(G, "0000"), 1).lines.length, 1);
+    const same = await answer({ question: "Why?", answer: "Because." });
+    await answers.correct(G, same, " Because. ", TEACHER, new Date(at).toISOString());
+    assert.equal(selectPreferencePairs(await answers.withScores(G, "0000"), 1).fromCorrections, 0);
   });
 
   it("exports only this guild's answers, and says plainly when there is nothing to pair", async () => {
-    const other = answer({ guildId: OTHER_G, question: "Other school's secret?", answer: "Model text." });
-    answers.correct(OTHER_G, other, "Other school's correction.", TEACHER, new Date(at).toISOString());
-    const mine = answer({ question: "What is a cell?", answer: "A room." });
-    answers.correct(G, mine, "The smallest unit of life.", TEACHER, new Date(at).toISOString());
+    const other = await answer({
+      guildId: OTHER_G,
+      question: "Other school's secret?",
+      answer: "Model text.",
+    });
+    await answers.correct(OTHER_G, other, "Other school's correction.", TEACHER, new Date(at).toISOString());
+    const mine = await answer({ question: "What is a cell?", answer: "A room." });
+    await answers.correct(G, mine, "The smallest unit of life.", TEACHER, new Date(at).toISOString());
     await assert.rejects(
       feedback.exportDataset({ guildId: "100000000000000077", requesterId: TEACHER, format: "preference" }),
       /Nothing to export as preference pairs yet: no teacher corrected an answer, and no question has two public answers/,

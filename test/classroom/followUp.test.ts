@@ -53,7 +53,7 @@ describe("/ask follow-ups", () => {
         ["user", "What is inside it?"],
       ],
     );
-    const row = h.answers.get(G, second.answerId);
+    const row = await h.answers.get(G, second.answerId);
     assert.equal(row?.parentId, first.answerId);
     assert.equal(row?.turn, 2);
   });
@@ -136,7 +136,7 @@ describe("/ask follow-ups", () => {
       assert.equal(rows.length, 2);
       assert.ok((rows[1]?.completion ?? 0) > 0 && (rows[1]?.cost ?? 0) > 0, "the answer was paid for");
       assert.equal(rows[1]?.error, "follow_up_not_found");
-      assert.equal(h.answers.withScores(G, "").length, 0, "no orphaned follow-up was stored");
+      assert.equal((await h.answers.withScores(G, "")).length, 0, "no orphaned follow-up was stored");
     } finally {
       await deleting.close();
     }
@@ -161,7 +161,7 @@ describe("/ask follow-ups", () => {
 
   it("never continues an answer the student was not shown (withheld while moderation was down)", async () => {
     // As AskService stores it under MODERATION_FAIL=closed with moderation down: unchecked, yet withheld.
-    const id = h.answers.insert({
+    const id = await h.answers.insert({
       guildId: G,
       channelId: CLASS,
       userId: ANA,

@@ -207,10 +207,10 @@ export function buildHarness(opts: {
       stream: p.stream ?? true,
     })),
   });
-  const channels = new ChannelSettingsRepository(db);
+  const channels = new ChannelSettingsRepository(sqliteStore(db));
   const guildSettings = new GuildSettingsRepository(db);
   const usage = new UsageRepository(sqliteStore(db));
-  const answers = new AnswerRepository(db);
+  const answers = new AnswerRepository(sqliteStore(db));
   const prices = ChatPriceTable.load();
   const router = new ModelRouter({
     models,

@@ -152,7 +152,7 @@ describe("/ask moderation", () => {
         ["answer", "passed", "sandbox"],
       ],
     );
-    assert.equal(h.answers.get(G, first.answerId)?.moderation, "passed");
+    assert.equal((await h.answers.get(G, first.answerId))?.moderation, "passed");
   });
 
   it("replaces a flagged answer, keeps it for the teachers with an alert, and never caches it", async () => {
@@ -160,7 +160,7 @@ describe("/ask moderation", () => {
     assert.equal(r.withheld, true);
     assert.equal(r.moderation, "flagged");
     assert.equal(r.answer, DEFAULT_MODERATION_MESSAGES.withheld);
-    const row = h.answers.get(G, r.answerId);
+    const row = await h.answers.get(G, r.answerId);
     assert.equal(row?.answer, STORY_ANSWER, "the model's own words are kept for review");
     assert.equal(row?.moderation, "flagged");
     assert.equal(row?.public, false, "never shown to the class: no votes, no export unless corrected");
@@ -207,7 +207,7 @@ describe("/ask moderation", () => {
       assert.equal(r.moderation, "unchecked");
       assert.equal(r.withheld, true);
       assert.doesNotMatch(r.answer, /You asked/, "the unchecked answer is not shown");
-      const row = h.answers.get(G, r.answerId);
+      const row = await h.answers.get(G, r.answerId);
       assert.equal(row?.withheld, true);
       assert.equal(row?.moderation, "unchecked");
       rig.sandbox.faults.clear();
@@ -237,7 +237,7 @@ describe("/ask moderation", () => {
     assert.equal(r.moderation, "unchecked");
     assert.equal(r.withheld, false);
     assert.match(r.answer, /You asked: What is a gene\?/);
-    assert.equal(h.answers.get(G, r.answerId)?.moderation, "unchecked");
+    assert.equal((await h.answers.get(G, r.answerId))?.moderation, "unchecked");
     const down = (await outbox.list(G)).filter((n) => n.kind === "moderation_unavailable");
     assert.equal(down.length, 1);
     assert.equal((down[0]?.payload as { policy?: string } | undefined)?.policy, "open");

@@ -6,6 +6,7 @@ import { beforeEach, describe, it } from "node:test";
 import { REVIEW_PAGE_SIZE, ReviewService } from "../../src/classroom/review.ts";
 import { AnswerRepository } from "../../src/db/answers.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { ReviewRepository } from "../../src/db/review.ts";
 
 const G = "100000000000000001";
@@ -22,10 +23,10 @@ let db: Db;
 let answers: AnswerRepository;
 let review: ReviewService;
 
-function answer(
+async function answer(
   over: { guildId?: string; channelId?: string; userId?: string; at?: number; q?: string } = {},
-) {
-  return answers.insert({
+): Promise<number> {
+  return await answers.insert({
     guildId: over.guildId ?? G,
     channelId: over.channelId ?? CLASS,
     userId: over.userId ?? SAM,
@@ -38,16 +39,17 @@ function answer(
   });
 }
 
-beforeEach(() => {
+beforeEach(async () => {
   db = openDb(":memory:");
-  answers = new AnswerRepository(db);
-  review = new ReviewService({ review: new ReviewRepository(db), now: () => NOW });
+  answers = new AnswerRepository(sqliteStore(db));
+  review = new ReviewService({ review: new ReviewRepository(sqliteStore(db)), now: () => NOW });
 });
 
 describe("ReviewService pages", () => {
-  it("pages more answers than fit, newest first, and clamps a page past the end to the last", () => {
-    const ids = Array.from({ length: 12 }, (_, i) => answer({ q: `Question ${i}?` }));
-    const first = review.page(G, { days: 7 });
+  it("pages more answers than fit, newest first, and clamps a page past the end to the last", async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 12; i++) ids.push(await answer({ q: `Question ${i}?` }));
+    const first = await review.page(G, { days: 7 });
     assert.equal(first.total, 12);
     assert.equal(first.pageCount, 3);
     assert.equal(first.size, REVIEW_PAGE_SIZE);
@@ -55,73 +57,86 @@ describe("ReviewService pages", () => {
       first.rows.map((r) => r.answerId),
       ids.slice(-5).reverse(),
     );
-    const second = review.page(G, { days: 7 }, { page: 2, anchor: first.anchor });
+    const second = await review.page(G, { days: 7 }, { page: 2, anchor: first.anchor });
     assert.deepEqual(
       second.rows.map((r) => r.answerId),
       ids.slice(2, 7).reverse(),
     );
-    const last = review.page(G, { days: 7 }, { page: 3, anchor: first.anchor });
+    const last = await review.page(G, { days: 7 }, { page: 3, anchor: first.anchor });
     assert.deepEqual(
       last.rows.map((r) => r.answerId),
       ids.slice(0, 2).reverse(),
     );
-    const past = review.page(G, { days: 7 }, { page: 99, anchor: first.anchor });
+    const past = await review.page(G, { days: 7 }, { page: 99, anchor: first.anchor });
     assert.equal(past.page, 3, "a forged page past the end shows the last page");
     assert.deepEqual(past.rows, last.rows);
   });
 
-  it("keeps pages in place when new answers arrive after the review was opened", () => {
-    for (let i = 0; i < 6; i++) answer();
-    const first = review.page(G, { days: 7 });
-    const newer = answer({ q: "A question asked while the teacher reads" });
-    const second = review.page(G, { days: 7 }, { page: 2, anchor: first.anchor });
+  it("keeps pages in place when new answers arrive after the review was opened", async () => {
+    for (let i = 0; i < 6; i++) await answer();
+    const first = await review.page(G, { days: 7 });
+    const newer = await answer({ q: "A question asked while the teacher reads" });
+    const second = await review.page(G, { days: 7 }, { page: 2, anchor: first.anchor });
     assert.equal(second.total, 6);
     assert.ok(!second.rows.some((r) => r.answerId === newer));
-    assert.equal(review.page(G, { days: 7 }).rows[0]?.answerId, newer, "a fresh view shows it");
+    assert.equal((await review.page(G, { days: 7 })).rows[0]?.answerId, newer, "a fresh view shows it");
   });
 
-  it("says there is nothing on one empty page", () => {
-    const p = review.page(G, { days: 7 });
+  it("says there is nothing on one empty page", async () => {
+    const p = await review.page(G, { days: 7 });
     assert.deepEqual([p.total, p.page, p.pageCount, p.rows.length], [0, 1, 1, 0]);
   });
 
-  it("refuses bad pages and filters with what is wrong", () => {
-    assert.throws(() => review.page(G, { days: 7 }, { page: 0 }), /page must be a whole number/);
-    assert.throws(() => review.page(G, { days: 0 }), /Days must be a whole number from 1 to 90/);
-    assert.throws(() => review.page(G, { days: 91 }), /Days must be/);
-    assert.throws(() => review.page(G, { days: 7, studentId: "sam" }), /student must be a Discord id/);
-    assert.throws(() => review.export(G, { days: 7, channelId: "1 OR 1=1" }), /channel must be a Discord id/);
+  it("refuses bad pages and filters with what is wrong", async () => {
+    await assert.rejects(
+      async () => await review.page(G, { days: 7 }, { page: 0 }),
+      /page must be a whole number/,
+    );
+    await assert.rejects(
+      async () => await review.page(G, { days: 0 }),
+      /Days must be a whole number from 1 to 90/,
+    );
+    await assert.rejects(async () => await review.page(G, { days: 91 }), /Days must be/);
+    await assert.rejects(
+      async () => await review.page(G, { days: 7, studentId: "sam" }),
+      /student must be a Discord id/,
+    );
+    await assert.rejects(
+      async () => await review.export(G, { days: 7, channelId: "1 OR 1=1" }),
+      /channel must be a Discord id/,
+    );
   });
 });
 
 describe("ReviewService filters", () => {
-  it("filters by channel, by student and by days (today included, UTC)", () => {
-    const inClass = answer({ channelId: CLASS, userId: SAM });
-    const inHall = answer({ channelId: HALL, userId: ANA });
-    const anaInClass = answer({ channelId: CLASS, userId: ANA });
+  it("filters by channel, by student and by days (today included, UTC)", async () => {
+    const inClass = await answer({ channelId: CLASS, userId: SAM });
+    const inHall = await answer({ channelId: HALL, userId: ANA });
+    const anaInClass = await answer({ channelId: CLASS, userId: ANA });
     // 2026-11-19 is the first day of a 7-day window ending on the 25th; the 18th is outside it.
-    const sixDaysAgo = answer({ at: Date.parse("2026-11-19T00:00:00Z") });
-    const sevenDaysAgo = answer({ at: Date.parse("2026-11-18T23:59:59Z") });
-    const ids = (f: Parameters<ReviewService["page"]>[1]) => review.export(G, f).rows.map((r) => r.answerId);
-    assert.deepEqual(ids({ days: 7, channelId: HALL }), [inHall]);
-    assert.deepEqual(ids({ days: 7, studentId: ANA }), [anaInClass, inHall]);
-    assert.deepEqual(ids({ days: 7, channelId: CLASS, studentId: ANA }), [anaInClass]);
-    assert.deepEqual(ids({ days: 7 }), [sixDaysAgo, anaInClass, inHall, inClass]);
-    assert.deepEqual(ids({ days: 8 }), [sevenDaysAgo, sixDaysAgo, anaInClass, inHall, inClass]);
-    assert.deepEqual(ids({ days: 1 }), [anaInClass, inHall, inClass]);
-    const longAgo = answer({ at: NOW - 100 * DAY });
-    assert.ok(!ids({ days: 90 }).includes(longAgo));
-    assert.equal(ids({ days: 90 }).length, 5);
+    const sixDaysAgo = await answer({ at: Date.parse("2026-11-19T00:00:00Z") });
+    const sevenDaysAgo = await answer({ at: Date.parse("2026-11-18T23:59:59Z") });
+    const ids = async (f: Parameters<ReviewService["page"]>[1]) =>
+      (await review.export(G, f)).rows.map((r) => r.answerId);
+    assert.deepEqual(await ids({ days: 7, channelId: HALL }), [inHall]);
+    assert.deepEqual(await ids({ days: 7, studentId: ANA }), [anaInClass, inHall]);
+    assert.deepEqual(await ids({ days: 7, channelId: CLASS, studentId: ANA }), [anaInClass]);
+    assert.deepEqual(await ids({ days: 7 }), [sixDaysAgo, anaInClass, inHall, inClass]);
+    assert.deepEqual(await ids({ days: 8 }), [sevenDaysAgo, sixDaysAgo, anaInClass, inHall, inClass]);
+    assert.deepEqual(await ids({ days: 1 }), [anaInClass, inHall, inClass]);
+    const longAgo = await answer({ at: NOW - 100 * DAY });
+    assert.ok(!(await ids({ days: 90 })).includes(longAgo));
+    assert.equal((await ids({ days: 90 })).length, 5);
   });
 
-  it("shows private answers too, marked, with every vote and the teacher's correction", () => {
-    const id = answer();
-    const hidden = answer({ channelId: HALL });
-    answers.vote(G, id, ANA, 1, new Date(NOW).toISOString());
-    answers.vote(G, id, TEACHER, 1, new Date(NOW).toISOString());
-    answers.vote(G, id, SAM, -1, new Date(NOW).toISOString());
-    answers.correct(G, id, "A cell is life's smallest unit.", TEACHER, new Date(NOW).toISOString());
-    const [priv, row] = review.page(G, { days: 7 }).rows;
+  it("shows private answers too, marked, with every vote and the teacher's correction", async () => {
+    const id = await answer();
+    const hidden = await answer({ channelId: HALL });
+    await answers.vote(G, id, ANA, 1, new Date(NOW).toISOString());
+    await answers.vote(G, id, TEACHER, 1, new Date(NOW).toISOString());
+    await answers.vote(G, id, SAM, -1, new Date(NOW).toISOString());
+    await answers.correct(G, id, "A cell is life's smallest unit.", TEACHER, new Date(NOW).toISOString());
+    const [priv, row] = (await review.page(G, { days: 7 })).rows;
     assert.equal(priv?.answerId, hidden);
     assert.equal(priv?.public, false);
     assert.equal(row?.public, true);
@@ -131,10 +146,10 @@ describe("ReviewService filters", () => {
     assert.deepEqual([row?.flagged, row?.flags], [false, []]);
   });
 
-  it("shows an answer's flagged moderation categories, and flagged-only finds only those, in this guild", () => {
-    const clean = answer({ q: "What is a cell?" });
-    const flagged = answer({ q: "A question that was flagged?" });
-    assert.equal(review.page(G, { days: 7, flaggedOnly: true }).total, 0, "no verdicts yet");
+  it("shows an answer's flagged moderation categories, and flagged-only finds only those, in this guild", async () => {
+    const clean = await answer({ q: "What is a cell?" });
+    const flagged = await answer({ q: "A question that was flagged?" });
+    assert.equal((await review.page(G, { days: 7, flaggedOnly: true })).total, 0, "no verdicts yet");
     const verdict = db.prepare(
       `INSERT INTO moderation_verdicts (guild_id, channel_id, user_id, answer_id, target, outcome, provider, categories,
          created_at) VALUES (@guild, @channel, @user, @answer, @target, @outcome, 'sandbox', @categories, @at)`,
@@ -161,30 +176,30 @@ describe("ReviewService filters", () => {
       outcome: "flagged",
       categories: JSON.stringify([{ category: "hate", score: 0.9 }]),
     });
-    const page = review.page(G, { days: 7, flaggedOnly: true });
+    const page = await review.page(G, { days: 7, flaggedOnly: true });
     assert.deepEqual(
       page.rows.map((r) => [r.answerId, r.flagged, [...r.flags].sort()]),
       [[flagged, true, ["harassment", "violence"]]],
     );
-    const all = review.page(G, { days: 7 });
+    const all = await review.page(G, { days: 7 });
     assert.equal(all.total, 2);
     assert.deepEqual(all.rows.find((r) => r.answerId === clean)?.flags, []);
   });
 });
 
 describe("ReviewService guild isolation", () => {
-  it("never returns another server's answers or counts its votes, whatever the filter or cursor", () => {
-    const ours = answer();
-    const theirs = answer({ guildId: OTHER_G, userId: SAM, channelId: CLASS });
+  it("never returns another server's answers or counts its votes, whatever the filter or cursor", async () => {
+    const ours = await answer();
+    const theirs = await answer({ guildId: OTHER_G, userId: SAM, channelId: CLASS });
     // A vote row claiming our answer from the other guild (it cannot happen through the service) is not counted.
     db.prepare(
       "INSERT INTO answer_votes (answer_id, guild_id, user_id, value, created_at) VALUES (?, ?, ?, 1, ?)",
     ).run(ours, OTHER_G, ANA, new Date(NOW).toISOString());
     assert.deepEqual(
-      review.export(G, { days: 7 }).rows.map((r) => [r.answerId, r.up]),
+      (await review.export(G, { days: 7 })).rows.map((r) => [r.answerId, r.up]),
       [[ours, 0]],
     );
-    const forged = review.page(
+    const forged = await review.page(
       OTHER_G,
       { days: 7, channelId: CLASS, studentId: SAM },
       { page: 1, anchor: ours + 100 },
@@ -193,6 +208,6 @@ describe("ReviewService guild isolation", () => {
       forged.rows.map((r) => r.answerId),
       [theirs],
     );
-    assert.equal(review.page("100000000000000003", { days: 90 }).total, 0);
+    assert.equal((await review.page("100000000000000003", { days: 90 })).total, 0);
   });
 });

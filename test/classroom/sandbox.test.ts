@@ -145,7 +145,7 @@ describe("AskService with two sandboxes as two providers", () => {
   });
 
   it("falls back when the model is deleted in the sandbox (404 model_not_found)", async () => {
-    h.settings.setup({
+    await h.settings.setup({
       guildId: G,
       channelId: CLASS,
       model: modelA,

@@ -10,6 +10,7 @@ import type { FinetuneResult } from "../../src/cli/finetune.ts";
 import { SAMPLE_QA } from "../../src/datasets/sample.ts";
 import { AnswerRepository } from "../../src/db/answers.ts";
 import { openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { chatLines } from "../finetuning/jobs.fixture.ts";
 import { type CliRun, runCliCaptured } from "../helpers/cli.ts";
 
@@ -33,7 +34,7 @@ function cliWith(env: Record<string, string>, ...argv: string[]): Promise<CliRun
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "classtune-cli-export-"));
   const db = openDb(join(dir, "data", "classtune.db"));
-  const answers = new AnswerRepository(db);
+  const answers = new AnswerRepository(sqliteStore(db));
   const at = "2026-11-25T10:00:00.000Z";
   // Guild G: every sample question answered badly and corrected by a teacher; the other guild: two of its own.
   const rows = [
@@ -51,7 +52,7 @@ before(async () => {
     })),
   ];
   for (const r of rows) {
-    const id = answers.insert({
+    const id = await answers.insert({
       guildId: r.guildId,
       channelId: "200000000000000001",
       userId: "300000000000000008",
@@ -62,7 +63,7 @@ before(async () => {
       public: true,
       createdAt: at,
     });
-    answers.correct(r.guildId, id, r.fix, "300000000000000009", at);
+    await answers.correct(r.guildId, id, r.fix, "300000000000000009", at);
   }
   db.close();
 });
@@ -109,7 +110,7 @@ test("export --format preference writes the guild's DPO pairs, validated and sto
 test("export writes a follow-up conversation as one multi-turn example, validated, and says so", async () => {
   const guild = "100000000000000003";
   const db = openDb(join(dir, "data", "classtune.db"));
-  const answers = new AnswerRepository(db);
+  const answers = new AnswerRepository(sqliteStore(db));
   const base = {
     guildId: guild,
     channelId: "200000000000000001",
@@ -119,9 +120,18 @@ test("export writes a follow-up conversation as one multi-turn example, validate
     public: true,
     createdAt: "2026-11-26T10:00:00.000Z",
   };
-  const first = answers.insert({ ...base, question: "What is erosion?", answer: "Wearing away of rock." });
-  const second = answers.insert({ ...base, parentId: first, question: "By what?", answer: "Only by wind." });
-  answers.correct(guild, second, "By water, wind and ice.", "300000000000000009", base.createdAt);
+  const first = await answers.insert({
+    ...base,
+    question: "What is erosion?",
+    answer: "Wearing away of rock.",
+  });
+  const second = await answers.insert({
+    ...base,
+    parentId: first,
+    question: "By what?",
+    answer: "Only by wind.",
+  });
+  await answers.correct(guild, second, "By water, wind and ice.", "300000000000000009", base.createdAt);
   db.close();
 
   const out = join(dir, "conversation.jsonl");

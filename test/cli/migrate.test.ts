@@ -126,8 +126,8 @@ async function buildSchool(db: Db): Promise<void> {
     createdAt: "2026-11-03T08:00:00.000Z",
   });
 
-  const answers = new AnswerRepository(db);
-  const first = answers.insert({
+  const answers = new AnswerRepository(sqliteStore(db));
+  const first = await answers.insert({
     guildId: GUILD,
     channelId: CHANNEL,
     userId: STUDENT,
@@ -139,7 +139,7 @@ async function buildSchool(db: Db): Promise<void> {
     moderation: "passed",
     createdAt: "2026-12-02T10:00:00.000Z",
   });
-  const followUp = answers.insert({
+  const followUp = await answers.insert({
     guildId: GUILD,
     channelId: CHANNEL,
     userId: STUDENT,
@@ -151,9 +151,9 @@ async function buildSchool(db: Db): Promise<void> {
     parentId: first,
     createdAt: "2026-12-02T10:01:00.000Z",
   });
-  answers.vote(GUILD, first, TEACHER, 1, "2026-12-02T10:05:00.000Z");
-  answers.vote(GUILD, followUp, TEACHER, -1, "2026-12-02T10:06:00.000Z");
-  answers.correct(
+  await answers.vote(GUILD, first, TEACHER, 1, "2026-12-02T10:05:00.000Z");
+  await answers.vote(GUILD, followUp, TEACHER, -1, "2026-12-02T10:06:00.000Z");
+  await answers.correct(
     GUILD,
     followUp,
     "Chloroplasts make sugar by photosynthesis.",
@@ -230,7 +230,7 @@ async function buildSchool(db: Db): Promise<void> {
     },
     new Date("2026-11-02T08:01:00.000Z"),
   );
-  new ChannelSettingsRepository(db).upsert({
+  await new ChannelSettingsRepository(sqliteStore(db)).upsert({
     guildId: GUILD,
     channelId: CHANNEL,
     model: "ft:gpt-4o-mini:bio",

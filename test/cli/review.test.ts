@@ -8,6 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { csvCell, toCsv } from "../../src/cli/csv.ts";
 import { AnswerRepository } from "../../src/db/answers.ts";
 import { openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { runCliCaptured } from "../helpers/cli.ts";
 
 const G = "100000000000000001";
@@ -50,14 +51,14 @@ let dir: string;
 let env: NodeJS.ProcessEnv;
 const HOSTILE_QUESTION = 'Is "osmosis", like,\ndiffusion?';
 
-before(() => {
+before(async () => {
   dir = mkdtempSync(join(tmpdir(), "classtune-review-"));
   const dbPath = join(dir, "t.db");
   const db = openDb(dbPath);
-  const answers = new AnswerRepository(db);
+  const answers = new AnswerRepository(sqliteStore(db));
   const now = new Date().toISOString();
-  const insert = (guildId: string, userId: string, question: string, answer: string) =>
-    answers.insert({
+  const insert = async (guildId: string, userId: string, question: string, answer: string) =>
+    await answers.insert({
       guildId,
       channelId: CLASS,
       userId,
@@ -68,12 +69,12 @@ before(() => {
       public: true,
       createdAt: now,
     });
-  const first = insert(G, SAM, HOSTILE_QUESTION, "Osmosis is water crossing a membrane.");
-  answers.vote(G, first, ANA, 1, now);
-  answers.correct(G, first, '=HYPERLINK("https://evil.example","click")', ANA, now);
-  insert(G, ANA, "+1+1", "@SUM(1,2)");
-  insert(G, ANA, "-2 degrees?\u001b[2J\u001b[31mred", "\tTabbed answer");
-  insert(OTHER_G, SAM, "Another school's question", "Not for this guild.");
+  const first = await insert(G, SAM, HOSTILE_QUESTION, "Osmosis is water crossing a membrane.");
+  await answers.vote(G, first, ANA, 1, now);
+  await answers.correct(G, first, '=HYPERLINK("https://evil.example","click")', ANA, now);
+  await insert(G, ANA, "+1+1", "@SUM(1,2)");
+  await insert(G, ANA, "-2 degrees?\u001b[2J\u001b[31mred", "\tTabbed answer");
+  await insert(OTHER_G, SAM, "Another school's question", "Not for this guild.");
   db.close();
   env = { DATABASE_PATH: dbPath };
 });
@@ -160,7 +161,7 @@ describe("classtune review", () => {
 });
 
 describe("CSV cells", () => {
-  it("quotes only what needs it and doubles quotes", () => {
+  it("quotes only what needs it and doubles quotes", async () => {
     assert.equal(csvCell("plain"), "plain");
     assert.equal(csvCell('say "hi"'), '"say ""hi"""');
     assert.equal(csvCell("a,b"), '"a,b"');
@@ -171,7 +172,7 @@ describe("CSV cells", () => {
     assert.equal(toCsv(["a", "b"], [[1, "x"]]), "a,b\r\n1,x\r\n");
   });
 
-  it("makes a cell that starts like a formula read as text", () => {
+  it("makes a cell that starts like a formula read as text", async () => {
     for (const start of ["=", "+", "-", "@", "\t", "\r"]) {
       const cell = csvCell(`${start}cmd|' /C calc'!A0`);
       assert.ok(cell.startsWith("'") || cell.startsWith(`"'`), JSON.stringify(cell));

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { AnswerRepository } from "../../src/db/answers.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { FakeGuild, FakeInteraction, FakeMessage, FakeUser } from "../fakes/discord/index.ts";
 import { startTestBot, type TestBot } from "../helpers/bot.ts";
 import { fineTuneInGuild } from "../helpers/finetune.ts";
@@ -224,8 +225,8 @@ describe("/ask in a class channel", () => {
   it("refuses forged vote ids for a private answer, or from another channel, as not found", async () => {
     const privateRun = await ask(ana, "general", "Is my private homework answer right?");
     assert.equal((await privateRun.waitForOriginal()).ephemeral, true);
-    const answers = new AnswerRepository(bot.db);
-    const privateId = answers.withScores(guild.id, "0000").findLast((a) => !a.public)?.id;
+    const answers = new AnswerRepository(sqliteStore(bot.db));
+    const privateId = (await answers.withScores(guild.id, "0000")).findLast((a) => !a.public)?.id;
     assert.ok(privateId, "the private answer is stored");
     const publicId = Number(answer.customIds[0]?.split(":")[2]);
     const forge = async (customId: string, channel = guild.channel("biology")) => {
@@ -234,7 +235,7 @@ describe("/ask in a class channel", () => {
       assert.equal(reply.ephemeral, true);
       return reply.content;
     };
-    const before = answers.tally(guild.id, publicId);
+    const before = await answers.tally(guild.id, publicId);
     for (const direction of ["up", "down"]) {
       assert.match(await forge(`vote:${direction}:${privateId}`), /no longer exists in this server/);
       assert.match(await forge(`vote:${direction}:${privateId + 1000}`), /no longer exists in this server/);
@@ -244,8 +245,12 @@ describe("/ask in a class channel", () => {
         "a public answer's vote from another channel",
       );
     }
-    assert.deepEqual(answers.tally(guild.id, privateId), { up: 0, down: 0, score: 0 }, "nothing counted");
-    assert.deepEqual(answers.tally(guild.id, publicId), before);
+    assert.deepEqual(
+      await answers.tally(guild.id, privateId),
+      { up: 0, down: 0, score: 0 },
+      "nothing counted",
+    );
+    assert.deepEqual(await answers.tally(guild.id, publicId), before);
   });
 
   it("lets only a teacher correct an answer, through a modal prefilled with it", async () => {
@@ -269,7 +274,7 @@ describe("/ask in a class channel", () => {
     assert.equal(saved.ephemeral, true);
     assert.match(saved.content, /Saved/);
     const id = Number(correctId.split(":")[1]);
-    const row = new AnswerRepository(bot.db).get(guild.id, id);
+    const row = await new AnswerRepository(sqliteStore(bot.db)).get(guild.id, id);
     assert.equal(row?.correctedAnswer, "Osmosis is the diffusion of water across a semi-permeable membrane.");
     assert.equal(row?.correctedBy, teacher.id);
   });

@@ -59,7 +59,7 @@ describe("a channel of another server", () => {
   it("is refused as a class channel, to set up or to remove", async () => {
     assert.match(await inA("classroom", "setup", { channel: foreign, model }), refused);
     assert.match(await inA("classroom", "remove", { channel: foreign }), refused);
-    assert.deepEqual(bot.app.ctx.classroom.settings.list(a.id), []);
+    assert.deepEqual(await bot.app.ctx.classroom.settings.list(a.id), []);
     assert.match(
       await inA("classroom", "setup", { channel: a.channel("biology"), model }),
       /is a class channel/,
@@ -69,7 +69,7 @@ describe("a channel of another server", () => {
   it("is refused as the channel of /model use, and the server's default is left alone", async () => {
     assert.match(await inA("model", "use", { model, channel: foreign }), refused);
     assert.equal(
-      bot.app.ctx.classroom.settings.list(a.id).some((r) => r.channelId === foreign.id),
+      (await bot.app.ctx.classroom.settings.list(a.id)).some((r) => r.channelId === foreign.id),
       false,
     );
     assert.equal(bot.app.ctx.guildSettings.get(a.id).defaultModel, null);

@@ -275,7 +275,7 @@ describe("Nebius: trained, then deployed, then asked by the deployed name", () =
     });
     assert.equal(res.status, 200);
 
-    services.classroom.settings.setChannelModel(G, "c-class", model.name, "teacher");
+    await services.classroom.settings.setChannelModel(G, "c-class", model.name, "teacher");
     db.prepare("UPDATE channel_settings SET fallback_model = ? WHERE guild_id = ? AND channel_id = ?").run(
       GPT,
       G,
@@ -346,7 +346,7 @@ describe("Azure with Resource Manager credentials", () => {
 
     // The sandbox serves no Azure deployment: to it, this name is a model that is gone (as a deleted one is).
     chats.length = 0;
-    services.classroom.settings.setChannelModel(G, "c-azure", model.name, "teacher");
+    await services.classroom.settings.setChannelModel(G, "c-azure", model.name, "teacher");
     db.prepare("UPDATE channel_settings SET fallback_model = ? WHERE guild_id = ? AND channel_id = ?").run(
       GPT,
       G,
