@@ -11,6 +11,7 @@ import { validateFile } from "../src/datasets/validator.ts";
 import { DatasetRepository } from "../src/db/datasets.ts";
 import { JobRepository } from "../src/db/jobs.ts";
 import { openDb } from "../src/db/open.ts";
+import { sqliteStore } from "../src/db/query/store.ts";
 import { JobPoller, type TickResult } from "../src/finetuning/poller.ts";
 import { silentLogger } from "../src/logger.ts";
 import { Notifier } from "../src/notices/notifier.ts";
@@ -60,7 +61,7 @@ export async function main(args: string[] = []): Promise<void> {
     const path = join(dir, "tiny.jsonl");
     await writeFile(path, tinyDataset(10));
     const report = await validateFile(path);
-    const dataset = new DatasetRepository(db).insert({
+    const dataset = await new DatasetRepository(sqliteStore(db)).insert({
       guildId: "bench",
       uploaderId: "bench",
       fileName: "tiny.jsonl",

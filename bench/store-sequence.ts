@@ -93,7 +93,7 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
   const models = new ModelRepository(db);
   const usage = new UsageRepository(db);
   const answers = new AnswerRepository(db);
-  const hosting = new HostingRepository(db);
+  const hosting = new HostingRepository(sqliteStore(db));
   const verdicts = new ModerationRepository(db);
   const verdict = (q: Question, answerId: number, target: "question" | "answer") => {
     verdicts.insert({
@@ -126,7 +126,7 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
     await turn();
     const createdAt = q.now.toISOString();
     // The store's transaction, as /ask's record (BEGIN IMMEDIATE), with the repositories' statements inside it.
-    return sqliteStore(db).transaction(async () => {
+    return sqliteStore(db).transaction(async (tx) => {
       const answerId = answers.insert({
         guildId: q.guildId,
         channelId: q.channelId,
@@ -155,7 +155,7 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
         createdAt,
         truncated: false,
       });
-      hosting.touch(q.guildId, model.name, q.now);
+      await hosting.in(tx).touch(q.guildId, model.name, q.now);
       verdict(q, answerId, "question");
       verdict(q, answerId, "answer");
       return answerId;

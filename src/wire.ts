@@ -13,6 +13,7 @@ import { JobMetricsRepository } from "./db/jobs.ts";
 import { ModelRepository } from "./db/models.ts";
 import { type Db, openDb } from "./db/open.ts";
 import { OutboxRepository } from "./db/outbox.ts";
+import { sqliteStore } from "./db/query/store.ts";
 import { UserError } from "./domain/errors.ts";
 import { HostingService } from "./finetuning/hosting.ts";
 import { HostingLedger } from "./finetuning/hostingLedger.ts";
@@ -128,7 +129,12 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
       // Posted on the next drain; the ask service already limits this to once per guild, model and day.
       onModelUnavailable: (guildId, model, info) =>
         enqueueModelUnavailable({ outbox, models }, guildId, model, info),
-      onModelUsed: (guildId, model) => ledger.repo.touch(guildId, model, new Date()),
+      // Not awaited (the answer may be inside its store transaction): the idle clock restarts just after it.
+      onModelUsed: (guildId, model) => {
+        ledger.repo.touch(guildId, model, new Date()).catch((err: unknown) => {
+          logger.warn({ err, guildId, model }, "could not restart the hosting idle clock");
+        });
+      },
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
   });
@@ -202,7 +208,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     catalogs,
     providers: runtime.providers,
     sandbox: runtime.sandbox,
-    datasets: new DatasetRepository(db),
+    datasets: new DatasetRepository(sqliteStore(db)),
     guildSettings,
     models,
     outbox,

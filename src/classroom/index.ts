@@ -11,6 +11,7 @@ import { ModelRepository } from "../db/models.ts";
 import { ModerationRepository } from "../db/moderation.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { ReviewRepository } from "../db/review.ts";
 import { UsageRepository } from "../db/usage.ts";
 import type { Logger } from "../logger.ts";
@@ -161,11 +162,16 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     providers,
     prices,
     router,
-    usage: new UsageService({ usage: usageRepo, hosting: new HostingRepository(deps.db), verdicts, now }),
+    usage: new UsageService({
+      usage: usageRepo,
+      hosting: new HostingRepository(sqliteStore(deps.db)),
+      verdicts,
+      now,
+    }),
     feedback: new FeedbackService({
       answers,
       storeDataset: deps.storeDataset,
-      exports: new DatasetExportRepository(db),
+      exports: new DatasetExportRepository(sqliteStore(db)),
       defaultModel: deps.catalog.defaultModel,
       acceptsWeight: (model) => takesMessageWeight(model, deps.catalog),
       now,

@@ -84,7 +84,7 @@ export class UsageService {
     },
   ) {}
 
-  summary(guildId: string, days = 7): UsageSummary {
+  async summary(guildId: string, days = 7): Promise<UsageSummary> {
     if (!Number.isInteger(days) || days < 1 || days > MAX_USAGE_DAYS) {
       throw new UserError(`Days must be a whole number from 1 to ${MAX_USAGE_DAYS}.`);
     }
@@ -93,7 +93,8 @@ export class UsageService {
     const since = new Date(firstDay).toISOString();
     const until = new Date(now + 1).toISOString();
     const agg = this.deps.usage.aggregate(guildId, since, until);
-    const hosting = this.deps.hosting?.usage(guildId, new Date(firstDay), new Date(now)) ?? NO_HOSTING;
+    const hosting =
+      (await this.deps.hosting?.usage(guildId, new Date(firstDay), new Date(now))) ?? NO_HOSTING;
     const moderation = this.deps.verdicts?.counts(guildId, since, until) ?? NO_MODERATION;
     return summarise(guildId, days, firstDay, now, agg, hosting, moderation);
   }

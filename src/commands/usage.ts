@@ -115,7 +115,7 @@ export default {
   async execute(interaction, ctx) {
     const days = interaction.options.getInteger("days") ?? 7;
     await defer(interaction);
-    const summary = ctx.classroom.usage.summary(interaction.guildId, days);
+    const summary = await ctx.classroom.usage.summary(interaction.guildId, days);
     const png = await renderUsageChart(summary);
     // respond() sends allowedMentions { parse: [], users: [] }: the askers' mentions render but never ping.
     await respond(interaction, {

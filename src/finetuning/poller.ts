@@ -21,7 +21,7 @@ import {
 import { ModelRepository } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import { type Queryable, sqliteStore } from "../db/query/store.ts";
 import { isTerminal } from "../domain/jobs.ts";
 import type { JobFailedPayload, JobProgressPayload, JobSucceededPayload } from "../domain/notices.ts";
 import { noticeKey } from "../domain/notices.ts";
@@ -281,7 +281,7 @@ export class JobPoller {
     this.metrics = new JobMetricsRepository(o.db);
     this.models = new ModelRepository(o.db);
     this.outbox = new OutboxRepository(o.db);
-    this.datasets = new DatasetRepository(o.db);
+    this.datasets = new DatasetRepository(sqliteStore(o.db));
     this.hosting = o.hosting;
     this.privacy = o.privacy;
     this.leadership = o.leadership;
@@ -547,14 +547,14 @@ export class JobPoller {
     if (remote.status === "running" && job.startedAt === null) patch.startedAt = now.toISOString();
     const progressChanged = JSON.stringify(progress) !== JSON.stringify(job.progress);
 
-    await sqliteStore(this.db).transaction(async () => {
+    await sqliteStore(this.db).transaction(async (tx) => {
       const current = this.jobs.get(job.guildId, job.id);
       if (!current || isTerminal(current.status)) return; // ended meanwhile (a cancel)
       this.jobs.update(job.guildId, job.id, patch, now);
       this.metrics.add(job.id, points);
       if (statusChanged || (progressChanged && this.progressNoticeDue(job, now))) {
         const payload: JobProgressPayload = {
-          ...noticeBase(job, this.datasetName(job)),
+          ...noticeBase(job, await this.datasetName(job, tx)),
           status: remote.status,
           rawStatus: remote.rawStatus,
           progress,
@@ -634,7 +634,7 @@ export class JobPoller {
     },
   ): Promise<void> {
     const now = this.now();
-    const base = noticeBase(job, this.datasetName(job));
+    const base = noticeBase(job, await this.datasetName(job));
     const bookkeeping = () => {
       this.metrics.add(job.id, seen.points);
       const patch: JobUpdate = { progress: seen.progress, remoteFingerprint: seen.fingerprint };
@@ -725,8 +725,10 @@ export class JobPoller {
     this.logger.info({ jobId: job.id }, "fine-tuning job cancelled");
   }
 
-  private datasetName(job: JobRow): string {
-    return this.datasets.get(job.guildId, job.datasetId)?.fileName ?? `dataset #${job.datasetId}`;
+  /** The job's dataset's file name for a notice; `tx`: the caller's transaction, if it runs in one. */
+  private async datasetName(job: JobRow, tx?: Queryable | undefined): Promise<string> {
+    const datasets = tx ? this.datasets.in(tx) : this.datasets;
+    return (await datasets.get(job.guildId, job.datasetId))?.fileName ?? `dataset #${job.datasetId}`;
   }
 }
 

@@ -18,6 +18,7 @@ import { storeDataset } from "../../src/datasets/store.ts";
 import { AnswerRepository, type NewAnswer } from "../../src/db/answers.ts";
 import { DatasetExportRepository } from "../../src/db/datasetExports.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 
 const G = "100000000000000001";
 const OTHER_G = "100000000000000002";
@@ -46,7 +47,7 @@ beforeEach(() => {
   feedback = new FeedbackService({
     answers,
     storeDataset: (input) => storeDataset({ ...input, db, dataDir }),
-    exports: new DatasetExportRepository(db),
+    exports: new DatasetExportRepository(sqliteStore(db)),
     defaultModel: BASE,
     now: () => at,
   });

@@ -41,7 +41,7 @@ describe("UsageService.summary against a known script of questions", () => {
     await ask(A, "not this guild", undefined, OTHER_G);
 
     const usage = new UsageService({ usage: h.usage, now: () => h.clock.now });
-    const s = usage.summary(G, 7);
+    const s = await usage.summary(G, 7);
     assert.equal(s.questions, 5);
     assert.equal(s.answered, 4);
     assert.equal(s.errors, 1);
@@ -79,15 +79,15 @@ describe("UsageService.summary against a known script of questions", () => {
     ]);
     assert.deepEqual(s.errorsByCode, [{ code: "provider_unavailable", count: 1 }]);
 
-    const today = usage.summary(G, 1);
+    const today = await usage.summary(G, 1);
     assert.equal(today.questions, 2);
     assert.equal(today.byDay.length, 1);
-    assert.equal(usage.summary(OTHER_G, 7).questions, 1);
+    assert.equal((await usage.summary(OTHER_G, 7)).questions, 1);
 
     const text = formatUsageText(s);
     assert.match(text, /Questions 5 · answered 4 · errors 1 \(20\.0%\) · cache hits 1 \(25\.0%\)/);
     assert.match(text, /2026-11-24\s+3 questions/);
-    assert.throws(() => usage.summary(G, 0), /Days must be/);
-    assert.throws(() => usage.summary(G, 91), /Days must be/);
+    await assert.rejects(usage.summary(G, 0), /Days must be/);
+    await assert.rejects(usage.summary(G, 91), /Days must be/);
   });
 });

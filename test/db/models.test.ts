@@ -1,18 +1,19 @@
 // Which model names belong to another guild's job: the one cross-guild decision behind /model add and routing.
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { DatasetRepository } from "../../src/db/datasets.ts";
 import { JobRepository } from "../../src/db/jobs.ts";
 import { appMigrationsDir, loadMigrations, migrate } from "../../src/db/migrate.ts";
 import { derivationKeys, ModelRepository, modelIdKey } from "../../src/db/models.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 
 const MODEL_A = "ft:gpt-4o-mini-2024-07-18:school-a:bio:AbC123xY";
 
 /** A guild's succeeded job with its provider names, and its model registered, as the poller leaves them. */
-function trained(db: Db, guildId: string, n: number, fineTunedModel: string) {
-  const dataset = new DatasetRepository(db).insert({
+async function trained(db: Db, guildId: string, n: number, fineTunedModel: string) {
+  const dataset = await new DatasetRepository(sqliteStore(db)).insert({
     guildId,
     uploaderId: "teacher",
     fileName: "lessons.jsonl",
@@ -80,7 +81,7 @@ describe("model id keys", () => {
 
 describe("ModelRepository.trainedByAnotherGuild", () => {
   const db = openDb(":memory:");
-  trained(db, "A", 1, MODEL_A);
+  before(() => trained(db, "A", 1, MODEL_A));
   const models = new ModelRepository(db);
 
   it("refuses another guild's model, its checkpoints and other derived names, in any spelling", () => {
@@ -179,9 +180,9 @@ describe("ModelRepository serving state (migration 007)", () => {
     assert.equal(models.listDeploying("nebius").length, 0);
   });
 
-  it("another guild's served and deployed names count as that guild's job's names", () => {
+  it("another guild's served and deployed names count as that guild's job's names", async () => {
     const db = openDb(":memory:");
-    trained(db, "A", 2, "ft:meta-llama/Llama-3.1-8B-Instruct:org::Xy12");
+    await trained(db, "A", 2, "ft:meta-llama/Llama-3.1-8B-Instruct:org::Xy12");
     db.prepare("UPDATE models SET served_as = ?, deployment_name = ?").run(
       "meta-llama/Llama-3.1-8B-Instruct-LoRa:ct-abc-123456-wxyz",
       "ct-abc-123456",

@@ -15,6 +15,7 @@ import { validateFile } from "../../src/datasets/validator.ts";
 import { DatasetRepository, type DatasetRow } from "../../src/db/datasets.ts";
 import { JobMetricsRepository } from "../../src/db/jobs.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { JobService } from "../../src/finetuning/jobs.ts";
 import { createOpenAIClient } from "../../src/providers/factory.ts";
 import { FireworksProvider } from "../../src/providers/fireworks.ts";
@@ -27,7 +28,7 @@ async function storePreference(db: Db, dir: string, n: number, guildId = "g1"): 
   await writeFile(path, preferenceLines(n));
   const report = await validateFile(path);
   assert.equal(report.format, "preference");
-  return new DatasetRepository(db).insert({
+  return new DatasetRepository(sqliteStore(db)).insert({
     guildId,
     uploaderId: "teacher",
     fileName: "pairs.jsonl",

@@ -6,6 +6,7 @@ import type { ValidationReport } from "../../src/datasets/types.ts";
 import { DatasetRepository } from "../../src/db/datasets.ts";
 import { JobRepository } from "../../src/db/jobs.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UserError } from "../../src/domain/errors.ts";
 import type { JobCreatedPayload, JobFailedPayload } from "../../src/domain/notices.ts";
 import { checkSuffix, estimateFromReport, JobService } from "../../src/finetuning/jobs.ts";
@@ -96,8 +97,8 @@ describe("JobService against the sandbox", () => {
 
   test("a dataset that is not fine-tunable is refused", async () => {
     const dataset = await h.dataset(12);
-    const repo = new DatasetRepository(h.db);
-    const broken = repo.insert({ ...dataset, fineTunable: false, invalid: 3 });
+    const repo = new DatasetRepository(sqliteStore(h.db));
+    const broken = await repo.insert({ ...dataset, fineTunable: false, invalid: 3 });
     await assert.rejects(
       h.jobs.start({ guildId: "g1", datasetId: broken.id, requesterId: "u1" }),
       /cannot be fine-tuned: 3 invalid line/,
@@ -126,7 +127,11 @@ describe("JobService against the sandbox", () => {
     const dataset = await h.dataset(12);
     const path = join(h.dir, "tiny.jsonl");
     await writeFile(path, chatLines(3));
-    const lying = new DatasetRepository(h.db).insert({ ...dataset, storedPath: path, cleanedPath: null });
+    const lying = await new DatasetRepository(sqliteStore(h.db)).insert({
+      ...dataset,
+      storedPath: path,
+      cleanedPath: null,
+    });
     const job = await h.jobs.start({ guildId: "g1", datasetId: lying.id, requesterId: "u1" });
     await tickUntil(h, () => h.jobs.require("g1", job.id).status === "failed");
     const failed = h.jobs.require("g1", job.id);

@@ -9,6 +9,7 @@ import { DatasetRepository } from "../../src/db/datasets.ts";
 import { JobMetricsRepository, JobRepository } from "../../src/db/jobs.ts";
 import { ModelRepository } from "../../src/db/models.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { JobSucceededPayload } from "../../src/domain/notices.ts";
 import { DEFAULT_TEST_QUESTIONS } from "../../src/finetuning/jobs.ts";
 import { JobPoller, metricsOf } from "../../src/finetuning/poller.ts";
@@ -81,7 +82,7 @@ describe("poller lifecycle against the sandbox", () => {
     // The sample: 20 questions and three of them asked again in other words (heldOut.ts holds those out).
     const path = join(h.dir, "sample.jsonl");
     await writeFile(path, sampleDatasetJsonl());
-    const dataset = new DatasetRepository(h.db).insert({
+    const dataset = await new DatasetRepository(sqliteStore(h.db)).insert({
       guildId: "g1",
       uploaderId: "teacher",
       fileName: "sample.jsonl",

@@ -13,6 +13,7 @@ import { DatasetRepository, type DatasetRow } from "../../src/db/datasets.ts";
 import { JobRepository } from "../../src/db/jobs.ts";
 import { ModelRepository } from "../../src/db/models.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { JobSucceededPayload, OutboxNotice } from "../../src/domain/notices.ts";
 import { JobService } from "../../src/finetuning/jobs.ts";
 import { JobPoller, type TickResult } from "../../src/finetuning/poller.ts";
@@ -54,7 +55,7 @@ async function dataset(): Promise<DatasetRow> {
   datasets += 1;
   const path = join(dir, `lessons-${datasets}.jsonl`);
   await writeFile(path, chatLines(12));
-  return new DatasetRepository(db).insert({
+  return new DatasetRepository(sqliteStore(db)).insert({
     guildId: "g1",
     uploaderId: "teacher",
     fileName: `lessons-${datasets}.jsonl`,

@@ -15,6 +15,7 @@ import { JobIntentRepository } from "../../src/db/jobIntents.ts";
 import { JobRepository } from "../../src/db/jobs.ts";
 import { ModelRepository } from "../../src/db/models.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { JobService } from "../../src/finetuning/jobs.ts";
 import { JobPoller } from "../../src/finetuning/poller.ts";
 import { createLogger } from "../../src/logger.ts";
@@ -68,7 +69,7 @@ async function dataset(guildId = "g1"): Promise<DatasetRow> {
   n += 1;
   const path = join(dir, `lessons-${n}.jsonl`);
   await writeFile(path, chatLines(12));
-  return new DatasetRepository(db).insert({
+  return new DatasetRepository(sqliteStore(db)).insert({
     guildId,
     uploaderId: "teacher",
     fileName: `lessons-${n}.jsonl`,

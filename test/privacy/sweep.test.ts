@@ -73,7 +73,7 @@ describe("retention (DATA_RETENTION_DAYS)", () => {
     insertActivity(db, GUILD, STUDENT, "2026-11-03T00:00:00.000Z");
     insertActivity(db, OTHER_GUILD, STUDENT, "2026-12-02T10:00:00.000Z");
     const usage = (d: Db) => new UsageService({ usage: new UsageRepository(d), now: () => now.getTime() });
-    const before = usage(db).summary(GUILD, 90);
+    const before = await usage(db).summary(GUILD, 90);
 
     let clock = now;
     const counts = await service(db, () => clock).sweep();
@@ -97,7 +97,7 @@ describe("retention (DATA_RETENTION_DAYS)", () => {
       "the aggregates hold no user id",
     );
 
-    const afterPurge = usage(db).summary(GUILD, 90);
+    const afterPurge = await usage(db).summary(GUILD, 90);
     for (const k of ["questions", "errors", "totalTokens", "costUsd"] as const) {
       assert.equal(afterPurge[k], before[k], `${k} survives the purge`);
     }
@@ -125,7 +125,7 @@ describe("retention (DATA_RETENTION_DAYS)", () => {
     const next = await service(db, () => clock).sweep();
     assert.ok(next, "due once a day has passed");
     assert.equal(next.retention.folded, 2, "the next day (2026-11-03) is folded the next day");
-    assert.equal(usage(db).summary(GUILD, 90).questions, before.questions + 1);
+    assert.equal((await usage(db).summary(GUILD, 90)).questions, before.questions + 1);
     db.close();
   });
 });

@@ -14,6 +14,7 @@ import { validateFile } from "../../src/datasets/validator.ts";
 import { DatasetRepository } from "../../src/db/datasets.ts";
 import { JobMetricsRepository } from "../../src/db/jobs.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { JobService } from "../../src/finetuning/jobs.ts";
 import { JobPoller } from "../../src/finetuning/poller.ts";
 import { deploymentNameFor } from "../../src/providers/deployments.ts";
@@ -302,14 +303,16 @@ describe("through JobService and the poller", () => {
       reconcileCreates: (p) => jobs.reconcilePendingCreates(p),
       progressNoticeIntervalMs: 0,
     });
-    datasetId = new DatasetRepository(db).insert({
-      guildId: "g1",
-      uploaderId: "teacher",
-      fileName: "lessons.jsonl",
-      ...datasetFieldsFromReport(await validateFile(file)),
-      storedPath: file,
-      cleanedPath: null,
-    }).id;
+    datasetId = (
+      await new DatasetRepository(sqliteStore(db)).insert({
+        guildId: "g1",
+        uploaderId: "teacher",
+        fileName: "lessons.jsonl",
+        ...datasetFieldsFromReport(await validateFile(file)),
+        storedPath: file,
+        cleanedPath: null,
+      })
+    ).id;
   });
   after(async () => {
     await poller.stop();
