@@ -61,7 +61,7 @@ export async function main(args: string[] = []): Promise<void> {
     const path = join(dir, "tiny.jsonl");
     await writeFile(path, tinyDataset(10));
     const report = await validateFile(path);
-    const dataset = new DatasetRepository(db).insert({
+    const dataset = await new DatasetRepository(sqliteStore(db)).insert({
       guildId: "bench",
       uploaderId: "bench",
       fileName: "tiny.jsonl",

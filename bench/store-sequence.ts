@@ -94,7 +94,7 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
   const models = new ModelRepository(db);
   const usage = new UsageRepository(sqliteStore(db));
   const answers = new AnswerRepository(sqliteStore(db));
-  const hosting = new HostingRepository(db);
+  const hosting = new HostingRepository(sqliteStore(db));
   const verdicts = new ModerationRepository(sqliteStore(db));
   const verdict = async (
     tx: StoreQueryable,
@@ -161,7 +161,7 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
         createdAt,
         truncated: false,
       });
-      hosting.touch(q.guildId, model.name, q.now);
+      await hosting.in(tx).touch(q.guildId, model.name, q.now);
       await verdict(tx, q, answerId, "question");
       await verdict(tx, q, answerId, "answer");
       return answerId;

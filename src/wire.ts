@@ -129,7 +129,9 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
       // Posted on the next drain; the ask service already limits this to once per guild, model and day.
       onModelUnavailable: (guildId, model, info) =>
         enqueueModelUnavailable({ outbox, models }, guildId, model, info),
-      onModelUsed: (guildId, model) => ledger.repo.touch(guildId, model, new Date()),
+      // In the answer's transaction when it has one (`tx`): the idle clock restarts with the answer, or not at all.
+      onModelUsed: (guildId, model, tx) =>
+        (tx ? ledger.repo.in(tx) : ledger.repo).touch(guildId, model, new Date()),
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
   });
@@ -203,7 +205,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     catalogs,
     providers: runtime.providers,
     sandbox: runtime.sandbox,
-    datasets: new DatasetRepository(db),
+    datasets: new DatasetRepository(sqliteStore(db)),
     guildSettings,
     models,
     outbox,

@@ -75,8 +75,11 @@ export interface AskServiceDeps {
   now?: () => number;
   /** Told once per guild, model and UTC day that a model is gone (for the teachers' channel). */
   onModelUnavailable?: (guildId: string, model: string, info: ModelUnavailableInfo) => void | Promise<void>;
-  /** Told of every answer a registered model gave (cached ones too): billed hosting's idle clock restarts. */
-  onModelUsed?: (guildId: string, model: string) => void;
+  /**
+   * Told of every answer a registered model gave (cached ones too): billed hosting's idle clock restarts. `tx`: the
+   * answer's transaction, when it has one (the moderation gate's), for its statement to run in.
+   */
+  onModelUsed?: (guildId: string, model: string, tx?: Queryable) => void | Promise<void>;
   /** Checks questions before the cache and the model, answers before they are posted (classroom/moderation.ts). */
   moderation?: ModerationGate | undefined;
   /** The longest a streamed answer may take (default STREAM_DEADLINE_MS, providers/chatStream.ts). */
@@ -963,7 +966,7 @@ export class AskService {
       createdAt,
       tx,
     );
-    this.deps.onModelUsed?.(req.guildId, target.model);
+    await this.deps.onModelUsed?.(req.guildId, target.model, tx);
     if (tx) {
       await this.deps.moderation?.recordAnswered(
         tx,

@@ -414,7 +414,7 @@ export class FeedbackService {
       // The export writes at least one JSON line: never a file that is no dataset.
       if (stored.row === null) throw new Error(`the export was refused as no dataset: ${stored.refused}`);
       const { row, report } = stored;
-      this.deps.exports?.record(
+      await this.deps.exports?.record(
         askers.map((studentId, i) => ({
           datasetId: row.id,
           guildId: req.guildId,

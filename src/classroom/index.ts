@@ -162,11 +162,16 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     providers,
     prices,
     router,
-    usage: new UsageService({ usage: usageRepo, hosting: new HostingRepository(deps.db), verdicts, now }),
+    usage: new UsageService({
+      usage: usageRepo,
+      hosting: new HostingRepository(sqliteStore(deps.db)),
+      verdicts,
+      now,
+    }),
     feedback: new FeedbackService({
       answers,
       storeDataset: deps.storeDataset,
-      exports: new DatasetExportRepository(db),
+      exports: new DatasetExportRepository(sqliteStore(db)),
       defaultModel: deps.catalog.defaultModel,
       acceptsWeight: (model) => takesMessageWeight(model, deps.catalog),
       now,

@@ -93,7 +93,8 @@ export class UsageService {
     const since = new Date(firstDay).toISOString();
     const until = new Date(now + 1).toISOString();
     const agg = await this.deps.usage.aggregate(guildId, since, until);
-    const hosting = this.deps.hosting?.usage(guildId, new Date(firstDay), new Date(now)) ?? NO_HOSTING;
+    const hosting =
+      (await this.deps.hosting?.usage(guildId, new Date(firstDay), new Date(now))) ?? NO_HOSTING;
     const moderation = (await this.deps.verdicts?.counts(guildId, since, until)) ?? NO_MODERATION;
     return summarise(guildId, days, firstDay, now, agg, hosting, moderation);
   }

@@ -110,7 +110,11 @@ export const run: CliCommand = async (args, io) => {
   try {
     const stopped = values.stop ? summary(await ctx.hosting.stop(CLI_GUILD, values.stop, CLI_USER)) : null;
     const sweep = await ctx.hosting.sweep();
-    const result: HostingResult = { sweep, stopped, running: ctx.hosting.running(CLI_GUILD).map(line) };
+    const result: HostingResult = {
+      sweep,
+      stopped,
+      running: (await ctx.hosting.running(CLI_GUILD)).map(line),
+    };
     io.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : text(result));
     return 0;
   } finally {

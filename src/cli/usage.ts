@@ -55,10 +55,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
         throw new UsageError(`several guilds have usage; pick one with --guild: ${guilds.join(", ")}`);
       guildId = guilds[0] as string;
     }
-    const summary = await new UsageService({ usage: repo, hosting: new HostingRepository(db) }).summary(
-      guildId,
-      days,
-    );
+    const summary = await new UsageService({
+      usage: repo,
+      hosting: new HostingRepository(sqliteStore(db)),
+    }).summary(guildId, days);
     io.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatUsageText(summary)}\n`);
     if (values.chart) {
       const { renderUsageChart } = await import("../charts/charts.ts");

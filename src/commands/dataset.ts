@@ -152,7 +152,7 @@ function datasetLine(d: DatasetRow): string {
 const list: DatasetSubcommand = {
   build: (s) => s.setDescription("This server's datasets, newest first"),
   async execute(interaction, ctx) {
-    const rows = ctx.datasets.list(interaction.guildId, DiscordLimits.autocompleteChoices);
+    const rows = await ctx.datasets.list(interaction.guildId, DiscordLimits.autocompleteChoices);
     if (rows.length === 0) {
       await respond(interaction, {
         content: "No datasets yet: attach one with `/dataset validate file:`.",

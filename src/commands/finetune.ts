@@ -154,8 +154,8 @@ const data = new SlashCommandBuilder()
       ),
   );
 
-function requireDataset(ctx: AppContext, guildId: string, id: number): DatasetRow {
-  const row = ctx.datasets.get(guildId, id);
+async function requireDataset(ctx: AppContext, guildId: string, id: number): Promise<DatasetRow> {
+  const row = await ctx.datasets.get(guildId, id);
   if (!row)
     throw new UserError(`Dataset #${id} was not found in this server (see \`/dataset list\`).`, "not_found");
   return row;
@@ -280,7 +280,7 @@ async function start(
 
   if (datasetId !== null) {
     await askToConfirm(interaction, ctx, guildId, {
-      dataset: requireDataset(ctx, guildId, datasetId),
+      dataset: await requireDataset(ctx, guildId, datasetId),
       ...options,
     });
     return;
@@ -317,7 +317,7 @@ async function status(
   ctx: AppContext,
 ): Promise<void> {
   const job = await ctx.jobs.require(interaction.guildId, interaction.options.getInteger("job", true));
-  const datasetName = ctx.datasets.get(interaction.guildId, job.datasetId)?.fileName ?? "(deleted)";
+  const datasetName = (await ctx.datasets.get(interaction.guildId, job.datasetId))?.fileName ?? "(deleted)";
   const model = ctx.serving.forJob(interaction.guildId, job.id);
   await respond(interaction, { embeds: [renderJobStatus(job, datasetName, model)] });
 }
@@ -396,7 +396,7 @@ async function autocomplete(
     case "provider":
       return providerChoices(ctx, typed);
     case "dataset":
-      return ctx.datasets.search(guildId, typed, max).map(datasetChoice);
+      return (await ctx.datasets.search(guildId, typed, max)).map(datasetChoice);
     case "from-job":
       return (await ctx.jobs.search(guildId, typed, 100))
         .filter((j) => j.status === "succeeded" && j.fineTunedModel !== null)
@@ -455,9 +455,9 @@ function claim(interaction: ButtonInteraction<"cached" | "raw">, ctx: AppContext
 async function clickStart(interaction: ButtonInteraction<"cached" | "raw">, ctx: AppContext, key: string) {
   const guildId = interaction.guildId;
   const pending = claim(interaction, ctx, key);
-  const dataset = requireDataset(ctx, guildId, pending.datasetId);
   // Taken before any await: a double click finds nothing and cannot start a second (paid) job.
   ctx.jobs.confirmations.take(key);
+  const dataset = await requireDataset(ctx, guildId, pending.datasetId);
   await interaction.update({
     content: `Starting the job on dataset #${dataset.id}: uploading the training file…`,
     components: [],
@@ -508,7 +508,7 @@ async function clickFineTuneThis(
   if (!Number.isSafeInteger(id) || id < 1) throw new UserError("That dataset was not found.", "not_found");
   await defer(interaction);
   await askToConfirm(interaction, ctx, interaction.guildId, {
-    dataset: requireDataset(ctx, interaction.guildId, id),
+    dataset: await requireDataset(ctx, interaction.guildId, id),
     provider: undefined,
     model: undefined,
     suffix: undefined,

@@ -108,7 +108,7 @@ export async function offerHosting(
   ctx: AppContext,
   modelName: string,
 ): Promise<void> {
-  const offer = ctx.hosting.offer(interaction.guildId ?? "", modelName);
+  const offer = await ctx.hosting.offer(interaction.guildId ?? "", modelName);
   const row = new ActionRowBuilder<ButtonBuilder>().addComponents(
     new ButtonBuilder()
       .setCustomId(`${HOSTING_PREFIX}:start:${offer.model.id}`)
@@ -165,8 +165,8 @@ export const hostingButtons = {
 const day = (iso: string | null) => (iso ? iso.slice(0, 10) : undefined);
 
 /** A model's running hosting as a line of its own in /model list; "" when none runs. */
-function hostingOf(ctx: AppContext, guildId: string, model: string): string {
-  const state = ctx.hosting.state(guildId, model);
+async function hostingOf(ctx: AppContext, guildId: string, model: string): Promise<string> {
+  const state = await ctx.hosting.state(guildId, model);
   return state ? `\n${hostingLine(state)}` : "";
 }
 
@@ -270,7 +270,7 @@ export default {
               .filter((p) => p !== undefined)
               .join(" · ")
               .concat(`\n${servingLines(m, m.jobId)}`)
-              .concat(hostingOf(ctx, guildId, m.name))
+              .concat(await hostingOf(ctx, guildId, m.name))
               .slice(0, DiscordLimits.embedFieldValue),
           });
         }

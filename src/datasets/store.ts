@@ -9,6 +9,7 @@ import { DatasetRepository, type DatasetRow, type NewDataset } from "../db/datas
 export type { DatasetRow };
 
 import type { Db } from "../db/open.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import type { Catalog } from "./catalog.ts";
 import { cleaningScratchPath, copyTempPath } from "./tempFiles.ts";
 import type { ValidationReport } from "./types.ts";
@@ -118,7 +119,7 @@ export async function storeDataset(input: StoreDatasetInput): Promise<StoreResul
       cleanedPath = join(dir, `${report.sha256}.${report.model}.cleaned.jsonl`);
       await copyOnce(scratchCleaned, cleanedPath);
     }
-    const row = new DatasetRepository(input.db).insert({
+    const row = await new DatasetRepository(sqliteStore(input.db)).insert({
       guildId: input.guildId,
       uploaderId: input.uploaderId,
       fileName: basename(input.fileName).slice(0, 200),
@@ -165,8 +166,8 @@ export type RewriteDataset = (
  * file) points at it, and the old files are deleted when no other row refers to them. Undefined: no such dataset.
  */
 export async function rewriteDataset(input: RewriteDatasetInput): Promise<RewrittenDataset | undefined> {
-  const repo = new DatasetRepository(input.db);
-  const before = repo.get(input.guildId, input.datasetId);
+  const repo = new DatasetRepository(sqliteStore(input.db));
+  const before = await repo.get(input.guildId, input.datasetId);
   if (!before) return undefined;
   const dir = join(input.dataDir, "datasets");
   await mkdir(dir, { recursive: true });
@@ -201,14 +202,14 @@ export async function rewriteDataset(input: RewriteDatasetInput): Promise<Rewrit
       cleanedPath = join(dir, `${report.sha256}.${report.model}.cleaned.jsonl`);
       await copyOnce(scratchCleaned, cleanedPath);
     }
-    const row = repo.replaceFile(input.guildId, before.id, {
+    const row = await repo.replaceFile(input.guildId, before.id, {
       ...datasetFieldsFromReport(report),
       storedPath,
       cleanedPath,
     });
     if (!row) throw new Error(`dataset #${before.id} vanished while it was rewritten`);
     for (const old of [before.storedPath, before.cleanedPath]) {
-      if (old !== null && !repo.fileInUse(old)) await rm(old, { force: true });
+      if (old !== null && !(await repo.fileInUse(old))) await rm(old, { force: true });
     }
     return { row, report, removed: removedLines.length, removedLines, renumbered };
   } finally {

@@ -18,7 +18,7 @@ import { JobRepository } from "../db/jobs.ts";
 import { ModelRepository, type ModelRow } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import { type Queryable, sqliteStore } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
 import { type HostingStoppedPayload, noticeKey } from "../domain/notices.ts";
 import type { Logger } from "../logger.ts";
@@ -128,15 +128,15 @@ export class HostingService {
   }
 
   /** What the guild's hosting cost today (UTC), running deployments counted up to now. */
-  spentToday(guildId: string): number {
-    return this.o.ledger.spentToday(guildId, this.now());
+  spentToday(guildId: string, tx?: Queryable | undefined): Promise<number> {
+    return this.o.ledger.spentToday(guildId, this.now(), tx);
   }
 
   /**
    * What waking (or starting) a model's hosting would cost, for the confirmation: refused here when the model is
    * not this guild's, not trained, not at a provider that bills hosting, already running, or today's budget is spent.
    */
-  offer(guildId: string, modelName: string): HostingOffer {
+  async offer(guildId: string, modelName: string): Promise<HostingOffer> {
     const model = this.requireModel(guildId, modelName);
     const terms = this.termsFor(model);
     if (!terms || model.jobId === null) {
@@ -145,14 +145,14 @@ export class HostingService {
         "not_billed",
       );
     }
-    const running = this.repo.current(guildId, model.name);
+    const running = await this.repo.current(guildId, model.name);
     if (running && running.stopRequestedAt === null) {
       throw new UserError(
         `\`${model.name}\` is already ${model.servingStatus === "ready" ? "running" : "starting"} (since ${hhmm(running.startedAt)} UTC, $${terms.price.usdPerHour.toFixed(2)}/h). \`/model undeploy model:${model.name}\` stops it.`,
         "already_hosted",
       );
     }
-    const spentTodayUsd = this.spentToday(guildId);
+    const spentTodayUsd = await this.spentToday(guildId);
     const left = this.o.dailyBudgetUsd - spentTodayUsd;
     if (left <= 0) {
       throw new UserError(
@@ -177,7 +177,7 @@ export class HostingService {
 
   /** Starts (or wakes) the model's billed hosting after the teacher confirmed: checks the offer again first. */
   async start(guildId: string, modelName: string, userId: string): Promise<RedeployResult> {
-    const offer = this.offer(guildId, modelName);
+    const offer = await this.offer(guildId, modelName);
     this.logger.info(
       { guildId, model: offer.model.name, by: userId, usdPerHour: offer.terms.price.usdPerHour },
       "hosting start requested",
@@ -191,7 +191,7 @@ export class HostingService {
    */
   async stop(guildId: string, modelName: string, userId: string): Promise<StopOutcome> {
     const model = this.requireModel(guildId, modelName);
-    const session = this.repo.current(guildId, model.name);
+    const session = await this.repo.current(guildId, model.name);
     if (!session) {
       throw new UserError(
         model.servingStatus === "asleep"
@@ -202,17 +202,17 @@ export class HostingService {
     }
     await this.requestStop(session, model, "teacher", userId);
     await this.undeploy(session);
-    return this.outcome(guildId, model.name, session.id);
+    return await this.outcome(guildId, model.name, session.id);
   }
 
   /** Every hosting of the guild still billed (running, starting or stopping), oldest first. */
-  running(guildId: string): HostingState[] {
-    return this.repo.listOpen(guildId).map((s) => this.stateOf(s));
+  async running(guildId: string): Promise<HostingState[]> {
+    return (await this.repo.listOpen(guildId)).map((s) => this.stateOf(s));
   }
 
   /** The model's running (or stopping) hosting, with its minutes and cost so far; undefined when none. */
-  state(guildId: string, modelName: string): HostingState | undefined {
-    const session = this.repo.current(guildId, modelName);
+  async state(guildId: string, modelName: string): Promise<HostingState | undefined> {
+    const session = await this.repo.current(guildId, modelName);
     return session ? this.stateOf(session) : undefined;
   }
 
@@ -230,8 +230,8 @@ export class HostingService {
   }
 
   /** /ask answered with the model: its idle clock starts again. */
-  touch(guildId: string, modelName: string): void {
-    this.repo.touch(guildId, modelName, this.now());
+  touch(guildId: string, modelName: string): Promise<void> {
+    return this.repo.touch(guildId, modelName, this.now());
   }
 
   /**
@@ -249,8 +249,8 @@ export class HostingService {
     };
     let open: HostingSessionRow[];
     try {
-      counts.adopted = this.adoptUntracked();
-      open = this.repo.listOpen(this.o.guildId);
+      counts.adopted = await this.adoptUntracked();
+      open = await this.repo.listOpen(this.o.guildId);
     } catch (err) {
       counts.errors += 1;
       this.logger.error({ err }, "could not read the hosting sessions; next tick retries");
@@ -260,7 +260,7 @@ export class HostingService {
     const now = this.now();
     const overBudget = new Set<string>();
     for (const guildId of new Set(open.map((s) => s.guildId))) {
-      if (this.spentToday(guildId) >= this.o.dailyBudgetUsd) overBudget.add(guildId);
+      if ((await this.spentToday(guildId)) >= this.o.dailyBudgetUsd) overBudget.add(guildId);
     }
     const work: Promise<void>[] = [];
     for (const s of open) {
@@ -299,15 +299,15 @@ export class HostingService {
    * A billed deployment serving without a session (made before this release, or a session never written) is
    * recorded from now, so the idle and budget stops cover it too. Returns how many were adopted.
    */
-  private adoptUntracked(): number {
+  private async adoptUntracked(): Promise<number> {
     let adopted = 0;
     for (const entry of this.o.providers.all()) {
       const provider = entry.jobs;
       if (!provider?.billedWhileRunning) continue;
       for (const m of this.models.listServedUntracked(provider.name, this.o.guildId)) {
         if (!m.deploymentName) continue;
-        const s = this.o.ledger.open(provider, m, m.deploymentName, "adopted");
-        if (s && m.servingStatus === "ready") this.repo.markReady(s.id, this.now());
+        const s = await this.o.ledger.open(provider, m, m.deploymentName, "adopted");
+        if (s && m.servingStatus === "ready") await this.repo.markReady(s.id, this.now());
         adopted += 1;
         this.logger.warn(
           { guildId: m.guildId, model: m.name, deployment: m.deploymentName },
@@ -341,7 +341,7 @@ export class HostingService {
   ): Promise<void> {
     const now = this.now();
     await sqliteStore(this.o.db).transaction(async (tx) => {
-      if (!this.repo.requestStop(session.id, reason, by, now)) return;
+      if (!(await this.repo.in(tx).requestStop(session.id, reason, by, now))) return;
       if (model && model.deploymentName === session.deploymentName) {
         this.models.updateServing(
           model.guildId,
@@ -351,9 +351,7 @@ export class HostingService {
           now,
         );
       }
-      if (reason !== "teacher") {
-        await this.enqueueStopped(this.outbox.in(tx), this.jobs.in(tx), session, model, reason, now);
-      }
+      if (reason !== "teacher") await this.enqueueStopped(session, model, reason, now, undefined, tx);
     });
     this.logger.info(
       { guildId: session.guildId, model: session.modelName, deployment: session.deploymentName, reason, by },
@@ -373,7 +371,7 @@ export class HostingService {
   private async undeployOnce(session: HostingSessionRow): Promise<void> {
     const provider = this.o.providers.get(session.provider)?.jobs;
     if (!provider?.undeploy) {
-      this.repo.stopFailed(
+      await this.repo.stopFailed(
         session.id,
         `provider ${session.provider} is ${provider ? "unable to stop deployments" : "no longer configured"}: stop ${session.deploymentName} in its dashboard`,
       );
@@ -381,14 +379,14 @@ export class HostingService {
     }
     try {
       await provider.undeploy(session.deploymentName);
-      this.repo.markStopped(session.id, this.now());
+      await this.repo.markStopped(session.id, this.now());
       this.logger.info(
         { guildId: session.guildId, model: session.modelName, deployment: session.deploymentName },
         "hosting stopped: billing ends",
       );
     } catch (err) {
       const message = describeProviderError(err);
-      this.repo.stopFailed(session.id, message);
+      await this.repo.stopFailed(session.id, message);
       this.logger.warn(
         { err, deployment: session.deploymentName, attempts: session.stopAttempts + 1 },
         "hosting stop not confirmed; next tick retries",
@@ -401,31 +399,24 @@ export class HostingService {
   /** After a few unconfirmed stops the teachers hear it: the deployment may still bill. */
   private async alertStopFailing(session: HostingSessionRow, message: string): Promise<void> {
     const model = this.models.get(session.guildId, session.modelName);
-    await this.enqueueStopped(
-      this.outbox,
-      this.jobs,
-      session,
-      model,
-      session.stopReason ?? "teacher",
-      this.now(),
-      message,
-    );
+    await this.enqueueStopped(session, model, session.stopReason ?? "teacher", this.now(), message);
   }
 
   /**
    * The teachers' hosting_stopped notice (to the channel of the job that trained the model): classtune stopped it on
-   * its own, or (`stopError`) cannot get the stop confirmed. One per session and kind, by its dedupe key. On `outbox`
-   * (inside a caller's transaction: `this.outbox.in(tx)`).
+   * its own, or (`stopError`) cannot get the stop confirmed. One per session and kind, by its dedupe key. `tx`: the
+   * caller's transaction, if it runs in one.
    */
   private async enqueueStopped(
-    outbox: OutboxRepository,
-    jobs: JobRepository,
     session: HostingSessionRow,
     model: ModelRow | undefined,
     reason: StopReason,
     now: Date,
     stopError?: string,
+    tx?: Queryable | undefined,
   ): Promise<void> {
+    const jobs = tx ? this.jobs.in(tx) : this.jobs;
+    const outbox = tx ? this.outbox.in(tx) : this.outbox;
     const job = model?.jobId == null ? undefined : await jobs.get(model.guildId, model.jobId);
     const minutes = billedMinutes(session, now);
     const payload: HostingStoppedPayload = {
@@ -440,7 +431,7 @@ export class HostingService {
       usdPerHour: session.usdPerHour,
       idleMinutes: this.o.idleMinutes,
       dailyBudgetUsd: this.o.dailyBudgetUsd,
-      spentTodayUsd: this.spentToday(session.guildId),
+      spentTodayUsd: await this.spentToday(session.guildId, tx),
       ...(stopError ? { stopError } : {}),
     };
     await outbox.enqueue(
@@ -457,8 +448,8 @@ export class HostingService {
     );
   }
 
-  private outcome(guildId: string, modelName: string, sessionId: number): StopOutcome {
-    const session = this.repo.get(guildId, sessionId);
+  private async outcome(guildId: string, modelName: string, sessionId: number): Promise<StopOutcome> {
+    const session = await this.repo.get(guildId, sessionId);
     const model = this.models.get(guildId, modelName);
     if (!session || !model) throw new Error("hosting session vanished while stopping");
     const minutes = billedMinutes(session, this.now());

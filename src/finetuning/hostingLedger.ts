@@ -12,6 +12,7 @@ import {
 } from "../db/hosting.ts";
 import type { ModelRow } from "../db/models.ts";
 import type { Db } from "../db/open.ts";
+import { type Queryable, sqliteStore } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import type { FineTuningProvider } from "../providers/types.ts";
@@ -44,7 +45,7 @@ export class HostingLedger {
       now?: (() => Date) | undefined;
     },
   ) {
-    this.repo = new Repo(o.db);
+    this.repo = new Repo(sqliteStore(o.db));
   }
 
   private now(): Date {
@@ -79,12 +80,12 @@ export class HostingLedger {
    * Opens the session of a deployment about to be requested (idempotent per deployment); null where the provider
    * does not bill hosting. `startedBy`: the teacher's user id, or "auto".
    */
-  open(
+  async open(
     provider: FineTuningProvider,
     model: Pick<ModelRow, "guildId" | "name">,
     deploymentName: string,
     startedBy: string,
-  ): HostingSessionRow | null {
+  ): Promise<HostingSessionRow | null> {
     const terms = this.termsOf(provider);
     if (!terms) return null;
     return this.repo.open(
@@ -102,21 +103,27 @@ export class HostingLedger {
     );
   }
 
-  /** What the guild's billed hosting cost on the UTC day of `now`, running deployments counted up to `now`. */
-  spentToday(guildId: string, now: Date = this.now()): number {
+  /**
+   * What the guild's billed hosting cost on the UTC day of `now`, running deployments counted up to `now`. `tx`: the
+   * caller's transaction, if it runs in one.
+   */
+  async spentToday(guildId: string, now: Date = this.now(), tx?: Queryable | undefined): Promise<number> {
     const from = utcDayStart(now);
-    return totalsOf(this.repo.listBetween(guildId, from, now), now, from).costUsd;
+    const repo = tx ? this.repo.in(tx) : this.repo;
+    return totalsOf(await repo.listBetween(guildId, from, now), now, from).costUsd;
   }
 
-  /** The deployment answered ready: the idle clock starts. */
-  ready(provider: string, deploymentName: string): void {
-    const s = this.repo.byDeployment(provider, deploymentName);
-    if (s) this.repo.markReady(s.id, this.now());
+  /** The deployment answered ready: the idle clock starts. `tx`: the caller's transaction, if it runs in one. */
+  async ready(provider: string, deploymentName: string, tx?: Queryable | undefined): Promise<void> {
+    const repo = tx ? this.repo.in(tx) : this.repo;
+    const s = await repo.byDeployment(provider, deploymentName);
+    if (s) await repo.markReady(s.id, this.now());
   }
 
-  /** The deploy failed: the provider runs nothing, so billing ends. */
-  failed(provider: string, deploymentName: string): void {
-    const s = this.repo.byDeployment(provider, deploymentName);
-    if (s) this.repo.markStopped(s.id, this.now(), "failed");
+  /** The deploy failed: the provider runs nothing, so billing ends. `tx`: the caller's transaction, if any. */
+  async failed(provider: string, deploymentName: string, tx?: Queryable | undefined): Promise<void> {
+    const repo = tx ? this.repo.in(tx) : this.repo;
+    const s = await repo.byDeployment(provider, deploymentName);
+    if (s) await repo.markStopped(s.id, this.now(), "failed");
   }
 }

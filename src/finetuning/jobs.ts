@@ -244,7 +244,7 @@ export class JobService {
     this.db = db;
     this.providers = providers;
     this.jobs = new JobRepository(sqliteStore(db));
-    this.datasets = new DatasetRepository(db);
+    this.datasets = new DatasetRepository(sqliteStore(db));
     this.outbox = new OutboxRepository(sqliteStore(db));
     this.intents = new JobIntentRepository(sqliteStore(db));
     this.logger = logger;
@@ -258,7 +258,7 @@ export class JobService {
    * Validates again only when the model differs from the dataset's (another model tokenises and prices differently).
    */
   async quote(req: QuoteRequest): Promise<Quote> {
-    const dataset = this.datasets.get(req.guildId, req.datasetId);
+    const dataset = await this.datasets.get(req.guildId, req.datasetId);
     if (!dataset) throw new UserError(`Dataset #${req.datasetId} was not found.`, "not_found");
     let report = JSON.parse(dataset.reportJson) as ValidationReport;
     // The provider named, else the one the dataset was checked for (while configured), else the default. One
@@ -406,7 +406,7 @@ export class JobService {
     if (quote.guildId !== input.guildId || quote.datasetId !== input.datasetId) {
       throw new Error("a quote was used for another guild or dataset");
     }
-    const dataset = this.datasets.get(input.guildId, input.datasetId);
+    const dataset = await this.datasets.get(input.guildId, input.datasetId);
     if (!dataset) throw new UserError(`Dataset #${input.datasetId} was not found.`, "not_found");
     const { model, epochs } = quote;
     const registered = this.providers.forStart(quote.provider);
@@ -655,7 +655,8 @@ export class JobService {
       throw providerUserError(`cancel job #${job.id}`, err);
     }
     if (remote.status === "cancelled") {
-      const datasetName = this.datasets.get(guildId, job.datasetId)?.fileName ?? `dataset #${job.datasetId}`;
+      const datasetName =
+        (await this.datasets.get(guildId, job.datasetId))?.fileName ?? `dataset #${job.datasetId}`;
       await recordEnding(this.db, job, remote, {
         kind: "job_cancelled",
         payload: noticeBase(job, datasetName) satisfies JobCancelledPayload,

@@ -281,7 +281,7 @@ export class JobPoller {
     this.metrics = new JobMetricsRepository(sqliteStore(o.db));
     this.models = new ModelRepository(o.db);
     this.outbox = new OutboxRepository(sqliteStore(o.db));
-    this.datasets = new DatasetRepository(o.db);
+    this.datasets = new DatasetRepository(sqliteStore(o.db));
     this.hosting = o.hosting;
     this.privacy = o.privacy;
     this.leadership = o.leadership;
@@ -554,7 +554,7 @@ export class JobPoller {
       await this.metrics.in(tx).add(job.id, points);
       if (statusChanged || (progressChanged && (await this.progressNoticeDue(tx, job, now)))) {
         const payload: JobProgressPayload = {
-          ...noticeBase(job, this.datasetName(job)),
+          ...noticeBase(job, await this.datasetName(job, tx)),
           status: remote.status,
           rawStatus: remote.rawStatus,
           progress,
@@ -635,7 +635,7 @@ export class JobPoller {
     },
   ): Promise<void> {
     const now = this.now();
-    const base = noticeBase(job, this.datasetName(job));
+    const base = noticeBase(job, await this.datasetName(job));
     const bookkeeping = async (tx: Queryable) => {
       await this.metrics.in(tx).add(job.id, seen.points);
       const patch: JobUpdate = { progress: seen.progress, remoteFingerprint: seen.fingerprint };
@@ -726,8 +726,10 @@ export class JobPoller {
     this.logger.info({ jobId: job.id }, "fine-tuning job cancelled");
   }
 
-  private datasetName(job: JobRow): string {
-    return this.datasets.get(job.guildId, job.datasetId)?.fileName ?? `dataset #${job.datasetId}`;
+  /** The job's dataset's file name for a notice; `tx`: the caller's transaction, if it runs in one. */
+  private async datasetName(job: JobRow, tx?: Queryable | undefined): Promise<string> {
+    const datasets = tx ? this.datasets.in(tx) : this.datasets;
+    return (await datasets.get(job.guildId, job.datasetId))?.fileName ?? `dataset #${job.datasetId}`;
   }
 }
 

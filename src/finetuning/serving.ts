@@ -153,7 +153,7 @@ export class ModelServing {
     this.jobs = new JobRepository(sqliteStore(o.db));
     this.models = new ModelRepository(o.db);
     this.outbox = new OutboxRepository(sqliteStore(o.db));
-    this.datasets = new DatasetRepository(o.db);
+    this.datasets = new DatasetRepository(sqliteStore(o.db));
   }
 
   /**
@@ -260,7 +260,7 @@ export class ModelServing {
     );
     if (manual !== null) return { kind: "manual", model: fresh, instructions: manual };
     // Billed while it runs: the session (and its price) is recorded before the provider is asked.
-    this.hosting?.ledger.open(provider, fresh, deploymentName, requestedBy);
+    await this.hosting?.ledger.open(provider, fresh, deploymentName, requestedBy);
     // Requested now rather than on the next tick; the poller carries on from here if this call fails.
     const run: ServingRun = {
       name: job.provider,
@@ -323,7 +323,7 @@ export class ModelServing {
         const now = this.models.get(model.guildId, model.name);
         if (now?.servingStatus !== "deploying" || now.deployAttempt !== model.deployAttempt) return;
         // Billed hosting never starts on its own once the server's hosting budget for today is spent.
-        const spent = this.overHostingBudget(run.provider, model.guildId);
+        const spent = await this.overHostingBudget(run.provider, model.guildId);
         if (spent !== null) {
           await this.finish(model, job, {
             status: "failed",
@@ -332,7 +332,7 @@ export class ModelServing {
           });
           return;
         }
-        this.hosting?.ledger.open(run.provider, model, input.name, "auto");
+        await this.hosting?.ledger.open(run.provider, model, input.name, "auto");
         run.counts.deployCalls += 1;
         deployment = await run.provider.deploy(input);
       }
@@ -401,7 +401,7 @@ export class ModelServing {
    * Records the end of the model's current deploy attempt with its notice, in one transaction; nothing when the
    * attempt moved on meanwhile (a retry, another process). Returns whether this call recorded it.
    */
-  private finish(
+  private async finish(
     model: ModelRow,
     job: JobRow,
     outcome:
@@ -411,7 +411,7 @@ export class ModelServing {
   ): Promise<boolean> {
     const now = this.now();
     const datasetName =
-      this.datasets.get(job.guildId, job.datasetId)?.fileName ?? `dataset #${job.datasetId}`;
+      (await this.datasets.get(job.guildId, job.datasetId))?.fileName ?? `dataset #${job.datasetId}`;
     const base: ModelServingPayload = {
       ...noticeBase(job, datasetName),
       fineTunedModel: model.name,
@@ -431,7 +431,9 @@ export class ModelServing {
         );
         if (!changed) return false;
         const hosting = this.hostingNote(job.provider);
-        if (hosting && model.deploymentName) this.hosting?.ledger.ready(job.provider, model.deploymentName);
+        if (hosting && model.deploymentName) {
+          await this.hosting?.ledger.ready(job.provider, model.deploymentName, tx);
+        }
         const payload: ModelReadyPayload = {
           ...base,
           servedAs: outcome.servedAs,
@@ -458,7 +460,7 @@ export class ModelServing {
         now,
       );
       if (!changed) return false;
-      if (model.deploymentName) this.hosting?.ledger.failed(job.provider, model.deploymentName);
+      if (model.deploymentName) await this.hosting?.ledger.failed(job.provider, model.deploymentName, tx);
       const payload: ModelDeployFailedPayload = { ...base, errorMessage: outcome.message };
       await this.outbox.in(tx).enqueue(
         {
@@ -475,10 +477,10 @@ export class ModelServing {
   }
 
   /** Why a deploy billed while it runs must not start now (today's hosting budget is spent); null when it may. */
-  private overHostingBudget(provider: FineTuningProvider, guildId: string): string | null {
+  private async overHostingBudget(provider: FineTuningProvider, guildId: string): Promise<string | null> {
     const h = this.hosting;
     if (!h || h.ledger.termsOf(provider) === null) return null;
-    const spent = h.ledger.spentToday(guildId, this.now());
+    const spent = await h.ledger.spentToday(guildId, this.now());
     if (spent < h.dailyBudgetUsd) return null;
     return `Not deployed: this server's hosting today ($${spent.toFixed(2)}) has reached its daily budget of $${h.dailyBudgetUsd.toFixed(2)} (HOSTING_DAILY_BUDGET_USD). A teacher can deploy it after 00:00 UTC with /model deploy.`;
   }

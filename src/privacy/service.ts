@@ -106,7 +106,7 @@ export class PrivacyService {
 
   constructor(private readonly deps: PrivacyServiceDeps) {
     this.repo = new PrivacyRepository(sqliteStore(deps.db));
-    this.exports = new DatasetExportRepository(deps.db);
+    this.exports = new DatasetExportRepository(sqliteStore(deps.db));
     this.logger = deps.logger ?? silentLogger;
     this.now = deps.now ?? (() => new Date());
   }
@@ -146,8 +146,8 @@ export class PrivacyService {
   /** Takes the student's exported answers out of every dataset of this server that holds them. */
   async removeStudent(guildId: string, studentId: string): Promise<RemoveStudentResult> {
     const result: RemoveStudentResult = { datasets: [] };
-    for (const datasetId of this.exports.datasetsOf(guildId, studentId)) {
-      const recorded = this.exports.lines(guildId, datasetId);
+    for (const datasetId of await this.exports.datasetsOf(guildId, studentId)) {
+      const recorded = await this.exports.lines(guildId, datasetId);
       const theirs = new Set(recorded.filter((l) => l.studentId === studentId).map((l) => l.line));
       const rewritten = await this.deps.rewriteDataset({
         guildId,
@@ -161,7 +161,7 @@ export class PrivacyService {
         new Set(rewritten.removedLines.flatMap(userTurns)),
       );
       const at = this.now().toISOString();
-      this.exports.replace(
+      await this.exports.replace(
         guildId,
         datasetId,
         recorded.flatMap((l) => {

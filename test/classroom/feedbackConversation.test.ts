@@ -47,7 +47,7 @@ beforeEach(async () => {
   feedback = new FeedbackService({
     answers,
     storeDataset: (input) => storeDataset({ ...input, db, dataDir }),
-    exports: new DatasetExportRepository(db),
+    exports: new DatasetExportRepository(sqliteStore(db)),
     defaultModel: BASE,
     now: () => at,
   });

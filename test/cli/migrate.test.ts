@@ -54,7 +54,7 @@ const USAGE_ROWS = 1_203;
 async function buildSchool(db: Db): Promise<void> {
   await seedPerson(sqliteStore(db));
   migrateSandbox(db); // the embedded sandbox's own tables share the file: they are not classtune's to copy
-  const dataset = new DatasetRepository(db).insert({
+  const dataset = await new DatasetRepository(sqliteStore(db)).insert({
     guildId: GUILD,
     uploaderId: TEACHER,
     fileName: "biology – week 1 “cells” 🧬.jsonl",
@@ -247,7 +247,7 @@ async function buildSchool(db: Db): Promise<void> {
     { safetyCategories: ["self_harm"], safetyThreshold: 0.35, safetyRoleId: "400000000000000009" },
     new Date("2026-11-06T08:00:00.000Z"),
   );
-  new HostingRepository(db).open(
+  await new HostingRepository(sqliteStore(db)).open(
     {
       guildId: GUILD,
       modelName: "ft:gpt-4o-mini:bio",
@@ -260,7 +260,7 @@ async function buildSchool(db: Db): Promise<void> {
     },
     new Date("2026-11-02T09:01:00.000Z"),
   );
-  new DatasetExportRepository(db).record(
+  await new DatasetExportRepository(sqliteStore(db)).record(
     [
       { datasetId: dataset.id, guildId: GUILD, line: 1, studentId: STUDENT, exportedBy: TEACHER },
       { datasetId: dataset.id, guildId: GUILD, line: 2, studentId: STUDENT, exportedBy: TEACHER },

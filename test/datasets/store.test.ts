@@ -6,6 +6,7 @@ import { after, describe, it } from "node:test";
 import { storeDataset } from "../../src/datasets/store.ts";
 import { DatasetRepository } from "../../src/db/datasets.ts";
 import { openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "classtune-datasets-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,9 +44,9 @@ describe("storeDataset", () => {
       [`${a.report.sha256}.jsonl`],
     );
     assert.equal(a.row.cleanedPath, null, "nothing dropped, no cleaned file");
-    const repo = new DatasetRepository(db);
-    assert.equal(repo.get("g2", a.row.id), undefined, "g1's row is not g2's");
-    assert.equal(repo.list("g1").length, 1);
+    const repo = new DatasetRepository(sqliteStore(db));
+    assert.equal(await repo.get("g2", a.row.id), undefined, "g1's row is not g2's");
+    assert.equal((await repo.list("g1")).length, 1);
   });
 
   it("keeps a cleaned file of the valid lines when some were dropped", async () => {
@@ -97,7 +98,7 @@ describe("storeDataset", () => {
       assert.match(result.row === null ? result.refused : "", reason);
       assert.equal(result.report.examples, 0, "the report still says what was found");
     }
-    assert.deepEqual(new DatasetRepository(db).list("g1"), []);
+    assert.deepEqual(await new DatasetRepository(sqliteStore(db)).list("g1"), []);
     assert.deepEqual(readdirSync(join(dataDir, "datasets")), [], "no file kept");
   });
 });

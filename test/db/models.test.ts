@@ -13,7 +13,7 @@ const MODEL_A = "ft:gpt-4o-mini-2024-07-18:school-a:bio:AbC123xY";
 
 /** A guild's succeeded job with its provider names, and its model registered, as the poller leaves them. */
 async function trained(db: Db, guildId: string, n: number, fineTunedModel: string) {
-  const dataset = new DatasetRepository(db).insert({
+  const dataset = await new DatasetRepository(sqliteStore(db)).insert({
     guildId,
     uploaderId: "teacher",
     fileName: "lessons.jsonl",

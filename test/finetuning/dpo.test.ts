@@ -28,7 +28,7 @@ async function storePreference(db: Db, dir: string, n: number, guildId = "g1"): 
   await writeFile(path, preferenceLines(n));
   const report = await validateFile(path);
   assert.equal(report.format, "preference");
-  return new DatasetRepository(db).insert({
+  return new DatasetRepository(sqliteStore(db)).insert({
     guildId,
     uploaderId: "teacher",
     fileName: "pairs.jsonl",

@@ -11,6 +11,7 @@ import { after, before, beforeEach, describe, it, test } from "node:test";
 import { billedMinutes, HostingRepository } from "../../src/db/hosting.ts";
 import type { JobRow } from "../../src/db/jobs.ts";
 import type { Db } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { OutboxNotice } from "../../src/domain/notices.ts";
 import { HostingService } from "../../src/finetuning/hosting.ts";
 import { HostingLedger } from "../../src/finetuning/hostingLedger.ts";
@@ -113,7 +114,8 @@ async function hosted(guildId = G): Promise<{ job: JobRow; model: string }> {
   return t;
 }
 
-const session = (guildId: string, model: string) => new HostingRepository(db).current(guildId, model);
+const session = (guildId: string, model: string) =>
+  new HostingRepository(sqliteStore(db)).current(guildId, model);
 const endpointsOf = (model: string) =>
   [...fake.endpoints.values()].filter(
     (e) => e.model.length > 0 && e.model === model && e.state !== "STOPPED",
@@ -124,7 +126,7 @@ describe("the price", () => {
   it("is the school's PRICES_FILE rate over the catalog's, kept on the session", async () => {
     offsetMs = 0;
     const { model } = await hosted(PRICED);
-    const s = session(PRICED, model);
+    const s = await session(PRICED, model);
     assert.equal(s?.usdPerHour, 3);
     assert.match(s?.priceSource ?? "", /PRICES_FILE .*the district's contract/);
     assert.equal(s?.hardware, "1x_nvidia_h100_80gb_sxm");
@@ -158,7 +160,7 @@ describe("the idle stop", () => {
     const { job, model } = await hosted(IDLE);
     assert.equal(endpointsOf(await outputOf(job)).length, 1);
     offsetMs = 50 * MIN;
-    hosting.touch(IDLE, model);
+    await hosting.touch(IDLE, model);
     offsetMs = 100 * MIN;
     let counts = await hosting.sweep();
     assert.equal(counts.idleStopped, 0, "asked 50 minutes ago: still running");
@@ -168,7 +170,7 @@ describe("the idle stop", () => {
     assert.equal(counts.idleStopped, 1);
     assert.equal(endpointsOf(await outputOf(job)).length, 0, "the endpoint is deleted");
     assert.equal(services.models.get(IDLE, model)?.servingStatus, "asleep");
-    assert.equal(session(IDLE, model), undefined, "its session is closed: billing ended");
+    assert.equal(await session(IDLE, model), undefined, "its session is closed: billing ended");
     await hosting.sweep();
     await services.notifier.drain();
     const told = sent.filter((n) => n.kind === "hosting_stopped" && n.payload.model === model);
@@ -192,13 +194,13 @@ describe("a stop the provider does not confirm", () => {
       "no question reaches it meanwhile",
     );
     for (let i = 0; i < 3; i++) await hosting.sweep();
-    const s = session(STOPPING, model);
+    const s = await session(STOPPING, model);
     assert.ok(s, "still open: still billed");
     assert.equal(s.stoppedAt, null);
     assert.ok(s.stopAttempts >= 3, String(s.stopAttempts));
     offsetMs = 30 * MIN;
     assert.ok(
-      (hosting.state(STOPPING, model)?.minutes ?? 0) >= 30,
+      ((await hosting.state(STOPPING, model))?.minutes ?? 0) >= 30,
       "the minutes keep counting until it is confirmed",
     );
     await services.notifier.drain();
@@ -208,7 +210,7 @@ describe("a stop the provider does not confirm", () => {
     fake.clearFaults();
     await hosting.sweep();
     await hosting.sweep();
-    assert.equal(session(STOPPING, model), undefined, "confirmed: billing ended");
+    assert.equal(await session(STOPPING, model), undefined, "confirmed: billing ended");
     await services.notifier.drain();
     assert.equal(alerts().length, 1, "told once");
   });
@@ -222,17 +224,17 @@ describe("the daily budget", () => {
     const c = await hosted(OTHER);
     // Two endpoints at $3/h for 70 minutes = $7; a few minutes more crosses $8.
     offsetMs = 70 * MIN;
-    hosting.touch(G, a.model);
-    hosting.touch(G, b.model);
-    hosting.touch(OTHER, c.model);
+    await hosting.touch(G, a.model);
+    await hosting.touch(G, b.model);
+    await hosting.touch(OTHER, c.model);
     let counts = await hosting.sweep();
-    assert.equal(counts.budgetStopped, 0, `spent ${hosting.spentToday(G)}`);
+    assert.equal(counts.budgetStopped, 0, `spent ${await hosting.spentToday(G)}`);
     offsetMs = 81 * MIN;
-    hosting.touch(G, a.model);
-    hosting.touch(G, b.model);
-    hosting.touch(OTHER, c.model);
+    await hosting.touch(G, a.model);
+    await hosting.touch(G, b.model);
+    await hosting.touch(OTHER, c.model);
     counts = await hosting.sweep();
-    assert.equal(counts.budgetStopped, 2, `spent ${hosting.spentToday(G)}`);
+    assert.equal(counts.budgetStopped, 2, `spent ${await hosting.spentToday(G)}`);
     assert.equal(services.models.get(G, a.model)?.servingStatus, "asleep");
     assert.equal(services.models.get(G, b.model)?.servingStatus, "asleep");
     assert.equal(
@@ -240,8 +242,8 @@ describe("the daily budget", () => {
       "ready",
       "another guild's budget is its own",
     );
-    assert.throws(
-      () => hosting.offer(G, a.model),
+    await assert.rejects(
+      hosting.offer(G, a.model),
       /Today's hosting budget of \$8\.00 for this server is spent/,
     );
     await hosting.stop(OTHER, c.model, "teacher-2");
@@ -254,13 +256,13 @@ describe("a deployment made before the ledger (an upgrade)", () => {
     const { job, model } = await hosted(ADOPTED);
     db.prepare("DELETE FROM hosting_sessions WHERE guild_id = ?").run(ADOPTED);
     assert.equal(
-      session(ADOPTED, model),
+      await session(ADOPTED, model),
       undefined,
       "(set-up: running with no record, as before this release)",
     );
     const counts = await hosting.sweep();
     assert.equal(counts.adopted, 1);
-    assert.equal(session(ADOPTED, model)?.startedBy, "adopted");
+    assert.equal((await session(ADOPTED, model))?.startedBy, "adopted");
     assert.equal((await hosting.sweep()).adopted, 0, "adopted once");
     offsetMs = 61 * MIN;
     assert.equal((await hosting.sweep()).idleStopped, 1);
@@ -279,7 +281,9 @@ describe("two Starts at once", () => {
     assert.ok(results.some((r) => r.status === "fulfilled"));
     for (let i = 0; i < 4; i++) await services.poller.tick();
     assert.equal(endpointsOf(await outputOf(job)).length, 1);
-    const open = new HostingRepository(db).listOpen(DOUBLE).filter((s) => s.modelName === model);
+    const open = (await new HostingRepository(sqliteStore(db)).listOpen(DOUBLE)).filter(
+      (s) => s.modelName === model,
+    );
     assert.equal(open.length, 1);
     await hosting.stop(DOUBLE, model, "teacher-1");
   });

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { HostingRepository } from "../../src/db/hosting.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { HostingService } from "../../src/finetuning/hosting.ts";
 import { HostingLedger } from "../../src/finetuning/hostingLedger.ts";
 import { silentLogger } from "../../src/logger.ts";
@@ -66,7 +67,7 @@ test("an autoDeploy deployment is priced by its accelerator, and stopped when id
   assert.equal(first.services.models.getByJob(G, job.id)?.servingStatus, "ready");
   const post = fake.requests.find((r) => r.method === "POST" && /\/deployments/.test(r.path));
   assert.equal((post?.body as { acceleratorType?: string } | undefined)?.acceleratorType, "NVIDIA_A100_80GB");
-  const session = new HostingRepository(first.db).current(G, model);
+  const session = await new HostingRepository(sqliteStore(first.db)).current(G, model);
   assert.equal(session?.usdPerHour, 2.9, "the catalog's A100 price");
   assert.equal(session?.startedBy, "auto");
   assert.equal([...fake.deployments.values()].filter((d) => !d.deleted).length, 1);

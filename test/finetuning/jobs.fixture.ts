@@ -9,6 +9,7 @@ import { datasetFieldsFromReport } from "../../src/datasets/store.ts";
 import { validateFile } from "../../src/datasets/validator.ts";
 import { DatasetRepository, type DatasetRow } from "../../src/db/datasets.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { OutboxNotice } from "../../src/domain/notices.ts";
 import { JobService } from "../../src/finetuning/jobs.ts";
 import { JobPoller } from "../../src/finetuning/poller.ts";
@@ -159,7 +160,7 @@ export async function harness(
     const path = join(dir, `dataset-${n}.jsonl`);
     await writeFile(path, chatLines(examples));
     const report = await validateFile(path);
-    return new DatasetRepository(h.db).insert({
+    return new DatasetRepository(sqliteStore(h.db)).insert({
       guildId: o.guildId ?? "g1",
       uploaderId: "teacher",
       fileName: o.name ?? `lessons-${n}.jsonl`,

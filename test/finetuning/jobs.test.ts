@@ -97,8 +97,8 @@ describe("JobService against the sandbox", () => {
 
   test("a dataset that is not fine-tunable is refused", async () => {
     const dataset = await h.dataset(12);
-    const repo = new DatasetRepository(h.db);
-    const broken = repo.insert({ ...dataset, fineTunable: false, invalid: 3 });
+    const repo = new DatasetRepository(sqliteStore(h.db));
+    const broken = await repo.insert({ ...dataset, fineTunable: false, invalid: 3 });
     await assert.rejects(
       h.jobs.start({ guildId: "g1", datasetId: broken.id, requesterId: "u1" }),
       /cannot be fine-tuned: 3 invalid line/,
@@ -127,7 +127,11 @@ describe("JobService against the sandbox", () => {
     const dataset = await h.dataset(12);
     const path = join(h.dir, "tiny.jsonl");
     await writeFile(path, chatLines(3));
-    const lying = new DatasetRepository(h.db).insert({ ...dataset, storedPath: path, cleanedPath: null });
+    const lying = await new DatasetRepository(sqliteStore(h.db)).insert({
+      ...dataset,
+      storedPath: path,
+      cleanedPath: null,
+    });
     const job = await h.jobs.start({ guildId: "g1", datasetId: lying.id, requesterId: "u1" });
     await tickUntil(h, async () => (await h.jobs.require("g1", job.id)).status === "failed");
     const failed = await h.jobs.require("g1", job.id);

@@ -82,7 +82,7 @@ describe("poller lifecycle against the sandbox", () => {
     // The sample: 20 questions and three of them asked again in other words (heldOut.ts holds those out).
     const path = join(h.dir, "sample.jsonl");
     await writeFile(path, sampleDatasetJsonl());
-    const dataset = new DatasetRepository(h.db).insert({
+    const dataset = await new DatasetRepository(sqliteStore(h.db)).insert({
       guildId: "g1",
       uploaderId: "teacher",
       fileName: "sample.jsonl",

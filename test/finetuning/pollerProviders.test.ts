@@ -55,7 +55,7 @@ async function dataset(): Promise<DatasetRow> {
   datasets += 1;
   const path = join(dir, `lessons-${datasets}.jsonl`);
   await writeFile(path, chatLines(12));
-  return new DatasetRepository(db).insert({
+  return new DatasetRepository(sqliteStore(db)).insert({
     guildId: "g1",
     uploaderId: "teacher",
     fileName: `lessons-${datasets}.jsonl`,

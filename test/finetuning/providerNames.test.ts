@@ -69,7 +69,7 @@ async function dataset(guildId = "g1"): Promise<DatasetRow> {
   n += 1;
   const path = join(dir, `lessons-${n}.jsonl`);
   await writeFile(path, chatLines(12));
-  return new DatasetRepository(db).insert({
+  return new DatasetRepository(sqliteStore(db)).insert({
     guildId,
     uploaderId: "teacher",
     fileName: `lessons-${n}.jsonl`,

@@ -303,14 +303,16 @@ describe("through JobService and the poller", () => {
       reconcileCreates: (p) => jobs.reconcilePendingCreates(p),
       progressNoticeIntervalMs: 0,
     });
-    datasetId = new DatasetRepository(db).insert({
-      guildId: "g1",
-      uploaderId: "teacher",
-      fileName: "lessons.jsonl",
-      ...datasetFieldsFromReport(await validateFile(file)),
-      storedPath: file,
-      cleanedPath: null,
-    }).id;
+    datasetId = (
+      await new DatasetRepository(sqliteStore(db)).insert({
+        guildId: "g1",
+        uploaderId: "teacher",
+        fileName: "lessons.jsonl",
+        ...datasetFieldsFromReport(await validateFile(file)),
+        storedPath: file,
+        cleanedPath: null,
+      })
+    ).id;
   });
   after(async () => {
     await poller.stop();
