@@ -117,7 +117,7 @@ export async function main(args: string[] = []): Promise<void> {
       return u;
     });
     const channel = guild.channel("class");
-    app.ctx.classroom.settings.setup({
+    await app.ctx.classroom.settings.setup({
       guildId: guild.id,
       channelId: channel.id,
       model: config.ask.defaultModel,

@@ -13,6 +13,7 @@ import { JobMetricsRepository } from "./db/jobs.ts";
 import { ModelRepository } from "./db/models.ts";
 import { type Db, openDb } from "./db/open.ts";
 import { OutboxRepository } from "./db/outbox.ts";
+import { sqliteStore } from "./db/query/store.ts";
 import { UserError } from "./domain/errors.ts";
 import { HostingService } from "./finetuning/hosting.ts";
 import { HostingLedger } from "./finetuning/hostingLedger.ts";
@@ -105,9 +106,9 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     dataDir: config.dataDir,
     fetch: deps.fetch,
   });
-  const guildSettings = new GuildSettingsRepository(db);
+  const guildSettings = new GuildSettingsRepository(sqliteStore(db));
   const outbox = new OutboxRepository(db);
-  const models = new ModelRepository(db);
+  const models = new ModelRepository(sqliteStore(db));
   // Hosting billed while it runs: every such provider must have a price for its hardware before anything starts.
   const ledger = new HostingLedger({ db, providers: runtime.providers, catalogs });
   const store: StoreDataset = (args) =>

@@ -11,6 +11,7 @@ import { ModelRepository } from "../db/models.ts";
 import { ModerationRepository } from "../db/moderation.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { ReviewRepository } from "../db/review.ts";
 import { UsageRepository } from "../db/usage.ts";
 import type { Logger } from "../logger.ts";
@@ -98,8 +99,8 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     ? ChatPriceTable.load(config.ask.chatPricesFile)
     : ChatPriceTable.load();
   const channels = new ChannelSettingsRepository(db);
-  const guildSettings = new GuildSettingsRepository(db);
-  const models = new ModelRepository(db);
+  const guildSettings = new GuildSettingsRepository(sqliteStore(db));
+  const models = new ModelRepository(sqliteStore(db));
   const usageRepo = new UsageRepository(db);
   const answers = new AnswerRepository(db);
   const now = deps.now ?? Date.now;

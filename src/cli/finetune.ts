@@ -18,6 +18,7 @@ import type { JobMethod } from "../datasets/estimate.ts";
 import { JobMetricsRepository, type JobRow } from "../db/jobs.ts";
 import { ModelRepository, type ModelRow } from "../db/models.ts";
 import { OutboxRepository } from "../db/outbox.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
 import { isTerminal } from "../domain/jobs.ts";
 import { noticeKey, SANDBOX_ANSWERS_BY_RETRIEVAL, type TestAnswer } from "../domain/notices.ts";
@@ -225,7 +226,7 @@ export const run: CliCommand = async (args, io) => {
     }
 
     const final = await follow(ctx, job, io, opts.json, pollInterval(provider));
-    const result = resultOf(ctx, final);
+    const result = await resultOf(ctx, final);
     if (final.status === "succeeded") {
       say(`\nFine-tuned model: ${final.fineTunedModel} (${final.provider})`);
       if (result.servedAs !== null && result.servedAs !== final.fineTunedModel) {
@@ -262,13 +263,13 @@ async function follow(
   quiet: boolean,
   interval: number,
 ): Promise<JobRow> {
-  const models = new ModelRepository(ctx.db);
+  const models = new ModelRepository(sqliteStore(ctx.db));
   let last = "";
   let current = job;
   for (;;) {
     await ctx.poller.tick();
     current = ctx.jobs.require(CLI_GUILD, job.id);
-    const model = current.status === "succeeded" ? models.getByJob(CLI_GUILD, job.id) : undefined;
+    const model = current.status === "succeeded" ? await models.getByJob(CLI_GUILD, job.id) : undefined;
     const line = progressLine(current, model);
     if (!quiet && line !== last) {
       io.stderr.write(io.isTTY ? `\r\x1b[2K${line}` : `${line}\n`);
@@ -295,12 +296,14 @@ export function progressLine(j: JobRow, model?: ModelRow | undefined): string {
   return `Job #${j.id} ${j.status === "running" && j.rawStatus !== "running" ? `running (${j.rawStatus})` : j.status}`;
 }
 
-function resultOf(ctx: CliJobContext, job: JobRow): FinetuneResult {
+async function resultOf(ctx: CliJobContext, job: JobRow): Promise<FinetuneResult> {
   const outbox = new OutboxRepository(ctx.db);
   const succeeded = outbox.payloadOf(CLI_GUILD, noticeKey.jobEnded(job.id, "succeeded"), "job_succeeded");
   const failed = outbox.payloadOf(CLI_GUILD, noticeKey.jobEnded(job.id, "failed"), "job_failed");
   const model =
-    job.status === "succeeded" ? new ModelRepository(ctx.db).getByJob(CLI_GUILD, job.id) : undefined;
+    job.status === "succeeded"
+      ? await new ModelRepository(sqliteStore(ctx.db)).getByJob(CLI_GUILD, job.id)
+      : undefined;
   // A deployed model's test questions are asked once its deployment is ready: they are in that notice.
   const deployed =
     model && model.deployAttempt > 0

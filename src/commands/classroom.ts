@@ -95,7 +95,7 @@ export default {
     switch (interaction.options.getSubcommand()) {
       case "setup": {
         const channel = await guildChannelOption(interaction, "channel", true);
-        const s = settings.setup({
+        const s = await settings.setup({
           guildId,
           channelId: channel.id,
           model: interaction.options.getString("model", true),

@@ -104,7 +104,7 @@ export class HostingService {
   constructor(o: HostingServiceOptions) {
     this.o = o;
     this.logger = o.logger ?? silentLogger;
-    this.models = new ModelRepository(o.db);
+    this.models = new ModelRepository(sqliteStore(o.db));
     this.jobs = new JobRepository(o.db);
     this.outbox = new OutboxRepository(o.db);
     this.repo = o.ledger.repo;
@@ -136,8 +136,8 @@ export class HostingService {
    * What waking (or starting) a model's hosting would cost, for the confirmation: refused here when the model is
    * not this guild's, not trained, not at a provider that bills hosting, already running, or today's budget is spent.
    */
-  offer(guildId: string, modelName: string): HostingOffer {
-    const model = this.requireModel(guildId, modelName);
+  async offer(guildId: string, modelName: string): Promise<HostingOffer> {
+    const model = await this.requireModel(guildId, modelName);
     const terms = this.termsFor(model);
     if (!terms || model.jobId === null) {
       throw new UserError(
@@ -177,7 +177,7 @@ export class HostingService {
 
   /** Starts (or wakes) the model's billed hosting after the teacher confirmed: checks the offer again first. */
   async start(guildId: string, modelName: string, userId: string): Promise<RedeployResult> {
-    const offer = this.offer(guildId, modelName);
+    const offer = await this.offer(guildId, modelName);
     this.logger.info(
       { guildId, model: offer.model.name, by: userId, usdPerHour: offer.terms.price.usdPerHour },
       "hosting start requested",
@@ -190,7 +190,7 @@ export class HostingService {
    * delete the deployment. An unconfirmed stop is retried by every sweep; billing is counted until it is confirmed.
    */
   async stop(guildId: string, modelName: string, userId: string): Promise<StopOutcome> {
-    const model = this.requireModel(guildId, modelName);
+    const model = await this.requireModel(guildId, modelName);
     const session = this.repo.current(guildId, model.name);
     if (!session) {
       throw new UserError(
@@ -202,7 +202,7 @@ export class HostingService {
     }
     await this.requestStop(session, model, "teacher", userId);
     await this.undeploy(session);
-    return this.outcome(guildId, model.name, session.id);
+    return await this.outcome(guildId, model.name, session.id);
   }
 
   /** Every hosting of the guild still billed (running, starting or stopping), oldest first. */
@@ -249,7 +249,7 @@ export class HostingService {
     };
     let open: HostingSessionRow[];
     try {
-      counts.adopted = this.adoptUntracked();
+      counts.adopted = await this.adoptUntracked();
       open = this.repo.listOpen(this.o.guildId);
     } catch (err) {
       counts.errors += 1;
@@ -271,7 +271,7 @@ export class HostingService {
           work.push(this.undeploy(s));
           continue;
         }
-        const model = this.models.get(s.guildId, s.modelName);
+        const model = await this.models.get(s.guildId, s.modelName);
         let reason: StopReason | null = null;
         if (overBudget.has(s.guildId)) reason = "budget";
         else {
@@ -299,12 +299,12 @@ export class HostingService {
    * A billed deployment serving without a session (made before this release, or a session never written) is
    * recorded from now, so the idle and budget stops cover it too. Returns how many were adopted.
    */
-  private adoptUntracked(): number {
+  private async adoptUntracked(): Promise<number> {
     let adopted = 0;
     for (const entry of this.o.providers.all()) {
       const provider = entry.jobs;
       if (!provider?.billedWhileRunning) continue;
-      for (const m of this.models.listServedUntracked(provider.name, this.o.guildId)) {
+      for (const m of await this.models.listServedUntracked(provider.name, this.o.guildId)) {
         if (!m.deploymentName) continue;
         const s = this.o.ledger.open(provider, m, m.deploymentName, "adopted");
         if (s && m.servingStatus === "ready") this.repo.markReady(s.id, this.now());
@@ -318,8 +318,8 @@ export class HostingService {
     return adopted;
   }
 
-  private requireModel(guildId: string, modelName: string): ModelRow {
-    const model = this.models.get(guildId, modelName.trim());
+  private async requireModel(guildId: string, modelName: string): Promise<ModelRow> {
+    const model = await this.models.get(guildId, modelName.trim());
     if (!model) {
       throw new UserError(
         `There is no model called "${modelName.trim()}" in this server. /model list shows them.`,
@@ -340,16 +340,18 @@ export class HostingService {
     by: string,
   ): Promise<void> {
     const now = this.now();
-    await sqliteStore(this.o.db).transaction(async () => {
+    await sqliteStore(this.o.db).transaction(async (tx) => {
       if (!this.repo.requestStop(session.id, reason, by, now)) return;
       if (model && model.deploymentName === session.deploymentName) {
-        this.models.updateServing(
-          model.guildId,
-          model.name,
-          { from: ["ready", "deploying"], attempt: model.deployAttempt },
-          { status: "asleep", servedAs: null, error: null },
-          now,
-        );
+        await this.models
+          .in(tx)
+          .updateServing(
+            model.guildId,
+            model.name,
+            { from: ["ready", "deploying"], attempt: model.deployAttempt },
+            { status: "asleep", servedAs: null, error: null },
+            now,
+          );
       }
       if (reason !== "teacher") this.enqueueStopped(session, model, reason, now);
     });
@@ -391,13 +393,14 @@ export class HostingService {
         { err, deployment: session.deploymentName, attempts: session.stopAttempts + 1 },
         "hosting stop not confirmed; next tick retries",
       );
-      if (session.stopAttempts + 1 === STOP_ATTEMPTS_BEFORE_ALERT) this.alertStopFailing(session, message);
+      if (session.stopAttempts + 1 === STOP_ATTEMPTS_BEFORE_ALERT)
+        await this.alertStopFailing(session, message);
     }
   }
 
   /** After a few unconfirmed stops the teachers hear it: the deployment may still bill. */
-  private alertStopFailing(session: HostingSessionRow, message: string): void {
-    const model = this.models.get(session.guildId, session.modelName);
+  private async alertStopFailing(session: HostingSessionRow, message: string): Promise<void> {
+    const model = await this.models.get(session.guildId, session.modelName);
     this.enqueueStopped(session, model, session.stopReason ?? "teacher", this.now(), message);
   }
 
@@ -443,9 +446,9 @@ export class HostingService {
     );
   }
 
-  private outcome(guildId: string, modelName: string, sessionId: number): StopOutcome {
+  private async outcome(guildId: string, modelName: string, sessionId: number): Promise<StopOutcome> {
     const session = this.repo.get(guildId, sessionId);
-    const model = this.models.get(guildId, modelName);
+    const model = await this.models.get(guildId, modelName);
     if (!session || !model) throw new Error("hosting session vanished while stopping");
     const minutes = billedMinutes(session, this.now());
     return {

@@ -18,7 +18,7 @@ import { JobIntentRepository } from "../db/jobIntents.ts";
 import { JobRepository, type JobRow, type TestQuestion } from "../db/jobs.ts";
 import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import { type Queryable, sqliteStore } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
 import { isSandboxJob, isTerminal } from "../domain/jobs.ts";
 import {
@@ -788,8 +788,8 @@ export type EndingNotice = {
     kind: K;
     payload: NoticePayloads[K];
     now: Date;
-    /** Also registers the fine-tuned model (success), inside the same transaction. */
-    alsoInTransaction?: () => void | Promise<void>;
+    /** Also registers the fine-tuned model (success), inside the same transaction (its statements on `tx`). */
+    alsoInTransaction?: (tx: Queryable) => void | Promise<void>;
   };
 }[EndingKind];
 
@@ -805,7 +805,7 @@ export async function recordEnding(
 ): Promise<void> {
   const jobs = new JobRepository(db);
   const outbox = new OutboxRepository(db);
-  await sqliteStore(db).transaction(async () => {
+  await sqliteStore(db).transaction(async (tx) => {
     const current = jobs.get(job.guildId, job.id);
     if (!current || isTerminal(current.status)) return;
     jobs.update(
@@ -822,7 +822,7 @@ export async function recordEnding(
       },
       notice.now,
     );
-    await notice.alsoInTransaction?.();
+    await notice.alsoInTransaction?.(tx);
     // The kind and payload are correlated by EndingNotice's type; TypeScript cannot follow that through a spread.
     const ending = {
       guildId: job.guildId,

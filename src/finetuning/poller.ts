@@ -279,7 +279,7 @@ export class JobPoller {
     this.concurrency = Math.max(1, o.concurrency ?? 8);
     this.jobs = new JobRepository(o.db);
     this.metrics = new JobMetricsRepository(o.db);
-    this.models = new ModelRepository(o.db);
+    this.models = new ModelRepository(sqliteStore(o.db));
     this.outbox = new OutboxRepository(o.db);
     this.datasets = new DatasetRepository(o.db);
     this.hosting = o.hosting;
@@ -681,9 +681,9 @@ export class JobPoller {
         kind: "job_succeeded",
         payload,
         now,
-        alsoInTransaction: () => {
+        alsoInTransaction: async (tx) => {
           bookkeeping();
-          this.models.register({
+          await this.models.in(tx).register({
             guildId: job.guildId,
             name: model,
             provider: job.provider,

@@ -41,7 +41,7 @@ export class ProviderNames {
     this.guildId = o.guildId;
     this.jobs = new JobRepository(o.db);
     this.intents = new JobIntentRepository(o.db);
-    this.models = new ModelRepository(o.db);
+    this.models = new ModelRepository(sqliteStore(o.db));
   }
 
   /**
@@ -52,7 +52,7 @@ export class ProviderNames {
   async settle(): Promise<string[]> {
     await this.fillEndpointsOnce();
     const due = new Set<string>();
-    for (const ref of this.refs()) {
+    for (const ref of await this.refs()) {
       const r = this.providers.resolve(ref.provider, ref.endpoint);
       if (r.found === "none") {
         this.reportOnce(`none\u0000${ref.provider}\u0000${ref.endpoint}`, () =>
@@ -92,12 +92,12 @@ export class ProviderNames {
     });
   }
 
-  private refs(): ProviderRef[] {
+  private async refs(): Promise<ProviderRef[]> {
     const seen = new Map<string, ProviderRef>();
     for (const ref of [
       ...this.jobs.activeProviders(this.guildId),
       ...this.intents.providers(this.guildId),
-      ...this.models.deployingProviders(this.guildId),
+      ...(await this.models.deployingProviders(this.guildId)),
     ]) {
       seen.set(`${ref.provider}\u0000${ref.endpoint}`, ref);
     }
@@ -106,10 +106,10 @@ export class ProviderNames {
 
   private async repoint(from: string, to: string, kind: string, endpoint: string): Promise<void> {
     const change = { from, to, kind, endpoint, guildId: this.guildId };
-    const moved = await sqliteStore(this.db).transaction(async () => ({
+    const moved = await sqliteStore(this.db).transaction(async (tx) => ({
       jobs: this.jobs.repointProvider(change),
       intents: this.intents.repointProvider(change),
-      models: this.models.repointTrained(change),
+      models: await this.models.in(tx).repointTrained(change),
     }));
     // Logged when rows moved: once per rename, as no row carries the old name afterwards (but one whose remote
     // id the new name already holds: the same job recorded twice, left as it is).

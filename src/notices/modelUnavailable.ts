@@ -10,13 +10,13 @@ function sentence(text: string): string {
   return `${t.charAt(0).toUpperCase()}${t.slice(1)}${/[.!?]$/.test(t) ? "" : "."}`;
 }
 
-export function enqueueModelUnavailable(
+export async function enqueueModelUnavailable(
   deps: { outbox: OutboxRepository; models: ModelRepository; now?: () => Date },
   guildId: string,
   model: string,
   info: { reason: string; fallbackModel: string | null | undefined },
-): void {
-  const registered = deps.models.get(guildId, model);
+): Promise<void> {
+  const registered = await deps.models.get(guildId, model);
   const now = deps.now?.() ?? new Date();
   deps.outbox.enqueue(
     {

@@ -166,11 +166,11 @@ describe("the store bench's question", () => {
         question,
         settings,
       });
-    const first = await ask("What is a cell wall made of?", settingsOf());
+    const first = await ask("What is a cell wall made of?", await settingsOf());
     assert.ok(first.ok && first.costUsd > 0 && first.moderation === "passed", JSON.stringify(first));
     let settings: QuestionSettings | undefined;
     const handler = await traced(real.t, async () => {
-      settings = settingsOf();
+      settings = await settingsOf();
     });
     const service = await traced(real.t, async () => {
       assert.ok(settings);

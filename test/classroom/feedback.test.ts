@@ -27,7 +27,7 @@ describe("FeedbackService", () => {
     server = await startChatServer("sandbox", [BASE]);
   });
   after(() => server.close());
-  beforeEach(() => {
+  beforeEach(async () => {
     h = buildHarness({ fineTuning: { name: "sandbox", url: server.url } });
     dataDir = mkdtempSync(join(tmpdir(), "classtune-feedback-"));
     feedback = new FeedbackService({
@@ -37,7 +37,7 @@ describe("FeedbackService", () => {
       now: () => h.clock.now,
     });
     for (const g of [G, OTHER_G]) {
-      h.settings.setup({
+      await h.settings.setup({
         guildId: g,
         channelId: CLASS,
         model: BASE,

@@ -9,6 +9,7 @@ import { DatasetRepository } from "../../src/db/datasets.ts";
 import { JobMetricsRepository, JobRepository } from "../../src/db/jobs.ts";
 import { ModelRepository } from "../../src/db/models.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { JobSucceededPayload } from "../../src/domain/notices.ts";
 import { DEFAULT_TEST_QUESTIONS } from "../../src/finetuning/jobs.ts";
 import { JobPoller, metricsOf } from "../../src/finetuning/poller.ts";
@@ -47,10 +48,13 @@ describe("poller lifecycle against the sandbox", () => {
     );
     assert.ok(done.finishedAt);
 
-    const model = new ModelRepository(h.db).get("g1", done.fineTunedModel ?? "");
+    const model = await new ModelRepository(sqliteStore(h.db)).get("g1", done.fineTunedModel ?? "");
     assert.equal(model?.jobId, job.id);
     assert.equal(model?.provider, "sandbox");
-    assert.equal(new ModelRepository(h.db).get("g2", done.fineTunedModel ?? ""), undefined);
+    assert.equal(
+      await new ModelRepository(sqliteStore(h.db)).get("g2", done.fineTunedModel ?? ""),
+      undefined,
+    );
 
     const points = new JobMetricsRepository(h.db).list("g1", job.id);
     assert.ok(points.length > 0 && points.length <= (done.progress?.totalSteps ?? 0));

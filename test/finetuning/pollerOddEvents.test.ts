@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { afterEach, describe, test } from "node:test";
 import { JobMetricsRepository } from "../../src/db/jobs.ts";
 import { ModelRepository } from "../../src/db/models.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { JobSucceededPayload } from "../../src/domain/notices.ts";
 import { createLogger } from "../../src/logger.ts";
 import { type Harness, harness, tickUntil } from "./jobs.fixture.ts";
@@ -66,7 +67,7 @@ describe("a provider event that cannot be read", () => {
       [...steps].sort((a, b) => a - b),
       "progress only moves forward",
     );
-    assert.ok(done.fineTunedModel && new ModelRepository(h.db).get("g1", done.fineTunedModel));
+    assert.ok(done.fineTunedModel && new ModelRepository(sqliteStore(h.db)).get("g1", done.fineTunedModel));
     const notices = h.sent.filter((n) => n.kind === "job_succeeded" && n.payload.jobId === job.id);
     assert.equal(notices.length, 1);
     assert.equal(

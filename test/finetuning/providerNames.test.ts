@@ -15,6 +15,7 @@ import { JobIntentRepository } from "../../src/db/jobIntents.ts";
 import { JobRepository } from "../../src/db/jobs.ts";
 import { ModelRepository } from "../../src/db/models.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { JobService } from "../../src/finetuning/jobs.ts";
 import { JobPoller } from "../../src/finetuning/poller.ts";
 import { createLogger } from "../../src/logger.ts";
@@ -119,7 +120,10 @@ describe("a renamed provider", () => {
     const done = after.jobs.require("g1", job.id);
     assert.equal(done.status, "succeeded", "polled to the end");
     assert.equal(done.provider, "openai");
-    assert.equal(new ModelRepository(db).get("g1", done.fineTunedModel ?? "")?.provider, "openai");
+    assert.equal(
+      (await new ModelRepository(sqliteStore(db)).get("g1", done.fineTunedModel ?? ""))?.provider,
+      "openai",
+    );
     assert.equal(new JobIntentRepository(db).listForProvider("school-openai").length, 0);
     assert.equal(new JobIntentRepository(db).listForProvider("openai").length, 1);
     const renamed = after.logged(RENAMED);
