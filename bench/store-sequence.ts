@@ -90,8 +90,8 @@ const dayStartIso = (now: Date) =>
 
 export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
   const channels = new ChannelSettingsRepository(sqliteStore(db));
-  const guildSettings = new GuildSettingsRepository(db);
-  const models = new ModelRepository(db);
+  const guildSettings = new GuildSettingsRepository(sqliteStore(db));
+  const models = new ModelRepository(sqliteStore(db));
   const usage = new UsageRepository(sqliteStore(db));
   const answers = new AnswerRepository(sqliteStore(db));
   const hosting = new HostingRepository(sqliteStore(db));
@@ -122,10 +122,10 @@ export function repositoryQuestion(db: Db): (q: Question) => Promise<number> {
   };
   return async (q) => {
     const channel = await channels.get(q.guildId, q.channelId);
-    guildSettings.get(q.guildId);
+    await guildSettings.get(q.guildId);
     if (!channel) throw new Error("the seeded channel is missing");
     await turn();
-    const model = models.get(q.guildId, channel.model);
+    const model = await models.get(q.guildId, channel.model);
     if (!model) throw new Error("the seeded model is missing");
     await turn();
     await usage.spentSince(q.guildId, dayStartIso(q.now));

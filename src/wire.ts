@@ -106,9 +106,9 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     dataDir: config.dataDir,
     fetch: deps.fetch,
   });
-  const guildSettings = new GuildSettingsRepository(db);
+  const guildSettings = new GuildSettingsRepository(sqliteStore(db));
   const outbox = new OutboxRepository(sqliteStore(db));
-  const models = new ModelRepository(db);
+  const models = new ModelRepository(sqliteStore(db));
   // Hosting billed while it runs: every such provider must have a price for its hardware before anything starts.
   const ledger = new HostingLedger({ db, providers: runtime.providers, catalogs });
   const store: StoreDataset = (args) =>

@@ -345,9 +345,9 @@ export class AskService {
       : await this.deps.channels.get(req.guildId, req.channelId);
     // A follow-up goes to the model that answered the conversation so far while the student may still ask it and it
     // can answer; else to whatever this channel routes to now (its fallback included), as a new question would.
-    const asked = req.model ?? this.conversationModel(req, channel, earlier.at(-1)?.model);
-    const { model, source } = this.deps.router.choose(req.guildId, channel, asked, req.settings?.guild);
-    const primary = this.deps.router.resolve(req.guildId, model);
+    const asked = req.model ?? (await this.conversationModel(req, channel, earlier.at(-1)?.model));
+    const { model, source } = await this.deps.router.choose(req.guildId, channel, asked, req.settings?.guild);
+    const primary = await this.deps.router.resolve(req.guildId, model);
     if (!primary.ok && primary.reason === "not_found") {
       return refusal(
         "model_not_found",
@@ -357,9 +357,9 @@ export class AskService {
     }
     if (
       source === "explicit" &&
-      !this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher, req.settings?.guild)
+      !(await this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher, req.settings?.guild))
     ) {
-      return refusal("model_not_allowed", this.notAllowedMessage(req, channel, model), { model });
+      return refusal("model_not_allowed", await this.notAllowedMessage(req, channel, model), { model });
     }
     const asleep = !primary.ok && primary.reason === "not_ready" && primary.status === "asleep";
     if (source === "explicit" && asleep) return asleepRefusal(model, primary.provider);
@@ -375,7 +375,7 @@ export class AskService {
     if (limited) return limited;
 
     // Before the cache and the model: a flagged question goes nowhere.
-    const policy = this.deps.moderation?.policy(req.guildId, req.settings?.guild);
+    const policy = await this.deps.moderation?.policy(req.guildId, req.settings?.guild);
     const screened = await this.deps.moderation?.screenQuestion(req, question, policy);
     if (screened?.kind === "refuse") {
       const providerName = primary.ok ? primary.provider.name : primary.provider;
@@ -443,7 +443,7 @@ export class AskService {
     // The model is gone: the channel's fallback, if it has one that works.
     const fallbackName = channel?.fallbackModel ?? undefined;
     if (fallbackName && fallbackName !== model) {
-      const fallback = this.deps.router.resolve(req.guildId, fallbackName);
+      const fallback = await this.deps.router.resolve(req.guildId, fallbackName);
       if (fallback.ok) {
         const r = await this.attempt(
           context,
@@ -487,15 +487,15 @@ export class AskService {
   }
 
   /** The conversation's model, if this student may still ask it here and it can answer now. */
-  private conversationModel(
+  private async conversationModel(
     req: AskRequest,
     channel: ChannelSettings | undefined,
     model: string | undefined,
-  ): string | undefined {
+  ): Promise<string | undefined> {
     if (model === undefined) return undefined;
-    if (!this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher, req.settings?.guild))
+    if (!(await this.deps.router.mayAsk(req.guildId, channel, model, req.isTeacher, req.settings?.guild)))
       return undefined;
-    return this.deps.router.resolve(req.guildId, model).ok ? model : undefined;
+    return (await this.deps.router.resolve(req.guildId, model)).ok ? model : undefined;
   }
 
   /**
@@ -558,8 +558,12 @@ export class AskService {
   }
 
   /** Names what the student may ask instead of `model`: the model used without model:, then the others. */
-  private notAllowedMessage(req: AskRequest, channel: ChannelSettings | undefined, model: string): string {
-    const [chosen, ...others] = this.deps.router.studentModels(
+  private async notAllowedMessage(
+    req: AskRequest,
+    channel: ChannelSettings | undefined,
+    model: string,
+  ): Promise<string> {
+    const [chosen, ...others] = await this.deps.router.studentModels(
       req.guildId,
       channel,
       MAX_LISTED_MODELS + 1,

@@ -99,8 +99,8 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     ? ChatPriceTable.load(config.ask.chatPricesFile)
     : ChatPriceTable.load();
   const channels = new ChannelSettingsRepository(sqliteStore(db));
-  const guildSettings = new GuildSettingsRepository(db);
-  const models = new ModelRepository(db);
+  const guildSettings = new GuildSettingsRepository(sqliteStore(db));
+  const models = new ModelRepository(sqliteStore(db));
   const usageRepo = new UsageRepository(sqliteStore(db));
   const answers = new AnswerRepository(sqliteStore(db));
   const now = deps.now ?? Date.now;

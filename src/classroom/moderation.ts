@@ -100,6 +100,8 @@ export interface AnswerScreening {
   verdict: ModerationVerdict | undefined;
   /** Why moderation could not judge it. */
   error: string | undefined;
+  /** A severe flag's safety route, read before the answer's transaction (recordAnswered alerts along it). */
+  route?: SafetyRoute | undefined;
 }
 
 export interface ModerationGateDeps {
@@ -115,9 +117,9 @@ export interface ModerationGateDeps {
    * A guild's tightening, when it set one (`/config safety`): from its settings when the caller already read them
    * for this question, else read now.
    */
-  policyFor?: (guildId: string, settings?: GuildSettings) => GuildModerationPolicy | undefined;
+  policyFor?: (guildId: string, settings?: GuildSettings) => Promise<GuildModerationPolicy | undefined>;
   /** Where a guild's severe alerts go beside the teachers' channel, and the role they ping (`/config safety-*`). */
-  routeFor?: (guildId: string) => SafetyRoute;
+  routeFor?: (guildId: string) => Promise<SafetyRoute>;
 }
 
 /** A guild's safety channel and role; either may be unset. */
@@ -159,7 +161,7 @@ export class ModerationGate {
    * The guild's tightening for one question, decided once and passed to screenQuestion, screenAnswer and
    * recordAnswered (the settings the caller read for the question, when it has them): one question, one policy.
    */
-  policy(guildId: string, settings?: GuildSettings): GuildModerationPolicy | undefined {
+  async policy(guildId: string, settings?: GuildSettings): Promise<GuildModerationPolicy | undefined> {
     if (!this.enabled) return undefined;
     return this.deps.policyFor?.(guildId, settings);
   }
@@ -187,6 +189,7 @@ export class ModerationGate {
     const decision = decide(verdict, policy);
     if (!decision.flagged) return { kind: "pass", status: "passed", verdict };
     const selfHarm = decision.categories.some((c) => SELF_HARM_CATEGORIES.has(c.category));
+    const route = await this.routeOf(subject.guildId, decision);
     const teachersAlerted = await this.transaction(async (tx) => {
       const verdictId = await this.deps.verdicts.in(tx).insert(
         this.row(subject, "question", "flagged", verdict, decision, {
@@ -194,7 +197,7 @@ export class ModerationGate {
           flaggedText: question,
         }),
       );
-      return this.alert(tx, subject, verdictId, verdict, decision, {
+      return this.alert(tx, subject, verdictId, verdict, decision, route, {
         target: "question",
         question,
         answer: null,
@@ -226,7 +229,7 @@ export class ModerationGate {
         ? null
         : "The safety check is not available right now, so the correction was not saved. Please try again shortly.";
     }
-    const decision = decide(verdict, this.deps.policyFor?.(guildId));
+    const decision = decide(verdict, await this.deps.policyFor?.(guildId));
     if (!decision.flagged) return null;
     const categories = decision.categories.map((c) => c.category).join(", ") || "unspecified";
     return `Moderation flagged this correction (${categories}), so it was not saved: corrections become training data for the class's model. Rephrase it and save it again.`;
@@ -245,7 +248,14 @@ export class ModerationGate {
       const verdict = await this.deps.moderator.moderate({ text: answer, target: "answer", question });
       const decision = decide(verdict, policy);
       return decision.flagged
-        ? { status: "flagged", withheld: true, shown: this.deps.messages.withheld, verdict, error: undefined }
+        ? {
+            status: "flagged",
+            withheld: true,
+            shown: this.deps.messages.withheld,
+            verdict,
+            error: undefined,
+            route: await this.routeOf(subject.guildId, decision),
+          }
         : { status: "passed", withheld: false, shown: answer, verdict, error: undefined };
     } catch (err) {
       const code = this.unavailableCode(err);
@@ -297,7 +307,7 @@ export class ModerationGate {
       }),
     );
     if (d.flagged) {
-      await this.alert(tx, subject, verdictId, a.verdict, d, {
+      await this.alert(tx, subject, verdictId, a.verdict, d, a.route, {
         target: "answer",
         question: question.text,
         answer: answer.text,
@@ -333,6 +343,14 @@ export class ModerationGate {
     };
   }
 
+  /**
+   * A severe flag's safety route (undefined for any other decision), read before the transaction that alerts:
+   * guild settings are read on the store, which waits for its own transaction's end.
+   */
+  private async routeOf(guildId: string, decision: Decision): Promise<SafetyRoute | undefined> {
+    return decision.severe ? this.deps.routeFor?.(guildId) : undefined;
+  }
+
   /** One alert per verdict (its dedupe key): true when this call enqueued it. */
   private async alert(
     tx: Queryable,
@@ -340,6 +358,7 @@ export class ModerationGate {
     verdictId: number,
     verdict: ModerationVerdict,
     decision: Decision,
+    route: SafetyRoute | undefined,
     what: {
       target: ModerationTarget;
       question: string;
@@ -361,7 +380,6 @@ export class ModerationGate {
     };
     // A severe alert also goes to the safety channel, pinging the safety role there (or, without a safety channel,
     // in the teachers' channel): the only role classtune ever pings, and only when a server admin set it.
-    const route = decision.severe ? this.deps.routeFor?.(subject.guildId) : undefined;
     const safetyChannel = route?.channelId ?? null;
     const role = route?.roleId ?? null;
     const enqueued = await this.deps.outbox.in(tx).enqueue(

@@ -29,11 +29,11 @@ export interface GuildModel {
 
 /** Guild-scoped lookup over the models table: another guild's model is undefined. */
 export interface GuildModelLookup {
-  get(guildId: string, name: string): GuildModel | undefined;
+  get(guildId: string, name: string): Promise<GuildModel | undefined>;
   /** Whether the name is or derives from a name of another guild's job (ModelRepository has the rule). */
-  trainedByAnotherGuild(guildId: string, name: string): boolean;
+  trainedByAnotherGuild(guildId: string, name: string): Promise<boolean>;
   /** The guild's registered models, newest first (`ready`: only those that can be asked now). */
-  list(guildId: string, limit?: number, opts?: { ready?: boolean }): GuildModel[];
+  list(guildId: string, limit?: number, opts?: { ready?: boolean }): Promise<GuildModel[]>;
 }
 
 export type ModelSource = "explicit" | "channel" | "guild" | "default";
@@ -79,16 +79,16 @@ export class ModelRouter {
   constructor(private readonly deps: ModelRouterDeps) {}
 
   /** The model name that should answer, and where the choice came from. */
-  choose(
+  async choose(
     guildId: string,
     channel: ChannelSettings | undefined,
     explicit: string | undefined,
     guild?: RouteSettings,
-  ): { model: string; source: ModelSource } {
+  ): Promise<{ model: string; source: ModelSource }> {
     const wanted = explicit?.trim();
     if (wanted) return { model: wanted, source: "explicit" };
     if (channel) return { model: channel.model, source: "channel" };
-    const guildDefault = (guild ?? this.deps.guildSettings.get(guildId)).defaultModel;
+    const guildDefault = (guild ?? (await this.deps.guildSettings.get(guildId))).defaultModel;
     if (guildDefault) return { model: guildDefault, source: "guild" };
     return { model: this.deps.defaultModel, source: "default" };
   }
@@ -98,8 +98,12 @@ export class ModelRouter {
    * names a model (the channel's, else the server's, else the configured base model) and the channel's
    * fallback.
    */
-  chosenModels(guildId: string, channel: ChannelSettings | undefined, guild?: RouteSettings): string[] {
-    const chosen = this.choose(guildId, channel, undefined, guild).model;
+  async chosenModels(
+    guildId: string,
+    channel: ChannelSettings | undefined,
+    guild?: RouteSettings,
+  ): Promise<string[]> {
+    const chosen = (await this.choose(guildId, channel, undefined, guild)).model;
     const fallback = channel?.fallbackModel;
     return fallback && fallback !== chosen ? [chosen, fallback] : [chosen];
   }
@@ -110,29 +114,29 @@ export class ModelRouter {
    * `/model add`), in a class channel and elsewhere alike: any other priced base model would let one student
    * spend the server's budget at many times the price the teachers chose.
    */
-  mayAsk(
+  async mayAsk(
     guildId: string,
     channel: ChannelSettings | undefined,
     model: string,
     isTeacher: boolean,
     guild?: RouteSettings,
-  ): boolean {
+  ): Promise<boolean> {
     if (isTeacher) return true;
     return (
-      this.chosenModels(guildId, channel, guild).includes(model) ||
-      this.deps.models.get(guildId, model) !== undefined
+      (await this.chosenModels(guildId, channel, guild)).includes(model) ||
+      (await this.deps.models.get(guildId, model)) !== undefined
     );
   }
 
   /** What a student may name here (chosen models first, then the newest ready ones), at most `limit`. */
-  studentModels(
+  async studentModels(
     guildId: string,
     channel: ChannelSettings | undefined,
     limit: number,
     guild?: RouteSettings,
-  ): string[] {
-    const names = new Set(this.chosenModels(guildId, channel, guild));
-    for (const m of this.deps.models.list(guildId, limit, { ready: true })) names.add(m.name);
+  ): Promise<string[]> {
+    const names = new Set(await this.chosenModels(guildId, channel, guild));
+    for (const m of await this.deps.models.list(guildId, limit, { ready: true })) names.add(m.name);
     return [...names].slice(0, limit);
   }
 
@@ -141,14 +145,14 @@ export class ModelRouter {
   }
 
   /** Finds the model's provider for this guild. */
-  resolve(guildId: string, model: string): ResolvedModel {
-    const row = this.deps.models.get(guildId, model);
+  async resolve(guildId: string, model: string): Promise<ResolvedModel> {
+    const row = await this.deps.models.get(guildId, model);
     // The guild's own fine-tunes are its own; the configured base model is the operator's choice for every guild.
     const ownTraining = row !== undefined && row.jobId !== null;
     if (
       !ownTraining &&
       model !== this.deps.defaultModel &&
-      this.deps.models.trainedByAnotherGuild(guildId, model)
+      (await this.deps.models.trainedByAnotherGuild(guildId, model))
     ) {
       return { ok: false, reason: "not_found", model };
     }

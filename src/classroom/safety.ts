@@ -85,7 +85,7 @@ export class SafetySettings {
   /** A flagged verdict of this guild (an alert's), or a not-found UserError. */
   async alertVerdict(guildId: string, verdictId: number): Promise<VerdictRow> {
     const v = await this.deps.verdicts?.get(guildId, verdictId);
-    if (!v || v.outcome !== "flagged")
+    if (v?.outcome !== "flagged")
       throw new UserError("That alert was not found in this server.", "not_found");
     return v;
   }
@@ -94,12 +94,12 @@ export class SafetySettings {
    * The guild's tightening, as the moderation step applies it; undefined when it set none. From `settings` when the
    * caller already read them (one /ask question reads them once), else read now.
    */
-  policyFor(guildId: string, settings?: GuildSettings): GuildModerationPolicy | undefined {
-    return policyOf(settings ?? this.deps.guildSettings.get(guildId));
+  async policyFor(guildId: string, settings?: GuildSettings): Promise<GuildModerationPolicy | undefined> {
+    return policyOf(settings ?? (await this.deps.guildSettings.get(guildId)));
   }
 
-  show(guildId: string): SafetyView {
-    const s = this.deps.guildSettings.get(guildId);
+  async show(guildId: string): Promise<SafetyView> {
+    const s = await this.deps.guildSettings.get(guildId);
     return {
       moderator: this.deps.moderator.describe,
       enabled: this.deps.moderator.kind !== "off",
@@ -111,14 +111,14 @@ export class SafetySettings {
   }
 
   /** Sets the tightening (the caller checked the server admin). */
-  tighten(guildId: string, change: SafetyChange): SafetyView {
+  async tighten(guildId: string, change: SafetyChange): Promise<SafetyView> {
     if (this.deps.moderator.kind === "off") {
       throw new UserError(
         "Moderation is off on this bot (MODERATION_PROVIDER=off), so there is nothing to tighten. Ask whoever runs classtune to turn it on.",
         "moderation_off",
       );
     }
-    const current = this.deps.guildSettings.get(guildId);
+    const current = await this.deps.guildSettings.get(guildId);
     const threshold = change.threshold ?? current.safetyThreshold;
     if (threshold === null) {
       throw new UserError(
@@ -131,35 +131,38 @@ export class SafetySettings {
     }
     const categories =
       change.categories === undefined ? current.safetyCategories : parseCategories(change.categories);
-    this.deps.guildSettings.update(guildId, { safetyThreshold: threshold, safetyCategories: categories });
+    await this.deps.guildSettings.update(guildId, {
+      safetyThreshold: threshold,
+      safetyCategories: categories,
+    });
     return this.show(guildId);
   }
 
   /** Where this guild's severe alerts also go, and the role they ping; both unset until a server admin sets them. */
-  routeFor(guildId: string): { channelId: string | null; roleId: string | null } {
-    const s = this.deps.guildSettings.get(guildId);
+  async routeFor(guildId: string): Promise<{ channelId: string | null; roleId: string | null }> {
+    const s = await this.deps.guildSettings.get(guildId);
     return { channelId: s.safetyChannelId, roleId: s.safetyRoleId };
   }
 
   /** Sets (or with null clears) the safety channel; the caller checked the server admin and the channel's guild. */
-  setChannel(guildId: string, channelId: string | null): void {
-    this.deps.guildSettings.update(guildId, { safetyChannelId: channelId });
+  async setChannel(guildId: string, channelId: string | null): Promise<void> {
+    await this.deps.guildSettings.update(guildId, { safetyChannelId: channelId });
   }
 
   /** Sets (or with null clears) the safety role; never @everyone (the caller checked the server admin). */
-  setRole(guildId: string, roleId: string | null): void {
+  async setRole(guildId: string, roleId: string | null): Promise<void> {
     if (roleId === guildId) {
       throw new UserError(
         "@everyone cannot be the safety role: pick a role held only by the adults who must hear of severe alerts.",
         "everyone_role",
       );
     }
-    this.deps.guildSettings.update(guildId, { safetyRoleId: roleId });
+    await this.deps.guildSettings.update(guildId, { safetyRoleId: roleId });
   }
 
   /** Back to the provider's own decisions. */
-  reset(guildId: string): SafetyView {
-    this.deps.guildSettings.update(guildId, { safetyThreshold: null, safetyCategories: [] });
+  async reset(guildId: string): Promise<SafetyView> {
+    await this.deps.guildSettings.update(guildId, { safetyThreshold: null, safetyCategories: [] });
     return this.show(guildId);
   }
 }

@@ -45,8 +45,8 @@ export class ClassroomSettings {
   }
 
   /** A UserError when the model is neither registered in this guild nor a known base model, or not ready yet. */
-  assertModel(guildId: string, model: string): void {
-    const r = this.deps.router.resolve(guildId, model);
+  async assertModel(guildId: string, model: string): Promise<void> {
+    const r = await this.deps.router.resolve(guildId, model);
     if (r.ok) return;
     if (r.reason === "not_ready") {
       throw new UserError(
@@ -75,19 +75,19 @@ export class ClassroomSettings {
   async question(guildId: string, channelId: string): Promise<QuestionSettings> {
     return {
       channel: await this.deps.channels.get(guildId, channelId),
-      guild: this.deps.guildSettings.get(guildId),
+      guild: await this.deps.guildSettings.get(guildId),
     };
   }
 
   /** Makes (or re-makes) a class channel: public answers, its own model, prompt and fallback. */
   async setup(s: ClassroomSetup): Promise<ChannelSettings> {
     const model = s.model.trim();
-    this.assertModel(s.guildId, model);
+    await this.assertModel(s.guildId, model);
     const fallback = s.fallbackModel?.trim() || null;
     if (fallback !== null) {
       if (fallback === model)
         throw new UserError("The fallback model must be a different model.", "bad_fallback");
-      this.assertModel(s.guildId, fallback);
+      await this.assertModel(s.guildId, fallback);
     }
     const systemPrompt = s.systemPrompt?.trim() || DEFAULT_SYSTEM_PROMPT;
     if (systemPrompt.length > MAX_SYSTEM_PROMPT_CHARS) {
@@ -133,7 +133,7 @@ export class ClassroomSettings {
     teacherId: string,
   ): Promise<ChannelSettings> {
     const name = model.trim();
-    this.assertModel(guildId, name);
+    await this.assertModel(guildId, name);
     const existing = await this.deps.channels.get(guildId, channelId);
     return this.deps.channels.upsert({
       guildId,
@@ -150,13 +150,18 @@ export class ClassroomSettings {
   }
 
   /** `/model add model provider [label]`: registers a model another provider serves, for this guild. */
-  addModel(guildId: string, model: string, provider: string, label?: string | undefined): ModelRow {
+  async addModel(
+    guildId: string,
+    model: string,
+    provider: string,
+    label?: string | undefined,
+  ): Promise<ModelRow> {
     const name = model.trim();
     if (name === "" || name.length > 256)
       throw new UserError("Give the model's id as its provider names it.");
     this.deps.providers.assertKnown(provider);
-    const existing = this.deps.models.get(guildId, name);
-    if (existing?.jobId == null && this.deps.models.trainedByAnotherGuild(guildId, name)) {
+    const existing = await this.deps.models.get(guildId, name);
+    if (existing?.jobId == null && (await this.deps.models.trainedByAnotherGuild(guildId, name))) {
       // Another guild's fine-tuned model, its checkpoints or any name of its job are "not found" here,
       // whoever knows them (also when registered here before this check covered them).
       throw new UserError(
@@ -170,19 +175,23 @@ export class ClassroomSettings {
         "model_exists",
       );
     }
-    const row = this.deps.models.register({ guildId, name, provider, baseModel: name, jobId: null });
+    const row = await this.deps.models.register({ guildId, name, provider, baseModel: name, jobId: null });
     const wanted = label?.trim() || null;
     if (wanted !== null && wanted !== row.label) {
-      this.deps.models.setLabel(guildId, name, wanted.slice(0, 100));
-      return this.deps.models.get(guildId, name) ?? row;
+      await this.deps.models.setLabel(guildId, name, wanted.slice(0, 100));
+      return (await this.deps.models.get(guildId, name)) ?? row;
     }
     return row;
   }
 
   /** `/model use model` without a channel: the guild's default. */
-  setGuildModel(guildId: string, model: string): void {
+  async setGuildModel(guildId: string, model: string): Promise<void> {
     const name = model.trim();
-    this.assertModel(guildId, name);
-    this.deps.guildSettings.update(guildId, { defaultModel: name }, new Date((this.deps.now ?? Date.now)()));
+    await this.assertModel(guildId, name);
+    await this.deps.guildSettings.update(
+      guildId,
+      { defaultModel: name },
+      new Date((this.deps.now ?? Date.now)()),
+    );
   }
 }

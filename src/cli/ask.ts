@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { notReadyReason } from "../classroom/routing.ts";
 import { DEFAULT_MODEL } from "../datasets/catalog.ts";
 import { ModelRepository } from "../db/models.ts";
+import { sqliteStore } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
 import { isReady } from "../domain/serving.ts";
 import { askAssistant } from "../finetuning/serving.ts";
@@ -45,9 +46,10 @@ export const run: CliCommand = async (args, io) => {
   }
   const ctx = await openJobContext(io);
   try {
-    const models = new ModelRepository(ctx.db);
-    const model = parsed.model ?? models.list(CLI_GUILD, 1, { ready: true })[0]?.name ?? DEFAULT_MODEL;
-    const registered = models.get(CLI_GUILD, model);
+    const models = new ModelRepository(sqliteStore(ctx.db));
+    const model =
+      parsed.model ?? (await models.list(CLI_GUILD, 1, { ready: true }))[0]?.name ?? DEFAULT_MODEL;
+    const registered = await models.get(CLI_GUILD, model);
     if (registered && !isReady(registered.servingStatus)) {
       throw new UserError(
         `${model} cannot answer yet: ${notReadyReason(registered.servingStatus, null)}${registered.servingError ? ` (${registered.servingError})` : ""}.`,

@@ -263,13 +263,13 @@ async function follow(
   quiet: boolean,
   interval: number,
 ): Promise<JobRow> {
-  const models = new ModelRepository(ctx.db);
+  const models = new ModelRepository(sqliteStore(ctx.db));
   let last = "";
   let current = job;
   for (;;) {
     await ctx.poller.tick();
     current = await ctx.jobs.require(CLI_GUILD, job.id);
-    const model = current.status === "succeeded" ? models.getByJob(CLI_GUILD, job.id) : undefined;
+    const model = current.status === "succeeded" ? await models.getByJob(CLI_GUILD, job.id) : undefined;
     const line = progressLine(current, model);
     if (!quiet && line !== last) {
       io.stderr.write(io.isTTY ? `\r\x1b[2K${line}` : `${line}\n`);
@@ -305,7 +305,9 @@ async function resultOf(ctx: CliJobContext, job: JobRow): Promise<FinetuneResult
   );
   const failed = await outbox.payloadOf(CLI_GUILD, noticeKey.jobEnded(job.id, "failed"), "job_failed");
   const model =
-    job.status === "succeeded" ? new ModelRepository(ctx.db).getByJob(CLI_GUILD, job.id) : undefined;
+    job.status === "succeeded"
+      ? await new ModelRepository(sqliteStore(ctx.db)).getByJob(CLI_GUILD, job.id)
+      : undefined;
   // A deployed model's test questions are asked once its deployment is ready: they are in that notice.
   const deployed =
     model && model.deployAttempt > 0

@@ -170,7 +170,7 @@ async function answerQuestion(
   const settings = await ctx.classroom.settings.question(guildId, channelId);
   const isPublic = settings.channel?.isClass ?? false;
   await defer(interaction, { ephemeral: !isPublic });
-  const isTeacher = interactionIsTeacher(interaction, ctx, settings.guild);
+  const isTeacher = await interactionIsTeacher(interaction, ctx, settings.guild);
   // In a class channel the class reads the question too (Discord shows only the command's name).
   const header = isPublic ? `${quoteQuestion(q.question)}\n\n` : "";
   const io = replyIO(interaction, !isPublic);
@@ -198,7 +198,7 @@ async function answerQuestion(
     // A refusal may quote what the student typed (a model name): keep it within one message.
     const message = clip(result.message, DiscordLimits.messageContent);
     // A model asleep: a teacher gets the Wake button (the button checks again that they are one).
-    const asleep = result.wakeModel ? ctx.models.get(guildId, result.wakeModel) : undefined;
+    const asleep = result.wakeModel ? await ctx.models.get(guildId, result.wakeModel) : undefined;
     const components = asleep && isTeacher ? [wakeButtonRow(asleep.id)] : [];
     if (isPublic) {
       // The deferral was public; a refusal concerns one student: drop the "thinking…" and tell them alone.
@@ -273,11 +273,12 @@ export default {
   access: "everyone",
   async autocomplete(interaction, ctx) {
     const typed = interaction.options.getFocused();
-    if (interactionIsTeacher(interaction, ctx)) return guildModelChoices(ctx, interaction.guildId, typed);
+    if (await interactionIsTeacher(interaction, ctx))
+      return guildModelChoices(ctx, interaction.guildId, typed);
     // A student is offered only what they may ask (ModelRouter.mayAsk): the registered models and this
     // channel's chosen ones.
     const channel = await ctx.classroom.settings.channel(interaction.guildId, interaction.channelId);
-    const chosen = ctx.classroom.router.chosenModels(interaction.guildId, channel);
+    const chosen = await ctx.classroom.router.chosenModels(interaction.guildId, channel);
     return guildModelChoices(ctx, interaction.guildId, typed, chosen);
   },
   async execute(interaction, ctx) {

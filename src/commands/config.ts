@@ -113,7 +113,7 @@ export default {
     switch (sub) {
       case "notifications": {
         const channel = await guildChannelOption(interaction, "channel", true);
-        ctx.guildSettings.update(guildId, { notifyChannelId: channel.id });
+        await ctx.guildSettings.update(guildId, { notifyChannelId: channel.id });
         const waiting = await ctx.notifier.rearm(guildId);
         await respond(interaction, { content: `Fine-tuning notices will be posted in <#${channel.id}>.` });
         if (waiting > 0) {
@@ -135,11 +135,11 @@ export default {
           });
           return;
         }
-        const view = reset
+        const view = await (reset
           ? ctx.classroom.safety.reset(guildId)
           : changes
             ? ctx.classroom.safety.tighten(guildId, { threshold, categories })
-            : ctx.classroom.safety.show(guildId);
+            : ctx.classroom.safety.show(guildId));
         await respond(interaction, { embeds: [safetyEmbed(view)] });
         return;
       }
@@ -154,7 +154,7 @@ export default {
         }
         if (sub === "safety-channel") {
           const channel = await guildChannelOption(interaction, "channel");
-          ctx.classroom.safety.setChannel(guildId, channel?.id ?? null);
+          await ctx.classroom.safety.setChannel(guildId, channel?.id ?? null);
           await respond(interaction, {
             content: channel
               ? `Severe safety alerts (self-harm, violence, sexual content involving minors) now also go to <#${channel.id}>, besides the teachers' notice channel.`
@@ -163,7 +163,7 @@ export default {
           return;
         }
         const role = interaction.options.getRole("role");
-        ctx.classroom.safety.setRole(guildId, role?.id ?? null);
+        await ctx.classroom.safety.setRole(guildId, role?.id ?? null);
         await respond(interaction, {
           content: role
             ? `<@&${role.id}> will be pinged on severe safety alerts, and on nothing else. No other role is ever pinged.`
@@ -186,14 +186,14 @@ export default {
           });
           return;
         }
-        ctx.guildSettings.update(guildId, { teacherRoleId: role.id });
+        await ctx.guildSettings.update(guildId, { teacherRoleId: role.id });
         await respond(interaction, {
           content: `Members with <@&${role.id}> can now use the teacher commands.`,
         });
         return;
       }
       default: {
-        const s = ctx.guildSettings.get(guildId);
+        const s = await ctx.guildSettings.get(guildId);
         const notify = s.notifyChannelId ?? ctx.config.discord.notifyChannelId;
         const embed = new EmbedBuilder().setTitle("classtune settings").addFields(
           {

@@ -242,8 +242,8 @@ async function postNoticesNow(ctx: AppContext): Promise<void> {
   }
 }
 
-function noticeChannel(ctx: AppContext, interaction: ButtonInteraction): string | undefined {
-  const own = ctx.guildSettings.get(interaction.guildId ?? "").notifyChannelId;
+async function noticeChannel(ctx: AppContext, interaction: ButtonInteraction): Promise<string | undefined> {
+  const own = (await ctx.guildSettings.get(interaction.guildId ?? "")).notifyChannelId;
   if (own) return own;
   // NOTIFY_CHANNEL_ID serves only the guild it belongs to (as the notice sender checks).
   const fallback = ctx.config.discord.notifyChannelId;
@@ -318,7 +318,7 @@ async function status(
 ): Promise<void> {
   const job = await ctx.jobs.require(interaction.guildId, interaction.options.getInteger("job", true));
   const datasetName = (await ctx.datasets.get(interaction.guildId, job.datasetId))?.fileName ?? "(deleted)";
-  const model = ctx.serving.forJob(interaction.guildId, job.id);
+  const model = await ctx.serving.forJob(interaction.guildId, job.id);
   await respond(interaction, { embeds: [renderJobStatus(job, datasetName, model)] });
 }
 
@@ -329,7 +329,7 @@ async function deploy(
   await defer(interaction);
   const jobId = interaction.options.getInteger("job", true);
   // Hosting billed while it runs starts only after its own confirmation, with its price and the day's budget.
-  const model = ctx.serving.forJob(interaction.guildId, jobId);
+  const model = await ctx.serving.forJob(interaction.guildId, jobId);
   if (model && ctx.hosting.termsFor(model) !== null) {
     await offerHosting(interaction, ctx, model.name);
     return;
@@ -434,8 +434,16 @@ export default {
   autocomplete,
 } satisfies Command;
 
-/** The pending request behind a Start/Cancel click, re-checked: same guild, same requester, still a teacher. */
-function claim(interaction: ButtonInteraction<"cached" | "raw">, ctx: AppContext, key: string): PendingJob {
+/**
+ * The pending request behind a Start/Cancel click, re-checked: same guild, same requester, still a teacher (`teacher`:
+ * read by the caller before, so that nothing awaits between this check and the caller's take).
+ */
+function claim(
+  interaction: ButtonInteraction<"cached" | "raw">,
+  ctx: AppContext,
+  key: string,
+  teacher: boolean,
+): PendingJob {
   const pending = ctx.jobs.confirmations.get(key);
   if (!pending || pending.guildId !== interaction.guildId) {
     throw new UserError(
@@ -446,7 +454,7 @@ function claim(interaction: ButtonInteraction<"cached" | "raw">, ctx: AppContext
   if (pending.requesterId !== interaction.user.id) {
     throw new UserError("Only the teacher who asked for this job can start or cancel it.", "not_requester");
   }
-  if (!interactionIsTeacher(interaction, ctx)) {
+  if (!teacher) {
     throw new UserError("Only teachers can start fine-tuning jobs.", "not_teacher");
   }
   return pending;
@@ -454,7 +462,7 @@ function claim(interaction: ButtonInteraction<"cached" | "raw">, ctx: AppContext
 
 async function clickStart(interaction: ButtonInteraction<"cached" | "raw">, ctx: AppContext, key: string) {
   const guildId = interaction.guildId;
-  const pending = claim(interaction, ctx, key);
+  const pending = claim(interaction, ctx, key, await interactionIsTeacher(interaction, ctx));
   // Taken before any await: a double click finds nothing and cannot start a second (paid) job.
   ctx.jobs.confirmations.take(key);
   const dataset = await requireDataset(ctx, guildId, pending.datasetId);
@@ -479,7 +487,7 @@ async function clickStart(interaction: ButtonInteraction<"cached" | "raw">, ctx:
     throw err;
   }
   await postNoticesNow(ctx);
-  const channel = noticeChannel(ctx, interaction);
+  const channel = await noticeChannel(ctx, interaction);
   const sandbox = ctx.providers.get(job.provider)?.sandbox
     ? ` on the sandbox${job.provider === "sandbox" ? "" : ` "${job.provider}"`} (simulated: no cost, no real training)`
     : ` on ${job.provider}`;
@@ -494,7 +502,7 @@ async function clickStart(interaction: ButtonInteraction<"cached" | "raw">, ctx:
 }
 
 async function clickCancel(interaction: ButtonInteraction<"cached" | "raw">, ctx: AppContext, key: string) {
-  claim(interaction, ctx, key);
+  claim(interaction, ctx, key, await interactionIsTeacher(interaction, ctx));
   ctx.jobs.confirmations.take(key);
   await interaction.update({ content: "Cancelled: no job was started.", embeds: [], components: [] });
 }

@@ -122,9 +122,9 @@ export async function offerHosting(
   await respond(interaction, { embeds: [renderHostingOffer(offer)], components: [row] });
 }
 
-function modelById(ctx: AppContext, guildId: string, raw: string | undefined) {
+async function modelById(ctx: AppContext, guildId: string, raw: string | undefined) {
   const id = Number(raw);
-  const model = Number.isSafeInteger(id) && id > 0 ? ctx.models.getById(guildId, id) : undefined;
+  const model = Number.isSafeInteger(id) && id > 0 ? await ctx.models.getById(guildId, id) : undefined;
   if (!model) throw new UserError("That model was not found in this server.", "not_found");
   return model;
 }
@@ -140,10 +140,10 @@ export const hostingButtons = {
     const guildId = interaction.guildId ?? "";
     switch (action) {
       case "wake":
-        await offerHosting(interaction, ctx, modelById(ctx, guildId, arg).name);
+        await offerHosting(interaction, ctx, (await modelById(ctx, guildId, arg)).name);
         return;
       case "start": {
-        const model = modelById(ctx, guildId, arg);
+        const model = await modelById(ctx, guildId, arg);
         await interaction.update({ content: `Starting \`${model.name}\`…`, embeds: [], components: [] });
         const result = await ctx.hosting.start(guildId, model.name, interaction.user.id);
         await interaction.editReply({
@@ -198,7 +198,7 @@ export default {
           await ctx.classroom.settings.setChannelModel(guildId, channel.id, model, interaction.user.id);
           await respond(interaction, { content: `/ask in <#${channel.id}> now uses \`${model.trim()}\`.` });
         } else {
-          ctx.classroom.settings.setGuildModel(guildId, model);
+          await ctx.classroom.settings.setGuildModel(guildId, model);
           await respond(interaction, {
             content: `/ask now uses \`${model.trim()}\` in this server, except in channels with their own model.`,
           });
@@ -230,7 +230,7 @@ export default {
           });
           return;
         }
-        const row = ctx.classroom.settings.addModel(
+        const row = await ctx.classroom.settings.addModel(
           guildId,
           name,
           provider,
@@ -242,8 +242,8 @@ export default {
         return;
       }
       default: {
-        const models = ctx.models.list(guildId, DiscordLimits.embedFields);
-        const guildDefault = ctx.guildSettings.get(guildId).defaultModel;
+        const models = await ctx.models.list(guildId, DiscordLimits.embedFields);
+        const guildDefault = (await ctx.guildSettings.get(guildId)).defaultModel;
         const embed = new EmbedBuilder()
           .setTitle("Models in this server")
           .setDescription(

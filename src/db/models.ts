@@ -1,10 +1,12 @@
 // Repository for the models table: the fine-tuned models a guild owns (registered when a job succeeds) and
 // the models it registered with /model add, each with its serving state (migration 007): whether it can be
 // asked yet, and by which id.
+
+import { type Expression, type SqlBool, sql } from "kysely";
 import type { ServingStatus } from "../domain/serving.ts";
 import type { ProviderRef } from "./jobs.ts";
-import type { Db } from "./open.ts";
-import { prepared } from "./statements.ts";
+import { compiled, type Param } from "./query/compiled.ts";
+import type { Engine, Queryable } from "./query/store.ts";
 
 export type { ServingStatus };
 
@@ -55,31 +57,321 @@ export interface ServingUpdate {
   error?: string | null;
 }
 
-const COLUMNS = `id, guild_id AS guildId, name, provider, base_model AS baseModel, job_id AS jobId, label,
-  created_at AS createdAt, shutdown_date AS shutdownDate, serving_status AS servingStatus, served_as AS servedAs,
-  deployment_name AS deploymentName, deploy_attempt AS deployAttempt, serving_error AS servingError,
-  serving_updated_at AS servingUpdatedAt`;
+const COLUMNS = [
+  "id",
+  "guild_id as guildId",
+  "name",
+  "provider",
+  "base_model as baseModel",
+  "job_id as jobId",
+  "label",
+  "created_at as createdAt",
+  "shutdown_date as shutdownDate",
+  "serving_status as servingStatus",
+  "served_as as servedAs",
+  "deployment_name as deploymentName",
+  "deploy_attempt as deployAttempt",
+  "serving_error as servingError",
+  "serving_updated_at as servingUpdatedAt",
+] as const;
 
 const escapeLike = (text: string) => `%${text.replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
 
+/**
+ * `(guildId IS NULL OR <column> = guildId)`: every guild's rows, or one guild's. The cast types the bare parameter
+ * for PostgreSQL (it cannot infer a type beside IS NULL).
+ */
+const inGuild = (column: string, guildId: string | null): Expression<SqlBool> =>
+  sql<SqlBool>`(cast(${guildId} as text) is null or ${sql.ref(column)} = ${guildId})`;
+
+/** The elements of a JSON array of strings, as a subquery for IN: json_each on SQLite, jsonb on PostgreSQL. */
+const jsonList = (engine: Engine, json: string) =>
+  engine === "postgres"
+    ? sql`(select jsonb_array_elements_text(cast(${json} as jsonb)))`
+    : sql`(select value from json_each(${json}))`;
+
+const insert = compiled(
+  (
+    db,
+    p: Param<{
+      guildId: string;
+      name: string;
+      provider: string;
+      baseModel: string;
+      jobId: number | null;
+      label: string | null;
+      createdAt: string;
+      shutdownDate: string | null;
+      status: string;
+      servedAs: string | null;
+      deploymentName: string | null;
+      attempt: number;
+      error: string | null;
+    }>,
+  ) =>
+    db
+      .insertInto("models")
+      .values({
+        guild_id: p("guildId"),
+        name: p("name"),
+        provider: p("provider"),
+        base_model: p("baseModel"),
+        job_id: p("jobId"),
+        label: p("label"),
+        created_at: p("createdAt"),
+        shutdown_date: p("shutdownDate"),
+        serving_status: p("status"),
+        served_as: p("servedAs"),
+        deployment_name: p("deploymentName"),
+        deploy_attempt: p("attempt"),
+        serving_error: p("error"),
+        serving_updated_at: p("createdAt"),
+      })
+      .onConflict((oc) => oc.columns(["guild_id", "name"]).doNothing()),
+);
+
+const repoint = compiled(
+  (db, p: Param<{ from: string; to: string; endpoint: string; guildId: string | null }>) =>
+    db
+      .updateTable("models")
+      .set({ provider: p("to") })
+      .where("provider", "=", p("from"))
+      .where(inGuild("guild_id", p("guildId")))
+      .where("job_id", "in", (eb) =>
+        eb
+          .selectFrom("jobs")
+          .select("id")
+          .where("provider", "=", p("to"))
+          .where("provider_endpoint", "=", p("endpoint")),
+      ),
+);
+
+const byId = compiled((db, p: Param<{ guildId: string; id: number }>) =>
+  db.selectFrom("models").select(COLUMNS).where("guild_id", "=", p("guildId")).where("id", "=", p("id")),
+);
+
+const byName = compiled((db, p: Param<{ guildId: string; name: string }>) =>
+  db.selectFrom("models").select(COLUMNS).where("guild_id", "=", p("guildId")).where("name", "=", p("name")),
+);
+
+const newest = compiled((db, p: Param<{ guildId: string; ready: number; limit: number }>) =>
+  db
+    .selectFrom("models")
+    .select(COLUMNS)
+    .where("guild_id", "=", p("guildId"))
+    .where(sql<SqlBool>`(${p("ready")} = 0 or serving_status = 'ready')`)
+    .orderBy("id", "desc")
+    .limit(p("limit")),
+);
+
+// LIKE is ASCII case-insensitive on SQLite; ILIKE is the case-insensitive match on PostgreSQL. The escape
+// character is the backslash (escapeLike).
+const matching = compiled(
+  (db, p: Param<{ guildId: string; like: string; ready: number; limit: number }>, engine) => {
+    const like = engine === "postgres" ? sql.raw("ilike") : sql.raw("like");
+    return db
+      .selectFrom("models")
+      .select(COLUMNS)
+      .where("guild_id", "=", p("guildId"))
+      .where(
+        sql<SqlBool>`(name ${like} ${p("like")} escape '\\' or coalesce(label, '') ${like} ${p("like")} escape '\\')`,
+      )
+      .where(sql<SqlBool>`(${p("ready")} = 0 or serving_status = 'ready')`)
+      .orderBy("id", "desc")
+      .limit(p("limit"));
+  },
+);
+
+const byJob = compiled((db, p: Param<{ guildId: string; jobId: number }>) =>
+  db
+    .selectFrom("models")
+    .select(COLUMNS)
+    .where("guild_id", "=", p("guildId"))
+    .where("job_id", "=", p("jobId"))
+    .orderBy("id")
+    .limit(1),
+);
+
+const deploying = compiled((db, p: Param<{ provider: string; guildId: string | null }>) =>
+  db
+    .selectFrom("models")
+    .select(COLUMNS)
+    .where("provider", "=", p("provider"))
+    .where("serving_status", "=", "deploying")
+    .where(inGuild("guild_id", p("guildId")))
+    .orderBy("id"),
+);
+
+const servedUntracked = compiled((db, p: Param<{ provider: string; guildId: string | null }>) =>
+  db
+    .selectFrom("models as m")
+    .select(COLUMNS)
+    .where("provider", "=", p("provider"))
+    .where("job_id", "is not", null)
+    .where("serving_status", "in", ["ready", "deploying"])
+    .where("deployment_name", "is not", null)
+    .where(inGuild("guild_id", p("guildId")))
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom("hosting_sessions as s")
+            .select(sql`1`.as("one"))
+            .whereRef("s.provider", "=", "m.provider")
+            .whereRef("s.deployment_name", "=", "m.deployment_name"),
+        ),
+      ),
+    )
+    .orderBy("id"),
+);
+
+const deployingProviderRefs = compiled((db, p: Param<{ guildId: string | null }>) =>
+  db
+    .selectFrom("models as m")
+    .leftJoin("jobs as j", "j.id", "m.job_id")
+    .select(["m.provider", "j.provider_endpoint as endpoint"])
+    .distinct()
+    .where("m.serving_status", "=", "deploying")
+    .where(inGuild("m.guild_id", p("guildId")))
+    .orderBy("m.provider"),
+);
+
+const moveServing = compiled(
+  (
+    db,
+    p: Param<{
+      guildId: string;
+      name: string;
+      attempt: number;
+      from: string;
+      status: string;
+      setServedAs: number;
+      servedAs: string | null;
+      setError: number;
+      error: string | null;
+      at: string;
+    }>,
+    engine,
+  ) =>
+    db
+      .updateTable("models")
+      .set({
+        serving_status: p("status"),
+        served_as: sql<
+          string | null
+        >`case when ${p("setServedAs")} = 1 then ${p("servedAs")} else served_as end`,
+        serving_error: sql<
+          string | null
+        >`case when ${p("setError")} = 1 then ${p("error")} else serving_error end`,
+        serving_updated_at: p("at"),
+      })
+      .where("guild_id", "=", p("guildId"))
+      .where("name", "=", p("name"))
+      .where("deploy_attempt", "=", p("attempt"))
+      .where(sql<SqlBool>`serving_status in ${jsonList(engine, p("from"))}`),
+);
+
+const nextAttempt = compiled(
+  (
+    db,
+    p: Param<{
+      guildId: string;
+      name: string;
+      previousAttempt: number;
+      attempt: number;
+      deploymentName: string;
+      status: string;
+      error: string | null;
+      at: string;
+    }>,
+  ) =>
+    db
+      .updateTable("models")
+      .set({
+        serving_status: p("status"),
+        deploy_attempt: p("attempt"),
+        deployment_name: p("deploymentName"),
+        served_as: null,
+        serving_error: p("error"),
+        serving_updated_at: p("at"),
+      })
+      .where("guild_id", "=", p("guildId"))
+      .where("name", "=", p("name"))
+      .where("deploy_attempt", "=", p("previousAttempt")),
+);
+
+const awaiting = compiled((db, p: Param<{ guildId: string; provider: string; deploymentName: string }>) =>
+  db
+    .selectFrom("models")
+    .select(COLUMNS)
+    .where("guild_id", "=", p("guildId"))
+    .where("provider", "=", p("provider"))
+    .where("deployment_name", "=", p("deploymentName"))
+    .where("serving_status", "<>", "ready")
+    .where("job_id", "is not", null)
+    .orderBy("id")
+    .limit(1),
+);
+
+// Stored names are the provider's ASCII ids, so lower() (ASCII on SQLite) gives them their modelIdKey on both.
+const otherGuildsNames = compiled((db, p: Param<{ guildId: string; keys: string }>, engine) => {
+  const inKeys = (column: string) =>
+    sql<SqlBool>`lower(${sql.ref(column)}) in ${jsonList(engine, p("keys"))}`;
+  return db
+    .selectFrom("jobs")
+    .select(sql<number>`1`.as("one"))
+    .where("guild_id", "<>", p("guildId"))
+    .where((eb) => eb.or([inKeys("fine_tuned_model"), inKeys("remote_id"), inKeys("training_file_id")]))
+    .unionAll(
+      db
+        .selectFrom("models")
+        .select(sql<number>`1`.as("one"))
+        .where("guild_id", "<>", p("guildId"))
+        .where("job_id", "is not", null)
+        .where((eb) => eb.or([inKeys("name"), inKeys("served_as"), inKeys("deployment_name")])),
+    )
+    .limit(1);
+});
+
+const labelOf = compiled((db, p: Param<{ guildId: string; name: string; label: string | null }>) =>
+  db
+    .updateTable("models")
+    .set({ label: p("label") })
+    .where("guild_id", "=", p("guildId"))
+    .where("name", "=", p("name")),
+);
+
+const shutdownOf = compiled((db, p: Param<{ guildId: string; name: string; shutdownDate: string | null }>) =>
+  db
+    .updateTable("models")
+    .set({ shutdown_date: p("shutdownDate") })
+    .where("guild_id", "=", p("guildId"))
+    .where("name", "=", p("name")),
+);
+
+const removal = compiled((db, p: Param<{ guildId: string; name: string }>) =>
+  db.deleteFrom("models").where("guild_id", "=", p("guildId")).where("name", "=", p("name")),
+);
+
+/** A row as the query layer types it: its serving status is the column's text. */
+const row = (r: object | undefined): ModelRow | undefined => r as ModelRow | undefined;
+const rows = (rs: object[]): ModelRow[] => rs as ModelRow[];
+
 export class ModelRepository {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly on: Queryable) {}
+
+  /** The same repository over a transaction of its store (store.transaction's `tx`). */
+  in(tx: Queryable): ModelRepository {
+    return new ModelRepository(tx);
+  }
 
   /**
    * Registers a model for the guild (ready and served as its name unless `serving` says otherwise);
    * registering the same name again returns the existing row.
    */
-  register(m: NewModel): ModelRow {
+  async register(m: NewModel): Promise<ModelRow> {
     const createdAt = m.createdAt ?? new Date().toISOString();
     const serving = m.serving ?? { status: "ready", servedAs: m.name, deploymentName: null, attempt: 0 };
-    prepared(
-      this.db,
-      `INSERT INTO models (guild_id, name, provider, base_model, job_id, label, created_at, shutdown_date,
-           serving_status, served_as, deployment_name, deploy_attempt, serving_error, serving_updated_at)
-         VALUES (@guildId, @name, @provider, @baseModel, @jobId, @label, @createdAt, @shutdownDate,
-           @status, @servedAs, @deploymentName, @attempt, @error, @createdAt)
-         ON CONFLICT (guild_id, name) DO NOTHING`,
-    ).run({
+    await insert.execute(this.on, {
       guildId: m.guildId,
       name: m.name,
       provider: m.provider,
@@ -94,103 +386,79 @@ export class ModelRepository {
       attempt: serving.attempt,
       error: serving.error ?? null,
     });
-    const row = this.get(m.guildId, m.name);
-    if (!row) throw new Error("registered model vanished");
-    return row;
+    const registered = await this.get(m.guildId, m.name);
+    if (!registered) throw new Error("registered model vanished");
+    return registered;
   }
 
   /**
    * A renamed fine-tuning provider: the models its jobs trained follow their jobs (already moved to `to` by
    * JobRepository.repointProvider) so /ask finds them. Models added by hand (no job) are left as they are.
    */
-  repointTrained(r: { from: string; to: string; endpoint: string; guildId?: string | undefined }): number {
-    return prepared(
-      this.db,
-      `UPDATE models SET provider = @to WHERE provider = @from AND (@guildId IS NULL OR guild_id = @guildId)
-           AND job_id IN (SELECT id FROM jobs WHERE provider = @to AND provider_endpoint = @endpoint)`,
-    ).run({ from: r.from, to: r.to, endpoint: r.endpoint, guildId: r.guildId ?? null }).changes;
+  async repointTrained(r: {
+    from: string;
+    to: string;
+    endpoint: string;
+    guildId?: string | undefined;
+  }): Promise<number> {
+    return repoint.executeChanges(this.on, {
+      from: r.from,
+      to: r.to,
+      endpoint: r.endpoint,
+      guildId: r.guildId ?? null,
+    });
   }
 
   /** By row id, within the guild (a custom id's model: another guild's id finds nothing). */
-  getById(guildId: string, id: number): ModelRow | undefined {
-    return prepared(this.db, `SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND id = ?`).get(
-      guildId,
-      id,
-    ) as ModelRow | undefined;
+  async getById(guildId: string, id: number): Promise<ModelRow | undefined> {
+    return row(await byId.executeTakeFirst(this.on, { guildId, id }));
   }
 
-  get(guildId: string, name: string): ModelRow | undefined {
-    return prepared(this.db, `SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND name = ?`).get(
-      guildId,
-      name,
-    ) as ModelRow | undefined;
+  async get(guildId: string, name: string): Promise<ModelRow | undefined> {
+    return row(await byName.executeTakeFirst(this.on, { guildId, name }));
   }
 
   /** Newest first; `ready` keeps only the models that can be asked now. */
-  list(guildId: string, limit = 100, opts: { ready?: boolean } = {}): ModelRow[] {
-    return prepared(
-      this.db,
-      `SELECT ${COLUMNS} FROM models WHERE guild_id = @guildId AND (@ready = 0 OR serving_status = 'ready')
-         ORDER BY id DESC LIMIT @limit`,
-    ).all({ guildId, limit, ready: opts.ready ? 1 : 0 }) as ModelRow[];
+  async list(guildId: string, limit = 100, opts: { ready?: boolean } = {}): Promise<ModelRow[]> {
+    return rows(await newest.execute(this.on, { guildId, limit, ready: opts.ready ? 1 : 0 }));
   }
 
   /** For autocomplete: newest first, matching the name or label; `ready` keeps only the askable ones. */
-  search(guildId: string, text: string, limit = 25, opts: { ready?: boolean } = {}): ModelRow[] {
-    const like = escapeLike(text);
-    return prepared(
-      this.db,
-      `SELECT ${COLUMNS} FROM models WHERE guild_id = @guildId
-           AND (name LIKE @like ESCAPE '\\' OR IFNULL(label, '') LIKE @like ESCAPE '\\')
-           AND (@ready = 0 OR serving_status = 'ready')
-         ORDER BY id DESC LIMIT @limit`,
-    ).all({ guildId, like, limit, ready: opts.ready ? 1 : 0 }) as ModelRow[];
+  async search(
+    guildId: string,
+    text: string,
+    limit = 25,
+    opts: { ready?: boolean } = {},
+  ): Promise<ModelRow[]> {
+    return rows(
+      await matching.execute(this.on, { guildId, like: escapeLike(text), limit, ready: opts.ready ? 1 : 0 }),
+    );
   }
 
   /** The model a guild's job trained, if it registered one. */
-  getByJob(guildId: string, jobId: number): ModelRow | undefined {
-    return prepared(
-      this.db,
-      `SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND job_id = ? ORDER BY id LIMIT 1`,
-    ).get(guildId, jobId) as ModelRow | undefined;
+  async getByJob(guildId: string, jobId: number): Promise<ModelRow | undefined> {
+    return row(await byJob.executeTakeFirst(this.on, { guildId, jobId }));
   }
 
   /** The poller's sweep: models being deployed at one provider (one guild's, or every guild's), oldest first. */
-  listDeploying(provider: string, guildId?: string | undefined): ModelRow[] {
-    return prepared(
-      this.db,
-      `SELECT ${COLUMNS} FROM models WHERE provider = @provider AND serving_status = 'deploying'
-           AND (@guildId IS NULL OR guild_id = @guildId) ORDER BY id`,
-    ).all({ provider, guildId: guildId ?? null }) as ModelRow[];
+  async listDeploying(provider: string, guildId?: string | undefined): Promise<ModelRow[]> {
+    return rows(await deploying.execute(this.on, { provider, guildId: guildId ?? null }));
   }
 
   /**
    * Trained models whose deployment is ready or being made at `provider`, with no hosting session open: what the
    * hosting sweep adopts (deployments made before the ledger existed, or whose session was never written).
    */
-  listServedUntracked(provider: string, guildId?: string | undefined): ModelRow[] {
-    return prepared(
-      this.db,
-      `SELECT ${COLUMNS} FROM models m WHERE provider = @provider AND job_id IS NOT NULL
-           AND serving_status IN ('ready', 'deploying') AND deployment_name IS NOT NULL
-           AND (@guildId IS NULL OR guild_id = @guildId)
-           AND NOT EXISTS (SELECT 1 FROM hosting_sessions s WHERE s.provider = m.provider
-             AND s.deployment_name = m.deployment_name)
-         ORDER BY id`,
-    ).all({ provider, guildId: guildId ?? null }) as ModelRow[];
+  async listServedUntracked(provider: string, guildId?: string | undefined): Promise<ModelRow[]> {
+    return rows(await servedUntracked.execute(this.on, { provider, guildId: guildId ?? null }));
   }
 
   /**
    * The providers (with the endpoint their jobs recorded) of models being deployed: what the poller visits
    * beside the providers of unfinished jobs, so a renamed provider's deployments are followed too.
    */
-  deployingProviders(guildId?: string | undefined): ProviderRef[] {
-    return prepared(
-      this.db,
-      `SELECT DISTINCT m.provider, j.provider_endpoint AS endpoint FROM models m
-           LEFT JOIN jobs j ON j.id = m.job_id
-         WHERE m.serving_status = 'deploying' AND (@guildId IS NULL OR m.guild_id = @guildId) ORDER BY m.provider`,
-    ).all({ guildId: guildId ?? null }) as ProviderRef[];
+  async deployingProviders(guildId?: string | undefined): Promise<ProviderRef[]> {
+    return deployingProviderRefs.execute(this.on, { guildId: guildId ?? null });
   }
 
   /**
@@ -198,65 +466,56 @@ export class ModelRepository {
    * process did not move it meanwhile). Returns whether it changed; the caller writes the notice in the same
    * transaction.
    */
-  updateServing(
+  async updateServing(
     guildId: string,
     name: string,
     expected: { from: readonly ServingStatus[]; attempt: number },
     to: ServingUpdate,
     now = new Date(),
-  ): boolean {
-    return (
-      prepared(
-        this.db,
-        `UPDATE models SET serving_status = @status,
-             served_as = CASE WHEN @setServedAs THEN @servedAs ELSE served_as END,
-             serving_error = CASE WHEN @setError THEN @error ELSE serving_error END,
-             serving_updated_at = @at
-           WHERE guild_id = @guildId AND name = @name AND deploy_attempt = @attempt
-             AND serving_status IN (SELECT value FROM json_each(@from))`,
-      ).run({
-        guildId,
-        name,
-        attempt: expected.attempt,
-        from: JSON.stringify(expected.from),
-        status: to.status,
-        setServedAs: to.servedAs === undefined ? 0 : 1,
-        servedAs: to.servedAs ?? null,
-        setError: to.error === undefined ? 0 : 1,
-        error: to.error ?? null,
-        at: now.toISOString(),
-      }).changes === 1
-    );
+  ): Promise<boolean> {
+    const changes = await moveServing.executeChanges(this.on, {
+      guildId,
+      name,
+      attempt: expected.attempt,
+      from: JSON.stringify(expected.from),
+      status: to.status,
+      setServedAs: to.servedAs === undefined ? 0 : 1,
+      servedAs: to.servedAs ?? null,
+      setError: to.error === undefined ? 0 : 1,
+      error: to.error ?? null,
+      at: now.toISOString(),
+    });
+    return changes === 1;
   }
 
   /**
    * Starts deploy attempt `next.attempt` under its own name, only if the model is still at `previousAttempt`:
    * two retries at once start one attempt. Returns whether this call started it.
    */
-  startDeployAttempt(
+  async startDeployAttempt(
     guildId: string,
     name: string,
     previousAttempt: number,
     next: { attempt: number; deploymentName: string; status: "deploying" | "manual"; error: string | null },
     now = new Date(),
-  ): boolean {
-    return (
-      prepared(
-        this.db,
-        `UPDATE models SET serving_status = @status, deploy_attempt = @attempt, deployment_name = @deploymentName,
-             served_as = NULL, serving_error = @error, serving_updated_at = @at
-           WHERE guild_id = @guildId AND name = @name AND deploy_attempt = @previousAttempt`,
-      ).run({ guildId, name, previousAttempt, ...next, at: now.toISOString() }).changes === 1
-    );
+  ): Promise<boolean> {
+    const changes = await nextAttempt.executeChanges(this.on, {
+      guildId,
+      name,
+      previousAttempt,
+      ...next,
+      at: now.toISOString(),
+    });
+    return changes === 1;
   }
 
   /** A guild's trained model not ready yet whose current deployment is called `deploymentName` at `provider`. */
-  awaitingDeployment(guildId: string, provider: string, deploymentName: string): ModelRow | undefined {
-    return prepared(
-      this.db,
-      `SELECT ${COLUMNS} FROM models WHERE guild_id = ? AND provider = ? AND deployment_name = ?
-           AND serving_status <> 'ready' AND job_id IS NOT NULL ORDER BY id LIMIT 1`,
-    ).get(guildId, provider, deploymentName) as ModelRow | undefined;
+  async awaitingDeployment(
+    guildId: string,
+    provider: string,
+    deploymentName: string,
+  ): Promise<ModelRow | undefined> {
+    return row(await awaiting.executeTakeFirst(this.on, { guildId, provider, deploymentName }));
   }
 
   /**
@@ -266,46 +525,21 @@ export class ModelRepository {
    * one query that looks across guilds, the one home of this decision: `/model add` refuses such a name, and
    * routing (`/model use`, `/classroom setup`, `/ask model:`) treats it as not found, also when registered.
    */
-  trainedByAnotherGuild(guildId: string, name: string): boolean {
+  async trainedByAnotherGuild(guildId: string, name: string): Promise<boolean> {
     const keys = JSON.stringify(derivationKeys(name));
-    // Stored names are the provider's ASCII ids, so SQLite's ASCII lower() gives them their modelIdKey.
-    return (
-      prepared(
-        this.db,
-        `WITH k(key) AS (SELECT value FROM json_each(@keys))
-           SELECT 1 FROM jobs WHERE guild_id <> @guildId AND (lower(fine_tuned_model) IN k
-             OR lower(remote_id) IN k OR lower(training_file_id) IN k)
-           UNION ALL SELECT 1 FROM models WHERE guild_id <> @guildId AND job_id IS NOT NULL
-             AND (lower(name) IN k OR lower(served_as) IN k OR lower(deployment_name) IN k)
-           LIMIT 1`,
-      ).get({ guildId, keys }) !== undefined
-    );
+    return (await otherGuildsNames.executeTakeFirst(this.on, { guildId, keys })) !== undefined;
   }
 
-  setLabel(guildId: string, name: string, label: string | null): boolean {
-    return (
-      prepared(this.db, "UPDATE models SET label = ? WHERE guild_id = ? AND name = ?").run(
-        label,
-        guildId,
-        name,
-      ).changes === 1
-    );
+  async setLabel(guildId: string, name: string, label: string | null): Promise<boolean> {
+    return (await labelOf.executeChanges(this.on, { guildId, name, label })) === 1;
   }
 
-  setShutdownDate(guildId: string, name: string, shutdownDate: string | null): boolean {
-    return (
-      prepared(this.db, "UPDATE models SET shutdown_date = ? WHERE guild_id = ? AND name = ?").run(
-        shutdownDate,
-        guildId,
-        name,
-      ).changes === 1
-    );
+  async setShutdownDate(guildId: string, name: string, shutdownDate: string | null): Promise<boolean> {
+    return (await shutdownOf.executeChanges(this.on, { guildId, name, shutdownDate })) === 1;
   }
 
-  remove(guildId: string, name: string): boolean {
-    return (
-      prepared(this.db, "DELETE FROM models WHERE guild_id = ? AND name = ?").run(guildId, name).changes === 1
-    );
+  async remove(guildId: string, name: string): Promise<boolean> {
+    return (await removal.executeChanges(this.on, { guildId, name })) === 1;
   }
 }
 

@@ -25,15 +25,17 @@ export function baseModelChoices(typed: string, catalog: Catalog): ApplicationCo
  * or whose deploy failed, cannot answer and is not offered) plus `unregistered` ones (default: the configured
  * /ask base model); never another guild's.
  */
-export function guildModelChoices(
+export async function guildModelChoices(
   ctx: Pick<AppContext, "models" | "config">,
   guildId: string,
   typed: string,
   unregistered: readonly string[] = [ctx.config.ask.defaultModel],
-): ApplicationCommandOptionChoiceData[] {
+): Promise<ApplicationCommandOptionChoiceData[]> {
   const text = typed.trim();
   const choices: ApplicationCommandOptionChoiceData[] = [];
-  for (const m of ctx.models.search(guildId, text, DiscordLimits.autocompleteChoices, { ready: true })) {
+  for (const m of await ctx.models.search(guildId, text, DiscordLimits.autocompleteChoices, {
+    ready: true,
+  })) {
     if (m.name.length > DiscordLimits.choiceValue) continue;
     choices.push({ name: m.label ? `${m.label} (${m.name})` : m.name, value: m.name });
   }
@@ -41,7 +43,7 @@ export function guildModelChoices(
     if (!name.toLowerCase().includes(text.toLowerCase()) || choices.some((c) => c.value === name)) continue;
     if (name.length > DiscordLimits.choiceValue) continue;
     // A channel's chosen model being deployed again (or whose deploy failed) cannot answer either.
-    const registered = ctx.models.get(guildId, name);
+    const registered = await ctx.models.get(guildId, name);
     if (registered && !isReady(registered.servingStatus)) continue;
     choices.push({ name: `${name} (base model)`, value: name });
   }
@@ -52,13 +54,13 @@ export function guildModelChoices(
  * The guild's trained models whose hosting is billed while it runs (what /model deploy and undeploy act on), with
  * their serving state: asleep, ready, deploying, …
  */
-export function hostedModelChoices(
+export async function hostedModelChoices(
   ctx: Pick<AppContext, "models" | "hosting">,
   guildId: string,
   typed: string,
-): ApplicationCommandOptionChoiceData[] {
+): Promise<ApplicationCommandOptionChoiceData[]> {
   const choices: ApplicationCommandOptionChoiceData[] = [];
-  for (const m of ctx.models.search(guildId, typed.trim(), 100)) {
+  for (const m of await ctx.models.search(guildId, typed.trim(), 100)) {
     if (m.jobId === null || m.name.length > DiscordLimits.choiceValue) continue;
     let billed: boolean;
     try {

@@ -697,7 +697,7 @@ export function createDiscordNoticeSender(deps: NoticeSenderDeps): NoticeSender 
    * (a stored id of another guild's channel is refused, not posted to), else the default channel.
    */
   const channelFor = async (notice: OutboxNotice): Promise<string> => {
-    const chosen = notice.channelId ?? deps.guildSettings.get(notice.guildId).notifyChannelId;
+    const chosen = notice.channelId ?? (await deps.guildSettings.get(notice.guildId)).notifyChannelId;
     if (chosen) {
       const owner = await guildOfChannel(deps.client, chosen);
       // Unknown or hidden: the post itself fails with Discord's own reason.

@@ -78,7 +78,7 @@ export function createInteractionRouter(options: RouterOptions): InteractionRout
       const command = commands.get(interaction.commandName);
       if (!interaction.inGuild() || !command?.autocomplete) return void (await interaction.respond([]));
       const sub = interaction.options.getSubcommand(false);
-      if (accessFor(command, sub) === "teacher" && !teacher(interaction))
+      if (accessFor(command, sub) === "teacher" && !(await teacher(interaction)))
         return void (await interaction.respond([]));
       try {
         const choices = await command.autocomplete(interaction, ctx);
@@ -113,7 +113,7 @@ export function createInteractionRouter(options: RouterOptions): InteractionRout
         if (!command) throw new Error(`no handler for /${interaction.commandName}`);
         if (
           accessFor(command, interaction.options.getSubcommand(false)) === "teacher" &&
-          !teacher(interaction)
+          !(await teacher(interaction))
         ) {
           await respond(interaction, { content: TEACHERS_ONLY, ephemeral: true });
           return;
@@ -123,7 +123,7 @@ export function createInteractionRouter(options: RouterOptions): InteractionRout
         const prefix = interaction.customId.split(":")[0] ?? "";
         const handler = components.get(prefix);
         if (!handler) throw new Error(`no handler for component ${interaction.customId}`);
-        if (handler.access === "teacher" && !teacher(interaction)) {
+        if (handler.access === "teacher" && !(await teacher(interaction))) {
           await respond(interaction, { content: TEACHERS_ONLY, ephemeral: true });
           return;
         }
@@ -156,11 +156,12 @@ export function createInteractionRouter(options: RouterOptions): InteractionRout
  * The `isTeacher` decision for a handler that needs it for its own logic (not only access); from the guild's settings
  * when the handler already read them, else read now.
  */
-export function interactionIsTeacher(
+export async function interactionIsTeacher(
   interaction: Interaction,
   ctx: AppContext,
-  guild: Pick<GuildSettings, "teacherRoleId"> = ctx.guildSettings.get(interaction.guildId ?? ""),
-): boolean {
+  settings?: Pick<GuildSettings, "teacherRoleId">,
+): Promise<boolean> {
+  const guild = settings ?? (await ctx.guildSettings.get(interaction.guildId ?? ""));
   return isTeacher(
     { permissions: interaction.memberPermissions, roleIds: memberRoleIds(interaction.member) },
     guild.teacherRoleId,

@@ -104,7 +104,7 @@ export class HostingService {
   constructor(o: HostingServiceOptions) {
     this.o = o;
     this.logger = o.logger ?? silentLogger;
-    this.models = new ModelRepository(o.db);
+    this.models = new ModelRepository(sqliteStore(o.db));
     this.jobs = new JobRepository(sqliteStore(o.db));
     this.outbox = new OutboxRepository(sqliteStore(o.db));
     this.repo = o.ledger.repo;
@@ -137,7 +137,7 @@ export class HostingService {
    * not this guild's, not trained, not at a provider that bills hosting, already running, or today's budget is spent.
    */
   async offer(guildId: string, modelName: string): Promise<HostingOffer> {
-    const model = this.requireModel(guildId, modelName);
+    const model = await this.requireModel(guildId, modelName);
     const terms = this.termsFor(model);
     if (!terms || model.jobId === null) {
       throw new UserError(
@@ -190,7 +190,7 @@ export class HostingService {
    * delete the deployment. An unconfirmed stop is retried by every sweep; billing is counted until it is confirmed.
    */
   async stop(guildId: string, modelName: string, userId: string): Promise<StopOutcome> {
-    const model = this.requireModel(guildId, modelName);
+    const model = await this.requireModel(guildId, modelName);
     const session = await this.repo.current(guildId, model.name);
     if (!session) {
       throw new UserError(
@@ -271,7 +271,7 @@ export class HostingService {
           work.push(this.undeploy(s));
           continue;
         }
-        const model = this.models.get(s.guildId, s.modelName);
+        const model = await this.models.get(s.guildId, s.modelName);
         let reason: StopReason | null = null;
         if (overBudget.has(s.guildId)) reason = "budget";
         else {
@@ -304,7 +304,7 @@ export class HostingService {
     for (const entry of this.o.providers.all()) {
       const provider = entry.jobs;
       if (!provider?.billedWhileRunning) continue;
-      for (const m of this.models.listServedUntracked(provider.name, this.o.guildId)) {
+      for (const m of await this.models.listServedUntracked(provider.name, this.o.guildId)) {
         if (!m.deploymentName) continue;
         const s = await this.o.ledger.open(provider, m, m.deploymentName, "adopted");
         if (s && m.servingStatus === "ready") await this.repo.markReady(s.id, this.now());
@@ -318,8 +318,8 @@ export class HostingService {
     return adopted;
   }
 
-  private requireModel(guildId: string, modelName: string): ModelRow {
-    const model = this.models.get(guildId, modelName.trim());
+  private async requireModel(guildId: string, modelName: string): Promise<ModelRow> {
+    const model = await this.models.get(guildId, modelName.trim());
     if (!model) {
       throw new UserError(
         `There is no model called "${modelName.trim()}" in this server. /model list shows them.`,
@@ -343,13 +343,15 @@ export class HostingService {
     await sqliteStore(this.o.db).transaction(async (tx) => {
       if (!(await this.repo.in(tx).requestStop(session.id, reason, by, now))) return;
       if (model && model.deploymentName === session.deploymentName) {
-        this.models.updateServing(
-          model.guildId,
-          model.name,
-          { from: ["ready", "deploying"], attempt: model.deployAttempt },
-          { status: "asleep", servedAs: null, error: null },
-          now,
-        );
+        await this.models
+          .in(tx)
+          .updateServing(
+            model.guildId,
+            model.name,
+            { from: ["ready", "deploying"], attempt: model.deployAttempt },
+            { status: "asleep", servedAs: null, error: null },
+            now,
+          );
       }
       if (reason !== "teacher") await this.enqueueStopped(session, model, reason, now, undefined, tx);
     });
@@ -398,7 +400,7 @@ export class HostingService {
 
   /** After a few unconfirmed stops the teachers hear it: the deployment may still bill. */
   private async alertStopFailing(session: HostingSessionRow, message: string): Promise<void> {
-    const model = this.models.get(session.guildId, session.modelName);
+    const model = await this.models.get(session.guildId, session.modelName);
     await this.enqueueStopped(session, model, session.stopReason ?? "teacher", this.now(), message);
   }
 
@@ -450,7 +452,7 @@ export class HostingService {
 
   private async outcome(guildId: string, modelName: string, sessionId: number): Promise<StopOutcome> {
     const session = await this.repo.get(guildId, sessionId);
-    const model = this.models.get(guildId, modelName);
+    const model = await this.models.get(guildId, modelName);
     if (!session || !model) throw new Error("hosting session vanished while stopping");
     const minutes = billedMinutes(session, this.now());
     return {

@@ -792,7 +792,7 @@ export type EndingNotice = {
     kind: K;
     payload: NoticePayloads[K];
     now: Date;
-    /** Also registers the fine-tuned model (success), inside the same transaction. */
+    /** Also registers the fine-tuned model (success), inside the same transaction (its statements on `tx`). */
     alsoInTransaction?: (tx: Queryable) => void | Promise<void>;
   };
 }[EndingKind];

@@ -279,7 +279,7 @@ export class JobPoller {
     this.concurrency = Math.max(1, o.concurrency ?? 8);
     this.jobs = new JobRepository(sqliteStore(o.db));
     this.metrics = new JobMetricsRepository(sqliteStore(o.db));
-    this.models = new ModelRepository(o.db);
+    this.models = new ModelRepository(sqliteStore(o.db));
     this.outbox = new OutboxRepository(sqliteStore(o.db));
     this.datasets = new DatasetRepository(sqliteStore(o.db));
     this.hosting = o.hosting;
@@ -684,7 +684,7 @@ export class JobPoller {
         now,
         alsoInTransaction: async (tx) => {
           await bookkeeping(tx);
-          this.models.register({
+          await this.models.in(tx).register({
             guildId: job.guildId,
             name: model,
             provider: job.provider,

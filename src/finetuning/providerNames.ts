@@ -41,7 +41,7 @@ export class ProviderNames {
     this.guildId = o.guildId;
     this.jobs = new JobRepository(sqliteStore(o.db));
     this.intents = new JobIntentRepository(sqliteStore(o.db));
-    this.models = new ModelRepository(o.db);
+    this.models = new ModelRepository(sqliteStore(o.db));
   }
 
   /**
@@ -97,7 +97,7 @@ export class ProviderNames {
     for (const ref of [
       ...(await this.jobs.activeProviders(this.guildId)),
       ...(await this.intents.providers(this.guildId)),
-      ...this.models.deployingProviders(this.guildId),
+      ...(await this.models.deployingProviders(this.guildId)),
     ]) {
       seen.set(`${ref.provider}\u0000${ref.endpoint}`, ref);
     }
@@ -109,7 +109,7 @@ export class ProviderNames {
     const moved = await sqliteStore(this.db).transaction(async (tx) => ({
       jobs: await this.jobs.in(tx).repointProvider(change),
       intents: await this.intents.in(tx).repointProvider(change),
-      models: this.models.repointTrained(change),
+      models: await this.models.in(tx).repointTrained(change),
     }));
     // Logged when rows moved: once per rename, as no row carries the old name afterwards (but one whose remote
     // id the new name already holds: the same job recorded twice, left as it is).

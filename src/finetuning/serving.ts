@@ -141,6 +141,8 @@ export class ModelServing {
   private readonly outbox: OutboxRepository;
   private readonly datasets: DatasetRepository;
   private readonly hosting: ModelServingOptions["hosting"];
+  /** The redeploy running for each guild's job (see redeploy). */
+  private readonly redeploying = new Map<string, Promise<RedeployResult>>();
 
   constructor(o: ModelServingOptions) {
     this.hosting = o.hosting;
@@ -151,7 +153,7 @@ export class ModelServing {
     this.now = o.now ?? (() => new Date());
     this.concurrency = Math.max(1, o.concurrency ?? 8);
     this.jobs = new JobRepository(sqliteStore(o.db));
-    this.models = new ModelRepository(o.db);
+    this.models = new ModelRepository(sqliteStore(o.db));
     this.outbox = new OutboxRepository(sqliteStore(o.db));
     this.datasets = new DatasetRepository(sqliteStore(o.db));
   }
@@ -187,7 +189,7 @@ export class ModelServing {
   async checkDeploying(run: ServingRun, logger: Logger = this.logger): Promise<void> {
     let deploying: ModelRow[];
     try {
-      deploying = this.models.listDeploying(run.name, this.guildId);
+      deploying = await this.models.listDeploying(run.name, this.guildId);
     } catch (err) {
       run.counts.errors += 1;
       logger.error({ err }, "could not read the models being deployed; next tick retries");
@@ -212,6 +214,23 @@ export class ModelServing {
    * requested at once; its outcome is announced like the first's.
    */
   async redeploy(guildId: string, jobId: number, requestedBy = "auto"): Promise<RedeployResult> {
+    // One at a time per job in this process: its reads and the attempt's start are no longer one synchronous step,
+    // and a manual step keeps its attempt number, so two at once (two Start clicks) would both start it.
+    const key = `${guildId}\u0000${jobId}`;
+    const previous = this.redeploying.get(key) ?? Promise.resolve();
+    const run = previous.then(
+      () => this.redeployNow(guildId, jobId, requestedBy),
+      () => this.redeployNow(guildId, jobId, requestedBy),
+    );
+    this.redeploying.set(key, run);
+    try {
+      return await run;
+    } finally {
+      if (this.redeploying.get(key) === run) this.redeploying.delete(key);
+    }
+  }
+
+  private async redeployNow(guildId: string, jobId: number, requestedBy: string): Promise<RedeployResult> {
     const job = await this.jobs.get(guildId, jobId);
     if (!job) throw new UserError(`Job #${jobId} was not found.`, "not_found");
     if (job.status !== "succeeded" || !job.fineTunedModel) {
@@ -220,7 +239,7 @@ export class ModelServing {
         "not_trained",
       );
     }
-    const model = this.models.getByJob(guildId, job.id);
+    const model = await this.models.getByJob(guildId, job.id);
     if (!model) {
       throw new UserError(
         `Job #${job.id}'s model is not registered in this server (it was removed).`,
@@ -244,14 +263,14 @@ export class ModelServing {
       model.servingStatus === "manual" ? Math.max(1, model.deployAttempt) : model.deployAttempt + 1;
     const deploymentName = deploymentNameFor(job.remoteId, attempt);
     const manual = provider.manualDeployStep(deployInput(job, job.fineTunedModel, deploymentName));
-    const started = this.models.startDeployAttempt(
+    const started = await this.models.startDeployAttempt(
       guildId,
       model.name,
       model.deployAttempt,
       { attempt, deploymentName, status: manual === null ? "deploying" : "manual", error: manual },
       this.now(),
     );
-    const fresh = this.models.get(guildId, model.name) ?? model;
+    const fresh = (await this.models.get(guildId, model.name)) ?? model;
     // Another retry (or the poller) moved it first: report where it stands.
     if (!started) return standing(fresh);
     this.logger.info(
@@ -271,7 +290,7 @@ export class ModelServing {
     await this.checkOne(run, fresh, this.logger).catch((err: unknown) => {
       this.logger.error({ err, model: model.name }, "deploy request failed; the poller retries");
     });
-    return standing(this.models.get(guildId, model.name) ?? fresh);
+    return standing((await this.models.get(guildId, model.name)) ?? fresh);
   }
 
   /**
@@ -285,7 +304,7 @@ export class ModelServing {
     provider: string,
   ): Promise<ModelRow | undefined> {
     const name = deploymentName.trim();
-    const model = this.models.awaitingDeployment(guildId, provider, name);
+    const model = await this.models.awaitingDeployment(guildId, provider, name);
     if (!model || model.jobId === null) return undefined;
     const job = await this.jobs.get(guildId, model.jobId);
     if (!job) return undefined;
@@ -302,7 +321,7 @@ export class ModelServing {
   }
 
   /** The model a guild's job trained, with its serving state. */
-  forJob(guildId: string, jobId: number): ModelRow | undefined {
+  async forJob(guildId: string, jobId: number): Promise<ModelRow | undefined> {
     return this.models.getByJob(guildId, jobId);
   }
 
@@ -320,7 +339,7 @@ export class ModelServing {
       deployment = await run.provider.getDeployment(input.name);
       if (deployment === null) {
         // Stopped or moved on while this check ran (a stop, a retry): request nothing.
-        const now = this.models.get(model.guildId, model.name);
+        const now = await this.models.get(model.guildId, model.name);
         if (now?.servingStatus !== "deploying" || now.deployAttempt !== model.deployAttempt) return;
         // Billed hosting never starts on its own once the server's hosting budget for today is spent.
         const spent = await this.overHostingBudget(run.provider, model.guildId);
@@ -422,13 +441,15 @@ export class ModelServing {
     const expected = { from, attempt: model.deployAttempt };
     return sqliteStore(this.db).transaction(async (tx) => {
       if (outcome.status === "ready") {
-        const changed = this.models.updateServing(
-          model.guildId,
-          model.name,
-          expected,
-          { status: "ready", servedAs: outcome.servedAs, error: null },
-          now,
-        );
+        const changed = await this.models
+          .in(tx)
+          .updateServing(
+            model.guildId,
+            model.name,
+            expected,
+            { status: "ready", servedAs: outcome.servedAs, error: null },
+            now,
+          );
         if (!changed) return false;
         const hosting = this.hostingNote(job.provider);
         if (hosting && model.deploymentName) {
@@ -452,13 +473,15 @@ export class ModelServing {
         );
         return true;
       }
-      const changed = this.models.updateServing(
-        model.guildId,
-        model.name,
-        expected,
-        { status: "failed", servedAs: null, error: outcome.message },
-        now,
-      );
+      const changed = await this.models
+        .in(tx)
+        .updateServing(
+          model.guildId,
+          model.name,
+          expected,
+          { status: "failed", servedAs: null, error: outcome.message },
+          now,
+        );
       if (!changed) return false;
       if (model.deploymentName) await this.hosting?.ledger.failed(job.provider, model.deploymentName, tx);
       const payload: ModelDeployFailedPayload = { ...base, errorMessage: outcome.message };

@@ -16,7 +16,7 @@ export async function enqueueModelUnavailable(
   model: string,
   info: { reason: string; fallbackModel: string | null | undefined },
 ): Promise<void> {
-  const registered = deps.models.get(guildId, model);
+  const registered = await deps.models.get(guildId, model);
   const now = deps.now?.() ?? new Date();
   await deps.outbox.enqueue(
     {

@@ -36,15 +36,15 @@ describe("AskService", () => {
     await sandbox.close();
     await groq.close();
   });
-  beforeEach(() => {
+  beforeEach(async () => {
     sandbox.requests.length = 0;
     groq.requests.length = 0;
     h = buildHarness({
       fineTuning: { name: "sandbox", url: sandbox.url },
       extra: [{ name: "groq", url: groq.url }],
     });
-    addModel(h, G, { name: FT, provider: "sandbox", baseModel: BASE });
-    addModel(h, G, { name: "llama-3.1-8b-instant", provider: "groq" });
+    await addModel(h, G, { name: FT, provider: "sandbox", baseModel: BASE });
+    await addModel(h, G, { name: "llama-3.1-8b-instant", provider: "groq" });
   });
 
   const ask = (over: Partial<Parameters<Harness["ask"]["ask"]>[0]> = {}) =>
@@ -65,12 +65,12 @@ describe("AskService", () => {
         extra: [{ name: "groq", url: groq.url }],
         db: openDb(":memory:", { verbose: (sql) => trace.push(sql) }),
       });
-      addModel(h, G, { name: "llama-3.1-8b-instant", provider: "groq" });
-      h.settings.setGuildModel(G, "llama-3.1-8b-instant");
+      await addModel(h, G, { name: "llama-3.1-8b-instant", provider: "groq" });
+      await h.settings.setGuildModel(G, "llama-3.1-8b-instant");
       // A plain channel: the guild's default model answers (the router's one guild_settings read, when not given).
       const settings = await h.settings.question(G, HALL);
       // Changed after the command read them: this question goes by what was read.
-      h.settings.setGuildModel(G, BASE);
+      await h.settings.setGuildModel(G, BASE);
       trace.length = 0;
       const r = answered(await ask({ settings }));
       assert.deepEqual([r.model, r.source], ["llama-3.1-8b-instant", "guild"]);
@@ -94,7 +94,7 @@ describe("AskService", () => {
     });
 
     it("prefers explicit over channel over guild default over the configured base model", async () => {
-      h.settings.setGuildModel(G, "llama-3.1-8b-instant");
+      await h.settings.setGuildModel(G, "llama-3.1-8b-instant");
       assert.equal(answered(await ask({ question: "q1" })).source, "guild");
       assert.equal(answered(await ask({ question: "q1" })).model, "llama-3.1-8b-instant");
       await h.settings.setChannelModel(G, HALL, FT, TEACHER);
@@ -155,7 +155,7 @@ describe("AskService", () => {
         r.message,
         new RegExp(`Ask without model: to use \`${BASE}\`, or choose \`llama-3.1-8b-instant\`, \`${FT}\`\\.`),
       );
-      h.settings.setGuildModel(G, "llama-3.1-8b-instant");
+      await h.settings.setGuildModel(G, "llama-3.1-8b-instant");
       assert.equal(
         refused(await ask({ model: BASE })).reason,
         "model_not_allowed",
@@ -163,7 +163,7 @@ describe("AskService", () => {
       );
       await h.settings.setChannelModel(G, HALL, BASE, TEACHER);
       answered(await ask({ model: BASE, question: "the channel's model" }));
-      assert.deepEqual(h.router.studentModels(G, (await h.settings.list(G))[0], 25), [
+      assert.deepEqual(await h.router.studentModels(G, (await h.settings.list(G))[0], 25), [
         BASE,
         "llama-3.1-8b-instant",
         FT,
@@ -212,7 +212,7 @@ describe("AskService", () => {
     });
 
     it("/model add registers a model with a configured provider, for this guild only", async () => {
-      const row = h.settings.addModel(OTHER_G, "llama-3.1-8b-instant", "groq", "Fast Llama");
+      const row = await h.settings.addModel(OTHER_G, "llama-3.1-8b-instant", "groq", "Fast Llama");
       assert.deepEqual([row.guildId, row.provider, row.label], [OTHER_G, "groq", "Fast Llama"]);
       const r = answered(
         await h.ask.ask({
@@ -225,12 +225,12 @@ describe("AskService", () => {
         }),
       );
       assert.equal(r.provider, "groq");
-      assert.throws(
-        () => h.settings.addModel(OTHER_G, "x", "openrouter"),
+      await assert.rejects(
+        async () => h.settings.addModel(OTHER_G, "x", "openrouter"),
         /no chat provider called "openrouter"/,
       );
-      assert.throws(
-        () => h.settings.addModel(OTHER_G, "llama-3.1-8b-instant", "sandbox"),
+      await assert.rejects(
+        async () => h.settings.addModel(OTHER_G, "llama-3.1-8b-instant", "sandbox"),
         /already registered/,
       );
     });
@@ -279,7 +279,7 @@ describe("AskService", () => {
     });
 
     it("answers with the fallback once the model's shutdown date has passed, without asking for it", async () => {
-      addModel(h, G, { name: FT, provider: "sandbox", shutdownDate: "2026-11-01" });
+      await addModel(h, G, { name: FT, provider: "sandbox", shutdownDate: "2026-11-01" });
       const r = answered(await ask({ channelId: CLASS }));
       assert.equal(r.model, BASE);
       assert.deepEqual(
@@ -350,7 +350,7 @@ describe("AskService", () => {
           extra: [{ name: "openai", url: paid.url }],
           limits: { dailyBudgetUsd: 0.000_01 },
         });
-        addModel(h, G, { name: "gpt-4o-2024-08-06", provider: "openai" });
+        await addModel(h, G, { name: "gpt-4o-2024-08-06", provider: "openai" });
         const first = answered(await ask({ model: "gpt-4o-2024-08-06", question: "one two three" }));
         assert.ok(first.costUsd > 0.000_01, `cost ${first.costUsd}`);
         const capped = refused(await ask({ model: "gpt-4o-2024-08-06", question: "another" }));
@@ -379,19 +379,19 @@ describe("AskService", () => {
       paid = await startChatServer("paid", [GPT4O], { longestAnswers: true });
     });
     after(() => paid.close());
-    const paidHarness = (budgetUsd: number) => {
+    const paidHarness = async (budgetUsd: number) => {
       paid.requests.length = 0;
       h = buildHarness({
         fineTuning: { name: "sandbox", url: sandbox.url },
         extra: [{ name: "openai", url: paid.url }],
         limits: { dailyBudgetUsd: budgetUsd },
       });
-      addModel(h, G, { name: GPT4O, provider: "openai" });
+      await addModel(h, G, { name: GPT4O, provider: "openai" });
     };
 
     it("refuses most of 40 questions asked at once against a budget that fits two, never overshooting by more than one question's estimate", async () => {
       const budget = 2 * estimate;
-      paidHarness(budget);
+      await paidHarness(budget);
       const results = await Promise.all(
         Array.from({ length: 40 }, (_, i) =>
           ask({
@@ -420,7 +420,7 @@ describe("AskService", () => {
     });
 
     it("releases a question's reservation when the provider fails", async () => {
-      paidHarness(estimate / 2);
+      await paidHarness(estimate / 2);
       paid.failNext(503, { message: "overloaded", type: "server_error", code: null });
       assert.equal(refused(await ask({ model: GPT4O, question: question(1) })).reason, "provider_error");
       answered(await ask({ model: GPT4O, question: question(2) }));

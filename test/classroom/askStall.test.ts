@@ -76,7 +76,7 @@ describe("/ask from a stream that stalls", () => {
       timeoutMs: TIMEOUT_MS,
       ...(streamDeadlineMs === undefined ? {} : { streamDeadlineMs }),
     });
-    addModel(h, G, { name: MODEL, provider: "stally" });
+    await addModel(h, G, { name: MODEL, provider: "stally" });
     const r = await within(
       TIMEOUT_MS * 10,
       h.ask.ask(

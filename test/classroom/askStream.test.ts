@@ -58,12 +58,12 @@ describe("/ask streamed", () => {
     h.ask.ask({ guildId: G, channelId: HALL, userId: STUDENT, isTeacher: false, question, model }, (d) =>
       deltas.push(d),
     );
-  const build = (withModeration: boolean) => {
+  const build = async (withModeration: boolean) => {
     h = buildHarness({
       fineTuning: { name: "sandbox", url: rig.sandbox.url },
       ...(withModeration ? { moderation: sandboxModeration(rig.sandbox.url) } : {}),
     });
-    addModel(h, G, { name: model, provider: "sandbox", baseModel: BASE });
+    await addModel(h, G, { name: model, provider: "sandbox", baseModel: BASE });
   };
 
   before(async () => {
@@ -75,10 +75,10 @@ describe("/ask streamed", () => {
     ]);
   });
   after(() => rig.close());
-  beforeEach(() => {
+  beforeEach(async () => {
     rig.sandbox.faults.clear();
     deltas = [];
-    build(false);
+    await build(false);
   });
 
   it("tells the sink the answer as it arrives, in many pieces, and returns the same whole answer", async () => {
@@ -154,7 +154,7 @@ describe("/ask streamed", () => {
   });
 
   it("with moderation, the clean start is shown in checked chunks and the flagged part never reaches the sink", async () => {
-    build(true);
+    await build(true);
     const clean = answered(await ask("How does photosynthesis work?"));
     assert.equal(clean.moderation, "passed");
     assert.equal(deltas.join(""), LONG_ANSWER);

@@ -144,7 +144,7 @@ describe("/ask follow-ups", () => {
 
   it("goes on with the channel's model when the conversation's model is gone, instead of refusing", async () => {
     chat.models.add("ft:gpt-4o-mini:school:bio:1");
-    addModel(h, G, { name: "ft:gpt-4o-mini:school:bio:1", provider: "sandbox" });
+    await addModel(h, G, { name: "ft:gpt-4o-mini:school:bio:1", provider: "sandbox" });
     const first = answered(await ask("What is a cell?", { model: "ft:gpt-4o-mini:school:bio:1" }));
     assert.equal(first.model, "ft:gpt-4o-mini:school:bio:1");
     const same = answered(await ask("And its parts?", { followUpOf: first.answerId }));
@@ -153,7 +153,7 @@ describe("/ask follow-ups", () => {
       "ft:gpt-4o-mini:school:bio:1",
       "a follow-up stays with the conversation's model",
     );
-    h.models.remove(G, "ft:gpt-4o-mini:school:bio:1");
+    await h.models.remove(G, "ft:gpt-4o-mini:school:bio:1");
     const next = answered(await ask("And the nucleus?", { followUpOf: same.answerId }));
     assert.equal(next.model, "gpt-4o-mini-2024-07-18", "the channel's model answered the next turn");
     assert.equal(next.turn, 3);

@@ -129,19 +129,19 @@ export async function startChatServer(
 }
 
 /** Registers a model in the guild's real models table (optionally with a shutdown date). */
-export function addModel(
+export async function addModel(
   h: { models: ModelRepository },
   guildId: string,
   m: { name: string; provider: string; baseModel?: string; shutdownDate?: string },
-): void {
-  h.models.register({
+): Promise<void> {
+  await h.models.register({
     guildId,
     name: m.name,
     provider: m.provider,
     baseModel: m.baseModel ?? m.name,
     jobId: null,
   });
-  if (m.shutdownDate) h.models.setShutdownDate(guildId, m.name, m.shutdownDate);
+  if (m.shutdownDate) await h.models.setShutdownDate(guildId, m.name, m.shutdownDate);
 }
 
 export const DEFAULT_LIMITS: AskLimits = {
@@ -183,7 +183,7 @@ export function buildHarness(opts: {
 }): Harness {
   const db = opts.db ?? openDb(":memory:");
   const clock = { now: Date.parse("2026-11-25T10:00:00Z") };
-  const models = new ModelRepository(db);
+  const models = new ModelRepository(sqliteStore(db));
   const providers = new ChatProviderRegistry({
     fineTuning: [
       {
@@ -208,7 +208,7 @@ export function buildHarness(opts: {
     })),
   });
   const channels = new ChannelSettingsRepository(sqliteStore(db));
-  const guildSettings = new GuildSettingsRepository(db);
+  const guildSettings = new GuildSettingsRepository(sqliteStore(db));
   const usage = new UsageRepository(sqliteStore(db));
   const answers = new AnswerRepository(sqliteStore(db));
   const prices = ChatPriceTable.load();

@@ -5,12 +5,12 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import OpenAI from "openai";
-import { decide, ModerationGate } from "../../src/classroom/moderation.ts";
+import { decide } from "../../src/classroom/moderation.ts";
 import { parseCategories, SafetySettings } from "../../src/classroom/safety.ts";
 import { DEFAULT_MODERATION_MESSAGES } from "../../src/config.ts";
 import { GuildSettingsRepository } from "../../src/db/guildSettings.ts";
 import { ModerationRepository } from "../../src/db/moderation.ts";
-import { type Db, openDb } from "../../src/db/open.ts";
+import { openDb } from "../../src/db/open.ts";
 import { OutboxRepository } from "../../src/db/outbox.ts";
 import { sqliteStore } from "../../src/db/query/store.ts";
 import type { ModerationFlaggedPayload, OutboxNotice } from "../../src/domain/notices.ts";
@@ -299,7 +299,11 @@ describe("SafetySettings", () => {
             model: "omni-moderation-latest",
             logger: silentLogger,
           });
-    return new SafetySettings({ guildSettings: new GuildSettingsRepository(db), moderator, fail: "closed" });
+    return new SafetySettings({
+      guildSettings: new GuildSettingsRepository(sqliteStore(db)),
+      moderator,
+      fail: "closed",
+    });
   };
 
   it("reads categories by name, all or a list, and refuses unknown ones by name", () => {
@@ -311,22 +315,22 @@ describe("SafetySettings", () => {
     assert.throws(() => parseCategories("violence, gore"), /Unknown moderation category: "gore"/);
   });
 
-  it("needs a threshold, keeps the categories when only the threshold changes, and is per guild", () => {
+  it("needs a threshold, keeps the categories when only the threshold changes, and is per guild", async () => {
     const safety = settingsWith("sandbox");
-    assert.throws(() => safety.tighten(G, { categories: "violence" }), /Give a threshold too/);
-    safety.tighten(G, { categories: "violence", threshold: 0.4 });
-    safety.tighten(G, { threshold: 0.2 });
-    assert.deepEqual(safety.policyFor(G), { categories: ["violence"], threshold: 0.2 });
+    await assert.rejects(async () => safety.tighten(G, { categories: "violence" }), /Give a threshold too/);
+    await safety.tighten(G, { categories: "violence", threshold: 0.4 });
+    await safety.tighten(G, { threshold: 0.2 });
+    assert.deepEqual(await safety.policyFor(G), { categories: ["violence"], threshold: 0.2 });
     assert.equal(
-      safety.policyFor("100000000000000002"),
+      await safety.policyFor("100000000000000002"),
       undefined,
       "another guild keeps the provider's line",
     );
-    safety.reset(G);
-    assert.equal(safety.policyFor(G), undefined);
+    await safety.reset(G);
+    assert.equal(await safety.policyFor(G), undefined);
   });
 
-  it("refuses to tighten moderation that is off", () => {
-    assert.throws(() => settingsWith("off").tighten(G, { threshold: 0.3 }), /Moderation is off/);
+  it("refuses to tighten moderation that is off", async () => {
+    await assert.rejects(() => settingsWith("off").tighten(G, { threshold: 0.3 }), /Moderation is off/);
   });
 });

@@ -88,8 +88,8 @@ describe("AskService with two sandboxes as two providers", () => {
       fineTuning: { name: "sandbox", url: a.sandbox.url },
       extra: [{ name: "school", url: b.sandbox.url, free: true }],
     });
-    addModel(h, G, { name: modelA, provider: "sandbox", baseModel: BASE });
-    addModel(h, G, { name: modelB, provider: "school", baseModel: BASE });
+    await addModel(h, G, { name: modelA, provider: "sandbox", baseModel: BASE });
+    await addModel(h, G, { name: modelB, provider: "school", baseModel: BASE });
   });
   after(async () => {
     await a.close();

@@ -26,7 +26,7 @@ describe("UsageService.summary against a known script of questions", () => {
       fineTuning: { name: "sandbox", url: sandbox.url },
       extra: [{ name: "openai", url: paid.url }],
     });
-    addModel(h, G, { name: PAID, provider: "openai" });
+    await addModel(h, G, { name: PAID, provider: "openai" });
     const ask = (userId: string, question: string, model?: string, guildId = G) =>
       h.ask.ask({ guildId, channelId: CH, userId, isTeacher: false, question, model });
 

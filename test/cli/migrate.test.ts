@@ -109,7 +109,7 @@ async function buildSchool(db: Db): Promise<void> {
       createdAt: "2026-11-02T08:20:00.000Z",
     },
   ]);
-  new ModelRepository(db).register({
+  await new ModelRepository(sqliteStore(db)).register({
     guildId: GUILD,
     name: "ft:gpt-4o-mini:bio",
     provider: "sandbox",
@@ -242,7 +242,7 @@ async function buildSchool(db: Db): Promise<void> {
     updatedBy: TEACHER,
     updatedAt: "2026-11-05T08:00:00.000Z",
   });
-  new GuildSettingsRepository(db).update(
+  await new GuildSettingsRepository(sqliteStore(db)).update(
     "100000000000000003",
     { safetyCategories: ["self_harm"], safetyThreshold: 0.35, safetyRoleId: "400000000000000009" },
     new Date("2026-11-06T08:00:00.000Z"),

@@ -4,6 +4,7 @@ import { loadConfig } from "../../src/config.ts";
 import { loadCatalog } from "../../src/datasets/catalog.ts";
 import { ModelRepository } from "../../src/db/models.ts";
 import { openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { baseModelChoices, guildModelChoices } from "../../src/discord/modelChoices.ts";
 
 const G = "100000000000000001";
@@ -30,33 +31,33 @@ describe("baseModelChoices", () => {
 describe("guildModelChoices", () => {
   const ctx = () => {
     const db = openDb(":memory:");
-    const models = new ModelRepository(db);
+    const models = new ModelRepository(sqliteStore(db));
     const config = loadConfig({ ASK_DEFAULT_MODEL: "llama-3.1-8b-instant" });
     return { models, config };
   };
 
-  it("offers the guild's own models (labelled) and the /ask default, never another guild's", () => {
+  it("offers the guild's own models (labelled) and the /ask default, never another guild's", async () => {
     const c = ctx();
-    c.models.register({ guildId: G, name: "ft:bio", provider: "sandbox", baseModel: "b", jobId: null });
-    c.models.setLabel(G, "ft:bio", "Biology");
-    c.models.register({
+    await c.models.register({ guildId: G, name: "ft:bio", provider: "sandbox", baseModel: "b", jobId: null });
+    await c.models.setLabel(G, "ft:bio", "Biology");
+    await c.models.register({
       guildId: OTHER_G,
       name: "ft:secret",
       provider: "sandbox",
       baseModel: "b",
       jobId: null,
     });
-    assert.deepEqual(guildModelChoices(c, G, ""), [
+    assert.deepEqual(await guildModelChoices(c, G, ""), [
       { name: "Biology (ft:bio)", value: "ft:bio" },
       { name: "llama-3.1-8b-instant (base model)", value: "llama-3.1-8b-instant" },
     ]);
-    assert.deepEqual(guildModelChoices(c, G, "secret"), []);
+    assert.deepEqual(await guildModelChoices(c, G, "secret"), []);
   });
 
-  it("offers only the given unregistered names, once, and skips names Discord cannot carry", () => {
+  it("offers only the given unregistered names, once, and skips names Discord cannot carry", async () => {
     const c = ctx();
-    c.models.register({ guildId: G, name: "chosen", provider: "sandbox", baseModel: "b", jobId: null });
-    c.models.register({
+    await c.models.register({ guildId: G, name: "chosen", provider: "sandbox", baseModel: "b", jobId: null });
+    await c.models.register({
       guildId: G,
       name: "x".repeat(101),
       provider: "sandbox",
@@ -64,17 +65,17 @@ describe("guildModelChoices", () => {
       jobId: null,
     });
     assert.deepEqual(
-      guildModelChoices(c, G, "", ["chosen", "fallback"]).map((x) => x.value),
+      (await guildModelChoices(c, G, "", ["chosen", "fallback"])).map((x) => x.value),
       ["chosen", "fallback"],
     );
   });
 });
 
 describe("guildModelChoices and the serving step", () => {
-  it("offers a trained model only once it is ready, also when it is a channel's chosen model", () => {
+  it("offers a trained model only once it is ready, also when it is a channel's chosen model", async () => {
     const db = openDb(":memory:");
-    const c = { models: new ModelRepository(db), config: loadConfig({}) };
-    c.models.register({
+    const c = { models: new ModelRepository(sqliteStore(db)), config: loadConfig({}) };
+    await c.models.register({
       guildId: G,
       name: "ft:llama-deploying",
       provider: "nebius",
@@ -82,7 +83,7 @@ describe("guildModelChoices and the serving step", () => {
       jobId: null,
       serving: { status: "deploying", servedAs: null, deploymentName: "ct-a-000000", attempt: 1 },
     });
-    c.models.register({
+    await c.models.register({
       guildId: G,
       name: "ft:llama-failed",
       provider: "nebius",
@@ -90,9 +91,15 @@ describe("guildModelChoices and the serving step", () => {
       jobId: null,
       serving: { status: "failed", servedAs: null, deploymentName: "ct-b-000000", attempt: 1 },
     });
-    c.models.register({ guildId: G, name: "ft:ready", provider: "nebius", baseModel: "b", jobId: null });
+    await c.models.register({
+      guildId: G,
+      name: "ft:ready",
+      provider: "nebius",
+      baseModel: "b",
+      jobId: null,
+    });
     assert.deepEqual(
-      guildModelChoices(c, G, "ft:", ["ft:llama-deploying"]).map((x) => x.value),
+      (await guildModelChoices(c, G, "ft:", ["ft:llama-deploying"])).map((x) => x.value),
       ["ft:ready"],
     );
   });

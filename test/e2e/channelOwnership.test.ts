@@ -48,12 +48,12 @@ const refused = /is not in this server: choose one of this server's channels/;
 describe("a channel of another server", () => {
   it("is refused as the notice channel, and nothing is stored", async () => {
     assert.match(await inA("config", "notifications", { channel: foreign }), refused);
-    assert.equal(bot.app.ctx.guildSettings.get(a.id).notifyChannelId, null);
+    assert.equal((await bot.app.ctx.guildSettings.get(a.id)).notifyChannelId, null);
     assert.match(
       await inA("config", "notifications", { channel: a.channel("notices") }),
       /will be posted in/,
     );
-    assert.equal(bot.app.ctx.guildSettings.get(a.id).notifyChannelId, a.channel("notices").id);
+    assert.equal((await bot.app.ctx.guildSettings.get(a.id)).notifyChannelId, a.channel("notices").id);
   });
 
   it("is refused as a class channel, to set up or to remove", async () => {
@@ -72,12 +72,12 @@ describe("a channel of another server", () => {
       (await bot.app.ctx.classroom.settings.list(a.id)).some((r) => r.channelId === foreign.id),
       false,
     );
-    assert.equal(bot.app.ctx.guildSettings.get(a.id).defaultModel, null);
+    assert.equal((await bot.app.ctx.guildSettings.get(a.id)).defaultModel, null);
   });
 
   it("never receives a server's notices, even when a notice channel of another server was stored before", async () => {
     // As a row written before the commands checked the channel.
-    bot.app.ctx.guildSettings.update(a.id, { notifyChannelId: foreign.id });
+    await bot.app.ctx.guildSettings.update(a.id, { notifyChannelId: foreign.id });
     const outbox = new OutboxRepository(sqliteStore(bot.db));
     await outbox.enqueue({
       guildId: a.id,

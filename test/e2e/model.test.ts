@@ -365,7 +365,7 @@ describe("guild isolation", () => {
   it("a checkpoint of guild A's model registered in guild B before the check is not used by /ask or /model use", async () => {
     const { checkpoint } = await checkpointOfA();
     // As a database from before the check holds it.
-    bot.app.ctx.models.register({
+    await bot.app.ctx.models.register({
       guildId: b.id,
       name: checkpoint,
       provider: "sandbox",
@@ -386,7 +386,7 @@ describe("guild isolation", () => {
       const again = await reply(run(b, teacherB, "model", "add", { model: checkpoint, provider: "sandbox" }));
       assert.match(again.content, /There is no model called/);
     } finally {
-      bot.app.ctx.models.remove(b.id, checkpoint);
+      await bot.app.ctx.models.remove(b.id, checkpoint);
     }
   });
 

@@ -222,7 +222,7 @@ describe("/config safety", () => {
   it("lets only a server admin tighten it, checked by the bot, not only by Discord", async () => {
     const refused = await safety(assistant, { threshold: 0.25 });
     assert.match(refused.content, /Only members with the Manage Server permission/);
-    assert.equal(bot.app.ctx.guildSettings.get(guild.id).safetyThreshold, null, "nothing changed");
+    assert.equal((await bot.app.ctx.guildSettings.get(guild.id)).safetyThreshold, null, "nothing changed");
   });
 
   it("flags the chosen categories from the admin's threshold, refuses unknown ones, and resets", async () => {

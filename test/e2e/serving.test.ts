@@ -214,7 +214,7 @@ describe("a model on a provider that deploys", () => {
     assert.match(foreign.content, new RegExp(`Job #${job.id} was not found`));
     const student = await slash("finetune", "deploy", { job: job.id }, school.students[0]);
     assert.match(student.content, /^Only teachers can do that/, "teachers only, checked by the bot");
-    assert.equal(bot.app.ctx.serving.forJob(lincoln.id, job.id)?.servingStatus, "failed");
+    assert.equal((await bot.app.ctx.serving.forJob(lincoln.id, job.id))?.servingStatus, "failed");
 
     const retry = await slash("finetune", "deploy", { job: job.id });
     assert.match(
@@ -290,6 +290,6 @@ describe("Azure without Resource Manager credentials", () => {
       (await modelChoices(teacher, "ask")).some((c) => c.value === model),
       "offered once ready",
     );
-    assert.equal(bot.app.ctx.serving.forJob(lincoln.id, job.id)?.servedAs, name);
+    assert.equal((await bot.app.ctx.serving.forJob(lincoln.id, job.id))?.servedAs, name);
   });
 });

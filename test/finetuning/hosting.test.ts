@@ -107,10 +107,10 @@ async function trained(guildId = G): Promise<{ job: JobRow; model: string }> {
 async function hosted(guildId = G): Promise<{ job: JobRow; model: string }> {
   const t = await trained(guildId);
   await hosting.start(guildId, t.model, "teacher-1");
-  for (let i = 0; i < 5 && services.models.get(guildId, t.model)?.servingStatus !== "ready"; i++) {
+  for (let i = 0; i < 5 && (await services.models.get(guildId, t.model))?.servingStatus !== "ready"; i++) {
     await services.poller.tick();
   }
-  assert.equal(services.models.get(guildId, t.model)?.servingStatus, "ready");
+  assert.equal((await services.models.get(guildId, t.model))?.servingStatus, "ready");
   return t;
 }
 
@@ -169,7 +169,7 @@ describe("the idle stop", () => {
     counts = await hosting.sweep();
     assert.equal(counts.idleStopped, 1);
     assert.equal(endpointsOf(await outputOf(job)).length, 0, "the endpoint is deleted");
-    assert.equal(services.models.get(IDLE, model)?.servingStatus, "asleep");
+    assert.equal((await services.models.get(IDLE, model))?.servingStatus, "asleep");
     assert.equal(await session(IDLE, model), undefined, "its session is closed: billing ended");
     await hosting.sweep();
     await services.notifier.drain();
@@ -189,7 +189,7 @@ describe("a stop the provider does not confirm", () => {
     const outcome = await hosting.stop(STOPPING, model, "teacher-1");
     assert.equal(outcome.confirmed, false);
     assert.equal(
-      services.models.get(STOPPING, model)?.servingStatus,
+      (await services.models.get(STOPPING, model))?.servingStatus,
       "asleep",
       "no question reaches it meanwhile",
     );
@@ -235,15 +235,15 @@ describe("the daily budget", () => {
     await hosting.touch(OTHER, c.model);
     counts = await hosting.sweep();
     assert.equal(counts.budgetStopped, 2, `spent ${await hosting.spentToday(G)}`);
-    assert.equal(services.models.get(G, a.model)?.servingStatus, "asleep");
-    assert.equal(services.models.get(G, b.model)?.servingStatus, "asleep");
+    assert.equal((await services.models.get(G, a.model))?.servingStatus, "asleep");
+    assert.equal((await services.models.get(G, b.model))?.servingStatus, "asleep");
     assert.equal(
-      services.models.get(OTHER, c.model)?.servingStatus,
+      (await services.models.get(OTHER, c.model))?.servingStatus,
       "ready",
       "another guild's budget is its own",
     );
     await assert.rejects(
-      hosting.offer(G, a.model),
+      async () => hosting.offer(G, a.model),
       /Today's hosting budget of \$8\.00 for this server is spent/,
     );
     await hosting.stop(OTHER, c.model, "teacher-2");

@@ -60,11 +60,15 @@ test("an autoDeploy deployment is priced by its accelerator, and stopped when id
     model: "accounts/fireworks/models/llama-v3p1-8b-instruct",
   });
   let model = "";
-  for (let i = 0; i < 20 && first.services.models.getByJob(G, job.id)?.servingStatus !== "ready"; i++) {
+  for (
+    let i = 0;
+    i < 20 && (await first.services.models.getByJob(G, job.id))?.servingStatus !== "ready";
+    i++
+  ) {
     await first.services.poller.tick();
-    model = first.services.models.getByJob(G, job.id)?.name ?? model;
+    model = (await first.services.models.getByJob(G, job.id))?.name ?? model;
   }
-  assert.equal(first.services.models.getByJob(G, job.id)?.servingStatus, "ready");
+  assert.equal((await first.services.models.getByJob(G, job.id))?.servingStatus, "ready");
   const post = fake.requests.find((r) => r.method === "POST" && /\/deployments/.test(r.path));
   assert.equal((post?.body as { acceleratorType?: string } | undefined)?.acceleratorType, "NVIDIA_A100_80GB");
   const session = await new HostingRepository(sqliteStore(first.db)).current(G, model);
@@ -94,7 +98,7 @@ test("an autoDeploy deployment is priced by its accelerator, and stopped when id
   assert.equal(counts.idleStopped, 1);
   const left = [...fake.deployments.values()].filter((d) => !d.deleted);
   assert.equal(left.length, 0, "the deployment is deleted: its GPU-hours stop");
-  assert.equal(second.services.models.get(G, model)?.servingStatus, "asleep");
+  assert.equal((await second.services.models.get(G, model))?.servingStatus, "asleep");
   await second.services.notifier.drain();
   const told = second.sent.filter((n) => n.kind === "hosting_stopped");
   assert.equal(told.length, 1);
@@ -113,12 +117,12 @@ test("an autoDeploy deployment does not start once the server's hosting budget f
   });
   for (
     let i = 0;
-    i < 20 && o.services.models.getByJob("guild-spent", job.id)?.servingStatus !== "failed";
+    i < 20 && (await o.services.models.getByJob("guild-spent", job.id))?.servingStatus !== "failed";
     i++
   ) {
     await o.services.poller.tick();
   }
-  const model = o.services.models.getByJob("guild-spent", job.id);
+  const model = await o.services.models.getByJob("guild-spent", job.id);
   assert.equal(model?.servingStatus, "failed");
   assert.match(model?.servingError ?? "", /Not deployed: .* daily budget of \$0\.00 .* \/model deploy/);
   assert.equal(posts(), before, "no deployment was requested");

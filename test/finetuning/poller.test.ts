@@ -48,10 +48,13 @@ describe("poller lifecycle against the sandbox", () => {
     );
     assert.ok(done.finishedAt);
 
-    const model = new ModelRepository(h.db).get("g1", done.fineTunedModel ?? "");
+    const model = await new ModelRepository(sqliteStore(h.db)).get("g1", done.fineTunedModel ?? "");
     assert.equal(model?.jobId, job.id);
     assert.equal(model?.provider, "sandbox");
-    assert.equal(new ModelRepository(h.db).get("g2", done.fineTunedModel ?? ""), undefined);
+    assert.equal(
+      await new ModelRepository(sqliteStore(h.db)).get("g2", done.fineTunedModel ?? ""),
+      undefined,
+    );
 
     const points = await new JobMetricsRepository(sqliteStore(h.db)).list("g1", job.id);
     assert.ok(points.length > 0 && points.length <= (done.progress?.totalSteps ?? 0));

@@ -87,14 +87,14 @@ describe("LocalAI through JobService and the poller", () => {
     for (
       let i = 0;
       i < 20 &&
-      !(done.status === "succeeded" && services.serving.forJob(G, job.id)?.servingStatus === "ready");
+      !(done.status === "succeeded" && (await services.serving.forJob(G, job.id))?.servingStatus === "ready");
       i++
     ) {
       await services.poller.tick();
       done = await services.jobs.require(G, job.id);
     }
     assert.equal(done.status, "succeeded");
-    const model = services.serving.forJob(G, job.id);
+    const model = await services.serving.forJob(G, job.id);
     const name = deploymentNameFor(done.remoteId);
     assert.equal(model?.servingStatus, "ready");
     assert.equal(model?.deploymentName, name);

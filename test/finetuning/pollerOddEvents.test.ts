@@ -67,7 +67,7 @@ describe("a provider event that cannot be read", () => {
       [...steps].sort((a, b) => a - b),
       "progress only moves forward",
     );
-    assert.ok(done.fineTunedModel && new ModelRepository(h.db).get("g1", done.fineTunedModel));
+    assert.ok(done.fineTunedModel && new ModelRepository(sqliteStore(h.db)).get("g1", done.fineTunedModel));
     const notices = h.sent.filter((n) => n.kind === "job_succeeded" && n.payload.jobId === job.id);
     assert.equal(notices.length, 1);
     assert.equal(

@@ -156,7 +156,10 @@ describe("several providers polled at once", () => {
     const notice = succeededNotice(a.id);
     assert.ok(notice, "alpha's success was posted");
     assert.ok(notice.testAnswers.every((t) => typeof t.answer === "string"));
-    assert.equal(new ModelRepository(db).get("g1", notice.fineTunedModel)?.provider, "alpha");
+    assert.equal(
+      (await new ModelRepository(sqliteStore(db)).get("g1", notice.fineTunedModel))?.provider,
+      "alpha",
+    );
     assert.ok(ticks.every((t) => (t.byProvider.beta?.errors ?? 0) >= 1 && t.byProvider.alpha?.errors === 0));
     assert.ok(
       ticks.every((t) => (t.byProvider.alpha?.listCalls ?? 0) <= 2),
@@ -178,7 +181,10 @@ describe("several providers polled at once", () => {
       betaNotice.testAnswers.length > 0 && betaNotice.testAnswers.every((t) => t.error === null),
       JSON.stringify(betaNotice.testAnswers),
     );
-    assert.equal(new ModelRepository(db).get("g1", betaNotice.fineTunedModel)?.provider, "beta");
+    assert.equal(
+      (await new ModelRepository(sqliteStore(db)).get("g1", betaNotice.fineTunedModel))?.provider,
+      "beta",
+    );
   });
 
   test("a rate-limited provider stops only its own calls", async () => {

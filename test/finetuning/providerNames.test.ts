@@ -120,7 +120,10 @@ describe("a renamed provider", () => {
     const done = await after.jobs.require("g1", job.id);
     assert.equal(done.status, "succeeded", "polled to the end");
     assert.equal(done.provider, "openai");
-    assert.equal(new ModelRepository(db).get("g1", done.fineTunedModel ?? "")?.provider, "openai");
+    assert.equal(
+      (await new ModelRepository(sqliteStore(db)).get("g1", done.fineTunedModel ?? ""))?.provider,
+      "openai",
+    );
     assert.equal((await new JobIntentRepository(sqliteStore(db)).listForProvider("school-openai")).length, 0);
     assert.equal((await new JobIntentRepository(sqliteStore(db)).listForProvider("openai")).length, 1);
     const renamed = after.logged(RENAMED);

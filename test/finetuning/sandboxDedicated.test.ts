@@ -67,8 +67,8 @@ after(async () => {
 });
 
 const endpointPosts = () => host.stats.byRoute["POST /endpoints"] ?? 0;
-const modelOf = (job: JobRow) => {
-  const m = services.serving.forJob(G, job.id);
+const modelOf = async (job: JobRow) => {
+  const m = await services.serving.forJob(G, job.id);
   assert.ok(m, `job #${job.id} registered its model`);
   return m;
 };
@@ -102,13 +102,13 @@ describe("a sandbox serving on dedicated endpoints", () => {
   test("with autoDeploy: an endpoint is requested when training ends; ready once STARTED; asked by its name", async () => {
     const posts = endpointPosts();
     const job = await train("hosting-auto");
-    assert.equal(modelOf(job).servingStatus, "deploying");
+    assert.equal((await modelOf(job)).servingStatus, "deploying");
     assert.equal(endpointPosts() - posts, 1, "the endpoint was requested in the tick that saw training end");
-    const before = await ask(modelOf(job).name);
+    const before = await ask((await modelOf(job)).name);
     assert.ok(!before.ok && before.reason === "model_not_ready", JSON.stringify(before));
 
     await started();
-    const ready = modelOf(job);
+    const ready = await modelOf(job);
     assert.equal(ready.servingStatus, "ready");
     assert.ok(ready.servedAs?.startsWith(`classtune-sandbox/${job.fineTunedModel}-`), ready.servedAs ?? "");
     chats.length = 0;
@@ -121,7 +121,7 @@ describe("a sandbox serving on dedicated endpoints", () => {
   test("without autoDeploy: the model waits for /finetune deploy, which starts the endpoint", async () => {
     const posts = endpointPosts();
     const job = await train("hosting-ask");
-    const waiting = modelOf(job);
+    const waiting = await modelOf(job);
     assert.equal(waiting.servingStatus, "manual");
     assert.match(waiting.servingError ?? "", /\/model deploy model:/);
     assert.equal(endpointPosts(), posts, "no endpoint runs before a teacher asks");
@@ -130,7 +130,7 @@ describe("a sandbox serving on dedicated endpoints", () => {
     assert.equal(redeployed.kind, "deploying");
     assert.equal(endpointPosts() - posts, 1);
     await started();
-    assert.equal(modelOf(job).servingStatus, "ready");
-    assert.ok((await ask(modelOf(job).name)).ok);
+    assert.equal((await modelOf(job)).servingStatus, "ready");
+    assert.ok((await ask((await modelOf(job)).name)).ok);
   });
 });

@@ -116,8 +116,8 @@ beforeEach(() => {
 const deployPosts = () => host.stats.byRoute["POST /v0/models"] ?? 0;
 const noticesOf = (jobId: number, kind: OutboxNotice["kind"]) =>
   sent.filter((n) => n.kind === kind && "jobId" in n.payload && n.payload.jobId === jobId);
-const modelOf = (job: JobRow): ModelRow => {
-  const m = services.serving.forJob(G, job.id);
+const modelOf = async (job: JobRow): Promise<ModelRow> => {
+  const m = await services.serving.forJob(G, job.id);
   assert.ok(m, `job #${job.id} registered its model`);
   return m;
 };
@@ -156,7 +156,7 @@ describe("Nebius: trained, then deployed, then asked by the deployed name", () =
   test("create -> deploying (the success notice says so) -> ready -> chat by servedAs", async () => {
     const posts = deployPosts();
     const job = await train(await startJob("nebius-lab", LLAMA));
-    const model = modelOf(job);
+    const model = await modelOf(job);
     assert.equal(model.name, job.fineTunedModel);
     assert.equal(model.servingStatus, "deploying");
     assert.equal(model.deploymentName, deploymentNameFor(job.remoteId));
@@ -172,7 +172,7 @@ describe("Nebius: trained, then deployed, then asked by the deployed name", () =
     assert.match(before.ok ? "" : before.message, /still being deployed/);
 
     await deployed();
-    const ready = modelOf(job);
+    const ready = await modelOf(job);
     assert.equal(ready.servingStatus, "ready");
     assert.equal(ready.servedAs, `${LLAMA}-LoRa:${model.deploymentName}-${ready.servedAs?.slice(-4)}`);
     assert.match(
@@ -217,7 +217,7 @@ describe("Nebius: trained, then deployed, then asked by the deployed name", () =
       return services.poller.tick();
     })();
     assert.equal((await services.jobs.require(G, job.id)).status, "succeeded");
-    assert.equal(modelOf(job).servingStatus, "deploying");
+    assert.equal((await modelOf(job)).servingStatus, "deploying");
     assert.ok((lost.byProvider["nebius-lab"]?.errors ?? 0) >= 1, "the lost answer is counted");
     assert.equal(deployPosts() - posts, 1);
 
@@ -225,7 +225,7 @@ describe("Nebius: trained, then deployed, then asked by the deployed name", () =
     await Promise.all([services.poller.tick(), services.poller.tick(), services.serving.redeploy(G, job.id)]);
     assert.equal(deployPosts() - posts, 1, "found by name, never made twice");
     await deployed();
-    assert.equal(modelOf(job).servingStatus, "ready");
+    assert.equal((await modelOf(job)).servingStatus, "ready");
     await services.poller.tick();
     assert.equal(deployPosts() - posts, 1);
     assert.equal(noticesOf(job.id, "model_ready").length, 1);
@@ -236,7 +236,7 @@ describe("Nebius: trained, then deployed, then asked by the deployed name", () =
     host.faults.failNextDeployment(reason);
     const job = await train(await startJob("nebius-lab", LLAMA));
     await deployed();
-    const failed = modelOf(job);
+    const failed = await modelOf(job);
     assert.equal(failed.servingStatus, "failed");
     assert.equal(failed.servingError, reason);
     const [notice] = noticesOf(job.id, "model_deploy_failed");
@@ -251,7 +251,7 @@ describe("Nebius: trained, then deployed, then asked by the deployed name", () =
     assert.notEqual(retry.model.deploymentName, failed.deploymentName);
     assert.equal(deployPosts() - posts, 1, "requested at once");
     await deployed();
-    const ready = modelOf(job);
+    const ready = await modelOf(job);
     assert.equal(ready.servingStatus, "ready");
     assert.equal(ready.deployAttempt, 2);
     assert.match(ready.servedAs ?? "", new RegExp(`:${ready.deploymentName}-[a-z]{4}$`));
@@ -267,7 +267,7 @@ describe("Nebius: trained, then deployed, then asked by the deployed name", () =
   test("a deployment that vanished: the fallback answers and the teachers hear how to deploy it again", async () => {
     const job = await train(await startJob("nebius-lab", LLAMA));
     await deployed();
-    const model = modelOf(job);
+    const model = await modelOf(job);
     assert.ok((await ask(model.name)).ok);
     const res = await fetch(`${host.deployURL}/models/${encodeURIComponent(model.deploymentName ?? "")}`, {
       method: "DELETE",
@@ -304,7 +304,7 @@ describe("Azure with Resource Manager credentials", () => {
   test("deploys through ARM (shape and Entra token), is ready once provisioned, and is asked by the deployment name", async () => {
     azure.requests.length = 0;
     const job = await train(await startJob("azure-arm", GPT));
-    const model = modelOf(job);
+    const model = await modelOf(job);
     const name = deploymentNameFor(job.remoteId);
     assert.equal(model.servingStatus, "deploying");
     const put = azure.requests.find((r) => r.method === "PUT");
@@ -333,11 +333,11 @@ describe("Azure with Resource Manager credentials", () => {
     assert.equal(succeeded.payload.serving?.caveat, AZURE_DEPLOYMENT_LIFETIME_WARNING);
 
     await services.poller.tick();
-    assert.equal(modelOf(job).servingStatus, "deploying", "still provisioning");
+    assert.equal((await modelOf(job)).servingStatus, "deploying", "still provisioning");
     assert.equal(azure.requests.filter((r) => r.method === "PUT").length, 1, "looked up, not made again");
     azure.setState(name, "Succeeded");
     await services.poller.tick();
-    const ready = modelOf(job);
+    const ready = await modelOf(job);
     assert.equal(ready.servingStatus, "ready");
     assert.equal(ready.servedAs, name);
     const [readyNotice] = noticesOf(job.id, "model_ready");
@@ -371,8 +371,8 @@ describe("several providers' deployments at once", () => {
     const azureJob = await startJob("azure-arm", GPT);
     await train(nebiusJob);
     assert.equal((await services.jobs.require(G, azureJob.id)).status, "succeeded");
-    assert.equal(modelOf(nebiusJob).servingStatus, "deploying");
-    assert.equal(modelOf(azureJob).servingStatus, "deploying");
+    assert.equal((await modelOf(nebiusJob)).servingStatus, "deploying");
+    assert.equal((await modelOf(azureJob)).servingStatus, "deploying");
 
     let release = () => {};
     deployApiHold = new Promise<void>((resolve) => {
@@ -386,7 +386,11 @@ describe("several providers' deployments at once", () => {
         await new Promise((r) => setTimeout(r, 25));
       }
       assert.equal(noticesOf(azureJob.id, "model_ready").length, 1, "Azure's ready notice is already posted");
-      assert.equal(modelOf(nebiusJob).servingStatus, "deploying", "while Nebius's deploy API still hangs");
+      assert.equal(
+        (await modelOf(nebiusJob)).servingStatus,
+        "deploying",
+        "while Nebius's deploy API still hangs",
+      );
       release();
       const r = await ticking;
       assert.equal(r.byProvider["nebius-lab"]?.deploying, 1);
@@ -395,14 +399,14 @@ describe("several providers' deployments at once", () => {
       release();
       deployApiHold = undefined;
     }
-    assert.equal(modelOf(nebiusJob).servingStatus, "ready");
+    assert.equal((await modelOf(nebiusJob)).servingStatus, "ready");
   });
 });
 
 describe("Azure without Resource Manager credentials", () => {
   test("waits for a manual deploy: the notice names the az command and /model add; /model add makes it ready", async () => {
     const job = await train(await startJob("azure-manual", GPT));
-    const model = modelOf(job);
+    const model = await modelOf(job);
     const name = deploymentNameFor(job.remoteId);
     assert.equal(model.servingStatus, "manual");
     const [succeeded] = noticesOf(job.id, "job_succeeded");
@@ -418,7 +422,11 @@ describe("Azure without Resource Manager credentials", () => {
     assert.match(instructions, /Developer-tier deployments 24 hours/);
     assert.equal(succeeded.payload.serving?.caveat, AZURE_DEPLOYMENT_LIFETIME_WARNING);
     await services.poller.tick();
-    assert.equal(modelOf(job).servingStatus, "manual", "nothing to poll: classtune cannot look it up");
+    assert.equal(
+      (await modelOf(job)).servingStatus,
+      "manual",
+      "nothing to poll: classtune cannot look it up",
+    );
     assert.equal(
       (await services.serving.redeploy(G, job.id)).kind,
       "manual",
@@ -441,7 +449,7 @@ describe("Azure without Resource Manager credentials", () => {
       name,
       "its notice follows",
     );
-    assert.equal(services.classroom.router.resolve(G, model.name).ok, true);
+    assert.equal((await services.classroom.router.resolve(G, model.name)).ok, true);
   });
 });
 
@@ -449,7 +457,7 @@ describe("providers that serve at once", () => {
   test("a sandbox's model is ready with its job, served as itself, its test questions asked at once", async () => {
     const posts = deployPosts();
     const job = await train(await startJob("lab", GPT));
-    const model = modelOf(job);
+    const model = await modelOf(job);
     assert.equal(model.servingStatus, "ready");
     assert.equal(model.servedAs, job.fineTunedModel);
     assert.equal(model.deploymentName, null);
