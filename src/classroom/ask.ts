@@ -840,9 +840,14 @@ export class AskService {
     if (free || budget <= 0) return { kind: "go", reservation: undefined };
     const { guildId } = ctx.req;
     const dayStart = Math.floor(now / DAY_MS) * DAY_MS;
+    const mark = this.reservations.mark(guildId, dayStart);
     const spent = await this.deps.usage.spentSince(guildId, new Date(dayStart).toISOString());
     // No await from here to the reservation: the check and the reserve are one step for questions asked at once.
-    if (spent + this.reservations.reserved(guildId, dayStart) >= budget) {
+    // What was released during the read still counts (SpendReservations: the read may have missed its usage row).
+    const held =
+      this.reservations.reserved(guildId, dayStart) +
+      this.reservations.releasedSince(guildId, dayStart, mark);
+    if (spent + held >= budget) {
       const retryAfterSeconds = Math.ceil((dayStart + DAY_MS - now) / 1000);
       return {
         kind: "refusal",

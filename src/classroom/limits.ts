@@ -69,13 +69,20 @@ export interface SpendReservation {
 
 /**
  * The spend reserved by paid questions still in flight, per guild per UTC day, so that questions asked at
- * the same moment cannot all pass the daily cap before any of them is recorded. In this process's memory,
- * which is right for one bot process: several processes sharing one database (the multi-process PostgreSQL
- * setup of a later issue) must keep the reservations in the database instead. An entry lives only while a
+ * the same moment cannot all pass the daily cap before any of them is recorded. In this process's memory: a
+ * guild's interactions all reach the one process that runs its gateway shard, so the guild's questions in
+ * flight are all here, also when several processes share one PostgreSQL database. An entry lives only while a
  * question holds it, so the map is as small as the number of questions in flight.
+ *
+ * The recorded spend is read asynchronously (the store), so a question answered while another's read is under
+ * way may have released its reservation before that read's answer arrives, and its usage row may or may not be
+ * in that read. `mark` before the read and `releasedSince` after it count what was released meanwhile as still
+ * reserved: counted twice at worst (a refusal a moment early), never missed (an overshoot of the cap).
  */
 export class SpendReservations {
   private readonly held = new Map<string, { usd: number; count: number }>();
+  /** Per guild, the USD released on one UTC day (only the latest day is kept: one small entry per guild). */
+  private readonly released = new Map<string, { dayStartMs: number; usd: number }>();
 
   private static key(guildId: string, dayStartMs: number): string {
     return `${guildId}:${dayStartMs}`;
@@ -84,6 +91,17 @@ export class SpendReservations {
   /** USD the guild's questions in flight have reserved on the UTC day starting at `dayStartMs`. */
   reserved(guildId: string, dayStartMs: number): number {
     return this.held.get(SpendReservations.key(guildId, dayStartMs))?.usd ?? 0;
+  }
+
+  /** Taken before reading the recorded spend: see releasedSince. */
+  mark(guildId: string, dayStartMs: number): number {
+    const r = this.released.get(guildId);
+    return r && r.dayStartMs === dayStartMs ? r.usd : 0;
+  }
+
+  /** USD released on that day since `mark` (a read of the recorded spend begun at the mark may have missed it). */
+  releasedSince(guildId: string, dayStartMs: number, mark: number): number {
+    return this.mark(guildId, dayStartMs) - mark;
   }
 
   reserve(guildId: string, dayStartMs: number, usd: number): SpendReservation {
@@ -98,6 +116,9 @@ export class SpendReservations {
       release: () => {
         if (released) return;
         released = true;
+        const r = this.released.get(guildId);
+        if (r && r.dayStartMs === dayStartMs) r.usd += usd;
+        else if (!r || r.dayStartMs < dayStartMs) this.released.set(guildId, { dayStartMs, usd });
         const e = this.held.get(key);
         if (!e) return;
         e.count -= 1;

@@ -419,6 +419,33 @@ describe("AskService", () => {
       assert.ok((await h.usage.spentSince(G, dayStart)) <= budget + estimate);
     });
 
+    it("counts a reservation released while another question's read of the spend was under way", async () => {
+      // A budget the first answer alone uses up. The second question's read of the recorded spend is taken while
+      // the first is in flight (before its usage row) and arrives after the first has been answered and released
+      // its reservation: neither the stale read nor the reservations would count the first answer.
+      await paidHarness(1e-9);
+      const read = h.usage.spentSince.bind(h.usage);
+      const seen: number[] = [];
+      let letSecondRead: () => void = () => undefined;
+      const secondRead = new Promise<void>((resolve) => {
+        letSecondRead = resolve;
+      });
+      h.usage.spentSince = async (guildId, sinceIso) => {
+        const spent = await read(guildId, sinceIso);
+        seen.push(spent);
+        if (seen.length === 2) await secondRead;
+        return spent;
+      };
+      const first = ask({ model: GPT4O, question: question(1) });
+      const second = ask({ model: GPT4O, question: question(2), userId: STUDENT2 });
+      answered(await first);
+      letSecondRead();
+      const r = await second;
+      assert.deepEqual(seen, [0, 0], "both reads were taken before the first answer was recorded");
+      assert.equal(refused(r).reason, "spend_cap");
+      assert.equal(paid.requests.length, 1, "the second question never reached the paid provider");
+    });
+
     it("releases a question's reservation when the provider fails", async () => {
       await paidHarness(estimate / 2);
       paid.failNext(503, { message: "overloaded", type: "server_error", code: null });
