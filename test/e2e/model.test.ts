@@ -352,7 +352,7 @@ describe("guild isolation", () => {
       assert.match(added.content, /There is no model called/, JSON.stringify(name));
       assert.ok(!added.content.includes("Registered"), JSON.stringify(name));
     }
-    assert.deepEqual(bot.app.ctx.models.list(b.id), [], "guild B registered nothing");
+    assert.deepEqual(await bot.app.ctx.models.list(b.id), [], "guild B registered nothing");
     const r = await run(b, studentB, "ask", undefined, {
       question: "What happens in experiment 3 of the physics lab?",
       model: checkpoint,
