@@ -2,7 +2,8 @@
 // store transaction of its own; on SQLite it is BEGIN IMMEDIATE (the write lock is taken before the row is read), so
 // of two processes on one database file exactly one sees the lease free and takes it; the other waits
 // (busy_timeout) and then sees it held. (On PostgreSQL leadership is an advisory lock instead: src/leadership/
-// postgres.ts; the table and this repository work there too, the row read FOR UPDATE.)
+// postgres.ts; the table and this repository work there too, contenders serialised by an advisory lock.)
+import { sql } from "kysely";
 import { compiled, type Param } from "./query/compiled.ts";
 import type { Queryable, Store } from "./query/store.ts";
 
@@ -77,6 +78,12 @@ export class LeaderLeaseRepository {
    */
   async acquire(name: string, holder: string, nowMs: number, leaseMs: number): Promise<LeaseRow> {
     return this.store.transaction(async (tx: Queryable): Promise<LeaseRow> => {
+      // PostgreSQL: FOR UPDATE locks no row while the lease has none yet, so contenders for a free lease would all
+      // see it free; a transaction-scoped advisory lock on the lease's name serialises them (SQLite's IMMEDIATE
+      // transaction already does).
+      if (tx.engine === "postgres") {
+        await sql`select pg_advisory_xact_lock(hashtext(${`leader_lease:${name}`}))`.execute(tx.db);
+      }
       const current = await byNameLocked.executeTakeFirst(tx, { name });
       if (current && current.holder !== holder && current.expiresAt > nowMs) return current;
       const acquiredAt = current?.holder === holder ? current.acquiredAt : nowMs;
