@@ -9,6 +9,7 @@ import { createClassroomServices } from "../src/classroom/index.ts";
 import { loadConfig } from "../src/config.ts";
 import { loadCatalog } from "../src/datasets/catalog.ts";
 import { openDb } from "../src/db/open.ts";
+import { sqliteStore } from "../src/db/query/store.ts";
 import { silentLogger } from "../src/logger.ts";
 import { startSandbox } from "../src/sandbox/server.ts";
 import { pct } from "./stats.ts";
@@ -40,7 +41,7 @@ export async function main(args: string[]): Promise<void> {
   });
   const services = createClassroomServices({
     config,
-    db,
+    store: sqliteStore(db),
     logger: silentLogger,
     catalog: loadCatalog(),
     fineTuningProviders: [{ name: "sandbox", baseURL: sandbox.url, apiKey: "sandbox", free: true }],

@@ -110,7 +110,7 @@ export async function main(args: string[] = []): Promise<void> {
 
     let posted = 0;
     const notifier = new Notifier({
-      db,
+      store: sqliteStore(db),
       sender: {
         send: async () => {
           posted += 1;
@@ -140,7 +140,7 @@ export async function main(args: string[] = []): Promise<void> {
       "sandbox",
     );
     const poller = new JobPoller({
-      db,
+      store: sqliteStore(db),
       providers,
       notifier,
       now: () => new Date(clock.now()),

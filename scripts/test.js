@@ -4,9 +4,10 @@
 // The PostgreSQL half of the suite (issue 14) needs a server: this starts a throwaway cluster from the machine's
 // PostgreSQL (scripts/postgres.js) and passes its URL as CLASSTUNE_TEST_POSTGRES_URL, unless that is already set
 // (then that server is used, e.g. a developer's own). Without PostgreSQL installed the rest runs, with a loud notice.
+// Then the end-to-end tests run a second time with the bot on PostgreSQL (below).
 // Usage: node scripts/test.js [filter-substring ...]
 import { spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { startPostgres } from "./postgres.js";
 
@@ -55,15 +56,49 @@ if (!postgresUrl) {
 
 const env = { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? "silent" };
 if (postgresUrl) env.CLASSTUNE_TEST_POSTGRES_URL = postgresUrl;
-const child = spawn(
-  process.execPath,
-  ["--import", import.meta.resolve("tsx"), "--test", "--test-concurrency=2", ...files],
-  { stdio: "inherit", env },
-);
+
+// The PostgreSQL pass: the end-to-end tests again, the real bot on a PostgreSQL database of its own
+// (CLASSTUNE_TEST_ENGINE=postgres, test/helpers/bot.ts), after the first pass (repository tests already run on both
+// engines there, forEachEngine). An end-to-end file that reads the SQLite file itself (`bot.db`) runs on SQLite
+// only, and is listed.
+const e2e = files.filter((f) => f.startsWith(join("test", "e2e")));
+const sqliteOnly = e2e.filter((f) => readFileSync(f, "utf8").includes("bot.db"));
+const postgresPass = postgresUrl ? e2e.filter((f) => !sqliteOnly.includes(f)) : [];
+
+let child = null;
+let stopping = false;
 // A runner stopped by a signal stops its tests too; the cluster is stopped when they have ended (below).
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
-child.on("exit", async (code, signal) => {
-  await postgres?.stop();
-  if (!postgresUrl) process.stderr.write(NOT_INSTALLED);
-  process.exit(signal ? 1 : (code ?? 1));
-});
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    stopping = true;
+    child?.kill(signal);
+  });
+}
+
+function run(list, extraEnv) {
+  return new Promise((resolve) => {
+    child = spawn(
+      process.execPath,
+      ["--import", import.meta.resolve("tsx"), "--test", "--test-concurrency=2", ...list],
+      { stdio: "inherit", env: { ...env, ...extraEnv } },
+    );
+    child.on("exit", (code, signal) => resolve(signal ? 1 : (code ?? 1)));
+  });
+}
+
+let code = await run(files, {});
+if (!stopping && postgresPass.length > 0) {
+  process.stderr.write(
+    `\nscripts/test.js: the PostgreSQL pass: ${postgresPass.length} end-to-end files again, the bot on PostgreSQL` +
+      (sqliteOnly.length > 0
+        ? ` (${sqliteOnly.length} read the SQLite file themselves and ran on SQLite only: ${sqliteOnly.join(", ")})`
+        : "") +
+      "\n",
+  );
+  const second = await run(postgresPass, { CLASSTUNE_TEST_ENGINE: "postgres" });
+  if (second !== 0) process.stderr.write("scripts/test.js: the PostgreSQL pass FAILED\n");
+  code = code || second;
+}
+await postgres?.stop();
+if (!postgresUrl) process.stderr.write(NOT_INSTALLED);
+process.exit(stopping ? 1 : code);

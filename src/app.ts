@@ -5,7 +5,7 @@ import packageJson from "../package.json" with { type: "json" };
 import { commands, components } from "./commands/index.ts";
 import type { Config } from "./config.ts";
 import { sweepLeftoverTempFiles } from "./datasets/tempFiles.ts";
-import { databaseAnswers } from "./db/open.ts";
+import { databaseAnswers } from "./db/query/store.ts";
 import { createDiscordClient } from "./discord/client.ts";
 import type { AppContext } from "./discord/context.ts";
 import { gatewayHealth } from "./discord/gateway.ts";
@@ -13,10 +13,11 @@ import { createDiscordNoticeSender } from "./discord/notices.ts";
 import { createInteractionRouter } from "./discord/router.ts";
 import { type HealthServer, startHealthServer } from "./health/server.ts";
 import { type Leadership, SqliteLeadership } from "./leadership/leadership.ts";
+import { PostgresLeadership } from "./leadership/postgres.ts";
 import type { Logger } from "./logger.ts";
 import { describeProviderFailure } from "./providers/errors.ts";
 import type { SandboxHandle } from "./providers/factory.ts";
-import { buildServices, openConfiguredDb } from "./wire.ts";
+import { buildServices, openConfiguredDatabase } from "./wire.ts";
 
 export interface AppDeps {
   config: Config;
@@ -42,14 +43,20 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
   const token = config.discord.token;
   if (!token) throw new Error("startApp needs config.discord.token");
   await sweepLeftoverTempFiles({ dataDir: config.dataDir, logger });
-  const db = openConfiguredDb(config);
+  const database = await openConfiguredDatabase(config);
   const client = createDiscordClient({ apiUrl: config.discord.apiUrl, shards: config.discord.shards });
-  const leadership = new SqliteLeadership({ db, logger: logger.child({ service: "leadership" }) });
+  // One leader for the scheduled work among the processes on one database: PostgreSQL's advisory lock, or the lease
+  // row in the SQLite file (src/leadership/).
+  const leaderLogger = logger.child({ service: "leadership" });
+  const leadership: Leadership =
+    config.databaseUrl !== undefined
+      ? new PostgresLeadership({ url: config.databaseUrl, logger: leaderLogger })
+      : new SqliteLeadership({ store: database.store, logger: leaderLogger });
   let services: Awaited<ReturnType<typeof buildServices>>;
   try {
     services = await buildServices({
       config,
-      db,
+      database,
       logger,
       leadership,
       sender: (deps) =>
@@ -61,7 +68,7 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
         }),
     });
   } catch (err) {
-    db.close();
+    await database.close();
     throw err;
   }
   const ctx: AppContext = {
@@ -122,7 +129,8 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
         logger: logger.child({ service: "health" }),
         sources: {
           gateway: () => gatewayHealth(client),
-          databaseOk: () => databaseAnswers(db),
+          databaseOk: () => databaseAnswers(database.store),
+          engine: database.store.engine,
           role: () => leadership.role(),
           version: packageJson.version,
         },
@@ -133,7 +141,7 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
     await health?.close();
     await client.destroy();
     await services.close();
-    db.close();
+    await database.close();
     throw err;
   }
 
@@ -160,7 +168,7 @@ export async function startApp({ config, logger, fetch: doFetch = fetch }: AppDe
       await services.notifier.drain().catch(() => undefined);
       await client.destroy();
       await services.close();
-      db.close();
+      await database.close();
     },
   };
 }

@@ -193,7 +193,7 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(LEVELS).optional(),
   DATA_DIR: z.string().trim().default("./data"),
   DATABASE_PATH: optionalString,
-  /** PostgreSQL instead of the SQLite file (issue 14); see databaseUnsupported below for what runs on it yet. */
+  /** PostgreSQL instead of the SQLite file (issue 14): the bot and the CLI run on it, several processes can share it. */
   DATABASE_URL: postgresUrlString,
   MODELS_FILE: optionalString,
   PRICES_FILE: optionalString,
@@ -763,18 +763,4 @@ function moderationConfig(
       unavailable: DEFAULT_MODERATION_MESSAGES.unavailable,
     },
   };
-}
-
-/**
- * Why the configured database cannot be opened by the bot and the CLI's commands yet, or undefined when it can.
- * PostgreSQL (DATABASE_URL) is issue 14's second engine: its schema, `classtune migrate --to` and its leadership
- * exist, but the repositories still speak SQLite, so a process given DATABASE_URL refuses to start rather than
- * quietly keep writing to the SQLite file while the operator believes it is on PostgreSQL.
- */
-export function databaseUnsupported(config: Pick<Config, "databaseUrl">): string | undefined {
-  if (config.databaseUrl === undefined) return undefined;
-  return (
-    "DATABASE_URL is set, but classtune does not run on PostgreSQL yet (`classtune migrate --to <url>` can " +
-    "already copy a database there): unset DATABASE_URL to keep the SQLite database (DATA_DIR / DATABASE_PATH)"
-  );
 }

@@ -1,6 +1,6 @@
 // What `npm start` and `npm run start:sharded` share as processes: the configuration read once (every problem in
 // one message, exit 2), the set-up steps when there is no token (exit 1), and a graceful stop on SIGINT/SIGTERM.
-import { type Config, ConfigError, databaseUnsupported, loadConfig } from "./config.ts";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
 import type { Logger } from "./logger.ts";
 
 function missingToken(): never {
@@ -29,11 +29,6 @@ export function configOrExit(): { config: Config; token: string } {
       process.exit(2);
     }
     throw err;
-  }
-  const unsupported = databaseUnsupported(config);
-  if (unsupported !== undefined) {
-    process.stderr.write(`classtune: ${unsupported}\n`);
-    process.exit(2);
   }
   const token = config.discord.token;
   if (!token) missingToken();

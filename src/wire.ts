@@ -3,8 +3,9 @@
 // so a service is constructed, and its catalog, prices and provider are chosen, in exactly one place.
 
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { type ClassroomServices, createClassroomServices } from "./classroom/index.ts";
-import { type Config, databaseUnsupported } from "./config.ts";
+import type { Config } from "./config.ts";
 import { type Catalog, type CatalogSet, loadConfiguredCatalogs } from "./datasets/catalog.ts";
 import { type RewriteDataset, rewriteDataset, type StoreDataset, storeDataset } from "./datasets/store.ts";
 import { DatasetRepository } from "./db/datasets.ts";
@@ -13,7 +14,7 @@ import { JobMetricsRepository } from "./db/jobs.ts";
 import { ModelRepository } from "./db/models.ts";
 import { type Db, openDb } from "./db/open.ts";
 import { OutboxRepository } from "./db/outbox.ts";
-import { sqliteStore } from "./db/query/store.ts";
+import { openStore, type Store, sqliteStore } from "./db/query/store.ts";
 import { UserError } from "./domain/errors.ts";
 import { HostingService } from "./finetuning/hosting.ts";
 import { HostingLedger } from "./finetuning/hostingLedger.ts";
@@ -29,17 +30,35 @@ import { createProviderRegistry, type SandboxHandle } from "./providers/factory.
 import type { ProviderRegistry } from "./providers/registry.ts";
 import { useCacheDir } from "./tokenizers/tableFile.ts";
 
+/** The configured database, opened (openConfiguredDatabase). */
+export interface ConfiguredDatabase {
+  /** Every repository's store: the SQLite file (DATABASE_PATH) or PostgreSQL (DATABASE_URL). */
+  store: Store;
+  /** On SQLite, the connection under `store` (the embedded sandbox keeps its own tables in the same file). */
+  sqlite: Db | undefined;
+  /** Closes the store (and so the SQLite file). */
+  close(): Promise<void>;
+}
+
 /**
- * The one place the bot and the CLI open the configured database. `mustExist`: a command that only reads (an
- * export, a report) says there is nothing yet instead of creating an empty database.
+ * The one place the bot and the CLI open the configured database: PostgreSQL when DATABASE_URL is set (migrated on
+ * open), else the SQLite file. `mustExist`: a command that only reads (an export, a report) says there is nothing
+ * yet instead of creating an empty SQLite database.
  */
-export function openConfiguredDb(config: Config, { mustExist = false } = {}): Db {
-  const unsupported = databaseUnsupported(config);
-  if (unsupported !== undefined) throw new UserError(unsupported, "config");
+export async function openConfiguredDatabase(
+  config: Config,
+  { mustExist = false } = {},
+): Promise<ConfiguredDatabase> {
+  if (config.databaseUrl !== undefined) {
+    const store = await openStore({ engine: "postgres", url: config.databaseUrl });
+    return { store, sqlite: undefined, close: () => store.close() };
+  }
   if (mustExist && !existsSync(config.databasePath)) {
     throw new UserError(`no database at ${config.databasePath} yet (set DATABASE_PATH or DATA_DIR)`, "io");
   }
-  return openDb(config.databasePath);
+  const db = openDb(config.databasePath);
+  const store = sqliteStore(db);
+  return { store, sqlite: db, close: () => store.close() };
 }
 
 /** What a notice sender may read while posting (the card it edits, the loss points it charts). */
@@ -51,7 +70,8 @@ export interface NoticeSenderDeps {
 
 export interface BuildServicesDeps {
   config: Config;
-  db: Db;
+  /** The configured database (openConfiguredDatabase): the store, and on SQLite its connection. */
+  database: Pick<ConfiguredDatabase, "store" | "sqlite">;
   logger: Logger;
   /** Provider and attachment HTTP (tests count or fault requests here). */
   fetch?: typeof fetch | undefined;
@@ -96,35 +116,43 @@ export interface Services {
 }
 
 export async function buildServices(deps: BuildServicesDeps): Promise<Services> {
-  const { config, db, logger } = deps;
+  const { config, logger } = deps;
+  const { store } = deps.database;
   useCacheDir(config.cacheDir);
   const catalogs = loadConfiguredCatalogs(config);
   const catalog = catalogs.default;
+  // The embedded sandbox's own tables: in the SQLite file beside classtune's, or (PostgreSQL) a file of its own.
+  let sandboxFile: Db | undefined;
+  const sandboxDb = () => {
+    if (deps.database.sqlite) return deps.database.sqlite;
+    sandboxFile ??= openDb(join(config.dataDir, "sandbox.db"));
+    return sandboxFile;
+  };
   const runtime = await createProviderRegistry(config, {
-    db,
+    sandboxDb,
     logger,
     dataDir: config.dataDir,
     fetch: deps.fetch,
   });
-  const guildSettings = new GuildSettingsRepository(sqliteStore(db));
-  const outbox = new OutboxRepository(sqliteStore(db));
-  const models = new ModelRepository(sqliteStore(db));
+  const guildSettings = new GuildSettingsRepository(store);
+  const outbox = new OutboxRepository(store);
+  const models = new ModelRepository(store);
   // Hosting billed while it runs: every such provider must have a price for its hardware before anything starts.
-  const ledger = new HostingLedger({ db, providers: runtime.providers, catalogs });
-  const store: StoreDataset = (args) =>
-    storeDataset({ ...args, db, dataDir: config.dataDir, catalog: catalogs.catalogFor(args.provider) });
+  const ledger = new HostingLedger({ store, providers: runtime.providers, catalogs });
+  const saveDataset: StoreDataset = (args) =>
+    storeDataset({ ...args, store, dataDir: config.dataDir, catalog: catalogs.catalogFor(args.provider) });
   // A refusal from here on (an unpriced hardware, a moderator that cannot be built) must not leave the sandboxes
   // the runtime started listening.
   const classroom = await closingOnError(runtime, () => {
     ledger.checkPrices();
     return createClassroomServices({
       config,
-      db,
+      store,
       logger,
       catalog,
       fineTuningProviders: runtime.providers.chatEndpoints(),
       defaultFineTuningProvider: runtime.providers.default.name,
-      storeDataset: store,
+      storeDataset: saveDataset,
       moderationSandboxURL: runtime.moderationSandboxURL,
       // Posted on the next drain; the ask service already limits this to once per guild, model and day.
       onModelUnavailable: (guildId, model, info) =>
@@ -138,28 +166,28 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
   const rewrite: RewriteDataset = (args) =>
     rewriteDataset({
       ...args,
-      db,
+      store,
       dataDir: config.dataDir,
       // The dataset's provider while it is configured, else the default's rules.
       catalogFor: (provider) => catalogs.find(provider) ?? catalogs.default,
     });
   const privacy = new PrivacyService({
-    db,
+    store,
     config: config.privacy,
     cache: { forget: (guildId, questions) => classroom.forgetCachedAnswers(guildId, questions) },
     rewriteDataset: rewrite,
     logger: logger.child({ service: "privacy" }),
   });
   const notifier = new Notifier({
-    db,
+    store,
     logger: logger.child({ service: "notifier" }),
-    sender: deps.sender({ guildSettings, outbox, metrics: new JobMetricsRepository(sqliteStore(db)) }),
+    sender: deps.sender({ guildSettings, outbox, metrics: new JobMetricsRepository(store) }),
     // Its notice claims carry the process's leadership id (one id per process in the logs); a terminal, a new one.
     holder: deps.leadership?.id,
     ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
   });
   const jobs = new JobService({
-    db,
+    store,
     providers: runtime.providers,
     logger: logger.child({ service: "jobs" }),
     maxJobCostUsd: config.maxJobCostUsd,
@@ -168,14 +196,14 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     requestTimeoutMs: Math.max(...config.finetuneProviders.map((p) => p.timeoutMs)),
   });
   const serving = new ModelServing({
-    db,
+    store,
     providers: runtime.providers,
     logger: logger.child({ service: "serving" }),
     hosting: { ledger, ...config.hosting },
     ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
   });
   const hosting = new HostingService({
-    db,
+    store,
     providers: runtime.providers,
     serving,
     ledger,
@@ -184,7 +212,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     ...(deps.guildId !== undefined ? { guildId: deps.guildId } : {}),
   });
   const poller = new JobPoller({
-    db,
+    store,
     providers: runtime.providers,
     logger: logger.child({ service: "poller" }),
     notifier,
@@ -205,11 +233,11 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     catalogs,
     providers: runtime.providers,
     sandbox: runtime.sandbox,
-    datasets: new DatasetRepository(sqliteStore(db)),
+    datasets: new DatasetRepository(store),
     guildSettings,
     models,
     outbox,
-    storeDataset: store,
+    storeDataset: saveDataset,
     jobs,
     serving,
     hosting,
@@ -220,6 +248,7 @@ export async function buildServices(deps: BuildServicesDeps): Promise<Services> 
     async close() {
       await poller.stop();
       await runtime.close();
+      sandboxFile?.close();
     },
   };
 }

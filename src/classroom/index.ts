@@ -9,9 +9,8 @@ import { GuildSettingsRepository } from "../db/guildSettings.ts";
 import { HostingRepository } from "../db/hosting.ts";
 import { ModelRepository } from "../db/models.ts";
 import { ModerationRepository } from "../db/moderation.ts";
-import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import type { Store } from "../db/query/store.ts";
 import { ReviewRepository } from "../db/review.ts";
 import { UsageRepository } from "../db/usage.ts";
 import type { Logger } from "../logger.ts";
@@ -60,7 +59,7 @@ export interface ClassroomServices {
 
 export interface ClassroomServicesDeps {
   config: Config;
-  db: Db;
+  store: Store;
   logger: Logger;
   /**
    * Every fine-tuning provider's chat endpoint, the default first (ProviderRegistry.chatEndpoints: the embedded
@@ -83,7 +82,7 @@ export interface ClassroomServicesDeps {
 }
 
 export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomServices {
-  const { config, db } = deps;
+  const { config, store } = deps;
   const providers = new ChatProviderRegistry({
     fineTuning: deps.fineTuningProviders.map((p) => ({
       ...p,
@@ -98,11 +97,11 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
   const prices = config.ask.chatPricesFile
     ? ChatPriceTable.load(config.ask.chatPricesFile)
     : ChatPriceTable.load();
-  const channels = new ChannelSettingsRepository(sqliteStore(db));
-  const guildSettings = new GuildSettingsRepository(sqliteStore(db));
-  const models = new ModelRepository(sqliteStore(db));
-  const usageRepo = new UsageRepository(sqliteStore(db));
-  const answers = new AnswerRepository(sqliteStore(db));
+  const channels = new ChannelSettingsRepository(store);
+  const guildSettings = new GuildSettingsRepository(store);
+  const models = new ModelRepository(store);
+  const usageRepo = new UsageRepository(store);
+  const answers = new AnswerRepository(store);
   const now = deps.now ?? Date.now;
   const router = new ModelRouter({
     models,
@@ -113,7 +112,7 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     defaultModel: config.ask.defaultModel,
   });
   const logger = deps.logger.child({ service: "moderation" });
-  const verdicts = new ModerationRepository(sqliteStore(db));
+  const verdicts = new ModerationRepository(store);
   const moderator = createModerator({
     config: config.moderation,
     finetuneProviders: config.finetuneProviders,
@@ -128,9 +127,9 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     moderator,
     fail: config.moderation.fail,
     messages: config.moderation.messages,
-    db,
+    store,
     verdicts,
-    outbox: new OutboxRepository(sqliteStore(db)),
+    outbox: new OutboxRepository(store),
     logger,
     now,
     policyFor: (guildId, settings) => safety.policyFor(guildId, settings),
@@ -164,14 +163,14 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     router,
     usage: new UsageService({
       usage: usageRepo,
-      hosting: new HostingRepository(sqliteStore(deps.db)),
+      hosting: new HostingRepository(deps.store),
       verdicts,
       now,
     }),
     feedback: new FeedbackService({
       answers,
       storeDataset: deps.storeDataset,
-      exports: new DatasetExportRepository(sqliteStore(db)),
+      exports: new DatasetExportRepository(store),
       defaultModel: deps.catalog.defaultModel,
       acceptsWeight: (model) => takesMessageWeight(model, deps.catalog),
       now,
@@ -179,6 +178,6 @@ export function createClassroomServices(deps: ClassroomServicesDeps): ClassroomS
     }),
     moderator,
     safety,
-    review: new ReviewService({ review: new ReviewRepository(sqliteStore(db)), now }),
+    review: new ReviewService({ review: new ReviewRepository(store), now }),
   };
 }

@@ -7,9 +7,8 @@ import type { ModerationConfig } from "../config.ts";
 import type { AnswerModeration } from "../db/answers.ts";
 import type { GuildSettings } from "../db/guildSettings.ts";
 import type { ModerationRepository, NewVerdict } from "../db/moderation.ts";
-import type { Db } from "../db/open.ts";
 import type { OutboxRepository } from "../db/outbox.ts";
-import { type Queryable, sqliteStore } from "../db/query/store.ts";
+import type { Queryable, Store } from "../db/query/store.ts";
 import {
   type CategoryScore,
   type ModerationFailPolicy,
@@ -108,7 +107,7 @@ export interface ModerationGateDeps {
   moderator: Moderator;
   fail: ModerationFailPolicy;
   messages: ModerationConfig["messages"];
-  db: Db;
+  store: Store;
   verdicts: ModerationRepository;
   outbox: OutboxRepository;
   logger: Logger;
@@ -154,7 +153,7 @@ export class ModerationGate {
    * recordAnswered.
    */
   transaction<T>(fn: (tx: Queryable) => T | Promise<T>): Promise<T> {
-    return sqliteStore(this.deps.db).transaction(async (tx) => fn(tx));
+    return this.deps.store.transaction(async (tx) => fn(tx));
   }
 
   /**

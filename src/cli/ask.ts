@@ -6,7 +6,6 @@ import { parseArgs } from "node:util";
 import { notReadyReason } from "../classroom/routing.ts";
 import { DEFAULT_MODEL } from "../datasets/catalog.ts";
 import { ModelRepository } from "../db/models.ts";
-import { sqliteStore } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
 import { isReady } from "../domain/serving.ts";
 import { askAssistant } from "../finetuning/serving.ts";
@@ -46,7 +45,7 @@ export const run: CliCommand = async (args, io) => {
   }
   const ctx = await openJobContext(io);
   try {
-    const models = new ModelRepository(sqliteStore(ctx.db));
+    const models = new ModelRepository(ctx.store);
     const model =
       parsed.model ?? (await models.list(CLI_GUILD, 1, { ready: true }))[0]?.name ?? DEFAULT_MODEL;
     const registered = await models.get(CLI_GUILD, model);

@@ -6,9 +6,8 @@ import { loadConfig } from "../config.ts";
 import { loadConfiguredCatalogs, takesMessageWeight } from "../datasets/catalog.ts";
 import { storeDataset } from "../datasets/store.ts";
 import { AnswerRepository } from "../db/answers.ts";
-import { sqliteStore } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
-import { openConfiguredDb } from "../wire.ts";
+import { openConfiguredDatabase } from "../wire.ts";
 import { type CliCommand, UsageError } from "./io.ts";
 import { CLI_USER } from "./jobs.ts";
 
@@ -73,12 +72,13 @@ export const run: CliCommand = async (args, io) => {
   }
   const config = loadConfig(io.env);
   const catalogs = loadConfiguredCatalogs(config);
-  const db = openConfiguredDb(config, { mustExist: true });
+  const database = await openConfiguredDatabase(config, { mustExist: true });
+  const { store } = database;
   try {
     const feedback = new FeedbackService({
-      answers: new AnswerRepository(sqliteStore(db)),
+      answers: new AnswerRepository(store),
       storeDataset: (a) =>
-        storeDataset({ ...a, db, dataDir: config.dataDir, catalog: catalogs.catalogFor(a.provider) }),
+        storeDataset({ ...a, store, dataDir: config.dataDir, catalog: catalogs.catalogFor(a.provider) }),
       defaultModel: catalogs.default.defaultModel,
       acceptsWeight: (model) => takesMessageWeight(model, catalogs.default),
     });
@@ -130,6 +130,6 @@ export const run: CliCommand = async (args, io) => {
     if (opts.out !== undefined) io.stdout.write(`Wrote ${resolve(opts.out)}\n`);
     return 0;
   } finally {
-    db.close();
+    await database.close();
   }
 };

@@ -18,7 +18,6 @@ import type { JobMethod } from "../datasets/estimate.ts";
 import { JobMetricsRepository, type JobRow } from "../db/jobs.ts";
 import { ModelRepository, type ModelRow } from "../db/models.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import { sqliteStore } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
 import { isTerminal } from "../domain/jobs.ts";
 import { noticeKey, SANDBOX_ANSWERS_BY_RETRIEVAL, type TestAnswer } from "../domain/notices.ts";
@@ -263,7 +262,7 @@ async function follow(
   quiet: boolean,
   interval: number,
 ): Promise<JobRow> {
-  const models = new ModelRepository(sqliteStore(ctx.db));
+  const models = new ModelRepository(ctx.store);
   let last = "";
   let current = job;
   for (;;) {
@@ -297,7 +296,7 @@ export function progressLine(j: JobRow, model?: ModelRow | undefined): string {
 }
 
 async function resultOf(ctx: CliJobContext, job: JobRow): Promise<FinetuneResult> {
-  const outbox = new OutboxRepository(sqliteStore(ctx.db));
+  const outbox = new OutboxRepository(ctx.store);
   const succeeded = await outbox.payloadOf(
     CLI_GUILD,
     noticeKey.jobEnded(job.id, "succeeded"),
@@ -305,9 +304,7 @@ async function resultOf(ctx: CliJobContext, job: JobRow): Promise<FinetuneResult
   );
   const failed = await outbox.payloadOf(CLI_GUILD, noticeKey.jobEnded(job.id, "failed"), "job_failed");
   const model =
-    job.status === "succeeded"
-      ? await new ModelRepository(sqliteStore(ctx.db)).getByJob(CLI_GUILD, job.id)
-      : undefined;
+    job.status === "succeeded" ? await new ModelRepository(ctx.store).getByJob(CLI_GUILD, job.id) : undefined;
   // A deployed model's test questions are asked once its deployment is ready: they are in that notice.
   const deployed =
     model && model.deployAttempt > 0
@@ -331,7 +328,7 @@ async function resultOf(ctx: CliJobContext, job: JobRow): Promise<FinetuneResult
       (model && (model.servingStatus === "failed" || model.servingStatus === "manual")
         ? model.servingError
         : null),
-    metrics: (await new JobMetricsRepository(sqliteStore(ctx.db)).list(CLI_GUILD, job.id)).map((m) => ({
+    metrics: (await new JobMetricsRepository(ctx.store).list(CLI_GUILD, job.id)).map((m) => ({
       step: m.step,
       trainLoss: m.trainLoss,
     })),

@@ -6,14 +6,14 @@ import type { Catalog, CatalogSet } from "../datasets/catalog.ts";
 import type { StoreDataset } from "../datasets/store.ts";
 import { sweepLeftoverTempFiles } from "../datasets/tempFiles.ts";
 import type { JobRow } from "../db/jobs.ts";
-import type { Db } from "../db/open.ts";
+import type { Store } from "../db/query/store.ts";
 import type { HostingService } from "../finetuning/hosting.ts";
 import type { JobService } from "../finetuning/jobs.ts";
 import type { JobPoller } from "../finetuning/poller.ts";
 import { createLogger, type Logger, secretsOf } from "../logger.ts";
 import { CLI_GUILD_ID } from "../notices/notifier.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
-import { buildServices, openConfiguredDb } from "../wire.ts";
+import { buildServices, openConfiguredDatabase } from "../wire.ts";
 import { type CliCommand, type CliIo, UsageError } from "./io.ts";
 
 /** The guild id the terminal works in. */
@@ -23,7 +23,8 @@ export const CLI_USER = "cli";
 export interface CliJobContext {
   config: Config;
   logger: Logger;
-  db: Db;
+  /** The configured database (SQLite or PostgreSQL). */
+  store: Store;
   /** Every configured fine-tuning provider; a job goes to the one --provider names (default: the default). */
   providers: ProviderRegistry;
   catalog: Catalog;
@@ -43,12 +44,12 @@ export async function openJobContext(io: CliIo): Promise<CliJobContext> {
   const config = loadConfig(io.env);
   const logger = createLogger(config.cliLogLevel, undefined, { secrets: secretsOf(config) });
   await sweepLeftoverTempFiles({ dataDir: config.dataDir, logger });
-  const db = openConfiguredDb(config);
+  const database = await openConfiguredDatabase(config);
   try {
     // The terminal's notices are its own output: acknowledged, never posted anywhere.
     const services = await buildServices({
       config,
-      db,
+      database,
       logger,
       guildId: CLI_GUILD,
       sender: () => ({ send: async () => ({}) }),
@@ -56,7 +57,7 @@ export async function openJobContext(io: CliIo): Promise<CliJobContext> {
     return {
       config,
       logger,
-      db,
+      store: database.store,
       catalog: services.catalog,
       catalogs: services.catalogs,
       providers: services.providers,
@@ -66,11 +67,11 @@ export async function openJobContext(io: CliIo): Promise<CliJobContext> {
       hosting: services.hosting,
       async close() {
         await services.close();
-        db.close();
+        await database.close();
       },
     };
   } catch (err) {
-    db.close();
+    await database.close();
     throw err;
   }
 }

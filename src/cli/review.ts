@@ -8,10 +8,9 @@ import {
   ReviewService,
 } from "../classroom/review.ts";
 import { loadConfig } from "../config.ts";
-import { sqliteStore } from "../db/query/store.ts";
 import { ReviewRepository } from "../db/review.ts";
 import { UserError } from "../domain/errors.ts";
-import { openConfiguredDb } from "../wire.ts";
+import { openConfiguredDatabase } from "../wire.ts";
 import { toCsv } from "./csv.ts";
 import { type CliIo, UsageError } from "./io.ts";
 
@@ -155,9 +154,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   };
 
   const config = loadConfig(io.env);
-  const db = openConfiguredDb(config, { mustExist: true });
+  const database = await openConfiguredDatabase(config, { mustExist: true });
+  const { store } = database;
   try {
-    const review = await new ReviewService({ review: new ReviewRepository(sqliteStore(db)) }).export(
+    const review = await new ReviewService({ review: new ReviewRepository(store) }).export(
       values.guild,
       filter,
     );
@@ -175,6 +175,6 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     }
     return 0;
   } finally {
-    db.close();
+    await database.close();
   }
 }

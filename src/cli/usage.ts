@@ -3,10 +3,9 @@ import { parseArgs } from "node:util";
 import { formatUsageText, UsageService } from "../classroom/usage.ts";
 import { loadConfig } from "../config.ts";
 import { HostingRepository } from "../db/hosting.ts";
-import { sqliteStore } from "../db/query/store.ts";
 import { UsageRepository } from "../db/usage.ts";
 import { UserError } from "../domain/errors.ts";
-import { openConfiguredDb } from "../wire.ts";
+import { openConfiguredDatabase } from "../wire.ts";
 import { type CliIo, UsageError } from "./io.ts";
 
 const USAGE = "usage: classtune usage [--guild ID] [--days N] [--json] [--chart FILE.png]";
@@ -41,9 +40,10 @@ export async function run(args: string[], io: CliIo): Promise<number> {
   if (!Number.isInteger(days)) throw new UsageError(`--days must be a whole number. ${USAGE}`);
 
   const config = loadConfig(io.env);
-  const db = openConfiguredDb(config, { mustExist: true });
+  const database = await openConfiguredDatabase(config, { mustExist: true });
+  const { store } = database;
   try {
-    const repo = new UsageRepository(sqliteStore(db));
+    const repo = new UsageRepository(store);
     let guildId = values.guild;
     if (guildId === undefined) {
       const guilds = await repo.guilds();
@@ -57,7 +57,7 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     }
     const summary = await new UsageService({
       usage: repo,
-      hosting: new HostingRepository(sqliteStore(db)),
+      hosting: new HostingRepository(store),
     }).summary(guildId, days);
     io.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : `${formatUsageText(summary)}\n`);
     if (values.chart) {
@@ -71,6 +71,6 @@ export async function run(args: string[], io: CliIo): Promise<number> {
     }
     return 0;
   } finally {
-    db.close();
+    await database.close();
   }
 }

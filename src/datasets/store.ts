@@ -8,15 +8,14 @@ import { DatasetRepository, type DatasetRow, type NewDataset } from "../db/datas
 
 export type { DatasetRow };
 
-import type { Db } from "../db/open.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import type { Store } from "../db/query/store.ts";
 import type { Catalog } from "./catalog.ts";
 import { cleaningScratchPath, copyTempPath } from "./tempFiles.ts";
 import type { ValidationReport } from "./types.ts";
 import { validateFile } from "./validator.ts";
 
 export interface StoreDatasetInput {
-  db: Db;
+  store: Store;
   dataDir: string;
   guildId: string;
   uploaderId: string;
@@ -76,7 +75,7 @@ export type StoreResult = StoredDataset | RefusedDataset;
 
 /** `storeDataset` with the database, the data directory and the catalog bound (src/wire.ts): what callers receive. */
 export type StoreDataset = (
-  input: Omit<StoreDatasetInput, "db" | "dataDir" | "catalog">,
+  input: Omit<StoreDatasetInput, "store" | "dataDir" | "catalog">,
 ) => Promise<StoreResult>;
 
 /** Why the report shows the file is no dataset (binary or without one example), or undefined if it is one. */
@@ -119,7 +118,7 @@ export async function storeDataset(input: StoreDatasetInput): Promise<StoreResul
       cleanedPath = join(dir, `${report.sha256}.${report.model}.cleaned.jsonl`);
       await copyOnce(scratchCleaned, cleanedPath);
     }
-    const row = await new DatasetRepository(sqliteStore(input.db)).insert({
+    const row = await new DatasetRepository(input.store).insert({
       guildId: input.guildId,
       uploaderId: input.uploaderId,
       fileName: basename(input.fileName).slice(0, 200),
@@ -134,7 +133,7 @@ export async function storeDataset(input: StoreDatasetInput): Promise<StoreResul
 }
 
 export interface RewriteDatasetInput {
-  db: Db;
+  store: Store;
   dataDir: string;
   /** The catalog of the provider the dataset was checked for (its report names it). */
   catalogFor?: ((provider: string | undefined) => Catalog) | undefined;
@@ -157,7 +156,7 @@ export interface RewrittenDataset {
 
 /** `rewriteDataset` with the database, the data directory and the catalog bound (src/wire.ts). */
 export type RewriteDataset = (
-  input: Omit<RewriteDatasetInput, "db" | "dataDir" | "catalogFor">,
+  input: Omit<RewriteDatasetInput, "store" | "dataDir" | "catalogFor">,
 ) => Promise<RewrittenDataset | undefined>;
 
 /**
@@ -166,7 +165,7 @@ export type RewriteDataset = (
  * file) points at it, and the old files are deleted when no other row refers to them. Undefined: no such dataset.
  */
 export async function rewriteDataset(input: RewriteDatasetInput): Promise<RewrittenDataset | undefined> {
-  const repo = new DatasetRepository(sqliteStore(input.db));
+  const repo = new DatasetRepository(input.store);
   const before = await repo.get(input.guildId, input.datasetId);
   if (!before) return undefined;
   const dir = join(input.dataDir, "datasets");

@@ -20,12 +20,3 @@ export function openDb(path: string, opts: { verbose?: (sql: string) => void } =
   migrate(db);
   return db;
 }
-
-/** The readiness probe's trivial query: true when the database answers it. */
-export function databaseAnswers(db: Db): boolean {
-  try {
-    return db.prepare("SELECT 1").pluck().get() === 1;
-  } catch {
-    return false;
-  }
-}

@@ -16,9 +16,8 @@ import {
 } from "../db/hosting.ts";
 import { JobRepository } from "../db/jobs.ts";
 import { ModelRepository, type ModelRow } from "../db/models.ts";
-import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import { type Queryable, sqliteStore } from "../db/query/store.ts";
+import type { Queryable, Store } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
 import { type HostingStoppedPayload, noticeKey } from "../domain/notices.ts";
 import type { Logger } from "../logger.ts";
@@ -77,7 +76,7 @@ export interface HostingSweepCounts {
 }
 
 export interface HostingServiceOptions {
-  db: Db;
+  store: Store;
   providers: ProviderRegistry;
   serving: ModelServing;
   ledger: HostingLedger;
@@ -104,9 +103,9 @@ export class HostingService {
   constructor(o: HostingServiceOptions) {
     this.o = o;
     this.logger = o.logger ?? silentLogger;
-    this.models = new ModelRepository(sqliteStore(o.db));
-    this.jobs = new JobRepository(sqliteStore(o.db));
-    this.outbox = new OutboxRepository(sqliteStore(o.db));
+    this.models = new ModelRepository(o.store);
+    this.jobs = new JobRepository(o.store);
+    this.outbox = new OutboxRepository(o.store);
     this.repo = o.ledger.repo;
   }
 
@@ -340,7 +339,7 @@ export class HostingService {
     by: string,
   ): Promise<void> {
     const now = this.now();
-    await sqliteStore(this.o.db).transaction(async (tx) => {
+    await this.o.store.transaction(async (tx) => {
       if (!(await this.repo.in(tx).requestStop(session.id, reason, by, now))) return;
       if (model && model.deploymentName === session.deploymentName) {
         await this.models

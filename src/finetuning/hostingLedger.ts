@@ -11,8 +11,7 @@ import {
   totalsOf,
 } from "../db/hosting.ts";
 import type { ModelRow } from "../db/models.ts";
-import type { Db } from "../db/open.ts";
-import { type Queryable, sqliteStore } from "../db/query/store.ts";
+import type { Queryable, Store } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 import type { FineTuningProvider } from "../providers/types.ts";
@@ -39,13 +38,13 @@ export class HostingLedger {
 
   constructor(
     private readonly o: {
-      db: Db;
+      store: Store;
       providers: ProviderRegistry;
       catalogs: CatalogSet | undefined;
       now?: (() => Date) | undefined;
     },
   ) {
-    this.repo = new Repo(sqliteStore(o.db));
+    this.repo = new Repo(o.store);
   }
 
   private now(): Date {

@@ -16,9 +16,8 @@ import { validateFile } from "../datasets/validator.ts";
 import { DatasetRepository, type DatasetRow } from "../db/datasets.ts";
 import { JobIntentRepository } from "../db/jobIntents.ts";
 import { JobRepository, type JobRow, type TestQuestion } from "../db/jobs.ts";
-import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import { type Queryable, sqliteStore } from "../db/query/store.ts";
+import type { Queryable, Store } from "../db/query/store.ts";
 import { UserError } from "../domain/errors.ts";
 import { isSandboxJob, isTerminal } from "../domain/jobs.ts";
 import {
@@ -83,7 +82,7 @@ export interface StartJobInput {
 }
 
 export interface JobServiceOptions {
-  db: Db;
+  store: Store;
   /** Every configured fine-tuning provider; a job goes to the one it names (default: the registry's default). */
   providers: ProviderRegistry;
   logger?: Logger;
@@ -217,7 +216,7 @@ export class JobService {
   readonly providers: ProviderRegistry;
   /** Estimates shown with Start / Cancel, waiting for the requester's click. */
   readonly confirmations = new ConfirmationStore();
-  private readonly db: Db;
+  private readonly store: Store;
   private readonly jobs: JobRepository;
   private readonly datasets: DatasetRepository;
   private readonly outbox: OutboxRepository;
@@ -230,7 +229,7 @@ export class JobService {
   private readonly giveUpMs: number;
 
   constructor({
-    db,
+    store,
     providers,
     logger = silentLogger,
     maxJobCostUsd,
@@ -241,12 +240,12 @@ export class JobService {
   }: JobServiceOptions) {
     this.catalogs = catalogs;
     this.giveUpMs = Math.max(INTENT_GIVE_UP_MS, 2 * requestTimeoutMs);
-    this.db = db;
+    this.store = store;
     this.providers = providers;
-    this.jobs = new JobRepository(sqliteStore(db));
-    this.datasets = new DatasetRepository(sqliteStore(db));
-    this.outbox = new OutboxRepository(sqliteStore(db));
-    this.intents = new JobIntentRepository(sqliteStore(db));
+    this.jobs = new JobRepository(store);
+    this.datasets = new DatasetRepository(store);
+    this.outbox = new OutboxRepository(store);
+    this.intents = new JobIntentRepository(store);
     this.logger = logger;
     this.maxJobCostUsd = maxJobCostUsd;
     this.dataDir = dataDir;
@@ -527,7 +526,7 @@ export class JobService {
     // One IMMEDIATE transaction (the store's): the bot and the CLI may record the same job at once (a reconcile and
     // a late answer).
     const record = () =>
-      sqliteStore(this.db).transaction(async (tx) => {
+      this.store.transaction(async (tx) => {
         const existing = await this.jobs.in(tx).getByTag(intent.guildId, tag);
         if (existing) return existing;
         const now = this.now().toISOString();
@@ -657,7 +656,7 @@ export class JobService {
     if (remote.status === "cancelled") {
       const datasetName =
         (await this.datasets.get(guildId, job.datasetId))?.fileName ?? `dataset #${job.datasetId}`;
-      await recordEnding(this.db, job, remote, {
+      await recordEnding(this.store, job, remote, {
         kind: "job_cancelled",
         payload: noticeBase(job, datasetName) satisfies JobCancelledPayload,
         now: this.now(),
@@ -802,14 +801,14 @@ export type EndingNotice = {
  * (job:<id>:<status>) makes a second attempt (cancel racing the poller, a retried tick) a no-op.
  */
 export async function recordEnding(
-  db: Db,
+  store: Store,
   job: JobRow,
   remote: ProviderJob,
   notice: EndingNotice,
 ): Promise<void> {
-  const jobs = new JobRepository(sqliteStore(db));
-  const outbox = new OutboxRepository(sqliteStore(db));
-  await sqliteStore(db).transaction(async (tx) => {
+  const jobs = new JobRepository(store);
+  const outbox = new OutboxRepository(store);
+  await store.transaction(async (tx) => {
     const current = await jobs.in(tx).get(job.guildId, job.id);
     if (!current || isTerminal(current.status)) return;
     await jobs.in(tx).update(

@@ -19,9 +19,8 @@ import {
   type MetricPoint,
 } from "../db/jobs.ts";
 import { ModelRepository } from "../db/models.ts";
-import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import { type Queryable, sqliteStore } from "../db/query/store.ts";
+import type { Queryable, Store } from "../db/query/store.ts";
 import { isTerminal } from "../domain/jobs.ts";
 import type { JobFailedPayload, JobProgressPayload, JobSucceededPayload } from "../domain/notices.ts";
 import { noticeKey } from "../domain/notices.ts";
@@ -50,7 +49,7 @@ export const PAGE_SIZE = 100;
 const MAX_REPORTED_MALFORMED = 1000;
 
 export interface PollerOptions {
-  db: Db;
+  store: Store;
   /** Every configured fine-tuning provider: each job is polled at the provider its row names. */
   providers: ProviderRegistry;
   logger?: Logger;
@@ -229,7 +228,7 @@ export function goneJob(job: JobRow, now: Date): ProviderJob {
 }
 
 export class JobPoller {
-  private readonly db: Db;
+  private readonly store: Store;
   private readonly providers: ProviderRegistry;
   private readonly names: ProviderNames;
   private readonly logger: Logger;
@@ -259,11 +258,11 @@ export class JobPoller {
   private readonly reportedMalformed = new Set<string>();
 
   constructor(o: PollerOptions) {
-    this.db = o.db;
+    this.store = o.store;
     this.providers = o.providers;
     this.logger = o.logger ?? silentLogger;
     this.names = new ProviderNames({
-      db: o.db,
+      store: o.store,
       providers: o.providers,
       logger: this.logger,
       guildId: o.guildId,
@@ -277,18 +276,18 @@ export class JobPoller {
     this.maxEventPages = o.maxEventPages ?? 5;
     this.progressNoticeIntervalMs = o.progressNoticeIntervalMs ?? 30_000;
     this.concurrency = Math.max(1, o.concurrency ?? 8);
-    this.jobs = new JobRepository(sqliteStore(o.db));
-    this.metrics = new JobMetricsRepository(sqliteStore(o.db));
-    this.models = new ModelRepository(sqliteStore(o.db));
-    this.outbox = new OutboxRepository(sqliteStore(o.db));
-    this.datasets = new DatasetRepository(sqliteStore(o.db));
+    this.jobs = new JobRepository(o.store);
+    this.metrics = new JobMetricsRepository(o.store);
+    this.models = new ModelRepository(o.store);
+    this.outbox = new OutboxRepository(o.store);
+    this.datasets = new DatasetRepository(o.store);
     this.hosting = o.hosting;
     this.privacy = o.privacy;
     this.leadership = o.leadership;
     this.serving =
       o.serving ??
       new ModelServing({
-        db: o.db,
+        store: o.store,
         providers: o.providers,
         logger: this.logger,
         guildId: o.guildId,
@@ -547,7 +546,7 @@ export class JobPoller {
     if (remote.status === "running" && job.startedAt === null) patch.startedAt = now.toISOString();
     const progressChanged = JSON.stringify(progress) !== JSON.stringify(job.progress);
 
-    await sqliteStore(this.db).transaction(async (tx) => {
+    await this.store.transaction(async (tx) => {
       const current = await this.jobs.in(tx).get(job.guildId, job.id);
       if (!current || isTerminal(current.status)) return; // ended meanwhile (a cancel)
       await this.jobs.in(tx).update(job.guildId, job.id, patch, now);
@@ -678,7 +677,7 @@ export class JobPoller {
         testAnswers,
         serving: plan.note,
       };
-      await recordEnding(this.db, job, remote, {
+      await recordEnding(this.store, job, remote, {
         kind: "job_succeeded",
         payload,
         now,
@@ -708,7 +707,7 @@ export class JobPoller {
         errorCode: remote.error?.code ?? null,
         errorMessage: remote.error?.message ?? "The provider reported the job as failed without a message.",
       };
-      await recordEnding(this.db, job, remote, {
+      await recordEnding(this.store, job, remote, {
         kind: "job_failed",
         payload,
         now,
@@ -717,7 +716,7 @@ export class JobPoller {
       this.logger.info({ jobId: job.id, error: payload.errorMessage }, "fine-tuning job failed");
       return;
     }
-    await recordEnding(this.db, job, remote, {
+    await recordEnding(this.store, job, remote, {
       kind: "job_cancelled",
       payload: base,
       now,

@@ -7,8 +7,7 @@
 import { JobIntentRepository } from "../db/jobIntents.ts";
 import { JobRepository, type ProviderRef } from "../db/jobs.ts";
 import { ModelRepository } from "../db/models.ts";
-import type { Db } from "../db/open.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import type { Store } from "../db/query/store.ts";
 import type { Logger } from "../logger.ts";
 import type { ProviderRegistry } from "../providers/registry.ts";
 
@@ -16,7 +15,7 @@ import type { ProviderRegistry } from "../providers/registry.ts";
 const MAX_REPORTED = 200;
 
 export interface ProviderNamesOptions {
-  db: Db;
+  store: Store;
   providers: ProviderRegistry;
   logger: Logger;
   /** Only this guild's rows (the CLI works on its own); default every guild's. */
@@ -24,7 +23,7 @@ export interface ProviderNamesOptions {
 }
 
 export class ProviderNames {
-  private readonly db: Db;
+  private readonly store: Store;
   private readonly providers: ProviderRegistry;
   private readonly logger: Logger;
   private readonly guildId: string | undefined;
@@ -35,13 +34,13 @@ export class ProviderNames {
   private endpointsFilled = false;
 
   constructor(o: ProviderNamesOptions) {
-    this.db = o.db;
+    this.store = o.store;
     this.providers = o.providers;
     this.logger = o.logger;
     this.guildId = o.guildId;
-    this.jobs = new JobRepository(sqliteStore(o.db));
-    this.intents = new JobIntentRepository(sqliteStore(o.db));
-    this.models = new ModelRepository(sqliteStore(o.db));
+    this.jobs = new JobRepository(o.store);
+    this.intents = new JobIntentRepository(o.store);
+    this.models = new ModelRepository(o.store);
   }
 
   /**
@@ -84,7 +83,7 @@ export class ProviderNames {
   private async fillEndpointsOnce(): Promise<void> {
     if (this.endpointsFilled) return;
     this.endpointsFilled = true;
-    await sqliteStore(this.db).transaction(async (tx) => {
+    await this.store.transaction(async (tx) => {
       for (const p of this.providers.all()) {
         await this.jobs.in(tx).fillEndpoint(p.name, p.kind, p.endpoint, this.guildId);
         await this.intents.in(tx).fillEndpoint(p.name, p.kind, p.endpoint, this.guildId);
@@ -106,7 +105,7 @@ export class ProviderNames {
 
   private async repoint(from: string, to: string, kind: string, endpoint: string): Promise<void> {
     const change = { from, to, kind, endpoint, guildId: this.guildId };
-    const moved = await sqliteStore(this.db).transaction(async (tx) => ({
+    const moved = await this.store.transaction(async (tx) => ({
       jobs: await this.jobs.in(tx).repointProvider(change),
       intents: await this.intents.in(tx).repointProvider(change),
       models: await this.models.in(tx).repointTrained(change),

@@ -10,9 +10,8 @@
 import { DatasetRepository } from "../db/datasets.ts";
 import { JobRepository, type JobRow, type TestQuestion } from "../db/jobs.ts";
 import { ModelRepository, type ModelRow, type NewServing, type ServingStatus } from "../db/models.ts";
-import type { Db } from "../db/open.ts";
 import { OutboxRepository } from "../db/outbox.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import type { Store } from "../db/query/store.ts";
 import { DEFAULT_MAX_TOKENS, DEFAULT_SYSTEM_PROMPT, DEFAULT_TEMPERATURE } from "../domain/assistant.ts";
 import { UserError } from "../domain/errors.ts";
 import {
@@ -99,7 +98,7 @@ export type RedeployResult =
   | { kind: "asleep"; model: ModelRow };
 
 export interface ModelServingOptions {
-  db: Db;
+  store: Store;
   providers: ProviderRegistry;
   logger?: Logger | undefined;
   /** Only this guild's models (the CLI's "cli"); default every guild's. */
@@ -130,7 +129,7 @@ function hostingConsent(
 }
 
 export class ModelServing {
-  private readonly db: Db;
+  private readonly store: Store;
   private readonly providers: ProviderRegistry;
   private readonly logger: Logger;
   private readonly guildId: string | undefined;
@@ -146,16 +145,16 @@ export class ModelServing {
 
   constructor(o: ModelServingOptions) {
     this.hosting = o.hosting;
-    this.db = o.db;
+    this.store = o.store;
     this.providers = o.providers;
     this.logger = o.logger ?? silentLogger;
     this.guildId = o.guildId;
     this.now = o.now ?? (() => new Date());
     this.concurrency = Math.max(1, o.concurrency ?? 8);
-    this.jobs = new JobRepository(sqliteStore(o.db));
-    this.models = new ModelRepository(sqliteStore(o.db));
-    this.outbox = new OutboxRepository(sqliteStore(o.db));
-    this.datasets = new DatasetRepository(sqliteStore(o.db));
+    this.jobs = new JobRepository(o.store);
+    this.models = new ModelRepository(o.store);
+    this.outbox = new OutboxRepository(o.store);
+    this.datasets = new DatasetRepository(o.store);
   }
 
   /**
@@ -439,7 +438,7 @@ export class ModelServing {
       caveat: outcome.caveat,
     };
     const expected = { from, attempt: model.deployAttempt };
-    return sqliteStore(this.db).transaction(async (tx) => {
+    return this.store.transaction(async (tx) => {
       if (outcome.status === "ready") {
         const changed = await this.models
           .in(tx)

@@ -4,6 +4,7 @@
 // What it reads comes in through HealthSources, so this file knows neither discord.js nor better-sqlite3.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Engine } from "../db/query/store.ts";
 import type { Role } from "../leadership/leadership.ts";
 import { type Logger, silentLogger } from "../logger.ts";
 
@@ -21,8 +22,10 @@ export interface GatewayHealth {
 
 export interface HealthSources {
   gateway(): GatewayHealth;
-  /** Runs a trivial query: true when the database answered. */
-  databaseOk(): boolean;
+  /** Runs a trivial query: true when the database answered (a query on either engine: asynchronous). */
+  databaseOk(): boolean | Promise<boolean>;
+  /** Which engine the database is (default sqlite). */
+  engine?: Engine | undefined;
   /** Whether this process runs the scheduled work (src/leadership/). */
   role(): Role;
   version: string;
@@ -35,7 +38,7 @@ export interface HealthReport {
   /** Why it is not ready (absent when it is). */
   reasons?: string[];
   gateway: GatewayHealth;
-  database: { ok: boolean; engine: "sqlite" };
+  database: { ok: boolean; engine: Engine };
   role: Role;
   uptimeSeconds: number;
   version: string;
@@ -60,7 +63,7 @@ const REQUEST_TIMEOUT_MS = 5_000;
 const ALLOWED_METHODS = "GET, HEAD";
 
 /** The report; `ready` decides /readyz's status (and /healthz answers "ok" whatever it says). */
-export function healthReport(sources: HealthSources, probe: "live" | "ready"): HealthReport {
+export async function healthReport(sources: HealthSources, probe: "live" | "ready"): Promise<HealthReport> {
   let gateway: GatewayHealth;
   try {
     gateway = sources.gateway();
@@ -69,7 +72,7 @@ export function healthReport(sources: HealthSources, probe: "live" | "ready"): H
   }
   let dbOk: boolean;
   try {
-    dbOk = sources.databaseOk();
+    dbOk = await sources.databaseOk();
   } catch {
     dbOk = false;
   }
@@ -82,7 +85,7 @@ export function healthReport(sources: HealthSources, probe: "live" | "ready"): H
     status,
     ...(status === "not_ready" ? { reasons } : {}),
     gateway,
-    database: { ok: dbOk, engine: "sqlite" },
+    database: { ok: dbOk, engine: sources.engine ?? "sqlite" },
     role: sources.role(),
     uptimeSeconds: Math.floor(uptime),
     version: sources.version,
@@ -106,23 +109,21 @@ export function startHealthServer({
   host,
   logger = silentLogger,
 }: HealthServerOptions): Promise<HealthServer> {
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? "/", "http://health").pathname;
     const probe = path === "/healthz" ? "live" : path === "/readyz" ? "ready" : undefined;
     if (probe === undefined) return send(res, req.method, 404, { status: "not_found" });
     if (req.method !== "GET" && req.method !== "HEAD")
       return send(res, req.method, 405, { status: "method_not_allowed", allow: ALLOWED_METHODS });
-    const report = healthReport(sources, probe);
+    const report = await healthReport(sources, probe);
     send(res, req.method, report.status === "not_ready" ? 503 : 200, report);
   };
   const server = createServer((req, res) => {
-    try {
-      handle(req, res);
-    } catch (err) {
+    handle(req, res).catch((err: unknown) => {
       logger.error({ err }, "health probe failed");
       if (!res.headersSent) send(res, req.method, 500, { status: "error" });
       else res.destroy();
-    }
+    });
   });
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.headersTimeout = REQUEST_TIMEOUT_MS;

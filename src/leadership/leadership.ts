@@ -5,8 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { LeaderLeaseRepository } from "../db/leaderLease.ts";
-import type { Db } from "../db/open.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import type { Store } from "../db/query/store.ts";
 import { type Logger, silentLogger } from "../logger.ts";
 
 export type Role = "leader" | "follower";
@@ -44,7 +43,7 @@ export function newInstanceId(): string {
 }
 
 export interface SqliteLeadershipOptions {
-  db: Db;
+  store: Store;
   /** Default host#pid#random: unique per instance, even two in one process (tests). */
   id?: string;
   /** The lease's name; default SCHEDULER_LEASE. */
@@ -86,7 +85,7 @@ export class SqliteLeadership implements Leadership {
   private inFlight: Promise<Role> | undefined;
 
   constructor(o: SqliteLeadershipOptions) {
-    this.leases = new LeaderLeaseRepository(sqliteStore(o.db));
+    this.leases = new LeaderLeaseRepository(o.store);
     this.id = o.id ?? newInstanceId();
     this.name = o.name ?? SCHEDULER_LEASE;
     this.leaseMs = o.leaseMs ?? LEASE_MS;

@@ -6,9 +6,8 @@
 // posted (no channel, a deleted one, no Send permission) holds back only its own.
 // Every process may drain (a command on a follower posts its fresh notice at once), but a drain posts only the
 // notices it claimed (OutboxRepository.claim): of several processes on one database, each notice is posted by one.
-import type { Db } from "../db/open.ts";
 import { OUTBOX_CLAIM_MS, OutboxRepository, type OutboxRow } from "../db/outbox.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import type { Store } from "../db/query/store.ts";
 import type { OutboxNotice } from "../domain/notices.ts";
 import { newInstanceId } from "../leadership/leadership.ts";
 import type { Logger } from "../logger.ts";
@@ -19,7 +18,7 @@ export interface NoticeSender {
 }
 
 export interface NotifierOptions {
-  db: Db;
+  store: Store;
   sender: NoticeSender;
   logger?: Logger;
   /** Notices handled per drain. */
@@ -64,7 +63,7 @@ export class Notifier {
   private inFlight: Promise<DrainResult> | undefined;
 
   constructor({
-    db,
+    store,
     sender,
     logger = silentLogger,
     batch = 50,
@@ -82,7 +81,7 @@ export class Notifier {
     this.guildId = guildId;
     this.exceptGuildIds = exceptGuildIds ?? [CLI_GUILD_ID];
     this.maxAttempts = maxAttempts ?? 10;
-    this.outbox = new OutboxRepository(sqliteStore(db));
+    this.outbox = new OutboxRepository(store);
     this.sender = sender;
     this.logger = logger;
     this.batch = batch;

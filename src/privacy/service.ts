@@ -5,7 +5,6 @@
 import { rm } from "node:fs/promises";
 import type { RewriteDataset } from "../datasets/store.ts";
 import { DatasetExportRepository } from "../db/datasetExports.ts";
-import type { Db } from "../db/open.ts";
 import {
   type ExportedByStudent,
   type GuildPurgeCounts,
@@ -14,7 +13,7 @@ import {
   type RetentionCounts,
   retentionCutoff,
 } from "../db/privacy.ts";
-import { sqliteStore } from "../db/query/store.ts";
+import type { Store } from "../db/query/store.ts";
 import { type Logger, silentLogger } from "../logger.ts";
 
 export { ANONYMOUS_USER, type ExportedByStudent } from "../db/privacy.ts";
@@ -37,7 +36,7 @@ export interface PrivacyConfig {
 }
 
 export interface PrivacyServiceDeps {
-  db: Db;
+  store: Store;
   config: PrivacyConfig;
   /** The in-memory answer cache of /ask (classroom/cache.ts). */
   cache: { forget(guildId: string, questions?: string[]): number };
@@ -105,8 +104,8 @@ export class PrivacyService {
   private sweeping: Promise<PrivacySweepCounts | undefined> | undefined;
 
   constructor(private readonly deps: PrivacyServiceDeps) {
-    this.repo = new PrivacyRepository(sqliteStore(deps.db));
-    this.exports = new DatasetExportRepository(sqliteStore(deps.db));
+    this.repo = new PrivacyRepository(deps.store);
+    this.exports = new DatasetExportRepository(deps.store);
     this.logger = deps.logger ?? silentLogger;
     this.now = deps.now ?? (() => new Date());
   }

@@ -36,7 +36,8 @@ export interface ProviderRuntime {
 }
 
 export interface RuntimeDeps {
-  db: Db;
+  /** The embedded sandbox's database, opened when a sandbox starts (src/wire.ts decides which file). */
+  sandboxDb: () => Db;
   logger: Logger;
   dataDir: string;
   /** Wraps every provider HTTP call (tests, the benchmark's call counter). */
@@ -52,7 +53,7 @@ export async function createProviderRegistry(config: Config, deps: RuntimeDeps):
       if (spec.kind === "sandbox" && spec.baseURL === undefined) {
         // Configuration allows one embedded sandbox; it is started once, here.
         sandbox = await startSandbox({
-          db: deps.db,
+          db: deps.sandboxDb(),
           dataDir: deps.dataDir,
           port: config.sandbox.port,
           secondsPerStep: config.sandbox.secondsPerStep,
@@ -82,7 +83,7 @@ export async function createProviderRegistry(config: Config, deps: RuntimeDeps):
       try {
         // No sandbox trains here: one on a free port answers moderation alone (its word list, for rehearsal).
         moderationOnly = await startSandbox({
-          db: deps.db,
+          db: deps.sandboxDb(),
           dataDir: deps.dataDir,
           logger: deps.logger.child({ service: "moderation-sandbox" }),
         });

@@ -31,6 +31,7 @@ import type { QuestionSettings } from "../../src/classroom/settings.ts";
 import { loadConfig } from "../../src/config.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
 import { namedStatements } from "../../src/db/query/namedStatements.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { buildServices } from "../../src/wire.ts";
 import { startChatServer } from "../classroom/helpers.ts";
@@ -147,7 +148,7 @@ describe("the store bench's question", () => {
     });
     const services = await buildServices({
       config,
-      db: real.db,
+      database: { store: sqliteStore(real.db), sqlite: real.db },
       logger: silentLogger,
       sender: () => ({ send: async () => ({ messageId: "m" }) }),
     });

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { FeedbackService } from "../../src/classroom/feedback.ts";
 import { storeDataset } from "../../src/datasets/store.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { buildHarness, type ChatServer, type Harness, startChatServer } from "./helpers.ts";
 
 const G = "100000000000000001";
@@ -32,7 +33,7 @@ describe("FeedbackService", () => {
     dataDir = mkdtempSync(join(tmpdir(), "classtune-feedback-"));
     feedback = new FeedbackService({
       answers: h.answers,
-      storeDataset: (input) => storeDataset({ ...input, db: h.db, dataDir }),
+      storeDataset: (input) => storeDataset({ ...input, store: sqliteStore(h.db), dataDir }),
       defaultModel: BASE,
       now: () => h.clock.now,
     });

@@ -46,7 +46,7 @@ beforeEach(async () => {
   dirs.push(dataDir);
   feedback = new FeedbackService({
     answers,
-    storeDataset: (input) => storeDataset({ ...input, db, dataDir }),
+    storeDataset: (input) => storeDataset({ ...input, store: sqliteStore(db), dataDir }),
     exports: new DatasetExportRepository(sqliteStore(db)),
     defaultModel: BASE,
     now: () => at,

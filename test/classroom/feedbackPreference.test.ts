@@ -64,7 +64,7 @@ beforeEach(async () => {
   const dataDir = mkdtempSync(join(tmpdir(), "classtune-preference-"));
   feedback = new FeedbackService({
     answers,
-    storeDataset: (input) => storeDataset({ ...input, db, dataDir }),
+    storeDataset: (input) => storeDataset({ ...input, store: sqliteStore(db), dataDir }),
     defaultModel: BASE,
     now: () => at,
   });

@@ -273,7 +273,7 @@ export const sandboxModeration =
       }),
       fail,
       messages: { ...DEFAULT_MODERATION_MESSAGES, ...messages },
-      db,
+      store: sqliteStore(db),
       verdicts: new ModerationRepository(sqliteStore(db)),
       outbox: new OutboxRepository(sqliteStore(db)),
       logger: silentLogger,

@@ -116,7 +116,7 @@ describe("/ask moderation", () => {
     // Posted exactly once, however often the outbox is drained.
     const sent: OutboxNotice[] = [];
     const notifier = new Notifier({
-      db: h.db,
+      store: sqliteStore(h.db),
       sender: {
         send: async (n) => {
           sent.push(n);

@@ -26,7 +26,7 @@ describe("storeDataset", () => {
     const source = join(dir, "good.jsonl");
     writeFileSync(source, `${Array.from({ length: 12 }, (_, i) => example(i)).join("\n")}\n`);
     const args = {
-      db,
+      store: sqliteStore(db),
       dataDir: join(dir, "data"),
       uploaderId: "u1",
       fileName: "good.jsonl",
@@ -55,7 +55,7 @@ describe("storeDataset", () => {
     const lines = [...Array.from({ length: 11 }, (_, i) => example(i)), "{not json"];
     writeFileSync(source, `${lines.join("\n")}\n`);
     const { row, report } = await storeDataset({
-      db,
+      store: sqliteStore(db),
       dataDir: join(dir, "data2"),
       guildId: "g1",
       uploaderId: "u1",
@@ -86,7 +86,7 @@ describe("storeDataset", () => {
       [empty, /no examples, only blank lines/],
     ] as const) {
       const result = await storeDataset({
-        db,
+        store: sqliteStore(db),
         dataDir,
         guildId: "g1",
         uploaderId: "u1",

@@ -145,7 +145,7 @@ describe("a DPO job on an OpenAI-compatible provider (the sandbox)", () => {
   it("refuses a model whose catalog lists no preference training, before any upload", async () => {
     const catalogs = loadCatalogSet([{ name: "sandbox", kind: "sandbox" }], "sandbox");
     const jobs = new JobService({
-      db: h.db,
+      store: sqliteStore(h.db),
       providers: h.providers,
       maxJobCostUsd: 25,
       dataDir: h.dir,
@@ -225,7 +225,7 @@ describe("a DPO job on a provider without DPO (Fireworks' adapter)", () => {
       timeoutMs: 5_000,
     });
     const providers = registryOf([{ jobs: fw, kind: "fireworks", baseURL: fake.baseURL, name: "fw" }]);
-    const jobs = new JobService({ db, providers, maxJobCostUsd: 25, dataDir: dir });
+    const jobs = new JobService({ store: sqliteStore(db), providers, maxJobCostUsd: 25, dataDir: dir });
     const pairs = await storePreference(db, dir, 12);
     await assert.rejects(
       jobs.start({ guildId: "g1", datasetId: pairs.id, requesterId: "t1", method: "dpo" }),

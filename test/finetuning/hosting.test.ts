@@ -73,10 +73,14 @@ before(async () => {
   ({ db, services, sent } = started);
   // The same service the bot runs, on a clock this file moves forward.
   hosting = new HostingService({
-    db,
+    store: sqliteStore(db),
     providers: services.providers,
     serving: services.serving,
-    ledger: new HostingLedger({ db, providers: services.providers, catalogs: services.catalogs }),
+    ledger: new HostingLedger({
+      store: sqliteStore(db),
+      providers: services.providers,
+      catalogs: services.catalogs,
+    }),
     idleMinutes: 60,
     dailyBudgetUsd: 8,
     logger: silentLogger,

@@ -81,11 +81,11 @@ test("an autoDeploy deployment is priced by its accelerator, and stopped when id
   open.splice(open.indexOf(first), 1);
   const second = await start();
   const hosting = new HostingService({
-    db: second.db,
+    store: sqliteStore(second.db),
     providers: second.services.providers,
     serving: second.services.serving,
     ledger: new HostingLedger({
-      db: second.db,
+      store: sqliteStore(second.db),
       providers: second.services.providers,
       catalogs: second.services.catalogs,
     }),

@@ -136,15 +136,15 @@ export async function harness(
     h.provider = new OpenAICompatibleProvider({ client: h.client, name: "sandbox" });
     h.providers = registryOf([{ jobs: h.provider, runtimeBaseURL: h.sandbox.url }]);
     h.jobs = new JobService({
-      db: h.db,
+      store: sqliteStore(h.db),
       providers: h.providers,
       maxJobCostUsd: 25,
       dataDir: dir,
       now: () => new Date(clock.now()),
     });
-    h.notifier = new Notifier({ db: h.db, sender });
+    h.notifier = new Notifier({ store: sqliteStore(h.db), sender });
     h.poller = new JobPoller({
-      db: h.db,
+      store: sqliteStore(h.db),
       providers: h.providers,
       notifier: h.notifier,
       reconcileCreates: (provider) => h.jobs.reconcilePendingCreates(provider),

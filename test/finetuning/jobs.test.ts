@@ -82,7 +82,7 @@ describe("JobService against the sandbox", () => {
   test("a job above the cost cap is refused before uploading, with the estimate", async () => {
     const dataset = await h.dataset(12);
     const strict = new JobService({
-      db: h.db,
+      store: sqliteStore(h.db),
       providers: h.providers,
       maxJobCostUsd: 0.000001,
       dataDir: h.dir,

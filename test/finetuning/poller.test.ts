@@ -166,7 +166,8 @@ describe("metricsOf", () => {
 
 test("an invalid schedule is refused with the variable's name", () => {
   assert.throws(
-    () => new JobPoller({ db: {} as never, providers: {} as never, schedule: "every minute" }),
+    () =>
+      new JobPoller({ store: sqliteStore({} as never), providers: {} as never, schedule: "every minute" }),
     /POLL_SCHEDULE/,
   );
 });
@@ -227,7 +228,11 @@ describe("poller under faults and at scale", () => {
     const job = await h.jobs.start({ guildId: "g1", datasetId: dataset.id, requesterId: "u1" });
     await h.notifier.drain();
     // This process records the ending but dies before posting (no notifier ran).
-    const dying = new JobPoller({ db: h.db, providers: h.providers, now: () => new Date(h.clock.now()) });
+    const dying = new JobPoller({
+      store: sqliteStore(h.db),
+      providers: h.providers,
+      now: () => new Date(h.clock.now()),
+    });
     h.clock.advance(3_600_000);
     await dying.tick();
     assert.equal((await h.jobs.require("g1", job.id)).status, "succeeded");
@@ -326,7 +331,11 @@ test("the cron task ticks on its schedule and never runs two ticks at once", asy
         ? released.then(() => res)
         : undefined,
     );
-    const poller = new JobPoller({ db: h.db, providers: h.providers, schedule: "* * * * * *" });
+    const poller = new JobPoller({
+      store: sqliteStore(h.db),
+      providers: h.providers,
+      schedule: "* * * * * *",
+    });
     h.calls.length = 0;
     poller.start();
     await new Promise((r) => setTimeout(r, 2_600));

@@ -26,9 +26,14 @@ let dbB: Db;
 const bots: Bot[] = [];
 
 function bot(name: string, db: Db, notifier: Notifier): Bot {
-  const leadership = new SqliteLeadership({ db, id: name, now: h.clock.now, every: () => () => undefined });
+  const leadership = new SqliteLeadership({
+    store: sqliteStore(db),
+    id: name,
+    now: h.clock.now,
+    every: () => () => undefined,
+  });
   const poller = new JobPoller({
-    db,
+    store: sqliteStore(db),
     providers: h.providers,
     notifier,
     leadership,
@@ -42,7 +47,7 @@ before(async () => {
   h = await harness();
   dbB = openDb(h.dbPath);
   bots.push(bot("a", h.db, h.notifier));
-  bots.push(bot("b", dbB, new Notifier({ db: dbB, sender: h.sender })));
+  bots.push(bot("b", dbB, new Notifier({ store: sqliteStore(dbB), sender: h.sender })));
 });
 after(async () => {
   for (const b of bots) await b.poller.stop();

@@ -81,12 +81,12 @@ before(async () => {
     { jobs: betaProvider, baseURL: beta.url },
   ]);
   const now = () => new Date(clock.now());
-  jobs = new JobService({ db, providers, maxJobCostUsd: 25, dataDir: dir, now });
+  jobs = new JobService({ store: sqliteStore(db), providers, maxJobCostUsd: 25, dataDir: dir, now });
   poller = new JobPoller({
-    db,
+    store: sqliteStore(db),
     providers,
     notifier: new Notifier({
-      db,
+      store: sqliteStore(db),
       sender: {
         async send(n) {
           sent.push(n);

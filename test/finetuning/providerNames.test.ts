@@ -54,9 +54,9 @@ function processWith(providers: ProviderRegistry) {
       lines.push(JSON.parse(line) as Record<string, unknown>);
     },
   });
-  const jobs = new JobService({ db, providers, maxJobCostUsd: 25, dataDir: dir, now });
+  const jobs = new JobService({ store: sqliteStore(db), providers, maxJobCostUsd: 25, dataDir: dir, now });
   const poller = new JobPoller({
-    db,
+    store: sqliteStore(db),
     providers,
     logger,
     reconcileCreates: (p) => jobs.reconcilePendingCreates(p),

@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { loadConfig } from "../../src/config.ts";
 import type { JobRow } from "../../src/db/jobs.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { manualClock } from "../../src/sandbox/clock.ts";
 import { ENDPOINT_PENDING_STEPS, ENDPOINT_STARTING_STEPS } from "../../src/sandbox/routes/endpoints.ts";
@@ -52,7 +53,7 @@ before(async () => {
   db = openDb(config.databasePath);
   services = await buildServices({
     config,
-    db,
+    database: { store: sqliteStore(db), sqlite: db },
     logger: silentLogger,
     fetch: recording,
     sender: () => ({ send: async (n) => ({ messageId: `msg-${n.id}` }) }),

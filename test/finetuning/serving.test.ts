@@ -12,6 +12,7 @@ import { loadConfig } from "../../src/config.ts";
 import type { JobRow } from "../../src/db/jobs.ts";
 import type { ModelRow } from "../../src/db/models.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { OutboxNotice } from "../../src/domain/notices.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { AZURE_DEPLOYMENT_LIFETIME_WARNING } from "../../src/providers/azure.ts";
@@ -90,7 +91,7 @@ before(async () => {
   db = openDb(config.databasePath);
   services = await buildServices({
     config,
-    db,
+    database: { store: sqliteStore(db), sqlite: db },
     logger: silentLogger,
     fetch: recording,
     sender: () => ({

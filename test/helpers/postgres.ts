@@ -33,15 +33,24 @@ async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
+/** Creates an empty database of its own and returns its URL, with `drop()` (its sessions ended first). */
+export async function createPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `ct_${randomBytes(6).toString("hex")}`;
+  await admin((c) => c.query(`CREATE DATABASE ${name}`));
+  return {
+    url: withDatabase(postgresUrl as string, name),
+    drop: async () => {
+      await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}
+
 /**
  * Creates an empty database of its own for this test and returns its URL; it is dropped (its sessions ended first)
  * when the test finishes. Pass the test's context (or a describe's `after` registrar via `{ after }`).
  */
 export async function freshPostgresDatabase(t: Pick<TestContext, "after">): Promise<string> {
-  const name = `ct_${randomBytes(6).toString("hex")}`;
-  await admin((c) => c.query(`CREATE DATABASE ${name}`));
-  t.after(async () => {
-    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
-  });
-  return withDatabase(postgresUrl as string, name);
+  const { url, drop } = await createPostgresDatabase();
+  t.after(drop);
+  return url;
 }

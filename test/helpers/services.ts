@@ -2,6 +2,7 @@
 // collected in `sent` instead of posted: for tests of services (the poller, serving, hosting) without Discord.
 import { type Config, loadConfig } from "../../src/config.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import type { OutboxNotice } from "../../src/domain/notices.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { buildServices, type Services } from "../../src/wire.ts";
@@ -26,7 +27,7 @@ export async function startServices(
   try {
     const services = await buildServices({
       config,
-      db,
+      database: { store: sqliteStore(db), sqlite: db },
       logger: silentLogger,
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
       sender: () => ({

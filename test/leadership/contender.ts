@@ -2,13 +2,14 @@
 // start-up does), contends for the scheduler lease on the real clock with a short lease, and prints each role it
 // takes ("role leader" / "role follower"). SIGTERM is a graceful shutdown (stop() releases the lease); SIGKILL a crash.
 import { openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { SqliteLeadership } from "../../src/leadership/leadership.ts";
 
 const [path, leaseMs, renewEveryMs] = process.argv.slice(2);
 if (!path) throw new Error("usage: contender.ts <db file> <lease ms> <renew ms>");
 const db = openDb(path);
 const leadership = new SqliteLeadership({
-  db,
+  store: sqliteStore(db),
   leaseMs: Number(leaseMs),
   renewEveryMs: Number(renewEveryMs),
 });

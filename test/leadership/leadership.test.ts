@@ -39,7 +39,12 @@ function contender(id: string): { leadership: SqliteLeadership; db: Db; roles: R
   const db = openDb(path);
   dbs.push(db);
   const roles: Role[] = [];
-  const leadership = new SqliteLeadership({ db, id, now: clock.now, every: () => () => undefined });
+  const leadership = new SqliteLeadership({
+    store: sqliteStore(db),
+    id,
+    now: clock.now,
+    every: () => () => undefined,
+  });
   leadership.onChange((role) => roles.push(role));
   return { leadership, db, roles };
 }
@@ -136,7 +141,7 @@ describe("leadership over one SQLite file", () => {
     let cancelled = 0;
     let renew: (() => void) | undefined;
     const leadership = new SqliteLeadership({
-      db,
+      store: sqliteStore(db),
       id: "solo",
       now: clock.now,
       every: (ms, attempt) => {
@@ -162,6 +167,9 @@ describe("leadership over one SQLite file", () => {
   test("a lease renewed no more often than it lasts is refused", () => {
     const db = openDb(path);
     dbs.push(db);
-    assert.throws(() => new SqliteLeadership({ db, leaseMs: 10_000, renewEveryMs: 10_000 }), /renewed every/);
+    assert.throws(
+      () => new SqliteLeadership({ store: sqliteStore(db), leaseMs: 10_000, renewEveryMs: 10_000 }),
+      /renewed every/,
+    );
   });
 });

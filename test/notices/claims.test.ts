@@ -92,8 +92,20 @@ describe("outbox claims across processes", () => {
     const outbox = new OutboxRepository(sqliteStore(dbA));
     for (let i = 0; i < 200; i++) await outbox.enqueue(notice(`g${i % 7}`, `n:${i}`));
     const log: Array<{ by: string; id: number; guildId: string }> = [];
-    const a = new Notifier({ db: dbA, sender: slowPoster("A", log), holder: "A", batch: 20, perGuild: 5 });
-    const b = new Notifier({ db: dbB, sender: slowPoster("B", log), holder: "B", batch: 20, perGuild: 5 });
+    const a = new Notifier({
+      store: sqliteStore(dbA),
+      sender: slowPoster("A", log),
+      holder: "A",
+      batch: 20,
+      perGuild: 5,
+    });
+    const b = new Notifier({
+      store: sqliteStore(dbB),
+      sender: slowPoster("B", log),
+      holder: "B",
+      batch: 20,
+      perGuild: 5,
+    });
     const drainUntilEmpty = async (n: Notifier, db: Db) => {
       for (let round = 0; unposted(db) > 0; round++) {
         assert.ok(round < 1_000, "the outbox drains");
@@ -132,12 +144,12 @@ describe("outbox claims across processes", () => {
     const clock = () => now;
     // A claims the notice and freezes mid-post: it never marks it, never releases it.
     const crashed = heldPoster();
-    void new Notifier({ db: dbA, sender: crashed.sender, holder: "A", now: clock }).drain();
+    void new Notifier({ store: sqliteStore(dbA), sender: crashed.sender, holder: "A", now: clock }).drain();
     await sleep(5);
     assert.equal(crashed.sent.length, 1, "A was posting it");
 
     const b = recordingPoster();
-    const notifierB = new Notifier({ db: dbB, sender: b.sender, holder: "B", now: clock });
+    const notifierB = new Notifier({ store: sqliteStore(dbB), sender: b.sender, holder: "B", now: clock });
     now += OUTBOX_CLAIM_MS - 1;
     assert.deepEqual(await notifierB.drain(), { posted: 0, failed: 0 }, "A's claim still holds");
     now += 1;
@@ -164,14 +176,14 @@ describe("outbox claims across processes", () => {
     const outbox = new OutboxRepository(sqliteStore(dbA));
     await outbox.upsert(notice("g1", "job:1:progress", { step: 1 }));
     const a = heldPoster();
-    const drainingA = new Notifier({ db: dbA, sender: a.sender, holder: "A" }).drain();
+    const drainingA = new Notifier({ store: sqliteStore(dbA), sender: a.sender, holder: "A" }).drain();
     await sleep(5);
     assert.deepEqual(a.sent[0]?.payload, { jobId: 1, step: 1 });
 
     // The poller updates the card meanwhile; B (a follower after a command) drains at once.
     await new OutboxRepository(sqliteStore(dbB)).upsert(notice("g1", "job:1:progress", { step: 2 }));
     const b = recordingPoster();
-    const notifierB = new Notifier({ db: dbB, sender: b.sender, holder: "B" });
+    const notifierB = new Notifier({ store: sqliteStore(dbB), sender: b.sender, holder: "B" });
     assert.deepEqual(
       await notifierB.drain(),
       { posted: 0, failed: 0 },
@@ -198,12 +210,12 @@ describe("outbox claims across processes", () => {
     const outbox = new OutboxRepository(sqliteStore(dbA));
     await outbox.enqueue(notice("g1", "first"));
     const a = heldPoster();
-    const drainingA = new Notifier({ db: dbA, sender: a.sender, holder: "A" }).drain();
+    const drainingA = new Notifier({ store: sqliteStore(dbA), sender: a.sender, holder: "A" }).drain();
     await sleep(5);
     await outbox.enqueue(notice("g1", "second"));
     await outbox.enqueue(notice("g2", "other"));
     const b = recordingPoster();
-    const notifierB = new Notifier({ db: dbB, sender: b.sender, holder: "B" });
+    const notifierB = new Notifier({ store: sqliteStore(dbB), sender: b.sender, holder: "B" });
     assert.deepEqual(await notifierB.drain(), { posted: 1, failed: 0 });
     assert.deepEqual(
       b.sent.map((n) => n.guildId),
@@ -229,14 +241,14 @@ describe("outbox claims across processes", () => {
         throw new Error("503 from Discord");
       },
     };
-    assert.deepEqual(await new Notifier({ db: dbA, sender: failing, holder: "A" }).drain(), {
+    assert.deepEqual(await new Notifier({ store: sqliteStore(dbA), sender: failing, holder: "A" }).drain(), {
       posted: 0,
       failed: 1,
     });
     assert.equal((await outbox.getByKey("g1", "b"))?.claimHolder, null);
     assert.equal((await outbox.getByKey("g1", "b"))?.attempts, 0);
     const b = recordingPoster();
-    assert.deepEqual(await new Notifier({ db: dbB, sender: b.sender, holder: "B" }).drain(), {
+    assert.deepEqual(await new Notifier({ store: sqliteStore(dbB), sender: b.sender, holder: "B" }).drain(), {
       posted: 2,
       failed: 0,
     });

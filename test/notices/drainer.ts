@@ -3,13 +3,14 @@
 // each notice it posted, then "done". The poster takes a few milliseconds, like Discord, so the drains overlap.
 import { createInterface } from "node:readline";
 import { openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { Notifier } from "../../src/notices/notifier.ts";
 
 const [path, holder] = process.argv.slice(2);
 if (!path || !holder) throw new Error("usage: drainer.ts <db file> <holder>");
 const db = openDb(path);
 const notifier = new Notifier({
-  db,
+  store: sqliteStore(db),
   holder,
   batch: 20,
   perGuild: 5,

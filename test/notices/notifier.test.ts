@@ -37,7 +37,7 @@ test("a notice is enqueued once per dedupe key and posted once", async () => {
   assert.equal(await outbox.enqueue(notice("job:1:cancelled")), true);
   assert.equal(await outbox.enqueue(notice("job:1:cancelled")), false);
   const { sent, sender } = memorySender();
-  const notifier = new Notifier({ db, sender });
+  const notifier = new Notifier({ store: sqliteStore(db), sender });
   assert.deepEqual(await notifier.drain(), { posted: 1, failed: 0 });
   assert.deepEqual(await notifier.drain(), { posted: 0, failed: 0 });
   assert.equal(sent.length, 1);
@@ -52,7 +52,7 @@ test("a failed post is retried on a later drain, with attempts and the error kep
   await outbox.enqueue(notice("b"));
   const { sent, sender } = memorySender();
   sender.failNext = 1;
-  const notifier = new Notifier({ db, sender });
+  const notifier = new Notifier({ store: sqliteStore(db), sender });
   assert.deepEqual(await notifier.drain(), { posted: 0, failed: 1 });
   const a = await outbox.getByKey("g1", "a");
   assert.equal(a?.attempts, 1);
@@ -78,8 +78,8 @@ test("a notice written before a crash is posted exactly once after the restart",
   first.close(); // the process dies before the notifier ran
   const db = openDb(path);
   const { sent, sender } = memorySender();
-  await new Notifier({ db, sender }).drain();
-  await new Notifier({ db, sender }).drain();
+  await new Notifier({ store: sqliteStore(db), sender }).drain();
+  await new Notifier({ store: sqliteStore(db), sender }).drain();
   assert.equal(sent.length, 1);
   db.close();
   await rm(dir, { recursive: true, force: true });
@@ -89,7 +89,7 @@ test("an updated progress card is posted again as an edit of the same message", 
   const db = openDb(":memory:");
   const outbox = new OutboxRepository(sqliteStore(db));
   const { sent, sender } = memorySender();
-  const notifier = new Notifier({ db, sender });
+  const notifier = new Notifier({ store: sqliteStore(db), sender });
   await outbox.upsert({ ...notice("job:1:progress", { step: 1 }), kind: "job_progress" });
   await notifier.drain();
   await outbox.upsert({ ...notice("job:1:progress", { step: 2 }), kind: "job_progress" });
@@ -107,7 +107,7 @@ test("an update that lands while a post is in flight is not lost", async () => {
   await outbox.upsert({ ...notice("p", { step: 1 }), kind: "job_progress" });
   const sent: OutboxNotice[] = [];
   const notifier = new Notifier({
-    db,
+    store: sqliteStore(db),
     sender: {
       async send(n) {
         sent.push(n);
@@ -131,7 +131,7 @@ test("a notice that keeps failing is parked after maxAttempts and stops crowding
   await outbox.enqueue(notice("alive"));
   const sent: OutboxNotice[] = [];
   const notifier = new Notifier({
-    db,
+    store: sqliteStore(db),
     maxAttempts: 2,
     batch: 1,
     sender: {
@@ -159,13 +159,13 @@ test("the bot's drain leaves the terminal's notices alone; the terminal drains o
   await outbox.enqueue({ ...notice("cli-1"), guildId: "cli" });
   await outbox.enqueue(notice("g1-1"));
   const bot = memorySender();
-  await new Notifier({ db, sender: bot.sender }).drain();
+  await new Notifier({ store: sqliteStore(db), sender: bot.sender }).drain();
   assert.deepEqual(
     bot.sent.map((n) => n.guildId),
     ["g1"],
   );
   const terminal = memorySender();
-  await new Notifier({ db, sender: terminal.sender, guildId: "cli" }).drain();
+  await new Notifier({ store: sqliteStore(db), sender: terminal.sender, guildId: "cli" }).drain();
   assert.deepEqual(
     terminal.sent.map((n) => n.guildId),
     ["cli"],
@@ -183,7 +183,7 @@ test("a server whose notices cannot be posted holds back no other server's: the 
   const tried: string[] = [];
   const posted: OutboxNotice[] = [];
   const notifier = new Notifier({
-    db,
+    store: sqliteStore(db),
     sender: {
       async send(n) {
         tried.push(n.guildId);
@@ -220,7 +220,7 @@ test("a new notice of a healthy server is posted ahead of servers whose oldest n
   await outbox.enqueue({ ...notice("job:1:created"), guildId: "healthy" });
   const posted: string[] = [];
   const notifier = new Notifier({
-    db,
+    store: sqliteStore(db),
     batch: 3,
     sender: {
       async send(n) {
@@ -245,7 +245,7 @@ test("servers are drained side by side: one whose post hangs does not delay anot
   });
   const posted: string[] = [];
   const notifier = new Notifier({
-    db,
+    store: sqliteStore(db),
     sender: {
       async send(n) {
         if (n.guildId === "slow") await hanging;
@@ -270,7 +270,7 @@ test("drainFresh posts a notice written while another drain was in flight; drain
     release = r;
   });
   const notifier = new Notifier({
-    db,
+    store: sqliteStore(db),
     sender: {
       async send(n) {
         if (sent.length === 0) await held;

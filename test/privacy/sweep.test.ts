@@ -30,7 +30,7 @@ const config: PrivacyConfig = { dataRetentionDays: 30, datasetRetentionDays: und
 
 function service(db: Db, now: () => Date, over: Partial<PrivacyConfig> = {}, forgotten: string[] = []) {
   return new PrivacyService({
-    db,
+    store: sqliteStore(db),
     config: { ...config, ...over },
     cache: {
       forget: (guildId) => {

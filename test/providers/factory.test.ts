@@ -9,6 +9,7 @@ import { after, describe, it } from "node:test";
 import OpenAI from "openai";
 import { loadConfig } from "../../src/config.ts";
 import { type Db, openDb } from "../../src/db/open.ts";
+import { sqliteStore } from "../../src/db/query/store.ts";
 import { UserError } from "../../src/domain/errors.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { AzureOpenAIProvider } from "../../src/providers/azure.ts";
@@ -94,7 +95,7 @@ describe("the provider registry at run time", () => {
   it("builds one adapter per configured provider, and lists the kinds whose jobs are not yet supported", async () => {
     const config = loadConfig(ENV);
     const runtime = await createProviderRegistry(config, {
-      db: db("all"),
+      sandboxDb: () => db("all"),
       logger: silentLogger,
       dataDir: dir,
     });
@@ -153,7 +154,7 @@ describe("the provider registry at run time", () => {
 
   it("refuses an unknown provider, naming what is configured", async () => {
     const runtime = await createProviderRegistry(loadConfig(ENV), {
-      db: db("refusals"),
+      sandboxDb: () => db("refusals"),
       logger: silentLogger,
       dataDir: dir,
     });
@@ -186,12 +187,16 @@ describe("the provider registry at run time", () => {
         ]),
       });
     await assert.rejects(
-      createProviderRegistry(env({}), { db: db("insecure"), logger: silentLogger, dataDir: dir }),
+      createProviderRegistry(env({}), {
+        sandboxDb: () => db("insecure"),
+        logger: silentLogger,
+        dataDir: dir,
+      }),
       (e: unknown) =>
         e instanceof UserError && e.code === "insecure_base_url" && /allowInsecure/.test(e.message),
     );
     const allowed = await createProviderRegistry(env({ allowInsecure: true }), {
-      db: db("insecure-allowed"),
+      sandboxDb: () => db("insecure-allowed"),
       logger: silentLogger,
       dataDir: dir,
     });
@@ -201,7 +206,7 @@ describe("the provider registry at run time", () => {
 
   it("keeps the legacy shapes: nothing configured is the embedded sandbox; OPENAI_* one openai provider", async () => {
     const none = await createProviderRegistry(loadConfig({ DATA_DIR: dir }), {
-      db: db("none"),
+      sandboxDb: () => db("none"),
       logger: silentLogger,
       dataDir: dir,
     });
@@ -219,7 +224,7 @@ describe("the provider registry at run time", () => {
         OPENAI_BASE_URL: "https://Proxy.School.test/openai/v1/",
         PROVIDER_NAME: "school-openai",
       }),
-      { db: db("legacy"), logger: silentLogger, dataDir: dir },
+      { sandboxDb: () => db("legacy"), logger: silentLogger, dataDir: dir },
     );
     assert.deepEqual(
       legacy.providers.all().map((p) => [p.name, p.kind, p.endpoint]),
@@ -232,7 +237,7 @@ describe("the provider registry at run time", () => {
   it("starts the embedded sandbox at SANDBOX_STREAM_TOKENS_PER_SECOND: its streamed answers keep that pace", async () => {
     const runtime = await createProviderRegistry(
       loadConfig({ DATA_DIR: dir, SANDBOX_STREAM_TOKENS_PER_SECOND: "20" }),
-      { db: db("stream-pace"), logger: silentLogger, dataDir: dir },
+      { sandboxDb: () => db("stream-pace"), logger: silentLogger, dataDir: dir },
     );
     try {
       assert.ok(runtime.sandbox);
@@ -258,7 +263,7 @@ describe("the provider registry at run time", () => {
 
   it("gives the sandbox moderator a sandbox: the embedded one, else one of its own, else none", async () => {
     const embedded = await createProviderRegistry(loadConfig({ DATA_DIR: dir }), {
-      db: db("moderation-embedded"),
+      sandboxDb: () => db("moderation-embedded"),
       logger: silentLogger,
       dataDir: dir,
     });
@@ -271,7 +276,7 @@ describe("the provider registry at run time", () => {
         OPENAI_API_KEY: key("sk"),
         OPENAI_BASE_URL: "https://proxy.school.test/v1",
       }),
-      { db: db("moderation-own"), logger: silentLogger, dataDir: dir },
+      { sandboxDb: () => db("moderation-own"), logger: silentLogger, dataDir: dir },
     );
     assert.equal(compatible.sandbox, undefined, "no fine-tuning sandbox");
     const url = compatible.moderationSandboxURL;
@@ -289,7 +294,7 @@ describe("the provider registry at run time", () => {
     await assert.rejects(fetch(`${url}/moderations`, { method: "POST" }), "closed with the runtime");
 
     const real = await createProviderRegistry(loadConfig({ DATA_DIR: dir, OPENAI_API_KEY: key("sk") }), {
-      db: db("moderation-openai"),
+      sandboxDb: () => db("moderation-openai"),
       logger: silentLogger,
       dataDir: dir,
     });
@@ -307,7 +312,7 @@ describe("the provider registry at run time", () => {
   it("wires every fine-tuning provider into the chat registry, so a model is asked where it was trained", async () => {
     const services = await buildServices({
       config: loadConfig(ENV),
-      db: db("wire"),
+      database: { store: sqliteStore(db("wire")), sqlite: db("wire") },
       logger: silentLogger,
       sender: () => ({ send: async () => ({}) }),
     });

@@ -48,7 +48,7 @@ before(async () => {
       },
     ]),
   });
-  runtime = await createProviderRegistry(config, { db, logger: silentLogger, dataDir: dir });
+  runtime = await createProviderRegistry(config, { sandboxDb: () => db, logger: silentLogger, dataDir: dir });
   const jobs = runtime.providers.get("rehearsal")?.jobs;
   assert.ok(jobs);
   provider = jobs;
@@ -221,7 +221,7 @@ test("without hosting: dedicated the sandbox serves at once, unbilled, as before
   const plainDir = mkdtempSync(join(tmpdir(), "classtune-sandbox-plain-"));
   const plainDb = openDb(join(plainDir, "classtune.db"));
   const plain = await createProviderRegistry(loadConfig({ DATA_DIR: plainDir, LOG_LEVEL: "silent" }), {
-    db: plainDb,
+    sandboxDb: () => plainDb,
     logger: silentLogger,
     dataDir: plainDir,
   });

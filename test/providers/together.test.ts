@@ -296,9 +296,9 @@ describe("through JobService and the poller", () => {
   before(async () => {
     db = openDb(join(dir, "classtune.db"));
     const providers = registryOf([{ jobs: provider, kind: "together", baseURL: fake.url }]);
-    jobs = new JobService({ db, providers, maxJobCostUsd: 25, dataDir: dir });
+    jobs = new JobService({ store: sqliteStore(db), providers, maxJobCostUsd: 25, dataDir: dir });
     poller = new JobPoller({
-      db,
+      store: sqliteStore(db),
       providers,
       reconcileCreates: (p) => jobs.reconcilePendingCreates(p),
       progressNoticeIntervalMs: 0,

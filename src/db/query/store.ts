@@ -39,6 +39,7 @@ import {
   type SqliteDatabase,
   SqliteDialect,
   SqliteDriver,
+  sql,
   type Transaction,
 } from "kysely";
 import { type Db, openDb } from "../open.ts";
@@ -186,4 +187,24 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     "postgres",
     new Kysely<Database>({ dialect: new PostgresDialect({ pool: namedStatements(pool) }) }),
   );
+}
+
+/**
+ * The readiness probe's trivial query (/readyz): true when the database answers it within `ms`. Never throws: a
+ * closed store, a refused connection or a pool that does not answer in time is false.
+ */
+export async function databaseAnswers(on: Queryable, ms = 2_000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const answered = sql<{ one: number }>`select 1 as one`
+      .execute(on.db)
+      .then((r) => Number(r.rows[0]?.one) === 1);
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+      timer.unref();
+    });
+    return await Promise.race([answered.catch(() => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
